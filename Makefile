@@ -1,0 +1,48 @@
+# sagebox: `make run` starts the emulator, `make test` runs every test, `make bench` compares
+# sagebox with its peers. Python clients live in .venv (created on first use).
+
+CARGO   ?= cargo
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+BIN     := target/debug/sagebox
+ARGS    ?=
+
+.PHONY: run build release test test-rust test-clients lint models-check bench clean-venv
+
+run: build
+	$(BIN) serve $(ARGS)
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+$(VENV)/.ok: tests/clients/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r tests/clients/requirements.txt
+	touch $@
+
+test: models-check test-rust test-clients
+
+test-rust:
+	$(CARGO) test
+
+test-clients: build $(VENV)/.ok
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q tests/clients
+
+# The generated validation tables must match the generator's output for the pinned botocore.
+models-check: $(VENV)/.ok
+	$(PY) tools/gen_models.py --check
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: release
+	$(PYTHON) tests/bench/bench.py $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

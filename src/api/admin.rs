@@ -1,0 +1,34 @@
+//! sagebox's own endpoints under `/_sagebox/`: health now, the console later.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// `GET /_sagebox/health`: version, uptime and the state of each subsystem.
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    let store = match state.services.store.schema_version().await {
+        Ok(v) => json!({ "status": "ok", "schema_version": v }),
+        Err(e) => json!({ "status": "error", "error": e.to_string() }),
+    };
+    let cfg = &state.services.config;
+    Json(json!({
+        "service": "sagebox",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+        "region": cfg.region,
+        "account_id": cfg.account_id,
+        "data_dir": cfg.data_dir.display().to_string(),
+        "subsystems": {
+            "store": store,
+            "sagemaker": { "status": "ok" },
+            "logs": { "status": "ok" },
+            "sts": { "status": "ok" },
+            "iam": { "status": "ok" },
+            "s3": { "status": "not_implemented" },
+            "runtime": { "status": "not_implemented" },
+            "docker": { "status": "not_implemented" },
+        },
+    }))
+}

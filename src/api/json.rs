@@ -1,0 +1,135 @@
+//! awsJson 1.1 plumbing shared by SageMaker and CloudWatch Logs: parse the body, tell unknown
+//! operations from unimplemented ones, validate against the botocore model, run the operation,
+//! and render the result or error with the request id.
+
+use std::future::Future;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::aws::AwsError;
+use crate::aws::model::{InputError, Model};
+use crate::service::{Request, ServiceError};
+
+/// Serves one awsJson call. `run` gets the validated request and returns the output members.
+pub async fn serve<F, Fut>(
+    model: &'static Model,
+    op: &str,
+    body: &[u8],
+    request_id: &str,
+    map_error: fn(ServiceError) -> AwsError,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Value, ServiceError>>,
+{
+    match prepare(model, op, body) {
+        Ok(req) => match run(req).await {
+            Ok(out) => ok(out, request_id),
+            Err(e) => map_error(e).into_json_response(request_id),
+        },
+        Err(e) => e.into_json_response(request_id),
+    }
+}
+
+fn prepare(model: &'static Model, op: &str, body: &[u8]) -> Result<Request, AwsError> {
+    if !model.is_known_operation(op) {
+        return Err(unknown_operation(op));
+    }
+    let Some(operation) = model.operation(op) else {
+        return Err(AwsError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplementedException",
+            format!("sagebox does not implement {}.{op} yet.", model.service),
+        ));
+    };
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            AwsError::bad_request("SerializationException", format!("The request body is not valid JSON: {e}"))
+        })?
+    };
+    model.validate(operation, &value).map_err(|e| match e {
+        InputError::Serialization(m) => AwsError::bad_request("SerializationException", m),
+        InputError::Validation(m) => AwsError::bad_request("ValidationException", m),
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(AwsError::bad_request("SerializationException", "The request body must be a JSON object.")),
+    }
+}
+
+pub fn unknown_operation(op: &str) -> AwsError {
+    AwsError::bad_request("UnknownOperationException", format!("Unknown operation: {op}"))
+}
+
+pub fn ok(out: Value, request_id: &str) -> Response {
+    let mut resp = (StatusCode::OK, out.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// Reads an awsJson timestamp member: epoch seconds as a number (what the SDKs send) or a
+/// string holding epoch seconds or an ISO 8601 date.
+pub fn timestamp(req: &Request, name: &str) -> Option<f64> {
+    match req.get(name)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok().or_else(|| parse_iso8601(s)),
+        _ => None,
+    }
+}
+
+/// `2026-11-24T19:00:42Z` / `2026-11-24T19:00:42.5+00:00` → epoch seconds (UTC offsets honoured).
+fn parse_iso8601(s: &str) -> Option<f64> {
+    let (date, rest) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (time, offset) = match rest.find(['Z', '+', '-']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "Z"),
+    };
+    let mut t = time.split(':');
+    let (hh, mm): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let ss: f64 = t.next().unwrap_or("0").parse().ok()?;
+    let off = match offset {
+        "Z" | "" => 0,
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = o[1..].split_once(':').unwrap_or((&o[1..], "0"));
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+        }
+    };
+    // Days from civil (Howard Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 - off) as f64 + ss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_accept_numbers_and_iso_strings() {
+        let req: Request = serde_json::from_str(
+            r#"{"A": 1795978842.5, "B": "2026-11-29T19:00:42Z", "C": "2026-11-29T20:00:42+01:00", "D": "x"}"#,
+        )
+        .unwrap();
+        assert_eq!(timestamp(&req, "A"), Some(1_795_978_842.5));
+        assert_eq!(timestamp(&req, "B"), Some(1_795_978_842.0));
+        assert_eq!(timestamp(&req, "C"), Some(1_795_978_842.0));
+        assert_eq!(timestamp(&req, "D"), None);
+    }
+}

@@ -1,0 +1,44 @@
+//! Clock helpers: epoch seconds (awsJson timestamps), epoch milliseconds (CloudWatch Logs) and
+//! ISO 8601 (query-protocol XML).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the epoch, with millisecond precision as AWS reports it.
+pub fn now_epoch() -> f64 {
+    (now_millis() as f64) / 1000.0
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `2026-11-24T19:00:42Z` for epoch seconds.
+pub fn iso8601(epoch: f64) -> String {
+    let secs = epoch.floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_iso8601() {
+        assert_eq!(super::iso8601(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso8601(1_795_978_842.5), "2026-11-29T19:00:42Z");
+        assert_eq!(super::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,62 @@
+//! sagebox: the SageMaker and S3 APIs on one local port. This file wires configuration, the
+//! store and the services into the state the gateway serves.
+
+pub mod api;
+pub mod aws;
+pub mod config;
+pub mod gateway;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use config::Config;
+use service::Services;
+use store::Store;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub started: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the state store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {addr}: {source} (is another sagebox running? pick another port with --bind)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A server bound to its port, ready to run.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the store and binds the listener; errors here are the ones worth telling a user.
+    pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let started = Instant::now();
+        let store = Store::open(&config.data_dir)?;
+        let addr = config.bind;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let services = Services::new(store, Arc::new(config));
+        Ok(Server { listener, state: AppState { services, started } })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.services.config.bind)
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = gateway::router(self.state);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+    }
+}

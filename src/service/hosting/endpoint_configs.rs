@@ -1,0 +1,71 @@
+//! CreateEndpointConfig, DescribeEndpointConfig, ListEndpointConfigs, DeleteEndpointConfig.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::service::resources::{ListParams, Page, not_found};
+use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::store::resources::{self, Resource, ResourceKind};
+
+impl Services {
+    pub async fn create_endpoint_config(&self, req: Request) -> ServiceResult<Resource> {
+        let name = required_str(&req, "EndpointConfigName")?.to_string();
+        let variants = req.get("ProductionVariants").and_then(Value::as_array).cloned().unwrap_or_default();
+
+        let mut seen = HashSet::new();
+        let mut models = Vec::new();
+        for v in &variants {
+            let variant = v.get("VariantName").and_then(Value::as_str).unwrap_or_default();
+            if !seen.insert(variant.to_lowercase()) {
+                return Err(ServiceError::Validation(format!(
+                    "The variant name(s) \"{variant}\" is/are repeated in the endpoint configuration. Variant names must be unique."
+                )));
+            }
+            if let Some(m) = v.get("ModelName").and_then(Value::as_str) {
+                models.push(m.to_string());
+            }
+        }
+        // Every variant's model must exist when the configuration is created.
+        let wanted = models.clone();
+        let missing = self
+            .store
+            .call(move |c| {
+                for m in &wanted {
+                    if resources::get(c, ResourceKind::Model, m)?.is_none() {
+                        return Ok(Some(m.clone()));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+        if let Some(m) = missing {
+            return Err(not_found(self, ResourceKind::Model, &m));
+        }
+
+        // SageMaker reports each variant's weight, defaulting to 1.0.
+        let filled: Vec<Value> = variants
+            .into_iter()
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.entry("InitialVariantWeight").or_insert(json!(1.0));
+                }
+                v
+            })
+            .collect();
+        let derived = json!({ "ProductionVariants": filled });
+        self.create_resource(ResourceKind::EndpointConfig, &name, req, derived, None).await
+    }
+
+    pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<Resource> {
+        self.describe_resource(ResourceKind::EndpointConfig, name).await
+    }
+
+    pub async fn delete_endpoint_config(&self, name: &str) -> ServiceResult<()> {
+        self.delete_resource(ResourceKind::EndpointConfig, name).await
+    }
+
+    pub async fn list_endpoint_configs(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
+        self.list_resources(ResourceKind::EndpointConfig, params).await
+    }
+}

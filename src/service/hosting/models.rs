@@ -1,0 +1,43 @@
+//! CreateModel, DescribeModel, ListModels, DeleteModel.
+
+use serde_json::{Value, json};
+
+use crate::service::resources::{ListParams, Page};
+use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::store::resources::{Resource, ResourceKind};
+
+impl Services {
+    pub async fn create_model(&self, req: Request) -> ServiceResult<Resource> {
+        let name = required_str(&req, "ModelName")?.to_string();
+        match (req.get("PrimaryContainer"), req.get("Containers")) {
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::Validation(
+                    "PrimaryContainer and Containers cannot both be specified.".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(ServiceError::Validation(
+                    "Either PrimaryContainer or Containers must be specified.".into(),
+                ));
+            }
+            _ => {}
+        }
+        // Defaults SageMaker reports back in DescribeModel.
+        let derived = json!({
+            "EnableNetworkIsolation": req.get("EnableNetworkIsolation").cloned().unwrap_or(Value::Bool(false)),
+        });
+        self.create_resource(ResourceKind::Model, &name, req, derived, None).await
+    }
+
+    pub async fn describe_model(&self, name: &str) -> ServiceResult<Resource> {
+        self.describe_resource(ResourceKind::Model, name).await
+    }
+
+    pub async fn delete_model(&self, name: &str) -> ServiceResult<()> {
+        self.delete_resource(ResourceKind::Model, name).await
+    }
+
+    pub async fn list_models(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
+        self.list_resources(ResourceKind::Model, params).await
+    }
+}

@@ -1,0 +1,64 @@
+//! The service layer: one module per resource family, each owning its validation rules, state
+//! and lifecycle. Services speak in SageMaker's vocabulary (a request is the operation's members
+//! by their botocore names) and return typed results; they never see HTTP.
+
+pub mod error;
+pub mod hosting;
+pub mod identity;
+pub mod logs;
+pub mod pagination;
+pub mod resources;
+pub mod tags;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::store::Store;
+
+pub use error::{ServiceError, ServiceResult};
+
+/// A request's members, keyed by their botocore member names, already validated against the
+/// operation's input shape by the api layer.
+pub type Request = serde_json::Map<String, serde_json::Value>;
+
+/// Everything a service needs: the store and the account/region identity.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+impl Services {
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        Services { store, config }
+    }
+
+    pub fn sagemaker_arn(&self, resource_type: &str, name: &str) -> String {
+        crate::aws::arn::sagemaker(&self.config.region, &self.config.account_id, resource_type, name)
+    }
+}
+
+/// Reads an optional string member.
+pub fn str_member<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.get(name).and_then(|v| v.as_str())
+}
+
+/// Reads a required string member. The api layer has already checked presence against the
+/// model, so a miss here is a model/service mismatch reported as a validation error.
+pub fn required_str<'a>(req: &'a Request, name: &str) -> ServiceResult<&'a str> {
+    str_member(req, name).ok_or_else(|| {
+        ServiceError::Validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(name)
+        ))
+    })
+}
+
+/// `ModelName` → `modelName`, the member spelling AWS uses in messages.
+pub fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

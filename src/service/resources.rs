@@ -1,0 +1,152 @@
+//! What every stored SageMaker resource shares: create with tags, describe, delete and list with
+//! SageMaker's filters, sort orders and pagination. Resource families (hosting, training, ...)
+//! add their own rules on top and call these.
+
+use serde_json::Value;
+
+use super::{Request, ServiceError, ServiceResult, Services, pagination};
+use crate::aws::time::now_epoch;
+use crate::store::resources::{self, Cursor, ListQuery, Resource, ResourceKind, SortKey};
+use crate::store::tags;
+
+/// How SageMaker names a kind in its messages ("Could not find endpoint configuration ...").
+pub fn noun(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Model => "model",
+        ResourceKind::EndpointConfig => "endpoint configuration",
+    }
+}
+
+/// The list filters SageMaker's List* operations share.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub name_contains: Option<String>,
+    pub created_after: Option<f64>,
+    pub created_before: Option<f64>,
+    pub status_equals: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub next_token: Option<String>,
+    pub max_results: usize,
+}
+
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_token: Option<String>,
+}
+
+pub fn not_found(services: &Services, kind: ResourceKind, name: &str) -> ServiceError {
+    ServiceError::Validation(format!(
+        "Could not find {} \"{}\".",
+        noun(kind),
+        services.sagemaker_arn(kind.arn_type(), name)
+    ))
+}
+
+/// `Tags: [{Key, Value}]` from a request.
+pub fn tags_member(req: &Request) -> Vec<(String, String)> {
+    req.get("Tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| {
+                    let k = t.get("Key")?.as_str()?;
+                    let v = t.get("Value").and_then(Value::as_str).unwrap_or("");
+                    Some((k.to_string(), v.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Services {
+    /// Stores a new resource and its tags in one transaction. The request is kept as sent
+    /// (minus `Tags`, which live in the tag table); `derived` holds what sagebox filled in.
+    pub async fn create_resource(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        mut request: Request,
+        derived: Value,
+        status: Option<&str>,
+    ) -> ServiceResult<Resource> {
+        let tag_list = tags_member(&request);
+        super::tags::check_count(&tag_list)?;
+        request.remove("Tags");
+        let now = now_epoch();
+        let res = Resource {
+            name: name.to_string(),
+            arn: self.sagemaker_arn(kind.arn_type(), name),
+            status: status.map(str::to_string),
+            created: now,
+            modified: now,
+            request: Value::Object(request),
+            derived,
+        };
+        let stored = res.clone();
+        let result = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                resources::insert(&tx, kind, &stored)?;
+                tags::put(&tx, &stored.arn, &tag_list)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(res),
+            Err(crate::store::StoreError::AlreadyExists) => Err(ServiceError::Validation(format!(
+                "Cannot create already existing {} \"{}\".",
+                noun(kind),
+                res.arn
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn describe_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<Resource> {
+        let key = name.to_string();
+        self.store
+            .call(move |c| resources::get(c, kind, &key))
+            .await?
+            .ok_or_else(|| not_found(self, kind, name))
+    }
+
+    pub async fn delete_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<()> {
+        let key = name.to_string();
+        if self.store.call(move |c| resources::delete(c, kind, &key)).await? {
+            Ok(())
+        } else {
+            Err(not_found(self, kind, name))
+        }
+    }
+
+    pub async fn list_resources(&self, kind: ResourceKind, p: ListParams) -> ServiceResult<Page<Resource>> {
+        let after = p.next_token.as_deref().map(pagination::decode).transpose()?;
+        let limit = p.max_results;
+        let q = ListQuery {
+            name_contains: p.name_contains,
+            created_after: p.created_after,
+            created_before: p.created_before,
+            status_equals: p.status_equals,
+            sort: p.sort,
+            descending: p.descending,
+            after,
+            limit,
+        };
+        let mut items = self.store.call(move |c| resources::list(c, kind, &q)).await?;
+        let next_token = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| {
+                pagination::encode(&match p.sort {
+                    SortKey::Name => Cursor::Name(last.name.clone()),
+                    SortKey::CreationTime => Cursor::Created(last.created, last.name.clone()),
+                })
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_token })
+    }
+}

@@ -1,0 +1,86 @@
+//! AddTags, ListTags and DeleteTags: tags for any SageMaker resource sagebox stores, addressed
+//! by ARN.
+
+use super::resources::Page;
+use super::{ServiceError, ServiceResult, Services, pagination};
+use crate::aws::arn::Arn;
+use crate::store::resources::{self, ResourceKind};
+use crate::store::tags;
+
+/// SageMaker allows 50 user tags per resource.
+pub const MAX_TAGS: usize = 50;
+
+pub fn check_count(tags: &[(String, String)]) -> ServiceResult<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(ServiceError::Validation(format!(
+            "1 validation error detected: Value '{}' at 'tags' failed to satisfy constraint: Member must have length less than or equal to {MAX_TAGS}",
+            tags.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// Checks that the ARN names a resource sagebox holds.
+    async fn tagged_resource(&self, arn: &str) -> ServiceResult<()> {
+        let missing = || ServiceError::Validation(format!("Resource \"{arn}\" does not exist."));
+        let parsed = Arn::parse(arn).ok_or_else(missing)?;
+        let kind = parsed
+            .typed_resource()
+            .and_then(|(t, _)| ResourceKind::from_arn_type(t))
+            .filter(|_| parsed.service == "sagemaker")
+            .ok_or_else(missing)?;
+        let key = arn.to_string();
+        if self.store.call(move |c| resources::exists_arn(c, kind, &key)).await? {
+            Ok(())
+        } else {
+            Err(missing())
+        }
+    }
+
+    pub async fn add_tags(&self, arn: &str, new: Vec<(String, String)>) -> ServiceResult<Vec<(String, String)>> {
+        self.tagged_resource(arn).await?;
+        let key = arn.to_string();
+        let added = new.clone();
+        self.store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let existing = tags::list(&tx, &key)?;
+                let total = existing.len()
+                    + added.iter().filter(|(k, _)| !existing.iter().any(|(e, _)| e == k)).count();
+                if total > MAX_TAGS {
+                    return Ok(Err(ServiceError::LimitExceeded(format!(
+                        "You can't have more than {MAX_TAGS} tags on resource {key}."
+                    ))));
+                }
+                tags::put(&tx, &key, &added)?;
+                tx.commit()?;
+                Ok(Ok(()))
+            })
+            .await??;
+        Ok(new)
+    }
+
+    pub async fn list_tags(
+        &self,
+        arn: &str,
+        max_results: usize,
+        next_token: Option<&str>,
+    ) -> ServiceResult<Page<(String, String)>> {
+        self.tagged_resource(arn).await?;
+        let offset = next_token.map(pagination::decode_offset).transpose()?.unwrap_or(0);
+        let key = arn.to_string();
+        let all = self.store.call(move |c| tags::list(c, &key)).await?;
+        let end = (offset + max_results).min(all.len());
+        let items = all.get(offset..end).map(<[_]>::to_vec).unwrap_or_default();
+        let next_token = (end < all.len()).then(|| pagination::encode_offset(end));
+        Ok(Page { items, next_token })
+    }
+
+    pub async fn delete_tags(&self, arn: &str, keys: Vec<String>) -> ServiceResult<()> {
+        self.tagged_resource(arn).await?;
+        let key = arn.to_string();
+        self.store.call(move |c| tags::delete(c, &key, &keys)).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! CloudWatch Logs tables (filled in with the logs service).

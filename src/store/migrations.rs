@@ -1,0 +1,99 @@
+//! Numbered schema migrations. `PRAGMA user_version` records how many have run; a newer sagebox
+//! applies the missing ones to an older data directory, and an older sagebox refuses a newer one.
+//! Append new migrations at the end; never edit one that has shipped.
+
+use rusqlite::Connection;
+
+use super::{StoreError, StoreResult};
+
+/// Columns every resource table shares (see `resources.rs`).
+macro_rules! resource_table {
+    ($name:literal) => {
+        concat!(
+            "CREATE TABLE ", $name, " (
+                name     TEXT PRIMARY KEY COLLATE NOCASE,
+                arn      TEXT NOT NULL UNIQUE,
+                status   TEXT,
+                created  REAL NOT NULL,
+                modified REAL NOT NULL,
+                request  TEXT NOT NULL,
+                derived  TEXT NOT NULL DEFAULT '{}'
+            );
+            CREATE INDEX ", $name, "_created ON ", $name, " (created);"
+        )
+    };
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: hosting resources and tags
+    concat!(
+        resource_table!("models"),
+        resource_table!("endpoint_configs"),
+        "CREATE TABLE tags (
+            arn   TEXT NOT NULL,
+            key   TEXT NOT NULL,
+            value TEXT NOT NULL,
+            seq   INTEGER NOT NULL,
+            PRIMARY KEY (arn, key)
+        );"
+    ),
+    // 2: CloudWatch Logs
+    "CREATE TABLE log_groups (
+        name      TEXT PRIMARY KEY,
+        created   INTEGER NOT NULL,
+        retention INTEGER,
+        class     TEXT NOT NULL DEFAULT 'STANDARD'
+    );
+    CREATE TABLE log_streams (
+        log_group      TEXT NOT NULL REFERENCES log_groups(name) ON DELETE CASCADE,
+        name           TEXT NOT NULL,
+        created        INTEGER NOT NULL,
+        first_event    INTEGER,
+        last_event     INTEGER,
+        last_ingestion INTEGER,
+        stored_bytes   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (log_group, name)
+    );
+    CREATE TABLE log_events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        log_group  TEXT NOT NULL,
+        log_stream TEXT NOT NULL,
+        timestamp  INTEGER NOT NULL,
+        ingestion  INTEGER NOT NULL,
+        message    TEXT NOT NULL,
+        FOREIGN KEY (log_group, log_stream) REFERENCES log_streams(log_group, name) ON DELETE CASCADE
+    );
+    CREATE INDEX log_events_stream_time ON log_events (log_group, log_stream, timestamp, id);
+    CREATE INDEX log_events_group_time ON log_events (log_group, timestamp, id);",
+];
+
+pub fn apply(conn: &mut Connection) -> StoreResult<()> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_newer_schemas() {
+        let mut c = Connection::open_in_memory().unwrap();
+        apply(&mut c).unwrap();
+        apply(&mut c).unwrap();
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        c.pragma_update(None, "user_version", 999).unwrap();
+        assert!(matches!(apply(&mut c), Err(StoreError::TooNew { found: 999, .. })));
+    }
+}

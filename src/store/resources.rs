@@ -1,0 +1,293 @@
+//! The resource tables: one per SageMaker resource kind, all with the same columns (name, ARN,
+//! status, times, the request as sent, and what sagebox derived from it). A Describe is the
+//! stored request merged with the derived fields, so nothing a client sent is lost.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::{StoreError, StoreResult};
+
+/// Every kind of resource sagebox stores. The table name comes from here, never from input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Model,
+    EndpointConfig,
+}
+
+impl ResourceKind {
+    pub const ALL: &'static [ResourceKind] = &[ResourceKind::Model, ResourceKind::EndpointConfig];
+
+    fn table(self) -> &'static str {
+        match self {
+            ResourceKind::Model => "models",
+            ResourceKind::EndpointConfig => "endpoint_configs",
+        }
+    }
+
+    /// The resource-type part of the ARN (`arn:aws:sagemaker:r:a:<type>/<name>`).
+    pub fn arn_type(self) -> &'static str {
+        match self {
+            ResourceKind::Model => "model",
+            ResourceKind::EndpointConfig => "endpoint-config",
+        }
+    }
+
+    pub fn from_arn_type(t: &str) -> Option<ResourceKind> {
+        Self::ALL.iter().copied().find(|k| k.arn_type() == t)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub name: String,
+    pub arn: String,
+    pub status: Option<String>,
+    /// Epoch seconds.
+    pub created: f64,
+    pub modified: f64,
+    /// The request's members, as the client sent them.
+    pub request: Value,
+    /// Members sagebox computed (defaults filled in, state reported by supervisors).
+    pub derived: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    CreationTime,
+}
+
+/// Where the previous page stopped: the sort value and name of its last row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cursor {
+    Name(String),
+    Created(f64, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub name_contains: Option<String>,
+    pub created_after: Option<f64>,
+    pub created_before: Option<f64>,
+    pub status_equals: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+const COLUMNS: &str = "name, arn, status, created, modified, request, derived";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(Resource, String, String)> {
+    Ok((
+        Resource {
+            name: r.get(0)?,
+            arn: r.get(1)?,
+            status: r.get(2)?,
+            created: r.get(3)?,
+            modified: r.get(4)?,
+            request: Value::Null,
+            derived: Value::Null,
+        },
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn decode((mut res, request, derived): (Resource, String, String)) -> StoreResult<Resource> {
+    res.request = serde_json::from_str(&request)?;
+    res.derived = serde_json::from_str(&derived)?;
+    Ok(res)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// Inserts a new resource; a name already taken (case-insensitively) is `AlreadyExists`.
+pub fn insert(conn: &Connection, kind: ResourceKind, res: &Resource) -> StoreResult<()> {
+    let sql = format!("INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", kind.table());
+    conn.prepare_cached(&sql)?
+        .execute(params![
+            res.name,
+            res.arn,
+            res.status,
+            res.created,
+            res.modified,
+            serde_json::to_string(&res.request)?,
+            serde_json::to_string(&res.derived)?,
+        ])
+        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, kind: ResourceKind, name: &str) -> StoreResult<Option<Resource>> {
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE name = ?1", kind.table());
+    conn.prepare_cached(&sql)?
+        .query_row([name], from_row)
+        .optional()?
+        .map(decode)
+        .transpose()
+}
+
+pub fn exists_arn(conn: &Connection, kind: ResourceKind, arn: &str) -> StoreResult<bool> {
+    let sql = format!("SELECT 1 FROM {} WHERE arn = ?1", kind.table());
+    Ok(conn.prepare_cached(&sql)?.exists([arn])?)
+}
+
+/// Replaces the status and derived members of an existing resource.
+pub fn update_state(
+    conn: &Connection,
+    kind: ResourceKind,
+    name: &str,
+    status: Option<&str>,
+    derived: &Value,
+    modified: f64,
+) -> StoreResult<bool> {
+    let sql = format!(
+        "UPDATE {} SET status = ?2, derived = ?3, modified = ?4 WHERE name = ?1",
+        kind.table()
+    );
+    let n = conn
+        .prepare_cached(&sql)?
+        .execute(params![name, status, serde_json::to_string(derived)?, modified])?;
+    Ok(n > 0)
+}
+
+/// Deletes the resource and its tags together. Returns whether it existed.
+pub fn delete(conn: &mut Connection, kind: ResourceKind, name: &str) -> StoreResult<bool> {
+    let tx = conn.transaction()?;
+    let arn: Option<String> = tx
+        .prepare_cached(&format!("DELETE FROM {} WHERE name = ?1 RETURNING arn", kind.table()))?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    if let Some(arn) = &arn {
+        super::tags::delete_all(&tx, arn)?;
+    }
+    tx.commit()?;
+    Ok(arn.is_some())
+}
+
+/// One page of resources, in the requested order, starting after the cursor. Asks for
+/// `limit + 1` rows so the caller can tell whether another page follows.
+pub fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec<Resource>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM {} WHERE 1=1", kind.table());
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    // Pushes a bound value and returns its `?N` placeholder.
+    fn bind(args: &mut Vec<rusqlite::types::Value>, v: impl Into<rusqlite::types::Value>) -> String {
+        args.push(v.into());
+        format!("?{}", args.len())
+    }
+    if let Some(s) = &q.name_contains {
+        sql += &format!(" AND instr(lower(name), lower({})) > 0", bind(&mut args, s.clone()));
+    }
+    if let Some(t) = q.created_after {
+        sql += &format!(" AND created > {}", bind(&mut args, t));
+    }
+    if let Some(t) = q.created_before {
+        sql += &format!(" AND created < {}", bind(&mut args, t));
+    }
+    if let Some(s) = &q.status_equals {
+        sql += &format!(" AND status = {}", bind(&mut args, s.clone()));
+    }
+    let cmp = if q.descending { "<" } else { ">" };
+    match &q.after {
+        Some(Cursor::Name(n)) => sql += &format!(" AND name {cmp} {}", bind(&mut args, n.clone())),
+        Some(Cursor::Created(t, n)) => {
+            let (t, n) = (bind(&mut args, *t), bind(&mut args, n.clone()));
+            sql += &format!(" AND (created {cmp} {t} OR (created = {t} AND name {cmp} {n}))");
+        }
+        None => {}
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    match q.sort {
+        SortKey::Name => sql.push_str(&format!(" ORDER BY name {dir}")),
+        SortKey::CreationTime => sql.push_str(&format!(" ORDER BY created {dir}, name {dir}")),
+    }
+    sql.push_str(&format!(" LIMIT {}", q.limit + 1));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
+    rows.map(|r| decode(r?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrations::apply(&mut c).unwrap();
+        c
+    }
+
+    fn model(name: &str, created: f64) -> Resource {
+        Resource {
+            name: name.into(),
+            arn: format!("arn:aws:sagemaker:us-east-1:000000000000:model/{}", name.to_lowercase()),
+            status: None,
+            created,
+            modified: created,
+            request: serde_json::json!({"ModelName": name}),
+            derived: serde_json::json!({}),
+        }
+    }
+
+    fn query(sort: SortKey, descending: bool, after: Option<Cursor>, limit: usize) -> ListQuery {
+        ListQuery {
+            name_contains: None,
+            created_after: None,
+            created_before: None,
+            status_equals: None,
+            sort,
+            descending,
+            after,
+            limit,
+        }
+    }
+
+    #[test]
+    fn names_are_unique_without_regard_to_case() {
+        let c = store();
+        insert(&c, ResourceKind::Model, &model("Abc", 1.0)).unwrap();
+        let dup = insert(&c, ResourceKind::Model, &model("aBC", 2.0));
+        assert!(matches!(dup, Err(StoreError::AlreadyExists)));
+        assert_eq!(get(&c, ResourceKind::Model, "abc").unwrap().unwrap().name, "Abc");
+    }
+
+    #[test]
+    fn pages_by_creation_time_continue_after_the_cursor() {
+        let c = store();
+        for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            // b and c share a timestamp: the name breaks the tie.
+            let t = if *n == "c" { 2.0 } else { 1.0 + i as f64 };
+            insert(&c, ResourceKind::Model, &model(n, t)).unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = list(&c, ResourceKind::Model, &query(SortKey::CreationTime, true, after, 2)).unwrap();
+            let more = page.len() > 2;
+            let page: Vec<_> = page.into_iter().take(2).collect();
+            let last = page.last().cloned();
+            seen.extend(page.into_iter().map(|r| r.name));
+            match (more, last) {
+                (true, Some(l)) => after = Some(Cursor::Created(l.created, l.name)),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, ["e", "d", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn name_contains_filters_case_insensitively() {
+        let c = store();
+        insert(&c, ResourceKind::Model, &model("Alpha-1", 1.0)).unwrap();
+        insert(&c, ResourceKind::Model, &model("beta", 2.0)).unwrap();
+        let mut q = query(SortKey::Name, false, None, 10);
+        q.name_contains = Some("ALPHA".into());
+        let names: Vec<_> = list(&c, ResourceKind::Model, &q).unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["Alpha-1"]);
+    }
+}
