@@ -2,12 +2,13 @@
 //! SageMaker's filters, sort orders and pagination. Resource families (hosting, training, ...)
 //! add their own rules on top and call these.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{Request, ServiceError, ServiceResult, Services, pagination};
 use crate::aws::time::now_epoch;
-use crate::store::resources::{self, Cursor, ListQuery, Resource, ResourceKind, SortKey};
-use crate::store::tags;
+use crate::store::resources::{Cursor, ListQuery, Resource, ResourceKind, SortKey};
 
 /// How SageMaker names a kind in its messages ("Could not find endpoint configuration ...").
 pub fn noun(kind: ResourceKind) -> &'static str {
@@ -69,53 +70,37 @@ impl Services {
         mut request: Request,
         derived: Value,
         status: Option<&str>,
-    ) -> ServiceResult<Resource> {
+    ) -> ServiceResult<Arc<Resource>> {
         let tag_list = tags_member(&request);
         super::tags::check_count(&tag_list)?;
         request.remove("Tags");
         let now = now_epoch();
+        let arn = self.sagemaker_arn(kind.arn_type(), name);
         let res = Resource {
             name: name.to_string(),
-            arn: self.sagemaker_arn(kind.arn_type(), name),
+            arn: arn.clone(),
             status: status.map(str::to_string),
             created: now,
             modified: now,
             request: Value::Object(request),
             derived,
         };
-        let stored = res.clone();
-        let result = self
-            .store
-            .call(move |c| {
-                let tx = c.transaction()?;
-                resources::insert(&tx, kind, &stored)?;
-                tags::put(&tx, &stored.arn, &tag_list)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await;
-        match result {
-            Ok(()) => Ok(res),
+        match self.store.create_resource(kind, res, tag_list).await {
+            Ok(res) => Ok(res),
             Err(crate::store::StoreError::AlreadyExists) => Err(ServiceError::Validation(format!(
-                "Cannot create already existing {} \"{}\".",
-                noun(kind),
-                res.arn
+                "Cannot create already existing {} \"{arn}\".",
+                noun(kind)
             ))),
             Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn describe_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<Resource> {
-        let key = name.to_string();
-        self.store
-            .call(move |c| resources::get(c, kind, &key))
-            .await?
-            .ok_or_else(|| not_found(self, kind, name))
+    pub async fn describe_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<Arc<Resource>> {
+        self.store.resource(kind, name).await?.ok_or_else(|| not_found(self, kind, name))
     }
 
     pub async fn delete_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<()> {
-        let key = name.to_string();
-        if self.store.call(move |c| resources::delete(c, kind, &key)).await? {
+        if self.store.delete_resource(kind, name).await? {
             Ok(())
         } else {
             Err(not_found(self, kind, name))
@@ -135,7 +120,7 @@ impl Services {
             after,
             limit,
         };
-        let mut items = self.store.call(move |c| resources::list(c, kind, &q)).await?;
+        let mut items = self.store.list_resources(kind, q).await?;
         let next_token = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| {

@@ -4,7 +4,7 @@
 use super::resources::Page;
 use super::{ServiceError, ServiceResult, Services, pagination};
 use crate::aws::arn::Arn;
-use crate::store::resources::{self, ResourceKind};
+use crate::store::resources::ResourceKind;
 use crate::store::tags;
 
 /// SageMaker allows 50 user tags per resource.
@@ -30,8 +30,7 @@ impl Services {
             .and_then(|(t, _)| ResourceKind::from_arn_type(t))
             .filter(|_| parsed.service == "sagemaker")
             .ok_or_else(missing)?;
-        let key = arn.to_string();
-        if self.store.call(move |c| resources::exists_arn(c, kind, &key)).await? {
+        if self.store.resource_arn_exists(kind, arn).await? {
             Ok(())
         } else {
             Err(missing())

@@ -38,6 +38,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Resources recently read or written, so Describe calls skip SQLite (see resources.rs).
+    cache: Arc<resources::ResourceCache>,
 }
 
 impl Store {
@@ -56,7 +58,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::apply(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), cache: Default::default() })
     }
 
     /// Runs `f` with the connection on the blocking pool.

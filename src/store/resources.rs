@@ -1,14 +1,23 @@
 //! The resource tables: one per SageMaker resource kind, all with the same columns (name, ARN,
 //! status, times, the request as sent, and what sagebox derived from it). A Describe is the
 //! stored request merged with the derived fields, so nothing a client sent is lost.
+//!
+//! Reads of single resources are served from an in-memory cache: Describe calls are the hot path
+//! of every SDK (waiters poll them), and answering from memory keeps them off the blocking pool.
+//! The cache is filled and changed only while the connection lock is held, right after the
+//! SQLite write commits, so it never runs ahead of or behind the database for a caller that
+//! waits for its write to be acknowledged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use super::{StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
 
 /// Every kind of resource sagebox stores. The table name comes from here, never from input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
     Model,
     EndpointConfig,
@@ -107,7 +116,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 /// Inserts a new resource; a name already taken (case-insensitively) is `AlreadyExists`.
-pub fn insert(conn: &Connection, kind: ResourceKind, res: &Resource) -> StoreResult<()> {
+fn insert(conn: &Connection, kind: ResourceKind, res: &Resource) -> StoreResult<()> {
     let sql = format!("INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", kind.table());
     conn.prepare_cached(&sql)?
         .execute(params![
@@ -123,7 +132,7 @@ pub fn insert(conn: &Connection, kind: ResourceKind, res: &Resource) -> StoreRes
     Ok(())
 }
 
-pub fn get(conn: &Connection, kind: ResourceKind, name: &str) -> StoreResult<Option<Resource>> {
+fn get(conn: &Connection, kind: ResourceKind, name: &str) -> StoreResult<Option<Resource>> {
     let sql = format!("SELECT {COLUMNS} FROM {} WHERE name = ?1", kind.table());
     conn.prepare_cached(&sql)?
         .query_row([name], from_row)
@@ -132,13 +141,13 @@ pub fn get(conn: &Connection, kind: ResourceKind, name: &str) -> StoreResult<Opt
         .transpose()
 }
 
-pub fn exists_arn(conn: &Connection, kind: ResourceKind, arn: &str) -> StoreResult<bool> {
+fn exists_arn(conn: &Connection, kind: ResourceKind, arn: &str) -> StoreResult<bool> {
     let sql = format!("SELECT 1 FROM {} WHERE arn = ?1", kind.table());
     Ok(conn.prepare_cached(&sql)?.exists([arn])?)
 }
 
 /// Replaces the status and derived members of an existing resource.
-pub fn update_state(
+fn update_state(
     conn: &Connection,
     kind: ResourceKind,
     name: &str,
@@ -157,7 +166,7 @@ pub fn update_state(
 }
 
 /// Deletes the resource and its tags together. Returns whether it existed.
-pub fn delete(conn: &mut Connection, kind: ResourceKind, name: &str) -> StoreResult<bool> {
+fn delete(conn: &mut Connection, kind: ResourceKind, name: &str) -> StoreResult<bool> {
     let tx = conn.transaction()?;
     let arn: Option<String> = tx
         .prepare_cached(&format!("DELETE FROM {} WHERE name = ?1 RETURNING arn", kind.table()))?
@@ -172,7 +181,7 @@ pub fn delete(conn: &mut Connection, kind: ResourceKind, name: &str) -> StoreRes
 
 /// One page of resources, in the requested order, starting after the cursor. Asks for
 /// `limit + 1` rows so the caller can tell whether another page follows.
-pub fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec<Resource>> {
+fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec<Resource>> {
     let mut sql = format!("SELECT {COLUMNS} FROM {} WHERE 1=1", kind.table());
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     // Pushes a bound value and returns its `?N` placeholder.
@@ -210,6 +219,118 @@ pub fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
     rows.map(|r| decode(r?)).collect()
+}
+
+/// Resources by kind and case-folded name (names are ASCII and unique regardless of case).
+#[derive(Default)]
+pub struct ResourceCache {
+    map: RwLock<HashMap<(ResourceKind, String), Arc<Resource>>>,
+}
+
+/// Beyond this many cached resources, reads of others go to SQLite.
+const CACHE_LIMIT: usize = 50_000;
+
+impl ResourceCache {
+    fn get(&self, kind: ResourceKind, name: &str) -> Option<Arc<Resource>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&(kind, name.to_ascii_lowercase())).cloned()
+    }
+
+    fn put(&self, kind: ResourceKind, res: Arc<Resource>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let key = (kind, res.name.to_ascii_lowercase());
+        if map.len() < CACHE_LIMIT || map.contains_key(&key) {
+            map.insert(key, res);
+        }
+    }
+
+    fn forget(&self, kind: ResourceKind, name: &str) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(kind, name.to_ascii_lowercase()));
+    }
+}
+
+impl Store {
+    /// Stores a new resource with its tags in one transaction; a name already taken
+    /// (case-insensitively) is `AlreadyExists`.
+    pub async fn create_resource(
+        &self,
+        kind: ResourceKind,
+        res: Resource,
+        tags: Vec<(String, String)>,
+    ) -> StoreResult<Arc<Resource>> {
+        let cache = self.cache.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            insert(&tx, kind, &res)?;
+            super::tags::put(&tx, &res.arn, &tags)?;
+            tx.commit()?;
+            let res = Arc::new(res);
+            cache.put(kind, res.clone());
+            Ok(res)
+        })
+        .await
+    }
+
+    pub async fn resource(&self, kind: ResourceKind, name: &str) -> StoreResult<Option<Arc<Resource>>> {
+        if let Some(r) = self.cache.get(kind, name) {
+            return Ok(Some(r));
+        }
+        let cache = self.cache.clone();
+        let name = name.to_string();
+        self.call(move |c| {
+            let found = get(c, kind, &name)?.map(Arc::new);
+            if let Some(r) = &found {
+                cache.put(kind, r.clone());
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    pub async fn resource_arn_exists(&self, kind: ResourceKind, arn: &str) -> StoreResult<bool> {
+        let arn = arn.to_string();
+        self.call(move |c| exists_arn(c, kind, &arn)).await
+    }
+
+    /// Replaces the status and derived members of an existing resource. Returns whether it exists.
+    pub async fn update_resource_state(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        status: Option<String>,
+        derived: Value,
+        modified: f64,
+    ) -> StoreResult<bool> {
+        let cache = self.cache.clone();
+        let name = name.to_string();
+        self.call(move |c| {
+            let found = update_state(c, kind, &name, status.as_deref(), &derived, modified)?;
+            match get(c, kind, &name)? {
+                Some(r) => cache.put(kind, Arc::new(r)),
+                None => cache.forget(kind, &name),
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Deletes the resource and its tags. Returns whether it existed.
+    pub async fn delete_resource(&self, kind: ResourceKind, name: &str) -> StoreResult<bool> {
+        let cache = self.cache.clone();
+        let name = name.to_string();
+        self.call(move |c| {
+            let existed = delete(c, kind, &name)?;
+            cache.forget(kind, &name);
+            Ok(existed)
+        })
+        .await
+    }
+
+    /// One page in the requested order (see `list`).
+    pub async fn list_resources(&self, kind: ResourceKind, q: ListQuery) -> StoreResult<Vec<Resource>> {
+        self.call(move |c| list(c, kind, &q)).await
+    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@ use serde_json::{Value, json};
 
 use crate::service::resources::{ListParams, Page, not_found};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
-use crate::store::resources::{self, Resource, ResourceKind};
+use std::sync::Arc;
+
+use crate::store::resources::{Resource, ResourceKind};
 
 impl Services {
-    pub async fn create_endpoint_config(&self, req: Request) -> ServiceResult<Resource> {
+    pub async fn create_endpoint_config(&self, req: Request) -> ServiceResult<Arc<Resource>> {
         let name = required_str(&req, "EndpointConfigName")?.to_string();
         let variants = req.get("ProductionVariants").and_then(Value::as_array).cloned().unwrap_or_default();
 
@@ -27,20 +29,10 @@ impl Services {
             }
         }
         // Every variant's model must exist when the configuration is created.
-        let wanted = models.clone();
-        let missing = self
-            .store
-            .call(move |c| {
-                for m in &wanted {
-                    if resources::get(c, ResourceKind::Model, m)?.is_none() {
-                        return Ok(Some(m.clone()));
-                    }
-                }
-                Ok(None)
-            })
-            .await?;
-        if let Some(m) = missing {
-            return Err(not_found(self, ResourceKind::Model, &m));
+        for m in &models {
+            if self.store.resource(ResourceKind::Model, m).await?.is_none() {
+                return Err(not_found(self, ResourceKind::Model, m));
+            }
         }
 
         // SageMaker reports each variant's weight, defaulting to 1.0.
@@ -57,7 +49,7 @@ impl Services {
         self.create_resource(ResourceKind::EndpointConfig, &name, req, derived, None).await
     }
 
-    pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<Resource> {
+    pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<Arc<Resource>> {
         self.describe_resource(ResourceKind::EndpointConfig, name).await
     }
 

@@ -4,10 +4,12 @@ use serde_json::{Value, json};
 
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use std::sync::Arc;
+
 use crate::store::resources::{Resource, ResourceKind};
 
 impl Services {
-    pub async fn create_model(&self, req: Request) -> ServiceResult<Resource> {
+    pub async fn create_model(&self, req: Request) -> ServiceResult<Arc<Resource>> {
         let name = required_str(&req, "ModelName")?.to_string();
         match (req.get("PrimaryContainer"), req.get("Containers")) {
             (Some(_), Some(_)) => {
@@ -29,7 +31,7 @@ impl Services {
         self.create_resource(ResourceKind::Model, &name, req, derived, None).await
     }
 
-    pub async fn describe_model(&self, name: &str) -> ServiceResult<Resource> {
+    pub async fn describe_model(&self, name: &str) -> ServiceResult<Arc<Resource>> {
         self.describe_resource(ResourceKind::Model, name).await
     }
 
