@@ -25,7 +25,7 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Result<Value, ServiceError>>,
 {
-    match prepare(model, op, body) {
+    match prepare(model, op, body, map_error) {
         Ok(req) => match run(req).await {
             Ok(out) => ok(out, request_id),
             Err(e) => map_error(e).into_json_response(request_id),
@@ -34,7 +34,14 @@ where
     }
 }
 
-fn prepare(model: &'static Model, op: &str, body: &[u8]) -> Result<Request, AwsError> {
+/// Model constraint violations go through the service's own mapping as `InvalidParameter`:
+/// SageMaker reports them as ValidationException, CloudWatch Logs as InvalidParameterException.
+fn prepare(
+    model: &'static Model,
+    op: &str,
+    body: &[u8],
+    map_error: fn(ServiceError) -> AwsError,
+) -> Result<Request, AwsError> {
     if !model.is_known_operation(op) {
         return Err(unknown_operation(op));
     }
@@ -54,7 +61,7 @@ fn prepare(model: &'static Model, op: &str, body: &[u8]) -> Result<Request, AwsE
     };
     model.validate(operation, &value).map_err(|e| match e {
         InputError::Serialization(m) => AwsError::bad_request("SerializationException", m),
-        InputError::Validation(m) => AwsError::bad_request("ValidationException", m),
+        InputError::Validation(m) => map_error(ServiceError::InvalidParameter(m)),
     })?;
     match value {
         Value::Object(map) => Ok(map),

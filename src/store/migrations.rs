@@ -65,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX log_events_stream_time ON log_events (log_group, log_stream, timestamp, id);
     CREATE INDEX log_events_group_time ON log_events (log_group, timestamp, id);",
+    // 3: CloudWatch Logs bookkeeping: the group options CreateLogGroup takes, each stream's upload
+    // count (its sequence token), and the index DescribeLogStreams orderBy=LastEventTime walks
+    // (streams with no events sort first, as -1).
+    "ALTER TABLE log_groups ADD COLUMN kms_key_id TEXT;
+    ALTER TABLE log_groups ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE log_streams ADD COLUMN upload_seq INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX log_streams_last_event ON log_streams (log_group, ifnull(last_event, -1), name);",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {
