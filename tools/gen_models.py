@@ -58,6 +58,8 @@ REGEX_OVERRIDES = {
     # "${1,128}" repeats an end anchor, which Java accepts and Rust rejects; it means "$".
     r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,128}": r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)",
     r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,256}": r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)",
+    # "(?!.*\.\.)": an absolute path with no ".." anywhere: no dot directly follows a dot.
+    r"/(?!.*\.\.)[a-zA-Z0-9/_.\-]+": r"/(?:\.?[a-zA-Z0-9/_\-])+\.?|/\.",
 }
 
 # Java's predefined classes are ASCII-only; Rust's are Unicode-aware, so spell Java's out.
