@@ -165,13 +165,6 @@ fn check_batch(events: &[(i64, String)], now: i64) -> ServiceResult<(std::ops::R
     if events.windows(2).any(|w| w[1].0 < w[0].0) {
         return Err(invalid("Log events in a single PutLogEvents request must be in chronological order."));
     }
-    if let (Some(first), Some(last)) = (events.first(), events.last())
-        && last.0 - first.0 > DAY_MS
-    {
-        return Err(invalid(
-            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
-        ));
-    }
     let mut total = 0;
     for (_, message) in events {
         let size = message.len() + EVENT_OVERHEAD;
@@ -185,6 +178,15 @@ fn check_batch(events: &[(i64, String)], now: i64) -> ServiceResult<(std::ops::R
     }
     let old_end = events.partition_point(|e| e.0 < now - TOO_OLD_MS);
     let new_start = events.partition_point(|e| e.0 <= now + TOO_NEW_MS).max(old_end);
+    // The 24-hour span applies to the valid events only; rejected ones don't count.
+    let valid = &events[old_end..new_start];
+    if let (Some(first), Some(last)) = (valid.first(), valid.last())
+        && last.0 - first.0 > DAY_MS
+    {
+        return Err(invalid(
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+        ));
+    }
     let rejected = RejectedEvents {
         too_old_end: (old_end > 0).then_some(old_end),
         too_new_start: (new_start < events.len()).then_some(new_start),

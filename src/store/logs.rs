@@ -478,8 +478,10 @@ pub fn filter_events(
     if let Some(t) = q.start {
         sql += &format!(" AND timestamp >= {}", bind(&mut args, t));
     }
+    // FilterLogEvents' endTime is inclusive ("events with a timestamp later than this time are
+    // not returned"), unlike GetLogEvents'.
     if let Some(t) = q.end {
-        sql += &format!(" AND timestamp < {}", bind(&mut args, t));
+        sql += &format!(" AND timestamp <= {}", bind(&mut args, t));
     }
     if let Some(k) = q.after {
         let (t, i) = (bind(&mut args, k.timestamp), bind(&mut args, k.id));

@@ -1,0 +1,173 @@
+"""Fixtures for the client acceptance suite: a real sagebox process, boto3 clients and the AWS CLI
+pointed at it.
+
+One server runs for the whole session (`sagebox`); tests that stop or restart a server get their
+own (`spawn_sagebox`), so killing it cannot disturb the others. Every test names its resources with
+`unique()`, so no test depends on what another created. When a test fails, the tail of the server's
+log is attached to the report.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import boto3
+import botocore.config
+import pytest
+
+from support import REGION, Sagebox, clean_aws_env
+
+# Neither the developer's AWS config nor their environment may leak into the clients under test.
+for _k in [k for k in os.environ if k.startswith("AWS_")]:
+    del os.environ[_k]
+os.environ.update(
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    AWS_EC2_METADATA_DISABLED="true",
+)
+
+_servers: list[Sagebox] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _servers:
+        for server in _servers:
+            report.sections.append(
+                (f"sagebox log ({server.url}, data dir {server.data_dir})", server.log_tail(8000))
+            )
+
+
+def _start(tmp_dir, extra_args=()):
+    server = Sagebox(tmp_dir / "data", tmp_dir / "sagebox.log", extra_args)
+    _servers.append(server)
+    try:
+        server.start()
+    except RuntimeError as e:
+        server.kill()
+        pytest.fail(str(e), pytrace=False)
+    return server
+
+
+@pytest.fixture(scope="session")
+def sagebox(tmp_path_factory):
+    """The shared server, default region and account."""
+    server = _start(tmp_path_factory.mktemp("sagebox"))
+    yield server
+    server.kill()
+    _servers.remove(server)
+
+
+@pytest.fixture
+def spawn_sagebox(tmp_path_factory):
+    """Start a private server (extra CLI flags allowed); it is killed when the test ends."""
+    mine = []
+
+    def spawn(*extra_args):
+        server = _start(tmp_path_factory.mktemp("private-sagebox"), extra_args)
+        mine.append(server)
+        return server
+
+    yield spawn
+    for server in mine:
+        server.kill()
+        _servers.remove(server)
+
+
+def _config(**kw):
+    base = dict(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    base.update(kw)
+    return botocore.config.Config(**base)
+
+
+@pytest.fixture(scope="session")
+def client_factory():
+    """client_factory(service, endpoint_url, **Config kwargs) -> a boto3 client with dummy keys."""
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+
+    def make(service, endpoint_url, region_name=REGION, **config):
+        return session.client(
+            service, endpoint_url=endpoint_url, region_name=region_name, config=_config(**config)
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sm(sagebox, client_factory):
+    return client_factory("sagemaker", sagebox.url)
+
+
+@pytest.fixture(scope="session")
+def sm_raw(sagebox, client_factory):
+    """A SageMaker client that skips boto3's own parameter checks, so the server's are exercised."""
+    return client_factory("sagemaker", sagebox.url, parameter_validation=False)
+
+
+@pytest.fixture(scope="session")
+def logs(sagebox, client_factory):
+    return client_factory("logs", sagebox.url)
+
+
+@pytest.fixture(scope="session")
+def logs_raw(sagebox, client_factory):
+    return client_factory("logs", sagebox.url, parameter_validation=False)
+
+
+@pytest.fixture(scope="session")
+def sts(sagebox, client_factory):
+    return client_factory("sts", sagebox.url)
+
+
+@pytest.fixture(scope="session")
+def iam(sagebox, client_factory):
+    return client_factory("iam", sagebox.url)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self):
+        return json.loads(self.stdout) if self.stdout.strip() else None
+
+
+def run_cli(endpoint_url, *args, check=True, env=None):
+    """Run the venv's AWS CLI (`python -m awscli`) against `endpoint_url` with dummy credentials."""
+    cmd = [sys.executable, "-m", "awscli"]
+    if endpoint_url:
+        cmd += ["--endpoint-url", endpoint_url]
+    cmd += ["--region", REGION, "--output", "json", *args]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env=env or clean_aws_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    if check:
+        assert proc.returncode == 0, (
+            f"`aws {' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def aws(sagebox):
+    """aws(*args, check=True) -> CliResult; `aws("sts", "get-caller-identity").json`."""
+
+    def call(*args, check=True):
+        return run_cli(sagebox.url, *args, check=check)
+
+    return call

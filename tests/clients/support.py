@@ -1,0 +1,166 @@
+"""Shared constants and small helpers for the client suite.
+
+The fixtures live in conftest.py; this module holds what tests import by name (ARNs, a unique-name
+maker, a raw awsJson poster), so a reader can see where a value comes from.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+ROLE_NAME = "SageMakerRole"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/sagebox-test:1"
+
+
+def _die_with_parent():
+    """Linux: have the kernel SIGKILL the server if the test process dies without tearing down."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def sagebox_binary() -> Path:
+    return Path(os.environ.get("SAGEBOX_BIN") or REPO / "target" / "debug" / "sagebox")
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses: prefix plus 10 hex digits (valid for SageMaker and Logs names)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def model_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:model/{name.lower()}"
+
+
+def endpoint_config_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:endpoint-config/{name.lower()}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_aws_env() -> dict:
+    """The current environment without any AWS_* setting, plus dummy credentials and no config files,
+    so neither the developer's ~/.aws nor a stray AWS_PROFILE can change what a client does."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_PAGER="",
+    )
+    return env
+
+
+def post_json(url: str, target: str, body, content_type="application/x-amz-json-1.1"):
+    """POST an awsJson request the way a client would, unsigned. `body` may be a dict or raw text."""
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return requests.post(
+        url + "/",
+        data=data,
+        headers={"X-Amz-Target": target, "Content-Type": content_type},
+        timeout=30,
+    )
+
+
+class Sagebox:
+    """One sagebox process on a loopback port with its own data dir. It can be stopped with any
+    signal and started again on the same port and data dir, which is how persistence is checked."""
+
+    def __init__(self, data_dir: Path, log_path: Path, extra_args=()):
+        self.binary = sagebox_binary()
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.extra_args = list(extra_args)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0):
+        if not self.binary.exists():
+            raise RuntimeError(
+                f"sagebox binary not found at {self.binary}: run `cargo build` or set SAGEBOX_BIN"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        log.write(f"\n=== starting sagebox on {self.url} ===\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--bind", f"127.0.0.1:{self.port}",
+             "--data-dir", str(self.data_dir), *self.extra_args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            env={**os.environ, "NO_COLOR": "1", "SAGEBOX_LOG": os.environ.get("SAGEBOX_LOG", "debug")},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"sagebox exited with {self.proc.returncode} before it was ready:\n{self.log_tail()}"
+                )
+            try:
+                r = requests.get(self.url + "/_sagebox/health", timeout=2)
+                if r.status_code == 200:
+                    return self
+                last = f"HTTP {r.status_code}: {r.text[:200]}"
+            except requests.RequestException as e:
+                last = repr(e)
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"sagebox not healthy after {timeout}s ({last}):\n{self.log_tail()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15.0):
+        """Send `sig` and wait for the process to end; returns its exit status (negative: killed by
+        that signal). A process that outlives the timeout is killed and an error is raised."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"sagebox did not exit within {timeout}s of {sig!r}:\n{self.log_tail()}")
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self, sig=signal.SIGTERM):
+        """Stop with `sig`, then start again on the same port and data dir."""
+        self.stop(sig)
+        return self.start()
+
+    def log_tail(self, limit: int = 20000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return text[-limit:]
