@@ -51,7 +51,8 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-        let action_in_query = query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "Action"));
+        let action_in_query =
+            query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "Action"));
         if form || action_in_query {
             return match credential_scope(headers, query).map(|s| s.service) {
                 Some(s) if s == "sts" => Route::Sts,
@@ -86,7 +87,9 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         _ => match read_body(body).await {
             Err(e) => e.into_json_response(&request_id),
             Ok(bytes) => match &route {
-                Route::SageMaker(op) => api::sagemaker::handle(services, op, &bytes, &request_id).await,
+                Route::SageMaker(op) => {
+                    api::sagemaker::handle(services, op, &bytes, &request_id).await
+                }
                 Route::Logs(op) => api::logs::handle(services, op, &bytes, &request_id).await,
                 _ => {
                     let q = api::query::QueryRequest::parse(query, &bytes);
@@ -113,7 +116,11 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, AwsError> {
     axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
-        AwsError::new(StatusCode::PAYLOAD_TOO_LARGE, "SerializationException", format!("Could not read the request body: {e}"))
+        AwsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SerializationException",
+            format!("Could not read the request body: {e}"),
+        )
     })
 }
 
@@ -132,27 +139,73 @@ mod tests {
     #[test]
     fn targets_pick_the_json_services() {
         let h = headers(&[("x-amz-target", "SageMaker.DescribeModel")]);
-        assert_eq!(classify(&Method::POST, "/", None, &h), Route::SageMaker("DescribeModel".into()));
+        assert_eq!(
+            classify(&Method::POST, "/", None, &h),
+            Route::SageMaker("DescribeModel".into())
+        );
         let h = headers(&[("x-amz-target", "Logs_20140328.PutLogEvents")]);
-        assert_eq!(classify(&Method::POST, "/", None, &h), Route::Logs("PutLogEvents".into()));
+        assert_eq!(
+            classify(&Method::POST, "/", None, &h),
+            Route::Logs("PutLogEvents".into())
+        );
         let h = headers(&[("x-amz-target", "DynamoDB_20120810.GetItem")]);
-        assert!(matches!(classify(&Method::POST, "/", None, &h), Route::UnknownTarget(_)));
+        assert!(matches!(
+            classify(&Method::POST, "/", None, &h),
+            Route::UnknownTarget(_)
+        ));
     }
 
     #[test]
     fn query_protocol_routes_by_credential_scope_then_action() {
-        let form = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
-        let iam = ("authorization", "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0");
-        assert_eq!(classify(&Method::POST, "/", None, &headers(&[form, iam])), Route::Iam);
-        assert_eq!(classify(&Method::POST, "/", None, &headers(&[form])), Route::Query);
-        assert_eq!(classify(&Method::GET, "/", Some("Action=GetCallerIdentity"), &HeaderMap::new()), Route::Query);
+        let form = (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        );
+        let iam = (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        );
+        assert_eq!(
+            classify(&Method::POST, "/", None, &headers(&[form, iam])),
+            Route::Iam
+        );
+        assert_eq!(
+            classify(&Method::POST, "/", None, &headers(&[form])),
+            Route::Query
+        );
+        assert_eq!(
+            classify(
+                &Method::GET,
+                "/",
+                Some("Action=GetCallerIdentity"),
+                &HeaderMap::new()
+            ),
+            Route::Query
+        );
     }
 
     #[test]
     fn runtime_paths_and_everything_else() {
-        assert_eq!(classify(&Method::POST, "/endpoints/ep/invocations", None, &HeaderMap::new()), Route::Runtime);
-        assert_eq!(classify(&Method::GET, "/bucket/key", None, &HeaderMap::new()), Route::S3);
-        assert_eq!(classify(&Method::PUT, "/bucket", None, &HeaderMap::new()), Route::S3);
-        assert_eq!(classify(&Method::POST, "/bucket?delete", None, &HeaderMap::new()), Route::S3);
+        assert_eq!(
+            classify(
+                &Method::POST,
+                "/endpoints/ep/invocations",
+                None,
+                &HeaderMap::new()
+            ),
+            Route::Runtime
+        );
+        assert_eq!(
+            classify(&Method::GET, "/bucket/key", None, &HeaderMap::new()),
+            Route::S3
+        );
+        assert_eq!(
+            classify(&Method::PUT, "/bucket", None, &HeaderMap::new()),
+            Route::S3
+        );
+        assert_eq!(
+            classify(&Method::POST, "/bucket?delete", None, &HeaderMap::new()),
+            Route::S3
+        );
     }
 }

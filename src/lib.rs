@@ -27,8 +27,13 @@ pub struct AppState {
 pub enum StartError {
     #[error("cannot open the state store: {0}")]
     Store(#[from] store::StoreError),
-    #[error("cannot listen on {addr}: {source} (is another sagebox running? pick another port with --bind)")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(
+        "cannot listen on {addr}: {source} (is another sagebox running? pick another port with --bind)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A server bound to its port, ready to run.
@@ -47,16 +52,26 @@ impl Server {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let services = Services::new(store, Arc::new(config));
-        Ok(Server { listener, state: AppState { services, started } })
+        Ok(Server {
+            listener,
+            state: AppState { services, started },
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.state.services.config.bind)
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.services.config.bind)
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = gateway::router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }

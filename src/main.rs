@@ -6,7 +6,11 @@ use sagebox::Server;
 use sagebox::config::Config;
 
 #[derive(Parser)]
-#[command(name = "sagebox", version, about = "SageMaker-in-a-box: the SageMaker and S3 APIs on one local port")]
+#[command(
+    name = "sagebox",
+    version,
+    about = "SageMaker-in-a-box: the SageMaker and S3 APIs on one local port"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,11 +47,15 @@ fn env_exports(config: &Config) -> String {
 fn serve(config: Config) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SAGEBOX_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SAGEBOX_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sagebox: cannot start the async runtime: {e}");

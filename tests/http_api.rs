@@ -18,13 +18,24 @@ struct Running {
 
 impl Running {
     async fn start(dir: &Path) -> Running {
-        let server = Server::bind(Config::for_tests(dir.to_path_buf())).await.expect("server binds");
+        let server = Server::bind(Config::for_tests(dir.to_path_buf()))
+            .await
+            .expect("server binds");
         let addr = server.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            server.run(async { let _ = rx.await; }).await.expect("server runs");
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
         });
-        Running { addr, stop: Some(tx), task }
+        Running {
+            addr,
+            stop: Some(tx),
+            task,
+        }
     }
 
     async fn stop(mut self) {
@@ -33,9 +44,19 @@ impl Running {
     }
 
     /// Sends one request and returns (status, headers, body).
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
         let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.addr, body.len());
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -53,9 +74,20 @@ impl Running {
     async fn sagemaker(&self, op: &str, body: Value) -> (u16, Value) {
         let target = format!("SageMaker.{op}");
         let (status, _, body) = self
-            .send("POST", "/", &[("X-Amz-Target", &target), ("Content-Type", "application/x-amz-json-1.1")], &body.to_string())
+            .send(
+                "POST",
+                "/",
+                &[
+                    ("X-Amz-Target", &target),
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                ],
+                &body.to_string(),
+            )
             .await;
-        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
     }
 }
 
@@ -74,15 +106,23 @@ async fn describe_model_returns_what_create_model_stored() {
     let sb = Running::start(dir.path()).await;
     let (status, out) = sb.sagemaker("CreateModel", model("Churn-Model")).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out["ModelArn"], "arn:aws:sagemaker:us-east-1:000000000000:model/churn-model");
+    assert_eq!(
+        out["ModelArn"],
+        "arn:aws:sagemaker:us-east-1:000000000000:model/churn-model"
+    );
 
-    let (status, d) = sb.sagemaker("DescribeModel", json!({ "ModelName": "Churn-Model" })).await;
+    let (status, d) = sb
+        .sagemaker("DescribeModel", json!({ "ModelName": "Churn-Model" }))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(d["ModelName"], "Churn-Model");
     assert_eq!(d["PrimaryContainer"]["Environment"]["A"], "1");
     assert_eq!(d["EnableNetworkIsolation"], false);
     assert!(d["CreationTime"].as_f64().unwrap() > 1.7e9);
-    assert!(d.get("Tags").is_none(), "tags are not part of DescribeModel: {d}");
+    assert!(
+        d.get("Tags").is_none(),
+        "tags are not part of DescribeModel: {d}"
+    );
     sb.stop().await;
 }
 
@@ -91,12 +131,22 @@ async fn errors_use_aws_json_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Running::start(dir.path()).await;
 
-    let (status, e) = sb.sagemaker("DescribeModel", json!({ "ModelName": "nope" })).await;
+    let (status, e) = sb
+        .sagemaker("DescribeModel", json!({ "ModelName": "nope" }))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(e["__type"], "ValidationException");
-    assert_eq!(e["message"], "Could not find model \"arn:aws:sagemaker:us-east-1:000000000000:model/nope\".");
+    assert_eq!(
+        e["message"],
+        "Could not find model \"arn:aws:sagemaker:us-east-1:000000000000:model/nope\"."
+    );
 
-    let (status, e) = sb.sagemaker("CreateModel", json!({ "ModelName": "bad name!" , "PrimaryContainer": {"Image": "x"}})).await;
+    let (status, e) = sb
+        .sagemaker(
+            "CreateModel",
+            json!({ "ModelName": "bad name!" , "PrimaryContainer": {"Image": "x"}}),
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(e["__type"], "ValidationException");
     let msg = e["message"].as_str().unwrap();
@@ -125,9 +175,13 @@ async fn state_survives_a_restart() {
     sb.stop().await;
 
     let sb = Running::start(dir.path()).await;
-    let (status, d) = sb.sagemaker("DescribeModel", json!({ "ModelName": "kept" })).await;
+    let (status, d) = sb
+        .sagemaker("DescribeModel", json!({ "ModelName": "kept" }))
+        .await;
     assert_eq!(status, 200, "{d}");
-    let (_, tags) = sb.sagemaker("ListTags", json!({ "ResourceArn": d["ModelArn"] })).await;
+    let (_, tags) = sb
+        .sagemaker("ListTags", json!({ "ResourceArn": d["ModelArn"] }))
+        .await;
     assert_eq!(tags["Tags"], json!([{ "Key": "team", "Value": "ml" }]));
     sb.stop().await;
 }
@@ -137,15 +191,42 @@ async fn sts_and_iam_answer_in_query_xml() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Running::start(dir.path()).await;
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let (status, _, body) = sb.send("POST", "/", &form, "Action=GetCallerIdentity&Version=2011-06-15").await;
+    let (status, _, body) = sb
+        .send(
+            "POST",
+            "/",
+            &form,
+            "Action=GetCallerIdentity&Version=2011-06-15",
+        )
+        .await;
     assert_eq!(status, 200);
-    assert!(body.contains("<Arn>arn:aws:sts::000000000000:assumed-role/SageMakerRole/sagebox</Arn>"), "{body}");
+    assert!(
+        body.contains("<Arn>arn:aws:sts::000000000000:assumed-role/SageMakerRole/sagebox</Arn>"),
+        "{body}"
+    );
 
-    let (status, _, body) = sb.send("POST", "/", &form, "Action=GetRole&Version=2010-05-08&RoleName=SageMakerRole").await;
+    let (status, _, body) = sb
+        .send(
+            "POST",
+            "/",
+            &form,
+            "Action=GetRole&Version=2010-05-08&RoleName=SageMakerRole",
+        )
+        .await;
     assert_eq!(status, 200);
-    assert!(body.contains("<Arn>arn:aws:iam::000000000000:role/SageMakerRole</Arn>"), "{body}");
+    assert!(
+        body.contains("<Arn>arn:aws:iam::000000000000:role/SageMakerRole</Arn>"),
+        "{body}"
+    );
 
-    let (status, _, body) = sb.send("POST", "/", &form, "Action=GetRole&Version=2010-05-08&RoleName=Other").await;
+    let (status, _, body) = sb
+        .send(
+            "POST",
+            "/",
+            &form,
+            "Action=GetRole&Version=2010-05-08&RoleName=Other",
+        )
+        .await;
     assert_eq!(status, 404);
     assert!(body.contains("<Code>NoSuchEntity</Code>"), "{body}");
     sb.stop().await;

@@ -34,8 +34,11 @@ pub fn handle(services: &Services, req: &QueryRequest, request_id: &str) -> Resp
 }
 
 fn get_role(services: &Services, req: &QueryRequest) -> Result<String, AwsError> {
-    let role = services.get_role(req.required("RoleName")?).map_err(map_error)?;
-    let policy: String = form_urlencoded::byte_serialize(role.assume_role_policy.as_bytes()).collect();
+    let role = services
+        .get_role(req.required("RoleName")?)
+        .map_err(map_error)?;
+    let policy: String =
+        form_urlencoded::byte_serialize(role.assume_role_policy.as_bytes()).collect();
     Ok(format!(
         "<Role>{}{}{}{}{}{}{}<MaxSessionDuration>3600</MaxSessionDuration></Role>",
         element("Path", &role.path),
@@ -44,6 +47,9 @@ fn get_role(services: &Services, req: &QueryRequest) -> Result<String, AwsError>
         element("Arn", &role.arn),
         element("CreateDate", &iso8601(role.created)),
         element("AssumeRolePolicyDocument", &policy),
-        element("Description", "The execution role sagebox gives every SageMaker job, endpoint and notebook."),
+        element(
+            "Description",
+            "The execution role sagebox gives every SageMaker job, endpoint and notebook."
+        ),
     ))
 }

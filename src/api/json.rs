@@ -56,7 +56,10 @@ fn prepare(
         Value::Object(Default::default())
     } else {
         serde_json::from_slice(body).map_err(|e| {
-            AwsError::bad_request("SerializationException", format!("The request body is not valid JSON: {e}"))
+            AwsError::bad_request(
+                "SerializationException",
+                format!("The request body is not valid JSON: {e}"),
+            )
         })?
     };
     model.validate(operation, &value).map_err(|e| match e {
@@ -65,18 +68,27 @@ fn prepare(
     })?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(AwsError::bad_request("SerializationException", "The request body must be a JSON object.")),
+        _ => Err(AwsError::bad_request(
+            "SerializationException",
+            "The request body must be a JSON object.",
+        )),
     }
 }
 
 pub fn unknown_operation(op: &str) -> AwsError {
-    AwsError::bad_request("UnknownOperationException", format!("Unknown operation: {op}"))
+    AwsError::bad_request(
+        "UnknownOperationException",
+        format!("Unknown operation: {op}"),
+    )
 }
 
 pub fn ok(out: Value, request_id: &str) -> Response {
     let mut resp = (StatusCode::OK, out.to_string()).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }

@@ -10,14 +10,17 @@ use super::json;
 use crate::aws::AwsError;
 use crate::aws::model::logs::MODEL;
 use crate::service::logs::{
-    self as logs_service, CreateLogGroup, DescribeLogGroups, DescribeLogStreams, FilterLogEvents, GetLogEvents,
-    log_group_ref,
+    self as logs_service, CreateLogGroup, DescribeLogGroups, DescribeLogStreams, FilterLogEvents,
+    GetLogEvents, log_group_ref,
 };
 use crate::service::{Request, ServiceError, Services, required_str, str_member};
 use crate::store::logs::{LogGroup, LogStream, StreamOrder};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
-    json::serve(&MODEL, op, body, request_id, map_error, |req| dispatch(services, op, req)).await
+    json::serve(&MODEL, op, body, request_id, map_error, |req| {
+        dispatch(services, op, req)
+    })
+    .await
 }
 
 /// CloudWatch Logs' error codes for each service error.
@@ -26,10 +29,16 @@ fn map_error(e: ServiceError) -> AwsError {
         ServiceError::InvalidParameter(m) => AwsError::bad_request("InvalidParameterException", m),
         ServiceError::Validation(m) => AwsError::bad_request("ValidationException", m),
         ServiceError::NotFound(m) => AwsError::bad_request("ResourceNotFoundException", m),
-        ServiceError::AlreadyExists(m) => AwsError::bad_request("ResourceAlreadyExistsException", m),
+        ServiceError::AlreadyExists(m) => {
+            AwsError::bad_request("ResourceAlreadyExistsException", m)
+        }
         ServiceError::LimitExceeded(m) => AwsError::bad_request("LimitExceededException", m),
         ServiceError::InUse(m) => AwsError::bad_request("OperationAbortedException", m),
-        ServiceError::Internal(m) => AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceUnavailableException", m),
+        ServiceError::Internal(m) => AwsError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceUnavailableException",
+            m,
+        ),
     }
 }
 
@@ -47,15 +56,24 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
             Ok(json!({}))
         }
         "CreateLogStream" => {
-            s.create_log_stream(required_str(&req, "logGroupName")?, required_str(&req, "logStreamName")?).await?;
+            s.create_log_stream(
+                required_str(&req, "logGroupName")?,
+                required_str(&req, "logStreamName")?,
+            )
+            .await?;
             Ok(json!({}))
         }
         "DeleteLogGroup" => {
-            s.delete_log_group(required_str(&req, "logGroupName")?).await?;
+            s.delete_log_group(required_str(&req, "logGroupName")?)
+                .await?;
             Ok(json!({}))
         }
         "DeleteLogStream" => {
-            s.delete_log_stream(required_str(&req, "logGroupName")?, required_str(&req, "logStreamName")?).await?;
+            s.delete_log_stream(
+                required_str(&req, "logGroupName")?,
+                required_str(&req, "logStreamName")?,
+            )
+            .await?;
             Ok(json!({}))
         }
         "DescribeLogGroups" => {
@@ -69,7 +87,11 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
             };
             let page = s.describe_log_groups(p).await?;
             let groups: Vec<Value> = page.items.iter().map(|g| log_group(s, g)).collect();
-            Ok(with_token(json!({ "logGroups": groups }), "nextToken", page.next_token))
+            Ok(with_token(
+                json!({ "logGroups": groups }),
+                "nextToken",
+                page.next_token,
+            ))
         }
         "DescribeLogStreams" => {
             let group = group_of(&req)?;
@@ -86,8 +108,16 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
             };
             let group = p.group.clone();
             let page = s.describe_log_streams(p).await?;
-            let streams: Vec<Value> = page.items.iter().map(|st| log_stream(s, &group, st)).collect();
-            Ok(with_token(json!({ "logStreams": streams }), "nextToken", page.next_token))
+            let streams: Vec<Value> = page
+                .items
+                .iter()
+                .map(|st| log_stream(s, &group, st))
+                .collect();
+            Ok(with_token(
+                json!({ "logStreams": streams }),
+                "nextToken",
+                page.next_token,
+            ))
         }
         "PutLogEvents" => {
             let events = req
@@ -97,13 +127,23 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
                     list.iter()
                         .map(|e| {
                             let t = e.get("timestamp").and_then(millis).unwrap_or(0);
-                            (t, e.get("message").and_then(Value::as_str).unwrap_or("").to_string())
+                            (
+                                t,
+                                e.get("message")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_string(),
+                            )
                         })
                         .collect()
                 })
                 .unwrap_or_default();
             let r = s
-                .put_log_events(required_str(&req, "logGroupName")?, required_str(&req, "logStreamName")?, events)
+                .put_log_events(
+                    required_str(&req, "logGroupName")?,
+                    required_str(&req, "logStreamName")?,
+                    events,
+                )
                 .await?;
             let mut out = json!({ "nextSequenceToken": r.next_sequence_token });
             if let Some(rejected) = r.rejected {
@@ -166,11 +206,15 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
                 })
                 .collect();
             // searchedLogStreams is deprecated and AWS answers it empty.
-            Ok(with_token(json!({ "events": events, "searchedLogStreams": [] }), "nextToken", page.next_token))
+            Ok(with_token(
+                json!({ "events": events, "searchedLogStreams": [] }),
+                "nextToken",
+                page.next_token,
+            ))
         }
-        other => {
-            Err(ServiceError::Internal(format!("operation {other} is listed in the model tables but not dispatched")))
-        }
+        other => Err(ServiceError::Internal(format!(
+            "operation {other} is listed in the model tables but not dispatched"
+        ))),
     }
 }
 
@@ -207,7 +251,10 @@ fn log_stream(s: &Services, group: &str, st: &LogStream) -> Value {
         ("firstEventTimestamp", st.first_event.map(Value::from)),
         ("lastEventTimestamp", st.last_event.map(Value::from)),
         ("lastIngestionTime", st.last_ingestion.map(Value::from)),
-        ("uploadSequenceToken", logs_service::sequence_token(st.upload_seq).map(Value::from)),
+        (
+            "uploadSequenceToken",
+            logs_service::sequence_token(st.upload_seq).map(Value::from),
+        ),
     ];
     for (name, value) in optional {
         if let Some(v) = value {
@@ -219,7 +266,10 @@ fn log_stream(s: &Services, group: &str, st: &LogStream) -> Value {
 
 /// The group named by `logGroupName` or `logGroupIdentifier`.
 fn group_of(req: &Request) -> Result<String, ServiceError> {
-    log_group_ref(str_member(req, "logGroupName"), str_member(req, "logGroupIdentifier"))
+    log_group_ref(
+        str_member(req, "logGroupName"),
+        str_member(req, "logGroupIdentifier"),
+    )
 }
 
 fn owned(req: &Request, name: &str) -> Option<String> {
@@ -241,14 +291,22 @@ fn millis(v: &Value) -> Option<i64> {
 
 fn strings(req: &Request, name: &str) -> Option<Vec<String>> {
     let list = req.get(name)?.as_array()?;
-    Some(list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+    Some(
+        list.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+    )
 }
 
 /// `tags: {key: value}` from CreateLogGroup.
 fn tag_map(req: &Request) -> Vec<(String, String)> {
     req.get("tags")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -266,9 +324,21 @@ mod tests {
     #[test]
     fn service_errors_map_to_logs_error_codes() {
         let code = |e| map_error(e).code.into_owned();
-        assert_eq!(code(ServiceError::InvalidParameter("x".into())), "InvalidParameterException");
-        assert_eq!(code(ServiceError::NotFound("x".into())), "ResourceNotFoundException");
-        assert_eq!(code(ServiceError::AlreadyExists("x".into())), "ResourceAlreadyExistsException");
-        assert_eq!(map_error(ServiceError::NotFound("x".into())).status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            code(ServiceError::InvalidParameter("x".into())),
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            code(ServiceError::NotFound("x".into())),
+            "ResourceNotFoundException"
+        );
+        assert_eq!(
+            code(ServiceError::AlreadyExists("x".into())),
+            "ResourceAlreadyExistsException"
+        );
+        assert_eq!(
+            map_error(ServiceError::NotFound("x".into())).status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

@@ -3,9 +3,9 @@
 //! nothing else.
 
 pub mod admin;
+pub mod iam;
 pub mod json;
 pub mod logs;
-pub mod iam;
 pub mod query;
 pub mod runtime;
 pub mod s3;

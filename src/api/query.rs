@@ -24,7 +24,11 @@ impl QueryRequest {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn action(&self) -> Option<&str> {
@@ -60,7 +64,10 @@ pub fn element(name: &str, value: &str) -> String {
 }
 
 pub fn unknown_action(action: &str, version: &str) -> AwsError {
-    AwsError::bad_request("InvalidAction", format!("Could not find operation {action} for version {version}"))
+    AwsError::bad_request(
+        "InvalidAction",
+        format!("Could not find operation {action} for version {version}"),
+    )
 }
 
 pub fn not_implemented(service: &str, action: &str) -> AwsError {

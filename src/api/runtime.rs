@@ -10,7 +10,9 @@ pub fn handle(path: &str, request_id: &str) -> Response {
     AwsError::new(
         StatusCode::NOT_IMPLEMENTED,
         "NotImplementedException",
-        format!("sagebox does not serve SageMaker Runtime yet ({path}): endpoints are not implemented."),
+        format!(
+            "sagebox does not serve SageMaker Runtime yet ({path}): endpoints are not implemented."
+        ),
     )
     .into_json_response(request_id)
 }

@@ -13,7 +13,10 @@ use crate::service::{Request, ServiceError, Services, required_str, str_member};
 use crate::store::resources::{Resource, SortKey};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
-    json::serve(&MODEL, op, body, request_id, map_error, |req| dispatch(services, op, req)).await
+    json::serve(&MODEL, op, body, request_id, map_error, |req| {
+        dispatch(services, op, req)
+    })
+    .await
 }
 
 /// SageMaker's error codes for each service error.
@@ -23,9 +26,13 @@ fn map_error(e: ServiceError) -> AwsError {
             AwsError::bad_request("ValidationException", m)
         }
         ServiceError::NotFound(m) => AwsError::bad_request("ResourceNotFound", m),
-        ServiceError::AlreadyExists(m) | ServiceError::InUse(m) => AwsError::bad_request("ResourceInUse", m),
+        ServiceError::AlreadyExists(m) | ServiceError::InUse(m) => {
+            AwsError::bad_request("ResourceInUse", m)
+        }
         ServiceError::LimitExceeded(m) => AwsError::bad_request("ResourceLimitExceeded", m),
-        ServiceError::Internal(m) => AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", m),
+        ServiceError::Internal(m) => {
+            AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", m)
+        }
     }
 }
 
@@ -48,25 +55,41 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
             Ok(json!({ "EndpointConfigArn": s.create_endpoint_config(req).await?.arn }))
         }
         "DescribeEndpointConfig" => {
-            let c = s.describe_endpoint_config(required_str(&req, "EndpointConfigName")?).await?;
+            let c = s
+                .describe_endpoint_config(required_str(&req, "EndpointConfigName")?)
+                .await?;
             Ok(describe(&c, "EndpointConfigName", "EndpointConfigArn"))
         }
         "DeleteEndpointConfig" => {
-            s.delete_endpoint_config(required_str(&req, "EndpointConfigName")?).await?;
+            s.delete_endpoint_config(required_str(&req, "EndpointConfigName")?)
+                .await?;
             Ok(json!({}))
         }
         "ListEndpointConfigs" => {
             let page = s.list_endpoint_configs(list_params(&req)).await?;
-            Ok(summaries(page, "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn"))
+            Ok(summaries(
+                page,
+                "EndpointConfigs",
+                "EndpointConfigName",
+                "EndpointConfigArn",
+            ))
         }
         "AddTags" => {
             let arn = required_str(&req, "ResourceArn")?;
-            let added = s.add_tags(arn, crate::service::resources::tags_member(&req)).await?;
+            let added = s
+                .add_tags(arn, crate::service::resources::tags_member(&req))
+                .await?;
             Ok(json!({ "Tags": tag_list(added) }))
         }
         "ListTags" => {
             let max = max_results(&req, 50);
-            let page = s.list_tags(required_str(&req, "ResourceArn")?, max, str_member(&req, "NextToken")).await?;
+            let page = s
+                .list_tags(
+                    required_str(&req, "ResourceArn")?,
+                    max,
+                    str_member(&req, "NextToken"),
+                )
+                .await?;
             let mut out = json!({ "Tags": tag_list(page.items) });
             if let Some(t) = page.next_token {
                 out["NextToken"] = json!(t);
@@ -77,12 +100,19 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
             let keys = req
                 .get("TagKeys")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
-            s.delete_tags(required_str(&req, "ResourceArn")?, keys).await?;
+            s.delete_tags(required_str(&req, "ResourceArn")?, keys)
+                .await?;
             Ok(json!({}))
         }
-        other => Err(ServiceError::Internal(format!("operation {other} is listed in the model tables but not dispatched"))),
+        other => Err(ServiceError::Internal(format!(
+            "operation {other} is listed in the model tables but not dispatched"
+        ))),
     }
 }
 
@@ -98,7 +128,12 @@ fn describe(res: &Resource, name_member: &str, arn_member: &str) -> Value {
     Value::Object(out)
 }
 
-fn summaries(page: Page<Resource>, list_member: &str, name_member: &str, arn_member: &str) -> Value {
+fn summaries(
+    page: Page<Resource>,
+    list_member: &str,
+    name_member: &str,
+    arn_member: &str,
+) -> Value {
     let items: Vec<Value> = page
         .items
         .iter()
@@ -112,14 +147,20 @@ fn summaries(page: Page<Resource>, list_member: &str, name_member: &str, arn_mem
 }
 
 fn tag_list(tags: Vec<(String, String)>) -> Value {
-    Value::Array(tags.into_iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect())
+    Value::Array(
+        tags.into_iter()
+            .map(|(k, v)| json!({ "Key": k, "Value": v }))
+            .collect(),
+    )
 }
 
 /// SageMaker list operations return 10 items per page unless asked otherwise.
 const DEFAULT_MAX_RESULTS: usize = 10;
 
 fn max_results(req: &Request, default: usize) -> usize {
-    req.get("MaxResults").and_then(Value::as_u64).map_or(default, |n| n as usize)
+    req.get("MaxResults")
+        .and_then(Value::as_u64)
+        .map_or(default, |n| n as usize)
 }
 
 /// The filters and order shared by SageMaker's List* operations. Defaults as documented:

@@ -31,10 +31,17 @@ pub fn handle(services: &Services, req: &QueryRequest, request_id: &str) -> Resp
     match action {
         "GetCallerIdentity" => {
             let id = services.caller_identity();
-            let xml = [element("Arn", &id.arn), element("UserId", &id.user_id), element("Account", &id.account)].concat();
+            let xml = [
+                element("Arn", &id.arn),
+                element("UserId", &id.user_id),
+                element("Account", &id.account),
+            ]
+            .concat();
             query::ok(XMLNS, action, &xml, request_id)
         }
-        a if ACTIONS.contains(&a) => query::not_implemented("STS", a).into_query_response(XMLNS, request_id),
+        a if ACTIONS.contains(&a) => {
+            query::not_implemented("STS", a).into_query_response(XMLNS, request_id)
+        }
         a => query::unknown_action(a, VERSION).into_query_response(XMLNS, request_id),
     }
 }

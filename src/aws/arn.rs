@@ -33,7 +33,10 @@ impl<'a> Arn<'a> {
 }
 
 pub fn sagemaker(region: &str, account: &str, resource_type: &str, name: &str) -> String {
-    format!("arn:aws:sagemaker:{region}:{account}:{resource_type}/{}", name.to_lowercase())
+    format!(
+        "arn:aws:sagemaker:{region}:{account}:{resource_type}/{}",
+        name.to_lowercase()
+    )
 }
 
 #[cfg(test)]
@@ -43,7 +46,10 @@ mod tests {
     #[test]
     fn sagemaker_arns_lowercase_the_name_and_parse_back() {
         let a = sagemaker("us-east-1", "000000000000", "endpoint-config", "My-Config");
-        assert_eq!(a, "arn:aws:sagemaker:us-east-1:000000000000:endpoint-config/my-config");
+        assert_eq!(
+            a,
+            "arn:aws:sagemaker:us-east-1:000000000000:endpoint-config/my-config"
+        );
         let p = Arn::parse(&a).unwrap();
         assert_eq!(p.service, "sagemaker");
         assert_eq!(p.typed_resource(), Some(("endpoint-config", "my-config")));

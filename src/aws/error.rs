@@ -18,8 +18,16 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        AwsError { status, code: code.into(), message: message.into() }
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
@@ -27,12 +35,20 @@ impl AwsError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            message,
+        )
     }
 
     /// A 4xx is the caller's fault ("Sender"), a 5xx ours ("Receiver").
     fn fault(&self) -> &'static str {
-        if self.status.is_client_error() { "Sender" } else { "Receiver" }
+        if self.status.is_client_error() {
+            "Sender"
+        } else {
+            "Receiver"
+        }
     }
 
     /// awsJson 1.0/1.1 error: `{"__type": code, "message": ...}`.
@@ -40,7 +56,10 @@ impl AwsError {
         let body = serde_json::json!({ "__type": self.code, "message": self.message }).to_string();
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             h.insert("x-amzn-errortype", v);
         }
@@ -79,7 +98,12 @@ fn insert_request_id(h: &mut axum::http::HeaderMap, name: &'static str, id: &str
     }
 }
 
-pub fn xml_response(status: StatusCode, body: String, id_header: &'static str, request_id: &str) -> Response {
+pub fn xml_response(
+    status: StatusCode,
+    body: String,
+    id_header: &'static str,
+    request_id: &str,
+) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

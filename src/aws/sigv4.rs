@@ -18,7 +18,11 @@ fn parse_credential(cred: &str) -> Option<CredentialScope> {
     let _date = it.next()?;
     let region = it.next()?.to_string();
     let service = it.next()?.to_string();
-    Some(CredentialScope { access_key, region, service })
+    Some(CredentialScope {
+        access_key,
+        region,
+        service,
+    })
 }
 
 pub fn credential_scope(headers: &HeaderMap, query: Option<&str>) -> Option<CredentialScope> {
@@ -49,8 +53,16 @@ mod tests {
                 .unwrap(),
         );
         let s = credential_scope(&h, None).unwrap();
-        assert_eq!((s.access_key.as_str(), s.region.as_str(), s.service.as_str()), ("AKID", "eu-west-1", "sts"));
+        assert_eq!(
+            (s.access_key.as_str(), s.region.as_str(), s.service.as_str()),
+            ("AKID", "eu-west-1", "sts")
+        );
         let q = "X-Amz-Credential=K%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=x";
-        assert_eq!(credential_scope(&HeaderMap::new(), Some(q)).unwrap().service, "s3");
+        assert_eq!(
+            credential_scope(&HeaderMap::new(), Some(q))
+                .unwrap()
+                .service,
+            "s3"
+        );
     }
 }

@@ -38,7 +38,9 @@ impl Services {
 
     pub fn get_role(&self, name: &str) -> ServiceResult<Role> {
         if name != ROLE_NAME {
-            return Err(ServiceError::NotFound(format!("The role with name {name} cannot be found.")));
+            return Err(ServiceError::NotFound(format!(
+                "The role with name {name} cannot be found."
+            )));
         }
         Ok(Role {
             name: ROLE_NAME.into(),

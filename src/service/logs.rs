@@ -17,8 +17,8 @@ use super::{ServiceError, ServiceResult, Services};
 use crate::aws::arn::Arn;
 use crate::aws::time::now_millis;
 use crate::store::logs::{
-    EventBound, EventQuery, FilterQuery, GroupQuery, LogEvent, LogGroup, LogStream, NewLogGroup, Refusal, StreamCursor,
-    StreamOrder, StreamQuery, StreamSelection,
+    EventBound, EventQuery, FilterQuery, GroupQuery, LogEvent, LogGroup, LogStream, NewLogGroup,
+    Refusal, StreamCursor, StreamOrder, StreamQuery, StreamSelection,
 };
 use tokens::Direction;
 
@@ -141,10 +141,14 @@ pub fn group_name_from_identifier(identifier: &str) -> String {
 /// The group an operation names by `logGroupName` or `logGroupIdentifier` (exactly one).
 pub fn log_group_ref(name: Option<&str>, identifier: Option<&str>) -> ServiceResult<String> {
     match (name, identifier) {
-        (Some(_), Some(_)) => Err(invalid("LogGroup name and LogGroup ARN are mutually exclusive parameters.")),
+        (Some(_), Some(_)) => Err(invalid(
+            "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
+        )),
         (Some(name), None) => Ok(name.to_string()),
         (None, Some(id)) => Ok(group_name_from_identifier(id)),
-        (None, None) => Err(invalid("Should provide either name or ARN of the log group.")),
+        (None, None) => Err(invalid(
+            "Should provide either name or ARN of the log group.",
+        )),
     }
 }
 
@@ -161,23 +165,34 @@ pub fn event_id(event: &LogEvent) -> String {
 
 /// Checks a PutLogEvents batch and finds the events to reject: the too-old ones are a prefix and
 /// the too-new ones a suffix of a chronological batch. Returns the range to store.
-fn check_batch(events: &[(i64, String)], now: i64) -> ServiceResult<(std::ops::Range<usize>, RejectedEvents)> {
+fn check_batch(
+    events: &[(i64, String)],
+    now: i64,
+) -> ServiceResult<(std::ops::Range<usize>, RejectedEvents)> {
     if events.windows(2).any(|w| w[1].0 < w[0].0) {
-        return Err(invalid("Log events in a single PutLogEvents request must be in chronological order."));
+        return Err(invalid(
+            "Log events in a single PutLogEvents request must be in chronological order.",
+        ));
     }
     let mut total = 0;
     for (_, message) in events {
         let size = message.len() + EVENT_OVERHEAD;
         if size > MAX_EVENT_SIZE {
-            return Err(invalid(format!("Log event too large: {size} bytes exceeds limit of {MAX_EVENT_SIZE}")));
+            return Err(invalid(format!(
+                "Log event too large: {size} bytes exceeds limit of {MAX_EVENT_SIZE}"
+            )));
         }
         total += size;
     }
     if total > MAX_BATCH_SIZE {
-        return Err(invalid(format!("Upload too large: {total} bytes exceeds limit of {MAX_BATCH_SIZE}")));
+        return Err(invalid(format!(
+            "Upload too large: {total} bytes exceeds limit of {MAX_BATCH_SIZE}"
+        )));
     }
     let old_end = events.partition_point(|e| e.0 < now - TOO_OLD_MS);
-    let new_start = events.partition_point(|e| e.0 <= now + TOO_NEW_MS).max(old_end);
+    let new_start = events
+        .partition_point(|e| e.0 <= now + TOO_NEW_MS)
+        .max(old_end);
     // The 24-hour span applies to the valid events only; rejected ones don't count.
     let valid = &events[old_end..new_start];
     if let (Some(first), Some(last)) = (valid.first(), valid.last())
@@ -198,7 +213,10 @@ impl Services {
     /// `arn:aws:logs:<region>:<account>:log-group:<name>`: the `logGroupArn` form; the `arn`
     /// member of a log group adds `:*`.
     pub fn log_group_arn(&self, name: &str) -> String {
-        format!("arn:aws:logs:{}:{}:log-group:{name}", self.config.region, self.config.account_id)
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{name}",
+            self.config.region, self.config.account_id
+        )
     }
 
     pub fn log_stream_arn(&self, group: &str, stream: &str) -> String {
@@ -219,21 +237,32 @@ impl Services {
     }
 
     pub async fn create_log_stream(&self, group: &str, stream: &str) -> ServiceResult<()> {
-        self.store.create_log_stream(group, stream, now_millis()).await?.map_err(refused)
+        self.store
+            .create_log_stream(group, stream, now_millis())
+            .await?
+            .map_err(refused)
     }
 
     /// Deletes the group with all its streams and events.
     pub async fn delete_log_group(&self, name: &str) -> ServiceResult<()> {
-        self.store.delete_log_group(name, &self.log_group_arn(name)).await?.map_err(refused)
+        self.store
+            .delete_log_group(name, &self.log_group_arn(name))
+            .await?
+            .map_err(refused)
     }
 
     pub async fn delete_log_stream(&self, group: &str, stream: &str) -> ServiceResult<()> {
-        self.store.delete_log_stream(group, stream).await?.map_err(refused)
+        self.store
+            .delete_log_stream(group, stream)
+            .await?
+            .map_err(refused)
     }
 
     pub async fn describe_log_groups(&self, p: DescribeLogGroups) -> ServiceResult<Page<LogGroup>> {
         if p.prefix.is_some() && p.pattern.is_some() {
-            return Err(invalid("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."));
+            return Err(invalid(
+                "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.",
+            ));
         }
         if p.identifiers.is_some() && (p.prefix.is_some() || p.pattern.is_some()) {
             return Err(invalid(
@@ -245,8 +274,14 @@ impl Services {
             prefix: p.prefix,
             contains: p.pattern.filter(|s| !s.is_empty()),
             class: p.class,
-            names: p.identifiers.map(|ids| ids.iter().map(|i| group_name_from_identifier(i)).collect()),
-            after: p.next_token.as_deref().map(tokens::parse_group_token).transpose()?,
+            names: p
+                .identifiers
+                .map(|ids| ids.iter().map(|i| group_name_from_identifier(i)).collect()),
+            after: p
+                .next_token
+                .as_deref()
+                .map(tokens::parse_group_token)
+                .transpose()?,
             limit,
         };
         let mut items = self.store.list_log_groups(q).await?;
@@ -254,33 +289,60 @@ impl Services {
             items.truncate(limit);
             items.last().map(|g| tokens::group_token(&g.name))
         });
-        Ok(Page { items, next_token: next_token.flatten() })
+        Ok(Page {
+            items,
+            next_token: next_token.flatten(),
+        })
     }
 
-    pub async fn describe_log_streams(&self, p: DescribeLogStreams) -> ServiceResult<Page<LogStream>> {
+    pub async fn describe_log_streams(
+        &self,
+        p: DescribeLogStreams,
+    ) -> ServiceResult<Page<LogStream>> {
         if p.order == StreamOrder::LastEventTime && p.prefix.is_some() {
-            return Err(invalid("Cannot order by LastEventTime with a logStreamNamePrefix."));
+            return Err(invalid(
+                "Cannot order by LastEventTime with a logStreamNamePrefix.",
+            ));
         }
-        let after = p.next_token.as_deref().map(tokens::parse_stream_token).transpose()?;
+        let after = p
+            .next_token
+            .as_deref()
+            .map(tokens::parse_stream_token)
+            .transpose()?;
         let matches_order = matches!(
             (&after, p.order),
             (None, _)
                 | (Some(StreamCursor::Name(_)), StreamOrder::Name)
-                | (Some(StreamCursor::LastEvent(..)), StreamOrder::LastEventTime)
+                | (
+                    Some(StreamCursor::LastEvent(..)),
+                    StreamOrder::LastEventTime
+                )
         );
         if !matches_order {
             return Err(invalid("The specified nextToken is invalid."));
         }
         let limit = p.limit.unwrap_or(DESCRIBE_LIMIT).clamp(1, DESCRIBE_LIMIT);
-        let q = StreamQuery { prefix: p.prefix, order: p.order, descending: p.descending, after, limit };
-        let mut items = self.store.list_log_streams(&p.group, q).await?.map_err(refused)?;
+        let q = StreamQuery {
+            prefix: p.prefix,
+            order: p.order,
+            descending: p.descending,
+            after,
+            limit,
+        };
+        let mut items = self
+            .store
+            .list_log_streams(&p.group, q)
+            .await?
+            .map_err(refused)?;
         let mut next_token = None;
         if items.len() > limit {
             items.truncate(limit);
             next_token = items.last().map(|s| {
                 tokens::stream_token(&match p.order {
                     StreamOrder::Name => StreamCursor::Name(s.name.clone()),
-                    StreamOrder::LastEventTime => StreamCursor::LastEvent(s.last_event.unwrap_or(-1), s.name.clone()),
+                    StreamOrder::LastEventTime => {
+                        StreamCursor::LastEvent(s.last_event.unwrap_or(-1), s.name.clone())
+                    }
                 })
             });
         }
@@ -296,8 +358,16 @@ impl Services {
     ) -> ServiceResult<PutLogEventsResult> {
         let now = now_millis();
         let (keep, rejected) = check_batch(&events, now)?;
-        let batch: Vec<(i64, String)> = events.into_iter().skip(keep.start).take(keep.len()).collect();
-        let seq = self.store.append_log_events(group, stream, batch, now, false).await?.map_err(refused)?;
+        let batch: Vec<(i64, String)> = events
+            .into_iter()
+            .skip(keep.start)
+            .take(keep.len())
+            .collect();
+        let seq = self
+            .store
+            .append_log_events(group, stream, batch, now, false)
+            .await?
+            .map_err(refused)?;
         Ok(PutLogEventsResult {
             next_sequence_token: sequence_token(seq).unwrap_or_default(),
             rejected: (rejected != RejectedEvents::default()).then_some(rejected),
@@ -305,7 +375,11 @@ impl Services {
     }
 
     pub async fn get_log_events(&self, p: GetLogEvents) -> ServiceResult<LogEventsPage> {
-        let passed = p.next_token.as_deref().map(tokens::parse_event_token).transpose()?;
+        let passed = p
+            .next_token
+            .as_deref()
+            .map(tokens::parse_event_token)
+            .transpose()?;
         // A token's direction wins over startFromHead.
         let bound = match passed {
             Some((Direction::Forward, k)) => EventBound::After(k),
@@ -314,8 +388,17 @@ impl Services {
             None => EventBound::Tail,
         };
         let limit = p.limit.unwrap_or(EVENTS_LIMIT).clamp(1, EVENTS_LIMIT);
-        let q = EventQuery { start: p.start, end: p.end, bound, limit };
-        let events = self.store.log_stream_events(&p.group, &p.stream, q).await?.map_err(refused)?;
+        let q = EventQuery {
+            start: p.start,
+            end: p.end,
+            bound,
+            limit,
+        };
+        let events = self
+            .store
+            .log_stream_events(&p.group, &p.stream, q)
+            .await?
+            .map_err(refused)?;
         let (forward, backward) = match (events.first(), events.last(), passed) {
             (Some(first), Some(last), _) => (
                 tokens::event_token(Direction::Forward, last.key()),
@@ -336,13 +419,19 @@ impl Services {
                 tokens::event_token(Direction::Backward, tokens::START),
             ),
         };
-        Ok(LogEventsPage { events, next_forward_token: forward, next_backward_token: backward })
+        Ok(LogEventsPage {
+            events,
+            next_forward_token: forward,
+            next_backward_token: backward,
+        })
     }
 
     pub async fn filter_log_events(&self, p: FilterLogEvents) -> ServiceResult<Page<LogEvent>> {
         let streams = match (p.stream_names, p.stream_prefix) {
             (Some(_), Some(_)) => {
-                return Err(invalid("logStreamNames and logStreamNamePrefix are mutually exclusive parameters."));
+                return Err(invalid(
+                    "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
+                ));
             }
             (Some(names), None) => StreamSelection::Names(names),
             (None, Some(prefix)) => StreamSelection::Prefix(prefix),
@@ -353,12 +442,23 @@ impl Services {
             streams,
             start: p.start,
             end: p.end,
-            after: p.next_token.as_deref().map(tokens::parse_filter_token).transpose()?,
+            after: p
+                .next_token
+                .as_deref()
+                .map(tokens::parse_filter_token)
+                .transpose()?,
             limit: p.limit.unwrap_or(EVENTS_LIMIT).clamp(1, EVENTS_LIMIT),
             scan_limit: FILTER_SCAN_LIMIT,
         };
-        let scan = self.store.filter_log_events(&p.group, q, move |m| pattern.matches(m)).await?.map_err(refused)?;
-        Ok(Page { items: scan.events, next_token: scan.resume_after.map(tokens::filter_token) })
+        let scan = self
+            .store
+            .filter_log_events(&p.group, q, move |m| pattern.matches(m))
+            .await?
+            .map_err(refused)?;
+        Ok(Page {
+            items: scan.events,
+            next_token: scan.resume_after.map(tokens::filter_token),
+        })
     }
 
     /// Appends container output to a stream, creating the group and stream if needed, in one
@@ -377,13 +477,19 @@ impl Services {
         for e in &mut events {
             e.0 = e.0.max(0);
         }
-        self.store.append_log_events(group, stream, events, now_millis(), true).await?.map_err(refused)?;
+        self.store
+            .append_log_events(group, stream, events, now_millis(), true)
+            .await?
+            .map_err(refused)?;
         Ok(())
     }
 
     /// Creates the group and the stream where they are missing.
     pub async fn ensure_log_stream(&self, group: &str, stream: &str) -> ServiceResult<()> {
-        Ok(self.store.ensure_log_stream(group, stream, now_millis()).await?)
+        Ok(self
+            .store
+            .ensure_log_stream(group, stream, now_millis())
+            .await?)
     }
 }
 

@@ -34,7 +34,12 @@ impl Services {
     }
 
     pub fn sagemaker_arn(&self, resource_type: &str, name: &str) -> String {
-        crate::aws::arn::sagemaker(&self.config.region, &self.config.account_id, resource_type, name)
+        crate::aws::arn::sagemaker(
+            &self.config.region,
+            &self.config.account_id,
+            resource_type,
+            name,
+        )
     }
 }
 

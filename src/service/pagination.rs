@@ -23,7 +23,10 @@ pub fn decode(token: &str) -> ServiceResult<Cursor> {
         Some(("n", name)) => Ok(Cursor::Name(name.to_string())),
         Some(("c", rest)) => {
             let (t, name) = rest.split_once('\n').ok_or_else(invalid)?;
-            Ok(Cursor::Created(t.parse().map_err(|_| invalid())?, name.to_string()))
+            Ok(Cursor::Created(
+                t.parse().map_err(|_| invalid())?,
+                name.to_string(),
+            ))
         }
         _ => Err(invalid()),
     }
@@ -50,7 +53,10 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_rejected() {
-        for c in [Cursor::Name("a\nb".into()), Cursor::Created(1.5, "x".into())] {
+        for c in [
+            Cursor::Name("a\nb".into()),
+            Cursor::Created(1.5, "x".into()),
+        ] {
             assert_eq!(decode(&encode(&c)).unwrap(), c);
         }
         assert_eq!(decode_offset(&encode_offset(42)).unwrap(), 42);

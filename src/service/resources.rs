@@ -95,8 +95,15 @@ impl Services {
         }
     }
 
-    pub async fn describe_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<Arc<Resource>> {
-        self.store.resource(kind, name).await?.ok_or_else(|| not_found(self, kind, name))
+    pub async fn describe_resource(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+    ) -> ServiceResult<Arc<Resource>> {
+        self.store
+            .resource(kind, name)
+            .await?
+            .ok_or_else(|| not_found(self, kind, name))
     }
 
     pub async fn delete_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<()> {
@@ -107,8 +114,16 @@ impl Services {
         }
     }
 
-    pub async fn list_resources(&self, kind: ResourceKind, p: ListParams) -> ServiceResult<Page<Resource>> {
-        let after = p.next_token.as_deref().map(pagination::decode).transpose()?;
+    pub async fn list_resources(
+        &self,
+        kind: ResourceKind,
+        p: ListParams,
+    ) -> ServiceResult<Page<Resource>> {
+        let after = p
+            .next_token
+            .as_deref()
+            .map(pagination::decode)
+            .transpose()?;
         let limit = p.max_results;
         let q = ListQuery {
             name_contains: p.name_contains,

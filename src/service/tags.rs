@@ -37,7 +37,11 @@ impl Services {
         }
     }
 
-    pub async fn add_tags(&self, arn: &str, new: Vec<(String, String)>) -> ServiceResult<Vec<(String, String)>> {
+    pub async fn add_tags(
+        &self,
+        arn: &str,
+        new: Vec<(String, String)>,
+    ) -> ServiceResult<Vec<(String, String)>> {
         self.tagged_resource(arn).await?;
         let key = arn.to_string();
         let added = new.clone();
@@ -46,7 +50,10 @@ impl Services {
                 let tx = c.transaction()?;
                 let existing = tags::list(&tx, &key)?;
                 let total = existing.len()
-                    + added.iter().filter(|(k, _)| !existing.iter().any(|(e, _)| e == k)).count();
+                    + added
+                        .iter()
+                        .filter(|(k, _)| !existing.iter().any(|(e, _)| e == k))
+                        .count();
                 if total > MAX_TAGS {
                     return Ok(Err(ServiceError::LimitExceeded(format!(
                         "You can't have more than {MAX_TAGS} tags on resource {key}."
@@ -67,7 +74,10 @@ impl Services {
         next_token: Option<&str>,
     ) -> ServiceResult<Page<(String, String)>> {
         self.tagged_resource(arn).await?;
-        let offset = next_token.map(pagination::decode_offset).transpose()?.unwrap_or(0);
+        let offset = next_token
+            .map(pagination::decode_offset)
+            .transpose()?
+            .unwrap_or(0);
         let key = arn.to_string();
         let all = self.store.call(move |c| tags::list(c, &key)).await?;
         let end = (offset + max_results).min(all.len());
@@ -79,7 +89,9 @@ impl Services {
     pub async fn delete_tags(&self, arn: &str, keys: Vec<String>) -> ServiceResult<()> {
         self.tagged_resource(arn).await?;
         let key = arn.to_string();
-        self.store.call(move |c| tags::delete(c, &key, &keys)).await?;
+        self.store
+            .call(move |c| tags::delete(c, &key, &keys))
+            .await?;
         Ok(())
     }
 }

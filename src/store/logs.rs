@@ -69,7 +69,10 @@ pub struct LogEvent {
 
 impl LogEvent {
     pub fn key(&self) -> EventKey {
-        EventKey { timestamp: self.timestamp, id: self.id }
+        EventKey {
+            timestamp: self.timestamp,
+            id: self.id,
+        }
     }
 }
 
@@ -204,15 +207,22 @@ fn prefix_clause(args: &mut Vec<Sql>, column: &str, prefix: &str) -> String {
 }
 
 fn group_exists(conn: &Connection, name: &str) -> StoreResult<bool> {
-    Ok(conn.prepare_cached("SELECT 1 FROM log_groups WHERE name = ?1")?.exists([name])?)
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM log_groups WHERE name = ?1")?
+        .exists([name])?)
 }
 
 /// The refusal for a stream that was not found: its group may be missing too.
 fn missing_stream(conn: &Connection, group: &str) -> StoreResult<Refusal> {
-    Ok(if group_exists(conn, group)? { Refusal::StreamNotFound } else { Refusal::GroupNotFound })
+    Ok(if group_exists(conn, group)? {
+        Refusal::StreamNotFound
+    } else {
+        Refusal::GroupNotFound
+    })
 }
 
-const GROUP_COLUMNS: &str = "g.name, g.created, g.retention, g.class, g.kms_key_id, g.deletion_protection,
+const GROUP_COLUMNS: &str =
+    "g.name, g.created, g.retention, g.class, g.kms_key_id, g.deletion_protection,
     (SELECT ifnull(sum(s.stored_bytes), 0) FROM log_streams s WHERE s.log_group = g.name)";
 
 fn group_from_row(r: &Row<'_>) -> rusqlite::Result<LogGroup> {
@@ -227,7 +237,8 @@ fn group_from_row(r: &Row<'_>) -> rusqlite::Result<LogGroup> {
     })
 }
 
-const STREAM_COLUMNS: &str = "name, created, first_event, last_event, last_ingestion, stored_bytes, upload_seq";
+const STREAM_COLUMNS: &str =
+    "name, created, first_event, last_event, last_ingestion, stored_bytes, upload_seq";
 
 fn stream_from_row(r: &Row<'_>) -> rusqlite::Result<LogStream> {
     Ok(LogStream {
@@ -248,7 +259,13 @@ pub fn create_group(conn: &mut Connection, g: &NewLogGroup) -> Outcome<()> {
             "INSERT INTO log_groups (name, created, class, kms_key_id, deletion_protection)
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING",
         )?
-        .execute(params![g.name, g.created, g.class, g.kms_key_id, g.deletion_protection])?;
+        .execute(params![
+            g.name,
+            g.created,
+            g.class,
+            g.kms_key_id,
+            g.deletion_protection
+        ])?;
     if inserted == 0 {
         return Ok(Err(Refusal::GroupExists));
     }
@@ -259,7 +276,10 @@ pub fn create_group(conn: &mut Connection, g: &NewLogGroup) -> Outcome<()> {
 
 pub fn group(conn: &Connection, name: &str) -> StoreResult<Option<LogGroup>> {
     let sql = format!("SELECT {GROUP_COLUMNS} FROM log_groups g WHERE g.name = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([name], group_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([name], group_from_row)
+        .optional()?)
 }
 
 /// Deletes the group with its streams, events and tags (`arn` keys the tags).
@@ -276,9 +296,12 @@ pub fn delete_group(conn: &mut Connection, name: &str, arn: &str) -> Outcome<()>
     }
     // Explicit deletes rather than relying on ON DELETE CASCADE, which needs the foreign_keys
     // pragma on the connection.
-    tx.prepare_cached("DELETE FROM log_events WHERE log_group = ?1")?.execute([name])?;
-    tx.prepare_cached("DELETE FROM log_streams WHERE log_group = ?1")?.execute([name])?;
-    tx.prepare_cached("DELETE FROM log_groups WHERE name = ?1")?.execute([name])?;
+    tx.prepare_cached("DELETE FROM log_events WHERE log_group = ?1")?
+        .execute([name])?;
+    tx.prepare_cached("DELETE FROM log_streams WHERE log_group = ?1")?
+        .execute([name])?;
+    tx.prepare_cached("DELETE FROM log_groups WHERE name = ?1")?
+        .execute([name])?;
     super::tags::delete_all(&tx, arn)?;
     tx.commit()?;
     Ok(Ok(()))
@@ -294,13 +317,19 @@ pub fn create_stream(conn: &Connection, group: &str, name: &str, created: i64) -
              ON CONFLICT (log_group, name) DO NOTHING",
         )?
         .execute(params![group, name, created])?;
-    Ok(if inserted == 0 { Err(Refusal::StreamExists) } else { Ok(()) })
+    Ok(if inserted == 0 {
+        Err(Refusal::StreamExists)
+    } else {
+        Ok(())
+    })
 }
 
 /// Creates the group and the stream where they are missing.
 pub fn ensure_stream(conn: &Connection, group: &str, name: &str, created: i64) -> StoreResult<()> {
-    conn.prepare_cached("INSERT INTO log_groups (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-        .execute(params![group, created])?;
+    conn.prepare_cached(
+        "INSERT INTO log_groups (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![group, created])?;
     conn.prepare_cached(
         "INSERT INTO log_streams (log_group, name, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?
@@ -309,18 +338,24 @@ pub fn ensure_stream(conn: &Connection, group: &str, name: &str, created: i64) -
 }
 
 pub fn stream(conn: &Connection, group: &str, name: &str) -> StoreResult<Option<LogStream>> {
-    let sql = format!("SELECT {STREAM_COLUMNS} FROM log_streams WHERE log_group = ?1 AND name = ?2");
-    Ok(conn.prepare_cached(&sql)?.query_row([group, name], stream_from_row).optional()?)
+    let sql =
+        format!("SELECT {STREAM_COLUMNS} FROM log_streams WHERE log_group = ?1 AND name = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([group, name], stream_from_row)
+        .optional()?)
 }
 
 pub fn delete_stream(conn: &mut Connection, group: &str, name: &str) -> Outcome<()> {
     let tx = conn.transaction()?;
-    let deleted =
-        tx.prepare_cached("DELETE FROM log_streams WHERE log_group = ?1 AND name = ?2")?.execute([group, name])?;
+    let deleted = tx
+        .prepare_cached("DELETE FROM log_streams WHERE log_group = ?1 AND name = ?2")?
+        .execute([group, name])?;
     if deleted == 0 {
         return Ok(Err(missing_stream(&tx, group)?));
     }
-    tx.prepare_cached("DELETE FROM log_events WHERE log_group = ?1 AND log_stream = ?2")?.execute([group, name])?;
+    tx.prepare_cached("DELETE FROM log_events WHERE log_group = ?1 AND log_stream = ?2")?
+        .execute([group, name])?;
     tx.commit()?;
     Ok(Ok(()))
 }
@@ -328,7 +363,13 @@ pub fn delete_stream(conn: &mut Connection, group: &str, name: &str) -> Outcome<
 /// Appends events (already in timestamp order) to an existing stream and updates its summary;
 /// runs inside the caller's transaction. Counts one upload even when `events` is empty (every
 /// event of a batch may have been rejected) and returns the stream's new upload count.
-pub fn append(conn: &Connection, group: &str, name: &str, events: &[(i64, String)], ingestion: i64) -> Outcome<i64> {
+pub fn append(
+    conn: &Connection,
+    group: &str,
+    name: &str,
+    events: &[(i64, String)],
+    ingestion: i64,
+) -> Outcome<i64> {
     let first = events.iter().map(|e| e.0).min();
     let last = events.iter().map(|e| e.0).max();
     let bytes: i64 = events.iter().map(|e| e.1.len() as i64).sum();
@@ -394,14 +435,20 @@ pub fn list_streams(conn: &Connection, group: &str, q: &StreamQuery) -> Outcome<
     if let Some(p) = &q.prefix {
         sql += &prefix_clause(&mut args, "name", p);
     }
-    let (cmp, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+    let (cmp, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     // The sort key must be spelled as in the index `log_streams_last_event`.
     let key = match q.order {
         StreamOrder::Name => "name".to_string(),
         StreamOrder::LastEventTime => "(ifnull(last_event, -1), name)".to_string(),
     };
     match &q.after {
-        Some(StreamCursor::Name(n)) => sql += &format!(" AND {key} {cmp} {}", bind(&mut args, n.clone())),
+        Some(StreamCursor::Name(n)) => {
+            sql += &format!(" AND {key} {cmp} {}", bind(&mut args, n.clone()))
+        }
         Some(StreamCursor::LastEvent(t, n)) => {
             let (t, n) = (bind(&mut args, *t), bind(&mut args, n.clone()));
             sql += &format!(" AND {key} {cmp} ({t}, {n})");
@@ -419,12 +466,23 @@ pub fn list_streams(conn: &Connection, group: &str, q: &StreamQuery) -> Outcome<
 }
 
 /// Up to `limit` events of one stream, in ascending order, from the end `bound` names.
-pub fn stream_events(conn: &Connection, group: &str, name: &str, q: &EventQuery) -> Outcome<Vec<LogEvent>> {
-    if !conn.prepare_cached("SELECT 1 FROM log_streams WHERE log_group = ?1 AND name = ?2")?.exists([group, name])? {
+pub fn stream_events(
+    conn: &Connection,
+    group: &str,
+    name: &str,
+    q: &EventQuery,
+) -> Outcome<Vec<LogEvent>> {
+    if !conn
+        .prepare_cached("SELECT 1 FROM log_streams WHERE log_group = ?1 AND name = ?2")?
+        .exists([group, name])?
+    {
         return Ok(Err(missing_stream(conn, group)?));
     }
     let mut args = Vec::new();
-    let (g, s) = (bind(&mut args, group.to_string()), bind(&mut args, name.to_string()));
+    let (g, s) = (
+        bind(&mut args, group.to_string()),
+        bind(&mut args, name.to_string()),
+    );
     let mut sql = format!(
         "SELECT id, log_stream, timestamp, ingestion, message FROM log_events
          WHERE log_group = {g} AND log_stream = {s}"
@@ -442,7 +500,10 @@ pub fn stream_events(conn: &Connection, group: &str, name: &str, q: &EventQuery)
         sql += &format!(" AND (timestamp, id) {cmp} ({t}, {i})");
     }
     let dir = if backward { "DESC" } else { "ASC" };
-    sql += &format!(" ORDER BY timestamp {dir}, id {dir} LIMIT {}", bind(&mut args, q.limit as i64));
+    sql += &format!(
+        " ORDER BY timestamp {dir}, id {dir} LIMIT {}",
+        bind(&mut args, q.limit as i64)
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
     let mut events: Vec<LogEvent> = rows.collect::<Result<_, _>>()?;
@@ -453,7 +514,13 @@ pub fn stream_events(conn: &Connection, group: &str, name: &str, q: &EventQuery)
 }
 
 fn event_from_row(r: &Row<'_>) -> rusqlite::Result<LogEvent> {
-    Ok(LogEvent { id: r.get(0)?, stream: r.get(1)?, timestamp: r.get(2)?, ingestion: r.get(3)?, message: r.get(4)? })
+    Ok(LogEvent {
+        id: r.get(0)?,
+        stream: r.get(1)?,
+        timestamp: r.get(2)?,
+        ingestion: r.get(3)?,
+        message: r.get(4)?,
+    })
 }
 
 /// Walks a group's events in (timestamp, id) order after `q.after`, keeping those `keep`
@@ -520,7 +587,10 @@ pub fn filter_events(
             break;
         }
     }
-    Ok(Ok(FilterScan { events, resume_after }))
+    Ok(Ok(FilterScan {
+        events,
+        resume_after,
+    }))
 }
 
 impl Store {
@@ -540,10 +610,16 @@ impl Store {
 
     pub async fn create_log_stream(&self, group: &str, name: &str, created: i64) -> Outcome<()> {
         let (group, name) = (group.to_string(), name.to_string());
-        self.call(move |c| create_stream(c, &group, &name, created)).await
+        self.call(move |c| create_stream(c, &group, &name, created))
+            .await
     }
 
-    pub async fn ensure_log_stream(&self, group: &str, name: &str, created: i64) -> StoreResult<()> {
+    pub async fn ensure_log_stream(
+        &self,
+        group: &str,
+        name: &str,
+        created: i64,
+    ) -> StoreResult<()> {
         let (group, name) = (group.to_string(), name.to_string());
         self.call(move |c| {
             let tx = c.transaction()?;
@@ -592,17 +668,29 @@ impl Store {
         self.call(move |c| list_streams(c, &group, &q)).await
     }
 
-    pub async fn log_stream_events(&self, group: &str, name: &str, q: EventQuery) -> Outcome<Vec<LogEvent>> {
+    pub async fn log_stream_events(
+        &self,
+        group: &str,
+        name: &str,
+        q: EventQuery,
+    ) -> Outcome<Vec<LogEvent>> {
         let (group, name) = (group.to_string(), name.to_string());
-        self.call(move |c| stream_events(c, &group, &name, &q)).await
+        self.call(move |c| stream_events(c, &group, &name, &q))
+            .await
     }
 
-    pub async fn filter_log_events<F>(&self, group: &str, q: FilterQuery, keep: F) -> Outcome<FilterScan>
+    pub async fn filter_log_events<F>(
+        &self,
+        group: &str,
+        q: FilterQuery,
+        keep: F,
+    ) -> Outcome<FilterScan>
     where
         F: Fn(&str) -> bool + Send + 'static,
     {
         let group = group.to_string();
-        self.call(move |c| filter_events(c, &group, &q, &keep)).await
+        self.call(move |c| filter_events(c, &group, &q, &keep))
+            .await
     }
 }
 

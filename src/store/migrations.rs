@@ -10,7 +10,9 @@ use super::{StoreError, StoreResult};
 macro_rules! resource_table {
     ($name:literal) => {
         concat!(
-            "CREATE TABLE ", $name, " (
+            "CREATE TABLE ",
+            $name,
+            " (
                 name     TEXT PRIMARY KEY COLLATE NOCASE,
                 arn      TEXT NOT NULL UNIQUE,
                 status   TEXT,
@@ -19,7 +21,11 @@ macro_rules! resource_table {
                 request  TEXT NOT NULL,
                 derived  TEXT NOT NULL DEFAULT '{}'
             );
-            CREATE INDEX ", $name, "_created ON ", $name, " (created);"
+            CREATE INDEX ",
+            $name,
+            "_created ON ",
+            $name,
+            " (created);"
         )
     };
 }
@@ -98,9 +104,14 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         apply(&mut c).unwrap();
         apply(&mut c).unwrap();
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         c.pragma_update(None, "user_version", 999).unwrap();
-        assert!(matches!(apply(&mut c), Err(StoreError::TooNew { found: 999, .. })));
+        assert!(matches!(
+            apply(&mut c),
+            Err(StoreError::TooNew { found: 999, .. })
+        ));
     }
 }

@@ -5,8 +5,8 @@
 //! low; one connection keeps transactions simple and ordering obvious. Typed repositories live in
 //! the submodules; nothing outside `store` writes SQL.
 
-mod migrations;
 pub mod logs;
+mod migrations;
 pub mod resources;
 pub mod tags;
 
@@ -24,10 +24,15 @@ pub enum StoreError {
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
     #[error("data directory {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a resource with this name already exists")]
     AlreadyExists,
-    #[error("the database was written by a newer sagebox (schema {found}, this build knows {known})")]
+    #[error(
+        "the database was written by a newer sagebox (schema {found}, this build knows {known})"
+    )]
     TooNew { found: i64, known: i64 },
     #[error("store task failed: {0}")]
     Task(String),
@@ -58,7 +63,10 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::apply(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), cache: Default::default() })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            cache: Default::default(),
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -80,6 +88,7 @@ impl Store {
 
     /// Schema version, for the health report.
     pub async fn schema_version(&self) -> StoreResult<i64> {
-        self.call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)).await
+        self.call(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await
     }
 }

@@ -117,7 +117,10 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// Inserts a new resource; a name already taken (case-insensitively) is `AlreadyExists`.
 fn insert(conn: &Connection, kind: ResourceKind, res: &Resource) -> StoreResult<()> {
-    let sql = format!("INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", kind.table());
+    let sql = format!(
+        "INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        kind.table()
+    );
     conn.prepare_cached(&sql)?
         .execute(params![
             res.name,
@@ -128,7 +131,13 @@ fn insert(conn: &Connection, kind: ResourceKind, res: &Resource) -> StoreResult<
             serde_json::to_string(&res.request)?,
             serde_json::to_string(&res.derived)?,
         ])
-        .map_err(|e| if is_unique_violation(&e) { StoreError::AlreadyExists } else { e.into() })?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists
+            } else {
+                e.into()
+            }
+        })?;
     Ok(())
 }
 
@@ -159,9 +168,12 @@ fn update_state(
         "UPDATE {} SET status = ?2, derived = ?3, modified = ?4 WHERE name = ?1",
         kind.table()
     );
-    let n = conn
-        .prepare_cached(&sql)?
-        .execute(params![name, status, serde_json::to_string(derived)?, modified])?;
+    let n = conn.prepare_cached(&sql)?.execute(params![
+        name,
+        status,
+        serde_json::to_string(derived)?,
+        modified
+    ])?;
     Ok(n > 0)
 }
 
@@ -169,7 +181,10 @@ fn update_state(
 fn delete(conn: &mut Connection, kind: ResourceKind, name: &str) -> StoreResult<bool> {
     let tx = conn.transaction()?;
     let arn: Option<String> = tx
-        .prepare_cached(&format!("DELETE FROM {} WHERE name = ?1 RETURNING arn", kind.table()))?
+        .prepare_cached(&format!(
+            "DELETE FROM {} WHERE name = ?1 RETURNING arn",
+            kind.table()
+        ))?
         .query_row([name], |r| r.get(0))
         .optional()?;
     if let Some(arn) = &arn {
@@ -185,12 +200,18 @@ fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec
     let mut sql = format!("SELECT {COLUMNS} FROM {} WHERE 1=1", kind.table());
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     // Pushes a bound value and returns its `?N` placeholder.
-    fn bind(args: &mut Vec<rusqlite::types::Value>, v: impl Into<rusqlite::types::Value>) -> String {
+    fn bind(
+        args: &mut Vec<rusqlite::types::Value>,
+        v: impl Into<rusqlite::types::Value>,
+    ) -> String {
         args.push(v.into());
         format!("?{}", args.len())
     }
     if let Some(s) = &q.name_contains {
-        sql += &format!(" AND instr(lower(name), lower({})) > 0", bind(&mut args, s.clone()));
+        sql += &format!(
+            " AND instr(lower(name), lower({})) > 0",
+            bind(&mut args, s.clone())
+        );
     }
     if let Some(t) = q.created_after {
         sql += &format!(" AND created > {}", bind(&mut args, t));
@@ -272,7 +293,11 @@ impl Store {
         .await
     }
 
-    pub async fn resource(&self, kind: ResourceKind, name: &str) -> StoreResult<Option<Arc<Resource>>> {
+    pub async fn resource(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+    ) -> StoreResult<Option<Arc<Resource>>> {
         if let Some(r) = self.cache.get(kind, name) {
             return Ok(Some(r));
         }
@@ -328,7 +353,11 @@ impl Store {
     }
 
     /// One page in the requested order (see `list`).
-    pub async fn list_resources(&self, kind: ResourceKind, q: ListQuery) -> StoreResult<Vec<Resource>> {
+    pub async fn list_resources(
+        &self,
+        kind: ResourceKind,
+        q: ListQuery,
+    ) -> StoreResult<Vec<Resource>> {
         self.call(move |c| list(c, kind, &q)).await
     }
 }
@@ -346,7 +375,10 @@ mod tests {
     fn model(name: &str, created: f64) -> Resource {
         Resource {
             name: name.into(),
-            arn: format!("arn:aws:sagemaker:us-east-1:000000000000:model/{}", name.to_lowercase()),
+            arn: format!(
+                "arn:aws:sagemaker:us-east-1:000000000000:model/{}",
+                name.to_lowercase()
+            ),
             status: None,
             created,
             modified: created,
@@ -374,7 +406,10 @@ mod tests {
         insert(&c, ResourceKind::Model, &model("Abc", 1.0)).unwrap();
         let dup = insert(&c, ResourceKind::Model, &model("aBC", 2.0));
         assert!(matches!(dup, Err(StoreError::AlreadyExists)));
-        assert_eq!(get(&c, ResourceKind::Model, "abc").unwrap().unwrap().name, "Abc");
+        assert_eq!(
+            get(&c, ResourceKind::Model, "abc").unwrap().unwrap().name,
+            "Abc"
+        );
     }
 
     #[test]
@@ -388,7 +423,12 @@ mod tests {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = list(&c, ResourceKind::Model, &query(SortKey::CreationTime, true, after, 2)).unwrap();
+            let page = list(
+                &c,
+                ResourceKind::Model,
+                &query(SortKey::CreationTime, true, after, 2),
+            )
+            .unwrap();
             let more = page.len() > 2;
             let page: Vec<_> = page.into_iter().take(2).collect();
             let last = page.last().cloned();
@@ -408,7 +448,11 @@ mod tests {
         insert(&c, ResourceKind::Model, &model("beta", 2.0)).unwrap();
         let mut q = query(SortKey::Name, false, None, 10);
         q.name_contains = Some("ALPHA".into());
-        let names: Vec<_> = list(&c, ResourceKind::Model, &q).unwrap().into_iter().map(|r| r.name).collect();
+        let names: Vec<_> = list(&c, ResourceKind::Model, &q)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
         assert_eq!(names, ["Alpha-1"]);
     }
 }

@@ -13,12 +13,19 @@ use crate::store::resources::{Resource, ResourceKind};
 impl Services {
     pub async fn create_endpoint_config(&self, req: Request) -> ServiceResult<Arc<Resource>> {
         let name = required_str(&req, "EndpointConfigName")?.to_string();
-        let variants = req.get("ProductionVariants").and_then(Value::as_array).cloned().unwrap_or_default();
+        let variants = req
+            .get("ProductionVariants")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
 
         let mut seen = HashSet::new();
         let mut models = Vec::new();
         for v in &variants {
-            let variant = v.get("VariantName").and_then(Value::as_str).unwrap_or_default();
+            let variant = v
+                .get("VariantName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !seen.insert(variant.to_lowercase()) {
                 return Err(ServiceError::Validation(format!(
                     "The variant name(s) \"{variant}\" is/are repeated in the endpoint configuration. Variant names must be unique."
@@ -46,18 +53,22 @@ impl Services {
             })
             .collect();
         let derived = json!({ "ProductionVariants": filled });
-        self.create_resource(ResourceKind::EndpointConfig, &name, req, derived, None).await
+        self.create_resource(ResourceKind::EndpointConfig, &name, req, derived, None)
+            .await
     }
 
     pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<Arc<Resource>> {
-        self.describe_resource(ResourceKind::EndpointConfig, name).await
+        self.describe_resource(ResourceKind::EndpointConfig, name)
+            .await
     }
 
     pub async fn delete_endpoint_config(&self, name: &str) -> ServiceResult<()> {
-        self.delete_resource(ResourceKind::EndpointConfig, name).await
+        self.delete_resource(ResourceKind::EndpointConfig, name)
+            .await
     }
 
     pub async fn list_endpoint_configs(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
-        self.list_resources(ResourceKind::EndpointConfig, params).await
+        self.list_resources(ResourceKind::EndpointConfig, params)
+            .await
     }
 }

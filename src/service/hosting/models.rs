@@ -28,7 +28,8 @@ impl Services {
         let derived = json!({
             "EnableNetworkIsolation": req.get("EnableNetworkIsolation").cloned().unwrap_or(Value::Bool(false)),
         });
-        self.create_resource(ResourceKind::Model, &name, req, derived, None).await
+        self.create_resource(ResourceKind::Model, &name, req, derived, None)
+            .await
     }
 
     pub async fn describe_model(&self, name: &str) -> ServiceResult<Arc<Resource>> {

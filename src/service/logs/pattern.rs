@@ -54,10 +54,18 @@ impl FilterPattern {
                                 term.push('\\');
                                 term.push(c);
                             }
-                            None => return Err(format!("Invalid filter pattern: unterminated quote in {text}")),
+                            None => {
+                                return Err(format!(
+                                    "Invalid filter pattern: unterminated quote in {text}"
+                                ));
+                            }
                         },
                         Some(c) => term.push(c),
-                        None => return Err(format!("Invalid filter pattern: unterminated quote in {text}")),
+                        None => {
+                            return Err(format!(
+                                "Invalid filter pattern: unterminated quote in {text}"
+                            ));
+                        }
                     }
                 }
                 term

@@ -12,8 +12,13 @@ fn services(dir: &tempfile::TempDir) -> Services {
 }
 
 async fn with_stream(s: &Services, group: &str, stream: &str) {
-    let p =
-        CreateLogGroup { name: group.into(), class: None, kms_key_id: None, deletion_protection: false, tags: vec![] };
+    let p = CreateLogGroup {
+        name: group.into(),
+        class: None,
+        kms_key_id: None,
+        deletion_protection: false,
+        tags: vec![],
+    };
     s.create_log_group(p).await.unwrap();
     s.create_log_stream(group, stream).await.unwrap();
 }
@@ -52,7 +57,9 @@ fn messages(events: &[LogEvent]) -> Vec<String> {
 /// Ten events `m0`..`m9`, a second apart, ending now.
 async fn ten_events(s: &Services) -> Vec<String> {
     let now = now_millis();
-    let events: Vec<(i64, String)> = (0..10).map(|i| (now - 10_000 + i * 1000, format!("m{i}"))).collect();
+    let events: Vec<(i64, String)> = (0..10)
+        .map(|i| (now - 10_000 + i * 1000, format!("m{i}")))
+        .collect();
     s.put_log_events("/g", "s", events.clone()).await.unwrap();
     events.into_iter().map(|e| e.1).collect()
 }
@@ -68,7 +75,11 @@ async fn forward_paging_returns_every_event_once_then_the_same_token() {
     loop {
         let page = s.get_log_events(get(token.clone(), true, 3)).await.unwrap();
         if page.events.is_empty() {
-            assert_eq!(Some(page.next_forward_token), token, "the end returns the token passed in");
+            assert_eq!(
+                Some(page.next_forward_token),
+                token,
+                "the end returns the token passed in"
+            );
             break;
         }
         seen.extend(messages(&page.events));
@@ -77,7 +88,9 @@ async fn forward_paging_returns_every_event_once_then_the_same_token() {
     assert_eq!(seen, all);
     // The end token picks up events written later, as a tailer expects.
     let end = token.unwrap();
-    s.put_log_events("/g", "s", vec![(now_millis(), "late".into())]).await.unwrap();
+    s.put_log_events("/g", "s", vec![(now_millis(), "late".into())])
+        .await
+        .unwrap();
     let page = s.get_log_events(get(Some(end), true, 3)).await.unwrap();
     assert_eq!(messages(&page.events), ["late"]);
 }
@@ -89,15 +102,25 @@ async fn backward_paging_from_the_tail_returns_every_event_once_then_the_same_to
     with_stream(&s, "/g", "s").await;
     let all = ten_events(&s).await;
     let first = s.get_log_events(get(None, false, 4)).await.unwrap();
-    assert_eq!(messages(&first.events), ["m6", "m7", "m8", "m9"], "no token, not from head: the last events");
+    assert_eq!(
+        messages(&first.events),
+        ["m6", "m7", "m8", "m9"],
+        "no token, not from head: the last events"
+    );
     let mut pages = vec![messages(&first.events)];
     let mut token = first.next_backward_token;
     loop {
-        let page = s.get_log_events(get(Some(token.clone()), false, 4)).await.unwrap();
+        let page = s
+            .get_log_events(get(Some(token.clone()), false, 4))
+            .await
+            .unwrap();
         if page.events.is_empty() {
             assert_eq!(page.next_backward_token, token);
             // Turning around at the start reads the stream from its first event.
-            let fwd = s.get_log_events(get(Some(page.next_forward_token), true, 2)).await.unwrap();
+            let fwd = s
+                .get_log_events(get(Some(page.next_forward_token), true, 2))
+                .await
+                .unwrap();
             assert_eq!(messages(&fwd.events), ["m0", "m1"]);
             break;
         }
@@ -118,15 +141,32 @@ async fn tokens_of_an_empty_stream_and_time_ranges() {
     assert_eq!(empty.next_forward_token, format!("f/{}/s", "0".repeat(56)));
     assert_eq!(empty.next_backward_token, format!("b/{}/s", "0".repeat(56)));
     ten_events(&s).await;
-    let page = s.get_log_events(get(Some(empty.next_forward_token), true, 100)).await.unwrap();
+    let page = s
+        .get_log_events(get(Some(empty.next_forward_token), true, 100))
+        .await
+        .unwrap();
     assert_eq!(page.events.len(), 10);
     let (t2, t5) = (page.events[2].timestamp, page.events[5].timestamp);
-    let ranged = GetLogEvents { start: Some(t2), end: Some(t5), ..get(None, true, 100) };
-    assert_eq!(messages(&s.get_log_events(ranged).await.unwrap().events), ["m2", "m3", "m4"]);
+    let ranged = GetLogEvents {
+        start: Some(t2),
+        end: Some(t5),
+        ..get(None, true, 100)
+    };
+    assert_eq!(
+        messages(&s.get_log_events(ranged).await.unwrap().events),
+        ["m2", "m3", "m4"]
+    );
     let bad = s.get_log_events(get(Some("f/123/s".into()), true, 1)).await;
     assert!(matches!(bad, Err(ServiceError::InvalidParameter(_))));
-    let missing = s.get_log_events(GetLogEvents { stream: "nope".into(), ..get(None, true, 1) }).await;
-    assert!(matches!(missing, Err(ServiceError::NotFound(m)) if m == "The specified log stream does not exist."));
+    let missing = s
+        .get_log_events(GetLogEvents {
+            stream: "nope".into(),
+            ..get(None, true, 1)
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(ServiceError::NotFound(m)) if m == "The specified log stream does not exist.")
+    );
 }
 
 #[tokio::test]
@@ -141,10 +181,25 @@ async fn put_log_events_rejects_too_old_and_too_new_events_without_storing_them(
         (now - TOO_OLD_MS + HOUR_MS, "ok-1".to_string()),
     ];
     let r = s.put_log_events("/g", "s", old).await.unwrap();
-    assert_eq!(r.rejected, Some(RejectedEvents { too_old_end: Some(2), too_new_start: None }));
-    let new = vec![(now, "ok-2".to_string()), (now + 3 * HOUR_MS, "new".to_string())];
+    assert_eq!(
+        r.rejected,
+        Some(RejectedEvents {
+            too_old_end: Some(2),
+            too_new_start: None
+        })
+    );
+    let new = vec![
+        (now, "ok-2".to_string()),
+        (now + 3 * HOUR_MS, "new".to_string()),
+    ];
     let r2 = s.put_log_events("/g", "s", new).await.unwrap();
-    assert_eq!(r2.rejected, Some(RejectedEvents { too_old_end: None, too_new_start: Some(1) }));
+    assert_eq!(
+        r2.rejected,
+        Some(RejectedEvents {
+            too_old_end: None,
+            too_new_start: Some(1)
+        })
+    );
     assert_ne!(r.next_sequence_token, r2.next_sequence_token);
     let stored = s.get_log_events(get(None, true, 100)).await.unwrap();
     assert_eq!(messages(&stored.events), ["ok-1", "ok-2"]);
@@ -153,22 +208,53 @@ async fn put_log_events_rejects_too_old_and_too_new_events_without_storing_them(
     let e = s.put_log_events("/g", "s", unordered).await;
     let order = "Log events in a single PutLogEvents request must be in chronological order.";
     assert_eq!(failure(e), ("InvalidParameter", order.to_string()));
-    let e = s.put_log_events("/g", "nope", vec![(now, "x".into())]).await;
-    assert!(matches!(e, Err(ServiceError::NotFound(m)) if m == "The specified log stream does not exist."));
+    let e = s
+        .put_log_events("/g", "nope", vec![(now, "x".into())])
+        .await;
+    assert!(
+        matches!(e, Err(ServiceError::NotFound(m)) if m == "The specified log stream does not exist.")
+    );
 }
 
 #[test]
 fn batches_reject_old_events_at_the_start_and_new_ones_at_the_end() {
     let now = 100 * DAY_MS;
-    let batch = |ts: &[i64]| -> Vec<(i64, String)> { ts.iter().map(|t| (*t, "x".to_string())).collect() };
+    let batch =
+        |ts: &[i64]| -> Vec<(i64, String)> { ts.iter().map(|t| (*t, "x".to_string())).collect() };
     let edge = now - TOO_OLD_MS;
-    let (range, r) = check_batch(&batch(&[edge - 2, edge - 1, edge, now - TOO_OLD_MS + HOUR_MS]), now).unwrap();
-    assert_eq!((range, r), (2..4, RejectedEvents { too_old_end: Some(2), too_new_start: None }));
-    let (range, r) = check_batch(&batch(&[now, now + TOO_NEW_MS, now + TOO_NEW_MS + 1]), now).unwrap();
-    assert_eq!((range, r), (0..2, RejectedEvents { too_old_end: None, too_new_start: Some(2) }));
+    let (range, r) = check_batch(
+        &batch(&[edge - 2, edge - 1, edge, now - TOO_OLD_MS + HOUR_MS]),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        (range, r),
+        (
+            2..4,
+            RejectedEvents {
+                too_old_end: Some(2),
+                too_new_start: None
+            }
+        )
+    );
+    let (range, r) =
+        check_batch(&batch(&[now, now + TOO_NEW_MS, now + TOO_NEW_MS + 1]), now).unwrap();
+    assert_eq!(
+        (range, r),
+        (
+            0..2,
+            RejectedEvents {
+                too_old_end: None,
+                too_new_start: Some(2)
+            }
+        )
+    );
     let (range, r) = check_batch(&batch(&[now + 3 * HOUR_MS]), now).unwrap();
     assert_eq!((range, r.too_new_start), (0..0, Some(0)));
-    assert!(check_batch(&batch(&[now - 2 * DAY_MS, now]), now).is_err(), "more than 24 hours");
+    assert!(
+        check_batch(&batch(&[now - 2 * DAY_MS, now]), now).is_err(),
+        "more than 24 hours"
+    );
     let big = vec![(now, "x".repeat(MAX_EVENT_SIZE))];
     assert!(check_batch(&big, now).is_err());
 }
@@ -182,9 +268,15 @@ async fn describe_log_streams_orders_by_last_event_time_across_pages() {
         s.create_log_stream("/g", name).await.unwrap();
     }
     let now = now_millis();
-    s.put_log_events("/g", "a", vec![(now - 100, "x".into())]).await.unwrap();
-    s.put_log_events("/g", "c", vec![(now - 200, "x".into())]).await.unwrap();
-    s.put_log_events("/g", "b", vec![(now - 50, "x".into())]).await.unwrap();
+    s.put_log_events("/g", "a", vec![(now - 100, "x".into())])
+        .await
+        .unwrap();
+    s.put_log_events("/g", "c", vec![(now - 200, "x".into())])
+        .await
+        .unwrap();
+    s.put_log_events("/g", "b", vec![(now - 50, "x".into())])
+        .await
+        .unwrap();
     let mut names = Vec::new();
     let mut token = None;
     loop {
@@ -224,12 +316,26 @@ async fn filter_log_events_matches_patterns_across_streams_and_pages() {
     with_stream(&s, "/g", "algo-1").await;
     s.create_log_stream("/g", "algo-2").await.unwrap();
     let now = now_millis();
-    s.put_log_events("/g", "algo-1", vec![(now - 40, "ERROR disk".into()), (now - 20, "INFO ok".into())])
-        .await
-        .unwrap();
-    s.put_log_events("/g", "algo-2", vec![(now - 30, "ERROR oom".into()), (now - 10, "WARN slow".into())])
-        .await
-        .unwrap();
+    s.put_log_events(
+        "/g",
+        "algo-1",
+        vec![
+            (now - 40, "ERROR disk".into()),
+            (now - 20, "INFO ok".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    s.put_log_events(
+        "/g",
+        "algo-2",
+        vec![
+            (now - 30, "ERROR oom".into()),
+            (now - 10, "WARN slow".into()),
+        ],
+    )
+    .await
+    .unwrap();
     let filter = |pattern: &str, limit, token| FilterLogEvents {
         group: "/g".into(),
         stream_names: None,
@@ -240,23 +346,40 @@ async fn filter_log_events_matches_patterns_across_streams_and_pages() {
         limit: Some(limit),
         next_token: token,
     };
-    let page = s.filter_log_events(filter("?ERROR ?WARN", 2, None)).await.unwrap();
+    let page = s
+        .filter_log_events(filter("?ERROR ?WARN", 2, None))
+        .await
+        .unwrap();
     assert_eq!(messages(&page.items), ["ERROR disk", "ERROR oom"]);
     assert_eq!(page.items[1].stream, "algo-2");
-    let rest = s.filter_log_events(filter("?ERROR ?WARN", 2, page.next_token)).await.unwrap();
+    let rest = s
+        .filter_log_events(filter("?ERROR ?WARN", 2, page.next_token))
+        .await
+        .unwrap();
     assert_eq!(messages(&rest.items), ["WARN slow"]);
     assert!(rest.next_token.is_none());
     let all = s.filter_log_events(filter("", 100, None)).await.unwrap();
     assert_eq!(all.items.len(), 4);
-    let only = FilterLogEvents { stream_names: Some(vec!["algo-1".into()]), ..filter("-INFO", 100, None) };
-    assert_eq!(messages(&s.filter_log_events(only).await.unwrap().items), ["ERROR disk"]);
+    let only = FilterLogEvents {
+        stream_names: Some(vec!["algo-1".into()]),
+        ..filter("-INFO", 100, None)
+    };
+    assert_eq!(
+        messages(&s.filter_log_events(only).await.unwrap().items),
+        ["ERROR disk"]
+    );
     let both = FilterLogEvents {
         stream_names: Some(vec!["algo-1".into()]),
         stream_prefix: Some("algo".into()),
         ..filter("", 1, None)
     };
-    assert!(matches!(s.filter_log_events(both).await, Err(ServiceError::InvalidParameter(_))));
-    let json = s.filter_log_events(filter("{ $.level = \"ERROR\" }", 1, None)).await;
+    assert!(matches!(
+        s.filter_log_events(both).await,
+        Err(ServiceError::InvalidParameter(_))
+    ));
+    let json = s
+        .filter_log_events(filter("{ $.level = \"ERROR\" }", 1, None))
+        .await;
     assert!(matches!(json, Err(ServiceError::InvalidParameter(_))));
 }
 
@@ -265,10 +388,16 @@ async fn append_log_events_creates_the_stream_and_sorts_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let s = services(&dir);
     let group = "/aws/sagemaker/TrainingJobs";
-    s.append_log_events(group, "job/algo-1-1700000000", vec![(30, "c".into()), (10, "a".into()), (20, "b".into())])
+    s.append_log_events(
+        group,
+        "job/algo-1-1700000000",
+        vec![(30, "c".into()), (10, "a".into()), (20, "b".into())],
+    )
+    .await
+    .unwrap();
+    s.append_log_events(group, "job/algo-1-1700000000", vec![(5, "first".into())])
         .await
         .unwrap();
-    s.append_log_events(group, "job/algo-1-1700000000", vec![(5, "first".into())]).await.unwrap();
     let page = s
         .get_log_events(GetLogEvents {
             group: group.into(),
@@ -278,7 +407,9 @@ async fn append_log_events_creates_the_stream_and_sorts_the_batch() {
         .await
         .unwrap();
     assert_eq!(messages(&page.events), ["first", "a", "b", "c"]);
-    s.ensure_log_stream(group, "job/algo-2-1700000000").await.unwrap();
+    s.ensure_log_stream(group, "job/algo-2-1700000000")
+        .await
+        .unwrap();
     let streams = s
         .describe_log_streams(DescribeLogStreams {
             group: group.into(),
@@ -291,9 +422,15 @@ async fn append_log_events_creates_the_stream_and_sorts_the_batch() {
         .await
         .unwrap();
     let first = &streams.items[0];
-    assert_eq!((first.first_event, first.last_event, first.upload_seq), (Some(5), Some(30), 2));
+    assert_eq!(
+        (first.first_event, first.last_event, first.upload_seq),
+        (Some(5), Some(30), 2)
+    );
     assert_eq!(streams.items[1].first_event, None);
-    let groups = s.describe_log_groups(DescribeLogGroups::default()).await.unwrap();
+    let groups = s
+        .describe_log_groups(DescribeLogGroups::default())
+        .await
+        .unwrap();
     assert_eq!(groups.items[0].stored_bytes, 8);
 }
 
@@ -302,14 +439,30 @@ async fn deleting_a_group_deletes_its_streams_and_names_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let s = services(&dir);
     with_stream(&s, "/g", "s").await;
-    let again =
-        CreateLogGroup { name: "/g".into(), class: None, kms_key_id: None, deletion_protection: false, tags: vec![] };
+    let again = CreateLogGroup {
+        name: "/g".into(),
+        class: None,
+        kms_key_id: None,
+        deletion_protection: false,
+        tags: vec![],
+    };
     let e = s.create_log_group(again).await;
-    assert_eq!(failure(e), ("AlreadyExists", "The specified log group already exists".to_string()));
+    assert_eq!(
+        failure(e),
+        (
+            "AlreadyExists",
+            "The specified log group already exists".to_string()
+        )
+    );
     s.delete_log_group("/g").await.unwrap();
     let e = s.get_log_events(get(None, true, 1)).await;
-    assert!(matches!(e, Err(ServiceError::NotFound(m)) if m == "The specified log group does not exist."));
-    assert!(matches!(s.delete_log_stream("/g", "s").await, Err(ServiceError::NotFound(_))));
+    assert!(
+        matches!(e, Err(ServiceError::NotFound(m)) if m == "The specified log group does not exist.")
+    );
+    assert!(matches!(
+        s.delete_log_stream("/g", "s").await,
+        Err(ServiceError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -329,7 +482,11 @@ async fn describe_log_groups_pages_by_name() {
     let mut names = Vec::new();
     let mut token = None;
     loop {
-        let p = DescribeLogGroups { limit: Some(2), next_token: token, ..Default::default() };
+        let p = DescribeLogGroups {
+            limit: Some(2),
+            next_token: token,
+            ..Default::default()
+        };
         let page = s.describe_log_groups(p).await.unwrap();
         names.extend(page.items.into_iter().map(|g| g.name));
         token = page.next_token;
@@ -343,8 +500,14 @@ async fn describe_log_groups_pages_by_name() {
 #[test]
 fn group_identifiers_accept_names_and_both_arn_forms() {
     assert_eq!(group_name_from_identifier("/aws/x"), "/aws/x");
-    assert_eq!(group_name_from_identifier("arn:aws:logs:us-east-1:000000000000:log-group:/aws/x:*"), "/aws/x");
-    assert_eq!(group_name_from_identifier("arn:aws:logs:us-east-1:000000000000:log-group:/aws/x"), "/aws/x");
+    assert_eq!(
+        group_name_from_identifier("arn:aws:logs:us-east-1:000000000000:log-group:/aws/x:*"),
+        "/aws/x"
+    );
+    assert_eq!(
+        group_name_from_identifier("arn:aws:logs:us-east-1:000000000000:log-group:/aws/x"),
+        "/aws/x"
+    );
     assert!(log_group_ref(Some("a"), Some("b")).is_err());
     assert!(log_group_ref(None, None).is_err());
     assert_eq!(sequence_token(0), None);

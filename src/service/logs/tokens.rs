@@ -22,17 +22,26 @@ fn invalid() -> ServiceError {
 }
 
 /// The boundary before every event (ids start at 1, timestamps at 0).
-pub const START: EventKey = EventKey { timestamp: 0, id: 0 };
+pub const START: EventKey = EventKey {
+    timestamp: 0,
+    id: 0,
+};
 
 /// The boundary just after `key`: reading backward from it includes `key`'s event.
 pub fn just_after(key: EventKey) -> EventKey {
-    EventKey { timestamp: key.timestamp, id: key.id.saturating_add(1) }
+    EventKey {
+        timestamp: key.timestamp,
+        id: key.id.saturating_add(1),
+    }
 }
 
 /// The boundary just before `key`: reading forward from it includes `key`'s event. Ids are
 /// never 0, so (t, 0) is already before every event at t.
 pub fn just_before(key: EventKey) -> EventKey {
-    EventKey { timestamp: key.timestamp, id: key.id.saturating_sub(1).max(0) }
+    EventKey {
+        timestamp: key.timestamp,
+        id: key.id.saturating_sub(1).max(0),
+    }
 }
 
 pub fn event_token(direction: Direction, key: EventKey) -> String {
@@ -76,8 +85,16 @@ pub fn filter_token(key: EventKey) -> String {
 pub fn parse_filter_token(token: &str) -> ServiceResult<EventKey> {
     let raw = decode(token)?;
     let mut parts = raw.strip_prefix("e\n").ok_or_else(invalid)?.splitn(2, '\n');
-    let mut next = || parts.next().and_then(|p| p.parse().ok()).ok_or_else(invalid);
-    Ok(EventKey { timestamp: next()?, id: next()? })
+    let mut next = || {
+        parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)
+    };
+    Ok(EventKey {
+        timestamp: next()?,
+        id: next()?,
+    })
 }
 
 /// DescribeLogGroups: continue after this group name.
@@ -86,7 +103,10 @@ pub fn group_token(name: &str) -> String {
 }
 
 pub fn parse_group_token(token: &str) -> ServiceResult<String> {
-    decode(token)?.strip_prefix("g\n").map(str::to_string).ok_or_else(invalid)
+    decode(token)?
+        .strip_prefix("g\n")
+        .map(str::to_string)
+        .ok_or_else(invalid)
 }
 
 /// DescribeLogStreams: continue after this stream, in the order the token was made for.
@@ -103,7 +123,10 @@ pub fn parse_stream_token(token: &str) -> ServiceResult<StreamCursor> {
         Some(("n", name)) => Ok(StreamCursor::Name(name.to_string())),
         Some(("t", rest)) => {
             let (t, name) = rest.split_once('\n').ok_or_else(invalid)?;
-            Ok(StreamCursor::LastEvent(t.parse().map_err(|_| invalid())?, name.to_string()))
+            Ok(StreamCursor::LastEvent(
+                t.parse().map_err(|_| invalid())?,
+                name.to_string(),
+            ))
         }
         _ => Err(invalid()),
     }
@@ -115,23 +138,42 @@ mod tests {
 
     #[test]
     fn event_tokens_have_aws_shape_and_round_trip() {
-        let key = EventKey { timestamp: 1_795_978_842_123, id: 42 };
+        let key = EventKey {
+            timestamp: 1_795_978_842_123,
+            id: 42,
+        };
         let t = event_token(Direction::Backward, key);
         assert_eq!(t.len(), 2 + 56 + 2);
         assert!(t.starts_with("b/0000") && t.ends_with("/s"));
         assert_eq!(parse_event_token(&t).unwrap(), (Direction::Backward, key));
-        assert_eq!(event_token(Direction::Forward, START), format!("f/{}/s", "0".repeat(56)));
-        for bad in ["", "f/", "x/1/s", "f/12/s", &t.replace('/', "-"), &format!("f/{}/s", "9".repeat(56))] {
+        assert_eq!(
+            event_token(Direction::Forward, START),
+            format!("f/{}/s", "0".repeat(56))
+        );
+        for bad in [
+            "",
+            "f/",
+            "x/1/s",
+            "f/12/s",
+            &t.replace('/', "-"),
+            &format!("f/{}/s", "9".repeat(56)),
+        ] {
             assert!(parse_event_token(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn list_tokens_round_trip_and_reject_each_other() {
-        let key = EventKey { timestamp: 5, id: 9 };
+        let key = EventKey {
+            timestamp: 5,
+            id: 9,
+        };
         assert_eq!(parse_filter_token(&filter_token(key)).unwrap(), key);
         assert_eq!(parse_group_token(&group_token("/a/b")).unwrap(), "/a/b");
-        for c in [StreamCursor::Name("x".into()), StreamCursor::LastEvent(-1, "y\nz".into())] {
+        for c in [
+            StreamCursor::Name("x".into()),
+            StreamCursor::LastEvent(-1, "y\nz".into()),
+        ] {
             assert_eq!(parse_stream_token(&stream_token(&c)).unwrap(), c);
         }
         assert!(parse_group_token(&filter_token(key)).is_err());
