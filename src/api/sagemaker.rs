@@ -10,7 +10,7 @@ use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, Services, required_str, str_member};
-use crate::store::resources::{Resource, SortKey};
+use crate::store::resources::{ListQuery, Resource, SortKey};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
     json::serve(&MODEL, op, body, request_id, map_error, |req| {
@@ -167,16 +167,19 @@ fn max_results(req: &Request, default: usize) -> usize {
 /// newest first (SortBy CreationTime, SortOrder Descending).
 fn list_params(req: &Request) -> ListParams {
     ListParams {
-        name_contains: str_member(req, "NameContains").map(str::to_string),
-        created_after: timestamp(req, "CreationTimeAfter"),
-        created_before: timestamp(req, "CreationTimeBefore"),
-        status_equals: str_member(req, "StatusEquals").map(str::to_string),
-        sort: match str_member(req, "SortBy") {
-            Some("Name") => SortKey::Name,
-            _ => SortKey::CreationTime,
+        query: ListQuery {
+            name_contains: str_member(req, "NameContains").map(str::to_string),
+            created_after: timestamp(req, "CreationTimeAfter"),
+            created_before: timestamp(req, "CreationTimeBefore"),
+            status_equals: str_member(req, "StatusEquals").map(str::to_string),
+            sort: match str_member(req, "SortBy") {
+                Some("Name") => SortKey::Name,
+                _ => SortKey::CreationTime,
+            },
+            descending: str_member(req, "SortOrder") != Some("Ascending"),
+            after: None,
+            limit: max_results(req, DEFAULT_MAX_RESULTS),
         },
-        descending: str_member(req, "SortOrder") != Some("Ascending"),
         next_token: str_member(req, "NextToken").map(str::to_string),
-        max_results: max_results(req, DEFAULT_MAX_RESULTS),
     }
 }

@@ -18,17 +18,11 @@ pub fn noun(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// The list filters SageMaker's List* operations share.
+/// A List* request: the filters and order (the query's cursor is filled in from the token).
 #[derive(Debug, Clone)]
 pub struct ListParams {
-    pub name_contains: Option<String>,
-    pub created_after: Option<f64>,
-    pub created_before: Option<f64>,
-    pub status_equals: Option<String>,
-    pub sort: SortKey,
-    pub descending: bool,
+    pub query: ListQuery,
     pub next_token: Option<String>,
-    pub max_results: usize,
 }
 
 pub struct Page<T> {
@@ -119,27 +113,17 @@ impl Services {
         kind: ResourceKind,
         p: ListParams,
     ) -> ServiceResult<Page<Resource>> {
-        let after = p
-            .next_token
-            .as_deref()
-            .map(pagination::decode)
-            .transpose()?;
-        let limit = p.max_results;
-        let q = ListQuery {
-            name_contains: p.name_contains,
-            created_after: p.created_after,
-            created_before: p.created_before,
-            status_equals: p.status_equals,
-            sort: p.sort,
-            descending: p.descending,
-            after,
-            limit,
-        };
-        let mut items = self.store.list_resources(kind, q).await?;
+        let ListParams {
+            mut query,
+            next_token,
+        } = p;
+        query.after = next_token.as_deref().map(pagination::decode).transpose()?;
+        let (limit, sort) = (query.limit, query.sort);
+        let mut items = self.store.list_resources(kind, query).await?;
         let next_token = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| {
-                pagination::encode(&match p.sort {
+                pagination::encode(&match sort {
                     SortKey::Name => Cursor::Name(last.name.clone()),
                     SortKey::CreationTime => Cursor::Created(last.created, last.name.clone()),
                 })
