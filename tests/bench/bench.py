@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""`make bench`: sagebox beside its peers (moto's server, fakecloud) in one run.
+
+Measures, for each server started fresh on 127.0.0.1 with an empty state directory:
+  * cold start: process spawn to the first HTTP answer (median of --starts runs),
+  * idle RSS: VmRSS one second after the first answer,
+  * DescribeModel throughput and latency under a fixed load (wrk, --connections, --duration).
+Prints a markdown table with ratios and writes tests/bench/results/latest.json.
+Targets are printed for information; the bench never fails because of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+VENV = REPO / ".venv-bench"
+CACHE = Path(os.environ.get("SAGEBOX_BENCH_CACHE", Path.home() / ".cache" / "sagebox-bench"))
+FAKECLOUD_ROOT = CACHE / "fakecloud"
+FAKECLOUD_BIN = FAKECLOUD_ROOT / "bin" / "fakecloud"
+FAKECLOUD_INSTALL = ["cargo", "install", "fakecloud", "--locked", "--root", str(FAKECLOUD_ROOT), "-j", "1"]
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+
+
+def ensure_venv() -> None:
+    """Re-runs this script inside .venv-bench (created on first use) so boto3 and moto are pinned."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    py = VENV / "bin" / "python"
+    stamp = VENV / ".ok"
+    req = HERE / "requirements.txt"
+    if not stamp.exists() or stamp.stat().st_mtime < req.stat().st_mtime:
+        print(f"bench: preparing {VENV.name} (boto3, moto[server]) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "-r", str(req)], check=True)
+        stamp.touch()
+    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(port: int, path: str, timeout: float = 0.5) -> int | None:
+    """One GET over a raw socket; the status code, or None when nothing answers yet."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+            head = s.recv(64)
+    except OSError:
+        return None
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    return int(m.group(1)) if m else None
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Peer:
+    name: str
+    argv: callable  # (port, data_dir) -> list[str]
+    ready_path: str
+    note: str = ""
+    env: dict = field(default_factory=dict)
+    available: bool = True
+
+    def start(self, port: int, data_dir: str) -> subprocess.Popen:
+        env = {**os.environ, **self.env}
+        return subprocess.Popen(
+            self.argv(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+
+
+def wait_ready(peer: Peer, proc: subprocess.Popen, port: int, limit: float = 60.0) -> float:
+    """Polls every millisecond; returns seconds from spawn to the first HTTP answer."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{peer.name} exited with {proc.returncode} before answering")
+        if http_status(port, peer.ready_path, timeout=0.2) is not None:
+            return time.perf_counter() - t0
+        time.sleep(0.001)
+    raise RuntimeError(f"{peer.name} did not answer within {limit:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cold_start(peer: Peer, starts: int) -> float:
+    times = []
+    for _ in range(starts):
+        with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
+            port = free_port()
+            # Spawn time is counted from just before Popen, so process creation is included.
+            t0 = time.perf_counter()
+            proc = peer.start(port, d)
+            try:
+                wait_ready(peer, proc, port)
+                times.append(time.perf_counter() - t0)
+            finally:
+                stop(proc)
+    return statistics.median(times) * 1000
+
+
+def parse_wrk(out: str) -> dict:
+    def dur_ms(v: str) -> float:
+        num, unit = re.match(r"([\d.]+)(us|ms|s|m)", v).groups()
+        return float(num) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    res = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        res[f"p{pct}_ms"] = dur_ms(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = int(m.group(1)) if m else None
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    res["errors"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["socket_errors"] = sum(map(int, m.groups())) if m else 0
+    return res
+
+
+def describe_model_load(peer: Peer, duration: int, connections: int) -> tuple[float, dict]:
+    import boto3  # from .venv-bench
+
+    with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
+        port = free_port()
+        proc = peer.start(port, d)
+        try:
+            wait_ready(peer, proc, port)
+            time.sleep(1.0)
+            idle = rss_mb(proc.pid)
+            sm = boto3.client(
+                "sagemaker",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name="us-east-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+            sm.create_model(ModelName="bench-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "bench"})
+            assert sm.describe_model(ModelName="bench-model")["ModelName"] == "bench-model"
+            out = subprocess.run(
+                ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
+                 "-s", str(HERE / "describe_model.lua"), f"http://127.0.0.1:{port}/"],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            load = parse_wrk(out)
+            load["rss_after_load_mb"] = rss_mb(proc.pid)
+            return idle, load
+        finally:
+            stop(proc)
+
+
+def peers(sagebox_bin: Path, install_fakecloud: bool) -> list[Peer]:
+    moto_py = str(VENV / "bin" / "python")
+    result = [
+        Peer("sagebox", lambda p, d: [str(sagebox_bin), "serve", "--bind", f"127.0.0.1:{p}", "--data-dir", d],
+             "/_sagebox/health", env={"SAGEBOX_LOG": "warn"}),
+        Peer("moto", lambda p, d: [moto_py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(p)], "/moto-api/"),
+    ]
+    if not FAKECLOUD_BIN.exists() and install_fakecloud:
+        print("bench: installing fakecloud (long on 2 cores): " + " ".join(FAKECLOUD_INSTALL), flush=True)
+        subprocess.run(FAKECLOUD_INSTALL, check=True)
+    fc = Peer("fakecloud", fakecloud_argv, "/", available=FAKECLOUD_BIN.exists())
+    if not fc.available:
+        fc.note = f"not installed: SAGEBOX_BENCH_INSTALL_FAKECLOUD=1 make bench (runs: {' '.join(FAKECLOUD_INSTALL)})"
+    result.append(fc)
+    return result
+
+
+def fakecloud_argv(port: int, data_dir: str) -> list[str]:
+    # fakecloud keeps its state in memory by default; the data dir is unused.
+    return [str(FAKECLOUD_BIN), "--addr", f"127.0.0.1:{port}"]
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "–"
+    return f"{a / b:.1f}×"
+
+
+def table(results: dict, order: list[str]) -> str:
+    base = results["sagebox"]
+    others = [n for n in order if n != "sagebox" and "error" not in results[n]]
+    cols = order + [f"sagebox vs {n}" for n in others] + ["sagebox target"]
+    lines = ["| metric | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+
+    def row(label, key, fmt, better_low, target, compare=True):
+        cells = []
+        for n in order:
+            r = results[n]
+            cells.append("n/a" if "error" in r else fmt.format(r[key]) if r.get(key) is not None else "–")
+        for n in others:
+            a, b = base.get(key), results[n].get(key)
+            if not (compare and a and b):
+                cells.append("–")
+            elif better_low:
+                cells.append(ratio(b, a) + " lower")
+            else:
+                cells.append(ratio(a, b) + " higher")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+
+    row("cold start to first answer (ms, median)", "start_ms", "{:.1f}", True, "≤ 20 ms")
+    row("idle RSS (MB)", "idle_rss_mb", "{:.1f}", True, "≤ 10 MB")
+    row("DescribeModel throughput (req/s)", "requests_per_s", "{:,.0f}", False, "≥ 50× moto, > fakecloud")
+    row("DescribeModel latency p50 (ms)", "p50_ms", "{:.2f}", True, "")
+    row("DescribeModel latency p99 (ms)", "p99_ms", "{:.2f}", True, "")
+    row("non-2xx responses under load", "errors", "{:,}", True, "0", compare=False)
+    row("RSS after load (MB)", "rss_after_load_mb", "{:.1f}", True, "", compare=False)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", help="comma-separated subset of sagebox,moto,fakecloud")
+    ap.add_argument("--duration", type=int, default=10, help="seconds of load per server (default 10)")
+    ap.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    ap.add_argument("--starts", type=int, default=5, help="cold starts per server (default 5)")
+    args = ap.parse_args()
+    ensure_venv()
+
+    if not shutil.which("wrk"):
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            print("bench: installing wrk from Debian", flush=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        else:
+            print("bench: wrk is required: sudo apt-get install wrk", file=sys.stderr)
+            return 2
+
+    sagebox_bin = Path(os.environ.get("SAGEBOX_BIN", REPO / "target" / "release" / "sagebox"))
+    if not sagebox_bin.exists():
+        print(f"bench: {sagebox_bin} is missing: run `cargo build --release` (make bench does)", file=sys.stderr)
+        return 2
+    install = os.environ.get("SAGEBOX_BENCH_INSTALL_FAKECLOUD") == "1"
+    wanted = args.only.split(",") if args.only else None
+    selected = [p for p in peers(sagebox_bin, install) if wanted is None or p.name in wanted]
+    if "sagebox" not in [p.name for p in selected]:
+        print("bench: sagebox must be part of the run (ratios are relative to it)", file=sys.stderr)
+        return 2
+
+    results: dict[str, dict] = {}
+    for peer in selected:
+        if not peer.available:
+            results[peer.name] = {"error": peer.note}
+            continue
+        print(f"bench: {peer.name}: {args.starts} cold starts, then {args.duration} s of DescribeModel "
+              f"with {args.connections} connections", flush=True)
+        try:
+            start_ms = cold_start(peer, args.starts)
+            idle, load = describe_model_load(peer, args.duration, args.connections)
+            results[peer.name] = {"start_ms": start_ms, "idle_rss_mb": idle, **load}
+        except Exception as e:  # a peer that fails is reported, not fatal
+            results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
+
+    order = [p.name for p in selected]
+    print()
+    print(table(results, order))
+    for n in order:
+        if "error" in results[n]:
+            print(f"\n{n}: {results[n]['error']}")
+    print(f"\nhost: {os.cpu_count()} cores; load generator: wrk -t2 -c{args.connections} -d{args.duration}s "
+          "on the same host (it competes with the server for the cores)")
+
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(
+        {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args), "results": results},
+        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
