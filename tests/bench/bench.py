@@ -187,7 +187,8 @@ def peers(sagebox_bin: Path, install_fakecloud: bool) -> list[Peer]:
     if not FAKECLOUD_BIN.exists() and install_fakecloud:
         print("bench: installing fakecloud (long on 2 cores): " + " ".join(FAKECLOUD_INSTALL), flush=True)
         subprocess.run(FAKECLOUD_INSTALL, check=True)
-    fc = Peer("fakecloud", fakecloud_argv, "/", available=FAKECLOUD_BIN.exists())
+    fc = Peer("fakecloud", fakecloud_argv, "/_fakecloud/health", available=FAKECLOUD_BIN.exists(),
+              env={"FAKECLOUD_LOG": "warn"})
     if not fc.available:
         fc.note = f"not installed: SAGEBOX_BENCH_INSTALL_FAKECLOUD=1 make bench (runs: {' '.join(FAKECLOUD_INSTALL)})"
     result.append(fc)
@@ -195,7 +196,7 @@ def peers(sagebox_bin: Path, install_fakecloud: bool) -> list[Peer]:
 
 
 def fakecloud_argv(port: int, data_dir: str) -> list[str]:
-    # fakecloud keeps its state in memory by default; the data dir is unused.
+    # fakecloud keeps its state in memory by default (its --storage-mode); the data dir is unused.
     return [str(FAKECLOUD_BIN), "--addr", f"127.0.0.1:{port}"]
 
 
