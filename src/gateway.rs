@@ -74,14 +74,21 @@ pub fn router(state: AppState) -> Router {
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
     let request_id = new_request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = classify(&method, &path, req.uri().query(), req.headers());
+    if route == Route::S3 {
+        let resp = s3(&state, req, &path, &request_id).await;
+        tracing::debug!(%method, path, route = ?route, status = resp.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64, "request");
+        return resp;
+    }
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
     let query = parts.uri.query();
-    let route = classify(&parts.method, &path, query, &parts.headers);
     let services = &state.services;
 
     let resp = match &route {
-        Route::S3 => api::s3::handle(parts.method.as_str(), &path, &request_id),
+        Route::S3 => unreachable!("S3 requests were handed over above"),
         Route::Runtime => api::runtime::handle(&path, &request_id),
         Route::UnknownTarget(t) => api::json::unknown_operation(t).into_json_response(&request_id),
         _ => match read_body(body).await {
@@ -108,10 +115,24 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         },
     };
     tracing::debug!(
-        method = %parts.method, path, route = ?route, status = resp.status().as_u16(),
+        %method, path, route = ?route, status = resp.status().as_u16(),
         micros = started.elapsed().as_micros() as u64, "request"
     );
     resp
+}
+
+/// Hands the request, body still streaming, to the s3s service.
+async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Response {
+    use tower::ServiceExt;
+    let req = api::s3_anonymous::make_anonymous(req);
+    match state.s3.clone().oneshot(req).await {
+        Ok(resp) => resp.map(Body::new),
+        Err(e) => {
+            tracing::error!(error = ?e, "S3 request failed");
+            AwsError::internal("We encountered an internal error. Please try again.")
+                .into_s3_response(path, request_id)
+        }
+    }
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, AwsError> {

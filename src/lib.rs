@@ -9,17 +9,17 @@ pub mod service;
 pub mod store;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use config::Config;
 use service::Services;
-use store::Store;
 
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
+    /// The S3 protocol service (s3s) over the object store.
+    pub s3: s3s::service::S3Service,
     pub started: Instant,
 }
 
@@ -27,6 +27,11 @@ pub struct AppState {
 pub enum StartError {
     #[error("cannot open the state store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("cannot open the object store under {path}: {source}")]
+    Objects {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(
         "cannot listen on {addr}: {source} (is another sagebox running? pick another port with --bind)"
     )]
@@ -46,15 +51,25 @@ impl Server {
     /// Opens the store and binds the listener; errors here are the ones worth telling a user.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let started = Instant::now();
-        let store = Store::open(&config.data_dir)?;
         let addr = config.bind;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let services = Services::new(store, Arc::new(config));
+        let services = Services::open(config)?;
+        // Before accepting requests: nothing is being written, so any unreferenced file is an orphan.
+        match services.objects.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} orphaned object files left by an earlier run"),
+            Err(e) => tracing::warn!("could not sweep orphaned object files: {e}"),
+        }
+        let s3 = api::s3::service(services.objects.clone());
         Ok(Server {
             listener,
-            state: AppState { services, started },
+            state: AppState {
+                services,
+                s3,
+                started,
+            },
         })
     }
 

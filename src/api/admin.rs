@@ -26,7 +26,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "logs": { "status": "ok" },
             "sts": { "status": "ok" },
             "iam": { "status": "ok" },
-            "s3": { "status": "not_implemented" },
+            "s3": { "status": "ok" },
             "runtime": { "status": "not_implemented" },
             "docker": { "status": "not_implemented" },
         },

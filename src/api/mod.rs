@@ -9,5 +9,6 @@ pub mod logs;
 pub mod query;
 pub mod runtime;
 pub mod s3;
+pub mod s3_anonymous;
 pub mod sagemaker;
 pub mod sts;

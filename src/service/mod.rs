@@ -6,6 +6,7 @@ pub mod error;
 pub mod hosting;
 pub mod identity;
 pub mod logs;
+pub mod objects;
 pub mod pagination;
 pub mod resources;
 pub mod tags;
@@ -21,16 +22,28 @@ pub use error::{ServiceError, ServiceResult};
 /// operation's input shape by the api layer.
 pub type Request = serde_json::Map<String, serde_json::Value>;
 
-/// Everything a service needs: the store and the account/region identity.
+/// Everything a service needs: the store, the object store and the account/region identity.
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    pub objects: objects::Objects,
     pub config: Arc<Config>,
 }
 
 impl Services {
-    pub fn new(store: Store, config: Arc<Config>) -> Self {
-        Services { store, config }
+    /// Opens the state under `config.data_dir`: the SQLite store and the object files.
+    pub fn open(config: Config) -> Result<Services, crate::StartError> {
+        let store = Store::open(&config.data_dir)?;
+        let objects = objects::Objects::new(store.clone(), &config.data_dir, &config.region)
+            .map_err(|source| crate::StartError::Objects {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
+        Ok(Services {
+            store,
+            objects,
+            config: Arc::new(config),
+        })
     }
 
     pub fn sagemaker_arn(&self, resource_type: &str, name: &str) -> String {

@@ -78,6 +78,40 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE log_groups ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE log_streams ADD COLUMN upload_seq INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX log_streams_last_event ON log_streams (log_group, ifnull(last_event, -1), name);",
+    // 4: S3: buckets, objects (bytes live in blob files named by `blob`), multipart uploads.
+    "CREATE TABLE buckets (
+        name    TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        region  TEXT NOT NULL
+    );
+    CREATE TABLE objects (
+        bucket        TEXT NOT NULL REFERENCES buckets(name),
+        key           TEXT NOT NULL,
+        blob          TEXT NOT NULL,
+        size          INTEGER NOT NULL,
+        etag          TEXT NOT NULL,
+        last_modified REAL NOT NULL,
+        meta          TEXT NOT NULL,
+        PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket    TEXT NOT NULL REFERENCES buckets(name),
+        key       TEXT NOT NULL,
+        created   REAL NOT NULL,
+        meta      TEXT NOT NULL
+    );
+    CREATE INDEX uploads_bucket_key ON uploads (bucket, key, created);
+    CREATE TABLE upload_parts (
+        upload_id   TEXT NOT NULL REFERENCES uploads(upload_id),
+        part_number INTEGER NOT NULL,
+        blob        TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        etag        TEXT NOT NULL,
+        modified    REAL NOT NULL,
+        checksums   TEXT NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

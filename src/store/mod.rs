@@ -7,6 +7,7 @@
 
 pub mod logs;
 mod migrations;
+pub mod objects;
 pub mod resources;
 pub mod tags;
 

@@ -1,14 +1,10 @@
 //! Service-level tests of the Logs rules, against a real store in a temporary directory.
 
-use std::sync::Arc;
-
 use super::*;
 use crate::config::Config;
-use crate::store::Store;
 
 fn services(dir: &tempfile::TempDir) -> Services {
-    let store = Store::open(dir.path()).unwrap();
-    Services::new(store, Arc::new(Config::for_tests(dir.path().to_path_buf())))
+    Services::open(Config::for_tests(dir.path().to_path_buf())).unwrap()
 }
 
 async fn with_stream(s: &Services, group: &str, stream: &str) {

@@ -1,0 +1,245 @@
+//! Blob files: immutable, named by random ids, written durably (temp file, fsync, rename,
+//! directory fsync) and hashed while they stream in.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::{Checksum as _, Md5};
+use tokio::io::AsyncWriteExt;
+
+use super::{ObjectError, ObjectResult};
+
+/// A blob written and durable, not yet referenced by any object.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub blob: String,
+    pub size: u64,
+    /// Hex MD5 of the content (or the source's ETag, for copies).
+    pub etag: String,
+    /// Requested checksums by algorithm name, base64.
+    pub checksums: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Blobs {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+pub fn md5(data: &[u8]) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update(data);
+    h.finalize()
+}
+
+fn hasher_for(algorithms: &[&str]) -> ObjectResult<ChecksumHasher> {
+    let mut h = ChecksumHasher::default();
+    for a in algorithms {
+        match a.to_ascii_uppercase().as_str() {
+            "CRC32" => h.crc32 = Some(Default::default()),
+            "CRC32C" => h.crc32c = Some(Default::default()),
+            "SHA1" => h.sha1 = Some(Default::default()),
+            "SHA256" => h.sha256 = Some(Default::default()),
+            "CRC64NVME" => h.crc64nvme = Some(Default::default()),
+            other => {
+                return Err(ObjectError::InvalidArgument(format!(
+                    "Unsupported checksum algorithm: {other}"
+                )));
+            }
+        }
+    }
+    Ok(h)
+}
+
+fn checksum_map(c: s3s::dto::Checksum) -> BTreeMap<String, String> {
+    [
+        ("CRC32", c.checksum_crc32),
+        ("CRC32C", c.checksum_crc32c),
+        ("SHA1", c.checksum_sha1),
+        ("SHA256", c.checksum_sha256),
+        ("CRC64NVME", c.checksum_crc64nvme),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+    .collect()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Blobs {
+    pub fn open(root: &Path) -> std::io::Result<Blobs> {
+        let b = Blobs {
+            blobs: root.join("blobs"),
+            tmp: root.join("tmp"),
+        };
+        std::fs::create_dir_all(&b.blobs)?;
+        std::fs::create_dir_all(&b.tmp)?;
+        Ok(b)
+    }
+
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.blobs.join(&id[..2.min(id.len())]).join(id)
+    }
+
+    /// Moves a finished temp file into place under `id`, durably.
+    async fn publish(&self, tmp: PathBuf, id: &str) -> std::io::Result<()> {
+        let dest = self.path(id);
+        tokio::task::spawn_blocking(move || {
+            let dir = dest.parent().expect("blob paths have a parent");
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&tmp, &dest)?;
+            sync_dir(dir)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    pub async fn write<S, E>(&self, mut body: S, algorithms: &[&str]) -> ObjectResult<Staged>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut checksums = hasher_for(algorithms)?;
+        let mut md5 = Md5::new();
+        let id = new_id();
+        let tmp = self.tmp.join(&id);
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        let mut size = 0u64;
+        let result: ObjectResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ObjectError::InvalidArgument(format!("The request body could not be read: {e}"))
+                })?;
+                md5.update(&chunk);
+                checksums.update(&chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk).await?;
+            }
+            file.flush().await?;
+            file.sync_all().await?;
+            Ok(())
+        }
+        .await;
+        drop(file);
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        self.publish(tmp, &id).await?;
+        Ok(Staged {
+            blob: id,
+            size,
+            etag: hex::encode(md5.finalize()),
+            checksums: checksum_map(checksums.finalize()),
+        })
+    }
+
+    /// A new blob sharing the bytes of `src` (a hard link: blobs never change in place).
+    pub async fn link(
+        &self,
+        src: &str,
+        size: u64,
+        etag: &str,
+        checksums: BTreeMap<String, String>,
+    ) -> ObjectResult<Staged> {
+        let id = new_id();
+        let (from, to) = (self.path(src), self.path(&id));
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let dir = to.parent().expect("blob paths have a parent");
+            std::fs::create_dir_all(dir)?;
+            std::fs::hard_link(&from, &to)?;
+            sync_dir(dir)
+        })
+        .await
+        .map_err(|e| ObjectError::Internal(e.to_string()))??;
+        Ok(Staged {
+            blob: id,
+            size,
+            etag: etag.to_string(),
+            checksums,
+        })
+    }
+
+    /// A new blob holding the files' contents one after another (multipart completion).
+    pub async fn concat(&self, parts: &[PathBuf]) -> ObjectResult<Staged> {
+        let id = new_id();
+        let tmp = self.tmp.join(&id);
+        let parts = parts.to_vec();
+        let tmp2 = tmp.clone();
+        let size = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut out = std::fs::File::create(&tmp2)?;
+            let mut size = 0;
+            for p in &parts {
+                size += std::io::copy(&mut std::fs::File::open(p)?, &mut out)?;
+            }
+            out.flush()?;
+            out.sync_all()?;
+            Ok(size)
+        })
+        .await
+        .map_err(|e| ObjectError::Internal(e.to_string()))?;
+        let size = match size {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e.into());
+            }
+        };
+        self.publish(tmp, &id).await?;
+        Ok(Staged {
+            blob: id,
+            size,
+            etag: String::new(),
+            checksums: BTreeMap::new(),
+        })
+    }
+
+    /// Deletes a blob no longer referenced. Failures are logged: a leftover file is only an
+    /// orphan for the next sweep.
+    pub async fn remove(&self, id: &str) {
+        if let Err(e) = tokio::fs::remove_file(self.path(id)).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(blob = id, error = %e, "could not delete an unreferenced blob");
+        }
+    }
+
+    /// Deletes temp files and blobs outside `referenced`. Returns how many files went.
+    pub async fn sweep(&self, referenced: &HashSet<String>) -> std::io::Result<usize> {
+        let (blobs, tmp, referenced) = (self.blobs.clone(), self.tmp.clone(), referenced.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&tmp)? {
+                std::fs::remove_file(entry?.path())?;
+                removed += 1;
+            }
+            for shard in std::fs::read_dir(&blobs)? {
+                let shard = shard?.path();
+                if !shard.is_dir() {
+                    continue;
+                }
+                for entry in std::fs::read_dir(&shard)? {
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    if !referenced.contains(&name) {
+                        std::fs::remove_file(entry.path())?;
+                        removed += 1;
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}

@@ -1,0 +1,419 @@
+//! The object store behind S3: buckets, objects, multipart uploads, and the internal API other
+//! services use (training will hard-link object files into containers).
+//!
+//! Bytes live in immutable blob files under `<data-dir>/objects/blobs/<aa>/<id>`, named by a
+//! random id, never by the key: any key is safe (`..`, NUL, 1024-byte names, `a` beside `a/b`).
+//! Every write streams into `objects/tmp/`, is fsynced, renamed into place (and the directory
+//! fsynced), and only then is its metadata row committed; replaced blobs are deleted after the
+//! commit. A crash therefore leaves at worst an unreferenced file, which the startup sweep removes.
+
+mod blobs;
+mod list;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::aws::time::now_epoch;
+use crate::store::objects::{Bucket, BucketDeletion, ObjectMeta, ObjectRow, Part, Upload};
+use crate::store::{Store, StoreError};
+
+pub use blobs::Staged;
+pub use list::{ListRequest, Listing};
+
+/// S3's own failure kinds; the S3 api maps each to its error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket,
+    #[error("The specified key does not exist.")]
+    NoSuchKey,
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou,
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload,
+    #[error(
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )]
+    InvalidPart,
+    #[error(
+        "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+    )]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    EntityTooSmall,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ObjectError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "object metadata store failure");
+        ObjectError::Internal(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for ObjectError {
+    fn from(e: std::io::Error) -> Self {
+        tracing::error!(error = %e, "object file failure");
+        ObjectError::Internal(e.to_string())
+    }
+}
+
+pub type ObjectResult<T> = Result<T, ObjectError>;
+
+/// S3 rejects parts other than the last below 5 MiB.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Objects {
+    store: Store,
+    blobs: blobs::Blobs,
+    region: String,
+}
+
+impl Objects {
+    pub fn new(store: Store, data_dir: &Path, region: &str) -> std::io::Result<Objects> {
+        Ok(Objects {
+            store,
+            blobs: blobs::Blobs::open(&data_dir.join("objects"))?,
+            region: region.to_string(),
+        })
+    }
+
+    /// Removes temp files and blobs no row points at (left by a crash between a blob's rename
+    /// and its metadata commit, or by deletions that were cut short).
+    pub async fn sweep(&self) -> ObjectResult<usize> {
+        let referenced = self.store.referenced_blobs().await?;
+        Ok(self.blobs.sweep(&referenced).await?)
+    }
+
+    async fn require_bucket(&self, bucket: &str) -> ObjectResult<Bucket> {
+        self.store
+            .bucket(bucket)
+            .await?
+            .ok_or(ObjectError::NoSuchBucket)
+    }
+
+    // ----- buckets -----
+
+    pub async fn create_bucket(&self, name: &str) -> ObjectResult<()> {
+        let b = Bucket {
+            name: name.to_string(),
+            created: now_epoch(),
+            region: self.region.clone(),
+        };
+        if self.store.create_bucket(b).await? {
+            Ok(())
+        } else {
+            Err(ObjectError::BucketAlreadyOwnedByYou)
+        }
+    }
+
+    pub async fn bucket(&self, name: &str) -> ObjectResult<Bucket> {
+        self.require_bucket(name).await
+    }
+
+    pub async fn list_buckets(&self) -> ObjectResult<Vec<Bucket>> {
+        Ok(self.store.list_buckets().await?)
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> ObjectResult<()> {
+        match self.store.delete_bucket(name).await? {
+            BucketDeletion::Deleted => Ok(()),
+            BucketDeletion::NotFound => Err(ObjectError::NoSuchBucket),
+            BucketDeletion::NotEmpty => Err(ObjectError::BucketNotEmpty),
+        }
+    }
+
+    // ----- objects -----
+
+    /// Streams a body into a durable blob, hashing it on the way (MD5 always, plus the named
+    /// checksum algorithms). Nothing is visible until `commit_object`.
+    pub async fn stage<S, E>(&self, body: S, algorithms: &[&str]) -> ObjectResult<Staged>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.blobs.write(body, algorithms).await
+    }
+
+    /// Drops a staged blob that will not be committed (a checksum mismatch, a failed
+    /// precondition).
+    pub async fn discard(&self, staged: Staged) {
+        self.blobs.remove(&staged.blob).await;
+    }
+
+    /// Makes a staged blob the object's content.
+    pub async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        staged: Staged,
+        mut meta: ObjectMeta,
+    ) -> ObjectResult<ObjectRow> {
+        meta.checksums = staged.checksums.clone();
+        let row = ObjectRow {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            blob: staged.blob.clone(),
+            size: staged.size,
+            etag: staged.etag.clone(),
+            last_modified: now_epoch(),
+            meta,
+        };
+        match self.store.put_object(row.clone()).await {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    self.blobs.remove(&old).await;
+                }
+                Ok(row)
+            }
+            Err(e) => {
+                self.blobs.remove(&staged.blob).await;
+                // The bucket was deleted while the body streamed in (foreign key).
+                if self.store.bucket(bucket).await?.is_none() {
+                    return Err(ObjectError::NoSuchBucket);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Writes a whole object from bytes already in memory (small objects from other services).
+    pub async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        meta: ObjectMeta,
+    ) -> ObjectResult<ObjectRow> {
+        self.require_bucket(bucket).await?;
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(data)]);
+        let staged = self.stage(body, &[]).await?;
+        self.commit_object(bucket, key, staged, meta).await
+    }
+
+    /// The object's metadata and the file holding its bytes. The file is immutable: an overwrite
+    /// writes a new file and a reader holding this one keeps reading the old content.
+    pub async fn object(&self, bucket: &str, key: &str) -> ObjectResult<(ObjectRow, PathBuf)> {
+        match self.store.object(bucket, key).await? {
+            Some(row) => {
+                let path = self.blobs.path(&row.blob);
+                Ok((row, path))
+            }
+            None => {
+                self.require_bucket(bucket).await?;
+                Err(ObjectError::NoSuchKey)
+            }
+        }
+    }
+
+    /// The file path of an object, for zero-copy staging (hard links, read-only bind mounts).
+    pub async fn object_path(&self, bucket: &str, key: &str) -> ObjectResult<Option<PathBuf>> {
+        Ok(self
+            .store
+            .object(bucket, key)
+            .await?
+            .map(|row| self.blobs.path(&row.blob)))
+    }
+
+    /// Deletes an object; deleting a missing key succeeds, as in S3.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> ObjectResult<()> {
+        match self.store.delete_object(bucket, key).await? {
+            Some(blob) => {
+                self.blobs.remove(&blob).await;
+                Ok(())
+            }
+            None => {
+                self.require_bucket(bucket).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies an object without copying bytes: blobs are immutable, so the copy hard-links the
+    /// source's file. `meta` replaces the metadata (REPLACE directive) or keeps it (COPY).
+    pub async fn copy_object(
+        &self,
+        src: (&str, &str),
+        dst: (&str, &str),
+        meta: Option<ObjectMeta>,
+    ) -> ObjectResult<ObjectRow> {
+        let (row, _) = self.object(src.0, src.1).await?;
+        self.require_bucket(dst.0).await?;
+        let staged = self
+            .blobs
+            .link(&row.blob, row.size, &row.etag, row.meta.checksums.clone())
+            .await?;
+        let mut meta = meta.unwrap_or_else(|| row.meta.clone());
+        meta.checksums = row.meta.checksums.clone();
+        self.commit_object(dst.0, dst.1, staged, meta).await
+    }
+
+    pub async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> ObjectResult<()> {
+        let (mut row, _) = self.object(bucket, key).await?;
+        row.meta.tags = tags;
+        if self.store.update_object_meta(bucket, key, row.meta).await? {
+            Ok(())
+        } else {
+            Err(ObjectError::NoSuchKey)
+        }
+    }
+
+    pub async fn list(&self, req: &ListRequest) -> ObjectResult<Listing> {
+        self.require_bucket(&req.bucket).await?;
+        list::list(&self.store, req).await
+    }
+
+    // ----- multipart uploads -----
+
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+    ) -> ObjectResult<String> {
+        self.require_bucket(bucket).await?;
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        let u = Upload {
+            upload_id: upload_id.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            created: now_epoch(),
+            meta,
+        };
+        self.store.create_upload(u).await?;
+        Ok(upload_id)
+    }
+
+    /// The upload, checked to belong to `bucket`/`key`.
+    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<Upload> {
+        match self.store.upload(upload_id).await? {
+            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+            _ => {
+                self.require_bucket(bucket).await?;
+                Err(ObjectError::NoSuchUpload)
+            }
+        }
+    }
+
+    pub async fn commit_part(
+        &self,
+        upload: &Upload,
+        number: i64,
+        staged: Staged,
+    ) -> ObjectResult<String> {
+        let etag = staged.etag.clone();
+        let part = Part {
+            number,
+            blob: staged.blob.clone(),
+            size: staged.size,
+            etag: etag.clone(),
+            modified: now_epoch(),
+            checksums: staged.checksums,
+        };
+        if let Some(old) = self.store.put_part(&upload.upload_id, part).await? {
+            self.blobs.remove(&old).await;
+        }
+        Ok(etag)
+    }
+
+    pub async fn parts(&self, upload: &Upload) -> ObjectResult<Vec<Part>> {
+        Ok(self.store.parts(&upload.upload_id).await?)
+    }
+
+    pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> ObjectResult<Vec<Upload>> {
+        self.require_bucket(bucket).await?;
+        Ok(self.store.list_uploads(bucket, prefix).await?)
+    }
+
+    pub async fn abort_upload(&self, upload: &Upload) -> ObjectResult<()> {
+        for blob in self.store.finish_upload(&upload.upload_id, None).await? {
+            self.blobs.remove(&blob).await;
+        }
+        Ok(())
+    }
+
+    /// Assembles the listed parts (number, ETag) into the object. The ETag is S3's: the MD5 of
+    /// the parts' binary MD5s, then `-<count>`.
+    pub async fn complete_upload(
+        &self,
+        upload: &Upload,
+        wanted: &[(i64, String)],
+    ) -> ObjectResult<ObjectRow> {
+        if wanted.is_empty() {
+            return Err(ObjectError::InvalidArgument(
+                "You must specify at least one part".into(),
+            ));
+        }
+        if wanted.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(ObjectError::InvalidPartOrder);
+        }
+        let stored: BTreeMap<i64, Part> = self
+            .parts(upload)
+            .await?
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
+        let mut chosen = Vec::with_capacity(wanted.len());
+        for (number, etag) in wanted {
+            let part = stored.get(number).ok_or(ObjectError::InvalidPart)?;
+            if part.etag != etag.trim_matches('"') {
+                return Err(ObjectError::InvalidPart);
+            }
+            chosen.push(part.clone());
+        }
+        if chosen[..chosen.len() - 1]
+            .iter()
+            .any(|p| p.size < MIN_PART_SIZE)
+        {
+            return Err(ObjectError::EntityTooSmall);
+        }
+        let mut md5s = Vec::with_capacity(chosen.len() * 16);
+        for p in &chosen {
+            md5s.extend(hex::decode(&p.etag).map_err(|e| ObjectError::Internal(e.to_string()))?);
+        }
+        let etag = format!("{}-{}", hex::encode(blobs::md5(&md5s)), chosen.len());
+        let paths: Vec<PathBuf> = chosen.iter().map(|p| self.blobs.path(&p.blob)).collect();
+        let staged = self.blobs.concat(&paths).await?;
+        let row = ObjectRow {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            blob: staged.blob.clone(),
+            size: staged.size,
+            etag,
+            last_modified: now_epoch(),
+            meta: upload.meta.clone(),
+        };
+        match self
+            .store
+            .finish_upload(&upload.upload_id, Some(row.clone()))
+            .await
+        {
+            Ok(freed) => {
+                for blob in freed {
+                    self.blobs.remove(&blob).await;
+                }
+                Ok(row)
+            }
+            Err(e) => {
+                self.blobs.remove(&staged.blob).await;
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! S3 metadata: buckets, objects and multipart uploads. Object bytes live in blob files that the
+//! object service names and writes (see `service::objects`); a row here points at its blob, so a
+//! key never becomes a path, and a row is committed only after its blob is durable.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreResult};
+
+/// What S3 keeps beside an object's bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// `x-amz-meta-*` headers, without the prefix.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user: BTreeMap<String, String>,
+    /// Checksums by algorithm (`CRC32`, `CRC64NVME`, ...), base64 as S3 reports them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
+    /// Object tags, in the order they were set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub name: String,
+    pub created: f64,
+    pub region: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectRow {
+    pub bucket: String,
+    pub key: String,
+    pub blob: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: f64,
+    pub meta: ObjectMeta,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub created: f64,
+    pub meta: ObjectMeta,
+}
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub number: i64,
+    pub blob: String,
+    pub size: u64,
+    pub etag: String,
+    pub modified: f64,
+    pub checksums: BTreeMap<String, String>,
+}
+
+pub enum BucketDeletion {
+    Deleted,
+    NotFound,
+    NotEmpty,
+}
+
+/// The smallest string greater than every key that starts with `prefix` (keys are UTF-8 and
+/// compared bytewise; U+10FFFF encodes as the largest 4-byte sequence).
+fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}\u{10FFFF}")
+}
+
+fn object_from_row(r: &Row<'_>) -> rusqlite::Result<(ObjectRow, String)> {
+    Ok((
+        ObjectRow {
+            bucket: r.get(0)?,
+            key: r.get(1)?,
+            blob: r.get(2)?,
+            size: r.get::<_, i64>(3)? as u64,
+            etag: r.get(4)?,
+            last_modified: r.get(5)?,
+            meta: ObjectMeta::default(),
+        },
+        r.get(6)?,
+    ))
+}
+
+fn decode_object((mut row, meta): (ObjectRow, String)) -> StoreResult<ObjectRow> {
+    row.meta = serde_json::from_str(&meta)?;
+    Ok(row)
+}
+
+const OBJECT_COLUMNS: &str = "bucket, key, blob, size, etag, last_modified, meta";
+
+fn get_object(c: &Connection, bucket: &str, key: &str) -> StoreResult<Option<ObjectRow>> {
+    c.prepare_cached(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"
+    ))?
+    .query_row(params![bucket, key], object_from_row)
+    .optional()?
+    .map(decode_object)
+    .transpose()
+}
+
+impl Store {
+    /// Creates a bucket; false when the name is taken.
+    pub async fn create_bucket(&self, b: Bucket) -> StoreResult<bool> {
+        self.call(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO buckets (name, created, region) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![b.name, b.created, b.region])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub async fn bucket(&self, name: &str) -> StoreResult<Option<Bucket>> {
+        let name = name.to_string();
+        self.call(move |c| {
+            Ok(
+                c.prepare_cached("SELECT name, created, region FROM buckets WHERE name = ?1")?
+                    .query_row([name], |r| {
+                        Ok(Bucket {
+                            name: r.get(0)?,
+                            created: r.get(1)?,
+                            region: r.get(2)?,
+                        })
+                    })
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub async fn list_buckets(&self) -> StoreResult<Vec<Bucket>> {
+        self.call(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name, created, region FROM buckets ORDER BY name")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Bucket {
+                    name: r.get(0)?,
+                    created: r.get(1)?,
+                    region: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Deletes an empty bucket (no objects, no multipart uploads in progress).
+    pub async fn delete_bucket(&self, name: &str) -> StoreResult<BucketDeletion> {
+        let name = name.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let exists = tx.prepare_cached("SELECT 1 FROM buckets WHERE name = ?1")?.exists([&name])?;
+            if !exists {
+                return Ok(BucketDeletion::NotFound);
+            }
+            let has_objects = tx.prepare_cached("SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1")?.exists([&name])?;
+            if has_objects {
+                return Ok(BucketDeletion::NotEmpty);
+            }
+            // Unfinished uploads go with the bucket, as S3 does; their part blobs become orphans
+            // for the startup sweep.
+            tx.execute(
+                "DELETE FROM upload_parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
+                [&name],
+            )?;
+            tx.execute("DELETE FROM uploads WHERE bucket = ?1", [&name])?;
+            tx.execute("DELETE FROM buckets WHERE name = ?1", [&name])?;
+            super::tags::delete_all(&tx, &format!("arn:aws:s3:::{name}"))?;
+            tx.commit()?;
+            Ok(BucketDeletion::Deleted)
+        })
+        .await
+    }
+
+    /// Points `bucket/key` at a new blob; returns the blob it replaced, which the caller deletes
+    /// once this has committed.
+    pub async fn put_object(&self, row: ObjectRow) -> StoreResult<Option<String>> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let old: Option<String> = tx
+                .prepare_cached("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2")?
+                .query_row(params![row.bucket, row.key], |r| r.get(0))
+                .optional()?;
+            tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?
+            .execute(params![
+                row.bucket,
+                row.key,
+                row.blob,
+                row.size as i64,
+                row.etag,
+                row.last_modified,
+                serde_json::to_string(&row.meta)?
+            ])?;
+            tx.commit()?;
+            Ok(old.filter(|b| *b != row.blob))
+        })
+        .await
+    }
+
+    /// Replaces an object's metadata (tags) without touching its bytes. False if it is gone.
+    pub async fn update_object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+    ) -> StoreResult<bool> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.call(move |c| {
+            let n = c
+                .prepare_cached("UPDATE objects SET meta = ?3 WHERE bucket = ?1 AND key = ?2")?
+                .execute(params![bucket, key, serde_json::to_string(&meta)?])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub async fn object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRow>> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.call(move |c| get_object(c, &bucket, &key)).await
+    }
+
+    /// Removes the row; returns its blob for the caller to delete.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<String>> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.call(move |c| {
+            Ok(c.prepare_cached(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING blob",
+            )?
+            .query_row(params![bucket, key], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Up to `limit` objects whose keys start with `prefix` and sort after `after`, in key order.
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<ObjectRow>> {
+        let (bucket, prefix, after) = (bucket.to_string(), prefix.to_string(), after.to_string());
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects
+                 WHERE bucket = ?1 AND key > ?2 AND key >= ?3 AND key < ?4 ORDER BY key LIMIT ?5"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    bucket,
+                    after,
+                    prefix,
+                    prefix_upper_bound(&prefix),
+                    limit as i64
+                ],
+                object_from_row,
+            )?;
+            rows.map(|r| decode_object(r?)).collect()
+        })
+        .await
+    }
+
+    pub async fn create_upload(&self, u: Upload) -> StoreResult<()> {
+        self.call(move |c| {
+            c.prepare_cached("INSERT INTO uploads (upload_id, bucket, key, created, meta) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![u.upload_id, u.bucket, u.key, u.created, serde_json::to_string(&u.meta)?])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn upload(&self, upload_id: &str) -> StoreResult<Option<Upload>> {
+        let id = upload_id.to_string();
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT upload_id, bucket, key, created, meta FROM uploads WHERE upload_id = ?1",
+            )?
+            .query_row([id], upload_from_row)
+            .optional()?
+            .map(decode_upload)
+            .transpose()
+        })
+        .await
+    }
+
+    /// Uploads in progress in a bucket, by key then initiation time.
+    pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> StoreResult<Vec<Upload>> {
+        let (bucket, prefix) = (bucket.to_string(), prefix.to_string());
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT upload_id, bucket, key, created, meta FROM uploads
+                 WHERE bucket = ?1 AND key >= ?2 AND key < ?3 ORDER BY key, created",
+            )?;
+            let rows = stmt.query_map(
+                params![bucket, prefix, prefix_upper_bound(&prefix)],
+                upload_from_row,
+            )?;
+            rows.map(|r| decode_upload(r?)).collect()
+        })
+        .await
+    }
+
+    /// Records a part (replacing an earlier upload of the same number, whose blob is returned).
+    pub async fn put_part(&self, upload_id: &str, part: Part) -> StoreResult<Option<String>> {
+        let id = upload_id.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let old: Option<String> = tx
+                .prepare_cached("SELECT blob FROM upload_parts WHERE upload_id = ?1 AND part_number = ?2")?
+                .query_row(params![id, part.number], |r| r.get(0))
+                .optional()?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO upload_parts (upload_id, part_number, blob, size, etag, modified, checksums)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                id,
+                part.number,
+                part.blob,
+                part.size as i64,
+                part.etag,
+                part.modified,
+                serde_json::to_string(&part.checksums)?
+            ])?;
+            tx.commit()?;
+            Ok(old)
+        })
+        .await
+    }
+
+    pub async fn parts(&self, upload_id: &str) -> StoreResult<Vec<Part>> {
+        let id = upload_id.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT part_number, blob, size, etag, modified, checksums FROM upload_parts
+                 WHERE upload_id = ?1 ORDER BY part_number",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((
+                    Part {
+                        number: r.get(0)?,
+                        blob: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                        etag: r.get(3)?,
+                        modified: r.get(4)?,
+                        checksums: BTreeMap::new(),
+                    },
+                    r.get::<_, String>(5)?,
+                ))
+            })?;
+            rows.map(|r| {
+                let (mut p, sums) = r?;
+                p.checksums = serde_json::from_str(&sums)?;
+                Ok(p)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Ends an upload. With `complete`, the object row is written in the same transaction, so
+    /// the object appears exactly when the upload disappears. Returns the blobs no longer used
+    /// (the parts, and the object's previous blob).
+    pub async fn finish_upload(
+        &self,
+        upload_id: &str,
+        complete: Option<ObjectRow>,
+    ) -> StoreResult<Vec<String>> {
+        let id = upload_id.to_string();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut freed: Vec<String> = {
+                let mut stmt = tx.prepare_cached("DELETE FROM upload_parts WHERE upload_id = ?1 RETURNING blob")?;
+                let rows = stmt.query_map([&id], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
+            if let Some(row) = complete {
+                if let Some(old) = get_object(&tx, &row.bucket, &row.key)? {
+                    freed.push(old.blob);
+                }
+                tx.prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))?
+                .execute(params![
+                    row.bucket,
+                    row.key,
+                    row.blob,
+                    row.size as i64,
+                    row.etag,
+                    row.last_modified,
+                    serde_json::to_string(&row.meta)?
+                ])?;
+            }
+            tx.commit()?;
+            Ok(freed)
+        })
+        .await
+    }
+
+    /// Every blob a row points at, for the startup sweep of orphaned files.
+    pub async fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {
+        self.call(|c| {
+            let mut stmt =
+                c.prepare("SELECT blob FROM objects UNION ALL SELECT blob FROM upload_parts")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<(Upload, String)> {
+    Ok((
+        Upload {
+            upload_id: r.get(0)?,
+            bucket: r.get(1)?,
+            key: r.get(2)?,
+            created: r.get(3)?,
+            meta: ObjectMeta::default(),
+        },
+        r.get(4)?,
+    ))
+}
+
+fn decode_upload((mut u, meta): (Upload, String)) -> StoreResult<Upload> {
+    u.meta = serde_json::from_str(&meta)?;
+    Ok(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn listing_by_prefix_is_bytewise_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            store
+                .create_bucket(Bucket {
+                    name: "b".into(),
+                    created: 0.0,
+                    region: "us-east-1".into()
+                })
+                .await
+                .unwrap()
+        );
+        for key in ["a", "a/b", "a/c", "ab", "a\u{10FFFF}", "b"] {
+            let row = ObjectRow {
+                bucket: "b".into(),
+                key: key.into(),
+                blob: format!("blob-{key}"),
+                size: 0,
+                etag: String::new(),
+                last_modified: 0.0,
+                meta: ObjectMeta::default(),
+            };
+            assert_eq!(store.put_object(row).await.unwrap(), None);
+        }
+        let keys = |rows: Vec<ObjectRow>| rows.into_iter().map(|r| r.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(store.list_objects("b", "a/", "", 10).await.unwrap()),
+            ["a/b", "a/c"]
+        );
+        assert_eq!(
+            keys(store.list_objects("b", "a", "a/b", 10).await.unwrap()),
+            ["a/c", "ab", "a\u{10FFFF}"]
+        );
+        assert_eq!(
+            keys(store.list_objects("b", "", "", 2).await.unwrap()),
+            ["a", "a/b"]
+        );
+        assert!(matches!(
+            store.delete_bucket("b").await.unwrap(),
+            BucketDeletion::NotEmpty
+        ));
+    }
+}
