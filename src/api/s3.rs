@@ -236,7 +236,6 @@ fn check_preconditions(
             }
         }
     }
-    let not_modified = || S3Error::new(S3ErrorCode::Custom("NotModified".into()));
     match if_none_match {
         Some(ETagCondition::Any) => return Err(not_modified_error()),
         Some(ETagCondition::ETag(e)) if current.weak_cmp(e) => return Err(not_modified_error()),
@@ -245,7 +244,6 @@ fn check_preconditions(
             if let Some(t) = if_modified_since
                 && lm <= epoch_of(t)
             {
-                let _ = not_modified;
                 return Err(not_modified_error());
             }
         }
@@ -979,6 +977,132 @@ impl S3 for S3Api {
             ),
             ..Default::default()
         }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        if !(1..=10_000).contains(&input.part_number) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        let upload = self
+            .objects
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+            .map_err(map_err)?;
+        let (src_bucket, src_key) = match &input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "Only bucket copy sources are supported"
+                ));
+            }
+        };
+        let (src, path) = self
+            .objects
+            .object(&src_bucket, &src_key)
+            .await
+            .map_err(map_err)?;
+        let (start, len) = match input.copy_source_range.as_deref() {
+            None => (0, src.size),
+            Some(r) => {
+                let parsed = r
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+                    .filter(|(a, b)| a <= b && *b < src.size);
+                let (a, b) = parsed.ok_or_else(|| {
+                    s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+                })?;
+                (a, b - a + 1)
+            }
+        };
+        let staged = self
+            .objects
+            .stage_range(&path, start, len)
+            .await
+            .map_err(map_err)?;
+        let e = self
+            .objects
+            .commit_part(&upload, i64::from(input.part_number), staged)
+            .await
+            .map_err(map_err)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&e)),
+                last_modified: Some(timestamp(crate::aws::time::now_epoch())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let tags = self
+            .objects
+            .bucket_tags(&req.input.bucket)
+            .await
+            .map_err(map_err)?;
+        if tags.is_empty() {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("NoSuchTagSet".into()),
+                "The TagSet does not exist",
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            return Err(e);
+        }
+        let tag_set = tags
+            .into_iter()
+            .map(|(k, v)| Tag {
+                key: Some(k),
+                value: Some(v),
+            })
+            .collect();
+        Ok(S3Response::new(GetBucketTaggingOutput { tag_set }))
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let input = req.input;
+        let tags: Vec<(String, String)> = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        if tags.len() > 50 {
+            return Err(s3_error!(
+                InvalidTag,
+                "Bucket tag count cannot be greater than 50"
+            ));
+        }
+        self.objects
+            .set_bucket_tags(&input.bucket, tags)
+            .await
+            .map_err(map_err)?;
+        Ok(S3Response::new(PutBucketTaggingOutput::default()))
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.objects
+            .set_bucket_tags(&req.input.bucket, Vec::new())
+            .await
+            .map_err(map_err)?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
     }
 
     async fn get_object_tagging(

@@ -227,3 +227,29 @@ def test_acknowledged_puts_survive_kill_9(spawn_sagebox, client_factory):
         assert len(body) == size  # no partial object is listed
         if key in acked:
             assert hashlib.sha256(body).hexdigest() == acked[key]
+
+
+def test_bucket_tagging(s3, bucket):
+    assert error_of(lambda: s3.get_bucket_tagging(Bucket=bucket)) == ("NoSuchTagSet", 404)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "ml"}]})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "team", "Value": "ml"}]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "env", "Value": "ci"}]})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "env", "Value": "ci"}]
+    s3.delete_bucket_tagging(Bucket=bucket)
+    assert error_of(lambda: s3.get_bucket_tagging(Bucket=bucket)) == ("NoSuchTagSet", 404)
+
+
+def test_upload_part_copy_assembles_ranges_of_other_objects(s3, bucket):
+    big = os.urandom(6 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="source", Body=big)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="assembled")["UploadId"]
+    first = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=up, PartNumber=1,
+                                CopySource={"Bucket": bucket, "Key": "source"},
+                                CopySourceRange=f"bytes=0-{5 * 1024 * 1024 - 1}")["CopyPartResult"]["ETag"]
+    second = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=up, PartNumber=2,
+                                 CopySource={"Bucket": bucket, "Key": "source"},
+                                 CopySourceRange="bytes=100-199")["CopyPartResult"]["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="assembled", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]})
+    body = s3.get_object(Bucket=bucket, Key="assembled")["Body"].read()
+    assert body == big[: 5 * 1024 * 1024] + big[100:200]

@@ -274,6 +274,45 @@ impl Objects {
         }
     }
 
+    /// Bucket tags live in the shared tag table under the bucket's ARN.
+    pub async fn bucket_tags(&self, bucket: &str) -> ObjectResult<Vec<(String, String)>> {
+        self.require_bucket(bucket).await?;
+        let arn = format!("arn:aws:s3:::{bucket}");
+        Ok(self
+            .store
+            .call(move |c| crate::store::tags::list(c, &arn))
+            .await?)
+    }
+
+    /// Replaces the bucket's tag set (empty: removes it).
+    pub async fn set_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: Vec<(String, String)>,
+    ) -> ObjectResult<()> {
+        self.require_bucket(bucket).await?;
+        let arn = format!("arn:aws:s3:::{bucket}");
+        self.store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                crate::store::tags::delete_all(&tx, &arn)?;
+                crate::store::tags::put(&tx, &arn, &tags)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Stages `len` bytes of an object's file from `start` (UploadPartCopy).
+    pub async fn stage_range(&self, path: &Path, start: u64, len: u64) -> ObjectResult<Staged> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = tokio::fs::File::open(path).await?;
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        let body = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
+        self.stage(body, &[]).await
+    }
+
     pub async fn list(&self, req: &ListRequest) -> ObjectResult<Listing> {
         self.require_bucket(&req.bucket).await?;
         list::list(&self.store, req).await
