@@ -465,7 +465,7 @@ impl S3 for S3Api {
                 .map_err(|e| map_err(e.into()))?;
         }
         use tokio::io::AsyncReadExt;
-        let body = ReaderStream::with_capacity(file.take(len), 64 * 1024);
+        let body = ReaderStream::with_capacity(file.take(len), 256 * 1024);
         let whole = content_range.is_none();
         let want_checksums = whole
             && input

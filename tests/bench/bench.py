@@ -177,6 +177,85 @@ def describe_model_load(peer: Peer, duration: int, connections: int) -> tuple[fl
             stop(proc)
 
 
+def vm_hwm_mb(pid: int) -> float:
+    """Peak RSS of the process so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def disk_fsync_mb_s(directory: str, mib: int) -> float:
+    """Sequential write bandwidth with a final fsync, as dd measures it, on the data dir's disk."""
+    target = Path(directory) / "dd-probe"
+    out = subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={mib}", "conv=fsync"],
+        capture_output=True, text=True, check=True,
+    ).stderr
+    target.unlink()
+    m = re.search(r"copied, ([\d.]+) s", out)
+    return mib / float(m.group(1))
+
+
+def wrk_s3(url: str, method: str, body_bytes: int, duration: int, connections: int) -> dict:
+    env = {**os.environ, "S3_METHOD": method, "S3_BODY_BYTES": str(body_bytes)}
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "s3_op.lua"), url],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+    return parse_wrk(out)
+
+
+def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
+    """256 MiB multipart PUT and GET through boto3's transfer manager, then 4 KiB PUT/GET load."""
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+
+    with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
+        port = free_port()
+        proc = peer.start(port, d)
+        try:
+            wait_ready(peer, proc, port)
+            s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                              aws_access_key_id="test", aws_secret_access_key="test")
+            s3.create_bucket(Bucket="bench")
+            src = Path(d) / "big.src"
+            with open(src, "wb") as f:
+                for _ in range(big_mib):
+                    f.write(os.urandom(1024 * 1024))
+            cfg = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
+                                 max_concurrency=8)
+            t0 = time.perf_counter()
+            s3.upload_file(str(src), "bench", "big", Config=cfg)
+            put_s = time.perf_counter() - t0
+            dst = Path(d) / "big.dst"
+            t0 = time.perf_counter()
+            s3.download_file("bench", "big", str(dst), Config=cfg)
+            get_s = time.perf_counter() - t0
+            if dst.stat().st_size != src.stat().st_size:
+                raise RuntimeError("the downloaded object has the wrong size")
+            src.unlink()
+            dst.unlink()
+            res = {
+                "big_put_mb_s": big_mib / put_s,
+                "big_get_mb_s": big_mib / get_s,
+                "big_peak_rss_mb": vm_hwm_mb(proc.pid),
+            }
+            s3.put_object(Bucket="bench", Key="small", Body=b"x" * 4096)
+            put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "bench", "Key": "small"})
+            get_url = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "small"})
+            put = wrk_s3(put_url, "PUT", 4096, duration, connections)
+            get = wrk_s3(get_url, "GET", 0, duration, connections)
+            res.update({
+                "small_put_ops": put["requests_per_s"], "small_put_errors": put["errors"] + put["socket_errors"],
+                "small_get_ops": get["requests_per_s"], "small_get_errors": get["errors"] + get["socket_errors"],
+                "peak_rss_mb": vm_hwm_mb(proc.pid),
+            })
+            return res
+        finally:
+            stop(proc)
+
+
 def peers(sagebox_bin: Path, install_fakecloud: bool) -> list[Peer]:
     moto_py = str(VENV / "bin" / "python")
     result = [
@@ -222,9 +301,9 @@ def table(results: dict, order: list[str]) -> str:
             if not (compare and a and b):
                 cells.append("–")
             elif better_low:
-                cells.append(ratio(b, a) + " lower")
+                cells.append(ratio(b, a))
             else:
-                cells.append(ratio(a, b) + " higher")
+                cells.append(ratio(a, b))
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
 
     row("cold start to first answer (ms, median)", "start_ms", "{:.1f}", True, "≤ 20 ms")
@@ -237,12 +316,42 @@ def table(results: dict, order: list[str]) -> str:
     return "\n".join(lines)
 
 
+def s3_table(results: dict, order: list[str], disk: float, mib: int) -> str:
+    base = results["sagebox"]
+    others = [n for n in order if n != "sagebox" and "error" not in results[n]]
+    cols = order + [f"sagebox vs {n}" for n in others] + ["sagebox target"]
+    lines = ["| S3 metric | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+
+    def row(label, key, fmt, higher_better, target, compare=True):
+        cells = ["n/a" if "error" in results[n] else fmt.format(results[n][key]) for n in order]
+        for n in others:
+            a, b = base.get(key), results[n].get(key)
+            if not (compare and a and b):
+                cells.append("–")
+            elif higher_better:
+                cells.append(ratio(a, b))
+            else:
+                cells.append(ratio(b, a))
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+
+    row(f"{mib} MiB multipart PUT (MB/s)", "big_put_mb_s", "{:,.0f}", True, f"≥ 70% of disk fsync write ({0.7 * disk:,.0f} MB/s)")
+    row(f"{mib} MiB multipart GET (MB/s)", "big_get_mb_s", "{:,.0f}", True, "≥ 1,000 MB/s")
+    row(f"peak RSS after the {mib} MiB transfers (MB)", "big_peak_rss_mb", "{:.1f}", False, "flat")
+    row("4 KiB PUT, 16 connections (ops/s)", "small_put_ops", "{:,.0f}", True, "≥ 5,000")
+    row("4 KiB GET, 16 connections (ops/s)", "small_get_ops", "{:,.0f}", True, "")
+    row("4 KiB PUT: non-2xx or socket errors", "small_put_errors", "{:,}", False, "0", compare=False)
+    row("4 KiB GET: non-2xx or socket errors", "small_get_errors", "{:,}", False, "0", compare=False)
+    return "\n".join(lines) + f"\n\ndisk: {disk:,.0f} MB/s sequential write with fsync (dd, same filesystem, same run)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="comma-separated subset of sagebox,moto,fakecloud")
     ap.add_argument("--duration", type=int, default=10, help="seconds of load per server (default 10)")
     ap.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     ap.add_argument("--starts", type=int, default=5, help="cold starts per server (default 5)")
+    ap.add_argument("--s3-object-mib", type=int, default=256, help="size of the large S3 object (default 256)")
+    ap.add_argument("--skip-s3", action="store_true", help="leave out the S3 measurements")
     args = ap.parse_args()
     ensure_venv()
 
@@ -279,19 +388,44 @@ def main() -> int:
         except Exception as e:  # a peer that fails is reported, not fatal
             results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
 
+    s3_results: dict[str, dict] = {}
+    disk = 0.0
+    if not args.skip_s3:
+        with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
+            disk = disk_fsync_mb_s(d, args.s3_object_mib)
+        for peer in selected:
+            if not peer.available:
+                s3_results[peer.name] = {"error": peer.note}
+                continue
+            print(f"bench: {peer.name}: S3 {args.s3_object_mib} MiB multipart PUT/GET, then {args.duration} s "
+                  f"each of 4 KiB PUT and GET with {args.connections} connections", flush=True)
+            try:
+                s3_results[peer.name] = s3_load(peer, args.s3_object_mib, args.duration, args.connections)
+            except Exception as e:
+                s3_results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
+
     order = [p.name for p in selected]
     print()
     print(table(results, order))
+    if s3_results:
+        print()
+        print(s3_table(s3_results, order, disk, args.s3_object_mib))
+        for n in order:
+            if "error" in s3_results[n]:
+                print(f"\n{n} (S3): {s3_results[n]['error']}")
     for n in order:
         if "error" in results[n]:
             print(f"\n{n}: {results[n]['error']}")
-    print(f"\nhost: {os.cpu_count()} cores; load generator: wrk -t2 -c{args.connections} -d{args.duration}s "
+    print("\nratios: sagebox's advantage over the peer (throughput: sagebox ÷ peer; times and memory: "
+          "peer ÷ sagebox); above 1× sagebox is ahead")
+    print(f"host: {os.cpu_count()} cores; load generator: wrk -t2 -c{args.connections} -d{args.duration}s "
           "on the same host (it competes with the server for the cores)")
 
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(
-        {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args), "results": results},
+        {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args), "results": results,
+         "s3": s3_results, "disk_fsync_write_mb_s": disk},
         indent=2))
     return 0
 
