@@ -251,6 +251,19 @@ fn check_preconditions(
     Ok(())
 }
 
+/// Reads and drops (up to a bound) the body of a request refused before its body was needed, so
+/// the client finishes sending and reads the error instead of seeing the connection closed.
+async fn drain(body: &mut StreamingBlob) {
+    use futures_util::StreamExt;
+    let mut left: usize = 64 * 1024 * 1024;
+    while let Some(Ok(chunk)) = body.next().await {
+        left = left.saturating_sub(chunk.len());
+        if left == 0 {
+            break;
+        }
+    }
+}
+
 /// 304 Not Modified, which S3 sends without a body.
 fn not_modified_error() -> S3Error {
     let mut e = S3Error::new(S3ErrorCode::Custom("NotModified".into()));
@@ -363,14 +376,18 @@ impl S3 for S3Api {
             .get::<crate::api::s3_anonymous::Trailers>()
             .cloned();
         let input = req.input;
-        let Some(body) = input.body else {
+        let Some(mut body) = input.body else {
             return Err(s3_error!(IncompleteBody));
         };
-        self.objects.bucket(&input.bucket).await.map_err(map_err)?;
+        if let Err(e) = self.objects.bucket(&input.bucket).await {
+            drain(&mut body).await;
+            return Err(map_err(e));
+        }
         if let Some(cond) = &input.if_none_match
             && cond.is_any()
             && self.objects.object(&input.bucket, &input.key).await.is_ok()
         {
+            drain(&mut body).await;
             return Err(s3_error!(
                 PreconditionFailed,
                 "At least one of the pre-conditions you specified did not hold"
@@ -758,6 +775,73 @@ impl S3 for S3Api {
         }))
     }
 
+    /// Buckets are never versioned: every object is its one version, `null`, and the latest.
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        let enc = |s: String| if url { url_encode(&s) } else { s };
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let listing = self
+            .objects
+            .list(&ListRequest {
+                bucket: input.bucket.clone(),
+                prefix: prefix.clone(),
+                delimiter: input.delimiter.clone(),
+                after: input.key_marker.clone().unwrap_or_default(),
+                max_keys,
+            })
+            .await
+            .map_err(map_err)?;
+        let versions = listing
+            .objects
+            .into_iter()
+            .map(|o| ObjectVersion {
+                key: Some(enc(o.key)),
+                version_id: Some("null".into()),
+                is_latest: Some(true),
+                size: Some(o.size as i64),
+                e_tag: Some(etag(&o.etag)),
+                last_modified: Some(timestamp(o.last_modified)),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(prefix)),
+            delimiter: input.delimiter.map(enc),
+            key_marker: input.key_marker.map(enc),
+            next_key_marker: listing
+                .is_truncated
+                .then_some(listing.last)
+                .flatten()
+                .map(enc),
+            max_keys: Some(max_keys as i32),
+            is_truncated: Some(listing.is_truncated),
+            versions: Some(versions),
+            common_prefixes: Some(
+                listing
+                    .common_prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
@@ -794,19 +878,26 @@ impl S3 for S3Api {
             .get::<crate::api::s3_anonymous::Trailers>()
             .cloned();
         let input = req.input;
+        let Some(mut body) = input.body else {
+            return Err(s3_error!(IncompleteBody));
+        };
         if !(1..=10_000).contains(&input.part_number) {
+            drain(&mut body).await;
             return Err(s3_error!(
                 InvalidArgument,
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        let upload = self
+        let upload = match self
             .objects
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await
-            .map_err(map_err)?;
-        let Some(body) = input.body else {
-            return Err(s3_error!(IncompleteBody));
+        {
+            Ok(u) => u,
+            Err(e) => {
+                drain(&mut body).await;
+                return Err(map_err(e));
+            }
         };
         let sent = [
             ("CRC32", input.checksum_crc32.clone()),
