@@ -277,6 +277,12 @@ impl S3 for S3Api {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let region = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|l| l.as_str().to_string());
         let bucket = req.input.bucket;
         if !valid_bucket_name(&bucket) {
             return Err(s3_error!(
@@ -284,7 +290,10 @@ impl S3 for S3Api {
                 "The specified bucket is not valid."
             ));
         }
-        self.objects.create_bucket(&bucket).await.map_err(map_err)?;
+        self.objects
+            .create_bucket(&bucket, region.as_deref())
+            .await
+            .map_err(map_err)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -382,6 +391,26 @@ impl S3 for S3Api {
         if let Err(e) = self.objects.bucket(&input.bucket).await {
             drain(&mut body).await;
             return Err(map_err(e));
+        }
+        // If-Match: only overwrite the version the client saw (missing object: NoSuchKey).
+        if let Some(cond) = &input.if_match {
+            let current = self.objects.object(&input.bucket, &input.key).await;
+            let failed = match (&current, cond) {
+                (Err(_), _) => Some(s3_error!(NoSuchKey)),
+                (Ok(_), ETagCondition::Any) => None,
+                (Ok((row, _)), ETagCondition::ETag(e)) => {
+                    (!etag(&row.etag).strong_cmp(e)).then(|| {
+                        s3_error!(
+                            PreconditionFailed,
+                            "At least one of the pre-conditions you specified did not hold"
+                        )
+                    })
+                }
+            };
+            if let Some(err) = failed {
+                drain(&mut body).await;
+                return Err(err);
+            }
         }
         if let Some(cond) = &input.if_none_match
             && cond.is_any()
@@ -686,7 +715,7 @@ impl S3 for S3Api {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc(prefix)),
-            delimiter: input.delimiter.map(enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(enc),
             marker: Some(input.marker.map(enc).unwrap_or_default()),
             next_marker: next_marker.map(enc),
             max_keys: Some(max_keys as i32),
@@ -747,7 +776,7 @@ impl S3 for S3Api {
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(prefix)),
-            delimiter: input.delimiter.map(enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(enc),
             max_keys: Some(max_keys as i32),
             key_count: Some(key_count),
             is_truncated: Some(listing.is_truncated),
@@ -818,8 +847,9 @@ impl S3 for S3Api {
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(enc(prefix)),
-            delimiter: input.delimiter.map(enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(enc),
             key_marker: input.key_marker.map(enc),
+            next_version_id_marker: listing.is_truncated.then(|| "null".to_string()),
             next_key_marker: listing
                 .is_truncated
                 .then_some(listing.last)

@@ -52,6 +52,10 @@ pub async fn list(store: &Store, req: &ListRequest) -> ObjectResult<Listing> {
                 let cp = row.key[..req.prefix.len() + i + d.len()].to_string();
                 // Skip every other key under this prefix in one jump.
                 cursor = format!("{cp}\u{10FFFF}\u{10FFFF}");
+                // A prefix at or before the marker was returned by an earlier page.
+                if cp.as_str() <= req.after.as_str() {
+                    continue 'outer;
+                }
                 out.last = Some(cp.clone());
                 out.common_prefixes.push(cp);
                 continue 'outer;

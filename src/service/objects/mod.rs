@@ -105,11 +105,17 @@ impl Objects {
 
     // ----- buckets -----
 
-    pub async fn create_bucket(&self, name: &str) -> ObjectResult<()> {
+    /// Creates a bucket in `region` (a CreateBucketConfiguration's LocationConstraint), or in
+    /// sagebox's own region.
+    pub async fn create_bucket(&self, name: &str, region: Option<&str>) -> ObjectResult<()> {
+        let region = region
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.region)
+            .to_string();
         let b = Bucket {
             name: name.to_string(),
             created: now_epoch(),
-            region: self.region.clone(),
+            region,
         };
         if self.store.create_bucket(b).await? {
             Ok(())
