@@ -271,6 +271,39 @@ fn not_modified_error() -> S3Error {
     e
 }
 
+impl S3Api {
+    /// Streams a PutObject/UploadPart body into a staged blob, computing the checksums the
+    /// request names, and checks them (and Content-MD5) against the values sent in headers or
+    /// trailers; a mismatch discards the blob.
+    async fn stage_checked(
+        &self,
+        body: StreamingBlob,
+        headers: &http::HeaderMap,
+        trailers: Option<crate::api::s3_anonymous::Trailers>,
+        algorithm: Option<&ChecksumAlgorithm>,
+        sent: &[(&'static str, Option<String>); 5],
+        content_md5: Option<&str>,
+    ) -> S3Result<crate::service::objects::Staged> {
+        let trailer_name = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok());
+        let algs = requested_algorithms(
+            algorithm,
+            &sent.each_ref().map(|(a, v)| (*a, v.is_some())),
+            trailer_name,
+        );
+        let staged = self.objects.stage(body, &algs).await.map_err(map_err)?;
+        let trailer_map = trailers.as_ref().and_then(|t| t.get());
+        let checked = verify_checksums(&staged.checksums, sent, trailer_map.as_ref())
+            .and_then(|()| content_md5_ok(content_md5, &staged.etag));
+        match checked {
+            Ok(()) => Ok(staged),
+            Err(e) => {
+                self.objects.discard(staged).await;
+                Err(e)
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl S3 for S3Api {
     async fn create_bucket(
@@ -429,24 +462,16 @@ impl S3 for S3Api {
             ("SHA256", input.checksum_sha256.clone()),
             ("CRC64NVME", input.checksum_crc64nvme.clone()),
         ];
-        let trailer_name = req
-            .headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let algs = requested_algorithms(
-            input.checksum_algorithm.as_ref(),
-            &sent.each_ref().map(|(a, v)| (*a, v.is_some())),
-            trailer_name.as_deref(),
-        );
-        let staged = self.objects.stage(body, &algs).await.map_err(map_err)?;
-        let trailer_map = trailers.as_ref().and_then(|t| t.get());
-        let checked = verify_checksums(&staged.checksums, &sent, trailer_map.as_ref())
-            .and_then(|()| content_md5_ok(input.content_md5.as_deref(), &staged.etag));
-        if let Err(e) = checked {
-            self.objects.discard(staged).await;
-            return Err(e);
-        }
+        let staged = self
+            .stage_checked(
+                body,
+                &req.headers,
+                trailers,
+                input.checksum_algorithm.as_ref(),
+                &sent,
+                input.content_md5.as_deref(),
+            )
+            .await?;
         let meta = meta_from(
             input.metadata,
             input.content_type,
@@ -936,24 +961,16 @@ impl S3 for S3Api {
             ("SHA256", input.checksum_sha256.clone()),
             ("CRC64NVME", input.checksum_crc64nvme.clone()),
         ];
-        let trailer_name = req
-            .headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let algs = requested_algorithms(
-            input.checksum_algorithm.as_ref(),
-            &sent.each_ref().map(|(a, v)| (*a, v.is_some())),
-            trailer_name.as_deref(),
-        );
-        let staged = self.objects.stage(body, &algs).await.map_err(map_err)?;
-        let trailer_map = trailers.as_ref().and_then(|t| t.get());
-        let checked = verify_checksums(&staged.checksums, &sent, trailer_map.as_ref())
-            .and_then(|()| content_md5_ok(input.content_md5.as_deref(), &staged.etag));
-        if let Err(e) = checked {
-            self.objects.discard(staged).await;
-            return Err(e);
-        }
+        let staged = self
+            .stage_checked(
+                body,
+                &req.headers,
+                trailers,
+                input.checksum_algorithm.as_ref(),
+                &sent,
+                input.content_md5.as_deref(),
+            )
+            .await?;
         let checksums = staged.checksums.clone();
         let e = self
             .objects

@@ -114,6 +114,23 @@ fn get_object(c: &Connection, bucket: &str, key: &str) -> StoreResult<Option<Obj
     .transpose()
 }
 
+/// Writes the object's row, replacing the key's previous one.
+fn upsert_object(c: &Connection, row: &ObjectRow) -> StoreResult<()> {
+    c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(params![
+        row.bucket,
+        row.key,
+        row.blob,
+        row.size as i64,
+        row.etag,
+        row.last_modified,
+        serde_json::to_string(&row.meta)?
+    ])?;
+    Ok(())
+}
+
 impl Store {
     /// Creates a bucket; false when the name is taken.
     pub async fn create_bucket(&self, b: Bucket) -> StoreResult<bool> {
@@ -199,18 +216,7 @@ impl Store {
                 .prepare_cached("SELECT blob FROM objects WHERE bucket = ?1 AND key = ?2")?
                 .query_row(params![row.bucket, row.key], |r| r.get(0))
                 .optional()?;
-            tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))?
-            .execute(params![
-                row.bucket,
-                row.key,
-                row.blob,
-                row.size as i64,
-                row.etag,
-                row.last_modified,
-                serde_json::to_string(&row.meta)?
-            ])?;
+            upsert_object(&tx, &row)?;
             tx.commit()?;
             Ok(old.filter(|b| *b != row.blob))
         })
@@ -391,7 +397,9 @@ impl Store {
         self.call(move |c| {
             let tx = c.transaction()?;
             let mut freed: Vec<String> = {
-                let mut stmt = tx.prepare_cached("DELETE FROM upload_parts WHERE upload_id = ?1 RETURNING blob")?;
+                let mut stmt = tx.prepare_cached(
+                    "DELETE FROM upload_parts WHERE upload_id = ?1 RETURNING blob",
+                )?;
                 let rows = stmt.query_map([&id], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
@@ -400,18 +408,7 @@ impl Store {
                 if let Some(old) = get_object(&tx, &row.bucket, &row.key)? {
                     freed.push(old.blob);
                 }
-                tx.prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ))?
-                .execute(params![
-                    row.bucket,
-                    row.key,
-                    row.blob,
-                    row.size as i64,
-                    row.etag,
-                    row.last_modified,
-                    serde_json::to_string(&row.meta)?
-                ])?;
+                upsert_object(&tx, &row)?;
             }
             tx.commit()?;
             Ok(freed)
