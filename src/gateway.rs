@@ -77,48 +77,53 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = classify(&method, &path, req.uri().query(), req.headers());
-    if route == Route::S3 {
-        let resp = s3(&state, req, &path, &request_id).await;
-        tracing::debug!(%method, path, route = ?route, status = resp.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64, "request");
-        return resp;
-    }
-    let (parts, body) = req.into_parts();
-    let query = parts.uri.query();
-    let services = &state.services;
-
     let resp = match &route {
-        Route::S3 => unreachable!("S3 requests were handed over above"),
+        Route::S3 => s3(&state, req, &path, &request_id).await,
         Route::Runtime => api::runtime::handle(&path, &request_id),
         Route::UnknownTarget(t) => api::json::unknown_operation(t).into_json_response(&request_id),
-        _ => match read_body(body).await {
-            Err(e) => e.into_json_response(&request_id),
-            Ok(bytes) => match &route {
-                Route::SageMaker(op) => {
-                    api::sagemaker::handle(services, op, &bytes, &request_id).await
-                }
-                Route::Logs(op) => api::logs::handle(services, op, &bytes, &request_id).await,
-                _ => {
-                    let q = api::query::QueryRequest::parse(query, &bytes);
-                    let is_sts = match &route {
-                        Route::Sts => true,
-                        Route::Iam => false,
-                        _ => q.action().is_some_and(|a| api::sts::ACTIONS.contains(&a)),
-                    };
-                    if is_sts {
-                        api::sts::handle(services, &q, &request_id)
-                    } else {
-                        api::iam::handle(services, &q, &request_id)
-                    }
-                }
-            },
-        },
+        Route::SageMaker(_) | Route::Logs(_) | Route::Sts | Route::Iam | Route::Query => {
+            control_plane(&state, &route, req, &request_id).await
+        }
     };
     tracing::debug!(
         %method, path, route = ?route, status = resp.status().as_u16(),
         micros = started.elapsed().as_micros() as u64, "request"
     );
     resp
+}
+
+/// awsJson and query-protocol requests: small bodies, read whole, then one api module.
+async fn control_plane(
+    state: &AppState,
+    route: &Route,
+    req: Request,
+    request_id: &str,
+) -> Response {
+    let services = &state.services;
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_json_response(request_id),
+    };
+    match route {
+        Route::SageMaker(op) => {
+            return api::sagemaker::handle(services, op, &bytes, request_id).await;
+        }
+        Route::Logs(op) => return api::logs::handle(services, op, &bytes, request_id).await,
+        _ => {}
+    }
+    let q = api::query::QueryRequest::parse(parts.uri.query(), &bytes);
+    let is_sts = match route {
+        Route::Sts => true,
+        Route::Iam => false,
+        // Without a credential scope, the action name tells STS from IAM.
+        _ => q.action().is_some_and(|a| api::sts::ACTIONS.contains(&a)),
+    };
+    if is_sts {
+        api::sts::handle(services, &q, request_id)
+    } else {
+        api::iam::handle(services, &q, request_id)
+    }
 }
 
 /// Hands the request, body still streaming, to the s3s service.
