@@ -237,14 +237,16 @@ fn check_preconditions(
         }
     }
     match if_none_match {
-        Some(ETagCondition::Any) => return Err(not_modified_error()),
-        Some(ETagCondition::ETag(e)) if current.weak_cmp(e) => return Err(not_modified_error()),
+        Some(ETagCondition::Any) => return Err(not_modified_error(etag_hex)),
+        Some(ETagCondition::ETag(e)) if current.weak_cmp(e) => {
+            return Err(not_modified_error(etag_hex));
+        }
         Some(_) => {}
         None => {
             if let Some(t) = if_modified_since
                 && lm <= epoch_of(t)
             {
-                return Err(not_modified_error());
+                return Err(not_modified_error(etag_hex));
             }
         }
     }
@@ -265,9 +267,15 @@ async fn drain(body: &mut StreamingBlob) {
 }
 
 /// 304 Not Modified, which S3 sends without a body.
-fn not_modified_error() -> S3Error {
+fn not_modified_error(etag_hex: &str) -> S3Error {
     let mut e = S3Error::new(S3ErrorCode::Custom("NotModified".into()));
     e.set_status_code(http::StatusCode::NOT_MODIFIED);
+    // A 304 still names the current version, so caches can revalidate.
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag_hex}\"")) {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::ETAG, v);
+        e.set_headers(h);
+    }
     e
 }
 
@@ -676,6 +684,26 @@ impl S3 for S3Api {
                 ));
             }
         };
+        // x-amz-copy-source-if-*: the same tests as a GET's, but every failure is a 412.
+        let (src, _) = self
+            .objects
+            .object(&src_bucket, &src_key)
+            .await
+            .map_err(map_err)?;
+        check_preconditions(
+            &src.etag,
+            src.last_modified,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .map_err(|_| {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
+        })?;
         let replace = input
             .metadata_directive
             .as_ref()
