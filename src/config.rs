@@ -25,6 +25,10 @@ pub struct Config {
     #[arg(long, env = "SAGEBOX_ACCOUNT_ID", default_value = "000000000000",
           value_parser = parse_account_id)]
     pub account_id: String,
+
+    /// Docker, GPU and image settings.
+    #[command(flatten)]
+    pub runtime: crate::runtime::RuntimeOptions,
 }
 
 fn parse_account_id(s: &str) -> Result<String, String> {
@@ -53,6 +57,7 @@ impl Config {
             data_dir,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            runtime: crate::runtime::RuntimeOptions::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod aws;
 pub mod config;
 pub mod gateway;
+pub mod runtime;
 pub mod service;
 pub mod store;
 
