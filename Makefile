@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BIN     := target/debug/sagebox
 ARGS    ?=
 
-.PHONY: run build release test test-rust test-clients lint models-check bench clean-venv
+.PHONY: run build release test test-rust test-clients test-images images doctor lint models-check bench clean-venv
 
 run: build
 	$(BIN) serve $(ARGS)
@@ -19,13 +19,24 @@ build:
 release:
 	$(CARGO) build --release
 
-$(VENV)/.ok: tests/clients/requirements.txt
+$(VENV)/.ok: tests/clients/requirements.txt tests/images/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r tests/clients/requirements.txt
+	$(PY) -m pip install --quiet -r tests/clients/requirements.txt -r tests/images/requirements.txt
 	touch $@
 
-test: models-check test-rust test-clients
+test: models-check test-rust test-clients test-images
+
+# Builds the emulator images that are missing or outdated (needs Docker and mmdebstrap).
+images: build
+	$(BIN) images build
+
+doctor: build
+	$(BIN) doctor
+
+# Each emulator image's train-then-serve contract test; images are built by `sagebox images build`.
+test-images: build $(VENV)/.ok
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q tests/images
 
 test-rust:
 	$(CARGO) test

@@ -33,6 +33,11 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(
         "cannot listen on {addr}: {source} (is another sagebox running? pick another port with --bind)"
     )]
@@ -63,6 +68,16 @@ impl Server {
             Ok(n) => tracing::info!("removed {n} orphaned object files left by an earlier run"),
             Err(e) => tracing::warn!("could not sweep orphaned object files: {e}"),
         }
+        // Containers and networks an earlier run left behind (found by this data directory's
+        // owner label) are removed in the background; Docker may be slow or absent.
+        let runtime = services.runtime.clone();
+        tokio::spawn(async move {
+            match runtime.sweep(|_| false).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
+                Err(e) => tracing::debug!("no container sweep: {e}"),
+            }
+        });
         let s3 = api::s3::service(services.objects.clone());
         Ok(Server {
             listener,

@@ -1,9 +1,13 @@
 //! The `sagebox` command line: `serve` runs the emulator, `env` prints the shell settings that
-//! point AWS clients at it.
+//! point AWS clients at it, `doctor` checks the host, `images` builds and lists the emulator images.
 
-use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
 use sagebox::Server;
 use sagebox::config::Config;
+use sagebox::runtime::images::Progress;
+use sagebox::runtime::{Runtime, doctor, recipes};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +26,46 @@ enum Command {
     Serve(Config),
     /// Print `export` lines that point the AWS CLI, boto3 and the SageMaker SDK at sagebox.
     Env(Config),
+    /// Check Docker, GPUs, images, the data directory and the port; non-zero exit if work is blocked.
+    Doctor {
+        #[command(flatten)]
+        config: Config,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build and list the emulator images (built-in algorithms, frameworks, Jupyter).
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build images whose recipe changed (all of them when no name is given).
+    Build(ImagesBuild),
+    /// Show each image and whether the engine has it for the current recipe.
+    List {
+        #[command(flatten)]
+        config: Config,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which local image an image URI runs as (AWS algorithm URIs map to emulator images).
+    Resolve {
+        /// Image URIs, e.g. 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1
+        #[arg(required = true)]
+        uris: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct ImagesBuild {
+    /// Recipe names (see `sagebox images list`); `base` builds only the shared base.
+    names: Vec<String>,
+    #[command(flatten)]
+    config: Config,
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,7 +76,148 @@ fn main() -> std::process::ExitCode {
             print!("{}", env_exports(&config));
             std::process::ExitCode::SUCCESS
         }
+        Command::Doctor { config, json } => block_on(doctor(config, json)),
+        Command::Images { command } => match command {
+            ImagesCommand::Build(b) => block_on(images_build(b)),
+            ImagesCommand::List { config, json } => block_on(images_list(config, json)),
+            ImagesCommand::Resolve { uris } => images_resolve(&uris),
+        },
     }
+}
+
+fn block_on<F: std::future::Future<Output = std::process::ExitCode>>(
+    f: F,
+) -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("sagebox: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_runtime(config: &Config) -> Result<Runtime, std::process::ExitCode> {
+    Runtime::open(config.runtime.clone(), &config.data_dir).map_err(|e| {
+        eprintln!(
+            "sagebox: cannot use the data directory {}: {e}",
+            config.data_dir.display()
+        );
+        std::process::ExitCode::FAILURE
+    })
+}
+
+async fn doctor(config: Config, json: bool) -> std::process::ExitCode {
+    let runtime = match open_runtime(&config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let checks = doctor::run(&runtime, &config.data_dir, config.bind).await;
+    if json {
+        let out = serde_json::json!({ "ok": !doctor::blocking(&checks), "checks": checks });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print!("{}", doctor::render(&checks));
+    }
+    if doctor::blocking(&checks) {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+async fn images_build(args: ImagesBuild) -> std::process::ExitCode {
+    let runtime = match open_runtime(&args.config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let builder = match runtime.images().await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("sagebox: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let names: Vec<String> = if args.names.is_empty() {
+        recipes::images()
+            .iter()
+            .map(|r| r.name.to_string())
+            .collect()
+    } else {
+        args.names
+    };
+    let progress: Progress = Arc::new(|line: &str| eprintln!("{line}"));
+    for name in names {
+        let started = std::time::Instant::now();
+        match builder.ensure(&name, &progress).await {
+            Ok(reference) => println!(
+                "{name}: {reference} ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!("sagebox: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+async fn images_list(config: Config, json: bool) -> std::process::ExitCode {
+    let runtime = match open_runtime(&config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let list = match runtime.images().await {
+        Ok(b) => b.list().await,
+        Err(e) => Err(e.into()),
+    };
+    match list {
+        Ok(list) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&list).unwrap_or_default()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(list) => {
+            for s in list {
+                let state = if s.present {
+                    "present"
+                } else if s.outdated_present {
+                    "outdated (rebuilt on next use)"
+                } else {
+                    "missing (built on first use)"
+                };
+                println!("{:<16} {:<32} {state}", s.name, s.reference);
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sagebox: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn images_resolve(uris: &[String]) -> std::process::ExitCode {
+    let mut code = std::process::ExitCode::SUCCESS;
+    for uri in uris {
+        match sagebox::runtime::uris::resolve(uri) {
+            Ok(sagebox::runtime::uris::ImageChoice::Emulated { recipe }) => {
+                println!("{uri}\tsagebox/{recipe}:latest")
+            }
+            Ok(sagebox::runtime::uris::ImageChoice::AsGiven(r)) => println!("{uri}\t{r}"),
+            Err(e) => {
+                eprintln!("sagebox: {e}");
+                code = std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    code
 }
 
 fn env_exports(config: &Config) -> String {

@@ -12,6 +12,15 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         Ok(v) => json!({ "status": "ok", "schema_version": v }),
         Err(e) => json!({ "status": "error", "error": e.to_string() }),
     };
+    let runtime = &state.services.runtime;
+    let docker = match runtime.engine().await {
+        Ok(engine) => match engine.info().await {
+            Ok(info) => json!({ "status": "ok", "version": info.server_version, "api_version": info.api_version }),
+            Err(e) => json!({ "status": "error", "error": e.to_string() }),
+        },
+        Err(e) => json!({ "status": "unavailable", "error": e.to_string() }),
+    };
+    let gpus = runtime.gpus.lock().map(|p| p.report().clone()).unwrap_or_default();
     let cfg = &state.services.config;
     Json(json!({
         "service": "sagebox",
@@ -28,7 +37,8 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "iam": { "status": "ok" },
             "s3": { "status": "ok" },
             "runtime": { "status": "not_implemented" },
-            "docker": { "status": "not_implemented" },
+            "docker": docker,
+            "gpus": gpus,
         },
     }))
 }

@@ -25,3 +25,128 @@ pub struct RuntimeOptions {
     #[arg(long, env = "SAGEBOX_GPU_SHARING", default_value_t = false)]
     pub gpu_sharing: bool,
 }
+
+pub mod docker;
+pub mod doctor;
+pub mod gpu;
+pub mod images;
+pub mod instance_types;
+pub mod recipes;
+pub mod uris;
+pub mod wheelhouse;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use docker::{Engine, EngineError};
+use gpu::GpuPool;
+use images::{BuildError, ImageBuilder, Progress};
+use instance_types::HostResources;
+use uris::{ImageChoice, UnknownAwsImage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    UnknownImage(#[from] UnknownAwsImage),
+    #[error(
+        "the image {0} is not in the local Docker engine and could not be pulled; build it locally (docker build -t {0} .) or load it (docker load)"
+    )]
+    ImageNotFound(String),
+}
+
+/// The execution plane the services share: one engine connection (made when first needed, so
+/// sagebox starts without Docker), the GPU pool, the image builder and the host's resources.
+#[derive(Clone)]
+pub struct Runtime {
+    pub options: RuntimeOptions,
+    /// This data directory's id: the `sagebox.owner` label of everything it creates.
+    pub owner: String,
+    pub host: HostResources,
+    engine: Arc<tokio::sync::Mutex<Option<(Engine, ImageBuilder)>>>,
+    pub gpus: Arc<Mutex<GpuPool>>,
+}
+
+impl Runtime {
+    /// Reads (or creates) the instance id in `data_dir` and detects GPUs.
+    pub fn open(options: RuntimeOptions, data_dir: &Path) -> std::io::Result<Runtime> {
+        let owner = instance_id(data_dir)?;
+        let report = gpu::detect();
+        let host = HostResources::detect(report.devices.len() as u32);
+        let gpus = Arc::new(Mutex::new(GpuPool::new(report, options.gpu_sharing)));
+        Ok(Runtime {
+            options,
+            owner,
+            host,
+            engine: Arc::default(),
+            gpus,
+        })
+    }
+
+    /// The engine, connecting on first use (and again after a failure: Docker may start later).
+    pub async fn engine(&self) -> Result<Engine, EngineError> {
+        Ok(self.connected().await?.0)
+    }
+
+    async fn connected(&self) -> Result<(Engine, ImageBuilder), EngineError> {
+        let mut slot = self.engine.lock().await;
+        if let Some(pair) = slot.as_ref() {
+            return Ok(pair.clone());
+        }
+        let engine = Engine::connect().await?;
+        let pair = (engine.clone(), ImageBuilder::new(engine));
+        *slot = Some(pair.clone());
+        Ok(pair)
+    }
+
+    pub async fn images(&self) -> Result<ImageBuilder, EngineError> {
+        Ok(self.connected().await?.1)
+    }
+
+    /// The local image to run for `uri` (an AWS image URI or a user's own image), building an
+    /// emulator image on first use with progress reported line by line.
+    pub async fn image_for(&self, uri: &str, progress: &Progress) -> Result<String, RuntimeError> {
+        match uris::resolve(uri)? {
+            ImageChoice::Emulated { recipe } => {
+                Ok(self.images().await?.ensure(recipe, progress).await?)
+            }
+            ImageChoice::AsGiven(reference) => {
+                let engine = self.engine().await?;
+                if engine.image_labels(&reference).await?.is_some() {
+                    return Ok(reference);
+                }
+                progress(&format!("pulling {reference}"));
+                let pulled = engine.pull(&reference).await;
+                match pulled {
+                    Ok(()) => Ok(reference),
+                    Err(_) => Err(RuntimeError::ImageNotFound(reference)),
+                }
+            }
+        }
+    }
+
+    /// Removes containers and networks this instance left behind that `keep` doesn't claim.
+    pub async fn sweep(
+        &self,
+        keep: impl Fn(&std::collections::HashMap<String, String>) -> bool,
+    ) -> Result<usize, EngineError> {
+        self.engine().await?.sweep(&self.owner, keep).await
+    }
+}
+
+/// The id stored in `<data-dir>/instance-id`, made on first start.
+fn instance_id(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            std::fs::create_dir_all(data_dir)?;
+            let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+            std::fs::write(&path, format!("{id}\n"))?;
+            Ok(id)
+        }
+    }
+}

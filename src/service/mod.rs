@@ -22,11 +22,13 @@ pub use error::{ServiceError, ServiceResult};
 /// operation's input shape by the api layer.
 pub type Request = serde_json::Map<String, serde_json::Value>;
 
-/// Everything a service needs: the store, the object store and the account/region identity.
+/// Everything a service needs: the store, the object store, the container runtime and the
+/// account/region identity.
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
     pub objects: objects::Objects,
+    pub runtime: crate::runtime::Runtime,
     pub config: Arc<Config>,
 }
 
@@ -39,9 +41,15 @@ impl Services {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
+        let runtime = crate::runtime::Runtime::open(config.runtime.clone(), &config.data_dir)
+            .map_err(|source| crate::StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
         Ok(Services {
             store,
             objects,
+            runtime,
             config: Arc::new(config),
         })
     }

@@ -1,0 +1,412 @@
+//! Building the emulator images on an engine that may have no registry (emulator-images/README.md
+//! is the recipe format): the base is a Debian rootfs made by mmdebstrap from the host's own apt
+//! sources and `docker import`ed; every other image is a classic `docker build` on that base, with
+//! PyPI packages fetched beforehand into a wheelhouse by the host's pip. An image whose recipe hash
+//! is already present is never rebuilt. Progress goes to a callback, line by line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, TagImageOptionsBuilder,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::io::AsyncBufReadExt;
+
+use super::docker::{Engine, EngineError};
+use super::recipes::{self, BASE, Recipe};
+
+pub const HASH_LABEL: &str = "sagebox.recipe-hash";
+
+/// Receives one line of progress at a time (image builds take minutes).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("no image recipe called {0:?}; sagebox has: {1}")]
+    UnknownRecipe(String, String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("building {image} failed: {detail}")]
+    Failed { image: String, detail: String },
+    #[error("{0}")]
+    Missing(String),
+}
+
+fn failed(image: &str, detail: impl Into<String>) -> BuildError {
+    BuildError::Failed {
+        image: image.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Which images are present, for `sagebox images list`, `doctor` and the console.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageStatus {
+    pub name: String,
+    pub reference: String,
+    pub present: bool,
+    /// An image of an older recipe is present (it will be rebuilt on next use).
+    pub outdated_present: bool,
+}
+
+/// The debian sources file mmdebstrap pastes into the rootfs (so the host's mirror is used).
+fn apt_sources() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SAGEBOX_APT_SOURCES") {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// Whether `program` is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> std::io::Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!("sagebox-{what}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
+    for (rel, bytes) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes)?;
+    }
+    Ok(())
+}
+
+/// Builds and lists the emulator images; one build per image at a time.
+#[derive(Clone)]
+pub struct ImageBuilder {
+    engine: Engine,
+    locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl ImageBuilder {
+    pub fn new(engine: Engine) -> ImageBuilder {
+        ImageBuilder {
+            engine,
+            locks: Arc::default(),
+        }
+    }
+
+    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(name.to_string()).or_default().clone()
+    }
+
+    fn recipe(name: &str) -> Result<Recipe, BuildError> {
+        Recipe::get(name).ok_or_else(|| {
+            let names: Vec<&str> = recipes::images().iter().map(|r| r.name).collect();
+            BuildError::UnknownRecipe(name.to_string(), names.join(", "))
+        })
+    }
+
+    async fn present(&self, recipe: &Recipe) -> Result<bool, BuildError> {
+        Ok(self
+            .engine
+            .image_labels(&recipe.reference())
+            .await?
+            .is_some_and(|labels| labels.get(HASH_LABEL) == Some(&recipe.hash())))
+    }
+
+    /// The state of `base` and every image recipe.
+    pub async fn list(&self) -> Result<Vec<ImageStatus>, BuildError> {
+        let mut out = Vec::new();
+        let mut all =
+            vec![Recipe::get(BASE).ok_or_else(|| BuildError::Missing("no base recipe".into()))?];
+        all.extend(recipes::images());
+        for recipe in all {
+            let present = self.present(&recipe).await?;
+            let outdated_present = !present
+                && recipe.name != BASE
+                && self.engine.image_labels(&recipe.latest()).await?.is_some();
+            out.push(ImageStatus {
+                name: recipe.name.to_string(),
+                reference: recipe.reference(),
+                present,
+                outdated_present,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The image for recipe `name`, built first if its recipe changed; returns its reference.
+    pub async fn ensure(&self, name: &str, progress: &Progress) -> Result<String, BuildError> {
+        let recipe = Self::recipe(name)?;
+        if recipe.name == BASE {
+            return self.ensure_base(progress).await;
+        }
+        let lock = self.lock_for(recipe.name);
+        let _guard = lock.lock().await;
+        if !self.present(&recipe).await? {
+            let base = self.ensure_base(progress).await?;
+            self.build_image(&recipe, &base, progress).await?;
+        }
+        let reference = recipe.reference();
+        self.engine
+            .docker()
+            .tag_image(
+                &reference,
+                Some(
+                    TagImageOptionsBuilder::default()
+                        .repo(&format!("sagebox/{}", recipe.name))
+                        .tag("latest")
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(EngineError::from)?;
+        Ok(reference)
+    }
+
+    async fn ensure_base(&self, progress: &Progress) -> Result<String, BuildError> {
+        let recipe = Self::recipe(BASE)?;
+        let lock = self.lock_for(BASE);
+        let _guard = lock.lock().await;
+        let reference = recipe.reference();
+        if !self.present(&recipe).await? {
+            self.build_base(&recipe, progress).await?;
+        }
+        Ok(reference)
+    }
+
+    /// mmdebstrap (minbase + packages.txt + the overlay) | docker import.
+    async fn build_base(&self, recipe: &Recipe, progress: &Progress) -> Result<(), BuildError> {
+        let reference = recipe.reference();
+        if !on_path("mmdebstrap") {
+            return Err(BuildError::Missing(format!(
+                "building {reference} needs mmdebstrap (Debian's rootfs builder): `sudo apt-get install mmdebstrap`, then run `sagebox images build` again"
+            )));
+        }
+        let sources = apt_sources().ok_or_else(|| {
+            BuildError::Missing(
+                "building the base image needs the host's Debian apt sources (/etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list), or SAGEBOX_APT_SOURCES pointing at a sources file"
+                    .into(),
+            )
+        })?;
+        let overlay = Scratch::new("overlay").map_err(|e| failed(&reference, e.to_string()))?;
+        let overlay_files: Vec<(&str, &[u8])> = recipe
+            .files()
+            .into_iter()
+            .filter_map(|(rel, b)| rel.strip_prefix("overlay/").map(|r| (r, b)))
+            .collect();
+        write_files(&overlay.0, &overlay_files).map_err(|e| failed(&reference, e.to_string()))?;
+        progress(&format!(
+            "[base] building {reference}: mmdebstrap bookworm ({} packages) | docker import",
+            recipe.packages().len()
+        ));
+        let mut cmd = tokio::process::Command::new("mmdebstrap");
+        cmd.arg("--variant=minbase")
+            .arg(format!("--include={}", recipe.packages().join(",")));
+        for opt in [
+            "path-exclude=/usr/share/doc/*",
+            "path-include=/usr/share/doc/*/copyright",
+            "path-exclude=/usr/share/man/*",
+            "path-exclude=/usr/share/info/*",
+            "path-exclude=/usr/share/locale/*",
+        ] {
+            cmd.arg(format!("--dpkgopt={opt}"));
+        }
+        cmd.arg(format!(
+            "--customize-hook=sync-in {} /",
+            overlay.0.display()
+        ))
+        .arg("bookworm")
+        .arg("-")
+        .arg(&sources)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| failed(&reference, format!("cannot run mmdebstrap: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| failed(&reference, "no stdout"))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| failed(&reference, "no stderr"))?;
+        let tail = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let stderr_task = {
+            let progress = progress.clone();
+            let tail = tail.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    progress(&format!("[base] {line}"));
+                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                    t.push(line);
+                    let excess = t.len().saturating_sub(20);
+                    t.drain(..excess);
+                }
+            })
+        };
+        let hash = recipe.hash();
+        let tag = hash[..12].to_string();
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo("sagebox/base")
+            .tag(&tag)
+            .changes(vec![
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                "ENV LANG=C.UTF-8".into(),
+                "WORKDIR /".into(),
+                r#"ENTRYPOINT ["/usr/bin/tini", "--", "python3", "-m", "sagebox_container.cli"]"#
+                    .into(),
+                format!("LABEL {HASH_LABEL}={hash}"),
+            ])
+            .build();
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(stdout));
+        let long = self.engine.long();
+        let mut import = long.create_image(Some(options), Some(body), None);
+        let mut import_error = None;
+        while let Some(item) = import.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        import_error = Some(e);
+                    }
+                }
+                Err(e) => import_error = Some(e.to_string()),
+            }
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| failed(&reference, e.to_string()))?;
+        let _ = stderr_task.await;
+        if !status.success() {
+            let t = tail.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+            return Err(failed(
+                &reference,
+                format!("mmdebstrap exited with {status}; its last lines:\n{t}"),
+            ));
+        }
+        if let Some(e) = import_error {
+            return Err(failed(&reference, format!("docker import: {e}")));
+        }
+        progress(&format!("[base] {reference} ready"));
+        Ok(())
+    }
+
+    /// Wheelhouse, then `docker build` of the recipe folder on `base`.
+    async fn build_image(
+        &self,
+        recipe: &Recipe,
+        base: &str,
+        progress: &Progress,
+    ) -> Result<(), BuildError> {
+        let reference = recipe.reference();
+        let name = recipe.name;
+        progress(&format!("[{name}] building {reference} on {base}"));
+        let ctx = Scratch::new("context").map_err(|e| failed(&reference, e.to_string()))?;
+        write_files(&ctx.0, &recipe.files()).map_err(|e| failed(&reference, e.to_string()))?;
+        let wheels = ctx.0.join("wheels");
+        std::fs::create_dir_all(&wheels).map_err(|e| failed(&reference, e.to_string()))?;
+        if recipe.file("requirements.txt").is_some() {
+            super::wheelhouse::fill(name, &ctx.0.join("requirements.txt"), &wheels, progress)
+                .await
+                .map_err(|e| failed(&reference, e))?;
+        }
+        let tar_path = ctx.0.with_extension("tar");
+        let dir = ctx.0.clone();
+        let tar_out = tar_path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let file = std::fs::File::create(&tar_out)?;
+            let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
+            builder.follow_symlinks(true);
+            builder.append_dir_all(".", &dir)?;
+            builder
+                .into_inner()?
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()
+        })
+        .await
+        .map_err(|e| failed(&reference, e.to_string()))?
+        .map_err(|e| failed(&reference, format!("cannot pack the build context: {e}")))?;
+        let _tar_guard = ScratchFile(tar_path.clone());
+        let file = tokio::fs::File::open(&tar_path)
+            .await
+            .map_err(|e| failed(&reference, e.to_string()))?;
+        let hash = recipe.hash();
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(&reference)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&HashMap::from([("BASE".to_string(), base.to_string())]))
+            .labels(&HashMap::from([(HASH_LABEL.to_string(), hash)]))
+            .build();
+        let long = self.engine.long();
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+        let mut build = long.build_image(options, None, Some(body));
+        let mut last = Vec::<String>::new();
+        while let Some(item) = build.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(failed(&reference, format!("{e}\n{}", last.join("\n"))));
+                    }
+                    if let Some(text) = info.stream {
+                        for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                            if line.starts_with(" ---> ")
+                                || line.starts_with("Removing intermediate")
+                            {
+                                continue;
+                            }
+                            progress(&format!("[{name}] {line}"));
+                            last.push(line.to_string());
+                            let excess = last.len().saturating_sub(20);
+                            last.drain(..excess);
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Err(failed(&reference, format!("{e}\n{}", last.join("\n"))));
+                }
+            }
+        }
+        progress(&format!("[{name}] {reference} ready"));
+        Ok(())
+    }
+}
+
+struct ScratchFile(PathBuf);
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
