@@ -52,8 +52,9 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-bench: release
+bench: release $(VENV)/.ok
 	$(PYTHON) tests/bench/bench.py $(ARGS)
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/training.py
 
 clean-venv:
 	rm -rf $(VENV)

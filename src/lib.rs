@@ -68,16 +68,12 @@ impl Server {
             Ok(n) => tracing::info!("removed {n} orphaned object files left by an earlier run"),
             Err(e) => tracing::warn!("could not sweep orphaned object files: {e}"),
         }
-        // Containers and networks an earlier run left behind (found by this data directory's
-        // owner label) are removed in the background; Docker may be slow or absent.
-        let runtime = services.runtime.clone();
-        tokio::spawn(async move {
-            match runtime.sweep(|_| false).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
-                Err(e) => tracing::debug!("no container sweep: {e}"),
-            }
-        });
+        if let Ok(local) = listener.local_addr() {
+            services.runtime.set_api_port(local.port());
+        }
+        // Jobs an earlier run left in progress are re-adopted (or failed), and containers nobody
+        // claims are removed, in the background: Docker may be slow or absent.
+        tokio::spawn(services.clone().recover());
         let s3 = api::s3::service(services.objects.clone());
         Ok(Server {
             listener,
@@ -101,15 +97,47 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         use axum::serve::ListenerExt;
-        let app = gateway::router(self.state);
+        let app = gateway::router(self.state.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Containers reach sagebox as host.docker.internal, i.e. the Docker bridge's gateway
+        // address; listen there too (unless already listening on every interface).
+        let bind = self.state.services.config.bind;
+        if !bind.ip().is_unspecified() {
+            let runtime = self.state.services.runtime.clone();
+            let port = self.local_addr().port();
+            let app = app.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let Some(ip) = runtime.bridge_gateway().await else {
+                    return;
+                };
+                match tokio::net::TcpListener::bind((ip, port)).await {
+                    Ok(l) => {
+                        tracing::info!(
+                            "containers reach sagebox at http://{ip}:{port} (host.docker.internal)"
+                        );
+                        let _ = axum::serve(l, app)
+                            .with_graceful_shutdown(async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            })
+                            .await;
+                    }
+                    Err(e) => tracing::warn!(
+                        "cannot listen on the Docker bridge address {ip}:{port} ({e}); containers will not reach sagebox"
+                    ),
+                }
+            });
+        }
         // Small responses (headers, then a body from a file) must not wait for Nagle's algorithm.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
-        axum::serve(listener, app)
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        let _ = stop_tx.send(true);
+        result
     }
 }

@@ -101,13 +101,7 @@ fn block_on<F: std::future::Future<Output = std::process::ExitCode>>(
 }
 
 fn open_runtime(config: &Config) -> Result<Runtime, std::process::ExitCode> {
-    Runtime::open(config.runtime.clone(), &config.data_dir).map_err(|e| {
-        eprintln!(
-            "sagebox: cannot use the data directory {}: {e}",
-            config.data_dir.display()
-        );
-        std::process::ExitCode::FAILURE
-    })
+    Ok(Runtime::new(config.runtime.clone(), "cli".into()))
 }
 
 async fn doctor(config: Config, json: bool) -> std::process::ExitCode {

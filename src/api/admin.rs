@@ -13,14 +13,13 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         Err(e) => json!({ "status": "error", "error": e.to_string() }),
     };
     let runtime = &state.services.runtime;
-    let docker = match runtime.engine().await {
-        Ok(engine) => match engine.info().await {
-            Ok(info) => json!({ "status": "ok", "version": info.server_version, "api_version": info.api_version }),
-            Err(e) => json!({ "status": "error", "error": e.to_string() }),
-        },
-        Err(e) => json!({ "status": "unavailable", "error": e.to_string() }),
-    };
-    let gpus = runtime.gpus.lock().map(|p| p.report().clone()).unwrap_or_default();
+    // Health never waits for Docker: it reports the connection sagebox already has.
+    let docker = runtime.engine_status();
+    let gpus = runtime
+        .gpus
+        .lock()
+        .map(|p| p.report().clone())
+        .unwrap_or_default();
     let cfg = &state.services.config;
     Json(json!({
         "service": "sagebox",

@@ -74,6 +74,49 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
                 "EndpointConfigArn",
             ))
         }
+        "CreateTrainingJob" => {
+            Ok(json!({ "TrainingJobArn": s.create_training_job(req).await?.arn }))
+        }
+        "DescribeTrainingJob" => {
+            let j = s
+                .describe_training_job(required_str(&req, "TrainingJobName")?)
+                .await?;
+            let mut out = describe(&j, "TrainingJobName", "TrainingJobArn");
+            out["TrainingJobStatus"] = json!(j.status.as_deref().unwrap_or("InProgress"));
+            Ok(out)
+        }
+        "ListTrainingJobs" => {
+            let page = s.list_training_jobs(list_params(&req)).await?;
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|j| {
+                    let mut v = json!({
+                        "TrainingJobName": j.name,
+                        "TrainingJobArn": j.arn,
+                        "CreationTime": j.created,
+                        "TrainingJobStatus": j.status.as_deref().unwrap_or("InProgress"),
+                        "LastModifiedTime": j.derived.get("LastModifiedTime").cloned().unwrap_or(json!(j.modified)),
+                    });
+                    for m in ["TrainingEndTime", "SecondaryStatus"] {
+                        if let Some(x) = j.derived.get(m) {
+                            v[m] = x.clone();
+                        }
+                    }
+                    v
+                })
+                .collect();
+            let mut out = json!({ "TrainingJobSummaries": items });
+            if let Some(t) = page.next_token {
+                out["NextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        "StopTrainingJob" => {
+            s.stop_training_job(required_str(&req, "TrainingJobName")?)
+                .await?;
+            Ok(json!({}))
+        }
         "AddTags" => {
             let arn = required_str(&req, "ResourceArn")?;
             let added = s

@@ -81,6 +81,11 @@ impl Engine {
         Ok(Engine { docker, host })
     }
 
+    /// Where the engine was reached (DOCKER_HOST or the default socket).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
@@ -246,10 +251,22 @@ impl Engine {
             }))
     }
 
-    /// The container's output as lines with the engine's timestamps; follows until it exits.
-    pub fn logs(&self, id: &str, follow: bool) -> impl Stream<Item = LogLine> + Send + 'static {
+    /// The container's output as lines with the engine's timestamps; with `follow`, until it
+    /// exits. `only_new` skips what was written before now (re-attaching after a restart).
+    pub fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+        only_new: bool,
+    ) -> impl Stream<Item = LogLine> + Send + 'static {
+        let since = if only_new {
+            crate::aws::time::now_epoch() as i32
+        } else {
+            0
+        };
         let options = LogsOptionsBuilder::default()
             .follow(follow)
+            .since(since)
             .stdout(true)
             .stderr(true)
             .timestamps(true)

@@ -68,21 +68,65 @@ pub struct Runtime {
     pub host: HostResources,
     engine: Arc<tokio::sync::Mutex<Option<(Engine, ImageBuilder)>>>,
     pub gpus: Arc<Mutex<GpuPool>>,
+    /// The port sagebox's API listens on (known once bound).
+    api_port: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl Runtime {
     /// Reads (or creates) the instance id in `data_dir` and detects GPUs.
     pub fn open(options: RuntimeOptions, data_dir: &Path) -> std::io::Result<Runtime> {
-        let owner = instance_id(data_dir)?;
+        Ok(Runtime::new(options, instance_id(data_dir)?))
+    }
+
+    /// A runtime that creates nothing it must find again (the CLI's `images` and `doctor`).
+    pub fn new(options: RuntimeOptions, owner: String) -> Runtime {
         let report = gpu::detect();
         let host = HostResources::detect(report.devices.len() as u32);
         let gpus = Arc::new(Mutex::new(GpuPool::new(report, options.gpu_sharing)));
-        Ok(Runtime {
+        Runtime {
             options,
             owner,
             host,
             engine: Arc::default(),
             gpus,
+            api_port: Arc::default(),
+        }
+    }
+
+    pub fn set_api_port(&self, port: u16) {
+        self.api_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The URL containers use to reach sagebox's APIs.
+    pub fn container_endpoint(&self) -> String {
+        format!(
+            "http://host.docker.internal:{}",
+            self.api_port.load(std::sync::atomic::Ordering::Relaxed)
+        )
+    }
+
+    /// The Docker bridge's gateway address (what host-gateway maps host.docker.internal to).
+    pub async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {
+        let engine = self.engine().await.ok()?;
+        let net = engine
+            .docker()
+            .inspect_network(
+                "bridge",
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .ok()?;
+        // Older engines list only the subnet for the default bridge; its gateway is the first
+        // address (docker0's).
+        net.ipam?.config?.into_iter().find_map(|c| {
+            c.gateway.and_then(|g| g.parse().ok()).or_else(|| {
+                let subnet = c.subnet?;
+                let base: std::net::Ipv4Addr = subnet.split('/').next()?.parse().ok()?;
+                Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                    u32::from(base).checked_add(1)?,
+                )))
+            })
         })
     }
 
@@ -100,6 +144,17 @@ impl Runtime {
         let pair = (engine.clone(), ImageBuilder::new(engine));
         *slot = Some(pair.clone());
         Ok(pair)
+    }
+
+    /// The engine's state without contacting it: connected (with its version) or why not yet.
+    pub fn engine_status(&self) -> serde_json::Value {
+        match self.engine.try_lock() {
+            Ok(slot) => match slot.as_ref() {
+                Some((engine, _)) => serde_json::json!({ "status": "ok", "host": engine.host() }),
+                None => serde_json::json!({ "status": "not_connected" }),
+            },
+            Err(_) => serde_json::json!({ "status": "connecting" }),
+        }
     }
 
     pub async fn images(&self) -> Result<ImageBuilder, EngineError> {

@@ -10,6 +10,7 @@ pub mod objects;
 pub mod pagination;
 pub mod resources;
 pub mod tags;
+pub mod training;
 
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub struct Services {
     pub store: Store,
     pub objects: objects::Objects,
     pub runtime: crate::runtime::Runtime,
+    /// The supervisors of running training jobs.
+    pub training: training::Supervisors,
     pub config: Arc<Config>,
 }
 
@@ -50,6 +53,7 @@ impl Services {
             store,
             objects,
             runtime,
+            training: training::Supervisors::default(),
             config: Arc::new(config),
         })
     }

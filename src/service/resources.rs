@@ -15,6 +15,7 @@ pub fn noun(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::Model => "model",
         ResourceKind::EndpointConfig => "endpoint configuration",
+        ResourceKind::TrainingJob => "training job",
     }
 }
 

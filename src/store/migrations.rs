@@ -112,6 +112,8 @@ const MIGRATIONS: &[&str] = &[
         checksums   TEXT NOT NULL,
         PRIMARY KEY (upload_id, part_number)
     );",
+    // 5: training jobs
+    resource_table!("training_jobs"),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

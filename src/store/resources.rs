@@ -21,15 +21,21 @@ use super::{Store, StoreError, StoreResult};
 pub enum ResourceKind {
     Model,
     EndpointConfig,
+    TrainingJob,
 }
 
 impl ResourceKind {
-    pub const ALL: &'static [ResourceKind] = &[ResourceKind::Model, ResourceKind::EndpointConfig];
+    pub const ALL: &'static [ResourceKind] = &[
+        ResourceKind::Model,
+        ResourceKind::EndpointConfig,
+        ResourceKind::TrainingJob,
+    ];
 
     fn table(self) -> &'static str {
         match self {
             ResourceKind::Model => "models",
             ResourceKind::EndpointConfig => "endpoint_configs",
+            ResourceKind::TrainingJob => "training_jobs",
         }
     }
 
@@ -38,6 +44,7 @@ impl ResourceKind {
         match self {
             ResourceKind::Model => "model",
             ResourceKind::EndpointConfig => "endpoint-config",
+            ResourceKind::TrainingJob => "training-job",
         }
     }
 

@@ -917,8 +917,8 @@ mod tests {
     #[test]
     fn operations_known_and_implemented_are_told_apart() {
         let m = &sagemaker::MODEL;
-        assert!(m.is_known_operation("CreateTrainingJob"));
-        assert!(m.operation("CreateTrainingJob").is_none());
+        assert!(m.is_known_operation("CreateProcessingJob"));
+        assert!(m.operation("CreateProcessingJob").is_none());
         assert!(m.operation("CreateModel").is_some());
         assert!(!m.is_known_operation("CreateTeapot"));
         assert!(logs::MODEL.is_known_operation("PutLogEvents"));

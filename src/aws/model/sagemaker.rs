@@ -458,14 +458,18 @@ static OPERATIONS: &[Operation] = &[
     Operation { name: "AddTags", input: Some("AddTagsInput") },
     Operation { name: "CreateEndpointConfig", input: Some("CreateEndpointConfigInput") },
     Operation { name: "CreateModel", input: Some("CreateModelInput") },
+    Operation { name: "CreateTrainingJob", input: Some("CreateTrainingJobRequest") },
     Operation { name: "DeleteEndpointConfig", input: Some("DeleteEndpointConfigInput") },
     Operation { name: "DeleteModel", input: Some("DeleteModelInput") },
     Operation { name: "DeleteTags", input: Some("DeleteTagsInput") },
     Operation { name: "DescribeEndpointConfig", input: Some("DescribeEndpointConfigInput") },
     Operation { name: "DescribeModel", input: Some("DescribeModelInput") },
+    Operation { name: "DescribeTrainingJob", input: Some("DescribeTrainingJobRequest") },
     Operation { name: "ListEndpointConfigs", input: Some("ListEndpointConfigsInput") },
     Operation { name: "ListModels", input: Some("ListModelsInput") },
     Operation { name: "ListTags", input: Some("ListTagsInput") },
+    Operation { name: "ListTrainingJobs", input: Some("ListTrainingJobsRequest") },
+    Operation { name: "StopTrainingJob", input: Some("StopTrainingJobRequest") },
 ];
 
 /// Shapes reachable from the implemented operations' inputs, sorted by name.
@@ -529,6 +533,42 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "AdditionalModelDataSource", min: Some(0), max: Some(5) },
     },
     Shape {
+        name: "AlgorithmImage",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AlgorithmSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingImage", target: "AlgorithmImage" },
+                Member { name: "AlgorithmName", target: "ArnOrName" },
+                Member { name: "TrainingInputMode", target: "TrainingInputMode" },
+                Member { name: "MetricDefinitions", target: "MetricDefinitionList" },
+                Member { name: "EnableSageMakerMetricsTimeSeries", target: "Boolean" },
+                Member { name: "ContainerEntrypoint", target: "TrainingContainerEntrypoint" },
+                Member { name: "ContainerArguments", target: "TrainingContainerArguments" },
+                Member { name: "TrainingImageConfig", target: "TrainingImageConfig" },
+            ],
+            required: &["TrainingInputMode"],
+        },
+    },
+    Shape {
+        name: "ArnOrName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(170),
+            pattern: Some(&P_ARN_OR_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "AsyncInferenceClientConfig",
         kind: K::Structure {
             members: &[
@@ -584,6 +624,20 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "AttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AttributeNames",
+        kind: K::List { member: "AttributeName", min: Some(0), max: Some(16) },
+    },
     Shape { name: "Boolean", kind: K::Boolean },
     Shape {
         name: "CapacityReservationPreference",
@@ -629,11 +683,46 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "CaptureOption", min: Some(1), max: Some(32) },
     },
     Shape {
+        name: "Channel",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ChannelName", target: "ChannelName" },
+                Member { name: "DataSource", target: "DataSource" },
+                Member { name: "ContentType", target: "ContentType" },
+                Member { name: "CompressionType", target: "CompressionType" },
+                Member { name: "RecordWrapperType", target: "RecordWrapper" },
+                Member { name: "InputMode", target: "TrainingInputMode" },
+                Member { name: "ShuffleConfig", target: "ShuffleConfig" },
+            ],
+            required: &["ChannelName", "DataSource"],
+        },
+    },
+    Shape {
+        name: "ChannelName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_ADDITIONAL_MODEL_CHANNEL_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CheckpointConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "LocalPath", target: "DirectoryPath" },
+            ],
+            required: &["S3Uri"],
+        },
+    },
+    Shape {
         name: "ClarifyContentTemplate",
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -643,7 +732,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -682,7 +771,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -692,7 +781,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -721,7 +810,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -748,7 +837,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -828,6 +917,64 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CollectionConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CollectionName", target: "CollectionName" },
+                Member { name: "CollectionParameters", target: "CollectionParameters" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CollectionConfigurations",
+        kind: K::List { member: "CollectionConfiguration", min: Some(0), max: Some(20) },
+    },
+    Shape {
+        name: "CollectionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CollectionParameters",
+        kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
+    },
+    Shape {
+        name: "CompressionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["None", "Gzip"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ConfigKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ConfigValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ContainerDefinition",
         kind: K::Structure {
             members: &[
@@ -891,6 +1038,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ContentType",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CreateEndpointConfigInput",
         kind: K::Structure {
             members: &[
@@ -928,6 +1085,42 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateTrainingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingJobName", target: "TrainingJobName" },
+                Member { name: "HyperParameters", target: "HyperParameters" },
+                Member { name: "AlgorithmSpecification", target: "AlgorithmSpecification" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "InputDataConfig", target: "InputDataConfig" },
+                Member { name: "OutputDataConfig", target: "OutputDataConfig" },
+                Member { name: "ResourceConfig", target: "ResourceConfig" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+                Member { name: "StoppingCondition", target: "StoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "EnableNetworkIsolation", target: "Boolean" },
+                Member { name: "EnableInterContainerTrafficEncryption", target: "Boolean" },
+                Member { name: "EnableManagedSpotTraining", target: "Boolean" },
+                Member { name: "CheckpointConfig", target: "CheckpointConfig" },
+                Member { name: "DebugHookConfig", target: "DebugHookConfig" },
+                Member { name: "DebugRuleConfigurations", target: "DebugRuleConfigurations" },
+                Member { name: "TensorBoardOutputConfig", target: "TensorBoardOutputConfig" },
+                Member { name: "ExperimentConfig", target: "ExperimentConfig" },
+                Member { name: "ProfilerConfig", target: "ProfilerConfig" },
+                Member { name: "ProfilerRuleConfigurations", target: "ProfilerRuleConfigurations" },
+                Member { name: "Environment", target: "TrainingEnvironmentMap" },
+                Member { name: "RetryStrategy", target: "RetryStrategy" },
+                Member { name: "RemoteDebugConfig", target: "RemoteDebugConfig" },
+                Member { name: "InfraCheckConfig", target: "InfraCheckConfig" },
+                Member { name: "SessionChainingConfig", target: "SessionChainingConfig" },
+                Member { name: "ServerlessJobConfig", target: "ServerlessJobConfig" },
+                Member { name: "MlflowConfig", target: "MlflowConfig" },
+                Member { name: "ModelPackageConfig", target: "ModelPackageConfig" },
+            ],
+            required: &["TrainingJobName", "RoleArn", "OutputDataConfig"],
+        },
+    },
+    Shape {
         name: "CrossRegionMaxInvocationsPerSecondPerInstance",
         kind: K::Integer { min: Some(1), max: Some(10000) },
     },
@@ -960,6 +1153,16 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "CsvContentType", min: Some(1), max: Some(10) },
     },
     Shape {
+        name: "CustomizationTechnique",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["SFT", "DPO", "RLVR", "RLAIF"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "DataCaptureConfig",
         kind: K::Structure {
             members: &[
@@ -972,6 +1175,57 @@ static SHAPES: &[Shape] = &[
             ],
             required: &["InitialSamplingPercentage", "DestinationS3Uri", "CaptureOptions"],
         },
+    },
+    Shape {
+        name: "DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataSource", target: "S3DataSource" },
+                Member { name: "FileSystemDataSource", target: "FileSystemDataSource" },
+                Member { name: "DatasetSource", target: "DatasetSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DatasetSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DatasetArn", target: "HubDataSetArn" },
+            ],
+            required: &["DatasetArn"],
+        },
+    },
+    Shape {
+        name: "DebugHookConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LocalPath", target: "DirectoryPath" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "HookParameters", target: "HookParameters" },
+                Member { name: "CollectionConfigurations", target: "CollectionConfigurations" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
+        name: "DebugRuleConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RuleConfigurationName", target: "RuleConfigurationName" },
+                Member { name: "LocalPath", target: "DirectoryPath" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "RuleEvaluatorImage", target: "AlgorithmImage" },
+                Member { name: "InstanceType", target: "ProcessingInstanceType" },
+                Member { name: "VolumeSizeInGB", target: "OptionalVolumeSizeInGB" },
+                Member { name: "RuleParameters", target: "RuleParameters" },
+            ],
+            required: &["RuleConfigurationName", "RuleEvaluatorImage"],
+        },
+    },
+    Shape {
+        name: "DebugRuleConfigurations",
+        kind: K::List { member: "DebugRuleConfiguration", min: Some(0), max: Some(20) },
     },
     Shape {
         name: "DeleteEndpointConfigInput",
@@ -1020,6 +1274,15 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeTrainingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingJobName", target: "TrainingJobName" },
+            ],
+            required: &["TrainingJobName"],
+        },
+    },
+    Shape {
         name: "DestinationS3Uri",
         kind: K::String {
             min: Some(0),
@@ -1029,9 +1292,23 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "DirectoryPath",
+        kind: K::String {
+            min: Some(0),
+            max: Some(4096),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "DisableProfiler", kind: K::Boolean },
     Shape { name: "EnableCapture", kind: K::Boolean },
     Shape { name: "EnableDetailedObservability", kind: K::Boolean },
     Shape { name: "EnableEnhancedMetrics", kind: K::Boolean },
+    Shape { name: "EnableInfraCheck", kind: K::Boolean },
+    Shape { name: "EnableRemoteDebug", kind: K::Boolean },
+    Shape { name: "EnableSessionTagChaining", kind: K::Boolean },
     Shape {
         name: "EndpointConfigName",
         kind: K::String {
@@ -1092,6 +1369,50 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "EvaluationType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "LLMAJEvaluation", "CustomScorerEvaluation", "BenchmarkEvaluation",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EvaluatorArn",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExperimentConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+                Member { name: "TrialComponentDisplayName", target: "ExperimentEntityName" },
+                Member { name: "RunName", target: "ExperimentEntityName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExperimentEntityName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(120),
+            pattern: Some(&P_EXPERIMENT_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ExplainerConfig",
         kind: K::Structure {
             members: &[
@@ -1101,13 +1422,107 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "FileSystemAccessMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["rw", "ro"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FileSystemDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemId", target: "FileSystemId" },
+                Member { name: "FileSystemAccessMode", target: "FileSystemAccessMode" },
+                Member { name: "FileSystemType", target: "FileSystemType" },
+                Member { name: "DirectoryPath", target: "DirectoryPath" },
+            ],
+            required: &["FileSystemId", "FileSystemAccessMode", "FileSystemType", "DirectoryPath"],
+        },
+    },
+    Shape {
+        name: "FileSystemId",
+        kind: K::String {
+            min: Some(11),
+            max: Some(21),
+            pattern: Some(&P_FILE_SYSTEM_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FileSystemType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["EFS", "FSxLustre"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HookParameters",
+        kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
+    },
+    Shape {
+        name: "HubAccessConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubContentArn", target: "HubContentArn" },
+            ],
+            required: &["HubContentArn"],
+        },
+    },
+    Shape {
         name: "HubContentArn",
         kind: K::String {
             min: Some(0),
             max: Some(255),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubDataSetArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_HUB_DATA_SET_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2500),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameters",
+        kind: K::Map {
+            key: "HyperParameterKey",
+            value: "HyperParameterValue",
+            min: Some(0),
+            max: Some(100),
         },
     },
     Shape {
@@ -1158,7 +1573,59 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "InfraCheckConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableInfraCheck", target: "EnableInfraCheck" },
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "InitialTaskCount", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "InputDataConfig",
+        kind: K::List { member: "Channel", min: Some(1), max: Some(20) },
+    },
+    Shape {
+        name: "InstanceGroup",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "TrainingInstanceType" },
+                Member { name: "InstanceCount", target: "TrainingInstanceCount" },
+                Member { name: "InstanceGroupName", target: "InstanceGroupName" },
+            ],
+            required: &["InstanceType", "InstanceCount", "InstanceGroupName"],
+        },
+    },
+    Shape {
+        name: "InstanceGroupName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InstanceGroupNames",
+        kind: K::List { member: "InstanceGroupName", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "InstanceGroups",
+        kind: K::List { member: "InstanceGroup", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "InstancePlacementConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableMultipleJobs", target: "Boolean" },
+                Member { name: "PlacementSpecifications", target: "PlacementSpecifications" },
+            ],
+            required: &[],
+        },
+    },
     Shape {
         name: "InstancePool",
         kind: K::Structure {
@@ -1176,6 +1643,21 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "InstancePoolPriority", kind: K::Integer { min: Some(1), max: Some(5) } },
     Shape {
+        name: "InstancePreference",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "TrainingInstanceType" },
+                Member { name: "InstanceCount", target: "TrainingInstanceCount" },
+                Member { name: "TrainingPlanArns", target: "TrainingPlanArnList" },
+            ],
+            required: &["InstanceType"],
+        },
+    },
+    Shape {
+        name: "InstancePreferenceList",
+        kind: K::List { member: "InstancePreference", min: Some(1), max: Some(5) },
+    },
+    Shape {
         name: "JsonContentType",
         kind: K::String {
             min: Some(1),
@@ -1189,6 +1671,7 @@ static SHAPES: &[Shape] = &[
         name: "JsonContentTypes",
         kind: K::List { member: "JsonContentType", min: Some(1), max: Some(10) },
     },
+    Shape { name: "KeepAlivePeriodInSeconds", kind: K::Integer { min: Some(0), max: Some(21600) } },
     Shape {
         name: "KmsKeyId",
         kind: K::String {
@@ -1242,6 +1725,26 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "ListTagsMaxResults", kind: K::Integer { min: Some(50), max: None } },
     Shape {
+        name: "ListTrainingJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "TrainingJobStatus" },
+                Member { name: "SortBy", target: "SortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "WarmPoolStatusEquals", target: "WarmPoolResourceStatus" },
+                Member { name: "TrainingPlanArnEquals", target: "TrainingPlanArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ManagedInstanceScalingCooldownInMinutes",
         kind: K::Integer { min: Some(5), max: Some(1440) },
     },
@@ -1281,8 +1784,49 @@ static SHAPES: &[Shape] = &[
         name: "MaxConcurrentInvocationsPerInstance",
         kind: K::Integer { min: Some(1), max: Some(1000) },
     },
+    Shape {
+        name: "MaxPendingTimeInSeconds",
+        kind: K::Integer { min: Some(1800), max: Some(2419200) },
+    },
     Shape { name: "MaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape { name: "MaxRuntimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "MaxWaitTimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "MaximumRetryAttempts", kind: K::Integer { min: Some(1), max: Some(30) } },
+    Shape {
+        name: "MetricDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "MetricName" },
+                Member { name: "Regex", target: "MetricRegex" },
+            ],
+            required: &["Name", "Regex"],
+        },
+    },
+    Shape {
+        name: "MetricDefinitionList",
+        kind: K::List { member: "MetricDefinition", min: Some(0), max: Some(40) },
+    },
+    Shape {
+        name: "MetricName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape { name: "MetricPublishFrequencyInSeconds", kind: K::Integer { min: None, max: None } },
+    Shape {
+        name: "MetricRegex",
+        kind: K::String {
+            min: Some(1),
+            max: Some(500),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "MetricsConfig",
         kind: K::Structure {
@@ -1319,11 +1863,52 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "MlFlowResourceArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_ML_FLOW_RESOURCE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "MlReservationArn",
         kind: K::String {
             min: Some(20),
             max: Some(258),
             pattern: Some(&P_ML_RESERVATION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MlflowConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MlflowResourceArn", target: "MlFlowResourceArn" },
+                Member { name: "MlflowExperimentName", target: "MlflowExperimentName" },
+                Member { name: "MlflowRunName", target: "MlflowRunName" },
+            ],
+            required: &["MlflowResourceArn"],
+        },
+    },
+    Shape {
+        name: "MlflowExperimentName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MlflowRunName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -1387,6 +1972,36 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelPackageArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_MODEL_PACKAGE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupArn", target: "ModelPackageGroupArn" },
+                Member { name: "SourceModelPackageArn", target: "ModelPackageArn" },
+            ],
+            required: &["ModelPackageGroupArn"],
+        },
+    },
+    Shape {
+        name: "ModelPackageGroupArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_MODEL_PACKAGE_GROUP_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelSortKey",
         kind: K::String {
             min: None,
@@ -1406,15 +2021,26 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
-        name: "NextToken",
+        name: "NameContains",
         kind: K::String {
             min: Some(0),
-            max: Some(8192),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            max: Some(63),
+            pattern: Some(&P_NAME_CONTAINS),
             enum_values: &[],
             sensitive: false,
         },
     },
+    Shape {
+        name: "NextToken",
+        kind: K::String {
+            min: Some(0),
+            max: Some(8192),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "OptionalVolumeSizeInGB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "OrderKey",
         kind: K::String {
@@ -1426,14 +2052,59 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "OutputCompressionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["GZIP", "NONE"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OutputDataConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "CompressionType", target: "OutputCompressionType" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
         name: "PaginationToken",
         kind: K::String {
             min: Some(0),
             max: Some(8192),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "Peft",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["LORA"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PlacementSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "UltraServerId", target: "String256" },
+                Member { name: "InstanceCount", target: "TrainingInstanceCount" },
+            ],
+            required: &["InstanceCount"],
+        },
+    },
+    Shape {
+        name: "PlacementSpecifications",
+        kind: K::List { member: "PlacementSpecification", min: Some(0), max: Some(10) },
     },
     Shape {
         name: "PrefixAwareRoutingConcurrencyThreshold",
@@ -1452,6 +2123,70 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "PrefixAwareRoutingPrefixLength",
         kind: K::Integer { min: Some(1024), max: Some(65536) },
+    },
+    Shape {
+        name: "ProcessingInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge", "ml.m4.xlarge",
+                "ml.m4.2xlarge", "ml.m4.4xlarge", "ml.m4.10xlarge", "ml.m4.16xlarge",
+                "ml.c4.xlarge", "ml.c4.2xlarge", "ml.c4.4xlarge", "ml.c4.8xlarge", "ml.p2.xlarge",
+                "ml.p2.8xlarge", "ml.p2.16xlarge", "ml.p3.2xlarge", "ml.p3.8xlarge",
+                "ml.p3.16xlarge", "ml.c5.xlarge", "ml.c5.2xlarge", "ml.c5.4xlarge", "ml.c5.9xlarge",
+                "ml.c5.18xlarge", "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.m5.4xlarge",
+                "ml.m5.12xlarge", "ml.m5.24xlarge", "ml.r5.large", "ml.r5.xlarge", "ml.r5.2xlarge",
+                "ml.r5.4xlarge", "ml.r5.8xlarge", "ml.r5.12xlarge", "ml.r5.16xlarge",
+                "ml.r5.24xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge",
+                "ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g4dn.16xlarge", "ml.g5.xlarge",
+                "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.16xlarge",
+                "ml.g5.12xlarge", "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.r5d.large",
+                "ml.r5d.xlarge", "ml.r5d.2xlarge", "ml.r5d.4xlarge", "ml.r5d.8xlarge",
+                "ml.r5d.12xlarge", "ml.r5d.16xlarge", "ml.r5d.24xlarge", "ml.g6.xlarge",
+                "ml.g6.2xlarge", "ml.g6.4xlarge", "ml.g6.8xlarge", "ml.g6.12xlarge",
+                "ml.g6.16xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.g6e.xlarge",
+                "ml.g6e.2xlarge", "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.12xlarge",
+                "ml.g6e.16xlarge", "ml.g6e.24xlarge", "ml.g6e.48xlarge", "ml.m6i.large",
+                "ml.m6i.xlarge", "ml.m6i.2xlarge", "ml.m6i.4xlarge", "ml.m6i.8xlarge",
+                "ml.m6i.12xlarge", "ml.m6i.16xlarge", "ml.m6i.24xlarge", "ml.m6i.32xlarge",
+                "ml.c6i.xlarge", "ml.c6i.2xlarge", "ml.c6i.4xlarge", "ml.c6i.8xlarge",
+                "ml.c6i.12xlarge", "ml.c6i.16xlarge", "ml.c6i.24xlarge", "ml.c6i.32xlarge",
+                "ml.m7i.large", "ml.m7i.xlarge", "ml.m7i.2xlarge", "ml.m7i.4xlarge",
+                "ml.m7i.8xlarge", "ml.m7i.12xlarge", "ml.m7i.16xlarge", "ml.m7i.24xlarge",
+                "ml.m7i.48xlarge", "ml.c7i.large", "ml.c7i.xlarge", "ml.c7i.2xlarge",
+                "ml.c7i.4xlarge", "ml.c7i.8xlarge", "ml.c7i.12xlarge", "ml.c7i.16xlarge",
+                "ml.c7i.24xlarge", "ml.c7i.48xlarge", "ml.r7i.large", "ml.r7i.xlarge",
+                "ml.r7i.2xlarge", "ml.r7i.4xlarge", "ml.r7i.8xlarge", "ml.r7i.12xlarge",
+                "ml.r7i.16xlarge", "ml.r7i.24xlarge", "ml.r7i.48xlarge", "ml.p5.4xlarge",
+                "ml.g7e.2xlarge", "ml.g7e.4xlarge", "ml.g7e.8xlarge", "ml.g7e.12xlarge",
+                "ml.g7e.24xlarge", "ml.g7e.48xlarge", "ml.g7.2xlarge", "ml.g7.4xlarge",
+                "ml.g7.8xlarge", "ml.g7.12xlarge", "ml.g7.24xlarge", "ml.g7.48xlarge",
+                "ml.r6i.large", "ml.r6i.xlarge", "ml.r6i.2xlarge", "ml.r6i.4xlarge",
+                "ml.r6i.8xlarge", "ml.r6i.12xlarge", "ml.r6i.16xlarge", "ml.r6i.24xlarge",
+                "ml.r6i.32xlarge", "ml.m8i.large", "ml.m8i.xlarge", "ml.m8i.2xlarge",
+                "ml.m8i.4xlarge", "ml.m8i.8xlarge", "ml.m8i.12xlarge", "ml.m8i.16xlarge",
+                "ml.m8i.24xlarge", "ml.m8i.32xlarge", "ml.m8i.48xlarge", "ml.m8i.96xlarge",
+                "ml.c8i.xlarge", "ml.c8i.2xlarge", "ml.c8i.4xlarge", "ml.c8i.8xlarge",
+                "ml.c8i.12xlarge", "ml.c8i.16xlarge", "ml.c8i.24xlarge", "ml.c8i.32xlarge",
+                "ml.c8i.48xlarge", "ml.c8i.96xlarge", "ml.r8i.large", "ml.r8i.xlarge",
+                "ml.r8i.2xlarge", "ml.r8i.4xlarge", "ml.r8i.8xlarge", "ml.r8i.12xlarge",
+                "ml.r8i.16xlarge", "ml.r8i.24xlarge", "ml.r8i.32xlarge", "ml.r8i.48xlarge",
+                "ml.r8i.96xlarge", "ml.m7i-flex.large", "ml.m7i-flex.xlarge", "ml.m7i-flex.2xlarge",
+                "ml.m7i-flex.4xlarge", "ml.m7i-flex.8xlarge", "ml.m7i-flex.12xlarge",
+                "ml.m7i-flex.16xlarge", "ml.c7i-flex.xlarge", "ml.c7i-flex.2xlarge",
+                "ml.c7i-flex.4xlarge", "ml.c7i-flex.8xlarge", "ml.c7i-flex.12xlarge",
+                "ml.c7i-flex.16xlarge", "ml.m8i-flex.large", "ml.m8i-flex.xlarge",
+                "ml.m8i-flex.2xlarge", "ml.m8i-flex.4xlarge", "ml.m8i-flex.8xlarge",
+                "ml.m8i-flex.12xlarge", "ml.m8i-flex.16xlarge", "ml.c8i-flex.xlarge",
+                "ml.c8i-flex.2xlarge", "ml.c8i-flex.4xlarge", "ml.c8i-flex.8xlarge",
+                "ml.c8i-flex.12xlarge", "ml.c8i-flex.16xlarge", "ml.r8i-flex.large",
+                "ml.r8i-flex.xlarge", "ml.r8i-flex.2xlarge", "ml.r8i-flex.4xlarge",
+                "ml.r8i-flex.8xlarge", "ml.r8i-flex.12xlarge", "ml.r8i-flex.16xlarge",
+            ],
+            sensitive: false,
+        },
     },
     Shape {
         name: "ProductionVariant",
@@ -1673,6 +2408,61 @@ static SHAPES: &[Shape] = &[
         kind: K::Integer { min: Some(1), max: Some(512) },
     },
     Shape {
+        name: "ProfilerConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "ProfilingIntervalInMilliseconds", target: "ProfilingIntervalInMilliseconds" },
+                Member { name: "ProfilingParameters", target: "ProfilingParameters" },
+                Member { name: "DisableProfiler", target: "DisableProfiler" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ProfilerRuleConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RuleConfigurationName", target: "RuleConfigurationName" },
+                Member { name: "LocalPath", target: "DirectoryPath" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "RuleEvaluatorImage", target: "AlgorithmImage" },
+                Member { name: "InstanceType", target: "ProcessingInstanceType" },
+                Member { name: "VolumeSizeInGB", target: "OptionalVolumeSizeInGB" },
+                Member { name: "RuleParameters", target: "RuleParameters" },
+            ],
+            required: &["RuleConfigurationName", "RuleEvaluatorImage"],
+        },
+    },
+    Shape {
+        name: "ProfilerRuleConfigurations",
+        kind: K::List { member: "ProfilerRuleConfiguration", min: Some(0), max: Some(20) },
+    },
+    Shape { name: "ProfilingIntervalInMilliseconds", kind: K::Long { min: None, max: None } },
+    Shape {
+        name: "ProfilingParameters",
+        kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
+    },
+    Shape {
+        name: "RecordWrapper",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["None", "RecordIO"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RemoteDebugConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableRemoteDebug", target: "EnableRemoteDebug" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "RepositoryAccessMode",
         kind: K::String {
             min: None,
@@ -1696,7 +2486,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(2048),
-            pattern: Some(&P_CLARIFY_CONTENT_TEMPLATE),
+            pattern: Some(&P_ALGORITHM_IMAGE),
             enum_values: &[],
             sensitive: false,
         },
@@ -1709,6 +2499,34 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_RESOURCE_ARN),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResourceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "TrainingInstanceType" },
+                Member { name: "InstanceCount", target: "TrainingInstanceCount" },
+                Member { name: "VolumeSizeInGB", target: "OptionalVolumeSizeInGB" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "KeepAlivePeriodInSeconds", target: "KeepAlivePeriodInSeconds" },
+                Member { name: "InstanceGroups", target: "InstanceGroups" },
+                Member { name: "TrainingPlanArn", target: "TrainingPlanArn" },
+                Member { name: "InstancePlacementConfig", target: "InstancePlacementConfig" },
+                Member { name: "InstancePreferences", target: "InstancePreferenceList" },
+                Member { name: "SelectedInstanceType", target: "TrainingInstanceType" },
+                Member { name: "SelectedInstanceCount", target: "TrainingInstanceCount" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RetryStrategy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaximumRetryAttempts", target: "MaximumRetryAttempts" },
+            ],
+            required: &["MaximumRetryAttempts"],
         },
     },
     Shape {
@@ -1729,6 +2547,57 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &[
                 "LEAST_OUTSTANDING_REQUESTS", "RANDOM", "PREFIX_AWARE", "KV_AWARE",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RuleConfigurationName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RuleParameters",
+        kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(100) },
+    },
+    Shape {
+        name: "S3DataDistribution",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["FullyReplicated", "ShardedByS3Key"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "S3DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataType", target: "S3DataType" },
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "S3DataDistributionType", target: "S3DataDistribution" },
+                Member { name: "AttributeNames", target: "AttributeNames" },
+                Member { name: "InstanceGroupNames", target: "InstanceGroupNames" },
+                Member { name: "ModelAccessConfig", target: "ModelAccessConfig" },
+                Member { name: "HubAccessConfig", target: "HubAccessConfig" },
+            ],
+            required: &["S3DataType", "S3Uri"],
+        },
+    },
+    Shape {
+        name: "S3DataType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ManifestFile", "S3Prefix", "AugmentedManifestFile", "Converse",
             ],
             sensitive: false,
         },
@@ -1769,6 +2638,16 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "S3Uri",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_S3_MODEL_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape { name: "SamplingPercentage", kind: K::Integer { min: Some(0), max: Some(100) } },
     Shape {
         name: "SecurityGroupId",
@@ -1777,6 +2656,53 @@ static SHAPES: &[Shape] = &[
             max: Some(32),
             pattern: Some(&P_SECURITY_GROUP_ID),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "Seed", kind: K::Long { min: None, max: None } },
+    Shape {
+        name: "SequenceLength",
+        kind: K::String {
+            min: Some(1),
+            max: Some(50),
+            pattern: Some(&P_SEQUENCE_LENGTH),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ServerlessJobBaseModelArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_SERVERLESS_JOB_BASE_MODEL_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ServerlessJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseModelArn", target: "ServerlessJobBaseModelArn" },
+                Member { name: "AcceptEula", target: "AcceptEula" },
+                Member { name: "JobType", target: "ServerlessJobType" },
+                Member { name: "CustomizationTechnique", target: "CustomizationTechnique" },
+                Member { name: "Peft", target: "Peft" },
+                Member { name: "EvaluationType", target: "EvaluationType" },
+                Member { name: "EvaluatorArn", target: "EvaluatorArn" },
+                Member { name: "SequenceLength", target: "SequenceLength" },
+            ],
+            required: &["BaseModelArn", "JobType"],
+        },
+    },
+    Shape {
+        name: "ServerlessJobType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["FineTuning", "Evaluation"],
             sensitive: false,
         },
     },
@@ -1790,6 +2716,24 @@ static SHAPES: &[Shape] = &[
         kind: K::Integer { min: Some(1), max: Some(200) },
     },
     Shape {
+        name: "SessionChainingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableSessionTagChaining", target: "EnableSessionTagChaining" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ShuffleConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Seed", target: "Seed" },
+            ],
+            required: &["Seed"],
+        },
+    },
+    Shape {
         name: "SnsTopicArn",
         kind: K::String {
             min: Some(0),
@@ -1800,8 +2744,58 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StopTrainingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingJobName", target: "TrainingJobName" },
+            ],
+            required: &["TrainingJobName"],
+        },
+    },
+    Shape {
+        name: "StoppingCondition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxRuntimeInSeconds", target: "MaxRuntimeInSeconds" },
+                Member { name: "MaxWaitTimeInSeconds", target: "MaxWaitTimeInSeconds" },
+                Member { name: "MaxPendingTimeInSeconds", target: "MaxPendingTimeInSeconds" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "String",
         kind: K::String { min: None, max: None, pattern: None, enum_values: &[], sensitive: false },
+    },
+    Shape {
+        name: "String256",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape {
         name: "SubnetId",
@@ -1846,7 +2840,229 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "TensorBoardOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LocalPath", target: "DirectoryPath" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
     Shape { name: "Timestamp", kind: K::Timestamp },
+    Shape {
+        name: "TrainingContainerArgument",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingContainerArguments",
+        kind: K::List { member: "TrainingContainerArgument", min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "TrainingContainerEntrypoint",
+        kind: K::List { member: "TrainingContainerEntrypointString", min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "TrainingContainerEntrypointString",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ALGORITHM_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingEnvironmentKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_ENVIRONMENT_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingEnvironmentMap",
+        kind: K::Map {
+            key: "TrainingEnvironmentKey",
+            value: "TrainingEnvironmentValue",
+            min: Some(0),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "TrainingEnvironmentValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_ENVIRONMENT_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingImageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingRepositoryAccessMode", target: "TrainingRepositoryAccessMode" },
+                Member { name: "TrainingRepositoryAuthConfig", target: "TrainingRepositoryAuthConfig" },
+            ],
+            required: &["TrainingRepositoryAccessMode"],
+        },
+    },
+    Shape {
+        name: "TrainingInputMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Pipe", "File", "FastFile"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "TrainingInstanceCount", kind: K::Integer { min: Some(0), max: None } },
+    Shape {
+        name: "TrainingInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.m4.xlarge", "ml.m4.2xlarge", "ml.m4.4xlarge", "ml.m4.10xlarge",
+                "ml.m4.16xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge",
+                "ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g4dn.16xlarge", "ml.m5.large",
+                "ml.m5.xlarge", "ml.m5.2xlarge", "ml.m5.4xlarge", "ml.m5.12xlarge",
+                "ml.m5.24xlarge", "ml.c4.xlarge", "ml.c4.2xlarge", "ml.c4.4xlarge", "ml.c4.8xlarge",
+                "ml.p2.xlarge", "ml.p2.8xlarge", "ml.p2.16xlarge", "ml.p3.2xlarge", "ml.p3.8xlarge",
+                "ml.p3.16xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge",
+                "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge", "ml.c5.xlarge",
+                "ml.c5.2xlarge", "ml.c5.4xlarge", "ml.c5.9xlarge", "ml.c5.18xlarge",
+                "ml.c5n.xlarge", "ml.c5n.2xlarge", "ml.c5n.4xlarge", "ml.c5n.9xlarge",
+                "ml.c5n.18xlarge", "ml.g5.xlarge", "ml.g5.2xlarge", "ml.g5.4xlarge",
+                "ml.g5.8xlarge", "ml.g5.16xlarge", "ml.g5.12xlarge", "ml.g5.24xlarge",
+                "ml.g5.48xlarge", "ml.g6.xlarge", "ml.g6.2xlarge", "ml.g6.4xlarge", "ml.g6.8xlarge",
+                "ml.g6.16xlarge", "ml.g6.12xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge",
+                "ml.g6e.xlarge", "ml.g6e.2xlarge", "ml.g6e.4xlarge", "ml.g6e.8xlarge",
+                "ml.g6e.16xlarge", "ml.g6e.12xlarge", "ml.g6e.24xlarge", "ml.g6e.48xlarge",
+                "ml.trn1.2xlarge", "ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.trn2.48xlarge",
+                "ml.m6i.large", "ml.m6i.xlarge", "ml.m6i.2xlarge", "ml.m6i.4xlarge",
+                "ml.m6i.8xlarge", "ml.m6i.12xlarge", "ml.m6i.16xlarge", "ml.m6i.24xlarge",
+                "ml.m6i.32xlarge", "ml.c6i.xlarge", "ml.c6i.2xlarge", "ml.c6i.8xlarge",
+                "ml.c6i.4xlarge", "ml.c6i.12xlarge", "ml.c6i.16xlarge", "ml.c6i.24xlarge",
+                "ml.c6i.32xlarge", "ml.r5d.large", "ml.r5d.xlarge", "ml.r5d.2xlarge",
+                "ml.r5d.4xlarge", "ml.r5d.8xlarge", "ml.r5d.12xlarge", "ml.r5d.16xlarge",
+                "ml.r5d.24xlarge", "ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge",
+                "ml.r5.large", "ml.r5.xlarge", "ml.r5.2xlarge", "ml.r5.4xlarge", "ml.r5.8xlarge",
+                "ml.r5.12xlarge", "ml.r5.16xlarge", "ml.r5.24xlarge", "ml.p6-b200.48xlarge",
+                "ml.m7i.large", "ml.m7i.xlarge", "ml.m7i.2xlarge", "ml.m7i.4xlarge",
+                "ml.m7i.8xlarge", "ml.m7i.12xlarge", "ml.m7i.16xlarge", "ml.m7i.24xlarge",
+                "ml.m7i.48xlarge", "ml.c7i.large", "ml.c7i.xlarge", "ml.c7i.2xlarge",
+                "ml.c7i.4xlarge", "ml.c7i.8xlarge", "ml.c7i.12xlarge", "ml.c7i.16xlarge",
+                "ml.c7i.24xlarge", "ml.c7i.48xlarge", "ml.r7i.large", "ml.r7i.xlarge",
+                "ml.r7i.2xlarge", "ml.r7i.4xlarge", "ml.r7i.8xlarge", "ml.r7i.12xlarge",
+                "ml.r7i.16xlarge", "ml.r7i.24xlarge", "ml.r7i.48xlarge", "ml.p6e-gb200.36xlarge",
+                "ml.p5.4xlarge", "ml.p6-b300.48xlarge", "ml.g7e.2xlarge", "ml.g7e.4xlarge",
+                "ml.g7e.8xlarge", "ml.g7e.12xlarge", "ml.g7e.24xlarge", "ml.g7e.48xlarge",
+                "ml.g7.2xlarge", "ml.g7.4xlarge", "ml.g7.8xlarge", "ml.g7.12xlarge",
+                "ml.g7.24xlarge", "ml.g7.48xlarge", "ml.r6i.large", "ml.r6i.xlarge",
+                "ml.r6i.2xlarge", "ml.r6i.4xlarge", "ml.r6i.8xlarge", "ml.r6i.12xlarge",
+                "ml.r6i.16xlarge", "ml.r6i.24xlarge", "ml.r6i.32xlarge", "ml.m8i.large",
+                "ml.m8i.xlarge", "ml.m8i.2xlarge", "ml.m8i.4xlarge", "ml.m8i.8xlarge",
+                "ml.m8i.12xlarge", "ml.m8i.16xlarge", "ml.m8i.24xlarge", "ml.m8i.32xlarge",
+                "ml.m8i.48xlarge", "ml.m8i.96xlarge", "ml.c8i.xlarge", "ml.c8i.2xlarge",
+                "ml.c8i.4xlarge", "ml.c8i.8xlarge", "ml.c8i.12xlarge", "ml.c8i.16xlarge",
+                "ml.c8i.24xlarge", "ml.c8i.32xlarge", "ml.c8i.48xlarge", "ml.c8i.96xlarge",
+                "ml.r8i.large", "ml.r8i.xlarge", "ml.r8i.2xlarge", "ml.r8i.4xlarge",
+                "ml.r8i.8xlarge", "ml.r8i.12xlarge", "ml.r8i.16xlarge", "ml.r8i.24xlarge",
+                "ml.r8i.32xlarge", "ml.r8i.48xlarge", "ml.r8i.96xlarge", "ml.m7i-flex.large",
+                "ml.m7i-flex.xlarge", "ml.m7i-flex.2xlarge", "ml.m7i-flex.4xlarge",
+                "ml.m7i-flex.8xlarge", "ml.m7i-flex.12xlarge", "ml.m7i-flex.16xlarge",
+                "ml.c7i-flex.xlarge", "ml.c7i-flex.2xlarge", "ml.c7i-flex.4xlarge",
+                "ml.c7i-flex.8xlarge", "ml.c7i-flex.12xlarge", "ml.c7i-flex.16xlarge",
+                "ml.m8i-flex.large", "ml.m8i-flex.xlarge", "ml.m8i-flex.2xlarge",
+                "ml.m8i-flex.4xlarge", "ml.m8i-flex.8xlarge", "ml.m8i-flex.12xlarge",
+                "ml.m8i-flex.16xlarge", "ml.c8i-flex.xlarge", "ml.c8i-flex.2xlarge",
+                "ml.c8i-flex.4xlarge", "ml.c8i-flex.8xlarge", "ml.c8i-flex.12xlarge",
+                "ml.c8i-flex.16xlarge", "ml.r8i-flex.large", "ml.r8i-flex.xlarge",
+                "ml.r8i-flex.2xlarge", "ml.r8i-flex.4xlarge", "ml.r8i-flex.8xlarge",
+                "ml.r8i-flex.12xlarge", "ml.r8i-flex.16xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_CONTAINER_HOSTNAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanArn",
+        kind: K::String {
+            min: Some(50),
+            max: Some(2048),
+            pattern: Some(&P_TRAINING_PLAN_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanArnList",
+        kind: K::List { member: "TrainingPlanArn", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "TrainingRepositoryAccessMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Platform", "Vpc"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingRepositoryAuthConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingRepositoryCredentialsProviderArn", target: "TrainingRepositoryCredentialsProviderArn" },
+            ],
+            required: &["TrainingRepositoryCredentialsProviderArn"],
+        },
+    },
+    Shape {
+        name: "TrainingRepositoryCredentialsProviderArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_TRAINING_REPOSITORY_CREDENTIALS_PROVIDER_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "Url",
         kind: K::String {
@@ -1896,6 +3112,16 @@ static SHAPES: &[Shape] = &[
         name: "VpcSecurityGroupIds",
         kind: K::List { member: "SecurityGroupId", min: Some(1), max: Some(5) },
     },
+    Shape {
+        name: "WarmPoolResourceStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Available", "Terminated", "Reused", "InUse"],
+            sensitive: false,
+        },
+    },
 ];
 
 // Patterns as the model writes them (error messages quote them), each with its Rust form
@@ -1905,10 +3131,12 @@ static P_ACCELERATOR_PARTITION_TYPE: Pattern = Pattern::new(
     &[],
 );
 static P_ADDITIONAL_MODEL_CHANNEL_NAME: Pattern = Pattern::new(r"[A-Za-z0-9\.\-_]+", &[]);
-static P_CLARIFY_CONTENT_TEMPLATE: Pattern = Pattern::new(
-    ".*",
-    &[r"[^\n\r\x{85}\x{2028}\x{2029}]*"],
+static P_ALGORITHM_IMAGE: Pattern = Pattern::new(".*", &[r"[^\n\r\x{85}\x{2028}\x{2029}]*"]);
+static P_ARN_OR_NAME: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)",
+    &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"],
 );
+static P_ATTRIBUTE_NAME: Pattern = Pattern::new(".+", &[r"[^\n\r\x{85}\x{2028}\x{2029}]+"]);
 static P_CLARIFY_MIME_TYPE: Pattern = Pattern::new(
     r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9+.])*",
     &[],
@@ -1933,16 +3161,35 @@ static P_ENVIRONMENT_VALUE: Pattern = Pattern::new(
     r"[\S\s]*",
     &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]*"],
 );
+static P_EXPERIMENT_ENTITY_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}", &[]);
+static P_FILE_SYSTEM_ID: Pattern = Pattern::new("(fs-[0-9a-f]{8,})", &[]);
+static P_HUB_DATA_SET_ARN: Pattern = Pattern::new(
+    r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/\d{1,4}.\d{1,4}.\d{1,4})?",
+    &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4})?"],
+);
 static P_KMS_KEY_ID: Pattern = Pattern::new("[a-zA-Z0-9:/_-]*", &[]);
 static P_METRICS_ENDPOINT_PATH: Pattern = Pattern::new(
     r"/(?!.*\.\.)[a-zA-Z0-9/_.\-]+",
     &[r"/(?:\.?[a-zA-Z0-9/_\-])+\.?|/\."],
+);
+static P_ML_FLOW_RESOURCE_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_ML_RESERVATION_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z0-9\-]{1,14}/.*",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z0-9\-]{1,14}/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_MODEL_NAME: Pattern = Pattern::new(r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?", &[]);
+static P_MODEL_PACKAGE_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[\S]{1,2048}",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[[^ \t\n\x0B\x0C\r]]{1,2048}"],
+);
+static P_MODEL_PACKAGE_GROUP_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package-group/[\S]{1,2048}",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package-group/[[^ \t\n\x0B\x0C\r]]{1,2048}"],
+);
+static P_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-]+", &[]);
 static P_RESOURCE_ARN: Pattern = Pattern::new(
     "arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+",
     &[r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:[^\n\r\x{85}\x{2028}\x{2029}]+"],
@@ -1956,6 +3203,11 @@ static P_S3_MODEL_URI: Pattern = Pattern::new(
     &[r"(https|s3)://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
 );
 static P_SECURITY_GROUP_ID: Pattern = Pattern::new("[-0-9a-zA-Z]+", &[]);
+static P_SEQUENCE_LENGTH: Pattern = Pattern::new(r"\d+K", &["[0-9]+K"]);
+static P_SERVERLESS_JOB_BASE_MODEL_ARN: Pattern = Pattern::new(
+    r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/Model\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/\d{1,4}.\d{1,4}.\d{1,4})?",
+    &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/Model\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4})?"],
+);
 static P_SNS_TOPIC_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sns:[a-z0-9\-]*:[0-9]{12}:[a-zA-Z0-9_.-]+",
     &[],
@@ -1963,6 +3215,14 @@ static P_SNS_TOPIC_ARN: Pattern = Pattern::new(
 static P_TAG_KEY: Pattern = Pattern::new(
     r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)",
     &["([", UNICODE_L, UNICODE_Z, UNICODE_N, r"_.:/=+\-@]*)"],
+);
+static P_TRAINING_PLAN_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_TRAINING_REPOSITORY_CREDENTIALS_PROVIDER_ARN: Pattern = Pattern::new(
+    r"arn:[\p{Alnum}\-]+:lambda:[\p{Alnum}\-]+:[0-9]{12}:function:.*",
+    &[r"arn:[[a-zA-Z0-9]\-]+:lambda:[[a-zA-Z0-9]\-]+:[0-9]{12}:function:[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_VERSIONED_ARN_OR_NAME: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)(\/[0-9]{1,9})?",

@@ -194,6 +194,24 @@ impl Objects {
         }
     }
 
+    /// Writes a whole object from a file on the host (an artifact sagebox packed), streaming it.
+    pub async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        meta: ObjectMeta,
+    ) -> ObjectResult<ObjectRow> {
+        self.require_bucket(bucket).await?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(ObjectError::from)?;
+        let staged = self
+            .stage(tokio_util::io::ReaderStream::new(file), &[])
+            .await?;
+        self.commit_object(bucket, key, staged, meta).await
+    }
+
     /// Writes a whole object from bytes already in memory (small objects from other services).
     pub async fn put_bytes(
         &self,
@@ -221,6 +239,11 @@ impl Objects {
                 Err(ObjectError::NoSuchKey)
             }
         }
+    }
+
+    /// The file holding a blob (an `ObjectRow::blob`), for zero-copy staging.
+    pub fn blob_path(&self, blob: &str) -> PathBuf {
+        self.blobs.path(blob)
     }
 
     /// The file path of an object, for zero-copy staging (hard links, read-only bind mounts).

@@ -1,0 +1,262 @@
+//! Training jobs: CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob.
+//! Each job is driven by one supervisor task (supervisor.rs) that runs its containers through
+//! the runtime and writes every state change to the store first; `recover` re-adopts jobs a
+//! previous run of sagebox left in progress.
+
+pub mod staging;
+pub mod state;
+mod supervisor;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::aws::time::now_epoch;
+use crate::service::resources::{ListParams, Page};
+use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::store::resources::{ListQuery, Resource, ResourceKind, SortKey};
+use state::JobState;
+
+pub const LOG_GROUP: &str = "/aws/sagemaker/TrainingJobs";
+
+/// Why a supervisor is asked to end its job early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    Running,
+    Stop,
+}
+
+/// The running supervisors, by job name (lowercase), each with its stop signal.
+#[derive(Clone, Default)]
+pub struct Supervisors {
+    inner: Arc<Mutex<HashMap<String, watch::Sender<StopRequest>>>>,
+}
+
+impl Supervisors {
+    fn register(&self, name: &str) -> watch::Receiver<StopRequest> {
+        let (tx, rx) = watch::channel(StopRequest::Running);
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_ascii_lowercase(), tx);
+        rx
+    }
+
+    fn stop(&self, name: &str) -> bool {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&name.to_ascii_lowercase()) {
+            Some(tx) => tx.send(StopRequest::Stop).is_ok(),
+            None => false,
+        }
+    }
+
+    fn done(&self, name: &str) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name.to_ascii_lowercase());
+    }
+}
+
+impl Services {
+    pub async fn create_training_job(&self, req: Request) -> ServiceResult<Arc<Resource>> {
+        let name = required_str(&req, "TrainingJobName")?.to_string();
+        let algo = req
+            .get("AlgorithmSpecification")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if algo.get("TrainingImage").and_then(Value::as_str).is_none() {
+            return Err(ServiceError::Validation(
+                if algo.get("AlgorithmName").is_some() {
+                    "AlgorithmName (AWS Marketplace algorithm resources) is not supported by sagebox; give AlgorithmSpecification.TrainingImage instead."
+                } else {
+                    "Either TrainingImage or AlgorithmName must be specified in AlgorithmSpecification."
+                }
+                .into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for ch in req
+            .get("InputDataConfig")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let ch_name = ch.get("ChannelName").and_then(Value::as_str).unwrap_or("");
+            if !names.insert(ch_name.to_string()) {
+                return Err(ServiceError::Validation(format!(
+                    "Channel names must be unique. Found duplicate channel name: {ch_name}"
+                )));
+            }
+            if ch.pointer("/DataSource/S3DataSource").is_none() {
+                return Err(ServiceError::Validation(format!(
+                    "Channel {ch_name}: only S3DataSource data sources are supported by sagebox."
+                )));
+            }
+        }
+        let output = req
+            .get("OutputDataConfig")
+            .and_then(|o| o.get("S3OutputPath"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if staging::parse_s3_uri(output).is_none() {
+            return Err(ServiceError::Validation(format!(
+                "1 validation error detected: Value '{output}' at 'outputDataConfig.s3OutputPath' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(https|s3)://([^/]+)/?(.*)$"
+            )));
+        }
+        let state = JobState::new(now_epoch());
+        let arn = self.sagemaker_arn("training-job", &name);
+        let res = match self
+            .create_resource(
+                ResourceKind::TrainingJob,
+                &name,
+                req,
+                Value::Object(state.derived.clone()),
+                Some(&state.status),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
+                return Err(ServiceError::InUse(format!(
+                    "Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let stop = self.training.register(&res.name);
+        tokio::spawn(supervisor::run(self.clone(), res.name.clone(), stop, None));
+        Ok(res)
+    }
+
+    pub async fn describe_training_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {
+        self.store
+            .resource(ResourceKind::TrainingJob, name)
+            .await?
+            .ok_or_else(|| ServiceError::Validation("Requested resource not found.".into()))
+    }
+
+    pub async fn list_training_jobs(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
+        self.list_resources(ResourceKind::TrainingJob, params).await
+    }
+
+    pub async fn stop_training_job(&self, name: &str) -> ServiceResult<()> {
+        let job = self.describe_training_job(name).await?;
+        let mut state = JobState::from_stored(job.status.as_deref(), &job.derived);
+        match state.status.as_str() {
+            "InProgress" => {
+                state.set_status("Stopping");
+                state.transition("Stopping", "Stopping the training job");
+                self.save_training_state(&job.name, &state).await?;
+                self.training.stop(&job.name);
+                Ok(())
+            }
+            "Stopping" => Ok(()),
+            other => Err(ServiceError::Validation(format!(
+                "The request was rejected because the training job is in status {other}."
+            ))),
+        }
+    }
+
+    pub(crate) async fn save_training_state(
+        &self,
+        name: &str,
+        state: &JobState,
+    ) -> ServiceResult<()> {
+        self.store
+            .update_resource_state(
+                ResourceKind::TrainingJob,
+                name,
+                Some(state.status.clone()),
+                Value::Object(state.derived.clone()),
+                now_epoch(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// At startup: jobs an earlier run left in progress get their supervisor back when their
+    /// containers still exist (re-adopted by label), or fail with a reason; then containers and
+    /// networks that no job claims are removed.
+    pub async fn recover(self) {
+        let mut active = Vec::new();
+        for status in ["InProgress", "Stopping"] {
+            let query = ListQuery {
+                name_contains: None,
+                created_after: None,
+                created_before: None,
+                status_equals: Some(status.into()),
+                sort: SortKey::CreationTime,
+                descending: false,
+                after: None,
+                limit: 100_000,
+            };
+            match self
+                .store
+                .list_resources(ResourceKind::TrainingJob, query)
+                .await
+            {
+                Ok(jobs) => active.extend(jobs),
+                Err(e) => tracing::warn!("cannot list training jobs to recover: {e}"),
+            }
+        }
+        let mut adopted: HashSet<String> = HashSet::new();
+        for job in active {
+            let containers = match self.runtime.engine().await {
+                Ok(engine) => engine
+                    .containers_labelled(crate::runtime::docker::ARN_LABEL, &job.arn)
+                    .await
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            let instances = job
+                .request
+                .pointer("/ResourceConfig/InstanceCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            if !containers.is_empty() && containers.len() as u64 == instances {
+                tracing::info!(
+                    "re-adopting training job {} ({} containers)",
+                    job.name,
+                    containers.len()
+                );
+                adopted.insert(job.arn.clone());
+                let stop = self.training.register(&job.name);
+                let ids = containers
+                    .into_iter()
+                    .map(|(id, name, _)| (id, name))
+                    .collect();
+                tokio::spawn(supervisor::run(
+                    self.clone(),
+                    job.name.clone(),
+                    stop,
+                    Some(ids),
+                ));
+            } else {
+                let mut state = JobState::from_stored(job.status.as_deref(), &job.derived);
+                state.fail(
+                    "InternalServerError: sagebox restarted while this job was running and the job's containers are gone; start the job again under a new name.",
+                    instances,
+                );
+                if let Err(e) = self.save_training_state(&job.name, &state).await {
+                    tracing::warn!("cannot fail training job {}: {e}", job.name);
+                }
+            }
+        }
+        match self
+            .runtime
+            .sweep(|labels| {
+                labels
+                    .get(crate::runtime::docker::ARN_LABEL)
+                    .is_some_and(|arn| adopted.contains(arn))
+            })
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
+            Err(e) => tracing::debug!("no container sweep: {e}"),
+        }
+    }
+}

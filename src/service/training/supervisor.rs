@@ -1,0 +1,858 @@
+//! One training job from start to end: image (built on first use), input data staged, config
+//! files written, algo-1…algo-N started on the job's own network, their output streamed to
+//! CloudWatch Logs (with metric definitions applied), then the outcome: model.tar.gz and
+//! output.tar.gz uploaded, the status final, every container, network and file removed. Each
+//! state change is saved before the step it announces.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::staging::{self, ChannelObject};
+use super::state::JobState;
+use super::{LOG_GROUP, StopRequest};
+use crate::aws::time::now_epoch;
+use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use crate::runtime::gpu::GpuGrant;
+use crate::runtime::instance_types;
+use crate::service::Services;
+use crate::store::objects::ObjectMeta;
+
+const HOST_LABEL: &str = "sagebox.host";
+const STREAM_LABEL: &str = "sagebox.log-stream";
+/// SageMaker gives an algorithm 120 s between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(120);
+
+enum Outcome {
+    Completed,
+    Failed(String),
+    Stopped,
+    MaxRuntime,
+}
+
+/// Appends lines to one CloudWatch Logs stream, in order, from sync or async callers.
+#[derive(Clone)]
+struct JobLog {
+    tx: tokio::sync::mpsc::UnboundedSender<(i64, String)>,
+}
+
+impl JobLog {
+    fn new(services: &Services, stream: String) -> (JobLog, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
+        let services = services.clone();
+        let task = tokio::spawn(async move {
+            let _ = services.ensure_log_stream(LOG_GROUP, &stream).await;
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                let _ = services.append_log_events(LOG_GROUP, &stream, batch).await;
+            }
+        });
+        (JobLog { tx }, task)
+    }
+
+    fn line(&self, text: &str) {
+        let _ = self
+            .tx
+            .send((crate::aws::time::now_millis(), text.to_string()));
+    }
+}
+
+/// Metric definitions applied to log lines; the last value of each is the final one.
+#[derive(Default)]
+struct Metrics {
+    defs: Vec<(String, regex::Regex)>,
+    last: HashMap<String, (f64, f64)>,
+}
+
+impl Metrics {
+    fn from_request(request: &Value) -> Metrics {
+        let defs = request
+            .pointer("/AlgorithmSpecification/MetricDefinitions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                let name = d.get("Name")?.as_str()?.to_string();
+                let re = regex::Regex::new(d.get("Regex")?.as_str()?).ok()?;
+                Some((name, re))
+            })
+            .collect();
+        Metrics {
+            defs,
+            last: HashMap::new(),
+        }
+    }
+
+    fn scan(&mut self, line: &str, ts_ms: i64) {
+        for (name, re) in &self.defs {
+            if let Some(v) = re
+                .captures(line)
+                .and_then(|c| c.get(1))
+                .and_then(|m| m.as_str().trim().parse::<f64>().ok())
+            {
+                self.last.insert(name.clone(), (v, ts_ms as f64 / 1000.0));
+            }
+        }
+    }
+
+    fn final_list(&self) -> Value {
+        let mut names: Vec<&String> = self.last.keys().collect();
+        names.sort();
+        Value::Array(
+            names
+                .into_iter()
+                .filter(|n| self.last[*n].0.is_finite())
+                .map(|n| json!({ "MetricName": n, "Value": self.last[n].0, "Timestamp": self.last[n].1 }))
+                .collect(),
+        )
+    }
+}
+
+struct Job {
+    name: String,
+    arn: String,
+    request: Value,
+    instances: u64,
+    instance_type: String,
+    hosts: Vec<String>,
+    streams: Vec<String>,
+    dir: PathBuf,
+    state: JobState,
+    network: String,
+    feeders_stop: Arc<AtomicBool>,
+    gpus: GpuGrant,
+}
+
+impl Job {
+    fn host_dir(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts").join(host)
+    }
+}
+
+pub(super) async fn run(
+    services: Services,
+    name: String,
+    mut stop: watch::Receiver<StopRequest>,
+    adopt: Option<Vec<(String, String)>>,
+) {
+    let Ok(res) = services.describe_training_job(&name).await else {
+        services.training.done(&name);
+        return;
+    };
+    let request = res.request.clone();
+    let instances = request
+        .pointer("/ResourceConfig/InstanceCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1);
+    let instance_type = request
+        .pointer("/ResourceConfig/InstanceType")
+        .and_then(Value::as_str)
+        .unwrap_or("ml.m5.large")
+        .to_string();
+    let hosts: Vec<String> = (1..=instances).map(|i| format!("algo-{i}")).collect();
+    let epoch = now_epoch() as u64;
+    let owner = services.runtime.owner.clone();
+    let mut job = Job {
+        name: res.name.clone(),
+        arn: res.arn.clone(),
+        instances,
+        instance_type,
+        streams: hosts
+            .iter()
+            .map(|h| format!("{}/{h}-{epoch}", res.name))
+            .collect(),
+        hosts,
+        dir: services
+            .config
+            .data_dir
+            .join("jobs")
+            .join("training")
+            .join(res.name.to_ascii_lowercase()),
+        state: JobState::from_stored(res.status.as_deref(), &res.derived),
+        network: format!("sagebox-{owner}-{}", res.name.to_ascii_lowercase()),
+        feeders_stop: Arc::new(AtomicBool::new(false)),
+        gpus: GpuGrant::default(),
+        request,
+    };
+    let metrics = Arc::new(Mutex::new(Metrics::from_request(&job.request)));
+
+    let outcome = match adopt {
+        Some(containers) => {
+            // Re-adopted after a restart: the streams are the ones the containers were
+            // labelled with; logs continue from now.
+            match services.runtime.engine().await {
+                Ok(engine) => {
+                    let mut ordered = Vec::new();
+                    for (id, _) in &containers {
+                        let labels = engine
+                            .containers_labelled(ARN_LABEL, &job.arn)
+                            .await
+                            .unwrap_or_default()
+                            .into_iter()
+                            .find(|(cid, _, _)| cid == id)
+                            .map(|(_, _, l)| l)
+                            .unwrap_or_default();
+                        let stream = labels
+                            .get(STREAM_LABEL)
+                            .cloned()
+                            .unwrap_or_else(|| format!("{}/algo-1-{epoch}", job.name));
+                        let host = labels.get(HOST_LABEL).cloned().unwrap_or_default();
+                        ordered.push((host, id.clone(), stream));
+                    }
+                    ordered.sort();
+                    job.streams = ordered.iter().map(|(_, _, s)| s.clone()).collect();
+                    let ids: Vec<(String, String)> =
+                        ordered.into_iter().map(|(h, id, _)| (h, id)).collect();
+                    watch_containers(
+                        &services, &engine, &mut job, &ids, &metrics, &mut stop, true,
+                    )
+                    .await
+                }
+                Err(e) => Outcome::Failed(format!(
+                    "InternalServerError: Docker became unreachable: {e}"
+                )),
+            }
+        }
+        None => match launch(&services, &mut job, &mut stop).await {
+            Ok((engine, ids)) => {
+                watch_containers(
+                    &services, &engine, &mut job, &ids, &metrics, &mut stop, false,
+                )
+                .await
+            }
+            Err(reason) => Outcome::Failed(reason),
+        },
+    };
+    finish(&services, &mut job, outcome, &metrics).await;
+    cleanup(&services, &job).await;
+    services.training.done(&job.name);
+}
+
+async fn save(services: &Services, job: &Job) {
+    if let Err(e) = services.save_training_state(&job.name, &job.state).await {
+        tracing::warn!("training job {}: cannot save its state: {e}", job.name);
+    }
+}
+
+/// Image, GPUs, data, config files, network and containers. Returns the engine and the
+/// started containers as (host, id); an Err is the job's FailureReason.
+async fn launch(
+    services: &Services,
+    job: &mut Job,
+    stop: &mut watch::Receiver<StopRequest>,
+) -> Result<(Engine, Vec<(String, String)>), String> {
+    let (log, _log_task) = JobLog::new(services, job.streams[0].clone());
+    job.state
+        .transition("Starting", "Preparing the instances for training");
+    save(services, job).await;
+
+    let engine = services
+        .runtime
+        .engine()
+        .await
+        .map_err(|e| format!("InternalServerError: {e}"))?;
+
+    // The image: AWS algorithm URIs run sagebox's emulator images, built on first use.
+    let image_uri = job
+        .request
+        .pointer("/AlgorithmSpecification/TrainingImage")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    job.state
+        .transition("Downloading", "Downloading the training image");
+    save(services, job).await;
+    let progress_log = log.clone();
+    let progress: crate::runtime::images::Progress =
+        Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
+    let image = services
+        .runtime
+        .image_for(&image_uri, &progress)
+        .await
+        .map_err(|e| format!("ClientError: {e}"))?;
+
+    // Resources: the instance type's CPUs and memory, capped at the host's; GPUs from the pool.
+    let allot = instance_types::allot(&job.instance_type, &services.runtime.host);
+    for note in &allot.capped {
+        log.line(&format!("[sagebox] {note}"));
+    }
+    if allot.gpus > 0 {
+        let wanted = allot.gpus * job.instances as u32;
+        let grant = services
+            .runtime
+            .gpus
+            .lock()
+            .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
+            .allocate(&job.arn, &job.instance_type, wanted);
+        match grant {
+            Ok(g) => job.gpus = g,
+            Err(e) => {
+                if services.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu {
+                    log.line(&format!(
+                        "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
+                    ));
+                } else {
+                    return Err(format!("CapacityError: {e}"));
+                }
+            }
+        }
+    }
+
+    // The output bucket must exist before the algorithm runs for nothing.
+    let output = job
+        .request
+        .pointer("/OutputDataConfig/S3OutputPath")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if let Some((bucket, _)) = staging::parse_s3_uri(output)
+        && services.objects.bucket(&bucket).await.is_err()
+    {
+        return Err(format!(
+            "ClientError: The S3 bucket \"{bucket}\" of OutputDataConfig.S3OutputPath ({output}) does not exist. Create the bucket or choose another output path."
+        ));
+    }
+
+    // Input data.
+    job.state
+        .transition("Downloading", "Downloading input data");
+    job.state.started_training();
+    save(services, job).await;
+    let default_mode = job
+        .request
+        .pointer("/AlgorithmSpecification/TrainingInputMode")
+        .and_then(Value::as_str)
+        .unwrap_or("File")
+        .to_string();
+    for host in &job.hosts {
+        for sub in [
+            "input/config",
+            "input/data",
+            "model",
+            "output/data",
+            "checkpoints",
+            "code",
+        ] {
+            std::fs::create_dir_all(job.host_dir(host).join(sub))
+                .map_err(|e| format!("InternalServerError: cannot prepare the job's files: {e}"))?;
+        }
+    }
+    let mut channel_binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
+    let channels: Vec<Value> = job
+        .request
+        .get("InputDataConfig")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for ch in &channels {
+        let ch_name = ch
+            .get("ChannelName")
+            .and_then(Value::as_str)
+            .unwrap_or("data");
+        let s3 = ch
+            .pointer("/DataSource/S3DataSource")
+            .cloned()
+            .unwrap_or_default();
+        let data_type = s3
+            .get("S3DataType")
+            .and_then(Value::as_str)
+            .unwrap_or("S3Prefix");
+        let uri = s3.get("S3Uri").and_then(Value::as_str).unwrap_or_default();
+        let distribution = s3
+            .get("S3DataDistributionType")
+            .and_then(Value::as_str)
+            .unwrap_or("FullyReplicated");
+        let mode = ch
+            .get("InputMode")
+            .and_then(Value::as_str)
+            .unwrap_or(&default_mode);
+        let started = Instant::now();
+        let objects = staging::resolve_source(&services.objects, data_type, uri).await?;
+        let total: u64 = objects.iter().map(|o| o.size).sum();
+        let mut copied = 0;
+        for (i, host) in job.hosts.iter().enumerate() {
+            let mine: Vec<ChannelObject> =
+                staging::shard(&objects, distribution, i, job.hosts.len());
+            if mode == "Pipe" {
+                let recordio =
+                    ch.get("RecordWrapperType").and_then(Value::as_str) == Some("RecordIO");
+                let dir = job.host_dir(host).join("input/data");
+                let stop = job.feeders_stop.clone();
+                let channel = ch_name.to_string();
+                tokio::task::spawn_blocking(move || {
+                    staging::feed_pipe(dir, channel, mine, recordio, stop)
+                });
+                continue;
+            }
+            // File (and FastFile, which behaves as File here): hard links, bound read-only.
+            let dir = if distribution == "ShardedByS3Key" {
+                job.dir.join("channels").join(format!("{ch_name}-{host}"))
+            } else {
+                job.dir.join("channels").join(ch_name)
+            };
+            if i == 0 || distribution == "ShardedByS3Key" {
+                let d = dir.clone();
+                copied += tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine))
+                    .await
+                    .map_err(|e| format!("InternalServerError: {e}"))?
+                    .map_err(|e| format!("InternalServerError: staging channel {ch_name}: {e}"))?;
+            }
+            channel_binds[i].push(Bind {
+                host: dir.display().to_string(),
+                container: format!("/opt/ml/input/data/{ch_name}"),
+                read_only: true,
+            });
+        }
+        log.line(&format!(
+            "[sagebox] channel {ch_name}: {} objects, {total} bytes from {uri} ({mode} mode, {distribution}) staged in {} ms, {copied} bytes copied",
+            objects.len(),
+            started.elapsed().as_millis()
+        ));
+    }
+
+    // Checkpoints: what is already under CheckpointConfig.S3Uri starts in /opt/ml/checkpoints.
+    if let Some(uri) = job
+        .request
+        .pointer("/CheckpointConfig/S3Uri")
+        .and_then(Value::as_str)
+        && let Ok(objects) = staging::resolve_source(
+            &services.objects,
+            "S3Prefix",
+            &format!("{}/", uri.trim_end_matches('/')),
+        )
+        .await
+    {
+        for host in &job.hosts {
+            let dir = job.host_dir(host).join("checkpoints");
+            for o in &objects {
+                let dest = dir.join(&o.rel);
+                if let Some(p) = dest.parent() {
+                    let _ = std::fs::create_dir_all(p);
+                }
+                let _ = std::fs::copy(&o.file, &dest);
+            }
+        }
+    }
+
+    // Config files, exactly as SageMaker writes them.
+    let hp = staging::hyperparameters_json(&job.request);
+    let idc = staging::inputdataconfig_json(&job.request, &default_mode);
+    for host in &job.hosts {
+        let cfg = job.host_dir(host).join("input/config");
+        let write = |file: &str, v: &Value| {
+            staging::write_json(&cfg.join(file), v)
+                .map_err(|e| format!("InternalServerError: writing {file}: {e}"))
+        };
+        write("hyperparameters.json", &hp)?;
+        write("inputdataconfig.json", &idc)?;
+        write(
+            "resourceconfig.json",
+            &staging::resourceconfig_json(host, &job.hosts, &job.instance_type),
+        )?;
+        write("trainingjobconfig.json", &job.request)?;
+        if let Some(cp) = job.request.get("CheckpointConfig") {
+            let mut cp = cp.clone();
+            if cp.get("LocalPath").is_none() {
+                cp["LocalPath"] = json!("/opt/ml/checkpoints");
+            }
+            write("checkpointconfig.json", &cp)?;
+        }
+    }
+
+    // Network and containers.
+    let labels = job_labels(services, job);
+    engine
+        .create_network(&job.network, &labels)
+        .await
+        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
+    let mut env: Vec<(String, String)> = job
+        .request
+        .get("Environment")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let region = services.config.region.clone();
+    env.extend([
+        ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
+        ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),
+        ("AWS_REGION".to_string(), region.clone()),
+        ("AWS_DEFAULT_REGION".to_string(), region),
+        (
+            "AWS_ENDPOINT_URL".to_string(),
+            services.runtime.container_endpoint(),
+        ),
+        ("AWS_ACCESS_KEY_ID".to_string(), "sagebox".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "sagebox".to_string()),
+    ]);
+    let checkpoint_path = job
+        .request
+        .pointer("/CheckpointConfig/LocalPath")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    job.state.transition(
+        "Training",
+        "Training image download completed. Training in progress.",
+    );
+    save(services, job).await;
+    if *stop.borrow() == StopRequest::Stop {
+        return Err("stopped before start".into());
+    }
+    let mut started = Vec::new();
+    for (i, host) in job.hosts.iter().enumerate() {
+        let mut binds = vec![Bind {
+            host: job.host_dir(host).display().to_string(),
+            container: "/opt/ml".into(),
+            read_only: false,
+        }];
+        if let Some(p) = checkpoint_path
+            .as_deref()
+            .filter(|p| *p != "/opt/ml/checkpoints")
+        {
+            binds.push(Bind {
+                host: job.host_dir(host).join("checkpoints").display().to_string(),
+                container: p.to_string(),
+                read_only: false,
+            });
+        }
+        binds.extend(channel_binds[i].iter().cloned());
+        let mut labels = labels.clone();
+        labels.insert(HOST_LABEL.into(), host.clone());
+        labels.insert(STREAM_LABEL.into(), job.streams[i].clone());
+        let per_host_gpus = if job.gpus.devices.is_empty() {
+            GpuGrant::default()
+        } else {
+            let per = job.gpus.devices.len() / job.hosts.len();
+            GpuGrant {
+                devices: job.gpus.devices[i * per..(i + 1) * per].to_vec(),
+            }
+        };
+        let spec = ContainerSpec {
+            name: format!("{}-{host}", job.network),
+            image: image.clone(),
+            cmd: vec!["train".into()],
+            env: env.clone(),
+            binds,
+            labels,
+            hostname: Some(host.clone()),
+            network: Some((job.network.clone(), vec![host.clone()])),
+            host_gateway: true,
+            cpus: Some(allot.cpus),
+            memory_mib: Some(allot.memory_mib),
+            gpus: per_host_gpus,
+            shm_size_bytes: Some(1 << 30),
+            ..Default::default()
+        };
+        let id = engine
+            .run(&spec)
+            .await
+            .map_err(|e| format!("InternalServerError: cannot start {host}: {e}"))?;
+        started.push((host.clone(), id));
+    }
+    Ok((engine, started))
+}
+
+fn job_labels(services: &Services, job: &Job) -> HashMap<String, String> {
+    HashMap::from([
+        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
+        (ARN_LABEL.to_string(), job.arn.clone()),
+    ])
+}
+
+/// Streams every container's output to its log stream, waits for the outcome: all exit 0,
+/// one fails, a stop request, or MaxRuntimeInSeconds.
+async fn watch_containers(
+    services: &Services,
+    engine: &Engine,
+    job: &mut Job,
+    ids: &[(String, String)],
+    metrics: &Arc<Mutex<Metrics>>,
+    stop: &mut watch::Receiver<StopRequest>,
+    resumed: bool,
+) -> Outcome {
+    let tails: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    let mut pumps = Vec::new();
+    for (i, (host, id)) in ids.iter().enumerate() {
+        let stream = job.streams.get(i).cloned().unwrap_or_default();
+        let (log, log_task) = JobLog::new(services, stream);
+        let lines = engine.logs(id, true, resumed);
+        let metrics = metrics.clone();
+        let tails = tails.clone();
+        let host = host.clone();
+        pumps.push(tokio::spawn(async move {
+            let mut lines = Box::pin(lines);
+            while let Some(line) = lines.next().await {
+                if let Ok(mut m) = metrics.lock() {
+                    m.scan(&line.text, line.timestamp_ms);
+                }
+                if let Ok(mut t) = tails.lock() {
+                    let v = t.entry(host.clone()).or_default();
+                    v.push(line.text.clone());
+                    let excess = v.len().saturating_sub(20);
+                    v.drain(..excess);
+                }
+                let _ = log.tx.send((line.timestamp_ms, line.text));
+            }
+            drop(log);
+            let _ = log_task.await;
+        }));
+    }
+
+    let max_runtime = job
+        .request
+        .pointer("/StoppingCondition/MaxRuntimeInSeconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(86_400.0);
+    let started = job
+        .state
+        .derived
+        .get("TrainingStartTime")
+        .and_then(Value::as_f64)
+        .unwrap_or_else(now_epoch);
+    let deadline = Duration::from_secs_f64((started + max_runtime - now_epoch()).max(0.0));
+
+    let mut waits = futures_util::stream::FuturesUnordered::new();
+    for (host, id) in ids {
+        let engine = engine.clone();
+        let host = host.clone();
+        let id = id.clone();
+        waits.push(async move { (host, engine.wait(&id).await) });
+    }
+    let mut outcome = None;
+    let timer = tokio::time::sleep(deadline);
+    tokio::pin!(timer);
+    let mut exited = 0;
+    while outcome.is_none() {
+        tokio::select! {
+            next = waits.next() => match next {
+                Some((host, Ok(0))) => {
+                    exited += 1;
+                    if exited == ids.len() {
+                        outcome = Some(Outcome::Completed);
+                    }
+                    let _ = host;
+                }
+                Some((host, Ok(code))) => {
+                    if *stop.borrow() == StopRequest::Stop {
+                        outcome = Some(Outcome::Stopped);
+                    } else {
+                        outcome = Some(Outcome::Failed(failure_reason(job, &host, code, &tails)));
+                    }
+                }
+                Some((host, Err(e))) => {
+                    outcome = Some(Outcome::Failed(format!("InternalServerError: lost track of {host}: {e}")));
+                }
+                None => outcome = Some(Outcome::Completed),
+            },
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() == StopRequest::Stop {
+                    outcome = Some(Outcome::Stopped);
+                }
+            }
+            () = &mut timer => outcome = Some(Outcome::MaxRuntime),
+        }
+    }
+    let outcome = outcome.unwrap_or(Outcome::Completed);
+    if !matches!(outcome, Outcome::Completed) {
+        if matches!(outcome, Outcome::MaxRuntime) {
+            job.state.set_status("Stopping");
+            job.state.transition(
+                "MaxRuntimeExceeded",
+                "Job stopped because the maximum runtime was reached",
+            );
+            save(services, job).await;
+        }
+        // SIGTERM, then SIGKILL after the grace time, on every container still running.
+        let stops = ids.iter().map(|(_, id)| engine.stop(id, STOP_GRACE));
+        futures_util::future::join_all(stops).await;
+    }
+    for p in pumps {
+        let _ = tokio::time::timeout(Duration::from_secs(10), p).await;
+    }
+    outcome
+}
+
+fn failure_reason(
+    job: &Job,
+    host: &str,
+    code: i64,
+    tails: &Arc<Mutex<HashMap<String, Vec<String>>>>,
+) -> String {
+    let file = job.host_dir(host).join("output/failure");
+    match std::fs::read_to_string(&file) {
+        Ok(text) if !text.trim().is_empty() => {
+            let text = text.trim();
+            // Images that follow SageMaker's toolkits already classify their failure.
+            if text.starts_with("AlgorithmError:") || text.starts_with("ClientError:") {
+                text.to_string()
+            } else {
+                format!("AlgorithmError: {text}, exit code: {code}")
+            }
+        }
+        _ => {
+            let tail = tails
+                .lock()
+                .ok()
+                .and_then(|t| t.get(host).cloned())
+                .unwrap_or_default();
+            let last: Vec<&String> = tail.iter().rev().take(5).rev().collect();
+            format!(
+                "AlgorithmError: {host} exited with code {code}. Last log lines: {}",
+                last.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            )
+        }
+    }
+}
+
+/// Uploads what the job produced and writes the final status.
+async fn finish(
+    services: &Services,
+    job: &mut Job,
+    outcome: Outcome,
+    metrics: &Arc<Mutex<Metrics>>,
+) {
+    if let Ok(m) = metrics.lock()
+        && !m.defs.is_empty()
+    {
+        job.state.set("FinalMetricDataList", m.final_list());
+    }
+    if let Outcome::Failed(reason) = &outcome {
+        job.state.fail(reason, job.instances);
+        save(services, job).await;
+        return;
+    }
+    job.state
+        .transition("Uploading", "Uploading generated training model");
+    save(services, job).await;
+    match upload(services, job).await {
+        Ok(()) => {}
+        Err(reason) => {
+            job.state.fail(&reason, job.instances);
+            save(services, job).await;
+            return;
+        }
+    }
+    match outcome {
+        Outcome::Completed => job.state.finish(
+            "Completed",
+            "Completed",
+            "Training job completed",
+            job.instances,
+        ),
+        Outcome::MaxRuntime => job.state.finish(
+            "Stopped",
+            "MaxRuntimeExceeded",
+            "Training job stopped because it exceeded MaxRuntimeInSeconds",
+            job.instances,
+        ),
+        _ => job
+            .state
+            .finish("Stopped", "Stopped", "Training job stopped", job.instances),
+    }
+    save(services, job).await;
+}
+
+/// model.tar.gz (from algo-1's /opt/ml/model), output.tar.gz (/opt/ml/output/data, when not
+/// empty) and the checkpoints.
+async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
+    let output = job
+        .request
+        .pointer("/OutputDataConfig/S3OutputPath")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let (bucket, prefix) = staging::parse_s3_uri(&output)
+        .ok_or_else(|| format!("ClientError: {output} is not an s3:// URI"))?;
+    let prefix = prefix.trim_end_matches('/');
+    let base = if prefix.is_empty() {
+        format!("{}/output", job.name)
+    } else {
+        format!("{prefix}/{}/output", job.name)
+    };
+    let leader = job.host_dir(&job.hosts[0]);
+    for (dir, file, always) in [
+        (leader.join("model"), "model.tar.gz", true),
+        (leader.join("output/data"), "output.tar.gz", false),
+    ] {
+        if !always && !staging::has_files(&dir) {
+            continue;
+        }
+        let tar = job.dir.join(file);
+        let (d, t) = (dir.clone(), tar.clone());
+        tokio::task::spawn_blocking(move || staging::pack_tar_gz(&d, &t))
+            .await
+            .map_err(|e| format!("InternalServerError: {e}"))?
+            .map_err(|e| format!("InternalServerError: packing {file}: {e}"))?;
+        let key = format!("{base}/{file}");
+        services
+            .objects
+            .put_file(&bucket, &key, &tar, ObjectMeta::default())
+            .await
+            .map_err(|e| format!("ClientError: cannot upload s3://{bucket}/{key}: {e}"))?;
+        if file == "model.tar.gz" {
+            job.state.set(
+                "ModelArtifacts",
+                json!({ "S3ModelArtifacts": format!("s3://{bucket}/{key}") }),
+            );
+        }
+    }
+    if let Some(uri) = job
+        .request
+        .pointer("/CheckpointConfig/S3Uri")
+        .and_then(Value::as_str)
+        && let Some((cb, cp)) = staging::parse_s3_uri(uri)
+    {
+        let cp = cp.trim_end_matches('/').to_string();
+        for (rel, path) in staging::files_under(&leader.join("checkpoints")) {
+            let key = if cp.is_empty() {
+                rel
+            } else {
+                format!("{cp}/{rel}")
+            };
+            services
+                .objects
+                .put_file(&cb, &key, &path, ObjectMeta::default())
+                .await
+                .map_err(|e| {
+                    format!("ClientError: cannot upload checkpoint s3://{cb}/{key}: {e}")
+                })?;
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(services: &Services, job: &Job) {
+    job.feeders_stop.store(true, Ordering::Relaxed);
+    if let Ok(mut pool) = services.runtime.gpus.lock() {
+        pool.release(&job.arn);
+    }
+    if let Ok(engine) = services.runtime.engine().await {
+        if let Ok(list) = engine.containers_labelled(ARN_LABEL, &job.arn).await {
+            for (id, _, _) in list {
+                let _ = engine.remove(&id).await;
+            }
+        }
+        let _ = engine.remove_network(&job.network).await;
+    }
+    remove_dir(&job.dir).await;
+}
+
+async fn remove_dir(dir: &Path) {
+    let d = dir.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(d)).await;
+}

@@ -1,0 +1,366 @@
+"""Training jobs with real containers, driven by boto3, the AWS CLI and the SageMaker Python SDK:
+the job's status and transitions, the /opt/ml contract, artifacts in S3, logs in CloudWatch,
+failures, stops, time limits, several instances, Pipe mode, sharding, metrics and re-adoption
+after a restart. Images: sagebox's emulator images (built on first use) and a bring-your-own image
+built here from fixtures/byo."""
+
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from support import REPO, sagebox_binary, unique
+
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+XGBOOST_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
+
+def _docker_ok():
+    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _docker_ok() and os.environ.get("CI") != "true",
+                                reason="no Docker engine answers")
+
+
+@pytest.fixture(scope="module")
+def byo_image():
+    """fixtures/byo built on sagebox's base image (which `sagebox images build base` makes)."""
+    proc = subprocess.run([str(sagebox_binary()), "images", "build", "base"], capture_output=True,
+                          text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    base = proc.stdout.split()[1]
+    tag = "sagebox-test/byo:1"
+    build = subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", tag,
+                            str(REPO / "fixtures" / "byo")], capture_output=True, text=True,
+                           env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=600)
+    assert build.returncode == 0, build.stderr
+    return tag
+
+
+@pytest.fixture(scope="module")
+def s3(sagebox, client_factory):
+    return client_factory("s3", sagebox.url)
+
+
+@pytest.fixture(scope="module")
+def bucket(s3):
+    name = unique("train")
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def put(s3, bucket, key, body):
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return "s3://%s/%s" % (bucket, key)
+
+
+def channel(name, uri, **extra):
+    ch = {"ChannelName": name, "DataSource": {"S3DataSource": {
+        "S3DataType": extra.pop("data_type", "S3Prefix"), "S3Uri": uri,
+        "S3DataDistributionType": extra.pop("distribution", "FullyReplicated")}}}
+    ch.update(extra)
+    return ch
+
+
+def create_job(sm, bucket, image, hp=None, channels=(), count=1, max_runtime=600, name=None, **extra):
+    name = name or unique("job")
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File",
+                                **extra.pop("algorithm", {})},
+        RoleArn=ROLE,
+        HyperParameters=hp or {},
+        **({"InputDataConfig": list(channels)} if channels else {}),
+        OutputDataConfig={"S3OutputPath": "s3://%s/output" % bucket},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": count, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
+        **extra,
+    )
+    return name
+
+
+def wait(sm, name, timeout=300, until=("Completed", "Failed", "Stopped")):
+    deadline = time.time() + timeout
+    while True:
+        d = sm.describe_training_job(TrainingJobName=name)
+        if d["TrainingJobStatus"] in until:
+            return d
+        assert time.time() < deadline, d
+        time.sleep(0.3)
+
+
+def model_files(s3, desc):
+    uri = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+def log_text(logs, name):
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=name + "/")["logStreams"]
+    out = {}
+    for s in streams:
+        events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                     logStreamName=s["logStreamName"], startFromHead=True)["events"]
+        out[s["logStreamName"]] = "\n".join(e["message"] for e in events)
+    return out
+
+
+def test_byo_job_completes_with_config_files_artifacts_and_logs(sm, s3, logs, bucket, byo_image):
+    put(s3, bucket, "byo/train/a.csv", b"1,2\n")
+    put(s3, bucket, "byo/train/sub/b.csv", b"3,4\n")
+    put(s3, bucket, "byo/validation/v.csv", b"5,6\n")
+    name = create_job(sm, bucket, byo_image, {"mode": "ok", "epochs": "3"},
+                      [channel("train", "s3://%s/byo/train" % bucket),
+                       channel("validation", "s3://%s/byo/validation/" % bucket)],
+                      Environment={"MY_ENV": "from-the-request"})
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["SecondaryStatus"] == "Completed"
+    statuses = [t["Status"] for t in d["SecondaryStatusTransitions"]]
+    assert statuses == ["Starting", "Downloading", "Training", "Uploading", "Completed"], statuses
+    assert d["TrainingStartTime"] <= d["TrainingEndTime"] and d["TrainingTimeInSeconds"] >= 1
+    assert d["BillableTimeInSeconds"] >= 1 and d["HyperParameters"]["epochs"] == "3"
+    artifact = d["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact == "s3://%s/output/%s/output/model.tar.gz" % (bucket, name)
+    model = json.loads(model_files(s3, d)["model.json"])
+    assert model["hyperparameters"] == {"mode": "ok", "epochs": "3"}
+    assert model["channels"] == {"train": ["a.csv", "sub"], "validation": ["v.csv"]}
+    assert model["env"] == "from-the-request"
+    out = s3.get_object(Bucket=bucket, Key="output/%s/output/output.tar.gz" % name)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(out), mode="r:gz") as t:
+        assert t.extractfile("extra.txt").read() == b"output data\n"
+    streams = log_text(logs, name)
+    assert len(streams) == 1
+    (stream, text), = streams.items()
+    assert re.fullmatch(re.escape(name) + r"/algo-1-\d{10}", stream), stream
+    assert "byo: mode=ok host=algo-1 hosts=['algo-1'] job=%s" % name in text
+    assert "channel train: 2 objects" in text and "0 bytes copied" in text
+    listed = sm.list_training_jobs(NameContains=name, StatusEquals="Completed")["TrainingJobSummaries"]
+    assert [j["TrainingJobName"] for j in listed] == [name]
+    assert listed[0]["TrainingJobStatus"] == "Completed" and "TrainingEndTime" in listed[0]
+
+
+def test_algorithm_failure_reports_the_failure_file(sm, s3, bucket, byo_image):
+    name = create_job(sm, bucket, byo_image, {"mode": "fail"})
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["SecondaryStatus"] == "Failed"
+    assert d["FailureReason"] == "AlgorithmError: the data has no label column, exit code: 3"
+    assert "ModelArtifacts" not in d or not d["ModelArtifacts"].get("S3ModelArtifacts")
+
+
+def test_stop_sends_sigterm_and_keeps_what_the_algorithm_saved(sm, s3, bucket, byo_image):
+    name = create_job(sm, bucket, byo_image, {"mode": "sleep"})
+    wait(sm, name, until=("Completed", "Failed", "Stopped", "InProgress"))
+    deadline = time.time() + 60
+    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    time.sleep(1.5)
+    sm.stop_training_job(TrainingJobName=name)
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
+    d = wait(sm, name, timeout=60)
+    assert d["TrainingJobStatus"] == "Stopped" and d["SecondaryStatus"] == "Stopped", d
+    assert model_files(s3, d)["stopped.txt"] == b"saved on SIGTERM"
+    with pytest.raises(ClientError) as e:
+        sm.stop_training_job(TrainingJobName=name)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_max_runtime_stops_the_job(sm, bucket, byo_image):
+    name = create_job(sm, bucket, byo_image, {"mode": "sleep"}, max_runtime=3)
+    d = wait(sm, name, timeout=90)
+    assert d["TrainingJobStatus"] == "Stopped", d
+    assert d["SecondaryStatus"] == "MaxRuntimeExceeded"
+
+
+def test_two_instances_reach_each_other_by_hostname(sm, logs, bucket, byo_image):
+    name = create_job(sm, bucket, byo_image, {"mode": "dist"}, count=2)
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["BillableTimeInSeconds"] >= 2 * 1
+    streams = log_text(logs, name)
+    assert sorted(s.split("/")[1].rsplit("-", 1)[0] for s in streams) == ["algo-1", "algo-2"]
+    algo2 = next(t for s, t in streams.items() if "/algo-2-" in s)
+    assert "reached algo-1" in algo2 and "hosts=['algo-1', 'algo-2']" in algo2
+
+
+def test_sharded_by_s3_key_splits_objects_across_instances(sm, s3, logs, bucket, byo_image):
+    for i in range(4):
+        put(s3, bucket, "shard/part-%d" % i, b"x")
+    name = create_job(sm, bucket, byo_image, {"mode": "shard"},
+                      [channel("train", "s3://%s/shard/" % bucket, distribution="ShardedByS3Key")], count=2)
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    text = "\n".join(log_text(logs, name).values())
+    assert "shard algo-1: part-0,part-2" in text and "shard algo-2: part-1,part-3" in text, text
+
+
+def test_pipe_mode_streams_the_channel_through_a_fifo(sm, s3, bucket, byo_image):
+    put(s3, bucket, "pipe/a", b"a" * 100_000)
+    put(s3, bucket, "pipe/b", b"b" * 23)
+    name = create_job(sm, bucket, byo_image, {"mode": "pipe"},
+                      [channel("train", "s3://%s/pipe/" % bucket, InputMode="Pipe")])
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert model_files(s3, d)["pipe.txt"] == b"100023"
+    name = create_job(sm, bucket, byo_image, {"mode": "pipe"},
+                      [channel("train", "s3://%s/pipe/" % bucket, InputMode="Pipe", RecordWrapperType="RecordIO")])
+    d = wait(sm, name)
+    # RecordIO: 8 header bytes per record, payloads padded to 4 bytes
+    assert model_files(s3, d)["pipe.txt"] == str(8 + 100_000 + 8 + 24).encode()
+
+
+def test_metric_definitions_give_final_metrics(sm, bucket, byo_image):
+    name = create_job(sm, bucket, byo_image, {"mode": "metrics"}, algorithm={"MetricDefinitions": [
+        {"Name": "train:loss", "Regex": r"loss=([0-9.]+)"},
+        {"Name": "train:accuracy", "Regex": r"accuracy=([0-9.]+)"}]})
+    d = wait(sm, name)
+    metrics = {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]}
+    assert metrics == {"train:loss": pytest.approx(0.333), "train:accuracy": pytest.approx(0.7)}
+
+
+def test_client_errors_fail_the_job_or_the_request(sm, s3, bucket, byo_image):
+    name = create_job(sm, bucket, byo_image, {"mode": "ok"}, [channel("train", "s3://%s/nothing-here/" % bucket)])
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Failed"
+    assert d["FailureReason"].startswith('ClientError: No S3 objects found under S3 URL "s3://%s/nothing-here/"' % bucket)
+
+    sm.create_training_job(
+        TrainingJobName=unique("nobucket"), AlgorithmSpecification={"TrainingImage": byo_image,
+                                                                   "TrainingInputMode": "File"},
+        RoleArn=ROLE, OutputDataConfig={"S3OutputPath": "s3://no-such-bucket-here/x"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60})
+    jobs = sm.list_training_jobs(NameContains="nobucket", SortBy="CreationTime")["TrainingJobSummaries"]
+    d = wait(sm, jobs[0]["TrainingJobName"])
+    assert d["TrainingJobStatus"] == "Failed" and "no-such-bucket-here" in d["FailureReason"]
+
+    with pytest.raises(ClientError) as e:
+        create_job(sm, bucket, byo_image, {"mode": "ok"}, name=name)
+    assert e.value.response["Error"]["Code"] == "ResourceInUse"
+    assert "a training job with this name already exists" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        sm.describe_training_job(TrainingJobName="never-created-" + name)
+    assert e.value.response["Error"] == {"Code": "ValidationException", "Message": "Requested resource not found."}
+
+    unknown = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+    d = wait(sm, create_job(sm, bucket, unknown))
+    assert d["TrainingJobStatus"] == "Failed"
+    assert "pytorch-training" in d["FailureReason"] and "sagemaker-xgboost" in d["FailureReason"]
+
+
+def test_aws_cli_creates_a_job_and_waits_for_it(aws, sm, bucket, byo_image):
+    name = unique("cli")
+    aws("sagemaker", "create-training-job", "--training-job-name", name,
+        "--algorithm-specification", json.dumps({"TrainingImage": byo_image, "TrainingInputMode": "File"}),
+        "--role-arn", ROLE, "--hyper-parameters", json.dumps({"mode": "metrics"}),
+        "--output-data-config", json.dumps({"S3OutputPath": "s3://%s/cli" % bucket}),
+        "--resource-config", json.dumps({"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5}),
+        "--stopping-condition", json.dumps({"MaxRuntimeInSeconds": 120}))
+    # The CLI's waiter polls every 120 s after its first check; let the job finish first so
+    # that first check (which must read our response as "completed") ends it.
+    wait(sm, name)
+    aws("sagemaker", "wait", "training-job-completed-or-stopped", "--training-job-name", name)
+    d = aws("sagemaker", "describe-training-job", "--training-job-name", name).json
+    assert d["TrainingJobStatus"] == "Completed"
+    assert d["ModelArtifacts"]["S3ModelArtifacts"].endswith("/cli/%s/output/model.tar.gz" % name)
+
+
+def test_a_job_survives_a_restart_of_sagebox(spawn_sagebox, client_factory, byo_image):
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    s3 = client_factory("s3", server.url)
+    bucket = unique("restart")
+    s3.create_bucket(Bucket=bucket)
+    name = create_job(sm, bucket, byo_image, {"mode": "sleep", "seconds": "6"})
+    deadline = time.time() + 60
+    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    server.kill()
+    server.start()
+    d = wait(sm, name, timeout=90)
+    assert d["TrainingJobStatus"] == "Completed", d
+    assert model_files(s3, d)["slept.txt"] == b"done"
+
+
+# ----- the SageMaker Python SDK -----
+
+@pytest.fixture(scope="module")
+def sdk_session(sagebox, bucket):
+    """A SageMaker SDK session against sagebox: the endpoint through AWS_ENDPOINT_URL, the bucket
+    and role given explicitly so the SDK never asks AWS's own STS, telemetry off."""
+    sagemaker = pytest.importorskip("sagemaker")
+    import boto3
+
+    saved = dict(os.environ)
+    os.environ.update(AWS_ENDPOINT_URL=sagebox.url, AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                      SAGEMAKER_SUPPRESS_V2_WARNING="1")
+    boto_session = boto3.Session(region_name="us-east-1")
+    session = sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
+    yield session
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_sdk_xgboost_builtin_trains_on_csv(sdk_session, s3, bucket):
+    from sagemaker import image_uris
+    from sagemaker.estimator import Estimator
+    from sagemaker.inputs import TrainingInput
+
+    train = sdk_session.upload_data(str(REPO / "fixtures" / "diabetes" / "train.csv"), bucket, "sdk-xgb/train")
+    est = Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", version="1.7-1"), role=ROLE,
+                    instance_count=1, instance_type="ml.m5.large", sagemaker_session=sdk_session,
+                    output_path="s3://%s/sdk-xgb/output" % bucket,
+                    hyperparameters={"num_round": 20, "objective": "reg:squarederror", "max_depth": 3})
+    est.fit({"train": TrainingInput(train, content_type="text/csv")}, logs=True)
+    d = sdk_session.describe_training_job(est.latest_training_job.name)
+    assert d["TrainingJobStatus"] == "Completed"
+    assert "xgboost-model" in model_files(s3, d)
+
+
+def test_sdk_linear_learner_trains_on_recordio_protobuf(sdk_session, s3, bucket):
+    import numpy as np
+    from sagemaker import image_uris
+    from sagemaker.amazon.common import write_numpy_to_dense_tensor
+    from sagemaker.estimator import Estimator
+
+    data = np.loadtxt(REPO / "fixtures" / "digits_zero" / "train.csv", delimiter=",", dtype="float32")
+    buf = io.BytesIO()
+    write_numpy_to_dense_tensor(buf, data[:, 1:], data[:, 0])
+    s3.put_object(Bucket=bucket, Key="sdk-ll/train/recordio-pb-data", Body=buf.getvalue())
+    est = Estimator(image_uri=image_uris.retrieve("linear-learner", "us-east-1"), role=ROLE,
+                    instance_count=1, instance_type="ml.c4.xlarge", sagemaker_session=sdk_session,
+                    output_path="s3://%s/sdk-ll/output" % bucket)
+    est.set_hyperparameters(feature_dim=64, predictor_type="binary_classifier", mini_batch_size=100, epochs=5)
+    est.fit({"train": "s3://%s/sdk-ll/train/" % bucket}, logs=True)
+    d = sdk_session.describe_training_job(est.latest_training_job.name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert model_files(s3, d)
+
+
+def test_sdk_sklearn_script_mode_with_entry_point(sdk_session, s3, bucket):
+    from sagemaker.sklearn import SKLearn
+
+    train = sdk_session.upload_data(str(REPO / "fixtures" / "digits_zero" / "train.csv"), bucket, "sdk-skl/train")
+    est = SKLearn(entry_point="train.py", source_dir=str(REPO / "fixtures" / "sklearn_script"),
+                  framework_version="1.2-1", py_version="py3", role=ROLE, instance_count=1,
+                  instance_type="ml.m5.large", sagemaker_session=sdk_session,
+                  output_path="s3://%s/sdk-skl/output" % bucket, code_location="s3://%s/sdk-skl/code" % bucket,
+                  hyperparameters={"max_iter": 500})
+    est.fit({"train": train}, logs=True)
+    d = sdk_session.describe_training_job(est.latest_training_job.name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    assert "model.joblib" in model_files(s3, d)
