@@ -329,6 +329,8 @@ def test_sdk_xgboost_builtin_trains_on_csv(sdk_session, s3, bucket):
     d = sdk_session.describe_training_job(est.latest_training_job.name)
     assert d["TrainingJobStatus"] == "Completed"
     assert "xgboost-model" in model_files(s3, d)
+    # the built-in algorithm's own metric definitions, as SageMaker's XGBoost declares them
+    assert "train:rmse" in {m["MetricName"] for m in d["FinalMetricDataList"]}
 
 
 def test_sdk_linear_learner_trains_on_recordio_protobuf(sdk_session, s3, bucket):
