@@ -79,7 +79,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let route = classify(&method, &path, req.uri().query(), req.headers());
     let resp = match &route {
         Route::S3 => s3(&state, req, &path, &request_id).await,
-        Route::Runtime => api::runtime::handle(&path, &request_id),
+        Route::Runtime => api::runtime::handle(&state.services, req, &request_id).await,
         Route::UnknownTarget(t) => api::json::unknown_operation(t).into_json_response(&request_id),
         Route::SageMaker(_) | Route::Logs(_) | Route::Sts | Route::Iam | Route::Query => {
             control_plane(&state, &route, req, &request_id).await

@@ -117,6 +117,48 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
                 .await?;
             Ok(json!({}))
         }
+        "CreateEndpoint" => Ok(json!({ "EndpointArn": s.create_endpoint(req).await?.arn })),
+        "DescribeEndpoint" => {
+            s.describe_endpoint(required_str(&req, "EndpointName")?)
+                .await
+        }
+        "ListEndpoints" => {
+            let (items, token) = s.list_endpoints(list_params(&req)).await?;
+            let mut out = json!({ "Endpoints": items });
+            if let Some(t) = token {
+                out["NextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        "UpdateEndpoint" => Ok(json!({ "EndpointArn": s.update_endpoint(req).await? })),
+        "UpdateEndpointWeightsAndCapacities" => Ok(json!({
+            "EndpointArn": s.update_endpoint_weights_and_capacities(req).await?
+        })),
+        "DeleteEndpoint" => {
+            s.delete_endpoint(required_str(&req, "EndpointName")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "CreateTransformJob" => {
+            Ok(json!({ "TransformJobArn": s.create_transform_job(req).await?.arn }))
+        }
+        "DescribeTransformJob" => {
+            s.describe_transform_job(required_str(&req, "TransformJobName")?)
+                .await
+        }
+        "ListTransformJobs" => {
+            let (items, token) = s.list_transform_jobs(list_params(&req)).await?;
+            let mut out = json!({ "TransformJobSummaries": items });
+            if let Some(t) = token {
+                out["NextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        "StopTransformJob" => {
+            s.stop_transform_job(required_str(&req, "TransformJobName")?)
+                .await?;
+            Ok(json!({}))
+        }
         "AddTags" => {
             let arn = required_str(&req, "ResourceArn")?;
             let added = s

@@ -15,6 +15,8 @@ pub struct AwsError {
     /// The error code clients match on (`ValidationException`, `NoSuchKey`, ...).
     pub code: Cow<'static, str>,
     pub message: String,
+    /// Further members of the error shape (restJson1 errors such as ModelError carry them).
+    pub fields: Option<serde_json::Value>,
 }
 
 impl AwsError {
@@ -27,7 +29,13 @@ impl AwsError {
             status,
             code: code.into(),
             message: message.into(),
+            fields: None,
         }
+    }
+
+    pub fn with_fields(mut self, fields: serde_json::Value) -> Self {
+        self.fields = Some(fields);
+        self
     }
 
     pub fn bad_request(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
@@ -92,7 +100,7 @@ impl AwsError {
     }
 }
 
-fn insert_request_id(h: &mut axum::http::HeaderMap, name: &'static str, id: &str) {
+pub fn insert_request_id(h: &mut axum::http::HeaderMap, name: &'static str, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert(name, v);
     }

@@ -165,6 +165,33 @@ impl Engine {
         Ok(resp.id)
     }
 
+    /// Like `create_network`, but a network of that name already there is used (the engine
+    /// would otherwise create a second network with the same name).
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let inspect = self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await;
+        if inspect.is_ok() {
+            return Ok(());
+        }
+        match self.create_network(name, labels).await {
+            Ok(_)
+            | Err(EngineError::Docker(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                ..
+            })) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         match self.docker.remove_network(name).await {
             Ok(()) => Ok(()),
@@ -189,6 +216,41 @@ impl Engine {
             return Err(e.into());
         }
         Ok(created.id)
+    }
+
+    /// Starts an existing (exited) container again; its published ports may change.
+    pub async fn start(&self, id: &str) -> Result<(), EngineError> {
+        match self.docker.start_container(id, None).await {
+            // already running
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the container is running; None when it is gone.
+    pub async fn running(&self, id: &str) -> Result<Option<bool>, EngineError> {
+        match self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => Ok(Some(c.state.and_then(|s| s.running).unwrap_or(false))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The last `n` lines the container wrote (for failure reasons).
+    pub async fn last_lines(&self, id: &str, n: usize) -> Vec<String> {
+        let mut lines: Vec<String> = self.logs(id, false, false).map(|l| l.text).collect().await;
+        let excess = lines.len().saturating_sub(n);
+        lines.drain(..excess);
+        lines
     }
 
     /// Waits for the container to exit; its exit code.

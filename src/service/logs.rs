@@ -493,5 +493,46 @@ impl Services {
     }
 }
 
+/// Appends lines to one CloudWatch Logs stream in order, from sync or async callers, in batches:
+/// how sagebox writes the logs of the containers it runs and its own notes about them.
+#[derive(Clone)]
+pub struct LogWriter {
+    tx: tokio::sync::mpsc::UnboundedSender<(i64, String)>,
+}
+
+impl LogWriter {
+    /// The writer and the task that drains it (it ends once every clone of the writer is gone).
+    pub fn new(
+        services: &Services,
+        group: &str,
+        stream: &str,
+    ) -> (LogWriter, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
+        let services = services.clone();
+        let (group, stream) = (group.to_string(), stream.to_string());
+        let task = tokio::spawn(async move {
+            let _ = services.ensure_log_stream(&group, &stream).await;
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                let _ = services.append_log_events(&group, &stream, batch).await;
+            }
+        });
+        (LogWriter { tx }, task)
+    }
+
+    /// A line stamped now.
+    pub fn line(&self, text: &str) {
+        let _ = self.tx.send((now_millis(), text.to_string()));
+    }
+
+    /// A line with its own timestamp (a container's).
+    pub fn event(&self, timestamp_ms: i64, text: String) {
+        let _ = self.tx.send((timestamp_ms, text));
+    }
+}
+
 #[cfg(test)]
 mod tests;

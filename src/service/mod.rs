@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod resources;
 pub mod tags;
 pub mod training;
+pub mod transform;
 
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub struct Services {
     pub runtime: crate::runtime::Runtime,
     /// The supervisors of running training jobs.
     pub training: training::Supervisors,
+    /// Endpoints' routes and deployments.
+    pub hosting: hosting::Hosting,
+    /// The supervisors of running transform jobs.
+    pub transforms: training::Supervisors,
     pub config: Arc<Config>,
 }
 
@@ -54,6 +59,8 @@ impl Services {
             objects,
             runtime,
             training: training::Supervisors::default(),
+            hosting: hosting::Hosting::default(),
+            transforms: training::Supervisors::default(),
             config: Arc::new(config),
         })
     }

@@ -16,6 +16,8 @@ pub fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::Model => "model",
         ResourceKind::EndpointConfig => "endpoint configuration",
         ResourceKind::TrainingJob => "training job",
+        ResourceKind::Endpoint => "endpoint",
+        ResourceKind::TransformJob => "transform job",
     }
 }
 

@@ -114,6 +114,11 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 5: training jobs
     resource_table!("training_jobs"),
+    // 6: endpoints and batch transform jobs
+    concat!(
+        resource_table!("endpoints"),
+        resource_table!("transform_jobs")
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

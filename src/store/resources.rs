@@ -22,6 +22,8 @@ pub enum ResourceKind {
     Model,
     EndpointConfig,
     TrainingJob,
+    Endpoint,
+    TransformJob,
 }
 
 impl ResourceKind {
@@ -29,6 +31,8 @@ impl ResourceKind {
         ResourceKind::Model,
         ResourceKind::EndpointConfig,
         ResourceKind::TrainingJob,
+        ResourceKind::Endpoint,
+        ResourceKind::TransformJob,
     ];
 
     fn table(self) -> &'static str {
@@ -36,6 +40,8 @@ impl ResourceKind {
             ResourceKind::Model => "models",
             ResourceKind::EndpointConfig => "endpoint_configs",
             ResourceKind::TrainingJob => "training_jobs",
+            ResourceKind::Endpoint => "endpoints",
+            ResourceKind::TransformJob => "transform_jobs",
         }
     }
 
@@ -45,6 +51,8 @@ impl ResourceKind {
             ResourceKind::Model => "model",
             ResourceKind::EndpointConfig => "endpoint-config",
             ResourceKind::TrainingJob => "training-job",
+            ResourceKind::Endpoint => "endpoint",
+            ResourceKind::TransformJob => "transform-job",
         }
     }
 

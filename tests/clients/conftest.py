@@ -17,7 +17,7 @@ import boto3
 import botocore.config
 import pytest
 
-from support import REGION, Sagebox, clean_aws_env
+from support import REGION, REPO, Sagebox, clean_aws_env, sagebox_binary
 
 # Neither the developer's AWS config nor their environment may leak into the clients under test.
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
@@ -171,3 +171,37 @@ def aws(sagebox):
         return run_cli(sagebox.url, *args, check=check)
 
     return call
+
+
+@pytest.fixture(scope="session")
+def byo_image():
+    """fixtures/byo built on sagebox's base image (which `sagebox images build base` makes)."""
+    proc = subprocess.run([str(sagebox_binary()), "images", "build", "base"], capture_output=True,
+                          text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    base = proc.stdout.split()[1]
+    tag = "sagebox-test/byo:1"
+    build = subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", tag,
+                            str(REPO / "fixtures" / "byo")], capture_output=True, text=True,
+                           env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=600)
+    assert build.returncode == 0, build.stderr
+    return tag
+
+
+@pytest.fixture(scope="module")
+def sdk_session(sagebox, bucket):
+    """A SageMaker SDK session against sagebox: the endpoint through AWS_ENDPOINT_URL, the bucket
+    (the requesting module's `bucket` fixture) and role given explicitly so the SDK never asks
+    AWS's own STS, telemetry off."""
+    sagemaker = pytest.importorskip("sagemaker")
+    import boto3
+
+    saved = dict(os.environ)
+    os.environ.update(AWS_ENDPOINT_URL=sagebox.url, AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+                      SAGEMAKER_SUPPRESS_V2_WARNING="1")
+    boto_session = boto3.Session(region_name="us-east-1")
+    session = sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
+    yield session
+    os.environ.clear()
+    os.environ.update(saved)

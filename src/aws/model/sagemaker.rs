@@ -456,20 +456,30 @@ pub static ALL_OPERATIONS: &[&str] = &[
 /// The operations sagebox implements, sorted by name.
 static OPERATIONS: &[Operation] = &[
     Operation { name: "AddTags", input: Some("AddTagsInput") },
+    Operation { name: "CreateEndpoint", input: Some("CreateEndpointInput") },
     Operation { name: "CreateEndpointConfig", input: Some("CreateEndpointConfigInput") },
     Operation { name: "CreateModel", input: Some("CreateModelInput") },
     Operation { name: "CreateTrainingJob", input: Some("CreateTrainingJobRequest") },
+    Operation { name: "CreateTransformJob", input: Some("CreateTransformJobRequest") },
+    Operation { name: "DeleteEndpoint", input: Some("DeleteEndpointInput") },
     Operation { name: "DeleteEndpointConfig", input: Some("DeleteEndpointConfigInput") },
     Operation { name: "DeleteModel", input: Some("DeleteModelInput") },
     Operation { name: "DeleteTags", input: Some("DeleteTagsInput") },
+    Operation { name: "DescribeEndpoint", input: Some("DescribeEndpointInput") },
     Operation { name: "DescribeEndpointConfig", input: Some("DescribeEndpointConfigInput") },
     Operation { name: "DescribeModel", input: Some("DescribeModelInput") },
     Operation { name: "DescribeTrainingJob", input: Some("DescribeTrainingJobRequest") },
+    Operation { name: "DescribeTransformJob", input: Some("DescribeTransformJobRequest") },
     Operation { name: "ListEndpointConfigs", input: Some("ListEndpointConfigsInput") },
+    Operation { name: "ListEndpoints", input: Some("ListEndpointsInput") },
     Operation { name: "ListModels", input: Some("ListModelsInput") },
     Operation { name: "ListTags", input: Some("ListTagsInput") },
     Operation { name: "ListTrainingJobs", input: Some("ListTrainingJobsRequest") },
+    Operation { name: "ListTransformJobs", input: Some("ListTransformJobsRequest") },
     Operation { name: "StopTrainingJob", input: Some("StopTrainingJobRequest") },
+    Operation { name: "StopTransformJob", input: Some("StopTransformJobRequest") },
+    Operation { name: "UpdateEndpoint", input: Some("UpdateEndpointInput") },
+    Operation { name: "UpdateEndpointWeightsAndCapacities", input: Some("UpdateEndpointWeightsAndCapacitiesInput") },
 ];
 
 /// Shapes reachable from the implemented operations' inputs, sorted by name.
@@ -496,6 +506,16 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "AcceleratorPartitionTypeList",
         kind: K::List { member: "AcceleratorPartitionType", min: Some(0), max: Some(32) },
+    },
+    Shape {
+        name: "Accept",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape { name: "AcceptEula", kind: K::Boolean },
     Shape {
@@ -533,11 +553,31 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "AdditionalModelDataSource", min: Some(0), max: Some(5) },
     },
     Shape {
+        name: "Alarm",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AlarmName", target: "AlarmName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "AlarmList", kind: K::List { member: "Alarm", min: Some(1), max: Some(10) } },
+    Shape {
+        name: "AlarmName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ALARM_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "AlgorithmImage",
         kind: K::String {
             min: Some(0),
             max: Some(255),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -565,6 +605,16 @@ static SHAPES: &[Shape] = &[
             max: Some(170),
             pattern: Some(&P_ARN_OR_NAME),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AssemblyType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["None", "Line"],
             sensitive: false,
         },
     },
@@ -638,6 +688,47 @@ static SHAPES: &[Shape] = &[
         name: "AttributeNames",
         kind: K::List { member: "AttributeName", min: Some(0), max: Some(16) },
     },
+    Shape {
+        name: "AutoRollbackConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Alarms", target: "AlarmList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "BatchDataCaptureConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DestinationS3Uri", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "GenerateInferenceId", target: "Boolean" },
+            ],
+            required: &["DestinationS3Uri"],
+        },
+    },
+    Shape {
+        name: "BatchStrategy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["MultiRecord", "SingleRecord"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "BlueGreenUpdatePolicy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrafficRoutingConfiguration", target: "TrafficRoutingConfig" },
+                Member { name: "TerminationWaitInSeconds", target: "TerminationWaitInSeconds" },
+                Member { name: "MaximumExecutionTimeoutInSeconds", target: "MaximumExecutionTimeoutInSeconds" },
+            ],
+            required: &["TrafficRoutingConfiguration"],
+        },
+    },
     Shape { name: "Boolean", kind: K::Boolean },
     Shape {
         name: "CapacityReservationPreference",
@@ -649,6 +740,27 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "CapacitySize",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Type", target: "CapacitySizeType" },
+                Member { name: "Value", target: "CapacitySizeValue" },
+            ],
+            required: &["Type", "Value"],
+        },
+    },
+    Shape {
+        name: "CapacitySizeType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["INSTANCE_COUNT", "CAPACITY_PERCENT"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "CapacitySizeValue", kind: K::Integer { min: Some(1), max: None } },
     Shape {
         name: "CaptureContentTypeHeader",
         kind: K::Structure {
@@ -722,7 +834,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -732,7 +844,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -771,7 +883,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -781,7 +893,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -810,7 +922,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -837,7 +949,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -935,7 +1047,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -959,7 +1071,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -969,7 +1081,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1042,7 +1154,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1066,6 +1178,18 @@ static SHAPES: &[Shape] = &[
                 Member { name: "CrossRegionTrafficConfig", target: "CrossRegionTrafficConfig" },
             ],
             required: &["EndpointConfigName", "ProductionVariants"],
+        },
+    },
+    Shape {
+        name: "CreateEndpointInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "EndpointConfigName", target: "EndpointConfigName" },
+                Member { name: "DeploymentConfig", target: "DeploymentConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["EndpointName", "EndpointConfigName"],
         },
     },
     Shape {
@@ -1118,6 +1242,31 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ModelPackageConfig", target: "ModelPackageConfig" },
             ],
             required: &["TrainingJobName", "RoleArn", "OutputDataConfig"],
+        },
+    },
+    Shape {
+        name: "CreateTransformJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TransformJobName", target: "TransformJobName" },
+                Member { name: "ModelName", target: "ModelName" },
+                Member { name: "MaxConcurrentTransforms", target: "MaxConcurrentTransforms" },
+                Member { name: "ModelClientConfig", target: "ModelClientConfig" },
+                Member { name: "MaxPayloadInMB", target: "MaxPayloadInMB" },
+                Member { name: "BatchStrategy", target: "BatchStrategy" },
+                Member { name: "Environment", target: "TransformEnvironmentMap" },
+                Member { name: "TransformInput", target: "TransformInput" },
+                Member { name: "TransformOutput", target: "TransformOutput" },
+                Member { name: "DataCaptureConfig", target: "BatchDataCaptureConfig" },
+                Member { name: "TransformResources", target: "TransformResources" },
+                Member { name: "DataProcessing", target: "DataProcessing" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ExperimentConfig", target: "ExperimentConfig" },
+            ],
+            required: &[
+                "TransformJobName", "ModelName", "TransformInput", "TransformOutput",
+                "TransformResources",
+            ],
         },
     },
     Shape {
@@ -1174,6 +1323,17 @@ static SHAPES: &[Shape] = &[
                 Member { name: "CaptureContentTypeHeader", target: "CaptureContentTypeHeader" },
             ],
             required: &["InitialSamplingPercentage", "DestinationS3Uri", "CaptureOptions"],
+        },
+    },
+    Shape {
+        name: "DataProcessing",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InputFilter", target: "JsonPath" },
+                Member { name: "OutputFilter", target: "JsonPath" },
+                Member { name: "JoinSource", target: "JoinSource" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -1237,6 +1397,15 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeleteEndpointInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+            ],
+            required: &["EndpointName"],
+        },
+    },
+    Shape {
         name: "DeleteModelInput",
         kind: K::Structure {
             members: &[
@@ -1256,12 +1425,32 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeploymentConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BlueGreenUpdatePolicy", target: "BlueGreenUpdatePolicy" },
+                Member { name: "RollingUpdatePolicy", target: "RollingUpdatePolicy" },
+                Member { name: "AutoRollbackConfiguration", target: "AutoRollbackConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "DescribeEndpointConfigInput",
         kind: K::Structure {
             members: &[
                 Member { name: "EndpointConfigName", target: "EndpointConfigName" },
             ],
             required: &["EndpointConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribeEndpointInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+            ],
+            required: &["EndpointName"],
         },
     },
     Shape {
@@ -1283,6 +1472,31 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeTransformJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TransformJobName", target: "TransformJobName" },
+            ],
+            required: &["TransformJobName"],
+        },
+    },
+    Shape {
+        name: "DesiredWeightAndCapacity",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VariantName", target: "VariantName" },
+                Member { name: "DesiredWeight", target: "VariantWeight" },
+                Member { name: "DesiredInstanceCount", target: "TaskCount" },
+                Member { name: "ServerlessUpdateConfig", target: "ProductionVariantServerlessUpdateConfig" },
+            ],
+            required: &["VariantName"],
+        },
+    },
+    Shape {
+        name: "DesiredWeightAndCapacityList",
+        kind: K::List { member: "DesiredWeightAndCapacity", min: Some(1), max: None },
+    },
+    Shape {
         name: "DestinationS3Uri",
         kind: K::String {
             min: Some(0),
@@ -1297,7 +1511,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(4096),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1336,6 +1550,49 @@ static SHAPES: &[Shape] = &[
             max: None,
             pattern: None,
             enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EndpointName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_CONTAINER_HOSTNAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EndpointNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_ENDPOINT_CONFIG_NAME_CONTAINS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EndpointSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EndpointStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "OutOfService", "Creating", "Updating", "SystemUpdating", "RollingBack",
+                "InService", "Deleting", "Failed", "UpdateRollbackFailed",
+            ],
             sensitive: false,
         },
     },
@@ -1385,7 +1642,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: None,
             max: None,
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1481,7 +1738,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(255),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1501,7 +1758,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1511,7 +1768,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(2500),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1657,6 +1914,21 @@ static SHAPES: &[Shape] = &[
         name: "InstancePreferenceList",
         kind: K::List { member: "InstancePreference", min: Some(1), max: Some(5) },
     },
+    Shape { name: "InvocationsMaxRetries", kind: K::Integer { min: Some(0), max: Some(3) } },
+    Shape {
+        name: "InvocationsTimeoutInSeconds",
+        kind: K::Integer { min: Some(1), max: Some(3600) },
+    },
+    Shape {
+        name: "JoinSource",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Input", "None"],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "JsonContentType",
         kind: K::String {
@@ -1670,6 +1942,16 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "JsonContentTypes",
         kind: K::List { member: "JsonContentType", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "JsonPath",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape { name: "KeepAlivePeriodInSeconds", kind: K::Integer { min: Some(0), max: Some(21600) } },
     Shape {
@@ -1693,6 +1975,24 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NameContains", target: "EndpointConfigNameContains" },
                 Member { name: "CreationTimeBefore", target: "Timestamp" },
                 Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListEndpointsInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SortBy", target: "EndpointSortKey" },
+                Member { name: "SortOrder", target: "OrderKey" },
+                Member { name: "NextToken", target: "PaginationToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "EndpointNameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "StatusEquals", target: "EndpointStatus" },
             ],
             required: &[],
         },
@@ -1745,6 +2045,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListTransformJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "TransformJobStatus" },
+                Member { name: "SortBy", target: "SortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ManagedInstanceScalingCooldownInMinutes",
         kind: K::Integer { min: Some(5), max: Some(1440) },
     },
@@ -1784,6 +2102,8 @@ static SHAPES: &[Shape] = &[
         name: "MaxConcurrentInvocationsPerInstance",
         kind: K::Integer { min: Some(1), max: Some(1000) },
     },
+    Shape { name: "MaxConcurrentTransforms", kind: K::Integer { min: Some(0), max: None } },
+    Shape { name: "MaxPayloadInMB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "MaxPendingTimeInSeconds",
         kind: K::Integer { min: Some(1800), max: Some(2419200) },
@@ -1791,6 +2111,10 @@ static SHAPES: &[Shape] = &[
     Shape { name: "MaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
     Shape { name: "MaxRuntimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxWaitTimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "MaximumExecutionTimeoutInSeconds",
+        kind: K::Integer { min: Some(600), max: Some(28800) },
+    },
     Shape { name: "MaximumRetryAttempts", kind: K::Integer { min: Some(1), max: Some(30) } },
     Shape {
         name: "MetricDefinition",
@@ -1898,7 +2222,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1908,7 +2232,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -1930,6 +2254,16 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &["Enabled", "Disabled"],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelClientConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InvocationsTimeoutInSeconds", target: "InvocationsTimeoutInSeconds" },
+                Member { name: "InvocationsMaxRetries", target: "InvocationsMaxRetries" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -2035,7 +2369,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(8192),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -2077,7 +2411,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(8192),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -2404,6 +2738,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ProductionVariantServerlessUpdateConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxConcurrency", target: "ServerlessMaxConcurrency" },
+                Member { name: "ProvisionedConcurrency", target: "ServerlessProvisionedConcurrency" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ProductionVariantVolumeSizeInGB",
         kind: K::Integer { min: Some(1), max: Some(512) },
     },
@@ -2486,7 +2830,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(2048),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -2540,6 +2884,18 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "RollingUpdatePolicy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaximumBatchSize", target: "CapacitySize" },
+                Member { name: "WaitIntervalInSeconds", target: "WaitIntervalInSeconds" },
+                Member { name: "MaximumExecutionTimeoutInSeconds", target: "MaximumExecutionTimeoutInSeconds" },
+                Member { name: "RollbackMaximumBatchSize", target: "CapacitySize" },
+            ],
+            required: &["MaximumBatchSize", "WaitIntervalInSeconds"],
+        },
+    },
+    Shape {
         name: "RoutingStrategy",
         kind: K::String {
             min: None,
@@ -2556,7 +2912,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -2764,12 +3120,31 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SplitType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["None", "Line", "RecordIO", "TFRecord"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "StopTrainingJobRequest",
         kind: K::Structure {
             members: &[
                 Member { name: "TrainingJobName", target: "TrainingJobName" },
             ],
             required: &["TrainingJobName"],
+        },
+    },
+    Shape {
+        name: "StopTransformJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TransformJobName", target: "TransformJobName" },
+            ],
+            required: &["TransformJobName"],
         },
     },
     Shape {
@@ -2840,6 +3215,7 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "TaskCount", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "TensorBoardOutputConfig",
         kind: K::Structure {
@@ -2850,13 +3226,36 @@ static SHAPES: &[Shape] = &[
             required: &["S3OutputPath"],
         },
     },
+    Shape { name: "TerminationWaitInSeconds", kind: K::Integer { min: Some(0), max: Some(3600) } },
     Shape { name: "Timestamp", kind: K::Timestamp },
+    Shape {
+        name: "TrafficRoutingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Type", target: "TrafficRoutingConfigType" },
+                Member { name: "WaitIntervalInSeconds", target: "WaitIntervalInSeconds" },
+                Member { name: "CanarySize", target: "CapacitySize" },
+                Member { name: "LinearStepSize", target: "CapacitySize" },
+            ],
+            required: &["Type", "WaitIntervalInSeconds"],
+        },
+    },
+    Shape {
+        name: "TrafficRoutingConfigType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ALL_AT_ONCE", "CANARY", "LINEAR"],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "TrainingContainerArgument",
         kind: K::String {
             min: Some(0),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -2874,7 +3273,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(256),
-            pattern: Some(&P_ALGORITHM_IMAGE),
+            pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
         },
@@ -3064,6 +3463,186 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "TransformAmiVersion",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_TRANSFORM_AMI_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TransformDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataSource", target: "TransformS3DataSource" },
+            ],
+            required: &["S3DataSource"],
+        },
+    },
+    Shape {
+        name: "TransformEnvironmentKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_TRANSFORM_ENVIRONMENT_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TransformEnvironmentMap",
+        kind: K::Map {
+            key: "TransformEnvironmentKey",
+            value: "TransformEnvironmentValue",
+            min: Some(0),
+            max: Some(16),
+        },
+    },
+    Shape {
+        name: "TransformEnvironmentValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(10240),
+            pattern: Some(&P_ENVIRONMENT_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TransformInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DataSource", target: "TransformDataSource" },
+                Member { name: "ContentType", target: "ContentType" },
+                Member { name: "CompressionType", target: "CompressionType" },
+                Member { name: "SplitType", target: "SplitType" },
+            ],
+            required: &["DataSource"],
+        },
+    },
+    Shape { name: "TransformInstanceCount", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "TransformInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.m4.xlarge", "ml.m4.2xlarge", "ml.m4.4xlarge", "ml.m4.10xlarge",
+                "ml.m4.16xlarge", "ml.c4.xlarge", "ml.c4.2xlarge", "ml.c4.4xlarge", "ml.c4.8xlarge",
+                "ml.p2.xlarge", "ml.p2.8xlarge", "ml.p2.16xlarge", "ml.p3.2xlarge", "ml.p3.8xlarge",
+                "ml.p3.16xlarge", "ml.c5.xlarge", "ml.c5.2xlarge", "ml.c5.4xlarge", "ml.c5.9xlarge",
+                "ml.c5.18xlarge", "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.m5.4xlarge",
+                "ml.m5.12xlarge", "ml.m5.24xlarge", "ml.m6i.large", "ml.m6i.xlarge",
+                "ml.m6i.2xlarge", "ml.m6i.4xlarge", "ml.m6i.8xlarge", "ml.m6i.12xlarge",
+                "ml.m6i.16xlarge", "ml.m6i.24xlarge", "ml.m6i.32xlarge", "ml.c6i.large",
+                "ml.c6i.xlarge", "ml.c6i.2xlarge", "ml.c6i.4xlarge", "ml.c6i.8xlarge",
+                "ml.c6i.12xlarge", "ml.c6i.16xlarge", "ml.c6i.24xlarge", "ml.c6i.32xlarge",
+                "ml.r6i.large", "ml.r6i.xlarge", "ml.r6i.2xlarge", "ml.r6i.4xlarge",
+                "ml.r6i.8xlarge", "ml.r6i.12xlarge", "ml.r6i.16xlarge", "ml.r6i.24xlarge",
+                "ml.r6i.32xlarge", "ml.m7i.large", "ml.m7i.xlarge", "ml.m7i.2xlarge",
+                "ml.m7i.4xlarge", "ml.m7i.8xlarge", "ml.m7i.12xlarge", "ml.m7i.16xlarge",
+                "ml.m7i.24xlarge", "ml.m7i.48xlarge", "ml.c7i.large", "ml.c7i.xlarge",
+                "ml.c7i.2xlarge", "ml.c7i.4xlarge", "ml.c7i.8xlarge", "ml.c7i.12xlarge",
+                "ml.c7i.16xlarge", "ml.c7i.24xlarge", "ml.c7i.48xlarge", "ml.r7i.large",
+                "ml.r7i.xlarge", "ml.r7i.2xlarge", "ml.r7i.4xlarge", "ml.r7i.8xlarge",
+                "ml.r7i.12xlarge", "ml.r7i.16xlarge", "ml.r7i.24xlarge", "ml.r7i.48xlarge",
+                "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge", "ml.g4dn.8xlarge",
+                "ml.g4dn.12xlarge", "ml.g4dn.16xlarge", "ml.g5.xlarge", "ml.g5.2xlarge",
+                "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.12xlarge", "ml.g5.16xlarge",
+                "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.trn1.2xlarge", "ml.trn1.32xlarge",
+                "ml.inf2.xlarge", "ml.inf2.8xlarge", "ml.inf2.24xlarge", "ml.inf2.48xlarge",
+                "ml.g6.xlarge", "ml.g6.2xlarge", "ml.g6.4xlarge", "ml.g6.8xlarge", "ml.g6.12xlarge",
+                "ml.g6.16xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.g6e.xlarge",
+                "ml.g6e.2xlarge", "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.12xlarge",
+                "ml.g6e.16xlarge", "ml.g6e.24xlarge", "ml.g6e.48xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TransformJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_CONTAINER_HOSTNAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TransformJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TransformOutput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "Accept", target: "Accept" },
+                Member { name: "AssembleWith", target: "AssemblyType" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
+        name: "TransformResources",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "TransformInstanceType" },
+                Member { name: "InstanceCount", target: "TransformInstanceCount" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "TransformAmiVersion", target: "TransformAmiVersion" },
+            ],
+            required: &["InstanceType", "InstanceCount"],
+        },
+    },
+    Shape {
+        name: "TransformS3DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataType", target: "S3DataType" },
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &["S3DataType", "S3Uri"],
+        },
+    },
+    Shape {
+        name: "UpdateEndpointInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "EndpointConfigName", target: "EndpointConfigName" },
+                Member { name: "RetainAllVariantProperties", target: "Boolean" },
+                Member { name: "ExcludeRetainedVariantProperties", target: "VariantPropertyList" },
+                Member { name: "DeploymentConfig", target: "DeploymentConfig" },
+                Member { name: "RetainDeploymentConfig", target: "Boolean" },
+            ],
+            required: &["EndpointName", "EndpointConfigName"],
+        },
+    },
+    Shape {
+        name: "UpdateEndpointWeightsAndCapacitiesInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "DesiredWeightsAndCapacities", target: "DesiredWeightAndCapacityList" },
+            ],
+            required: &["EndpointName", "DesiredWeightsAndCapacities"],
+        },
+    },
+    Shape {
         name: "Url",
         kind: K::String {
             min: Some(0),
@@ -3084,6 +3663,31 @@ static SHAPES: &[Shape] = &[
             max: Some(63),
             pattern: Some(&P_CONTAINER_HOSTNAME),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "VariantProperty",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VariantPropertyType", target: "VariantPropertyType" },
+            ],
+            required: &["VariantPropertyType"],
+        },
+    },
+    Shape {
+        name: "VariantPropertyList",
+        kind: K::List { member: "VariantProperty", min: Some(0), max: Some(3) },
+    },
+    Shape {
+        name: "VariantPropertyType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig",
+            ],
             sensitive: false,
         },
     },
@@ -3112,6 +3716,7 @@ static SHAPES: &[Shape] = &[
         name: "VpcSecurityGroupIds",
         kind: K::List { member: "SecurityGroupId", min: Some(1), max: Some(5) },
     },
+    Shape { name: "WaitIntervalInSeconds", kind: K::Integer { min: Some(0), max: Some(3600) } },
     Shape {
         name: "WarmPoolResourceStatus",
         kind: K::String {
@@ -3130,8 +3735,12 @@ static P_ACCELERATOR_PARTITION_TYPE: Pattern = Pattern::new(
     r"mig-[0-9]+g\.[0-9]+gb([+-][a-z0-9.]+)*",
     &[],
 );
+static P_ACCEPT: Pattern = Pattern::new(".*", &[r"[^\n\r\x{85}\x{2028}\x{2029}]*"]);
 static P_ADDITIONAL_MODEL_CHANNEL_NAME: Pattern = Pattern::new(r"[A-Za-z0-9\.\-_]+", &[]);
-static P_ALGORITHM_IMAGE: Pattern = Pattern::new(".*", &[r"[^\n\r\x{85}\x{2028}\x{2029}]*"]);
+static P_ALARM_NAME: Pattern = Pattern::new(
+    r"(?!\s*$).+",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]*[^ \t\n\x0B\x0C\r][^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
 static P_ARN_OR_NAME: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)",
     &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"],
@@ -3224,6 +3833,8 @@ static P_TRAINING_REPOSITORY_CREDENTIALS_PROVIDER_ARN: Pattern = Pattern::new(
     r"arn:[\p{Alnum}\-]+:lambda:[\p{Alnum}\-]+:[0-9]{12}:function:.*",
     &[r"arn:[[a-zA-Z0-9]\-]+:lambda:[[a-zA-Z0-9]\-]+:[0-9]{12}:function:[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
+static P_TRANSFORM_AMI_VERSION: Pattern = Pattern::new("[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*", &[]);
+static P_TRANSFORM_ENVIRONMENT_KEY: Pattern = Pattern::new("[a-zA-Z_][a-zA-Z0-9_]{0,1023}", &[]);
 static P_VERSIONED_ARN_OR_NAME: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)(\/[0-9]{1,9})?",
     &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\/[0-9]{1,9})?"],

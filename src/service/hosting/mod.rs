@@ -1,5 +1,91 @@
-//! Hosting: models, endpoint configurations (and, later, endpoints). Each operation checks the
-//! rules SageMaker applies beyond the request model, then stores through `service::resources`.
+//! Hosting: models, endpoint configurations and endpoints. Each operation checks the rules
+//! SageMaker applies beyond the request model, then stores through `service::resources`;
+//! endpoints run their containers through `fleet` and are reached through `routes`.
 
 mod endpoint_configs;
+pub mod endpoints;
+pub mod fleet;
 mod models;
+pub mod routes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub use endpoints::Deployment;
+
+/// The HTTP client sagebox uses to reach serving containers: pooled keep-alive connections.
+pub type ContainerClient = Client<HttpConnector, Body>;
+
+/// In-memory hosting state: routes for InvokeEndpoint, the running deployments, and one lock per
+/// endpoint so that create, update and delete take turns.
+#[derive(Clone)]
+pub struct Hosting {
+    pub routes: routes::Routes,
+    pub client: ContainerClient,
+    deployments: Arc<Mutex<HashMap<String, Arc<Deployment>>>>,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Default for Hosting {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Hosting {
+            routes: routes::Routes::default(),
+            client,
+            deployments: Arc::default(),
+            locks: Arc::default(),
+        }
+    }
+}
+
+impl Hosting {
+    /// GET /ping on a container's loopback port: true on 200.
+    pub async fn ping(&self, port: u16) -> bool {
+        let Ok(req) =
+            http::Request::get(format!("http://127.0.0.1:{port}/ping")).body(Body::empty())
+        else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), self.client.request(req)).await,
+            Ok(Ok(resp)) if resp.status() == http::StatusCode::OK
+        )
+    }
+
+    fn lock(&self, endpoint: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_ascii_lowercase())
+            .or_default()
+            .clone()
+    }
+
+    fn deployment(&self, endpoint: &str) -> Option<Arc<Deployment>> {
+        self.deployments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&endpoint.to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn set_deployment(&self, endpoint: &str, d: Option<Arc<Deployment>>) {
+        let mut map = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
+        match d {
+            Some(d) => map.insert(endpoint.to_ascii_lowercase(), d),
+            None => map.remove(&endpoint.to_ascii_lowercase()),
+        };
+    }
+}

@@ -35,7 +35,7 @@ pub struct Supervisors {
 }
 
 impl Supervisors {
-    fn register(&self, name: &str) -> watch::Receiver<StopRequest> {
+    pub(crate) fn register(&self, name: &str) -> watch::Receiver<StopRequest> {
         let (tx, rx) = watch::channel(StopRequest::Running);
         self.inner
             .lock()
@@ -44,7 +44,7 @@ impl Supervisors {
         rx
     }
 
-    fn stop(&self, name: &str) -> bool {
+    pub(crate) fn stop(&self, name: &str) -> bool {
         let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(&name.to_ascii_lowercase()) {
             Some(tx) => tx.send(StopRequest::Stop).is_ok(),
@@ -52,7 +52,7 @@ impl Supervisors {
         }
     }
 
-    fn done(&self, name: &str) {
+    pub(crate) fn done(&self, name: &str) {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -177,10 +177,30 @@ impl Services {
         Ok(())
     }
 
-    /// At startup: jobs an earlier run left in progress get their supervisor back when their
-    /// containers still exist (re-adopted by label), or fail with a reason; then containers and
-    /// networks that no job claims are removed.
+    /// At startup: training jobs and endpoints get their containers back, transform jobs cut
+    /// short fail; then containers and networks that nothing claims are removed.
     pub async fn recover(self) {
+        let mut adopted = self.recover_training().await;
+        adopted.extend(self.recover_endpoints().await);
+        adopted.extend(self.recover_transforms().await);
+        match self
+            .runtime
+            .sweep(|labels| {
+                labels
+                    .get(crate::runtime::docker::ARN_LABEL)
+                    .is_some_and(|arn| adopted.contains(arn))
+            })
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
+            Err(e) => tracing::debug!("no container sweep: {e}"),
+        }
+    }
+
+    /// Jobs an earlier run left in progress get their supervisor back when their containers
+    /// still exist (re-adopted by label), or fail with a reason. Returns the adopted ARNs.
+    async fn recover_training(&self) -> HashSet<String> {
         let mut active = Vec::new();
         for status in ["InProgress", "Stopping"] {
             let query = ListQuery {
@@ -245,18 +265,6 @@ impl Services {
                 }
             }
         }
-        match self
-            .runtime
-            .sweep(|labels| {
-                labels
-                    .get(crate::runtime::docker::ARN_LABEL)
-                    .is_some_and(|arn| adopted.contains(arn))
-            })
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
-            Err(e) => tracing::debug!("no container sweep: {e}"),
-        }
+        adopted
     }
 }

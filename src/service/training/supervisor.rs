@@ -22,6 +22,7 @@ use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
 use crate::service::Services;
+use crate::service::logs::LogWriter as JobLog;
 use crate::store::objects::ObjectMeta;
 
 const HOST_LABEL: &str = "sagebox.host";
@@ -34,36 +35,6 @@ enum Outcome {
     Failed(String),
     Stopped,
     MaxRuntime,
-}
-
-/// Appends lines to one CloudWatch Logs stream, in order, from sync or async callers.
-#[derive(Clone)]
-struct JobLog {
-    tx: tokio::sync::mpsc::UnboundedSender<(i64, String)>,
-}
-
-impl JobLog {
-    fn new(services: &Services, stream: String) -> (JobLog, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
-        let services = services.clone();
-        let task = tokio::spawn(async move {
-            let _ = services.ensure_log_stream(LOG_GROUP, &stream).await;
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
-                let _ = services.append_log_events(LOG_GROUP, &stream, batch).await;
-            }
-        });
-        (JobLog { tx }, task)
-    }
-
-    fn line(&self, text: &str) {
-        let _ = self
-            .tx
-            .send((crate::aws::time::now_millis(), text.to_string()));
-    }
 }
 
 /// Metric definitions applied to log lines; the last value of each is the final one. Built-in
@@ -299,7 +270,7 @@ async fn launch(
     job: &mut Job,
     stop: &mut watch::Receiver<StopRequest>,
 ) -> Result<(Engine, Vec<(String, String)>), String> {
-    let (log, _log_task) = JobLog::new(services, job.streams[0].clone());
+    let (log, _log_task) = JobLog::new(services, LOG_GROUP, &job.streams[0]);
     job.state
         .transition("Starting", "Preparing the instances for training");
     save(services, job).await;
@@ -634,7 +605,7 @@ async fn watch_containers(
     let mut pumps = Vec::new();
     for (i, (host, id)) in ids.iter().enumerate() {
         let stream = job.streams.get(i).cloned().unwrap_or_default();
-        let (log, log_task) = JobLog::new(services, stream);
+        let (log, log_task) = JobLog::new(services, LOG_GROUP, &stream);
         let lines = engine.logs(id, true, resumed);
         let metrics = metrics.clone();
         let tails = tails.clone();
@@ -651,7 +622,7 @@ async fn watch_containers(
                     let excess = v.len().saturating_sub(20);
                     v.drain(..excess);
                 }
-                let _ = log.tx.send((line.timestamp_ms, line.text));
+                log.event(line.timestamp_ms, line.text);
             }
             drop(log);
             let _ = log_task.await;
@@ -775,7 +746,7 @@ async fn finish(
     metrics: &Arc<Mutex<Metrics>>,
 ) {
     if let Ok(m) = metrics.lock()
-        && !m.defs.is_empty()
+        && !m.is_empty()
     {
         job.state.set("FinalMetricDataList", m.final_list());
     }
@@ -926,10 +897,24 @@ mod tests {
             "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"}});
         let mut m = Metrics::from_request(&req);
         m.scan("#quality_metric: host=algo-1, epoch=3, train binary_classification_cross_entropy_objective <loss>=0.25", 1);
-        m.scan("#quality_metric: host=algo-1, validation binary_f_1.000 <score>=0.9", 1);
-        let names: Vec<String> = m.final_list().as_array().expect("list").iter()
-            .map(|x| x["MetricName"].as_str().expect("name").to_string()).collect();
-        assert_eq!(names, ["train:binary_classification_cross_entropy_objective", "validation:binary_f_1.000"]);
+        m.scan(
+            "#quality_metric: host=algo-1, validation binary_f_1.000 <score>=0.9",
+            1,
+        );
+        let names: Vec<String> = m
+            .final_list()
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|x| x["MetricName"].as_str().expect("name").to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "train:binary_classification_cross_entropy_objective",
+                "validation:binary_f_1.000"
+            ]
+        );
     }
 
     #[test]
@@ -938,7 +923,13 @@ mod tests {
             "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]}});
         let mut m = Metrics::from_request(&req);
         m.scan("epoch 1 loss=0.5 [0]#011train-rmse:3", 1);
-        assert_eq!(m.final_list(), json!([{"MetricName": "loss", "Value": 0.5, "Timestamp": 0.001}]));
-        assert!(Metrics::from_request(&json!({"AlgorithmSpecification": {"TrainingImage": "mine"}})).is_empty());
+        assert_eq!(
+            m.final_list(),
+            json!([{"MetricName": "loss", "Value": 0.5, "Timestamp": 0.001}])
+        );
+        assert!(
+            Metrics::from_request(&json!({"AlgorithmSpecification": {"TrainingImage": "mine"}}))
+                .is_empty()
+        );
     }
 }

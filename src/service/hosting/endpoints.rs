@@ -1,0 +1,1007 @@
+//! CreateEndpoint, DescribeEndpoint, ListEndpoints, UpdateEndpoint,
+//! UpdateEndpointWeightsAndCapacities, DeleteEndpoint, and what keeps endpoints serving: one
+//! deployment per endpoint (its variants' containers, see `fleet`), a monitor per instance that
+//! restarts a container that dies, and `recover_endpoints` after a sagebox restart. The store
+//! holds the status first; the deployment is driven in the background, one operation at a time
+//! per endpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::fleet::{self, DEPLOYMENT_LABEL, Fleet, GROUP_LABEL, INSTANCE_LABEL, MEMBER_LABEL};
+use super::routes::{EndpointRoute, Instance, Member, VariantRoute};
+use crate::aws::time::now_epoch;
+use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
+use crate::runtime::gpu::GpuGrant;
+use crate::runtime::instance_types;
+use crate::service::logs::LogWriter;
+use crate::service::resources::{ListParams, Page, not_found};
+use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::store::resources::{ListQuery, Resource, ResourceKind, SortKey};
+
+pub const LOG_GROUP_PREFIX: &str = "/aws/sagemaker/Endpoints/";
+
+/// SageMaker's default for ContainerStartupHealthCheckTimeoutInSeconds.
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn log_group(endpoint: &str) -> String {
+    format!("{LOG_GROUP_PREFIX}{endpoint}")
+}
+
+/// One variant of a running deployment.
+pub struct VariantFleet {
+    pub name: String,
+    pub weight: f64,
+    pub fleet: Fleet,
+    pub instances: Vec<(Arc<Instance>, CancellationToken)>,
+    pub deployed_images: Value,
+    next_index: usize,
+}
+
+/// An endpoint's running containers for one endpoint configuration.
+pub struct Deployment {
+    pub id: String,
+    pub config_name: String,
+    pub variants: Mutex<Vec<VariantFleet>>,
+    token: CancellationToken,
+    gpu_owners: Mutex<Vec<String>>,
+}
+
+impl Deployment {
+    fn route(&self) -> EndpointRoute {
+        let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        EndpointRoute {
+            variants: variants
+                .iter()
+                .map(|v| {
+                    VariantRoute::new(
+                        v.name.clone(),
+                        v.weight,
+                        v.instances.iter().map(|(i, _)| i.clone()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn container_ids(&self) -> Vec<String> {
+        let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        variants
+            .iter()
+            .flat_map(|v| v.instances.iter())
+            .flat_map(|(i, _)| i.members.iter().map(|m| m.container_id.clone()))
+            .collect()
+    }
+
+    /// ProductionVariants as DescribeEndpoint reports them (instance counts from what serves).
+    fn variants_view(&self) -> Value {
+        let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        Value::Array(
+            variants
+                .iter()
+                .map(|v| {
+                    let serving = v.instances.iter().filter(|(i, _)| i.is_up()).count();
+                    json!({
+                        "VariantName": v.name,
+                        "DeployedImages": v.deployed_images,
+                        "CurrentWeight": v.weight,
+                        "DesiredWeight": v.weight,
+                        "CurrentInstanceCount": serving,
+                        "DesiredInstanceCount": v.instances.len(),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+fn not_found_endpoint(services: &Services, name: &str) -> ServiceError {
+    not_found(services, ResourceKind::Endpoint, name)
+}
+
+impl Services {
+    pub async fn create_endpoint(&self, req: Request) -> ServiceResult<Arc<Resource>> {
+        let name = required_str(&req, "EndpointName")?.to_string();
+        let config_name = required_str(&req, "EndpointConfigName")?.to_string();
+        let config = self
+            .store
+            .resource(ResourceKind::EndpointConfig, &config_name)
+            .await?
+            .ok_or_else(|| not_found(self, ResourceKind::EndpointConfig, &config_name))?;
+        let derived = json!({
+            "EndpointConfigName": config.name,
+            "LastModifiedTime": now_epoch(),
+        });
+        let res = self
+            .create_resource(
+                ResourceKind::Endpoint,
+                &name,
+                req,
+                derived,
+                Some("Creating"),
+            )
+            .await?;
+        let services = self.clone();
+        let (endpoint, config) = (res.name.clone(), config.name.clone());
+        tokio::spawn(async move { services.run_create(&endpoint, &config).await });
+        Ok(res)
+    }
+
+    /// DescribeEndpoint's output.
+    pub async fn describe_endpoint(&self, name: &str) -> ServiceResult<Value> {
+        let res = self
+            .store
+            .resource(ResourceKind::Endpoint, name)
+            .await?
+            .ok_or_else(|| not_found_endpoint(self, name))?;
+        Ok(self.endpoint_view(&res))
+    }
+
+    fn endpoint_view(&self, res: &Resource) -> Value {
+        let mut out = Map::new();
+        out.insert("EndpointName".into(), json!(res.name));
+        out.insert("EndpointArn".into(), json!(res.arn));
+        for k in ["EndpointConfigName", "DeploymentConfig"] {
+            if let Some(v) = res.request.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(d) = res.derived.as_object() {
+            for (k, v) in d {
+                if !k.starts_with('_') {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if let Some(d) = self.hosting.deployment(&res.name)
+            && res.status.as_deref() != Some("Deleting")
+        {
+            out.insert("ProductionVariants".into(), d.variants_view());
+        }
+        out.insert(
+            "EndpointStatus".into(),
+            json!(res.status.as_deref().unwrap_or("Creating")),
+        );
+        out.insert("CreationTime".into(), json!(res.created));
+        out.entry("LastModifiedTime").or_insert(json!(res.modified));
+        Value::Object(out)
+    }
+
+    pub async fn list_endpoints(
+        &self,
+        params: ListParams,
+    ) -> ServiceResult<(Vec<Value>, Option<String>)> {
+        let Page { items, next_token } =
+            self.list_resources(ResourceKind::Endpoint, params).await?;
+        let summaries = items
+            .iter()
+            .map(|r| {
+                json!({
+                    "EndpointName": r.name,
+                    "EndpointArn": r.arn,
+                    "CreationTime": r.created,
+                    "LastModifiedTime": r.derived.get("LastModifiedTime").cloned().unwrap_or(json!(r.modified)),
+                    "EndpointStatus": r.status.as_deref().unwrap_or("Creating"),
+                })
+            })
+            .collect();
+        Ok((summaries, next_token))
+    }
+
+    pub async fn update_endpoint(&self, req: Request) -> ServiceResult<String> {
+        let name = required_str(&req, "EndpointName")?.to_string();
+        let config_name = required_str(&req, "EndpointConfigName")?.to_string();
+        let res = self
+            .store
+            .resource(ResourceKind::Endpoint, &name)
+            .await?
+            .ok_or_else(|| not_found_endpoint(self, &name))?;
+        check_updatable(&res)?;
+        let config = self
+            .store
+            .resource(ResourceKind::EndpointConfig, &config_name)
+            .await?
+            .ok_or_else(|| not_found(self, ResourceKind::EndpointConfig, &config_name))?;
+        self.save_endpoint(&res.name, "Updating", |_| {}).await?;
+        let services = self.clone();
+        let (endpoint, config) = (res.name.clone(), config.name.clone());
+        tokio::spawn(async move { services.run_update(&endpoint, &config).await });
+        Ok(res.arn.clone())
+    }
+
+    pub async fn update_endpoint_weights_and_capacities(
+        &self,
+        req: Request,
+    ) -> ServiceResult<String> {
+        let name = required_str(&req, "EndpointName")?.to_string();
+        let res = self
+            .store
+            .resource(ResourceKind::Endpoint, &name)
+            .await?
+            .ok_or_else(|| not_found_endpoint(self, &name))?;
+        check_updatable(&res)?;
+        let desired: Vec<Value> = req
+            .get("DesiredWeightsAndCapacities")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let deployment = self.hosting.deployment(&res.name).ok_or_else(|| {
+            ServiceError::Validation(format!(
+                "Cannot update in-progress endpoint \"{}\".",
+                res.arn
+            ))
+        })?;
+        let known: HashSet<String> = deployment
+            .variants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|v| v.name.clone())
+            .collect();
+        let missing: Vec<&str> = desired
+            .iter()
+            .filter_map(|d| d.get("VariantName").and_then(Value::as_str))
+            .filter(|n| !known.contains(*n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ServiceError::Validation(format!(
+                "The variant name(s) [{}] is/are not present in the endpoint \"{}\".",
+                missing.join(", "),
+                res.arn
+            )));
+        }
+        self.save_endpoint(&res.name, "Updating", |_| {}).await?;
+        let services = self.clone();
+        let endpoint = res.name.clone();
+        tokio::spawn(async move { services.run_scale(&endpoint, desired).await });
+        Ok(res.arn.clone())
+    }
+
+    pub async fn delete_endpoint(&self, name: &str) -> ServiceResult<()> {
+        let res = self
+            .store
+            .resource(ResourceKind::Endpoint, name)
+            .await?
+            .ok_or_else(|| not_found_endpoint(self, name))?;
+        if res.status.as_deref() == Some("Deleting") {
+            return Ok(());
+        }
+        self.save_endpoint(&res.name, "Deleting", |_| {}).await?;
+        self.hosting.routes.remove(&res.name);
+        let services = self.clone();
+        let endpoint = res.name.clone();
+        tokio::spawn(async move { services.run_delete(&endpoint).await });
+        Ok(())
+    }
+
+    /// Writes the status (and what `edit` changes in the derived members) of an endpoint.
+    async fn save_endpoint(
+        &self,
+        name: &str,
+        status: &str,
+        edit: impl FnOnce(&mut Map<String, Value>),
+    ) -> ServiceResult<()> {
+        let Some(res) = self.store.resource(ResourceKind::Endpoint, name).await? else {
+            return Ok(());
+        };
+        let mut derived = res.derived.as_object().cloned().unwrap_or_default();
+        derived.insert("LastModifiedTime".into(), json!(now_epoch()));
+        edit(&mut derived);
+        self.store
+            .update_resource_state(
+                ResourceKind::Endpoint,
+                name,
+                Some(status.to_string()),
+                Value::Object(derived),
+                now_epoch(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn endpoint_status(&self, name: &str) -> Option<String> {
+        self.store
+            .resource(ResourceKind::Endpoint, name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.status.clone())
+    }
+
+    async fn run_create(&self, endpoint: &str, config: &str) {
+        let lock = self.hosting.lock(endpoint);
+        let _turn = lock.lock().await;
+        if self.endpoint_status(endpoint).await.as_deref() != Some("Creating") {
+            return;
+        }
+        match self.deploy(endpoint, config).await {
+            Ok(d) => self.go_live(endpoint, d, None).await,
+            Err(reason) => {
+                tracing::info!("endpoint {endpoint} failed: {reason}");
+                let _ = self
+                    .save_endpoint(endpoint, "Failed", |d| {
+                        d.insert("FailureReason".into(), json!(reason));
+                    })
+                    .await;
+            }
+        }
+    }
+
+    async fn run_update(&self, endpoint: &str, config: &str) {
+        let lock = self.hosting.lock(endpoint);
+        let _turn = lock.lock().await;
+        if self.endpoint_status(endpoint).await.as_deref() != Some("Updating") {
+            return;
+        }
+        let old = self.hosting.deployment(endpoint);
+        match self.deploy(endpoint, config).await {
+            // blue/green: the new containers passed /ping; traffic moves, then the old ones go
+            Ok(d) => self.go_live(endpoint, d, old).await,
+            Err(reason) => {
+                let _ = self
+                    .save_endpoint(endpoint, "InService", |d| {
+                        d.insert(
+                            "FailureReason".into(),
+                            json!(format!("Failed to update the endpoint to endpoint configuration {config}; it keeps serving its previous configuration. {reason}")),
+                        );
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// The new deployment takes the traffic; the previous one (if any) is removed.
+    async fn go_live(&self, endpoint: &str, d: Arc<Deployment>, old: Option<Arc<Deployment>>) {
+        if self.endpoint_status(endpoint).await.as_deref() == Some("Deleting") {
+            self.teardown(&d).await;
+            return;
+        }
+        self.hosting.routes.set(endpoint, d.route());
+        self.hosting.set_deployment(endpoint, Some(d.clone()));
+        let view = d.variants_view();
+        let (id, config) = (d.id.clone(), d.config_name.clone());
+        let _ = self
+            .save_endpoint(endpoint, "InService", move |m| {
+                m.remove("FailureReason");
+                m.insert("EndpointConfigName".into(), json!(config));
+                m.insert("ProductionVariants".into(), view);
+                m.insert("_Deployment".into(), json!(id));
+            })
+            .await;
+        if let Some(old) = old {
+            self.teardown(&old).await;
+        }
+    }
+
+    async fn run_scale(&self, endpoint: &str, desired: Vec<Value>) {
+        let lock = self.hosting.lock(endpoint);
+        let _turn = lock.lock().await;
+        let Some(d) = self.hosting.deployment(endpoint) else {
+            return;
+        };
+        let mut failure = None;
+        for want in &desired {
+            let Some(variant) = want.get("VariantName").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(w) = want.get("DesiredWeight").and_then(Value::as_f64) {
+                let mut variants = d.variants.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(v) = variants.iter_mut().find(|v| v.name == variant) {
+                    v.weight = w;
+                }
+            }
+            if let Some(n) = want.get("DesiredInstanceCount").and_then(Value::as_u64)
+                && let Err(e) = self.scale_variant(&d, variant, n as usize).await
+            {
+                failure = Some(e);
+            }
+        }
+        self.hosting.routes.set(endpoint, d.route());
+        let view = d.variants_view();
+        let _ = self
+            .save_endpoint(endpoint, "InService", move |m| {
+                m.insert("ProductionVariants".into(), view);
+                match failure {
+                    Some(f) => m.insert("FailureReason".into(), json!(f)),
+                    None => m.remove("FailureReason"),
+                };
+            })
+            .await;
+    }
+
+    async fn scale_variant(
+        &self,
+        d: &Arc<Deployment>,
+        variant: &str,
+        want: usize,
+    ) -> Result<(), String> {
+        let engine = self.runtime.engine().await.map_err(|e| e.to_string())?;
+        loop {
+            let (have, fleet, index) = {
+                let variants = d.variants.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(v) = variants.iter().find(|v| v.name == variant) else {
+                    return Ok(());
+                };
+                (v.instances.len(), v.fleet.clone(), v.next_index)
+            };
+            if have == want {
+                return Ok(());
+            }
+            if have > want {
+                let removed = {
+                    let mut variants = d.variants.lock().unwrap_or_else(|e| e.into_inner());
+                    variants
+                        .iter_mut()
+                        .find(|v| v.name == variant)
+                        .and_then(|v| v.instances.pop())
+                };
+                if let Some((instance, token)) = removed {
+                    token.cancel();
+                    let ids: Vec<String> = instance
+                        .members
+                        .iter()
+                        .map(|m| m.container_id.clone())
+                        .collect();
+                    fleet::remove_all(&engine, &ids).await;
+                }
+                continue;
+            }
+            let gpus = self.instance_gpus(d, &fleet, index)?;
+            let started = fleet.start_instance(self, &engine, index, gpus).await?;
+            let token = d.token.child_token();
+            self.spawn_monitor(&engine, &fleet, started.instance.clone(), token.clone());
+            let mut variants = d.variants.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = variants.iter_mut().find(|v| v.name == variant) {
+                v.instances.push((started.instance, token));
+                v.next_index += 1;
+            }
+        }
+    }
+
+    async fn run_delete(&self, endpoint: &str) {
+        let lock = self.hosting.lock(endpoint);
+        let _turn = lock.lock().await;
+        if let Some(d) = self.hosting.deployment(endpoint) {
+            self.teardown(&d).await;
+        }
+        self.hosting.set_deployment(endpoint, None);
+        if let Ok(engine) = self.runtime.engine().await {
+            // anything else labelled with this endpoint (a deployment cut short)
+            let arn = self.sagemaker_arn("endpoint", endpoint);
+            if let Ok(list) = engine.containers_labelled(ARN_LABEL, &arn).await {
+                let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
+                fleet::remove_all(&engine, &ids).await;
+            }
+            let _ = engine
+                .remove_network(&self.endpoint_network(endpoint))
+                .await;
+        }
+        let _ = self
+            .store
+            .delete_resource(ResourceKind::Endpoint, endpoint)
+            .await;
+    }
+
+    async fn teardown(&self, d: &Deployment) {
+        d.token.cancel();
+        if let Ok(engine) = self.runtime.engine().await {
+            fleet::remove_all(&engine, &d.container_ids()).await;
+        }
+        if let Ok(mut pool) = self.runtime.gpus.lock() {
+            for owner in d
+                .gpu_owners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                pool.release(owner);
+            }
+        }
+    }
+
+    fn endpoint_network(&self, endpoint: &str) -> String {
+        format!(
+            "sagebox-{}-ep-{}",
+            self.runtime.owner,
+            endpoint.to_ascii_lowercase()
+        )
+    }
+
+    fn instance_gpus(
+        &self,
+        d: &Deployment,
+        fleet: &Fleet,
+        index: usize,
+    ) -> Result<GpuGrant, String> {
+        let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
+        if allot.gpus == 0 {
+            return Ok(GpuGrant::default());
+        }
+        let owner = format!("{}/{}/{}/{index}", fleet.arn, d.id, fleet.group);
+        let grant = self
+            .runtime
+            .gpus
+            .lock()
+            .map_err(|_| "GPU pool unavailable".to_string())?
+            .allocate(&owner, &fleet.instance_type, allot.gpus);
+        match grant {
+            Ok(g) => {
+                d.gpu_owners
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(owner);
+                Ok(g)
+            }
+            Err(e) if self.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu => {
+                tracing::warn!(
+                    "{e}; variant {} runs on CPU (--gpu-fallback cpu)",
+                    fleet.group
+                );
+                Ok(GpuGrant::default())
+            }
+            Err(e) => Err(format!("{e}")),
+        }
+    }
+
+    /// Starts every variant of `config` for `endpoint`; on any failure removes what started.
+    async fn deploy(&self, endpoint: &str, config_name: &str) -> Result<Arc<Deployment>, String> {
+        let config = self
+            .store
+            .resource(ResourceKind::EndpointConfig, config_name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("Could not find endpoint configuration \"{config_name}\"."))?;
+        let engine = self.runtime.engine().await.map_err(|e| e.to_string())?;
+        let arn = self.sagemaker_arn("endpoint", endpoint);
+        let deployment_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let network = self.endpoint_network(endpoint);
+        let labels = HashMap::from([
+            (OWNER_LABEL.to_string(), self.runtime.owner.clone()),
+            (ARN_LABEL.to_string(), arn.clone()),
+        ]);
+        engine
+            .ensure_network(&network, &labels)
+            .await
+            .map_err(|e| format!("Could not create the endpoint's network: {e}"))?;
+        let group = log_group(endpoint);
+        let d = Arc::new(Deployment {
+            id: deployment_id.clone(),
+            config_name: config.name.clone(),
+            variants: Mutex::new(Vec::new()),
+            token: CancellationToken::new(),
+            gpu_owners: Mutex::new(Vec::new()),
+        });
+        let variants: Vec<Value> = config
+            .derived
+            .get("ProductionVariants")
+            .or_else(|| config.request.get("ProductionVariants"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let result = self
+            .deploy_variants(&engine, &d, &arn, &network, &group, &variants)
+            .await;
+        if let Err(e) = result {
+            self.teardown(&d).await;
+            return Err(e);
+        }
+        Ok(d)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn deploy_variants(
+        &self,
+        engine: &Engine,
+        d: &Arc<Deployment>,
+        arn: &str,
+        network: &str,
+        group: &str,
+        variants: &[Value],
+    ) -> Result<(), String> {
+        for v in variants {
+            let name = v
+                .get("VariantName")
+                .and_then(Value::as_str)
+                .unwrap_or("AllTraffic");
+            let model_name = v
+                .get("ModelName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let model = self
+                .store
+                .resource(ResourceKind::Model, model_name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "Could not find model \"{}\".",
+                        self.sagemaker_arn("model", model_name)
+                    )
+                })?;
+            let (notes, _notes_task) = LogWriter::new(self, group, &format!("{name}/sagebox"));
+            let containers = fleet::prepare(self, &model, &notes).await?;
+            let serverless = v.get("ServerlessConfig").is_some();
+            let count = if serverless {
+                1
+            } else {
+                v.get("InitialInstanceCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1) as usize
+            };
+            let instance_type = v
+                .get("InstanceType")
+                .and_then(Value::as_str)
+                .unwrap_or("ml.m5.large")
+                .to_string();
+            let health_timeout = v
+                .get("ContainerStartupHealthCheckTimeoutInSeconds")
+                .and_then(Value::as_u64)
+                .map_or(DEFAULT_HEALTH_TIMEOUT, Duration::from_secs);
+            let deployed_images: Vec<Value> = containers
+                .iter()
+                .map(|c| {
+                    json!({"SpecifiedImage": c.image_uri, "ResolvedImage": c.image, "ResolutionTime": now_epoch()})
+                })
+                .collect();
+            let fleet = Fleet {
+                arn: arn.to_string(),
+                name_prefix: format!("{network}-{}-{}", name.to_ascii_lowercase(), d.id),
+                network: network.to_string(),
+                group: name.to_string(),
+                deployment: d.id.clone(),
+                instance_type,
+                containers,
+                log_group: group.to_string(),
+                stream_prefix: name.to_string(),
+                health_timeout,
+            };
+            let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
+            for note in &allot.capped {
+                notes.line(&format!("[sagebox] {note}"));
+            }
+            let mut starts = Vec::new();
+            for i in 0..count {
+                let gpus = self.instance_gpus(d, &fleet, i)?;
+                starts.push(fleet.start_instance(self, engine, i, gpus));
+            }
+            let results = futures_util::future::join_all(starts).await;
+            let mut instances = Vec::new();
+            let mut failure = None;
+            for r in results {
+                match r {
+                    Ok(started) => {
+                        let token = d.token.child_token();
+                        self.spawn_monitor(engine, &fleet, started.instance.clone(), token.clone());
+                        instances.push((started.instance, token));
+                    }
+                    Err(e) => failure = Some(e),
+                }
+            }
+            let weight = v
+                .get("InitialVariantWeight")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0);
+            d.variants
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(VariantFleet {
+                    name: name.to_string(),
+                    weight,
+                    fleet,
+                    instances,
+                    deployed_images: Value::Array(deployed_images),
+                    next_index: count,
+                });
+            if let Some(f) = failure {
+                notes.line(&format!("[sagebox] {f}"));
+                return Err(format!("{f} Check the CloudWatch logs of this endpoint."));
+            }
+        }
+        Ok(())
+    }
+
+    /// Watches one instance: a container that exits is started again (the instance is taken
+    /// out of rotation meanwhile, so the variant serves with fewer instances).
+    fn spawn_monitor(
+        &self,
+        engine: &Engine,
+        fleet: &Fleet,
+        instance: Arc<Instance>,
+        token: CancellationToken,
+    ) {
+        let (services, engine, fleet) = (self.clone(), engine.clone(), fleet.clone());
+        tokio::spawn(async move {
+            loop {
+                let waits = instance
+                    .members
+                    .iter()
+                    .map(|m| Box::pin(engine.wait(&m.container_id)));
+                let exited = tokio::select! {
+                    () = token.cancelled() => return,
+                    (code, idx, _) = futures_util::future::select_all(waits) => (idx, code),
+                };
+                if token.is_cancelled() {
+                    return;
+                }
+                let (idx, code) = exited;
+                let member = &instance.members[idx];
+                instance
+                    .up
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                let (notes, _t) = LogWriter::new(&services, &fleet.log_group, &member.log_stream);
+                let code = code.map_or_else(|e| e.to_string(), |c| c.to_string());
+                notes.line(&format!(
+                    "[sagebox] the container exited ({code}); restarting it. The variant serves with one instance fewer until it answers /ping again."
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if token.is_cancelled() {
+                    return;
+                }
+                if let Err(e) = engine.start(&member.container_id).await {
+                    notes.line(&format!("[sagebox] could not restart the container: {e}"));
+                    return;
+                }
+                member.port.store(0, std::sync::atomic::Ordering::Relaxed);
+                fleet::pump_logs(
+                    &services,
+                    &engine,
+                    &member.container_id,
+                    &fleet.log_group,
+                    &member.log_stream,
+                    true,
+                );
+                match fleet::wait_ready(&services, &engine, member, fleet.health_timeout).await {
+                    Ok(()) => {
+                        instance
+                            .up
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        notes.line("[sagebox] the container is serving again.");
+                    }
+                    Err(e) => notes.line(&format!(
+                        "[sagebox] the restarted container is not healthy: {e}"
+                    )),
+                }
+            }
+        });
+    }
+
+    /// At startup: endpoints that were serving get their containers back (re-adopted by label
+    /// when the deployment's containers are all there, otherwise deployed again); endpoints
+    /// being deleted are finished off. Returns the ARNs whose containers are kept.
+    pub async fn recover_endpoints(&self) -> HashSet<String> {
+        let mut kept = HashSet::new();
+        let query = ListQuery {
+            name_contains: None,
+            created_after: None,
+            created_before: None,
+            status_equals: None,
+            sort: SortKey::CreationTime,
+            descending: false,
+            after: None,
+            limit: 100_000,
+        };
+        let endpoints = match self
+            .store
+            .list_resources(ResourceKind::Endpoint, query)
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("cannot list endpoints to recover: {e}");
+                return kept;
+            }
+        };
+        for ep in endpoints {
+            let status = ep.status.clone().unwrap_or_default();
+            if status == "Failed" {
+                continue;
+            }
+            kept.insert(ep.arn.clone());
+            if status == "Deleting" {
+                let services = self.clone();
+                tokio::spawn(async move { services.run_delete(&ep.name).await });
+                continue;
+            }
+            let config = ep
+                .derived
+                .get("EndpointConfigName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let deployment = ep
+                .derived
+                .get("_Deployment")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let services = self.clone();
+            tokio::spawn(async move {
+                if let Some(id) = deployment
+                    && services.readopt(&ep, &config, &id).await
+                {
+                    tracing::info!("endpoint {} re-adopted its containers", ep.name);
+                    if status != "InService" {
+                        let _ = services.save_endpoint(&ep.name, "InService", |_| {}).await;
+                    }
+                    return;
+                }
+                tracing::info!("endpoint {} is deployed again", ep.name);
+                let _ = services.save_endpoint(&ep.name, "Creating", |_| {}).await;
+                if let Ok(engine) = services.runtime.engine().await
+                    && let Ok(list) = engine.containers_labelled(ARN_LABEL, &ep.arn).await
+                {
+                    let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
+                    fleet::remove_all(&engine, &ids).await;
+                }
+                services.run_create(&ep.name, &config).await;
+            });
+        }
+        kept
+    }
+
+    /// Rebuilds a deployment from the containers labelled with it, if they are all there and
+    /// answer /ping.
+    async fn readopt(&self, ep: &Resource, config_name: &str, deployment_id: &str) -> bool {
+        let Ok(engine) = self.runtime.engine().await else {
+            return false;
+        };
+        let Ok(config) = self.describe_endpoint_config(config_name).await else {
+            return false;
+        };
+        let Ok(containers) = engine.containers_labelled(ARN_LABEL, &ep.arn).await else {
+            return false;
+        };
+        let mut by_slot: HashMap<(String, usize, usize), String> = HashMap::new();
+        for (id, name, labels) in &containers {
+            if labels.get(DEPLOYMENT_LABEL).map(String::as_str) != Some(deployment_id) {
+                let _ = engine.remove(id).await;
+                continue;
+            }
+            let slot = (
+                labels.get(GROUP_LABEL).cloned().unwrap_or_default(),
+                labels
+                    .get(INSTANCE_LABEL)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                labels
+                    .get(MEMBER_LABEL)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            );
+            by_slot.insert(slot, format!("{id}\n{name}"));
+        }
+        let network = self.endpoint_network(&ep.name);
+        let group = log_group(&ep.name);
+        let d = Arc::new(Deployment {
+            id: deployment_id.to_string(),
+            config_name: config.name.clone(),
+            variants: Mutex::new(Vec::new()),
+            token: CancellationToken::new(),
+            gpu_owners: Mutex::new(Vec::new()),
+        });
+        let stored: Vec<Value> = ep
+            .derived
+            .get("ProductionVariants")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let config_variants: Vec<Value> = config
+            .derived
+            .get("ProductionVariants")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for v in &stored {
+            let name = v
+                .get("VariantName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let count = v
+                .get("DesiredInstanceCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize;
+            let images = v.get("DeployedImages").cloned().unwrap_or(json!([]));
+            let members_per = images.as_array().map_or(1, Vec::len).max(1);
+            let cv = config_variants
+                .iter()
+                .find(|c| c.get("VariantName").and_then(Value::as_str) == Some(&name))
+                .cloned()
+                .unwrap_or_default();
+            let model_name = cv
+                .get("ModelName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Ok(Some(model)) = self.store.resource(ResourceKind::Model, model_name).await else {
+                return false;
+            };
+            let (notes, _notes_task) = LogWriter::new(self, &group, &format!("{name}/sagebox"));
+            let Ok(containers) = fleet::prepare(self, &model, &notes).await else {
+                return false;
+            };
+            let fleet = Fleet {
+                arn: ep.arn.clone(),
+                name_prefix: format!("{network}-{}-{}", name.to_ascii_lowercase(), d.id),
+                network: network.clone(),
+                group: name.clone(),
+                deployment: d.id.clone(),
+                instance_type: cv
+                    .get("InstanceType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ml.m5.large")
+                    .to_string(),
+                containers,
+                log_group: group.clone(),
+                stream_prefix: name.clone(),
+                health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            };
+            let mut instances = Vec::new();
+            for i in 0..count {
+                let mut members = Vec::new();
+                for m in 0..members_per {
+                    let Some(entry) = by_slot.get(&(name.clone(), i, m)) else {
+                        return false;
+                    };
+                    let (id, cname) = entry.split_once('\n').unwrap_or((entry, ""));
+                    if engine.running(id).await.ok().flatten() != Some(true)
+                        && engine.start(id).await.is_err()
+                    {
+                        return false;
+                    }
+                    let member = Member {
+                        container_id: id.to_string(),
+                        container_name: cname.to_string(),
+                        port: std::sync::atomic::AtomicU16::new(0),
+                        log_stream: format!("{name}/{}", &id[..id.len().min(12)]),
+                    };
+                    if fleet::wait_ready(self, &engine, &member, Duration::from_secs(120))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                    fleet::pump_logs(self, &engine, id, &group, &member.log_stream, true);
+                    members.push(member);
+                }
+                let instance = Arc::new(Instance::new(members));
+                let token = d.token.child_token();
+                self.spawn_monitor(&engine, &fleet, instance.clone(), token.clone());
+                instances.push((instance, token));
+            }
+            d.variants
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(VariantFleet {
+                    name: name.clone(),
+                    weight: v
+                        .get("CurrentWeight")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(1.0),
+                    fleet,
+                    instances,
+                    deployed_images: images,
+                    next_index: count,
+                });
+        }
+        self.hosting.routes.set(&ep.name, d.route());
+        self.hosting.set_deployment(&ep.name, Some(d));
+        true
+    }
+}
+
+fn check_updatable(res: &Resource) -> ServiceResult<()> {
+    match res.status.as_deref() {
+        Some("InService") => Ok(()),
+        Some("Failed") => Err(ServiceError::Validation(format!(
+            "Cannot update failed endpoint \"{}\".",
+            res.arn
+        ))),
+        _ => Err(ServiceError::Validation(format!(
+            "Cannot update in-progress endpoint \"{}\".",
+            res.arn
+        ))),
+    }
+}

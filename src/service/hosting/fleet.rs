@@ -1,0 +1,437 @@
+//! Serving containers for a model — what endpoints and batch transform jobs both run. A model's
+//! containers (its PrimaryContainer, or the Containers of an inference pipeline) become, per
+//! instance, one Docker container each, started with `serve`, the model data extracted once into
+//! a read-only folder at /opt/ml/model, port 8080 published on 127.0.0.1, and output streamed to
+//! CloudWatch Logs. An instance is ready when every container answers GET /ping with 200.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::routes::{Instance, Member};
+use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use crate::runtime::gpu::GpuGrant;
+use crate::runtime::instance_types;
+use crate::service::Services;
+use crate::service::logs::LogWriter;
+use crate::service::training::staging;
+use crate::store::resources::Resource;
+
+pub const MEMBER_LABEL: &str = "sagebox.member";
+pub const INSTANCE_LABEL: &str = "sagebox.instance";
+pub const GROUP_LABEL: &str = "sagebox.group";
+pub const DEPLOYMENT_LABEL: &str = "sagebox.deployment";
+pub const STREAM_LABEL: &str = "sagebox.log-stream";
+
+/// The inference contract's port.
+pub const SERVING_PORT: u16 = 8080;
+
+/// One of a model's containers, ready to run: the local image and the model data folder.
+#[derive(Debug, Clone)]
+pub struct ServingContainer {
+    pub image_uri: String,
+    pub image: String,
+    pub model_dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+/// What one set of serving containers (an endpoint's variant, a transform job) shares.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The endpoint's or job's ARN (the resource label).
+    pub arn: String,
+    /// Names the containers: `<name_prefix>-<instance>-<member>`.
+    pub name_prefix: String,
+    /// The Docker network the containers join.
+    pub network: String,
+    /// The variant name, or the job name: the `sagebox.group` label.
+    pub group: String,
+    pub deployment: String,
+    pub instance_type: String,
+    pub containers: Vec<ServingContainer>,
+    pub log_group: String,
+    /// Log streams are `<stream_prefix>/<container id>`.
+    pub stream_prefix: String,
+    pub health_timeout: Duration,
+}
+
+/// One container of a model as CreateModel describes it: image URI, model data URL, environment.
+pub type ModelContainer = (String, Option<String>, Vec<(String, String)>);
+
+/// The model's containers, in calling order.
+pub fn model_containers(model: &Resource) -> Vec<ModelContainer> {
+    let list: Vec<Value> = match model.request.get("PrimaryContainer") {
+        Some(c) => vec![c.clone()],
+        None => model
+            .request
+            .get("Containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    };
+    list.iter()
+        .map(|c| {
+            let image = c
+                .get("Image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let data = c
+                .get("ModelDataUrl")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    // ModelDataSource: an uncompressed S3 prefix (a trailing slash marks it)
+                    c.pointer("/ModelDataSource/S3DataSource/S3Uri")
+                        .and_then(Value::as_str)
+                        .map(|u| {
+                            let compressed = c
+                                .pointer("/ModelDataSource/S3DataSource/CompressionType")
+                                .and_then(Value::as_str)
+                                == Some("Gzip");
+                            if compressed || u.ends_with('/') {
+                                u.to_string()
+                            } else {
+                                format!("{u}/")
+                            }
+                        })
+                });
+            let env = c
+                .get("Environment")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (image, data, env)
+        })
+        .collect()
+}
+
+/// Resolves the model's images (built on first use) and its model data (extracted once).
+pub async fn prepare(
+    services: &Services,
+    model: &Resource,
+    log: &LogWriter,
+) -> Result<Vec<ServingContainer>, String> {
+    let mut out = Vec::new();
+    for (image_uri, data, env) in model_containers(model) {
+        let progress_log = log.clone();
+        let progress: crate::runtime::images::Progress =
+            Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
+        let image = services
+            .runtime
+            .image_for(&image_uri, &progress)
+            .await
+            .map_err(|e| format!("Failed to resolve image {image_uri}: {e}"))?;
+        let model_dir = match data {
+            Some(uri) => Some(model_data_dir(services, &uri).await?),
+            None => None,
+        };
+        out.push(ServingContainer {
+            image_uri,
+            image,
+            model_dir,
+            env,
+        });
+    }
+    if out.is_empty() {
+        return Err(format!("The model {} has no containers.", model.name));
+    }
+    Ok(out)
+}
+
+/// The folder holding a model's data: a model.tar.gz extracted (once per object version), or the
+/// objects under an uncompressed S3 prefix hard-linked.
+async fn model_data_dir(services: &Services, uri: &str) -> Result<PathBuf, String> {
+    let Some((bucket, key)) = staging::parse_s3_uri(uri) else {
+        return Err(format!("The model data URL {uri} is not an s3:// URL."));
+    };
+    let root = services.config.data_dir.join("hosting").join("model-data");
+    if key.is_empty() || key.ends_with('/') {
+        let objects = staging::resolve_source(&services.objects, "S3Prefix", uri).await?;
+        let mut h = Sha256::new();
+        for o in &objects {
+            h.update(o.rel.display().to_string().as_bytes());
+            h.update(o.file.display().to_string().as_bytes());
+        }
+        let dir = root.join(hex::encode(&h.finalize()[..12]));
+        if !done_marker(&dir).exists() {
+            let d = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                staging::link_channel(&d, &objects)?;
+                std::fs::write(done_marker(&d), b"")
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("Could not stage the model data from {uri}: {e}"))?;
+        }
+        return Ok(dir);
+    }
+    let (row, file) = services.objects.object(&bucket, &key).await.map_err(|_| {
+        format!(
+            "Failed to download model data from {uri}: the object does not exist. Check the model's ModelDataUrl."
+        )
+    })?;
+    let mut h = Sha256::new();
+    h.update(uri.as_bytes());
+    h.update(row.etag.as_bytes());
+    let dir = root.join(hex::encode(&h.finalize()[..12]));
+    if done_marker(&dir).exists() {
+        return Ok(dir);
+    }
+    let (d, u) = (dir.clone(), uri.to_string());
+    tokio::task::spawn_blocking(move || extract(&file, &d))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| {
+            format!("Failed to extract model data archive from {u}: {e}. ModelDataUrl must point to a tar.gz file.")
+        })?;
+    Ok(dir)
+}
+
+/// Extracts a tar.gz (or plain tar) into `dir` through a temporary folder, so that a half
+/// extracted model is never used; `tar` refuses members that would land outside the folder.
+fn extract(archive: &Path, dir: &Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let parent = dir.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let mut magic = [0u8; 2];
+    let gz = std::fs::File::open(archive)?.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+    let file = std::fs::File::open(archive)?;
+    let reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    std::fs::create_dir_all(&tmp)?;
+    let result = tar::Archive::new(reader).unpack(&tmp);
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if std::fs::rename(&tmp, dir).is_err() {
+        // another deployment extracted the same data meanwhile
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    std::fs::write(done_marker(dir), b"")
+}
+
+/// Marks a model data folder as complete (beside it: the container sees only the model).
+fn done_marker(dir: &Path) -> PathBuf {
+    dir.with_extension("complete")
+}
+
+/// A started instance: its route entry and the tasks copying its containers' logs.
+pub struct Started {
+    pub instance: Arc<Instance>,
+    pub pumps: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    fn labels(&self, services: &Services, index: usize) -> HashMap<String, String> {
+        HashMap::from([
+            (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
+            (ARN_LABEL.to_string(), self.arn.clone()),
+            (GROUP_LABEL.to_string(), self.group.clone()),
+            (DEPLOYMENT_LABEL.to_string(), self.deployment.clone()),
+            (INSTANCE_LABEL.to_string(), index.to_string()),
+        ])
+    }
+
+    /// Starts instance `index` (every container of the model) and waits until each passes
+    /// /ping. On failure its containers are removed and the reason names the last log lines.
+    pub async fn start_instance(
+        &self,
+        services: &Services,
+        engine: &Engine,
+        index: usize,
+        gpus: GpuGrant,
+    ) -> Result<Started, String> {
+        let allot = instance_types::allot(&self.instance_type, &services.runtime.host);
+        let region = services.config.region.clone();
+        let mut members = Vec::new();
+        let mut pumps = Vec::new();
+        let mut ids = Vec::new();
+        for (m, c) in self.containers.iter().enumerate() {
+            let mut labels = self.labels(services, index);
+            labels.insert(MEMBER_LABEL.into(), m.to_string());
+            let mut env = c.env.clone();
+            env.extend([
+                ("AWS_REGION".to_string(), region.clone()),
+                ("AWS_DEFAULT_REGION".to_string(), region.clone()),
+                (
+                    "AWS_ENDPOINT_URL".to_string(),
+                    services.runtime.container_endpoint(),
+                ),
+                ("AWS_ACCESS_KEY_ID".to_string(), "sagebox".to_string()),
+                ("AWS_SECRET_ACCESS_KEY".to_string(), "sagebox".to_string()),
+            ]);
+            let name = format!("{}-{index}-{m}", self.name_prefix);
+            let spec = ContainerSpec {
+                name: name.clone(),
+                image: c.image.clone(),
+                cmd: vec!["serve".into()],
+                env,
+                binds: c
+                    .model_dir
+                    .iter()
+                    .map(|d| Bind {
+                        host: d.display().to_string(),
+                        container: "/opt/ml/model".into(),
+                        read_only: true,
+                    })
+                    .collect(),
+                labels,
+                network: Some((self.network.clone(), vec![name.clone()])),
+                publish: vec![SERVING_PORT],
+                host_gateway: true,
+                cpus: Some(allot.cpus),
+                memory_mib: Some(allot.memory_mib),
+                gpus: gpus.clone(),
+                shm_size_bytes: Some(1 << 30),
+                ..Default::default()
+            };
+            let id = match engine.run(&spec).await {
+                Ok(id) => id,
+                Err(e) => {
+                    remove_all(engine, &ids).await;
+                    return Err(format!(
+                        "Could not start a container for {}: {e}",
+                        c.image_uri
+                    ));
+                }
+            };
+            ids.push(id.clone());
+            let stream = format!("{}/{}", self.stream_prefix, &id[..id.len().min(12)]);
+            pumps.push(pump_logs(
+                services,
+                engine,
+                &id,
+                &self.log_group,
+                &stream,
+                false,
+            ));
+            let port = engine
+                .published_port(&id, SERVING_PORT)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            members.push(Member {
+                container_id: id,
+                container_name: name,
+                port: AtomicU16::new(port),
+                log_stream: stream,
+            });
+        }
+        let instance = Instance::new(members);
+        for (m, member) in instance.members.iter().enumerate() {
+            if let Err(e) = wait_ready(services, engine, member, self.health_timeout).await {
+                remove_all(engine, &ids).await;
+                let role = if self.containers.len() > 1 {
+                    format!("container {}", m + 1)
+                } else {
+                    "primary container".into()
+                };
+                return Err(format!(
+                    "The {role} for production variant {} did not pass the ping health check: {e}",
+                    self.group
+                ));
+            }
+        }
+        Ok(Started {
+            instance: Arc::new(instance),
+            pumps,
+        })
+    }
+}
+
+pub async fn remove_all(engine: &Engine, ids: &[String]) {
+    let removals = ids.iter().map(|id| engine.remove(id));
+    futures_util::future::join_all(removals).await;
+}
+
+/// Copies a container's output to a log stream until the container stops.
+pub fn pump_logs(
+    services: &Services,
+    engine: &Engine,
+    id: &str,
+    group: &str,
+    stream: &str,
+    only_new: bool,
+) -> tokio::task::JoinHandle<()> {
+    let (log, task) = LogWriter::new(services, group, stream);
+    let lines = engine.logs(id, true, only_new);
+    tokio::spawn(async move {
+        let mut lines = Box::pin(lines);
+        while let Some(line) = lines.next().await {
+            log.event(line.timestamp_ms, line.text);
+        }
+        drop(log);
+        let _ = task.await;
+    })
+}
+
+/// Polls GET /ping until it answers 200; fails early when the container exits, or at the
+/// deadline, with the container's last log lines.
+pub async fn wait_ready(
+    services: &Services,
+    engine: &Engine,
+    member: &Member,
+    timeout: Duration,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let id = &member.container_id;
+    loop {
+        let port = match member.port.load(Ordering::Relaxed) {
+            0 => {
+                let p = engine
+                    .published_port(id, SERVING_PORT)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                member.port.store(p, Ordering::Relaxed);
+                p
+            }
+            p => p,
+        };
+        if port != 0 && services.hosting.ping(port).await {
+            return Ok(());
+        }
+        if engine.running(id).await.ok().flatten() != Some(true) {
+            let code = engine.wait(id).await.unwrap_or(-1);
+            return Err(format!(
+                "the container exited with code {code} before answering /ping. {}",
+                last_lines(engine, id).await
+            ));
+        }
+        if started.elapsed() >= timeout {
+            return Err(format!(
+                "no 200 from GET /ping within {} seconds. {}",
+                timeout.as_secs(),
+                last_lines(engine, id).await
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn last_lines(engine: &Engine, id: &str) -> String {
+    let lines = engine.last_lines(id, 8).await;
+    if lines.is_empty() {
+        "The container wrote no log lines.".into()
+    } else {
+        format!("Last log lines: {}", lines.join(" | "))
+    }
+}

@@ -1,0 +1,201 @@
+//! Where InvokeEndpoint sends a request: per endpoint, its variants with their weights and the
+//! loopback ports of their serving containers. Kept in memory (rebuilt from Docker at startup);
+//! a request picks a variant by weight (or the TargetVariant) and an instance round robin.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// One serving container: its id, its loopback port (changes when it is restarted) and the log
+/// stream it writes to.
+#[derive(Debug)]
+pub struct Member {
+    pub container_id: String,
+    pub container_name: String,
+    pub port: AtomicU16,
+    pub log_stream: String,
+}
+
+/// One instance of a variant: its containers, called in order (one, or an inference pipeline's),
+/// and whether it is serving (false while a dead container is being restarted).
+#[derive(Debug)]
+pub struct Instance {
+    pub members: Vec<Member>,
+    pub up: AtomicBool,
+}
+
+impl Instance {
+    pub fn new(members: Vec<Member>) -> Instance {
+        Instance {
+            members,
+            up: AtomicBool::new(true),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+pub struct VariantRoute {
+    pub name: String,
+    pub weight: f64,
+    pub instances: Vec<Arc<Instance>>,
+    next: AtomicUsize,
+}
+
+impl VariantRoute {
+    pub fn new(name: String, weight: f64, instances: Vec<Arc<Instance>>) -> VariantRoute {
+        VariantRoute {
+            name,
+            weight,
+            instances,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next serving instance, round robin.
+    fn instance(&self) -> Option<&Instance> {
+        let n = self.instances.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|k| &self.instances[(start + k) % n])
+            .find(|i| i.is_up())
+            .map(Arc::as_ref)
+    }
+
+    pub fn serving(&self) -> usize {
+        self.instances.iter().filter(|i| i.is_up()).count()
+    }
+}
+
+#[derive(Debug)]
+pub struct EndpointRoute {
+    pub variants: Vec<VariantRoute>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PickError {
+    UnknownVariant,
+    NoInstance,
+}
+
+impl EndpointRoute {
+    /// The variant (TargetVariant, or by weight with `roll` uniform in [0, 1)) and its next instance.
+    pub fn pick(
+        &self,
+        target: Option<&str>,
+        roll: f64,
+    ) -> Result<(&VariantRoute, &Instance), PickError> {
+        let variant = match target {
+            Some(t) => self
+                .variants
+                .iter()
+                .find(|v| v.name == t)
+                .ok_or(PickError::UnknownVariant)?,
+            None => {
+                let total: f64 = self.variants.iter().map(|v| v.weight.max(0.0)).sum();
+                let mut point = roll * total;
+                let mut chosen = self.variants.first().ok_or(PickError::NoInstance)?;
+                if total > 0.0 {
+                    for v in &self.variants {
+                        if point < v.weight.max(0.0) {
+                            chosen = v;
+                            break;
+                        }
+                        point -= v.weight.max(0.0);
+                    }
+                }
+                chosen
+            }
+        };
+        let instance = variant.instance().ok_or(PickError::NoInstance)?;
+        Ok((variant, instance))
+    }
+}
+
+/// Endpoint name (lowercase) → route.
+#[derive(Clone, Default)]
+pub struct Routes {
+    inner: Arc<RwLock<HashMap<String, Arc<EndpointRoute>>>>,
+}
+
+impl Routes {
+    pub fn get(&self, endpoint: &str) -> Option<Arc<EndpointRoute>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&endpoint.to_ascii_lowercase())
+            .cloned()
+    }
+
+    pub fn set(&self, endpoint: &str, route: EndpointRoute) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(endpoint.to_ascii_lowercase(), Arc::new(route));
+    }
+
+    pub fn remove(&self, endpoint: &str) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&endpoint.to_ascii_lowercase());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(port: u16) -> Arc<Instance> {
+        Arc::new(Instance::new(vec![Member {
+            container_id: format!("c{port}"),
+            container_name: format!("n{port}"),
+            port: AtomicU16::new(port),
+            log_stream: String::new(),
+        }]))
+    }
+
+    fn port(i: &Instance) -> u16 {
+        i.members[0].port.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn weights_split_traffic_and_instances_take_turns() {
+        let r = EndpointRoute {
+            variants: vec![
+                VariantRoute::new("a".into(), 3.0, vec![inst(1), inst(2)]),
+                VariantRoute::new("b".into(), 1.0, vec![inst(3)]),
+            ],
+        };
+        assert_eq!(r.pick(None, 0.0).expect("a").0.name, "a");
+        assert_eq!(r.pick(None, 0.74).expect("a").0.name, "a");
+        assert_eq!(r.pick(None, 0.76).expect("b").0.name, "b");
+        let ports: Vec<u16> = (0..4)
+            .map(|_| port(r.pick(Some("a"), 0.0).expect("a").1))
+            .collect();
+        assert_eq!(ports, [1, 2, 1, 2]);
+        // an instance being restarted is skipped
+        r.variants[0].instances[0]
+            .up
+            .store(false, Ordering::Relaxed);
+        let ports: Vec<u16> = (0..3)
+            .map(|_| port(r.pick(Some("a"), 0.0).expect("a").1))
+            .collect();
+        assert_eq!(ports, [2, 2, 2]);
+        assert_eq!(
+            r.pick(Some("zzz"), 0.0).err(),
+            Some(PickError::UnknownVariant)
+        );
+    }
+
+    #[test]
+    fn zero_weights_still_route_somewhere() {
+        let r = EndpointRoute {
+            variants: vec![VariantRoute::new("a".into(), 0.0, vec![inst(1)])],
+        };
+        assert_eq!(port(r.pick(None, 0.5).expect("a").1), 1);
+    }
+}

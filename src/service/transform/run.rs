@@ -1,0 +1,513 @@
+//! One transform job from start to end: the model's containers up (InstanceCount instances),
+//! GET /execution-parameters for the defaults the request leaves open, every input object
+//! split, batched and sent with at most MaxConcurrentTransforms requests in flight per
+//! instance, the answers assembled into `<input>.out` objects, then the containers removed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::LOG_GROUP;
+use super::records::{self, AssembleWith, BatchStrategy, SplitType};
+use crate::aws::time::now_epoch;
+use crate::runtime::docker::{ARN_LABEL, OWNER_LABEL};
+use crate::runtime::gpu::GpuGrant;
+use crate::service::Services;
+use crate::service::hosting::fleet::{self, Fleet};
+use crate::service::hosting::routes::Instance;
+use crate::service::logs::LogWriter;
+use crate::service::training::StopRequest;
+use crate::service::training::staging;
+use crate::store::objects::ObjectMeta;
+use crate::store::resources::{Resource, ResourceKind};
+
+const MIB: usize = 1024 * 1024;
+
+enum Outcome {
+    Completed,
+    Failed(String),
+    Stopped,
+}
+
+/// The settings a job runs with: the request's, else the container's /execution-parameters,
+/// else SageMaker's defaults.
+struct Settings {
+    split: SplitType,
+    strategy: BatchStrategy,
+    max_payload: usize,
+    concurrency: usize,
+    assemble: AssembleWith,
+    content_type: String,
+    accept: Option<String>,
+    input_filter: Option<String>,
+    join_input: bool,
+    output_filter: Option<String>,
+    timeout: Duration,
+    retries: u64,
+}
+
+pub(super) async fn run(services: Services, name: String, mut stop: watch::Receiver<StopRequest>) {
+    let Ok(Some(job)) = services
+        .store
+        .resource(ResourceKind::TransformJob, &name)
+        .await
+    else {
+        services.transforms.done(&name);
+        return;
+    };
+    let network = format!(
+        "sagebox-{}-tj-{}",
+        services.runtime.owner,
+        name.to_ascii_lowercase()
+    );
+    let (notes, notes_task) = LogWriter::new(&services, LOG_GROUP, &format!("{name}/sagebox"));
+    let outcome = match execute(&services, &job, &network, &notes, &mut stop).await {
+        Ok(()) => Outcome::Completed,
+        Err(_) if *stop.borrow() == StopRequest::Stop => Outcome::Stopped,
+        Err(e) => Outcome::Failed(e),
+    };
+    // Containers and network go whatever happened.
+    if let Ok(engine) = services.runtime.engine().await {
+        if let Ok(list) = engine.containers_labelled(ARN_LABEL, &job.arn).await {
+            let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
+            fleet::remove_all(&engine, &ids).await;
+        }
+        let _ = engine.remove_network(&network).await;
+    }
+    if let Ok(mut pool) = services.runtime.gpus.lock() {
+        pool.release(&job.arn);
+    }
+    let (status, reason) = match outcome {
+        Outcome::Completed => ("Completed", None),
+        Outcome::Stopped => ("Stopped", None),
+        Outcome::Failed(r) => ("Failed", Some(r)),
+    };
+    if let Some(r) = &reason {
+        notes.line(&format!("[sagebox] the job failed: {r}"));
+    }
+    let _ = services
+        .save_transform(&name, status, |d| {
+            d.insert("TransformEndTime".into(), json!(now_epoch()));
+            if let Some(r) = reason {
+                d.insert("FailureReason".into(), json!(r));
+            }
+        })
+        .await;
+    drop(notes);
+    let _ = notes_task.await;
+    services.transforms.done(&name);
+}
+
+fn get<'a>(job: &'a Resource, path: &str) -> Option<&'a Value> {
+    job.request.pointer(path)
+}
+
+fn get_str<'a>(job: &'a Resource, path: &str) -> Option<&'a str> {
+    get(job, path).and_then(Value::as_str)
+}
+
+async fn execute(
+    services: &Services,
+    job: &Resource,
+    network: &str,
+    notes: &LogWriter,
+    stop: &mut watch::Receiver<StopRequest>,
+) -> Result<(), String> {
+    let model_name = get_str(job, "/ModelName").unwrap_or_default();
+    let model = services
+        .store
+        .resource(ResourceKind::Model, model_name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "ClientError: Could not find model \"{}\".",
+                services.sagemaker_arn("model", model_name)
+            )
+        })?;
+    let output = get_str(job, "/TransformOutput/S3OutputPath")
+        .unwrap_or_default()
+        .to_string();
+    let (out_bucket, out_prefix) = staging::parse_s3_uri(&output).unwrap_or_default();
+    if services.objects.bucket(&out_bucket).await.is_err() {
+        return Err(format!(
+            "ClientError: The S3 bucket \"{out_bucket}\" of TransformOutput.S3OutputPath ({output}) does not exist."
+        ));
+    }
+    let input_uri =
+        get_str(job, "/TransformInput/DataSource/S3DataSource/S3Uri").unwrap_or_default();
+    let data_type =
+        get_str(job, "/TransformInput/DataSource/S3DataSource/S3DataType").unwrap_or("S3Prefix");
+    let inputs = staging::resolve_source(&services.objects, data_type, input_uri).await?;
+
+    let engine = services
+        .runtime
+        .engine()
+        .await
+        .map_err(|e| format!("InternalServerError: {e}"))?;
+    let containers = fleet::prepare(services, &model, notes)
+        .await
+        .map_err(|e| format!("ClientError: {e}"))?;
+    let labels = HashMap::from([
+        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
+        (ARN_LABEL.to_string(), job.arn.clone()),
+    ]);
+    engine
+        .ensure_network(network, &labels)
+        .await
+        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
+    let instance_type = get_str(job, "/TransformResources/InstanceType")
+        .unwrap_or("ml.m5.large")
+        .to_string();
+    let count = get(job, "/TransformResources/InstanceCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1) as usize;
+    let fleet = Fleet {
+        arn: job.arn.clone(),
+        name_prefix: network.to_string(),
+        network: network.to_string(),
+        group: job.name.clone(),
+        deployment: "job".into(),
+        instance_type: instance_type.clone(),
+        containers,
+        log_group: LOG_GROUP.into(),
+        stream_prefix: job.name.clone(),
+        health_timeout: Duration::from_secs(600),
+    };
+    let allot = crate::runtime::instance_types::allot(&instance_type, &services.runtime.host);
+    let mut starts = Vec::new();
+    for i in 0..count {
+        let gpus = if allot.gpus > 0 {
+            let grant = services
+                .runtime
+                .gpus
+                .lock()
+                .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
+                .allocate(&job.arn, &instance_type, allot.gpus);
+            match grant {
+                Ok(g) => g,
+                Err(e)
+                    if services.runtime.options.gpu_fallback
+                        == crate::runtime::GpuFallback::Cpu =>
+                {
+                    notes.line(&format!(
+                        "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
+                    ));
+                    GpuGrant::default()
+                }
+                Err(e) => return Err(format!("CapacityError: {e}")),
+            }
+        } else {
+            GpuGrant::default()
+        };
+        starts.push(fleet.start_instance(services, &engine, i, gpus));
+    }
+    let mut instances = Vec::new();
+    for r in futures_util::future::join_all(starts).await {
+        instances.push(r.map_err(|e| format!("ClientError: {e}"))?.instance);
+    }
+    services
+        .save_transform(&job.name, "InProgress", |d| {
+            d.insert("TransformStartTime".into(), json!(now_epoch()));
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let settings = settings(services, job, &instances[0]).await;
+    services
+        .save_transform(&job.name, "InProgress", |d| {
+            d.insert(
+                "BatchStrategy".into(),
+                json!(match settings.strategy {
+                    BatchStrategy::MultiRecord => "MultiRecord",
+                    BatchStrategy::SingleRecord => "SingleRecord",
+                }),
+            );
+            d.insert("MaxPayloadInMB".into(), json!(settings.max_payload / MIB));
+            d.insert(
+                "MaxConcurrentTransforms".into(),
+                json!(settings.concurrency),
+            );
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    notes.line(&format!(
+        "[sagebox] {} input objects from {input_uri}; {count} instance(s), {} concurrent request(s) each, {} MB payloads",
+        inputs.len(),
+        settings.concurrency,
+        settings.max_payload / MIB
+    ));
+
+    let next = AtomicUsize::new(0);
+    for object in &inputs {
+        if *stop.borrow() == StopRequest::Stop {
+            return Err("stopped".into());
+        }
+        let rel = object.rel.to_string_lossy().replace('\\', "/");
+        let data = tokio::fs::read(&object.file)
+            .await
+            .map_err(|e| format!("InternalServerError: reading {rel}: {e}"))?;
+        let out = transform_object(services, &settings, &instances, &next, &data, stop)
+            .await
+            .map_err(|e| {
+                format!("ClientError: {input_uri} ({rel}): {e}. See job logs for more information.")
+            })?;
+        let key = if out_prefix.is_empty() || out_prefix.ends_with('/') {
+            format!("{out_prefix}{rel}.out")
+        } else {
+            format!("{out_prefix}/{rel}.out")
+        };
+        let meta = ObjectMeta {
+            content_type: settings.accept.clone(),
+            ..Default::default()
+        };
+        services
+            .objects
+            .put_bytes(&out_bucket, &key, Bytes::from(out), meta)
+            .await
+            .map_err(|e| format!("InternalServerError: writing s3://{out_bucket}/{key}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What the request sets, else what the container's GET /execution-parameters says, else the
+/// defaults (SingleRecord, 6 MB, one request at a time).
+async fn settings(services: &Services, job: &Resource, first: &Instance) -> Settings {
+    let mut exec = Value::Null;
+    let port = first.members[0].port.load(Ordering::Relaxed);
+    if let Ok(req) = http::Request::get(format!("http://127.0.0.1:{port}/execution-parameters"))
+        .body(Body::empty())
+        && let Ok(Ok(resp)) =
+            tokio::time::timeout(Duration::from_secs(5), services.hosting.client.request(req)).await
+        && resp.status().is_success()
+        && let Ok(body) = resp.into_body().collect().await
+    {
+        exec = serde_json::from_slice(&body.to_bytes()).unwrap_or(Value::Null);
+    }
+    let strategy = get_str(job, "/BatchStrategy")
+        .map(str::to_string)
+        .or_else(|| {
+            exec.get("BatchStrategy").and_then(Value::as_str).map(|s| {
+                if s.eq_ignore_ascii_case("MULTI_RECORD") {
+                    "MultiRecord".to_string()
+                } else {
+                    "SingleRecord".to_string()
+                }
+            })
+        });
+    let max_payload_mb = get(job, "/MaxPayloadInMB")
+        .and_then(Value::as_u64)
+        .or_else(|| exec.get("MaxPayloadInMB").and_then(Value::as_u64))
+        .unwrap_or(6);
+    let concurrency = get(job, "/MaxConcurrentTransforms")
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0)
+        .or_else(|| exec.get("MaxConcurrentTransforms").and_then(Value::as_u64))
+        .unwrap_or(1)
+        .max(1);
+    Settings {
+        split: SplitType::parse(get_str(job, "/TransformInput/SplitType")),
+        strategy: BatchStrategy::parse(strategy.as_deref()),
+        max_payload: (max_payload_mb as usize) * MIB,
+        concurrency: concurrency as usize,
+        assemble: AssembleWith::parse(get_str(job, "/TransformOutput/AssembleWith")),
+        content_type: get_str(job, "/TransformInput/ContentType")
+            .unwrap_or_default()
+            .to_string(),
+        accept: get_str(job, "/TransformOutput/Accept").map(str::to_string),
+        input_filter: get_str(job, "/DataProcessing/InputFilter")
+            .filter(|f| *f != "$")
+            .map(str::to_string),
+        join_input: get_str(job, "/DataProcessing/JoinSource") == Some("Input"),
+        output_filter: get_str(job, "/DataProcessing/OutputFilter")
+            .filter(|f| *f != "$")
+            .map(str::to_string),
+        timeout: Duration::from_secs(
+            get(job, "/ModelClientConfig/InvocationsTimeoutInSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(600),
+        ),
+        retries: get(job, "/ModelClientConfig/InvocationsMaxRetries")
+            .and_then(Value::as_u64)
+            .unwrap_or(3),
+    }
+}
+
+/// One input object in, its output object out.
+async fn transform_object(
+    services: &Services,
+    s: &Settings,
+    instances: &[Arc<Instance>],
+    next: &AtomicUsize,
+    data: &[u8],
+    stop: &watch::Receiver<StopRequest>,
+) -> Result<Vec<u8>, String> {
+    let split = records::split(data, s.split)?;
+    let filtered: Vec<Vec<u8>> = match &s.input_filter {
+        Some(f) => split
+            .iter()
+            .map(|r| records::apply_filter(r, &s.content_type, f))
+            .collect::<Result<_, _>>()?,
+        None => split.iter().map(|r| r.to_vec()).collect(),
+    };
+    let refs: Vec<&[u8]> = filtered.iter().map(Vec::as_slice).collect();
+    let batches = records::batches(&refs, s.split, s.strategy, s.max_payload)?;
+    let in_flight = s.concurrency * instances.len();
+    let work: Vec<(Arc<Instance>, Bytes)> = batches
+        .iter()
+        .map(|b| {
+            let i = next.fetch_add(1, Ordering::Relaxed) % instances.len();
+            (instances[i].clone(), Bytes::from(b.payload.clone()))
+        })
+        .collect();
+    let responses: Vec<Result<Vec<u8>, String>> =
+        futures_util::stream::iter(work.into_iter().map(|(instance, payload)| async move {
+            if *stop.borrow() == StopRequest::Stop {
+                return Err("stopped".to_string());
+            }
+            invoke_with_retries(services, s, &instance, payload).await
+        }))
+        .buffered(in_flight)
+        .collect()
+        .await;
+    let responses: Vec<Vec<u8>> = responses.into_iter().collect::<Result<_, _>>()?;
+    if !s.join_input && s.output_filter.is_none() {
+        return Ok(records::assemble(&responses, s.assemble));
+    }
+    // Per-record outputs, joined with their inputs and filtered.
+    let mut outputs = Vec::new();
+    for (b, resp) in batches.iter().zip(&responses) {
+        let per_record = if b.count == 1 {
+            let mut r = resp.clone();
+            while r.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
+                r.pop();
+            }
+            vec![r]
+        } else {
+            records::split_response_lines(resp, b.count)?
+        };
+        for (k, out) in per_record.into_iter().enumerate() {
+            let input = split.get(b.first + k).copied().unwrap_or_default();
+            let (record, ct) = if s.join_input {
+                let trimmed = trim_newline(input);
+                (
+                    records::join_input(trimmed, &out, &s.content_type)?,
+                    s.content_type.as_str(),
+                )
+            } else {
+                (out, s.accept.as_deref().unwrap_or(s.content_type.as_str()))
+            };
+            let record = match &s.output_filter {
+                Some(f) => records::apply_filter(&record, ct, f)?,
+                None => record,
+            };
+            outputs.push(record);
+        }
+    }
+    Ok(records::assemble(&outputs, s.assemble))
+}
+
+fn trim_newline(r: &[u8]) -> &[u8] {
+    let mut end = r.len();
+    while end > 0 && (r[end - 1] == b'\n' || r[end - 1] == b'\r') {
+        end -= 1;
+    }
+    &r[..end]
+}
+
+async fn invoke_with_retries(
+    services: &Services,
+    s: &Settings,
+    instance: &Instance,
+    payload: Bytes,
+) -> Result<Vec<u8>, String> {
+    let mut attempt = 0;
+    loop {
+        match invoke(services, s, instance, payload.clone()).await {
+            Ok(r) => return Ok(r),
+            // a model's 4xx answer will not change on a retry
+            Err((true, e)) => return Err(e),
+            Err((false, e)) if attempt >= s.retries => return Err(e),
+            Err(_) => attempt += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends one payload through the instance's containers; Err((final, message)).
+async fn invoke(
+    services: &Services,
+    s: &Settings,
+    instance: &Instance,
+    payload: Bytes,
+) -> Result<Vec<u8>, (bool, String)> {
+    let mut body = payload;
+    let mut content_type = s.content_type.clone();
+    let last = instance.members.len().saturating_sub(1);
+    for (i, member) in instance.members.iter().enumerate() {
+        let port = member.port.load(Ordering::Relaxed);
+        let mut req = http::Request::post(format!("http://127.0.0.1:{port}/invocations"));
+        if !content_type.is_empty() {
+            req = req.header(http::header::CONTENT_TYPE, &content_type);
+        }
+        if i == last
+            && let Some(a) = &s.accept
+        {
+            req = req.header(http::header::ACCEPT, a);
+        }
+        let req = req
+            .body(Body::from(body))
+            .map_err(|e| (true, e.to_string()))?;
+        let resp = match tokio::time::timeout(s.timeout, services.hosting.client.request(req)).await
+        {
+            Err(_) => {
+                return Err((
+                    false,
+                    format!(
+                        "the model did not answer within {} seconds",
+                        s.timeout.as_secs()
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err((false, format!("the container could not be reached: {e}"))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        if let Some(ct) = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            content_type = ct.to_string();
+        }
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| (false, format!("reading the model's answer: {e}")))?
+            .to_bytes();
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)])
+                .trim()
+                .to_string();
+            return Err((
+                status.is_client_error(),
+                format!(
+                    "the model answered {} with message \"{text}\"",
+                    status.as_u16()
+                ),
+            ));
+        }
+        body = bytes;
+    }
+    Ok(body.to_vec())
+}
