@@ -230,6 +230,23 @@ impl Engine {
         }
     }
 
+    /// Starts the container if it was created but never started (sagebox stopped between the
+    /// two steps); a container that ran and exited is left as it is.
+    pub async fn start_if_created(&self, id: &str) -> Result<(), EngineError> {
+        let c = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await?;
+        let created = c
+            .state
+            .and_then(|s| s.status)
+            .is_some_and(|s| s == bollard::models::ContainerStateStatusEnum::CREATED);
+        if created {
+            self.start(id).await?;
+        }
+        Ok(())
+    }
+
     /// Whether the container is running; None when it is gone.
     pub async fn running(&self, id: &str) -> Result<Option<bool>, EngineError> {
         match self

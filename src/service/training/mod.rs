@@ -243,6 +243,13 @@ impl Services {
                     containers.len()
                 );
                 adopted.insert(job.arn.clone());
+                if let Ok(engine) = self.runtime.engine().await {
+                    for (id, _, _) in &containers {
+                        if let Err(e) = engine.start_if_created(id).await {
+                            tracing::warn!("cannot start container {id} of {}: {e}", job.name);
+                        }
+                    }
+                }
                 let stop = self.training.register(&job.name);
                 let ids = containers
                     .into_iter()

@@ -153,9 +153,39 @@ async fn execute(
         .engine()
         .await
         .map_err(|e| format!("InternalServerError: {e}"))?;
-    let containers = fleet::prepare(services, &model, notes)
+    let mut containers = fleet::prepare(services, &model, notes)
         .await
         .map_err(|e| format!("ClientError: {e}"))?;
+    // What SageMaker sets in a transform job's containers, then the job's own Environment.
+    let mut env = vec![("SAGEMAKER_BATCH".to_string(), "true".to_string())];
+    for (var, path) in [
+        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "/MaxPayloadInMB"),
+        (
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
+            "/MaxConcurrentTransforms",
+        ),
+    ] {
+        if let Some(n) = get(job, path).and_then(Value::as_u64) {
+            env.push((var.to_string(), n.to_string()));
+        }
+    }
+    if let Some(b) = get_str(job, "/BatchStrategy") {
+        let v = if b == "MultiRecord" {
+            "MULTI_RECORD"
+        } else {
+            "SINGLE_RECORD"
+        };
+        env.push(("SAGEMAKER_BATCH_STRATEGY".to_string(), v.to_string()));
+    }
+    if let Some(m) = get(job, "/Environment").and_then(Value::as_object) {
+        env.extend(
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
+        );
+    }
+    for c in &mut containers {
+        c.env.extend(env.iter().cloned());
+    }
     let labels = HashMap::from([
         (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
         (ARN_LABEL.to_string(), job.arn.clone()),
