@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""`make bench` (hosting part): what an endpoint costs on top of its container.
+
+  * deploy: CreateEndpoint → InService for a small model whose image is present (median of
+    --runs), polling DescribeEndpoint every 10 ms; beside it the SageMaker Python SDK's local mode
+    deploying the same image (`instance_type="local"`, docker-compose), median of --local-runs;
+  * invoke overhead: the same small request sent for --seconds over --connections keep-alive
+    connections (examples/loadgen.rs) through sagebox's InvokeEndpoint and directly to the
+    container's published port, in one run: added p50 latency and throughput ratio.
+
+The model is the byo image of the client tests (fixtures/byo, its `serve` side: a Python HTTP server).
+Run with the client venv's Python: `.venv/bin/python tests/bench/hosting.py`. Targets (from the
+issue) are printed for information; nothing fails because of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+IMAGE = "sagebox-test/byo:1"
+BODY = '{"features": [1, 2, 3, 4]}'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_image(sagebox: Path) -> None:
+    out = subprocess.run([str(sagebox), "images", "build", "base"], capture_output=True, text=True, check=True)
+    base = out.stdout.split()[1]
+    subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", IMAGE, str(REPO / "fixtures" / "byo")],
+                   check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+def loadgen(url: str, connections: int, seconds: int) -> dict:
+    out = subprocess.run([str(REPO / "target" / "release" / "examples" / "loadgen"), url, str(connections),
+                          str(seconds), BODY, "Content-Type: application/json"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def deploy(sm, name: str, model: str) -> float:
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    t0 = time.perf_counter()
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    while True:
+        d = sm.describe_endpoint(EndpointName=name)
+        if d["EndpointStatus"] != "Creating":
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    if d["EndpointStatus"] != "InService":
+        raise RuntimeError(f"{name}: {d['EndpointStatus']}: {d.get('FailureReason')}")
+    return elapsed
+
+
+def local_mode_deploys(runs: int, model_dir: Path) -> list[float]:
+    os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
+    from sagemaker.local import LocalSession
+    from sagemaker.model import Model
+
+    session = LocalSession()
+    session.config = {"local": {"local_code": True}}
+    times = []
+    for _ in range(runs):
+        model = Model(image_uri=IMAGE, model_data=f"file://{model_dir}/model.tar.gz", role=ROLE,
+                      sagemaker_session=session)
+        t0 = time.perf_counter()
+        predictor = model.deploy(initial_instance_count=1, instance_type="local")
+        times.append(time.perf_counter() - t0)
+        predictor.delete_endpoint()
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--local-runs", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    sagebox = Path(os.environ.get("SAGEBOX_BIN", REPO / "target" / "release" / "sagebox"))
+    subprocess.run(["cargo", "build", "--release", "--example", "loadgen"], cwd=REPO, check=True)
+    build_image(sagebox)
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        data = b'{"weights": [1, 2, 3]}'
+        info = tarfile.TarInfo("model.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    model_dir = Path(tempfile.mkdtemp(prefix="sagebox-bench-model-"))
+    (model_dir / "model.tar.gz").write_bytes(buf.getvalue())
+
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="sagebox-bench-host-")
+    proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data_dir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
+        for _ in range(100):
+            try:
+                boto3.client("sts", **kw).get_caller_identity()
+                break
+            except Exception:
+                time.sleep(0.1)
+        sm, s3 = boto3.client("sagemaker", **kw), boto3.client("s3", **kw)
+        s3.create_bucket(Bucket="bench-host")
+        s3.put_object(Bucket="bench-host", Key="model.tar.gz", Body=buf.getvalue())
+        sm.create_model(ModelName="bench", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": IMAGE, "ModelDataUrl": "s3://bench-host/model.tar.gz"})
+        deploy(sm, "warmup", "bench")
+        times = []
+        for i in range(args.runs):
+            times.append(deploy(sm, f"ep-{i}", "bench"))
+            sm.delete_endpoint(EndpointName=f"ep-{i}")
+
+        arn = sm.describe_endpoint(EndpointName="warmup")["EndpointArn"]
+        cid = subprocess.run(["docker", "ps", "-q", "--filter", "label=sagebox.resource-arn=" + arn],
+                             capture_output=True, text=True, check=True).stdout.split()[0]
+        mapped = subprocess.run(["docker", "port", cid, "8080/tcp"], capture_output=True, text=True,
+                                check=True).stdout.split()[0]
+        direct_url = f"http://{mapped}/invocations"
+        via_url = f"{url}/endpoints/warmup/invocations"
+        loadgen(via_url, args.connections, 2)  # warm both paths
+        loadgen(direct_url, args.connections, 2)
+        direct = loadgen(direct_url, args.connections, args.seconds)
+        via = loadgen(via_url, args.connections, args.seconds)
+        sm.delete_endpoint(EndpointName="warmup")
+        time.sleep(2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    local, local_error = [], None
+    if args.local_runs:
+        try:
+            local = local_mode_deploys(args.local_runs, model_dir)
+        except Exception as e:  # docker-compose missing, SDK changes: reported, not fatal
+            local_error = f"{type(e).__name__}: {e}"
+    shutil.rmtree(model_dir, ignore_errors=True)
+
+    med = statistics.median(times)
+    print()
+    print("| hosting | sagebox | peer | ratio | target |")
+    print("|---|---|---|---|---|")
+    if local:
+        lmed = statistics.median(local)
+        print(f"| create → InService, image present (median s) | {med:.2f} (n={len(times)}) | "
+              f"SDK local mode deploy {lmed:.2f} (n={len(local)}) | {lmed / med:.1f}× | ≤ 2 s |")
+    else:
+        print(f"| create → InService, image present (median s) | {med:.2f} (n={len(times)}) | "
+              f"SDK local mode: {local_error} | | ≤ 2 s |")
+    print(f"| invoke p50 latency, {args.connections} connections (µs) | {via['p50_us']} | "
+          f"direct to container {direct['p50_us']} | +{via['p50_us'] - direct['p50_us']} µs | ≤ +300 µs |")
+    print(f"| invoke p99 latency (µs) | {via['p99_us']} | direct {direct['p99_us']} | "
+          f"+{via['p99_us'] - direct['p99_us']} µs | |")
+    print(f"| invoke throughput (req/s) | {via['rps']:.0f} | direct {direct['rps']:.0f} | "
+          f"{100 * via['rps'] / max(direct['rps'], 1):.0f}% | ≥ 90% |")
+    print(f"| errors | {via['errors']} | direct {direct['errors']} | | 0 |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
