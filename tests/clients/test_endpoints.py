@@ -299,6 +299,22 @@ def test_a_model_that_fails_to_load_fails_the_endpoint(sm, rt, byo_image, model_
     sm.delete_endpoint(EndpointName=name)
 
 
+def test_an_inference_pipeline_calls_its_containers_in_order(sm, rt, byo_image, model_data):
+    name = unique("pipeline")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, Containers=[
+        {"Image": byo_image, "ModelDataUrl": model_data, "Environment": {"BYO_TAG": "first"}},
+        {"Image": byo_image, "Environment": {"BYO_TAG": "second"}}])
+    ep = deploy(sm, [variant(name)])
+    d = wait_endpoint(sm, ep)
+    assert d["EndpointStatus"] == "InService", d.get("FailureReason")
+    assert len(d["ProductionVariants"][0]["DeployedImages"]) == 2
+    _, outer = invoke_json(rt, ep, b'{"x": 1}')
+    inner = json.loads(outer["body"])
+    assert (outer["tag"], inner["tag"], inner["body"]) == ("second", "first", '{"x": 1}')
+    assert outer["content_type"] == "application/json" and outer["model_files"] == []
+    sm.delete_endpoint(EndpointName=ep)
+
+
 def test_create_endpoint_errors(sm, byo_image, model_data):
     with pytest.raises(ClientError) as e:
         sm.create_endpoint(EndpointName=unique("ep"), EndpointConfigName="no-such-config")
@@ -410,6 +426,16 @@ def test_transform_lines_in_batches_with_join_and_filters(sm, s3, bucket, byo_im
     assert read(s3, bucket, "tj1/out/a.csv.out") == "1,5.0\n4,11.0\n7,17.0\n"
     listed = sm.list_transform_jobs(NameContains=d["TransformJobName"])["TransformJobSummaries"]
     assert [j["TransformJobStatus"] for j in listed] == ["Completed"]
+
+
+def test_transform_asks_the_container_for_its_execution_parameters(sm, s3, bucket, byo_image, model_data):
+    params = {"BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 1, "MaxConcurrentTransforms": 3}
+    model = byo_model(sm, byo_image, model_data, BYO_EXECUTION_PARAMETERS=json.dumps(params))
+    s3.put_object(Bucket=bucket, Key="tj4/in/a.csv", Body=b"".join(b"%d,1\n" % i for i in range(1000)))
+    d = transform(sm, model, bucket, "tj4", input={"SplitType": "Line"}, output={"AssembleWith": "Line"})
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    assert (d["BatchStrategy"], d["MaxPayloadInMB"], d["MaxConcurrentTransforms"]) == ("MultiRecord", 1, 3)
+    assert read(s3, bucket, "tj4/out/a.csv.out").splitlines() == [repr(float(i + 1)) for i in range(1000)]
 
 
 def test_transform_failures_and_errors(sm, s3, bucket, byo_image, model_data):
