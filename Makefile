@@ -25,6 +25,14 @@ $(VENV)/.ok: tests/clients/requirements.txt tests/images/requirements.txt
 	$(PY) -m pip install --quiet -r tests/clients/requirements.txt -r tests/images/requirements.txt
 	touch $@
 
+# The SageMaker SDK v3 cannot share a venv with v2: its ModelTrainer test runs in .venv-sdk3.
+VENV3   := .venv-sdk3
+$(VENV3)/.ok: tests/sdk3/requirements.txt
+	$(PYTHON) -m venv $(VENV3)
+	$(VENV3)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV3)/bin/python -m pip install --quiet -r tests/sdk3/requirements.txt
+	touch $@
+
 test: models-check test-rust test-clients test-images
 
 # Builds the emulator images that are missing or outdated (needs Docker and mmdebstrap).
@@ -41,8 +49,8 @@ test-images: build $(VENV)/.ok
 test-rust:
 	$(CARGO) test
 
-test-clients: build $(VENV)/.ok
-	SAGEBOX_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q tests/clients
+test-clients: build $(VENV)/.ok $(VENV3)/.ok
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q tests/clients
 
 # The generated validation tables must match the generator's output for the pinned botocore.
 models-check: $(VENV)/.ok

@@ -1,5 +1,7 @@
 //! IAM (query protocol): GetRole for sagebox's execution role, the part of IAM the SageMaker SDK
-//! touches when it resolves `get_execution_role()`.
+//! touches when it resolves `get_execution_role()`, and SimulatePrincipalPolicy, which SDK v3
+//! calls to check a role before it trains: sagebox enforces no IAM policy, so every action is
+//! allowed.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -25,6 +27,7 @@ pub fn handle(services: &Services, req: &QueryRequest, request_id: &str) -> Resp
     };
     let result = match action {
         "GetRole" => get_role(services, req),
+        "SimulatePrincipalPolicy" => simulate_principal_policy(req),
         a => Err(query::not_implemented("IAM", a)),
     };
     match result {
@@ -51,5 +54,25 @@ fn get_role(services: &Services, req: &QueryRequest) -> Result<String, AwsError>
             "Description",
             "The execution role sagebox gives every SageMaker job, endpoint and notebook."
         ),
+    ))
+}
+
+fn simulate_principal_policy(req: &QueryRequest) -> Result<String, AwsError> {
+    req.required("PolicySourceArn")?;
+    let resources: Vec<&str> = (1..)
+        .map_while(|i| req.get(&format!("ResourceArns.member.{i}")))
+        .collect();
+    let mut results = String::new();
+    for action in (1..).map_while(|i| req.get(&format!("ActionNames.member.{i}"))) {
+        let resource = resources.first().copied().unwrap_or("*");
+        results.push_str(&format!(
+            "<member>{}{}{}<MatchedStatements/><MissingContextValues/></member>",
+            element("EvalActionName", action),
+            element("EvalResourceName", resource),
+            element("EvalDecision", "allowed"),
+        ));
+    }
+    Ok(format!(
+        "<IsTruncated>false</IsTruncated><EvaluationResults>{results}</EvaluationResults>"
     ))
 }

@@ -89,3 +89,12 @@ def test_region_and_account_flags_shape_every_arn(spawn_sagebox, client_factory)
     assert e.value.response["Error"]["Message"] == (
         'Could not find model "arn:aws:sagemaker:eu-west-1:123456789012:model/missing".'
     )
+
+
+def test_simulate_principal_policy_allows_everything(iam):
+    """sagebox enforces no IAM policy; SDK v3 asks this before it trains."""
+    out = iam.simulate_principal_policy(PolicySourceArn=ROLE_ARN,
+                                        ActionNames=["sagemaker:CreateTrainingJob", "s3:GetObject"])
+    assert [(r["EvalActionName"], r["EvalDecision"]) for r in out["EvaluationResults"]] == [
+        ("sagemaker:CreateTrainingJob", "allowed"), ("s3:GetObject", "allowed")]
+    assert out["IsTruncated"] is False
