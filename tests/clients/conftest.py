@@ -59,6 +59,7 @@ def sagebox(tmp_path_factory):
     server = _start(tmp_path_factory.mktemp("sagebox"))
     yield server
     server.kill()
+    server.remove_containers()
     _servers.remove(server)
 
 
@@ -75,6 +76,7 @@ def spawn_sagebox(tmp_path_factory):
     yield spawn
     for server in mine:
         server.kill()
+        server.remove_containers()
         _servers.remove(server)
 
 

@@ -153,6 +153,24 @@ class Sagebox:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def remove_containers(self):
+        """Removes the containers and networks this server's data dir owns (its endpoints keep
+        running when the server stops, by design; a test session ends them here)."""
+        try:
+            owner = (self.data_dir / "instance-id").read_text().strip()
+        except OSError:
+            return
+        label = "label=sagebox.owner=" + owner
+        for kind, rm in (("ps", ["docker", "rm", "-f"]), ("network", ["docker", "network", "rm"])):
+            listing = ["docker", "ps", "-aq", "--filter", label] if kind == "ps" else \
+                ["docker", "network", "ls", "-q", "--filter", label]
+            try:
+                ids = subprocess.run(listing, capture_output=True, text=True, timeout=60).stdout.split()
+                if ids:
+                    subprocess.run(rm + ids, capture_output=True, timeout=120)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
     def restart(self, sig=signal.SIGTERM):
         """Stop with `sig`, then start again on the same port and data dir."""
         self.stop(sig)
