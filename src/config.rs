@@ -26,9 +26,33 @@ pub struct Config {
           value_parser = parse_account_id)]
     pub account_id: String,
 
+    /// `open`: any credentials are accepted and signatures are not checked. `strict`: every
+    /// request must carry a valid AWS Signature Version 4 made with one of --credentials.
+    #[arg(long, env = "SAGEBOX_AUTH", value_enum, default_value = "open")]
+    pub auth: AuthMode,
+
+    /// Access key pairs `KEY:SECRET` that `--auth strict` accepts (repeat the flag, or separate
+    /// with commas in SAGEBOX_CREDENTIALS). Containers sagebox starts get the first pair.
+    #[arg(long = "credentials", env = "SAGEBOX_CREDENTIALS", value_delimiter = ',',
+          value_parser = parse_credentials)]
+    pub credentials: Vec<(String, String)>,
+
     /// Docker, GPU and image settings.
     #[command(flatten)]
     pub runtime: crate::runtime::RuntimeOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    Open,
+    Strict,
+}
+
+fn parse_credentials(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err("credentials are KEY:SECRET".into()),
+    }
 }
 
 fn parse_account_id(s: &str) -> Result<String, String> {
@@ -57,7 +81,25 @@ impl Config {
             data_dir,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            auth: AuthMode::Open,
+            credentials: Vec::new(),
             runtime: crate::runtime::RuntimeOptions::default(),
         }
+    }
+
+    /// The secret of an access key `--auth strict` accepts.
+    pub fn secret_of(&self, access_key: &str) -> Option<String> {
+        self.credentials
+            .iter()
+            .find(|(k, _)| k == access_key)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// The key pair containers get to call back into sagebox.
+    pub fn container_credentials(&self) -> (String, String) {
+        self.credentials
+            .first()
+            .cloned()
+            .unwrap_or_else(|| ("sagebox".into(), "sagebox".into()))
     }
 }

@@ -77,6 +77,14 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = classify(&method, &path, req.uri().query(), req.headers());
+    let req = if state.services.config.auth == crate::config::AuthMode::Strict {
+        match authenticate(&state, req, &route, &request_id).await {
+            Ok(req) => req,
+            Err(resp) => return resp,
+        }
+    } else {
+        req
+    };
     let resp = match &route {
         Route::S3 => s3(&state, req, &path, &request_id).await,
         Route::Runtime => api::runtime::handle(&state.services, req, &request_id).await,
@@ -137,6 +145,134 @@ async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Res
             AwsError::internal("We encountered an internal error. Please try again.")
                 .into_s3_response(path, request_id)
         }
+    }
+}
+
+/// `--auth strict`: the request's SigV4 signature must match one of the configured keys. S3
+/// requests are checked on their headers (the payload hash is the `x-amz-content-sha256` they
+/// carry; streaming chunk signatures are not checked); other requests are read whole first, as
+/// their signature covers the body, and passed on with it.
+async fn authenticate(
+    state: &AppState,
+    req: Request,
+    route: &Route,
+    request_id: &str,
+) -> Result<Request, Response> {
+    use crate::aws::sigv4::{Payload, SignatureError, SignedRequest, verify};
+    let config = &state.services.config;
+    let now = crate::aws::time::now_epoch() as i64;
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let (result, body) = if *route == Route::S3 {
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            path: &path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        let r = verify(&signed, Payload::HeaderOnly, true, now, |k| {
+            config.secret_of(k)
+        });
+        (r, body)
+    } else {
+        let limit = if *route == Route::Runtime {
+            api::runtime::MAX_PAYLOAD + 1
+        } else {
+            MAX_BODY
+        };
+        let bytes = match axum::body::to_bytes(body, limit).await {
+            Ok(b) => b,
+            Err(e) => {
+                let err = AwsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "SerializationException",
+                    format!("Could not read the request body: {e}"),
+                );
+                return Err(render(route, err, &path, request_id));
+            }
+        };
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            path: &path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        let r = verify(&signed, Payload::Body(&bytes), false, now, |k| {
+            config.secret_of(k)
+        });
+        (r, Body::from(bytes))
+    };
+    let Err(e) = result else {
+        return Ok(Request::from_parts(parts, body));
+    };
+    tracing::debug!(error = ?e, "signature refused");
+    let s3 = *route == Route::S3;
+    let json = matches!(
+        route,
+        Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) | Route::Runtime
+    );
+    let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+    let err = match e {
+        SignatureError::Missing if s3 => {
+            AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
+        }
+        SignatureError::Missing if json => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ),
+        SignatureError::Missing => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        ),
+        SignatureError::UnknownKey(_) if s3 => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ),
+        SignatureError::UnknownKey(_) if json => AwsError::bad_request(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        SignatureError::UnknownKey(_) => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ),
+        SignatureError::Mismatch(_) if s3 => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        ),
+        SignatureError::Mismatch(_) if json => {
+            AwsError::bad_request("InvalidSignatureException", mismatch)
+        }
+        SignatureError::Mismatch(_) => {
+            AwsError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", mismatch)
+        }
+        SignatureError::Expired => {
+            AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
+        }
+        SignatureError::Invalid(m) if s3 => AwsError::bad_request("InvalidRequest", m),
+        SignatureError::Invalid(m) if json => {
+            AwsError::bad_request("IncompleteSignatureException", m)
+        }
+        SignatureError::Invalid(m) => AwsError::bad_request("IncompleteSignature", m),
+    };
+    Err(render(route, err, &path, request_id))
+}
+
+/// An error in the protocol of the api the request was for.
+fn render(route: &Route, err: AwsError, path: &str, request_id: &str) -> Response {
+    match route {
+        Route::S3 => err.into_s3_response(path, request_id),
+        Route::Runtime => err.into_rest_json_response(request_id),
+        Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) => {
+            err.into_json_response(request_id)
+        }
+        Route::Iam => err.into_query_response(api::iam::XMLNS, request_id),
+        Route::Sts | Route::Query => err.into_query_response(api::sts::XMLNS, request_id),
     }
 }
 

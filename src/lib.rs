@@ -26,6 +26,8 @@ pub struct AppState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("{0}")]
+    Config(String),
     #[error("cannot open the state store: {0}")]
     Store(#[from] store::StoreError),
     #[error("cannot open the object store under {path}: {source}")]
@@ -56,6 +58,12 @@ pub struct Server {
 impl Server {
     /// Opens the store and binds the listener; errors here are the ones worth telling a user.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
+        if config.auth == config::AuthMode::Strict && config.credentials.is_empty() {
+            return Err(StartError::Config(
+                "--auth strict needs at least one --credentials KEY:SECRET (or SAGEBOX_CREDENTIALS)"
+                    .into(),
+            ));
+        }
         let started = Instant::now();
         let addr = config.bind;
         let listener = tokio::net::TcpListener::bind(addr)

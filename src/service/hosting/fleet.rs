@@ -273,8 +273,14 @@ impl Fleet {
                     "AWS_ENDPOINT_URL".to_string(),
                     services.runtime.container_endpoint(),
                 ),
-                ("AWS_ACCESS_KEY_ID".to_string(), "sagebox".to_string()),
-                ("AWS_SECRET_ACCESS_KEY".to_string(), "sagebox".to_string()),
+                (
+                    "AWS_ACCESS_KEY_ID".to_string(),
+                    services.config.container_credentials().0,
+                ),
+                (
+                    "AWS_SECRET_ACCESS_KEY".to_string(),
+                    services.config.container_credentials().1,
+                ),
             ]);
             let name = format!("{}-{index}-{m}", self.name_prefix);
             let spec = ContainerSpec {

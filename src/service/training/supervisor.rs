@@ -513,8 +513,14 @@ async fn launch(
             "AWS_ENDPOINT_URL".to_string(),
             services.runtime.container_endpoint(),
         ),
-        ("AWS_ACCESS_KEY_ID".to_string(), "sagebox".to_string()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), "sagebox".to_string()),
+        (
+            "AWS_ACCESS_KEY_ID".to_string(),
+            services.config.container_credentials().0,
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            services.config.container_credentials().1,
+        ),
     ]);
     let checkpoint_path = job
         .request
