@@ -65,6 +65,53 @@ impl Services {
         })
     }
 
+    /// What every container sagebox runs gets to call back in: region, `AWS_ENDPOINT_URL` (the
+    /// host as containers reach it) and the key pair.
+    pub fn callback_env(&self) -> Vec<(String, String)> {
+        let region = self.config.region.clone();
+        let (key, secret) = self.config.container_credentials();
+        vec![
+            ("AWS_REGION".to_string(), region.clone()),
+            ("AWS_DEFAULT_REGION".to_string(), region),
+            (
+                "AWS_ENDPOINT_URL".to_string(),
+                self.runtime.container_endpoint(),
+            ),
+            ("AWS_ACCESS_KEY_ID".to_string(), key),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), secret),
+        ]
+    }
+
+    /// `count` GPUs for `owner` from the pool; with none to give, an error that says why, unless
+    /// `--gpu-fallback cpu` (then no GPU, and `warn` is told).
+    pub fn grant_gpus(
+        &self,
+        owner: &str,
+        instance_type: &str,
+        count: u32,
+        warn: impl Fn(&str),
+    ) -> Result<crate::runtime::gpu::GpuGrant, String> {
+        if count == 0 {
+            return Ok(Default::default());
+        }
+        let grant = self
+            .runtime
+            .gpus
+            .lock()
+            .map_err(|_| "GPU pool unavailable".to_string())?
+            .allocate(owner, instance_type, count);
+        match grant {
+            Ok(g) => Ok(g),
+            Err(e) if self.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu => {
+                warn(&format!(
+                    "WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
+                ));
+                Ok(Default::default())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     pub fn sagemaker_arn(&self, resource_type: &str, name: &str) -> String {
         crate::aws::arn::sagemaker(
             &self.config.region,

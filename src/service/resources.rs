@@ -92,6 +92,33 @@ impl Services {
         }
     }
 
+    /// Writes a resource's status and what `edit` changes in its derived members (with
+    /// `LastModifiedTime` now). A resource that is gone is left alone.
+    pub(crate) async fn update_status(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        status: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> ServiceResult<()> {
+        let Some(res) = self.store.resource(kind, name).await? else {
+            return Ok(());
+        };
+        let mut derived = res.derived.as_object().cloned().unwrap_or_default();
+        derived.insert("LastModifiedTime".into(), serde_json::json!(now_epoch()));
+        edit(&mut derived);
+        self.store
+            .update_resource_state(
+                kind,
+                name,
+                Some(status.to_string()),
+                Value::Object(derived),
+                now_epoch(),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn describe_resource(
         &self,
         kind: ResourceKind,

@@ -100,6 +100,23 @@ pub struct ListQuery {
     pub limit: usize,
 }
 
+impl ListQuery {
+    /// Every resource of a kind (optionally in one status), oldest first: what startup
+    /// recovery walks through.
+    pub fn every(status: Option<&str>) -> ListQuery {
+        ListQuery {
+            name_contains: None,
+            created_after: None,
+            created_before: None,
+            status_equals: status.map(str::to_string),
+            sort: SortKey::CreationTime,
+            descending: false,
+            after: None,
+            limit: 1_000_000_000,
+        }
+    }
+}
+
 const COLUMNS: &str = "name, arn, status, created, modified, request, derived";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Resource, String, String)> {

@@ -21,7 +21,7 @@ use crate::runtime::instance_types;
 use crate::service::logs::LogWriter;
 use crate::service::resources::{ListParams, Page, not_found};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
-use crate::store::resources::{ListQuery, Resource, ResourceKind, SortKey};
+use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
 pub const LOG_GROUP_PREFIX: &str = "/aws/sagemaker/Endpoints/";
 
@@ -52,6 +52,16 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    fn new(id: &str, config_name: &str) -> Arc<Deployment> {
+        Arc::new(Deployment {
+            id: id.to_string(),
+            config_name: config_name.to_string(),
+            variants: Mutex::new(Vec::new()),
+            token: CancellationToken::new(),
+            gpu_owners: Mutex::new(Vec::new()),
+        })
+    }
+
     fn route(&self) -> EndpointRoute {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
         EndpointRoute {
@@ -285,22 +295,8 @@ impl Services {
         status: &str,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        let Some(res) = self.store.resource(ResourceKind::Endpoint, name).await? else {
-            return Ok(());
-        };
-        let mut derived = res.derived.as_object().cloned().unwrap_or_default();
-        derived.insert("LastModifiedTime".into(), json!(now_epoch()));
-        edit(&mut derived);
-        self.store
-            .update_resource_state(
-                ResourceKind::Endpoint,
-                name,
-                Some(status.to_string()),
-                Value::Object(derived),
-                now_epoch(),
-            )
-            .await?;
-        Ok(())
+        self.update_status(ResourceKind::Endpoint, name, status, edit)
+            .await
     }
 
     async fn endpoint_status(&self, name: &str) -> Option<String> {
@@ -518,33 +514,17 @@ impl Services {
         index: usize,
     ) -> Result<GpuGrant, String> {
         let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
-        if allot.gpus == 0 {
-            return Ok(GpuGrant::default());
-        }
         let owner = format!("{}/{}/{}/{index}", fleet.arn, d.id, fleet.group);
-        let grant = self
-            .runtime
-            .gpus
-            .lock()
-            .map_err(|_| "GPU pool unavailable".to_string())?
-            .allocate(&owner, &fleet.instance_type, allot.gpus);
-        match grant {
-            Ok(g) => {
-                d.gpu_owners
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(owner);
-                Ok(g)
-            }
-            Err(e) if self.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu => {
-                tracing::warn!(
-                    "{e}; variant {} runs on CPU (--gpu-fallback cpu)",
-                    fleet.group
-                );
-                Ok(GpuGrant::default())
-            }
-            Err(e) => Err(format!("{e}")),
+        let grant = self.grant_gpus(&owner, &fleet.instance_type, allot.gpus, |w| {
+            tracing::warn!("variant {}: {w}", fleet.group)
+        })?;
+        if !grant.devices.is_empty() {
+            d.gpu_owners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(owner);
         }
+        Ok(grant)
     }
 
     /// Starts every variant of `config` for `endpoint`; on any failure removes what started.
@@ -568,13 +548,7 @@ impl Services {
             .await
             .map_err(|e| format!("Could not create the endpoint's network: {e}"))?;
         let group = log_group(endpoint);
-        let d = Arc::new(Deployment {
-            id: deployment_id.clone(),
-            config_name: config.name.clone(),
-            variants: Mutex::new(Vec::new()),
-            token: CancellationToken::new(),
-            gpu_owners: Mutex::new(Vec::new()),
-        });
+        let d = Deployment::new(&deployment_id, &config.name);
         let variants: Vec<Value> = config
             .derived
             .get("ProductionVariants")
@@ -774,16 +748,7 @@ impl Services {
     /// being deleted are finished off. Returns the ARNs whose containers are kept.
     pub async fn recover_endpoints(&self) -> HashSet<String> {
         let mut kept = HashSet::new();
-        let query = ListQuery {
-            name_contains: None,
-            created_after: None,
-            created_before: None,
-            status_equals: None,
-            sort: SortKey::CreationTime,
-            descending: false,
-            after: None,
-            limit: 100_000,
-        };
+        let query = ListQuery::every(None);
         let endpoints = match self
             .store
             .list_resources(ResourceKind::Endpoint, query)
@@ -875,13 +840,7 @@ impl Services {
         }
         let network = self.endpoint_network(&ep.name);
         let group = log_group(&ep.name);
-        let d = Arc::new(Deployment {
-            id: deployment_id.to_string(),
-            config_name: config.name.clone(),
-            variants: Mutex::new(Vec::new()),
-            token: CancellationToken::new(),
-            gpu_owners: Mutex::new(Vec::new()),
-        });
+        let d = Deployment::new(deployment_id, &config.name);
         let stored: Vec<Value> = ep
             .derived
             .get("ProductionVariants")

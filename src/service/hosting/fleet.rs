@@ -258,7 +258,6 @@ impl Fleet {
         gpus: GpuGrant,
     ) -> Result<Started, String> {
         let allot = instance_types::allot(&self.instance_type, &services.runtime.host);
-        let region = services.config.region.clone();
         let mut members = Vec::new();
         let mut pumps = Vec::new();
         let mut ids = Vec::new();
@@ -266,22 +265,7 @@ impl Fleet {
             let mut labels = self.labels(services, index);
             labels.insert(MEMBER_LABEL.into(), m.to_string());
             let mut env = c.env.clone();
-            env.extend([
-                ("AWS_REGION".to_string(), region.clone()),
-                ("AWS_DEFAULT_REGION".to_string(), region.clone()),
-                (
-                    "AWS_ENDPOINT_URL".to_string(),
-                    services.runtime.container_endpoint(),
-                ),
-                (
-                    "AWS_ACCESS_KEY_ID".to_string(),
-                    services.config.container_credentials().0,
-                ),
-                (
-                    "AWS_SECRET_ACCESS_KEY".to_string(),
-                    services.config.container_credentials().1,
-                ),
-            ]);
+            env.extend(services.callback_env());
             let name = format!("{}-{index}-{m}", self.name_prefix);
             let spec = ContainerSpec {
                 name: name.clone(),

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::aws::time::now_epoch;
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
-use crate::store::resources::{ListQuery, Resource, ResourceKind, SortKey};
+use crate::store::resources::{ListQuery, Resource, ResourceKind};
 use state::JobState;
 
 pub const LOG_GROUP: &str = "/aws/sagemaker/TrainingJobs";
@@ -203,16 +203,7 @@ impl Services {
     async fn recover_training(&self) -> HashSet<String> {
         let mut active = Vec::new();
         for status in ["InProgress", "Stopping"] {
-            let query = ListQuery {
-                name_contains: None,
-                created_after: None,
-                created_before: None,
-                status_equals: Some(status.into()),
-                sort: SortKey::CreationTime,
-                descending: false,
-                after: None,
-                limit: 100_000,
-            };
+            let query = ListQuery::every(Some(status));
             match self
                 .store
                 .list_resources(ResourceKind::TrainingJob, query)

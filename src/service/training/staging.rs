@@ -366,8 +366,10 @@ pub fn feed_pipe(
             return;
         }
         // Wait for the algorithm to open the pipe (a non-blocking open fails until a reader
-        // exists), checking for the end of the job meanwhile.
-        loop {
+        // exists), checking for the end of the job meanwhile. The probe stays open until the
+        // real (blocking) writer is: were the writers to drop to none in between, the reader
+        // would see end-of-file before any data.
+        let probe = loop {
             if stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -376,10 +378,7 @@ pub fn feed_pipe(
                 .custom_flags(O_NONBLOCK)
                 .open(&fifo)
             {
-                Ok(probe) => {
-                    drop(probe);
-                    break;
-                }
+                Ok(probe) => break probe,
                 Err(e) if e.raw_os_error() == Some(ENXIO) => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -388,10 +387,11 @@ pub fn feed_pipe(
                     return;
                 }
             }
-        }
+        };
         let Ok(mut out) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
             return;
         };
+        drop(probe);
         for o in &objects {
             if stop.load(Ordering::Relaxed) {
                 return;

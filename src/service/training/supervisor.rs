@@ -503,25 +503,11 @@ async fn launch(
                 .collect()
         })
         .unwrap_or_default();
-    let region = services.config.region.clone();
     env.extend([
         ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
         ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),
-        ("AWS_REGION".to_string(), region.clone()),
-        ("AWS_DEFAULT_REGION".to_string(), region),
-        (
-            "AWS_ENDPOINT_URL".to_string(),
-            services.runtime.container_endpoint(),
-        ),
-        (
-            "AWS_ACCESS_KEY_ID".to_string(),
-            services.config.container_credentials().0,
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".to_string(),
-            services.config.container_credentials().1,
-        ),
     ]);
+    env.extend(services.callback_env());
     let checkpoint_path = job
         .request
         .pointer("/CheckpointConfig/LocalPath")

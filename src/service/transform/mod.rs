@@ -15,7 +15,7 @@ use crate::aws::time::now_epoch;
 use crate::service::resources::{ListParams, Page, not_found};
 use crate::service::training::staging;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
-use crate::store::resources::{ListQuery, Resource, ResourceKind, SortKey};
+use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
 pub const LOG_GROUP: &str = "/aws/sagemaker/TransformJobs";
 
@@ -78,15 +78,7 @@ impl Services {
     }
 
     pub async fn describe_transform_job(&self, name: &str) -> ServiceResult<Value> {
-        let res = self
-            .store
-            .resource(ResourceKind::TransformJob, name)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::Validation(
-                    "Could not find requested job with name ".to_string() + name,
-                )
-            })?;
+        let res = self.transform_job(name).await?;
         let mut out: Map<String, Value> = res.request.as_object().cloned().unwrap_or_default();
         if let Some(d) = res.derived.as_object() {
             out.extend(
@@ -133,16 +125,17 @@ impl Services {
         Ok((summaries, next_token))
     }
 
-    pub async fn stop_transform_job(&self, name: &str) -> ServiceResult<()> {
-        let res = self
-            .store
+    async fn transform_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {
+        self.store
             .resource(ResourceKind::TransformJob, name)
             .await?
             .ok_or_else(|| {
-                ServiceError::Validation(
-                    "Could not find requested job with name ".to_string() + name,
-                )
-            })?;
+                ServiceError::Validation(format!("Could not find requested job with name {name}"))
+            })
+    }
+
+    pub async fn stop_transform_job(&self, name: &str) -> ServiceResult<()> {
+        let res = self.transform_job(name).await?;
         match res.status.as_deref() {
             Some("InProgress") => {
                 self.save_transform(&res.name, "Stopping", |_| {}).await?;
@@ -163,42 +156,15 @@ impl Services {
         status: &str,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        let Some(res) = self
-            .store
-            .resource(ResourceKind::TransformJob, name)
-            .await?
-        else {
-            return Ok(());
-        };
-        let mut derived = res.derived.as_object().cloned().unwrap_or_default();
-        derived.insert("LastModifiedTime".into(), json!(now_epoch()));
-        edit(&mut derived);
-        self.store
-            .update_resource_state(
-                ResourceKind::TransformJob,
-                name,
-                Some(status.to_string()),
-                Value::Object(derived),
-                now_epoch(),
-            )
-            .await?;
-        Ok(())
+        self.update_status(ResourceKind::TransformJob, name, status, edit)
+            .await
     }
 
     /// At startup: transform jobs cut short by a restart fail (or stop, if they were stopping);
     /// their containers are swept. Returns no ARN to keep.
     pub async fn recover_transforms(&self) -> HashSet<String> {
         for status in ["InProgress", "Stopping"] {
-            let query = ListQuery {
-                name_contains: None,
-                created_after: None,
-                created_before: None,
-                status_equals: Some(status.into()),
-                sort: SortKey::CreationTime,
-                descending: false,
-                after: None,
-                limit: 100_000,
-            };
+            let query = ListQuery::every(Some(status));
             let jobs = self
                 .store
                 .list_resources(ResourceKind::TransformJob, query)

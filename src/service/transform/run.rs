@@ -19,7 +19,6 @@ use super::LOG_GROUP;
 use super::records::{self, AssembleWith, BatchStrategy, SplitType};
 use crate::aws::time::now_epoch;
 use crate::runtime::docker::{ARN_LABEL, OWNER_LABEL};
-use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;
@@ -216,29 +215,11 @@ async fn execute(
     let allot = crate::runtime::instance_types::allot(&instance_type, &services.runtime.host);
     let mut starts = Vec::new();
     for i in 0..count {
-        let gpus = if allot.gpus > 0 {
-            let grant = services
-                .runtime
-                .gpus
-                .lock()
-                .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
-                .allocate(&job.arn, &instance_type, allot.gpus);
-            match grant {
-                Ok(g) => g,
-                Err(e)
-                    if services.runtime.options.gpu_fallback
-                        == crate::runtime::GpuFallback::Cpu =>
-                {
-                    notes.line(&format!(
-                        "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
-                    ));
-                    GpuGrant::default()
-                }
-                Err(e) => return Err(format!("CapacityError: {e}")),
-            }
-        } else {
-            GpuGrant::default()
-        };
+        let gpus = services
+            .grant_gpus(&job.arn, &instance_type, allot.gpus, |w| {
+                notes.line(&format!("[sagebox] {w}"))
+            })
+            .map_err(|e| format!("CapacityError: {e}"))?;
         starts.push(fleet.start_instance(services, &engine, i, gpus));
     }
     let mut instances = Vec::new();
