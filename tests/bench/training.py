@@ -79,6 +79,7 @@ def run_job(sm, bucket: str, name: str, channels=()) -> float:
 
 def local_mode_runs(runs: int) -> list[float]:
     os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     from sagemaker.estimator import Estimator
     from sagemaker.local import LocalSession
 
