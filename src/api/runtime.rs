@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
@@ -298,33 +298,6 @@ async fn read_error_text(body: hyper::body::Incoming) -> String {
     match Limited::new(body, MAX_ERROR_TEXT).collect().await {
         Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_string(),
         Err(_) => "(the container's error text is longer than 64 KiB)".into(),
-    }
-}
-
-impl AwsError {
-    /// restJson1 error: the code in `x-amzn-ErrorType`, `{"message": ...}` plus the shape's
-    /// other members.
-    pub fn into_rest_json_response(self, request_id: &str) -> Response {
-        let mut body = json!({ "message": self.message });
-        if let (Some(extra), Some(obj)) = (
-            self.fields.as_ref().and_then(|f| f.as_object()),
-            body.as_object_mut(),
-        ) {
-            obj.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-            obj.insert("Message".into(), json!(self.message));
-            obj.remove("message");
-        }
-        let mut resp = (self.status, body.to_string()).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&self.code) {
-            h.insert(HeaderName::from_static("x-amzn-errortype"), v);
-        }
-        insert_request_id(h, "x-amzn-requestid", request_id);
-        resp
     }
 }
 

@@ -1,6 +1,6 @@
 //! One error type for everything that leaves sagebox as an AWS error, and its renderings in the
-//! three wire protocols we speak: awsJson (`__type` + `message`), query (XML `ErrorResponse`),
-//! and S3's bare `<Error>` document.
+//! wire protocols we speak: awsJson (`__type` + `message`), restJson (`x-amzn-ErrorType` and the
+//! error shape's members), query (XML `ErrorResponse`), and S3's bare `<Error>` document.
 
 use std::borrow::Cow;
 
@@ -67,6 +67,31 @@ impl AwsError {
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&self.code) {
+            h.insert("x-amzn-errortype", v);
+        }
+        insert_request_id(h, "x-amzn-requestid", request_id);
+        resp
+    }
+
+    /// restJson1 error: the code in `x-amzn-ErrorType`, `{"message": ...}` plus the shape's
+    /// other members.
+    pub fn into_rest_json_response(self, request_id: &str) -> Response {
+        let mut body = serde_json::json!({ "message": self.message });
+        if let (Some(extra), Some(obj)) = (
+            self.fields.as_ref().and_then(|f| f.as_object()),
+            body.as_object_mut(),
+        ) {
+            obj.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            obj.insert("Message".into(), serde_json::json!(self.message));
+            obj.remove("message");
+        }
+        let mut resp = (self.status, body.to_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         );
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             h.insert("x-amzn-errortype", v);
