@@ -84,7 +84,8 @@ async fn invoke(
     streaming: bool,
     request_id: &str,
 ) -> Result<Response, AwsError> {
-    let headers = req.headers().clone();
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let too_big = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -130,7 +131,7 @@ async fn invoke(
     } else {
         headers.get(header::ACCEPT).cloned()
     };
-    let body = Body::new(Limited::new(req.into_body(), MAX_PAYLOAD));
+    let body = Body::new(Limited::new(body, MAX_PAYLOAD));
     let resp = ctx.call_chain(instance, &headers, accept, body).await?;
 
     let (parts, body) = resp.into_parts();

@@ -122,6 +122,19 @@ impl Services {
     }
 }
 
+/// An `Environment` map (string to string, as CreateModel, CreateTrainingJob and
+/// CreateTransformJob take it) as variable pairs.
+pub fn env_pairs(environment: Option<&serde_json::Value>) -> Vec<(String, String)> {
+    environment
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads an optional string member.
 pub fn str_member<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.get(name).and_then(|v| v.as_str())

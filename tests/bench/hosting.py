@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import boto3
 
+from common import base_image, start_sagebox
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
@@ -38,15 +39,8 @@ IMAGE = "sagebox-test/byo:1"
 BODY = '{"features": [1, 2, 3, 4]}'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build_image(sagebox: Path) -> None:
-    out = subprocess.run([str(sagebox), "images", "build", "base"], capture_output=True, text=True, check=True)
-    base = out.stdout.split()[1]
+    base = base_image(sagebox)
     subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", IMAGE, str(REPO / "fixtures" / "byo")],
                    check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "0"})
 
@@ -118,19 +112,10 @@ def main() -> int:
     model_dir = Path(tempfile.mkdtemp(prefix="sagebox-bench-model-"))
     (model_dir / "model.tar.gz").write_bytes(buf.getvalue())
 
-    port = free_port()
     data_dir = tempfile.mkdtemp(prefix="sagebox-bench-host-")
-    proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data_dir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url = start_sagebox(sagebox, data_dir)
     try:
-        url = f"http://127.0.0.1:{port}"
         kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench")
-        for _ in range(100):
-            try:
-                boto3.client("sts", **kw).get_caller_identity()
-                break
-            except Exception:
-                time.sleep(0.1)
         sm, s3 = boto3.client("sagemaker", **kw), boto3.client("s3", **kw)
         s3.create_bucket(Bucket="bench-host")
         s3.put_object(Bucket="bench-host", Key="model.tar.gz", Body=buf.getvalue())

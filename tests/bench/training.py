@@ -18,7 +18,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,21 +27,16 @@ from pathlib import Path
 
 import boto3
 
+from common import base_image, start_sagebox
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 IMAGE = "sagebox-bench/instant:1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build_instant_image(sagebox: Path) -> None:
-    out = subprocess.run([str(sagebox), "images", "build", "base"], capture_output=True, text=True, check=True)
-    base = out.stdout.split()[1]
+    base = base_image(sagebox)
     with tempfile.TemporaryDirectory() as ctx:
         Path(ctx, "Dockerfile").write_text(
             f"FROM {base}\n# exits at once, whatever the arguments (SageMaker passes `train`)\nENTRYPOINT [\"true\"]\n")
@@ -106,19 +100,9 @@ def main() -> int:
     sagebox = Path(os.environ.get("SAGEBOX_BIN", REPO / "target" / "release" / "sagebox"))
     build_instant_image(sagebox)
 
-    port = free_port()
     data = tempfile.mkdtemp(prefix="sagebox-bench-train-")
-    proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url = start_sagebox(sagebox, data)
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="a",
-                             aws_secret_access_key="b").get_caller_identity()
-                break
-            except Exception:
-                time.sleep(0.1)
         sm, s3, logs = clients(url)
         s3.create_bucket(Bucket="bench-train")
         run_job(sm, "bench-train", "warmup")

@@ -182,3 +182,11 @@ class Sagebox:
         except OSError:
             return "(no server log)"
         return text[-limit:]
+
+
+def docker_answers() -> bool:
+    """Whether a Docker engine answers (tests that run containers need one; CI always has it)."""
+    try:
+        return subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

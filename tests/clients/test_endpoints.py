@@ -17,16 +17,12 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REPO, unique
+from support import ACCOUNT, REPO, docker_answers, unique
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 
 
-def _docker_ok():
-    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _docker_ok() and os.environ.get("CI") != "true",
+pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") != "true",
                                 reason="no Docker engine answers")
 
 

@@ -8,24 +8,19 @@ import io
 import json
 import os
 import re
-import subprocess
 import tarfile
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from support import REPO, sagebox_binary, unique
+from support import REPO, docker_answers, unique
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 XGBOOST_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
-def _docker_ok():
-    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _docker_ok() and os.environ.get("CI") != "true",
+pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") != "true",
                                 reason="no Docker engine answers")
 
 

@@ -19,7 +19,7 @@ use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
 use crate::service::logs::LogWriter;
-use crate::service::resources::{ListParams, Page, not_found};
+use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
@@ -109,19 +109,11 @@ impl Deployment {
     }
 }
 
-fn not_found_endpoint(services: &Services, name: &str) -> ServiceError {
-    not_found(services, ResourceKind::Endpoint, name)
-}
-
 impl Services {
     pub async fn create_endpoint(&self, req: Request) -> ServiceResult<Arc<Resource>> {
         let name = required_str(&req, "EndpointName")?.to_string();
         let config_name = required_str(&req, "EndpointConfigName")?.to_string();
-        let config = self
-            .store
-            .resource(ResourceKind::EndpointConfig, &config_name)
-            .await?
-            .ok_or_else(|| not_found(self, ResourceKind::EndpointConfig, &config_name))?;
+        let config = self.describe_endpoint_config(&config_name).await?;
         let derived = json!({
             "EndpointConfigName": config.name,
             "LastModifiedTime": now_epoch(),
@@ -143,11 +135,7 @@ impl Services {
 
     /// DescribeEndpoint's output.
     pub async fn describe_endpoint(&self, name: &str) -> ServiceResult<Value> {
-        let res = self
-            .store
-            .resource(ResourceKind::Endpoint, name)
-            .await?
-            .ok_or_else(|| not_found_endpoint(self, name))?;
+        let res = self.describe_resource(ResourceKind::Endpoint, name).await?;
         Ok(self.endpoint_view(&res))
     }
 
@@ -206,16 +194,10 @@ impl Services {
         let name = required_str(&req, "EndpointName")?.to_string();
         let config_name = required_str(&req, "EndpointConfigName")?.to_string();
         let res = self
-            .store
-            .resource(ResourceKind::Endpoint, &name)
-            .await?
-            .ok_or_else(|| not_found_endpoint(self, &name))?;
+            .describe_resource(ResourceKind::Endpoint, &name)
+            .await?;
         check_updatable(&res)?;
-        let config = self
-            .store
-            .resource(ResourceKind::EndpointConfig, &config_name)
-            .await?
-            .ok_or_else(|| not_found(self, ResourceKind::EndpointConfig, &config_name))?;
+        let config = self.describe_endpoint_config(&config_name).await?;
         self.save_endpoint(&res.name, "Updating", |_| {}).await?;
         let services = self.clone();
         let (endpoint, config) = (res.name.clone(), config.name.clone());
@@ -229,10 +211,8 @@ impl Services {
     ) -> ServiceResult<String> {
         let name = required_str(&req, "EndpointName")?.to_string();
         let res = self
-            .store
-            .resource(ResourceKind::Endpoint, &name)
-            .await?
-            .ok_or_else(|| not_found_endpoint(self, &name))?;
+            .describe_resource(ResourceKind::Endpoint, &name)
+            .await?;
         check_updatable(&res)?;
         let desired: Vec<Value> = req
             .get("DesiredWeightsAndCapacities")
@@ -272,11 +252,7 @@ impl Services {
     }
 
     pub async fn delete_endpoint(&self, name: &str) -> ServiceResult<()> {
-        let res = self
-            .store
-            .resource(ResourceKind::Endpoint, name)
-            .await?
-            .ok_or_else(|| not_found_endpoint(self, name))?;
+        let res = self.describe_resource(ResourceKind::Endpoint, name).await?;
         if res.status.as_deref() == Some("Deleting") {
             return Ok(());
         }
@@ -530,11 +506,9 @@ impl Services {
     /// Starts every variant of `config` for `endpoint`; on any failure removes what started.
     async fn deploy(&self, endpoint: &str, config_name: &str) -> Result<Arc<Deployment>, String> {
         let config = self
-            .store
-            .resource(ResourceKind::EndpointConfig, config_name)
+            .describe_endpoint_config(config_name)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("Could not find endpoint configuration \"{config_name}\"."))?;
+            .map_err(|e| e.to_string())?;
         let engine = self.runtime.engine().await.map_err(|e| e.to_string())?;
         let arn = self.sagemaker_arn("endpoint", endpoint);
         let deployment_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
@@ -586,16 +560,9 @@ impl Services {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let model = self
-                .store
-                .resource(ResourceKind::Model, model_name)
+                .describe_model(model_name)
                 .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!(
-                        "Could not find model \"{}\".",
-                        self.sagemaker_arn("model", model_name)
-                    )
-                })?;
+                .map_err(|e| e.to_string())?;
             let (notes, _notes_task) = LogWriter::new(self, group, &format!("{name}/sagebox"));
             let containers = fleet::prepare(self, &model, &notes).await?;
             let serverless = v.get("ServerlessConfig").is_some();

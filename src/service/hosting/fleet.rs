@@ -102,15 +102,7 @@ pub fn model_containers(model: &Resource) -> Vec<ModelContainer> {
                             }
                         })
                 });
-            let env = c
-                .get("Environment")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let env = crate::service::env_pairs(c.get("Environment"));
             (image, data, env)
         })
         .collect()

@@ -493,16 +493,7 @@ async fn launch(
         .create_network(&job.network, &labels)
         .await
         .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
-    let mut env: Vec<(String, String)> = job
-        .request
-        .get("Environment")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut env = crate::service::env_pairs(job.request.get("Environment"));
     env.extend([
         ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
         ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),

@@ -122,16 +122,9 @@ async fn execute(
 ) -> Result<(), String> {
     let model_name = get_str(job, "/ModelName").unwrap_or_default();
     let model = services
-        .store
-        .resource(ResourceKind::Model, model_name)
+        .describe_model(model_name)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "ClientError: Could not find model \"{}\".",
-                services.sagemaker_arn("model", model_name)
-            )
-        })?;
+        .map_err(|e| format!("ClientError: {e}"))?;
     let output = get_str(job, "/TransformOutput/S3OutputPath")
         .unwrap_or_default()
         .to_string();
@@ -176,12 +169,7 @@ async fn execute(
         };
         env.push(("SAGEMAKER_BATCH_STRATEGY".to_string(), v.to_string()));
     }
-    if let Some(m) = get(job, "/Environment").and_then(Value::as_object) {
-        env.extend(
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
-        );
-    }
+    env.extend(crate::service::env_pairs(get(job, "/Environment")));
     for c in &mut containers {
         c.env.extend(env.iter().cloned());
     }

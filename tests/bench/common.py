@@ -1,0 +1,40 @@
+"""What the training and hosting benchmarks share: a free port, sagebox's base image, and a
+sagebox server on a temporary data directory."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_image(sagebox: Path) -> str:
+    """sagebox's base image (built if missing), for FROM lines of the bench's own images."""
+    out = subprocess.run([str(sagebox), "images", "build", "base"], capture_output=True, text=True, check=True)
+    return out.stdout.split()[1]
+
+
+def start_sagebox(sagebox: Path, data_dir: str) -> tuple[subprocess.Popen, str]:
+    """A server on a free port; returns once it answers (the process and its URL)."""
+    port = free_port()
+    proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data_dir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                       aws_secret_access_key="bench")
+    for _ in range(100):
+        try:
+            sts.get_caller_identity()
+            break
+        except Exception:
+            time.sleep(0.1)
+    return proc, url
