@@ -1,5 +1,6 @@
-//! Embeds the emulator-image recipes (emulator-images/**) in the binary: generates a table of
-//! (relative path, bytes) that src/runtime/recipes.rs reads. Build outputs that may sit in the
+//! Embeds the emulator-image recipes (emulator-images/**), the example notebooks and the sample
+//! bucket's files (fixtures/notebooks, fixtures/samples) in the binary: generates tables of
+//! (relative path, bytes) that src/runtime/recipes.rs and src/service/notebooks/samples.rs read. Build outputs that may sit in the
 //! recipe folders (wheelhouses, Python caches) are left out, so they never change a recipe's hash.
 
 use std::fs;
@@ -25,16 +26,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
-fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest.join("emulator-images");
-    println!("cargo:rerun-if-changed=emulator-images");
+/// Writes `pub static <table>: &[(&str, &[u8])]` with every file under `root` to `out`.
+fn embed(root: &Path, table: &str, out: &Path) {
+    println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
-    walk(&root, &root, &mut files);
+    walk(root, root, &mut files);
     files.sort();
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("recipes.rs");
-    let mut f = fs::File::create(&out).expect("write recipes.rs");
-    writeln!(f, "pub static RECIPE_FILES: &[(&str, &[u8])] = &[").expect("write");
+    let mut f = fs::File::create(out).expect("write embedded table");
+    writeln!(f, "pub static {table}: &[(&str, &[u8])] = &[").expect("write");
     for (rel, path) in files {
         writeln!(
             f,
@@ -44,4 +43,25 @@ fn main() {
         .expect("write");
     }
     writeln!(f, "];").expect("write");
+}
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    embed(
+        &manifest.join("emulator-images"),
+        "RECIPE_FILES",
+        &out.join("recipes.rs"),
+    );
+    // The example notebooks mounted into notebook instances, and the sample bucket's data.
+    embed(
+        &manifest.join("fixtures").join("notebooks"),
+        "EXAMPLE_NOTEBOOKS",
+        &out.join("example_notebooks.rs"),
+    );
+    embed(
+        &manifest.join("fixtures").join("samples"),
+        "SAMPLE_FILES",
+        &out.join("sample_files.rs"),
+    );
 }

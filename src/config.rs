@@ -37,6 +37,16 @@ pub struct Config {
           value_parser = parse_credentials)]
     pub credentials: Vec<(String, String)>,
 
+    /// Skip creating the sample bucket `sagemaker-sample-files` (the datasets the example
+    /// notebooks read) at startup.
+    #[arg(long, env = "SAGEBOX_NO_SAMPLES")]
+    pub no_samples: bool,
+
+    /// How long a URL from CreatePresignedNotebookInstanceUrl may be opened, in seconds (AWS: 5
+    /// minutes); the session it opens lasts SessionExpirationDurationInSeconds.
+    #[arg(long, env = "SAGEBOX_NOTEBOOK_URL_TTL", default_value_t = 300)]
+    pub notebook_url_ttl: u64,
+
     /// Docker, GPU and image settings.
     #[command(flatten)]
     pub runtime: crate::runtime::RuntimeOptions,
@@ -83,6 +93,8 @@ impl Config {
             account_id: "000000000000".into(),
             auth: AuthMode::Open,
             credentials: Vec::new(),
+            no_samples: true,
+            notebook_url_ttl: 300,
             runtime: crate::runtime::RuntimeOptions::default(),
         }
     }

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{any, get};
 
 use crate::AppState;
 use crate::api;
@@ -67,6 +67,7 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_sagebox/health", get(api::admin::health))
+        .route("/_sagebox/notebooks/{*path}", any(api::notebooks::handle))
         .fallback(dispatch)
         .with_state(state)
 }

@@ -79,6 +79,13 @@ impl Server {
         if let Ok(local) = listener.local_addr() {
             services.runtime.set_api_port(local.port());
         }
+        if !services.config.no_samples {
+            match services.seed_samples().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("seeded the sample bucket with {n} objects"),
+                Err(e) => tracing::warn!("could not seed the sample bucket: {e}"),
+            }
+        }
         // Jobs an earlier run left in progress are re-adopted (or failed), and containers nobody
         // claims are removed, in the background: Docker may be slow or absent.
         tokio::spawn(services.clone().recover());

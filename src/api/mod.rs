@@ -6,6 +6,7 @@ pub mod admin;
 pub mod iam;
 pub mod json;
 pub mod logs;
+pub mod notebooks;
 pub mod query;
 pub mod runtime;
 pub mod s3;

@@ -159,6 +159,71 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, Service
                 .await?;
             Ok(json!({}))
         }
+        "CreateNotebookInstance" => Ok(json!({
+            "NotebookInstanceArn": s.create_notebook_instance(req).await?.arn
+        })),
+        "DescribeNotebookInstance" => {
+            s.describe_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+                .await
+        }
+        "ListNotebookInstances" => {
+            let (items, token) = s.list_notebook_instances(list_params(&req), &req).await?;
+            Ok(page_of("NotebookInstances", items, token))
+        }
+        "StartNotebookInstance" => {
+            s.start_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "StopNotebookInstance" => {
+            s.stop_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "DeleteNotebookInstance" => {
+            s.delete_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "UpdateNotebookInstance" => {
+            s.update_notebook_instance(req).await?;
+            Ok(json!({}))
+        }
+        "CreatePresignedNotebookInstanceUrl" => {
+            let session = req
+                .get("SessionExpirationDurationInSeconds")
+                .and_then(Value::as_u64);
+            let url = s
+                .create_presigned_notebook_url(required_str(&req, "NotebookInstanceName")?, session)
+                .await?;
+            Ok(json!({ "AuthorizedUrl": url }))
+        }
+        "CreateNotebookInstanceLifecycleConfig" => Ok(json!({
+            "NotebookInstanceLifecycleConfigArn": s.create_notebook_lifecycle_config(req).await?.arn
+        })),
+        "DescribeNotebookInstanceLifecycleConfig" => {
+            s.describe_notebook_lifecycle_config(required_str(
+                &req,
+                "NotebookInstanceLifecycleConfigName",
+            )?)
+            .await
+        }
+        "ListNotebookInstanceLifecycleConfigs" => {
+            let (items, token) = s.list_notebook_lifecycle_configs(list_params(&req)).await?;
+            Ok(page_of("NotebookInstanceLifecycleConfigs", items, token))
+        }
+        "UpdateNotebookInstanceLifecycleConfig" => {
+            s.update_notebook_lifecycle_config(req).await?;
+            Ok(json!({}))
+        }
+        "DeleteNotebookInstanceLifecycleConfig" => {
+            s.delete_notebook_lifecycle_config(required_str(
+                &req,
+                "NotebookInstanceLifecycleConfigName",
+            )?)
+            .await?;
+            Ok(json!({}))
+        }
         "AddTags" => {
             let arn = required_str(&req, "ResourceArn")?;
             let added = s
@@ -226,6 +291,15 @@ fn summaries(
         .collect();
     let mut out = json!({ list_member: items });
     if let Some(t) = page.next_token {
+        out["NextToken"] = json!(t);
+    }
+    out
+}
+
+/// A List* answer: the items under `member`, and NextToken when there are more.
+fn page_of(member: &str, items: Vec<Value>, token: Option<String>) -> Value {
+    let mut out = json!({ member: items });
+    if let Some(t) = token {
         out["NextToken"] = json!(t);
     }
     out

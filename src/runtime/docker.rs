@@ -314,6 +314,35 @@ impl Engine {
         }
     }
 
+    /// Creates a named volume (kept until `remove_volume`; an existing one is reused).
+    pub async fn create_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let request = bollard::models::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker.create_volume(request).await?;
+        Ok(())
+    }
+
+    /// Removes a named volume and its data; one that is gone already is fine.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()
+            .force(true)
+            .build();
+        match self.docker.remove_volume(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The host port (on 127.0.0.1) that the container's `port`/tcp was published on.
     pub async fn published_port(&self, id: &str, port: u16) -> Result<Option<u16>, EngineError> {
         let c = self

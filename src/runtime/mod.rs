@@ -98,6 +98,11 @@ impl Runtime {
             .store(port, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The port sagebox's API listens on (0 until bound).
+    pub fn api_port(&self) -> u16 {
+        self.api_port.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The URL containers use to reach sagebox's APIs.
     pub fn container_endpoint(&self) -> String {
         format!(

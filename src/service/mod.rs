@@ -6,6 +6,7 @@ pub mod error;
 pub mod hosting;
 pub mod identity;
 pub mod logs;
+pub mod notebooks;
 pub mod objects;
 pub mod pagination;
 pub mod resources;
@@ -37,6 +38,8 @@ pub struct Services {
     pub hosting: hosting::Hosting,
     /// The supervisors of running transform jobs.
     pub transforms: training::Supervisors,
+    /// Notebook instances' Jupyter servers.
+    pub notebooks: notebooks::Notebooks,
     pub config: Arc<Config>,
 }
 
@@ -61,6 +64,7 @@ impl Services {
             training: training::Supervisors::default(),
             hosting: hosting::Hosting::default(),
             transforms: training::Supervisors::default(),
+            notebooks: notebooks::Notebooks::default(),
             config: Arc::new(config),
         })
     }

@@ -18,6 +18,8 @@ pub fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::TrainingJob => "training job",
         ResourceKind::Endpoint => "endpoint",
         ResourceKind::TransformJob => "transform job",
+        ResourceKind::NotebookInstance => "notebook instance",
+        ResourceKind::NotebookLifecycleConfig => "notebook instance lifecycle configuration",
     }
 }
 

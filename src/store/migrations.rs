@@ -119,6 +119,11 @@ const MIGRATIONS: &[&str] = &[
         resource_table!("endpoints"),
         resource_table!("transform_jobs")
     ),
+    // 7: notebook instances and their lifecycle configurations
+    concat!(
+        resource_table!("notebook_instances"),
+        resource_table!("notebook_lifecycle_configs")
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

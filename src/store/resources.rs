@@ -24,6 +24,8 @@ pub enum ResourceKind {
     TrainingJob,
     Endpoint,
     TransformJob,
+    NotebookInstance,
+    NotebookLifecycleConfig,
 }
 
 impl ResourceKind {
@@ -33,6 +35,8 @@ impl ResourceKind {
         ResourceKind::TrainingJob,
         ResourceKind::Endpoint,
         ResourceKind::TransformJob,
+        ResourceKind::NotebookInstance,
+        ResourceKind::NotebookLifecycleConfig,
     ];
 
     fn table(self) -> &'static str {
@@ -42,6 +46,8 @@ impl ResourceKind {
             ResourceKind::TrainingJob => "training_jobs",
             ResourceKind::Endpoint => "endpoints",
             ResourceKind::TransformJob => "transform_jobs",
+            ResourceKind::NotebookInstance => "notebook_instances",
+            ResourceKind::NotebookLifecycleConfig => "notebook_lifecycle_configs",
         }
     }
 
@@ -53,6 +59,8 @@ impl ResourceKind {
             ResourceKind::TrainingJob => "training-job",
             ResourceKind::Endpoint => "endpoint",
             ResourceKind::TransformJob => "transform-job",
+            ResourceKind::NotebookInstance => "notebook-instance",
+            ResourceKind::NotebookLifecycleConfig => "notebook-instance-lifecycle-config",
         }
     }
 

@@ -154,7 +154,7 @@ class Sagebox:
             self.proc.wait(timeout=10)
 
     def remove_containers(self):
-        """Removes the containers and networks this server's data dir owns (its endpoints keep
+        """Removes the containers, networks and volumes this server's data dir owns (its endpoints keep
         running when the server stops, by design; a test session ends them here)."""
         try:
             owner = (self.data_dir / "instance-id").read_text().strip()
@@ -170,6 +170,14 @@ class Sagebox:
                     subprocess.run(rm + ids, capture_output=True, timeout=120)
             except (OSError, subprocess.TimeoutExpired):
                 pass
+        # notebook instances' volumes (kept across stops by design)
+        try:
+            vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", label],
+                                  capture_output=True, text=True, timeout=60).stdout.split()
+            if vols:
+                subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def restart(self, sig=signal.SIGTERM):
         """Stop with `sig`, then start again on the same port and data dir."""

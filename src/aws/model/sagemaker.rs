@@ -459,27 +459,40 @@ static OPERATIONS: &[Operation] = &[
     Operation { name: "CreateEndpoint", input: Some("CreateEndpointInput") },
     Operation { name: "CreateEndpointConfig", input: Some("CreateEndpointConfigInput") },
     Operation { name: "CreateModel", input: Some("CreateModelInput") },
+    Operation { name: "CreateNotebookInstance", input: Some("CreateNotebookInstanceInput") },
+    Operation { name: "CreateNotebookInstanceLifecycleConfig", input: Some("CreateNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "CreatePresignedNotebookInstanceUrl", input: Some("CreatePresignedNotebookInstanceUrlInput") },
     Operation { name: "CreateTrainingJob", input: Some("CreateTrainingJobRequest") },
     Operation { name: "CreateTransformJob", input: Some("CreateTransformJobRequest") },
     Operation { name: "DeleteEndpoint", input: Some("DeleteEndpointInput") },
     Operation { name: "DeleteEndpointConfig", input: Some("DeleteEndpointConfigInput") },
     Operation { name: "DeleteModel", input: Some("DeleteModelInput") },
+    Operation { name: "DeleteNotebookInstance", input: Some("DeleteNotebookInstanceInput") },
+    Operation { name: "DeleteNotebookInstanceLifecycleConfig", input: Some("DeleteNotebookInstanceLifecycleConfigInput") },
     Operation { name: "DeleteTags", input: Some("DeleteTagsInput") },
     Operation { name: "DescribeEndpoint", input: Some("DescribeEndpointInput") },
     Operation { name: "DescribeEndpointConfig", input: Some("DescribeEndpointConfigInput") },
     Operation { name: "DescribeModel", input: Some("DescribeModelInput") },
+    Operation { name: "DescribeNotebookInstance", input: Some("DescribeNotebookInstanceInput") },
+    Operation { name: "DescribeNotebookInstanceLifecycleConfig", input: Some("DescribeNotebookInstanceLifecycleConfigInput") },
     Operation { name: "DescribeTrainingJob", input: Some("DescribeTrainingJobRequest") },
     Operation { name: "DescribeTransformJob", input: Some("DescribeTransformJobRequest") },
     Operation { name: "ListEndpointConfigs", input: Some("ListEndpointConfigsInput") },
     Operation { name: "ListEndpoints", input: Some("ListEndpointsInput") },
     Operation { name: "ListModels", input: Some("ListModelsInput") },
+    Operation { name: "ListNotebookInstanceLifecycleConfigs", input: Some("ListNotebookInstanceLifecycleConfigsInput") },
+    Operation { name: "ListNotebookInstances", input: Some("ListNotebookInstancesInput") },
     Operation { name: "ListTags", input: Some("ListTagsInput") },
     Operation { name: "ListTrainingJobs", input: Some("ListTrainingJobsRequest") },
     Operation { name: "ListTransformJobs", input: Some("ListTransformJobsRequest") },
+    Operation { name: "StartNotebookInstance", input: Some("StartNotebookInstanceInput") },
+    Operation { name: "StopNotebookInstance", input: Some("StopNotebookInstanceInput") },
     Operation { name: "StopTrainingJob", input: Some("StopTrainingJobRequest") },
     Operation { name: "StopTransformJob", input: Some("StopTransformJobRequest") },
     Operation { name: "UpdateEndpoint", input: Some("UpdateEndpointInput") },
     Operation { name: "UpdateEndpointWeightsAndCapacities", input: Some("UpdateEndpointWeightsAndCapacitiesInput") },
+    Operation { name: "UpdateNotebookInstance", input: Some("UpdateNotebookInstanceInput") },
+    Operation { name: "UpdateNotebookInstanceLifecycleConfig", input: Some("UpdateNotebookInstanceLifecycleConfigInput") },
 ];
 
 /// Shapes reachable from the implemented operations' inputs, sorted by name.
@@ -527,6 +540,10 @@ static SHAPES: &[Shape] = &[
             ],
             required: &["ResourceArn", "Tags"],
         },
+    },
+    Shape {
+        name: "AdditionalCodeRepositoryNamesOrUrls",
+        kind: K::List { member: "CodeRepositoryNameOrUrl", min: Some(0), max: Some(3) },
     },
     Shape {
         name: "AdditionalModelChannelName",
@@ -1029,6 +1046,26 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CodeRepositoryContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CodeRepositoryNameOrUrl",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_CODE_REPOSITORY_NAME_OR_URL),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CollectionConfiguration",
         kind: K::Structure {
             members: &[
@@ -1209,6 +1246,53 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateNotebookInstanceInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+                Member { name: "InstanceType", target: "InstanceType" },
+                Member { name: "SubnetId", target: "SubnetId" },
+                Member { name: "SecurityGroupIds", target: "SecurityGroupIds" },
+                Member { name: "IpAddressType", target: "IPAddressType" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "LifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
+                Member { name: "DirectInternetAccess", target: "DirectInternetAccess" },
+                Member { name: "VolumeSizeInGB", target: "NotebookInstanceVolumeSizeInGB" },
+                Member { name: "AcceleratorTypes", target: "NotebookInstanceAcceleratorTypes" },
+                Member { name: "DefaultCodeRepository", target: "CodeRepositoryNameOrUrl" },
+                Member { name: "AdditionalCodeRepositories", target: "AdditionalCodeRepositoryNamesOrUrls" },
+                Member { name: "RootAccess", target: "RootAccess" },
+                Member { name: "PlatformIdentifier", target: "PlatformIdentifier" },
+                Member { name: "InstanceMetadataServiceConfiguration", target: "InstanceMetadataServiceConfiguration" },
+            ],
+            required: &["NotebookInstanceName", "InstanceType", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateNotebookInstanceLifecycleConfigInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
+                Member { name: "OnCreate", target: "NotebookInstanceLifecycleConfigList" },
+                Member { name: "OnStart", target: "NotebookInstanceLifecycleConfigList" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "CreatePresignedNotebookInstanceUrlInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+                Member { name: "SessionExpirationDurationInSeconds", target: "SessionExpirationDurationInSeconds" },
+            ],
+            required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
         name: "CreateTrainingJobRequest",
         kind: K::Structure {
             members: &[
@@ -1269,6 +1353,7 @@ static SHAPES: &[Shape] = &[
             ],
         },
     },
+    Shape { name: "CreationTime", kind: K::Timestamp },
     Shape {
         name: "CrossRegionMaxInvocationsPerSecondPerInstance",
         kind: K::Integer { min: Some(1), max: Some(10000) },
@@ -1415,6 +1500,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeleteNotebookInstanceInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+            ],
+            required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "DeleteNotebookInstanceLifecycleConfigInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
+            ],
+            required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
         name: "DeleteTagsInput",
         kind: K::Structure {
             members: &[
@@ -1463,6 +1566,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeNotebookInstanceInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+            ],
+            required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "DescribeNotebookInstanceLifecycleConfigInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
+            ],
+            required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
         name: "DescribeTrainingJobRequest",
         kind: K::Structure {
             members: &[
@@ -1507,6 +1628,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DirectInternetAccess",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "DirectoryPath",
         kind: K::String {
             min: Some(0),
@@ -1517,6 +1648,10 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "DisableProfiler", kind: K::Boolean },
+    Shape { name: "DisassociateAdditionalCodeRepositories", kind: K::Boolean },
+    Shape { name: "DisassociateDefaultCodeRepository", kind: K::Boolean },
+    Shape { name: "DisassociateNotebookInstanceAcceleratorTypes", kind: K::Boolean },
+    Shape { name: "DisassociateNotebookInstanceLifecycleConfig", kind: K::Boolean },
     Shape { name: "EnableCapture", kind: K::Boolean },
     Shape { name: "EnableDetailedObservability", kind: K::Boolean },
     Shape { name: "EnableEnhancedMetrics", kind: K::Boolean },
@@ -1538,7 +1673,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_ENDPOINT_CONFIG_NAME_CONTAINS),
+            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
             enum_values: &[],
             sensitive: false,
         },
@@ -1568,7 +1703,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_ENDPOINT_CONFIG_NAME_CONTAINS),
+            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
             enum_values: &[],
             sensitive: false,
         },
@@ -1783,6 +1918,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "IPAddressType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ipv4", "dualstack"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ImageConfig",
         kind: K::Structure {
             members: &[
@@ -1874,6 +2019,15 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "InstanceGroup", min: Some(0), max: Some(5) },
     },
     Shape {
+        name: "InstanceMetadataServiceConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MinimumInstanceMetadataServiceVersion", target: "MinimumInstanceMetadataServiceVersion" },
+            ],
+            required: &["MinimumInstanceMetadataServiceVersion"],
+        },
+    },
+    Shape {
         name: "InstancePlacementConfig",
         kind: K::Structure {
             members: &[
@@ -1913,6 +2067,64 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "InstancePreferenceList",
         kind: K::List { member: "InstancePreference", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "InstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.t2.medium", "ml.t2.large", "ml.t2.xlarge", "ml.t2.2xlarge", "ml.t3.medium",
+                "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge", "ml.m4.xlarge", "ml.m4.2xlarge",
+                "ml.m4.4xlarge", "ml.m4.10xlarge", "ml.m4.16xlarge", "ml.m5.xlarge",
+                "ml.m5.2xlarge", "ml.m5.4xlarge", "ml.m5.12xlarge", "ml.m5.24xlarge",
+                "ml.m5d.large", "ml.m5d.xlarge", "ml.m5d.2xlarge", "ml.m5d.4xlarge",
+                "ml.m5d.8xlarge", "ml.m5d.12xlarge", "ml.m5d.16xlarge", "ml.m5d.24xlarge",
+                "ml.c4.xlarge", "ml.c4.2xlarge", "ml.c4.4xlarge", "ml.c4.8xlarge", "ml.c5.xlarge",
+                "ml.c5.2xlarge", "ml.c5.4xlarge", "ml.c5.9xlarge", "ml.c5.18xlarge",
+                "ml.c5d.xlarge", "ml.c5d.2xlarge", "ml.c5d.4xlarge", "ml.c5d.9xlarge",
+                "ml.c5d.18xlarge", "ml.p2.xlarge", "ml.p2.8xlarge", "ml.p2.16xlarge",
+                "ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge", "ml.p3dn.24xlarge",
+                "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge", "ml.g4dn.8xlarge",
+                "ml.g4dn.12xlarge", "ml.g4dn.16xlarge", "ml.r5.large", "ml.r5.xlarge",
+                "ml.r5.2xlarge", "ml.r5.4xlarge", "ml.r5.8xlarge", "ml.r5.12xlarge",
+                "ml.r5.16xlarge", "ml.r5.24xlarge", "ml.g5.xlarge", "ml.g5.2xlarge",
+                "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.16xlarge", "ml.g5.12xlarge",
+                "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.inf1.xlarge", "ml.inf1.2xlarge",
+                "ml.inf1.6xlarge", "ml.inf1.24xlarge", "ml.trn1.2xlarge", "ml.trn1.32xlarge",
+                "ml.trn1n.32xlarge", "ml.inf2.xlarge", "ml.inf2.8xlarge", "ml.inf2.24xlarge",
+                "ml.inf2.48xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge",
+                "ml.p6-b200.48xlarge", "ml.m6i.large", "ml.m6i.xlarge", "ml.m6i.2xlarge",
+                "ml.m6i.4xlarge", "ml.m6i.8xlarge", "ml.m6i.12xlarge", "ml.m6i.16xlarge",
+                "ml.m6i.24xlarge", "ml.m6i.32xlarge", "ml.m7i.large", "ml.m7i.xlarge",
+                "ml.m7i.2xlarge", "ml.m7i.4xlarge", "ml.m7i.8xlarge", "ml.m7i.12xlarge",
+                "ml.m7i.16xlarge", "ml.m7i.24xlarge", "ml.m7i.48xlarge", "ml.c6i.large",
+                "ml.c6i.xlarge", "ml.c6i.2xlarge", "ml.c6i.4xlarge", "ml.c6i.8xlarge",
+                "ml.c6i.12xlarge", "ml.c6i.16xlarge", "ml.c6i.24xlarge", "ml.c6i.32xlarge",
+                "ml.c7i.large", "ml.c7i.xlarge", "ml.c7i.2xlarge", "ml.c7i.4xlarge",
+                "ml.c7i.8xlarge", "ml.c7i.12xlarge", "ml.c7i.16xlarge", "ml.c7i.24xlarge",
+                "ml.c7i.48xlarge", "ml.r6i.large", "ml.r6i.xlarge", "ml.r6i.2xlarge",
+                "ml.r6i.4xlarge", "ml.r6i.8xlarge", "ml.r6i.12xlarge", "ml.r6i.16xlarge",
+                "ml.r6i.24xlarge", "ml.r6i.32xlarge", "ml.r7i.large", "ml.r7i.xlarge",
+                "ml.r7i.2xlarge", "ml.r7i.4xlarge", "ml.r7i.8xlarge", "ml.r7i.12xlarge",
+                "ml.r7i.16xlarge", "ml.r7i.24xlarge", "ml.r7i.48xlarge", "ml.m6id.large",
+                "ml.m6id.xlarge", "ml.m6id.2xlarge", "ml.m6id.4xlarge", "ml.m6id.8xlarge",
+                "ml.m6id.12xlarge", "ml.m6id.16xlarge", "ml.m6id.24xlarge", "ml.m6id.32xlarge",
+                "ml.c6id.large", "ml.c6id.xlarge", "ml.c6id.2xlarge", "ml.c6id.4xlarge",
+                "ml.c6id.8xlarge", "ml.c6id.12xlarge", "ml.c6id.16xlarge", "ml.c6id.24xlarge",
+                "ml.c6id.32xlarge", "ml.r6id.large", "ml.r6id.xlarge", "ml.r6id.2xlarge",
+                "ml.r6id.4xlarge", "ml.r6id.8xlarge", "ml.r6id.12xlarge", "ml.r6id.16xlarge",
+                "ml.r6id.24xlarge", "ml.r6id.32xlarge", "ml.g6.xlarge", "ml.g6.2xlarge",
+                "ml.g6.4xlarge", "ml.g6.8xlarge", "ml.g6.12xlarge", "ml.g6.16xlarge",
+                "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.g7e.2xlarge", "ml.g7e.4xlarge",
+                "ml.g7e.8xlarge", "ml.g7e.12xlarge", "ml.g7e.24xlarge", "ml.g7e.48xlarge",
+                "ml.p5.4xlarge", "ml.p5en.48xlarge", "ml.g6e.xlarge", "ml.g6e.2xlarge",
+                "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.12xlarge", "ml.g6e.16xlarge",
+                "ml.g6e.24xlarge", "ml.g6e.48xlarge",
+            ],
+            sensitive: false,
+        },
     },
     Shape { name: "InvocationsMaxRetries", kind: K::Integer { min: Some(0), max: Some(3) } },
     Shape {
@@ -1964,6 +2176,7 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "LastModifiedTime", kind: K::Timestamp },
     Shape {
         name: "ListEndpointConfigsInput",
         kind: K::Structure {
@@ -2008,6 +2221,44 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NameContains", target: "ModelNameContains" },
                 Member { name: "CreationTimeBefore", target: "Timestamp" },
                 Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListNotebookInstanceLifecycleConfigsInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortBy", target: "NotebookInstanceLifecycleConfigSortKey" },
+                Member { name: "SortOrder", target: "NotebookInstanceLifecycleConfigSortOrder" },
+                Member { name: "NameContains", target: "NotebookInstanceLifecycleConfigNameContains" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "LastModifiedTimeBefore", target: "LastModifiedTime" },
+                Member { name: "LastModifiedTimeAfter", target: "LastModifiedTime" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListNotebookInstancesInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortBy", target: "NotebookInstanceSortKey" },
+                Member { name: "SortOrder", target: "NotebookInstanceSortOrder" },
+                Member { name: "NameContains", target: "NotebookInstanceNameContains" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "LastModifiedTimeBefore", target: "LastModifiedTime" },
+                Member { name: "LastModifiedTimeAfter", target: "LastModifiedTime" },
+                Member { name: "StatusEquals", target: "NotebookInstanceStatus" },
+                Member { name: "NotebookInstanceLifecycleConfigNameContains", target: "NotebookInstanceLifecycleConfigName" },
+                Member { name: "DefaultCodeRepositoryContains", target: "CodeRepositoryContains" },
+                Member { name: "AdditionalCodeRepositoryEquals", target: "CodeRepositoryNameOrUrl" },
             ],
             required: &[],
         },
@@ -2187,6 +2438,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "MinimumInstanceMetadataServiceVersion",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1),
+            pattern: Some(&P_MINIMUM_INSTANCE_METADATA_SERVICE_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "MlFlowResourceArn",
         kind: K::String {
             min: Some(0),
@@ -2300,7 +2561,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_ENDPOINT_CONFIG_NAME_CONTAINS),
+            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
             enum_values: &[],
             sensitive: false,
         },
@@ -2374,6 +2635,143 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "NotebookInstanceAcceleratorType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.eia1.medium", "ml.eia1.large", "ml.eia1.xlarge", "ml.eia2.medium",
+                "ml.eia2.large", "ml.eia2.xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceAcceleratorTypes",
+        kind: K::List { member: "NotebookInstanceAcceleratorType", min: None, max: None },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleConfigContent",
+        kind: K::String {
+            min: Some(1),
+            max: Some(16384),
+            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_CONTENT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleConfigList",
+        kind: K::List { member: "NotebookInstanceLifecycleHook", min: Some(0), max: Some(1) },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleConfigName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleConfigNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleConfigSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "LastModifiedTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleConfigSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceLifecycleHook",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Content", target: "NotebookInstanceLifecycleConfigContent" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NotebookInstanceName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Pending", "InService", "Stopping", "Stopped", "Failed", "Deleting", "Updating",
+                "PendingMaintenance", "InMaintenance",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotebookInstanceVolumeSizeInGB",
+        kind: K::Integer { min: Some(5), max: Some(16384) },
+    },
     Shape { name: "OptionalVolumeSizeInGB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "OrderKey",
@@ -2439,6 +2837,16 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "PlacementSpecifications",
         kind: K::List { member: "PlacementSpecification", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "PlatformIdentifier",
+        kind: K::String {
+            min: Some(0),
+            max: Some(20),
+            pattern: Some(&P_PLATFORM_IDENTIFIER),
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape {
         name: "PrefixAwareRoutingConcurrencyThreshold",
@@ -2896,6 +3304,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "RootAccess",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "RoutingStrategy",
         kind: K::String {
             min: None,
@@ -3015,6 +3433,10 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "SecurityGroupIds",
+        kind: K::List { member: "SecurityGroupId", min: Some(0), max: Some(5) },
+    },
     Shape { name: "Seed", kind: K::Long { min: None, max: None } },
     Shape {
         name: "SequenceLength",
@@ -3081,6 +3503,10 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SessionExpirationDurationInSeconds",
+        kind: K::Integer { min: Some(1800), max: Some(43200) },
+    },
+    Shape {
         name: "ShuffleConfig",
         kind: K::Structure {
             members: &[
@@ -3127,6 +3553,24 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &["None", "Line", "RecordIO", "TFRecord"],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "StartNotebookInstanceInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+            ],
+            required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "StopNotebookInstanceInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+            ],
+            required: &["NotebookInstanceName"],
         },
     },
     Shape {
@@ -3643,6 +4087,41 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "UpdateNotebookInstanceInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
+                Member { name: "InstanceType", target: "InstanceType" },
+                Member { name: "IpAddressType", target: "IPAddressType" },
+                Member { name: "PlatformIdentifier", target: "PlatformIdentifier" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "LifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
+                Member { name: "DisassociateLifecycleConfig", target: "DisassociateNotebookInstanceLifecycleConfig" },
+                Member { name: "VolumeSizeInGB", target: "NotebookInstanceVolumeSizeInGB" },
+                Member { name: "DefaultCodeRepository", target: "CodeRepositoryNameOrUrl" },
+                Member { name: "AdditionalCodeRepositories", target: "AdditionalCodeRepositoryNamesOrUrls" },
+                Member { name: "AcceleratorTypes", target: "NotebookInstanceAcceleratorTypes" },
+                Member { name: "DisassociateAcceleratorTypes", target: "DisassociateNotebookInstanceAcceleratorTypes" },
+                Member { name: "DisassociateDefaultCodeRepository", target: "DisassociateDefaultCodeRepository" },
+                Member { name: "DisassociateAdditionalCodeRepositories", target: "DisassociateAdditionalCodeRepositories" },
+                Member { name: "RootAccess", target: "RootAccess" },
+                Member { name: "InstanceMetadataServiceConfiguration", target: "InstanceMetadataServiceConfiguration" },
+            ],
+            required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "UpdateNotebookInstanceLifecycleConfigInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
+                Member { name: "OnCreate", target: "NotebookInstanceLifecycleConfigList" },
+                Member { name: "OnStart", target: "NotebookInstanceLifecycleConfigList" },
+            ],
+            required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
         name: "Url",
         kind: K::String {
             min: Some(0),
@@ -3754,6 +4233,11 @@ static P_CLARIFY_SHAP_BASELINE: Pattern = Pattern::new(
     r"[\s\S]+",
     &[r"[[ \t\n\x0B\x0C\r][^ \t\n\x0B\x0C\r]]+"],
 );
+static P_CODE_REPOSITORY_CONTAINS: Pattern = Pattern::new("[a-zA-Z0-9-]+", &[]);
+static P_CODE_REPOSITORY_NAME_OR_URL: Pattern = Pattern::new(
+    "https://([^/]+)/?(.*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+    &[r"https://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*"],
+);
 static P_CONTAINER_HOSTNAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", &[]);
 static P_CONTAINER_IMAGE: Pattern = Pattern::new(r"[\S]+", &[r"[[^ \t\n\x0B\x0C\r]]+"]);
 static P_CSV_CONTENT_TYPE: Pattern = Pattern::new(
@@ -3764,7 +4248,6 @@ static P_DESTINATION_S3_URI: Pattern = Pattern::new(
     "(https|s3)://([^/])/?(.*)",
     &[r"(https|s3)://([^/])/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
 );
-static P_ENDPOINT_CONFIG_NAME_CONTAINS: Pattern = Pattern::new("[a-zA-Z0-9-]+", &[]);
 static P_ENVIRONMENT_KEY: Pattern = Pattern::new("[a-zA-Z_][a-zA-Z0-9_]*", &[]);
 static P_ENVIRONMENT_VALUE: Pattern = Pattern::new(
     r"[\S\s]*",
@@ -3781,6 +4264,7 @@ static P_METRICS_ENDPOINT_PATH: Pattern = Pattern::new(
     r"/(?!.*\.\.)[a-zA-Z0-9/_.\-]+",
     &[r"/(?:\.?[a-zA-Z0-9/_\-])+\.?|/\."],
 );
+static P_MINIMUM_INSTANCE_METADATA_SERVICE_VERSION: Pattern = Pattern::new("(1|2)", &[]);
 static P_ML_FLOW_RESOURCE_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/.*",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/[^\n\r\x{85}\x{2028}\x{2029}]*"],
@@ -3799,6 +4283,18 @@ static P_MODEL_PACKAGE_GROUP_ARN: Pattern = Pattern::new(
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package-group/[[^ \t\n\x0B\x0C\r]]{1,2048}"],
 );
 static P_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-]+", &[]);
+static P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_CONTENT: Pattern = Pattern::new(
+    r"[\S\s]+",
+    &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]+"],
+);
+static P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME: Pattern = Pattern::new(
+    "[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+    &[],
+);
+static P_PLATFORM_IDENTIFIER: Pattern = Pattern::new(
+    "(notebook-al1-v1|notebook-al2-v1|notebook-al2-v2|notebook-al2-v3|notebook-al2023-v1|notebook-al2023-v2)",
+    &[],
+);
 static P_RESOURCE_ARN: Pattern = Pattern::new(
     "arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+",
     &[r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:[^\n\r\x{85}\x{2028}\x{2029}]+"],

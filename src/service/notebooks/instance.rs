@@ -1,0 +1,633 @@
+//! A notebook instance's container: started from the `jupyter` image with the lifecycle scripts,
+//! the persistent volume, the SDK's configuration and the resource metadata a real instance has;
+//! watched while it serves; stopped (the volume stays) and deleted (the volume goes).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
+use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use crate::runtime::instance_types;
+use crate::service::Services;
+use crate::service::logs::LogWriter;
+use crate::store::resources::{ListQuery, Resource};
+
+/// The port Jupyter listens on inside the container.
+pub const JUPYTER_PORT: u16 = 8888;
+/// SageMaker's limit for each lifecycle script.
+const LIFECYCLE_TIMEOUT_SECS: u64 = 300;
+/// Where the instance's files live (a Docker volume) and the read-only examples beside them.
+const HOME: &str = "/home/ec2-user/SageMaker";
+const EXAMPLES: &str = "/home/ec2-user/SageMaker/SageMaker Examples";
+/// What sagebox writes for the container, mounted read-only.
+const SETUP_DIR: &str = "/etc/sagebox/notebook";
+
+/// Written for every start: runs the lifecycle scripts as SageMaker does (as root, from /, with
+/// bash, each within the time limit), registers the conda-style kernel name SageMaker's
+/// notebooks ask for, then starts Jupyter through the image's entry point.
+const START_SCRIPT: &str = r#"#!/bin/bash
+# Written by sagebox at each start of this notebook instance.
+hook() {
+    local name=$1 file=$2
+    [ -f "$file" ] || return 0
+    echo "[sagebox-lifecycle] $name begin"
+    (cd / && timeout -k 5 "$SAGEBOX_LIFECYCLE_TIMEOUT" /bin/bash "$file") 2>&1
+    local rc=$?
+    echo "[sagebox-lifecycle] $name end $rc"
+    [ "$rc" -eq 0 ] || exit 3
+}
+hook OnCreate /etc/sagebox/notebook/on-create.sh
+hook OnStart /etc/sagebox/notebook/on-start.sh
+k=/opt/venv/share/jupyter/kernels/conda_python3
+mkdir -p "$k" && cat > "$k/kernel.json" <<'JSON'
+{"argv": ["/opt/venv/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "conda_python3", "language": "python", "metadata": {"debugger": true}}
+JSON
+exec /usr/bin/python3 -m sagebox_container.cli
+"#;
+
+const MARKER: &str = "[sagebox-lifecycle] ";
+
+fn resource_name(services: &Services, name: &str) -> String {
+    format!(
+        "sagebox-notebook-{}-{}",
+        services.runtime.owner,
+        name.to_ascii_lowercase()
+    )
+}
+
+fn instance_dir(services: &Services, name: &str) -> PathBuf {
+    services
+        .config
+        .data_dir
+        .join("notebooks")
+        .join("instances")
+        .join(name.to_ascii_lowercase())
+}
+
+/// What the lifecycle scripts did, as read from the container's output.
+#[derive(Debug, Default)]
+struct HookState {
+    running: Option<String>,
+    failed: Option<(String, i32)>,
+}
+
+/// The SageMaker SDK's defaults file: the default bucket (so no STS call decides it) and no
+/// telemetry (it would try to reach AWS on every fit and deploy).
+fn sdk_config(bucket: &str) -> String {
+    format!(
+        "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n      Session:\n        DefaultS3Bucket: {bucket}\n"
+    )
+}
+
+/// Writes the files the container mounts: the start script, this start's lifecycle scripts,
+/// the resource metadata and the SDK configuration.
+fn write_setup(
+    dir: &Path,
+    nb: &Resource,
+    scripts: &lifecycle::Scripts,
+    first_start: bool,
+    bucket: &str,
+) -> std::io::Result<()> {
+    let setup = dir.join("setup");
+    std::fs::create_dir_all(&setup)?;
+    std::fs::write(setup.join("start.sh"), START_SCRIPT)?;
+    for (file, body, wanted) in [
+        ("on-create.sh", &scripts.on_create, first_start),
+        ("on-start.sh", &scripts.on_start, true),
+    ] {
+        let path = setup.join(file);
+        match body.as_ref().filter(|_| wanted) {
+            Some(b) => std::fs::write(&path, b)?,
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            },
+        }
+    }
+    let metadata = dir.join("metadata");
+    std::fs::create_dir_all(&metadata)?;
+    std::fs::write(
+        metadata.join("resource-metadata.json"),
+        serde_json::to_vec(&json!({ "ResourceArn": nb.arn, "ResourceName": nb.name }))?,
+    )?;
+    let sdk = dir.join("sdk-config");
+    std::fs::create_dir_all(&sdk)?;
+    std::fs::write(sdk.join("config.yaml"), sdk_config(bucket))?;
+    Ok(())
+}
+
+/// The FailureReason for a container that exited before Jupyter answered.
+fn failure_reason(
+    services: &Services,
+    nb: &Resource,
+    hooks: &HookState,
+    code: i64,
+    last: &[String],
+) -> String {
+    if let Some((hook, rc)) = &hooks.failed {
+        let lc = nb
+            .derived
+            .get("NotebookInstanceLifecycleConfigName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let lc_arn = services.sagemaker_arn("notebook-instance-lifecycle-config", lc);
+        let what = if *rc == 124 || *rc == 137 {
+            format!("took longer than {} minutes", LIFECYCLE_TIMEOUT_SECS / 60)
+        } else {
+            format!("failed (its {hook} script exited with code {rc})")
+        };
+        return format!(
+            "Notebook Instance Lifecycle Config '{lc_arn}' for Notebook Instance '{}' {what}. Please check your CloudWatch logs ({LOG_GROUP}, stream {}/LifecycleConfig{hook}).",
+            nb.arn, nb.name
+        );
+    }
+    let tail = if last.is_empty() {
+        "It wrote no log lines.".to_string()
+    } else {
+        format!("Last log lines: {}", last.join(" | "))
+    };
+    format!("Jupyter exited with code {code} before it was ready. {tail}")
+}
+
+/// Copies the container's output to CloudWatch: lifecycle script output to
+/// `<name>/LifecycleConfigOnCreate` / `OnStart`, the rest to `<name>/jupyter.log`.
+fn pump(
+    services: &Services,
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    only_new: bool,
+    hooks: Arc<Mutex<HookState>>,
+) -> tokio::task::JoinHandle<()> {
+    let services = services.clone();
+    let name = name.to_string();
+    let lines = engine.logs(id, true, only_new);
+    tokio::spawn(async move {
+        let mut lines = Box::pin(lines);
+        let mut writers: HashMap<String, (LogWriter, tokio::task::JoinHandle<()>)> = HashMap::new();
+        while let Some(line) = lines.next().await {
+            let stream = if let Some(rest) = line.text.strip_prefix(MARKER) {
+                let mut parts = rest.split_whitespace();
+                let (hook, what) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let mut st = hooks.lock().unwrap_or_else(|e| e.into_inner());
+                if what == "begin" {
+                    st.running = Some(hook.to_string());
+                } else {
+                    st.running = None;
+                    let rc: i32 = parts.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
+                    if rc != 0 {
+                        st.failed = Some((hook.to_string(), rc));
+                    }
+                }
+                continue;
+            } else {
+                let st = hooks.lock().unwrap_or_else(|e| e.into_inner());
+                match &st.running {
+                    Some(hook) => format!("{name}/LifecycleConfig{hook}"),
+                    None => format!("{name}/jupyter.log"),
+                }
+            };
+            let (writer, _) = writers
+                .entry(stream.clone())
+                .or_insert_with(|| LogWriter::new(&services, LOG_GROUP, &stream));
+            writer.event(line.timestamp_ms, line.text);
+        }
+        for (_, (writer, task)) in writers {
+            drop(writer);
+            let _ = task.await;
+        }
+    })
+}
+
+/// Pending → InService (or Failed): image, volume, container, lifecycle scripts, Jupyter.
+pub(super) async fn run_start(services: Services, name: String) {
+    let lock = services.notebooks.lock(&name);
+    let _turn = lock.lock().await;
+    let Ok(Some(nb)) = services.store.resource(KIND, &name).await else {
+        return;
+    };
+    if nb.status.as_deref() != Some("Pending") {
+        return;
+    }
+    match start(&services, &nb).await {
+        Ok(server) => {
+            let server = Arc::new(server);
+            services
+                .notebooks
+                .set_server(&nb.name, Some(server.clone()));
+            let url = format!(
+                "{}{}",
+                services.public_url().trim_start_matches("http://"),
+                base_path(&nb.name).trim_end_matches('/')
+            );
+            let _ = services
+                .save_notebook(&nb.name, "InService", |d| {
+                    d.insert("Url".into(), json!(url));
+                    d.insert("_Created".into(), json!(true));
+                    d.insert("_Container".into(), json!(server.container_id));
+                    d.insert("_Token".into(), json!(server.token));
+                    d.remove("FailureReason");
+                })
+                .await;
+            watch(&services, &nb.name, &server.container_id);
+        }
+        Err(reason) => {
+            tracing::warn!(notebook = %nb.name, "notebook instance failed: {reason}");
+            let _ = services
+                .save_notebook(&nb.name, "Failed", |d| {
+                    d.insert("FailureReason".into(), json!(reason));
+                    d.remove("_Container");
+                })
+                .await;
+        }
+    }
+}
+
+async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
+    let engine = services
+        .runtime
+        .engine()
+        .await
+        .map_err(|e| format!("Docker is not available: {e}"))?;
+    let (progress_log, progress_task) =
+        LogWriter::new(services, LOG_GROUP, &format!("{}/jupyter.log", nb.name));
+    let progress: crate::runtime::images::Progress = {
+        let log = progress_log.clone();
+        Arc::new(move |line: &str| log.line(line))
+    };
+    let image = services
+        .runtime
+        .images()
+        .await
+        .map_err(|e| format!("Docker is not available: {e}"))?
+        .ensure("jupyter", &progress)
+        .await
+        .map_err(|e| format!("The notebook image could not be built: {e}"));
+    drop(progress);
+    drop(progress_log);
+    let _ = progress_task.await;
+    let image = image?;
+
+    let scripts = match nb
+        .derived
+        .get("NotebookInstanceLifecycleConfigName")
+        .and_then(Value::as_str)
+    {
+        Some(lc) => match services.store.resource(super::lifecycle_kind(), lc).await {
+            Ok(Some(c)) => lifecycle::scripts(&c),
+            _ => {
+                return Err(format!(
+                    "The lifecycle configuration {lc} no longer exists. Update the notebook instance with another one, or with DisassociateLifecycleConfig."
+                ));
+            }
+        },
+        None => lifecycle::Scripts::default(),
+    };
+    let first_start = nb.derived.get("_Created").and_then(Value::as_bool) != Some(true);
+    let bucket = format!(
+        "sagemaker-{}-{}",
+        services.config.region, services.config.account_id
+    );
+    match services.objects.create_bucket(&bucket, None).await {
+        Ok(()) | Err(crate::service::objects::ObjectError::BucketAlreadyOwnedByYou) => {}
+        Err(e) => tracing::debug!("cannot create the default bucket {bucket}: {e}"),
+    }
+    let dir = instance_dir(services, &nb.name);
+    write_setup(&dir, nb, &scripts, first_start, &bucket).map_err(|e| {
+        format!(
+            "Cannot write the instance's files under {}: {e}",
+            dir.display()
+        )
+    })?;
+    let examples = super::samples::write_examples(&services.config.data_dir)
+        .map_err(|e| format!("Cannot write the example notebooks: {e}"))?;
+
+    let container_name = resource_name(services, &nb.name);
+    let labels = HashMap::from([
+        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
+        (ARN_LABEL.to_string(), nb.arn.clone()),
+    ]);
+    engine
+        .create_volume(&container_name, labels.clone())
+        .await
+        .map_err(|e| format!("Cannot create the instance's volume: {e}"))?;
+    // A container left by an earlier start (sagebox stopped mid-way) goes first.
+    for (id, _, l) in engine
+        .containers_labelled(ARN_LABEL, &nb.arn)
+        .await
+        .unwrap_or_default()
+    {
+        if l.get(OWNER_LABEL) == Some(&services.runtime.owner) {
+            let _ = engine.remove(&id).await;
+        }
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let instance_type = nb
+        .derived
+        .get("InstanceType")
+        .and_then(Value::as_str)
+        .unwrap_or("ml.t3.medium");
+    let allot = instance_types::allot(instance_type, &services.runtime.host);
+    let mut env = services.callback_env();
+    env.extend([
+        ("JUPYTER_TOKEN".to_string(), token.clone()),
+        ("JUPYTER_BASE_URL".to_string(), base_path(&nb.name)),
+        (
+            "JUPYTER_ARGS".to_string(),
+            "--ServerApp.allow_origin=* --ServerApp.terminals_enabled=True".to_string(),
+        ),
+        (
+            "SAGEBOX_LIFECYCLE_TIMEOUT".to_string(),
+            LIFECYCLE_TIMEOUT_SECS.to_string(),
+        ),
+        ("NOTEBOOK_DIR".to_string(), HOME.to_string()),
+    ]);
+    let bind = |host: &Path, container: &str| Bind {
+        host: host.display().to_string(),
+        container: container.to_string(),
+        read_only: true,
+    };
+    let spec = ContainerSpec {
+        name: container_name.clone(),
+        image,
+        entrypoint: Some(vec![
+            "/usr/bin/tini".into(),
+            "--".into(),
+            "/bin/bash".into(),
+            format!("{SETUP_DIR}/start.sh"),
+        ]),
+        env,
+        binds: vec![
+            Bind {
+                host: container_name.clone(),
+                container: HOME.into(),
+                read_only: false,
+            },
+            bind(&examples, EXAMPLES),
+            bind(&dir.join("setup"), SETUP_DIR),
+            bind(&dir.join("metadata"), "/opt/ml/metadata"),
+            bind(&dir.join("sdk-config"), "/etc/xdg/sagemaker"),
+        ],
+        labels,
+        hostname: Some(nb.name.to_ascii_lowercase()),
+        publish: vec![JUPYTER_PORT],
+        host_gateway: true,
+        cpus: Some(allot.cpus),
+        memory_mib: Some(allot.memory_mib),
+        ..Default::default()
+    };
+    let id = engine
+        .run(&spec)
+        .await
+        .map_err(|e| format!("Cannot start the notebook container: {e}"))?;
+    let hooks = Arc::new(Mutex::new(HookState::default()));
+    let pumped = pump(services, &engine, &id, &nb.name, false, hooks.clone());
+    let timeout = Duration::from_secs(2 * LIFECYCLE_TIMEOUT_SECS + 180);
+    match wait_ready(services, &engine, &id, &nb.name, &token, timeout).await {
+        Ok(port) => Ok(Server {
+            port,
+            token,
+            container_id: id,
+        }),
+        Err(code) => {
+            let last = engine.last_lines(&id, 8).await;
+            let _ = engine.remove(&id).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), pumped).await;
+            let hooks = hooks.lock().unwrap_or_else(|e| e.into_inner());
+            let reason = match code {
+                Some(code) => failure_reason(services, nb, &hooks, code, &last),
+                None => format!(
+                    "Jupyter did not answer within {} seconds. Last log lines: {}",
+                    timeout.as_secs(),
+                    last.join(" | ")
+                ),
+            };
+            Err(reason)
+        }
+    }
+}
+
+/// Polls Jupyter's /api/status until it answers 200: the published port. Err(Some(code)) when
+/// the container exited first, Err(None) at the deadline.
+async fn wait_ready(
+    services: &Services,
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<u16, Option<i64>> {
+    let started = Instant::now();
+    let mut port = 0;
+    loop {
+        if port == 0 {
+            port = engine
+                .published_port(id, JUPYTER_PORT)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+        }
+        if port != 0 && jupyter_answers(services, port, name, token).await {
+            return Ok(port);
+        }
+        if engine.running(id).await.ok().flatten() != Some(true) {
+            return Err(Some(engine.wait(id).await.unwrap_or(-1)));
+        }
+        if started.elapsed() >= timeout {
+            return Err(None);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn jupyter_answers(services: &Services, port: u16, name: &str, token: &str) -> bool {
+    let Ok(req) = http::Request::get(format!(
+        "http://127.0.0.1:{port}{}api/status",
+        base_path(name)
+    ))
+    .header("authorization", format!("token {token}"))
+    .body(axum::body::Body::empty()) else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), services.hosting.client.request(req)).await,
+        Ok(Ok(resp)) if resp.status() == http::StatusCode::OK
+    )
+}
+
+/// While the instance is InService: if its container exits (not by StopNotebookInstance), the
+/// instance fails with the container's last words.
+fn watch(services: &Services, name: &str, id: &str) {
+    let (services, name, id) = (services.clone(), name.to_string(), id.to_string());
+    tokio::spawn(async move {
+        let Ok(engine) = services.runtime.engine().await else {
+            return;
+        };
+        let code = engine.wait(&id).await.unwrap_or(-1);
+        let lock = services.notebooks.lock(&name);
+        let _turn = lock.lock().await;
+        let Ok(Some(nb)) = services.store.resource(KIND, &name).await else {
+            return;
+        };
+        let current = nb.derived.get("_Container").and_then(Value::as_str);
+        if nb.status.as_deref() != Some("InService") || current != Some(id.as_str()) {
+            return;
+        }
+        let last = engine.last_lines(&id, 8).await;
+        services.notebooks.set_server(&name, None);
+        let _ = engine.remove(&id).await;
+        let _ = services
+            .save_notebook(&name, "Failed", |d| {
+                d.insert(
+                    "FailureReason".into(),
+                    json!(format!(
+                        "The notebook instance's Jupyter server exited with code {code}. Last log lines: {}. Start the instance again; its files under {HOME} are kept.",
+                        last.join(" | ")
+                    )),
+                );
+                d.remove("_Container");
+            })
+            .await;
+    });
+}
+
+/// Stopping → Stopped: the container goes, the volume stays.
+pub(super) async fn run_stop(services: Services, name: String) {
+    let lock = services.notebooks.lock(&name);
+    let _turn = lock.lock().await;
+    services.notebooks.set_server(&name, None);
+    if let Ok(engine) = services.runtime.engine().await {
+        remove_containers(&services, &engine, &name).await;
+    }
+    let _ = services
+        .save_notebook(&name, "Stopped", |d| {
+            d.remove("_Container");
+        })
+        .await;
+}
+
+async fn remove_containers(services: &Services, engine: &Engine, name: &str) {
+    let arn = services.sagemaker_arn(KIND.arn_type(), name);
+    for (id, _, labels) in engine
+        .containers_labelled(ARN_LABEL, &arn)
+        .await
+        .unwrap_or_default()
+    {
+        if labels.get(OWNER_LABEL) == Some(&services.runtime.owner) {
+            let _ = engine.stop(&id, Duration::from_secs(5)).await;
+            let _ = engine.remove(&id).await;
+        }
+    }
+}
+
+/// Deleting → gone: container, volume and the instance's files.
+pub(super) async fn run_delete(services: Services, name: String) {
+    let lock = services.notebooks.lock(&name);
+    let _turn = lock.lock().await;
+    services.notebooks.set_server(&name, None);
+    if let Ok(engine) = services.runtime.engine().await {
+        remove_containers(&services, &engine, &name).await;
+        if let Err(e) = engine.remove_volume(&resource_name(&services, &name)).await {
+            tracing::warn!(notebook = %name, "cannot remove the notebook's volume: {e}");
+        }
+    }
+    let dir = instance_dir(&services, &name);
+    if let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("cannot remove {}: {e}", dir.display());
+    }
+    let _ = services.store.delete_resource(KIND, &name).await;
+}
+
+impl Services {
+    /// At startup: serving instances get their container back (or start again), unfinished
+    /// stops and deletes finish. Returns the ARNs whose containers are kept.
+    pub async fn recover_notebooks(&self) -> std::collections::HashSet<String> {
+        let mut keep = std::collections::HashSet::new();
+        let all = self
+            .store
+            .list_resources(KIND, ListQuery::every(None))
+            .await
+            .unwrap_or_default();
+        let engine = self.runtime.engine().await.ok();
+        for nb in all {
+            let status = nb.status.clone().unwrap_or_default();
+            match status.as_str() {
+                "InService" => {
+                    keep.insert(nb.arn.clone());
+                    let id = nb.derived.get("_Container").and_then(Value::as_str);
+                    let token = nb.derived.get("_Token").and_then(Value::as_str);
+                    let adopted = match (&engine, id, token) {
+                        (Some(engine), Some(id), Some(token)) => {
+                            readopt(self, engine, &nb.name, id, token).await
+                        }
+                        _ => false,
+                    };
+                    if !adopted {
+                        let _ = self.save_notebook(&nb.name, "Pending", |_| {}).await;
+                        self.spawn_notebook_start(&nb.name);
+                    }
+                }
+                "Pending" => {
+                    keep.insert(nb.arn.clone());
+                    self.spawn_notebook_start(&nb.name);
+                }
+                "Stopping" => {
+                    tokio::spawn(run_stop(self.clone(), nb.name.clone()));
+                }
+                "Deleting" => {
+                    tokio::spawn(run_delete(self.clone(), nb.name.clone()));
+                }
+                "Updating" => {
+                    let _ = self.save_notebook(&nb.name, "Stopped", |_| {}).await;
+                }
+                _ => {}
+            }
+        }
+        keep
+    }
+}
+
+/// Takes back a container that kept running while sagebox was down.
+async fn readopt(services: &Services, engine: &Engine, name: &str, id: &str, token: &str) -> bool {
+    if engine.running(id).await.ok().flatten() != Some(true) {
+        return false;
+    }
+    let Some(port) = engine.published_port(id, JUPYTER_PORT).await.ok().flatten() else {
+        return false;
+    };
+    if !jupyter_answers(services, port, name, token).await {
+        return false;
+    }
+    let hooks = Arc::new(Mutex::new(HookState::default()));
+    pump(services, engine, id, name, true, hooks);
+    services.notebooks.set_server(
+        name,
+        Some(Arc::new(Server {
+            port,
+            token: token.to_string(),
+            container_id: id.to_string(),
+        })),
+    );
+    watch(services, name, id);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_config_names_the_bucket_and_opts_out_of_telemetry() {
+        let c = sdk_config("sagemaker-us-east-1-000000000000");
+        assert!(c.contains("TelemetryOptOut: true"));
+        assert!(c.contains("DefaultS3Bucket: sagemaker-us-east-1-000000000000"));
+    }
+}
