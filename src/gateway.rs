@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_sagebox/health", get(api::admin::health))
         .route("/_sagebox/notebooks/{*path}", any(api::notebooks::handle))
+        .merge(crate::console::router())
         .fallback(dispatch)
         .with_state(state)
 }
@@ -77,6 +78,9 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let request_id = new_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if crate::console::wants_console(&method, &path, req.uri().query(), req.headers()) {
+        return crate::console::see_other(crate::console::ROOT);
+    }
     let route = classify(&method, &path, req.uri().query(), req.headers());
     let req = if state.services.config.auth == crate::config::AuthMode::Strict {
         match authenticate(&state, req, &route, &request_id).await {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod config;
+pub mod console;
 pub mod gateway;
 pub mod runtime;
 pub mod service;

@@ -130,6 +130,29 @@ class Jupyter:
             ws.close()
             self.api("DELETE", f"api/kernels/{kernel}")
 
+    def run_in_terminal(self, command, expect, timeout=60):
+        """Opens a Jupyter terminal over its websocket, types `command`, waits for `expect`."""
+        import websocket
+
+        r = self.api("POST", "api/terminals")
+        assert r.status_code == 200, r.text
+        term = r.json()["name"]
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
+        ws_url = self.origin.replace("http", "ws", 1) + self.base + f"terminals/websocket/{term}"
+        ws = websocket.create_connection(ws_url, header=["Cookie: " + cookies], timeout=timeout)
+        seen, deadline = "", time.time() + timeout
+        try:
+            ws.send(json.dumps(["stdin", command + "\r"]))
+            while expect not in seen and time.time() < deadline:
+                m = json.loads(ws.recv())
+                if m[0] == "stdout":
+                    seen += m[1]
+            assert expect in seen, seen
+            return seen
+        finally:
+            ws.close()
+            self.api("DELETE", f"api/terminals/{term}")
+
 
 # ----- lifecycle configurations (no container) -----
 
@@ -269,7 +292,7 @@ def test_expired_presigned_url_is_refused(spawn_sagebox, client_factory):
 
 
 @needs_docker
-def test_kernel_runs_code_over_the_proxied_websocket_with_sagebox_wired_in(sm, notebook):
+def test_kernel_and_terminal_over_the_proxied_websockets_with_sagebox_wired_in(sm, notebook):
     j = Jupyter(sm, notebook)
     out = j.run_code(
         "import os, json, boto3, sagemaker\n"
@@ -285,6 +308,8 @@ def test_kernel_runs_code_over_the_proxied_websocket_with_sagebox_wired_in(sm, n
     lines = [line for line in out.splitlines() if line and not line.startswith("sagemaker.config")]
     assert lines == ["True", ROLE, f"sagemaker-{REGION}-{ACCOUNT}", notebook, "InService"], out
     assert "Applied value from config key = SageMaker.PythonSDK.Modules.Session.DefaultS3Bucket" in out
+    # the terminal: a root shell with the AWS CLI-ready environment
+    j.run_in_terminal("echo sagebox-$((6*7)) $(whoami) $AWS_REGION", "sagebox-42 root us-east-1")
     specs = j.api("GET", "api/kernelspecs").json()["kernelspecs"]
     assert {"python3", "conda_python3"} <= set(specs)
 
@@ -361,9 +386,11 @@ def test_a_failing_lifecycle_script_fails_the_instance_with_a_reason(sm):
 
 @needs_docker
 @pytest.mark.parametrize("example", ["linear_learner_digits.ipynb", "xgboost_regression.ipynb"])
-def test_example_notebook_runs_headless_inside_an_instance(sm, notebook, example):
+def test_example_notebook_runs_headless_inside_an_instance(sm, sagebox, notebook, example):
     container = containers_of(nb_arn(notebook))[0]
     before = {e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]}
+    owner = "label=sagebox.owner=" + (sagebox.data_dir / "instance-id").read_text().strip()
+    containers_before = set(docker_lines("ps", "-aq", "--filter", owner))
     proc = subprocess.run(
         ["docker", "exec", "-w", "/tmp", container, "/opt/venv/bin/jupyter", "nbconvert",
          "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=900",
@@ -377,6 +404,10 @@ def test_example_notebook_runs_headless_inside_an_instance(sm, notebook, example
     assert code_cells and all(c.get("execution_count") for c in code_cells), "every cell ran"
     after = {e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]}
     assert after <= before, f"endpoints left behind: {after - before}"
+    deadline = time.time() + 30  # DeleteEndpoint removes its containers in the background
+    while (left := set(docker_lines("ps", "-aq", "--filter", owner)) - containers_before) and time.time() < deadline:
+        time.sleep(1)
+    assert not left, f"containers left behind: {left}"
 
 
 def test_sample_bucket_is_seeded_with_the_examples_datasets(sagebox, client_factory):

@@ -6,6 +6,7 @@
 pub mod staging;
 pub mod state;
 mod supervisor;
+pub use supervisor::metric_series;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

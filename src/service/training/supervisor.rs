@@ -46,6 +46,21 @@ struct Metrics {
     defs: Vec<(String, regex::Regex)>,
     builtin: Option<(regex::Regex, regex::Regex)>,
     last: HashMap<String, (f64, f64)>,
+    /// Every value in order, when asked for (the console's plots).
+    series: Option<std::collections::BTreeMap<String, Vec<(f64, f64)>>>,
+}
+
+/// Each metric's values over time (epoch seconds, value) as the job's log lines give them.
+pub fn metric_series(
+    request: &Value,
+    lines: impl IntoIterator<Item = (i64, String)>,
+) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
+    let mut m = Metrics::from_request(request);
+    m.series = Some(Default::default());
+    for (ts, line) in lines {
+        m.scan(&line, ts);
+    }
+    m.series.unwrap_or_default()
 }
 
 impl Metrics {
@@ -95,11 +110,13 @@ impl Metrics {
             defs,
             builtin: None,
             last: HashMap::new(),
+            series: None,
         }
     }
 
     fn scan(&mut self, line: &str, ts_ms: i64) {
         let ts = ts_ms as f64 / 1000.0;
+        let mut hits: Vec<(String, f64)> = Vec::new();
         if let Some((rounds, quality)) = &self.builtin {
             let captures: Vec<regex::Captures> = if line.starts_with('[') && line.contains(']') {
                 rounds.captures_iter(line).collect()
@@ -108,7 +125,7 @@ impl Metrics {
             };
             for c in captures {
                 if let Ok(v) = c[3].parse::<f64>() {
-                    self.last.insert(format!("{}:{}", &c[1], &c[2]), (v, ts));
+                    hits.push((format!("{}:{}", &c[1], &c[2]), v));
                 }
             }
         }
@@ -118,9 +135,19 @@ impl Metrics {
                 .and_then(|c| c.get(1))
                 .and_then(|m| m.as_str().trim().parse::<f64>().ok())
             {
-                self.last.insert(name.clone(), (v, ts_ms as f64 / 1000.0));
+                hits.push((name.clone(), v));
             }
         }
+        for (name, v) in hits {
+            self.record(name, v, ts);
+        }
+    }
+
+    fn record(&mut self, name: String, v: f64, ts: f64) {
+        if let Some(series) = self.series.as_mut() {
+            series.entry(name.clone()).or_default().push((ts, v));
+        }
+        self.last.insert(name, (v, ts));
     }
 
     fn final_list(&self) -> Value {

@@ -1,0 +1,365 @@
+//! Models, endpoint configurations, endpoints (with the variant and instance view and a
+//! test-invoke panel) and batch transform jobs.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{
+    ROOT, all, details, enc, esc, form, not_found, page, resource_table, same_origin, status_badge,
+    view,
+};
+use crate::AppState;
+use crate::service::Services;
+use crate::store::resources::ResourceKind;
+
+pub async fn models(State(state): State<AppState>) -> Response {
+    let items = all(&state.services, ResourceKind::Model).await;
+    page("Models", "models", &resource_table("models", &items, false))
+}
+
+/// Tags as a table (they are user-controlled strings).
+async fn tags(services: &Services, arn: &str) -> String {
+    let Ok(page) = services.list_tags(arn, 50, None).await else {
+        return String::new();
+    };
+    if page.items.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from("<h2>Tags</h2><table id=\"tags\"><tr><th>Key</th><th>Value</th></tr>");
+    for (k, v) in page.items {
+        let _ = write!(t, "<tr><td>{}</td><td>{}</td></tr>", esc(&k), esc(&v));
+    }
+    t.push_str("</table>");
+    t
+}
+
+pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    match state.services.describe_model(&name).await {
+        Ok(m) => {
+            let tags = tags(&state.services, &m.arn).await;
+            page(
+                &m.name,
+                "models",
+                &format!("{}{tags}", details(&view(&m, "ModelName"))),
+            )
+        }
+        Err(_) => not_found("models", &format!("No model named {name}.")),
+    }
+}
+
+pub async fn configs(State(state): State<AppState>) -> Response {
+    let items = all(&state.services, ResourceKind::EndpointConfig).await;
+    page(
+        "Endpoint configurations",
+        "endpoint-configs",
+        &resource_table("endpoint-configs", &items, false),
+    )
+}
+
+pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    match state.services.describe_endpoint_config(&name).await {
+        Ok(c) => {
+            let mut body = String::from(
+                "<h2>Production variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Model</th><th>Instance type</th><th>Instances</th><th>Weight</th></tr>",
+            );
+            for v in c
+                .request
+                .get("ProductionVariants")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let model = v.get("ModelName").and_then(Value::as_str).unwrap_or("");
+                let _ = write!(
+                    body,
+                    "<tr data-variant=\"{vn}\"><td>{vn}</td><td><a href=\"{ROOT}models/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    enc(model),
+                    esc(model),
+                    esc(v.get("InstanceType").and_then(Value::as_str).unwrap_or("")),
+                    v.get("InitialInstanceCount").cloned().unwrap_or(json!(1)),
+                    v.get("InitialVariantWeight").cloned().unwrap_or(json!(1.0)),
+                    vn = esc(v.get("VariantName").and_then(Value::as_str).unwrap_or(""))
+                );
+            }
+            body.push_str("</table>");
+            body.push_str(&tags(&state.services, &c.arn).await);
+            body.push_str(&details(&view(&c, "EndpointConfigName")));
+            page(&c.name, "endpoint-configs", &body)
+        }
+        Err(_) => not_found(
+            "endpoint-configs",
+            &format!("No endpoint configuration named {name}."),
+        ),
+    }
+}
+
+pub async fn endpoints(State(state): State<AppState>) -> Response {
+    let items = all(&state.services, ResourceKind::Endpoint).await;
+    let table = resource_table("endpoints", &items, true).replace(
+        "<table id=\"list\">",
+        "<table id=\"list\" data-live=\"endpoints\">",
+    );
+    page("Endpoints", "endpoints", &table)
+}
+
+/// The outcome of a test invocation.
+struct Invocation {
+    status: u16,
+    millis: f64,
+    content_type: String,
+    body: String,
+}
+
+/// Calls the endpoint through the runtime API, exactly as InvokeEndpoint would.
+async fn invoke(services: &Services, name: &str, content_type: &str, body: String) -> Invocation {
+    let started = Instant::now();
+    let req = http::Request::post(format!("/endpoints/{}/invocations", enc(name)))
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::ACCEPT, "*/*")
+        .body(Body::from(body))
+        .unwrap_or_default();
+    let request_id = crate::aws::error::new_request_id();
+    let resp = crate::api::runtime::handle(services, req, &request_id).await;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    Invocation {
+        status,
+        millis: started.elapsed().as_secs_f64() * 1000.0,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn invocation_html(i: Option<&Invocation>) -> String {
+    match i {
+        None => "<section id=\"invoke-result\" hidden><span class=\"status\"></span> <span class=\"latency\"></span><pre class=\"body\"></pre></section>".into(),
+        Some(i) => format!(
+            "<section id=\"invoke-result\"><span class=\"status\">{}</span> <span class=\"latency\">{:.1} ms</span> <span class=\"content-type\">{}</span><pre class=\"body\">{}</pre></section>",
+            i.status,
+            i.millis,
+            esc(&i.content_type),
+            esc(&i.body)
+        ),
+    }
+}
+
+async fn endpoint_page(
+    services: &Services,
+    name: &str,
+    result: Option<(&str, &str, Invocation)>,
+) -> Response {
+    let Ok(Value::Object(d)) = services.describe_endpoint(name).await else {
+        return not_found("endpoints", &format!("No endpoint named {name}."));
+    };
+    let status = d
+        .get("EndpointStatus")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut body = format!("<p>{}</p>", status_badge(status));
+    if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
+        let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
+    }
+    if let Some(c) = d.get("EndpointConfigName").and_then(Value::as_str) {
+        let _ = write!(
+            body,
+            "<p>Configuration: <a href=\"{ROOT}endpoint-configs/{}\">{}</a></p>",
+            enc(c),
+            esc(c)
+        );
+    }
+    body.push_str("<h2>Variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Instances (current / desired)</th><th>Weight (current / desired)</th><th>Images</th><th>Instances</th></tr>");
+    let route = services.hosting.routes.get(name);
+    for v in d
+        .get("ProductionVariants")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let vname = v.get("VariantName").and_then(Value::as_str).unwrap_or("");
+        let images: Vec<String> = v
+            .get("DeployedImages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.get("SpecifiedImage").and_then(Value::as_str).map(esc))
+            .collect();
+        let mut instances = String::new();
+        if let Some(r) = route
+            .as_ref()
+            .and_then(|r| r.variants.iter().find(|x| x.name == vname))
+        {
+            for (i, inst) in r.instances.iter().enumerate() {
+                let ids: Vec<String> = inst
+                    .members
+                    .iter()
+                    .map(|m| esc(&m.container_id[..m.container_id.len().min(12)]))
+                    .collect();
+                let _ = write!(
+                    instances,
+                    "<div class=\"instance\">#{i} {} <code>{}</code></div>",
+                    if inst.is_up() {
+                        "<span class=\"badge inservice\">serving</span>"
+                    } else {
+                        "<span class=\"badge failed\">down</span>"
+                    },
+                    ids.join(", ")
+                );
+            }
+        }
+        let _ = write!(
+            body,
+            "<tr data-variant=\"{vn}\"><td>{vn}</td><td class=\"instances\">{} / {}</td><td class=\"weights\">{} / {}</td><td>{}</td><td>{instances}</td></tr>",
+            v.get("CurrentInstanceCount").cloned().unwrap_or(json!(0)),
+            v.get("DesiredInstanceCount").cloned().unwrap_or(json!(0)),
+            v.get("CurrentWeight").cloned().unwrap_or(json!(0)),
+            v.get("DesiredWeight").cloned().unwrap_or(json!(0)),
+            images.join("<br>"),
+            vn = esc(vname)
+        );
+    }
+    body.push_str("</table>");
+    let (ct, input, inv) = match &result {
+        Some((ct, input, inv)) => (*ct, *input, Some(inv)),
+        None => ("text/csv", "", None),
+    };
+    let _ = write!(
+        body,
+        "<form id=\"invoke\" method=\"post\" action=\"{ROOT}endpoints/{u}\" data-json=\"{ROOT}endpoints/{u}/invoke\" class=\"panel\"><h2>Test invocation</h2><label>Content type <input name=\"ContentType\" value=\"{}\"></label><label>Body <textarea name=\"Body\" rows=\"5\">{}</textarea></label><button id=\"invoke-submit\" type=\"submit\">Invoke</button></form>{}",
+        esc(ct),
+        esc(input),
+        invocation_html(inv),
+        u = enc(name)
+    );
+    let arn = d
+        .get("EndpointArn")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    body.push_str(&tags(services, &arn).await);
+    body.push_str(&details(&d));
+    page(name, "endpoints", &body)
+}
+
+pub async fn endpoint(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    endpoint_page(&state.services, &name, None).await
+}
+
+/// The test-invoke form without JavaScript: the page again, with the result.
+pub async fn invoke_form(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    let (_, f) = match form(req).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let ct = f
+        .get("ContentType")
+        .cloned()
+        .unwrap_or_else(|| "text/csv".into());
+    let input = f.get("Body").cloned().unwrap_or_default();
+    let inv = invoke(&state.services, &name, &ct, input.clone()).await;
+    endpoint_page(&state.services, &name, Some((&ct, &input, inv))).await
+}
+
+/// The test-invoke form's script: `{"ContentType", "Body"}` in, `{"status", "millis", "body"}` out.
+pub async fn invoke_json(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    if let Err(r) = same_origin(&parts.headers) {
+        return *r;
+    }
+    let bytes = axum::body::to_bytes(body, 8 << 20)
+        .await
+        .unwrap_or_default();
+    let input: Map<String, Value> = serde_json::from_slice(&bytes).unwrap_or_default();
+    let ct = input
+        .get("ContentType")
+        .and_then(Value::as_str)
+        .unwrap_or("text/csv");
+    let text = input
+        .get("Body")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let inv = invoke(&state.services, &name, ct, text).await;
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "status": inv.status,
+            "millis": inv.millis,
+            "contentType": inv.content_type,
+            "body": inv.body,
+        })),
+    )
+        .into_response()
+}
+
+pub async fn transforms(State(state): State<AppState>) -> Response {
+    let items = all(&state.services, ResourceKind::TransformJob).await;
+    let table = resource_table("transform-jobs", &items, true).replace(
+        "<table id=\"list\">",
+        "<table id=\"list\" data-live=\"transform-jobs\">",
+    );
+    page("Batch transform jobs", "transform-jobs", &table)
+}
+
+pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    match state.services.describe_transform_job(&name).await {
+        Ok(Value::Object(d)) => {
+            let status = d
+                .get("TransformJobStatus")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let input = d
+                .pointer_str("/TransformInput/DataSource/S3DataSource/S3Uri")
+                .unwrap_or_default();
+            let output = d
+                .pointer_str("/TransformOutput/S3OutputPath")
+                .unwrap_or_default();
+            let mut body = format!(
+                "<p>{}</p><p>Input <code class=\"input\">{}</code> → output <code class=\"output\">{}</code></p>",
+                status_badge(status),
+                esc(&input),
+                esc(&output)
+            );
+            if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
+                let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
+            }
+            body.push_str(&details(&d));
+            page(&name, "transform-jobs", &body)
+        }
+        _ => not_found("transform-jobs", &format!("No transform job named {name}.")),
+    }
+}
+
+trait PointerStr {
+    fn pointer_str(&self, p: &str) -> Option<String>;
+}
+
+impl PointerStr for Map<String, Value> {
+    fn pointer_str(&self, p: &str) -> Option<String> {
+        Value::Object(self.clone())
+            .pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+}

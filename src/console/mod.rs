@@ -1,0 +1,537 @@
+//! The web console: SageMaker's workflow in a browser, served by the binary at `/_sagebox/`.
+//! Pages are rendered on the server from the same service calls the APIs make (no second source
+//! of truth) and read without JavaScript; small hand-written scripts (`assets`) add live status,
+//! log streaming, in-place test invocations and multipart uploads. Every user-controlled string
+//! goes through `esc`. Forms POST and answer 303 back to the page; a POST whose Origin or Referer
+//! is another site is refused.
+
+mod assets;
+mod hosting;
+mod notebooks;
+mod s3;
+mod training;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::service::Services;
+use crate::store::resources::{ListQuery, Resource, ResourceKind};
+
+pub const ROOT: &str = "/_sagebox/";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/_sagebox/", get(dashboard))
+        .route("/_sagebox", get(|| async { see_other(ROOT) }))
+        .route("/_sagebox/assets/console.css", get(assets::css))
+        .route("/_sagebox/assets/console.js", get(assets::js))
+        .route(
+            "/_sagebox/notebook-instances",
+            get(notebooks::list).post(notebooks::create),
+        )
+        .route(
+            "/_sagebox/notebook-instances/{name}",
+            get(notebooks::detail),
+        )
+        .route(
+            "/_sagebox/notebook-instances/{name}/{action}",
+            get(notebooks::open).post(notebooks::act),
+        )
+        .route("/_sagebox/training-jobs", get(training::list))
+        .route("/_sagebox/training-jobs/{name}", get(training::detail))
+        .route("/_sagebox/training-jobs/{name}/stop", post(training::stop))
+        .route(
+            "/_sagebox/training-jobs/{name}/logs/events",
+            get(training::log_events),
+        )
+        .route("/_sagebox/status", get(status_json))
+        .route("/_sagebox/models", get(hosting::models))
+        .route("/_sagebox/models/{name}", get(hosting::model))
+        .route("/_sagebox/endpoint-configs", get(hosting::configs))
+        .route("/_sagebox/endpoint-configs/{name}", get(hosting::config))
+        .route("/_sagebox/endpoints", get(hosting::endpoints))
+        .route(
+            "/_sagebox/endpoints/{name}",
+            get(hosting::endpoint).post(hosting::invoke_form),
+        )
+        .route(
+            "/_sagebox/endpoints/{name}/invoke",
+            post(hosting::invoke_json),
+        )
+        .route("/_sagebox/transform-jobs", get(hosting::transforms))
+        .route("/_sagebox/transform-jobs/{name}", get(hosting::transform))
+        .route("/_sagebox/s3", get(s3::buckets))
+        .route("/_sagebox/s3/{bucket}", get(s3::listing))
+        .route("/_sagebox/s3/{bucket}/object", get(s3::object))
+        .route("/_sagebox/s3/{bucket}/download", get(s3::download))
+        .route("/_sagebox/s3/{bucket}/delete", post(s3::delete))
+        .route("/_sagebox/s3/{bucket}/uploads", post(s3::upload_start))
+        .route(
+            "/_sagebox/s3/{bucket}/uploads/{id}",
+            axum::routing::put(s3::upload_part).post(s3::upload_complete),
+        )
+}
+
+/// A browser asking for `/` (HTML, no AWS signature) is sent to the console.
+pub fn wants_console(
+    method: &axum::http::Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> bool {
+    method == axum::http::Method::GET
+        && path == "/"
+        && query.is_none_or(str::is_empty)
+        && !headers.contains_key(header::AUTHORIZATION)
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+const SECTIONS: &[(&str, &str)] = &[
+    ("", "Dashboard"),
+    ("notebook-instances", "Notebook instances"),
+    ("training-jobs", "Training jobs"),
+    ("models", "Models"),
+    ("endpoint-configs", "Endpoint configurations"),
+    ("endpoints", "Endpoints"),
+    ("transform-jobs", "Batch transform jobs"),
+    ("s3", "S3"),
+];
+
+/// A whole page: navigation, the section's title and `body`.
+pub fn page(title: &str, section: &str, body: &str) -> Response {
+    let mut nav = String::new();
+    for (path, label) in SECTIONS {
+        let current = if *path == section {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(nav, "<a href=\"{ROOT}{path}\"{current}>{label}</a>");
+    }
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t} · sagebox</title><link rel=\"stylesheet\" href=\"{ROOT}assets/console.css\"></head><body><header><a class=\"brand\" href=\"{ROOT}\">sagebox</a><nav id=\"nav\">{nav}</nav></header><main><h1>{t}</h1>{body}</main><script src=\"{ROOT}assets/console.js\" defer></script></body></html>",
+        t = esc(title)
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+pub fn not_found(section: &str, what: &str) -> Response {
+    let mut r = page(
+        "Not found",
+        section,
+        &format!("<p class=\"error\">{}</p>", esc(what)),
+    );
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+pub fn error_page(section: &str, message: &str) -> Response {
+    let mut r = page(
+        "Error",
+        section,
+        &format!("<p class=\"error\">{}</p>", esc(message)),
+    );
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r
+}
+
+/// Refuses a form POST from another site (the browser says where it comes from).
+pub fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    match from {
+        None => Ok(()),
+        Some(f) => {
+            let authority = f
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if authority == host {
+                Ok(())
+            } else {
+                let mut r = page(
+                    "Refused",
+                    "",
+                    "<p class=\"error\">This form was sent from another site; the console only accepts its own.</p>",
+                );
+                *r.status_mut() = StatusCode::FORBIDDEN;
+                Err(Box::new(r))
+            }
+        }
+    }
+}
+
+/// A form body's fields.
+pub async fn form(req: Request) -> Result<(HeaderMap, HashMap<String, String>), Box<Response>> {
+    let (parts, body) = req.into_parts();
+    same_origin(&parts.headers)?;
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|e| Box::new(error_page("", &format!("cannot read the form: {e}"))))?;
+    Ok((
+        parts.headers,
+        form_urlencoded::parse(&bytes).into_owned().collect(),
+    ))
+}
+
+/// Epoch seconds as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn when(v: Option<&Value>) -> String {
+    let Some(secs) = v.and_then(Value::as_f64) else {
+        return String::new();
+    };
+    time::OffsetDateTime::from_unix_timestamp(secs as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// What Describe* shows for a stored resource: its request, the derived members over it (not
+/// the private ones), name and creation time.
+pub fn view(res: &Resource, name_member: &str) -> Map<String, Value> {
+    let mut out: Map<String, Value> = res.request.as_object().cloned().unwrap_or_default();
+    if let Some(d) = res.derived.as_object() {
+        out.extend(
+            d.iter()
+                .filter(|(k, v)| !k.starts_with('_') && !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
+    out.insert(name_member.into(), Value::String(res.name.clone()));
+    out.insert("Arn".into(), Value::String(res.arn.clone()));
+    out.insert("CreationTime".into(), serde_json::json!(res.created));
+    if let Some(s) = &res.status {
+        out.insert("Status".into(), Value::String(s.clone()));
+    }
+    out
+}
+
+/// A `<dl id="details">` of members: scalars as text, structures as indented JSON.
+pub fn details(members: &Map<String, Value>) -> String {
+    let mut out = String::from("<dl id=\"details\">");
+    for (k, v) in members {
+        let shown = match v {
+            Value::String(s) => esc(s),
+            Value::Number(_) | Value::Bool(_) if k.ends_with("Time") => esc(&when(Some(v))),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => format!(
+                "<pre>{}</pre>",
+                esc(&serde_json::to_string_pretty(other).unwrap_or_default())
+            ),
+        };
+        let _ = write!(out, "<dt>{}</dt><dd>{shown}</dd>", esc(k));
+    }
+    out.push_str("</dl>");
+    out
+}
+
+pub fn status_badge(status: &str) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        esc(&status.to_ascii_lowercase()),
+        esc(status)
+    )
+}
+
+/// Every resource of a kind, newest first.
+pub async fn all(services: &Services, kind: ResourceKind) -> Vec<Resource> {
+    let mut q = ListQuery::every(None);
+    q.descending = true;
+    q.limit = 500;
+    services
+        .store
+        .list_resources(kind, q)
+        .await
+        .unwrap_or_default()
+}
+
+/// A list page's table: a `tr[data-name]` per resource with a link, status and creation time.
+pub fn resource_table(section: &str, items: &[Resource], with_status: bool) -> String {
+    if items.is_empty() {
+        return "<p class=\"empty\">None yet.</p><table id=\"list\"></table>".into();
+    }
+    let mut t = String::from("<table id=\"list\"><thead><tr><th>Name</th>");
+    if with_status {
+        t.push_str("<th>Status</th>");
+    }
+    t.push_str("<th>Created</th></tr></thead><tbody>");
+    for r in items {
+        let _ = write!(
+            t,
+            "<tr data-name=\"{n}\"><td><a href=\"{ROOT}{section}/{u}\">{n}</a></td>",
+            n = esc(&r.name),
+            u = enc(&r.name)
+        );
+        if with_status {
+            let _ = write!(
+                t,
+                "<td class=\"status\">{}</td>",
+                esc(r.status.as_deref().unwrap_or(""))
+            );
+        }
+        let _ = write!(
+            t,
+            "<td>{}</td></tr>",
+            when(Some(&serde_json::json!(r.created)))
+        );
+    }
+    t.push_str("</tbody></table>");
+    t
+}
+
+const KINDS: &[(ResourceKind, &str, &str)] = &[
+    (
+        ResourceKind::NotebookInstance,
+        "notebook-instances",
+        "Notebook instances",
+    ),
+    (ResourceKind::TrainingJob, "training-jobs", "Training jobs"),
+    (ResourceKind::Model, "models", "Models"),
+    (
+        ResourceKind::EndpointConfig,
+        "endpoint-configs",
+        "Endpoint configurations",
+    ),
+    (ResourceKind::Endpoint, "endpoints", "Endpoints"),
+    (
+        ResourceKind::TransformJob,
+        "transform-jobs",
+        "Batch transform jobs",
+    ),
+];
+
+async fn dashboard(State(state): State<AppState>) -> Response {
+    let s = &state.services;
+    let mut counts = String::from("<section id=\"counts\"><h2>Resources</h2><div class=\"cards\">");
+    let mut recent: Vec<(f64, &str, Resource)> = Vec::new();
+    for (kind, path, label) in KINDS {
+        let items = all(s, *kind).await;
+        let _ = write!(
+            counts,
+            "<a class=\"count\" data-kind=\"{path}\" href=\"{ROOT}{path}\"><b>{}</b> {label}</a>",
+            items.len()
+        );
+        recent.extend(items.into_iter().take(10).map(|r| (r.modified, *path, r)));
+    }
+    let buckets = s.objects.list_buckets().await.unwrap_or_default();
+    let _ = write!(
+        counts,
+        "<a class=\"count\" data-kind=\"buckets\" href=\"{ROOT}s3\"><b>{}</b> S3 buckets</a></div></section>",
+        buckets.len()
+    );
+    recent.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut activity = String::from("<section id=\"activity\"><h2>Recent activity</h2><ul>");
+    for (modified, path, r) in recent.iter().take(12) {
+        let _ = write!(
+            activity,
+            "<li><a href=\"{ROOT}{path}/{u}\">{n}</a> <span class=\"kind\">{path}</span> {} <time>{}</time></li>",
+            status_badge(r.status.as_deref().unwrap_or("")),
+            when(Some(&serde_json::json!(modified))),
+            u = enc(&r.name),
+            n = esc(&r.name)
+        );
+    }
+    if recent.is_empty() {
+        activity.push_str("<li class=\"empty\">Nothing yet.</li>");
+    }
+    activity.push_str("</ul></section>");
+
+    let docker = match s.runtime.engine().await {
+        Ok(engine) => match engine.info().await {
+            Ok(info) => format!(
+                "<p class=\"ok\">Docker engine {} answering at {} ({} CPUs, {} MiB)</p>",
+                esc(&info.server_version),
+                esc(engine.host()),
+                info.cpus,
+                info.memory_bytes >> 20
+            ),
+            Err(e) => format!(
+                "<p class=\"error\">Docker engine not answering: {}</p>",
+                esc(&e.to_string())
+            ),
+        },
+        Err(e) => format!(
+            "<p class=\"error\">No Docker engine: {}</p>",
+            esc(&e.to_string())
+        ),
+    };
+    let gpus = {
+        let pool = s.runtime.gpus.lock().unwrap_or_else(|e| e.into_inner());
+        let report = pool.report();
+        if report.devices.is_empty() {
+            format!(
+                "<p>No GPU{}.</p>",
+                report
+                    .unavailable_reason
+                    .as_deref()
+                    .map(|r| format!(": {}", esc(r)))
+                    .unwrap_or_default()
+            )
+        } else {
+            let mut t = String::from(
+                "<table><tr><th>#</th><th>Name</th><th>Memory</th><th>In use by</th></tr>",
+            );
+            for d in &report.devices {
+                let holder = pool.holders().get(&d.uuid).cloned().unwrap_or_default();
+                let _ = write!(
+                    t,
+                    "<tr><td>{}</td><td>{}</td><td>{} MiB</td><td>{}</td></tr>",
+                    d.index,
+                    esc(&d.name),
+                    d.memory_total >> 20,
+                    esc(&holder)
+                );
+            }
+            t.push_str("</table>");
+            t
+        }
+    };
+    let images = match s.runtime.images().await {
+        Ok(builder) => match builder.list().await {
+            Ok(list) => {
+                let mut t =
+                    String::from("<table><tr><th>Image</th><th>Reference</th><th>Status</th></tr>");
+                for i in list {
+                    let status = if i.present {
+                        "present"
+                    } else if i.outdated_present {
+                        "outdated (rebuilt on next use)"
+                    } else {
+                        "not built (built on first use)"
+                    };
+                    let _ = write!(
+                        t,
+                        "<tr><td>{}</td><td><code>{}</code></td><td>{status}</td></tr>",
+                        esc(&i.name),
+                        esc(&i.reference)
+                    );
+                }
+                t.push_str("</table>");
+                t
+            }
+            Err(e) => format!("<p class=\"error\">{}</p>", esc(&e.to_string())),
+        },
+        Err(e) => format!("<p class=\"error\">{}</p>", esc(&e.to_string())),
+    };
+    let body = format!(
+        "{counts}<div class=\"columns\"><div>{activity}</div><div><section id=\"docker\"><h2>Docker</h2>{docker}</section><section id=\"gpus\"><h2>GPUs</h2>{gpus}</section></div></div><section id=\"images\"><h2>Emulator images</h2>{images}</section>"
+    );
+    page("Dashboard", "", &body)
+}
+
+/// `{kind: {name: status}}` for the live status script.
+async fn status_json(State(state): State<AppState>) -> Response {
+    let mut out = Map::new();
+    for (kind, path, _) in KINDS {
+        let items: Map<String, Value> = all(&state.services, *kind)
+            .await
+            .into_iter()
+            .map(|r| (r.name, Value::String(r.status.unwrap_or_default())))
+            .collect();
+        out.insert((*path).into(), Value::Object(items));
+    }
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(Value::Object(out)),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            esc("<img src=x onerror='a()'>\"&"),
+            "&lt;img src=x onerror=&#39;a()&#39;&gt;&quot;&amp;"
+        );
+        assert_eq!(enc("a b/<c>"), "a%20b%2F%3Cc%3E");
+    }
+
+    #[test]
+    fn only_html_gets_to_the_console_from_the_root() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT,
+            "text/html,application/xhtml+xml".parse().unwrap(),
+        );
+        assert!(wants_console(&axum::http::Method::GET, "/", None, &h));
+        assert!(!wants_console(
+            &axum::http::Method::GET,
+            "/bucket",
+            None,
+            &h
+        ));
+        h.insert(
+            header::AUTHORIZATION,
+            "AWS4-HMAC-SHA256 ...".parse().unwrap(),
+        );
+        assert!(!wants_console(&axum::http::Method::GET, "/", None, &h));
+    }
+}

@@ -1,0 +1,193 @@
+//! Notebook instances: list with live status, create, start, stop, delete, and "Open Jupyter"
+//! (a presigned URL made on the spot).
+
+use std::fmt::Write as _;
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::{
+    ROOT, all, details, enc, error_page, esc, form, not_found, page, see_other, status_badge,
+};
+use crate::AppState;
+use crate::store::resources::ResourceKind;
+
+const SECTION: &str = "notebook-instances";
+const TYPES: &[&str] = &[
+    "ml.t3.medium",
+    "ml.t3.large",
+    "ml.t3.xlarge",
+    "ml.t2.medium",
+    "ml.m5.xlarge",
+    "ml.m5.2xlarge",
+    "ml.c5.xlarge",
+    "ml.g4dn.xlarge",
+];
+
+pub async fn list(State(state): State<AppState>) -> Response {
+    let s = &state.services;
+    let items = all(s, ResourceKind::NotebookInstance).await;
+    let mut t = String::from(
+        "<table id=\"list\" data-live=\"notebook-instances\"><thead><tr><th>Name</th><th>Status</th><th>Instance type</th><th>Actions</th></tr></thead><tbody>",
+    );
+    for r in &items {
+        let status = r.status.as_deref().unwrap_or("Pending");
+        let u = enc(&r.name);
+        let mut actions = String::new();
+        if status == "InService" {
+            let _ = write!(
+                actions,
+                "<a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{u}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a>"
+            );
+        }
+        for (action, allowed) in [
+            ("start", matches!(status, "Stopped" | "Failed")),
+            ("stop", status == "InService"),
+            ("delete", matches!(status, "Stopped" | "Failed")),
+        ] {
+            if allowed {
+                let _ = write!(
+                    actions,
+                    "<form method=\"post\" action=\"{ROOT}{SECTION}/{u}/{action}\"><button class=\"{action}\" type=\"submit\">{}</button></form>",
+                    capitalized(action)
+                );
+            }
+        }
+        let _ = write!(
+            t,
+            "<tr data-name=\"{n}\"><td><a href=\"{ROOT}{SECTION}/{u}\">{n}</a></td><td class=\"status\">{}</td><td>{}</td><td class=\"actions\">{actions}</td></tr>",
+            esc(status),
+            esc(r
+                .derived
+                .get("InstanceType")
+                .and_then(Value::as_str)
+                .unwrap_or("")),
+            n = esc(&r.name)
+        );
+    }
+    t.push_str("</tbody></table>");
+    if items.is_empty() {
+        t.push_str("<p class=\"empty\">No notebook instances yet.</p>");
+    }
+    let mut types = String::new();
+    for ty in TYPES {
+        let _ = write!(types, "<option>{ty}</option>");
+    }
+    let mut configs = String::from("<option value=\"\"></option>");
+    for c in all(s, ResourceKind::NotebookLifecycleConfig).await {
+        let _ = write!(configs, "<option>{}</option>", esc(&c.name));
+    }
+    let role = format!("arn:aws:iam::{}:role/SageMakerRole", s.config.account_id);
+    let create = format!(
+        "<form id=\"create\" method=\"post\" action=\"{ROOT}{SECTION}\" class=\"panel\"><h2>Create notebook instance</h2>\
+<label>Name <input name=\"NotebookInstanceName\" required pattern=\"[a-zA-Z0-9](-*[a-zA-Z0-9])*\" maxlength=\"63\"></label>\
+<label>Instance type <select name=\"InstanceType\">{types}</select></label>\
+<label>Lifecycle configuration <select name=\"LifecycleConfigName\">{configs}</select></label>\
+<label>IAM role <input name=\"RoleArn\" value=\"{}\" required></label>\
+<button id=\"create-submit\" type=\"submit\">Create</button></form>",
+        esc(&role)
+    );
+    page("Notebook instances", SECTION, &format!("{t}{create}"))
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+pub async fn create(State(state): State<AppState>, req: Request) -> Response {
+    let (_, f) = match form(req).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let mut request = Map::new();
+    for m in [
+        "NotebookInstanceName",
+        "InstanceType",
+        "RoleArn",
+        "LifecycleConfigName",
+    ] {
+        if let Some(v) = f.get(m).filter(|v| !v.is_empty()) {
+            request.insert(m.into(), json!(v));
+        }
+    }
+    // The same validation as the API: the botocore model's constraints, then the service's.
+    if let Err(e) = crate::api::json::validate(
+        &crate::aws::model::sagemaker::MODEL,
+        "CreateNotebookInstance",
+        &Value::Object(request.clone()),
+    ) {
+        return error_page(SECTION, &e);
+    }
+    match state.services.create_notebook_instance(request).await {
+        Ok(_) => see_other(&format!("{ROOT}{SECTION}")),
+        Err(e) => error_page(SECTION, &e.to_string()),
+    }
+}
+
+pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    match state.services.describe_notebook_instance(&name).await {
+        Ok(Value::Object(d)) => {
+            let status = d
+                .get("NotebookInstanceStatus")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let open = if status == "InService" {
+                format!(
+                    "<p><a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a></p>",
+                    enc(&name)
+                )
+            } else {
+                String::new()
+            };
+            page(
+                &name,
+                SECTION,
+                &format!("<p>{}</p>{open}{}", status_badge(status), details(&d)),
+            )
+        }
+        _ => not_found(SECTION, &format!("No notebook instance named {name}.")),
+    }
+}
+
+/// "Open Jupyter": a presigned URL, followed at once.
+pub async fn open(
+    State(state): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+) -> Response {
+    if action != "open" {
+        return not_found(SECTION, "No such page.");
+    }
+    match state
+        .services
+        .create_presigned_notebook_url(&name, None)
+        .await
+    {
+        Ok(url) => see_other(&url),
+        Err(e) => error_page(SECTION, &e.to_string()),
+    }
+}
+
+pub async fn act(
+    State(state): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    if let Err(r) = form(req).await {
+        return *r;
+    }
+    let s = &state.services;
+    let done = match action.as_str() {
+        "start" => s.start_notebook_instance(&name).await,
+        "stop" => s.stop_notebook_instance(&name).await,
+        "delete" => s.delete_notebook_instance(&name).await,
+        _ => return not_found(SECTION, "No such action."),
+    };
+    match done {
+        Ok(()) => see_other(&format!("{ROOT}{SECTION}")),
+        Err(e) => error_page(SECTION, &e.to_string()),
+    }
+}
