@@ -28,7 +28,7 @@ use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
 pub const ROOT: &str = "/_sagebox/";
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/_sagebox/", get(dashboard))
         .route("/_sagebox", get(|| async { see_other(ROOT) }))
@@ -79,6 +79,26 @@ pub fn router() -> Router<AppState> {
             "/_sagebox/s3/{bucket}/uploads/{id}",
             axum::routing::put(s3::upload_part).post(s3::upload_complete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(state, only_when_open))
+}
+
+/// The console has no login of its own: under `--auth strict` (where every API call must be
+/// signed) it is off rather than a way around the signatures.
+async fn only_when_open(
+    State(state): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.services.config.auth == crate::config::AuthMode::Strict {
+        let mut r = page(
+            "Console off",
+            "",
+            "<p class=\"error\">The console is off while sagebox runs with --auth strict: it has no login of its own. Use the AWS CLI or an SDK with your keys.</p>",
+        );
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
+    next.run(req).await
 }
 
 /// A browser asking for `/` (HTML, no AWS signature) is sent to the console.

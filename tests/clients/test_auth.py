@@ -87,6 +87,17 @@ def test_unsigned_requests_are_refused(strict):
     assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
 
 
+def test_the_console_is_off_under_strict_auth(strict):
+    # it has no login of its own, so it must not be a way around the signatures
+    for path in ("/_sagebox/", "/_sagebox/s3", "/_sagebox/models"):
+        r = requests.get(strict.url + path)
+        assert r.status_code == 403 and "--auth strict" in r.text
+    r = requests.post(strict.url + "/_sagebox/notebook-instances",
+                      data={"NotebookInstanceName": "x", "InstanceType": "ml.t3.medium", "RoleArn": "r"})
+    assert r.status_code == 403
+    assert requests.get(strict.url + "/_sagebox/health").status_code == 200
+
+
 def test_presigned_urls_work_until_they_expire(strict):
     s3 = client(strict, "s3")
     bucket = unique("presign")
