@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 BIN     := target/debug/sagebox
 ARGS    ?=
 
-.PHONY: run build release test test-rust test-clients test-images images doctor lint models-check bench clean-venv
+.PHONY: run build release test test-rust test-clients test-images test-console images doctor lint models-check bench clean-venv
 
 run: build
 	$(BIN) serve $(ARGS)
@@ -19,10 +19,11 @@ build:
 release:
 	$(CARGO) build --release
 
-$(VENV)/.ok: tests/clients/requirements.txt tests/images/requirements.txt
+$(VENV)/.ok: tests/clients/requirements.txt tests/images/requirements.txt tests/console/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r tests/clients/requirements.txt -r tests/images/requirements.txt
+	$(PY) -m pip install --quiet -r tests/clients/requirements.txt -r tests/images/requirements.txt \
+		-r tests/console/requirements.txt
 	touch $@
 
 # The SageMaker SDK v3 cannot share a venv with v2: its ModelTrainer test runs in .venv-sdk3.
@@ -33,7 +34,7 @@ $(VENV3)/.ok: tests/sdk3/requirements.txt
 	$(VENV3)/bin/python -m pip install --quiet -r tests/sdk3/requirements.txt
 	touch $@
 
-test: models-check test-rust test-clients test-images
+test: models-check test-rust test-clients test-images test-console
 
 # Builds the emulator images that are missing or outdated (needs Docker and mmdebstrap).
 images: build
@@ -50,7 +51,11 @@ test-rust:
 	$(CARGO) test
 
 test-clients: build $(VENV)/.ok $(VENV3)/.ok
-	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q tests/clients
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q --durations=15 tests/clients
+
+# The web console in headless Chromium (Debian's chromium and chromedriver; see tests/console).
+test-console: build $(VENV)/.ok
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q --durations=10 tests/console
 
 # The generated validation tables must match the generator's output for the pinned botocore.
 models-check: $(VENV)/.ok

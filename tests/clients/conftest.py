@@ -17,7 +17,7 @@ import boto3
 import botocore.config
 import pytest
 
-from support import REGION, REPO, Sagebox, clean_aws_env, sagebox_binary
+from support import REGION, Sagebox, build_byo_image, clean_aws_env
 
 # Neither the developer's AWS config nor their environment may leak into the clients under test.
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
@@ -177,17 +177,8 @@ def aws(sagebox):
 
 @pytest.fixture(scope="session")
 def byo_image():
-    """fixtures/byo built on sagebox's base image (which `sagebox images build base` makes)."""
-    proc = subprocess.run([str(sagebox_binary()), "images", "build", "base"], capture_output=True,
-                          text=True, timeout=3600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    base = proc.stdout.split()[1]
-    tag = "sagebox-test/byo:1"
-    build = subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", tag,
-                            str(REPO / "fixtures" / "byo")], capture_output=True, text=True,
-                           env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=600)
-    assert build.returncode == 0, build.stderr
-    return tag
+    """fixtures/byo built on sagebox's base image (see support.build_byo_image)."""
+    return build_byo_image()
 
 
 @pytest.fixture(scope="module")

@@ -198,3 +198,31 @@ def docker_answers() -> bool:
         return subprocess.run(["docker", "version"], capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def build_byo_image() -> str:
+    """fixtures/byo built on sagebox's base image (which `sagebox images build base` makes)."""
+    proc = subprocess.run([str(sagebox_binary()), "images", "build", "base"], capture_output=True,
+                          text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    base = proc.stdout.split()[1]
+    tag = "sagebox-test/byo:1"
+    build = subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", tag,
+                            str(REPO / "fixtures" / "byo")], capture_output=True, text=True,
+                           env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=600)
+    assert build.returncode == 0, build.stderr
+    return tag
+
+
+def model_tar_gz(files=None) -> bytes:
+    """A model.tar.gz as a training job would leave it (by default one small model.json)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in (files or {"model.json": b'{"weights": [1, 2, 3]}'}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -17,7 +17,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REPO, docker_answers, unique
+from support import model_tar_gz, ACCOUNT, REPO, docker_answers, unique
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 
@@ -46,13 +46,7 @@ def bucket(s3):
 @pytest.fixture(scope="module")
 def model_data(s3, bucket):
     """A model.tar.gz holding one file, as a training job would leave it."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        data = b'{"weights": [1, 2, 3]}'
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
-    s3.put_object(Bucket=bucket, Key="byo/model.tar.gz", Body=buf.getvalue())
+    s3.put_object(Bucket=bucket, Key="byo/model.tar.gz", Body=model_tar_gz())
     return "s3://%s/byo/model.tar.gz" % bucket
 
 

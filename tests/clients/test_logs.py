@@ -8,7 +8,6 @@ token comes back unchanged; DescribeLogGroups is ASCII-sorted by name.
 import time
 
 import pytest
-from botocore.exceptions import ClientError
 
 from support import ACCOUNT, REGION, unique
 
