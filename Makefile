@@ -34,7 +34,15 @@ $(VENV3)/.ok: tests/sdk3/requirements.txt
 	$(VENV3)/bin/python -m pip install --quiet -r tests/sdk3/requirements.txt
 	touch $@
 
-test: models-check test-rust test-clients test-images test-console
+# The emulator images build in the background while the Rust tests run (on an empty Docker engine
+# that overlaps about ten minutes of building with compiling); a test that needs an image still
+# being built waits for it (builds take a host-wide lock per image), so nothing is built twice.
+test: models-check build $(VENV)/.ok $(VENV3)/.ok
+	@echo "building the emulator images in the background (log: target/images-build.log)"
+	@$(BIN) images build > target/images-build.log 2>&1 & builder=$$!; \
+	$(MAKE) --no-print-directory test-rust test-clients test-images test-console; status=$$?; \
+	wait $$builder || echo "the background image build failed: see target/images-build.log"; \
+	exit $$status
 
 # Builds the emulator images that are missing or outdated (needs Docker and mmdebstrap).
 images: build

@@ -102,6 +102,42 @@ fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A host-wide lock on building one image, so that two sagebox processes on one machine (a
+/// server and `sagebox images build`, or two test servers) never build the same image twice at
+/// once: the second waits, then finds the image present. Released when dropped. Without a lock
+/// file (an unwritable temp dir) builds simply go ahead unlocked.
+struct HostLock {
+    _file: Option<std::fs::File>,
+}
+
+impl HostLock {
+    async fn acquire(name: &str, progress: &Progress) -> HostLock {
+        let dir = std::env::temp_dir().join("sagebox-image-locks");
+        let path = dir.join(format!("{name}.lock"));
+        let file = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+        });
+        let Ok(file) = file else {
+            return HostLock { _file: None };
+        };
+        match file.try_lock() {
+            Ok(()) => return HostLock { _file: Some(file) },
+            Err(std::fs::TryLockError::WouldBlock) => progress(&format!(
+                "[{name}] another sagebox process is building this image; waiting for it"
+            )),
+            Err(std::fs::TryLockError::Error(_)) => return HostLock { _file: None },
+        }
+        match tokio::task::spawn_blocking(move || file.lock().map(|()| file)).await {
+            Ok(Ok(file)) => HostLock { _file: Some(file) },
+            _ => HostLock { _file: None },
+        }
+    }
+}
+
 /// Builds and lists the emulator images; one build per image at a time.
 #[derive(Clone)]
 pub struct ImageBuilder {
@@ -166,6 +202,7 @@ impl ImageBuilder {
         }
         let lock = self.lock_for(recipe.name);
         let _guard = lock.lock().await;
+        let _host = HostLock::acquire(recipe.name, progress).await;
         if !self.present(&recipe).await? {
             let base = self.ensure_base(progress).await?;
             self.build_image(&recipe, &base, progress).await?;
@@ -191,6 +228,7 @@ impl ImageBuilder {
         let recipe = Self::recipe(BASE)?;
         let lock = self.lock_for(BASE);
         let _guard = lock.lock().await;
+        let _host = HostLock::acquire(BASE, progress).await;
         let reference = recipe.reference();
         if !self.present(&recipe).await? {
             self.build_base(&recipe, progress).await?;
@@ -408,5 +446,42 @@ struct ScratchFile(PathBuf);
 impl Drop for ScratchFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_second_builder_waits_for_the_first() {
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let said = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let progress: Progress = {
+            let said = said.clone();
+            Arc::new(move |l: &str| said.lock().unwrap().push(l.to_string()))
+        };
+        let first = HostLock::acquire(&name, &progress).await;
+        assert!(first._file.is_some());
+        let (n, p) = (name.clone(), progress.clone());
+        let second = tokio::spawn(async move { HostLock::acquire(&n, &p).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !second.is_finished(),
+            "the second waits while the first holds the lock"
+        );
+        assert!(said.lock().unwrap()[0].contains("another sagebox process"));
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("released")
+            .unwrap();
+        assert!(second._file.is_some());
+        let _ = std::fs::remove_file(
+            std::env::temp_dir()
+                .join("sagebox-image-locks")
+                .join(format!("{name}.lock")),
+        );
     }
 }

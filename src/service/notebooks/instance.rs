@@ -220,11 +220,7 @@ pub(super) async fn run_start(services: Services, name: String) {
             services
                 .notebooks
                 .set_server(&nb.name, Some(server.clone()));
-            let url = format!(
-                "{}{}",
-                services.public_url().trim_start_matches("http://"),
-                base_path(&nb.name).trim_end_matches('/')
-            );
+            let url = services.notebook_url(&nb.name);
             let _ = services
                 .save_notebook(&nb.name, "InService", |d| {
                     d.insert("Url".into(), json!(url));

@@ -149,6 +149,8 @@ impl Services {
             );
         }
         derived.insert("LastModifiedTime".into(), json!(now_epoch()));
+        // Like AWS's `<name>.notebook.<region>.sagemaker.aws`, known from the start.
+        derived.insert("Url".into(), json!(self.notebook_url(&name)));
         let res = match self
             .create_resource(KIND, &name, req, Value::Object(derived), Some("Pending"))
             .await
@@ -382,6 +384,16 @@ impl Services {
         })?;
         *slot = Some(s.clone());
         Ok(s)
+    }
+
+    /// Where an instance's Jupyter is reached, without the scheme (as DescribeNotebookInstance
+    /// reports it).
+    pub fn notebook_url(&self, name: &str) -> String {
+        format!(
+            "{}{}",
+            self.public_url().trim_start_matches("http://"),
+            base_path(name).trim_end_matches('/')
+        )
     }
 
     /// How browsers reach this sagebox (`http://127.0.0.1:PORT` unless bound elsewhere).
