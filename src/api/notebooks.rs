@@ -23,8 +23,8 @@ fn cookie_name(name: &str) -> String {
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1><p>{m}</p></body></html>\n",
-        t = html_escape(title),
-        m = html_escape(message)
+        t = crate::console::esc(title),
+        m = crate::console::esc(message)
     );
     Response::builder()
         .status(status)
@@ -32,21 +32,6 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::from(body))
         .unwrap_or_default()
-}
-
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn refused(r: Refusal) -> Response {

@@ -272,6 +272,26 @@ pub async fn upload_start(
     }
 }
 
+/// The upload a script's request names (`?key=`), after the same-origin check.
+async fn named_upload(
+    state: &AppState,
+    bucket: &str,
+    id: &str,
+    q: &std::collections::HashMap<String, String>,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::store::objects::Upload, Response> {
+    if let Err(r) = same_origin(headers) {
+        return Err(*r);
+    }
+    let key = q.get("key").cloned().unwrap_or_default();
+    state
+        .services
+        .objects
+        .upload(bucket, &key, id)
+        .await
+        .map_err(|e| json_error(StatusCode::NOT_FOUND, e.to_string()))
+}
+
 /// One part (`?key=&part=N`), streamed to disk: `{"etag"}`.
 pub async fn upload_part(
     State(state): State<AppState>,
@@ -279,11 +299,6 @@ pub async fn upload_part(
     Query(q): Params,
     req: Request,
 ) -> Response {
-    if let Err(r) = same_origin(req.headers()) {
-        return *r;
-    }
-    let objects = &state.services.objects;
-    let key = q.get("key").cloned().unwrap_or_default();
     let Some(number) = q
         .get("part")
         .and_then(|p| p.parse::<i64>().ok())
@@ -291,10 +306,11 @@ pub async fn upload_part(
     else {
         return json_error(StatusCode::BAD_REQUEST, "part must be 1..10000".into());
     };
-    let upload = match objects.upload(&bucket, &key, &id).await {
+    let upload = match named_upload(&state, &bucket, &id, &q, req.headers()).await {
         Ok(u) => u,
-        Err(e) => return json_error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(r) => return r,
     };
+    let objects = &state.services.objects;
     let body = req
         .into_body()
         .into_data_stream()
@@ -316,15 +332,11 @@ pub async fn upload_complete(
     Query(q): Params,
     req: Request,
 ) -> Response {
-    if let Err(r) = same_origin(req.headers()) {
-        return *r;
-    }
-    let objects = &state.services.objects;
-    let key = q.get("key").cloned().unwrap_or_default();
-    let upload = match objects.upload(&bucket, &key, &id).await {
+    let upload = match named_upload(&state, &bucket, &id, &q, req.headers()).await {
         Ok(u) => u,
-        Err(e) => return json_error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(r) => return r,
     };
+    let objects = &state.services.objects;
     let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .unwrap_or_default();

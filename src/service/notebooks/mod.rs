@@ -236,57 +236,49 @@ impl Services {
         Ok((items, next_token))
     }
 
-    pub async fn start_notebook_instance(&self, name: &str) -> ServiceResult<()> {
+    /// Moves an instance whose status is one of `from` to `to` (holding its lock), or gives
+    /// AWS's transition error.
+    async fn transition(
+        &self,
+        name: &str,
+        from: &[&str],
+        to: &str,
+        edit: impl FnOnce(&mut Map<String, Value>),
+    ) -> ServiceResult<String> {
         let lock = self.notebooks.lock(name);
         let _turn = lock.lock().await;
         let nb = self.notebook(name).await?;
         let status = nb.status.as_deref().unwrap_or("Pending");
-        if !matches!(status, "Stopped" | "Failed") {
-            return Err(bad_transition(
-                &nb.arn,
-                status,
-                &["Stopped", "Failed"],
-                "Pending",
-            ));
+        if !from.contains(&status) {
+            return Err(bad_transition(&nb.arn, status, from, to));
         }
-        self.save_notebook(&nb.name, "Pending", |d| {
-            d.remove("FailureReason");
-        })
-        .await?;
-        self.spawn_notebook_start(&nb.name);
+        self.save_notebook(&nb.name, to, edit).await?;
+        Ok(nb.name.clone())
+    }
+
+    pub async fn start_notebook_instance(&self, name: &str) -> ServiceResult<()> {
+        let name = self
+            .transition(name, &["Stopped", "Failed"], "Pending", |d| {
+                d.remove("FailureReason");
+            })
+            .await?;
+        self.spawn_notebook_start(&name);
         Ok(())
     }
 
     pub async fn stop_notebook_instance(&self, name: &str) -> ServiceResult<()> {
-        let lock = self.notebooks.lock(name);
-        let _turn = lock.lock().await;
-        let nb = self.notebook(name).await?;
-        let status = nb.status.as_deref().unwrap_or("Pending");
-        if status != "InService" {
-            return Err(bad_transition(&nb.arn, status, &["InService"], "Stopping"));
-        }
-        self.save_notebook(&nb.name, "Stopping", |_| {}).await?;
-        let (services, name) = (self.clone(), nb.name.clone());
-        tokio::spawn(async move { instance::run_stop(services, name).await });
+        let name = self
+            .transition(name, &["InService"], "Stopping", |_| {})
+            .await?;
+        tokio::spawn(instance::run_stop(self.clone(), name));
         Ok(())
     }
 
     pub async fn delete_notebook_instance(&self, name: &str) -> ServiceResult<()> {
-        let lock = self.notebooks.lock(name);
-        let _turn = lock.lock().await;
-        let nb = self.notebook(name).await?;
-        let status = nb.status.as_deref().unwrap_or("Pending");
-        if !matches!(status, "Stopped" | "Failed") {
-            return Err(bad_transition(
-                &nb.arn,
-                status,
-                &["Stopped", "Failed"],
-                "Deleting",
-            ));
-        }
-        self.save_notebook(&nb.name, "Deleting", |_| {}).await?;
-        let (services, name) = (self.clone(), nb.name.clone());
-        tokio::spawn(async move { instance::run_delete(services, name).await });
+        let name = self
+            .transition(name, &["Stopped", "Failed"], "Deleting", |_| {})
+            .await?;
+        tokio::spawn(instance::run_delete(self.clone(), name));
         Ok(())
     }
 
