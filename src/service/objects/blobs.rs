@@ -31,8 +31,8 @@ pub struct Blobs {
     commits: GroupCommit,
 }
 
-/// Small blobs are made durable in groups: a committer thread takes every blob that finished
-/// writing meanwhile, renames each into place and makes the whole group durable with one
+/// Small blobs are made durable in groups: a committer thread takes every blob that arrived
+/// meanwhile, writes each to a temp file, renames it into place and makes the whole group durable with one
 /// `syncfs` (file data and directory entries together), then answers them all. One flush per
 /// group instead of two per blob is what lets many small PUTs in flight share the disk's flush
 /// latency. Nothing is visible before its metadata commits, which happens after the answer, so
@@ -43,15 +43,17 @@ struct GroupCommit {
     tx: std::sync::mpsc::Sender<CommitJob>,
 }
 
-/// A finished temp file, where it goes, and who waits for it to be durable.
+/// A small blob's bytes, its temp file, where it goes, and who waits for it to be durable.
 type CommitJob = (
+    Vec<Bytes>,
     PathBuf,
     PathBuf,
     tokio::sync::oneshot::Sender<std::io::Result<()>>,
 );
 
-/// Blobs up to this size go through the group commit.
-const GROUP_MAX: u64 = 1 << 20;
+/// Blobs up to this size go through the group commit; their bytes are gathered in memory first
+/// (bounded by this size; anything larger streams to disk as it arrives).
+const GROUP_MAX: u64 = 256 << 10;
 
 impl GroupCommit {
     fn start(root: PathBuf) -> GroupCommit {
@@ -66,7 +68,12 @@ impl GroupCommit {
                     }
                     let renamed: Vec<std::io::Result<()>> = group
                         .iter()
-                        .map(|(tmp, dest, _)| {
+                        .map(|(bytes, tmp, dest, _)| {
+                            let mut f = std::fs::File::create(tmp)?;
+                            for b in bytes {
+                                f.write_all(b)?;
+                            }
+                            drop(f);
                             std::fs::create_dir_all(
                                 dest.parent().expect("blob paths have a parent"),
                             )?;
@@ -74,7 +81,10 @@ impl GroupCommit {
                         })
                         .collect();
                     let synced = syncfs(&root);
-                    for ((_, _, answer), r) in group.into_iter().zip(renamed) {
+                    for ((_, tmp, _, answer), r) in group.into_iter().zip(renamed) {
+                        if r.is_err() {
+                            let _ = std::fs::remove_file(&tmp);
+                        }
                         let r = r.and_then(|()| match &synced {
                             Ok(()) => Ok(()),
                             Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
@@ -87,10 +97,11 @@ impl GroupCommit {
         GroupCommit { tx }
     }
 
-    async fn publish(&self, tmp: PathBuf, dest: PathBuf) -> std::io::Result<()> {
+    /// Writes `bytes` to `tmp`, moves it to `dest` and makes it durable with the group.
+    async fn write(&self, bytes: Vec<Bytes>, tmp: PathBuf, dest: PathBuf) -> std::io::Result<()> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.tx
-            .send((tmp, dest, answer))
+            .send((bytes, tmp, dest, answer))
             .map_err(|_| std::io::Error::other("the blob committer stopped"))?;
         answered
             .await
@@ -191,6 +202,9 @@ impl Blobs {
         .map_err(std::io::Error::other)?
     }
 
+    /// Streams a body into a new blob. Bodies up to `GROUP_MAX` are gathered first and written
+    /// by the group committer in one go (no per-blob fsync, no round trip to the blocking pool
+    /// per chunk); larger ones stream to their file, which is fsynced on its own.
     pub async fn write<S, E>(&self, mut body: S, algorithms: &[&str]) -> ObjectResult<Staged>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -200,33 +214,47 @@ impl Blobs {
         let mut md5 = Md5::new();
         let id = new_id();
         let tmp = self.tmp.join(&id);
-        let mut file = tokio::fs::File::create(&tmp).await?;
         let mut size = 0u64;
-        let result: ObjectResult<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ObjectError::InvalidArgument(format!("The request body could not be read: {e}"))
-                })?;
-                md5.update(&chunk);
-                checksums.update(&chunk);
-                size += chunk.len() as u64;
-                file.write_all(&chunk).await?;
-            }
-            file.flush().await?;
+        let mut gathered: Vec<Bytes> = Vec::new();
+        let mut large = false;
+        let read_error =
+            |e: E| ObjectError::InvalidArgument(format!("The request body could not be read: {e}"));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(read_error)?;
+            md5.update(&chunk);
+            checksums.update(&chunk);
+            size += chunk.len() as u64;
+            gathered.push(chunk);
             if size > GROUP_MAX || !cfg!(target_os = "linux") {
-                file.sync_all().await?;
+                large = true;
+                break;
             }
-            Ok(())
         }
-        .await;
-        drop(file);
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
-        }
-        if size <= GROUP_MAX && cfg!(target_os = "linux") {
-            self.commits.publish(tmp, self.path(&id)).await?;
+        if !large {
+            self.commits.write(gathered, tmp, self.path(&id)).await?;
         } else {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            let result: ObjectResult<()> = async {
+                for chunk in gathered {
+                    file.write_all(&chunk).await?;
+                }
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk.map_err(read_error)?;
+                    md5.update(&chunk);
+                    checksums.update(&chunk);
+                    size += chunk.len() as u64;
+                    file.write_all(&chunk).await?;
+                }
+                file.flush().await?;
+                file.sync_all().await?;
+                Ok(())
+            }
+            .await;
+            drop(file);
+            if let Err(e) = result {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
             self.publish(tmp, &id).await?;
         }
         Ok(Staged {
