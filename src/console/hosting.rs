@@ -323,43 +323,21 @@ pub async fn transforms(State(state): State<AppState>) -> Response {
 }
 
 pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match state.services.describe_transform_job(&name).await {
-        Ok(Value::Object(d)) => {
-            let status = d
-                .get("TransformJobStatus")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let input = d
-                .pointer_str("/TransformInput/DataSource/S3DataSource/S3Uri")
-                .unwrap_or_default();
-            let output = d
-                .pointer_str("/TransformOutput/S3OutputPath")
-                .unwrap_or_default();
-            let mut body = format!(
-                "<p>{}</p><p>Input <code class=\"input\">{}</code> → output <code class=\"output\">{}</code></p>",
-                status_badge(status),
-                esc(&input),
-                esc(&output)
-            );
-            if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
-                let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
-            }
-            body.push_str(&details(&d));
-            page(&name, "transform-jobs", &body)
-        }
-        _ => not_found("transform-jobs", &format!("No transform job named {name}.")),
+    let Ok(job) = state.services.describe_transform_job(&name).await else {
+        return not_found("transform-jobs", &format!("No transform job named {name}."));
+    };
+    let text = |p: &str| job.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let mut body = format!(
+        "<p>{}</p><p>Input <code class=\"input\">{}</code> → output <code class=\"output\">{}</code></p>",
+        status_badge(text("/TransformJobStatus")),
+        esc(text("/TransformInput/DataSource/S3DataSource/S3Uri")),
+        esc(text("/TransformOutput/S3OutputPath"))
+    );
+    if let Some(r) = job.get("FailureReason").and_then(Value::as_str) {
+        let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
     }
-}
-
-trait PointerStr {
-    fn pointer_str(&self, p: &str) -> Option<String>;
-}
-
-impl PointerStr for Map<String, Value> {
-    fn pointer_str(&self, p: &str) -> Option<String> {
-        Value::Object(self.clone())
-            .pointer(p)
-            .and_then(Value::as_str)
-            .map(str::to_string)
+    if let Value::Object(d) = &job {
+        body.push_str(&details(d));
     }
+    page(&name, "transform-jobs", &body)
 }

@@ -503,20 +503,24 @@ async fn dashboard(State(state): State<AppState>) -> Response {
     page("Dashboard", "", &body)
 }
 
-/// `{kind: {name: status}}` for the live status script.
-async fn status_json(State(state): State<AppState>) -> Response {
-    let mut out = Map::new();
-    for (kind, path, _) in KINDS {
-        let items: Map<String, Value> = all(&state.services, *kind)
-            .await
-            .into_iter()
-            .map(|r| (r.name, Value::String(r.status.unwrap_or_default())))
-            .collect();
-        out.insert((*path).into(), Value::Object(items));
-    }
+/// `{name: status}` of one kind (`?kind=training-jobs`) for the live status script, which
+/// polls it every two seconds.
+async fn status_json(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let wanted = q.get("kind").map(String::as_str).unwrap_or_default();
+    let Some((kind, _, _)) = KINDS.iter().find(|(_, path, _)| *path == wanted) else {
+        return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({}))).into_response();
+    };
+    let items: Map<String, Value> = all(&state.services, *kind)
+        .await
+        .into_iter()
+        .map(|r| (r.name, Value::String(r.status.unwrap_or_default())))
+        .collect();
     (
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(Value::Object(out)),
+        axum::Json(Value::Object(items)),
     )
         .into_response()
 }

@@ -4,15 +4,15 @@
 (function () {
   const root = "/_sagebox/";
 
-  // Live status: tables with data-live="<kind>" refresh their status cells every 2 s; a row
+  // Live status: tables with data-live="<kind>" check that kind's statuses every 2 s; a row
   // that appeared, vanished or changed status reloads the page (so the actions shown match).
   const live = document.querySelector("table[data-live]");
   if (live) {
     const kind = live.dataset.live;
     setInterval(async () => {
       try {
-        const r = await fetch(root + "status", { cache: "no-store" });
-        const all = (await r.json())[kind] || {};
+        const r = await fetch(root + "status?kind=" + encodeURIComponent(kind), { cache: "no-store" });
+        const all = await r.json();
         const rows = live.querySelectorAll("tr[data-name]");
         let changed = rows.length !== Object.keys(all).length;
         rows.forEach((tr) => {
