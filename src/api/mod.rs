@@ -10,6 +10,5 @@ pub mod notebooks;
 pub mod query;
 pub mod runtime;
 pub mod s3;
-pub mod s3_anonymous;
 pub mod sagemaker;
 pub mod sts;

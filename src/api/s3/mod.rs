@@ -1,0 +1,201 @@
+//! S3 (REST-XML) through the s3s crate: s3s parses requests, checks signatures when configured
+//! and renders responses and errors; this module turns each operation into calls on the object
+//! service (`service::objects`) and maps its errors to S3's codes.
+//!
+//! One file per family of operations, each an `impl S3Api` block with one method per operation
+//! named as s3s (and botocore) name it: `buckets`, `objects`, `listing`, `multipart`; request
+//! checksums in `checksums`; `anonymous` prepares requests before s3s sees them. The `S3` trait
+//! impl below is only the table that routes s3s's calls to those methods.
+
+pub mod anonymous;
+mod buckets;
+mod checksums;
+mod listing;
+mod multipart;
+mod objects;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use s3s::dto::*;
+use s3s::host::{S3Host, VirtualHost};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use crate::service::objects::{ObjectError, Objects};
+use crate::store::objects::ObjectMeta;
+
+/// The S3 service the gateway falls back to.
+pub fn service(objects: Objects) -> S3Service {
+    let mut b = S3ServiceBuilder::new(S3Api { objects });
+    // No S3Auth: every access key is accepted and signatures are not checked (sagebox's
+    // default mode); aws-chunked bodies are still decoded.
+    b.set_host(LocalHost);
+    b.build()
+}
+
+/// Virtual-host addressing for `<bucket>.localhost[:port]` and `<bucket>.s3.localhost[:port]`;
+/// every other host (IPs, `host.docker.internal`, network aliases) is path style.
+struct LocalHost;
+
+impl S3Host for LocalHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        for base in [".s3.localhost", ".localhost"] {
+            if let Some(bucket) = name.strip_suffix(base).filter(|b| !b.is_empty()) {
+                return Ok(VirtualHost::new(host).with_bucket(bucket));
+            }
+        }
+        Ok(VirtualHost::new(host))
+    }
+}
+
+struct S3Api {
+    objects: Objects,
+}
+
+pub(super) fn map_err(e: ObjectError) -> S3Error {
+    let code = match &e {
+        ObjectError::NoSuchBucket => S3ErrorCode::NoSuchBucket,
+        ObjectError::NoSuchKey => S3ErrorCode::NoSuchKey,
+        ObjectError::BucketAlreadyOwnedByYou => S3ErrorCode::BucketAlreadyOwnedByYou,
+        ObjectError::BucketNotEmpty => S3ErrorCode::BucketNotEmpty,
+        ObjectError::NoSuchUpload => S3ErrorCode::NoSuchUpload,
+        ObjectError::InvalidPart => S3ErrorCode::InvalidPart,
+        ObjectError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
+        ObjectError::EntityTooSmall => S3ErrorCode::EntityTooSmall,
+        ObjectError::InvalidArgument(_) => S3ErrorCode::InvalidArgument,
+        ObjectError::Internal(_) => S3ErrorCode::InternalError,
+    };
+    S3Error::with_message(code, e.to_string())
+}
+
+pub(super) fn timestamp(epoch: f64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_secs_f64(epoch.max(0.0)))
+}
+
+pub(super) fn epoch_of(t: &Timestamp) -> f64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp_nanos() as f64 / 1e9
+}
+
+pub(super) fn etag(s: &str) -> ETag {
+    ETag::Strong(s.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn meta_from(
+    metadata: Option<Metadata>,
+    content_type: Option<ContentType>,
+    content_encoding: Option<ContentEncoding>,
+    content_disposition: Option<ContentDisposition>,
+    content_language: Option<ContentLanguage>,
+    cache_control: Option<CacheControl>,
+) -> ObjectMeta {
+    ObjectMeta {
+        content_type: content_type.map(|c| c.to_string()),
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        user: metadata
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// Reads and drops (up to a bound) the body of a request refused before its body was needed, so
+/// the client finishes sending and reads the error instead of seeing the connection closed.
+pub(super) async fn drain(body: &mut StreamingBlob) {
+    use futures_util::StreamExt;
+    let mut left: usize = 64 * 1024 * 1024;
+    while let Some(Ok(chunk)) = body.next().await {
+        left = left.saturating_sub(chunk.len());
+        if left == 0 {
+            break;
+        }
+    }
+}
+
+/// Routes each s3s operation to the `S3Api` method of the same name (an inherent method, defined
+/// in this module's children, which takes precedence over the trait's).
+macro_rules! operations {
+    ($($op:ident: $input:ident => $output:ident,)*) => {
+        #[async_trait::async_trait]
+        impl S3 for S3Api {
+            $(
+                async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    S3Api::$op(self, req).await
+                }
+            )*
+        }
+    };
+}
+
+operations! {
+    create_bucket: CreateBucketInput => CreateBucketOutput,
+    head_bucket: HeadBucketInput => HeadBucketOutput,
+    list_buckets: ListBucketsInput => ListBucketsOutput,
+    delete_bucket: DeleteBucketInput => DeleteBucketOutput,
+    get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput,
+    get_bucket_versioning: GetBucketVersioningInput => GetBucketVersioningOutput,
+    put_object: PutObjectInput => PutObjectOutput,
+    get_object: GetObjectInput => GetObjectOutput,
+    head_object: HeadObjectInput => HeadObjectOutput,
+    delete_object: DeleteObjectInput => DeleteObjectOutput,
+    delete_objects: DeleteObjectsInput => DeleteObjectsOutput,
+    copy_object: CopyObjectInput => CopyObjectOutput,
+    list_objects: ListObjectsInput => ListObjectsOutput,
+    list_objects_v2: ListObjectsV2Input => ListObjectsV2Output,
+    list_object_versions: ListObjectVersionsInput => ListObjectVersionsOutput,
+    create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput,
+    upload_part: UploadPartInput => UploadPartOutput,
+    complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput,
+    abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput,
+    list_parts: ListPartsInput => ListPartsOutput,
+    list_multipart_uploads: ListMultipartUploadsInput => ListMultipartUploadsOutput,
+    upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput,
+    get_bucket_tagging: GetBucketTaggingInput => GetBucketTaggingOutput,
+    put_bucket_tagging: PutBucketTaggingInput => PutBucketTaggingOutput,
+    delete_bucket_tagging: DeleteBucketTaggingInput => DeleteBucketTaggingOutput,
+    get_object_tagging: GetObjectTaggingInput => GetObjectTaggingOutput,
+    put_object_tagging: PutObjectTaggingInput => PutObjectTaggingOutput,
+    delete_object_tagging: DeleteObjectTaggingInput => DeleteObjectTaggingOutput,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_hosts_name_buckets_only_under_localhost() {
+        let h = LocalHost;
+        assert_eq!(
+            h.parse_host_header("data.localhost:4599").unwrap().bucket(),
+            Some("data")
+        );
+        assert_eq!(
+            h.parse_host_header("data.s3.localhost").unwrap().bucket(),
+            Some("data")
+        );
+        assert_eq!(
+            h.parse_host_header("127.0.0.1:4599").unwrap().bucket(),
+            None
+        );
+        assert_eq!(
+            h.parse_host_header("host.docker.internal:4599")
+                .unwrap()
+                .bucket(),
+            None
+        );
+        assert_eq!(
+            h.parse_host_header("localhost:4599").unwrap().bucket(),
+            None
+        );
+    }
+}
