@@ -142,7 +142,7 @@ async fn control_plane(
 /// Hands the request, body still streaming, to the s3s service.
 async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Response {
     use tower::ServiceExt;
-    let req = api::s3_anonymous::make_anonymous(req);
+    let req = api::s3::anonymous::make_anonymous(req);
     match state.s3.clone().oneshot(req).await {
         Ok(resp) => resp.map(Body::new),
         Err(e) => {
