@@ -82,6 +82,14 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         return crate::console::see_other(crate::console::ROOT);
     }
     let route = classify(&method, &path, req.uri().query(), req.headers());
+    // A presigned URL's expiry holds in every auth mode (only signatures need `--auth strict`).
+    if route == Route::S3
+        && let Some(q) = req.uri().query()
+        && let Err(e) =
+            crate::aws::sigv4::presigned_validity(q, crate::aws::time::now_epoch() as i64)
+    {
+        return render(&route, signature_error(e, &route), &path, &request_id);
+    }
     let req = if state.services.config.auth == crate::config::AuthMode::Strict {
         match authenticate(&state, req, &route, &request_id).await {
             Ok(req) => req,
@@ -143,8 +151,9 @@ async fn control_plane(
 async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Response {
     use tower::ServiceExt;
     let req = api::s3::anonymous::make_anonymous(req);
+    let attributes = api::s3::attributes::is_attributes_request(req.method(), req.uri().query());
     match state.s3.clone().oneshot(req).await {
-        Ok(resp) => resp.map(Body::new),
+        Ok(resp) => api::s3::finish(resp.map(Body::new), attributes, request_id).await,
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed");
             AwsError::internal("We encountered an internal error. Please try again.")
@@ -163,7 +172,7 @@ async fn authenticate(
     route: &Route,
     request_id: &str,
 ) -> Result<Request, Response> {
-    use crate::aws::sigv4::{Payload, SignatureError, SignedRequest, verify};
+    use crate::aws::sigv4::{Payload, SignedRequest, verify};
     let config = &state.services.config;
     let now = crate::aws::time::now_epoch() as i64;
     let (parts, body) = req.into_parts();
@@ -211,13 +220,19 @@ async fn authenticate(
         return Ok(Request::from_parts(parts, body));
     };
     tracing::debug!(error = ?e, "signature refused");
+    Err(render(route, signature_error(e, route), &path, request_id))
+}
+
+/// A refused signature as the api the request was for reports it.
+fn signature_error(e: crate::aws::sigv4::SignatureError, route: &Route) -> AwsError {
+    use crate::aws::sigv4::SignatureError;
     let s3 = *route == Route::S3;
     let json = matches!(
         route,
         Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) | Route::Runtime
     );
     let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
-    let err = match e {
+    match e {
         SignatureError::Missing if s3 => {
             AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
         }
@@ -259,13 +274,13 @@ async fn authenticate(
         SignatureError::Expired => {
             AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
         }
+        SignatureError::Forbidden(m) => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", m),
         SignatureError::Invalid(m) if s3 => AwsError::bad_request("InvalidRequest", m),
         SignatureError::Invalid(m) if json => {
             AwsError::bad_request("IncompleteSignatureException", m)
         }
         SignatureError::Invalid(m) => AwsError::bad_request("IncompleteSignature", m),
-    };
-    Err(render(route, err, &path, request_id))
+    }
 }
 
 /// An error in the protocol of the api the request was for.

@@ -80,6 +80,8 @@ pub enum SignatureError {
     Expired,
     /// Malformed or unsupported authentication (e.g. SigV2).
     Invalid(String),
+    /// Well-formed but refused (403 AccessDenied), with S3's reason.
+    Forbidden(String),
 }
 
 /// What the signature covers that the request line and headers do not: the payload hash.
@@ -421,6 +423,47 @@ fn uri_encode(s: &str, slash: bool) -> String {
         }
     }
     out
+}
+
+/// A presigned URL's own validity, which sagebox checks in every auth mode (signatures only
+/// under `--auth strict`): SigV4's `X-Amz-Date` + `X-Amz-Expires` (at most seven days, and a
+/// URL valid for 0 seconds is expired at once), or SigV2's `Expires` (epoch seconds).
+pub fn presigned_validity(query: &str, now_epoch: i64) -> Result<(), SignatureError> {
+    let mut date = None;
+    let mut expires = None;
+    let mut v2_expires = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "X-Amz-Date" => date = Some(v.into_owned()),
+            "X-Amz-Expires" => expires = Some(v.into_owned()),
+            "Expires" => v2_expires = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if let Some(expires) = expires {
+        let seconds: i64 = expires.parse().map_err(|_| {
+            SignatureError::Invalid(format!("X-Amz-Expires {expires} is not a number."))
+        })?;
+        if !(0..=604_800).contains(&seconds) {
+            return Err(SignatureError::Forbidden(
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),
+            ));
+        }
+        let date = date.unwrap_or_default();
+        let signed = parse_amz_date(&date).ok_or_else(|| {
+            SignatureError::Invalid(format!(
+                "X-Amz-Date {date} is not a date like 20260101T000000Z."
+            ))
+        })?;
+        if seconds == 0 || now_epoch > signed + seconds {
+            return Err(SignatureError::Expired);
+        }
+    } else if let Some(t) = v2_expires.and_then(|e| e.parse::<i64>().ok())
+        && now_epoch > t
+    {
+        return Err(SignatureError::Expired);
+    }
+    Ok(())
 }
 
 /// `20260101T120000Z` → epoch seconds.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{ROOT, enc, error_page, esc, form, not_found, page, same_origin, see_other, when};
 use crate::AppState;
-use crate::service::objects::ListRequest;
+use crate::service::objects::{CompletedPart, Completion, ListRequest};
 use crate::store::objects::ObjectMeta;
 
 const SECTION: &str = "s3";
@@ -264,10 +264,10 @@ pub async fn upload_start(
     match state
         .services
         .objects
-        .create_upload(&bucket, key, meta)
+        .create_upload(&bucket, key, meta, (None, None))
         .await
     {
-        Ok(id) => axum::Json(json!({ "uploadId": id })).into_response(),
+        Ok((id, _)) => axum::Json(json!({ "uploadId": id })).into_response(),
         Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
@@ -341,14 +341,24 @@ pub async fn upload_complete(
         .await
         .unwrap_or_default();
     let parsed: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let parts: Vec<(i64, String)> = parsed
+    let parts: Vec<CompletedPart> = parsed
         .get("parts")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|p| Some((p.get(0)?.as_i64()?, p.get(1)?.as_str()?.to_string())))
+        .filter_map(|p| {
+            Some(CompletedPart {
+                number: p.get(0)?.as_i64()?,
+                etag: p.get(1)?.as_str()?.to_string(),
+                ..Default::default()
+            })
+        })
         .collect();
-    match objects.complete_upload(&upload, &parts).await {
+    let completion = Completion {
+        parts,
+        ..Default::default()
+    };
+    match objects.complete_upload(&upload, &completion).await {
         Ok(row) => axum::Json(json!({ "key": row.key, "size": row.size, "etag": row.etag }))
             .into_response(),
         Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),

@@ -28,9 +28,30 @@ pub struct ObjectMeta {
     /// Checksums by algorithm (`CRC32`, `CRC64NVME`, ...), base64 as S3 reports them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checksums: BTreeMap<String, String>,
-    /// Object tags, in the order they were set.
+    /// Object tags, sorted by key (S3 keeps a set and lists it in key order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// How `checksums` cover the object: `FULL_OBJECT` (the whole byte stream) or `COMPOSITE`
+    /// (a checksum of the parts' checksums, `-N` suffixed); absent for objects without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    /// On a multipart upload: the algorithm CreateMultipartUpload named, which every part gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    /// `Expires`, as the client sent it (an HTTP date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// A multipart object's parts in order (GetObject by PartNumber, GetObjectAttributes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartMeta>,
+}
+
+/// One part of a completed multipart object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartMeta {
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]

@@ -167,7 +167,14 @@ def test_delete_objects_and_bucket_lifecycle_errors(s3, bucket):
     deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "x"}, {"Key": "never-existed"}]})
     assert sorted(d["Key"] for d in deleted["Deleted"]) == ["never-existed", "x"]
     assert error_of(lambda: s3.get_object(Bucket=bucket, Key="x")) == ("NoSuchKey", 404)
-    assert error_of(lambda: s3.create_bucket(Bucket=bucket)) == ("BucketAlreadyOwnedByYou", 409)
+    # us-east-1's legacy rule: re-creating a bucket you own there succeeds; elsewhere it is an error.
+    s3.create_bucket(Bucket=bucket)
+    west = unique("west").lower()
+    where = {"LocationConstraint": "eu-west-1"}
+    s3.create_bucket(Bucket=west, CreateBucketConfiguration=where)
+    assert error_of(lambda: s3.create_bucket(Bucket=west, CreateBucketConfiguration=where)) == (
+        "BucketAlreadyOwnedByYou", 409)
+    s3.delete_bucket(Bucket=west)
     s3.delete_bucket(Bucket=bucket)
     assert error_of(lambda: s3.head_bucket(Bucket=bucket))[1] == 404
     assert error_of(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x")) == ("NoSuchBucket", 404)

@@ -23,7 +23,7 @@ fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$bin" serve --bind "127.0.0.1:$port" --data-dir "$work/data" >"$work/sagebox.log" 2>&1 &
+"$bin" serve --bind "127.0.0.1:$port" --data-dir "$work/data" --no-samples >"$work/sagebox.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/_sagebox/health" >/dev/null && break; sleep 0.1; done

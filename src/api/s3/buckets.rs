@@ -36,10 +36,18 @@ impl S3Api {
                 "The specified bucket is not valid."
             ));
         }
-        self.objects
-            .create_bucket(&bucket, region.as_deref())
-            .await
-            .map_err(map_err)?;
+        match self.objects.create_bucket(&bucket, region.as_deref()).await {
+            Ok(()) => {}
+            // S3's legacy rule for us-east-1: creating a bucket you already own there succeeds.
+            Err(ObjectError::BucketAlreadyOwnedByYou)
+                if region.as_deref().is_none_or(|r| r == "us-east-1")
+                    && self
+                        .objects
+                        .bucket(&bucket)
+                        .await
+                        .is_ok_and(|b| b.region == "us-east-1") => {}
+            Err(e) => return Err(map_err(e)),
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -60,12 +68,42 @@ impl S3Api {
         }))
     }
 
+    /// Buckets in name order; `MaxBuckets` pages them, the continuation token being the last
+    /// name of the page before.
     pub(super) async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self.objects.list_buckets().await.map_err(map_err)?;
-        let buckets = buckets
+        let input = req.input;
+        let max = match input.max_buckets {
+            Some(n) if !(1..=10_000).contains(&n) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Argument max-buckets must be an integer between 1 and 10000"
+                ));
+            }
+            Some(n) => n as usize,
+            None => usize::MAX,
+        };
+        let after = match &input.continuation_token {
+            Some(t) => Some(super::listing::decode_token(t)?),
+            None => None,
+        };
+        let mut buckets = self.objects.list_buckets().await.map_err(map_err)?;
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        let prefix = input.prefix.as_deref().unwrap_or("");
+        let region = input.bucket_region.as_deref();
+        let mut matching = buckets.into_iter().filter(|b| {
+            b.name.starts_with(prefix)
+                && after.as_ref().is_none_or(|a| b.name > *a)
+                && region.is_none_or(|r| b.region == r)
+        });
+        let page: Vec<_> = matching.by_ref().take(max).collect();
+        let more = matching.next().is_some();
+        let continuation_token = more
+            .then(|| page.last().map(|b| super::listing::encode_token(&b.name)))
+            .flatten();
+        let buckets = page
             .into_iter()
             .map(|b| Bucket {
                 name: Some(b.name),
@@ -75,11 +113,9 @@ impl S3Api {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner {
-                display_name: Some("sagebox".into()),
-                id: Some("sagebox".into()),
-            }),
-            ..Default::default()
+            owner: Some(owner()),
+            continuation_token,
+            prefix: input.prefix,
         }))
     }
 
@@ -160,12 +196,7 @@ impl S3Api {
             .into_iter()
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
-        if tags.len() > 50 {
-            return Err(s3_error!(
-                InvalidTag,
-                "Bucket tag count cannot be greater than 50"
-            ));
-        }
+        check_tags(&tags, 50)?;
         self.objects
             .set_bucket_tags(&input.bucket, tags)
             .await

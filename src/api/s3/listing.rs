@@ -40,8 +40,14 @@ pub(super) fn decode_token(token: &str) -> S3Result<String> {
         })
 }
 
-pub(super) fn object_entry(o: crate::store::objects::ObjectRow, url: bool) -> Object {
+/// A listing entry; `with_owner`: ListObjects (v1) always names the owner, V2 when FetchOwner.
+pub(super) fn object_entry(
+    o: crate::store::objects::ObjectRow,
+    url: bool,
+    with_owner: bool,
+) -> Object {
     Object {
+        owner: with_owner.then(owner),
         key: Some(if url { url_encode(&o.key) } else { o.key }),
         size: Some(o.size as i64),
         e_tag: Some(etag(&o.etag)),
@@ -82,7 +88,9 @@ impl S3Api {
             .flatten();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(enc(prefix)),
+            // ListObjects (v1) echoes Prefix as sent, even with encoding-type=url (botocore decodes only
+            // Delimiter, Marker, NextMarker, keys and common prefixes there).
+            prefix: Some(prefix),
             delimiter: input.delimiter.filter(|d| !d.is_empty()).map(enc),
             marker: Some(input.marker.map(enc).unwrap_or_default()),
             next_marker: next_marker.map(enc),
@@ -92,7 +100,7 @@ impl S3Api {
                 listing
                     .objects
                     .into_iter()
-                    .map(|o| object_entry(o, url))
+                    .map(|o| object_entry(o, url, true))
                     .collect(),
             ),
             common_prefixes: Some(
@@ -114,6 +122,7 @@ impl S3Api {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
+        let fetch_owner = input.fetch_owner.unwrap_or(false);
         let url = input
             .encoding_type
             .as_ref()
@@ -155,7 +164,7 @@ impl S3Api {
                 listing
                     .objects
                     .into_iter()
-                    .map(|o| object_entry(o, url))
+                    .map(|o| object_entry(o, url, fetch_owner))
                     .collect(),
             ),
             common_prefixes: Some(

@@ -8,6 +8,7 @@
 //! impl below is only the table that routes s3s's calls to those methods.
 
 pub mod anonymous;
+pub mod attributes;
 mod buckets;
 mod checksums;
 mod listing;
@@ -31,6 +32,44 @@ pub fn service(objects: Objects) -> S3Service {
     // default mode); aws-chunked bodies are still decoded.
     b.set_host(LocalHost);
     b.build()
+}
+
+/// What the gateway adds to every s3s answer: the `x-amz-request-id` header S3 always sends,
+/// the same id as an error body's `RequestId`, and (for GetObjectAttributes) the unquoted ETag.
+pub async fn finish(
+    resp: axum::response::Response,
+    attributes: bool,
+    request_id: &str,
+) -> axum::response::Response {
+    let mut resp = if attributes {
+        attributes::unquote_etag(resp).await
+    } else {
+        resp
+    };
+    crate::aws::error::insert_request_id(resp.headers_mut(), "x-amz-request-id", request_id);
+    let is_xml = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|c| c.as_bytes().ends_with(b"xml"));
+    if !resp.status().is_client_error() && !resp.status().is_server_error() || !is_xml {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 10).await else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let body = match text.rfind("</Error>") {
+        Some(end) if !text.contains("<RequestId>") => format!(
+            "{}<RequestId>{}</RequestId>{}",
+            &text[..end],
+            crate::aws::xml::escape(request_id),
+            &text[end..]
+        ),
+        _ => text.into_owned(),
+    };
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Virtual-host addressing for `<bucket>.localhost[:port]` and `<bucket>.s3.localhost[:port]`;
@@ -70,9 +109,19 @@ pub(super) fn map_err(e: ObjectError) -> S3Error {
         ObjectError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
         ObjectError::EntityTooSmall => S3ErrorCode::EntityTooSmall,
         ObjectError::InvalidArgument(_) => S3ErrorCode::InvalidArgument,
+        ObjectError::InvalidRequest(_) => S3ErrorCode::InvalidRequest,
+        ObjectError::BadDigest(_) => S3ErrorCode::BadDigest,
         ObjectError::Internal(_) => S3ErrorCode::InternalError,
     };
     S3Error::with_message(code, e.to_string())
+}
+
+/// The one owner sagebox reports (it has one user).
+pub(super) fn owner() -> Owner {
+    Owner {
+        display_name: Some("sagebox".into()),
+        id: Some("sagebox".into()),
+    }
 }
 
 pub(super) fn timestamp(epoch: f64) -> Timestamp {
@@ -87,26 +136,115 @@ pub(super) fn etag(s: &str) -> ETag {
     ETag::Strong(s.to_string())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn meta_from(
-    metadata: Option<Metadata>,
-    content_type: Option<ContentType>,
-    content_encoding: Option<ContentEncoding>,
-    content_disposition: Option<ContentDisposition>,
-    content_language: Option<ContentLanguage>,
-    cache_control: Option<CacheControl>,
-) -> ObjectMeta {
-    ObjectMeta {
-        content_type: content_type.map(|c| c.to_string()),
-        content_encoding,
-        content_disposition,
-        content_language,
-        cache_control,
-        user: metadata
-            .map(|m| m.into_iter().collect())
-            .unwrap_or_default(),
-        ..Default::default()
+/// The metadata a PutObject, CopyObject (REPLACE) or CreateMultipartUpload stores beside the
+/// bytes, moved out of the request's fields of the same names (the three inputs share them).
+macro_rules! object_meta {
+    ($input:ident) => {
+        $crate::api::s3::ObjectHeaders {
+            metadata: $input.metadata,
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: $input.expires,
+            tagging: $input.tagging,
+        }
+        .into_meta()
+    };
+}
+pub(super) use object_meta;
+
+/// The standard and user headers an object keeps.
+pub(super) struct ObjectHeaders {
+    pub metadata: Option<Metadata>,
+    pub content_type: Option<ContentType>,
+    pub content_encoding: Option<ContentEncoding>,
+    pub content_disposition: Option<ContentDisposition>,
+    pub content_language: Option<ContentLanguage>,
+    pub cache_control: Option<CacheControl>,
+    pub expires: Option<Expires>,
+    pub tagging: Option<TaggingHeader>,
+}
+
+impl ObjectHeaders {
+    pub(super) fn into_meta(self) -> S3Result<ObjectMeta> {
+        let tags = match &self.tagging {
+            Some(t) => parse_tagging_header(t)?,
+            None => Vec::new(),
+        };
+        let mut tags = tags;
+        check_tags(&tags, 10)?;
+        tags.sort();
+        // `aws-chunked` describes the request's framing, not the object: S3 drops it.
+        let content_encoding = self.content_encoding.and_then(|e| {
+            let kept: Vec<&str> = e
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            (!kept.is_empty()).then(|| kept.join(", "))
+        });
+        let expires = self.expires.and_then(|t| {
+            let mut buf = Vec::new();
+            t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+                .ok()?;
+            String::from_utf8(buf).ok()
+        });
+        Ok(ObjectMeta {
+            content_type: self.content_type.map(|c| c.to_string()),
+            content_encoding,
+            content_disposition: self.content_disposition,
+            content_language: self.content_language,
+            cache_control: self.cache_control,
+            expires,
+            user: self
+                .metadata
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+            tags,
+            ..Default::default()
+        })
     }
+}
+
+/// `x-amz-tagging`: tags as a URL query string (`k1=v1&k2=v2`).
+pub(super) fn parse_tagging_header(header: &str) -> S3Result<Vec<(String, String)>> {
+    Ok(form_urlencoded::parse(header.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// S3's tag rules: at most `max` tags, keys of 1–128 and values of up to 256 characters,
+/// each key once.
+pub(super) fn check_tags(tags: &[(String, String)], max: usize) -> S3Result<()> {
+    if tags.len() > max {
+        return Err(s3s::s3_error!(
+            InvalidTag,
+            "Object tags cannot be greater than {max}"
+        ));
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(s3s::s3_error!(
+                InvalidTag,
+                "The TagKey you have provided is invalid"
+            ));
+        }
+        if v.chars().count() > 256 {
+            return Err(s3s::s3_error!(
+                InvalidTag,
+                "The TagValue you have provided is too long"
+            ));
+        }
+        if tags[..i].iter().any(|(other, _)| other == k) {
+            return Err(s3s::s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads and drops (up to a bound) the body of a request refused before its body was needed, so
@@ -166,6 +304,7 @@ operations! {
     get_object_tagging: GetObjectTaggingInput => GetObjectTaggingOutput,
     put_object_tagging: PutObjectTaggingInput => PutObjectTaggingOutput,
     delete_object_tagging: DeleteObjectTaggingInput => DeleteObjectTaggingOutput,
+    get_object_attributes: GetObjectAttributesInput => GetObjectAttributesOutput,
 }
 
 #[cfg(test)]

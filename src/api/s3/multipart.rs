@@ -4,8 +4,37 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use std::collections::BTreeMap;
+
 use super::checksums::checksum_fields;
 use super::*;
+use crate::service::objects::{CompletedPart, Completion};
+use crate::store::objects::ObjectRow;
+
+/// The checksums a request carries, by algorithm.
+fn sent_map(sent: [(&str, Option<String>); 5]) -> BTreeMap<String, String> {
+    sent.into_iter()
+        .filter_map(|(a, v)| Some((a.to_string(), v?)))
+        .collect()
+}
+
+/// CompleteMultipartUpload's answer for the object it made.
+fn completed(row: ObjectRow) -> CompleteMultipartUploadOutput {
+    let [crc32, crc32c, sha1, sha256, crc64nvme] = checksum_fields(&row.meta.checksums);
+    CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", row.bucket, row.key)),
+        e_tag: Some(etag(&row.etag)),
+        checksum_type: row.meta.checksum_type.map(ChecksumType::from),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_crc64nvme: crc64nvme,
+        bucket: Some(row.bucket),
+        key: Some(row.key),
+        ..Default::default()
+    }
+}
 
 impl S3Api {
     pub(super) async fn create_multipart_upload(
@@ -13,24 +42,28 @@ impl S3Api {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        let meta = meta_from(
-            input.metadata,
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-        );
-        let upload_id = self
+        let algorithm = input.checksum_algorithm.clone();
+        let requested_type = input.checksum_type.as_ref().map(|t| t.as_str().to_string());
+        let meta = object_meta!(input)?;
+        let (upload_id, checksum_type) = self
             .objects
-            .create_upload(&input.bucket, &input.key, meta)
+            .create_upload(
+                &input.bucket,
+                &input.key,
+                meta,
+                (
+                    algorithm.as_ref().map(|a| a.as_str()),
+                    requested_type.as_deref(),
+                ),
+            )
             .await
             .map_err(map_err)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
-            checksum_algorithm: input.checksum_algorithm,
+            checksum_algorithm: algorithm,
+            checksum_type: checksum_type.map(ChecksumType::from_static),
             ..Default::default()
         }))
     }
@@ -65,6 +98,11 @@ impl S3Api {
                 return Err(map_err(e));
             }
         };
+        let upload_algorithm = upload
+            .meta
+            .checksum_algorithm
+            .clone()
+            .map(ChecksumAlgorithm::from);
         let sent = [
             ("CRC32", input.checksum_crc32.clone()),
             ("CRC32C", input.checksum_crc32c.clone()),
@@ -77,7 +115,11 @@ impl S3Api {
                 body,
                 &req.headers,
                 trailers,
-                input.checksum_algorithm.as_ref(),
+                // Every part of an upload that named an algorithm gets that checksum.
+                input
+                    .checksum_algorithm
+                    .as_ref()
+                    .or(upload_algorithm.as_ref()),
                 &sent,
                 input.content_md5.as_deref(),
             )
@@ -105,36 +147,73 @@ impl S3Api {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let upload = self
-            .objects
-            .upload(&input.bucket, &input.key, &input.upload_id)
-            .await
-            .map_err(map_err)?;
-        let parts: Vec<(i64, String)> = input
+        let parts: Vec<CompletedPart> = input
             .multipart_upload
             .and_then(|m| m.parts)
             .unwrap_or_default()
             .into_iter()
             .map(|p| {
-                let tag = match p.e_tag {
+                let etag = match p.e_tag {
                     Some(ETag::Strong(s) | ETag::Weak(s)) => s,
                     _ => String::new(),
                 };
-                (i64::from(p.part_number.unwrap_or(0)), tag)
+                let sent = [
+                    ("CRC32", p.checksum_crc32),
+                    ("CRC32C", p.checksum_crc32c),
+                    ("SHA1", p.checksum_sha1),
+                    ("SHA256", p.checksum_sha256),
+                    ("CRC64NVME", p.checksum_crc64nvme),
+                ];
+                CompletedPart {
+                    number: i64::from(p.part_number.unwrap_or(0)),
+                    etag,
+                    checksums: sent_map(sent),
+                }
             })
             .collect();
+        let upload = match self
+            .objects
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+        {
+            Ok(u) => u,
+            Err(ObjectError::NoSuchUpload) => {
+                // A repeated Complete of an upload that finished gets the first answer.
+                let done = self
+                    .objects
+                    .completed_before(&input.bucket, &input.key, &parts)
+                    .await
+                    .map_err(map_err)?;
+                return match done {
+                    Some(row) => Ok(S3Response::new(completed(row))),
+                    None => Err(map_err(ObjectError::NoSuchUpload)),
+                };
+            }
+            Err(e) => return Err(map_err(e)),
+        };
+        self.write_preconditions(
+            &input.bucket,
+            &input.key,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )
+        .await?;
+        let completion = Completion {
+            parts,
+            checksums: sent_map([
+                ("CRC32", input.checksum_crc32),
+                ("CRC32C", input.checksum_crc32c),
+                ("SHA1", input.checksum_sha1),
+                ("SHA256", input.checksum_sha256),
+                ("CRC64NVME", input.checksum_crc64nvme),
+            ]),
+        };
         let row = self
             .objects
-            .complete_upload(&upload, &parts)
+            .complete_upload(&upload, &completion)
             .await
             .map_err(map_err)?;
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(row.bucket.clone()),
-            key: Some(row.key.clone()),
-            e_tag: Some(etag(&row.etag)),
-            location: Some(format!("/{}/{}", row.bucket, row.key)),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(completed(row)))
     }
 
     pub(super) async fn abort_multipart_upload(
@@ -265,16 +344,22 @@ impl S3Api {
                     .strip_prefix("bytes=")
                     .and_then(|r| r.split_once('-'))
                     .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-                    .filter(|(a, b)| a <= b && *b < src.size);
+                    .filter(|(a, b)| a <= b);
                 let (a, b) = parsed.ok_or_else(|| {
                     s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
                 })?;
+                if b >= src.size {
+                    return Err(s3_error!(
+                        InvalidRange,
+                        "The requested range is not satisfiable"
+                    ));
+                }
                 (a, b - a + 1)
             }
         };
         let staged = self
             .objects
-            .stage_range(&path, start, len)
+            .stage_range(&path, start, len, upload.meta.checksum_algorithm.as_deref())
             .await
             .map_err(map_err)?;
         let e = self

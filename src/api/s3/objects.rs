@@ -9,6 +9,7 @@ use tokio_util::io::ReaderStream;
 
 use super::checksums::checksum_fields;
 use super::*;
+use crate::store::objects::ObjectRow;
 
 /// Evaluates GET/HEAD preconditions (If-Match, If-None-Match, If-Modified-Since,
 /// If-Unmodified-Since) as RFC 9110 and S3 order them.
@@ -66,7 +67,145 @@ pub(super) fn not_modified_error(etag_hex: &str) -> S3Error {
     e
 }
 
+/// The bytes a GET or HEAD answers with: the whole object, a Range, or one part of a multipart
+/// object (`partNumber`).
+pub(super) struct Selection {
+    start: u64,
+    len: u64,
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+    /// A Range or a part (answered 206), not the whole object.
+    partial: bool,
+    /// The part whose checksums apply, for a part of a multipart object.
+    part: Option<usize>,
+}
+
+pub(super) fn select(
+    row: &ObjectRow,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<Selection> {
+    let whole = Selection {
+        start: 0,
+        len: row.size,
+        content_range: None,
+        parts_count: None,
+        partial: false,
+        part: None,
+    };
+    match (range, part_number) {
+        (Some(_), Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        )),
+        (Some(range), None) => {
+            let r = range.check(row.size)?;
+            Ok(Selection {
+                start: r.start,
+                len: r.end - r.start,
+                content_range: Some(format!("bytes {}-{}/{}", r.start, r.end - 1, row.size)),
+                partial: true,
+                ..whole
+            })
+        }
+        (None, Some(n)) => {
+            let parts = &row.meta.parts;
+            let invalid = || s3_error!(InvalidPart, "The requested partnumber is not satisfiable");
+            if parts.is_empty() {
+                // An object uploaded whole is its own part 1.
+                return if n == 1 { Ok(whole) } else { Err(invalid()) };
+            }
+            let index = usize::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .filter(|i| *i < parts.len())
+                .ok_or_else(invalid)?;
+            let start: u64 = parts[..index].iter().map(|p| p.size).sum();
+            let len = parts[index].size;
+            Ok(Selection {
+                start,
+                len,
+                content_range: (len > 0)
+                    .then(|| format!("bytes {start}-{}/{}", start + len - 1, row.size)),
+                parts_count: Some(parts.len() as i32),
+                partial: true,
+                part: Some(index),
+            })
+        }
+        (None, None) => Ok(whole),
+    }
+}
+
+impl Selection {
+    /// Checksums are sent when the client asks (ChecksumMode) and they describe what is sent:
+    /// the whole object's, or a part's; never a Range's.
+    pub(super) fn checksums(
+        &self,
+        mode: Option<&ChecksumMode>,
+        row: &ObjectRow,
+    ) -> [Option<String>; 5] {
+        let wanted = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        match self.part {
+            _ if !wanted => Default::default(),
+            Some(i) => checksum_fields(&row.meta.parts[i].checksums),
+            None if self.content_range.is_none() => checksum_fields(&row.meta.checksums),
+            None => Default::default(),
+        }
+    }
+
+    pub(super) fn checksum_type(
+        &self,
+        mode: Option<&ChecksumMode>,
+        row: &ObjectRow,
+    ) -> Option<ChecksumType> {
+        let sent = self.checksums(mode, row).iter().any(Option::is_some);
+        sent.then(|| row.meta.checksum_type.clone().map(ChecksumType::from))
+            .flatten()
+    }
+}
+
+/// An `Expires` value stored as the client sent it.
+pub(super) fn parse_http_date(s: Option<&str>) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, s?).ok()
+}
+
 impl S3Api {
+    /// Conditional writes (PutObject, CompleteMultipartUpload): If-Match overwrites only the
+    /// version the client saw (no object: NoSuchKey); If-None-Match `*` writes only a new key,
+    /// and with an ETag only over a different version.
+    pub(super) async fn write_preconditions(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> S3Result<()> {
+        if if_match.is_none() && if_none_match.is_none() {
+            return Ok(());
+        }
+        let current = self.objects.object(bucket, key).await.ok();
+        let failed = || {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
+        };
+        match (if_match, &current) {
+            (Some(_), None) => return Err(s3_error!(NoSuchKey)),
+            (Some(ETagCondition::ETag(e)), Some((row, _))) if !etag(&row.etag).strong_cmp(e) => {
+                return Err(failed());
+            }
+            _ => {}
+        }
+        match (if_none_match, &current) {
+            (Some(ETagCondition::Any), Some(_)) => Err(failed()),
+            (Some(ETagCondition::ETag(e)), Some((row, _))) if etag(&row.etag).weak_cmp(e) => {
+                Err(failed())
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
@@ -79,40 +218,26 @@ impl S3Api {
         let Some(mut body) = input.body else {
             return Err(s3_error!(IncompleteBody));
         };
-        if let Err(e) = self.objects.bucket(&input.bucket).await {
-            drain(&mut body).await;
-            return Err(map_err(e));
-        }
-        // If-Match: only overwrite the version the client saw (missing object: NoSuchKey).
-        if let Some(cond) = &input.if_match {
-            let current = self.objects.object(&input.bucket, &input.key).await;
-            let failed = match (&current, cond) {
-                (Err(_), _) => Some(s3_error!(NoSuchKey)),
-                (Ok(_), ETagCondition::Any) => None,
-                (Ok((row, _)), ETagCondition::ETag(e)) => {
-                    (!etag(&row.etag).strong_cmp(e)).then(|| {
-                        s3_error!(
-                            PreconditionFailed,
-                            "At least one of the pre-conditions you specified did not hold"
-                        )
-                    })
-                }
-            };
-            if let Some(err) = failed {
-                drain(&mut body).await;
-                return Err(err);
+        let checks = match self.objects.bucket(&input.bucket).await {
+            Err(e) => Err(map_err(e)),
+            Ok(_) => {
+                self.write_preconditions(
+                    &input.bucket,
+                    &input.key,
+                    input.if_match.as_ref(),
+                    input.if_none_match.as_ref(),
+                )
+                .await
             }
-        }
-        if let Some(cond) = &input.if_none_match
-            && cond.is_any()
-            && self.objects.object(&input.bucket, &input.key).await.is_ok()
-        {
-            drain(&mut body).await;
-            return Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
-        }
+        };
+        let meta = checks.and_then(|()| object_meta!(input));
+        let meta = match meta {
+            Ok(m) => m,
+            Err(e) => {
+                drain(&mut body).await;
+                return Err(e);
+            }
+        };
         let sent = [
             ("CRC32", input.checksum_crc32.clone()),
             ("CRC32C", input.checksum_crc32c.clone()),
@@ -130,14 +255,6 @@ impl S3Api {
                 input.content_md5.as_deref(),
             )
             .await?;
-        let meta = meta_from(
-            input.metadata,
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-        );
         let row = self
             .objects
             .commit_object(&input.bucket, &input.key, staged, meta)
@@ -173,61 +290,54 @@ impl S3Api {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
+        let sel = select(&row, input.range.as_ref(), input.part_number)?;
         let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| map_err(e.into()))?;
-        let (start, len, content_range) = match &input.range {
-            None => (0, row.size, None),
-            Some(range) => {
-                let r = range.check(row.size)?;
-                (
-                    r.start,
-                    r.end - r.start,
-                    Some(format!("bytes {}-{}/{}", r.start, r.end - 1, row.size)),
-                )
-            }
-        };
-        if start > 0 {
+        if sel.start > 0 {
             use tokio::io::AsyncSeekExt;
-            file.seek(std::io::SeekFrom::Start(start))
+            file.seek(std::io::SeekFrom::Start(sel.start))
                 .await
                 .map_err(|e| map_err(e.into()))?;
         }
         use tokio::io::AsyncReadExt;
-        let body = ReaderStream::with_capacity(file.take(len), 256 * 1024);
-        let whole = content_range.is_none();
-        let want_checksums = whole
-            && input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let [crc32, crc32c, sha1, sha256, crc64nvme] = if want_checksums {
-            checksum_fields(&row.meta.checksums)
-        } else {
-            Default::default()
-        };
+        let body = ReaderStream::with_capacity(file.take(sel.len), 256 * 1024);
+        let [crc32, crc32c, sha1, sha256, crc64nvme] =
+            sel.checksums(input.checksum_mode.as_ref(), &row);
+        let checksum_type = sel.checksum_type(input.checksum_mode.as_ref(), &row);
         let m = row.meta;
-        Ok(S3Response::new(GetObjectOutput {
+        let mut resp = S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
-            content_length: Some(len as i64),
-            content_range,
+            content_length: Some(sel.len as i64),
+            content_range: sel.content_range,
+            parts_count: sel.parts_count,
             accept_ranges: Some("bytes".into()),
             last_modified: Some(timestamp(row.last_modified)),
             e_tag: Some(etag(&row.etag)),
             metadata: (!m.user.is_empty()).then(|| m.user.into_iter().collect::<HashMap<_, _>>()),
-            content_type: m.content_type.and_then(|c| c.parse().ok()),
-            content_encoding: m.content_encoding,
-            content_disposition: m.content_disposition,
-            content_language: m.content_language,
-            cache_control: m.cache_control,
+            content_type: input
+                .response_content_type
+                .or_else(|| m.content_type.and_then(|c| c.parse().ok())),
+            content_encoding: input.response_content_encoding.or(m.content_encoding),
+            content_disposition: input.response_content_disposition.or(m.content_disposition),
+            content_language: input.response_content_language.or(m.content_language),
+            cache_control: input.response_cache_control.or(m.cache_control),
+            expires: input
+                .response_expires
+                .or_else(|| parse_http_date(m.expires.as_deref())),
             tag_count: (!m.tags.is_empty()).then_some(m.tags.len() as i32),
+            checksum_type,
             checksum_crc32: crc32,
             checksum_crc32c: crc32c,
             checksum_sha1: sha1,
             checksum_sha256: sha256,
             checksum_crc64nvme: crc64nvme,
             ..Default::default()
-        }))
+        });
+        if sel.partial {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
     }
 
     pub(super) async fn head_object(
@@ -248,18 +358,16 @@ impl S3Api {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
-        let want_checksums = input
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let [crc32, crc32c, sha1, sha256, crc64nvme] = if want_checksums {
-            checksum_fields(&row.meta.checksums)
-        } else {
-            Default::default()
-        };
+        let sel = select(&row, input.range.as_ref(), input.part_number)?;
+        let [crc32, crc32c, sha1, sha256, crc64nvme] =
+            sel.checksums(input.checksum_mode.as_ref(), &row);
+        let checksum_type = sel.checksum_type(input.checksum_mode.as_ref(), &row);
         let m = row.meta;
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(row.size as i64),
+        let tag_count = m.tags.len();
+        let mut resp = S3Response::new(HeadObjectOutput {
+            content_length: Some(sel.len as i64),
+            content_range: sel.content_range,
+            parts_count: sel.parts_count,
             accept_ranges: Some("bytes".into()),
             last_modified: Some(timestamp(row.last_modified)),
             e_tag: Some(etag(&row.etag)),
@@ -269,13 +377,24 @@ impl S3Api {
             content_disposition: m.content_disposition,
             content_language: m.content_language,
             cache_control: m.cache_control,
+            expires: parse_http_date(m.expires.as_deref()),
+            checksum_type,
             checksum_crc32: crc32,
             checksum_crc32c: crc32c,
             checksum_sha1: sha1,
             checksum_sha256: sha256,
             checksum_crc64nvme: crc64nvme,
             ..Default::default()
-        }))
+        });
+        // HeadObject's model has no tag count, but S3 sends the header as GetObject does.
+        if tag_count > 0 {
+            resp.headers
+                .insert("x-amz-tagging-count", http::HeaderValue::from(tag_count));
+        }
+        if sel.partial {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
     }
 
     pub(super) async fn delete_object(
@@ -295,6 +414,12 @@ impl S3Api {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         self.objects.bucket(&input.bucket).await.map_err(map_err)?;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
@@ -364,16 +489,11 @@ impl S3Api {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let meta = replace.then(|| {
-            meta_from(
-                input.metadata,
-                input.content_type,
-                input.content_encoding,
-                input.content_disposition,
-                input.content_language,
-                input.cache_control,
-            )
-        });
+        let meta = if replace {
+            Some(object_meta!(input)?)
+        } else {
+            None
+        };
         let row = self
             .objects
             .copy_object((&src_bucket, &src_key), (&input.bucket, &input.key), meta)
@@ -424,12 +544,7 @@ impl S3Api {
             .into_iter()
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
-        if tags.len() > 10 {
-            return Err(s3_error!(
-                InvalidTag,
-                "Object tags cannot be greater than 10"
-            ));
-        }
+        check_tags(&tags, 10)?;
         self.objects
             .set_object_tags(&input.bucket, &input.key, tags)
             .await

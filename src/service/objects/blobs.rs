@@ -133,7 +133,7 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
     h.finalize()
 }
 
-fn hasher_for(algorithms: &[&str]) -> ObjectResult<ChecksumHasher> {
+pub(super) fn hasher_for(algorithms: &[&str]) -> ObjectResult<ChecksumHasher> {
     let mut h = ChecksumHasher::default();
     for a in algorithms {
         match a.to_ascii_uppercase().as_str() {
@@ -152,7 +152,7 @@ fn hasher_for(algorithms: &[&str]) -> ObjectResult<ChecksumHasher> {
     Ok(h)
 }
 
-fn checksum_map(c: s3s::dto::Checksum) -> BTreeMap<String, String> {
+pub(super) fn checksum_map(c: s3s::dto::Checksum) -> BTreeMap<String, String> {
     [
         ("CRC32", c.checksum_crc32),
         ("CRC32C", c.checksum_crc32c),
@@ -323,6 +323,27 @@ impl Blobs {
             etag: String::new(),
             checksums: BTreeMap::new(),
         })
+    }
+
+    /// Computes `algorithm` over a blob's whole content (a FULL_OBJECT multipart checksum).
+    pub async fn hash(&self, id: &str, algorithm: &str) -> ObjectResult<BTreeMap<String, String>> {
+        let mut hasher = hasher_for(&[algorithm])?;
+        let path = self.path(id);
+        tokio::task::spawn_blocking(move || -> std::io::Result<BTreeMap<String, String>> {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(checksum_map(hasher.finalize()));
+                }
+                hasher.update(&buf[..n]);
+            }
+        })
+        .await
+        .map_err(|e| ObjectError::Internal(e.to_string()))?
+        .map_err(ObjectError::from)
     }
 
     /// Deletes a blob no longer referenced. Failures are logged: a leftover file is only an

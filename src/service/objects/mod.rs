@@ -9,19 +9,20 @@
 
 mod blobs;
 mod list;
+mod multipart;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::aws::time::now_epoch;
-use crate::store::objects::{Bucket, BucketDeletion, ObjectMeta, ObjectRow, Part, Upload};
+use crate::store::objects::{Bucket, BucketDeletion, ObjectMeta, ObjectRow};
 use crate::store::{Store, StoreError};
 
 pub use blobs::Staged;
 pub use list::{ListRequest, Listing};
+pub use multipart::{CompletedPart, Completion};
 
 /// S3's own failure kinds; the S3 api maps each to its error code.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +49,12 @@ pub enum ObjectError {
     InvalidPartOrder,
     #[error("Your proposed upload is smaller than the minimum allowed object size.")]
     EntityTooSmall,
+    #[error("The {0} you specified did not match the calculated checksum.")]
+    BadDigest(String),
     #[error("{0}")]
     InvalidArgument(String),
+    #[error("{0}")]
+    InvalidRequest(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -167,6 +172,9 @@ impl Objects {
         mut meta: ObjectMeta,
     ) -> ObjectResult<ObjectRow> {
         meta.checksums = staged.checksums.clone();
+        if meta.checksum_type.is_none() && !meta.checksums.is_empty() {
+            meta.checksum_type = Some("FULL_OBJECT".into());
+        }
         let row = ObjectRow {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -284,7 +292,10 @@ impl Objects {
             .link(&row.blob, row.size, &row.etag, row.meta.checksums.clone())
             .await?;
         let mut meta = meta.unwrap_or_else(|| row.meta.clone());
+        // The bytes (hence ETag, checksums and part layout) are the source's.
         meta.checksums = row.meta.checksums.clone();
+        meta.checksum_type = row.meta.checksum_type.clone();
+        meta.parts = row.meta.parts.clone();
         self.commit_object(dst.0, dst.1, staged, meta).await
     }
 
@@ -295,6 +306,8 @@ impl Objects {
         tags: Vec<(String, String)>,
     ) -> ObjectResult<()> {
         let (mut row, _) = self.object(bucket, key).await?;
+        let mut tags = tags;
+        tags.sort();
         row.meta.tags = tags;
         if self.store.update_object_meta(bucket, key, row.meta).await? {
             Ok(())
@@ -334,154 +347,23 @@ impl Objects {
     }
 
     /// Stages `len` bytes of an object's file from `start` (UploadPartCopy).
-    pub async fn stage_range(&self, path: &Path, start: u64, len: u64) -> ObjectResult<Staged> {
+    /// `algorithm`: the checksum the upload's parts get, if it named one.
+    pub async fn stage_range(
+        &self,
+        path: &Path,
+        start: u64,
+        len: u64,
+        algorithm: Option<&str>,
+    ) -> ObjectResult<Staged> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let mut file = tokio::fs::File::open(path).await?;
         file.seek(std::io::SeekFrom::Start(start)).await?;
         let body = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
-        self.stage(body, &[]).await
+        self.stage(body, algorithm.as_slice()).await
     }
 
     pub async fn list(&self, req: &ListRequest) -> ObjectResult<Listing> {
         self.require_bucket(&req.bucket).await?;
         list::list(&self.store, req).await
-    }
-
-    // ----- multipart uploads -----
-
-    pub async fn create_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
-    ) -> ObjectResult<String> {
-        self.require_bucket(bucket).await?;
-        let upload_id = uuid::Uuid::new_v4().simple().to_string();
-        let u = Upload {
-            upload_id: upload_id.clone(),
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            created: now_epoch(),
-            meta,
-        };
-        self.store.create_upload(u).await?;
-        Ok(upload_id)
-    }
-
-    /// The upload, checked to belong to `bucket`/`key`.
-    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<Upload> {
-        match self.store.upload(upload_id).await? {
-            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
-            _ => {
-                self.require_bucket(bucket).await?;
-                Err(ObjectError::NoSuchUpload)
-            }
-        }
-    }
-
-    pub async fn commit_part(
-        &self,
-        upload: &Upload,
-        number: i64,
-        staged: Staged,
-    ) -> ObjectResult<String> {
-        let etag = staged.etag.clone();
-        let part = Part {
-            number,
-            blob: staged.blob.clone(),
-            size: staged.size,
-            etag: etag.clone(),
-            modified: now_epoch(),
-            checksums: staged.checksums,
-        };
-        if let Some(old) = self.store.put_part(&upload.upload_id, part).await? {
-            self.blobs.remove(&old).await;
-        }
-        Ok(etag)
-    }
-
-    pub async fn parts(&self, upload: &Upload) -> ObjectResult<Vec<Part>> {
-        Ok(self.store.parts(&upload.upload_id).await?)
-    }
-
-    pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> ObjectResult<Vec<Upload>> {
-        self.require_bucket(bucket).await?;
-        Ok(self.store.list_uploads(bucket, prefix).await?)
-    }
-
-    pub async fn abort_upload(&self, upload: &Upload) -> ObjectResult<()> {
-        for blob in self.store.finish_upload(&upload.upload_id, None).await? {
-            self.blobs.remove(&blob).await;
-        }
-        Ok(())
-    }
-
-    /// Assembles the listed parts (number, ETag) into the object. The ETag is S3's: the MD5 of
-    /// the parts' binary MD5s, then `-<count>`.
-    pub async fn complete_upload(
-        &self,
-        upload: &Upload,
-        wanted: &[(i64, String)],
-    ) -> ObjectResult<ObjectRow> {
-        if wanted.is_empty() {
-            return Err(ObjectError::InvalidArgument(
-                "You must specify at least one part".into(),
-            ));
-        }
-        if wanted.windows(2).any(|w| w[1].0 <= w[0].0) {
-            return Err(ObjectError::InvalidPartOrder);
-        }
-        let stored: BTreeMap<i64, Part> = self
-            .parts(upload)
-            .await?
-            .into_iter()
-            .map(|p| (p.number, p))
-            .collect();
-        let mut chosen = Vec::with_capacity(wanted.len());
-        for (number, etag) in wanted {
-            let part = stored.get(number).ok_or(ObjectError::InvalidPart)?;
-            if part.etag != etag.trim_matches('"') {
-                return Err(ObjectError::InvalidPart);
-            }
-            chosen.push(part.clone());
-        }
-        if chosen[..chosen.len() - 1]
-            .iter()
-            .any(|p| p.size < MIN_PART_SIZE)
-        {
-            return Err(ObjectError::EntityTooSmall);
-        }
-        let mut md5s = Vec::with_capacity(chosen.len() * 16);
-        for p in &chosen {
-            md5s.extend(hex::decode(&p.etag).map_err(|e| ObjectError::Internal(e.to_string()))?);
-        }
-        let etag = format!("{}-{}", hex::encode(blobs::md5(&md5s)), chosen.len());
-        let paths: Vec<PathBuf> = chosen.iter().map(|p| self.blobs.path(&p.blob)).collect();
-        let staged = self.blobs.concat(&paths).await?;
-        let row = ObjectRow {
-            bucket: upload.bucket.clone(),
-            key: upload.key.clone(),
-            blob: staged.blob.clone(),
-            size: staged.size,
-            etag,
-            last_modified: now_epoch(),
-            meta: upload.meta.clone(),
-        };
-        match self
-            .store
-            .finish_upload(&upload.upload_id, Some(row.clone()))
-            .await
-        {
-            Ok(freed) => {
-                for blob in freed {
-                    self.blobs.remove(&blob).await;
-                }
-                Ok(row)
-            }
-            Err(e) => {
-                self.blobs.remove(&staged.blob).await;
-                Err(e.into())
-            }
-        }
     }
 }
