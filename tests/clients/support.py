@@ -226,3 +226,13 @@ def model_tar_gz(files=None) -> bytes:
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def client_error(call):
+    """The (error code, HTTP status) of the ClientError that call() raises; fails if none."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as e:
+        call()
+    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]

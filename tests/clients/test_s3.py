@@ -11,6 +11,7 @@ import requests
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from support import client_error as error_of
 from support import unique
 
 
@@ -25,11 +26,6 @@ def bucket(s3):
     s3.create_bucket(Bucket=name)
     return name
 
-
-def error_of(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_put_then_get_keeps_bytes_metadata_and_checksum(s3, bucket):

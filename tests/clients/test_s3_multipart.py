@@ -8,12 +8,11 @@ import hashlib
 import time
 import zlib
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from support import client_error as error_of
 from support import unique
 
 MIB = 1024 * 1024
@@ -30,11 +29,6 @@ def bucket(s3):
     s3.create_bucket(Bucket=name)
     return name
 
-
-def error_of(call):
-    with pytest.raises(ClientError) as e:
-        call()
-    return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def b64(raw: bytes) -> str:
@@ -160,7 +154,7 @@ def test_list_buckets_pages_and_errors_carry_the_request_id(s3):
         s3.delete_bucket(Bucket=n)
 
 
-def test_presigned_urls_expire(s3, bucket):
+def test_presigned_urls_expire(sagebox, client_factory, s3, bucket):
     s3.put_object(Bucket=bucket, Key="e", Body=b"soon gone")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "e"}, ExpiresIn=1)
     assert requests.get(url).status_code == 200
@@ -168,9 +162,7 @@ def test_presigned_urls_expire(s3, bucket):
     r = requests.get(url)
     assert r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content
     # SigV4 URLs may live a week at most (SigV2 ones, boto3's default above, have no such limit).
-    v4 = boto3.client("s3", endpoint_url=s3.meta.endpoint_url, region_name="us-east-1",
-                      aws_access_key_id="any", aws_secret_access_key="any",
-                      config=Config(signature_version="s3v4"))
+    v4 = client_factory("s3", sagebox.url, signature_version="s3v4")
     params = {"Bucket": bucket, "Key": "e"}
     assert requests.get(v4.generate_presigned_url("get_object", Params=params, ExpiresIn=60)).status_code == 200
     week = v4.generate_presigned_url("get_object", Params=params, ExpiresIn=604801)
