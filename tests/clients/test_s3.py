@@ -9,7 +9,6 @@ import urllib.request
 import pytest
 import requests
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 
 from support import client_error as error_of
 from support import unique
