@@ -150,6 +150,9 @@ async fn control_plane(
 /// Hands the request, body still streaming, to the s3s service.
 async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Response {
     use tower::ServiceExt;
+    if let Some(refusal) = api::s3::preflight(req.method(), req.headers()) {
+        return refusal.into_s3_response(path, request_id);
+    }
     let req = api::s3::anonymous::make_anonymous(req);
     let attributes = api::s3::attributes::is_attributes_request(req.method(), req.uri().query());
     match state.s3.clone().oneshot(req).await {

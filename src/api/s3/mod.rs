@@ -72,6 +72,30 @@ pub async fn finish(
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// CORS preflight (`OPTIONS`): no bucket has a CORS configuration (sagebox does not keep one),
+/// so S3 refuses every preflight, and one without an `Origin` is malformed.
+pub fn preflight(
+    method: &http::Method,
+    headers: &http::HeaderMap,
+) -> Option<crate::aws::error::AwsError> {
+    use crate::aws::error::AwsError;
+    if method != http::Method::OPTIONS {
+        return None;
+    }
+    Some(if headers.contains_key(http::header::ORIGIN) {
+        AwsError::new(
+            http::StatusCode::FORBIDDEN,
+            "AccessForbidden",
+            "CORSResponse: This CORS request is not allowed: the bucket has no CORS configuration.",
+        )
+    } else {
+        AwsError::bad_request(
+            "BadRequest",
+            "Insufficient information. Origin request header needed.",
+        )
+    })
+}
+
 /// Virtual-host addressing for `<bucket>.localhost[:port]` and `<bucket>.s3.localhost[:port]`;
 /// every other host (IPs, `host.docker.internal`, network aliases) is path style.
 struct LocalHost;
