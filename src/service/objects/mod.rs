@@ -155,7 +155,7 @@ impl Objects {
     /// Drops a staged blob that will not be committed (a checksum mismatch, a failed
     /// precondition).
     pub async fn discard(&self, staged: Staged) {
-        self.blobs.remove(&staged.blob).await;
+        self.blobs.remove(&staged.blob);
     }
 
     /// Makes a staged blob the object's content.
@@ -179,12 +179,12 @@ impl Objects {
         match self.store.put_object(row.clone()).await {
             Ok(replaced) => {
                 if let Some(old) = replaced {
-                    self.blobs.remove(&old).await;
+                    self.blobs.remove(&old);
                 }
                 Ok(row)
             }
             Err(e) => {
-                self.blobs.remove(&staged.blob).await;
+                self.blobs.remove(&staged.blob);
                 // The bucket was deleted while the body streamed in (foreign key).
                 if self.store.bucket(bucket).await?.is_none() {
                     return Err(ObjectError::NoSuchBucket);
@@ -259,7 +259,7 @@ impl Objects {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> ObjectResult<()> {
         match self.store.delete_object(bucket, key).await? {
             Some(blob) => {
-                self.blobs.remove(&blob).await;
+                self.blobs.remove(&blob);
                 Ok(())
             }
             None => {
@@ -395,7 +395,7 @@ impl Objects {
             checksums: staged.checksums,
         };
         if let Some(old) = self.store.put_part(&upload.upload_id, part).await? {
-            self.blobs.remove(&old).await;
+            self.blobs.remove(&old);
         }
         Ok(etag)
     }
@@ -411,7 +411,7 @@ impl Objects {
 
     pub async fn abort_upload(&self, upload: &Upload) -> ObjectResult<()> {
         for blob in self.store.finish_upload(&upload.upload_id, None).await? {
-            self.blobs.remove(&blob).await;
+            self.blobs.remove(&blob);
         }
         Ok(())
     }
@@ -474,12 +474,12 @@ impl Objects {
         {
             Ok(freed) => {
                 for blob in freed {
-                    self.blobs.remove(&blob).await;
+                    self.blobs.remove(&blob);
                 }
                 Ok(row)
             }
             Err(e) => {
-                self.blobs.remove(&staged.blob).await;
+                self.blobs.remove(&staged.blob);
                 Err(e.into())
             }
         }
