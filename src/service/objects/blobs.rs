@@ -68,6 +68,9 @@ enum CommitJob {
 /// (bounded by this size; anything larger streams to disk as it arrives).
 const GROUP_MAX: u64 = 256 << 10;
 
+/// Larger blobs are written to their file in pieces of this size.
+const LARGE_WRITE: usize = 1 << 20;
+
 impl GroupCommit {
     fn start(root: PathBuf) -> GroupCommit {
         let (tx, rx) = std::sync::mpsc::channel::<CommitJob>();
@@ -325,7 +328,12 @@ impl Blobs {
         if !large {
             self.commits.write(gathered, tmp, self.path(&id)).await?;
         } else {
-            let mut file = tokio::fs::File::create(&tmp).await?;
+            // Body chunks are small (often 16 KiB); each write to a tokio file is a trip to the
+            // blocking pool, so they are gathered into large writes first.
+            let mut file = tokio::io::BufWriter::with_capacity(
+                LARGE_WRITE,
+                tokio::fs::File::create(&tmp).await?,
+            );
             let result: ObjectResult<()> = async {
                 for chunk in gathered {
                     file.write_all(&chunk).await?;
@@ -338,7 +346,7 @@ impl Blobs {
                     file.write_all(&chunk).await?;
                 }
                 file.flush().await?;
-                file.sync_all().await?;
+                file.get_mut().sync_all().await?;
                 Ok(())
             }
             .await;
