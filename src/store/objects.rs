@@ -542,4 +542,34 @@ mod tests {
             BucketDeletion::NotEmpty
         ));
     }
+
+    #[tokio::test]
+    async fn bucket_lookups_follow_creation_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bucket = |name: &str| Bucket {
+            name: name.into(),
+            created: 0.0,
+            region: "us-east-1".into(),
+        };
+        // Created before the cache is loaded, then read (loading it), then changed after.
+        assert!(store.create_bucket(bucket("early")).await.unwrap());
+        assert!(store.bucket("early").await.unwrap().is_some());
+        assert!(store.bucket("late").await.unwrap().is_none());
+        assert!(store.create_bucket(bucket("late")).await.unwrap());
+        assert!(!store.create_bucket(bucket("late")).await.unwrap());
+        assert_eq!(
+            store.bucket("late").await.unwrap().unwrap().region,
+            "us-east-1"
+        );
+        assert!(matches!(
+            store.delete_bucket("early").await.unwrap(),
+            BucketDeletion::Deleted
+        ));
+        assert!(store.bucket("early").await.unwrap().is_none());
+        // A second store on the same file (a restart) sees the same buckets.
+        let reopened = Store::open(dir.path()).unwrap();
+        assert!(reopened.bucket("late").await.unwrap().is_some());
+        assert!(reopened.bucket("early").await.unwrap().is_none());
+    }
 }
