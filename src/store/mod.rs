@@ -46,6 +46,8 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     /// Resources recently read or written, so Describe calls skip SQLite (see resources.rs).
     cache: Arc<resources::ResourceCache>,
+    /// Every bucket, so S3 calls check theirs without SQLite (see objects.rs).
+    buckets: Arc<objects::BucketCache>,
 }
 
 impl Store {
@@ -67,6 +69,7 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             cache: Default::default(),
+            buckets: Default::default(),
         })
     }
 

@@ -1,8 +1,13 @@
 //! S3 metadata: buckets, objects and multipart uploads. Object bytes live in blob files that the
 //! object service names and writes (see `service::objects`); a row here points at its blob, so a
 //! key never becomes a path, and a row is committed only after its blob is durable.
+//!
+//! Buckets are also kept in memory ([`BucketCache`]): nearly every S3 call starts by checking
+//! its bucket, and answering that without a trip to the blocking pool is a large share of a
+//! small PUT's cost.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::RwLock;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -123,6 +128,52 @@ fn decode_object((mut row, meta): (ObjectRow, String)) -> StoreResult<ObjectRow>
     Ok(row)
 }
 
+/// Every bucket, read from SQLite on first use. It changes only inside `Store::call` (holding
+/// the connection) right after the statement that changed the table commits, so it answers as
+/// the committed table does and needs no invalidation.
+#[derive(Default)]
+pub struct BucketCache {
+    /// None until loaded.
+    map: RwLock<Option<HashMap<String, Bucket>>>,
+}
+
+impl BucketCache {
+    /// The bucket if the cache is loaded (`Some(None)`: no such bucket), None if not yet loaded.
+    fn get(&self, name: &str) -> Option<Option<Bucket>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.as_ref().map(|m| m.get(name).cloned())
+    }
+
+    /// Reads every bucket, unless already loaded. Called with the connection held.
+    fn load(&self, c: &Connection) -> StoreResult<()> {
+        if self.map.read().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return Ok(());
+        }
+        let all = c
+            .prepare_cached("SELECT name, created, region FROM buckets")?
+            .query_map([], bucket_from_row)?
+            .map(|r| r.map(|b| (b.name.clone(), b)))
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        *self.map.write().unwrap_or_else(|p| p.into_inner()) = Some(all);
+        Ok(())
+    }
+
+    /// Applies a committed change (a no-op before loading: the load will read it).
+    fn change(&self, f: impl FnOnce(&mut HashMap<String, Bucket>)) {
+        if let Some(map) = self.map.write().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            f(map);
+        }
+    }
+}
+
+fn bucket_from_row(r: &Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        name: r.get(0)?,
+        created: r.get(1)?,
+        region: r.get(2)?,
+    })
+}
+
 const OBJECT_COLUMNS: &str = "bucket, key, blob, size, etag, last_modified, meta";
 
 fn get_object(c: &Connection, bucket: &str, key: &str) -> StoreResult<Option<ObjectRow>> {
@@ -155,31 +206,31 @@ fn upsert_object(c: &Connection, row: &ObjectRow) -> StoreResult<()> {
 impl Store {
     /// Creates a bucket; false when the name is taken.
     pub async fn create_bucket(&self, b: Bucket) -> StoreResult<bool> {
+        let cache = self.buckets.clone();
         self.call(move |c| {
             let n = c
                 .prepare_cached(
                     "INSERT OR IGNORE INTO buckets (name, created, region) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![b.name, b.created, b.region])?;
+            if n == 1 {
+                cache.change(|m| {
+                    m.insert(b.name.clone(), b);
+                });
+            }
             Ok(n == 1)
         })
         .await
     }
 
     pub async fn bucket(&self, name: &str) -> StoreResult<Option<Bucket>> {
-        let name = name.to_string();
+        if let Some(known) = self.buckets.get(name) {
+            return Ok(known);
+        }
+        let (cache, name) = (self.buckets.clone(), name.to_string());
         self.call(move |c| {
-            Ok(
-                c.prepare_cached("SELECT name, created, region FROM buckets WHERE name = ?1")?
-                    .query_row([name], |r| {
-                        Ok(Bucket {
-                            name: r.get(0)?,
-                            created: r.get(1)?,
-                            region: r.get(2)?,
-                        })
-                    })
-                    .optional()?,
-            )
+            cache.load(c)?;
+            Ok(cache.get(&name).flatten())
         })
         .await
     }
@@ -188,13 +239,7 @@ impl Store {
         self.call(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT name, created, region FROM buckets ORDER BY name")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Bucket {
-                    name: r.get(0)?,
-                    created: r.get(1)?,
-                    region: r.get(2)?,
-                })
-            })?;
+            let rows = stmt.query_map([], bucket_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
@@ -202,7 +247,7 @@ impl Store {
 
     /// Deletes an empty bucket (no objects, no multipart uploads in progress).
     pub async fn delete_bucket(&self, name: &str) -> StoreResult<BucketDeletion> {
-        let name = name.to_string();
+        let (cache, name) = (self.buckets.clone(), name.to_string());
         self.call(move |c| {
             let tx = c.transaction()?;
             let exists = tx.prepare_cached("SELECT 1 FROM buckets WHERE name = ?1")?.exists([&name])?;
@@ -223,6 +268,9 @@ impl Store {
             tx.execute("DELETE FROM buckets WHERE name = ?1", [&name])?;
             super::tags::delete_all(&tx, &format!("arn:aws:s3:::{name}"))?;
             tx.commit()?;
+            cache.change(|m| {
+                m.remove(&name);
+            });
             Ok(BucketDeletion::Deleted)
         })
         .await
@@ -514,5 +562,35 @@ mod tests {
             store.delete_bucket("b").await.unwrap(),
             BucketDeletion::NotEmpty
         ));
+    }
+
+    #[tokio::test]
+    async fn bucket_lookups_follow_creation_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bucket = |name: &str| Bucket {
+            name: name.into(),
+            created: 0.0,
+            region: "us-east-1".into(),
+        };
+        // Created before the cache is loaded, then read (loading it), then changed after.
+        assert!(store.create_bucket(bucket("early")).await.unwrap());
+        assert!(store.bucket("early").await.unwrap().is_some());
+        assert!(store.bucket("late").await.unwrap().is_none());
+        assert!(store.create_bucket(bucket("late")).await.unwrap());
+        assert!(!store.create_bucket(bucket("late")).await.unwrap());
+        assert_eq!(
+            store.bucket("late").await.unwrap().unwrap().region,
+            "us-east-1"
+        );
+        assert!(matches!(
+            store.delete_bucket("early").await.unwrap(),
+            BucketDeletion::Deleted
+        ));
+        assert!(store.bucket("early").await.unwrap().is_none());
+        // A second store on the same file (a restart) sees the same buckets.
+        let reopened = Store::open(dir.path()).unwrap();
+        assert!(reopened.bucket("late").await.unwrap().is_some());
+        assert!(reopened.bucket("early").await.unwrap().is_none());
     }
 }

@@ -160,7 +160,7 @@ impl Objects {
     /// Drops a staged blob that will not be committed (a checksum mismatch, a failed
     /// precondition).
     pub async fn discard(&self, staged: Staged) {
-        self.blobs.remove(&staged.blob).await;
+        self.blobs.remove(&staged.blob);
     }
 
     /// Makes a staged blob the object's content.
@@ -187,12 +187,12 @@ impl Objects {
         match self.store.put_object(row.clone()).await {
             Ok(replaced) => {
                 if let Some(old) = replaced {
-                    self.blobs.remove(&old).await;
+                    self.blobs.remove(&old);
                 }
                 Ok(row)
             }
             Err(e) => {
-                self.blobs.remove(&staged.blob).await;
+                self.blobs.remove(&staged.blob);
                 // The bucket was deleted while the body streamed in (foreign key).
                 if self.store.bucket(bucket).await?.is_none() {
                     return Err(ObjectError::NoSuchBucket);
@@ -267,7 +267,7 @@ impl Objects {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> ObjectResult<()> {
         match self.store.delete_object(bucket, key).await? {
             Some(blob) => {
-                self.blobs.remove(&blob).await;
+                self.blobs.remove(&blob);
                 Ok(())
             }
             None => {

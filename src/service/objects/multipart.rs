@@ -152,7 +152,7 @@ impl Objects {
             checksums: staged.checksums,
         };
         if let Some(old) = self.store.put_part(&upload.upload_id, part).await? {
-            self.blobs.remove(&old).await;
+            self.blobs.remove(&old);
         }
         Ok(etag)
     }
@@ -168,7 +168,7 @@ impl Objects {
 
     pub async fn abort_upload(&self, upload: &Upload) -> ObjectResult<()> {
         for blob in self.store.finish_upload(&upload.upload_id, None).await? {
-            self.blobs.remove(&blob).await;
+            self.blobs.remove(&blob);
         }
         Ok(())
     }
@@ -255,7 +255,7 @@ impl Objects {
             match whole {
                 Ok(c) => checksums = c,
                 Err(e) => {
-                    self.blobs.remove(&staged.blob).await;
+                    self.blobs.remove(&staged.blob);
                     return Err(e);
                 }
             }
@@ -287,12 +287,12 @@ impl Objects {
         {
             Ok(freed) => {
                 for blob in freed {
-                    self.blobs.remove(&blob).await;
+                    self.blobs.remove(&blob);
                 }
                 Ok(row)
             }
             Err(e) => {
-                self.blobs.remove(&staged.blob).await;
+                self.blobs.remove(&staged.blob);
                 Err(e.into())
             }
         }
