@@ -12,6 +12,7 @@ Targets are printed for information; the bench never fails because of them.
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import re
@@ -206,8 +207,50 @@ def wrk_s3(url: str, method: str, body_bytes: int, duration: int, connections: i
     return parse_wrk(out)
 
 
+def curl_multipart_put(s3, parts: list[Path], parallel: int = 8) -> float:
+    """Seconds to upload `parts` as one multipart object (`bench/big`): presigned UploadPart URLs,
+    `parallel` curl processes at a time, then CompleteMultipartUpload. curl sends straight from
+    the file, so the client is not what limits the figure."""
+    upload = s3.create_multipart_upload(Bucket="bench", Key="big")["UploadId"]
+    urls = [s3.generate_presigned_url("upload_part", Params={"Bucket": "bench", "Key": "big", "UploadId": upload,
+                                                             "PartNumber": n}) for n in range(1, len(parts) + 1)]
+
+    def put(i: int) -> dict:
+        head = subprocess.run(["curl", "-sf", "-D", "-", "-o", "/dev/null", "-T", str(parts[i]), urls[i]],
+                              check=True, capture_output=True, text=True).stdout
+        etag = next(l.split(":", 1)[1].strip() for l in head.splitlines() if l.lower().startswith("etag:"))
+        return {"PartNumber": i + 1, "ETag": etag}
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        done = list(pool.map(put, range(len(parts))))
+    s3.complete_multipart_upload(Bucket="bench", Key="big", UploadId=upload, MultipartUpload={"Parts": done})
+    return time.perf_counter() - t0
+
+
+def curl_ranged_get(s3, size: int, streams: int = 4) -> float:
+    """Seconds to read `bench/big` as `streams` parallel ranged GETs into /dev/null (curl)."""
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "big"})
+    step = -(-size // streams)
+
+    def get(i: int) -> int:
+        end = min(size, (i + 1) * step) - 1
+        out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-w", "%{size_download}", "-r", f"{i * step}-{end}",
+                              url], check=True, capture_output=True, text=True).stdout
+        return int(out)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        got = sum(pool.map(get, range(streams)))
+    elapsed = time.perf_counter() - t0
+    if got != size:
+        raise RuntimeError(f"ranged GETs returned {got} bytes of {size}")
+    return elapsed
+
+
 def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
-    """256 MiB multipart PUT and GET through boto3's transfer manager, then 4 KiB PUT/GET load."""
+    """A big multipart object PUT and GET, by curl (presigned URLs, parallel) and by boto3's
+    transfer manager, then 4 KiB PUT/GET load."""
     import boto3
     from boto3.s3.transfer import TransferConfig
 
@@ -220,9 +263,17 @@ def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
                               aws_access_key_id="test", aws_secret_access_key="test")
             s3.create_bucket(Bucket="bench")
             src = Path(d) / "big.src"
+            parts = []
             with open(src, "wb") as f:
-                for _ in range(big_mib):
-                    f.write(os.urandom(1024 * 1024))
+                for i in range(0, big_mib, 16):
+                    chunk = os.urandom(min(16, big_mib - i) * 1024 * 1024)
+                    f.write(chunk)
+                    parts.append(Path(d) / f"part.{i // 16:03d}")
+                    parts[-1].write_bytes(chunk)
+            curl_put_s = curl_multipart_put(s3, parts)
+            curl_get_s = curl_ranged_get(s3, src.stat().st_size)
+            for p in parts:
+                p.unlink()
             cfg = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                                  max_concurrency=8)
             t0 = time.perf_counter()
@@ -237,8 +288,10 @@ def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
             src.unlink()
             dst.unlink()
             res = {
-                "big_put_mb_s": big_mib / put_s,
-                "big_get_mb_s": big_mib / get_s,
+                "big_put_mb_s": big_mib / curl_put_s,
+                "big_get_mb_s": big_mib / curl_get_s,
+                "big_put_boto3_mb_s": big_mib / put_s,
+                "big_get_boto3_mb_s": big_mib / get_s,
                 "big_peak_rss_mb": vm_hwm_mb(proc.pid),
             }
             s3.put_object(Bucket="bench", Key="small", Body=b"x" * 4096)
@@ -334,8 +387,11 @@ def s3_table(results: dict, order: list[str], disk: float, mib: int) -> str:
                 cells.append(ratio(b, a))
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
 
-    row(f"{mib} MiB multipart PUT (MB/s)", "big_put_mb_s", "{:,.0f}", True, f"≥ 70% of disk fsync write ({0.7 * disk:,.0f} MB/s)")
-    row(f"{mib} MiB multipart GET (MB/s)", "big_get_mb_s", "{:,.0f}", True, "≥ 1,000 MB/s")
+    row(f"{mib} MiB multipart PUT, 8 parallel curl (MB/s)", "big_put_mb_s", "{:,.0f}", True,
+        f"≥ 70% of disk fsync write ({0.7 * disk:,.0f} MB/s)")
+    row(f"{mib} MiB GET, 4 parallel ranged curl (MB/s)", "big_get_mb_s", "{:,.0f}", True, "≥ 1,000 MB/s")
+    row(f"{mib} MiB upload_file, boto3 (MB/s)", "big_put_boto3_mb_s", "{:,.0f}", True, "")
+    row(f"{mib} MiB download_file, boto3 (MB/s)", "big_get_boto3_mb_s", "{:,.0f}", True, "")
     row(f"peak RSS after the {mib} MiB transfers (MB)", "big_peak_rss_mb", "{:.1f}", False, "flat")
     row("4 KiB PUT, 16 connections (ops/s)", "small_put_ops", "{:,.0f}", True, "≥ 5,000")
     row("4 KiB GET, 16 connections (ops/s)", "small_get_ops", "{:,.0f}", True, "")
