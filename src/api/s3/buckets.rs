@@ -175,13 +175,7 @@ impl S3Api {
             e.set_status_code(http::StatusCode::NOT_FOUND);
             return Err(e);
         }
-        let tag_set = tags
-            .into_iter()
-            .map(|(k, v)| Tag {
-                key: Some(k),
-                value: Some(v),
-            })
-            .collect();
+        let tag_set = tag_set(tags);
         Ok(S3Response::new(GetBucketTaggingOutput { tag_set }))
     }
 
@@ -190,12 +184,7 @@ impl S3Api {
         req: S3Request<PutBucketTaggingInput>,
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let input = req.input;
-        let tags: Vec<(String, String)> = input
-            .tagging
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-            .collect();
+        let tags = tags_of(input.tagging);
         check_tags(&tags, 50)?;
         self.objects
             .set_bucket_tags(&input.bucket, tags)

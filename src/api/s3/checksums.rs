@@ -68,6 +68,21 @@ pub(super) fn content_md5_ok(content_md5: Option<&str>, etag_hex: &str) -> S3Res
     Ok(())
 }
 
+/// The five `checksum_*` fields of a request shape (PutObject, UploadPart, CompleteMultipartUpload
+/// and its parts), by algorithm, moved out of `$x`.
+macro_rules! sent_checksums {
+    ($x:expr) => {
+        [
+            ("CRC32", $x.checksum_crc32),
+            ("CRC32C", $x.checksum_crc32c),
+            ("SHA1", $x.checksum_sha1),
+            ("SHA256", $x.checksum_sha256),
+            ("CRC64NVME", $x.checksum_crc64nvme),
+        ]
+    };
+}
+pub(super) use sent_checksums;
+
 pub(super) fn checksum_fields(
     c: &std::collections::BTreeMap<String, String>,
 ) -> [Option<String>; 5] {

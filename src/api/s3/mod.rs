@@ -140,6 +140,36 @@ pub(super) fn map_err(e: ObjectError) -> S3Error {
     S3Error::with_message(code, e.to_string())
 }
 
+/// The bucket and key a CopyObject or UploadPartCopy reads (access points are not offered).
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+    match source {
+        CopySource::Bucket { bucket, key, .. } => Ok((bucket.to_string(), key.to_string())),
+        _ => Err(s3s::s3_error!(
+            NotImplemented,
+            "Only bucket copy sources are supported"
+        )),
+    }
+}
+
+/// A PutObjectTagging or PutBucketTagging body as (key, value) pairs.
+pub(super) fn tags_of(tagging: Tagging) -> Vec<(String, String)> {
+    tagging
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect()
+}
+
+/// Stored tags as a TagSet.
+pub(super) fn tag_set(tags: Vec<(String, String)>) -> Vec<Tag> {
+    tags.into_iter()
+        .map(|(k, v)| Tag {
+            key: Some(k),
+            value: Some(v),
+        })
+        .collect()
+}
+
 /// The one owner sagebox reports (it has one user).
 pub(super) fn owner() -> Owner {
     Owner {

@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use std::collections::BTreeMap;
 
-use super::checksums::checksum_fields;
+use super::checksums::{checksum_fields, sent_checksums};
 use super::*;
 use crate::service::objects::{CompletedPart, Completion};
 use crate::store::objects::ObjectRow;
@@ -103,13 +103,7 @@ impl S3Api {
             .checksum_algorithm
             .clone()
             .map(ChecksumAlgorithm::from);
-        let sent = [
-            ("CRC32", input.checksum_crc32.clone()),
-            ("CRC32C", input.checksum_crc32c.clone()),
-            ("SHA1", input.checksum_sha1.clone()),
-            ("SHA256", input.checksum_sha256.clone()),
-            ("CRC64NVME", input.checksum_crc64nvme.clone()),
-        ];
+        let sent = sent_checksums!(input);
         let staged = self
             .stage_checked(
                 body,
@@ -157,13 +151,7 @@ impl S3Api {
                     Some(ETag::Strong(s) | ETag::Weak(s)) => s,
                     _ => String::new(),
                 };
-                let sent = [
-                    ("CRC32", p.checksum_crc32),
-                    ("CRC32C", p.checksum_crc32c),
-                    ("SHA1", p.checksum_sha1),
-                    ("SHA256", p.checksum_sha256),
-                    ("CRC64NVME", p.checksum_crc64nvme),
-                ];
+                let sent = sent_checksums!(p);
                 CompletedPart {
                     number: i64::from(p.part_number.unwrap_or(0)),
                     etag,
@@ -200,13 +188,7 @@ impl S3Api {
         .await?;
         let completion = Completion {
             parts,
-            checksums: sent_map([
-                ("CRC32", input.checksum_crc32),
-                ("CRC32C", input.checksum_crc32c),
-                ("SHA1", input.checksum_sha1),
-                ("SHA256", input.checksum_sha256),
-                ("CRC64NVME", input.checksum_crc64nvme),
-            ]),
+            checksums: sent_map(sent_checksums!(input)),
         };
         let row = self
             .objects
@@ -323,15 +305,7 @@ impl S3Api {
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await
             .map_err(map_err)?;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "Only bucket copy sources are supported"
-                ));
-            }
-        };
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let (src, path) = self
             .objects
             .object(&src_bucket, &src_key)

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use tokio_util::io::ReaderStream;
 
-use super::checksums::checksum_fields;
+use super::checksums::{checksum_fields, sent_checksums};
 use super::*;
 use crate::store::objects::ObjectRow;
 
@@ -152,16 +152,13 @@ impl Selection {
             None => Default::default(),
         }
     }
+}
 
-    pub(super) fn checksum_type(
-        &self,
-        mode: Option<&ChecksumMode>,
-        row: &ObjectRow,
-    ) -> Option<ChecksumType> {
-        let sent = self.checksums(mode, row).iter().any(Option::is_some);
-        sent.then(|| row.meta.checksum_type.clone().map(ChecksumType::from))
-            .flatten()
-    }
+/// The type of the checksums a GET or HEAD sends (none when it sends none).
+pub(super) fn checksum_type(sent: &[Option<String>; 5], row: &ObjectRow) -> Option<ChecksumType> {
+    let any = sent.iter().any(Option::is_some);
+    any.then(|| row.meta.checksum_type.clone().map(ChecksumType::from))
+        .flatten()
 }
 
 /// An `Expires` value stored as the client sent it.
@@ -238,13 +235,7 @@ impl S3Api {
                 return Err(e);
             }
         };
-        let sent = [
-            ("CRC32", input.checksum_crc32.clone()),
-            ("CRC32C", input.checksum_crc32c.clone()),
-            ("SHA1", input.checksum_sha1.clone()),
-            ("SHA256", input.checksum_sha256.clone()),
-            ("CRC64NVME", input.checksum_crc64nvme.clone()),
-        ];
+        let sent = sent_checksums!(input);
         let staged = self
             .stage_checked(
                 body,
@@ -302,9 +293,9 @@ impl S3Api {
         }
         use tokio::io::AsyncReadExt;
         let body = ReaderStream::with_capacity(file.take(sel.len), 256 * 1024);
-        let [crc32, crc32c, sha1, sha256, crc64nvme] =
-            sel.checksums(input.checksum_mode.as_ref(), &row);
-        let checksum_type = sel.checksum_type(input.checksum_mode.as_ref(), &row);
+        let sent = sel.checksums(input.checksum_mode.as_ref(), &row);
+        let checksum_type = checksum_type(&sent, &row);
+        let [crc32, crc32c, sha1, sha256, crc64nvme] = sent;
         let m = row.meta;
         let mut resp = S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
@@ -359,9 +350,9 @@ impl S3Api {
             input.if_unmodified_since.as_ref(),
         )?;
         let sel = select(&row, input.range.as_ref(), input.part_number)?;
-        let [crc32, crc32c, sha1, sha256, crc64nvme] =
-            sel.checksums(input.checksum_mode.as_ref(), &row);
-        let checksum_type = sel.checksum_type(input.checksum_mode.as_ref(), &row);
+        let sent = sel.checksums(input.checksum_mode.as_ref(), &row);
+        let checksum_type = checksum_type(&sent, &row);
+        let [crc32, crc32c, sha1, sha256, crc64nvme] = sent;
         let m = row.meta;
         let tag_count = m.tags.len();
         let mut resp = S3Response::new(HeadObjectOutput {
@@ -450,15 +441,7 @@ impl S3Api {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "Only bucket copy sources are supported"
-                ));
-            }
-        };
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         // x-amz-copy-source-if-*: the same tests as a GET's, but every failure is a 412.
         let (src, _) = self
             .objects
@@ -518,15 +501,7 @@ impl S3Api {
             .object(&req.input.bucket, &req.input.key)
             .await
             .map_err(map_err)?;
-        let tag_set = row
-            .meta
-            .tags
-            .into_iter()
-            .map(|(k, v)| Tag {
-                key: Some(k),
-                value: Some(v),
-            })
-            .collect();
+        let tag_set = tag_set(row.meta.tags);
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set,
             ..Default::default()
@@ -538,12 +513,7 @@ impl S3Api {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        let tags: Vec<(String, String)> = input
-            .tagging
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-            .collect();
+        let tags = tags_of(input.tagging);
         check_tags(&tags, 10)?;
         self.objects
             .set_object_tags(&input.bucket, &input.key, tags)
