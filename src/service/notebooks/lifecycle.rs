@@ -80,8 +80,9 @@ impl Services {
         req: Request,
     ) -> ServiceResult<Arc<Resource>> {
         let name = required_str(&req, "NotebookInstanceLifecycleConfigName")?.to_string();
-        let mut derived = hooks(&req)?;
-        derived.insert("LastModifiedTime".into(), json!(now_epoch()));
+        // No LastModifiedTime yet: Describe falls back to the row's `modified`, which creation
+        // sets to the creation time itself (a second clock reading could precede it).
+        let derived = hooks(&req)?;
         match self
             .create_resource(KIND, &name, req, Value::Object(derived), None)
             .await
