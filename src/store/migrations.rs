@@ -124,6 +124,8 @@ const MIGRATIONS: &[&str] = &[
         resource_table!("notebook_instances"),
         resource_table!("notebook_lifecycle_configs")
     ),
+    // 8: parts written in place into their upload's shared file
+    "ALTER TABLE upload_parts ADD COLUMN blob_offset INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -90,6 +90,10 @@ pub struct Upload {
 pub struct Part {
     pub number: i64,
     pub blob: String,
+    /// Where the part's bytes start in `blob`: 0 for a part in a blob of its own, the part's
+    /// place in the object for a part written into its upload's shared file (see
+    /// `service::objects::layout`).
+    pub offset: u64,
     pub size: u64,
     pub etag: String,
     pub modified: f64,
@@ -396,7 +400,9 @@ impl Store {
         .await
     }
 
-    /// Records a part (replacing an earlier upload of the same number, whose blob is returned).
+    /// Records a part, replacing an earlier upload of the same number. Returns the earlier
+    /// part's blob when nothing else of the upload uses it any more (a shared file stays while
+    /// another part lives in it).
     pub async fn put_part(&self, upload_id: &str, part: Part) -> StoreResult<Option<String>> {
         let id = upload_id.to_string();
         self.call(move |c| {
@@ -406,18 +412,30 @@ impl Store {
                 .query_row(params![id, part.number], |r| r.get(0))
                 .optional()?;
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO upload_parts (upload_id, part_number, blob, size, etag, modified, checksums)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO upload_parts (upload_id, part_number, blob, blob_offset, size, etag, modified, checksums)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 id,
                 part.number,
                 part.blob,
+                part.offset as i64,
                 part.size as i64,
                 part.etag,
                 part.modified,
                 serde_json::to_string(&part.checksums)?
             ])?;
+            let old = match old {
+                Some(blob) => {
+                    let used: bool = tx
+                        .prepare_cached(
+                            "SELECT EXISTS (SELECT 1 FROM upload_parts WHERE upload_id = ?1 AND blob = ?2)",
+                        )?
+                        .query_row(params![id, blob], |r| r.get(0))?;
+                    (!used).then_some(blob)
+                }
+                None => None,
+            };
             tx.commit()?;
             Ok(old)
         })
@@ -428,7 +446,7 @@ impl Store {
         let id = upload_id.to_string();
         self.call(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT part_number, blob, size, etag, modified, checksums FROM upload_parts
+                "SELECT part_number, blob, blob_offset, size, etag, modified, checksums FROM upload_parts
                  WHERE upload_id = ?1 ORDER BY part_number",
             )?;
             let rows = stmt.query_map([id], |r| {
@@ -436,12 +454,13 @@ impl Store {
                     Part {
                         number: r.get(0)?,
                         blob: r.get(1)?,
-                        size: r.get::<_, i64>(2)? as u64,
-                        etag: r.get(3)?,
-                        modified: r.get(4)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        size: r.get::<_, i64>(3)? as u64,
+                        etag: r.get(4)?,
+                        modified: r.get(5)?,
                         checksums: BTreeMap::new(),
                     },
-                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             })?;
             rows.map(|r| {
@@ -456,7 +475,8 @@ impl Store {
 
     /// Ends an upload. With `complete`, the object row is written in the same transaction, so
     /// the object appears exactly when the upload disappears. Returns the blobs no longer used
-    /// (the parts, and the object's previous blob).
+    /// (the parts', each once, and the object's previous blob), never the one the new object
+    /// uses (an upload's shared file can become its object).
     pub async fn finish_upload(
         &self,
         upload_id: &str,
@@ -478,7 +498,10 @@ impl Store {
                     freed.push(old.blob);
                 }
                 upsert_object(&tx, &row)?;
+                freed.retain(|b| *b != row.blob);
             }
+            freed.sort_unstable();
+            freed.dedup();
             tx.commit()?;
             Ok(freed)
         })

@@ -92,10 +92,13 @@ pub(super) fn checksum_fields(
 impl S3Api {
     /// Streams a PutObject/UploadPart body into a staged blob, computing the checksums the
     /// request names, and checks them (and Content-MD5) against the values sent in headers or
-    /// trailers; a mismatch discards the blob.
+    /// trailers; a mismatch discards the blob. `part` names the upload, part number and length
+    /// of an UploadPart body.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn stage_checked(
         &self,
         body: StreamingBlob,
+        part: Option<(&crate::store::objects::Upload, i64, Option<u64>)>,
         headers: &http::HeaderMap,
         trailers: Option<crate::api::s3::anonymous::Trailers>,
         algorithm: Option<&ChecksumAlgorithm>,
@@ -108,7 +111,15 @@ impl S3Api {
             &sent.each_ref().map(|(a, v)| (*a, v.is_some())),
             trailer_name,
         );
-        let staged = self.objects.stage(body, &algs).await.map_err(map_err)?;
+        let staged = match part {
+            Some((upload, number, len)) => {
+                self.objects
+                    .stage_part(upload, number, len, body, &algs)
+                    .await
+            }
+            None => self.objects.stage(body, &algs).await,
+        }
+        .map_err(map_err)?;
         let trailer_map = trailers.as_ref().and_then(|t| t.get());
         let checked = verify_checksums(&staged.checksums, sent, trailer_map.as_ref())
             .and_then(|()| content_md5_ok(content_md5, &staged.etag));

@@ -107,6 +107,11 @@ impl S3Api {
         let staged = self
             .stage_checked(
                 body,
+                Some((
+                    &upload,
+                    i64::from(input.part_number),
+                    input.content_length.and_then(|l| u64::try_from(l).ok()),
+                )),
                 &req.headers,
                 trailers,
                 // Every part of an upload that named an algorithm gets that checksum.

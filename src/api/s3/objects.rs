@@ -239,6 +239,7 @@ impl S3Api {
         let staged = self
             .stage_checked(
                 body,
+                None,
                 &req.headers,
                 trailers,
                 input.checksum_algorithm.as_ref(),

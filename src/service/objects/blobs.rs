@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -11,17 +12,22 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 use tokio::io::AsyncWriteExt;
 
+use super::layout::Slot;
 use super::{ObjectError, ObjectResult};
 
 /// A blob written and durable, not yet referenced by any object.
 #[derive(Debug, Clone)]
 pub struct Staged {
     pub blob: String,
+    /// Where the bytes start in `blob` (0 but for a part written into its upload's shared file).
+    pub offset: u64,
     pub size: u64,
     /// Hex MD5 of the content (or the source's ETag, for copies).
     pub etag: String,
     /// Requested checksums by algorithm name, base64.
     pub checksums: BTreeMap<String, String>,
+    /// For a part written in place: its slot, kept once the part commits.
+    pub slot: Option<Arc<Slot>>,
 }
 
 #[derive(Clone)]
@@ -222,6 +228,79 @@ fn syncfs(_dir: &Path) -> std::io::Result<()> {
     Err(std::io::Error::other("syncfs is Linux-only"))
 }
 
+/// What a blob's bytes are hashed into while they stream in.
+struct Hashes {
+    md5: Md5,
+    checksums: ChecksumHasher,
+    size: u64,
+}
+
+impl Hashes {
+    fn new(algorithms: &[&str]) -> ObjectResult<Hashes> {
+        Ok(Hashes {
+            md5: Md5::new(),
+            checksums: hasher_for(algorithms)?,
+            size: 0,
+        })
+    }
+
+    fn update(&mut self, chunk: &[u8]) {
+        self.md5.update(chunk);
+        self.checksums.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    fn staged(self, blob: String, offset: u64, slot: Option<Arc<Slot>>) -> Staged {
+        Staged {
+            blob,
+            offset,
+            size: self.size,
+            etag: hex::encode(self.md5.finalize()),
+            checksums: checksum_map(self.checksums.finalize()),
+            slot,
+        }
+    }
+}
+
+fn read_error<E: std::fmt::Display>(e: E) -> ObjectError {
+    ObjectError::InvalidArgument(format!("The request body could not be read: {e}"))
+}
+
+/// Writes `gathered` and then the rest of `body` to `file` from its current position, hashing
+/// what streams in, then flushes and fsyncs the file's data. With `cap`, a body longer than it
+/// is refused before anything past it is written.
+async fn stream_to<S, E>(
+    file: tokio::fs::File,
+    gathered: Vec<Bytes>,
+    mut body: S,
+    hashes: &mut Hashes,
+    cap: Option<u64>,
+) -> ObjectResult<()>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    // Body chunks are small (often 16 KiB); each write to a tokio file is a trip to the
+    // blocking pool, so they are gathered into large writes first.
+    let mut file = tokio::io::BufWriter::with_capacity(LARGE_WRITE, file);
+    for chunk in gathered {
+        file.write_all(&chunk).await?;
+    }
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(read_error)?;
+        hashes.update(&chunk);
+        if cap.is_some_and(|cap| hashes.size > cap) {
+            return Err(ObjectError::InvalidArgument(
+                "The request body is longer than its Content-Length".into(),
+            ));
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    file.get_mut().sync_data().await?;
+    Ok(())
+}
+
 pub fn md5(data: &[u8]) -> [u8; 16] {
     let mut h = Md5::new();
     h.update(data);
@@ -305,22 +384,16 @@ impl Blobs {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut checksums = hasher_for(algorithms)?;
-        let mut md5 = Md5::new();
+        let mut hashes = Hashes::new(algorithms)?;
         let id = new_id();
         let tmp = self.tmp.join(&id);
-        let mut size = 0u64;
         let mut gathered: Vec<Bytes> = Vec::new();
         let mut large = false;
-        let read_error =
-            |e: E| ObjectError::InvalidArgument(format!("The request body could not be read: {e}"));
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(read_error)?;
-            md5.update(&chunk);
-            checksums.update(&chunk);
-            size += chunk.len() as u64;
+            hashes.update(&chunk);
             gathered.push(chunk);
-            if size > GROUP_MAX || !cfg!(target_os = "linux") {
+            if hashes.size > GROUP_MAX || !cfg!(target_os = "linux") {
                 large = true;
                 break;
             }
@@ -328,41 +401,53 @@ impl Blobs {
         if !large {
             self.commits.write(gathered, tmp, self.path(&id)).await?;
         } else {
-            // Body chunks are small (often 16 KiB); each write to a tokio file is a trip to the
-            // blocking pool, so they are gathered into large writes first.
-            let mut file = tokio::io::BufWriter::with_capacity(
-                LARGE_WRITE,
-                tokio::fs::File::create(&tmp).await?,
-            );
-            let result: ObjectResult<()> = async {
-                for chunk in gathered {
-                    file.write_all(&chunk).await?;
-                }
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk.map_err(read_error)?;
-                    md5.update(&chunk);
-                    checksums.update(&chunk);
-                    size += chunk.len() as u64;
-                    file.write_all(&chunk).await?;
-                }
-                file.flush().await?;
-                file.get_mut().sync_all().await?;
-                Ok(())
-            }
-            .await;
-            drop(file);
-            if let Err(e) = result {
+            let file = tokio::fs::File::create(&tmp).await?;
+            if let Err(e) = stream_to(file, gathered, body, &mut hashes, None).await {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(e);
             }
             self.publish(tmp, &id).await?;
         }
-        Ok(Staged {
-            blob: id,
-            size,
-            etag: hex::encode(md5.finalize()),
-            checksums: checksum_map(checksums.finalize()),
-        })
+        Ok(hashes.staged(id, 0, None))
+    }
+
+    /// Streams a part into its slot of its upload's shared file (see `layout`): written at the
+    /// slot's offset, at most the slot's length, then fsynced (and the file's directory entry,
+    /// the first time).
+    pub async fn write_slot<S, E>(
+        &self,
+        body: S,
+        algorithms: &[&str],
+        slot: Slot,
+    ) -> ObjectResult<Staged>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use tokio::io::AsyncSeekExt;
+        let mut hashes = Hashes::new(algorithms)?;
+        let path = self.path(slot.blob());
+        let dir = path
+            .parent()
+            .expect("blob paths have a parent")
+            .to_path_buf();
+        tokio::fs::create_dir_all(&dir).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .await?;
+        file.seek(std::io::SeekFrom::Start(slot.offset)).await?;
+        stream_to(file, Vec::new(), body, &mut hashes, Some(slot.cap)).await?;
+        if slot.needs_dir_sync() {
+            tokio::task::spawn_blocking(move || sync_dir(&dir))
+                .await
+                .map_err(std::io::Error::other)??;
+            slot.dir_synced();
+        }
+        let (blob, offset) = (slot.blob().to_string(), slot.offset);
+        Ok(hashes.staged(blob, offset, Some(Arc::new(slot))))
     }
 
     /// A new blob sharing the bytes of `src` (a hard link: blobs never change in place).
@@ -385,23 +470,39 @@ impl Blobs {
         .map_err(|e| ObjectError::Internal(e.to_string()))??;
         Ok(Staged {
             blob: id,
+            offset: 0,
             size,
             etag: etag.to_string(),
             checksums,
+            slot: None,
         })
     }
 
-    /// A new blob holding the files' contents one after another (multipart completion).
-    pub async fn concat(&self, parts: &[PathBuf]) -> ObjectResult<Staged> {
+    /// A new blob holding the given pieces (blob, offset, length) one after another (multipart
+    /// completion when the parts are not in place).
+    pub async fn concat(&self, pieces: &[(String, u64, u64)]) -> ObjectResult<Staged> {
         let id = new_id();
         let tmp = self.tmp.join(&id);
-        let parts = parts.to_vec();
+        let pieces: Vec<(PathBuf, u64, u64)> = pieces
+            .iter()
+            .map(|(blob, offset, len)| (self.path(blob), *offset, *len))
+            .collect();
         let tmp2 = tmp.clone();
         let size = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            use std::io::{Read, Seek};
             let mut out = std::fs::File::create(&tmp2)?;
             let mut size = 0;
-            for p in &parts {
-                size += std::io::copy(&mut std::fs::File::open(p)?, &mut out)?;
+            for (path, offset, len) in &pieces {
+                let mut f = std::fs::File::open(path)?;
+                f.seek(std::io::SeekFrom::Start(*offset))?;
+                let copied = std::io::copy(&mut f.take(*len), &mut out)?;
+                if copied != *len {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{} is shorter than its part", path.display()),
+                    ));
+                }
+                size += copied;
             }
             out.flush()?;
             out.sync_all()?;
@@ -419,19 +520,40 @@ impl Blobs {
         self.publish(tmp, &id).await?;
         Ok(Staged {
             blob: id,
+            offset: 0,
             size,
             etag: String::new(),
             checksums: BTreeMap::new(),
+            slot: None,
         })
     }
 
-    /// Computes `algorithm` over a blob's whole content (a FULL_OBJECT multipart checksum).
-    pub async fn hash(&self, id: &str, algorithm: &str) -> ObjectResult<BTreeMap<String, String>> {
+    /// Makes an upload's shared file hold exactly its first `size` bytes, durably: the parts
+    /// lie there end to end, so the file is the object (completion in place).
+    pub async fn adopt(&self, id: &str, size: u64) -> ObjectResult<()> {
+        let path = self.path(id);
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.set_len(size)?;
+            f.sync_all()
+        })
+        .await
+        .map_err(|e| ObjectError::Internal(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Computes `algorithm` over a blob's first `len` bytes (a FULL_OBJECT multipart checksum).
+    pub async fn hash(
+        &self,
+        id: &str,
+        len: u64,
+        algorithm: &str,
+    ) -> ObjectResult<BTreeMap<String, String>> {
         let mut hasher = hasher_for(&[algorithm])?;
         let path = self.path(id);
         tokio::task::spawn_blocking(move || -> std::io::Result<BTreeMap<String, String>> {
             use std::io::Read;
-            let mut f = std::fs::File::open(path)?;
+            let mut f = std::fs::File::open(path)?.take(len);
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = f.read(&mut buf)?;
@@ -449,6 +571,14 @@ impl Blobs {
     /// Deletes a blob no longer referenced, in the background (see `GroupCommit`).
     pub fn remove(&self, id: &str) {
         self.commits.remove(self.path(id));
+    }
+
+    /// Drops a staged blob that will not be committed. A part written in place only gives its
+    /// slot back (when `staged` goes): the shared file holds other parts.
+    pub fn discard(&self, staged: Staged) {
+        if staged.slot.is_none() {
+            self.remove(&staged.blob);
+        }
     }
 
     /// Deletes temp files and blobs outside `referenced`. Returns how many files went.

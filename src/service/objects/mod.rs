@@ -8,6 +8,7 @@
 //! commit. A crash therefore leaves at worst an unreferenced file, which the startup sweep removes.
 
 mod blobs;
+mod layout;
 mod list;
 mod multipart;
 
@@ -82,6 +83,7 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub struct Objects {
     store: Store,
     blobs: blobs::Blobs,
+    layouts: std::sync::Arc<layout::Layouts>,
     region: String,
 }
 
@@ -90,6 +92,7 @@ impl Objects {
         Ok(Objects {
             store,
             blobs: blobs::Blobs::open(&data_dir.join("objects"))?,
+            layouts: Default::default(),
             region: region.to_string(),
         })
     }
@@ -160,7 +163,7 @@ impl Objects {
     /// Drops a staged blob that will not be committed (a checksum mismatch, a failed
     /// precondition).
     pub async fn discard(&self, staged: Staged) {
-        self.blobs.remove(&staged.blob);
+        self.blobs.discard(staged);
     }
 
     /// Makes a staged blob the object's content.

@@ -6,7 +6,6 @@
 //! GetObject by PartNumber and GetObjectAttributes can answer later.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use super::{MIN_PART_SIZE, ObjectError, ObjectResult, Objects, Staged, blobs};
 use crate::aws::time::now_epoch;
@@ -136,6 +135,30 @@ impl Objects {
         }
     }
 
+    /// Streams part `number` of `upload` (`len` bytes, when the request said) into a durable
+    /// blob: into its slot of the upload's shared file when it can have one (see `layout`),
+    /// else a blob of its own. Nothing is visible until `commit_part`.
+    pub async fn stage_part<S, E>(
+        &self,
+        upload: &Upload,
+        number: i64,
+        len: Option<u64>,
+        body: S,
+        algorithms: &[&str],
+    ) -> ObjectResult<Staged>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let slot = self.layouts.claim(&upload.upload_id, number, len, || {
+            uuid::Uuid::new_v4().simple().to_string()
+        });
+        match slot {
+            Some(slot) => self.blobs.write_slot(body, algorithms, slot).await,
+            None => self.blobs.write(body, algorithms).await,
+        }
+    }
+
     pub async fn commit_part(
         &self,
         upload: &Upload,
@@ -146,6 +169,7 @@ impl Objects {
         let part = Part {
             number,
             blob: staged.blob.clone(),
+            offset: staged.offset,
             size: staged.size,
             etag: etag.clone(),
             modified: now_epoch(),
@@ -153,6 +177,9 @@ impl Objects {
         };
         if let Some(old) = self.store.put_part(&upload.upload_id, part).await? {
             self.blobs.remove(&old);
+        }
+        if let Some(slot) = &staged.slot {
+            slot.keep();
         }
         Ok(etag)
     }
@@ -167,6 +194,7 @@ impl Objects {
     }
 
     pub async fn abort_upload(&self, upload: &Upload) -> ObjectResult<()> {
+        self.layouts.close(&upload.upload_id);
         for blob in self.store.finish_upload(&upload.upload_id, None).await? {
             self.blobs.remove(&blob);
         }
@@ -242,23 +270,44 @@ impl Objects {
             checksums.insert(alg.clone(), composite_checksum(alg, &chosen)?);
             check_expected(&completion.checksums, &checksums)?;
         }
-        let paths: Vec<PathBuf> = chosen.iter().map(|p| self.blobs.path(&p.blob)).collect();
-        let staged = self.blobs.concat(&paths).await?;
+        // In place when the parts lie end to end from the start of the upload's shared file
+        // and this call closed it with nothing still writing; else the parts are copied.
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let in_place = self
+            .layouts
+            .close(&upload.upload_id)
+            .filter(|blob| end_to_end(blob, &chosen));
+        // Whether the blob is new (the copy), to delete if the object is not committed.
+        let copied = in_place.is_none();
+        let blob = match &in_place {
+            Some(blob) => blob.clone(),
+            None => {
+                let pieces: Vec<(String, u64, u64)> = chosen
+                    .iter()
+                    .map(|p| (p.blob.clone(), p.offset, p.size))
+                    .collect();
+                self.blobs.concat(&pieces).await?.blob
+            }
+        };
+        let dropped = |e: ObjectError| {
+            if copied {
+                self.blobs.remove(&blob);
+            }
+            e
+        };
         if let Some(alg) = &algorithm
             && full_object
         {
-            let whole = self
+            checksums = self
                 .blobs
-                .hash(&staged.blob, alg)
+                .hash(&blob, size, alg)
                 .await
-                .and_then(|c| check_expected(&completion.checksums, &c).map(|()| c));
-            match whole {
-                Ok(c) => checksums = c,
-                Err(e) => {
-                    self.blobs.remove(&staged.blob);
-                    return Err(e);
-                }
-            }
+                .and_then(|c| check_expected(&completion.checksums, &c).map(|()| c))
+                .map_err(dropped)?;
+        }
+        if in_place.is_some() {
+            // Past the object's end the shared file may hold parts left out of it.
+            self.blobs.adopt(&blob, size).await?;
         }
         let mut meta = upload.meta.clone();
         meta.checksum_algorithm = None;
@@ -274,8 +323,8 @@ impl Objects {
         let row = ObjectRow {
             bucket: upload.bucket.clone(),
             key: upload.key.clone(),
-            blob: staged.blob.clone(),
-            size: staged.size,
+            blob: blob.clone(),
+            size,
             etag,
             last_modified: now_epoch(),
             meta,
@@ -291,12 +340,19 @@ impl Objects {
                 }
                 Ok(row)
             }
-            Err(e) => {
-                self.blobs.remove(&staged.blob);
-                Err(e.into())
-            }
+            Err(e) => Err(dropped(e.into())),
         }
     }
+}
+
+/// Whether `parts` lie end to end in `blob` from its start (the upload's file is the object).
+fn end_to_end(blob: &str, parts: &[Part]) -> bool {
+    let mut at = 0;
+    parts.iter().all(|p| {
+        let next = p.blob == blob && p.offset == at;
+        at += p.size;
+        next
+    })
 }
 
 /// The object checksums the client sent must equal the computed ones (for the algorithms
@@ -347,6 +403,7 @@ mod tests {
         let part = Part {
             number: 1,
             blob: String::new(),
+            offset: 0,
             size: 1024,
             etag: String::new(),
             modified: 0.0,
