@@ -10,9 +10,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
-use tokio::io::AsyncWriteExt;
 
 use super::layout::Slot;
+use super::md5_lanes::{Md5Lanes, StreamMd5};
 use super::{ObjectError, ObjectResult};
 
 /// A blob written and durable, not yet referenced by any object.
@@ -35,6 +35,7 @@ pub struct Blobs {
     blobs: PathBuf,
     tmp: PathBuf,
     commits: GroupCommit,
+    md5: Md5Lanes,
 }
 
 /// Small blobs are made durable in groups, by two threads in a pipeline. The writer writes each
@@ -74,7 +75,7 @@ enum CommitJob {
 /// (bounded by this size; anything larger streams to disk as it arrives).
 const GROUP_MAX: u64 = 256 << 10;
 
-/// Larger blobs are written to their file in pieces of this size.
+/// Larger blobs are written to their file, and hashed, in pieces of this size.
 const LARGE_WRITE: usize = 1 << 20;
 
 impl GroupCommit {
@@ -230,7 +231,7 @@ fn syncfs(_dir: &Path) -> std::io::Result<()> {
 
 /// What a blob's bytes are hashed into while they stream in.
 struct Hashes {
-    md5: Md5,
+    md5: StreamMd5,
     checksums: ChecksumHasher,
     size: u64,
 }
@@ -238,12 +239,13 @@ struct Hashes {
 impl Hashes {
     fn new(algorithms: &[&str]) -> ObjectResult<Hashes> {
         Ok(Hashes {
-            md5: Md5::new(),
+            md5: StreamMd5::default(),
             checksums: hasher_for(algorithms)?,
             size: 0,
         })
     }
 
+    /// A small piece: everything hashed here.
     fn update(&mut self, chunk: &[u8]) {
         self.md5.update(chunk);
         self.checksums.update(chunk);
@@ -266,38 +268,66 @@ fn read_error<E: std::fmt::Display>(e: E) -> ObjectError {
     ObjectError::InvalidArgument(format!("The request body could not be read: {e}"))
 }
 
-/// Writes `gathered` and then the rest of `body` to `file` from its current position, hashing
-/// what streams in, then flushes and fsyncs the file's data. With `cap`, a body longer than it
-/// is refused before anything past it is written.
+/// Writes `gathered` and then the rest of `body` to `file` from `at`, then fsyncs the file's
+/// data. The body is taken in pieces of `LARGE_WRITE`; each piece is written (on the blocking
+/// pool) while its MD5 runs in the lanes beside other uploads'. With `cap`, a body longer than
+/// it is refused before anything past it is written.
 async fn stream_to<S, E>(
-    file: tokio::fs::File,
+    file: std::fs::File,
+    at: u64,
     gathered: Vec<Bytes>,
     mut body: S,
     hashes: &mut Hashes,
+    md5: &Md5Lanes,
     cap: Option<u64>,
 ) -> ObjectResult<()>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    // Body chunks are small (often 16 KiB); each write to a tokio file is a trip to the
-    // blocking pool, so they are gathered into large writes first.
-    let mut file = tokio::io::BufWriter::with_capacity(LARGE_WRITE, file);
-    for chunk in gathered {
-        file.write_all(&chunk).await?;
+    let file = Arc::new(file);
+    let mut at = at;
+    let mut piece = bytes::BytesMut::with_capacity(LARGE_WRITE);
+    for chunk in &gathered {
+        piece.extend_from_slice(chunk);
     }
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(read_error)?;
-        hashes.update(&chunk);
-        if cap.is_some_and(|cap| hashes.size > cap) {
-            return Err(ObjectError::InvalidArgument(
-                "The request body is longer than its Content-Length".into(),
-            ));
+    // The gathered bytes were hashed as they came; only what follows goes to the lanes.
+    let mut hashed = piece.len();
+    let mut done = false;
+    while !done {
+        match body.next().await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(read_error)?;
+                hashes.checksums.update(&chunk);
+                hashes.size += chunk.len() as u64;
+                if cap.is_some_and(|cap| hashes.size > cap) {
+                    return Err(ObjectError::InvalidArgument(
+                        "The request body is longer than its Content-Length".into(),
+                    ));
+                }
+                piece.extend_from_slice(&chunk);
+                if piece.len() < LARGE_WRITE {
+                    continue;
+                }
+            }
+            None => done = true,
         }
-        file.write_all(&chunk).await?;
+        let bytes = piece.split().freeze();
+        let len = bytes.len() as u64;
+        let (f, written) = (file.clone(), bytes.clone());
+        let write = tokio::task::spawn_blocking(move || {
+            std::os::unix::fs::FileExt::write_all_at(&*f, &written, at)
+        });
+        hashes.md5.update_in(md5, bytes.slice(hashed..)).await;
+        write.await.map_err(std::io::Error::other)??;
+        at += len;
+        hashed = 0;
     }
-    file.flush().await?;
-    file.get_mut().sync_data().await?;
+    hashes.md5.settle().await;
+    let f = file.clone();
+    tokio::task::spawn_blocking(move || f.sync_data())
+        .await
+        .map_err(std::io::Error::other)??;
     Ok(())
 }
 
@@ -353,6 +383,7 @@ impl Blobs {
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
             commits: GroupCommit::start(root.to_path_buf()),
+            md5: Md5Lanes::start(),
         };
         std::fs::create_dir_all(&b.blobs)?;
         std::fs::create_dir_all(&b.tmp)?;
@@ -401,8 +432,9 @@ impl Blobs {
         if !large {
             self.commits.write(gathered, tmp, self.path(&id)).await?;
         } else {
-            let file = tokio::fs::File::create(&tmp).await?;
-            if let Err(e) = stream_to(file, gathered, body, &mut hashes, None).await {
+            let file = tokio::fs::File::create(&tmp).await?.into_std().await;
+            let streamed = stream_to(file, 0, gathered, body, &mut hashes, &self.md5, None);
+            if let Err(e) = streamed.await {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(e);
             }
@@ -424,7 +456,6 @@ impl Blobs {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        use tokio::io::AsyncSeekExt;
         let mut hashes = Hashes::new(algorithms)?;
         let path = self.path(slot.blob());
         let dir = path
@@ -432,14 +463,16 @@ impl Blobs {
             .expect("blob paths have a parent")
             .to_path_buf();
         tokio::fs::create_dir_all(&dir).await?;
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .await?;
-        file.seek(std::io::SeekFrom::Start(slot.offset)).await?;
-        stream_to(file, Vec::new(), body, &mut hashes, Some(slot.cap)).await?;
+            .await?
+            .into_std()
+            .await;
+        let (at, cap) = (slot.offset, Some(slot.cap));
+        stream_to(file, at, Vec::new(), body, &mut hashes, &self.md5, cap).await?;
         if slot.needs_dir_sync() {
             tokio::task::spawn_blocking(move || sync_dir(&dir))
                 .await

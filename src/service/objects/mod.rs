@@ -10,6 +10,7 @@
 mod blobs;
 mod layout;
 mod list;
+mod md5_lanes;
 mod multipart;
 
 use std::path::{Path, PathBuf};

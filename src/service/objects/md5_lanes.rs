@@ -1,0 +1,669 @@
+//! MD5 for many uploads at once, in SIMD lanes.
+//!
+//! S3's ETag is the MD5 of the bytes, so every byte PUT is hashed, and MD5 cannot be split
+//! within one stream: each 64-byte block depends on the last, so one core hashes about 600 MB/s
+//! whatever its width. On a small host that, not the disk, bounds a large upload. But an upload
+//! of any size comes as parts sent side by side (boto3, the AWS CLI and the SDKs send 8 to 10 at
+//! a time), and independent streams can share the vector unit: lane `l` of every register
+//! belongs to stream `l`, and one pass of the 64 MD5 steps over 16-wide registers advances 16
+//! streams by a block each, for about the cost of advancing one.
+//!
+//! One thread ([`Md5Lanes`]) takes runs of whole blocks from the streams (a [`StreamMd5`] each,
+//! which keeps its partial block and does the final padding itself), hashes the runs of
+//! different streams side by side, and hands each stream its new state when its run is done.
+//! Alone, a run is hashed by the scalar MD5 of the `md-5` crate. Debug builds hash every run
+//! that way (their unoptimised lane code would be slower than one lane).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// Streams hashed side by side at most (16 x 32-bit lanes fill a 512-bit register); passes of
+/// up to 8 runs use 8-lane (256-bit) registers, so a pass costs what its runs need.
+const LANES: usize = 16;
+const HALF: usize = 8;
+/// Blocks per lane per pass, between looks at the queue.
+const PASS_BLOCKS: usize = 64;
+/// Bytes a lone run is hashed in at a time, between looks at the queue.
+const ALONE_BYTES: usize = 16 << 10;
+/// How long a run waits for others to fill a pass, unless its stream waits for it.
+const GATHER: Duration = Duration::from_millis(4);
+
+const INIT: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+
+const K: [u32; 64] = [
+    0xd76a_a478,
+    0xe8c7_b756,
+    0x2420_70db,
+    0xc1bd_ceee,
+    0xf57c_0faf,
+    0x4787_c62a,
+    0xa830_4613,
+    0xfd46_9501,
+    0x6980_98d8,
+    0x8b44_f7af,
+    0xffff_5bb1,
+    0x895c_d7be,
+    0x6b90_1122,
+    0xfd98_7193,
+    0xa679_438e,
+    0x49b4_0821,
+    0xf61e_2562,
+    0xc040_b340,
+    0x265e_5a51,
+    0xe9b6_c7aa,
+    0xd62f_105d,
+    0x0244_1453,
+    0xd8a1_e681,
+    0xe7d3_fbc8,
+    0x21e1_cde6,
+    0xc337_07d6,
+    0xf4d5_0d87,
+    0x455a_14ed,
+    0xa9e3_e905,
+    0xfcef_a3f8,
+    0x676f_02d9,
+    0x8d2a_4c8a,
+    0xfffa_3942,
+    0x8771_f681,
+    0x6d9d_6122,
+    0xfde5_380c,
+    0xa4be_ea44,
+    0x4bde_cfa9,
+    0xf6bb_4b60,
+    0xbebf_bc70,
+    0x289b_7ec6,
+    0xeaa1_27fa,
+    0xd4ef_3085,
+    0x0488_1d05,
+    0xd9d4_d039,
+    0xe6db_99e5,
+    0x1fa2_7cf8,
+    0xc4ac_5665,
+    0xf429_2244,
+    0x432a_ff97,
+    0xab94_23a7,
+    0xfc93_a039,
+    0x655b_59c3,
+    0x8f0c_cc92,
+    0xffef_f47d,
+    0x8584_5dd1,
+    0x6fa8_7e4f,
+    0xfe2c_e6e0,
+    0xa301_4314,
+    0x4e08_11a1,
+    0xf753_7e82,
+    0xbd3a_f235,
+    0x2ad7_d2bb,
+    0xeb86_d391,
+];
+
+const S: [u32; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
+
+/// MD5 step `I` on every lane. The four state words take turns as `a`, so step `I` updates
+/// word `(64 - I) % 4` from the three after it.
+#[inline(always)]
+fn step<const I: usize, const N: usize>(st: &mut [[u32; N]; 4], m: &[[u32; N]; 16]) {
+    let a = (64 - I) % 4;
+    let (b, c, d) = ((a + 1) % 4, (a + 2) % 4, (a + 3) % 4);
+    let (g, s) = match I / 16 {
+        0 => (I, S[I % 4]),
+        1 => ((5 * I + 1) % 16, S[4 + I % 4]),
+        2 => ((3 * I + 5) % 16, S[8 + I % 4]),
+        _ => ((7 * I) % 16, S[12 + I % 4]),
+    };
+    for l in 0..N {
+        let (x, y, z) = (st[b][l], st[c][l], st[d][l]);
+        let f = match I / 16 {
+            0 => (x & y) | (!x & z),
+            1 => (x & z) | (y & !z),
+            2 => x ^ y ^ z,
+            _ => y ^ (x | !z),
+        };
+        let sum = st[a][l]
+            .wrapping_add(f)
+            .wrapping_add(K[I])
+            .wrapping_add(m[g][l]);
+        st[a][l] = x.wrapping_add(sum.rotate_left(s));
+    }
+}
+
+macro_rules! steps {
+    ($st:ident, $m:ident; $($i:literal)*) => { $( step::<$i, N>(&mut $st, $m); )* };
+}
+
+/// One block on every lane: `m[w][l]` is word `w` of lane `l`'s block.
+#[inline(always)]
+fn compress_lanes<const N: usize>(state: &mut [[u32; N]; 4], m: &[[u32; N]; 16]) {
+    let mut st = *state;
+    steps!(st, m;
+        0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15
+        16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+        32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47
+        48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63);
+    for (w, words) in state.iter_mut().enumerate() {
+        for l in 0..N {
+            words[l] = words[l].wrapping_add(st[w][l]);
+        }
+    }
+}
+
+fn compress_portable<const N: usize>(state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
+    for m in blocks {
+        compress_lanes(state, m);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+fn compress_avx512<const N: usize>(state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
+    for m in blocks {
+        compress_lanes(state, m);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn compress_avx2<const N: usize>(state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
+    for m in blocks {
+        compress_lanes(state, m);
+    }
+}
+
+/// How runs of different streams are hashed side by side.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kernel {
+    /// One after another, each by the scalar MD5.
+    Scalar,
+    /// Lanes in whatever the compiler makes of plain code (the tests' kernel off x86-64).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    fn detect() -> Kernel {
+        if cfg!(debug_assertions) {
+            return Kernel::Scalar;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        // Without wide registers and a rotate, lanes cost more than they save.
+        Kernel::Scalar
+    }
+
+    fn compress<const N: usize>(self, state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
+        match self {
+            Kernel::Scalar | Kernel::Portable => compress_portable(state, blocks),
+            // SAFETY: `detect` chose these only where the CPU has the feature.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { compress_avx2(state, blocks) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { compress_avx512(state, blocks) },
+        }
+    }
+}
+
+/// A run of whole blocks of one stream, to hash from `state`.
+struct Run {
+    state: [u32; 4],
+    data: Bytes,
+    done: usize,
+    arrived: Instant,
+    /// Set when its stream waits for the answer: hash it now, even in a half-empty pass.
+    urgent: Arc<AtomicBool>,
+    answer: tokio::sync::oneshot::Sender<[u32; 4]>,
+}
+
+enum Msg {
+    Run(Run),
+    /// A stream started waiting for its run (see `Run::urgent`).
+    Hurry,
+}
+
+/// The hashing thread's handle.
+#[derive(Clone)]
+pub struct Md5Lanes {
+    tx: std::sync::mpsc::Sender<Msg>,
+}
+
+impl Md5Lanes {
+    pub fn start() -> Md5Lanes {
+        Md5Lanes::with_kernel(Kernel::detect())
+    }
+
+    fn with_kernel(kernel: Kernel) -> Md5Lanes {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("sagebox-md5".into())
+            .spawn(move || serve(rx, kernel))
+            .expect("start the MD5 thread");
+        Md5Lanes { tx }
+    }
+}
+
+fn as_blocks(data: &[u8]) -> &[[u8; 64]] {
+    let (blocks, rest) = data.as_chunks::<64>();
+    debug_assert!(rest.is_empty());
+    blocks
+}
+
+fn word(block: &[u8], w: usize) -> u32 {
+    u32::from_le_bytes(block[w * 4..w * 4 + 4].try_into().expect("4 bytes"))
+}
+
+/// The hashing thread. Runs wait (up to `GATHER`) for others to share a pass with, unless
+/// their stream is already waiting for them; then up to `LANES` runs advance together,
+/// `PASS_BLOCKS` blocks per pass, and a run alone goes by the scalar MD5. A stream sends its
+/// next run only once it has the last one's answer, so while one piece of an upload is being
+/// received the previous one can wait here for company at no cost to the upload.
+fn serve(rx: std::sync::mpsc::Receiver<Msg>, kernel: Kernel) {
+    let mut lanes: Vec<Option<Run>> = (0..LANES).map(|_| None).collect();
+    let mut queued: std::collections::VecDeque<Run> = Default::default();
+    let mut words = vec![[[0u32; LANES]; 16]; PASS_BLOCKS];
+    let mut half = vec![[[0u32; HALF]; 16]; PASS_BLOCKS];
+    fn take(msg: Msg, queued: &mut std::collections::VecDeque<Run>) {
+        if let Msg::Run(run) = msg {
+            queued.push_back(run);
+        }
+    }
+    loop {
+        if queued.is_empty() && lanes.iter().all(Option::is_none) {
+            match rx.recv() {
+                Ok(msg) => take(msg, &mut queued),
+                Err(_) => return,
+            }
+        }
+        while let Ok(msg) = rx.try_recv() {
+            take(msg, &mut queued);
+        }
+        for slot in lanes.iter_mut().filter(|l| l.is_none()) {
+            match queued.pop_front() {
+                Some(run) => *slot = Some(run),
+                None => break,
+            }
+        }
+        let runs = || lanes.iter().flatten();
+        let busy = runs().count();
+        if busy == 0 {
+            continue;
+        }
+        let started = runs().any(|r| r.done > 0);
+        let urgent = runs().any(|r| r.urgent.load(Ordering::Acquire));
+        let oldest = runs().map(|r| r.arrived).min().expect("busy");
+        let gather = kernel != Kernel::Scalar && busy < LANES && !started && !urgent;
+        if gather && let Some(left) = GATHER.checked_sub(oldest.elapsed()) {
+            match rx.recv_timeout(left) {
+                Ok(msg) => take(msg, &mut queued),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            continue;
+        }
+        if busy == 1 || kernel == Kernel::Scalar {
+            for run in lanes.iter_mut().flatten() {
+                let end = (run.done + ALONE_BYTES).min(run.data.len());
+                md5::block_api::compress(&mut run.state, as_blocks(&run.data[run.done..end]));
+                run.done = end;
+            }
+        } else {
+            let mut runs: Vec<&mut Run> = lanes.iter_mut().flatten().collect();
+            if runs.len() <= HALF {
+                pass(&mut runs, &mut half, kernel);
+            } else {
+                pass(&mut runs, &mut words, kernel);
+            }
+        }
+        for slot in lanes.iter_mut() {
+            if slot.as_ref().is_some_and(|r| r.done == r.data.len()) {
+                let run = slot.take().expect("checked");
+                let _ = run.answer.send(run.state);
+            }
+        }
+    }
+}
+
+/// Advances every run (at most `N`) by as many blocks as the shortest has left (at most
+/// `words.len()`), side by side: run `l` in lane `l`.
+fn pass<const N: usize>(runs: &mut [&mut Run], words: &mut [[[u32; N]; 16]], kernel: Kernel) {
+    let blocks = runs
+        .iter()
+        .map(|r| (r.data.len() - r.done) / 64)
+        .min()
+        .unwrap_or(0)
+        .min(words.len());
+    let mut state = [[0u32; N]; 4];
+    for (l, run) in runs.iter().enumerate() {
+        for (lanes, value) in state.iter_mut().zip(run.state) {
+            lanes[l] = value;
+        }
+        for (b, m) in words[..blocks].iter_mut().enumerate() {
+            let block = &run.data[run.done + b * 64..run.done + b * 64 + 64];
+            for (w, lane_words) in m.iter_mut().enumerate() {
+                lane_words[l] = word(block, w);
+            }
+        }
+    }
+    kernel.compress(&mut state, &words[..blocks]);
+    for (l, run) in runs.iter_mut().enumerate() {
+        for (value, lanes) in run.state.iter_mut().zip(&state) {
+            *value = lanes[l];
+        }
+        run.done += blocks * 64;
+    }
+}
+
+/// A run sent and not yet answered.
+struct Pending {
+    answered: tokio::sync::oneshot::Receiver<[u32; 4]>,
+    urgent: Arc<AtomicBool>,
+    lanes: Md5Lanes,
+}
+
+/// One stream's MD5: whole blocks go to the lanes in runs, the partial block stays here.
+pub struct StreamMd5 {
+    state: [u32; 4],
+    partial: Vec<u8>,
+    len: u64,
+    pending: Option<Pending>,
+}
+
+impl Default for StreamMd5 {
+    fn default() -> Self {
+        StreamMd5 {
+            state: INIT,
+            partial: Vec::with_capacity(64),
+            len: 0,
+            pending: None,
+        }
+    }
+}
+
+impl StreamMd5 {
+    /// Hashes `data` here (small pieces, where a trip to the lanes costs more than it saves).
+    /// Only while no run is out (`settle` first).
+    pub fn update(&mut self, mut data: &[u8]) {
+        debug_assert!(self.pending.is_none());
+        self.len += data.len() as u64;
+        if !self.partial.is_empty() {
+            let take = (64 - self.partial.len()).min(data.len());
+            self.partial.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.partial.len() < 64 {
+                return;
+            }
+            md5::block_api::compress(&mut self.state, as_blocks(&self.partial));
+            self.partial.clear();
+        }
+        let whole = data.len() / 64 * 64;
+        md5::block_api::compress(&mut self.state, as_blocks(&data[..whole]));
+        self.partial.extend_from_slice(&data[whole..]);
+    }
+
+    /// Sends `data` to the lanes, to hash beside other streams. Returns once the previous run
+    /// is answered, not this one: the caller goes on while it waits its turn.
+    pub async fn update_in(&mut self, lanes: &Md5Lanes, mut data: Bytes) {
+        self.settle().await;
+        if !self.partial.is_empty() {
+            let take = (64 - self.partial.len()).min(data.len());
+            self.update(&data[..take]);
+            data = data.slice(take..);
+        }
+        let whole = data.len() / 64 * 64;
+        if whole > 0 {
+            let urgent = Arc::new(AtomicBool::new(false));
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let run = Run {
+                state: self.state,
+                data: data.slice(..whole),
+                done: 0,
+                arrived: Instant::now(),
+                urgent: urgent.clone(),
+                answer,
+            };
+            match lanes.tx.send(Msg::Run(run)) {
+                Ok(()) => {
+                    self.pending = Some(Pending {
+                        answered,
+                        urgent,
+                        lanes: lanes.clone(),
+                    })
+                }
+                // The thread is gone (it never stops while a handle lives): hash here.
+                Err(unsent) => {
+                    if let Msg::Run(run) = unsent.0 {
+                        md5::block_api::compress(&mut self.state, as_blocks(&run.data));
+                    }
+                }
+            }
+            self.len += whole as u64;
+        }
+        self.partial.extend_from_slice(&data[whole..]);
+        self.len += (data.len() - whole) as u64;
+    }
+
+    /// Waits for the run that is out, if any.
+    pub async fn settle(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.urgent.store(true, Ordering::Release);
+            let _ = p.lanes.tx.send(Msg::Hurry);
+            self.state = p.answered.await.expect("the MD5 thread answers every run");
+        }
+    }
+
+    /// The digest. Only once settled.
+    pub fn finalize(mut self) -> [u8; 16] {
+        debug_assert!(self.pending.is_none());
+        let bits = self.len.wrapping_mul(8);
+        let mut tail = std::mem::take(&mut self.partial);
+        tail.push(0x80);
+        while tail.len() % 64 != 56 {
+            tail.push(0);
+        }
+        tail.extend_from_slice(&bits.to_le_bytes());
+        md5::block_api::compress(&mut self.state, as_blocks(&tail));
+        let mut out = [0u8; 16];
+        for (i, w) in self.state.iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use md5::Digest;
+
+    fn reference(data: &[u8]) -> [u8; 16] {
+        md5::Md5::digest(data).into()
+    }
+
+    fn noise(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streams_hashed_here_match_md5() {
+        for len in [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 4096 + 7] {
+            let data = noise(len, len as u32);
+            let mut h = StreamMd5::default();
+            for piece in data.chunks(37) {
+                h.update(piece);
+            }
+            assert_eq!(h.finalize(), reference(&data), "length {len}");
+        }
+    }
+
+    pub(super) fn kernels() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                kernels.push(Kernel::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                kernels.push(Kernel::Avx512);
+            }
+        }
+        kernels
+    }
+
+    /// Three blocks on each of `N` lanes, through `kernel`, against the scalar MD5.
+    fn check_lanes<const N: usize>(kernel: Kernel) {
+        let data: Vec<Vec<u8>> = (0..N).map(|l| noise(64 * 3, l as u32 + 1)).collect();
+        let mut want = vec![INIT; N];
+        for (l, d) in data.iter().enumerate() {
+            md5::block_api::compress(&mut want[l], as_blocks(d));
+        }
+        let mut state = [[0u32; N]; 4];
+        for (w, lanes) in state.iter_mut().enumerate() {
+            *lanes = [INIT[w]; N];
+        }
+        let blocks: Vec<[[u32; N]; 16]> = (0..3)
+            .map(|b| {
+                let mut m = [[0u32; N]; 16];
+                for (w, lanes) in m.iter_mut().enumerate() {
+                    for (l, d) in data.iter().enumerate() {
+                        lanes[l] = word(&d[b * 64..], w);
+                    }
+                }
+                m
+            })
+            .collect();
+        kernel.compress(&mut state, &blocks);
+        for (l, want) in want.iter().enumerate() {
+            let got = [state[0][l], state[1][l], state[2][l], state[3][l]];
+            assert_eq!(&got, want, "{kernel:?} {N} lanes, lane {l}");
+        }
+    }
+
+    #[test]
+    fn every_kernel_hashes_lanes_as_scalar_md5_does() {
+        for kernel in kernels() {
+            check_lanes::<LANES>(kernel);
+            check_lanes::<HALF>(kernel);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn streams_side_by_side_match_md5() {
+        // Lanes even in a debug build: the scheduling is what is under test here.
+        let lanes = Md5Lanes::with_kernel(Kernel::Portable);
+        let streams: Vec<Vec<u8>> = (0..20).map(|i| noise(1000 + i * 977, i as u32)).collect();
+        let tasks: Vec<_> = streams
+            .iter()
+            .cloned()
+            .map(|data| {
+                let lanes = lanes.clone();
+                tokio::spawn(async move {
+                    let mut h = StreamMd5::default();
+                    h.update(&data[..10]);
+                    let rest = Bytes::from(data[10..].to_vec());
+                    let mut at = 0;
+                    while at < rest.len() {
+                        let end = (at + 700).min(rest.len());
+                        h.update_in(&lanes, rest.slice(at..end)).await;
+                        at = end;
+                    }
+                    h.settle().await;
+                    h.finalize()
+                })
+            })
+            .collect();
+        for (task, data) in tasks.into_iter().zip(&streams) {
+            assert_eq!(task.await.unwrap(), reference(data));
+        }
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// `cargo test --release --lib md5_lanes::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let blocks = vec![[[7u32; LANES]; 16]; 4096];
+        for kernel in tests::kernels() {
+            let mut state = [[1u32; LANES]; 4];
+            let t = Instant::now();
+            kernel.compress(&mut state, &blocks);
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "{kernel:?}: {:.0} MB/s over {LANES} lanes ({})",
+                (4096 * 64 * LANES) as f64 / s / 1e6,
+                state[0][0]
+            );
+        }
+        let data = Bytes::from(vec![5u8; 64 << 20]);
+        let mut st = INIT;
+        let t = Instant::now();
+        md5::block_api::compress(&mut st, as_blocks(&data));
+        println!(
+            "scalar: {:.0} MB/s",
+            data.len() as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
+        let mut lanes: Vec<Run> = (0..LANES)
+            .map(|_| {
+                let (answer, _) = tokio::sync::oneshot::channel();
+                Run {
+                    state: INIT,
+                    data: data.slice(..4 << 20),
+                    done: 0,
+                    arrived: Instant::now(),
+                    urgent: Default::default(),
+                    answer,
+                }
+            })
+            .collect();
+        let mut words = vec![[[0u32; LANES]; 16]; PASS_BLOCKS];
+        let mut half = vec![[[0u32; HALF]; 16]; PASS_BLOCKS];
+        let t = Instant::now();
+        while lanes[0].done < 4 << 20 {
+            let mut runs: Vec<&mut Run> = lanes.iter_mut().collect();
+            pass(&mut runs, &mut words, Kernel::detect());
+        }
+        println!(
+            "passes, 16 lanes full: {:.0} MB/s",
+            (16 * (4 << 20)) as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
+        for r in lanes.iter_mut() {
+            r.done = 0;
+        }
+        let t = Instant::now();
+        while lanes[0].done < 4 << 20 {
+            let mut runs: Vec<&mut Run> = lanes.iter_mut().take(HALF).collect();
+            pass(&mut runs, &mut half, Kernel::detect());
+        }
+        println!(
+            "passes, 8 lanes full: {:.0} MB/s",
+            (8 * (4 << 20)) as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
+    }
+}
