@@ -313,6 +313,9 @@ where
             None => done = true,
         }
         let bytes = piece.split().freeze();
+        if !done {
+            piece.reserve(LARGE_WRITE);
+        }
         let len = bytes.len() as u64;
         let (f, written) = (file.clone(), bytes.clone());
         let write = tokio::task::spawn_blocking(move || {
