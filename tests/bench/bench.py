@@ -198,6 +198,47 @@ def disk_fsync_mb_s(directory: str, mib: int) -> float:
     return mib / float(m.group(1))
 
 
+def make_parts(directory: str, mib: int) -> list[Path]:
+    """`mib` MiB of random bytes as 16 MiB part files (the last one shorter)."""
+    parts = []
+    for i in range(0, mib, 16):
+        parts.append(Path(directory) / f"part.{i // 16:03d}")
+        parts[-1].write_bytes(os.urandom(min(16, mib - i) * 1024 * 1024))
+    return parts
+
+
+def ingest_ceiling_mb_s(mib: int, parallel: int = 8) -> float:
+    """The same parallel curl uploads as the big PUT, into `examples/ingest_sink.rs`: a server that
+    only writes each body to a file and fdatasyncs it (no MD5, no S3). The best of three."""
+    sink = REPO / "target" / "release" / "examples" / "ingest_sink"
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "ingest_sink"], cwd=REPO, check=True)
+    with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
+        parts = make_parts(d, mib)
+        out = Path(d) / "sink"
+        out.mkdir()
+        port = free_port()
+        proc = subprocess.Popen([str(sink), str(port), str(out)])
+        try:
+            for _ in range(100):
+                if http_status(port, "/") is not None:
+                    break
+                time.sleep(0.05)
+            best = 0.0
+            for _ in range(3):
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(parallel) as pool:
+                    list(pool.map(lambda i: subprocess.run(
+                        ["curl", "-sf", "-o", "/dev/null", "-T", str(parts[i]), f"http://127.0.0.1:{port}/{i}"],
+                        check=True), range(len(parts))))
+                best = max(best, mib / (time.perf_counter() - t0))
+                for f in out.iterdir():
+                    f.unlink()
+            return best
+        finally:
+            proc.kill()
+            proc.wait()
+
+
 def wrk_s3(url: str, method: str, body_bytes: int, duration: int, connections: int) -> dict:
     env = {**os.environ, "S3_METHOD": method, "S3_BODY_BYTES": str(body_bytes)}
     out = subprocess.run(
@@ -263,13 +304,10 @@ def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
                               aws_access_key_id="test", aws_secret_access_key="test")
             s3.create_bucket(Bucket="bench")
             src = Path(d) / "big.src"
-            parts = []
+            parts = make_parts(d, big_mib)
             with open(src, "wb") as f:
-                for i in range(0, big_mib, 16):
-                    chunk = os.urandom(min(16, big_mib - i) * 1024 * 1024)
-                    f.write(chunk)
-                    parts.append(Path(d) / f"part.{i // 16:03d}")
-                    parts[-1].write_bytes(chunk)
+                for p in parts:
+                    f.write(p.read_bytes())
             curl_put_s = curl_multipart_put(s3, parts)
             curl_get_s = curl_ranged_get(s3, src.stat().st_size)
             for p in parts:
@@ -369,7 +407,7 @@ def table(results: dict, order: list[str]) -> str:
     return "\n".join(lines)
 
 
-def s3_table(results: dict, order: list[str], disk: float, mib: int) -> str:
+def s3_table(results: dict, order: list[str], disk: float, ceiling: float, mib: int) -> str:
     base = results["sagebox"]
     others = [n for n in order if n != "sagebox" and "error" not in results[n]]
     cols = order + [f"sagebox vs {n}" for n in others] + ["sagebox target"]
@@ -397,7 +435,13 @@ def s3_table(results: dict, order: list[str], disk: float, mib: int) -> str:
     row("4 KiB GET, 16 connections (ops/s)", "small_get_ops", "{:,.0f}", True, "")
     row("4 KiB PUT: non-2xx or socket errors", "small_put_errors", "{:,}", False, "0", compare=False)
     row("4 KiB GET: non-2xx or socket errors", "small_get_errors", "{:,}", False, "0", compare=False)
-    return "\n".join(lines) + f"\n\ndisk: {disk:,.0f} MB/s sequential write with fsync (dd, same filesystem, same run)"
+    put = base.get("big_put_mb_s")
+    share = f"; sagebox's PUT is {put / disk:.0%} of the disk and {put / ceiling:.0%} of the ingest ceiling" \
+        if put and disk and ceiling else ""
+    return "\n".join(lines) + (
+        f"\n\ndisk: {disk:,.0f} MB/s sequential write with fsync (dd, same filesystem, same run)"
+        f"\ningest ceiling: {ceiling:,.0f} MB/s (the same 8 parallel curl uploads into examples/ingest_sink.rs, "
+        f"which only writes and fdatasyncs each body: the host's network-plus-disk path with no MD5){share}")
 
 
 def main() -> int:
@@ -445,10 +489,12 @@ def main() -> int:
             results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
 
     s3_results: dict[str, dict] = {}
-    disk = 0.0
+    disk = ceiling = 0.0
     if not args.skip_s3:
         with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
             disk = disk_fsync_mb_s(d, args.s3_object_mib)
+        print("bench: ingest ceiling: the big PUT's uploads into a write-and-fdatasync sink", flush=True)
+        ceiling = ingest_ceiling_mb_s(args.s3_object_mib)
         for peer in selected:
             if not peer.available:
                 s3_results[peer.name] = {"error": peer.note}
@@ -465,7 +511,7 @@ def main() -> int:
     print(table(results, order))
     if s3_results:
         print()
-        print(s3_table(s3_results, order, disk, args.s3_object_mib))
+        print(s3_table(s3_results, order, disk, ceiling, args.s3_object_mib))
         for n in order:
             if "error" in s3_results[n]:
                 print(f"\n{n} (S3): {s3_results[n]['error']}")
@@ -481,7 +527,7 @@ def main() -> int:
     out_dir.mkdir(exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(
         {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": vars(args), "results": results,
-         "s3": s3_results, "disk_fsync_write_mb_s": disk},
+         "s3": s3_results, "disk_fsync_write_mb_s": disk, "ingest_ceiling_mb_s": ceiling},
         indent=2))
     return 0
 
