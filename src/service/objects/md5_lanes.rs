@@ -117,16 +117,14 @@ fn step<const I: usize, const N: usize>(st: &mut [[u32; N]; 4], m: &[[u32; N]; 1
     for l in 0..N {
         let (x, y, z) = (st[b][l], st[c][l], st[d][l]);
         let f = match I / 16 {
-            0 => (x & y) | (!x & z),
-            1 => (x & z) | (y & !z),
+            0 => z ^ (x & (y ^ z)),
+            1 => y ^ (z & (x ^ y)),
             2 => x ^ y ^ z,
             _ => y ^ (x | !z),
         };
-        let sum = st[a][l]
-            .wrapping_add(f)
-            .wrapping_add(K[I])
-            .wrapping_add(m[g][l]);
-        st[a][l] = x.wrapping_add(sum.rotate_left(s));
+        // What does not depend on the previous step first: only `f` waits for it.
+        let ahead = st[a][l].wrapping_add(K[I]).wrapping_add(m[g][l]);
+        st[a][l] = x.wrapping_add(ahead.wrapping_add(f).rotate_left(s));
     }
 }
 
