@@ -8,6 +8,7 @@
 //! commit. A crash therefore leaves at worst an unreferenced file, which the startup sweep removes.
 
 mod blobs;
+mod group_commit;
 mod layout;
 mod list;
 mod md5_lanes;
