@@ -223,13 +223,11 @@ def ingest_ceiling_mb_s(mib: int, parallel: int = 8) -> float:
                 if http_status(port, "/") is not None:
                     break
                 time.sleep(0.05)
+            urls = [f"http://127.0.0.1:{port}/{i}" for i in range(len(parts))]
             best = 0.0
             for _ in range(3):
                 t0 = time.perf_counter()
-                with ThreadPoolExecutor(parallel) as pool:
-                    list(pool.map(lambda i: subprocess.run(
-                        ["curl", "-sf", "-o", "/dev/null", "-T", str(parts[i]), f"http://127.0.0.1:{port}/{i}"],
-                        check=True), range(len(parts))))
+                curl_put_files(parts, urls, parallel)
                 best = max(best, mib / (time.perf_counter() - t0))
                 for f in out.iterdir():
                     f.unlink()
@@ -248,6 +246,17 @@ def wrk_s3(url: str, method: str, body_bytes: int, duration: int, connections: i
     return parse_wrk(out)
 
 
+def curl_put_files(files: list[Path], urls: list[str], parallel: int) -> list[str]:
+    """PUTs each file to its URL with `curl -T` (straight from the file), `parallel` at a time;
+    returns each answer's headers."""
+    def put(i: int) -> str:
+        return subprocess.run(["curl", "-sf", "-D", "-", "-o", "/dev/null", "-T", str(files[i]), urls[i]],
+                              check=True, capture_output=True, text=True).stdout
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(put, range(len(files))))
+
+
 def curl_multipart_put(s3, parts: list[Path], parallel: int = 8) -> float:
     """Seconds to upload `parts` as one multipart object (`bench/big`): presigned UploadPart URLs,
     `parallel` curl processes at a time, then CompleteMultipartUpload. curl sends straight from
@@ -256,15 +265,11 @@ def curl_multipart_put(s3, parts: list[Path], parallel: int = 8) -> float:
     urls = [s3.generate_presigned_url("upload_part", Params={"Bucket": "bench", "Key": "big", "UploadId": upload,
                                                              "PartNumber": n}) for n in range(1, len(parts) + 1)]
 
-    def put(i: int) -> dict:
-        head = subprocess.run(["curl", "-sf", "-D", "-", "-o", "/dev/null", "-T", str(parts[i]), urls[i]],
-                              check=True, capture_output=True, text=True).stdout
-        etag = next(l.split(":", 1)[1].strip() for l in head.splitlines() if l.lower().startswith("etag:"))
-        return {"PartNumber": i + 1, "ETag": etag}
-
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(parallel) as pool:
-        done = list(pool.map(put, range(len(parts))))
+    heads = curl_put_files(parts, urls, parallel)
+    done = [{"PartNumber": n, "ETag": next(l.split(":", 1)[1].strip() for l in head.splitlines()
+                                           if l.lower().startswith("etag:"))}
+            for n, head in enumerate(heads, start=1)]
     s3.complete_multipart_upload(Bucket="bench", Key="big", UploadId=upload, MultipartUpload={"Parts": done})
     return time.perf_counter() - t0
 

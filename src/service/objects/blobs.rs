@@ -146,8 +146,7 @@ where
         hashed = 0;
     }
     hashes.md5.settle().await;
-    let f = file.clone();
-    tokio::task::spawn_blocking(move || f.sync_data())
+    tokio::task::spawn_blocking(move || file.sync_data())
         .await
         .map_err(std::io::Error::other)??;
     Ok(())
@@ -191,7 +190,8 @@ pub(super) fn checksum_map(c: s3s::dto::Checksum) -> BTreeMap<String, String> {
     .collect()
 }
 
-fn new_id() -> String {
+/// A new blob id.
+pub(super) fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
@@ -334,8 +334,8 @@ impl Blobs {
     }
 
     /// A new blob holding the given pieces (blob, offset, length) one after another (multipart
-    /// completion when the parts are not in place).
-    pub async fn concat(&self, pieces: &[(String, u64, u64)]) -> ObjectResult<Staged> {
+    /// completion when the parts are not in place). Returns its id.
+    pub async fn concat(&self, pieces: &[(String, u64, u64)]) -> ObjectResult<String> {
         let id = new_id();
         let tmp = self.tmp.join(&id);
         let pieces: Vec<(PathBuf, u64, u64)> = pieces
@@ -343,44 +343,30 @@ impl Blobs {
             .map(|(blob, offset, len)| (self.path(blob), *offset, *len))
             .collect();
         let tmp2 = tmp.clone();
-        let size = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let copied = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::{Read, Seek};
             let mut out = std::fs::File::create(&tmp2)?;
-            let mut size = 0;
             for (path, offset, len) in &pieces {
                 let mut f = std::fs::File::open(path)?;
                 f.seek(std::io::SeekFrom::Start(*offset))?;
-                let copied = std::io::copy(&mut f.take(*len), &mut out)?;
-                if copied != *len {
+                if std::io::copy(&mut f.take(*len), &mut out)? != *len {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         format!("{} is shorter than its part", path.display()),
                     ));
                 }
-                size += copied;
             }
             out.flush()?;
-            out.sync_all()?;
-            Ok(size)
+            out.sync_all()
         })
         .await
         .map_err(|e| ObjectError::Internal(e.to_string()))?;
-        let size = match size {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e.into());
-            }
-        };
+        if let Err(e) = copied {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e.into());
+        }
         self.publish(tmp, &id).await?;
-        Ok(Staged {
-            blob: id,
-            offset: 0,
-            size,
-            etag: String::new(),
-            checksums: BTreeMap::new(),
-            slot: None,
-        })
+        Ok(id)
     }
 
     /// Makes an upload's shared file hold exactly its first `size` bytes, durably: the parts

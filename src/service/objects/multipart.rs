@@ -150,9 +150,9 @@ impl Objects {
         S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let slot = self.layouts.claim(&upload.upload_id, number, len, || {
-            uuid::Uuid::new_v4().simple().to_string()
-        });
+        let slot = self
+            .layouts
+            .claim(&upload.upload_id, number, len, blobs::new_id);
         match slot {
             Some(slot) => self.blobs.write_slot(body, algorithms, slot).await,
             None => self.blobs.write(body, algorithms).await,
@@ -286,7 +286,7 @@ impl Objects {
                     .iter()
                     .map(|p| (p.blob.clone(), p.offset, p.size))
                     .collect();
-                self.blobs.concat(&pieces).await?.blob
+                self.blobs.concat(&pieces).await?
             }
         };
         let dropped = |e: ObjectError| {
