@@ -50,6 +50,10 @@ pub struct Config {
     /// Docker, GPU and image settings.
     #[command(flatten)]
     pub runtime: crate::runtime::RuntimeOptions,
+
+    /// Who is served: Host names, connection limits.
+    #[command(flatten)]
+    pub access: crate::guard::AccessOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,6 +100,11 @@ impl Config {
             no_samples: true,
             notebook_url_ttl: 300,
             runtime: crate::runtime::RuntimeOptions::default(),
+            access: crate::guard::AccessOptions {
+                allowed_hosts: Vec::new(),
+                idle_timeout: 60,
+                max_connections: 1024,
+            },
         }
     }
 

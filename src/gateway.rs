@@ -65,12 +65,17 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
 }
 
 pub fn router(state: AppState) -> Router {
+    let allowed = std::sync::Arc::new(state.services.config.access.allowed_hosts.clone());
     Router::new()
         .route("/_sagebox/health", get(api::admin::health))
         .route("/_sagebox/notebooks/{*path}", any(api::notebooks::handle))
         .merge(crate::console::router(state.clone()))
         .fallback(dispatch)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            allowed,
+            crate::guard::layer,
+        ))
 }
 
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
@@ -150,7 +155,9 @@ async fn control_plane(
 /// Hands the request, body still streaming, to the s3s service.
 async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Response {
     use tower::ServiceExt;
-    if let Some(refusal) = api::s3::preflight(req.method(), req.headers()) {
+    if let Some(refusal) = api::s3::preflight(req.method(), req.headers())
+        .or_else(|| api::s3::delete_objects_digest(req.method(), req.uri().query(), req.headers()))
+    {
         return refusal.into_s3_response(path, request_id);
     }
     let req = api::s3::anonymous::make_anonymous(req);

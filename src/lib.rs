@@ -6,6 +6,8 @@ pub mod aws;
 pub mod config;
 pub mod console;
 pub mod gateway;
+pub mod guard;
+pub mod listener;
 pub mod runtime;
 pub mod service;
 pub mod store;
@@ -112,8 +114,13 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
+        use listener::{Limits, Listener};
         let app = gateway::router(self.state.clone());
+        let access = &self.state.services.config.access;
+        let limits = Limits {
+            idle: std::time::Duration::from_secs(access.idle_timeout.max(1)),
+            max_connections: access.max_connections,
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Containers reach sagebox as host.docker.internal, i.e. the Docker bridge's gateway
         // address; listen there too (unless already listening on every interface).
@@ -132,11 +139,10 @@ impl Server {
                         tracing::info!(
                             "containers reach sagebox at http://{ip}:{port} (host.docker.internal)"
                         );
-                        let _ = axum::serve(l, app)
-                            .with_graceful_shutdown(async move {
-                                let _ = stop.wait_for(|s| *s).await;
-                            })
-                            .await;
+                        let stopped = async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        };
+                        let _ = listener::serve(l, app, Listener::Bridge, limits, stopped).await;
                     }
                     Err(e) => tracing::warn!(
                         "cannot listen on the Docker bridge address {ip}:{port} ({e}); containers will not reach sagebox"
@@ -144,15 +150,7 @@ impl Server {
                 }
             });
         }
-        // Small responses (headers, then a body from a file) must not wait for Nagle's algorithm.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = listener::serve(self.listener, app, Listener::Main, limits, shutdown).await;
         let _ = stop_tx.send(true);
         result
     }

@@ -96,6 +96,31 @@ pub fn preflight(
     })
 }
 
+/// DeleteObjects must carry `Content-MD5` or an `x-amz-checksum-*` header, as S3 requires: a
+/// page on another site cannot set either on a form post, so it cannot delete objects.
+pub fn delete_objects_digest(
+    method: &http::Method,
+    query: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Option<crate::aws::error::AwsError> {
+    let delete = *method == http::Method::POST
+        && query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "delete"));
+    let digest = headers.contains_key("content-md5")
+        || headers
+            .keys()
+            .any(|k| k.as_str().starts_with("x-amz-checksum-"))
+        || headers.get("x-amz-trailer").is_some_and(|t| {
+            t.to_str()
+                .is_ok_and(|t| t.trim().starts_with("x-amz-checksum-"))
+        });
+    (delete && !digest).then(|| {
+        crate::aws::error::AwsError::bad_request(
+            "InvalidRequest",
+            "Missing required header for this request: Content-MD5",
+        )
+    })
+}
+
 /// Virtual-host addressing for `<bucket>.localhost[:port]` and `<bucket>.s3.localhost[:port]`;
 /// every other host (IPs, `host.docker.internal`, network aliases) is path style.
 struct LocalHost;
