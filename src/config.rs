@@ -32,7 +32,7 @@ pub struct Config {
     pub auth: AuthMode,
 
     /// Access key pairs `KEY:SECRET` that `--auth strict` accepts (repeat the flag, or separate
-    /// with commas in SAGEBOX_CREDENTIALS). Containers sagebox starts get the first pair.
+    /// with commas in SAGEBOX_CREDENTIALS). Containers sagebox starts get a pair of their own.
     #[arg(long = "credentials", env = "SAGEBOX_CREDENTIALS", value_delimiter = ',',
           value_parser = parse_credentials)]
     pub credentials: Vec<(String, String)>,
@@ -116,11 +116,4 @@ impl Config {
             .map(|(_, s)| s.clone())
     }
 
-    /// The key pair containers get to call back into sagebox.
-    pub fn container_credentials(&self) -> (String, String) {
-        self.credentials
-            .first()
-            .cloned()
-            .unwrap_or_else(|| ("sagebox".into(), "sagebox".into()))
-    }
 }

@@ -95,7 +95,11 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     {
         return render(&route, signature_error(e, &route), &path, &request_id);
     }
-    let req = if state.services.config.auth == crate::config::AuthMode::Strict {
+    // Strict mode checks every signature; the Docker bridge listener, in either mode, answers
+    // only requests signed with the credentials sagebox issued to its own containers.
+    let bridge = req.extensions().get::<crate::listener::Listener>()
+        == Some(&crate::listener::Listener::Bridge);
+    let req = if bridge || state.services.config.auth == crate::config::AuthMode::Strict {
         match authenticate(&state, req, &route, &request_id).await {
             Ok(req) => req,
             Err(resp) => return resp,
@@ -172,10 +176,12 @@ async fn s3(state: &AppState, req: Request, path: &str, request_id: &str) -> Res
     }
 }
 
-/// `--auth strict`: the request's SigV4 signature must match one of the configured keys. S3
-/// requests are checked on their headers (the payload hash is the `x-amz-content-sha256` they
-/// carry; streaming chunk signatures are not checked); other requests are read whole first, as
-/// their signature covers the body, and passed on with it.
+/// The request's SigV4 signature must match one of the keys sagebox accepts (`--credentials`
+/// and the pair issued to its containers), with its X-Amz-Date inside the skew window and
+/// `host` signed. Control-plane requests are read whole, as their signature covers the body
+/// (hashed here, whatever a header claims). S3 bodies are bound to the payload the signature
+/// names: small ones are read and checked before the operation starts; larger ones, and
+/// aws-chunked bodies chunk by chunk, as they stream (see `api::s3::payload`).
 async fn authenticate(
     state: &AppState,
     req: Request,
@@ -183,54 +189,102 @@ async fn authenticate(
     request_id: &str,
 ) -> Result<Request, Response> {
     use crate::aws::sigv4::{Payload, SignedRequest, verify};
-    let config = &state.services.config;
+    let services = &state.services;
     let now = crate::aws::time::now_epoch() as i64;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let (result, body) = if *route == Route::S3 {
-        let signed = SignedRequest {
-            method: parts.method.as_str(),
-            path: &path,
-            query: parts.uri.query(),
-            headers: &parts.headers,
-        };
-        let r = verify(&signed, Payload::HeaderOnly, true, now, |k| {
-            config.secret_of(k)
-        });
-        (r, body)
-    } else {
-        let limit = if *route == Route::Runtime {
-            api::runtime::MAX_PAYLOAD + 1
-        } else {
-            MAX_BODY
-        };
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => b,
-            Err(e) => {
-                let err = AwsError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "SerializationException",
-                    format!("Could not read the request body: {e}"),
-                );
-                return Err(render(route, err, &path, request_id));
-            }
-        };
-        let signed = SignedRequest {
-            method: parts.method.as_str(),
-            path: &path,
-            query: parts.uri.query(),
-            headers: &parts.headers,
-        };
-        let r = verify(&signed, Payload::Body(&bytes), false, now, |k| {
-            config.secret_of(k)
-        });
-        (r, Body::from(bytes))
+    let refuse = |e| {
+        tracing::debug!(error = ?e, "signature refused");
+        render(route, signature_error(e, route), &path, request_id)
     };
-    let Err(e) = result else {
+    if *route == Route::S3 {
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            path: &path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        let verified = verify(&signed, Payload::HeaderOnly, true, now, |k| {
+            services.secret_of(k)
+        })
+        .map_err(refuse)?;
+        let body = s3_payload(&mut parts, body, &verified)
+            .await
+            .map_err(|e| render(route, e, &path, request_id))?;
         return Ok(Request::from_parts(parts, body));
+    }
+    let limit = if *route == Route::Runtime {
+        api::runtime::MAX_PAYLOAD + 1
+    } else {
+        MAX_BODY
     };
-    tracing::debug!(error = ?e, "signature refused");
-    Err(render(route, signature_error(e, route), &path, request_id))
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let err = AwsError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SerializationException",
+                format!("Could not read the request body: {e}"),
+            );
+            return Err(render(route, err, &path, request_id));
+        }
+    };
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: &path,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+    };
+    verify(&signed, Payload::Body(&bytes), false, now, |k| {
+        services.secret_of(k)
+    })
+    .map_err(refuse)?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// S3 bodies up to this size are read and checked against their signed hash before the
+/// operation starts, so every operation answers a changed body with S3's error.
+const S3_CHECK_WHOLE: u64 = 1 << 20;
+
+/// Binds an S3 body to the payload a verified signature names.
+async fn s3_payload(
+    parts: &mut axum::http::request::Parts,
+    body: Body,
+    verified: &crate::aws::sigv4::Verified,
+) -> Result<Body, AwsError> {
+    use crate::api::s3::payload::{self, PayloadVerdict};
+    if let Some(signer) = crate::aws::sigv4::chunks::ChunkSigner::seeded_by(verified) {
+        parts.extensions.insert(signer);
+        parts.extensions.insert(PayloadVerdict::default());
+        return Ok(body);
+    }
+    let Some(expected) = payload::parse_sha256(&verified.payload_hash) else {
+        // UNSIGNED-PAYLOAD and STREAMING-UNSIGNED-PAYLOAD-TRAILER: the body is not signed.
+        return Ok(body);
+    };
+    let length = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|l| l <= S3_CHECK_WHOLE) {
+        let bytes = axum::body::to_bytes(body, S3_CHECK_WHOLE as usize)
+            .await
+            .map_err(|e| {
+                AwsError::bad_request("IncompleteBody", format!("Could not read the body: {e}"))
+            })?;
+        use sha2::Digest;
+        if sha2::Sha256::digest(&bytes).as_slice() != expected {
+            return Err(AwsError::bad_request(
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
+        }
+        return Ok(Body::from(bytes));
+    }
+    let verdict = PayloadVerdict::default();
+    parts.extensions.insert(verdict.clone());
+    Ok(payload::sha256_checked(body, expected, verdict))
 }
 
 /// A refused signature as the api the request was for reports it.
@@ -285,11 +339,63 @@ fn signature_error(e: crate::aws::sigv4::SignatureError, route: &Route) -> AwsEr
             AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
         }
         SignatureError::Forbidden(m) => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", m),
+        SignatureError::NotYetValid => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Request is not yet valid",
+        ),
+        SignatureError::Skewed(_) if s3 => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+        ),
+        SignatureError::Skewed(skew) if json => {
+            AwsError::bad_request("InvalidSignatureException", skew_message(&skew))
+        }
+        SignatureError::Skewed(skew) => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            skew_message(&skew),
+        ),
         SignatureError::Invalid(m) if s3 => AwsError::bad_request("InvalidRequest", m),
         SignatureError::Invalid(m) if json => {
             AwsError::bad_request("IncompleteSignatureException", m)
         }
         SignatureError::Invalid(m) => AwsError::bad_request("IncompleteSignature", m),
+    }
+}
+
+/// AWS's words for a signature outside the skew window, e.g. `Signature expired:
+/// 20260101T000000Z is now earlier than 20261201T115500Z (20261201T120000Z - 5 min.)`.
+fn skew_message(skew: &crate::aws::sigv4::Skew) -> String {
+    let stamp = |epoch: i64| {
+        time::OffsetDateTime::from_unix_timestamp(epoch)
+            .ok()
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "[year][month][day]T[hour][minute][second]Z"
+                ))
+                .ok()
+            })
+            .unwrap_or_default()
+    };
+    let minutes = skew.window_secs / 60;
+    let late = crate::aws::sigv4::parse_amz_date(&skew.amz_date)
+        .is_some_and(|t| t < skew.now_epoch);
+    if late {
+        format!(
+            "Signature expired: {} is now earlier than {} ({} - {minutes} min.)",
+            skew.amz_date,
+            stamp(skew.now_epoch - skew.window_secs),
+            stamp(skew.now_epoch)
+        )
+    } else {
+        format!(
+            "Signature not yet current: {} is still later than {} ({} + {minutes} min.)",
+            skew.amz_date,
+            stamp(skew.now_epoch + skew.window_secs),
+            stamp(skew.now_epoch)
+        )
     }
 }
 

@@ -110,6 +110,15 @@ pub async fn layer(
     next: Next,
 ) -> Response {
     let proxied = req.extensions().get::<ViaAwsProxy>().is_some();
+    let bridge = req.extensions().get::<crate::listener::Listener>()
+        == Some(&crate::listener::Listener::Bridge);
+    if bridge && req.uri().path().starts_with("/_sagebox") {
+        // Containers call the AWS APIs; the console and health are the user's, on loopback.
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "sagebox's console is not served on the Docker bridge address.",
+        );
+    }
     if !proxied {
         let host = req
             .headers()

@@ -6,8 +6,32 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-/// `GET /_sagebox/health`: version, uptime and the state of each subsystem.
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
+/// `GET /_sagebox/health`: version, uptime and the state of each subsystem. Under `--auth
+/// strict` an unsigned request learns only that sagebox is alive; the details (data directory,
+/// Docker, GPUs) need a request signed with one of the accepted keys.
+pub async fn health(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Json<Value> {
+    if state.services.config.auth == crate::config::AuthMode::Strict {
+        use crate::aws::sigv4::{Payload, SignedRequest, verify};
+        let signed = SignedRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query(),
+            headers: &headers,
+        };
+        let now = crate::aws::time::now_epoch() as i64;
+        if verify(&signed, Payload::Body(b""), false, now, |k| {
+            state.services.secret_of(k)
+        })
+        .is_err()
+        {
+            return Json(json!({ "service": "sagebox", "status": "ok" }));
+        }
+    }
     let store = match state.services.store.schema_version().await {
         Ok(v) => json!({ "status": "ok", "schema_version": v }),
         Err(e) => json!({ "status": "error", "error": e.to_string() }),

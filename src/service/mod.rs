@@ -5,6 +5,7 @@
 pub mod error;
 pub mod hosting;
 pub mod identity;
+pub mod issued;
 pub mod logs;
 pub mod notebooks;
 pub mod objects;
@@ -41,6 +42,8 @@ pub struct Services {
     /// Notebook instances' Jupyter servers.
     pub notebooks: notebooks::Notebooks,
     pub config: Arc<Config>,
+    /// The key pair the containers sagebox starts call back in with.
+    pub issued: issued::IssuedCredentials,
 }
 
 impl Services {
@@ -57,7 +60,14 @@ impl Services {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
+        let issued = issued::IssuedCredentials::open(&config.data_dir).map_err(|source| {
+            crate::StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
+        })?;
         Ok(Services {
+            issued,
             store,
             objects,
             runtime,
@@ -70,10 +80,10 @@ impl Services {
     }
 
     /// What every container sagebox runs gets to call back in: region, `AWS_ENDPOINT_URL` (the
-    /// host as containers reach it) and the key pair.
+    /// host as containers reach it) and the key pair sagebox issued to its containers.
     pub fn callback_env(&self) -> Vec<(String, String)> {
         let region = self.config.region.clone();
-        let (key, secret) = self.config.container_credentials();
+        let (key, secret) = self.issued.pair();
         vec![
             ("AWS_REGION".to_string(), region.clone()),
             ("AWS_DEFAULT_REGION".to_string(), region),
@@ -114,6 +124,14 @@ impl Services {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The secret of an access key sagebox accepts: one of `--credentials`, or the pair it
+    /// issued to its containers.
+    pub fn secret_of(&self, access_key: &str) -> Option<String> {
+        self.config
+            .secret_of(access_key)
+            .or_else(|| self.issued.secret_of(access_key))
     }
 
     pub fn sagemaker_arn(&self, resource_type: &str, name: &str) -> String {

@@ -129,3 +129,179 @@ def test_strict_without_credentials_does_not_start(tmp_path):
                            str(tmp_path / "d"), "--auth", "strict"], capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "--auth strict needs at least one --credentials KEY:SECRET" in proc.stderr
+
+
+# --- What a signature binds: the body, the time, the host (issue: a replayed PutObject with a
+# changed body and a 400-day-old date overwrote the object). Requests are signed by botocore's own
+# SigV4 signers, then sent (or replayed) as captured.
+
+import datetime
+import hashlib
+import hmac
+from unittest import mock
+
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+CREDS = Credentials(KEY, SECRET)
+
+
+def signed(method, url, body=b"", headers=None, service="s3", at=None, signer=None):
+    """A request signed by botocore (at a chosen time, as a captured request would have been)."""
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    auth = (signer or (S3SigV4Auth if service == "s3" else SigV4Auth))(CREDS, service, REGION)
+    if at is None:
+        auth.add_auth(req)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+            auth.add_auth(req)
+    return dict(req.headers.items())
+
+
+def test_a_replayed_put_with_another_body_is_refused_and_stores_nothing(strict):
+    s3 = client(strict, "s3")
+    bucket = unique("replay")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"kept")
+    url = f"{strict.url}/{bucket}/k"
+    headers = signed("PUT", url, b"original")
+    assert requests.put(url, data=b"original", headers=headers).status_code == 200
+    r = requests.put(url, data=b"tampered", headers=headers)
+    assert r.status_code == 400 and "<Code>XAmzContentSHA256Mismatch</Code>" in r.text, r.text
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"original"
+    # A body too large to check before the operation starts is checked as it streams.
+    big = b"b" * (3 << 20)
+    headers = signed("PUT", f"{strict.url}/{bucket}/big", big)
+    r = requests.put(f"{strict.url}/{bucket}/big", data=b"c" * (3 << 20), headers=headers)
+    assert r.status_code == 400 and "XAmzContentSHA256Mismatch" in r.text, r.text
+    assert "big" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_old_and_future_signatures_are_refused_with_aws_wording(strict):
+    s3 = client(strict, "s3")
+    bucket = unique("skew")
+    s3.create_bucket(Bucket=bucket)
+    url = f"{strict.url}/{bucket}/k"
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=400)
+    r = requests.put(url, data=b"x", headers=signed("PUT", url, b"x", at=old))
+    assert r.status_code == 403 and "<Code>RequestTimeTooSkewed</Code>" in r.text, r.text
+    assert "The difference between the request time and the current time is too large." in r.text
+    # Inside S3's 15 minutes: accepted.
+    recent = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    assert requests.put(url, data=b"x", headers=signed("PUT", url, b"x", at=recent)).status_code == 200
+    body = b"{}"
+    json_headers = {"X-Amz-Target": "SageMaker.ListModels", "Content-Type": "application/x-amz-json-1.1"}
+    for when, words in [(old, "Signature expired: "), (old + datetime.timedelta(days=800),
+                                                          "Signature not yet current: ")]:
+        h = signed("POST", strict.url + "/", body, json_headers, service="sagemaker", at=when)
+        r = requests.post(strict.url + "/", data=body, headers=h)
+        assert r.status_code == 400 and r.json()["__type"] == "InvalidSignatureException", r.text
+        assert r.json()["message"].startswith(words) and r.json()["message"].endswith(" - 5 min.)"
+                                                                                     if "expired" in words
+                                                                                     else " + 5 min.)")
+
+
+def test_a_changed_body_under_a_signed_content_hash_is_refused_on_sagemaker_and_logs(strict):
+    for target, body, changed in [
+        ("SageMaker.ListModels", b'{"MaxResults": 5}', b'{"MaxResults": 6}'),
+        ("Logs_20140328.DescribeLogGroups", b'{"limit": 5}', b'{"limit": 6}'),
+    ]:
+        service = "sagemaker" if target.startswith("SageMaker") else "logs"
+        headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1",
+                   "X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()}
+        h = signed("POST", strict.url + "/", body, headers, service=service)
+        assert requests.post(strict.url + "/", data=body, headers=h).status_code == 200
+        r = requests.post(strict.url + "/", data=changed, headers=h)
+        assert r.status_code == 400 and r.json()["__type"] == "InvalidSignatureException", r.text
+
+
+def test_host_must_be_signed(strict):
+    url = strict.url + "/"
+    body = b"{}"
+    h = signed("POST", url, body, {"X-Amz-Target": "SageMaker.ListModels",
+                                   "Content-Type": "application/x-amz-json-1.1"}, service="sagemaker")
+    auth = h["Authorization"].replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;")
+    assert auth != h["Authorization"]
+    r = requests.post(url, data=body, headers={**h, "Authorization": auth})
+    assert r.status_code == 400 and "'Host' or ':authority' must be a 'SignedHeader'" in r.text, r.text
+
+
+def test_a_presigned_url_dated_in_the_future_is_not_yet_valid(strict):
+    s3 = client(strict, "s3")
+    bucket = unique("future")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)
+    s3v4 = boto3.session.Session(aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                                 region_name=REGION).client(
+        "s3", endpoint_url=strict.url, config=botocore.config.Config(signature_version="s3v4"))
+    with mock.patch("botocore.auth.get_current_datetime", return_value=later):
+        url = s3v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
+                                        ExpiresIn=60)
+    r = requests.get(url)
+    assert r.status_code == 403 and "<Message>Request is not yet valid</Message>" in r.text, r.text
+
+
+def _chunked(data_chunks, seed, signing_key, amz_date, scope, tamper=None):
+    """An aws-chunked body with each chunk signed in the chain SigV4 defines."""
+    prev, out = seed, b""
+    empty = hashlib.sha256(b"").hexdigest()
+    for i, data in enumerate(list(data_chunks) + [b""]):
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev, empty,
+                             hashlib.sha256(data).hexdigest()])
+        prev = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
+        sent = tamper(i, data) if tamper else data
+        out += f"{len(sent):x};chunk-signature={prev}\r\n".encode() + sent + b"\r\n"
+    return out
+
+
+class StreamingSigner(S3SigV4Auth):
+    """botocore's S3 signer for a body signed chunk by chunk (the seed request's payload is the
+    STREAMING-AWS4-HMAC-SHA256-PAYLOAD constant, as SDKs that stream-sign send)."""
+
+    def payload(self, request):
+        return "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+
+
+def _chunked_put(server, url, chunks, tamper=None, declared=None):
+    decoded = sum(len(c) for c in chunks)
+    headers = {"x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+               "Content-Encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(declared if declared is not None else decoded)}
+    h = signed("PUT", url, b"", headers, signer=StreamingSigner)
+    seed = h["Authorization"].rsplit("Signature=", 1)[1]
+    amz_date = h["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
+    key = ("AWS4" + SECRET).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    body = _chunked(chunks, seed, key, amz_date, scope, tamper)
+    return requests.put(url, data=body, headers=h)
+
+
+def test_aws_chunked_uploads_are_checked_chunk_by_chunk(strict):
+    s3 = client(strict, "s3")
+    bucket = unique("chunks")
+    s3.create_bucket(Bucket=bucket)
+    chunks = [b"a" * 65536, b"b" * 1024]
+    url = f"{strict.url}/{bucket}/good"
+    r = _chunked_put(strict, url, chunks)
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=bucket, Key="good")["Body"].read() == b"".join(chunks)
+    changed = _chunked_put(strict, f"{strict.url}/{bucket}/bad", chunks,
+                           tamper=lambda i, d: d.replace(b"b", b"c") if i == 1 else d)
+    assert changed.status_code == 403 and "SignatureDoesNotMatch" in changed.text, changed.text
+    dropped = _chunked_put(strict, f"{strict.url}/{bucket}/bad", chunks,
+                           tamper=lambda i, d: b"" if i == 1 else d)
+    assert dropped.status_code in (400, 403), dropped.text
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["good"]
+
+
+def test_health_tells_an_unsigned_caller_only_that_sagebox_is_alive(strict):
+    r = requests.get(strict.url + "/_sagebox/health")
+    assert r.status_code == 200 and r.json() == {"service": "sagebox", "status": "ok"}
+    h = signed("GET", strict.url + "/_sagebox/health", b"", service="sagebox")
+    full = requests.get(strict.url + "/_sagebox/health", headers=h).json()
+    assert full["subsystems"]["store"]["status"] == "ok" and "data_dir" in full

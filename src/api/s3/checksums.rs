@@ -101,6 +101,7 @@ impl S3Api {
         part: Option<(&crate::store::objects::Upload, i64, Option<u64>)>,
         headers: &http::HeaderMap,
         trailers: Option<crate::api::s3::anonymous::Trailers>,
+        verdict: Option<crate::api::s3::payload::PayloadVerdict>,
         algorithm: Option<&ChecksumAlgorithm>,
         sent: &[(&'static str, Option<String>); 5],
         content_md5: Option<&str>,
@@ -118,8 +119,16 @@ impl S3Api {
                     .await
             }
             None => self.objects.stage(body, &algs).await,
-        }
-        .map_err(map_err)?;
+        };
+        // A body refused for its signature ends in an error; the refusal says why.
+        let staged = match (staged, verdict.and_then(|v| v.refusal())) {
+            (Ok(staged), Some(why)) => {
+                self.objects.discard(staged).await;
+                return Err(why.s3_error());
+            }
+            (Err(_), Some(why)) => return Err(why.s3_error()),
+            (staged, None) => staged.map_err(map_err)?,
+        };
         let trailer_map = trailers.as_ref().and_then(|t| t.get());
         let checked = verify_checksums(&staged.checksums, sent, trailer_map.as_ref())
             .and_then(|()| content_md5_ok(content_md5, &staged.etag));

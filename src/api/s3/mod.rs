@@ -14,6 +14,7 @@ mod checksums;
 mod listing;
 mod multipart;
 mod objects;
+pub mod payload;
 
 use std::time::{Duration, UNIX_EPOCH};
 

@@ -76,6 +76,10 @@ impl S3Api {
             .extensions
             .get::<crate::api::s3::anonymous::Trailers>()
             .cloned();
+        let verdict = req
+            .extensions
+            .get::<crate::api::s3::payload::PayloadVerdict>()
+            .cloned();
         let input = req.input;
         let Some(mut body) = input.body else {
             return Err(s3_error!(IncompleteBody));
@@ -114,6 +118,7 @@ impl S3Api {
                 )),
                 &req.headers,
                 trailers,
+                verdict,
                 // Every part of an upload that named an algorithm gets that checksum.
                 input
                     .checksum_algorithm

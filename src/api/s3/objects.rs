@@ -214,6 +214,10 @@ impl S3Api {
             .extensions
             .get::<crate::api::s3::anonymous::Trailers>()
             .cloned();
+        let verdict = req
+            .extensions
+            .get::<crate::api::s3::payload::PayloadVerdict>()
+            .cloned();
         let input = req.input;
         let Some(mut body) = input.body else {
             return Err(s3_error!(IncompleteBody));
@@ -245,6 +249,7 @@ impl S3Api {
                 None,
                 &req.headers,
                 trailers,
+                verdict,
                 input.checksum_algorithm.as_ref(),
                 &sent,
                 input.content_md5.as_deref(),

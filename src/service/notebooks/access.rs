@@ -50,20 +50,9 @@ pub struct Signer {
 impl Signer {
     /// Reads `<dir>/url-key`, making it on first use.
     pub fn open(dir: &Path) -> std::io::Result<Signer> {
-        let path = dir.join("url-key");
-        if let Ok(bytes) = std::fs::read(&path)
-            && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-        {
-            return Ok(Signer { key });
-        }
-        std::fs::create_dir_all(dir)?;
-        let mut key = [0u8; 32];
-        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        let tmp = dir.join("url-key.tmp");
-        write_private(&tmp, &key)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(Signer { key })
+        Ok(Signer {
+            key: private_key(dir, "url-key")?,
+        })
     }
 
     #[cfg(test)]
@@ -130,6 +119,24 @@ impl Signer {
             _ => Err(Refusal::Malformed),
         }
     }
+}
+
+/// A random 32-byte key kept in `<dir>/<name>` (mode 0600), made on first use.
+pub fn private_key(dir: &Path, name: &str) -> std::io::Result<[u8; 32]> {
+    let path = dir.join(name);
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_private(&tmp, &key)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(key)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -4,6 +4,9 @@
 
 use axum::http::HeaderMap;
 
+pub mod chunks;
+mod v2;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialScope {
     pub access_key: String,
@@ -82,6 +85,38 @@ pub enum SignatureError {
     Invalid(String),
     /// Well-formed but refused (403 AccessDenied), with S3's reason.
     Forbidden(String),
+    /// `X-Amz-Date` lies outside the clock-skew window around the server's time.
+    Skewed(Skew),
+    /// A presigned URL whose `X-Amz-Date` lies in the future beyond the skew window.
+    NotYetValid,
+}
+
+/// A request time too far from the server's, with what AWS's messages name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skew {
+    pub amz_date: String,
+    pub now_epoch: i64,
+    pub window_secs: i64,
+}
+
+/// S3 allows 15 minutes between the request's time and its own; other services 5.
+pub const S3_SKEW_SECS: i64 = 15 * 60;
+pub const SKEW_SECS: i64 = 5 * 60;
+
+/// What a verified signature binds, beyond the request line and headers: the payload it
+/// claims and, for aws-chunked bodies, what each chunk's signature is computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The payload hash the signature covers: a hex SHA-256, `UNSIGNED-PAYLOAD` or a
+    /// `STREAMING-…` name.
+    pub payload_hash: String,
+    /// The signature itself: the seed of an aws-chunked body's chain of chunk signatures.
+    pub signature: String,
+    pub amz_date: String,
+    /// `DATE/REGION/SERVICE/aws4_request`.
+    pub scope: String,
+    /// The SigV4 signing key derived from the secret and the scope (empty for SigV2).
+    pub signing_key: Vec<u8>,
 }
 
 /// What the signature covers that the request line and headers do not: the payload hash.
@@ -108,7 +143,7 @@ pub fn verify(
     s3: bool,
     now_epoch: i64,
     secret_of: impl Fn(&str) -> Option<String>,
-) -> Result<(), SignatureError> {
+) -> Result<Verified, SignatureError> {
     let SignedRequest {
         method,
         path,
@@ -164,6 +199,7 @@ pub fn verify(
         let date = q("X-Amz-Date").unwrap_or_default().to_string();
         let expires: i64 = q("X-Amz-Expires").and_then(|e| e.parse().ok()).unwrap_or(0);
         match parse_amz_date(&date) {
+            Some(t) if t - now_epoch > S3_SKEW_SECS => return Err(SignatureError::NotYetValid),
             Some(t) if now_epoch <= t + expires => {}
             Some(_) => return Err(SignatureError::Expired),
             None => {
@@ -179,11 +215,33 @@ pub fn verify(
             date,
         )
     } else if s3 && q("Signature").is_some() && q("AWSAccessKeyId").is_some() {
-        return verify_v2_presigned(method, path, &pairs, headers, now_epoch, &secret_of);
+        return v2::verify_v2_presigned(method, path, &pairs, headers, now_epoch, &secret_of);
     } else {
         return Err(SignatureError::Missing);
     };
 
+    if !signed_headers.split(';').any(|h| h == "host") {
+        return Err(SignatureError::Invalid(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    // A header signature is good for a few minutes around its X-Amz-Date (a presigned URL
+    // for its X-Amz-Expires, checked above), so a captured request cannot be replayed later.
+    if !presigned {
+        let t = parse_amz_date(&amz_date).ok_or_else(|| {
+            SignatureError::Invalid(format!(
+                "X-Amz-Date {amz_date} is not a date like 20260101T000000Z."
+            ))
+        })?;
+        let window_secs = if s3 { S3_SKEW_SECS } else { SKEW_SECS };
+        if (now_epoch - t).abs() > window_secs {
+            return Err(SignatureError::Skewed(Skew {
+                amz_date: amz_date.clone(),
+                now_epoch,
+                window_secs,
+            }));
+        }
+    }
     let scope_parts: Vec<&str> = credential.splitn(2, '/').collect();
     let (access_key, scope) = match scope_parts.as_slice() {
         [k, s] => (*k, *s),
@@ -227,24 +285,22 @@ pub fn verify(
             .collect();
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let payload_hash = if presigned {
-        q("X-Amz-Content-Sha256")
+    let payload_hash = match payload {
+        // Services other than S3 sign the body itself: the hash is computed here, whatever a
+        // header claims, so a changed body cannot ride on a replayed signature.
+        Payload::Body(b) => hex::encode(Sha256::digest(b)),
+        Payload::HeaderOnly if presigned => q("X-Amz-Content-Sha256")
             .unwrap_or("UNSIGNED-PAYLOAD")
-            .to_string()
-    } else if let Some(h) = headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-    {
-        h.to_string()
-    } else {
-        match payload {
-            Payload::Body(b) => hex::encode(Sha256::digest(b)),
-            Payload::HeaderOnly => {
-                return Err(SignatureError::Invalid(
+            .to_string(),
+        Payload::HeaderOnly => headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                SignatureError::Invalid(
                     "Missing required header for this request: x-amz-content-sha256".into(),
-                ));
-            }
-        }
+                )
+            })?
+            .to_string(),
     };
     let canonical_request = format!(
         "{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
@@ -258,154 +314,36 @@ pub fn verify(
         key = hmac(&key, part.as_bytes());
     }
     let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch(string_to_sign))
+    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+        return Err(SignatureError::Mismatch(string_to_sign));
     }
+    // A presigned URL may still name its payload in a header (s3s and MinIO check it too).
+    let payload_hash = match (presigned, headers.get("x-amz-content-sha256")) {
+        (true, Some(h)) if payload_hash == "UNSIGNED-PAYLOAD" => {
+            h.to_str().unwrap_or_default().to_string()
+        }
+        _ => payload_hash,
+    };
+    Ok(Verified {
+        payload_hash,
+        signature,
+        amz_date,
+        scope: scope.to_string(),
+        signing_key: key,
+    })
 }
 
 use hmac::Mac;
 use sha2::{Digest, Sha256};
 
-/// S3's query-string authentication of Signature Version 2 (what boto3 presigns with unless
-/// told to use SigV4): `AWSAccessKeyId`, `Expires`, `Signature` = base64(HMAC-SHA1) over the
-/// verb, Content-MD5, Content-Type, Expires, the `x-amz-*` headers and the resource.
-fn verify_v2_presigned(
-    method: &str,
-    path: &str,
-    pairs: &[(String, String)],
-    headers: &HeaderMap,
-    now_epoch: i64,
-    secret_of: &impl Fn(&str) -> Option<String>,
-) -> Result<(), SignatureError> {
-    use base64::Engine;
-    const SUB_RESOURCES: &[&str] = &[
-        "acl",
-        "cors",
-        "delete",
-        "lifecycle",
-        "location",
-        "logging",
-        "notification",
-        "partNumber",
-        "policy",
-        "requestPayment",
-        "response-cache-control",
-        "response-content-disposition",
-        "response-content-encoding",
-        "response-content-language",
-        "response-content-type",
-        "response-expires",
-        "tagging",
-        "torrent",
-        "uploadId",
-        "uploads",
-        "versionId",
-        "versioning",
-        "versions",
-        "website",
-    ];
-    let q = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let access_key = q("AWSAccessKeyId").unwrap_or_default();
-    let expires = q("Expires").unwrap_or_default();
-    let signature = q("Signature").unwrap_or_default();
-    match expires.parse::<i64>() {
-        Ok(t) if now_epoch <= t => {}
-        Ok(_) => return Err(SignatureError::Expired),
-        Err(_) => {
-            return Err(SignatureError::Invalid(format!(
-                "Expires {expires} is not a time."
-            )));
-        }
-    }
-    let secret =
-        secret_of(access_key).ok_or_else(|| SignatureError::UnknownKey(access_key.into()))?;
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut amz: Vec<(String, String)> = headers
-        .iter()
-        .filter(|(k, _)| k.as_str().starts_with("x-amz-"))
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-            )
-        })
-        .collect();
-    amz.sort();
-    // Virtual-host requests name their bucket in the Host header.
-    let host = header("host");
-    let host = host.split(':').next().unwrap_or("");
-    let bucket = [".s3.localhost", ".localhost"]
-        .iter()
-        .find_map(|base| host.strip_suffix(base))
-        .filter(|b| !b.is_empty());
-    let mut resource = match bucket {
-        Some(b) => format!("/{b}{path}"),
-        None => path.to_string(),
-    };
-    let mut subs: Vec<&(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| SUB_RESOURCES.contains(&k.as_str()))
-        .collect();
-    subs.sort();
-    for (i, (k, v)) in subs.iter().enumerate() {
-        resource.push(if i == 0 { '?' } else { '&' });
-        resource.push_str(k);
-        if !v.is_empty() {
-            resource.push('=');
-            resource.push_str(v);
-        }
-    }
-    let mut string_to_sign = format!(
-        "{method}\n{}\n{}\n{expires}\n",
-        header("content-md5"),
-        header("content-type")
-    );
-    for (k, v) in &amz {
-        string_to_sign.push_str(&format!("{k}:{v}\n"));
-    }
-    string_to_sign.push_str(&resource);
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(hmac_sha1(secret.as_bytes(), string_to_sign.as_bytes()));
-    if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch(string_to_sign))
-    }
-}
-
-/// HMAC-SHA1 (RFC 2104), for SigV2 only.
-fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
-    use sha1::Digest as _;
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..20].copy_from_slice(&sha1::Sha1::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = sha1::Sha1::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(data);
-    let mut outer = sha1::Sha1::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().to_vec()
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -459,6 +397,9 @@ pub fn presigned_validity(query: &str, now_epoch: i64) -> Result<(), SignatureEr
                 "X-Amz-Date {date} is not a date like 20260101T000000Z."
             ))
         })?;
+        if signed - now_epoch > S3_SKEW_SECS {
+            return Err(SignatureError::NotYetValid);
+        }
         if seconds == 0 || now_epoch > signed + seconds {
             return Err(SignatureError::Expired);
         }
@@ -471,7 +412,7 @@ pub fn presigned_validity(query: &str, now_epoch: i64) -> Result<(), SignatureEr
 }
 
 /// `20260101T120000Z` → epoch seconds.
-fn parse_amz_date(s: &str) -> Option<i64> {
+pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
@@ -508,6 +449,7 @@ mod verify_tests {
             (k == "AKIDEXAMPLE").then(|| "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string())
         };
         let q = Some("Action=ListUsers&Version=2010-05-08");
+        let example_time = parse_amz_date("20150830T123600Z").unwrap();
         assert_eq!(
             verify(
                 &SignedRequest {
@@ -518,10 +460,11 @@ mod verify_tests {
                 },
                 Payload::Body(b""),
                 false,
-                0,
+                example_time,
                 secret
-            ),
-            Ok(())
+            )
+            .map(|v| v.payload_hash),
+            Ok(hex::encode(Sha256::digest(b"")))
         );
         let other = Some("Action=ListRoles&Version=2010-05-08");
         assert!(matches!(
@@ -534,7 +477,7 @@ mod verify_tests {
                 },
                 Payload::Body(b""),
                 false,
-                0,
+                example_time,
                 secret
             ),
             Err(SignatureError::Mismatch(_))
@@ -549,7 +492,7 @@ mod verify_tests {
                 },
                 Payload::Body(b""),
                 false,
-                0,
+                example_time,
                 |_| None
             ),
             Err(SignatureError::UnknownKey("AKIDEXAMPLE".into()))
@@ -564,19 +507,10 @@ mod verify_tests {
                 },
                 Payload::Body(b""),
                 false,
-                0,
+                example_time,
                 secret
             ),
             Err(SignatureError::Missing)
-        );
-    }
-
-    /// RFC 2202's first HMAC-SHA1 test case.
-    #[test]
-    fn hmac_sha1_matches_rfc_2202() {
-        assert_eq!(
-            hex::encode(hmac_sha1(&[0x0b; 20], b"Hi There")),
-            "b617318655057264e28bc0b6fb378c8ef146be00"
         );
     }
 
