@@ -109,40 +109,9 @@ pub fn ok(out: Value, request_id: &str) -> Response {
 pub fn timestamp(req: &Request, name: &str) -> Option<f64> {
     match req.get(name)? {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok().or_else(|| parse_iso8601(s)),
+        Value::String(s) => crate::aws::time::parse_timestamp(s),
         _ => None,
     }
-}
-
-/// `2026-11-24T19:00:42Z` / `2026-11-24T19:00:42.5+00:00` → epoch seconds (UTC offsets honoured).
-fn parse_iso8601(s: &str) -> Option<f64> {
-    let (date, rest) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (time, offset) = match rest.find(['Z', '+', '-']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "Z"),
-    };
-    let mut t = time.split(':');
-    let (hh, mm): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
-    let ss: f64 = t.next().unwrap_or("0").parse().ok()?;
-    let off = match offset {
-        "Z" | "" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = o[1..].split_once(':').unwrap_or((&o[1..], "0"));
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    // Days from civil (Howard Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 - off) as f64 + ss)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::*;
 
 /// S3 names buckets 3–63 characters of lowercase letters, digits, dots and hyphens, starting and
-/// ending with a letter or digit, not shaped like an IP address.
+/// ending with a letter or digit, not shaped like an IP address, and without the prefixes and
+/// suffixes S3 reserves (access point aliases, Object Lambda, directory and table buckets…).
 pub(super) fn valid_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
     (3..=63).contains(&b.len())
@@ -16,7 +17,12 @@ pub(super) fn valid_bucket_name(name: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
         && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        && !RESERVED_SUFFIXES.iter().any(|x| name.ends_with(x))
 }
+
+const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
 
 impl S3Api {
     pub(super) async fn create_bucket(
@@ -223,6 +229,11 @@ mod tests {
             "192.168.0.1",
             "a_b",
             &"x".repeat(64),
+            "data-s3alias",
+            "xn--bucket",
+            "sthree-bucket",
+            "lambda--ol-s3",
+            "dir--x-s3",
         ] {
             assert!(!valid_bucket_name(bad), "{bad}");
         }

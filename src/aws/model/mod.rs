@@ -490,7 +490,12 @@ fn check_type(kind: &ShapeKind, v: &Value, path: &Path<'_>) -> Walk {
         ),
         ShapeKind::Long { .. } => (v.as_i64().is_some(), "long"),
         ShapeKind::Float { .. } | ShapeKind::Double { .. } => (v.is_number(), "number"),
-        ShapeKind::Timestamp => (v.is_number() || v.is_string(), "timestamp"),
+        ShapeKind::Timestamp => (
+            v.is_number()
+                || v.as_str()
+                    .is_some_and(|s| crate::aws::time::parse_timestamp(s).is_some()),
+            "timestamp",
+        ),
         ShapeKind::Structure { .. } | ShapeKind::List { .. } | ShapeKind::Map { .. } => (true, ""),
     };
     if ok {
