@@ -41,16 +41,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_iso8601() {
-        assert_eq!(super::iso8601(0.0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::iso8601(1_795_978_842.5), "2026-11-29T19:00:42Z");
-        assert_eq!(super::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
-    }
-}
-
 /// A timestamp sent as a JSON string: epoch seconds, or ISO 8601.
 pub fn parse_timestamp(s: &str) -> Option<f64> {
     s.parse::<f64>()
@@ -90,3 +80,12 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
     Some((days * 86_400 + hh * 3600 + mm * 60 - off) as f64 + ss)
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_iso8601() {
+        assert_eq!(super::iso8601(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso8601(1_795_978_842.5), "2026-11-29T19:00:42Z");
+        assert_eq!(super::iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
+    }
+}
