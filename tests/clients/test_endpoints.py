@@ -580,15 +580,17 @@ def test_sdk_xgboost_deploy_predict_update_transform_delete(sdk_session, s3, buc
                            serializer=CSVSerializer(), deserializer=CSVDeserializer())
     test_rows = [line.split(",")[1:] for line in
                  (REPO / "fixtures" / "diabetes" / "test.csv").read_text().splitlines()[:5]]
-    # SageMaker's XGBoost answers a CSV request with one line of comma-separated predictions
-    preds = [float(x) for row in predictor.predict(test_rows) for x in row]
-    assert len(preds) == 5 and all(p > 0 for p in preds), preds
+    # SageMaker's XGBoost (1.3-1 and later) answers a CSV request with one prediction per line
+    answer = predictor.predict(test_rows)
+    assert [len(row) for row in answer] == [1] * 5, answer
+    preds = [float(row[0]) for row in answer]
+    assert all(p > 0 for p in preds), preds
     arn = sdk_session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)["EndpointArn"]
 
     predictor.update_endpoint(initial_instance_count=2, instance_type="ml.m5.large")
     d = sdk_session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
-    assert len(predictor.predict(test_rows)[0]) == 5
+    assert len(predictor.predict(test_rows)) == 5
 
     # batch transform over the same test rows, line by line
     body = "\n".join(",".join(r) for r in test_rows) + "\n"
