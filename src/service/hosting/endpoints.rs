@@ -424,7 +424,7 @@ impl Services {
                         .and_then(|v| v.instances.pop())
                 };
                 if let Some((instance, token)) = removed {
-                    drain(&[instance.clone()]).await;
+                    drain(std::slice::from_ref(&instance)).await;
                     token.cancel();
                     let ids: Vec<String> = instance
                         .members
