@@ -286,6 +286,35 @@ def test_update_endpoint_is_blue_green(sm, rt, byo_image, model_data):
     sm.delete_endpoint(EndpointName=name)
 
 
+def test_update_endpoint_lets_the_old_instances_finish_their_requests(sm, rt, byo_image, model_data):
+    blue = byo_model(sm, byo_image, model_data, BYO_TAG="blue")
+    green = byo_model(sm, byo_image, model_data, BYO_TAG="green")
+    name = deploy(sm, [variant(blue)])
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    config = unique("config")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant(green)])
+    outcome = {}
+
+    def slow():
+        try:
+            outcome["answer"] = invoke_json(rt, name, CustomAttributes="sleep=15")[1]
+        except ClientError as e:
+            outcome["error"] = e.response
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(1)
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
+    d = wait_endpoint(sm, name, until=("InService",))
+    assert d["EndpointConfigName"] == config, d.get("FailureReason")
+    assert t.is_alive(), outcome  # traffic moved while the old instance was still answering
+    assert invoke_json(rt, name)[1]["tag"] == "green"
+    t.join(60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["answer"]["tag"] == "blue"
+    sm.delete_endpoint(EndpointName=name)
+
+
 def test_a_dead_container_is_restarted(sm, rt, byo_image, model_data):
     name = deploy(sm, [variant(byo_model(sm, byo_image, model_data))])
     assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
