@@ -2,8 +2,12 @@
 //! `/invocations-response-stream`. A request goes to one instance of one variant (TargetVariant,
 //! or by weight; instances round robin) over pooled connections to the container's loopback
 //! port. Bodies stream through; only an inference pipeline's intermediate results and a
-//! container's error text are read whole. Container errors become ModelError (424).
+//! container's error text are read whole. Container errors become ModelError (424). The request
+//! stays counted in flight on its instance until the answer's last byte is sent, so that deleting
+//! or updating the endpoint lets it finish first.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,7 +23,7 @@ use crate::aws::AwsError;
 use crate::aws::error::insert_request_id;
 use crate::service::Services;
 use crate::service::hosting::endpoints::log_group;
-use crate::service::hosting::routes::{Instance, PickError};
+use crate::service::hosting::routes::{InFlight, Instance, PickError};
 
 /// InvokeEndpoint's largest request (and response) body: 6 MB.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -28,10 +32,10 @@ const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest container error text quoted back.
 const MAX_ERROR_TEXT: usize = 64 * 1024;
 
-/// Request headers passed to the container as they are.
+/// Request headers passed to the container as they are, besides Content-Type and Accept (which
+/// `call_chain` sets once per container: an inference pipeline's inner containers get the
+/// previous container's Content-Type and `*/*`). SageMaker strips every other header.
 const FORWARDED: &[&str] = &[
-    "content-type",
-    "accept",
     "x-amzn-sagemaker-custom-attributes",
     "x-amzn-sagemaker-target-model",
     "x-amzn-sagemaker-inference-id",
@@ -108,6 +112,13 @@ async fn invoke(
     let roll = (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
     let (variant, instance) = match route.pick(target, roll) {
         Ok(p) => p,
+        // deleted between the look-up and the pick: its instances are retired
+        Err(PickError::NoInstance) if services.hosting.routes.get(endpoint).is_none() => {
+            return Err(validation(format!(
+                "Endpoint {endpoint} of account {} not found.",
+                services.config.account_id
+            )));
+        }
         Err(PickError::UnknownVariant) => {
             return Err(validation(format!(
                 "The variant \"{}\" is not present in endpoint \"{endpoint}\". Specify a variant of the endpoint as TargetVariant.",
@@ -132,9 +143,13 @@ async fn invoke(
         headers.get(header::ACCEPT).cloned()
     };
     let body = Body::new(Limited::new(body, MAX_PAYLOAD));
-    let resp = ctx.call_chain(instance, &headers, accept, body).await?;
+    let resp = ctx.call_chain(&instance, &headers, accept, body).await?;
 
     let (parts, body) = resp.into_parts();
+    let body = Held {
+        inner: Box::pin(body),
+        _in_flight: instance,
+    };
     let mut out = if streaming {
         let events = body.into_data_stream().map(|chunk| match chunk {
             Ok(bytes) => Ok::<Bytes, std::io::Error>(event_stream::payload_part(&bytes)),
@@ -194,11 +209,6 @@ impl Ctx<'_> {
         for (i, member) in instance.members.iter().enumerate() {
             let port = member.port.load(std::sync::atomic::Ordering::Relaxed);
             let mut req = http::Request::post(format!("http://127.0.0.1:{port}/invocations"));
-            for name in FORWARDED {
-                if let Some(v) = headers.get(*name) {
-                    req = req.header(*name, v);
-                }
-            }
             if let Some(ct) = &content_type {
                 req = req.header(header::CONTENT_TYPE, ct);
             }
@@ -208,6 +218,11 @@ impl Ctx<'_> {
                 }
             } else {
                 req = req.header(header::ACCEPT, "*/*");
+            }
+            for name in FORWARDED {
+                if let Some(v) = headers.get(*name) {
+                    req = req.header(*name, v);
+                }
             }
             let req = req
                 .body(body)
@@ -281,6 +296,33 @@ impl Ctx<'_> {
             "LogStreamArn": arn.trim_end_matches(":*"),
             "ErrorCode": if kind == "client" { "CLIENT_ERROR_FROM_MODEL" } else { "SERVER_ERROR_FROM_MODEL" },
         }))
+    }
+}
+
+/// A container's answer body that keeps its request counted in flight until it is dropped (sent,
+/// or abandoned by the client).
+struct Held<B> {
+    inner: Pin<Box<B>>,
+    _in_flight: InFlight,
+}
+
+impl<B: hyper::body::Body> hyper::body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        self.inner.as_mut().poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -4,6 +4,7 @@ The fixtures live in conftest.py; this module holds what tests import by name (A
 maker, a raw awsJson poster), so a reader can see where a value comes from.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -206,7 +207,11 @@ def build_byo_image() -> str:
                           text=True, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     base = proc.stdout.split()[1]
-    tag = "sagebox-test/byo:1"
+    # Tagged by its sources and base, so checkouts with different fixtures never swap images.
+    digest = hashlib.sha256(base.encode())
+    for f in sorted((REPO / "fixtures" / "byo").iterdir()):
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    tag = "sagebox-test/byo:" + digest.hexdigest()[:12]
     build = subprocess.run(["docker", "build", "-q", "--build-arg", "BASE=" + base, "-t", tag,
                             str(REPO / "fixtures" / "byo")], capture_output=True, text=True,
                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=600)

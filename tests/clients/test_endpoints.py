@@ -5,6 +5,7 @@ after a sagebox restart, deletion, and transform jobs with splitting, batching a
 Images: the bring-your-own image from fixtures/byo (its `serve` side) and sagebox's emulator
 images for the SDK walk-throughs."""
 
+import base64
 import collections
 import io
 import json
@@ -91,6 +92,15 @@ def invoke_json(rt, name, body=b"{}", **extra):
     return r, json.loads(r["Body"].read())
 
 
+def received(echo):
+    """Every header a byo container received (all copies; names lowercased), sorted, with Host
+    checked (sagebox's loopback connection) and left out."""
+    got = sorted((k.lower(), v) for k, v in echo["headers"])
+    hosts = [v for k, v in got if k == "host"]
+    assert len(hosts) == 1 and hosts[0].startswith("127.0.0.1:"), got
+    return [(k, v) for k, v in got if k != "host"]
+
+
 @pytest.fixture(scope="module")
 def byo_endpoint(sm, byo_image, model_data):
     """One endpoint of the byo image with two instances, shared by the invocation tests."""
@@ -125,6 +135,25 @@ def test_invoke_passes_body_headers_and_model_data(rt, byo_endpoint):
     assert body["content_type"] == "application/json" and body["accept"] == "application/json"
     assert body["model_files"] == ["model.json"]
     assert body["tag"] == "blue"
+
+
+def test_the_container_gets_each_header_once_and_nothing_else(rt, byo_endpoint):
+    # SageMaker strips every request header but those of the API; Content-Type and Accept arrive
+    # once each (a copy too many made the scikit-learn container answer 406), TargetVariant
+    # only routes, and the caller's signature, date and user agent stay with sagebox.
+    payload = b'{"x": [1, 2, 3]}'
+    _, body = invoke_json(rt, byo_endpoint, payload, Accept="application/x-npy",
+                          CustomAttributes="trace=7", TargetVariant="AllTraffic")
+    assert received(body) == [
+        ("accept", "application/x-npy"),
+        ("content-length", str(len(payload))),
+        ("content-type", "application/json"),
+        ("x-amzn-sagemaker-custom-attributes", "trace=7"),
+    ]
+    assert base64.b64decode(body["body_base64"]) == payload
+    # no Accept, no custom attributes: none is made up
+    _, body = invoke_json(rt, byo_endpoint, payload)
+    assert received(body) == [("content-length", str(len(payload))), ("content-type", "application/json")]
 
 
 def test_instances_take_turns(rt, byo_endpoint):
@@ -257,6 +286,35 @@ def test_update_endpoint_is_blue_green(sm, rt, byo_image, model_data):
     sm.delete_endpoint(EndpointName=name)
 
 
+def test_update_endpoint_lets_the_old_instances_finish_their_requests(sm, rt, byo_image, model_data):
+    blue = byo_model(sm, byo_image, model_data, BYO_TAG="blue")
+    green = byo_model(sm, byo_image, model_data, BYO_TAG="green")
+    name = deploy(sm, [variant(blue)])
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    config = unique("config")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant(green)])
+    outcome = {}
+
+    def slow():
+        try:
+            outcome["answer"] = invoke_json(rt, name, CustomAttributes="sleep=15")[1]
+        except ClientError as e:
+            outcome["error"] = e.response
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(1)
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
+    d = wait_endpoint(sm, name, until=("InService",))
+    assert d["EndpointConfigName"] == config, d.get("FailureReason")
+    assert t.is_alive(), outcome  # traffic moved while the old instance was still answering
+    assert invoke_json(rt, name)[1]["tag"] == "green"
+    t.join(60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["answer"]["tag"] == "blue"
+    sm.delete_endpoint(EndpointName=name)
+
+
 def test_a_dead_container_is_restarted(sm, rt, byo_image, model_data):
     name = deploy(sm, [variant(byo_model(sm, byo_image, model_data))])
     assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
@@ -298,10 +356,24 @@ def test_an_inference_pipeline_calls_its_containers_in_order(sm, rt, byo_image, 
     d = wait_endpoint(sm, ep)
     assert d["EndpointStatus"] == "InService", d.get("FailureReason")
     assert len(d["ProductionVariants"][0]["DeployedImages"]) == 2
-    _, outer = invoke_json(rt, ep, b'{"x": 1}')
+    _, outer = invoke_json(rt, ep, b'{"x": 1}', Accept="application/json", CustomAttributes="c=1")
     inner = json.loads(outer["body"])
     assert (outer["tag"], inner["tag"], inner["body"]) == ("second", "first", '{"x": 1}')
     assert outer["content_type"] == "application/json" and outer["model_files"] == []
+    # the first container gets the caller's Content-Type and */*; the last one the previous
+    # answer's Content-Type and the caller's Accept; each header once
+    assert received(inner) == [
+        ("accept", "*/*"),
+        ("content-length", "8"),
+        ("content-type", "application/json"),
+        ("x-amzn-sagemaker-custom-attributes", "c=1"),
+    ]
+    assert received(outer) == [
+        ("accept", "application/json"),
+        ("content-length", str(len(outer["body"].encode()))),
+        ("content-type", "application/json"),
+        ("x-amzn-sagemaker-custom-attributes", "c=1"),
+    ]
     sm.delete_endpoint(EndpointName=ep)
 
 
@@ -335,6 +407,37 @@ def test_delete_endpoint_leaves_nothing_behind(sm, rt, byo_image, model_data):
         assert time.time() < deadline
         time.sleep(0.2)
     assert containers_of(arn) == []
+
+
+def test_delete_endpoint_lets_requests_in_flight_finish(sm, rt, byo_image, model_data):
+    name = deploy(sm, [variant(byo_model(sm, byo_image, model_data))])
+    arn = wait_endpoint(sm, name)["EndpointArn"]
+    outcome = {}
+
+    def slow():
+        try:
+            outcome["answer"] = invoke_json(rt, name, b'{"slow": 1}', CustomAttributes="sleep=4")[1]
+        except ClientError as e:
+            outcome["error"] = e.response
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(1.5)  # the request is in the container, sleeping
+    sm.delete_endpoint(EndpointName=name)
+    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Deleting"
+    # a new request gets AWS's answer for an endpoint that is gone ...
+    with pytest.raises(ClientError) as e:
+        invoke_json(rt, name)
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert e.value.response["Error"]["Message"] == "Endpoint %s of account %s not found." % (name, ACCOUNT)
+    # ... while the one in flight gets the container's answer, not a ModelError
+    t.join(60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["answer"]["body"] == '{"slow": 1}'
+    deadline = time.time() + 30
+    while containers_of(arn):
+        assert time.time() < deadline
+        time.sleep(0.3)
 
 
 def test_an_endpoint_survives_a_restart_of_sagebox(spawn_sagebox, client_factory, byo_image):
@@ -457,6 +560,38 @@ def test_transform_job_can_be_stopped(sm, s3, bucket, byo_image, model_data):
 
 # ----- the SageMaker Python SDK -----
 
+def test_sdk_transformer_wait_prints_each_container_line_once(sdk_session, logs, s3, bucket, byo_image,
+                                                               model_data, sm, capsys):
+    from sagemaker.transformer import Transformer
+
+    model = byo_model(sm, byo_image, model_data)
+    s3.put_object(Bucket=bucket, Key="tj5/in/a.csv", Body=b"1,2\n3,4\n")
+    transformer = Transformer(model_name=model, instance_count=1, instance_type="ml.m5.large",
+                              output_path="s3://%s/tj5/out" % bucket, assemble_with="Line",
+                              sagemaker_session=sdk_session)
+    transformer.transform("s3://%s/tj5/in" % bucket, content_type="text/csv", split_type="Line", wait=False)
+    capsys.readouterr()
+    transformer.wait(logs=True)
+    printed = capsys.readouterr().out.splitlines()
+    assert read(s3, bucket, "tj5/out/a.csv.out") == "3.0\n7.0\n"
+
+    job = transformer.latest_transform_job.job_name
+    group = "/aws/sagemaker/TransformJobs"
+    streams = [s["logStreamName"] for s in
+               logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job + "/")["logStreams"]]
+    assert len(streams) == 1, streams  # the instance's container, nothing else
+    lines = [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName=streams[0],
+                                                       startFromHead=True)["events"]]
+    assert any(line.startswith("byo serve: received") for line in lines), lines
+    for line in set(lines):
+        assert printed.count(line) == lines.count(line), (line, printed)
+    # sagebox's own notes are in the stream named after the job, which the SDK does not page
+    notes = [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName=job,
+                                                       startFromHead=True)["events"]]
+    assert any(n.startswith("[sagebox] 1 input objects") for n in notes), notes
+    assert not any(n in printed for n in notes)
+
+
 def test_sdk_xgboost_deploy_predict_update_transform_delete(sdk_session, s3, bucket):
     from sagemaker import image_uris
     from sagemaker.deserializers import CSVDeserializer
@@ -474,15 +609,17 @@ def test_sdk_xgboost_deploy_predict_update_transform_delete(sdk_session, s3, buc
                            serializer=CSVSerializer(), deserializer=CSVDeserializer())
     test_rows = [line.split(",")[1:] for line in
                  (REPO / "fixtures" / "diabetes" / "test.csv").read_text().splitlines()[:5]]
-    # SageMaker's XGBoost answers a CSV request with one line of comma-separated predictions
-    preds = [float(x) for row in predictor.predict(test_rows) for x in row]
-    assert len(preds) == 5 and all(p > 0 for p in preds), preds
+    # SageMaker's XGBoost (1.3-1 and later) answers a CSV request with one prediction per line
+    answer = predictor.predict(test_rows)
+    assert [len(row) for row in answer] == [1] * 5, answer
+    preds = [float(row[0]) for row in answer]
+    assert all(p > 0 for p in preds), preds
     arn = sdk_session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)["EndpointArn"]
 
     predictor.update_endpoint(initial_instance_count=2, instance_type="ml.m5.large")
     d = sdk_session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
-    assert len(predictor.predict(test_rows)[0]) == 5
+    assert len(predictor.predict(test_rows)) == 5
 
     # batch transform over the same test rows, line by line
     body = "\n".join(",".join(r) for r in test_rows) + "\n"

@@ -67,6 +67,49 @@ def test_binary_csv_trains_logs_rounds_and_serves_accurately(image, tmp_path):
         assert status == 415, body
 
 
+def test_answers_are_encoded_as_the_real_container_encodes_them(image, tmp_path):
+    """SageMaker XGBoost 1.7-1 (algorithm mode): text/csv has one prediction per line; JSON wraps
+    scores; jsonlines and recordio-protobuf fail without selectable output; Accept is matched
+    whole; batch transform gets one prediction per line whatever the Accept."""
+    job, rc, logs = _train(tmp_path, image, {"objective": "binary:logistic", "num_round": "5"}, {
+        "train": {"content_type": "text/csv", "files": [fixture("digits_zero", "train.csv")]},
+    })
+    assert rc == 0, logs
+    _, X = read_csv(fixture("digits_zero", "test.csv"))
+    rows = csv_body(X[:3])
+    with Endpoint(image, job.model_dir) as ep:
+        ep.wait_ready()
+        status, body, headers = ep.invoke(rows, "text/csv")
+        assert status == 200, body
+        assert headers["Content-Type"].startswith("text/csv")
+        text = body.decode()
+        assert text.endswith("\n") and "," not in text, text
+        lines = text.splitlines()
+        assert len(lines) == 3
+        status, body, headers = ep.invoke(rows, "text/csv", "application/json")
+        assert status == 200 and headers["Content-Type"].startswith("application/json"), body
+        scores = [p["score"] for p in json.loads(body)["predictions"]]
+        assert lines == [repr(s) for s in scores]
+        assert ep.invoke(rows, "text/csv", "*/*")[1].decode() == text
+        assert ep.invoke(rows, "text/csv", "text/csv; charset=utf-8")[1].decode() == text
+        for accept in ("application/jsonlines", "application/x-recordio-protobuf"):
+            status, body, _ = ep.invoke(rows, "text/csv", accept)
+            assert status == 500, (accept, body)
+        status, body, _ = ep.invoke(rows, "text/csv", "text/csv, application/json")
+        assert status == 406 and b"Accept type text/csv, application/json is not supported" in body, body
+        status, body, _ = ep.invoke(b'{"instances": [1]}', "application/json")
+        assert status == 415, body
+        status, body, _ = ep.invoke(b"1,x,\n", "text/csv")
+        assert status == 415 and b"Loading csv data failed" in body, body
+        status, body, _ = ep.invoke(b"", "text/csv")
+        assert (status, body) == (204, b"")
+    with Endpoint(image, job.model_dir, env={"SAGEMAKER_BATCH": "true"}) as ep:
+        ep.wait_ready()
+        status, body, headers = ep.invoke(rows, "text/csv", "application/json")
+        assert status == 200 and headers["Content-Type"].startswith("application/json"), body
+        assert body.decode() == text
+
+
 def test_selectable_inference_output(image, tmp_path):
     job, rc, logs = _train(tmp_path, image, {"objective": "binary:logistic", "num_round": "10"}, {
         "train": {"content_type": "text/csv", "files": [fixture("digits_zero", "train.csv")]},

@@ -7,11 +7,16 @@ default when a channel names no ContentType) or application/x-recordio-protobuf.
 are logged per round as `[3]#011train-rmse:0.12345#011validation-rmse:0.23456` (what SageMaker's
 metric regexes match) and the model is saved as /opt/ml/model/xgboost-model (XGBoost's binary format).
 
-Serving: text/csv (no label), text/libsvm and application/x-recordio-protobuf requests; predictions
-come back as text/csv, comma-separated on one line (one per line for batch transform,
-SAGEMAKER_BATCH=true), or as JSON / JSON lines ({"predictions": [{"score": ...}]}) when asked
-with Accept. SAGEMAKER_INFERENCE_OUTPUT selects classification outputs (predicted_label,
-probability, probabilities, raw_score, raw_scores, labels, predicted_score) as SageMaker does.
+Serving, as the 1.7-1 container's algorithm-mode server answers: text/csv (no label), text/libsvm
+(the default when a request names no Content-Type) and application/x-recordio-protobuf requests
+(anything else, or a body that does not parse: 415); an empty body: 204. Predictions come back as
+text/csv with one prediction per line (a multi:softprob row per line, its classes comma-separated)
+or as JSON ({"predictions": [{"score": ...}]}); Accept application/jsonlines and
+x-recordio-protobuf are accepted but have no encoder outside selectable output, so they fail with
+500 as the real container's do. In batch transform (SAGEMAKER_BATCH=true) every Accept gets one
+prediction per line, each as Python prints it. SAGEMAKER_INFERENCE_OUTPUT selects classification
+outputs (predicted_label, probability, probabilities, raw_score, raw_scores, labels,
+predicted_score) in any of the four Accept types, as SageMaker does.
 
 Script mode (sagemaker_program set, or SAGEMAKER_PROGRAM when serving): the user's entry point, with
 XGBoost defaults for model_fn / input_fn / predict_fn / output_fn.
@@ -265,6 +270,37 @@ def _selected(pred, key, objective, num_class):
     return float("nan")
 
 
+SUPPORTED_ACCEPTS = [codecs.JSON, codecs.JSONLINES, codecs.RECORDIO, codecs.CSV]
+
+
+class UnsupportedFormatError(RuntimeError):
+    """An Accept the container names as supported but cannot encode predictions in (500)."""
+
+
+def _request_media(content_type):
+    """A request's Content-Type → csv, libsvm or recordio-protobuf (none named: libsvm)."""
+    media, params = codecs.parse_content_type(content_type, codecs.LIBSVM)
+    if media not in (codecs.CSV, codecs.LIBSVM, codecs.RECORDIO):
+        raise codecs.UnsupportedContentType("Content-type %s is not supported." % content_type)
+    if media == codecs.CSV and params.get("label_size", "1") != "1":
+        raise codecs.UnsupportedContentType(
+            "%s is not an accepted csv ContentType. Optional parameter label_size must be equal to 1"
+            % content_type)
+    return media
+
+
+def _response_media(accept):
+    """The whole Accept header, parameters dropped, must be one supported type; none or */*
+    means SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (text/csv)."""
+    media = (accept or "").split(";")[0].strip()
+    if not media or media == "*/*":
+        return os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", codecs.CSV)
+    if media.lower() not in SUPPORTED_ACCEPTS:
+        raise codecs.UnsupportedContentType(
+            "Accept type %s is not supported. Please use supported accept types: %s." % (media, SUPPORTED_ACCEPTS))
+    return media.lower()
+
+
 class AlgorithmHandler:
     """Serving for models trained in algorithm mode."""
 
@@ -279,31 +315,38 @@ class AlgorithmHandler:
     def invoke(self, body, content_type, accept):
         if not body:
             return None, None
-        dmatrix = request_dmatrix(body, content_type)
-        check_feature_count(self.boosters[0], dmatrix, content_type)
+        # The real server's order: the body's type and parse (415), the prediction (400), then
+        # Accept (406).
+        media = _request_media(content_type)
+        try:
+            dmatrix = request_dmatrix(body, media)
+        except Exception as e:
+            name = {codecs.CSV: "csv", codecs.LIBSVM: "libsvm"}.get(media, "recordio-protobuf")
+            raise codecs.UnsupportedContentType(
+                "Loading %s data failed with Exception, please ensure data is in %s format:\n %s\n %s"
+                % (name, name, type(e), e)) from e
+        check_feature_count(self.boosters[0], dmatrix, media)
         preds = self.predict(dmatrix)
         batch = bool(os.environ.get("SAGEMAKER_BATCH"))
         selected = os.environ.get("SAGEMAKER_INFERENCE_OUTPUT")
-        default = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", codecs.CSV)
-        supported = (codecs.CSV, codecs.JSON, codecs.JSONLINES, codecs.RECORDIO)
-        accept = codecs.parse_accept(accept, supported, default)
+        accept = _response_media(accept)
         if selected:
             keys = [k for k in selected.replace(" ", "").lower().split(",") if k]
             rows = [{k: _selected(p, k, self.objective, self.num_class) for k in keys} for p in preds]
             return self._encode_rows(rows, keys, accept, batch)
+        if batch:
+            # every Accept: one prediction per line as Python prints it ("[0.1, 0.9]" for a row)
+            return "".join("%s\n" % v for v in preds.tolist()), accept
         if accept == codecs.JSON:
             return json.dumps({"predictions": [{"score": np.asarray(p).tolist()} for p in preds]}), accept
-        if accept == codecs.JSONLINES:
-            return "".join(json.dumps({"score": np.asarray(p).tolist()}) + "\n" for p in preds), accept
-        if accept == codecs.RECORDIO:
-            return recordio.write_label_records([{"score": p} for p in preds]), accept
-        if preds.ndim == 2:
-            text = "\n".join(",".join(str(v) for v in row) for row in preds.tolist())
-        elif batch:
-            text = "\n".join(str(v) for v in preds.tolist())
-        else:
-            text = ",".join(str(v) for v in preds.tolist())
-        return text + ("\n" if batch else ""), codecs.CSV
+        if accept != codecs.CSV:
+            raise UnsupportedFormatError(
+                "Content type %s is not supported by this framework. Please implement input_fn to "
+                "to deserialize the request data or an output_fn to serialize the response." % accept)
+        # one line per prediction, a multi-class row's probabilities comma-separated on its line
+        rows = preds.tolist()
+        return "".join((",".join(str(v) for v in r) if isinstance(r, list) else str(r)) + "\n"
+                       for r in rows), codecs.CSV
 
     @staticmethod
     def _encode_rows(rows, keys, accept, batch):

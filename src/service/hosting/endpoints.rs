@@ -28,6 +28,10 @@ pub const LOG_GROUP_PREFIX: &str = "/aws/sagemaker/Endpoints/";
 /// SageMaker's default for ContainerStartupHealthCheckTimeoutInSeconds.
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long an instance being taken away may keep answering the requests it has: SageMaker's
+/// 60-second invocation timeout, and some time to send the last answer.
+const DRAIN_LIMIT: Duration = Duration::from_secs(75);
+
 pub fn log_group(endpoint: &str) -> String {
     format!("{LOG_GROUP_PREFIX}{endpoint}")
 }
@@ -76,6 +80,14 @@ impl Deployment {
                 })
                 .collect(),
         }
+    }
+
+    fn instances(&self) -> Vec<Arc<Instance>> {
+        let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        variants
+            .iter()
+            .flat_map(|v| v.instances.iter().map(|(i, _)| i.clone()))
+            .collect()
     }
 
     fn container_ids(&self) -> Vec<String> {
@@ -412,6 +424,7 @@ impl Services {
                         .and_then(|v| v.instances.pop())
                 };
                 if let Some((instance, token)) = removed {
+                    drain(std::slice::from_ref(&instance)).await;
                     token.cancel();
                     let ids: Vec<String> = instance
                         .members
@@ -458,7 +471,9 @@ impl Services {
             .await;
     }
 
+    /// Stops a deployment's containers once the requests they are answering are done.
     async fn teardown(&self, d: &Deployment) {
+        drain(&d.instances()).await;
         d.token.cancel();
         if let Ok(engine) = self.runtime.engine().await {
             fleet::remove_all(&engine, &d.container_ids()).await;
@@ -915,6 +930,19 @@ impl Services {
         self.hosting.routes.set(&ep.name, d.route());
         self.hosting.set_deployment(&ep.name, Some(d));
         true
+    }
+}
+
+/// Retires instances (no request reaches them any more) and waits until the requests they are
+/// answering are done, at most DRAIN_LIMIT.
+async fn drain(instances: &[Arc<Instance>]) {
+    let waits = instances.iter().map(|i| i.drain(DRAIN_LIMIT));
+    let drained = futures_util::future::join_all(waits).await;
+    if drained.contains(&false) {
+        tracing::warn!(
+            "requests were still in flight after {}s; their containers are stopped anyway",
+            DRAIN_LIMIT.as_secs()
+        );
     }
 }
 

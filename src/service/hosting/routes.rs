@@ -1,10 +1,17 @@
 //! Where InvokeEndpoint sends a request: per endpoint, its variants with their weights and the
 //! loopback ports of their serving containers. Kept in memory (rebuilt from Docker at startup);
 //! a request picks a variant by weight (or the TargetVariant) and an instance round robin.
+//! A picked instance counts the request as in flight until its answer has been sent, so that
+//! DeleteEndpoint, UpdateEndpoint and scaling in retire an instance, let what it is answering
+//! finish, and only then stop its containers.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// One serving container: its id, its loopback port (changes when it is restarted) and the log
 /// stream it writes to.
@@ -17,11 +24,16 @@ pub struct Member {
 }
 
 /// One instance of a variant: its containers, called in order (one, or an inference pipeline's),
-/// and whether it is serving (false while a dead container is being restarted).
+/// whether it is serving (false while a dead container is being restarted), whether it is
+/// retired (being taken away: it takes no new request, ever again) and how many requests it is
+/// answering.
 #[derive(Debug)]
 pub struct Instance {
     pub members: Vec<Member>,
     pub up: AtomicBool,
+    retired: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: Notify,
 }
 
 impl Instance {
@@ -29,11 +41,69 @@ impl Instance {
         Instance {
             members,
             up: AtomicBool::new(true),
+            retired: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
         }
     }
 
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.up.load(Ordering::Relaxed) && !self.retired.load(Ordering::SeqCst)
+    }
+
+    /// Counts a request in; None once the instance is retired. The count goes up before the
+    /// retired flag is read and `drain` sets the flag before it reads the count, so a request
+    /// either sees the flag or is seen by `drain`.
+    pub fn enter(self: &Arc<Self>) -> Option<InFlight> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self.clone());
+        if self.retired.load(Ordering::SeqCst) {
+            return None; // the guard's drop counts the request out again
+        }
+        Some(guard)
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Retires the instance and waits, at most `limit`, until the requests it is answering are
+    /// done. Returns whether it drained (false: `limit` passed with requests still in flight).
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.retired.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.in_flight.load(Ordering::SeqCst) == 0;
+            }
+        }
+    }
+}
+
+/// A request in flight on an instance (see `Instance::enter`); dropping it counts it out. The
+/// runtime api holds it until the answer's body has been sent.
+#[derive(Debug)]
+pub struct InFlight(Arc<Instance>);
+
+impl Deref for InFlight {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 
@@ -55,14 +125,14 @@ impl VariantRoute {
         }
     }
 
-    /// The next serving instance, round robin.
-    fn instance(&self) -> Option<&Instance> {
+    /// The next serving instance, round robin, with the request counted in.
+    fn instance(&self) -> Option<InFlight> {
         let n = self.instances.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n)
             .map(|k| &self.instances[(start + k) % n])
-            .find(|i| i.is_up())
-            .map(Arc::as_ref)
+            .filter(|i| i.is_up())
+            .find_map(Instance::enter)
     }
 
     pub fn serving(&self) -> usize {
@@ -87,7 +157,7 @@ impl EndpointRoute {
         &self,
         target: Option<&str>,
         roll: f64,
-    ) -> Result<(&VariantRoute, &Instance), PickError> {
+    ) -> Result<(&VariantRoute, InFlight), PickError> {
         let variant = match target {
             Some(t) => self
                 .variants
@@ -174,7 +244,7 @@ mod tests {
         assert_eq!(r.pick(None, 0.74).expect("a").0.name, "a");
         assert_eq!(r.pick(None, 0.76).expect("b").0.name, "b");
         let ports: Vec<u16> = (0..4)
-            .map(|_| port(r.pick(Some("a"), 0.0).expect("a").1))
+            .map(|_| port(&r.pick(Some("a"), 0.0).expect("a").1))
             .collect();
         assert_eq!(ports, [1, 2, 1, 2]);
         // an instance being restarted is skipped
@@ -182,7 +252,7 @@ mod tests {
             .up
             .store(false, Ordering::Relaxed);
         let ports: Vec<u16> = (0..3)
-            .map(|_| port(r.pick(Some("a"), 0.0).expect("a").1))
+            .map(|_| port(&r.pick(Some("a"), 0.0).expect("a").1))
             .collect();
         assert_eq!(ports, [2, 2, 2]);
         assert_eq!(
@@ -196,6 +266,33 @@ mod tests {
         let r = EndpointRoute {
             variants: vec![VariantRoute::new("a".into(), 0.0, vec![inst(1)])],
         };
-        assert_eq!(port(r.pick(None, 0.5).expect("a").1), 1);
+        assert_eq!(port(&r.pick(None, 0.5).expect("a").1), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retired_instance_takes_no_request_and_drains_what_it_answers() {
+        let r = EndpointRoute {
+            variants: vec![VariantRoute::new("a".into(), 1.0, vec![inst(1)])],
+        };
+        let instance = r.variants[0].instances[0].clone();
+        let held = r.pick(None, 0.0).expect("a").1;
+        assert_eq!(instance.in_flight(), 1);
+        let draining = {
+            let instance = instance.clone();
+            tokio::spawn(async move { instance.drain(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !draining.is_finished(),
+            "drain waits for the request in flight"
+        );
+        assert_eq!(r.pick(None, 0.0).err(), Some(PickError::NoInstance));
+        drop(held);
+        assert!(draining.await.expect("drain"));
+        assert_eq!(instance.in_flight(), 0);
+        // a drain that runs out of time says so
+        let held = instance.clone();
+        held.in_flight.fetch_add(1, Ordering::SeqCst);
+        assert!(!instance.drain(Duration::from_millis(20)).await);
     }
 }

@@ -67,7 +67,7 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
         services.runtime.owner,
         name.to_ascii_lowercase()
     );
-    let (notes, notes_task) = LogWriter::new(&services, LOG_GROUP, &format!("{name}/sagebox"));
+    let (notes, notes_task) = LogWriter::new(&services, LOG_GROUP, &notes_stream(&name));
     let outcome = match execute(&services, &job, &network, &notes, &mut stop).await {
         Ok(()) => Outcome::Completed,
         Err(_) if *stop.borrow() == StopRequest::Stop => Outcome::Stopped,
@@ -103,6 +103,14 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
     drop(notes);
     let _ = notes_task.await;
     services.transforms.done(&name);
+}
+
+/// The stream of sagebox's own notes on a job: named after the job alone, without the `/` that the
+/// instance streams (`<job>/<container>`) have. The SageMaker SDK pages a job's logs by the prefix
+/// `<job>/` and stops listing once it has as many streams as instances, so a note stream under
+/// that prefix could stand in for an instance's stream or have its lines printed twice.
+fn notes_stream(job: &str) -> String {
+    job.to_string()
 }
 
 fn get<'a>(job: &'a Resource, path: &str) -> Option<&'a Value> {
