@@ -50,6 +50,9 @@ pub struct Config {
     /// Docker, GPU and image settings.
     #[command(flatten)]
     pub runtime: crate::runtime::RuntimeOptions,
+    /// The opt-in HTTPS proxy for clients that pin AWS hosts.
+    #[command(flatten)]
+    pub aws_proxy: crate::awsproxy::ProxyOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,6 +99,7 @@ impl Config {
             no_samples: true,
             notebook_url_ttl: 300,
             runtime: crate::runtime::RuntimeOptions::default(),
+            aws_proxy: crate::awsproxy::ProxyOptions::default(),
         }
     }
 

@@ -17,6 +17,10 @@ use crate::aws::AwsError;
 use crate::aws::error::new_request_id;
 use crate::aws::sigv4::credential_scope;
 
+/// A request that came through the AWS HTTPS proxy (`--aws-proxy`): its Host names an AWS endpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct ViaAwsProxy;
+
 /// Largest control-plane request body accepted (awsJson and query); S3 bodies stream instead.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
