@@ -203,7 +203,10 @@ fn create(dir: &Path) -> Result<(), CaError> {
         uuid::Uuid::new_v4().simple()
     ));
     let written = (|| {
-        std::fs::create_dir(&staging)?;
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&staging)?;
         write_new(&staging.join(CA_KEY), key.serialize_pem().as_bytes(), 0o600)?;
         write_new(&staging.join(CA_CERT), cert.pem().as_bytes(), 0o600)
     })();

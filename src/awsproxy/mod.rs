@@ -28,6 +28,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:4598";
 /// The data directory's subdirectory holding the proxy's CA.
 pub const CA_DIR: &str = "aws-proxy";
 
+/// How long a client may take to finish the TLS handshake on an answered CONNECT.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long a tunnel may take to reach its host before the client gets a 502.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -112,7 +115,7 @@ impl AwsProxy {
 /// One client connection: HTTP/1.1 proxy requests, of which only CONNECT is served.
 async fn connection(tcp: TcpStream, app: Router, ca: Arc<LocalCa>) {
     let service = hyper::service::service_fn(move |req| handle(req, app.clone(), ca.clone()));
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
+    if let Err(e) = http1()
         .serve_connection(TokioIo::new(tcp), service)
         .with_upgrades()
         .await
@@ -218,12 +221,13 @@ async fn answer<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let tls = tokio_rustls::TlsAcceptor::from(config).accept(io).await?;
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(io);
+    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await??;
     let app = tower::ServiceExt::map_request(app, |mut req: Request<Incoming>| {
         req.extensions_mut().insert(crate::gateway::ViaAwsProxy);
         req
     });
-    hyper::server::conn::http1::Builder::new()
+    http1()
         .serve_connection(
             TokioIo::new(tls),
             hyper_util::service::TowerToHyperService::new(app),
@@ -231,6 +235,14 @@ where
         .with_upgrades()
         .await?;
     Ok(())
+}
+
+/// HTTP/1.1 with a timer, so a client that never finishes its request headers is dropped
+/// (hyper's default header-read timeout, 30 s, applies only with a timer).
+fn http1() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new());
+    builder
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
