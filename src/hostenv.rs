@@ -83,7 +83,7 @@ pub fn exports(config: &Config) -> Result<(String, Vec<String>), String> {
         // Both spellings: Python prefers the lower-case one when both are set, so a user's own
         // https_proxy would otherwise win.
         out.push_str(&format!(
-            "export HTTPS_PROXY={proxy} https_proxy={proxy}\nexport NO_PROXY={no_proxy} no_proxy={no_proxy}\nexport AWS_CA_BUNDLE={}\n",
+            "export HTTPS_PROXY={proxy}\nexport https_proxy={proxy}\nexport NO_PROXY={no_proxy}\nexport no_proxy={no_proxy}\nexport AWS_CA_BUNDLE={}\n",
             shell_quote(&bundle.display().to_string())
         ));
     }
@@ -152,18 +152,14 @@ mod tests {
             .join("data")
             .join("aws-proxy")
             .join("ca-bundle.pem");
-        assert!(
-            out.contains(
-                "export HTTPS_PROXY=http://127.0.0.1:4598 https_proxy=http://127.0.0.1:4598\n"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "export NO_PROXY=127.0.0.1,localhost,::1 no_proxy=127.0.0.1,localhost,::1\n"
-            ),
-            "{out}"
-        );
+        for line in [
+            "export HTTPS_PROXY=http://127.0.0.1:4598\n",
+            "export https_proxy=http://127.0.0.1:4598\n",
+            "export NO_PROXY=127.0.0.1,localhost,::1\n",
+            "export no_proxy=127.0.0.1,localhost,::1\n",
+        ] {
+            assert!(out.contains(line), "{out}");
+        }
         assert!(
             out.contains(&format!("export AWS_CA_BUNDLE={}\n", bundle.display())),
             "{out}"

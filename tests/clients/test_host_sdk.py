@@ -111,8 +111,10 @@ def test_sdk_finds_the_role_and_the_bucket_through_the_proxy(proxied, client_fac
         "export AWS_ACCESS_KEY_ID=sagebox",
         "export AWS_SECRET_ACCESS_KEY=sagebox",
         f"export SAGEMAKER_USER_CONFIG_OVERRIDE={data}/sdk-config.yaml",
-        f"export HTTPS_PROXY={proxy} https_proxy={proxy}",
-        "export NO_PROXY=127.0.0.1,localhost,::1 no_proxy=127.0.0.1,localhost,::1",
+        f"export HTTPS_PROXY={proxy}",
+        f"export https_proxy={proxy}",
+        "export NO_PROXY=127.0.0.1,localhost,::1",
+        "export no_proxy=127.0.0.1,localhost,::1",
         f"export AWS_CA_BUNDLE={data}/aws-proxy/ca-bundle.pem",
     ]
     mark = log_mark(proxied)
@@ -265,3 +267,28 @@ def test_s3_virtual_hosts_through_the_proxy(proxied, client_factory):
     # The same object, path style at sagebox's own endpoint.
     direct = client_factory("s3", proxied.url, region_name="us-east-1")
     assert direct.get_object(Bucket=bucket, Key="k.txt")["Body"].read() == b"through the proxy"
+
+
+def test_strict_auth_checks_signatures_made_for_the_aws_host(spawn_sagebox):
+    """Requests through the proxy keep the Host they were signed for, so `--auth strict` verifies
+    them: the right key works, a wrong secret gets STS's own error."""
+    port = free_port()
+    server = spawn_sagebox(*SERVER_ARGS, "--aws-proxy", f"127.0.0.1:{port}",
+                           "--auth", "strict", "--credentials", "sagebox:sagebox")
+    exports = sagebox_env(server, "--aws-proxy", f"127.0.0.1:{port}")
+    proc = run_python(exports, SDK_SCRIPT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["role"] == \
+        f"arn:aws:iam::{ACCOUNT}:role/SageMakerRole"
+    script = """
+import json, sagemaker
+from botocore.exceptions import ClientError
+try:
+    print(json.dumps(sagemaker.get_execution_role()))
+except ClientError as e:
+    print(json.dumps([e.operation_name, e.response["Error"]["Code"]]))
+"""
+    proc = run_python(exports + "export AWS_SECRET_ACCESS_KEY=wrong\n", script)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == \
+        ["GetCallerIdentity", "SignatureDoesNotMatch"]
