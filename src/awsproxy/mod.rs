@@ -145,7 +145,11 @@ async fn handle(
     let Some((host, port)) = req
         .uri()
         .authority()
-        .and_then(|a| Some((a.host().to_string(), a.port_u16()?)))
+        // `[::1]:443` names the address without its brackets.
+        .and_then(|a| {
+            let host = a.host().trim_start_matches('[').trim_end_matches(']');
+            Some((host.to_string(), a.port_u16()?))
+        })
     else {
         return Ok(text(
             StatusCode::BAD_REQUEST,
