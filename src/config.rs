@@ -54,6 +54,10 @@ pub struct Config {
     /// Who is served: Host names, connection limits.
     #[command(flatten)]
     pub access: crate::guard::AccessOptions,
+
+    /// The opt-in HTTPS proxy for clients that pin AWS hosts.
+    #[command(flatten)]
+    pub aws_proxy: crate::awsproxy::ProxyOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -105,6 +109,7 @@ impl Config {
                 idle_timeout: 60,
                 max_connections: 1024,
             },
+            aws_proxy: crate::awsproxy::ProxyOptions::default(),
         }
     }
 
@@ -115,5 +120,4 @@ impl Config {
             .find(|(k, _)| k == access_key)
             .map(|(_, s)| s.clone())
     }
-
 }

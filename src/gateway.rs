@@ -380,8 +380,8 @@ fn skew_message(skew: &crate::aws::sigv4::Skew) -> String {
             .unwrap_or_default()
     };
     let minutes = skew.window_secs / 60;
-    let late = crate::aws::sigv4::parse_amz_date(&skew.amz_date)
-        .is_some_and(|t| t < skew.now_epoch);
+    let late =
+        crate::aws::sigv4::parse_amz_date(&skew.amz_date).is_some_and(|t| t < skew.now_epoch);
     if late {
         format!(
             "Signature expired: {} is now earlier than {} ({} - {minutes} min.)",

@@ -18,7 +18,11 @@ pub struct AccessOptions {
     /// More Host names to serve besides loopback names, `*.localhost`, `host.docker.internal`
     /// and IP addresses (comma-separated; `.example.com` allows every name under it). Needed
     /// only when clients reach sagebox by a DNS name, e.g. with --bind 0.0.0.0.
-    #[arg(long = "allowed-hosts", env = "SAGEBOX_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-hosts",
+        env = "SAGEBOX_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     pub allowed_hosts: Vec<String>,
 
     /// Seconds a connection may wait for a request's headers, sit idle between requests, or
@@ -43,7 +47,12 @@ pub fn host_allowed(host: &str, extra: &[String]) -> bool {
         return false;
     }
     // An address cannot be rebound: a page served from it is that address's own origin.
-    if name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
+    if name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
+    {
         return true;
     }
     if name == "localhost" || name.ends_with(".localhost") || name == "host.docker.internal" {
@@ -61,7 +70,9 @@ pub fn host_allowed(host: &str, extra: &[String]) -> bool {
 /// `name:port`, `[v6]:port`, `[v6]` or `name` → the name part.
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -86,10 +97,7 @@ pub fn foreign_origin(method: &Method, headers: &HeaderMap) -> Option<String> {
         }
     }
     // Browsers that send Fetch metadata say who made the request even where they omit Origin.
-    match headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some(site @ ("cross-site" | "same-site")) => {
             // Following a link (a top-level GET) may start anywhere: it cannot read another
             // origin's answer, and it carries no body a page chose.
@@ -127,7 +135,10 @@ pub async fn layer(
         if let Some(host) = host
             && !host_allowed(&host, &allowed)
         {
-            tracing::warn!(host, "refused a request for a host name sagebox does not serve");
+            tracing::warn!(
+                host,
+                "refused a request for a host name sagebox does not serve"
+            );
             return refuse(
                 StatusCode::MISDIRECTED_REQUEST,
                 &format!(
@@ -237,29 +248,59 @@ mod tests {
     fn foreign_origins_and_cross_site_fetches_are_refused() {
         let host = ("host", "127.0.0.1:4599");
         assert!(foreign_origin(&Method::GET, &headers(&[host])).is_none());
-        assert!(foreign_origin(&Method::GET, &headers(&[host, ("origin", "http://127.0.0.1:4599")])).is_none());
-        assert!(foreign_origin(&Method::GET, &headers(&[host, ("origin", "http://evil.example")])).is_some());
-        assert!(foreign_origin(&Method::GET, &headers(&[host, ("origin", "null")])).is_some());
-        assert!(foreign_origin(&Method::GET, &headers(&[host, ("origin", "http://127.0.0.1:8888")])).is_some());
         assert!(
-            foreign_origin(&Method::GET, &headers(&[
-                host,
-                ("sec-fetch-site", "cross-site"),
-                ("sec-fetch-mode", "no-cors"),
-                ("sec-fetch-dest", "image"),
-            ]))
+            foreign_origin(
+                &Method::GET,
+                &headers(&[host, ("origin", "http://127.0.0.1:4599")])
+            )
+            .is_none()
+        );
+        assert!(
+            foreign_origin(
+                &Method::GET,
+                &headers(&[host, ("origin", "http://evil.example")])
+            )
+            .is_some()
+        );
+        assert!(foreign_origin(&Method::GET, &headers(&[host, ("origin", "null")])).is_some());
+        assert!(
+            foreign_origin(
+                &Method::GET,
+                &headers(&[host, ("origin", "http://127.0.0.1:8888")])
+            )
             .is_some()
         );
         assert!(
-            foreign_origin(&Method::GET, &headers(&[
-                host,
-                ("sec-fetch-site", "cross-site"),
-                ("sec-fetch-mode", "navigate"),
-                ("sec-fetch-dest", "document"),
-            ]))
+            foreign_origin(
+                &Method::GET,
+                &headers(&[
+                    host,
+                    ("sec-fetch-site", "cross-site"),
+                    ("sec-fetch-mode", "no-cors"),
+                    ("sec-fetch-dest", "image"),
+                ])
+            )
+            .is_some()
+        );
+        assert!(
+            foreign_origin(
+                &Method::GET,
+                &headers(&[
+                    host,
+                    ("sec-fetch-site", "cross-site"),
+                    ("sec-fetch-mode", "navigate"),
+                    ("sec-fetch-dest", "document"),
+                ])
+            )
             .is_none()
         );
-        assert!(foreign_origin(&Method::GET, &headers(&[host, ("sec-fetch-site", "same-origin")])).is_none());
+        assert!(
+            foreign_origin(
+                &Method::GET,
+                &headers(&[host, ("sec-fetch-site", "same-origin")])
+            )
+            .is_none()
+        );
         let nav_post = headers(&[
             host,
             ("sec-fetch-site", "cross-site"),

@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod aws;
+pub mod awsproxy;
 pub mod config;
 pub mod console;
 pub mod gateway;
 pub mod guard;
+pub mod hostenv;
 pub mod listener;
 pub mod runtime;
 pub mod service;
@@ -43,6 +45,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    AwsProxy(#[from] awsproxy::ca::CaError),
     #[error(
         "cannot listen on {addr}: {source} (is another sagebox running? pick another port with --bind)"
     )]
@@ -55,6 +59,7 @@ pub enum StartError {
 /// A server bound to its port, ready to run.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    aws_proxy: Option<awsproxy::AwsProxy>,
     state: AppState,
 }
 
@@ -72,7 +77,25 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let aws_proxy = match config.aws_proxy.addr() {
+            Some(addr) => Some(awsproxy::AwsProxy {
+                listener: tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+                ca: std::sync::Arc::new(hostenv::proxy_ca(&config.data_dir)?),
+            }),
+            None => None,
+        };
         let services = Services::open(config)?;
+        // The files `sagebox env` exports are rewritten, in case the data dir was wiped since.
+        if let Err(e) = hostenv::write_sdk_config(&services.config) {
+            tracing::warn!("cannot write the SageMaker SDK defaults file: {e}");
+        }
+        if let Some(p) = &aws_proxy
+            && let Err(e) = p.ca.write_bundle()
+        {
+            tracing::warn!("cannot write the AWS proxy's CA bundle: {e}");
+        }
         // Before accepting requests: nothing is being written, so any unreferenced file is an orphan.
         match services.objects.sweep().await {
             Ok(0) => {}
@@ -95,6 +118,7 @@ impl Server {
         let s3 = api::s3::service(services.objects.clone());
         Ok(Server {
             listener,
+            aws_proxy,
             state: AppState {
                 services,
                 s3,
@@ -111,7 +135,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(
-        self,
+        mut self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         use listener::{Limits, Listener};
@@ -122,6 +146,15 @@ impl Server {
             max_connections: access.max_connections,
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(proxy) = self.aws_proxy.take() {
+            if let Ok(addr) = proxy.listener.local_addr() {
+                tracing::info!(
+                    "AWS HTTPS proxy on http://{addr} (CA {})",
+                    proxy.ca.cert_path().display()
+                );
+            }
+            tokio::spawn(proxy.run(app.clone(), stop_rx.clone()));
+        }
         // Containers reach sagebox as host.docker.internal, i.e. the Docker bridge's gateway
         // address; listen there too (unless already listening on every interface).
         let bind = self.state.services.config.bind;

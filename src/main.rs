@@ -72,10 +72,19 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(config) => serve(config),
-        Command::Env(config) => {
-            print!("{}", env_exports(&config));
-            std::process::ExitCode::SUCCESS
-        }
+        Command::Env(config) => match sagebox::hostenv::exports(&config) {
+            Ok((exports, warnings)) => {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
+                print!("{exports}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::Doctor { config, json } => block_on(doctor(config, json)),
         Command::Images { command } => match command {
             ImagesCommand::Build(b) => block_on(images_build(b)),
@@ -212,15 +221,6 @@ fn images_resolve(uris: &[String]) -> std::process::ExitCode {
         }
     }
     code
-}
-
-fn env_exports(config: &Config) -> String {
-    format!(
-        "export AWS_ENDPOINT_URL={}\nexport AWS_DEFAULT_REGION={}\nexport AWS_REGION={}\nexport AWS_ACCESS_KEY_ID=sagebox\nexport AWS_SECRET_ACCESS_KEY=sagebox\n",
-        config.endpoint_url(),
-        config.region,
-        config.region,
-    )
 }
 
 fn serve(config: Config) -> std::process::ExitCode {

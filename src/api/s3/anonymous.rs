@@ -280,8 +280,7 @@ impl<S> Decoder<S> {
             } else {
                 self.trailer_lines
                     .push_str(&format!("{}:{value}\n", name.to_ascii_lowercase()));
-                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value))
-                {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
                     self.found.insert(n, v);
                 }
             }
@@ -373,8 +372,8 @@ mod tests {
                 slot.clone(),
                 ChunkChecks::default(),
             )
-                .collect()
-                .await;
+            .collect()
+            .await;
             let data: Vec<u8> = out.into_iter().flat_map(|r| r.unwrap().to_vec()).collect();
             assert_eq!(data, b"hello world");
             let t = slot.get().unwrap();

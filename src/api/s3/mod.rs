@@ -122,8 +122,8 @@ pub fn delete_objects_digest(
     })
 }
 
-/// Virtual-host addressing for `<bucket>.localhost[:port]` and `<bucket>.s3.localhost[:port]`;
-/// every other host (IPs, `host.docker.internal`, network aliases) is path style.
+/// Virtual-host addressing for `<bucket>.localhost[:port]`, `<bucket>.s3.localhost[:port]` and
+/// AWS's own S3 names (`<bucket>.s3.amazonaws.com`, reached through the AWS proxy); every other host (IPs, `host.docker.internal`, network aliases) is path style.
 struct LocalHost;
 
 impl S3Host for LocalHost {
@@ -139,6 +139,10 @@ impl S3Host for LocalHost {
             if let Some(bucket) = name.strip_suffix(base).filter(|b| !b.is_empty()) {
                 return Ok(VirtualHost::new(host).with_bucket(bucket));
             }
+        }
+        // `<bucket>.s3.<region>.amazonaws.com`, as clients address it through `--aws-proxy`.
+        if let Some(bucket) = crate::awsproxy::hosts::s3_virtual_bucket(name) {
+            return Ok(VirtualHost::new(host).with_bucket(bucket));
         }
         Ok(VirtualHost::new(host))
     }
@@ -414,6 +418,18 @@ mod tests {
         );
         assert_eq!(
             h.parse_host_header("localhost:4599").unwrap().bucket(),
+            None
+        );
+        assert_eq!(
+            h.parse_host_header("data.s3.us-east-1.amazonaws.com")
+                .unwrap()
+                .bucket(),
+            Some("data")
+        );
+        assert_eq!(
+            h.parse_host_header("s3.us-east-1.amazonaws.com")
+                .unwrap()
+                .bucket(),
             None
         );
     }

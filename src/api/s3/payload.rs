@@ -89,30 +89,27 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<axum::BoxError>,
 {
-    futures_util::stream::unfold(
-        (input, Some(Sha256::new())),
-        move |(mut input, hasher)| {
-            let verdict = verdict.clone();
-            async move {
-                let mut hasher = hasher?;
-                match input.next().await {
-                    Some(Ok(bytes)) => {
-                        hasher.update(&bytes);
-                        Some((Ok(bytes), (input, Some(hasher))))
-                    }
-                    Some(Err(e)) => Some((Err(e.into()), (input, None))),
-                    None if hasher.finalize().as_slice() == expected => None,
-                    None => {
-                        verdict.refuse(PayloadRefusal::Sha256Mismatch);
-                        Some((
-                            Err(Refused(PayloadRefusal::Sha256Mismatch).into()),
-                            (input, None),
-                        ))
-                    }
+    futures_util::stream::unfold((input, Some(Sha256::new())), move |(mut input, hasher)| {
+        let verdict = verdict.clone();
+        async move {
+            let mut hasher = hasher?;
+            match input.next().await {
+                Some(Ok(bytes)) => {
+                    hasher.update(&bytes);
+                    Some((Ok(bytes), (input, Some(hasher))))
+                }
+                Some(Err(e)) => Some((Err(e.into()), (input, None))),
+                None if hasher.finalize().as_slice() == expected => None,
+                None => {
+                    verdict.refuse(PayloadRefusal::Sha256Mismatch);
+                    Some((
+                        Err(Refused(PayloadRefusal::Sha256Mismatch).into()),
+                        (input, None),
+                    ))
                 }
             }
-        },
-    )
+        }
+    })
 }
 
 /// A hex SHA-256 (`x-amz-content-sha256` of a single-chunk payload) as bytes.

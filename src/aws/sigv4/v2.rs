@@ -142,7 +142,6 @@ fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
     outer.finalize().to_vec()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,14 +76,6 @@ struct HookState {
     failed: Option<(String, i32)>,
 }
 
-/// The SageMaker SDK's defaults file: the default bucket (so no STS call decides it) and no
-/// telemetry (it would try to reach AWS on every fit and deploy).
-fn sdk_config(bucket: &str) -> String {
-    format!(
-        "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n      Session:\n        DefaultS3Bucket: {bucket}\n"
-    )
-}
-
 /// Writes the files the container mounts: the start script, this start's lifecycle scripts,
 /// the resource metadata and the SDK configuration.
 fn write_setup(
@@ -117,7 +109,7 @@ fn write_setup(
     )?;
     let sdk = dir.join("sdk-config");
     std::fs::create_dir_all(&sdk)?;
-    std::fs::write(sdk.join("config.yaml"), sdk_config(bucket))?;
+    std::fs::write(sdk.join("config.yaml"), crate::hostenv::sdk_config(bucket))?;
     Ok(())
 }
 
@@ -614,16 +606,4 @@ async fn readopt(services: &Services, engine: &Engine, name: &str, id: &str, tok
     );
     watch(services, name, id);
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sdk_config_names_the_bucket_and_opts_out_of_telemetry() {
-        let c = sdk_config("sagemaker-us-east-1-000000000000");
-        assert!(c.contains("TelemetryOptOut: true"));
-        assert!(c.contains("DefaultS3Bucket: sagemaker-us-east-1-000000000000"));
-    }
 }
