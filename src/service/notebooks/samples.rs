@@ -76,7 +76,7 @@ impl Services {
             return Ok(0);
         };
         let mut ready: Vec<String> = Vec::new();
-        let mut written = 0;
+        let mut missing = Vec::new();
         for o in &m.objects {
             let Some((_, bytes)) = SAMPLE_FILES.iter().find(|(p, _)| *p == o.file) else {
                 tracing::warn!("sample manifest names {} which is not embedded", o.file);
@@ -101,12 +101,20 @@ impl Services {
                     ..Default::default()
                 };
                 meta.user.insert("source".into(), o.source.clone());
-                self.objects
-                    .put_bytes(&bucket, &o.key, Bytes::from_static(bytes), meta)
-                    .await?;
-                written += 1;
+                missing.push((bucket, o.key.as_str(), *bytes, meta));
             }
         }
+        // Written together, so the object store's group commit shares their syncs: a first start
+        // writes every object of every bucket.
+        let written = missing.len();
+        let writes = missing
+            .into_iter()
+            .map(|(bucket, key, bytes, meta)| async move {
+                self.objects
+                    .put_bytes(&bucket, key, Bytes::from_static(bytes), meta)
+                    .await
+            });
+        futures_util::future::try_join_all(writes).await?;
         Ok(written)
     }
 }
