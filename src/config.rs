@@ -37,8 +37,8 @@ pub struct Config {
           value_parser = parse_credentials)]
     pub credentials: Vec<(String, String)>,
 
-    /// Skip creating the sample bucket `sagemaker-sample-files` (the datasets the example
-    /// notebooks read) at startup.
+    /// Skip creating the sample buckets (`sagemaker-sample-files`,
+    /// `sagemaker-example-files-prod-<region>`: the datasets the example notebooks read) at startup.
     #[arg(long, env = "SAGEBOX_NO_SAMPLES")]
     pub no_samples: bool,
 

@@ -315,6 +315,28 @@ def test_kernel_and_terminal_over_the_proxied_websockets_with_sagebox_wired_in(s
 
 
 @needs_docker
+def test_the_aws_cli_in_a_notebook_and_a_terminal_round_trips_objects_through_sagebox(
+        sm, notebook, sagebox, client_factory):
+    s3 = client_factory("s3", sagebox.url)
+    bucket = unique("cli-in-notebook")
+    s3.create_bucket(Bucket=bucket)
+    j = Jupyter(sm, notebook)
+    out = j.run_code(
+        "!echo written-by-the-notebook > /tmp/up.txt\n"
+        f"!aws s3 cp /tmp/up.txt s3://{bucket}/notebook/up.txt\n"
+        f"!aws s3 ls s3://{bucket}/notebook/\n"
+        f"!aws s3 cp s3://{bucket}/notebook/up.txt -\n",
+        timeout=120,
+    )
+    assert s3.get_object(Bucket=bucket, Key="notebook/up.txt")["Body"].read() == b"written-by-the-notebook\n"
+    assert "up.txt" in out and out.rstrip().endswith("written-by-the-notebook"), out
+    s3.put_object(Bucket=bucket, Key="host/down.txt", Body=b"written-by-the-host\n")
+    # upper-cased, so the terminal's echo of the command cannot match
+    j.run_in_terminal(f"aws s3 cp s3://{bucket}/host/down.txt - | tr a-z A-Z", "WRITTEN-BY-THE-HOST")
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]} == {"notebook/up.txt", "host/down.txt"}
+
+
+@needs_docker
 def test_lifecycle_scripts_run_and_the_volume_survives_stop_start_then_goes_on_delete(sm, aws, logs):
     lc = unique("lc")
     aws("sagemaker", "create-notebook-instance-lifecycle-config",
@@ -428,10 +450,10 @@ def test_sample_bucket_is_seeded_with_the_examples_datasets(sagebox, client_fact
     assert "diabetes" in head["Metadata"]["source"].lower()
 
 
-def test_no_samples_flag_skips_the_sample_bucket(spawn_sagebox, client_factory):
+def test_no_samples_flag_skips_the_sample_buckets(spawn_sagebox, client_factory):
     server = spawn_sagebox("--no-samples")
     s3 = client_factory("s3", server.url)
-    assert "sagemaker-sample-files" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert s3.list_buckets()["Buckets"] == []
 
 
 @needs_docker
