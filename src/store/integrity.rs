@@ -168,7 +168,8 @@ impl Monitor {
                 Err(e) => return Err(StoreError::Sqlite(e)),
             }
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), found.clone()));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), found.clone()));
         Ok(found)
     }
 }

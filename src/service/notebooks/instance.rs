@@ -166,7 +166,12 @@ fn pump(
 ) -> tokio::task::JoinHandle<()> {
     let services = services.clone();
     let name = name.to_string();
-    let lines = engine.logs(id, true, only_new);
+    let since = if only_new {
+        crate::aws::time::now_epoch() as i64
+    } else {
+        0
+    };
+    let lines = engine.logs(id, true, since);
     tokio::spawn(async move {
         let mut lines = Box::pin(lines);
         let mut writers: HashMap<String, (LogWriter, tokio::task::JoinHandle<()>)> = HashMap::new();
