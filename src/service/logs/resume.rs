@@ -107,7 +107,7 @@ impl Services {
     ) -> ServiceResult<()> {
         let mut bound = EventBound::Head;
         loop {
-            let (g, s, b) = (group.to_string(), stream.to_string(), bound.clone());
+            let (g, s, b) = (group.to_string(), stream.to_string(), bound);
             let q = EventQuery {
                 start: None,
                 end: None,
