@@ -173,3 +173,68 @@ impl Monitor {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DB_FILE, Store, StoreError};
+    use rusqlite::Connection;
+
+    fn refuse() -> Result<(), StoreError> {
+        Err(StoreError::Task("refused".into()))
+    }
+
+    #[test]
+    fn a_refused_new_database_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Store::open(dir.path(), refuse).is_err());
+        assert!(!dir.path().join(DB_FILE).exists());
+
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch("CREATE TABLE unrelated (x)").unwrap();
+        drop(conn);
+        assert!(Store::open(dir.path(), refuse).is_err());
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 1);
+        drop(conn);
+
+        let store = Store::open(dir.path(), || Ok(())).unwrap();
+        assert!(store.opened_new());
+        drop(store);
+        assert!(!Store::open(dir.path(), refuse).unwrap().opened_new());
+    }
+
+    #[test]
+    fn a_damaged_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let store = Store::open(dir.path(), || Ok(())).unwrap();
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE filler (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO filler SELECT printf('%0200d', i) FROM n;
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+        drop(conn);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page = 4096;
+        let middle = bytes.len() / page / 2 * page;
+        bytes[middle..middle + 2 * page].fill(0xA5);
+        std::fs::write(&path, &bytes).unwrap();
+
+        match Store::open(dir.path(), || Ok(())) {
+            Err(StoreError::Damaged { path: p, detail }) => {
+                assert_eq!(p, path);
+                assert!(!detail.is_empty());
+            }
+            Err(e) => panic!("expected Damaged, got {e}"),
+            Ok(_) => panic!("a damaged database opened"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}
