@@ -422,7 +422,7 @@ def test_lines_a_container_printed_while_sagebox_was_down_are_stored_once(
     for i in range(5):
         visit("after-%d" % i)
     lines = settled("/after-4 ")
-    assert lines == printed()
+    assert printed()[:len(lines)] == lines  # a ping may come after the stream was read
     for i in range(30):
         assert sum("/while-down-%d " % i in line for line in lines) == 1, lines
     sm.delete_endpoint(EndpointName=name)
