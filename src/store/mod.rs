@@ -42,7 +42,7 @@ pub enum StoreError {
     #[error("store task failed: {0}")]
     Task(String),
     #[error(
-        "{p} is damaged ({detail}). Stop sagebox and restore {p} from a backup (with its -wal \
+        "{p} is damaged ({detail}). With sagebox stopped, restore {p} from a backup (with its -wal \
          file, if any), or salvage what is readable with `sqlite3 {p} .recover | sqlite3 \
          {p}.recovered` and put that in its place, or move the data directory aside to start \
          afresh. Nothing was deleted; the object files are untouched",
