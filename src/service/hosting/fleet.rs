@@ -359,7 +359,9 @@ pub fn pump_logs(
     let (group, stream) = (group.to_string(), stream.to_string());
     tokio::spawn(async move {
         let mut resume = if resumed {
-            services.log_resume_or_now(&group, &stream).await
+            services
+                .log_resume_or_now(&group, std::slice::from_ref(&stream))
+                .await
         } else {
             Resume::default()
         };

@@ -46,17 +46,20 @@ impl Resume {
 const PAGE: usize = 10_000;
 
 impl Services {
-    /// Where a container whose output goes to `group`/`stream` resumes: the second of the
-    /// stream's last event (all of its output when the stream holds nothing yet).
-    pub async fn log_resume(&self, group: &str, stream: &str) -> ServiceResult<Resume> {
-        let (group, stream) = (group.to_string(), stream.to_string());
-        let found = self
+    /// Where a container whose output goes to `streams` of `group` resumes: the second of the
+    /// last event any of them holds (all of its output when they hold nothing yet).
+    pub async fn log_resume(&self, group: &str, streams: &[String]) -> ServiceResult<Resume> {
+        let (group, streams) = (group.to_string(), streams.to_vec());
+        let events = self
             .store
             .call(move |c| {
-                let Some(s) = store_logs::stream(c, &group, &stream)? else {
-                    return Ok(None);
-                };
-                let Some(last) = s.last_event else {
+                let mut last = None;
+                for name in &streams {
+                    if let Some(s) = store_logs::stream(c, &group, name)? {
+                        last = last.max(s.last_event);
+                    }
+                }
+                let Some(last) = last else {
                     return Ok(None);
                 };
                 let since = last.div_euclid(1000);
@@ -66,11 +69,16 @@ impl Services {
                     bound: EventBound::Head,
                     limit: i64::MAX as usize,
                 };
-                let events = store_logs::stream_events(c, &group, &stream, &q)?.unwrap_or_default();
+                let mut events = Vec::new();
+                for name in &streams {
+                    events.extend(
+                        store_logs::stream_events(c, &group, name, &q)?.unwrap_or_default(),
+                    );
+                }
                 Ok(Some((since, events)))
             })
             .await?;
-        let Some((since, events)) = found else {
+        let Some((since, events)) = events else {
             return Ok(Resume::default());
         };
         let mut stored = HashMap::new();
@@ -82,12 +90,12 @@ impl Services {
 
     /// [`Services::log_resume`], or, when the store cannot say, from now (lines printed while
     /// sagebox was down are then missing, which the warning says).
-    pub async fn log_resume_or_now(&self, group: &str, stream: &str) -> Resume {
-        match self.log_resume(group, stream).await {
+    pub async fn log_resume_or_now(&self, group: &str, streams: &[String]) -> Resume {
+        match self.log_resume(group, streams).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(
-                    "log stream {group}/{stream}: cannot find where it left off ({e}); it continues from now"
+                    "log streams {streams:?} of {group}: cannot find where they left off ({e}); they continue from now"
                 );
                 Resume {
                     since: crate::aws::time::now_epoch() as i64,

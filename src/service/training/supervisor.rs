@@ -733,7 +733,11 @@ async fn resume_streams(
     let has_metrics = metrics.lock().map(|m| !m.is_empty()).unwrap_or(false);
     let mut resumes = Vec::new();
     for stream in &job.streams {
-        resumes.push(services.log_resume_or_now(LOG_GROUP, stream).await);
+        resumes.push(
+            services
+                .log_resume_or_now(LOG_GROUP, std::slice::from_ref(stream))
+                .await,
+        );
         if !has_metrics {
             continue;
         }
