@@ -171,3 +171,17 @@ def test_a_database_damaged_while_running_shows_in_health(spawn_sagebox, client_
     db = server.data_dir / "sagebox.db"
     assert f"{db} is damaged" in store["error"], store
     assert "restore" in store["error"], store
+
+
+def test_a_database_removed_while_running_shows_in_health(spawn_sagebox):
+    server = spawn_sagebox()
+    db = server.data_dir / "sagebox.db"
+    db.rename(server.data_dir / "moved.db")
+    deadline = time.monotonic() + 20
+    while True:
+        store = requests.get(server.url + "/_sagebox/health", timeout=30).json()["subsystems"]["store"]
+        if store["status"] != "ok" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert store["status"] == "error", store
+    assert f"{db} is damaged (the file is gone" in store["error"], store
