@@ -51,7 +51,7 @@ fn python(image: &str, name: &str, owner: &str, code: &str) -> ContainerSpec {
 
 async fn logs(engine: &Engine, id: &str) -> String {
     engine
-        .logs(id, false, false)
+        .logs(id, false, 0)
         .map(|l| l.text)
         .collect::<Vec<_>>()
         .await
@@ -149,7 +149,7 @@ sys.exit(3)
     assert!(out.contains("bind read-only"), "{out}");
     assert!(out.contains("gateway "), "{out}");
     assert!(out.contains("env algo-2"), "{out}");
-    let lines: Vec<_> = engine.logs(&client_id, false, false).collect().await;
+    let lines: Vec<_> = engine.logs(&client_id, false, 0).collect().await;
     assert!(
         lines.iter().all(|l| l.timestamp_ms > 1_700_000_000_000),
         "{lines:?}"

@@ -264,7 +264,7 @@ impl Engine {
 
     /// The last `n` lines the container wrote (for failure reasons).
     pub async fn last_lines(&self, id: &str, n: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self.logs(id, false, false).map(|l| l.text).collect().await;
+        let mut lines: Vec<String> = self.logs(id, false, 0).map(|l| l.text).collect().await;
         let excess = lines.len().saturating_sub(n);
         lines.drain(..excess);
         lines
@@ -360,21 +360,17 @@ impl Engine {
     }
 
     /// The container's output as lines with the engine's timestamps; with `follow`, until it
-    /// exits. `only_new` skips what was written before now (re-attaching after a restart).
+    /// exits. `since` (epoch seconds; 0: from the start) skips what was written before it
+    /// (re-attaching after a restart).
     pub fn logs(
         &self,
         id: &str,
         follow: bool,
-        only_new: bool,
+        since: i64,
     ) -> impl Stream<Item = LogLine> + Send + 'static {
-        let since = if only_new {
-            crate::aws::time::now_epoch() as i32
-        } else {
-            0
-        };
         let options = LogsOptionsBuilder::default()
             .follow(follow)
-            .since(since)
+            .since(i32::try_from(since).unwrap_or(i32::MAX))
             .stdout(true)
             .stderr(true)
             .timestamps(true)

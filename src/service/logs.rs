@@ -8,9 +8,11 @@
 //! is epoch milliseconds.
 
 mod pattern;
+mod resume;
 mod tokens;
 
 pub use pattern::FilterPattern;
+pub use resume::Resume;
 
 use super::resources::Page;
 use super::{ServiceError, ServiceResult, Services};

@@ -49,7 +49,9 @@ pub struct Services {
 impl Services {
     /// Opens the state under `config.data_dir`: the SQLite store and the object files.
     pub fn open(config: Config) -> Result<Services, crate::StartError> {
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open(&config.data_dir, || {
+            objects::allow_new_store(&config.data_dir)
+        })?;
         let objects = objects::Objects::new(store.clone(), &config.data_dir, &config.region)
             .map_err(|source| crate::StartError::Objects {
                 path: config.data_dir.display().to_string(),

@@ -545,7 +545,7 @@ mod tests {
     #[tokio::test]
     async fn listing_by_prefix_is_bytewise_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), || Ok(())).unwrap();
         assert!(
             store
                 .create_bucket(Bucket {
@@ -590,7 +590,7 @@ mod tests {
     #[tokio::test]
     async fn bucket_lookups_follow_creation_and_deletion() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), || Ok(())).unwrap();
         let bucket = |name: &str| Bucket {
             name: name.into(),
             created: 0.0,
@@ -612,7 +612,7 @@ mod tests {
         ));
         assert!(store.bucket("early").await.unwrap().is_none());
         // A second store on the same file (a restart) sees the same buckets.
-        let reopened = Store::open(dir.path()).unwrap();
+        let reopened = Store::open(dir.path(), || Ok(())).unwrap();
         assert!(reopened.bucket("late").await.unwrap().is_some());
         assert!(reopened.bucket("early").await.unwrap().is_none());
     }

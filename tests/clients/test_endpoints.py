@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from support import model_tar_gz, ACCOUNT, REPO, docker_answers, unique
@@ -463,6 +464,70 @@ def test_an_endpoint_survives_a_restart_of_sagebox(spawn_sagebox, client_factory
             assert time.time() < deadline
             time.sleep(0.3)
     assert containers_of(arn) == before  # re-adopted, not recreated
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_lines_a_container_printed_while_sagebox_was_down_are_stored_once(
+    spawn_sagebox, client_factory, byo_image
+):
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    s3 = client_factory("s3", server.url)
+    logs = client_factory("logs", server.url)
+    bucket = unique("resume")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="m/model.tar.gz", Body=_empty_tar_gz())
+    name = deploy(sm, [variant(byo_model(sm, byo_image, "s3://%s/m/model.tar.gz" % bucket))])
+    arn = wait_endpoint(sm, name)["EndpointArn"]
+    (container,) = containers_of(arn)
+    port = subprocess.run(["docker", "port", container, "8080/tcp"], capture_output=True, text=True,
+                          check=True).stdout.split()[0].rsplit(":", 1)[1]
+    group = "/aws/sagemaker/Endpoints/" + name
+    stream = "AllTraffic/" + container[:12]
+
+    def visit(path):
+        """A request straight to the container: byo logs one line naming the path."""
+        try:
+            requests.get("http://127.0.0.1:%s/%s" % (port, path), timeout=10)
+        except requests.RequestException as e:
+            raise AssertionError(e)
+
+    def stored():
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+        return [e["message"] for e in events]
+
+    def printed():
+        out = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60)
+        return out.stdout.splitlines()
+
+    def settled(marker):
+        """The stream once it holds `marker` and stopped growing for a moment."""
+        deadline = time.time() + 60
+        last = None
+        while True:
+            now = stored()
+            if any(marker in line for line in now) and now == last:
+                return now
+            assert time.time() < deadline, now[-20:]
+            last = now
+            time.sleep(0.5)
+
+    for i in range(5):
+        visit("before-%d" % i)
+    settled("/before-4 ")
+    server.kill()
+    for i in range(30):
+        visit("while-down-%d" % i)
+        time.sleep(0.1)
+    time.sleep(1.5)  # Docker's `since` counts whole seconds: the gap must span some
+    server.start()
+    assert wait_endpoint(sm, name, until=("InService",))["EndpointStatus"] == "InService"
+    for i in range(5):
+        visit("after-%d" % i)
+    lines = settled("/after-4 ")
+    assert printed()[:len(lines)] == lines  # a ping may come after the stream was read
+    for i in range(30):
+        assert sum("/while-down-%d " % i in line for line in lines) == 1, lines
     sm.delete_endpoint(EndpointName=name)
 
 

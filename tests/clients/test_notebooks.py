@@ -473,3 +473,65 @@ def test_a_serving_instance_is_readopted_after_sagebox_is_killed(spawn_sagebox, 
         time.sleep(0.5)
     assert j.opened.status_code == 200 and j.opened.url.endswith("/tree")
     assert containers_of(nb_arn(name)) == before, "the same container serves"
+
+
+@needs_docker
+def test_output_printed_while_sagebox_was_down_is_stored_once(spawn_sagebox, client_factory):
+    import collections
+    import signal
+
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    logs = client_factory("logs", server.url)
+    lc = unique("lc")
+    sm.create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName=lc,
+        OnStart=[{"Content": b64("#!/bin/bash\nfor i in 1 2 3; do echo on-start $i; done\n")}])
+    name = unique("nb")
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE,
+                                LifecycleConfigName=lc)
+    wait_status(sm, name, "InService")
+    (container,) = containers_of(nb_arn(name))
+    port = docker_lines("port", container, "8888/tcp")[0].rsplit(":", 1)[1]
+    group = "/aws/sagemaker/NotebookInstances"
+
+    def stored():
+        """Every line of the instance's streams (Jupyter's and its lifecycle scripts')."""
+        lines = collections.Counter()
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=name + "/")["logStreams"]
+        for s in streams:
+            events = logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"],
+                                         startFromHead=True)["events"]
+            lines.update(e["message"] for e in events)
+        return lines
+
+    def printed():
+        """What the container printed, less the markers sagebox reads and does not store."""
+        out = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60)
+        return collections.Counter(line for line in (out.stdout + out.stderr).splitlines()
+                                   if not line.startswith("[sagebox-lifecycle] "))
+
+    def visit(path):
+        requests.get("http://127.0.0.1:%s/%s" % (port, path), timeout=10)
+
+    server.kill()
+    for i in range(10):
+        visit("while-down-%d" % i)
+        time.sleep(0.1)
+    time.sleep(1.5)  # Docker's `since` counts whole seconds: the gap must span some
+    server.start()
+    deadline = time.time() + 60
+    while True:
+        visit("after-restart")
+        before, now, after = stored(), printed(), stored()
+        if before == after and now == after and any("after-restart" in line for line in now):
+            break
+        assert time.time() < deadline, (now - after, after - now)
+        time.sleep(1)
+    for i in range(10):
+        assert sum(n for line, n in now.items() if "/while-down-%d " % i in line) == 1, now
+    assert after["on-start 3"] == 1
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    wait_status(sm, name, "Stopped", timeout=120)
+    sm.delete_notebook_instance(NotebookInstanceName=name)
+    wait_gone(sm, name)

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import tarfile
 import time
 
@@ -273,6 +274,73 @@ def test_a_job_survives_a_restart_of_sagebox(spawn_sagebox, client_factory, byo_
     d = wait(sm, name, timeout=90)
     assert d["TrainingJobStatus"] == "Completed", d
     assert model_files(s3, d)["slept.txt"] == b"done"
+
+
+def chatty_lines(name, bursts, milestone):
+    """What fixtures/byo prints in mode `chatty`, in order."""
+    out = ["byo: mode=chatty host=algo-1 hosts=['algo-1'] job=%s" % name]
+    for i in range(bursts):
+        if i == 0:
+            out.append("warmup=1")
+        if i == milestone:
+            out.append("milestone=%d" % i)
+        out += ["burst %d line %d" % (i, j) for j in range(3)]
+        out += ["same line", "same line", "burst %d loss=%.4f" % (i, 1.0 / (i + 1))]
+    return out
+
+
+def test_lines_printed_while_sagebox_was_down_are_stored_once_with_their_metrics(
+    spawn_sagebox, client_factory, byo_image
+):
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    logs = client_factory("logs", server.url)
+    bucket = unique("resume")
+    client_factory("s3", server.url).create_bucket(Bucket=bucket)
+    bursts, milestone = 120, 60
+    name = create_job(sm, bucket, byo_image, {"mode": "chatty", "bursts": str(bursts), "pause": "0.1",
+                                              "milestone": str(milestone)},
+                      algorithm={"MetricDefinitions": [
+                          {"Name": "train:loss", "Regex": r"loss=([0-9.]+)"},
+                          {"Name": "warmup", "Regex": r"^warmup=([0-9]+)"},
+                          {"Name": "milestone", "Regex": r"^milestone=([0-9]+)"}]})
+    arn = sm.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
+
+    def stored():
+        text = log_text(logs, name)
+        return text, next(iter(text.values()), "")
+
+    # Sagebox goes down while the container prints: after the warmup is stored, before the
+    # milestone is printed.
+    deadline = time.time() + 120
+    while "burst 3 line 0" not in stored()[1]:
+        assert time.time() < deadline, stored()
+        time.sleep(0.1)
+    server.kill()
+    (container,) = subprocess.run(
+        ["docker", "ps", "-q", "--filter", "label=sagebox.resource-arn=" + arn],
+        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+
+    def printed():
+        return subprocess.run(["docker", "logs", container], capture_output=True, text=True,
+                              timeout=60).stdout
+
+    assert "milestone=" not in printed(), "the container got past the milestone before sagebox went down"
+    deadline = time.time() + 60
+    while "burst %d line 0" % (milestone + 5) not in printed():
+        assert time.time() < deadline, printed()[-2000:]
+        time.sleep(0.1)
+    server.start()
+
+    d = wait(sm, name, timeout=120)
+    assert d["TrainingJobStatus"] == "Completed", d
+    text, _ = stored()
+    (stream,) = text
+    lines = [line for line in text[stream].split("\n") if not line.startswith("[sagebox]")]
+    assert lines == chatty_lines(name, bursts, milestone)
+    metrics = {m["MetricName"]: m["Value"] for m in d["FinalMetricDataList"]}
+    assert metrics == {"train:loss": pytest.approx(1.0 / bursts, abs=1e-4), "warmup": 1.0,
+                       "milestone": float(milestone)}
 
 
 # ----- the SageMaker Python SDK -----

@@ -19,7 +19,7 @@ use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
 use crate::service::Services;
-use crate::service::logs::LogWriter;
+use crate::service::logs::{LogWriter, Resume};
 use crate::service::training::staging;
 use crate::store::resources::Resource;
 
@@ -343,20 +343,33 @@ pub async fn remove_all(engine: &Engine, ids: &[String]) {
     futures_util::future::join_all(removals).await;
 }
 
-/// Copies a container's output to a log stream until the container stops.
+/// Copies a container's output to a log stream until the container stops. A re-adopted
+/// container (`resumed`) continues from the stream's last event, so what it printed while
+/// sagebox was down is stored too, once.
 pub fn pump_logs(
     services: &Services,
     engine: &Engine,
     id: &str,
     group: &str,
     stream: &str,
-    only_new: bool,
+    resumed: bool,
 ) -> tokio::task::JoinHandle<()> {
     let (log, task) = LogWriter::new(services, group, stream);
-    let lines = engine.logs(id, true, only_new);
+    let (services, engine, id) = (services.clone(), engine.clone(), id.to_string());
+    let (group, stream) = (group.to_string(), stream.to_string());
     tokio::spawn(async move {
-        let mut lines = Box::pin(lines);
+        let mut resume = if resumed {
+            services
+                .log_resume_or_now(&group, std::slice::from_ref(&stream))
+                .await
+        } else {
+            Resume::default()
+        };
+        let mut lines = Box::pin(engine.logs(&id, true, resume.since));
         while let Some(line) = lines.next().await {
+            if resume.already_stored(line.timestamp_ms, &line.text) {
+                continue;
+            }
             log.event(line.timestamp_ms, line.text);
         }
         drop(log);

@@ -14,7 +14,7 @@ use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
 use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
-use crate::service::logs::LogWriter;
+use crate::service::logs::{LogWriter, Resume};
 use crate::store::resources::{ListQuery, Resource};
 
 /// The port Jupyter listens on inside the container.
@@ -148,21 +148,39 @@ fn failure_reason(
 
 /// Copies the container's output to CloudWatch: lifecycle script output to
 /// `<name>/LifecycleConfigOnCreate` / `OnStart`, the rest to `<name>/jupyter.log`.
+///
+/// A re-adopted container (`resumed`) continues from the last line those streams hold, so what
+/// it printed while sagebox was down is stored too, once. Markers are never stored, so the
+/// replayed ones pass through and bring the hook state up to date.
 fn pump(
     services: &Services,
     engine: &Engine,
     id: &str,
     name: &str,
-    only_new: bool,
+    resumed: bool,
     hooks: Arc<Mutex<HookState>>,
 ) -> tokio::task::JoinHandle<()> {
-    let services = services.clone();
+    let (services, engine, id) = (services.clone(), engine.clone(), id.to_string());
     let name = name.to_string();
-    let lines = engine.logs(id, true, only_new);
     tokio::spawn(async move {
-        let mut lines = Box::pin(lines);
+        let mut resume = Resume::default();
+        if resumed {
+            let streams = [
+                "jupyter.log",
+                "LifecycleConfigOnCreate",
+                "LifecycleConfigOnStart",
+            ]
+            .map(|s| format!("{name}/{s}"));
+            resume = services.log_resume_or_now(LOG_GROUP, &streams).await;
+        }
+        let mut lines = Box::pin(engine.logs(&id, true, resume.since));
         let mut writers: HashMap<String, (LogWriter, tokio::task::JoinHandle<()>)> = HashMap::new();
         while let Some(line) = lines.next().await {
+            if !line.text.starts_with(MARKER)
+                && resume.already_stored(line.timestamp_ms, &line.text)
+            {
+                continue;
+            }
             let stream = if let Some(rest) = line.text.strip_prefix(MARKER) {
                 let mut parts = rest.split_whitespace();
                 let (hook, what) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

@@ -195,6 +195,24 @@ pub(super) fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// How many blob files lie under the object store at `root` (none when it does not exist yet).
+pub(super) fn count(root: &Path) -> std::io::Result<usize> {
+    let blobs = root.join("blobs");
+    let shards = match std::fs::read_dir(&blobs) {
+        Ok(shards) => shards,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    for shard in shards {
+        let shard = shard?.path();
+        if shard.is_dir() {
+            n += std::fs::read_dir(&shard)?.count();
+        }
+    }
+    Ok(n)
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }

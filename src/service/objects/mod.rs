@@ -89,6 +89,24 @@ pub struct Objects {
     region: String,
 }
 
+/// Refuses a new database (see `Store::open`) when the object store under `data_dir` already
+/// holds blob files: their names alone do not say which bucket and key they were.
+pub fn allow_new_store(data_dir: &Path) -> Result<(), StoreError> {
+    let root = data_dir.join("objects");
+    let count = blobs::count(&root).map_err(|source| StoreError::Io {
+        path: root.display().to_string(),
+        source,
+    })?;
+    if count == 0 {
+        return Ok(());
+    }
+    Err(StoreError::Unknown {
+        db: data_dir.join(crate::store::DB_FILE),
+        objects: root,
+        count,
+    })
+}
+
 impl Objects {
     pub fn new(store: Store, data_dir: &Path, region: &str) -> std::io::Result<Objects> {
         Ok(Objects {
@@ -100,8 +118,12 @@ impl Objects {
     }
 
     /// Removes temp files and blobs no row points at (left by a crash between a blob's rename
-    /// and its metadata commit, or by deletions that were cut short).
+    /// and its metadata commit, or by deletions that were cut short). Only a database that
+    /// existed before this run knew the files; against a new one, nothing is swept.
     pub async fn sweep(&self) -> ObjectResult<usize> {
+        if self.store.opened_new() {
+            return Ok(0);
+        }
         let referenced = self.store.referenced_blobs().await?;
         Ok(self.blobs.sweep(&referenced).await?)
     }

@@ -22,7 +22,7 @@ use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
 use crate::service::Services;
-use crate::service::logs::LogWriter as JobLog;
+use crate::service::logs::{LogWriter as JobLog, Resume};
 use crate::store::objects::ObjectMeta;
 
 const HOST_LABEL: &str = "sagebox.host";
@@ -235,7 +235,7 @@ pub(super) async fn run(
     let outcome = match adopt {
         Some(containers) => {
             // Re-adopted after a restart: the streams are the ones the containers were
-            // labelled with; logs continue from now.
+            // labelled with; logs continue from where each stream left off.
             match services.runtime.engine().await {
                 Ok(engine) => {
                     let mut ordered = Vec::new();
@@ -613,16 +613,26 @@ async fn watch_containers(
 ) -> Outcome {
     let tails: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
     let mut pumps = Vec::new();
+    let mut resumes = if resumed {
+        resume_streams(services, job, metrics).await
+    } else {
+        Vec::new()
+    }
+    .into_iter();
     for (i, (host, id)) in ids.iter().enumerate() {
         let stream = job.streams.get(i).cloned().unwrap_or_default();
+        let mut resume = resumes.next().unwrap_or_default();
         let (log, log_task) = JobLog::new(services, LOG_GROUP, &stream);
-        let lines = engine.logs(id, true, resumed);
+        let lines = engine.logs(id, true, resume.since);
         let metrics = metrics.clone();
         let tails = tails.clone();
         let host = host.clone();
         pumps.push(tokio::spawn(async move {
             let mut lines = Box::pin(lines);
             while let Some(line) = lines.next().await {
+                if resume.already_stored(line.timestamp_ms, &line.text) {
+                    continue;
+                }
                 if let Ok(mut m) = metrics.lock() {
                     m.scan(&line.text, line.timestamp_ms);
                 }
@@ -711,6 +721,41 @@ async fn watch_containers(
         let _ = tokio::time::timeout(Duration::from_secs(10), p).await;
     }
     outcome
+}
+
+/// Where each stream of a re-adopted job continues (see `Resume`), with the metrics its stored
+/// lines gave taken up again first: they lived in the supervisor that went away.
+async fn resume_streams(
+    services: &Services,
+    job: &Job,
+    metrics: &Arc<Mutex<Metrics>>,
+) -> Vec<Resume> {
+    let has_metrics = metrics.lock().map(|m| !m.is_empty()).unwrap_or(false);
+    let mut resumes = Vec::new();
+    for stream in &job.streams {
+        resumes.push(
+            services
+                .log_resume_or_now(LOG_GROUP, std::slice::from_ref(stream))
+                .await,
+        );
+        if !has_metrics {
+            continue;
+        }
+        let rescan = services
+            .for_each_log_event(LOG_GROUP, stream, |ts, text| {
+                if let Ok(mut m) = metrics.lock() {
+                    m.scan(text, ts);
+                }
+            })
+            .await;
+        if let Err(e) = rescan {
+            tracing::warn!(
+                "training job {}: cannot read back {stream} for its metrics: {e}",
+                job.name
+            );
+        }
+    }
+    resumes
 }
 
 fn failure_reason(
