@@ -189,8 +189,14 @@ print(json.dumps(out))
 @pytest.mark.skipif(not docker_answers(), reason="needs a Docker engine")
 def test_a_container_sagebox_did_not_start_cannot_call_it(sagebox):
     image = build_byo_image()
-    m = re.search(r"containers reach sagebox at (http://[0-9.]+:\d+)", sagebox.log_tail(10**6))
-    assert m, "sagebox did not open its Docker bridge listener"
+    # The bridge listener opens once Docker answers; its line is near the start of a long log.
+    for _ in range(50):
+        log = sagebox.log_path.read_text(errors="replace")
+        if re.search(r"containers reach sagebox at http://[0-9.]+:\d+", log):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("sagebox did not open its Docker bridge listener")
     run = subprocess.run(["docker", "run", "--rm", "--add-host", "host.docker.internal:host-gateway",
                           "--entrypoint", "python3", image, "-c", PROBE,
                           "http://host.docker.internal:" + sagebox.url.rsplit(":", 1)[1]],
