@@ -162,12 +162,24 @@ class Sagebox:
         except OSError:
             return
         label = "label=sagebox.owner=" + owner
+        # Again after a moment if anything was there: the engine may finish a network a killed
+        # server had asked for after the first listing (an empty endpoint network was once left
+        # behind that way).
+        if self._remove_labelled(label):
+            time.sleep(1)
+            self._remove_labelled(label)
+
+    @staticmethod
+    def _remove_labelled(label: str) -> bool:
+        """Removes what carries `label`; says whether there was anything."""
+        found = False
         for kind, rm in (("ps", ["docker", "rm", "-f"]), ("network", ["docker", "network", "rm"])):
             listing = ["docker", "ps", "-aq", "--filter", label] if kind == "ps" else \
                 ["docker", "network", "ls", "-q", "--filter", label]
             try:
                 ids = subprocess.run(listing, capture_output=True, text=True, timeout=60).stdout.split()
                 if ids:
+                    found = True
                     subprocess.run(rm + ids, capture_output=True, timeout=120)
             except (OSError, subprocess.TimeoutExpired):
                 pass
@@ -176,9 +188,11 @@ class Sagebox:
             vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", label],
                                   capture_output=True, text=True, timeout=60).stdout.split()
             if vols:
+                found = True
                 subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, timeout=120)
         except (OSError, subprocess.TimeoutExpired):
             pass
+        return found
 
     def restart(self, sig=signal.SIGTERM):
         """Stop with `sig`, then start again on the same port and data dir."""
