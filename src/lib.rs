@@ -173,9 +173,14 @@ impl Server {
                             "containers reach sagebox at http://{ip}:{port} (host.docker.internal)"
                         );
                         let stopped = async move {
-                            let _ = stop.wait_for(|s| *s).await;
+                            // An error means the sender is gone, which is a stop as well.
+                            stop.wait_for(|s| *s).await.ok();
                         };
-                        let _ = listener::serve(l, app, Listener::Bridge, limits, stopped).await;
+                        if let Err(e) =
+                            listener::serve(l, app, Listener::Bridge, limits, stopped).await
+                        {
+                            tracing::warn!("the Docker bridge listener {ip}:{port} stopped: {e}");
+                        }
                     }
                     Err(e) => tracing::warn!(
                         "cannot listen on the Docker bridge address {ip}:{port} ({e}); containers will not reach sagebox"
@@ -184,7 +189,8 @@ impl Server {
             });
         }
         let result = listener::serve(self.listener, app, Listener::Main, limits, shutdown).await;
-        let _ = stop_tx.send(true);
+        // Fails only when the bridge listener has ended already: nobody left to stop.
+        stop_tx.send(true).ok();
         result
     }
 }

@@ -118,7 +118,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let _ = closing_tx.send(true);
+    // Fails only when no connection is left to watch it: nothing to tell.
+    closing_tx.send(true).ok();
     let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     if tokio::time::timeout(DRAIN, permits.acquire_many(all))
         .await

@@ -272,7 +272,10 @@ fn serve(config: Config) -> std::process::ExitCode {
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            // Without a handler the wait ends at once, so this shuts down: say why.
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+        }
     };
     #[cfg(unix)]
     let term = async {

@@ -26,7 +26,8 @@ impl Running {
         let task = tokio::spawn(async move {
             server
                 .run(async {
-                    let _ = rx.await;
+                    // A send and a dropped sender both mean "stop".
+                    rx.await.ok();
                 })
                 .await
                 .expect("server runs");
@@ -39,8 +40,10 @@ impl Running {
     }
 
     async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
+        let stop = self.stop.take().expect("stop is called once");
+        // The server may have ended already; then there is nobody left to tell.
+        stop.send(()).ok();
+        self.task.await.expect("server task ends without panicking");
     }
 
     /// Sends one request and returns (status, headers, body).
@@ -51,7 +54,9 @@ impl Running {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String, String) {
-        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the server");
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.addr,
@@ -62,12 +67,18 @@ impl Running {
         }
         req.push_str("\r\n");
         req.push_str(body);
-        s.write_all(req.as_bytes()).await.unwrap();
+        s.write_all(req.as_bytes()).await.expect("send the request");
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.unwrap();
+        s.read_to_end(&mut raw).await.expect("read the response");
         let text = String::from_utf8_lossy(&raw).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .expect("the response has a head and a body");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("the status line has a numeric status");
         (status, head.to_lowercase(), body.to_string())
     }
 

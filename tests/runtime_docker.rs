@@ -97,9 +97,10 @@ async fn containers_run_on_job_networks_with_binds_limits_ports_and_logs() {
     for _ in 0..100 {
         if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n").await;
+            // A server still starting may reset the connection: the check below retries.
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok();
             let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
+            s.read_to_end(&mut buf).await.ok();
             if buf.starts_with(b"HTTP/1.0 200") {
                 ok = true;
                 break;

@@ -42,180 +42,202 @@ fn map_error(e: ServiceError) -> AwsError {
     }
 }
 
-async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, ServiceError> {
+type Answer = Result<Value, ServiceError>;
+
+/// The operation table: each name maps to its handler and nothing else. An operation the model
+/// tables know but this table lacks is an emulator bug, answered as ServiceUnavailable.
+async fn dispatch(s: &Services, op: &str, req: Request) -> Answer {
     match op {
-        "CreateLogGroup" => {
-            let p = CreateLogGroup {
-                name: required_str(&req, "logGroupName")?.to_string(),
-                class: owned(&req, "logGroupClass"),
-                kms_key_id: owned(&req, "kmsKeyId"),
-                deletion_protection: boolean(&req, "deletionProtectionEnabled").unwrap_or(false),
-                tags: tag_map(&req),
-            };
-            s.create_log_group(p).await?;
-            Ok(json!({}))
-        }
-        "CreateLogStream" => {
-            s.create_log_stream(
-                required_str(&req, "logGroupName")?,
-                required_str(&req, "logStreamName")?,
-            )
-            .await?;
-            Ok(json!({}))
-        }
-        "DeleteLogGroup" => {
-            s.delete_log_group(required_str(&req, "logGroupName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "DeleteLogStream" => {
-            s.delete_log_stream(
-                required_str(&req, "logGroupName")?,
-                required_str(&req, "logStreamName")?,
-            )
-            .await?;
-            Ok(json!({}))
-        }
-        "DescribeLogGroups" => {
-            let p = DescribeLogGroups {
-                prefix: owned(&req, "logGroupNamePrefix"),
-                pattern: owned(&req, "logGroupNamePattern"),
-                class: owned(&req, "logGroupClass"),
-                identifiers: strings(&req, "logGroupIdentifiers"),
-                limit: count(&req, "limit"),
-                next_token: owned(&req, "nextToken"),
-            };
-            let page = s.describe_log_groups(p).await?;
-            let groups: Vec<Value> = page.items.iter().map(|g| log_group(s, g)).collect();
-            Ok(with_token(
-                json!({ "logGroups": groups }),
-                "nextToken",
-                page.next_token,
-            ))
-        }
-        "DescribeLogStreams" => {
-            let group = group_of(&req)?;
-            let p = DescribeLogStreams {
-                prefix: owned(&req, "logStreamNamePrefix"),
-                order: match str_member(&req, "orderBy") {
-                    Some("LastEventTime") => StreamOrder::LastEventTime,
-                    _ => StreamOrder::Name,
-                },
-                descending: boolean(&req, "descending").unwrap_or(false),
-                limit: count(&req, "limit"),
-                next_token: owned(&req, "nextToken"),
-                group,
-            };
-            let group = p.group.clone();
-            let page = s.describe_log_streams(p).await?;
-            let streams: Vec<Value> = page
-                .items
-                .iter()
-                .map(|st| log_stream(s, &group, st))
-                .collect();
-            Ok(with_token(
-                json!({ "logStreams": streams }),
-                "nextToken",
-                page.next_token,
-            ))
-        }
-        "PutLogEvents" => {
-            let events = req
-                .get("logEvents")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .map(|e| {
-                            let t = e.get("timestamp").and_then(millis).unwrap_or(0);
-                            (
-                                t,
-                                e.get("message")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("")
-                                    .to_string(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let r = s
-                .put_log_events(
-                    required_str(&req, "logGroupName")?,
-                    required_str(&req, "logStreamName")?,
-                    events,
-                )
-                .await?;
-            let mut out = json!({ "nextSequenceToken": r.next_sequence_token });
-            if let Some(rejected) = r.rejected {
-                let mut info = Map::new();
-                if let Some(i) = rejected.too_new_start {
-                    info.insert("tooNewLogEventStartIndex".into(), json!(i));
-                }
-                if let Some(i) = rejected.too_old_end {
-                    info.insert("tooOldLogEventEndIndex".into(), json!(i));
-                }
-                out["rejectedLogEventsInfo"] = Value::Object(info);
-            }
-            Ok(out)
-        }
-        "GetLogEvents" => {
-            let p = GetLogEvents {
-                group: group_of(&req)?,
-                stream: required_str(&req, "logStreamName")?.to_string(),
-                start: req.get("startTime").and_then(millis),
-                end: req.get("endTime").and_then(millis),
-                limit: count(&req, "limit"),
-                start_from_head: boolean(&req, "startFromHead").unwrap_or(false),
-                next_token: owned(&req, "nextToken"),
-            };
-            let page = s.get_log_events(p).await?;
-            let events: Vec<Value> = page
-                .events
-                .iter()
-                .map(|e| json!({ "timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion }))
-                .collect();
-            Ok(json!({
-                "events": events,
-                "nextForwardToken": page.next_forward_token,
-                "nextBackwardToken": page.next_backward_token,
-            }))
-        }
-        "FilterLogEvents" => {
-            let p = FilterLogEvents {
-                group: group_of(&req)?,
-                stream_names: strings(&req, "logStreamNames"),
-                stream_prefix: owned(&req, "logStreamNamePrefix"),
-                start: req.get("startTime").and_then(millis),
-                end: req.get("endTime").and_then(millis),
-                pattern: owned(&req, "filterPattern"),
-                limit: count(&req, "limit"),
-                next_token: owned(&req, "nextToken"),
-            };
-            let page = s.filter_log_events(p).await?;
-            let events: Vec<Value> = page
-                .items
-                .iter()
-                .map(|e| {
-                    json!({
-                        "logStreamName": e.stream,
-                        "timestamp": e.timestamp,
-                        "message": e.message,
-                        "ingestionTime": e.ingestion,
-                        "eventId": logs_service::event_id(e),
-                    })
-                })
-                .collect();
-            // searchedLogStreams is deprecated and AWS answers it empty.
-            Ok(with_token(
-                json!({ "events": events, "searchedLogStreams": [] }),
-                "nextToken",
-                page.next_token,
-            ))
-        }
+        "CreateLogGroup" => create_log_group(s, req).await,
+        "CreateLogStream" => create_log_stream(s, req).await,
+        "DeleteLogGroup" => delete_log_group(s, req).await,
+        "DeleteLogStream" => delete_log_stream(s, req).await,
+        "DescribeLogGroups" => describe_log_groups(s, req).await,
+        "DescribeLogStreams" => describe_log_streams(s, req).await,
+        "PutLogEvents" => put_log_events(s, req).await,
+        "GetLogEvents" => get_log_events(s, req).await,
+        "FilterLogEvents" => filter_log_events(s, req).await,
         other => Err(ServiceError::Internal(format!(
             "operation {other} is listed in the model tables but not dispatched"
         ))),
     }
+}
+
+async fn create_log_group(s: &Services, req: Request) -> Answer {
+    let p = CreateLogGroup {
+        name: required_str(&req, "logGroupName")?.to_string(),
+        class: owned(&req, "logGroupClass"),
+        kms_key_id: owned(&req, "kmsKeyId"),
+        deletion_protection: boolean(&req, "deletionProtectionEnabled").unwrap_or(false),
+        tags: tag_map(&req),
+    };
+    s.create_log_group(p).await?;
+    Ok(json!({}))
+}
+
+async fn create_log_stream(s: &Services, req: Request) -> Answer {
+    s.create_log_stream(
+        required_str(&req, "logGroupName")?,
+        required_str(&req, "logStreamName")?,
+    )
+    .await?;
+    Ok(json!({}))
+}
+
+async fn delete_log_group(s: &Services, req: Request) -> Answer {
+    s.delete_log_group(required_str(&req, "logGroupName")?)
+        .await?;
+    Ok(json!({}))
+}
+
+async fn delete_log_stream(s: &Services, req: Request) -> Answer {
+    s.delete_log_stream(
+        required_str(&req, "logGroupName")?,
+        required_str(&req, "logStreamName")?,
+    )
+    .await?;
+    Ok(json!({}))
+}
+
+async fn describe_log_groups(s: &Services, req: Request) -> Answer {
+    let p = DescribeLogGroups {
+        prefix: owned(&req, "logGroupNamePrefix"),
+        pattern: owned(&req, "logGroupNamePattern"),
+        class: owned(&req, "logGroupClass"),
+        identifiers: strings(&req, "logGroupIdentifiers"),
+        limit: count(&req, "limit"),
+        next_token: owned(&req, "nextToken"),
+    };
+    let page = s.describe_log_groups(p).await?;
+    let groups: Vec<Value> = page.items.iter().map(|g| log_group(s, g)).collect();
+    Ok(with_token(
+        json!({ "logGroups": groups }),
+        "nextToken",
+        page.next_token,
+    ))
+}
+
+async fn describe_log_streams(s: &Services, req: Request) -> Answer {
+    let group = group_of(&req)?;
+    let p = DescribeLogStreams {
+        prefix: owned(&req, "logStreamNamePrefix"),
+        order: match str_member(&req, "orderBy") {
+            Some("LastEventTime") => StreamOrder::LastEventTime,
+            _ => StreamOrder::Name,
+        },
+        descending: boolean(&req, "descending").unwrap_or(false),
+        limit: count(&req, "limit"),
+        next_token: owned(&req, "nextToken"),
+        group,
+    };
+    let group = p.group.clone();
+    let page = s.describe_log_streams(p).await?;
+    let streams: Vec<Value> = page
+        .items
+        .iter()
+        .map(|st| log_stream(s, &group, st))
+        .collect();
+    Ok(with_token(
+        json!({ "logStreams": streams }),
+        "nextToken",
+        page.next_token,
+    ))
+}
+
+async fn put_log_events(s: &Services, req: Request) -> Answer {
+    let events = req
+        .get("logEvents")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|e| {
+                    let t = e.get("timestamp").and_then(millis).unwrap_or(0);
+                    (
+                        t,
+                        e.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let r = s
+        .put_log_events(
+            required_str(&req, "logGroupName")?,
+            required_str(&req, "logStreamName")?,
+            events,
+        )
+        .await?;
+    let mut out = json!({ "nextSequenceToken": r.next_sequence_token });
+    if let Some(rejected) = r.rejected {
+        let mut info = Map::new();
+        if let Some(i) = rejected.too_new_start {
+            info.insert("tooNewLogEventStartIndex".into(), json!(i));
+        }
+        if let Some(i) = rejected.too_old_end {
+            info.insert("tooOldLogEventEndIndex".into(), json!(i));
+        }
+        out["rejectedLogEventsInfo"] = Value::Object(info);
+    }
+    Ok(out)
+}
+
+async fn get_log_events(s: &Services, req: Request) -> Answer {
+    let p = GetLogEvents {
+        group: group_of(&req)?,
+        stream: required_str(&req, "logStreamName")?.to_string(),
+        start: req.get("startTime").and_then(millis),
+        end: req.get("endTime").and_then(millis),
+        limit: count(&req, "limit"),
+        start_from_head: boolean(&req, "startFromHead").unwrap_or(false),
+        next_token: owned(&req, "nextToken"),
+    };
+    let page = s.get_log_events(p).await?;
+    let events: Vec<Value> = page
+        .events
+        .iter()
+        .map(|e| json!({ "timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion }))
+        .collect();
+    Ok(json!({
+        "events": events,
+        "nextForwardToken": page.next_forward_token,
+        "nextBackwardToken": page.next_backward_token,
+    }))
+}
+
+async fn filter_log_events(s: &Services, req: Request) -> Answer {
+    let p = FilterLogEvents {
+        group: group_of(&req)?,
+        stream_names: strings(&req, "logStreamNames"),
+        stream_prefix: owned(&req, "logStreamNamePrefix"),
+        start: req.get("startTime").and_then(millis),
+        end: req.get("endTime").and_then(millis),
+        pattern: owned(&req, "filterPattern"),
+        limit: count(&req, "limit"),
+        next_token: owned(&req, "nextToken"),
+    };
+    let page = s.filter_log_events(p).await?;
+    let events: Vec<Value> = page
+        .items
+        .iter()
+        .map(|e| {
+            json!({
+                "logStreamName": e.stream,
+                "timestamp": e.timestamp,
+                "message": e.message,
+                "ingestionTime": e.ingestion,
+                "eventId": logs_service::event_id(e),
+            })
+        })
+        .collect();
+    // searchedLogStreams is deprecated and AWS answers it empty.
+    Ok(with_token(
+        json!({ "events": events, "searchedLogStreams": [] }),
+        "nextToken",
+        page.next_token,
+    ))
 }
 
 fn log_group(s: &Services, g: &LogGroup) -> Value {

@@ -188,7 +188,10 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
                 return;
             };
             let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                // Either side hanging up mid-stream ends a WebSocket this way; nothing to do.
+                tracing::debug!("notebook upgrade: relay ended: {e}");
+            }
         });
         let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
         for (k, v) in resp.headers() {

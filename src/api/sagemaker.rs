@@ -36,234 +36,326 @@ fn map_error(e: ServiceError) -> AwsError {
     }
 }
 
-async fn dispatch(s: &Services, op: &str, req: Request) -> Result<Value, ServiceError> {
+type Answer = Result<Value, ServiceError>;
+
+/// The operation table: each name maps to its handler and nothing else, so the table reads as
+/// the list of what is implemented. An operation the model tables know but this table lacks is
+/// an emulator bug, answered as InternalFailure.
+async fn dispatch(s: &Services, op: &str, req: Request) -> Answer {
     match op {
-        "CreateModel" => Ok(json!({ "ModelArn": s.create_model(req).await?.arn })),
-        "DescribeModel" => {
-            let m = s.describe_model(required_str(&req, "ModelName")?).await?;
-            Ok(describe(&m, "ModelName", "ModelArn"))
-        }
-        "DeleteModel" => {
-            s.delete_model(required_str(&req, "ModelName")?).await?;
-            Ok(json!({}))
-        }
-        "ListModels" => {
-            let page = s.list_models(list_params(&req)).await?;
-            Ok(summaries(page, "Models", "ModelName", "ModelArn"))
-        }
-        "CreateEndpointConfig" => {
-            Ok(json!({ "EndpointConfigArn": s.create_endpoint_config(req).await?.arn }))
-        }
-        "DescribeEndpointConfig" => {
-            let c = s
-                .describe_endpoint_config(required_str(&req, "EndpointConfigName")?)
-                .await?;
-            Ok(describe(&c, "EndpointConfigName", "EndpointConfigArn"))
-        }
-        "DeleteEndpointConfig" => {
-            s.delete_endpoint_config(required_str(&req, "EndpointConfigName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "ListEndpointConfigs" => {
-            let page = s.list_endpoint_configs(list_params(&req)).await?;
-            Ok(summaries(
-                page,
-                "EndpointConfigs",
-                "EndpointConfigName",
-                "EndpointConfigArn",
-            ))
-        }
-        "CreateTrainingJob" => {
-            Ok(json!({ "TrainingJobArn": s.create_training_job(req).await?.arn }))
-        }
-        "DescribeTrainingJob" => {
-            let j = s
-                .describe_training_job(required_str(&req, "TrainingJobName")?)
-                .await?;
-            let mut out = describe(&j, "TrainingJobName", "TrainingJobArn");
-            out["TrainingJobStatus"] = json!(j.status.as_deref().unwrap_or("InProgress"));
-            Ok(out)
-        }
-        "ListTrainingJobs" => {
-            let page = s.list_training_jobs(list_params(&req)).await?;
-            let items: Vec<Value> = page
-                .items
-                .iter()
-                .map(|j| {
-                    let mut v = json!({
-                        "TrainingJobName": j.name,
-                        "TrainingJobArn": j.arn,
-                        "CreationTime": j.created,
-                        "TrainingJobStatus": j.status.as_deref().unwrap_or("InProgress"),
-                        "LastModifiedTime": j.derived.get("LastModifiedTime").cloned().unwrap_or(json!(j.modified)),
-                    });
-                    for m in ["TrainingEndTime", "SecondaryStatus"] {
-                        if let Some(x) = j.derived.get(m) {
-                            v[m] = x.clone();
-                        }
-                    }
-                    v
-                })
-                .collect();
-            let mut out = json!({ "TrainingJobSummaries": items });
-            if let Some(t) = page.next_token {
-                out["NextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        "StopTrainingJob" => {
-            s.stop_training_job(required_str(&req, "TrainingJobName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "CreateEndpoint" => Ok(json!({ "EndpointArn": s.create_endpoint(req).await?.arn })),
-        "DescribeEndpoint" => {
-            s.describe_endpoint(required_str(&req, "EndpointName")?)
-                .await
-        }
-        "ListEndpoints" => {
-            let (items, token) = s.list_endpoints(list_params(&req)).await?;
-            let mut out = json!({ "Endpoints": items });
-            if let Some(t) = token {
-                out["NextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        "UpdateEndpoint" => Ok(json!({ "EndpointArn": s.update_endpoint(req).await? })),
-        "UpdateEndpointWeightsAndCapacities" => Ok(json!({
-            "EndpointArn": s.update_endpoint_weights_and_capacities(req).await?
-        })),
-        "DeleteEndpoint" => {
-            s.delete_endpoint(required_str(&req, "EndpointName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "CreateTransformJob" => {
-            Ok(json!({ "TransformJobArn": s.create_transform_job(req).await?.arn }))
-        }
-        "DescribeTransformJob" => {
-            s.describe_transform_job(required_str(&req, "TransformJobName")?)
-                .await
-        }
-        "ListTransformJobs" => {
-            let (items, token) = s.list_transform_jobs(list_params(&req)).await?;
-            let mut out = json!({ "TransformJobSummaries": items });
-            if let Some(t) = token {
-                out["NextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        "StopTransformJob" => {
-            s.stop_transform_job(required_str(&req, "TransformJobName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "CreateNotebookInstance" => Ok(json!({
-            "NotebookInstanceArn": s.create_notebook_instance(req).await?.arn
-        })),
-        "DescribeNotebookInstance" => {
-            s.describe_notebook_instance(required_str(&req, "NotebookInstanceName")?)
-                .await
-        }
-        "ListNotebookInstances" => {
-            let (items, token) = s.list_notebook_instances(list_params(&req), &req).await?;
-            Ok(page_of("NotebookInstances", items, token))
-        }
-        "StartNotebookInstance" => {
-            s.start_notebook_instance(required_str(&req, "NotebookInstanceName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "StopNotebookInstance" => {
-            s.stop_notebook_instance(required_str(&req, "NotebookInstanceName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "DeleteNotebookInstance" => {
-            s.delete_notebook_instance(required_str(&req, "NotebookInstanceName")?)
-                .await?;
-            Ok(json!({}))
-        }
-        "UpdateNotebookInstance" => {
-            s.update_notebook_instance(req).await?;
-            Ok(json!({}))
-        }
-        "CreatePresignedNotebookInstanceUrl" => {
-            let session = req
-                .get("SessionExpirationDurationInSeconds")
-                .and_then(Value::as_u64);
-            let url = s
-                .create_presigned_notebook_url(required_str(&req, "NotebookInstanceName")?, session)
-                .await?;
-            Ok(json!({ "AuthorizedUrl": url }))
-        }
-        "CreateNotebookInstanceLifecycleConfig" => Ok(json!({
-            "NotebookInstanceLifecycleConfigArn": s.create_notebook_lifecycle_config(req).await?.arn
-        })),
-        "DescribeNotebookInstanceLifecycleConfig" => {
-            s.describe_notebook_lifecycle_config(required_str(
-                &req,
-                "NotebookInstanceLifecycleConfigName",
-            )?)
-            .await
-        }
-        "ListNotebookInstanceLifecycleConfigs" => {
-            let (items, token) = s.list_notebook_lifecycle_configs(list_params(&req)).await?;
-            Ok(page_of("NotebookInstanceLifecycleConfigs", items, token))
-        }
-        "UpdateNotebookInstanceLifecycleConfig" => {
-            s.update_notebook_lifecycle_config(req).await?;
-            Ok(json!({}))
-        }
-        "DeleteNotebookInstanceLifecycleConfig" => {
-            s.delete_notebook_lifecycle_config(required_str(
-                &req,
-                "NotebookInstanceLifecycleConfigName",
-            )?)
-            .await?;
-            Ok(json!({}))
-        }
-        "AddTags" => {
-            let arn = required_str(&req, "ResourceArn")?;
-            let added = s
-                .add_tags(arn, crate::service::resources::tags_member(&req))
-                .await?;
-            Ok(json!({ "Tags": tag_list(added) }))
-        }
-        "ListTags" => {
-            let max = max_results(&req, 50);
-            let page = s
-                .list_tags(
-                    required_str(&req, "ResourceArn")?,
-                    max,
-                    str_member(&req, "NextToken"),
-                )
-                .await?;
-            let mut out = json!({ "Tags": tag_list(page.items) });
-            if let Some(t) = page.next_token {
-                out["NextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        "DeleteTags" => {
-            let keys = req
-                .get("TagKeys")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|k| k.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            s.delete_tags(required_str(&req, "ResourceArn")?, keys)
-                .await?;
-            Ok(json!({}))
-        }
+        "CreateModel" => create_model(s, req).await,
+        "DescribeModel" => describe_model(s, req).await,
+        "DeleteModel" => delete_model(s, req).await,
+        "ListModels" => list_models(s, req).await,
+        "CreateEndpointConfig" => create_endpoint_config(s, req).await,
+        "DescribeEndpointConfig" => describe_endpoint_config(s, req).await,
+        "DeleteEndpointConfig" => delete_endpoint_config(s, req).await,
+        "ListEndpointConfigs" => list_endpoint_configs(s, req).await,
+        "CreateTrainingJob" => create_training_job(s, req).await,
+        "DescribeTrainingJob" => describe_training_job(s, req).await,
+        "ListTrainingJobs" => list_training_jobs(s, req).await,
+        "StopTrainingJob" => stop_training_job(s, req).await,
+        "CreateEndpoint" => create_endpoint(s, req).await,
+        "DescribeEndpoint" => describe_endpoint(s, req).await,
+        "ListEndpoints" => list_endpoints(s, req).await,
+        "UpdateEndpoint" => update_endpoint(s, req).await,
+        "UpdateEndpointWeightsAndCapacities" => update_endpoint_weights(s, req).await,
+        "DeleteEndpoint" => delete_endpoint(s, req).await,
+        "CreateTransformJob" => create_transform_job(s, req).await,
+        "DescribeTransformJob" => describe_transform_job(s, req).await,
+        "ListTransformJobs" => list_transform_jobs(s, req).await,
+        "StopTransformJob" => stop_transform_job(s, req).await,
+        "CreateNotebookInstance" => create_notebook(s, req).await,
+        "DescribeNotebookInstance" => describe_notebook(s, req).await,
+        "ListNotebookInstances" => list_notebooks(s, req).await,
+        "StartNotebookInstance" => start_notebook(s, req).await,
+        "StopNotebookInstance" => stop_notebook(s, req).await,
+        "DeleteNotebookInstance" => delete_notebook(s, req).await,
+        "UpdateNotebookInstance" => update_notebook(s, req).await,
+        "CreatePresignedNotebookInstanceUrl" => presigned_notebook_url(s, req).await,
+        "CreateNotebookInstanceLifecycleConfig" => create_lifecycle_config(s, req).await,
+        "DescribeNotebookInstanceLifecycleConfig" => describe_lifecycle_config(s, req).await,
+        "ListNotebookInstanceLifecycleConfigs" => list_lifecycle_configs(s, req).await,
+        "UpdateNotebookInstanceLifecycleConfig" => update_lifecycle_config(s, req).await,
+        "DeleteNotebookInstanceLifecycleConfig" => delete_lifecycle_config(s, req).await,
+        "AddTags" => add_tags(s, req).await,
+        "ListTags" => list_tags(s, req).await,
+        "DeleteTags" => delete_tags(s, req).await,
         other => Err(ServiceError::Internal(format!(
             "operation {other} is listed in the model tables but not dispatched"
         ))),
     }
+}
+
+/// Every Delete/Stop/Start/Update answers an empty object.
+fn empty() -> Answer {
+    Ok(json!({}))
+}
+
+// Models and endpoint configurations.
+
+async fn create_model(s: &Services, req: Request) -> Answer {
+    Ok(json!({ "ModelArn": s.create_model(req).await?.arn }))
+}
+
+async fn describe_model(s: &Services, req: Request) -> Answer {
+    let m = s.describe_model(required_str(&req, "ModelName")?).await?;
+    Ok(describe(&m, "ModelName", "ModelArn"))
+}
+
+async fn delete_model(s: &Services, req: Request) -> Answer {
+    s.delete_model(required_str(&req, "ModelName")?).await?;
+    empty()
+}
+
+async fn list_models(s: &Services, req: Request) -> Answer {
+    let page = s.list_models(list_params(&req)).await?;
+    Ok(summaries(page, "Models", "ModelName", "ModelArn"))
+}
+
+async fn create_endpoint_config(s: &Services, req: Request) -> Answer {
+    Ok(json!({ "EndpointConfigArn": s.create_endpoint_config(req).await?.arn }))
+}
+
+async fn describe_endpoint_config(s: &Services, req: Request) -> Answer {
+    let c = s
+        .describe_endpoint_config(required_str(&req, "EndpointConfigName")?)
+        .await?;
+    Ok(describe(&c, "EndpointConfigName", "EndpointConfigArn"))
+}
+
+async fn delete_endpoint_config(s: &Services, req: Request) -> Answer {
+    s.delete_endpoint_config(required_str(&req, "EndpointConfigName")?)
+        .await?;
+    empty()
+}
+
+async fn list_endpoint_configs(s: &Services, req: Request) -> Answer {
+    let page = s.list_endpoint_configs(list_params(&req)).await?;
+    Ok(summaries(
+        page,
+        "EndpointConfigs",
+        "EndpointConfigName",
+        "EndpointConfigArn",
+    ))
+}
+
+// Training jobs.
+
+async fn create_training_job(s: &Services, req: Request) -> Answer {
+    Ok(json!({ "TrainingJobArn": s.create_training_job(req).await?.arn }))
+}
+
+async fn describe_training_job(s: &Services, req: Request) -> Answer {
+    let j = s
+        .describe_training_job(required_str(&req, "TrainingJobName")?)
+        .await?;
+    let mut out = describe(&j, "TrainingJobName", "TrainingJobArn");
+    out["TrainingJobStatus"] = json!(j.status.as_deref().unwrap_or("InProgress"));
+    Ok(out)
+}
+
+async fn list_training_jobs(s: &Services, req: Request) -> Answer {
+    let page = s.list_training_jobs(list_params(&req)).await?;
+    let items: Vec<Value> = page.items.iter().map(training_job_summary).collect();
+    Ok(page_of("TrainingJobSummaries", items, page.next_token))
+}
+
+fn training_job_summary(j: &Resource) -> Value {
+    let mut v = json!({
+        "TrainingJobName": j.name,
+        "TrainingJobArn": j.arn,
+        "CreationTime": j.created,
+        "TrainingJobStatus": j.status.as_deref().unwrap_or("InProgress"),
+        "LastModifiedTime": j.derived.get("LastModifiedTime").cloned().unwrap_or(json!(j.modified)),
+    });
+    for m in ["TrainingEndTime", "SecondaryStatus"] {
+        if let Some(x) = j.derived.get(m) {
+            v[m] = x.clone();
+        }
+    }
+    v
+}
+
+async fn stop_training_job(s: &Services, req: Request) -> Answer {
+    s.stop_training_job(required_str(&req, "TrainingJobName")?)
+        .await?;
+    empty()
+}
+
+// Endpoints.
+
+async fn create_endpoint(s: &Services, req: Request) -> Answer {
+    Ok(json!({ "EndpointArn": s.create_endpoint(req).await?.arn }))
+}
+
+async fn describe_endpoint(s: &Services, req: Request) -> Answer {
+    s.describe_endpoint(required_str(&req, "EndpointName")?)
+        .await
+}
+
+async fn list_endpoints(s: &Services, req: Request) -> Answer {
+    let (items, token) = s.list_endpoints(list_params(&req)).await?;
+    Ok(page_of("Endpoints", items, token))
+}
+
+async fn update_endpoint(s: &Services, req: Request) -> Answer {
+    Ok(json!({ "EndpointArn": s.update_endpoint(req).await? }))
+}
+
+async fn update_endpoint_weights(s: &Services, req: Request) -> Answer {
+    Ok(json!({
+        "EndpointArn": s.update_endpoint_weights_and_capacities(req).await?
+    }))
+}
+
+async fn delete_endpoint(s: &Services, req: Request) -> Answer {
+    s.delete_endpoint(required_str(&req, "EndpointName")?)
+        .await?;
+    empty()
+}
+
+// Transform jobs.
+
+async fn create_transform_job(s: &Services, req: Request) -> Answer {
+    Ok(json!({ "TransformJobArn": s.create_transform_job(req).await?.arn }))
+}
+
+async fn describe_transform_job(s: &Services, req: Request) -> Answer {
+    s.describe_transform_job(required_str(&req, "TransformJobName")?)
+        .await
+}
+
+async fn list_transform_jobs(s: &Services, req: Request) -> Answer {
+    let (items, token) = s.list_transform_jobs(list_params(&req)).await?;
+    Ok(page_of("TransformJobSummaries", items, token))
+}
+
+async fn stop_transform_job(s: &Services, req: Request) -> Answer {
+    s.stop_transform_job(required_str(&req, "TransformJobName")?)
+        .await?;
+    empty()
+}
+
+// Notebook instances and their lifecycle configurations.
+
+async fn create_notebook(s: &Services, req: Request) -> Answer {
+    Ok(json!({
+        "NotebookInstanceArn": s.create_notebook_instance(req).await?.arn
+    }))
+}
+
+async fn describe_notebook(s: &Services, req: Request) -> Answer {
+    s.describe_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+        .await
+}
+
+async fn list_notebooks(s: &Services, req: Request) -> Answer {
+    let (items, token) = s.list_notebook_instances(list_params(&req), &req).await?;
+    Ok(page_of("NotebookInstances", items, token))
+}
+
+async fn start_notebook(s: &Services, req: Request) -> Answer {
+    s.start_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+        .await?;
+    empty()
+}
+
+async fn stop_notebook(s: &Services, req: Request) -> Answer {
+    s.stop_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+        .await?;
+    empty()
+}
+
+async fn delete_notebook(s: &Services, req: Request) -> Answer {
+    s.delete_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+        .await?;
+    empty()
+}
+
+async fn update_notebook(s: &Services, req: Request) -> Answer {
+    s.update_notebook_instance(req).await?;
+    empty()
+}
+
+async fn presigned_notebook_url(s: &Services, req: Request) -> Answer {
+    let session = req
+        .get("SessionExpirationDurationInSeconds")
+        .and_then(Value::as_u64);
+    let url = s
+        .create_presigned_notebook_url(required_str(&req, "NotebookInstanceName")?, session)
+        .await?;
+    Ok(json!({ "AuthorizedUrl": url }))
+}
+
+const LIFECYCLE_NAME: &str = "NotebookInstanceLifecycleConfigName";
+
+async fn create_lifecycle_config(s: &Services, req: Request) -> Answer {
+    Ok(json!({
+        "NotebookInstanceLifecycleConfigArn": s.create_notebook_lifecycle_config(req).await?.arn
+    }))
+}
+
+async fn describe_lifecycle_config(s: &Services, req: Request) -> Answer {
+    s.describe_notebook_lifecycle_config(required_str(&req, LIFECYCLE_NAME)?)
+        .await
+}
+
+async fn list_lifecycle_configs(s: &Services, req: Request) -> Answer {
+    let (items, token) = s.list_notebook_lifecycle_configs(list_params(&req)).await?;
+    Ok(page_of("NotebookInstanceLifecycleConfigs", items, token))
+}
+
+async fn update_lifecycle_config(s: &Services, req: Request) -> Answer {
+    s.update_notebook_lifecycle_config(req).await?;
+    empty()
+}
+
+async fn delete_lifecycle_config(s: &Services, req: Request) -> Answer {
+    s.delete_notebook_lifecycle_config(required_str(&req, LIFECYCLE_NAME)?)
+        .await?;
+    empty()
+}
+
+// Tags.
+
+async fn add_tags(s: &Services, req: Request) -> Answer {
+    let arn = required_str(&req, "ResourceArn")?;
+    let added = s
+        .add_tags(arn, crate::service::resources::tags_member(&req))
+        .await?;
+    Ok(json!({ "Tags": tag_list(added) }))
+}
+
+async fn list_tags(s: &Services, req: Request) -> Answer {
+    let max = max_results(&req, 50);
+    let page = s
+        .list_tags(
+            required_str(&req, "ResourceArn")?,
+            max,
+            str_member(&req, "NextToken"),
+        )
+        .await?;
+    let mut out = json!({ "Tags": tag_list(page.items) });
+    if let Some(t) = page.next_token {
+        out["NextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+async fn delete_tags(s: &Services, req: Request) -> Answer {
+    let keys = req
+        .get("TagKeys")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    s.delete_tags(required_str(&req, "ResourceArn")?, keys)
+        .await?;
+    empty()
 }
 
 /// Describe output: the stored request, the derived members over it, then identity and time.

@@ -211,12 +211,15 @@ fn create(dir: &Path) -> Result<(), CaError> {
         write_new(&staging.join(CA_CERT), cert.pem().as_bytes(), 0o600)
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&staging);
+        // Best effort: the staging name is unique, so a leftover harms nothing; the write's error
+        // is the one worth reporting.
+        std::fs::remove_dir_all(&staging).ok();
         return Err(io(&staging)(e));
     }
     // rename(2) onto an existing non-empty directory fails: someone else's CA is in place.
     if let Err(e) = std::fs::rename(&staging, dir) {
-        let _ = std::fs::remove_dir_all(&staging);
+        // Best effort, as above: the rename's outcome decides what happens next.
+        std::fs::remove_dir_all(&staging).ok();
         if !dir.join(CA_KEY).exists() {
             return Err(io(dir)(e));
         }
@@ -292,7 +295,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result
     let staging = path.with_file_name(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
     write_new(&staging, bytes, mode)?;
     std::fs::rename(&staging, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&staging);
+        // Best effort: a leftover staging file has a unique name and is never read.
+        std::fs::remove_file(&staging).ok();
     })
 }
 

@@ -90,14 +90,18 @@ impl AwsProxy {
     /// Accepts connections until `stop` turns true; each is served on a task of its own.
     pub async fn run(self, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) {
         let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
+            // An error means the sender is gone, which is a stop as well.
+            stop.wait_for(|s| *s).await.ok();
         };
         tokio::pin!(stopped);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, _)) => {
-                        let _ = tcp.set_nodelay(true);
+                        if let Err(e) = tcp.set_nodelay(true) {
+                            // Only latency suffers; the connection still works.
+                            tracing::debug!("aws-proxy: cannot set TCP_NODELAY: {e}");
+                        }
                         tokio::spawn(connection(tcp, app.clone(), self.ca.clone()));
                     }
                     Err(e) => {

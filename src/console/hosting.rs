@@ -1,7 +1,6 @@
 //! Models, endpoint configurations, endpoints (with the variant and instance view and a
 //! test-invoke panel) and batch transform jobs.
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -33,7 +32,7 @@ async fn tags(services: &Services, arn: &str) -> String {
     }
     let mut t = String::from("<h2>Tags</h2><table id=\"tags\"><tr><th>Key</th><th>Value</th></tr>");
     for (k, v) in page.items {
-        let _ = write!(t, "<tr><td>{}</td><td>{}</td></tr>", esc(&k), esc(&v));
+        put!(t, "<tr><td>{}</td><td>{}</td></tr>", esc(&k), esc(&v));
     }
     t.push_str("</table>");
     t
@@ -76,7 +75,7 @@ pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> 
                 .flatten()
             {
                 let model = v.get("ModelName").and_then(Value::as_str).unwrap_or("");
-                let _ = write!(
+                put!(
                     body,
                     "<tr data-variant=\"{vn}\"><td>{vn}</td><td><a href=\"{ROOT}models/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     enc(model),
@@ -171,10 +170,10 @@ async fn endpoint_page(
         .unwrap_or("");
     let mut body = format!("<p>{}</p>", status_badge(status));
     if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
-        let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
+        put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
     if let Some(c) = d.get("EndpointConfigName").and_then(Value::as_str) {
-        let _ = write!(
+        put!(
             body,
             "<p>Configuration: <a href=\"{ROOT}endpoint-configs/{}\">{}</a></p>",
             enc(c),
@@ -208,7 +207,7 @@ async fn endpoint_page(
                     .iter()
                     .map(|m| esc(&m.container_id[..m.container_id.len().min(12)]))
                     .collect();
-                let _ = write!(
+                put!(
                     instances,
                     "<div class=\"instance\">#{i} {} <code>{}</code></div>",
                     if inst.is_up() {
@@ -220,7 +219,7 @@ async fn endpoint_page(
                 );
             }
         }
-        let _ = write!(
+        put!(
             body,
             "<tr data-variant=\"{vn}\"><td>{vn}</td><td class=\"instances\">{} / {}</td><td class=\"weights\">{} / {}</td><td>{}</td><td>{instances}</td></tr>",
             v.get("CurrentInstanceCount").cloned().unwrap_or(json!(0)),
@@ -236,7 +235,7 @@ async fn endpoint_page(
         Some((ct, input, inv)) => (*ct, *input, Some(inv)),
         None => ("text/csv", "", None),
     };
-    let _ = write!(
+    put!(
         body,
         "<form id=\"invoke\" method=\"post\" action=\"{ROOT}endpoints/{u}\" data-json=\"{ROOT}endpoints/{u}/invoke\" class=\"panel\"><h2>Test invocation</h2><label>Content type <input name=\"ContentType\" value=\"{}\"></label><label>Body <textarea name=\"Body\" rows=\"5\">{}</textarea></label><button id=\"invoke-submit\" type=\"submit\">Invoke</button></form>{}",
         esc(ct),
@@ -334,7 +333,7 @@ pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) 
         esc(text("/TransformOutput/S3OutputPath"))
     );
     if let Some(r) = job.get("FailureReason").and_then(Value::as_str) {
-        let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
+        put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
     if let Value::Object(d) = &job {
         body.push_str(&details(d));

@@ -5,6 +5,15 @@
 //! goes through `esc`. Forms POST and answer 303 back to the page; a POST whose Origin or Referer
 //! is another site is refused.
 
+/// `write!` into a page's `String`. Formatting into a `String` cannot fail (its `fmt::Write`
+/// never errors), so the `fmt::Result` carries nothing to act on and is dropped here, once.
+macro_rules! put {
+    ($dst:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        $dst.write_fmt(format_args!($($arg)*)).ok();
+    }};
+}
+
 mod assets;
 mod hosting;
 mod notebooks;
@@ -12,7 +21,6 @@ mod s3;
 mod training;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use axum::Router;
 use axum::body::Body;
@@ -169,7 +177,7 @@ pub fn page(title: &str, section: &str, body: &str) -> Response {
         } else {
             ""
         };
-        let _ = write!(nav, "<a href=\"{ROOT}{path}\"{current}>{label}</a>");
+        put!(nav, "<a href=\"{ROOT}{path}\"{current}>{label}</a>");
     }
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t} · sagebox</title><link rel=\"stylesheet\" href=\"{ROOT}assets/console.css\"></head><body><header><a class=\"brand\" href=\"{ROOT}\">sagebox</a><nav id=\"nav\">{nav}</nav></header><main><h1>{t}</h1>{body}</main><script src=\"{ROOT}assets/console.js\" defer></script></body></html>",
@@ -303,7 +311,7 @@ pub fn details(members: &Map<String, Value>) -> String {
                 esc(&serde_json::to_string_pretty(other).unwrap_or_default())
             ),
         };
-        let _ = write!(out, "<dt>{}</dt><dd>{shown}</dd>", esc(k));
+        put!(out, "<dt>{}</dt><dd>{shown}</dd>", esc(k));
     }
     out.push_str("</dl>");
     out
@@ -340,20 +348,20 @@ pub fn resource_table(section: &str, items: &[Resource], with_status: bool) -> S
     }
     t.push_str("<th>Created</th></tr></thead><tbody>");
     for r in items {
-        let _ = write!(
+        put!(
             t,
             "<tr data-name=\"{n}\"><td><a href=\"{ROOT}{section}/{u}\">{n}</a></td>",
             n = esc(&r.name),
             u = enc(&r.name)
         );
         if with_status {
-            let _ = write!(
+            put!(
                 t,
                 "<td class=\"status\">{}</td>",
                 esc(r.status.as_deref().unwrap_or(""))
             );
         }
-        let _ = write!(
+        put!(
             t,
             "<td>{}</td></tr>",
             when(Some(&serde_json::json!(r.created)))
@@ -390,7 +398,7 @@ async fn dashboard(State(state): State<AppState>) -> Response {
     let mut recent: Vec<(f64, &str, Resource)> = Vec::new();
     for (kind, path, label) in KINDS {
         let items = all(s, *kind).await;
-        let _ = write!(
+        put!(
             counts,
             "<a class=\"count\" data-kind=\"{path}\" href=\"{ROOT}{path}\"><b>{}</b> {label}</a>",
             items.len()
@@ -398,7 +406,7 @@ async fn dashboard(State(state): State<AppState>) -> Response {
         recent.extend(items.into_iter().take(10).map(|r| (r.modified, *path, r)));
     }
     let buckets = s.objects.list_buckets().await.unwrap_or_default();
-    let _ = write!(
+    put!(
         counts,
         "<a class=\"count\" data-kind=\"buckets\" href=\"{ROOT}s3\"><b>{}</b> S3 buckets</a></div></section>",
         buckets.len()
@@ -406,7 +414,7 @@ async fn dashboard(State(state): State<AppState>) -> Response {
     recent.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut activity = String::from("<section id=\"activity\"><h2>Recent activity</h2><ul>");
     for (modified, path, r) in recent.iter().take(12) {
-        let _ = write!(
+        put!(
             activity,
             "<li><a href=\"{ROOT}{path}/{u}\">{n}</a> <span class=\"kind\">{path}</span> {} <time>{}</time></li>",
             status_badge(r.status.as_deref().unwrap_or("")),
@@ -457,7 +465,7 @@ async fn dashboard(State(state): State<AppState>) -> Response {
             );
             for d in &report.devices {
                 let holder = pool.holders().get(&d.uuid).cloned().unwrap_or_default();
-                let _ = write!(
+                put!(
                     t,
                     "<tr><td>{}</td><td>{}</td><td>{} MiB</td><td>{}</td></tr>",
                     d.index,
@@ -483,7 +491,7 @@ async fn dashboard(State(state): State<AppState>) -> Response {
                     } else {
                         "not built (built on first use)"
                     };
-                    let _ = write!(
+                    put!(
                         t,
                         "<tr><td>{}</td><td><code>{}</code></td><td>{status}</td></tr>",
                         esc(&i.name),

@@ -1,8 +1,6 @@
 //! Notebook instances: list with live status, create, start, stop, delete, and "Open Jupyter"
 //! (a presigned URL made on the spot).
 
-use std::fmt::Write as _;
-
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -36,7 +34,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
         let u = enc(&r.name);
         let mut actions = String::new();
         if status == "InService" {
-            let _ = write!(
+            put!(
                 actions,
                 "<a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{u}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a>"
             );
@@ -47,14 +45,14 @@ pub async fn list(State(state): State<AppState>) -> Response {
             ("delete", matches!(status, "Stopped" | "Failed")),
         ] {
             if allowed {
-                let _ = write!(
+                put!(
                     actions,
                     "<form method=\"post\" action=\"{ROOT}{SECTION}/{u}/{action}\"><button class=\"{action}\" type=\"submit\">{}</button></form>",
                     capitalized(action)
                 );
             }
         }
-        let _ = write!(
+        put!(
             t,
             "<tr data-name=\"{n}\"><td><a href=\"{ROOT}{SECTION}/{u}\">{n}</a></td><td class=\"status\">{}</td><td>{}</td><td class=\"actions\">{actions}</td></tr>",
             esc(status),
@@ -72,11 +70,11 @@ pub async fn list(State(state): State<AppState>) -> Response {
     }
     let mut types = String::new();
     for ty in TYPES {
-        let _ = write!(types, "<option>{ty}</option>");
+        put!(types, "<option>{ty}</option>");
     }
     let mut configs = String::from("<option value=\"\"></option>");
     for c in all(s, ResourceKind::NotebookLifecycleConfig).await {
-        let _ = write!(configs, "<option>{}</option>", esc(&c.name));
+        put!(configs, "<option>{}</option>", esc(&c.name));
     }
     let role = format!("arn:aws:iam::{}:role/SageMakerRole", s.config.account_id);
     let create = format!(

@@ -2,8 +2,6 @@
 //! parts (the script sends 8 MiB parts with a progress bar) through the object store's multipart
 //! API, so large files never sit whole in memory.
 
-use std::fmt::Write as _;
-
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -30,7 +28,7 @@ pub async fn buckets(State(state): State<AppState>) -> Response {
         "<table id=\"list\"><thead><tr><th>Bucket</th><th>Region</th><th>Created</th></tr></thead><tbody>",
     );
     for b in &list {
-        let _ = write!(
+        put!(
             t,
             "<tr data-name=\"{n}\"><td><a href=\"{ROOT}s3/{u}\">{n}</a></td><td>{}</td><td>{}</td></tr>",
             esc(&b.region),
@@ -55,7 +53,7 @@ fn breadcrumbs(bucket: &str, prefix: &str) -> String {
     let mut acc = String::new();
     for part in prefix.split_inclusive('/') {
         acc.push_str(part);
-        let _ = write!(
+        put!(
             out,
             " / <a href=\"{ROOT}s3/{}?prefix={}\">{}</a>",
             enc(bucket),
@@ -95,7 +93,7 @@ pub async fn listing(
     let mut body = breadcrumbs(&bucket, &prefix);
     body.push_str("<table id=\"list\"><thead><tr><th>Key</th><th>Size</th><th>Last modified</th></tr></thead><tbody>");
     for p in &listing.common_prefixes {
-        let _ = write!(
+        put!(
             body,
             "<tr><td colspan=\"3\"><a class=\"prefix\" href=\"{ROOT}s3/{b}?prefix={}\">{}</a></td></tr>",
             enc(p),
@@ -103,7 +101,7 @@ pub async fn listing(
         );
     }
     for o in &listing.objects {
-        let _ = write!(
+        put!(
             body,
             "<tr data-key=\"{k}\"><td><a href=\"{ROOT}s3/{b}/object?key={}\">{}</a></td><td>{}</td><td>{}</td></tr>",
             enc(&o.key),
@@ -120,14 +118,14 @@ pub async fn listing(
     if listing.is_truncated
         && let Some(last) = &listing.last
     {
-        let _ = write!(
+        put!(
             body,
             "<p><a href=\"{ROOT}s3/{b}?prefix={}&amp;after={}\">More…</a></p>",
             enc(&prefix),
             enc(last)
         );
     }
-    let _ = write!(
+    put!(
         body,
         "<div id=\"upload\" class=\"panel\" data-bucket=\"{}\" data-prefix=\"{}\" data-action=\"{ROOT}s3/{b}/uploads\"><h2>Upload</h2><input id=\"upload-file\" type=\"file\"> <button id=\"upload-submit\" type=\"button\">Upload</button> <progress id=\"upload-progress\" max=\"100\" value=\"0\"></progress> <span id=\"upload-status\"></span><noscript><p>Uploading needs JavaScript (or use aws s3 cp).</p></noscript></div>",
         esc(&bucket),
@@ -166,15 +164,15 @@ pub async fn object(
             .unwrap_or("binary/octet-stream"))
     );
     for (k, v) in &row.meta.user {
-        let _ = write!(d, "<dt>x-amz-meta-{}</dt><dd>{}</dd>", esc(k), esc(v));
+        put!(d, "<dt>x-amz-meta-{}</dt><dd>{}</dd>", esc(k), esc(v));
     }
     for (k, v) in &row.meta.checksums {
-        let _ = write!(d, "<dt>Checksum {}</dt><dd>{}</dd>", esc(k), esc(v));
+        put!(d, "<dt>Checksum {}</dt><dd>{}</dd>", esc(k), esc(v));
     }
     for (k, v) in &row.meta.tags {
-        let _ = write!(d, "<dt>Tag {}</dt><dd>{}</dd>", esc(k), esc(v));
+        put!(d, "<dt>Tag {}</dt><dd>{}</dd>", esc(k), esc(v));
     }
-    let _ = write!(
+    put!(
         d,
         "</dl><p><a id=\"download\" class=\"button\" href=\"{ROOT}s3/{b}/download?key={k}\">Download</a></p><form method=\"post\" action=\"{ROOT}s3/{b}/delete\"><input type=\"hidden\" name=\"key\" value=\"{}\"><button class=\"delete\" type=\"submit\">Delete</button></form>",
         esc(&row.key),

@@ -2,7 +2,6 @@
 //! status timeline, metric plots from the job's log lines and its logs, streamed live.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -50,7 +49,7 @@ pub async fn list(
         } else {
             ""
         };
-        let _ = write!(options, "<option{selected}>{s}</option>");
+        put!(options, "<option{selected}>{s}</option>");
     }
     let filter = format!(
         "<form id=\"filter\" method=\"get\" class=\"inline\"><label>Status <select name=\"status\">{options}</select></label><label>Name contains <input name=\"name\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>",
@@ -112,7 +111,7 @@ fn plot(name: &str, points: &[(f64, f64)]) -> String {
             i as f64 / n
         };
         let y = (v - v0) / span_v;
-        let _ = write!(
+        put!(
             coords,
             "{:.1},{:.1} ",
             pad + x * (w - 2.0 * pad),
@@ -143,14 +142,14 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
             .unwrap_or(""))
     );
     if status == "InProgress" {
-        let _ = write!(
+        put!(
             body,
             "<form method=\"post\" action=\"{ROOT}{SECTION}/{}/stop\"><button class=\"stop\" type=\"submit\">Stop</button></form>",
             enc(&job.name)
         );
     }
     if let Some(r) = job.derived.get("FailureReason").and_then(Value::as_str) {
-        let _ = write!(body, "<p class=\"error\">{}</p>", esc(r));
+        put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
     // hyperparameters
     body.push_str("<h2>Hyperparameters</h2><table id=\"hyperparameters\"><tr><th>Name</th><th>Value</th></tr>");
@@ -160,7 +159,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         .and_then(Value::as_object)
     {
         for (k, v) in hp {
-            let _ = write!(
+            put!(
                 body,
                 "<tr data-key=\"{k}\"><td>{k}</td><td>{}</td></tr>",
                 esc(v.as_str().unwrap_or(&v.to_string())),
@@ -183,7 +182,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
             .or_else(|| c.pointer("/DataSource/FileSystemDataSource/DirectoryPath"))
             .and_then(Value::as_str)
             .unwrap_or("");
-        let _ = write!(
+        put!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(c.get("ChannelName").and_then(Value::as_str).unwrap_or("")),
@@ -202,7 +201,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         .into_iter()
         .flatten()
     {
-        let _ = write!(
+        put!(
             body,
             "<li><b>{}</b> <time>{}</time> {}</li>",
             esc(t.get("Status").and_then(Value::as_str).unwrap_or("")),
@@ -240,7 +239,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     } else {
         ""
     };
-    let _ = write!(
+    put!(
         body,
         "<section id=\"logs\" data-events=\"{ROOT}{SECTION}/{}/logs/events?after={last_id}&amp;since={last_ts}\"{live}><h2>Logs</h2>",
         enc(&job.name)
@@ -249,7 +248,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         body.push_str("<p class=\"empty\">No log lines yet.</p>");
     }
     for (stream, text) in &streams {
-        let _ = write!(
+        put!(
             body,
             "<h3>{st}</h3><pre class=\"log\" data-stream=\"{st}\">{text}</pre>",
             st = esc(stream)
@@ -313,7 +312,7 @@ pub async fn log_events(
                 c.since = c.since.max(e.timestamp);
                 let data =
                     json!({"stream": e.stream, "message": e.message, "timestamp": e.timestamp});
-                let _ = write!(chunk, "event: log\ndata: {data}\n\n");
+                put!(chunk, "event: log\ndata: {data}\n\n");
             }
             let finished = !matches!(
                 services

@@ -212,7 +212,13 @@ impl Engine {
             .create_container(Some(options), spec.body())
             .await?;
         if let Err(e) = self.docker.start_container(&created.id, None).await {
-            let _ = self.remove(&created.id).await;
+            if let Err(r) = self.remove(&created.id).await {
+                // The start's error is the one to report; a leftover is swept like any other.
+                tracing::debug!(
+                    "cannot remove container {} after a failed start: {r}",
+                    created.id
+                );
+            }
             return Err(e.into());
         }
         Ok(created.id)

@@ -87,7 +87,8 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // Best effort: a leftover scratch directory costs disk, not correctness.
+        std::fs::remove_dir_all(&self.0).ok();
     }
 }
 
@@ -343,7 +344,8 @@ impl ImageBuilder {
             .wait()
             .await
             .map_err(|e| failed(&reference, e.to_string()))?;
-        let _ = stderr_task.await;
+        // The task only collects stderr lines; a panic there loses lines, not the build's result.
+        stderr_task.await.ok();
         if !status.success() {
             let t = tail.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
             return Err(failed(
@@ -445,7 +447,8 @@ struct ScratchFile(PathBuf);
 
 impl Drop for ScratchFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        // Best effort, as for Scratch.
+        std::fs::remove_file(&self.0).ok();
     }
 }
 
@@ -478,10 +481,11 @@ mod tests {
             .expect("released")
             .unwrap();
         assert!(second._file.is_some());
-        let _ = std::fs::remove_file(
+        std::fs::remove_file(
             std::env::temp_dir()
                 .join("sagebox-image-locks")
                 .join(format!("{name}.lock")),
-        );
+        )
+        .ok();
     }
 }

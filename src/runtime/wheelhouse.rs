@@ -146,7 +146,8 @@ pub async fn fill(
     while let Ok(Some(line)) = lines.next_line().await {
         errors.push(line);
     }
-    let _ = out_task.await;
+    // The task only reports progress lines; a panic there loses lines, not the download.
+    out_task.await.ok();
     let status = child.wait().await.map_err(|e| e.to_string())?;
     if !status.success() {
         let tail: Vec<&String> = errors.iter().rev().take(15).rev().collect();

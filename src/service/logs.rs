@@ -513,13 +513,19 @@ impl LogWriter {
         let services = services.clone();
         let (group, stream) = (group.to_string(), stream.to_string());
         let task = tokio::spawn(async move {
-            let _ = services.ensure_log_stream(&group, &stream).await;
+            if let Err(e) = services.ensure_log_stream(&group, &stream).await {
+                // The appends below report again if the stream is really missing.
+                tracing::warn!("cannot create log stream {group}/{stream}: {e}");
+            }
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
-                let _ = services.append_log_events(&group, &stream, batch).await;
+                if let Err(e) = services.append_log_events(&group, &stream, batch).await {
+                    // A writer has nobody to answer to: the lines are lost, say so once per batch.
+                    tracing::warn!("cannot append to log stream {group}/{stream}: {e}");
+                }
             }
         });
         (LogWriter { tx }, task)
@@ -527,12 +533,14 @@ impl LogWriter {
 
     /// A line stamped now.
     pub fn line(&self, text: &str) {
-        let _ = self.tx.send((now_millis(), text.to_string()));
+        // Fails only after the drain task has ended (shutdown): the line has nowhere to go.
+        self.tx.send((now_millis(), text.to_string())).ok();
     }
 
     /// A line with its own timestamp (a container's).
     pub fn event(&self, timestamp_ms: i64, text: String) {
-        let _ = self.tx.send((timestamp_ms, text));
+        // As in `line`.
+        self.tx.send((timestamp_ms, text)).ok();
     }
 }
 

@@ -438,7 +438,7 @@ impl Validator<'_> {
             if i > 0 {
                 all.push_str(", ");
             }
-            let _ = write!(all, "{c}");
+            all.push_str(&c.to_string());
         }
         self.push(Some(Shown::Value(v)), path, format_args!("{what}: [{all}]"));
     }
@@ -631,10 +631,10 @@ fn render(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => {
-            let _ = write!(out, "{b}");
+            out.push_str(if *b { "true" } else { "false" });
         }
         Value::Number(n) => {
-            let _ = write!(out, "{n}");
+            out.push_str(&n.to_string());
         }
         Value::String(s) => out.push_str(s),
         Value::Array(items) => {

@@ -4,6 +4,7 @@
 
 use axum::http::HeaderMap;
 
+mod canonical;
 pub mod chunks;
 mod v2;
 
@@ -127,8 +128,6 @@ pub enum Payload<'a> {
     HeaderOnly,
 }
 
-/// Verifies a SigV4-signed request (header or presigned query) against `secret_of(access key)`.
-/// `s3` selects S3's canonical URI rules (the path as sent; other services encode it again).
 /// The parts of a request a signature covers, apart from the payload.
 pub struct SignedRequest<'a> {
     pub method: &'a str,
@@ -137,6 +136,8 @@ pub struct SignedRequest<'a> {
     pub headers: &'a HeaderMap,
 }
 
+/// Verifies a SigV4-signed request (header or presigned query) against `secret_of(access key)`.
+/// `s3` selects S3's canonical URI rules (the path as sent; other services encode it again).
 pub fn verify(
     req: &SignedRequest<'_>,
     payload: Payload<'_>,
@@ -144,181 +145,60 @@ pub fn verify(
     now_epoch: i64,
     secret_of: impl Fn(&str) -> Option<String>,
 ) -> Result<Verified, SignatureError> {
-    let SignedRequest {
-        method,
-        path,
-        query,
-        headers,
-    } = *req;
-    let pairs: Vec<(String, String)> = query
+    let pairs: Vec<(String, String)> = req
+        .query
         .map(|q| {
             form_urlencoded::parse(q.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect()
         })
         .unwrap_or_default();
-    let q = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let presigned = q("X-Amz-Signature").is_some();
-    let (credential, signed_headers, signature, amz_date) = if let Some(auth) =
-        headers.get("authorization").and_then(|v| v.to_str().ok())
+    let presigned = query_value(&pairs, "X-Amz-Signature").is_some();
+    let auth = if let Some(header) = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
     {
-        let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256") else {
-            return Err(SignatureError::Invalid(
-                "sagebox --auth strict accepts AWS Signature Version 4 (AWS4-HMAC-SHA256) only."
-                    .into(),
-            ));
-        };
-        let part = |name: &str| {
-            rest.split(',')
-                .find_map(|p| p.trim().strip_prefix(name))
-                .map(str::to_string)
-        };
-        let date = headers
-            .get("x-amz-date")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .ok_or_else(|| SignatureError::Invalid("The X-Amz-Date header is missing.".into()))?;
-        (
-            part("Credential=").unwrap_or_default(),
-            part("SignedHeaders=").unwrap_or_default(),
-            part("Signature=").unwrap_or_default(),
-            date,
-        )
+        from_header(header, req.headers)?
     } else if presigned {
-        if q("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256") {
-            return Err(SignatureError::Invalid(
-                "sagebox --auth strict accepts AWS Signature Version 4 (AWS4-HMAC-SHA256) only."
-                    .into(),
-            ));
-        }
-        let date = q("X-Amz-Date").unwrap_or_default().to_string();
-        let expires: i64 = q("X-Amz-Expires").and_then(|e| e.parse().ok()).unwrap_or(0);
-        match parse_amz_date(&date) {
-            Some(t) if t - now_epoch > S3_SKEW_SECS => return Err(SignatureError::NotYetValid),
-            Some(t) if now_epoch <= t + expires => {}
-            Some(_) => return Err(SignatureError::Expired),
-            None => {
-                return Err(SignatureError::Invalid(format!(
-                    "X-Amz-Date {date} is not a date like 20260101T000000Z."
-                )));
-            }
-        }
-        (
-            q("X-Amz-Credential").unwrap_or_default().to_string(),
-            q("X-Amz-SignedHeaders").unwrap_or_default().to_string(),
-            q("X-Amz-Signature").unwrap_or_default().to_string(),
-            date,
-        )
-    } else if s3 && q("Signature").is_some() && q("AWSAccessKeyId").is_some() {
-        return v2::verify_v2_presigned(method, path, &pairs, headers, now_epoch, &secret_of);
+        from_presigned(&pairs, now_epoch)?
+    } else if s3
+        && query_value(&pairs, "Signature").is_some()
+        && query_value(&pairs, "AWSAccessKeyId").is_some()
+    {
+        return v2::verify_v2_presigned(
+            req.method,
+            req.path,
+            &pairs,
+            req.headers,
+            now_epoch,
+            &secret_of,
+        );
     } else {
         return Err(SignatureError::Missing);
     };
-
-    if !signed_headers.split(';').any(|h| h == "host") {
-        return Err(SignatureError::Invalid(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
-        ));
-    }
-    // A header signature is good for a few minutes around its X-Amz-Date (a presigned URL
-    // for its X-Amz-Expires, checked above), so a captured request cannot be replayed later.
-    if !presigned {
-        let t = parse_amz_date(&amz_date).ok_or_else(|| {
-            SignatureError::Invalid(format!(
-                "X-Amz-Date {amz_date} is not a date like 20260101T000000Z."
-            ))
-        })?;
-        let window_secs = if s3 { S3_SKEW_SECS } else { SKEW_SECS };
-        if (now_epoch - t).abs() > window_secs {
-            return Err(SignatureError::Skewed(Skew {
-                amz_date: amz_date.clone(),
-                now_epoch,
-                window_secs,
-            }));
-        }
-    }
-    let scope_parts: Vec<&str> = credential.splitn(2, '/').collect();
-    let (access_key, scope) = match scope_parts.as_slice() {
-        [k, s] => (*k, *s),
-        _ => {
-            return Err(SignatureError::Invalid(format!(
-                "The credential {credential} is not KEY/DATE/REGION/SERVICE/aws4_request."
-            )));
-        }
-    };
+    check_host_and_skew(&auth, presigned, s3, now_epoch)?;
+    let (access_key, scope) = split_credential(&auth.credential)?;
     let secret =
         secret_of(access_key).ok_or_else(|| SignatureError::UnknownKey(access_key.into()))?;
-
-    // Canonical request.
-    let canonical_uri = if s3 {
-        path.to_string()
-    } else {
-        uri_encode(path, false)
-    };
-    let mut query_pairs: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| k != "X-Amz-Signature")
-        .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
-        .collect();
-    query_pairs.sort();
-    let canonical_query = query_pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut canonical_headers = String::new();
-    for name in signed_headers.split(';').filter(|n| !n.is_empty()) {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
-    }
-    let payload_hash = match payload {
-        // Services other than S3 sign the body itself: the hash is computed here, whatever a
-        // header claims, so a changed body cannot ride on a replayed signature.
-        Payload::Body(b) => hex::encode(Sha256::digest(b)),
-        Payload::HeaderOnly if presigned => q("X-Amz-Content-Sha256")
-            .unwrap_or("UNSIGNED-PAYLOAD")
-            .to_string(),
-        Payload::HeaderOnly => headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                SignatureError::Invalid(
-                    "Missing required header for this request: x-amz-content-sha256".into(),
-                )
-            })?
-            .to_string(),
-    };
-    let canonical_request = format!(
-        "{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
-    );
+    let payload_hash = canonical::payload_hash(payload, presigned, &pairs, req.headers)?;
+    let canonical =
+        canonical::canonical_request(req, &pairs, &auth.signed_headers, s3, &payload_hash);
     let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
+        auth.amz_date,
+        hex::encode(Sha256::digest(canonical.as_bytes()))
     );
     let mut key = format!("AWS4{secret}").into_bytes();
     for part in scope.split('/') {
         key = hmac(&key, part.as_bytes());
     }
     let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+    if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(SignatureError::Mismatch(string_to_sign));
     }
     // A presigned URL may still name its payload in a header (s3s and MinIO check it too).
-    let payload_hash = match (presigned, headers.get("x-amz-content-sha256")) {
+    let payload_hash = match (presigned, req.headers.get("x-amz-content-sha256")) {
         (true, Some(h)) if payload_hash == "UNSIGNED-PAYLOAD" => {
             h.to_str().unwrap_or_default().to_string()
         }
@@ -326,10 +206,125 @@ pub fn verify(
     };
     Ok(Verified {
         payload_hash,
-        signature,
-        amz_date,
+        signature: auth.signature,
+        amz_date: auth.amz_date,
         scope: scope.to_string(),
         signing_key: key,
+    })
+}
+
+/// What a SigV4 authorization names, from the header or from a presigned URL's query.
+struct Authorization {
+    credential: String,
+    signed_headers: String,
+    signature: String,
+    amz_date: String,
+}
+
+const V4_ONLY: &str =
+    "sagebox --auth strict accepts AWS Signature Version 4 (AWS4-HMAC-SHA256) only.";
+
+fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` and X-Amz-Date.
+fn from_header(auth: &str, headers: &HeaderMap) -> Result<Authorization, SignatureError> {
+    let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256") else {
+        return Err(SignatureError::Invalid(V4_ONLY.into()));
+    };
+    let part = |name: &str| {
+        rest.split(',')
+            .find_map(|p| p.trim().strip_prefix(name))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| SignatureError::Invalid("The X-Amz-Date header is missing.".into()))?;
+    Ok(Authorization {
+        credential: part("Credential="),
+        signed_headers: part("SignedHeaders="),
+        signature: part("Signature="),
+        amz_date,
+    })
+}
+
+/// `X-Amz-Algorithm`, `X-Amz-Credential`, … in the query; the URL must be within its
+/// `X-Amz-Expires` (and not dated further ahead than the skew window).
+fn from_presigned(
+    pairs: &[(String, String)],
+    now_epoch: i64,
+) -> Result<Authorization, SignatureError> {
+    let q = |name: &str| query_value(pairs, name);
+    if q("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256") {
+        return Err(SignatureError::Invalid(V4_ONLY.into()));
+    }
+    let amz_date = q("X-Amz-Date").unwrap_or_default().to_string();
+    let expires: i64 = q("X-Amz-Expires").and_then(|e| e.parse().ok()).unwrap_or(0);
+    match parse_amz_date(&amz_date) {
+        Some(t) if t - now_epoch > S3_SKEW_SECS => return Err(SignatureError::NotYetValid),
+        Some(t) if now_epoch <= t + expires => {}
+        Some(_) => return Err(SignatureError::Expired),
+        None => {
+            return Err(SignatureError::Invalid(format!(
+                "X-Amz-Date {amz_date} is not a date like 20260101T000000Z."
+            )));
+        }
+    }
+    Ok(Authorization {
+        credential: q("X-Amz-Credential").unwrap_or_default().to_string(),
+        signed_headers: q("X-Amz-SignedHeaders").unwrap_or_default().to_string(),
+        signature: q("X-Amz-Signature").unwrap_or_default().to_string(),
+        amz_date,
+    })
+}
+
+/// The host must be signed; a header signature is good for a few minutes around its
+/// X-Amz-Date (a presigned URL for its X-Amz-Expires, checked when read), so a captured
+/// request cannot be replayed later.
+fn check_host_and_skew(
+    auth: &Authorization,
+    presigned: bool,
+    s3: bool,
+    now_epoch: i64,
+) -> Result<(), SignatureError> {
+    if !auth.signed_headers.split(';').any(|h| h == "host") {
+        return Err(SignatureError::Invalid(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    if presigned {
+        return Ok(());
+    }
+    let amz_date = &auth.amz_date;
+    let t = parse_amz_date(amz_date).ok_or_else(|| {
+        SignatureError::Invalid(format!(
+            "X-Amz-Date {amz_date} is not a date like 20260101T000000Z."
+        ))
+    })?;
+    let window_secs = if s3 { S3_SKEW_SECS } else { SKEW_SECS };
+    if (now_epoch - t).abs() > window_secs {
+        return Err(SignatureError::Skewed(Skew {
+            amz_date: amz_date.clone(),
+            now_epoch,
+            window_secs,
+        }));
+    }
+    Ok(())
+}
+
+/// `KEY/DATE/REGION/SERVICE/aws4_request` → (`KEY`, `DATE/REGION/SERVICE/aws4_request`).
+fn split_credential(credential: &str) -> Result<(&str, &str), SignatureError> {
+    credential.split_once('/').ok_or_else(|| {
+        SignatureError::Invalid(format!(
+            "The credential {credential} is not KEY/DATE/REGION/SERVICE/aws4_request."
+        ))
     })
 }
 

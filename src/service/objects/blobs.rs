@@ -275,7 +275,8 @@ impl Blobs {
             let file = tokio::fs::File::create(&tmp).await?.into_std().await;
             let streamed = stream_to(file, 0, gathered, body, &mut hashes, &self.md5, None);
             if let Err(e) = streamed.await {
-                let _ = tokio::fs::remove_file(&tmp).await;
+                // Best effort: the stream's error is the one to report.
+                tokio::fs::remove_file(&tmp).await.ok();
                 return Err(e);
             }
             self.publish(tmp, &id).await?;
@@ -380,7 +381,8 @@ impl Blobs {
         .await
         .map_err(|e| ObjectError::Internal(e.to_string()))?;
         if let Err(e) = copied {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            // Best effort, as in `put`.
+            tokio::fs::remove_file(&tmp).await.ok();
             return Err(e.into());
         }
         self.publish(tmp, &id).await?;

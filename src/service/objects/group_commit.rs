@@ -119,14 +119,18 @@ fn write_blobs(
             } => match write_and_rename(&bytes, &tmp, &dest) {
                 Ok(()) => {
                     if let Err(unsent) = written.send(answer) {
-                        let _ = unsent
+                        // A writer that stopped waiting needs no answer.
+                        unsent
                             .0
-                            .send(Err(std::io::Error::other("the blob syncer stopped")));
+                            .send(Err(std::io::Error::other("the blob syncer stopped")))
+                            .ok();
                     }
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    let _ = answer.send(Err(e));
+                    // Best effort: the write's error is the one to report.
+                    std::fs::remove_file(&tmp).ok();
+                    // A writer that stopped waiting needs no answer.
+                    answer.send(Err(e)).ok();
                 }
             },
             CommitJob::Remove(path) => removals.push_back(path),
@@ -163,7 +167,8 @@ fn sync_groups(root: &Path, written: std::sync::mpsc::Receiver<Answer>) {
                 Ok(()) => Ok(()),
                 Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };
-            let _ = answer.send(r);
+            // A writer that stopped waiting needs no answer.
+            answer.send(r).ok();
         }
     }
 }

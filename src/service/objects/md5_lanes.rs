@@ -329,7 +329,8 @@ fn serve(rx: std::sync::mpsc::Receiver<Msg>, kernel: Kernel) {
         for slot in lanes.iter_mut() {
             if slot.as_ref().is_some_and(|r| r.done == r.data.len()) {
                 let run = slot.take().expect("checked");
-                let _ = run.answer.send(run.state);
+                // The hasher that asked may have been dropped (a failed upload): nobody to answer.
+                run.answer.send(run.state).ok();
             }
         }
     }
@@ -458,7 +459,8 @@ impl StreamMd5 {
     pub async fn settle(&mut self) {
         if let Some(p) = self.pending.take() {
             p.urgent.store(true, Ordering::Release);
-            let _ = p.lanes.tx.send(Msg::Hurry);
+            // Only a hint: the thread answers every run with or without it.
+            p.lanes.tx.send(Msg::Hurry).ok();
             self.state = p.answered.await.expect("the MD5 thread answers every run");
         }
     }

@@ -281,15 +281,6 @@ impl Objects {
         self.blobs.path(blob)
     }
 
-    /// The file path of an object, for zero-copy staging (hard links, read-only bind mounts).
-    pub async fn object_path(&self, bucket: &str, key: &str) -> ObjectResult<Option<PathBuf>> {
-        Ok(self
-            .store
-            .object(bucket, key)
-            .await?
-            .map(|row| self.blobs.path(&row.blob)))
-    }
-
     /// Deletes an object; deleting a missing key succeeds, as in S3.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> ObjectResult<()> {
         match self.store.delete_object(bucket, key).await? {
