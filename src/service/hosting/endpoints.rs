@@ -20,6 +20,7 @@ use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
 use crate::service::logs::LogWriter;
 use crate::service::resources::{ListParams, Page};
+use crate::service::training::saving;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
@@ -287,6 +288,18 @@ impl Services {
             .await
     }
 
+    /// `save_endpoint` for the background tasks, which have no caller to hand an error to: a
+    /// terminal status is retried, a failure logged with the endpoint's name (see `saving`).
+    async fn save_endpoint_logged(
+        &self,
+        name: &str,
+        status: &str,
+        edit: impl Fn(&mut Map<String, Value>),
+    ) {
+        let what = format!("endpoint {name}");
+        saving::persist(&what, status, || self.save_endpoint(name, status, &edit)).await;
+    }
+
     async fn endpoint_status(&self, name: &str) -> Option<String> {
         self.store
             .resource(ResourceKind::Endpoint, name)
@@ -306,11 +319,10 @@ impl Services {
             Ok(d) => self.go_live(endpoint, d, None).await,
             Err(reason) => {
                 tracing::info!("endpoint {endpoint} failed: {reason}");
-                let _ = self
-                    .save_endpoint(endpoint, "Failed", |d| {
-                        d.insert("FailureReason".into(), json!(reason));
-                    })
-                    .await;
+                self.save_endpoint_logged(endpoint, "Failed", |d| {
+                    d.insert("FailureReason".into(), json!(reason));
+                })
+                .await;
             }
         }
     }
@@ -326,14 +338,13 @@ impl Services {
             // blue/green: the new containers passed /ping; traffic moves, then the old ones go
             Ok(d) => self.go_live(endpoint, d, old).await,
             Err(reason) => {
-                let _ = self
-                    .save_endpoint(endpoint, "InService", |d| {
-                        d.insert(
-                            "FailureReason".into(),
-                            json!(format!("Failed to update the endpoint to endpoint configuration {config}; it keeps serving its previous configuration. {reason}")),
-                        );
-                    })
-                    .await;
+                self.save_endpoint_logged(endpoint, "InService", |d| {
+                    d.insert(
+                        "FailureReason".into(),
+                        json!(format!("Failed to update the endpoint to endpoint configuration {config}; it keeps serving its previous configuration. {reason}")),
+                    );
+                })
+                .await;
             }
         }
     }
@@ -348,14 +359,13 @@ impl Services {
         self.hosting.set_deployment(endpoint, Some(d.clone()));
         let view = d.variants_view();
         let (id, config) = (d.id.clone(), d.config_name.clone());
-        let _ = self
-            .save_endpoint(endpoint, "InService", move |m| {
-                m.remove("FailureReason");
-                m.insert("EndpointConfigName".into(), json!(config));
-                m.insert("ProductionVariants".into(), view);
-                m.insert("_Deployment".into(), json!(id));
-            })
-            .await;
+        self.save_endpoint_logged(endpoint, "InService", |m| {
+            m.remove("FailureReason");
+            m.insert("EndpointConfigName".into(), json!(config));
+            m.insert("ProductionVariants".into(), view.clone());
+            m.insert("_Deployment".into(), json!(id));
+        })
+        .await;
         if let Some(old) = old {
             self.teardown(&old).await;
         }
@@ -386,15 +396,14 @@ impl Services {
         }
         self.hosting.routes.set(endpoint, d.route());
         let view = d.variants_view();
-        let _ = self
-            .save_endpoint(endpoint, "InService", move |m| {
-                m.insert("ProductionVariants".into(), view);
-                match failure {
-                    Some(f) => m.insert("FailureReason".into(), json!(f)),
-                    None => m.remove("FailureReason"),
-                };
-            })
-            .await;
+        self.save_endpoint_logged(endpoint, "InService", |m| {
+            m.insert("ProductionVariants".into(), view.clone());
+            match &failure {
+                Some(f) => m.insert("FailureReason".into(), json!(f)),
+                None => m.remove("FailureReason"),
+            };
+        })
+        .await;
     }
 
     async fn scale_variant(
@@ -461,14 +470,21 @@ impl Services {
                 let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
                 fleet::remove_all(&engine, &ids).await;
             }
-            let _ = engine
-                .remove_network(&self.endpoint_network(endpoint))
-                .await;
+            let network = self.endpoint_network(endpoint);
+            if let Err(e) = engine.remove_network(&network).await {
+                // best effort: the startup sweep removes a network nothing claims
+                tracing::debug!("endpoint {endpoint}: cannot remove network {network}: {e}");
+            }
         }
-        let _ = self
-            .store
-            .delete_resource(ResourceKind::Endpoint, endpoint)
-            .await;
+        let what = format!("endpoint {endpoint}");
+        saving::persist(&what, "Deleted", || async {
+            // whether it was still there does not matter: gone is the state wanted
+            self.store
+                .delete_resource(ResourceKind::Endpoint, endpoint)
+                .await
+                .map(|_existed| ())
+        })
+        .await;
     }
 
     /// Stops a deployment's containers once the requests they are answering are done.
@@ -771,12 +787,12 @@ impl Services {
                 {
                     tracing::info!("endpoint {} re-adopted its containers", ep.name);
                     if status != "InService" {
-                        let _ = services.save_endpoint(&ep.name, "InService", |_| {}).await;
+                        services.save_endpoint_logged(&ep.name, "InService", |_| {}).await;
                     }
                     return;
                 }
                 tracing::info!("endpoint {} is deployed again", ep.name);
-                let _ = services.save_endpoint(&ep.name, "Creating", |_| {}).await;
+                services.save_endpoint_logged(&ep.name, "Creating", |_| {}).await;
                 if let Ok(engine) = services.runtime.engine().await
                     && let Ok(list) = engine.containers_labelled(ARN_LABEL, &ep.arn).await
                 {
@@ -804,7 +820,10 @@ impl Services {
         let mut by_slot: HashMap<(String, usize, usize), String> = HashMap::new();
         for (id, name, labels) in &containers {
             if labels.get(DEPLOYMENT_LABEL).map(String::as_str) != Some(deployment_id) {
-                let _ = engine.remove(id).await;
+                if let Err(e) = engine.remove(id).await {
+                    // best effort: the startup sweep removes containers nothing claims
+                    tracing::debug!("endpoint {}: cannot remove stale container {id}: {e}", ep.name);
+                }
                 continue;
             }
             let slot = (

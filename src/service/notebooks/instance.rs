@@ -14,6 +14,7 @@ use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
 use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
+use crate::service::training::saving;
 use crate::service::logs::{LogWriter, Resume};
 use crate::store::resources::{ListQuery, Resource};
 
@@ -207,9 +208,11 @@ fn pump(
                 .or_insert_with(|| LogWriter::new(&services, LOG_GROUP, &stream));
             writer.event(line.timestamp_ms, line.text);
         }
-        for (_, (writer, task)) in writers {
+        for (stream, (writer, task)) in writers {
             drop(writer);
-            let _ = task.await;
+            if let Err(e) = task.await {
+                tracing::debug!("notebook {name}: log writer of {stream} ended abnormally: {e}");
+            }
         }
     })
 }
@@ -231,25 +234,23 @@ pub(super) async fn run_start(services: Services, name: String) {
                 .notebooks
                 .set_server(&nb.name, Some(server.clone()));
             let url = services.notebook_url(&nb.name);
-            let _ = services
-                .save_notebook(&nb.name, "InService", |d| {
-                    d.insert("Url".into(), json!(url));
-                    d.insert("_Created".into(), json!(true));
-                    d.insert("_Container".into(), json!(server.container_id));
-                    d.insert("_Token".into(), json!(server.token));
-                    d.remove("FailureReason");
-                })
-                .await;
+            save_logged(&services, &nb.name, "InService", |d| {
+                d.insert("Url".into(), json!(url));
+                d.insert("_Created".into(), json!(true));
+                d.insert("_Container".into(), json!(server.container_id));
+                d.insert("_Token".into(), json!(server.token));
+                d.remove("FailureReason");
+            })
+            .await;
             watch(&services, &nb.name, &server.container_id);
         }
         Err(reason) => {
             tracing::warn!(notebook = %nb.name, "notebook instance failed: {reason}");
-            let _ = services
-                .save_notebook(&nb.name, "Failed", |d| {
-                    d.insert("FailureReason".into(), json!(reason));
-                    d.remove("_Container");
-                })
-                .await;
+            save_logged(&services, &nb.name, "Failed", |d| {
+                d.insert("FailureReason".into(), json!(reason));
+                d.remove("_Container");
+            })
+            .await;
         }
     }
 }
@@ -276,7 +277,9 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         .map_err(|e| format!("The notebook image could not be built: {e}"));
     drop(progress);
     drop(progress_log);
-    let _ = progress_task.await;
+    if let Err(e) = progress_task.await {
+        tracing::debug!(notebook = %nb.name, "the image progress log writer ended abnormally: {e}");
+    }
     let image = image?;
 
     let scripts = match nb
@@ -328,8 +331,11 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         .await
         .unwrap_or_default()
     {
-        if l.get(OWNER_LABEL) == Some(&services.runtime.owner) {
-            let _ = engine.remove(&id).await;
+        if l.get(OWNER_LABEL) == Some(&services.runtime.owner)
+            && let Err(e) = engine.remove(&id).await
+        {
+            // the new container gets another name, so a leftover only costs space until the sweep
+            tracing::debug!(notebook = %nb.name, "cannot remove leftover container {id}: {e}");
         }
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -402,8 +408,12 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         }),
         Err(code) => {
             let last = engine.last_lines(&id, 8).await;
-            let _ = engine.remove(&id).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), pumped).await;
+            if let Err(e) = engine.remove(&id).await {
+                // best effort: the startup sweep removes containers nothing claims
+                tracing::debug!(notebook = %nb.name, "cannot remove failed container {id}: {e}");
+            }
+            // the pump ends with the container; waiting longer would only delay the Failed
+            tokio::time::timeout(Duration::from_secs(5), pumped).await.ok();
             let hooks = hooks.lock().unwrap_or_else(|e| e.into_inner());
             let reason = match code {
                 Some(code) => failure_reason(services, nb, &hooks, code, &last),
@@ -487,19 +497,21 @@ fn watch(services: &Services, name: &str, id: &str) {
         }
         let last = engine.last_lines(&id, 8).await;
         services.notebooks.set_server(&name, None);
-        let _ = engine.remove(&id).await;
-        let _ = services
-            .save_notebook(&name, "Failed", |d| {
-                d.insert(
-                    "FailureReason".into(),
-                    json!(format!(
-                        "The notebook instance's Jupyter server exited with code {code}. Last log lines: {}. Start the instance again; its files under {HOME} are kept.",
-                        last.join(" | ")
-                    )),
-                );
-                d.remove("_Container");
-            })
-            .await;
+        if let Err(e) = engine.remove(&id).await {
+            // best effort: the startup sweep removes containers nothing claims
+            tracing::debug!(notebook = %name, "cannot remove exited container {id}: {e}");
+        }
+        save_logged(&services, &name, "Failed", |d| {
+            d.insert(
+                "FailureReason".into(),
+                json!(format!(
+                    "The notebook instance's Jupyter server exited with code {code}. Last log lines: {}. Start the instance again; its files under {HOME} are kept.",
+                    last.join(" | ")
+                )),
+            );
+            d.remove("_Container");
+        })
+        .await;
     });
 }
 
@@ -511,11 +523,22 @@ pub(super) async fn run_stop(services: Services, name: String) {
     if let Ok(engine) = services.runtime.engine().await {
         remove_containers(&services, &engine, &name).await;
     }
-    let _ = services
-        .save_notebook(&name, "Stopped", |d| {
-            d.remove("_Container");
-        })
-        .await;
+    save_logged(&services, &name, "Stopped", |d| {
+        d.remove("_Container");
+    })
+    .await;
+}
+
+/// `save_notebook` for the background tasks, which have no caller to hand an error to: a
+/// terminal status is retried, a failure logged with the instance's name (see `saving`).
+async fn save_logged(
+    services: &Services,
+    name: &str,
+    status: &str,
+    edit: impl Fn(&mut serde_json::Map<String, Value>),
+) {
+    let what = format!("notebook instance {name}");
+    saving::persist(&what, status, || services.save_notebook(name, status, &edit)).await;
 }
 
 async fn remove_containers(services: &Services, engine: &Engine, name: &str) {
@@ -526,8 +549,11 @@ async fn remove_containers(services: &Services, engine: &Engine, name: &str) {
         .unwrap_or_default()
     {
         if labels.get(OWNER_LABEL) == Some(&services.runtime.owner) {
-            let _ = engine.stop(&id, Duration::from_secs(5)).await;
-            let _ = engine.remove(&id).await;
+            // stop is only the polite half: whatever it answers, remove follows
+            engine.stop(&id, Duration::from_secs(5)).await.ok();
+            if let Err(e) = engine.remove(&id).await {
+                tracing::warn!(notebook = %name, "cannot remove container {id}: {e}");
+            }
         }
     }
 }
@@ -549,7 +575,16 @@ pub(super) async fn run_delete(services: Services, name: String) {
     {
         tracing::warn!("cannot remove {}: {e}", dir.display());
     }
-    let _ = services.store.delete_resource(KIND, &name).await;
+    let what = format!("notebook instance {name}");
+    saving::persist(&what, "Deleted", || async {
+        // whether it was still there does not matter: gone is the state wanted
+        services
+            .store
+            .delete_resource(KIND, &name)
+            .await
+            .map(|_existed| ())
+    })
+    .await;
 }
 
 impl Services {
@@ -577,7 +612,7 @@ impl Services {
                         _ => false,
                     };
                     if !adopted {
-                        let _ = self.save_notebook(&nb.name, "Pending", |_| {}).await;
+                        save_logged(self, &nb.name, "Pending", |_| {}).await;
                         self.spawn_notebook_start(&nb.name);
                     }
                 }
@@ -592,7 +627,7 @@ impl Services {
                     tokio::spawn(run_delete(self.clone(), nb.name.clone()));
                 }
                 "Updating" => {
-                    let _ = self.save_notebook(&nb.name, "Stopped", |_| {}).await;
+                    save_logged(self, &nb.name, "Stopped", |_| {}).await;
                 }
                 _ => {}
             }

@@ -24,7 +24,7 @@ use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;
 use crate::service::logs::LogWriter;
 use crate::service::training::StopRequest;
-use crate::service::training::staging;
+use crate::service::training::{saving, staging};
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::{Resource, ResourceKind};
 
@@ -79,7 +79,10 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
             let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
             fleet::remove_all(&engine, &ids).await;
         }
-        let _ = engine.remove_network(&network).await;
+        if let Err(e) = engine.remove_network(&network).await {
+            // best effort: the startup sweep removes a network nothing claims
+            tracing::debug!("transform job {name}: cannot remove network {network}: {e}");
+        }
     }
     if let Ok(mut pool) = services.runtime.gpus.lock() {
         pool.release(&job.arn);
@@ -92,16 +95,21 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
     if let Some(r) = &reason {
         notes.line(&format!("[sagebox] the job failed: {r}"));
     }
-    let _ = services
-        .save_transform(&name, status, |d| {
-            d.insert("TransformEndTime".into(), json!(now_epoch()));
-            if let Some(r) = reason {
+    let ended = now_epoch();
+    let what = format!("transform job {name}");
+    saving::persist(&what, status, || {
+        services.save_transform(&name, status, |d| {
+            d.insert("TransformEndTime".into(), json!(ended));
+            if let Some(r) = &reason {
                 d.insert("FailureReason".into(), json!(r));
             }
         })
-        .await;
+    })
+    .await;
     drop(notes);
-    let _ = notes_task.await;
+    if let Err(e) = notes_task.await {
+        tracing::debug!("transform job {name}: its notes' log writer ended abnormally: {e}");
+    }
     services.transforms.done(&name);
 }
 
