@@ -787,12 +787,16 @@ impl Services {
                 {
                     tracing::info!("endpoint {} re-adopted its containers", ep.name);
                     if status != "InService" {
-                        services.save_endpoint_logged(&ep.name, "InService", |_| {}).await;
+                        services
+                            .save_endpoint_logged(&ep.name, "InService", |_| {})
+                            .await;
                     }
                     return;
                 }
                 tracing::info!("endpoint {} is deployed again", ep.name);
-                services.save_endpoint_logged(&ep.name, "Creating", |_| {}).await;
+                services
+                    .save_endpoint_logged(&ep.name, "Creating", |_| {})
+                    .await;
                 if let Ok(engine) = services.runtime.engine().await
                     && let Ok(list) = engine.containers_labelled(ARN_LABEL, &ep.arn).await
                 {
@@ -822,7 +826,10 @@ impl Services {
             if labels.get(DEPLOYMENT_LABEL).map(String::as_str) != Some(deployment_id) {
                 if let Err(e) = engine.remove(id).await {
                     // best effort: the startup sweep removes containers nothing claims
-                    tracing::debug!("endpoint {}: cannot remove stale container {id}: {e}", ep.name);
+                    tracing::debug!(
+                        "endpoint {}: cannot remove stale container {id}: {e}",
+                        ep.name
+                    );
                 }
                 continue;
             }

@@ -14,8 +14,8 @@ use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
 use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
-use crate::service::training::saving;
 use crate::service::logs::{LogWriter, Resume};
+use crate::service::training::saving;
 use crate::store::resources::{ListQuery, Resource};
 
 /// The port Jupyter listens on inside the container.
@@ -413,7 +413,9 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
                 tracing::debug!(notebook = %nb.name, "cannot remove failed container {id}: {e}");
             }
             // the pump ends with the container; waiting longer would only delay the Failed
-            tokio::time::timeout(Duration::from_secs(5), pumped).await.ok();
+            tokio::time::timeout(Duration::from_secs(5), pumped)
+                .await
+                .ok();
             let hooks = hooks.lock().unwrap_or_else(|e| e.into_inner());
             let reason = match code {
                 Some(code) => failure_reason(services, nb, &hooks, code, &last),
@@ -538,7 +540,10 @@ async fn save_logged(
     edit: impl Fn(&mut serde_json::Map<String, Value>),
 ) {
     let what = format!("notebook instance {name}");
-    saving::persist(&what, status, || services.save_notebook(name, status, &edit)).await;
+    saving::persist(&what, status, || {
+        services.save_notebook(name, status, &edit)
+    })
+    .await;
 }
 
 async fn remove_containers(services: &Services, engine: &Engine, name: &str) {

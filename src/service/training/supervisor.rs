@@ -8,19 +8,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::staging::{self, ChannelObject};
+mod launch;
+
+use super::saving;
+use super::staging;
 use super::state::JobState;
 use super::{LOG_GROUP, StopRequest};
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
-use crate::runtime::instance_types;
 use crate::service::Services;
 use crate::service::logs::{LogWriter as JobLog, Resume};
 use crate::store::objects::ObjectMeta;
@@ -28,6 +30,8 @@ use crate::store::objects::ObjectMeta;
 const HOST_LABEL: &str = "sagebox.host";
 const STREAM_LABEL: &str = "sagebox.log-stream";
 /// SageMaker gives an algorithm 120 s between SIGTERM and SIGKILL.
+use launch::launch;
+
 const STOP_GRACE: Duration = Duration::from_secs(120);
 
 enum Outcome {
@@ -284,313 +288,14 @@ pub(super) async fn run(
     services.training.done(&job.name);
 }
 
+/// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the
+/// supervisor has no caller to hand the error to.
 async fn save(services: &Services, job: &Job) {
-    if let Err(e) = services.save_training_state(&job.name, &job.state).await {
-        tracing::warn!("training job {}: cannot save its state: {e}", job.name);
-    }
-}
-
-/// Image, GPUs, data, config files, network and containers. Returns the engine and the
-/// started containers as (host, id); an Err is the job's FailureReason.
-async fn launch(
-    services: &Services,
-    job: &mut Job,
-    stop: &mut watch::Receiver<StopRequest>,
-) -> Result<(Engine, Vec<(String, String)>), String> {
-    let (log, _log_task) = JobLog::new(services, LOG_GROUP, &job.streams[0]);
-    job.state
-        .transition("Starting", "Preparing the instances for training");
-    save(services, job).await;
-
-    let engine = services
-        .runtime
-        .engine()
-        .await
-        .map_err(|e| format!("InternalServerError: {e}"))?;
-
-    // The image: AWS algorithm URIs run sagebox's emulator images, built on first use.
-    let image_uri = job
-        .request
-        .pointer("/AlgorithmSpecification/TrainingImage")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    job.state
-        .transition("Downloading", "Downloading the training image");
-    save(services, job).await;
-    let progress_log = log.clone();
-    let progress: crate::runtime::images::Progress =
-        Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
-    let image = services
-        .runtime
-        .image_for(&image_uri, &progress)
-        .await
-        .map_err(|e| format!("ClientError: {e}"))?;
-
-    // Resources: the instance type's CPUs and memory, capped at the host's; GPUs from the pool.
-    let allot = instance_types::allot(&job.instance_type, &services.runtime.host);
-    for note in &allot.capped {
-        log.line(&format!("[sagebox] {note}"));
-    }
-    if allot.gpus > 0 {
-        let wanted = allot.gpus * job.instances as u32;
-        let grant = services
-            .runtime
-            .gpus
-            .lock()
-            .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
-            .allocate(&job.arn, &job.instance_type, wanted);
-        match grant {
-            Ok(g) => job.gpus = g,
-            Err(e) => {
-                if services.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu {
-                    log.line(&format!(
-                        "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
-                    ));
-                } else {
-                    return Err(format!("CapacityError: {e}"));
-                }
-            }
-        }
-    }
-
-    // The output bucket must exist before the algorithm runs for nothing.
-    let output = job
-        .request
-        .pointer("/OutputDataConfig/S3OutputPath")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if let Some((bucket, _)) = staging::parse_s3_uri(output)
-        && services.objects.bucket(&bucket).await.is_err()
-    {
-        return Err(format!(
-            "ClientError: The S3 bucket \"{bucket}\" of OutputDataConfig.S3OutputPath ({output}) does not exist. Create the bucket or choose another output path."
-        ));
-    }
-
-    // Input data.
-    job.state
-        .transition("Downloading", "Downloading input data");
-    job.state.started_training();
-    save(services, job).await;
-    let default_mode = job
-        .request
-        .pointer("/AlgorithmSpecification/TrainingInputMode")
-        .and_then(Value::as_str)
-        .unwrap_or("File")
-        .to_string();
-    for host in &job.hosts {
-        for sub in [
-            "input/config",
-            "input/data",
-            "model",
-            "output/data",
-            "checkpoints",
-            "code",
-        ] {
-            std::fs::create_dir_all(job.host_dir(host).join(sub))
-                .map_err(|e| format!("InternalServerError: cannot prepare the job's files: {e}"))?;
-        }
-    }
-    let mut channel_binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
-    let channels: Vec<Value> = job
-        .request
-        .get("InputDataConfig")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for ch in &channels {
-        let ch_name = ch
-            .get("ChannelName")
-            .and_then(Value::as_str)
-            .unwrap_or("data");
-        let s3 = ch
-            .pointer("/DataSource/S3DataSource")
-            .cloned()
-            .unwrap_or_default();
-        let data_type = s3
-            .get("S3DataType")
-            .and_then(Value::as_str)
-            .unwrap_or("S3Prefix");
-        let uri = s3.get("S3Uri").and_then(Value::as_str).unwrap_or_default();
-        let distribution = s3
-            .get("S3DataDistributionType")
-            .and_then(Value::as_str)
-            .unwrap_or("FullyReplicated");
-        let mode = ch
-            .get("InputMode")
-            .and_then(Value::as_str)
-            .unwrap_or(&default_mode);
-        let started = Instant::now();
-        let objects = staging::resolve_source(&services.objects, data_type, uri).await?;
-        let total: u64 = objects.iter().map(|o| o.size).sum();
-        let mut copied = 0;
-        for (i, host) in job.hosts.iter().enumerate() {
-            let mine: Vec<ChannelObject> =
-                staging::shard(&objects, distribution, i, job.hosts.len());
-            if mode == "Pipe" {
-                let recordio =
-                    ch.get("RecordWrapperType").and_then(Value::as_str) == Some("RecordIO");
-                let dir = job.host_dir(host).join("input/data");
-                let stop = job.feeders_stop.clone();
-                let channel = ch_name.to_string();
-                tokio::task::spawn_blocking(move || {
-                    staging::feed_pipe(dir, channel, mine, recordio, stop)
-                });
-                continue;
-            }
-            // File (and FastFile, which behaves as File here): hard links, bound read-only.
-            let dir = if distribution == "ShardedByS3Key" {
-                job.dir.join("channels").join(format!("{ch_name}-{host}"))
-            } else {
-                job.dir.join("channels").join(ch_name)
-            };
-            if i == 0 || distribution == "ShardedByS3Key" {
-                let d = dir.clone();
-                copied += tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine))
-                    .await
-                    .map_err(|e| format!("InternalServerError: {e}"))?
-                    .map_err(|e| format!("InternalServerError: staging channel {ch_name}: {e}"))?;
-            }
-            channel_binds[i].push(Bind {
-                host: dir.display().to_string(),
-                container: format!("/opt/ml/input/data/{ch_name}"),
-                read_only: true,
-            });
-        }
-        log.line(&format!(
-            "[sagebox] channel {ch_name}: {} objects, {total} bytes from {uri} ({mode} mode, {distribution}) staged in {} ms, {copied} bytes copied",
-            objects.len(),
-            started.elapsed().as_millis()
-        ));
-    }
-
-    // Checkpoints: what is already under CheckpointConfig.S3Uri starts in /opt/ml/checkpoints.
-    if let Some(uri) = job
-        .request
-        .pointer("/CheckpointConfig/S3Uri")
-        .and_then(Value::as_str)
-        && let Ok(objects) = staging::resolve_source(
-            &services.objects,
-            "S3Prefix",
-            &format!("{}/", uri.trim_end_matches('/')),
-        )
-        .await
-    {
-        for host in &job.hosts {
-            let dir = job.host_dir(host).join("checkpoints");
-            for o in &objects {
-                let dest = dir.join(&o.rel);
-                if let Some(p) = dest.parent() {
-                    let _ = std::fs::create_dir_all(p);
-                }
-                let _ = std::fs::copy(&o.file, &dest);
-            }
-        }
-    }
-
-    // Config files, exactly as SageMaker writes them.
-    let hp = staging::hyperparameters_json(&job.request);
-    let idc = staging::inputdataconfig_json(&job.request, &default_mode);
-    for host in &job.hosts {
-        let cfg = job.host_dir(host).join("input/config");
-        let write = |file: &str, v: &Value| {
-            staging::write_json(&cfg.join(file), v)
-                .map_err(|e| format!("InternalServerError: writing {file}: {e}"))
-        };
-        write("hyperparameters.json", &hp)?;
-        write("inputdataconfig.json", &idc)?;
-        write(
-            "resourceconfig.json",
-            &staging::resourceconfig_json(host, &job.hosts, &job.instance_type),
-        )?;
-        write("trainingjobconfig.json", &job.request)?;
-        if let Some(cp) = job.request.get("CheckpointConfig") {
-            let mut cp = cp.clone();
-            if cp.get("LocalPath").is_none() {
-                cp["LocalPath"] = json!("/opt/ml/checkpoints");
-            }
-            write("checkpointconfig.json", &cp)?;
-        }
-    }
-
-    // Network and containers.
-    let labels = job_labels(services, job);
-    engine
-        .create_network(&job.network, &labels)
-        .await
-        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
-    let mut env = crate::service::env_pairs(job.request.get("Environment"));
-    env.extend([
-        ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
-        ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),
-    ]);
-    env.extend(services.callback_env());
-    let checkpoint_path = job
-        .request
-        .pointer("/CheckpointConfig/LocalPath")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    job.state.transition(
-        "Training",
-        "Training image download completed. Training in progress.",
-    );
-    save(services, job).await;
-    if *stop.borrow() == StopRequest::Stop {
-        return Err("stopped before start".into());
-    }
-    let mut started = Vec::new();
-    for (i, host) in job.hosts.iter().enumerate() {
-        let mut binds = vec![Bind {
-            host: job.host_dir(host).display().to_string(),
-            container: "/opt/ml".into(),
-            read_only: false,
-        }];
-        if let Some(p) = checkpoint_path
-            .as_deref()
-            .filter(|p| *p != "/opt/ml/checkpoints")
-        {
-            binds.push(Bind {
-                host: job.host_dir(host).join("checkpoints").display().to_string(),
-                container: p.to_string(),
-                read_only: false,
-            });
-        }
-        binds.extend(channel_binds[i].iter().cloned());
-        let mut labels = labels.clone();
-        labels.insert(HOST_LABEL.into(), host.clone());
-        labels.insert(STREAM_LABEL.into(), job.streams[i].clone());
-        let per_host_gpus = if job.gpus.devices.is_empty() {
-            GpuGrant::default()
-        } else {
-            let per = job.gpus.devices.len() / job.hosts.len();
-            GpuGrant {
-                devices: job.gpus.devices[i * per..(i + 1) * per].to_vec(),
-            }
-        };
-        let spec = ContainerSpec {
-            name: format!("{}-{host}", job.network),
-            image: image.clone(),
-            cmd: vec!["train".into()],
-            env: env.clone(),
-            binds,
-            labels,
-            hostname: Some(host.clone()),
-            network: Some((job.network.clone(), vec![host.clone()])),
-            host_gateway: true,
-            cpus: Some(allot.cpus),
-            memory_mib: Some(allot.memory_mib),
-            gpus: per_host_gpus,
-            shm_size_bytes: Some(1 << 30),
-            ..Default::default()
-        };
-        let id = engine
-            .run(&spec)
-            .await
-            .map_err(|e| format!("InternalServerError: cannot start {host}: {e}"))?;
-        started.push((host.clone(), id));
-    }
-    Ok((engine, started))
+    let what = format!("training job {}", job.name);
+    saving::persist(&what, &job.state.status, || {
+        services.save_training_state(&job.name, &job.state)
+    })
+    .await;
 }
 
 fn job_labels(services: &Services, job: &Job) -> HashMap<String, String> {
@@ -645,7 +350,9 @@ async fn watch_containers(
                 log.event(line.timestamp_ms, line.text);
             }
             drop(log);
-            let _ = log_task.await;
+            if let Err(e) = log_task.await {
+                tracing::debug!("log writer of {host} ended abnormally: {e}");
+            }
         }));
     }
 
@@ -676,12 +383,11 @@ async fn watch_containers(
     while outcome.is_none() {
         tokio::select! {
             next = waits.next() => match next {
-                Some((host, Ok(0))) => {
+                Some((_host, Ok(0))) => {
                     exited += 1;
                     if exited == ids.len() {
                         outcome = Some(Outcome::Completed);
                     }
-                    let _ = host;
                 }
                 Some((host, Ok(code))) => {
                     if *stop.borrow() == StopRequest::Stop {
@@ -718,7 +424,9 @@ async fn watch_containers(
         futures_util::future::join_all(stops).await;
     }
     for p in pumps {
-        let _ = tokio::time::timeout(Duration::from_secs(10), p).await;
+        // a pump still running after the containers stopped only holds up the job's end; the
+        // lines it has not copied are lost either way
+        tokio::time::timeout(Duration::from_secs(10), p).await.ok();
     }
     outcome
 }
@@ -918,17 +626,36 @@ async fn cleanup(services: &Services, job: &Job) {
     if let Ok(engine) = services.runtime.engine().await {
         if let Ok(list) = engine.containers_labelled(ARN_LABEL, &job.arn).await {
             for (id, _, _) in list {
-                let _ = engine.remove(&id).await;
+                if let Err(e) = engine.remove(&id).await {
+                    // best effort: the startup sweep removes containers nothing claims
+                    tracing::debug!(
+                        "training job {}: cannot remove container {id}: {e}",
+                        job.name
+                    );
+                }
             }
         }
-        let _ = engine.remove_network(&job.network).await;
+        if let Err(e) = engine.remove_network(&job.network).await {
+            tracing::debug!(
+                "training job {}: cannot remove network {}: {e}",
+                job.name,
+                job.network
+            );
+        }
     }
     remove_dir(&job.dir).await;
 }
 
 async fn remove_dir(dir: &Path) {
     let d = dir.to_path_buf();
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(d)).await;
+    match tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&d).map_err(|e| (d, e))).await
+    {
+        Ok(Err((d, e))) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!("cannot remove {}: {e}", d.display());
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("removing a job's files did not finish: {e}"),
+    }
 }
 
 #[cfg(test)]
