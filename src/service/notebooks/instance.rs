@@ -255,12 +255,33 @@ pub(super) async fn run_start(services: Services, name: String) {
     }
 }
 
+/// Pending → InService: the notebook image, the lifecycle scripts and the instance's files,
+/// its volume, then the container, until Jupyter answers.
 async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     let engine = services
         .runtime
         .engine()
         .await
         .map_err(|e| format!("Docker is not available: {e}"))?;
+    let image = build_notebook_image(services, nb).await?;
+    let scripts = lifecycle_scripts(services, nb).await?;
+    let files = write_instance_files(services, nb, &scripts).await?;
+    let labels = HashMap::from([
+        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
+        (ARN_LABEL.to_string(), nb.arn.clone()),
+    ]);
+    prepare_volume(services, &engine, nb, &labels).await?;
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let spec = container_spec(services, nb, image, &token, labels, &files);
+    let id = engine
+        .run(&spec)
+        .await
+        .map_err(|e| format!("Cannot start the notebook container: {e}"))?;
+    wait_for_jupyter(services, &engine, nb, id, token).await
+}
+
+/// The Jupyter image, built on first use; the build's progress goes to jupyter.log.
+async fn build_notebook_image(services: &Services, nb: &Resource) -> Result<String, String> {
     let (progress_log, progress_task) =
         LogWriter::new(services, LOG_GROUP, &format!("{}/jupyter.log", nb.name));
     let progress: crate::runtime::images::Progress = {
@@ -280,23 +301,42 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     if let Err(e) = progress_task.await {
         tracing::debug!(notebook = %nb.name, "the image progress log writer ended abnormally: {e}");
     }
-    let image = image?;
+    image
+}
 
-    let scripts = match nb
+/// The OnCreate/OnStart scripts of the instance's lifecycle configuration, if it has one.
+async fn lifecycle_scripts(
+    services: &Services,
+    nb: &Resource,
+) -> Result<lifecycle::Scripts, String> {
+    let Some(lc) = nb
         .derived
         .get("NotebookInstanceLifecycleConfigName")
         .and_then(Value::as_str)
-    {
-        Some(lc) => match services.store.resource(super::lifecycle_kind(), lc).await {
-            Ok(Some(c)) => lifecycle::scripts(&c),
-            _ => {
-                return Err(format!(
-                    "The lifecycle configuration {lc} no longer exists. Update the notebook instance with another one, or with DisassociateLifecycleConfig."
-                ));
-            }
-        },
-        None => lifecycle::Scripts::default(),
+    else {
+        return Ok(lifecycle::Scripts::default());
     };
+    match services.store.resource(super::lifecycle_kind(), lc).await {
+        Ok(Some(c)) => Ok(lifecycle::scripts(&c)),
+        _ => Err(format!(
+            "The lifecycle configuration {lc} no longer exists. Update the notebook instance with another one, or with DisassociateLifecycleConfig."
+        )),
+    }
+}
+
+/// Where the instance's own files and the shared example notebooks were written.
+struct InstanceFiles {
+    dir: PathBuf,
+    examples: PathBuf,
+}
+
+/// The default SageMaker bucket, the instance's setup files (scripts, metadata, SDK config)
+/// and the example notebooks.
+async fn write_instance_files(
+    services: &Services,
+    nb: &Resource,
+    scripts: &lifecycle::Scripts,
+) -> Result<InstanceFiles, String> {
     let first_start = nb.derived.get("_Created").and_then(Value::as_bool) != Some(true);
     let bucket = format!(
         "sagemaker-{}-{}",
@@ -307,7 +347,7 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         Err(e) => tracing::debug!("cannot create the default bucket {bucket}: {e}"),
     }
     let dir = instance_dir(services, &nb.name);
-    write_setup(&dir, nb, &scripts, first_start, &bucket).map_err(|e| {
+    write_setup(&dir, nb, scripts, first_start, &bucket).map_err(|e| {
         format!(
             "Cannot write the instance's files under {}: {e}",
             dir.display()
@@ -315,17 +355,21 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     })?;
     let examples = super::samples::write_examples(&services.config.data_dir)
         .map_err(|e| format!("Cannot write the example notebooks: {e}"))?;
+    Ok(InstanceFiles { dir, examples })
+}
 
-    let container_name = resource_name(services, &nb.name);
-    let labels = HashMap::from([
-        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
-        (ARN_LABEL.to_string(), nb.arn.clone()),
-    ]);
+/// The instance's ML storage volume (kept across stops), and no container left from an
+/// earlier start (sagebox stopped mid-way).
+async fn prepare_volume(
+    services: &Services,
+    engine: &Engine,
+    nb: &Resource,
+    labels: &HashMap<String, String>,
+) -> Result<(), String> {
     engine
-        .create_volume(&container_name, labels.clone())
+        .create_volume(&resource_name(services, &nb.name), labels.clone())
         .await
         .map_err(|e| format!("Cannot create the instance's volume: {e}"))?;
-    // A container left by an earlier start (sagebox stopped mid-way) goes first.
     for (id, _, l) in engine
         .containers_labelled(ARN_LABEL, &nb.arn)
         .await
@@ -338,7 +382,20 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
             tracing::debug!(notebook = %nb.name, "cannot remove leftover container {id}: {e}");
         }
     }
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    Ok(())
+}
+
+/// The Jupyter container: the volume at HOME, the setup files and examples read-only, the
+/// instance type's CPUs and memory.
+fn container_spec(
+    services: &Services,
+    nb: &Resource,
+    image: String,
+    token: &str,
+    labels: HashMap<String, String>,
+    files: &InstanceFiles,
+) -> ContainerSpec {
+    let container_name = resource_name(services, &nb.name);
     let instance_type = nb
         .derived
         .get("InstanceType")
@@ -347,7 +404,7 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     let allot = instance_types::allot(instance_type, &services.runtime.host);
     let mut env = services.callback_env();
     env.extend([
-        ("JUPYTER_TOKEN".to_string(), token.clone()),
+        ("JUPYTER_TOKEN".to_string(), token.to_string()),
         ("JUPYTER_BASE_URL".to_string(), base_path(&nb.name)),
         (
             "JUPYTER_ARGS".to_string(),
@@ -364,7 +421,8 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         container: container.to_string(),
         read_only: true,
     };
-    let spec = ContainerSpec {
+    let dir = &files.dir;
+    ContainerSpec {
         name: container_name.clone(),
         image,
         entrypoint: Some(vec![
@@ -376,11 +434,11 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         env,
         binds: vec![
             Bind {
-                host: container_name.clone(),
+                host: container_name,
                 container: HOME.into(),
                 read_only: false,
             },
-            bind(&examples, EXAMPLES),
+            bind(&files.examples, EXAMPLES),
             bind(&dir.join("setup"), SETUP_DIR),
             bind(&dir.join("metadata"), "/opt/ml/metadata"),
             bind(&dir.join("sdk-config"), "/etc/xdg/sagemaker"),
@@ -392,15 +450,22 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         cpus: Some(allot.cpus),
         memory_mib: Some(allot.memory_mib),
         ..Default::default()
-    };
-    let id = engine
-        .run(&spec)
-        .await
-        .map_err(|e| format!("Cannot start the notebook container: {e}"))?;
+    }
+}
+
+/// Copies the container's output to the instance's log streams and waits until Jupyter
+/// answers; if the container exits or Jupyter stays silent, it goes and the instance fails.
+async fn wait_for_jupyter(
+    services: &Services,
+    engine: &Engine,
+    nb: &Resource,
+    id: String,
+    token: String,
+) -> Result<Server, String> {
     let hooks = Arc::new(Mutex::new(HookState::default()));
-    let pumped = pump(services, &engine, &id, &nb.name, false, hooks.clone());
+    let pumped = pump(services, engine, &id, &nb.name, false, hooks.clone());
     let timeout = Duration::from_secs(2 * LIFECYCLE_TIMEOUT_SECS + 180);
-    match wait_ready(services, &engine, &id, &nb.name, &token, timeout).await {
+    match wait_ready(services, engine, &id, &nb.name, &token, timeout).await {
         Ok(port) => Ok(Server {
             port,
             token,
