@@ -10,20 +10,20 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::supervise::{save_logged, watch};
 use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
 use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
 use crate::service::logs::{LogWriter, Resume};
-use crate::service::training::saving;
-use crate::store::resources::{ListQuery, Resource};
+use crate::store::resources::Resource;
 
 /// The port Jupyter listens on inside the container.
 pub const JUPYTER_PORT: u16 = 8888;
 /// SageMaker's limit for each lifecycle script.
 const LIFECYCLE_TIMEOUT_SECS: u64 = 300;
 /// Where the instance's files live (a Docker volume) and the read-only examples beside them.
-const HOME: &str = "/home/ec2-user/SageMaker";
+pub(super) const HOME: &str = "/home/ec2-user/SageMaker";
 const EXAMPLES: &str = "/home/ec2-user/SageMaker/SageMaker Examples";
 /// What sagebox writes for the container, mounted read-only.
 const SETUP_DIR: &str = "/etc/sagebox/notebook";
@@ -53,7 +53,7 @@ exec /usr/bin/python3 -m sagebox_container.cli
 
 const MARKER: &str = "[sagebox-lifecycle] ";
 
-fn resource_name(services: &Services, name: &str) -> String {
+pub(super) fn resource_name(services: &Services, name: &str) -> String {
     format!(
         "sagebox-notebook-{}-{}",
         services.runtime.owner,
@@ -61,7 +61,7 @@ fn resource_name(services: &Services, name: &str) -> String {
     )
 }
 
-fn instance_dir(services: &Services, name: &str) -> PathBuf {
+pub(super) fn instance_dir(services: &Services, name: &str) -> PathBuf {
     services
         .config
         .data_dir
@@ -72,7 +72,7 @@ fn instance_dir(services: &Services, name: &str) -> PathBuf {
 
 /// What the lifecycle scripts did, as read from the container's output.
 #[derive(Debug, Default)]
-struct HookState {
+pub(super) struct HookState {
     running: Option<String>,
     failed: Option<(String, i32)>,
 }
@@ -153,7 +153,7 @@ fn failure_reason(
 /// A re-adopted container (`resumed`) continues from the last line those streams hold, so what
 /// it printed while sagebox was down is stored too, once. Markers are never stored, so the
 /// replayed ones pass through and bring the hook state up to date.
-fn pump(
+pub(super) fn pump(
     services: &Services,
     engine: &Engine,
     id: &str,
@@ -529,7 +529,12 @@ async fn wait_ready(
     }
 }
 
-async fn jupyter_answers(services: &Services, port: u16, name: &str, token: &str) -> bool {
+pub(super) async fn jupyter_answers(
+    services: &Services,
+    port: u16,
+    name: &str,
+    token: &str,
+) -> bool {
     let Ok(req) = http::Request::get(format!(
         "http://127.0.0.1:{port}{}api/status",
         base_path(name)
@@ -542,191 +547,4 @@ async fn jupyter_answers(services: &Services, port: u16, name: &str, token: &str
         tokio::time::timeout(Duration::from_secs(2), services.hosting.client.request(req)).await,
         Ok(Ok(resp)) if resp.status() == http::StatusCode::OK
     )
-}
-
-/// While the instance is InService: if its container exits (not by StopNotebookInstance), the
-/// instance fails with the container's last words.
-fn watch(services: &Services, name: &str, id: &str) {
-    let (services, name, id) = (services.clone(), name.to_string(), id.to_string());
-    tokio::spawn(async move {
-        let Ok(engine) = services.runtime.engine().await else {
-            return;
-        };
-        let code = engine.wait(&id).await.unwrap_or(-1);
-        let lock = services.notebooks.lock(&name);
-        let _turn = lock.lock().await;
-        let Ok(Some(nb)) = services.store.resource(KIND, &name).await else {
-            return;
-        };
-        let current = nb.derived.get("_Container").and_then(Value::as_str);
-        if nb.status.as_deref() != Some("InService") || current != Some(id.as_str()) {
-            return;
-        }
-        let last = engine.last_lines(&id, 8).await;
-        services.notebooks.set_server(&name, None);
-        if let Err(e) = engine.remove(&id).await {
-            // best effort: the startup sweep removes containers nothing claims
-            tracing::debug!(notebook = %name, "cannot remove exited container {id}: {e}");
-        }
-        save_logged(&services, &name, "Failed", |d| {
-            d.insert(
-                "FailureReason".into(),
-                json!(format!(
-                    "The notebook instance's Jupyter server exited with code {code}. Last log lines: {}. Start the instance again; its files under {HOME} are kept.",
-                    last.join(" | ")
-                )),
-            );
-            d.remove("_Container");
-        })
-        .await;
-    });
-}
-
-/// Stopping → Stopped: the container goes, the volume stays.
-pub(super) async fn run_stop(services: Services, name: String) {
-    let lock = services.notebooks.lock(&name);
-    let _turn = lock.lock().await;
-    services.notebooks.set_server(&name, None);
-    if let Ok(engine) = services.runtime.engine().await {
-        remove_containers(&services, &engine, &name).await;
-    }
-    save_logged(&services, &name, "Stopped", |d| {
-        d.remove("_Container");
-    })
-    .await;
-}
-
-/// `save_notebook` for the background tasks, which have no caller to hand an error to: a
-/// terminal status is retried, a failure logged with the instance's name (see `saving`).
-async fn save_logged(
-    services: &Services,
-    name: &str,
-    status: &str,
-    edit: impl Fn(&mut serde_json::Map<String, Value>),
-) {
-    let what = format!("notebook instance {name}");
-    saving::persist(&what, status, || {
-        services.save_notebook(name, status, &edit)
-    })
-    .await;
-}
-
-async fn remove_containers(services: &Services, engine: &Engine, name: &str) {
-    let arn = services.sagemaker_arn(KIND.arn_type(), name);
-    for (id, _, labels) in engine
-        .containers_labelled(ARN_LABEL, &arn)
-        .await
-        .unwrap_or_default()
-    {
-        if labels.get(OWNER_LABEL) == Some(&services.runtime.owner) {
-            // stop is only the polite half: whatever it answers, remove follows
-            engine.stop(&id, Duration::from_secs(5)).await.ok();
-            if let Err(e) = engine.remove(&id).await {
-                tracing::warn!(notebook = %name, "cannot remove container {id}: {e}");
-            }
-        }
-    }
-}
-
-/// Deleting → gone: container, volume and the instance's files.
-pub(super) async fn run_delete(services: Services, name: String) {
-    let lock = services.notebooks.lock(&name);
-    let _turn = lock.lock().await;
-    services.notebooks.set_server(&name, None);
-    if let Ok(engine) = services.runtime.engine().await {
-        remove_containers(&services, &engine, &name).await;
-        if let Err(e) = engine.remove_volume(&resource_name(&services, &name)).await {
-            tracing::warn!(notebook = %name, "cannot remove the notebook's volume: {e}");
-        }
-    }
-    let dir = instance_dir(&services, &name);
-    if let Err(e) = std::fs::remove_dir_all(&dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("cannot remove {}: {e}", dir.display());
-    }
-    let what = format!("notebook instance {name}");
-    saving::persist(&what, "Deleted", || async {
-        // whether it was still there does not matter: gone is the state wanted
-        services
-            .store
-            .delete_resource(KIND, &name)
-            .await
-            .map(|_existed| ())
-    })
-    .await;
-}
-
-impl Services {
-    /// At startup: serving instances get their container back (or start again), unfinished
-    /// stops and deletes finish. Returns the ARNs whose containers are kept.
-    pub async fn recover_notebooks(&self) -> std::collections::HashSet<String> {
-        let mut keep = std::collections::HashSet::new();
-        let all = self
-            .store
-            .list_resources(KIND, ListQuery::every(None))
-            .await
-            .unwrap_or_default();
-        let engine = self.runtime.engine().await.ok();
-        for nb in all {
-            let status = nb.status.clone().unwrap_or_default();
-            match status.as_str() {
-                "InService" => {
-                    keep.insert(nb.arn.clone());
-                    let id = nb.derived.get("_Container").and_then(Value::as_str);
-                    let token = nb.derived.get("_Token").and_then(Value::as_str);
-                    let adopted = match (&engine, id, token) {
-                        (Some(engine), Some(id), Some(token)) => {
-                            readopt(self, engine, &nb.name, id, token).await
-                        }
-                        _ => false,
-                    };
-                    if !adopted {
-                        save_logged(self, &nb.name, "Pending", |_| {}).await;
-                        self.spawn_notebook_start(&nb.name);
-                    }
-                }
-                "Pending" => {
-                    keep.insert(nb.arn.clone());
-                    self.spawn_notebook_start(&nb.name);
-                }
-                "Stopping" => {
-                    tokio::spawn(run_stop(self.clone(), nb.name.clone()));
-                }
-                "Deleting" => {
-                    tokio::spawn(run_delete(self.clone(), nb.name.clone()));
-                }
-                "Updating" => {
-                    save_logged(self, &nb.name, "Stopped", |_| {}).await;
-                }
-                _ => {}
-            }
-        }
-        keep
-    }
-}
-
-/// Takes back a container that kept running while sagebox was down.
-async fn readopt(services: &Services, engine: &Engine, name: &str, id: &str, token: &str) -> bool {
-    if engine.running(id).await.ok().flatten() != Some(true) {
-        return false;
-    }
-    let Some(port) = engine.published_port(id, JUPYTER_PORT).await.ok().flatten() else {
-        return false;
-    };
-    if !jupyter_answers(services, port, name, token).await {
-        return false;
-    }
-    let hooks = Arc::new(Mutex::new(HookState::default()));
-    pump(services, engine, id, name, true, hooks);
-    services.notebooks.set_server(
-        name,
-        Some(Arc::new(Server {
-            port,
-            token: token.to_string(),
-            container_id: id.to_string(),
-        })),
-    );
-    watch(services, name, id);
-    true
 }
