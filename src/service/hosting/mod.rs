@@ -6,6 +6,7 @@ mod endpoint_configs;
 pub mod endpoints;
 pub mod fleet;
 mod models;
+mod recovery;
 pub mod routes;
 
 use std::collections::HashMap;
