@@ -1,7 +1,8 @@
 //! CreateEndpoint, DescribeEndpoint, ListEndpoints, UpdateEndpoint,
 //! UpdateEndpointWeightsAndCapacities, DeleteEndpoint, and what keeps endpoints serving: one
-//! deployment per endpoint (its variants' containers, see `fleet`), a monitor per instance that
-//! restarts a container that dies, and `recover_endpoints` after a sagebox restart. The store
+//! deployment per endpoint (its variants' containers, see `fleet`; started in `deploy`, with a
+//! monitor per instance that restarts a container that dies), and `recover_endpoints` after a
+//! sagebox restart (`recovery`). The store
 //! holds the status first; the deployment is driven in the background, one operation at a time
 //! per endpoint.
 
