@@ -300,8 +300,8 @@ async fn watch_containers(
         futures_util::future::join_all(stops).await;
     }
     for p in pumps {
-        // a pump still running after the containers stopped only holds up the job's end; the
-        // lines it has not copied are lost either way
+        // a pump still busy after 10 s goes on copying by itself; waiting for it would only
+        // hold up the job's end
         tokio::time::timeout(Duration::from_secs(10), p).await.ok();
     }
     outcome
