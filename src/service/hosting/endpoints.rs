@@ -1,32 +1,31 @@
 //! CreateEndpoint, DescribeEndpoint, ListEndpoints, UpdateEndpoint,
 //! UpdateEndpointWeightsAndCapacities, DeleteEndpoint, and what keeps endpoints serving: one
-//! deployment per endpoint (its variants' containers, see `fleet`), a monitor per instance that
-//! restarts a container that dies, and `recover_endpoints` after a sagebox restart. The store
+//! deployment per endpoint (its variants' containers, see `fleet`; started in `deploy`, with a
+//! monitor per instance that restarts a container that dies), and `recover_endpoints` after a
+//! sagebox restart (`recovery`). The store
 //! holds the status first; the deployment is driven in the background, one operation at a time
 //! per endpoint.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::fleet::{self, DEPLOYMENT_LABEL, Fleet, GROUP_LABEL, INSTANCE_LABEL, MEMBER_LABEL};
-use super::routes::{EndpointRoute, Instance, Member, VariantRoute};
+use super::fleet::{self, Fleet};
+use super::routes::{EndpointRoute, Instance, VariantRoute};
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
-use crate::runtime::gpu::GpuGrant;
-use crate::runtime::instance_types;
-use crate::service::logs::LogWriter;
+use crate::runtime::docker::ARN_LABEL;
 use crate::service::resources::{ListParams, Page};
+use crate::service::training::saving;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
-use crate::store::resources::{ListQuery, Resource, ResourceKind};
+use crate::store::resources::{Resource, ResourceKind};
 
 pub const LOG_GROUP_PREFIX: &str = "/aws/sagemaker/Endpoints/";
 
 /// SageMaker's default for ContainerStartupHealthCheckTimeoutInSeconds.
-const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(600);
+pub(super) const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long an instance being taken away may keep answering the requests it has: SageMaker's
 /// 60-second invocation timeout, and some time to send the last answer.
@@ -43,7 +42,7 @@ pub struct VariantFleet {
     pub fleet: Fleet,
     pub instances: Vec<(Arc<Instance>, CancellationToken)>,
     pub deployed_images: Value,
-    next_index: usize,
+    pub(super) next_index: usize,
 }
 
 /// An endpoint's running containers for one endpoint configuration.
@@ -51,12 +50,12 @@ pub struct Deployment {
     pub id: String,
     pub config_name: String,
     pub variants: Mutex<Vec<VariantFleet>>,
-    token: CancellationToken,
-    gpu_owners: Mutex<Vec<String>>,
+    pub(super) token: CancellationToken,
+    pub(super) gpu_owners: Mutex<Vec<String>>,
 }
 
 impl Deployment {
-    fn new(id: &str, config_name: &str) -> Arc<Deployment> {
+    pub(super) fn new(id: &str, config_name: &str) -> Arc<Deployment> {
         Arc::new(Deployment {
             id: id.to_string(),
             config_name: config_name.to_string(),
@@ -66,7 +65,7 @@ impl Deployment {
         })
     }
 
-    fn route(&self) -> EndpointRoute {
+    pub(super) fn route(&self) -> EndpointRoute {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
         EndpointRoute {
             variants: variants
@@ -287,6 +286,18 @@ impl Services {
             .await
     }
 
+    /// `save_endpoint` for the background tasks, which have no caller to hand an error to: a
+    /// terminal status is retried, a failure logged with the endpoint's name (see `saving`).
+    pub(super) async fn save_endpoint_logged(
+        &self,
+        name: &str,
+        status: &str,
+        edit: impl Fn(&mut Map<String, Value>),
+    ) {
+        let what = format!("endpoint {name}");
+        saving::persist(&what, status, || self.save_endpoint(name, status, &edit)).await;
+    }
+
     async fn endpoint_status(&self, name: &str) -> Option<String> {
         self.store
             .resource(ResourceKind::Endpoint, name)
@@ -296,7 +307,7 @@ impl Services {
             .and_then(|r| r.status.clone())
     }
 
-    async fn run_create(&self, endpoint: &str, config: &str) {
+    pub(super) async fn run_create(&self, endpoint: &str, config: &str) {
         let lock = self.hosting.lock(endpoint);
         let _turn = lock.lock().await;
         if self.endpoint_status(endpoint).await.as_deref() != Some("Creating") {
@@ -306,11 +317,10 @@ impl Services {
             Ok(d) => self.go_live(endpoint, d, None).await,
             Err(reason) => {
                 tracing::info!("endpoint {endpoint} failed: {reason}");
-                let _ = self
-                    .save_endpoint(endpoint, "Failed", |d| {
-                        d.insert("FailureReason".into(), json!(reason));
-                    })
-                    .await;
+                self.save_endpoint_logged(endpoint, "Failed", |d| {
+                    d.insert("FailureReason".into(), json!(reason));
+                })
+                .await;
             }
         }
     }
@@ -326,14 +336,13 @@ impl Services {
             // blue/green: the new containers passed /ping; traffic moves, then the old ones go
             Ok(d) => self.go_live(endpoint, d, old).await,
             Err(reason) => {
-                let _ = self
-                    .save_endpoint(endpoint, "InService", |d| {
-                        d.insert(
-                            "FailureReason".into(),
-                            json!(format!("Failed to update the endpoint to endpoint configuration {config}; it keeps serving its previous configuration. {reason}")),
-                        );
-                    })
-                    .await;
+                self.save_endpoint_logged(endpoint, "InService", |d| {
+                    d.insert(
+                        "FailureReason".into(),
+                        json!(format!("Failed to update the endpoint to endpoint configuration {config}; it keeps serving its previous configuration. {reason}")),
+                    );
+                })
+                .await;
             }
         }
     }
@@ -348,14 +357,13 @@ impl Services {
         self.hosting.set_deployment(endpoint, Some(d.clone()));
         let view = d.variants_view();
         let (id, config) = (d.id.clone(), d.config_name.clone());
-        let _ = self
-            .save_endpoint(endpoint, "InService", move |m| {
-                m.remove("FailureReason");
-                m.insert("EndpointConfigName".into(), json!(config));
-                m.insert("ProductionVariants".into(), view);
-                m.insert("_Deployment".into(), json!(id));
-            })
-            .await;
+        self.save_endpoint_logged(endpoint, "InService", |m| {
+            m.remove("FailureReason");
+            m.insert("EndpointConfigName".into(), json!(config));
+            m.insert("ProductionVariants".into(), view.clone());
+            m.insert("_Deployment".into(), json!(id));
+        })
+        .await;
         if let Some(old) = old {
             self.teardown(&old).await;
         }
@@ -386,15 +394,14 @@ impl Services {
         }
         self.hosting.routes.set(endpoint, d.route());
         let view = d.variants_view();
-        let _ = self
-            .save_endpoint(endpoint, "InService", move |m| {
-                m.insert("ProductionVariants".into(), view);
-                match failure {
-                    Some(f) => m.insert("FailureReason".into(), json!(f)),
-                    None => m.remove("FailureReason"),
-                };
-            })
-            .await;
+        self.save_endpoint_logged(endpoint, "InService", |m| {
+            m.insert("ProductionVariants".into(), view.clone());
+            match &failure {
+                Some(f) => m.insert("FailureReason".into(), json!(f)),
+                None => m.remove("FailureReason"),
+            };
+        })
+        .await;
     }
 
     async fn scale_variant(
@@ -447,7 +454,7 @@ impl Services {
         }
     }
 
-    async fn run_delete(&self, endpoint: &str) {
+    pub(super) async fn run_delete(&self, endpoint: &str) {
         let lock = self.hosting.lock(endpoint);
         let _turn = lock.lock().await;
         if let Some(d) = self.hosting.deployment(endpoint) {
@@ -461,18 +468,25 @@ impl Services {
                 let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
                 fleet::remove_all(&engine, &ids).await;
             }
-            let _ = engine
-                .remove_network(&self.endpoint_network(endpoint))
-                .await;
+            let network = self.endpoint_network(endpoint);
+            if let Err(e) = engine.remove_network(&network).await {
+                // best effort: the startup sweep removes a network nothing claims
+                tracing::debug!("endpoint {endpoint}: cannot remove network {network}: {e}");
+            }
         }
-        let _ = self
-            .store
-            .delete_resource(ResourceKind::Endpoint, endpoint)
-            .await;
+        let what = format!("endpoint {endpoint}");
+        saving::persist(&what, "Deleted", || async {
+            // whether it was still there does not matter: gone is the state wanted
+            self.store
+                .delete_resource(ResourceKind::Endpoint, endpoint)
+                .await
+                .map(|_existed| ())
+        })
+        .await;
     }
 
     /// Stops a deployment's containers once the requests they are answering are done.
-    async fn teardown(&self, d: &Deployment) {
+    pub(super) async fn teardown(&self, d: &Deployment) {
         drain(&d.instances()).await;
         d.token.cancel();
         if let Ok(engine) = self.runtime.engine().await {
@@ -490,446 +504,12 @@ impl Services {
         }
     }
 
-    fn endpoint_network(&self, endpoint: &str) -> String {
+    pub(super) fn endpoint_network(&self, endpoint: &str) -> String {
         format!(
             "sagebox-{}-ep-{}",
             self.runtime.owner,
             endpoint.to_ascii_lowercase()
         )
-    }
-
-    fn instance_gpus(
-        &self,
-        d: &Deployment,
-        fleet: &Fleet,
-        index: usize,
-    ) -> Result<GpuGrant, String> {
-        let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
-        let owner = format!("{}/{}/{}/{index}", fleet.arn, d.id, fleet.group);
-        let grant = self.grant_gpus(&owner, &fleet.instance_type, allot.gpus, |w| {
-            tracing::warn!("variant {}: {w}", fleet.group)
-        })?;
-        if !grant.devices.is_empty() {
-            d.gpu_owners
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(owner);
-        }
-        Ok(grant)
-    }
-
-    /// Starts every variant of `config` for `endpoint`; on any failure removes what started.
-    async fn deploy(&self, endpoint: &str, config_name: &str) -> Result<Arc<Deployment>, String> {
-        let config = self
-            .describe_endpoint_config(config_name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let engine = self.runtime.engine().await.map_err(|e| e.to_string())?;
-        let arn = self.sagemaker_arn("endpoint", endpoint);
-        let deployment_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-        let network = self.endpoint_network(endpoint);
-        let labels = HashMap::from([
-            (OWNER_LABEL.to_string(), self.runtime.owner.clone()),
-            (ARN_LABEL.to_string(), arn.clone()),
-        ]);
-        engine
-            .ensure_network(&network, &labels)
-            .await
-            .map_err(|e| format!("Could not create the endpoint's network: {e}"))?;
-        let group = log_group(endpoint);
-        let d = Deployment::new(&deployment_id, &config.name);
-        let variants: Vec<Value> = config
-            .derived
-            .get("ProductionVariants")
-            .or_else(|| config.request.get("ProductionVariants"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let result = self
-            .deploy_variants(&engine, &d, &arn, &network, &group, &variants)
-            .await;
-        if let Err(e) = result {
-            self.teardown(&d).await;
-            return Err(e);
-        }
-        Ok(d)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn deploy_variants(
-        &self,
-        engine: &Engine,
-        d: &Arc<Deployment>,
-        arn: &str,
-        network: &str,
-        group: &str,
-        variants: &[Value],
-    ) -> Result<(), String> {
-        for v in variants {
-            let name = v
-                .get("VariantName")
-                .and_then(Value::as_str)
-                .unwrap_or("AllTraffic");
-            let model_name = v
-                .get("ModelName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let model = self
-                .describe_model(model_name)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (notes, _notes_task) = LogWriter::new(self, group, &format!("{name}/sagebox"));
-            let containers = fleet::prepare(self, &model, &notes).await?;
-            let serverless = v.get("ServerlessConfig").is_some();
-            let count = if serverless {
-                1
-            } else {
-                v.get("InitialInstanceCount")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1) as usize
-            };
-            let instance_type = v
-                .get("InstanceType")
-                .and_then(Value::as_str)
-                .unwrap_or("ml.m5.large")
-                .to_string();
-            let health_timeout = v
-                .get("ContainerStartupHealthCheckTimeoutInSeconds")
-                .and_then(Value::as_u64)
-                .map_or(DEFAULT_HEALTH_TIMEOUT, Duration::from_secs);
-            let deployed_images: Vec<Value> = containers
-                .iter()
-                .map(|c| {
-                    json!({"SpecifiedImage": c.image_uri, "ResolvedImage": c.image, "ResolutionTime": now_epoch()})
-                })
-                .collect();
-            let fleet = Fleet {
-                arn: arn.to_string(),
-                name_prefix: format!("{network}-{}-{}", name.to_ascii_lowercase(), d.id),
-                network: network.to_string(),
-                group: name.to_string(),
-                deployment: d.id.clone(),
-                instance_type,
-                containers,
-                log_group: group.to_string(),
-                stream_prefix: name.to_string(),
-                health_timeout,
-            };
-            let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
-            for note in &allot.capped {
-                notes.line(&format!("[sagebox] {note}"));
-            }
-            let mut starts = Vec::new();
-            for i in 0..count {
-                let gpus = self.instance_gpus(d, &fleet, i)?;
-                starts.push(fleet.start_instance(self, engine, i, gpus));
-            }
-            let results = futures_util::future::join_all(starts).await;
-            let mut instances = Vec::new();
-            let mut failure = None;
-            for r in results {
-                match r {
-                    Ok(started) => {
-                        let token = d.token.child_token();
-                        self.spawn_monitor(engine, &fleet, started.instance.clone(), token.clone());
-                        instances.push((started.instance, token));
-                    }
-                    Err(e) => failure = Some(e),
-                }
-            }
-            let weight = v
-                .get("InitialVariantWeight")
-                .and_then(Value::as_f64)
-                .unwrap_or(1.0);
-            d.variants
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(VariantFleet {
-                    name: name.to_string(),
-                    weight,
-                    fleet,
-                    instances,
-                    deployed_images: Value::Array(deployed_images),
-                    next_index: count,
-                });
-            if let Some(f) = failure {
-                notes.line(&format!("[sagebox] {f}"));
-                return Err(format!("{f} Check the CloudWatch logs of this endpoint."));
-            }
-        }
-        Ok(())
-    }
-
-    /// Watches one instance: a container that exits is started again (the instance is taken
-    /// out of rotation meanwhile, so the variant serves with fewer instances).
-    fn spawn_monitor(
-        &self,
-        engine: &Engine,
-        fleet: &Fleet,
-        instance: Arc<Instance>,
-        token: CancellationToken,
-    ) {
-        let (services, engine, fleet) = (self.clone(), engine.clone(), fleet.clone());
-        tokio::spawn(async move {
-            loop {
-                let waits = instance
-                    .members
-                    .iter()
-                    .map(|m| Box::pin(engine.wait(&m.container_id)));
-                let exited = tokio::select! {
-                    () = token.cancelled() => return,
-                    (code, idx, _) = futures_util::future::select_all(waits) => (idx, code),
-                };
-                if token.is_cancelled() {
-                    return;
-                }
-                let (idx, code) = exited;
-                let member = &instance.members[idx];
-                instance
-                    .up
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
-                let (notes, _t) = LogWriter::new(&services, &fleet.log_group, &member.log_stream);
-                let code = code.map_or_else(|e| e.to_string(), |c| c.to_string());
-                notes.line(&format!(
-                    "[sagebox] the container exited ({code}); restarting it. The variant serves with one instance fewer until it answers /ping again."
-                ));
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if token.is_cancelled() {
-                    return;
-                }
-                if let Err(e) = engine.start(&member.container_id).await {
-                    notes.line(&format!("[sagebox] could not restart the container: {e}"));
-                    return;
-                }
-                member.port.store(0, std::sync::atomic::Ordering::Relaxed);
-                fleet::pump_logs(
-                    &services,
-                    &engine,
-                    &member.container_id,
-                    &fleet.log_group,
-                    &member.log_stream,
-                    true,
-                );
-                match fleet::wait_ready(&services, &engine, member, fleet.health_timeout).await {
-                    Ok(()) => {
-                        instance
-                            .up
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
-                        notes.line("[sagebox] the container is serving again.");
-                    }
-                    Err(e) => notes.line(&format!(
-                        "[sagebox] the restarted container is not healthy: {e}"
-                    )),
-                }
-            }
-        });
-    }
-
-    /// At startup: endpoints that were serving get their containers back (re-adopted by label
-    /// when the deployment's containers are all there, otherwise deployed again); endpoints
-    /// being deleted are finished off. Returns the ARNs whose containers are kept.
-    pub async fn recover_endpoints(&self) -> HashSet<String> {
-        let mut kept = HashSet::new();
-        let query = ListQuery::every(None);
-        let endpoints = match self
-            .store
-            .list_resources(ResourceKind::Endpoint, query)
-            .await
-        {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!("cannot list endpoints to recover: {e}");
-                return kept;
-            }
-        };
-        for ep in endpoints {
-            let status = ep.status.clone().unwrap_or_default();
-            if status == "Failed" {
-                continue;
-            }
-            kept.insert(ep.arn.clone());
-            if status == "Deleting" {
-                let services = self.clone();
-                tokio::spawn(async move { services.run_delete(&ep.name).await });
-                continue;
-            }
-            let config = ep
-                .derived
-                .get("EndpointConfigName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let deployment = ep
-                .derived
-                .get("_Deployment")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let services = self.clone();
-            tokio::spawn(async move {
-                if let Some(id) = deployment
-                    && services.readopt(&ep, &config, &id).await
-                {
-                    tracing::info!("endpoint {} re-adopted its containers", ep.name);
-                    if status != "InService" {
-                        let _ = services.save_endpoint(&ep.name, "InService", |_| {}).await;
-                    }
-                    return;
-                }
-                tracing::info!("endpoint {} is deployed again", ep.name);
-                let _ = services.save_endpoint(&ep.name, "Creating", |_| {}).await;
-                if let Ok(engine) = services.runtime.engine().await
-                    && let Ok(list) = engine.containers_labelled(ARN_LABEL, &ep.arn).await
-                {
-                    let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
-                    fleet::remove_all(&engine, &ids).await;
-                }
-                services.run_create(&ep.name, &config).await;
-            });
-        }
-        kept
-    }
-
-    /// Rebuilds a deployment from the containers labelled with it, if they are all there and
-    /// answer /ping.
-    async fn readopt(&self, ep: &Resource, config_name: &str, deployment_id: &str) -> bool {
-        let Ok(engine) = self.runtime.engine().await else {
-            return false;
-        };
-        let Ok(config) = self.describe_endpoint_config(config_name).await else {
-            return false;
-        };
-        let Ok(containers) = engine.containers_labelled(ARN_LABEL, &ep.arn).await else {
-            return false;
-        };
-        let mut by_slot: HashMap<(String, usize, usize), String> = HashMap::new();
-        for (id, name, labels) in &containers {
-            if labels.get(DEPLOYMENT_LABEL).map(String::as_str) != Some(deployment_id) {
-                let _ = engine.remove(id).await;
-                continue;
-            }
-            let slot = (
-                labels.get(GROUP_LABEL).cloned().unwrap_or_default(),
-                labels
-                    .get(INSTANCE_LABEL)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0),
-                labels
-                    .get(MEMBER_LABEL)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0),
-            );
-            by_slot.insert(slot, format!("{id}\n{name}"));
-        }
-        let network = self.endpoint_network(&ep.name);
-        let group = log_group(&ep.name);
-        let d = Deployment::new(deployment_id, &config.name);
-        let stored: Vec<Value> = ep
-            .derived
-            .get("ProductionVariants")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let config_variants: Vec<Value> = config
-            .derived
-            .get("ProductionVariants")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for v in &stored {
-            let name = v
-                .get("VariantName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let count = v
-                .get("DesiredInstanceCount")
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as usize;
-            let images = v.get("DeployedImages").cloned().unwrap_or(json!([]));
-            let members_per = images.as_array().map_or(1, Vec::len).max(1);
-            let cv = config_variants
-                .iter()
-                .find(|c| c.get("VariantName").and_then(Value::as_str) == Some(&name))
-                .cloned()
-                .unwrap_or_default();
-            let model_name = cv
-                .get("ModelName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let Ok(Some(model)) = self.store.resource(ResourceKind::Model, model_name).await else {
-                return false;
-            };
-            let (notes, _notes_task) = LogWriter::new(self, &group, &format!("{name}/sagebox"));
-            let Ok(containers) = fleet::prepare(self, &model, &notes).await else {
-                return false;
-            };
-            let fleet = Fleet {
-                arn: ep.arn.clone(),
-                name_prefix: format!("{network}-{}-{}", name.to_ascii_lowercase(), d.id),
-                network: network.clone(),
-                group: name.clone(),
-                deployment: d.id.clone(),
-                instance_type: cv
-                    .get("InstanceType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("ml.m5.large")
-                    .to_string(),
-                containers,
-                log_group: group.clone(),
-                stream_prefix: name.clone(),
-                health_timeout: DEFAULT_HEALTH_TIMEOUT,
-            };
-            let mut instances = Vec::new();
-            for i in 0..count {
-                let mut members = Vec::new();
-                for m in 0..members_per {
-                    let Some(entry) = by_slot.get(&(name.clone(), i, m)) else {
-                        return false;
-                    };
-                    let (id, cname) = entry.split_once('\n').unwrap_or((entry, ""));
-                    if engine.running(id).await.ok().flatten() != Some(true)
-                        && engine.start(id).await.is_err()
-                    {
-                        return false;
-                    }
-                    let member = Member {
-                        container_id: id.to_string(),
-                        container_name: cname.to_string(),
-                        port: std::sync::atomic::AtomicU16::new(0),
-                        log_stream: format!("{name}/{}", &id[..id.len().min(12)]),
-                    };
-                    if fleet::wait_ready(self, &engine, &member, Duration::from_secs(120))
-                        .await
-                        .is_err()
-                    {
-                        return false;
-                    }
-                    fleet::pump_logs(self, &engine, id, &group, &member.log_stream, true);
-                    members.push(member);
-                }
-                let instance = Arc::new(Instance::new(members));
-                let token = d.token.child_token();
-                self.spawn_monitor(&engine, &fleet, instance.clone(), token.clone());
-                instances.push((instance, token));
-            }
-            d.variants
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(VariantFleet {
-                    name: name.clone(),
-                    weight: v
-                        .get("CurrentWeight")
-                        .and_then(Value::as_f64)
-                        .unwrap_or(1.0),
-                    fleet,
-                    instances,
-                    deployed_images: images,
-                    next_index: count,
-                });
-        }
-        self.hosting.routes.set(&ep.name, d.route());
-        self.hosting.set_deployment(&ep.name, Some(d));
-        true
     }
 }
 

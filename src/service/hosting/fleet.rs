@@ -208,12 +208,13 @@ fn extract(archive: &Path, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(&tmp)?;
     let result = tar::Archive::new(reader).unpack(&tmp);
     if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
+        // the unpack error is the one worth reporting; a leftover temp dir is only disk space
+        std::fs::remove_dir_all(&tmp).ok();
         return Err(e);
     }
     if std::fs::rename(&tmp, dir).is_err() {
-        // another deployment extracted the same data meanwhile
-        let _ = std::fs::remove_dir_all(&tmp);
+        // another deployment extracted the same data meanwhile; ours is a spare copy
+        std::fs::remove_dir_all(&tmp).ok();
     }
     std::fs::write(done_marker(dir), b"")
 }
@@ -373,7 +374,9 @@ pub fn pump_logs(
             log.event(line.timestamp_ms, line.text);
         }
         drop(log);
-        let _ = task.await;
+        if let Err(e) = task.await {
+            tracing::debug!("log writer of container {id} ended abnormally: {e}");
+        }
     })
 }
 

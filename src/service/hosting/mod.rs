@@ -2,10 +2,12 @@
 //! SageMaker applies beyond the request model, then stores through `service::resources`;
 //! endpoints run their containers through `fleet` and are reached through `routes`.
 
+mod deploy;
 mod endpoint_configs;
 pub mod endpoints;
 pub mod fleet;
 mod models;
+mod recovery;
 pub mod routes;
 
 use std::collections::HashMap;

@@ -10,19 +10,20 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::supervise::{save_logged, watch};
 use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
 use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
 use crate::service::logs::{LogWriter, Resume};
-use crate::store::resources::{ListQuery, Resource};
+use crate::store::resources::Resource;
 
 /// The port Jupyter listens on inside the container.
 pub const JUPYTER_PORT: u16 = 8888;
 /// SageMaker's limit for each lifecycle script.
 const LIFECYCLE_TIMEOUT_SECS: u64 = 300;
 /// Where the instance's files live (a Docker volume) and the read-only examples beside them.
-const HOME: &str = "/home/ec2-user/SageMaker";
+pub(super) const HOME: &str = "/home/ec2-user/SageMaker";
 const EXAMPLES: &str = "/home/ec2-user/SageMaker/SageMaker Examples";
 /// What sagebox writes for the container, mounted read-only.
 const SETUP_DIR: &str = "/etc/sagebox/notebook";
@@ -52,7 +53,7 @@ exec /usr/bin/python3 -m sagebox_container.cli
 
 const MARKER: &str = "[sagebox-lifecycle] ";
 
-fn resource_name(services: &Services, name: &str) -> String {
+pub(super) fn resource_name(services: &Services, name: &str) -> String {
     format!(
         "sagebox-notebook-{}-{}",
         services.runtime.owner,
@@ -60,7 +61,7 @@ fn resource_name(services: &Services, name: &str) -> String {
     )
 }
 
-fn instance_dir(services: &Services, name: &str) -> PathBuf {
+pub(super) fn instance_dir(services: &Services, name: &str) -> PathBuf {
     services
         .config
         .data_dir
@@ -71,7 +72,7 @@ fn instance_dir(services: &Services, name: &str) -> PathBuf {
 
 /// What the lifecycle scripts did, as read from the container's output.
 #[derive(Debug, Default)]
-struct HookState {
+pub(super) struct HookState {
     running: Option<String>,
     failed: Option<(String, i32)>,
 }
@@ -152,7 +153,7 @@ fn failure_reason(
 /// A re-adopted container (`resumed`) continues from the last line those streams hold, so what
 /// it printed while sagebox was down is stored too, once. Markers are never stored, so the
 /// replayed ones pass through and bring the hook state up to date.
-fn pump(
+pub(super) fn pump(
     services: &Services,
     engine: &Engine,
     id: &str,
@@ -207,9 +208,11 @@ fn pump(
                 .or_insert_with(|| LogWriter::new(&services, LOG_GROUP, &stream));
             writer.event(line.timestamp_ms, line.text);
         }
-        for (_, (writer, task)) in writers {
+        for (stream, (writer, task)) in writers {
             drop(writer);
-            let _ = task.await;
+            if let Err(e) = task.await {
+                tracing::debug!("notebook {name}: log writer of {stream} ended abnormally: {e}");
+            }
         }
     })
 }
@@ -231,35 +234,54 @@ pub(super) async fn run_start(services: Services, name: String) {
                 .notebooks
                 .set_server(&nb.name, Some(server.clone()));
             let url = services.notebook_url(&nb.name);
-            let _ = services
-                .save_notebook(&nb.name, "InService", |d| {
-                    d.insert("Url".into(), json!(url));
-                    d.insert("_Created".into(), json!(true));
-                    d.insert("_Container".into(), json!(server.container_id));
-                    d.insert("_Token".into(), json!(server.token));
-                    d.remove("FailureReason");
-                })
-                .await;
+            save_logged(&services, &nb.name, "InService", |d| {
+                d.insert("Url".into(), json!(url));
+                d.insert("_Created".into(), json!(true));
+                d.insert("_Container".into(), json!(server.container_id));
+                d.insert("_Token".into(), json!(server.token));
+                d.remove("FailureReason");
+            })
+            .await;
             watch(&services, &nb.name, &server.container_id);
         }
         Err(reason) => {
             tracing::warn!(notebook = %nb.name, "notebook instance failed: {reason}");
-            let _ = services
-                .save_notebook(&nb.name, "Failed", |d| {
-                    d.insert("FailureReason".into(), json!(reason));
-                    d.remove("_Container");
-                })
-                .await;
+            save_logged(&services, &nb.name, "Failed", |d| {
+                d.insert("FailureReason".into(), json!(reason));
+                d.remove("_Container");
+            })
+            .await;
         }
     }
 }
 
+/// Pending → InService: the notebook image, the lifecycle scripts and the instance's files,
+/// its volume, then the container, until Jupyter answers.
 async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     let engine = services
         .runtime
         .engine()
         .await
         .map_err(|e| format!("Docker is not available: {e}"))?;
+    let image = build_notebook_image(services, nb).await?;
+    let scripts = lifecycle_scripts(services, nb).await?;
+    let files = write_instance_files(services, nb, &scripts).await?;
+    let labels = HashMap::from([
+        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
+        (ARN_LABEL.to_string(), nb.arn.clone()),
+    ]);
+    prepare_volume(services, &engine, nb, &labels).await?;
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let spec = container_spec(services, nb, image, &token, labels, &files);
+    let id = engine
+        .run(&spec)
+        .await
+        .map_err(|e| format!("Cannot start the notebook container: {e}"))?;
+    wait_for_jupyter(services, &engine, nb, id, token).await
+}
+
+/// The Jupyter image, built on first use; the build's progress goes to jupyter.log.
+async fn build_notebook_image(services: &Services, nb: &Resource) -> Result<String, String> {
     let (progress_log, progress_task) =
         LogWriter::new(services, LOG_GROUP, &format!("{}/jupyter.log", nb.name));
     let progress: crate::runtime::images::Progress = {
@@ -276,24 +298,45 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         .map_err(|e| format!("The notebook image could not be built: {e}"));
     drop(progress);
     drop(progress_log);
-    let _ = progress_task.await;
-    let image = image?;
+    if let Err(e) = progress_task.await {
+        tracing::debug!(notebook = %nb.name, "the image progress log writer ended abnormally: {e}");
+    }
+    image
+}
 
-    let scripts = match nb
+/// The OnCreate/OnStart scripts of the instance's lifecycle configuration, if it has one.
+async fn lifecycle_scripts(
+    services: &Services,
+    nb: &Resource,
+) -> Result<lifecycle::Scripts, String> {
+    let Some(lc) = nb
         .derived
         .get("NotebookInstanceLifecycleConfigName")
         .and_then(Value::as_str)
-    {
-        Some(lc) => match services.store.resource(super::lifecycle_kind(), lc).await {
-            Ok(Some(c)) => lifecycle::scripts(&c),
-            _ => {
-                return Err(format!(
-                    "The lifecycle configuration {lc} no longer exists. Update the notebook instance with another one, or with DisassociateLifecycleConfig."
-                ));
-            }
-        },
-        None => lifecycle::Scripts::default(),
+    else {
+        return Ok(lifecycle::Scripts::default());
     };
+    match services.store.resource(super::lifecycle_kind(), lc).await {
+        Ok(Some(c)) => Ok(lifecycle::scripts(&c)),
+        _ => Err(format!(
+            "The lifecycle configuration {lc} no longer exists. Update the notebook instance with another one, or with DisassociateLifecycleConfig."
+        )),
+    }
+}
+
+/// Where the instance's own files and the shared example notebooks were written.
+struct InstanceFiles {
+    dir: PathBuf,
+    examples: PathBuf,
+}
+
+/// The default SageMaker bucket, the instance's setup files (scripts, metadata, SDK config)
+/// and the example notebooks.
+async fn write_instance_files(
+    services: &Services,
+    nb: &Resource,
+    scripts: &lifecycle::Scripts,
+) -> Result<InstanceFiles, String> {
     let first_start = nb.derived.get("_Created").and_then(Value::as_bool) != Some(true);
     let bucket = format!(
         "sagemaker-{}-{}",
@@ -304,7 +347,7 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         Err(e) => tracing::debug!("cannot create the default bucket {bucket}: {e}"),
     }
     let dir = instance_dir(services, &nb.name);
-    write_setup(&dir, nb, &scripts, first_start, &bucket).map_err(|e| {
+    write_setup(&dir, nb, scripts, first_start, &bucket).map_err(|e| {
         format!(
             "Cannot write the instance's files under {}: {e}",
             dir.display()
@@ -312,27 +355,47 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     })?;
     let examples = super::samples::write_examples(&services.config.data_dir)
         .map_err(|e| format!("Cannot write the example notebooks: {e}"))?;
+    Ok(InstanceFiles { dir, examples })
+}
 
-    let container_name = resource_name(services, &nb.name);
-    let labels = HashMap::from([
-        (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
-        (ARN_LABEL.to_string(), nb.arn.clone()),
-    ]);
+/// The instance's ML storage volume (kept across stops), and no container left from an
+/// earlier start (sagebox stopped mid-way).
+async fn prepare_volume(
+    services: &Services,
+    engine: &Engine,
+    nb: &Resource,
+    labels: &HashMap<String, String>,
+) -> Result<(), String> {
     engine
-        .create_volume(&container_name, labels.clone())
+        .create_volume(&resource_name(services, &nb.name), labels.clone())
         .await
         .map_err(|e| format!("Cannot create the instance's volume: {e}"))?;
-    // A container left by an earlier start (sagebox stopped mid-way) goes first.
     for (id, _, l) in engine
         .containers_labelled(ARN_LABEL, &nb.arn)
         .await
         .unwrap_or_default()
     {
-        if l.get(OWNER_LABEL) == Some(&services.runtime.owner) {
-            let _ = engine.remove(&id).await;
+        if l.get(OWNER_LABEL) == Some(&services.runtime.owner)
+            && let Err(e) = engine.remove(&id).await
+        {
+            // the new container gets another name, so a leftover only costs space until the sweep
+            tracing::debug!(notebook = %nb.name, "cannot remove leftover container {id}: {e}");
         }
     }
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    Ok(())
+}
+
+/// The Jupyter container: the volume at HOME, the setup files and examples read-only, the
+/// instance type's CPUs and memory.
+fn container_spec(
+    services: &Services,
+    nb: &Resource,
+    image: String,
+    token: &str,
+    labels: HashMap<String, String>,
+    files: &InstanceFiles,
+) -> ContainerSpec {
+    let container_name = resource_name(services, &nb.name);
     let instance_type = nb
         .derived
         .get("InstanceType")
@@ -341,7 +404,7 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
     let allot = instance_types::allot(instance_type, &services.runtime.host);
     let mut env = services.callback_env();
     env.extend([
-        ("JUPYTER_TOKEN".to_string(), token.clone()),
+        ("JUPYTER_TOKEN".to_string(), token.to_string()),
         ("JUPYTER_BASE_URL".to_string(), base_path(&nb.name)),
         (
             "JUPYTER_ARGS".to_string(),
@@ -358,7 +421,8 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         container: container.to_string(),
         read_only: true,
     };
-    let spec = ContainerSpec {
+    let dir = &files.dir;
+    ContainerSpec {
         name: container_name.clone(),
         image,
         entrypoint: Some(vec![
@@ -370,11 +434,11 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         env,
         binds: vec![
             Bind {
-                host: container_name.clone(),
+                host: container_name,
                 container: HOME.into(),
                 read_only: false,
             },
-            bind(&examples, EXAMPLES),
+            bind(&files.examples, EXAMPLES),
             bind(&dir.join("setup"), SETUP_DIR),
             bind(&dir.join("metadata"), "/opt/ml/metadata"),
             bind(&dir.join("sdk-config"), "/etc/xdg/sagemaker"),
@@ -386,15 +450,22 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         cpus: Some(allot.cpus),
         memory_mib: Some(allot.memory_mib),
         ..Default::default()
-    };
-    let id = engine
-        .run(&spec)
-        .await
-        .map_err(|e| format!("Cannot start the notebook container: {e}"))?;
+    }
+}
+
+/// Copies the container's output to the instance's log streams and waits until Jupyter
+/// answers; if the container exits or Jupyter stays silent, it goes and the instance fails.
+async fn wait_for_jupyter(
+    services: &Services,
+    engine: &Engine,
+    nb: &Resource,
+    id: String,
+    token: String,
+) -> Result<Server, String> {
     let hooks = Arc::new(Mutex::new(HookState::default()));
-    let pumped = pump(services, &engine, &id, &nb.name, false, hooks.clone());
+    let pumped = pump(services, engine, &id, &nb.name, false, hooks.clone());
     let timeout = Duration::from_secs(2 * LIFECYCLE_TIMEOUT_SECS + 180);
-    match wait_ready(services, &engine, &id, &nb.name, &token, timeout).await {
+    match wait_ready(services, engine, &id, &nb.name, &token, timeout).await {
         Ok(port) => Ok(Server {
             port,
             token,
@@ -402,8 +473,14 @@ async fn start(services: &Services, nb: &Resource) -> Result<Server, String> {
         }),
         Err(code) => {
             let last = engine.last_lines(&id, 8).await;
-            let _ = engine.remove(&id).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), pumped).await;
+            if let Err(e) = engine.remove(&id).await {
+                // best effort: the startup sweep removes containers nothing claims
+                tracing::debug!(notebook = %nb.name, "cannot remove failed container {id}: {e}");
+            }
+            // the pump ends with the container; waiting longer would only delay the Failed
+            tokio::time::timeout(Duration::from_secs(5), pumped)
+                .await
+                .ok();
             let hooks = hooks.lock().unwrap_or_else(|e| e.into_inner());
             let reason = match code {
                 Some(code) => failure_reason(services, nb, &hooks, code, &last),
@@ -452,7 +529,12 @@ async fn wait_ready(
     }
 }
 
-async fn jupyter_answers(services: &Services, port: u16, name: &str, token: &str) -> bool {
+pub(super) async fn jupyter_answers(
+    services: &Services,
+    port: u16,
+    name: &str,
+    token: &str,
+) -> bool {
     let Ok(req) = http::Request::get(format!(
         "http://127.0.0.1:{port}{}api/status",
         base_path(name)
@@ -465,163 +547,4 @@ async fn jupyter_answers(services: &Services, port: u16, name: &str, token: &str
         tokio::time::timeout(Duration::from_secs(2), services.hosting.client.request(req)).await,
         Ok(Ok(resp)) if resp.status() == http::StatusCode::OK
     )
-}
-
-/// While the instance is InService: if its container exits (not by StopNotebookInstance), the
-/// instance fails with the container's last words.
-fn watch(services: &Services, name: &str, id: &str) {
-    let (services, name, id) = (services.clone(), name.to_string(), id.to_string());
-    tokio::spawn(async move {
-        let Ok(engine) = services.runtime.engine().await else {
-            return;
-        };
-        let code = engine.wait(&id).await.unwrap_or(-1);
-        let lock = services.notebooks.lock(&name);
-        let _turn = lock.lock().await;
-        let Ok(Some(nb)) = services.store.resource(KIND, &name).await else {
-            return;
-        };
-        let current = nb.derived.get("_Container").and_then(Value::as_str);
-        if nb.status.as_deref() != Some("InService") || current != Some(id.as_str()) {
-            return;
-        }
-        let last = engine.last_lines(&id, 8).await;
-        services.notebooks.set_server(&name, None);
-        let _ = engine.remove(&id).await;
-        let _ = services
-            .save_notebook(&name, "Failed", |d| {
-                d.insert(
-                    "FailureReason".into(),
-                    json!(format!(
-                        "The notebook instance's Jupyter server exited with code {code}. Last log lines: {}. Start the instance again; its files under {HOME} are kept.",
-                        last.join(" | ")
-                    )),
-                );
-                d.remove("_Container");
-            })
-            .await;
-    });
-}
-
-/// Stopping → Stopped: the container goes, the volume stays.
-pub(super) async fn run_stop(services: Services, name: String) {
-    let lock = services.notebooks.lock(&name);
-    let _turn = lock.lock().await;
-    services.notebooks.set_server(&name, None);
-    if let Ok(engine) = services.runtime.engine().await {
-        remove_containers(&services, &engine, &name).await;
-    }
-    let _ = services
-        .save_notebook(&name, "Stopped", |d| {
-            d.remove("_Container");
-        })
-        .await;
-}
-
-async fn remove_containers(services: &Services, engine: &Engine, name: &str) {
-    let arn = services.sagemaker_arn(KIND.arn_type(), name);
-    for (id, _, labels) in engine
-        .containers_labelled(ARN_LABEL, &arn)
-        .await
-        .unwrap_or_default()
-    {
-        if labels.get(OWNER_LABEL) == Some(&services.runtime.owner) {
-            let _ = engine.stop(&id, Duration::from_secs(5)).await;
-            let _ = engine.remove(&id).await;
-        }
-    }
-}
-
-/// Deleting → gone: container, volume and the instance's files.
-pub(super) async fn run_delete(services: Services, name: String) {
-    let lock = services.notebooks.lock(&name);
-    let _turn = lock.lock().await;
-    services.notebooks.set_server(&name, None);
-    if let Ok(engine) = services.runtime.engine().await {
-        remove_containers(&services, &engine, &name).await;
-        if let Err(e) = engine.remove_volume(&resource_name(&services, &name)).await {
-            tracing::warn!(notebook = %name, "cannot remove the notebook's volume: {e}");
-        }
-    }
-    let dir = instance_dir(&services, &name);
-    if let Err(e) = std::fs::remove_dir_all(&dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("cannot remove {}: {e}", dir.display());
-    }
-    let _ = services.store.delete_resource(KIND, &name).await;
-}
-
-impl Services {
-    /// At startup: serving instances get their container back (or start again), unfinished
-    /// stops and deletes finish. Returns the ARNs whose containers are kept.
-    pub async fn recover_notebooks(&self) -> std::collections::HashSet<String> {
-        let mut keep = std::collections::HashSet::new();
-        let all = self
-            .store
-            .list_resources(KIND, ListQuery::every(None))
-            .await
-            .unwrap_or_default();
-        let engine = self.runtime.engine().await.ok();
-        for nb in all {
-            let status = nb.status.clone().unwrap_or_default();
-            match status.as_str() {
-                "InService" => {
-                    keep.insert(nb.arn.clone());
-                    let id = nb.derived.get("_Container").and_then(Value::as_str);
-                    let token = nb.derived.get("_Token").and_then(Value::as_str);
-                    let adopted = match (&engine, id, token) {
-                        (Some(engine), Some(id), Some(token)) => {
-                            readopt(self, engine, &nb.name, id, token).await
-                        }
-                        _ => false,
-                    };
-                    if !adopted {
-                        let _ = self.save_notebook(&nb.name, "Pending", |_| {}).await;
-                        self.spawn_notebook_start(&nb.name);
-                    }
-                }
-                "Pending" => {
-                    keep.insert(nb.arn.clone());
-                    self.spawn_notebook_start(&nb.name);
-                }
-                "Stopping" => {
-                    tokio::spawn(run_stop(self.clone(), nb.name.clone()));
-                }
-                "Deleting" => {
-                    tokio::spawn(run_delete(self.clone(), nb.name.clone()));
-                }
-                "Updating" => {
-                    let _ = self.save_notebook(&nb.name, "Stopped", |_| {}).await;
-                }
-                _ => {}
-            }
-        }
-        keep
-    }
-}
-
-/// Takes back a container that kept running while sagebox was down.
-async fn readopt(services: &Services, engine: &Engine, name: &str, id: &str, token: &str) -> bool {
-    if engine.running(id).await.ok().flatten() != Some(true) {
-        return false;
-    }
-    let Some(port) = engine.published_port(id, JUPYTER_PORT).await.ok().flatten() else {
-        return false;
-    };
-    if !jupyter_answers(services, port, name, token).await {
-        return false;
-    }
-    let hooks = Arc::new(Mutex::new(HookState::default()));
-    pump(services, engine, id, name, true, hooks);
-    services.notebooks.set_server(
-        name,
-        Some(Arc::new(Server {
-            port,
-            token: token.to_string(),
-            container_id: id.to_string(),
-        })),
-    );
-    watch(services, name, id);
-    true
 }

@@ -10,6 +10,7 @@ pub mod access;
 mod instance;
 pub mod lifecycle;
 pub mod samples;
+mod supervise;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -270,7 +271,7 @@ impl Services {
         let name = self
             .transition(name, &["InService"], "Stopping", |_| {})
             .await?;
-        tokio::spawn(instance::run_stop(self.clone(), name));
+        tokio::spawn(supervise::run_stop(self.clone(), name));
         Ok(())
     }
 
@@ -278,7 +279,7 @@ impl Services {
         let name = self
             .transition(name, &["Stopped", "Failed"], "Deleting", |_| {})
             .await?;
-        tokio::spawn(instance::run_delete(self.clone(), name));
+        tokio::spawn(supervise::run_delete(self.clone(), name));
         Ok(())
     }
 

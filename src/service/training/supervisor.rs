@@ -8,22 +8,28 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::staging::{self, ChannelObject};
+mod launch;
+mod metrics;
+
+use super::saving;
+use super::staging;
 use super::state::JobState;
 use super::{LOG_GROUP, StopRequest};
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
-use crate::runtime::instance_types;
 use crate::service::Services;
 use crate::service::logs::{LogWriter as JobLog, Resume};
 use crate::store::objects::ObjectMeta;
+use launch::launch;
+use metrics::Metrics;
+pub use metrics::metric_series;
 
 const HOST_LABEL: &str = "sagebox.host";
 const STREAM_LABEL: &str = "sagebox.log-stream";
@@ -35,132 +41,6 @@ enum Outcome {
     Failed(String),
     Stopped,
     MaxRuntime,
-}
-
-/// Metric definitions applied to log lines; the last value of each is the final one. Built-in
-/// algorithms (sagebox's emulator images for them) declare their metrics themselves, as
-/// SageMaker's do: XGBoost's `[n]#011train-rmse:…` rounds and the `#quality_metric:` lines of
-/// Linear Learner, K-Means and PCA.
-#[derive(Default)]
-struct Metrics {
-    defs: Vec<(String, regex::Regex)>,
-    builtin: Option<(regex::Regex, regex::Regex)>,
-    last: HashMap<String, (f64, f64)>,
-    /// Every value in order, when asked for (the console's plots).
-    series: Option<std::collections::BTreeMap<String, Vec<(f64, f64)>>>,
-}
-
-/// Each metric's values over time (epoch seconds, value) as the job's log lines give them.
-pub fn metric_series(
-    request: &Value,
-    lines: impl IntoIterator<Item = (i64, String)>,
-) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
-    let mut m = Metrics::from_request(request);
-    m.series = Some(Default::default());
-    for (ts, line) in lines {
-        m.scan(&line, ts);
-    }
-    m.series.unwrap_or_default()
-}
-
-impl Metrics {
-    fn from_request(request: &Value) -> Metrics {
-        let mut m = Metrics::from_definitions(request);
-        let image = request
-            .pointer("/AlgorithmSpecification/TrainingImage")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let builtin = matches!(
-            crate::runtime::uris::resolve(image),
-            Ok(crate::runtime::uris::ImageChoice::Emulated {
-                recipe: "xgboost" | "linear-learner" | "kmeans" | "pca"
-            })
-        );
-        if m.defs.is_empty() && builtin {
-            let rounds = regex::Regex::new(
-                r"(train|validation)-([A-Za-z0-9@_-]+):([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)",
-            );
-            let quality = regex::Regex::new(
-                r"#quality_metric: host=\S+, (?:epoch=\d+, )?(train|validation|test) (\S+) <\w+>=(\S+)",
-            );
-            if let (Ok(r), Ok(q)) = (rounds, quality) {
-                m.builtin = Some((r, q));
-            }
-        }
-        m
-    }
-
-    fn is_empty(&self) -> bool {
-        self.defs.is_empty() && self.builtin.is_none()
-    }
-
-    fn from_definitions(request: &Value) -> Metrics {
-        let defs = request
-            .pointer("/AlgorithmSpecification/MetricDefinitions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|d| {
-                let name = d.get("Name")?.as_str()?.to_string();
-                let re = regex::Regex::new(d.get("Regex")?.as_str()?).ok()?;
-                Some((name, re))
-            })
-            .collect();
-        Metrics {
-            defs,
-            builtin: None,
-            last: HashMap::new(),
-            series: None,
-        }
-    }
-
-    fn scan(&mut self, line: &str, ts_ms: i64) {
-        let ts = ts_ms as f64 / 1000.0;
-        let mut hits: Vec<(String, f64)> = Vec::new();
-        if let Some((rounds, quality)) = &self.builtin {
-            let captures: Vec<regex::Captures> = if line.starts_with('[') && line.contains(']') {
-                rounds.captures_iter(line).collect()
-            } else {
-                quality.captures(line).into_iter().collect()
-            };
-            for c in captures {
-                if let Ok(v) = c[3].parse::<f64>() {
-                    hits.push((format!("{}:{}", &c[1], &c[2]), v));
-                }
-            }
-        }
-        for (name, re) in &self.defs {
-            if let Some(v) = re
-                .captures(line)
-                .and_then(|c| c.get(1))
-                .and_then(|m| m.as_str().trim().parse::<f64>().ok())
-            {
-                hits.push((name.clone(), v));
-            }
-        }
-        for (name, v) in hits {
-            self.record(name, v, ts);
-        }
-    }
-
-    fn record(&mut self, name: String, v: f64, ts: f64) {
-        if let Some(series) = self.series.as_mut() {
-            series.entry(name.clone()).or_default().push((ts, v));
-        }
-        self.last.insert(name, (v, ts));
-    }
-
-    fn final_list(&self) -> Value {
-        let mut names: Vec<&String> = self.last.keys().collect();
-        names.sort();
-        Value::Array(
-            names
-                .into_iter()
-                .filter(|n| self.last[*n].0.is_finite())
-                .map(|n| json!({ "MetricName": n, "Value": self.last[n].0, "Timestamp": self.last[n].1 }))
-                .collect(),
-        )
-    }
 }
 
 struct Job {
@@ -284,313 +164,14 @@ pub(super) async fn run(
     services.training.done(&job.name);
 }
 
+/// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the
+/// supervisor has no caller to hand the error to.
 async fn save(services: &Services, job: &Job) {
-    if let Err(e) = services.save_training_state(&job.name, &job.state).await {
-        tracing::warn!("training job {}: cannot save its state: {e}", job.name);
-    }
-}
-
-/// Image, GPUs, data, config files, network and containers. Returns the engine and the
-/// started containers as (host, id); an Err is the job's FailureReason.
-async fn launch(
-    services: &Services,
-    job: &mut Job,
-    stop: &mut watch::Receiver<StopRequest>,
-) -> Result<(Engine, Vec<(String, String)>), String> {
-    let (log, _log_task) = JobLog::new(services, LOG_GROUP, &job.streams[0]);
-    job.state
-        .transition("Starting", "Preparing the instances for training");
-    save(services, job).await;
-
-    let engine = services
-        .runtime
-        .engine()
-        .await
-        .map_err(|e| format!("InternalServerError: {e}"))?;
-
-    // The image: AWS algorithm URIs run sagebox's emulator images, built on first use.
-    let image_uri = job
-        .request
-        .pointer("/AlgorithmSpecification/TrainingImage")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    job.state
-        .transition("Downloading", "Downloading the training image");
-    save(services, job).await;
-    let progress_log = log.clone();
-    let progress: crate::runtime::images::Progress =
-        Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
-    let image = services
-        .runtime
-        .image_for(&image_uri, &progress)
-        .await
-        .map_err(|e| format!("ClientError: {e}"))?;
-
-    // Resources: the instance type's CPUs and memory, capped at the host's; GPUs from the pool.
-    let allot = instance_types::allot(&job.instance_type, &services.runtime.host);
-    for note in &allot.capped {
-        log.line(&format!("[sagebox] {note}"));
-    }
-    if allot.gpus > 0 {
-        let wanted = allot.gpus * job.instances as u32;
-        let grant = services
-            .runtime
-            .gpus
-            .lock()
-            .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
-            .allocate(&job.arn, &job.instance_type, wanted);
-        match grant {
-            Ok(g) => job.gpus = g,
-            Err(e) => {
-                if services.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu {
-                    log.line(&format!(
-                        "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
-                    ));
-                } else {
-                    return Err(format!("CapacityError: {e}"));
-                }
-            }
-        }
-    }
-
-    // The output bucket must exist before the algorithm runs for nothing.
-    let output = job
-        .request
-        .pointer("/OutputDataConfig/S3OutputPath")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if let Some((bucket, _)) = staging::parse_s3_uri(output)
-        && services.objects.bucket(&bucket).await.is_err()
-    {
-        return Err(format!(
-            "ClientError: The S3 bucket \"{bucket}\" of OutputDataConfig.S3OutputPath ({output}) does not exist. Create the bucket or choose another output path."
-        ));
-    }
-
-    // Input data.
-    job.state
-        .transition("Downloading", "Downloading input data");
-    job.state.started_training();
-    save(services, job).await;
-    let default_mode = job
-        .request
-        .pointer("/AlgorithmSpecification/TrainingInputMode")
-        .and_then(Value::as_str)
-        .unwrap_or("File")
-        .to_string();
-    for host in &job.hosts {
-        for sub in [
-            "input/config",
-            "input/data",
-            "model",
-            "output/data",
-            "checkpoints",
-            "code",
-        ] {
-            std::fs::create_dir_all(job.host_dir(host).join(sub))
-                .map_err(|e| format!("InternalServerError: cannot prepare the job's files: {e}"))?;
-        }
-    }
-    let mut channel_binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
-    let channels: Vec<Value> = job
-        .request
-        .get("InputDataConfig")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for ch in &channels {
-        let ch_name = ch
-            .get("ChannelName")
-            .and_then(Value::as_str)
-            .unwrap_or("data");
-        let s3 = ch
-            .pointer("/DataSource/S3DataSource")
-            .cloned()
-            .unwrap_or_default();
-        let data_type = s3
-            .get("S3DataType")
-            .and_then(Value::as_str)
-            .unwrap_or("S3Prefix");
-        let uri = s3.get("S3Uri").and_then(Value::as_str).unwrap_or_default();
-        let distribution = s3
-            .get("S3DataDistributionType")
-            .and_then(Value::as_str)
-            .unwrap_or("FullyReplicated");
-        let mode = ch
-            .get("InputMode")
-            .and_then(Value::as_str)
-            .unwrap_or(&default_mode);
-        let started = Instant::now();
-        let objects = staging::resolve_source(&services.objects, data_type, uri).await?;
-        let total: u64 = objects.iter().map(|o| o.size).sum();
-        let mut copied = 0;
-        for (i, host) in job.hosts.iter().enumerate() {
-            let mine: Vec<ChannelObject> =
-                staging::shard(&objects, distribution, i, job.hosts.len());
-            if mode == "Pipe" {
-                let recordio =
-                    ch.get("RecordWrapperType").and_then(Value::as_str) == Some("RecordIO");
-                let dir = job.host_dir(host).join("input/data");
-                let stop = job.feeders_stop.clone();
-                let channel = ch_name.to_string();
-                tokio::task::spawn_blocking(move || {
-                    staging::feed_pipe(dir, channel, mine, recordio, stop)
-                });
-                continue;
-            }
-            // File (and FastFile, which behaves as File here): hard links, bound read-only.
-            let dir = if distribution == "ShardedByS3Key" {
-                job.dir.join("channels").join(format!("{ch_name}-{host}"))
-            } else {
-                job.dir.join("channels").join(ch_name)
-            };
-            if i == 0 || distribution == "ShardedByS3Key" {
-                let d = dir.clone();
-                copied += tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine))
-                    .await
-                    .map_err(|e| format!("InternalServerError: {e}"))?
-                    .map_err(|e| format!("InternalServerError: staging channel {ch_name}: {e}"))?;
-            }
-            channel_binds[i].push(Bind {
-                host: dir.display().to_string(),
-                container: format!("/opt/ml/input/data/{ch_name}"),
-                read_only: true,
-            });
-        }
-        log.line(&format!(
-            "[sagebox] channel {ch_name}: {} objects, {total} bytes from {uri} ({mode} mode, {distribution}) staged in {} ms, {copied} bytes copied",
-            objects.len(),
-            started.elapsed().as_millis()
-        ));
-    }
-
-    // Checkpoints: what is already under CheckpointConfig.S3Uri starts in /opt/ml/checkpoints.
-    if let Some(uri) = job
-        .request
-        .pointer("/CheckpointConfig/S3Uri")
-        .and_then(Value::as_str)
-        && let Ok(objects) = staging::resolve_source(
-            &services.objects,
-            "S3Prefix",
-            &format!("{}/", uri.trim_end_matches('/')),
-        )
-        .await
-    {
-        for host in &job.hosts {
-            let dir = job.host_dir(host).join("checkpoints");
-            for o in &objects {
-                let dest = dir.join(&o.rel);
-                if let Some(p) = dest.parent() {
-                    let _ = std::fs::create_dir_all(p);
-                }
-                let _ = std::fs::copy(&o.file, &dest);
-            }
-        }
-    }
-
-    // Config files, exactly as SageMaker writes them.
-    let hp = staging::hyperparameters_json(&job.request);
-    let idc = staging::inputdataconfig_json(&job.request, &default_mode);
-    for host in &job.hosts {
-        let cfg = job.host_dir(host).join("input/config");
-        let write = |file: &str, v: &Value| {
-            staging::write_json(&cfg.join(file), v)
-                .map_err(|e| format!("InternalServerError: writing {file}: {e}"))
-        };
-        write("hyperparameters.json", &hp)?;
-        write("inputdataconfig.json", &idc)?;
-        write(
-            "resourceconfig.json",
-            &staging::resourceconfig_json(host, &job.hosts, &job.instance_type),
-        )?;
-        write("trainingjobconfig.json", &job.request)?;
-        if let Some(cp) = job.request.get("CheckpointConfig") {
-            let mut cp = cp.clone();
-            if cp.get("LocalPath").is_none() {
-                cp["LocalPath"] = json!("/opt/ml/checkpoints");
-            }
-            write("checkpointconfig.json", &cp)?;
-        }
-    }
-
-    // Network and containers.
-    let labels = job_labels(services, job);
-    engine
-        .create_network(&job.network, &labels)
-        .await
-        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
-    let mut env = crate::service::env_pairs(job.request.get("Environment"));
-    env.extend([
-        ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
-        ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),
-    ]);
-    env.extend(services.callback_env());
-    let checkpoint_path = job
-        .request
-        .pointer("/CheckpointConfig/LocalPath")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    job.state.transition(
-        "Training",
-        "Training image download completed. Training in progress.",
-    );
-    save(services, job).await;
-    if *stop.borrow() == StopRequest::Stop {
-        return Err("stopped before start".into());
-    }
-    let mut started = Vec::new();
-    for (i, host) in job.hosts.iter().enumerate() {
-        let mut binds = vec![Bind {
-            host: job.host_dir(host).display().to_string(),
-            container: "/opt/ml".into(),
-            read_only: false,
-        }];
-        if let Some(p) = checkpoint_path
-            .as_deref()
-            .filter(|p| *p != "/opt/ml/checkpoints")
-        {
-            binds.push(Bind {
-                host: job.host_dir(host).join("checkpoints").display().to_string(),
-                container: p.to_string(),
-                read_only: false,
-            });
-        }
-        binds.extend(channel_binds[i].iter().cloned());
-        let mut labels = labels.clone();
-        labels.insert(HOST_LABEL.into(), host.clone());
-        labels.insert(STREAM_LABEL.into(), job.streams[i].clone());
-        let per_host_gpus = if job.gpus.devices.is_empty() {
-            GpuGrant::default()
-        } else {
-            let per = job.gpus.devices.len() / job.hosts.len();
-            GpuGrant {
-                devices: job.gpus.devices[i * per..(i + 1) * per].to_vec(),
-            }
-        };
-        let spec = ContainerSpec {
-            name: format!("{}-{host}", job.network),
-            image: image.clone(),
-            cmd: vec!["train".into()],
-            env: env.clone(),
-            binds,
-            labels,
-            hostname: Some(host.clone()),
-            network: Some((job.network.clone(), vec![host.clone()])),
-            host_gateway: true,
-            cpus: Some(allot.cpus),
-            memory_mib: Some(allot.memory_mib),
-            gpus: per_host_gpus,
-            shm_size_bytes: Some(1 << 30),
-            ..Default::default()
-        };
-        let id = engine
-            .run(&spec)
-            .await
-            .map_err(|e| format!("InternalServerError: cannot start {host}: {e}"))?;
-        started.push((host.clone(), id));
-    }
-    Ok((engine, started))
+    let what = format!("training job {}", job.name);
+    saving::persist(&what, &job.state.status, || {
+        services.save_training_state(&job.name, &job.state)
+    })
+    .await;
 }
 
 fn job_labels(services: &Services, job: &Job) -> HashMap<String, String> {
@@ -645,7 +226,9 @@ async fn watch_containers(
                 log.event(line.timestamp_ms, line.text);
             }
             drop(log);
-            let _ = log_task.await;
+            if let Err(e) = log_task.await {
+                tracing::debug!("log writer of {host} ended abnormally: {e}");
+            }
         }));
     }
 
@@ -676,12 +259,11 @@ async fn watch_containers(
     while outcome.is_none() {
         tokio::select! {
             next = waits.next() => match next {
-                Some((host, Ok(0))) => {
+                Some((_host, Ok(0))) => {
                     exited += 1;
                     if exited == ids.len() {
                         outcome = Some(Outcome::Completed);
                     }
-                    let _ = host;
                 }
                 Some((host, Ok(code))) => {
                     if *stop.borrow() == StopRequest::Stop {
@@ -718,7 +300,9 @@ async fn watch_containers(
         futures_util::future::join_all(stops).await;
     }
     for p in pumps {
-        let _ = tokio::time::timeout(Duration::from_secs(10), p).await;
+        // a pump still busy after 10 s goes on copying by itself; waiting for it would only
+        // hold up the job's end
+        tokio::time::timeout(Duration::from_secs(10), p).await.ok();
     }
     outcome
 }
@@ -918,73 +502,34 @@ async fn cleanup(services: &Services, job: &Job) {
     if let Ok(engine) = services.runtime.engine().await {
         if let Ok(list) = engine.containers_labelled(ARN_LABEL, &job.arn).await {
             for (id, _, _) in list {
-                let _ = engine.remove(&id).await;
+                if let Err(e) = engine.remove(&id).await {
+                    // best effort: the startup sweep removes containers nothing claims
+                    tracing::debug!(
+                        "training job {}: cannot remove container {id}: {e}",
+                        job.name
+                    );
+                }
             }
         }
-        let _ = engine.remove_network(&job.network).await;
+        if let Err(e) = engine.remove_network(&job.network).await {
+            tracing::debug!(
+                "training job {}: cannot remove network {}: {e}",
+                job.name,
+                job.network
+            );
+        }
     }
     remove_dir(&job.dir).await;
 }
 
 async fn remove_dir(dir: &Path) {
     let d = dir.to_path_buf();
-    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(d)).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builtin_algorithms_report_their_own_metrics() {
-        let req = json!({"AlgorithmSpecification": {"TrainingImage":
-            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"}});
-        let mut m = Metrics::from_request(&req);
-        m.scan("[0]#011train-rmse:14.5#011validation-rmse:15.25", 1000);
-        m.scan("[1]#011train-rmse:12.5#011validation-rmse:13", 2000);
-        let list = m.final_list();
-        assert_eq!(list[0]["MetricName"], "train:rmse");
-        assert_eq!(list[0]["Value"], 12.5);
-        assert_eq!(list[1]["MetricName"], "validation:rmse");
-        assert_eq!(list[1]["Timestamp"], 2.0);
-
-        let req = json!({"AlgorithmSpecification": {"TrainingImage":
-            "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"}});
-        let mut m = Metrics::from_request(&req);
-        m.scan("#quality_metric: host=algo-1, epoch=3, train binary_classification_cross_entropy_objective <loss>=0.25", 1);
-        m.scan(
-            "#quality_metric: host=algo-1, validation binary_f_1.000 <score>=0.9",
-            1,
-        );
-        let names: Vec<String> = m
-            .final_list()
-            .as_array()
-            .expect("list")
-            .iter()
-            .map(|x| x["MetricName"].as_str().expect("name").to_string())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "train:binary_classification_cross_entropy_objective",
-                "validation:binary_f_1.000"
-            ]
-        );
-    }
-
-    #[test]
-    fn request_definitions_replace_the_builtin_ones_and_other_images_have_none() {
-        let req = json!({"AlgorithmSpecification": {"TrainingImage": "my-image:1",
-            "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]}});
-        let mut m = Metrics::from_request(&req);
-        m.scan("epoch 1 loss=0.5 [0]#011train-rmse:3", 1);
-        assert_eq!(
-            m.final_list(),
-            json!([{"MetricName": "loss", "Value": 0.5, "Timestamp": 0.001}])
-        );
-        assert!(
-            Metrics::from_request(&json!({"AlgorithmSpecification": {"TrainingImage": "mine"}}))
-                .is_empty()
-        );
+    match tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&d).map_err(|e| (d, e))).await
+    {
+        Ok(Err((d, e))) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!("cannot remove {}: {e}", d.display());
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("removing a job's files did not finish: {e}"),
     }
 }

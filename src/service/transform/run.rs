@@ -24,7 +24,7 @@ use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;
 use crate::service::logs::LogWriter;
 use crate::service::training::StopRequest;
-use crate::service::training::staging;
+use crate::service::training::{saving, staging};
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::{Resource, ResourceKind};
 
@@ -79,7 +79,10 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
             let ids: Vec<String> = list.into_iter().map(|(id, _, _)| id).collect();
             fleet::remove_all(&engine, &ids).await;
         }
-        let _ = engine.remove_network(&network).await;
+        if let Err(e) = engine.remove_network(&network).await {
+            // best effort: the startup sweep removes a network nothing claims
+            tracing::debug!("transform job {name}: cannot remove network {network}: {e}");
+        }
     }
     if let Ok(mut pool) = services.runtime.gpus.lock() {
         pool.release(&job.arn);
@@ -92,16 +95,21 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
     if let Some(r) = &reason {
         notes.line(&format!("[sagebox] the job failed: {r}"));
     }
-    let _ = services
-        .save_transform(&name, status, |d| {
-            d.insert("TransformEndTime".into(), json!(now_epoch()));
-            if let Some(r) = reason {
+    let ended = now_epoch();
+    let what = format!("transform job {name}");
+    saving::persist(&what, status, || {
+        services.save_transform(&name, status, |d| {
+            d.insert("TransformEndTime".into(), json!(ended));
+            if let Some(r) = &reason {
                 d.insert("FailureReason".into(), json!(r));
             }
         })
-        .await;
+    })
+    .await;
     drop(notes);
-    let _ = notes_task.await;
+    if let Err(e) = notes_task.await {
+        tracing::debug!("transform job {name}: its notes' log writer ended abnormally: {e}");
+    }
     services.transforms.done(&name);
 }
 
@@ -121,6 +129,8 @@ fn get_str<'a>(job: &'a Resource, path: &str) -> Option<&'a str> {
     get(job, path).and_then(Value::as_str)
 }
 
+/// The job's steps: model, output bucket and input objects, the model's instances, the batch
+/// settings, then every input object through the containers into S3.
 async fn execute(
     services: &Services,
     job: &Resource,
@@ -133,51 +143,74 @@ async fn execute(
         .describe_model(model_name)
         .await
         .map_err(|e| format!("ClientError: {e}"))?;
-    let output = get_str(job, "/TransformOutput/S3OutputPath")
-        .unwrap_or_default()
-        .to_string();
-    let (out_bucket, out_prefix) = staging::parse_s3_uri(&output).unwrap_or_default();
-    if services.objects.bucket(&out_bucket).await.is_err() {
-        return Err(format!(
-            "ClientError: The S3 bucket \"{out_bucket}\" of TransformOutput.S3OutputPath ({output}) does not exist."
-        ));
-    }
+    let output = check_output_bucket(services, job).await?;
     let input_uri =
         get_str(job, "/TransformInput/DataSource/S3DataSource/S3Uri").unwrap_or_default();
     let data_type =
         get_str(job, "/TransformInput/DataSource/S3DataSource/S3DataType").unwrap_or("S3Prefix");
     let inputs = staging::resolve_source(&services.objects, data_type, input_uri).await?;
 
+    let instances = start_instances(services, job, &model, network, notes).await?;
+    services
+        .save_transform(&job.name, "InProgress", |d| {
+            d.insert("TransformStartTime".into(), json!(now_epoch()));
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let settings = settings(services, job, &instances[0]).await;
+    record_settings(services, job, &settings).await?;
+    notes.line(&format!(
+        "[sagebox] {} input objects from {input_uri}; {} instance(s), {} concurrent request(s) each, {} MB payloads",
+        inputs.len(),
+        instances.len(),
+        settings.concurrency,
+        settings.max_payload / MIB
+    ));
+    transform_inputs(
+        services, &settings, &instances, &inputs, input_uri, &output, stop,
+    )
+    .await
+}
+
+/// Where TransformOutput.S3OutputPath points: a bucket and a key prefix.
+struct Output {
+    bucket: String,
+    prefix: String,
+}
+
+/// The output bucket must exist before any container starts.
+async fn check_output_bucket(services: &Services, job: &Resource) -> Result<Output, String> {
+    let output = get_str(job, "/TransformOutput/S3OutputPath")
+        .unwrap_or_default()
+        .to_string();
+    let (bucket, prefix) = staging::parse_s3_uri(&output).unwrap_or_default();
+    if services.objects.bucket(&bucket).await.is_err() {
+        return Err(format!(
+            "ClientError: The S3 bucket \"{bucket}\" of TransformOutput.S3OutputPath ({output}) does not exist."
+        ));
+    }
+    Ok(Output { bucket, prefix })
+}
+
+/// The model's containers on TransformResources.InstanceCount instances, on the job's
+/// network, each with its GPUs; returns them once they all answer /ping.
+async fn start_instances(
+    services: &Services,
+    job: &Resource,
+    model: &Resource,
+    network: &str,
+    notes: &LogWriter,
+) -> Result<Vec<Arc<Instance>>, String> {
     let engine = services
         .runtime
         .engine()
         .await
         .map_err(|e| format!("InternalServerError: {e}"))?;
-    let mut containers = fleet::prepare(services, &model, notes)
+    let mut containers = fleet::prepare(services, model, notes)
         .await
         .map_err(|e| format!("ClientError: {e}"))?;
-    // What SageMaker sets in a transform job's containers, then the job's own Environment.
-    let mut env = vec![("SAGEMAKER_BATCH".to_string(), "true".to_string())];
-    for (var, path) in [
-        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "/MaxPayloadInMB"),
-        (
-            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
-            "/MaxConcurrentTransforms",
-        ),
-    ] {
-        if let Some(n) = get(job, path).and_then(Value::as_u64) {
-            env.push((var.to_string(), n.to_string()));
-        }
-    }
-    if let Some(b) = get_str(job, "/BatchStrategy") {
-        let v = if b == "MultiRecord" {
-            "MULTI_RECORD"
-        } else {
-            "SINGLE_RECORD"
-        };
-        env.push(("SAGEMAKER_BATCH_STRATEGY".to_string(), v.to_string()));
-    }
-    env.extend(crate::service::env_pairs(get(job, "/Environment")));
+    let env = batch_environment(job);
     for c in &mut containers {
         c.env.extend(env.iter().cloned());
     }
@@ -222,14 +255,41 @@ async fn execute(
     for r in futures_util::future::join_all(starts).await {
         instances.push(r.map_err(|e| format!("ClientError: {e}"))?.instance);
     }
-    services
-        .save_transform(&job.name, "InProgress", |d| {
-            d.insert("TransformStartTime".into(), json!(now_epoch()));
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    Ok(instances)
+}
 
-    let settings = settings(services, job, &instances[0]).await;
+/// What SageMaker sets in a transform job's containers, then the job's own Environment.
+fn batch_environment(job: &Resource) -> Vec<(String, String)> {
+    let mut env = vec![("SAGEMAKER_BATCH".to_string(), "true".to_string())];
+    for (var, path) in [
+        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "/MaxPayloadInMB"),
+        (
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
+            "/MaxConcurrentTransforms",
+        ),
+    ] {
+        if let Some(n) = get(job, path).and_then(Value::as_u64) {
+            env.push((var.to_string(), n.to_string()));
+        }
+    }
+    if let Some(b) = get_str(job, "/BatchStrategy") {
+        let v = if b == "MultiRecord" {
+            "MULTI_RECORD"
+        } else {
+            "SINGLE_RECORD"
+        };
+        env.push(("SAGEMAKER_BATCH_STRATEGY".to_string(), v.to_string()));
+    }
+    env.extend(crate::service::env_pairs(get(job, "/Environment")));
+    env
+}
+
+/// The settings the job runs with, as DescribeTransformJob shows them.
+async fn record_settings(
+    services: &Services,
+    job: &Resource,
+    settings: &Settings,
+) -> Result<(), String> {
     services
         .save_transform(&job.name, "InProgress", |d| {
             d.insert(
@@ -246,16 +306,26 @@ async fn execute(
             );
         })
         .await
-        .map_err(|e| e.to_string())?;
-    notes.line(&format!(
-        "[sagebox] {} input objects from {input_uri}; {count} instance(s), {} concurrent request(s) each, {} MB payloads",
-        inputs.len(),
-        settings.concurrency,
-        settings.max_payload / MIB
-    ));
+        .map_err(|e| e.to_string())
+}
 
+/// Each input object through the instances, its output to <S3OutputPath>/<object>.out; a
+/// stop request ends the job between objects.
+async fn transform_inputs(
+    services: &Services,
+    settings: &Settings,
+    instances: &[Arc<Instance>],
+    inputs: &[staging::ChannelObject],
+    input_uri: &str,
+    output: &Output,
+    stop: &mut watch::Receiver<StopRequest>,
+) -> Result<(), String> {
+    let Output {
+        bucket: out_bucket,
+        prefix: out_prefix,
+    } = output;
     let next = AtomicUsize::new(0);
-    for object in &inputs {
+    for object in inputs {
         if *stop.borrow() == StopRequest::Stop {
             return Err("stopped".into());
         }
@@ -263,7 +333,7 @@ async fn execute(
         let data = tokio::fs::read(&object.file)
             .await
             .map_err(|e| format!("InternalServerError: reading {rel}: {e}"))?;
-        let out = transform_object(services, &settings, &instances, &next, &data, stop)
+        let out = transform_object(services, settings, instances, &next, &data, stop)
             .await
             .map_err(|e| {
                 format!("ClientError: {input_uri} ({rel}): {e}. See job logs for more information.")
@@ -279,7 +349,7 @@ async fn execute(
         };
         services
             .objects
-            .put_bytes(&out_bucket, &key, Bytes::from(out), meta)
+            .put_bytes(out_bucket, &key, Bytes::from(out), meta)
             .await
             .map_err(|e| format!("InternalServerError: writing s3://{out_bucket}/{key}: {e}"))?;
     }

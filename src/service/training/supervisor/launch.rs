@@ -1,0 +1,413 @@
+//! Starting a training job, in SageMaker's order: the training image, the instances'
+//! resources, the input data and checkpoints, the config files under /opt/ml/input/config,
+//! then the network and one container per instance.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::super::StopRequest;
+use super::super::staging::{self, ChannelObject};
+use super::{HOST_LABEL, Job, JobLog, LOG_GROUP, STREAM_LABEL, job_labels, save};
+use crate::runtime::docker::{Bind, ContainerSpec, Engine};
+use crate::runtime::gpu::GpuGrant;
+use crate::runtime::instance_types::{self, Allotment};
+use crate::service::Services;
+
+/// Image, GPUs, data, config files, network and containers. Returns the engine and the
+/// started containers as (host, id); an Err is the job's FailureReason.
+pub(super) async fn launch(
+    services: &Services,
+    job: &mut Job,
+    stop: &mut watch::Receiver<StopRequest>,
+) -> Result<(Engine, Vec<(String, String)>), String> {
+    let (log, _log_task) = JobLog::new(services, LOG_GROUP, &job.streams[0]);
+    job.state
+        .transition("Starting", "Preparing the instances for training");
+    save(services, job).await;
+
+    let engine = services
+        .runtime
+        .engine()
+        .await
+        .map_err(|e| format!("InternalServerError: {e}"))?;
+    let image = download_training_image(services, job, &log).await?;
+    let allot = allot_resources(services, job, &log)?;
+    check_output_bucket(services, job).await?;
+
+    job.state
+        .transition("Downloading", "Downloading input data");
+    job.state.started_training();
+    save(services, job).await;
+    let default_mode = job
+        .request
+        .pointer("/AlgorithmSpecification/TrainingInputMode")
+        .and_then(Value::as_str)
+        .unwrap_or("File")
+        .to_string();
+    prepare_host_dirs(job)?;
+    let channel_binds = download_input_data(services, job, &default_mode, &log).await?;
+    restore_checkpoints(services, job, &log).await;
+    write_config_files(job, &default_mode)?;
+
+    let started =
+        start_containers(services, &engine, job, &image, &allot, &channel_binds, stop).await?;
+    Ok((engine, started))
+}
+
+/// "Downloading the training image": AWS algorithm URIs run sagebox's emulator images, built
+/// on first use, with the build's progress in the job's log.
+async fn download_training_image(
+    services: &Services,
+    job: &mut Job,
+    log: &JobLog,
+) -> Result<String, String> {
+    let image_uri = job
+        .request
+        .pointer("/AlgorithmSpecification/TrainingImage")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    job.state
+        .transition("Downloading", "Downloading the training image");
+    save(services, job).await;
+    let progress_log = log.clone();
+    let progress: crate::runtime::images::Progress =
+        Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
+    services
+        .runtime
+        .image_for(&image_uri, &progress)
+        .await
+        .map_err(|e| format!("ClientError: {e}"))
+}
+
+/// The instance type's CPUs and memory, capped at the host's; GPUs from the pool (or CPU,
+/// with a warning in the log, under --gpu-fallback cpu).
+fn allot_resources(services: &Services, job: &mut Job, log: &JobLog) -> Result<Allotment, String> {
+    let allot = instance_types::allot(&job.instance_type, &services.runtime.host);
+    for note in &allot.capped {
+        log.line(&format!("[sagebox] {note}"));
+    }
+    if allot.gpus > 0 {
+        let wanted = allot.gpus * job.instances as u32;
+        let grant = services
+            .runtime
+            .gpus
+            .lock()
+            .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
+            .allocate(&job.arn, &job.instance_type, wanted);
+        match grant {
+            Ok(g) => job.gpus = g,
+            Err(e) => {
+                if services.runtime.options.gpu_fallback == crate::runtime::GpuFallback::Cpu {
+                    log.line(&format!(
+                        "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
+                    ));
+                } else {
+                    return Err(format!("CapacityError: {e}"));
+                }
+            }
+        }
+    }
+    Ok(allot)
+}
+
+/// The output bucket must exist before the algorithm runs for nothing.
+async fn check_output_bucket(services: &Services, job: &Job) -> Result<(), String> {
+    let output = job
+        .request
+        .pointer("/OutputDataConfig/S3OutputPath")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if let Some((bucket, _)) = staging::parse_s3_uri(output)
+        && services.objects.bucket(&bucket).await.is_err()
+    {
+        return Err(format!(
+            "ClientError: The S3 bucket \"{bucket}\" of OutputDataConfig.S3OutputPath ({output}) does not exist. Create the bucket or choose another output path."
+        ));
+    }
+    Ok(())
+}
+
+/// Each instance's /opt/ml tree.
+fn prepare_host_dirs(job: &Job) -> Result<(), String> {
+    for host in &job.hosts {
+        for sub in [
+            "input/config",
+            "input/data",
+            "model",
+            "output/data",
+            "checkpoints",
+            "code",
+        ] {
+            std::fs::create_dir_all(job.host_dir(host).join(sub))
+                .map_err(|e| format!("InternalServerError: cannot prepare the job's files: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every channel of InputDataConfig, staged for every instance. Returns each instance's binds.
+async fn download_input_data(
+    services: &Services,
+    job: &Job,
+    default_mode: &str,
+    log: &JobLog,
+) -> Result<Vec<Vec<Bind>>, String> {
+    let mut channel_binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
+    let channels: Vec<Value> = job
+        .request
+        .get("InputDataConfig")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for ch in &channels {
+        stage_channel(services, job, ch, default_mode, &mut channel_binds, log).await?;
+    }
+    Ok(channel_binds)
+}
+
+/// One channel: Pipe mode gets a feeder per instance; File (and FastFile, which behaves as
+/// File here) gets hard links, bound read-only at /opt/ml/input/data/<channel>.
+async fn stage_channel(
+    services: &Services,
+    job: &Job,
+    ch: &Value,
+    default_mode: &str,
+    channel_binds: &mut [Vec<Bind>],
+    log: &JobLog,
+) -> Result<(), String> {
+    let ch_name = ch
+        .get("ChannelName")
+        .and_then(Value::as_str)
+        .unwrap_or("data");
+    let s3 = ch
+        .pointer("/DataSource/S3DataSource")
+        .cloned()
+        .unwrap_or_default();
+    let data_type = s3
+        .get("S3DataType")
+        .and_then(Value::as_str)
+        .unwrap_or("S3Prefix");
+    let uri = s3.get("S3Uri").and_then(Value::as_str).unwrap_or_default();
+    let distribution = s3
+        .get("S3DataDistributionType")
+        .and_then(Value::as_str)
+        .unwrap_or("FullyReplicated");
+    let mode = ch
+        .get("InputMode")
+        .and_then(Value::as_str)
+        .unwrap_or(default_mode);
+    let started = Instant::now();
+    let objects = staging::resolve_source(&services.objects, data_type, uri).await?;
+    let total: u64 = objects.iter().map(|o| o.size).sum();
+    let mut copied = 0;
+    for (i, host) in job.hosts.iter().enumerate() {
+        let mine: Vec<ChannelObject> = staging::shard(&objects, distribution, i, job.hosts.len());
+        if mode == "Pipe" {
+            let recordio = ch.get("RecordWrapperType").and_then(Value::as_str) == Some("RecordIO");
+            let dir = job.host_dir(host).join("input/data");
+            let stop = job.feeders_stop.clone();
+            let channel = ch_name.to_string();
+            tokio::task::spawn_blocking(move || {
+                staging::feed_pipe(dir, channel, mine, recordio, stop)
+            });
+            continue;
+        }
+        let dir = if distribution == "ShardedByS3Key" {
+            job.dir.join("channels").join(format!("{ch_name}-{host}"))
+        } else {
+            job.dir.join("channels").join(ch_name)
+        };
+        if i == 0 || distribution == "ShardedByS3Key" {
+            let d = dir.clone();
+            copied += tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine))
+                .await
+                .map_err(|e| format!("InternalServerError: {e}"))?
+                .map_err(|e| format!("InternalServerError: staging channel {ch_name}: {e}"))?;
+        }
+        channel_binds[i].push(Bind {
+            host: dir.display().to_string(),
+            container: format!("/opt/ml/input/data/{ch_name}"),
+            read_only: true,
+        });
+    }
+    log.line(&format!(
+        "[sagebox] channel {ch_name}: {} objects, {total} bytes from {uri} ({mode} mode, {distribution}) staged in {} ms, {copied} bytes copied",
+        objects.len(),
+        started.elapsed().as_millis()
+    ));
+    Ok(())
+}
+
+/// What is already under CheckpointConfig.S3Uri starts in /opt/ml/checkpoints. A checkpoint
+/// that cannot be copied does not fail the job (it starts without it, as from scratch), but
+/// is reported in the job's log and the server's.
+async fn restore_checkpoints(services: &Services, job: &Job, log: &JobLog) {
+    let Some(uri) = job
+        .request
+        .pointer("/CheckpointConfig/S3Uri")
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let prefix = format!("{}/", uri.trim_end_matches('/'));
+    let objects = match staging::resolve_source(&services.objects, "S3Prefix", &prefix).await {
+        Ok(objects) => objects,
+        Err(e) => {
+            // an absent prefix is the usual first run; anything else is worth a note
+            tracing::debug!("training job {}: no checkpoints under {uri}: {e}", job.name);
+            return;
+        }
+    };
+    for host in &job.hosts {
+        let dir = job.host_dir(host).join("checkpoints");
+        for o in &objects {
+            let dest = dir.join(&o.rel);
+            let copied = match dest.parent() {
+                Some(p) => std::fs::create_dir_all(p),
+                None => Ok(()),
+            }
+            .and_then(|()| std::fs::copy(&o.file, &dest).map(|_bytes| ()));
+            if let Err(e) = copied {
+                let note = format!(
+                    "[sagebox] WARNING: cannot restore checkpoint {}{} on {host}: {e}",
+                    prefix,
+                    o.rel.display()
+                );
+                log.line(&note);
+                tracing::warn!("training job {}: {note}", job.name);
+            }
+        }
+    }
+}
+
+/// Config files, exactly as SageMaker writes them.
+fn write_config_files(job: &Job, default_mode: &str) -> Result<(), String> {
+    let hp = staging::hyperparameters_json(&job.request);
+    let idc = staging::inputdataconfig_json(&job.request, default_mode);
+    for host in &job.hosts {
+        let cfg = job.host_dir(host).join("input/config");
+        let write = |file: &str, v: &Value| {
+            staging::write_json(&cfg.join(file), v)
+                .map_err(|e| format!("InternalServerError: writing {file}: {e}"))
+        };
+        write("hyperparameters.json", &hp)?;
+        write("inputdataconfig.json", &idc)?;
+        write(
+            "resourceconfig.json",
+            &staging::resourceconfig_json(host, &job.hosts, &job.instance_type),
+        )?;
+        write("trainingjobconfig.json", &job.request)?;
+        if let Some(cp) = job.request.get("CheckpointConfig") {
+            let mut cp = cp.clone();
+            if cp.get("LocalPath").is_none() {
+                cp["LocalPath"] = json!("/opt/ml/checkpoints");
+            }
+            write("checkpointconfig.json", &cp)?;
+        }
+    }
+    Ok(())
+}
+
+/// "Training": the job's network, then one container per instance (algo-1, algo-2, …).
+async fn start_containers(
+    services: &Services,
+    engine: &Engine,
+    job: &mut Job,
+    image: &str,
+    allot: &Allotment,
+    channel_binds: &[Vec<Bind>],
+    stop: &mut watch::Receiver<StopRequest>,
+) -> Result<Vec<(String, String)>, String> {
+    let labels = job_labels(services, job);
+    engine
+        .create_network(&job.network, &labels)
+        .await
+        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
+    let mut env = crate::service::env_pairs(job.request.get("Environment"));
+    env.extend([
+        ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
+        ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),
+    ]);
+    env.extend(services.callback_env());
+    job.state.transition(
+        "Training",
+        "Training image download completed. Training in progress.",
+    );
+    save(services, job).await;
+    if *stop.borrow() == StopRequest::Stop {
+        return Err("stopped before start".into());
+    }
+    let mut started = Vec::new();
+    for (i, host) in job.hosts.iter().enumerate() {
+        let spec = container_spec(job, i, image, allot, &env, &labels, &channel_binds[i]);
+        let id = engine
+            .run(&spec)
+            .await
+            .map_err(|e| format!("InternalServerError: cannot start {host}: {e}"))?;
+        started.push((host.clone(), id));
+    }
+    Ok(started)
+}
+
+/// Instance `i` (algo-<i+1>): its /opt/ml, checkpoints at CheckpointConfig.LocalPath, its
+/// channels, and its share of the job's GPUs.
+fn container_spec(
+    job: &Job,
+    i: usize,
+    image: &str,
+    allot: &Allotment,
+    env: &[(String, String)],
+    labels: &HashMap<String, String>,
+    channel_binds: &[Bind],
+) -> ContainerSpec {
+    let host = job.hosts[i].as_str();
+    let checkpoint_path = job
+        .request
+        .pointer("/CheckpointConfig/LocalPath")
+        .and_then(Value::as_str);
+    let mut binds = vec![Bind {
+        host: job.host_dir(host).display().to_string(),
+        container: "/opt/ml".into(),
+        read_only: false,
+    }];
+    if let Some(p) = checkpoint_path.filter(|p| *p != "/opt/ml/checkpoints") {
+        binds.push(Bind {
+            host: job.host_dir(host).join("checkpoints").display().to_string(),
+            container: p.to_string(),
+            read_only: false,
+        });
+    }
+    binds.extend(channel_binds.iter().cloned());
+    let mut labels = labels.clone();
+    labels.insert(HOST_LABEL.into(), host.to_string());
+    labels.insert(STREAM_LABEL.into(), job.streams[i].clone());
+    let per_host_gpus = if job.gpus.devices.is_empty() {
+        GpuGrant::default()
+    } else {
+        let per = job.gpus.devices.len() / job.hosts.len();
+        GpuGrant {
+            devices: job.gpus.devices[i * per..(i + 1) * per].to_vec(),
+        }
+    };
+    ContainerSpec {
+        name: format!("{}-{host}", job.network),
+        image: image.to_string(),
+        cmd: vec!["train".into()],
+        env: env.to_vec(),
+        binds,
+        labels,
+        hostname: Some(host.to_string()),
+        network: Some((job.network.clone(), vec![host.to_string()])),
+        host_gateway: true,
+        cpus: Some(allot.cpus),
+        memory_mib: Some(allot.memory_mib),
+        gpus: per_host_gpus,
+        shm_size_bytes: Some(1 << 30),
+        ..Default::default()
+    }
+}
