@@ -11,6 +11,7 @@ pub mod notebooks;
 pub mod objects;
 pub mod pagination;
 pub mod resources;
+pub(crate) mod saving;
 pub mod tags;
 pub mod training;
 pub mod transform;

@@ -18,7 +18,7 @@ use super::routes::{EndpointRoute, Instance, VariantRoute};
 use crate::aws::time::now_epoch;
 use crate::runtime::docker::ARN_LABEL;
 use crate::service::resources::{ListParams, Page};
-use crate::service::training::saving;
+use crate::service::saving;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{Resource, ResourceKind};
 

@@ -12,7 +12,7 @@ use super::instance::{
 use super::{KIND, Server};
 use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::service::Services;
-use crate::service::training::saving;
+use crate::service::saving;
 use crate::store::resources::ListQuery;
 
 /// While the instance is InService: if its container exits (not by StopNotebookInstance), the

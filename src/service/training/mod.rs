@@ -3,7 +3,6 @@
 //! the runtime and writes every state change to the store first; `recover` re-adopts jobs a
 //! previous run of sagebox left in progress.
 
-pub(crate) mod saving;
 pub mod staging;
 pub mod state;
 mod supervisor;

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 mod launch;
 mod metrics;
 
-use super::saving;
 use super::staging;
 use super::state::JobState;
 use super::{LOG_GROUP, StopRequest};
@@ -26,6 +25,7 @@ use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::logs::{LogWriter as JobLog, Resume};
+use crate::service::saving;
 use crate::store::objects::ObjectMeta;
 use launch::launch;
 use metrics::Metrics;

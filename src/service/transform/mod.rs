@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::aws::time::now_epoch;
 use crate::service::resources::{ListParams, Page, not_found};
-use crate::service::training::{saving, staging};
+use crate::service::saving;
+use crate::service::training::staging;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 

@@ -23,8 +23,9 @@ use crate::service::Services;
 use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;
 use crate::service::logs::LogWriter;
+use crate::service::saving;
 use crate::service::training::StopRequest;
-use crate::service::training::{saving, staging};
+use crate::service::training::staging;
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::{Resource, ResourceKind};
 
