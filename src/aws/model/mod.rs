@@ -2,7 +2,8 @@
 //!
 //! `tools/gen_models.py` turns each botocore model into a table module (`sagemaker`, `logs`): the
 //! operations sagebox implements, the shapes their inputs reach, and every operation name in the
-//! model. This module holds the table types and the one validator that walks a parsed awsJson body
+//! model; `typed` holds serde types for those shapes, and `unicode` the character classes the
+//! tables' patterns share. This module holds the table types and the one validator that walks a parsed awsJson body
 //! against them. Wrong JSON types are a `SerializationException`; constraint violations are all
 //! collected, in model order, into one `ValidationException` worded exactly as AWS words it.
 //!
@@ -13,6 +14,9 @@
 pub mod logs;
 #[rustfmt::skip]
 pub mod sagemaker;
+pub mod typed;
+#[rustfmt::skip]
+pub mod unicode;
 
 use std::fmt::{self, Display, Write as _};
 use std::sync::OnceLock;
