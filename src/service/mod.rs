@@ -3,6 +3,7 @@
 //! by their botocore names) and return typed results; they never see HTTP.
 
 pub mod error;
+pub mod failure;
 pub mod hosting;
 pub mod identity;
 pub mod issued;
