@@ -103,14 +103,26 @@ mod tests {
     #[test]
     fn classes_render_with_their_prefix() {
         let cases = [
-            (FailureReason::ClientError("no bucket".into()), "ClientError: no bucket"),
-            (FailureReason::AlgorithmError("exit 1".into()), "AlgorithmError: exit 1"),
-            (FailureReason::CapacityError("no GPU".into()), "CapacityError: no GPU"),
+            (
+                FailureReason::ClientError("no bucket".into()),
+                "ClientError: no bucket",
+            ),
+            (
+                FailureReason::AlgorithmError("exit 1".into()),
+                "AlgorithmError: exit 1",
+            ),
+            (
+                FailureReason::CapacityError("no GPU".into()),
+                "CapacityError: no GPU",
+            ),
             (
                 FailureReason::InternalServerError("docker gone".into()),
                 "InternalServerError: docker gone",
             ),
-            (FailureReason::Plain("Jupyter exited".into()), "Jupyter exited"),
+            (
+                FailureReason::Plain("Jupyter exited".into()),
+                "Jupyter exited",
+            ),
         ];
         for (reason, text) in cases {
             assert_eq!(reason.to_string(), text);

@@ -1,0 +1,521 @@
+//! The typed shapes against the validator: every body it accepts must decode, and a decoded
+//! request must render back to the JSON it came from (members, enums, numbers and all).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::sagemaker::*;
+use super::{Timestamp, decode, logs};
+use crate::aws::model::{self, Model};
+
+const ROLE: &str = "arn:aws:iam::000000000000:role/SageMakerRole";
+const MODEL_ARN: &str = "arn:aws:sagemaker:us-east-1:000000000000:model/model";
+const IMAGE: &str = "000000000000.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1";
+
+/// Validates `body` as `op`, decodes it as `T`, and checks `T` renders it back unchanged.
+fn round_trip<T: DeserializeOwned + Serialize>(model: &Model, op: &str, body: &Value) {
+    let operation = model.operation(op).expect("implemented operation");
+    model
+        .validate(operation, body)
+        .unwrap_or_else(|e| panic!("{op}: the test body is not valid: {e}"));
+    let members = body.as_object().expect("an object body");
+    let typed: T = decode(members).unwrap_or_else(|e| panic!("{op}: decode failed: {e}"));
+    let back = serde_json::to_value(&typed).expect("serialize");
+    assert_eq!(&back, body, "{op} does not render back as sent");
+}
+
+fn create_training_job() -> Value {
+    json!({
+        "TrainingJobName": "xgb-2026-12-05",
+        "HyperParameters": {"num_round": "10", "objective": "reg:squarederror"},
+        "AlgorithmSpecification": {
+            "TrainingImage": IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "rmse", "Regex": "rmse:([0-9.]+)"}],
+            "EnableSageMakerMetricsTimeSeries": false
+        },
+        "RoleArn": ROLE,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": "s3://bucket/train/",
+                    "S3DataDistributionType": "FullyReplicated"
+                }},
+                "ContentType": "text/csv",
+                "CompressionType": "None",
+                "RecordWrapperType": "None",
+                "InputMode": "Pipe"
+            },
+            {
+                "ChannelName": "validation",
+                "DataSource": {"S3DataSource": {
+                    "S3DataType": "ManifestFile",
+                    "S3Uri": "s3://bucket/validation.manifest",
+                    "S3DataDistributionType": "ShardedByS3Key"
+                }},
+                "ShuffleConfig": {"Seed": 7}
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/output/", "CompressionType": "GZIP"},
+        "ResourceConfig": {
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": 2,
+            "VolumeSizeInGB": 30,
+            "KeepAlivePeriodInSeconds": 0
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 86400, "MaxWaitTimeInSeconds": 172800},
+        "Tags": [{"Key": "team", "Value": "ml"}],
+        "EnableNetworkIsolation": false,
+        "EnableManagedSpotTraining": true,
+        "CheckpointConfig": {"S3Uri": "s3://bucket/checkpoints/", "LocalPath": "/opt/ml/checkpoints"},
+        "Environment": {"MODE": "fast"},
+        "RetryStrategy": {"MaximumRetryAttempts": 2},
+        "ExperimentConfig": {"ExperimentName": "exp", "TrialName": "trial"}
+    })
+}
+
+fn create_endpoint_config() -> Value {
+    json!({
+        "EndpointConfigName": "cfg",
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g5.xlarge",
+                // f64 members render as floats, so the body writes its weights as floats too.
+                "InitialVariantWeight": 1.0,
+                "VolumeSizeInGB": 20,
+                "ContainerStartupHealthCheckTimeoutInSeconds": 600
+            },
+            {
+                "VariantName": "Serverless",
+                "ModelName": "model",
+                "InitialVariantWeight": 0.5,
+                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+            }
+        ],
+        "DataCaptureConfig": {
+            "EnableCapture": true,
+            "InitialSamplingPercentage": 50,
+            "DestinationS3Uri": "s3://bucket/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
+        },
+        "Tags": [{"Key": "stage", "Value": "dev"}],
+        "KmsKeyId": "alias/key"
+    })
+}
+
+fn create_transform_job() -> Value {
+    json!({
+        "TransformJobName": "batch",
+        "ModelName": "model",
+        "MaxConcurrentTransforms": 2,
+        "MaxPayloadInMB": 6,
+        "BatchStrategy": "MultiRecord",
+        "Environment": {"A": "1"},
+        "ModelClientConfig": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1},
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/in/"}},
+            "ContentType": "text/csv",
+            "CompressionType": "None",
+            "SplitType": "Line"
+        },
+        "TransformOutput": {"S3OutputPath": "s3://bucket/out/", "Accept": "text/csv", "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        "DataProcessing": {"InputFilter": "$[1:]", "OutputFilter": "$", "JoinSource": "Input"},
+        "Tags": []
+    })
+}
+
+fn create_notebook_instance() -> Value {
+    json!({
+        "NotebookInstanceName": "nb",
+        "InstanceType": "ml.t3.medium",
+        "RoleArn": ROLE,
+        "LifecycleConfigName": "lc",
+        "DirectInternetAccess": "Enabled",
+        "VolumeSizeInGB": 5,
+        "RootAccess": "Disabled",
+        "PlatformIdentifier": "notebook-al2-v2",
+        "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "2"},
+        "Tags": [{"Key": "owner", "Value": "me"}]
+    })
+}
+
+type Check = fn(&Model, &str, &Value);
+
+/// The typed input of each implemented sagemaker operation, as botocore names it.
+fn sagemaker_check(op: &str) -> Option<Check> {
+    let check: Check = match op {
+        "AddTags" => round_trip::<AddTagsInput>,
+        "CreateEndpoint" => round_trip::<CreateEndpointInput>,
+        "CreateEndpointConfig" => round_trip::<CreateEndpointConfigInput>,
+        "CreateModel" => round_trip::<CreateModelInput>,
+        "CreateNotebookInstance" => round_trip::<CreateNotebookInstanceInput>,
+        "CreateNotebookInstanceLifecycleConfig" => {
+            round_trip::<CreateNotebookInstanceLifecycleConfigInput>
+        }
+        "CreatePresignedNotebookInstanceUrl" => {
+            round_trip::<CreatePresignedNotebookInstanceUrlInput>
+        }
+        "CreateTrainingJob" => round_trip::<CreateTrainingJobRequest>,
+        "CreateTransformJob" => round_trip::<CreateTransformJobRequest>,
+        "DeleteEndpoint" => round_trip::<DeleteEndpointInput>,
+        "DeleteEndpointConfig" => round_trip::<DeleteEndpointConfigInput>,
+        "DeleteModel" => round_trip::<DeleteModelInput>,
+        "DeleteNotebookInstance" => round_trip::<DeleteNotebookInstanceInput>,
+        "DeleteNotebookInstanceLifecycleConfig" => {
+            round_trip::<DeleteNotebookInstanceLifecycleConfigInput>
+        }
+        "DeleteTags" => round_trip::<DeleteTagsInput>,
+        "DescribeEndpoint" => round_trip::<DescribeEndpointInput>,
+        "DescribeEndpointConfig" => round_trip::<DescribeEndpointConfigInput>,
+        "DescribeModel" => round_trip::<DescribeModelInput>,
+        "DescribeNotebookInstance" => round_trip::<DescribeNotebookInstanceInput>,
+        "DescribeNotebookInstanceLifecycleConfig" => {
+            round_trip::<DescribeNotebookInstanceLifecycleConfigInput>
+        }
+        "DescribeTrainingJob" => round_trip::<DescribeTrainingJobRequest>,
+        "DescribeTransformJob" => round_trip::<DescribeTransformJobRequest>,
+        "ListEndpointConfigs" => round_trip::<ListEndpointConfigsInput>,
+        "ListEndpoints" => round_trip::<ListEndpointsInput>,
+        "ListModels" => round_trip::<ListModelsInput>,
+        "ListNotebookInstanceLifecycleConfigs" => {
+            round_trip::<ListNotebookInstanceLifecycleConfigsInput>
+        }
+        "ListNotebookInstances" => round_trip::<ListNotebookInstancesInput>,
+        "ListTags" => round_trip::<ListTagsInput>,
+        "ListTrainingJobs" => round_trip::<ListTrainingJobsRequest>,
+        "ListTransformJobs" => round_trip::<ListTransformJobsRequest>,
+        "StartNotebookInstance" => round_trip::<StartNotebookInstanceInput>,
+        "StopNotebookInstance" => round_trip::<StopNotebookInstanceInput>,
+        "StopTrainingJob" => round_trip::<StopTrainingJobRequest>,
+        "StopTransformJob" => round_trip::<StopTransformJobRequest>,
+        "UpdateEndpoint" => round_trip::<UpdateEndpointInput>,
+        "UpdateEndpointWeightsAndCapacities" => {
+            round_trip::<UpdateEndpointWeightsAndCapacitiesInput>
+        }
+        "UpdateNotebookInstance" => round_trip::<UpdateNotebookInstanceInput>,
+        "UpdateNotebookInstanceLifecycleConfig" => {
+            round_trip::<UpdateNotebookInstanceLifecycleConfigInput>
+        }
+        _ => return None,
+    };
+    Some(check)
+}
+
+/// Bodies for the operations that only name a resource, and for the List operations.
+fn naming_bodies() -> Vec<(&'static str, Value)> {
+    let list = json!({
+        "MaxResults": 10, "NextToken": "t", "SortBy": "CreationTime", "SortOrder": "Descending",
+        "NameContains": "x", "CreationTimeAfter": 1_700_000_000, "CreationTimeBefore": 1_800_000_000.5
+    });
+    let mut bodies = vec![
+        ("ListEndpointConfigs", list.clone()),
+        (
+            "ListEndpoints",
+            with(&list, json!({"StatusEquals": "InService"})),
+        ),
+        ("ListModels", list.clone()),
+        (
+            "ListTrainingJobs",
+            with(
+                &list,
+                json!({"StatusEquals": "InProgress", "LastModifiedTimeAfter": 1_700_000_000}),
+            ),
+        ),
+        (
+            "ListTransformJobs",
+            with(&list, json!({"StatusEquals": "Completed"})),
+        ),
+        (
+            "ListNotebookInstanceLifecycleConfigs",
+            json!({"MaxResults": 5, "SortBy": "Name", "SortOrder": "Ascending"}),
+        ),
+        (
+            "ListNotebookInstances",
+            json!({
+                "StatusEquals": "InService", "SortBy": "Status", "NotebookInstanceLifecycleConfigNameContains": "lc"
+            }),
+        ),
+        (
+            "AddTags",
+            json!({"ResourceArn": MODEL_ARN, "Tags": [{"Key": "k", "Value": ""}]}),
+        ),
+        (
+            "DeleteTags",
+            json!({"ResourceArn": MODEL_ARN, "TagKeys": ["k"]}),
+        ),
+        (
+            "ListTags",
+            json!({"ResourceArn": MODEL_ARN, "MaxResults": 50}),
+        ),
+    ];
+    for (ops, member, name) in [
+        (
+            &["DeleteEndpoint", "DescribeEndpoint"][..],
+            "EndpointName",
+            "ep",
+        ),
+        (
+            &["DeleteEndpointConfig", "DescribeEndpointConfig"],
+            "EndpointConfigName",
+            "cfg",
+        ),
+        (&["DeleteModel", "DescribeModel"], "ModelName", "model"),
+        (
+            &["DescribeTrainingJob", "StopTrainingJob"],
+            "TrainingJobName",
+            "job",
+        ),
+        (
+            &["DescribeTransformJob", "StopTransformJob"],
+            "TransformJobName",
+            "batch",
+        ),
+        (
+            &[
+                "DeleteNotebookInstance",
+                "DescribeNotebookInstance",
+                "StartNotebookInstance",
+                "StopNotebookInstance",
+            ],
+            "NotebookInstanceName",
+            "nb",
+        ),
+        (
+            &[
+                "DeleteNotebookInstanceLifecycleConfig",
+                "DescribeNotebookInstanceLifecycleConfig",
+            ],
+            "NotebookInstanceLifecycleConfigName",
+            "lc",
+        ),
+    ] {
+        bodies.extend(ops.iter().map(|op| (*op, json!({ member: name }))));
+    }
+    bodies
+}
+
+/// Bodies for the operations that create or change a resource.
+fn changing_bodies() -> Vec<(&'static str, Value)> {
+    let lc = json!({"NotebookInstanceLifecycleConfigName": "lc", "OnStart": [{"Content": "ZWNobyBoaQ=="}]});
+    vec![
+        ("CreateTrainingJob", create_training_job()),
+        ("CreateTransformJob", create_transform_job()),
+        ("CreateEndpointConfig", create_endpoint_config()),
+        ("CreateNotebookInstance", create_notebook_instance()),
+        (
+            "CreateEndpoint",
+            json!({"EndpointName": "ep", "EndpointConfigName": "cfg", "Tags": []}),
+        ),
+        (
+            "CreateModel",
+            json!({
+                "ModelName": "model", "ExecutionRoleArn": ROLE, "EnableNetworkIsolation": false,
+                "PrimaryContainer": {
+                    "Image": IMAGE, "Mode": "SingleModel", "ModelDataUrl": "s3://bucket/model.tar.gz",
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}
+                },
+                "VpcConfig": {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
+            }),
+        ),
+        ("CreateNotebookInstanceLifecycleConfig", lc.clone()),
+        (
+            "UpdateNotebookInstanceLifecycleConfig",
+            with(&lc, json!({"OnCreate": []})),
+        ),
+        (
+            "CreatePresignedNotebookInstanceUrl",
+            json!({
+                "NotebookInstanceName": "nb", "SessionExpirationDurationInSeconds": 1800
+            }),
+        ),
+        (
+            "UpdateEndpoint",
+            json!({
+                "EndpointName": "ep", "EndpointConfigName": "cfg2", "RetainAllVariantProperties": true,
+                "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredInstanceCount"}]
+            }),
+        ),
+        (
+            "UpdateEndpointWeightsAndCapacities",
+            json!({
+                "EndpointName": "ep",
+                "DesiredWeightsAndCapacities": [
+                    {"VariantName": "AllTraffic", "DesiredWeight": 2.0, "DesiredInstanceCount": 3}
+                ]
+            }),
+        ),
+        (
+            "UpdateNotebookInstance",
+            json!({
+                "NotebookInstanceName": "nb", "InstanceType": "ml.t3.large", "DisassociateLifecycleConfig": true,
+                "VolumeSizeInGB": 10, "RootAccess": "Enabled"
+            }),
+        ),
+    ]
+}
+
+fn with(base: &Value, extra: Value) -> Value {
+    let mut out = base.clone();
+    if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    out
+}
+
+#[test]
+fn every_implemented_sagemaker_request_decodes_and_renders_back() {
+    let m = &model::sagemaker::MODEL;
+    let bodies: Vec<_> = naming_bodies()
+        .into_iter()
+        .chain(changing_bodies())
+        .collect();
+    for op in m.operations {
+        let check =
+            sagemaker_check(op.name).unwrap_or_else(|| panic!("no typed input for {}", op.name));
+        let mut body = bodies.iter().filter(|(name, _)| *name == op.name);
+        let (_, body) = body
+            .next()
+            .unwrap_or_else(|| panic!("no test body for {}", op.name));
+        check(m, op.name, body);
+    }
+    assert_eq!(bodies.len(), m.operations.len(), "one body per operation");
+}
+
+#[test]
+fn logs_requests_decode_and_render_back() {
+    let m = &model::logs::MODEL;
+    round_trip::<logs::CreateLogGroupRequest>(
+        m,
+        "CreateLogGroup",
+        &json!({"logGroupName": "/aws/sagemaker/TrainingJobs", "tags": {"a": "b"}}),
+    );
+    round_trip::<logs::PutLogEventsRequest>(
+        m,
+        "PutLogEvents",
+        &json!({"logGroupName": "g", "logStreamName": "s",
+        "logEvents": [{"timestamp": 1_700_000_000_000_i64, "message": "hello"}]}),
+    );
+    round_trip::<logs::FilterLogEventsRequest>(
+        m,
+        "FilterLogEvents",
+        &json!({"logGroupName": "g", "logStreamNames": ["s"],
+        "startTime": 0, "endTime": 1_700_000_000_000_i64, "filterPattern": "ERROR", "interleaved": true, "limit": 100}),
+    );
+    round_trip::<logs::GetLogEventsRequest>(
+        m,
+        "GetLogEvents",
+        &json!({"logGroupName": "g", "logStreamName": "s", "startFromHead": true, "nextToken": "f/1"}),
+    );
+    round_trip::<logs::DescribeLogStreamsRequest>(
+        m,
+        "DescribeLogStreams",
+        &json!({"logGroupName": "g", "orderBy": "LastEventTime", "descending": true}),
+    );
+}
+
+#[test]
+fn typed_fields_read_as_their_model_types() {
+    let req: CreateTrainingJobRequest =
+        decode(create_training_job().as_object().expect("object")).expect("decode");
+    let algo = req.algorithm_specification.expect("algorithm");
+    assert_eq!(algo.training_input_mode, Some(TrainingInputMode::File));
+    let channels = req.input_data_config.expect("channels");
+    assert_eq!(channels[0].input_mode, Some(TrainingInputMode::Pipe));
+    let s3 = channels[1]
+        .data_source
+        .as_ref()
+        .and_then(|d| d.s3_data_source.as_ref())
+        .expect("s3 source");
+    assert_eq!(s3.s3_data_type, Some(S3DataType::ManifestFile));
+    // Instance types stay text: sagebox reads them by prefix.
+    let resources = req.resource_config.expect("resources");
+    assert_eq!(resources.instance_type.as_deref(), Some("ml.m5.large"));
+    assert_eq!(resources.instance_count, Some(2));
+    assert_eq!(
+        req.stopping_condition
+            .and_then(|s| s.max_runtime_in_seconds),
+        Some(86400)
+    );
+}
+
+#[test]
+fn timestamps_accept_what_the_validator_accepts() {
+    let m = &model::sagemaker::MODEL;
+    let op = m.operation("ListTrainingJobs").expect("op");
+    for (sent, seconds) in [
+        (json!(1_795_978_842), 1_795_978_842.0),
+        (json!(1_795_978_842.5), 1_795_978_842.5),
+        (json!("1795978842"), 1_795_978_842.0),
+        (json!("2026-11-29T19:00:42Z"), 1_795_978_842.0),
+    ] {
+        let body = json!({"CreationTimeAfter": sent});
+        m.validate(op, &body).expect("valid");
+        let req: ListTrainingJobsRequest =
+            decode(body.as_object().expect("object")).expect("decode");
+        assert_eq!(req.creation_time_after, Some(Timestamp(seconds)), "{sent}");
+    }
+    assert_eq!(
+        serde_json::to_value(Timestamp(1e9)).expect("ser"),
+        json!(1_000_000_000)
+    );
+    assert_eq!(
+        serde_json::to_value(Timestamp(1.25)).expect("ser"),
+        json!(1.25)
+    );
+}
+
+#[test]
+fn unknown_members_are_ignored_and_bad_types_are_errors_not_panics() {
+    let body = json!({"TrainingJobName": "job", "AddedInAFutureModel": {"x": 1}});
+    let req: DescribeTrainingJobRequest =
+        decode(body.as_object().expect("object")).expect("decode");
+    assert_eq!(req.training_job_name.as_deref(), Some("job"));
+    let bad = json!({"MaxResults": "ten", "StatusEquals": "Sleeping"});
+    let err =
+        decode::<ListTrainingJobsRequest>(bad.as_object().expect("object")).expect_err("bad types");
+    assert!(err.contains("ten"), "{err}");
+    let bad = json!({"StatusEquals": "Sleeping"});
+    let err =
+        decode::<ListTrainingJobsRequest>(bad.as_object().expect("object")).expect_err("bad enum");
+    assert!(
+        err.contains("\"Sleeping\" is not a TrainingJobStatus"),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_enums_map_every_model_value_both_ways() {
+    assert_eq!(TrainingJobStatus::ALL[0], TrainingJobStatus::InProgress);
+    for s in TrainingJobStatus::ALL {
+        assert_eq!(s.as_str().parse::<TrainingJobStatus>(), Ok(*s));
+        assert_eq!(s.to_string(), s.as_str());
+        assert_eq!(serde_json::to_value(s).expect("ser"), json!(s.as_str()));
+    }
+    for s in SecondaryStatus::ALL {
+        assert_eq!(
+            serde_json::from_value::<SecondaryStatus>(json!(s.as_str())).expect("de"),
+            *s
+        );
+    }
+    assert_eq!(
+        "Sleeping".parse::<EndpointStatus>(),
+        Err("Sleeping".to_string())
+    );
+    assert_eq!(EndpointStatus::InService.as_str(), "InService");
+    assert_eq!(NotebookInstanceStatus::Pending.as_str(), "Pending");
+    assert_eq!(TransformJobStatus::Stopping.as_str(), "Stopping");
+    // Values that are not identifiers get readable variant names and map back exactly.
+    assert_eq!(
+        ProductionVariantAcceleratorType::MlEia1Medium.as_str(),
+        "ml.eia1.medium"
+    );
+    assert_eq!(AccountDefaultStatus::Enabled.as_str(), "ENABLED");
+}
