@@ -509,6 +509,7 @@ def main():
                                             str(path.relative_to(ROOT)), "regenerated", n=1)
                 sys.stderr.writelines(list(diff)[:40])
         elif old != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
         else:
