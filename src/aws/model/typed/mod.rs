@@ -37,8 +37,7 @@ const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if self.0.fract() == 0.0 && self.0.abs() < EXACT_INTEGER {
-            // Exact by the check above: no truncation happens.
-            #[allow(clippy::cast_possible_truncation)]
+            // Exact by the check above: the cast cannot truncate.
             return serializer.serialize_i64(self.0 as i64);
         }
         serializer.serialize_f64(self.0)
@@ -65,12 +64,10 @@ impl Visitor<'_> for TimestampVisitor {
     }
 
     // JSON integers arrive here; epoch seconds are far inside f64's exact range.
-    #[allow(clippy::cast_precision_loss)]
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
         Ok(Timestamp(v as f64))
     }
 
-    #[allow(clippy::cast_precision_loss)]
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
         Ok(Timestamp(v as f64))
     }

@@ -70,7 +70,10 @@ fn create_training_job() -> Value {
         "Tags": [{"Key": "team", "Value": "ml"}],
         "EnableNetworkIsolation": false,
         "EnableManagedSpotTraining": true,
-        "CheckpointConfig": {"S3Uri": "s3://bucket/checkpoints/", "LocalPath": "/opt/ml/checkpoints"},
+        "CheckpointConfig": {
+            "S3Uri": "s3://bucket/checkpoints/",
+            "LocalPath": "/opt/ml/checkpoints"
+        },
         "Environment": {"MODE": "fast"},
         "RetryStrategy": {"MaximumRetryAttempts": 2},
         "ExperimentConfig": {"ExperimentName": "exp", "TrialName": "trial"}
@@ -103,7 +106,10 @@ fn create_endpoint_config() -> Value {
             "InitialSamplingPercentage": 50,
             "DestinationS3Uri": "s3://bucket/capture",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
+            "CaptureContentTypeHeader": {
+                "CsvContentTypes": ["text/csv"],
+                "JsonContentTypes": ["application/json"]
+            }
         },
         "Tags": [{"Key": "stage", "Value": "dev"}],
         "KmsKeyId": "alias/key"
@@ -125,7 +131,11 @@ fn create_transform_job() -> Value {
             "CompressionType": "None",
             "SplitType": "Line"
         },
-        "TransformOutput": {"S3OutputPath": "s3://bucket/out/", "Accept": "text/csv", "AssembleWith": "Line"},
+        "TransformOutput": {
+            "S3OutputPath": "s3://bucket/out/",
+            "Accept": "text/csv",
+            "AssembleWith": "Line"
+        },
         "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
         "DataProcessing": {"InputFilter": "$[1:]", "OutputFilter": "$", "JoinSource": "Input"},
         "Tags": []
@@ -213,7 +223,9 @@ fn sagemaker_check(op: &str) -> Option<Check> {
 fn naming_bodies() -> Vec<(&'static str, Value)> {
     let list = json!({
         "MaxResults": 10, "NextToken": "t", "SortBy": "CreationTime", "SortOrder": "Descending",
-        "NameContains": "x", "CreationTimeAfter": 1_700_000_000, "CreationTimeBefore": 1_800_000_000.5
+        "NameContains": "x",
+        "CreationTimeAfter": 1_700_000_000,
+        "CreationTimeBefore": 1_800_000_000.5
     });
     let mut bodies = vec![
         ("ListEndpointConfigs", list.clone()),
@@ -240,7 +252,9 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
         (
             "ListNotebookInstances",
             json!({
-                "StatusEquals": "InService", "SortBy": "Status", "NotebookInstanceLifecycleConfigNameContains": "lc"
+                "StatusEquals": "InService",
+                "SortBy": "Status",
+                "NotebookInstanceLifecycleConfigNameContains": "lc"
             }),
         ),
         (
@@ -304,7 +318,10 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
 
 /// Bodies for the operations that create or change a resource.
 fn changing_bodies() -> Vec<(&'static str, Value)> {
-    let lc = json!({"NotebookInstanceLifecycleConfigName": "lc", "OnStart": [{"Content": "ZWNobyBoaQ=="}]});
+    let lc = json!({
+        "NotebookInstanceLifecycleConfigName": "lc",
+        "OnStart": [{"Content": "ZWNobyBoaQ=="}]
+    });
     vec![
         ("CreateTrainingJob", create_training_job()),
         ("CreateTransformJob", create_transform_job()),
@@ -319,7 +336,8 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
             json!({
                 "ModelName": "model", "ExecutionRoleArn": ROLE, "EnableNetworkIsolation": false,
                 "PrimaryContainer": {
-                    "Image": IMAGE, "Mode": "SingleModel", "ModelDataUrl": "s3://bucket/model.tar.gz",
+                    "Image": IMAGE, "Mode": "SingleModel",
+                    "ModelDataUrl": "s3://bucket/model.tar.gz",
                     "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}
                 },
                 "VpcConfig": {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
@@ -339,8 +357,12 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
         (
             "UpdateEndpoint",
             json!({
-                "EndpointName": "ep", "EndpointConfigName": "cfg2", "RetainAllVariantProperties": true,
-                "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredInstanceCount"}]
+                "EndpointName": "ep",
+                "EndpointConfigName": "cfg2",
+                "RetainAllVariantProperties": true,
+                "ExcludeRetainedVariantProperties": [
+                    {"VariantPropertyType": "DesiredInstanceCount"}
+                ]
             }),
         ),
         (
@@ -355,7 +377,9 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
         (
             "UpdateNotebookInstance",
             json!({
-                "NotebookInstanceName": "nb", "InstanceType": "ml.t3.large", "DisassociateLifecycleConfig": true,
+                "NotebookInstanceName": "nb",
+                "InstanceType": "ml.t3.large",
+                "DisassociateLifecycleConfig": true,
                 "VolumeSizeInGB": 10, "RootAccess": "Enabled"
             }),
         ),
@@ -406,13 +430,18 @@ fn logs_requests_decode_and_render_back() {
     round_trip::<logs::FilterLogEventsRequest>(
         m,
         "FilterLogEvents",
-        &json!({"logGroupName": "g", "logStreamNames": ["s"],
-        "startTime": 0, "endTime": 1_700_000_000_000_i64, "filterPattern": "ERROR", "interleaved": true, "limit": 100}),
+        &json!({
+            "logGroupName": "g", "logStreamNames": ["s"], "startTime": 0,
+            "endTime": 1_700_000_000_000_i64, "filterPattern": "ERROR",
+            "interleaved": true, "limit": 100
+        }),
     );
     round_trip::<logs::GetLogEventsRequest>(
         m,
         "GetLogEvents",
-        &json!({"logGroupName": "g", "logStreamName": "s", "startFromHead": true, "nextToken": "f/1"}),
+        &json!({
+            "logGroupName": "g", "logStreamName": "s", "startFromHead": true, "nextToken": "f/1"
+        }),
     );
     round_trip::<logs::DescribeLogStreamsRequest>(
         m,
