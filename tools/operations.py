@@ -1,8 +1,9 @@
 """Operations that sagebox implements, per botocore service.
 
 tools/gen_models.py emits validation tables for the input shapes of these operations (and everything
-they reach) into src/aws/model/<service>.rs. To add an operation: add its name to the list, run
-`python3 tools/gen_models.py`, and commit the regenerated file together with this one.
+they reach) into src/aws/model/<service>.rs, and serde types for them into src/aws/model/typed/.
+To add an operation: add its name to the list, run `python3 tools/gen_models.py`, and commit the
+regenerated files together with this one.
 """
 
 OPERATIONS = {
