@@ -6,6 +6,8 @@
 pub mod staging;
 pub mod state;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 pub use supervisor::metric_series;
 
 use std::collections::{HashMap, HashSet};
