@@ -373,6 +373,10 @@ impl ExecutionEngine for FakeEngine {
     async fn published_port(&self, id: &str, _port: u16) -> Result<Option<u16>, EngineError> {
         let c = self.find(id).ok_or_else(|| Self::gone(id))?;
         let c = lock(&c);
+        // Docker publishes no port for a container that is not running.
+        if c.exit_code().is_some() {
+            return Ok(None);
+        }
         Ok(c.server.as_ref().map(|(port, _)| *port))
     }
 
