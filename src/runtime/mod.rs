@@ -1,6 +1,6 @@
-//! The execution plane: the Docker engine (containers, networks, images), the GPUs NVML reports,
-//! the instance-type table and the emulator images. Services ask this layer to run things; nothing
-//! here knows about SageMaker's wire shapes.
+//! The execution plane: the execution-engine trait services run containers through (Docker is
+//! its implementation; a scripted fake stands in for it in unit tests), the GPUs NVML reports, the
+//! instance-type table and the emulator images. Nothing here knows about SageMaker's wire shapes.
 
 use clap::{Args, ValueEnum};
 
