@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sagebox::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use sagebox::runtime::docker::DockerEngine;
+use sagebox::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, OWNER_LABEL};
 use sagebox::runtime::images::{ImageBuilder, Progress};
 
-async fn engine_and_base() -> Option<(Engine, String)> {
-    let engine = match Engine::connect().await {
+async fn engine_and_base() -> Option<(DockerEngine, String)> {
+    let engine = match DockerEngine::connect().await {
         Ok(e) => e,
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{e}"),
         Err(e) => {
@@ -49,7 +50,7 @@ fn python(image: &str, name: &str, owner: &str, code: &str) -> ContainerSpec {
     }
 }
 
-async fn logs(engine: &Engine, id: &str) -> String {
+async fn logs(engine: &DockerEngine, id: &str) -> String {
     engine
         .logs(id, false, 0)
         .map(|l| l.text)

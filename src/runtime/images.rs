@@ -16,7 +16,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
-use super::docker::{Engine, EngineError};
+use super::docker::{BuildLocks, DockerEngine};
+use super::engine::EngineError;
 use super::recipes::{self, BASE, Recipe};
 
 pub const HASH_LABEL: &str = "sagebox.recipe-hash";
@@ -142,15 +143,15 @@ impl HostLock {
 /// Builds and lists the emulator images; one build per image at a time.
 #[derive(Clone)]
 pub struct ImageBuilder {
-    engine: Engine,
-    locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    engine: DockerEngine,
+    locks: BuildLocks,
 }
 
 impl ImageBuilder {
-    pub fn new(engine: Engine) -> ImageBuilder {
+    pub fn new(engine: DockerEngine) -> ImageBuilder {
         ImageBuilder {
+            locks: engine.build_locks(),
             engine,
-            locks: Arc::default(),
         }
     }
 

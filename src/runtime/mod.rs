@@ -1,6 +1,6 @@
-//! The execution plane: the Docker engine (containers, networks, images), the GPUs NVML reports,
-//! the instance-type table and the emulator images. Services ask this layer to run things; nothing
-//! here knows about SageMaker's wire shapes.
+//! The execution plane: the execution-engine trait services run containers through (Docker is
+//! its implementation; a scripted fake stands in for it in unit tests), the GPUs NVML reports, the
+//! instance-type table and the emulator images. Nothing here knows about SageMaker's wire shapes.
 
 use clap::{Args, ValueEnum};
 
@@ -28,6 +28,9 @@ pub struct RuntimeOptions {
 
 pub mod docker;
 pub mod doctor;
+pub mod engine;
+#[cfg(test)]
+pub mod fake;
 pub mod gpu;
 pub mod images;
 pub mod instance_types;
@@ -38,11 +41,12 @@ pub mod wheelhouse;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use docker::{Engine, EngineError};
+use docker::DockerEngine;
+use engine::{Engine, EngineError};
 use gpu::GpuPool;
 use images::{BuildError, ImageBuilder, Progress};
 use instance_types::HostResources;
-use uris::{ImageChoice, UnknownAwsImage};
+use uris::UnknownAwsImage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -58,6 +62,14 @@ pub enum RuntimeError {
     ImageNotFound(String),
 }
 
+/// The engine a runtime has reached: any engine, and the Docker one behind it when it is Docker
+/// (for the image builder the CLI and the console list images with).
+#[derive(Clone)]
+struct Connected {
+    engine: Engine,
+    docker: Option<DockerEngine>,
+}
+
 /// The execution plane the services share: one engine connection (made when first needed, so
 /// sagebox starts without Docker), the GPU pool, the image builder and the host's resources.
 #[derive(Clone)]
@@ -66,7 +78,7 @@ pub struct Runtime {
     /// This data directory's id: the `sagebox.owner` label of everything it creates.
     pub owner: String,
     pub host: HostResources,
-    engine: Arc<tokio::sync::Mutex<Option<(Engine, ImageBuilder)>>>,
+    engine: Arc<tokio::sync::Mutex<Option<Connected>>>,
     pub gpus: Arc<Mutex<GpuPool>>,
     /// The port sagebox's API listens on (known once bound).
     api_port: Arc<std::sync::atomic::AtomicU16>,
@@ -93,6 +105,19 @@ impl Runtime {
         }
     }
 
+    /// A runtime on an engine that is ready already (a fake in tests, or another backend),
+    /// instead of Docker connected on first use.
+    pub fn with_engine(options: RuntimeOptions, owner: String, engine: Engine) -> Runtime {
+        let connected = Connected {
+            engine,
+            docker: None,
+        };
+        Runtime {
+            engine: Arc::new(tokio::sync::Mutex::new(Some(connected))),
+            ..Runtime::new(options, owner)
+        }
+    }
+
     pub fn set_api_port(&self, port: u16) {
         self.api_port
             .store(port, std::sync::atomic::Ordering::Relaxed);
@@ -111,89 +136,63 @@ impl Runtime {
         )
     }
 
-    /// The Docker bridge's gateway address (what host-gateway maps host.docker.internal to).
+    /// The address containers reach the host at (host.docker.internal), if the engine has one.
     pub async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {
-        let engine = self.engine().await.ok()?;
-        let net = engine
-            .docker()
-            .inspect_network(
-                "bridge",
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-            .ok()?;
-        // Older engines list only the subnet for the default bridge; its gateway is the first
-        // address (docker0's).
-        net.ipam?.config?.into_iter().find_map(|c| {
-            c.gateway.and_then(|g| g.parse().ok()).or_else(|| {
-                let subnet = c.subnet?;
-                let base: std::net::Ipv4Addr = subnet.split('/').next()?.parse().ok()?;
-                Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
-                    u32::from(base).checked_add(1)?,
-                )))
-            })
-        })
+        self.engine().await.ok()?.bridge_gateway().await
     }
 
-    /// The engine, connecting on first use (and again after a failure: Docker may start later).
+    /// The engine, connecting to Docker on first use (and again after a failure: Docker may
+    /// start later).
     pub async fn engine(&self) -> Result<Engine, EngineError> {
-        Ok(self.connected().await?.0)
+        Ok(self.connected().await?.engine)
     }
 
-    async fn connected(&self) -> Result<(Engine, ImageBuilder), EngineError> {
+    async fn connected(&self) -> Result<Connected, EngineError> {
         let mut slot = self.engine.lock().await;
-        if let Some(pair) = slot.as_ref() {
-            return Ok(pair.clone());
+        if let Some(connected) = slot.as_ref() {
+            return Ok(connected.clone());
         }
-        let engine = Engine::connect().await?;
-        let pair = (engine.clone(), ImageBuilder::new(engine));
-        *slot = Some(pair.clone());
-        Ok(pair)
+        let docker = DockerEngine::connect().await?;
+        let connected = Connected {
+            engine: Arc::new(docker.clone()),
+            docker: Some(docker),
+        };
+        *slot = Some(connected.clone());
+        Ok(connected)
     }
 
     /// The engine's state without contacting it: connected (with its version) or why not yet.
     pub fn engine_status(&self) -> serde_json::Value {
         match self.engine.try_lock() {
             Ok(slot) => match slot.as_ref() {
-                Some((engine, _)) => serde_json::json!({ "status": "ok", "host": engine.host() }),
+                Some(c) => serde_json::json!({ "status": "ok", "host": c.engine.host() }),
                 None => serde_json::json!({ "status": "not_connected" }),
             },
             Err(_) => serde_json::json!({ "status": "connecting" }),
         }
     }
 
+    /// The emulator-image builder; only a Docker engine has one.
     pub async fn images(&self) -> Result<ImageBuilder, EngineError> {
-        Ok(self.connected().await?.1)
+        self.connected()
+            .await?
+            .docker
+            .map(|d| d.images())
+            .ok_or_else(|| EngineError::Other("this engine builds no emulator images".into()))
     }
 
     /// The local image to run for `uri` (an AWS image URI or a user's own image), building an
     /// emulator image on first use with progress reported line by line.
     pub async fn image_for(&self, uri: &str, progress: &Progress) -> Result<String, RuntimeError> {
-        match uris::resolve(uri)? {
-            ImageChoice::Emulated { recipe } => {
-                Ok(self.images().await?.ensure(recipe, progress).await?)
-            }
-            ImageChoice::AsGiven(reference) => {
-                let engine = self.engine().await?;
-                if engine.image_labels(&reference).await?.is_some() {
-                    return Ok(reference);
-                }
-                progress(&format!("pulling {reference}"));
-                let pulled = engine.pull(&reference).await;
-                match pulled {
-                    Ok(()) => Ok(reference),
-                    Err(_) => Err(RuntimeError::ImageNotFound(reference)),
-                }
-            }
-        }
+        self.engine().await?.image_for(uri, progress).await
     }
 
     /// Removes containers and networks this instance left behind that `keep` doesn't claim.
     pub async fn sweep(
         &self,
-        keep: impl Fn(&std::collections::HashMap<String, String>) -> bool,
+        keep: impl Fn(&std::collections::HashMap<String, String>) -> bool + Send + Sync,
     ) -> Result<usize, EngineError> {
-        self.engine().await?.sweep(&self.owner, keep).await
+        self.engine().await?.sweep(&self.owner, &keep).await
     }
 }
 

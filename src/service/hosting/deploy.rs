@@ -13,7 +13,7 @@ use super::endpoints::{DEFAULT_HEALTH_TIMEOUT, Deployment, VariantFleet, log_gro
 use super::fleet::{self, Fleet};
 use super::routes::Instance;
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
+use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
 use crate::service::Services;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::fleet::{self, Fleet};
 use super::routes::{EndpointRoute, Instance, VariantRoute};
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::ARN_LABEL;
+use crate::runtime::engine::ARN_LABEL;
 use crate::service::resources::{ListParams, Page};
 use crate::service::saving;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};

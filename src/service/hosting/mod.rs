@@ -9,6 +9,8 @@ pub mod fleet;
 mod models;
 mod recovery;
 pub mod routes;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

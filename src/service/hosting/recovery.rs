@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::endpoints::{DEFAULT_HEALTH_TIMEOUT, Deployment, VariantFleet, log_group};
 use super::fleet::{self, DEPLOYMENT_LABEL, Fleet, GROUP_LABEL, INSTANCE_LABEL, MEMBER_LABEL};
 use super::routes::{Instance, Member};
-use crate::runtime::docker::ARN_LABEL;
+use crate::runtime::engine::ARN_LABEL;
 use crate::service::Services;
 use crate::service::logs::LogWriter;
 use crate::store::resources::{ListQuery, Resource, ResourceKind};

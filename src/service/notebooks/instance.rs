@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::supervise::{save_logged, watch};
 use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
-use crate::runtime::docker::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
+use crate::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
 use crate::service::logs::{LogWriter, Resume};

@@ -10,7 +10,7 @@ use super::instance::{
     HOME, HookState, JUPYTER_PORT, instance_dir, jupyter_answers, pump, resource_name,
 };
 use super::{KIND, Server};
-use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
+use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::service::Services;
 use crate::service::saving;
 use crate::store::resources::ListQuery;

@@ -6,6 +6,8 @@
 pub mod staging;
 pub mod state;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 pub use supervisor::metric_series;
 
 use std::collections::{HashMap, HashSet};
@@ -189,7 +191,7 @@ impl Services {
             .runtime
             .sweep(|labels| {
                 labels
-                    .get(crate::runtime::docker::ARN_LABEL)
+                    .get(crate::runtime::engine::ARN_LABEL)
                     .is_some_and(|arn| adopted.contains(arn))
             })
             .await
@@ -219,7 +221,7 @@ impl Services {
         for job in active {
             let containers = match self.runtime.engine().await {
                 Ok(engine) => engine
-                    .containers_labelled(crate::runtime::docker::ARN_LABEL, &job.arn)
+                    .containers_labelled(crate::runtime::engine::ARN_LABEL, &job.arn)
                     .await
                     .unwrap_or_default(),
                 Err(_) => Vec::new(),

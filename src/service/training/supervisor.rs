@@ -21,7 +21,7 @@ use super::staging;
 use super::state::JobState;
 use super::{LOG_GROUP, StopRequest};
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
+use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::logs::{LogWriter as JobLog, Resume};

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::LOG_GROUP;
 use super::records::{self, AssembleWith, BatchStrategy, SplitType};
 use crate::aws::time::now_epoch;
-use crate::runtime::docker::{ARN_LABEL, OWNER_LABEL};
+use crate::runtime::engine::{ARN_LABEL, OWNER_LABEL};
 use crate::service::Services;
 use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;

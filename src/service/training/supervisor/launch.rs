@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::super::StopRequest;
 use super::super::staging::{self, ChannelObject};
 use super::{HOST_LABEL, Job, JobLog, LOG_GROUP, STREAM_LABEL, job_labels, save};
-use crate::runtime::docker::{Bind, ContainerSpec, Engine};
+use crate::runtime::engine::{Bind, ContainerSpec, Engine};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types::{self, Allotment};
 use crate::service::Services;

@@ -1,0 +1,241 @@
+//! The training supervisor driven through `Services` on the fake engine: each test walks one
+//! lifecycle the way the api does (create, then poll describe) without Docker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::runtime::fake::{FakeEngine, Script, eventually, services};
+use crate::service::{Request, Services};
+use crate::store::resources::Resource;
+
+fn job(name: &str, max_runtime: u64) -> Request {
+    let req = json!({
+        "TrainingJobName": name,
+        "RoleArn": "arn:aws:iam::000000000000:role/r",
+        "AlgorithmSpecification": {"TrainingImage": "fake/algo:1", "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": "s3://out/models"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
+    });
+    req.as_object().cloned().expect("an object")
+}
+
+async fn with_bucket(s: &Services) {
+    s.objects
+        .create_bucket("out", None)
+        .await
+        .expect("bucket out");
+}
+
+/// The job once its status is one of `statuses`.
+async fn until_status(s: &Services, name: &str, statuses: &[&str]) -> Arc<Resource> {
+    eventually(20, &format!("{name} to be {statuses:?}"), || async {
+        let res = s.describe_training_job(name).await.ok()?;
+        statuses
+            .contains(&res.status.as_deref().unwrap_or_default())
+            .then_some(res)
+    })
+    .await
+}
+
+/// The job once its SecondaryStatus is `secondary`.
+async fn until_secondary(s: &Services, name: &str, secondary: &str) -> Arc<Resource> {
+    eventually(20, &format!("{name} to reach {secondary}"), || async {
+        let res = s.describe_training_job(name).await.ok()?;
+        (res.derived.get("SecondaryStatus").and_then(Value::as_str) == Some(secondary))
+            .then_some(res)
+    })
+    .await
+}
+
+fn member<'a>(res: &'a Resource, name: &str) -> &'a str {
+    res.derived
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A model the algorithm writes, then exit 0.
+fn succeeds(after: Duration) -> Script {
+    Script {
+        exit: Some((after, 0)),
+        files: vec![("/opt/ml/model/weights.txt".into(), "42".into())],
+        logs: vec!["epoch 1".into()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_algorithm_exits_0_completes_and_uploads_model_tar_gz() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| succeeds(Duration::from_millis(100)));
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(job("ok", 60)).await.expect("create");
+
+    let res = until_status(&s, "ok", &["Completed", "Failed", "Stopped"]).await;
+    assert_eq!(
+        res.status.as_deref(),
+        Some("Completed"),
+        "{:?}",
+        res.derived
+    );
+    assert_eq!(
+        res.derived.pointer("/ModelArtifacts/S3ModelArtifacts"),
+        Some(&json!("s3://out/models/ok/output/model.tar.gz"))
+    );
+    let (row, _) = s
+        .objects
+        .object("out", "models/ok/output/model.tar.gz")
+        .await
+        .expect("model.tar.gz in the object store");
+    assert!(row.size > 0);
+    let calls = fake.calls();
+    assert!(calls.iter().any(|c| c.starts_with("run ")), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.starts_with("remove_network ")),
+        "{calls:?}"
+    );
+    assert!(
+        fake.container_names().is_empty(),
+        "the job's container is removed"
+    );
+}
+
+#[tokio::test]
+async fn an_algorithm_that_exits_1_with_a_failure_file_fails_the_job_with_algorithm_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script {
+        exit: Some((Duration::from_millis(100), 1)),
+        files: vec![(
+            "/opt/ml/output/failure".into(),
+            "bad hyperparameter eta\n".into(),
+        )],
+        ..Default::default()
+    });
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(job("bad", 60)).await.expect("create");
+
+    let res = until_status(&s, "bad", &["Completed", "Failed", "Stopped"]).await;
+    assert_eq!(res.status.as_deref(), Some("Failed"));
+    assert_eq!(
+        member(&res, "FailureReason"),
+        "AlgorithmError: bad hyperparameter eta, exit code: 1"
+    );
+}
+
+#[tokio::test]
+async fn stop_training_job_moves_a_running_job_through_stopping_to_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default()); // runs until stopped
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(job("halt", 600))
+        .await
+        .expect("create");
+    until_secondary(&s, "halt", "Training").await;
+
+    s.stop_training_job("halt").await.expect("stop");
+    let res = s.describe_training_job("halt").await.expect("describe");
+    assert_eq!(res.status.as_deref(), Some("Stopping"));
+    let res = until_status(&s, "halt", &["Completed", "Failed", "Stopped"]).await;
+    assert_eq!(res.status.as_deref(), Some("Stopped"), "{:?}", res.derived);
+    assert_eq!(member(&res, "SecondaryStatus"), "Stopped");
+    assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
+}
+
+#[tokio::test]
+async fn a_job_past_max_runtime_in_seconds_is_stopped_with_max_runtime_exceeded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default()); // would run forever
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(job("slow", 1)).await.expect("create");
+
+    let res = until_status(&s, "slow", &["Completed", "Failed", "Stopped"]).await;
+    assert_eq!(res.status.as_deref(), Some("Stopped"), "{:?}", res.derived);
+    assert_eq!(member(&res, "SecondaryStatus"), "MaxRuntimeExceeded");
+    assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
+}
+
+/// Runs `f` on a runtime of its own and then drops that runtime, cancelling every task it
+/// spawned: what a sagebox process that goes away leaves behind.
+fn in_a_process_that_dies<F: std::future::Future>(f: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(f);
+    rt.shutdown_timeout(Duration::from_millis(200));
+}
+
+/// Starts job `name` in a process that then dies while the job is Training.
+fn job_left_training(dir: &std::path::Path, fake: &Arc<FakeEngine>, name: &str) {
+    in_a_process_that_dies(async {
+        let s = services(dir, fake);
+        with_bucket(&s).await;
+        s.create_training_job(job(name, 600)).await.expect("create");
+        until_secondary(&s, name, "Training").await;
+    });
+}
+
+#[test]
+fn after_a_restart_a_job_whose_container_still_runs_is_re_adopted_and_completes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| succeeds(Duration::from_millis(1500)));
+    job_left_training(dir.path(), &fake, "kept");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let s = services(dir.path(), &fake);
+        tokio::spawn(s.clone().recover());
+        let res = until_status(&s, "kept", &["Completed", "Failed", "Stopped"]).await;
+        assert_eq!(
+            res.status.as_deref(),
+            Some("Completed"),
+            "{:?}",
+            res.derived
+        );
+        let calls = fake.calls();
+        let runs = calls.iter().filter(|c| c.starts_with("run ")).count();
+        assert_eq!(runs, 1, "re-adopted, not started again: {calls:?}");
+        assert!(calls.iter().any(|c| c.starts_with("start_if_created ")));
+        s.objects
+            .object("out", "models/kept/output/model.tar.gz")
+            .await
+            .expect("the re-adopted job's model is uploaded");
+    });
+}
+
+#[test]
+fn after_a_restart_a_job_whose_container_is_gone_fails_with_internal_server_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default());
+    job_left_training(dir.path(), &fake, "lost");
+    assert_eq!(fake.container_names().len(), 1);
+    fake.forget_all();
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let s = services(dir.path(), &fake);
+        s.clone().recover().await;
+        let res = until_status(&s, "lost", &["Completed", "Failed", "Stopped"]).await;
+        assert_eq!(res.status.as_deref(), Some("Failed"));
+        assert!(
+            member(&res, "FailureReason").starts_with(
+                "InternalServerError: sagebox restarted while this job was running and the job's containers are gone"
+            ),
+            "{}",
+            member(&res, "FailureReason")
+        );
+    });
+}
