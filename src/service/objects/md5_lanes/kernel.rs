@@ -174,7 +174,11 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    pub(super) fn compress<const N: usize>(self, state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
+    pub(super) fn compress<const N: usize>(
+        self,
+        state: &mut [[u32; N]; 4],
+        blocks: &[[[u32; N]; 16]],
+    ) {
         match self {
             Kernel::Scalar | Kernel::Portable => compress_portable(state, blocks),
             // SAFETY: `detect` chose these only where the CPU has the feature.
