@@ -25,8 +25,8 @@ use crate::runtime::docker::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::logs::{LogWriter as JobLog, Resume};
-use crate::service::saving;
 use crate::store::objects::ObjectMeta;
+use crate::store::resources::ResourceKind;
 use launch::launch;
 use metrics::Metrics;
 pub use metrics::metric_series;
@@ -167,11 +167,14 @@ pub(super) async fn run(
 /// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the
 /// supervisor has no caller to hand the error to.
 async fn save(services: &Services, job: &Job) {
-    let what = format!("training job {}", job.name);
-    saving::persist(&what, &job.state.status, || {
-        services.save_training_state(&job.name, &job.state)
-    })
-    .await;
+    services
+        .persist_state(
+            ResourceKind::TrainingJob,
+            &job.name,
+            &job.state.status,
+            |d| d.clone_from(&job.state.derived),
+        )
+        .await;
 }
 
 fn job_labels(services: &Services, job: &Job) -> HashMap<String, String> {
