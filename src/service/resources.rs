@@ -183,6 +183,7 @@ impl Services {
         } = p;
         query.after = next_token.as_deref().map(pagination::decode).transpose()?;
         let (limit, sort) = (query.limit, query.sort);
+        let wanted = query.status_equals.clone();
         let mut items = self.store.list_resources(kind, query).await?;
         let next_token = if items.len() > limit {
             items.truncate(limit);
@@ -195,9 +196,11 @@ impl Services {
         } else {
             None
         };
+        // a state not saved yet shows here as in Describe; the store filtered by the saved one
         let items = items
             .into_iter()
             .map(|res| Arc::unwrap_or_clone(self.unsaved.overlay(kind, Arc::new(res))))
+            .filter(|res| wanted.is_none() || res.status == wanted)
             .collect();
         Ok(Page { items, next_token })
     }

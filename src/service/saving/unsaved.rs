@@ -274,6 +274,17 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(listed.items[0].status.as_deref(), Some("Failed"));
+        let in_progress = services
+            .list_resources(
+                KIND,
+                crate::service::resources::ListParams {
+                    query: crate::store::ListQuery::every(Some("InProgress")),
+                    next_token: None,
+                },
+            )
+            .await
+            .expect("list");
+        assert!(in_progress.items.is_empty());
 
         refuse_writes(&services, false);
         for _ in 0..200 {
