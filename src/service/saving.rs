@@ -62,7 +62,7 @@ where
             }
             Err(e) if terminal => {
                 tracing::error!(
-                    "{what}: cannot save terminal status {status} after {attempts} tries; Describe shows the previous one: {e}"
+                    "{what}: cannot save terminal status {status} after {attempts} tries: {e}"
                 );
             }
             Err(e) => tracing::warn!("{what}: cannot save status {status}: {e}"),
