@@ -46,6 +46,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// The key pair the containers sagebox starts call back in with.
     pub issued: issued::IssuedCredentials,
+    /// Terminal states the supervisors could not save yet (see `saving`).
+    pub(crate) unsaved: saving::Unsaved,
 }
 
 impl Services {
@@ -80,6 +82,7 @@ impl Services {
             transforms: training::Supervisors::default(),
             notebooks: notebooks::Notebooks::default(),
             config: Arc::new(config),
+            unsaved: Default::default(),
         })
     }
 

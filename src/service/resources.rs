@@ -103,12 +103,38 @@ impl Services {
         status: &str,
         edit: impl FnOnce(&mut serde_json::Map<String, Value>),
     ) -> ServiceResult<()> {
+        match self.state_after(kind, name, edit).await? {
+            Some(derived) => self.write_state(kind, name, status, derived).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The derived members `edit` makes of the stored ones (with `LastModifiedTime` now), or
+    /// None if the resource is gone.
+    pub(crate) async fn state_after(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> ServiceResult<Option<serde_json::Map<String, Value>>> {
         let Some(res) = self.store.resource(kind, name).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let mut derived = res.derived.as_object().cloned().unwrap_or_default();
         derived.insert("LastModifiedTime".into(), serde_json::json!(now_epoch()));
         edit(&mut derived);
+        Ok(Some(derived))
+    }
+
+    /// Writes a status and derived members. Once written, a state a supervisor could not save
+    /// earlier is stale and no longer shown (see `saving`).
+    pub(crate) async fn write_state(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        status: &str,
+        derived: serde_json::Map<String, Value>,
+    ) -> ServiceResult<()> {
         self.store
             .update_resource_state(
                 kind,
@@ -118,22 +144,28 @@ impl Services {
                 now_epoch(),
             )
             .await?;
+        self.unsaved.forget(kind, name);
         Ok(())
     }
 
+    /// The stored resource, with the terminal state a supervisor reached but could not yet save
+    /// laid over it.
     pub async fn describe_resource(
         &self,
         kind: ResourceKind,
         name: &str,
     ) -> ServiceResult<Arc<Resource>> {
-        self.store
+        let res = self
+            .store
             .resource(kind, name)
             .await?
-            .ok_or_else(|| not_found(self, kind, name))
+            .ok_or_else(|| not_found(self, kind, name))?;
+        Ok(self.unsaved.overlay(kind, res))
     }
 
     pub async fn delete_resource(&self, kind: ResourceKind, name: &str) -> ServiceResult<()> {
         if self.store.delete_resource(kind, name).await? {
+            self.unsaved.forget(kind, name);
             Ok(())
         } else {
             Err(not_found(self, kind, name))
@@ -151,6 +183,7 @@ impl Services {
         } = p;
         query.after = next_token.as_deref().map(pagination::decode).transpose()?;
         let (limit, sort) = (query.limit, query.sort);
+        let wanted = query.status_equals.clone();
         let mut items = self.store.list_resources(kind, query).await?;
         let next_token = if items.len() > limit {
             items.truncate(limit);
@@ -163,6 +196,12 @@ impl Services {
         } else {
             None
         };
+        // a state not saved yet shows here as in Describe; the store filtered by the saved one
+        let items = items
+            .into_iter()
+            .map(|res| Arc::unwrap_or_clone(self.unsaved.overlay(kind, Arc::new(res))))
+            .filter(|res| wanted.is_none() || res.status == wanted)
+            .collect();
         Ok(Page { items, next_token })
     }
 }

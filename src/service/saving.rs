@@ -1,10 +1,16 @@
 //! One way for the supervisors (training, hosting, transform, notebooks) to write a state they
 //! cannot hand an error back for: they run in spawned tasks, so a failed save would otherwise
-//! vanish and Describe would show a stale status for good.
+//! vanish and Describe would show a stale status for good. A terminal state that still cannot be
+//! written is kept here ([`Unsaved`]) and retried in the background; Describe and List show it
+//! meanwhile (see `resources.rs`).
+
+mod unsaved;
 
 use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
+
+pub(crate) use unsaved::Unsaved;
 
 /// Statuses a resource stays in once reached: losing one of these leaves Describe wrong
 /// forever, so their saves are retried.
@@ -56,7 +62,7 @@ where
             }
             Err(e) if terminal => {
                 tracing::error!(
-                    "{what}: cannot save terminal status {status} after {attempts} tries; Describe shows the previous one: {e}"
+                    "{what}: cannot save terminal status {status} after {attempts} tries: {e}"
                 );
             }
             Err(e) => tracing::warn!("{what}: cannot save status {status}: {e}"),

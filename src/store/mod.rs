@@ -78,6 +78,9 @@ pub struct Store {
     opened_new: bool,
     /// Damage seen since the start, for the health report (see integrity.rs).
     integrity: Arc<integrity::Monitor>,
+    /// Tests set this to make resource state writes fail, as a full disk or a busy database would.
+    #[cfg(test)]
+    pub(crate) refuse_state_writes: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -126,6 +129,8 @@ impl Store {
             buckets: Default::default(),
             opened_new,
             integrity: Arc::new(integrity::Monitor::new(path)),
+            #[cfg(test)]
+            refuse_state_writes: Default::default(),
         })
     }
 

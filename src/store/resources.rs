@@ -367,6 +367,13 @@ impl Store {
         derived: Value,
         modified: f64,
     ) -> StoreResult<bool> {
+        #[cfg(test)]
+        if self
+            .refuse_state_writes
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Task("state writes refused by a test".into()));
+        }
         let cache = self.cache.clone();
         let name = name.to_string();
         self.call(move |c| {

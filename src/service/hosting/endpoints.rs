@@ -294,8 +294,8 @@ impl Services {
         status: &str,
         edit: impl Fn(&mut Map<String, Value>),
     ) {
-        let what = format!("endpoint {name}");
-        saving::persist(&what, status, || self.save_endpoint(name, status, &edit)).await;
+        self.persist_state(ResourceKind::Endpoint, name, status, &edit)
+            .await;
     }
 
     async fn endpoint_status(&self, name: &str) -> Option<String> {

@@ -75,11 +75,7 @@ pub(super) async fn save_logged(
     status: &str,
     edit: impl Fn(&mut serde_json::Map<String, Value>),
 ) {
-    let what = format!("notebook instance {name}");
-    saving::persist(&what, status, || {
-        services.save_notebook(name, status, &edit)
-    })
-    .await;
+    services.persist_state(KIND, name, status, &edit).await;
 }
 
 async fn remove_containers(services: &Services, engine: &Engine, name: &str) {

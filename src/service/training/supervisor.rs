@@ -25,8 +25,8 @@ use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::logs::{LogWriter as JobLog, Resume};
-use crate::service::saving;
 use crate::store::objects::ObjectMeta;
+use crate::store::resources::ResourceKind;
 use launch::launch;
 use metrics::Metrics;
 pub use metrics::metric_series;
@@ -167,11 +167,14 @@ pub(super) async fn run(
 /// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the
 /// supervisor has no caller to hand the error to.
 async fn save(services: &Services, job: &Job) {
-    let what = format!("training job {}", job.name);
-    saving::persist(&what, &job.state.status, || {
-        services.save_training_state(&job.name, &job.state)
-    })
-    .await;
+    services
+        .persist_state(
+            ResourceKind::TrainingJob,
+            &job.name,
+            &job.state.status,
+            |d| d.clone_from(&job.state.derived),
+        )
+        .await;
 }
 
 fn job_labels(services: &Services, job: &Job) -> HashMap<String, String> {
@@ -482,16 +485,38 @@ async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
             } else {
                 format!("{cp}/{rel}")
             };
-            services
+            if let Err(e) = services
                 .objects
                 .put_file(&cb, &key, &path, ObjectMeta::default())
                 .await
-                .map_err(|e| {
-                    format!("ClientError: cannot upload checkpoint s3://{cb}/{key}: {e}")
-                })?;
+            {
+                let reason = format!("ClientError: cannot upload checkpoint s3://{cb}/{key}: {e}");
+                report_checkpoint_failure(services, job, &reason).await;
+                return Err(reason);
+            }
         }
     }
     Ok(())
+}
+
+/// A checkpoint that cannot be uploaded fails the job (its reason says so); the job's log
+/// (algo-1's stream, where its containers wrote) and the server's say so too, since the
+/// containers' own log writers have ended by now.
+async fn report_checkpoint_failure(services: &Services, job: &Job, reason: &str) {
+    tracing::error!("training job {}: {reason}", job.name);
+    let Some(stream) = job.streams.first() else {
+        return;
+    };
+    let (log, log_task) = JobLog::new(services, LOG_GROUP, stream);
+    log.line(&format!("[sagebox] ERROR: {reason}"));
+    drop(log);
+    // wait for the line to be stored, so it is there when Describe shows the failure
+    if let Err(e) = log_task.await {
+        tracing::debug!(
+            "training job {}: its log writer ended abnormally: {e}",
+            job.name
+        );
+    }
 }
 
 async fn cleanup(services: &Services, job: &Job) {

@@ -13,7 +13,6 @@ use serde_json::{Map, Value, json};
 
 use crate::aws::time::now_epoch;
 use crate::service::resources::{ListParams, Page, not_found};
-use crate::service::saving;
 use crate::service::training::staging;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
@@ -183,14 +182,11 @@ impl Services {
                     )
                 };
                 let ended = now_epoch();
-                let what = format!("transform job {}", job.name);
-                saving::persist(&what, final_status, || {
-                    self.save_transform(&job.name, final_status, |d| {
-                        d.insert("TransformEndTime".into(), json!(ended));
-                        if let Some(r) = reason {
-                            d.insert("FailureReason".into(), json!(r));
-                        }
-                    })
+                self.persist_state(ResourceKind::TransformJob, &job.name, final_status, |d| {
+                    d.insert("TransformEndTime".into(), json!(ended));
+                    if let Some(r) = reason {
+                        d.insert("FailureReason".into(), json!(r));
+                    }
                 })
                 .await;
             }

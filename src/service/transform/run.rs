@@ -23,7 +23,6 @@ use crate::service::Services;
 use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;
 use crate::service::logs::LogWriter;
-use crate::service::saving;
 use crate::service::training::StopRequest;
 use crate::service::training::staging;
 use crate::store::objects::ObjectMeta;
@@ -97,16 +96,14 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
         notes.line(&format!("[sagebox] the job failed: {r}"));
     }
     let ended = now_epoch();
-    let what = format!("transform job {name}");
-    saving::persist(&what, status, || {
-        services.save_transform(&name, status, |d| {
+    services
+        .persist_state(ResourceKind::TransformJob, &name, status, |d| {
             d.insert("TransformEndTime".into(), json!(ended));
             if let Some(r) = &reason {
                 d.insert("FailureReason".into(), json!(r));
             }
         })
-    })
-    .await;
+        .await;
     drop(notes);
     if let Err(e) = notes_task.await {
         tracing::debug!("transform job {name}: its notes' log writer ended abnormally: {e}");

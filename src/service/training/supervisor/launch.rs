@@ -255,10 +255,20 @@ async fn restore_checkpoints(services: &Services, job: &Job, log: &JobLog) {
         return;
     };
     let prefix = format!("{}/", uri.trim_end_matches('/'));
+    // A missing bucket is not the usual empty first run: say so, or the job silently starts
+    // from scratch.
+    if let Some((bucket, _)) = staging::parse_s3_uri(uri)
+        && let Err(e) = services.objects.bucket(&bucket).await
+    {
+        let note = format!("[sagebox] WARNING: cannot restore checkpoints from {uri}: {e}");
+        log.line(&note);
+        tracing::warn!("training job {}: {note}", job.name);
+        return;
+    }
     let objects = match staging::resolve_source(&services.objects, "S3Prefix", &prefix).await {
         Ok(objects) => objects,
         Err(e) => {
-            // an absent prefix is the usual first run; anything else is worth a note
+            // an empty prefix (the bucket exists) is the usual first run
             tracing::debug!("training job {}: no checkpoints under {uri}: {e}", job.name);
             return;
         }
