@@ -9,6 +9,7 @@ pub mod console;
 pub mod gateway;
 pub mod guard;
 pub mod hostenv;
+pub mod html;
 pub mod listener;
 pub mod runtime;
 pub mod service;

@@ -23,8 +23,8 @@ fn cookie_name(name: &str) -> String {
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1><p>{m}</p></body></html>\n",
-        t = crate::console::esc(title),
-        m = crate::console::esc(message)
+        t = crate::html::esc(title),
+        m = crate::html::esc(message)
     );
     Response::builder()
         .status(status)

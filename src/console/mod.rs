@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
 use crate::AppState;
+pub use crate::html::esc;
 use crate::service::Services;
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
@@ -124,22 +125,6 @@ pub fn wants_console(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"))
-}
-
-/// HTML-escapes text for element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encodes a path segment or query value.

@@ -113,11 +113,9 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
         }
     }
     // The same validation as the API: the botocore model's constraints, then the service's.
-    if let Err(e) = crate::api::json::validate(
-        &crate::aws::model::sagemaker::MODEL,
-        "CreateNotebookInstance",
-        &Value::Object(request.clone()),
-    ) {
+    if let Err(e) = crate::aws::model::sagemaker::MODEL
+        .validate_named("CreateNotebookInstance", &Value::Object(request.clone()))
+    {
         return error_page(SECTION, &e);
     }
     match state.services.create_notebook_instance(request).await {
