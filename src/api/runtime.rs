@@ -100,10 +100,10 @@ async fn invoke(
             "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to {MAX_PAYLOAD}"
         )));
     }
-    let Some(route) = services.hosting.routes.get(endpoint) else {
+    let Some(route) = services.endpoint_route(endpoint) else {
         return Err(validation(format!(
             "Endpoint {endpoint} of account {} not found.",
-            services.config.account_id
+            services.config().account_id
         )));
     };
     let target = headers
@@ -113,10 +113,10 @@ async fn invoke(
     let (variant, instance) = match route.pick(target, roll) {
         Ok(p) => p,
         // deleted between the look-up and the pick: its instances are retired
-        Err(PickError::NoInstance) if services.hosting.routes.get(endpoint).is_none() => {
+        Err(PickError::NoInstance) if services.endpoint_route(endpoint).is_none() => {
             return Err(validation(format!(
                 "Endpoint {endpoint} of account {} not found.",
-                services.config.account_id
+                services.config().account_id
             )));
         }
         Err(PickError::UnknownVariant) => {
@@ -234,7 +234,7 @@ impl Ctx<'_> {
             };
             let resp = match tokio::time::timeout(
                 INVOCATION_TIMEOUT,
-                self.services.hosting.client.request(req),
+                self.services.container_client().request(req),
             )
             .await
             {
@@ -287,7 +287,7 @@ impl Ctx<'_> {
         let group = log_group(self.endpoint);
         let message = format!(
             "Received {kind} error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {group} in account {} for more information.",
-            self.services.config.account_id
+            self.services.config().account_id
         );
         let arn = self.services.log_group_arn(&group);
         AwsError::new(StatusCode::FAILED_DEPENDENCY, "ModelError", message).with_fields(json!({

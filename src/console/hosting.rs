@@ -15,6 +15,7 @@ use super::{
 };
 use crate::AppState;
 use crate::service::Services;
+use crate::service::described::Endpoint;
 use crate::store::resources::ResourceKind;
 
 pub async fn models(State(state): State<AppState>) -> Response {
@@ -41,11 +42,12 @@ async fn tags(services: &Services, arn: &str) -> String {
 pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.services.describe_model(&name).await {
         Ok(m) => {
+            let m = &m.record;
             let tags = tags(&state.services, &m.arn).await;
             page(
                 &m.name,
                 "models",
-                &format!("{}{tags}", details(&view(&m, "ModelName"))),
+                &format!("{}{tags}", details(&view(m, None, "ModelName"))),
             )
         }
         Err(_) => not_found("models", &format!("No model named {name}.")),
@@ -64,6 +66,7 @@ pub async fn configs(State(state): State<AppState>) -> Response {
 pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.services.describe_endpoint_config(&name).await {
         Ok(c) => {
+            let c = &c.record;
             let mut body = String::from(
                 "<h2>Production variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Model</th><th>Instance type</th><th>Instances</th><th>Weight</th></tr>",
             );
@@ -88,7 +91,7 @@ pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> 
             }
             body.push_str("</table>");
             body.push_str(&tags(&state.services, &c.arn).await);
-            body.push_str(&details(&view(&c, "EndpointConfigName")));
+            body.push_str(&details(&view(c, None, "EndpointConfigName")));
             page(&c.name, "endpoint-configs", &body)
         }
         Err(_) => not_found(
@@ -161,13 +164,11 @@ async fn endpoint_page(
     name: &str,
     result: Option<(&str, &str, Invocation)>,
 ) -> Response {
-    let Ok(Value::Object(d)) = services.describe_endpoint(name).await else {
+    let Ok(e) = services.describe_endpoint(name).await else {
         return not_found("endpoints", &format!("No endpoint named {name}."));
     };
-    let status = d
-        .get("EndpointStatus")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let status = e.status.as_deref().unwrap_or("Creating");
+    let d = endpoint_members(&e, status);
     let mut body = format!("<p>{}</p>", status_badge(status));
     if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
@@ -181,7 +182,7 @@ async fn endpoint_page(
         );
     }
     body.push_str("<h2>Variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Instances (current / desired)</th><th>Weight (current / desired)</th><th>Images</th><th>Instances</th></tr>");
-    let route = services.hosting.routes.get(name);
+    let route = services.endpoint_route(name);
     for v in d
         .get("ProductionVariants")
         .and_then(Value::as_array)
@@ -243,14 +244,32 @@ async fn endpoint_page(
         invocation_html(inv),
         u = enc(name)
     );
-    let arn = d
-        .get("EndpointArn")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    body.push_str(&tags(services, &arn).await);
+    body.push_str(&tags(services, &e.record.arn).await);
     body.push_str(&details(&d));
     page(name, "endpoints", &body)
+}
+
+/// The endpoint's members as its Describe shows them, with the live variants (else the last
+/// ones saved) in the ProductionVariants shape the variant table reads.
+fn endpoint_members(e: &Endpoint, status: &str) -> Map<String, Value> {
+    let mut d = view(&e.record, Some(status), "EndpointName");
+    if let Some(variants) = &e.variants {
+        let live = variants
+            .iter()
+            .map(|v| {
+                json!({
+                    "VariantName": v.variant_name,
+                    "DeployedImages": v.deployed_images,
+                    "CurrentWeight": v.weight,
+                    "DesiredWeight": v.weight,
+                    "CurrentInstanceCount": v.current_instance_count,
+                    "DesiredInstanceCount": v.desired_instance_count,
+                })
+            })
+            .collect();
+        d.insert("ProductionVariants".into(), Value::Array(live));
+    }
+    d
 }
 
 pub async fn endpoint(State(state): State<AppState>, Path(name): Path<String>) -> Response {
@@ -325,18 +344,24 @@ pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) 
     let Ok(job) = state.services.describe_transform_job(&name).await else {
         return not_found("transform-jobs", &format!("No transform job named {name}."));
     };
-    let text = |p: &str| job.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let status = job.status.as_deref().unwrap_or("InProgress");
+    let d = view(&job.record, Some(status), "TransformJobName");
+    let text = |p: &str| {
+        job.record
+            .request
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     let mut body = format!(
         "<p>{}</p><p>Input <code class=\"input\">{}</code> → output <code class=\"output\">{}</code></p>",
-        status_badge(text("/TransformJobStatus")),
+        status_badge(status),
         esc(text("/TransformInput/DataSource/S3DataSource/S3Uri")),
         esc(text("/TransformOutput/S3OutputPath"))
     );
-    if let Some(r) = job.get("FailureReason").and_then(Value::as_str) {
+    if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
-    if let Value::Object(d) = &job {
-        body.push_str(&details(d));
-    }
+    body.push_str(&details(&d));
     page(&name, "transform-jobs", &body)
 }
