@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -14,8 +15,10 @@ use super::{
     view,
 };
 use crate::AppState;
-use crate::service::Services;
 use crate::service::described::Endpoint;
+use crate::service::hosting::endpoints::log_group;
+use crate::service::invocation::InvokeError;
+use crate::service::{self, Services};
 use crate::store::resources::ResourceKind;
 
 pub async fn models(State(state): State<AppState>) -> Response {
@@ -118,31 +121,84 @@ struct Invocation {
     body: String,
 }
 
-/// Calls the endpoint through the runtime API, exactly as InvokeEndpoint would.
+/// Calls the endpoint as InvokeEndpoint would (same instance choice and containers); a
+/// failure shows as the status and message the runtime API would answer with.
 async fn invoke(services: &Services, name: &str, content_type: &str, body: String) -> Invocation {
     let started = Instant::now();
-    let req = http::Request::post(format!("/endpoints/{}/invocations", enc(name)))
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::ACCEPT, "*/*")
-        .body(Body::from(body))
-        .unwrap_or_default();
-    let request_id = crate::aws::error::new_request_id();
-    let resp = crate::api::runtime::handle(services, req, &request_id).await;
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
+    let invocation = service::invocation::Invocation {
+        endpoint: name,
+        target_variant: None,
+        content_type: HeaderValue::from_str(content_type).ok(),
+        accept: Some(HeaderValue::from_static("*/*")),
+        forwarded: Vec::new(),
+        body: Body::from(body),
+    };
+    let (status, content_type, bytes) = match services.invoke_endpoint(invocation).await {
+        Ok(invoked) => {
+            let (parts, body) = invoked.response.into_parts();
+            let bytes = Limited::new(body, 1 << 20)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            drop(invoked.in_flight);
+            let ct = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (parts.status.as_u16(), ct, bytes.to_vec())
+        }
+        Err(e) => {
+            let (status, message) = failure(services, name, e);
+            (status, "text/plain".to_string(), message.into_bytes())
+        }
+    };
     Invocation {
         status,
         millis: started.elapsed().as_secs_f64() * 1000.0,
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The HTTP status and message InvokeEndpoint answers a failure with.
+fn failure(services: &Services, endpoint: &str, e: InvokeError) -> (u16, String) {
+    match e {
+        InvokeError::NotFound => (
+            400,
+            format!(
+                "Endpoint {endpoint} of account {} not found.",
+                services.config().account_id
+            ),
+        ),
+        InvokeError::UnknownVariant => (400, "The variant is not present in the endpoint.".into()),
+        InvokeError::NoInstance => (
+            503,
+            format!(
+                "No instance of endpoint {endpoint} is serving right now (a container is being restarted). Try again."
+            ),
+        ),
+        InvokeError::PayloadTooLarge => (
+            400,
+            format!(
+                "Member must have length less than or equal to {}",
+                service::invocation::MAX_PAYLOAD
+            ),
+        ),
+        InvokeError::Model {
+            status,
+            who,
+            original,
+        } => (
+            424,
+            format!(
+                "Received error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {} for more information.",
+                log_group(endpoint)
+            ),
+        ),
+        InvokeError::Internal(m) => (500, m),
     }
 }
 

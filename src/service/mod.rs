@@ -6,6 +6,7 @@ pub mod described;
 pub mod error;
 pub mod hosting;
 pub mod identity;
+pub mod invocation;
 pub mod issued;
 pub mod logs;
 pub mod notebooks;
