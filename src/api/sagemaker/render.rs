@@ -249,3 +249,83 @@ fn page_of<T>(member: &str, page: Page<T>, item: impl Fn(&T) -> Value) -> Value 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(request: Value, derived: Value) -> Record {
+        Record {
+            name: "ep".into(),
+            arn: "arn:aws:sagemaker:us-east-1:000000000000:endpoint/ep".into(),
+            created: 1.0,
+            modified: 2.0,
+            request,
+            derived,
+        }
+    }
+
+    #[test]
+    fn describe_endpoint_shows_live_variants_and_hides_sageboxs_own_members() {
+        let e = Endpoint {
+            record: record(
+                json!({"EndpointName": "ep", "EndpointConfigName": "c", "Tags": []}),
+                json!({"_Deployment": "abc", "ProductionVariants": "saved", "LastModifiedTime": 3.0}),
+            ),
+            status: Some("InService".into()),
+            variants: Some(vec![ProductionVariantStatus {
+                variant_name: "v".into(),
+                deployed_images: json!([]),
+                weight: 0.5,
+                current_instance_count: 1,
+                desired_instance_count: 2,
+            }]),
+        };
+        let d = describe_endpoint(&e);
+        assert_eq!(d["EndpointStatus"], "InService");
+        assert_eq!(d["EndpointConfigName"], "c");
+        assert_eq!(d["LastModifiedTime"], 3.0);
+        assert!(
+            d.get("_Deployment").is_none() && d.get("Tags").is_none(),
+            "{d}"
+        );
+        assert_eq!(
+            d["ProductionVariants"],
+            json!([{"VariantName": "v", "DeployedImages": [], "CurrentWeight": 0.5,
+                    "DesiredWeight": 0.5, "CurrentInstanceCount": 1, "DesiredInstanceCount": 2}])
+        );
+    }
+
+    #[test]
+    fn statuses_not_yet_saved_read_as_each_familys_first_status() {
+        let r = record(json!({}), json!({}));
+        let jobs = list_training_jobs(Page {
+            items: vec![TrainingJob {
+                record: r.clone(),
+                status: None,
+            }],
+            next_token: Some("t".into()),
+        });
+        assert_eq!(
+            jobs["TrainingJobSummaries"][0]["TrainingJobStatus"],
+            "InProgress"
+        );
+        assert_eq!(jobs["TrainingJobSummaries"][0]["LastModifiedTime"], 2.0);
+        assert_eq!(jobs["NextToken"], "t");
+        let eps = list_endpoints(Page {
+            items: vec![Endpoint {
+                record: r.clone(),
+                status: None,
+                variants: None,
+            }],
+            next_token: None,
+        });
+        assert!(eps.get("NextToken").is_none());
+        assert_eq!(eps["Endpoints"][0]["EndpointStatus"], "Creating");
+        let nb = describe_notebook_instance(&NotebookInstance {
+            record: r,
+            status: None,
+        });
+        assert_eq!(nb["NotebookInstanceStatus"], "Pending");
+    }
+}
