@@ -31,7 +31,8 @@ pub use error::{ServiceError, ServiceResult};
 pub type Request = serde_json::Map<String, serde_json::Value>;
 
 /// Everything a service needs: the store, the object store, the container runtime and the
-/// account/region identity.
+/// account/region identity. The fields are private to the service layer: the api, the console
+/// and the wiring in lib.rs go through methods, so none of them reaches the store or the runtime.
 #[derive(Clone)]
 pub struct Services {
     store: Store,

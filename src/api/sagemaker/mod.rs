@@ -102,7 +102,7 @@ async fn create_model(s: &Services, req: Request) -> Answer {
 
 async fn describe_model(s: &Services, req: Request) -> Answer {
     let m = s.describe_model(required_str(&req, "ModelName")?).await?;
-    Ok(render::describe_model(&m))
+    Ok(render::describe_model(m))
 }
 
 async fn delete_model(s: &Services, req: Request) -> Answer {
@@ -122,7 +122,7 @@ async fn describe_endpoint_config(s: &Services, req: Request) -> Answer {
     let c = s
         .describe_endpoint_config(required_str(&req, "EndpointConfigName")?)
         .await?;
-    Ok(render::describe_endpoint_config(&c))
+    Ok(render::describe_endpoint_config(c))
 }
 
 async fn delete_endpoint_config(s: &Services, req: Request) -> Answer {
@@ -146,7 +146,7 @@ async fn describe_training_job(s: &Services, req: Request) -> Answer {
     let j = s
         .describe_training_job(required_str(&req, "TrainingJobName")?)
         .await?;
-    Ok(render::describe_training_job(&j))
+    Ok(render::describe_training_job(j))
 }
 
 async fn list_training_jobs(s: &Services, req: Request) -> Answer {
@@ -205,7 +205,7 @@ async fn describe_transform_job(s: &Services, req: Request) -> Answer {
     let j = s
         .describe_transform_job(required_str(&req, "TransformJobName")?)
         .await?;
-    Ok(render::describe_transform_job(&j))
+    Ok(render::describe_transform_job(j))
 }
 
 async fn list_transform_jobs(s: &Services, req: Request) -> Answer {

@@ -10,8 +10,8 @@ use crate::service::described::{
 };
 use crate::service::resources::Page;
 
-pub fn describe_model(m: &Model) -> Value {
-    Value::Object(echo(&m.record, "ModelName", "ModelArn", Derived::All))
+pub fn describe_model(m: Model) -> Value {
+    Value::Object(echo(m.record, "ModelName", "ModelArn", Derived::All))
 }
 
 pub fn list_models(page: Page<Model>) -> Value {
@@ -20,9 +20,9 @@ pub fn list_models(page: Page<Model>) -> Value {
     })
 }
 
-pub fn describe_endpoint_config(c: &EndpointConfig) -> Value {
+pub fn describe_endpoint_config(c: EndpointConfig) -> Value {
     Value::Object(echo(
-        &c.record,
+        c.record,
         "EndpointConfigName",
         "EndpointConfigArn",
         Derived::All,
@@ -35,8 +35,8 @@ pub fn list_endpoint_configs(page: Page<EndpointConfig>) -> Value {
     })
 }
 
-pub fn describe_training_job(j: &TrainingJob) -> Value {
-    let mut out = echo(&j.record, "TrainingJobName", "TrainingJobArn", Derived::All);
+pub fn describe_training_job(j: TrainingJob) -> Value {
+    let mut out = echo(j.record, "TrainingJobName", "TrainingJobArn", Derived::All);
     out.insert(
         "TrainingJobStatus".into(),
         json!(status(&j.status, "InProgress")),
@@ -99,9 +99,9 @@ pub fn list_endpoints(page: Page<Endpoint>) -> Value {
     })
 }
 
-pub fn describe_transform_job(j: &TransformJob) -> Value {
+pub fn describe_transform_job(j: TransformJob) -> Value {
     let mut out = echo(
-        &j.record,
+        j.record,
         "TransformJobName",
         "TransformJobArn",
         Derived::Visible,
@@ -189,14 +189,16 @@ enum Derived {
 }
 
 /// Describe output that echoes the request: the stored request, the derived members over it,
-/// then identity and time.
-fn echo(r: &Record, name_member: &str, arn_member: &str, derived: Derived) -> Map<String, Value> {
-    let mut out: Map<String, Value> = r.request.as_object().cloned().unwrap_or_default();
-    if let Some(d) = r.derived.as_object() {
+/// then identity and time. Takes the record whole: Describe is the SDK waiters' hot path.
+fn echo(r: Record, name_member: &str, arn_member: &str, derived: Derived) -> Map<String, Value> {
+    let mut out = match r.request {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if let Value::Object(d) = r.derived {
         out.extend(
-            d.iter()
-                .filter(|(k, _)| derived == Derived::All || !k.starts_with('_'))
-                .map(|(k, v)| (k.clone(), v.clone())),
+            d.into_iter()
+                .filter(|(k, _)| derived == Derived::All || !k.starts_with('_')),
         );
     }
     out.insert(name_member.into(), json!(r.name));
