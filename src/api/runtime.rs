@@ -23,7 +23,7 @@ use crate::aws::error::insert_request_id;
 use crate::service::Services;
 use crate::service::hosting::endpoints::log_group;
 use crate::service::hosting::routes::InFlight;
-use crate::service::invocation::{Invocation, InvokeError};
+use crate::service::invocation::{Invocation, InvokeError, Invoked};
 
 pub use crate::service::invocation::MAX_PAYLOAD;
 
@@ -119,6 +119,12 @@ async fn invoke(
         .invoke_endpoint(invocation)
         .await
         .map_err(|e| invoke_error(services, endpoint, target, e))?;
+    Ok(answer(invoked, streaming, request_id))
+}
+
+/// InvokeEndpoint's answer: the last container's body (as an event stream when streaming),
+/// with the variant that answered; the instance stays in flight until the body is sent.
+fn answer(invoked: Invoked, streaming: bool, request_id: &str) -> Response {
     let (variant_name, resp, instance) = (invoked.variant, invoked.response, invoked.in_flight);
     let (parts, body) = resp.into_parts();
     let body = Held {
@@ -161,7 +167,7 @@ async fn invoke(
         h.insert("x-amzn-sagemaker-custom-attributes", v.clone());
     }
     insert_request_id(h, "x-amzn-requestid", request_id);
-    Ok(out)
+    out
 }
 
 /// The runtime API's error for each way an invocation fails.
