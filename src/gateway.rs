@@ -65,7 +65,7 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
 }
 
 pub fn router(state: AppState) -> Router {
-    let allowed = std::sync::Arc::new(state.services.config.access.allowed_hosts.clone());
+    let allowed = std::sync::Arc::new(state.services.config().access.allowed_hosts.clone());
     Router::new()
         .route("/_sagebox/health", get(api::admin::health))
         .route("/_sagebox/notebooks/{*path}", any(api::notebooks::handle))
@@ -99,7 +99,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     // only requests signed with the credentials sagebox issued to its own containers.
     let bridge = req.extensions().get::<crate::listener::Listener>()
         == Some(&crate::listener::Listener::Bridge);
-    let req = if bridge || state.services.config.auth == crate::config::AuthMode::Strict {
+    let req = if bridge || state.services.config().auth == crate::config::AuthMode::Strict {
         match authenticate(&state, req, &route, &request_id).await {
             Ok(req) => req,
             Err(resp) => return resp,

@@ -9,6 +9,7 @@ pub mod console;
 pub mod gateway;
 pub mod guard;
 pub mod hostenv;
+pub mod html;
 pub mod listener;
 pub mod runtime;
 pub mod service;
@@ -88,7 +89,7 @@ impl Server {
         };
         let services = Services::open(config)?;
         // The files `sagebox env` exports are rewritten, in case the data dir was wiped since.
-        if let Err(e) = hostenv::write_sdk_config(&services.config) {
+        if let Err(e) = hostenv::write_sdk_config(services.config()) {
             tracing::warn!("cannot write the SageMaker SDK defaults file: {e}");
         }
         if let Some(p) = &aws_proxy
@@ -97,15 +98,15 @@ impl Server {
             tracing::warn!("cannot write the AWS proxy's CA bundle: {e}");
         }
         // Before accepting requests: nothing is being written, so any unreferenced file is an orphan.
-        match services.objects.sweep().await {
+        match services.objects().sweep().await {
             Ok(0) => {}
             Ok(n) => tracing::info!("removed {n} orphaned object files left by an earlier run"),
             Err(e) => tracing::warn!("could not sweep orphaned object files: {e}"),
         }
         if let Ok(local) = listener.local_addr() {
-            services.runtime.set_api_port(local.port());
+            services.set_api_port(local.port());
         }
-        if !services.config.no_samples {
+        if !services.config().no_samples {
             match services.seed_samples().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("seeded the sample bucket with {n} objects"),
@@ -115,7 +116,7 @@ impl Server {
         // Jobs an earlier run left in progress are re-adopted (or failed), and containers nobody
         // claims are removed, in the background: Docker may be slow or absent.
         tokio::spawn(services.clone().recover());
-        let s3 = api::s3::service(services.objects.clone());
+        let s3 = api::s3::service(services.objects().clone());
         Ok(Server {
             listener,
             aws_proxy,
@@ -130,7 +131,7 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or(self.state.services.config.bind)
+            .unwrap_or(self.state.services.config().bind)
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -140,7 +141,7 @@ impl Server {
     ) -> std::io::Result<()> {
         use listener::{Limits, Listener};
         let app = gateway::router(self.state.clone());
-        let access = &self.state.services.config.access;
+        let access = &self.state.services.config().access;
         let limits = Limits {
             idle: std::time::Duration::from_secs(access.idle_timeout.max(1)),
             max_connections: access.max_connections,
@@ -157,14 +158,14 @@ impl Server {
         }
         // Containers reach sagebox as host.docker.internal, i.e. the Docker bridge's gateway
         // address; listen there too (unless already listening on every interface).
-        let bind = self.state.services.config.bind;
+        let bind = self.state.services.config().bind;
         if !bind.ip().is_unspecified() {
-            let runtime = self.state.services.runtime.clone();
+            let services = self.state.services.clone();
             let port = self.local_addr().port();
             let app = app.clone();
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
-                let Some(ip) = runtime.bridge_gateway().await else {
+                let Some(ip) = services.bridge_gateway().await else {
                     return;
                 };
                 match tokio::net::TcpListener::bind((ip, port)).await {

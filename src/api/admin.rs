@@ -15,7 +15,7 @@ pub async fn health(
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> Json<Value> {
-    if state.services.config.auth == crate::config::AuthMode::Strict {
+    if state.services.config().auth == crate::config::AuthMode::Strict {
         use crate::aws::sigv4::{Payload, SignedRequest, verify};
         let signed = SignedRequest {
             method: method.as_str(),
@@ -32,26 +32,18 @@ pub async fn health(
             return Json(json!({ "service": "sagebox", "status": "ok" }));
         }
     }
-    let store = match state.services.store.schema_version().await {
+    let h = state.services.health().await;
+    let store = match h.store {
         Ok(v) => json!({ "status": "ok", "schema_version": v }),
-        Err(e) => json!({ "status": "error", "error": e.to_string() }),
+        Err(e) => json!({ "status": "error", "error": e }),
     };
-    let runtime = &state.services.runtime;
-    // Health never waits for Docker: it reports the connection sagebox already has.
-    let docker = runtime.engine_status();
-    let gpus = runtime
-        .gpus
-        .lock()
-        .map(|p| p.report().clone())
-        .unwrap_or_default();
-    let cfg = &state.services.config;
     Json(json!({
         "service": "sagebox",
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs_f64(),
-        "region": cfg.region,
-        "account_id": cfg.account_id,
-        "data_dir": cfg.data_dir.display().to_string(),
+        "region": h.region,
+        "account_id": h.account_id,
+        "data_dir": h.data_dir,
         "subsystems": {
             "store": store,
             "sagemaker": { "status": "ok" },
@@ -60,8 +52,8 @@ pub async fn health(
             "iam": { "status": "ok" },
             "s3": { "status": "ok" },
             "runtime": { "status": "not_implemented" },
-            "docker": docker,
-            "gpus": gpus,
+            "docker": h.docker,
+            "gpus": h.gpus,
         },
     }))
 }

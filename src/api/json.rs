@@ -75,15 +75,6 @@ fn prepare(
     }
 }
 
-/// Checks members against an operation's input shape, as a request of the API would be (the
-/// console builds requests from forms); the message is AWS's.
-pub fn validate(model: &'static Model, op: &str, value: &Value) -> Result<(), String> {
-    let Some(operation) = model.operation(op) else {
-        return Err(format!("{op} is not implemented"));
-    };
-    model.validate(operation, value).map_err(|e| e.to_string())
-}
-
 pub fn unknown_operation(op: &str) -> AwsError {
     AwsError::bad_request(
         "UnknownOperationException",

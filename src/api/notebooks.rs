@@ -23,8 +23,8 @@ fn cookie_name(name: &str) -> String {
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1><p>{m}</p></body></html>\n",
-        t = crate::console::esc(title),
-        m = crate::console::esc(message)
+        t = crate::html::esc(title),
+        m = crate::html::esc(message)
     );
     Response::builder()
         .status(status)
@@ -120,12 +120,12 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
         Some(Err(r)) => return refused(r),
         None => return refused(Refusal::Malformed),
     }
-    let Some(server) = services.notebooks.server(&name) else {
+    let Some(server) = services.notebook_server(&name) else {
         let status = services
             .describe_notebook_instance(&name)
             .await
             .ok()
-            .and_then(|d| d["NotebookInstanceStatus"].as_str().map(str::to_string));
+            .map(|d| d.status.unwrap_or_else(|| "Pending".to_string()));
         let message = match status {
             Some(s) => format!(
                 "The notebook instance {name} is {s}, not InService. Start it with StartNotebookInstance and reload this page once it is InService."
@@ -164,7 +164,7 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
         Ok(r) => r,
         Err(e) => return page(StatusCode::BAD_REQUEST, "400 Bad Request", &e.to_string()),
     };
-    let mut resp = match services.hosting.client.request(upstream_req).await {
+    let mut resp = match services.container_client().request(upstream_req).await {
         Ok(r) => r,
         Err(e) => {
             return page(

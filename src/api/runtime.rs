@@ -1,18 +1,17 @@
 //! SageMaker Runtime (restJson1): `POST /endpoints/{name}/invocations` and
-//! `/invocations-response-stream`. A request goes to one instance of one variant (TargetVariant,
-//! or by weight; instances round robin) over pooled connections to the container's loopback
-//! port. Bodies stream through; only an inference pipeline's intermediate results and a
+//! `/invocations-response-stream`. The protocol side of an invocation: headers in, the answer
+//! (or its event stream) out; `service::invocation` picks the instance (TargetVariant, or by
+//! weight; instances round robin) and calls its containers. Bodies stream through; only an inference pipeline's intermediate results and a
 //! container's error text are read whole. Container errors become ModelError (424). The request
 //! stays counted in flight on its instance until the answer's last byte is sent, so that deleting
 //! or updating the endpoint lets it finish first.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -23,17 +22,13 @@ use crate::aws::AwsError;
 use crate::aws::error::insert_request_id;
 use crate::service::Services;
 use crate::service::hosting::endpoints::log_group;
-use crate::service::hosting::routes::{InFlight, Instance, PickError};
+use crate::service::hosting::routes::InFlight;
+use crate::service::invocation::{Invocation, InvokeError, Invoked};
 
-/// InvokeEndpoint's largest request (and response) body: 6 MB.
-pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
-/// How long SageMaker waits for a container's response.
-const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
-/// The largest container error text quoted back.
-const MAX_ERROR_TEXT: usize = 64 * 1024;
+pub use crate::service::invocation::MAX_PAYLOAD;
 
 /// Request headers passed to the container as they are, besides Content-Type and Accept (which
-/// `call_chain` sets once per container: an inference pipeline's inner containers get the
+/// `service::invocation` sets once per container: an inference pipeline's inner containers get the
 /// previous container's Content-Type and `*/*`). SageMaker strips every other header.
 const FORWARDED: &[&str] = &[
     "x-amzn-sagemaker-custom-attributes",
@@ -100,51 +95,37 @@ async fn invoke(
             "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to {MAX_PAYLOAD}"
         )));
     }
-    let Some(route) = services.hosting.routes.get(endpoint) else {
-        return Err(validation(format!(
-            "Endpoint {endpoint} of account {} not found.",
-            services.config.account_id
-        )));
-    };
-    let target = headers
-        .get("x-amzn-sagemaker-target-variant")
-        .and_then(|v| v.to_str().ok());
-    let roll = (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
-    let (variant, instance) = match route.pick(target, roll) {
-        Ok(p) => p,
-        // deleted between the look-up and the pick: its instances are retired
-        Err(PickError::NoInstance) if services.hosting.routes.get(endpoint).is_none() => {
-            return Err(validation(format!(
-                "Endpoint {endpoint} of account {} not found.",
-                services.config.account_id
-            )));
-        }
-        Err(PickError::UnknownVariant) => {
-            return Err(validation(format!(
-                "The variant \"{}\" is not present in endpoint \"{endpoint}\". Specify a variant of the endpoint as TargetVariant.",
-                target.unwrap_or_default()
-            )));
-        }
-        Err(PickError::NoInstance) => {
-            return Err(AwsError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                format!(
-                    "No instance of endpoint {endpoint} is serving right now (a container is being restarted). Try again."
-                ),
-            ));
-        }
-    };
-    let variant_name = variant.name.clone();
-    let ctx = Ctx { services, endpoint };
     let accept = if streaming {
         headers.get("x-amzn-sagemaker-accept").cloned()
     } else {
         headers.get(header::ACCEPT).cloned()
     };
-    let body = Body::new(Limited::new(body, MAX_PAYLOAD));
-    let resp = ctx.call_chain(&instance, &headers, accept, body).await?;
+    let forwarded = FORWARDED
+        .iter()
+        .filter_map(|name| headers.get(*name).map(|v| (*name, v.clone())))
+        .collect();
+    let target = headers
+        .get("x-amzn-sagemaker-target-variant")
+        .and_then(|v| v.to_str().ok());
+    let invocation = Invocation {
+        endpoint,
+        target_variant: target,
+        content_type: headers.get(header::CONTENT_TYPE).cloned(),
+        accept,
+        forwarded,
+        body: Body::new(Limited::new(body, MAX_PAYLOAD)),
+    };
+    let invoked = services
+        .invoke_endpoint(invocation)
+        .await
+        .map_err(|e| invoke_error(services, endpoint, target, e))?;
+    Ok(answer(invoked, streaming, request_id))
+}
 
+/// InvokeEndpoint's answer: the last container's body (as an event stream when streaming),
+/// with the variant that answered; the instance stays in flight until the body is sent.
+fn answer(invoked: Invoked, streaming: bool, request_id: &str) -> Response {
+    let (variant_name, resp, instance) = (invoked.variant, invoked.response, invoked.in_flight);
     let (parts, body) = resp.into_parts();
     let body = Held {
         inner: Box::pin(body),
@@ -186,117 +167,69 @@ async fn invoke(
         h.insert("x-amzn-sagemaker-custom-attributes", v.clone());
     }
     insert_request_id(h, "x-amzn-requestid", request_id);
-    Ok(out)
+    out
 }
 
-struct Ctx<'a> {
-    services: &'a Services,
-    endpoint: &'a str,
+/// The runtime API's error for each way an invocation fails.
+fn invoke_error(
+    services: &Services,
+    endpoint: &str,
+    target: Option<&str>,
+    e: InvokeError,
+) -> AwsError {
+    match e {
+        InvokeError::NotFound => validation(format!(
+            "Endpoint {endpoint} of account {} not found.",
+            services.config().account_id
+        )),
+        InvokeError::UnknownVariant => validation(format!(
+            "The variant \"{}\" is not present in endpoint \"{endpoint}\". Specify a variant of the endpoint as TargetVariant.",
+            target.unwrap_or_default()
+        )),
+        InvokeError::NoInstance => AwsError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!(
+                "No instance of endpoint {endpoint} is serving right now (a container is being restarted). Try again."
+            ),
+        ),
+        InvokeError::PayloadTooLarge => validation(format!(
+            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to {MAX_PAYLOAD}"
+        )),
+        InvokeError::Model {
+            status,
+            who,
+            original,
+        } => model_error(services, endpoint, status, &who, &original),
+        InvokeError::Internal(m) => AwsError::internal(m),
+    }
 }
 
-impl Ctx<'_> {
-    /// Calls the instance's containers in order; each one's output is the next one's input.
-    async fn call_chain(
-        &self,
-        instance: &Instance,
-        headers: &HeaderMap,
-        accept: Option<HeaderValue>,
-        body: Body,
-    ) -> Result<Response<hyper::body::Incoming>, AwsError> {
-        let last = instance.members.len().saturating_sub(1);
-        let mut body = body;
-        let mut content_type = headers.get(header::CONTENT_TYPE).cloned();
-        for (i, member) in instance.members.iter().enumerate() {
-            let port = member.port.load(std::sync::atomic::Ordering::Relaxed);
-            let mut req = http::Request::post(format!("http://127.0.0.1:{port}/invocations"));
-            if let Some(ct) = &content_type {
-                req = req.header(header::CONTENT_TYPE, ct);
-            }
-            if i == last {
-                if let Some(a) = &accept {
-                    req = req.header(header::ACCEPT, a);
-                }
-            } else {
-                req = req.header(header::ACCEPT, "*/*");
-            }
-            for name in FORWARDED {
-                if let Some(v) = headers.get(*name) {
-                    req = req.header(*name, v);
-                }
-            }
-            let req = req
-                .body(body)
-                .map_err(|e| AwsError::internal(format!("cannot build the request: {e}")))?;
-            let who = if last == 0 {
-                "primary".to_string()
-            } else {
-                member.container_name.clone()
-            };
-            let resp = match tokio::time::timeout(
-                INVOCATION_TIMEOUT,
-                self.services.hosting.client.request(req),
-            )
-            .await
-            {
-                Err(_) => {
-                    return Err(self.model_error(
-                        0,
-                        &who,
-                        &format!("Your invocation timed out while waiting for a response from container {who}. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again."),
-                    ));
-                }
-                Ok(Err(e)) => {
-                    if is_payload_limit(&e) {
-                        return Err(validation(format!(
-                            "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have length less than or equal to {MAX_PAYLOAD}"
-                        )));
-                    }
-                    return Err(self.model_error(
-                        0,
-                        &who,
-                        &format!("The container could not be reached: {e}"),
-                    ));
-                }
-                Ok(Ok(r)) => r,
-            };
-            let status = resp.status();
-            if !status.is_success() {
-                let text = read_error_text(resp.into_body()).await;
-                return Err(self.model_error(status.as_u16(), &who, &text));
-            }
-            if i == last {
-                return Ok(resp);
-            }
-            content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-            let bytes = Limited::new(resp.into_body(), MAX_PAYLOAD)
-                .collect()
-                .await
-                .map_err(|e| self.model_error(0, &who, &format!("reading its response: {e}")))?
-                .to_bytes();
-            body = Body::from(bytes);
-        }
-        Err(AwsError::internal("the model has no containers"))
-    }
-
-    fn model_error(&self, status: u16, who: &str, original: &str) -> AwsError {
-        let kind = if (400..500).contains(&status) {
-            "client"
-        } else {
-            "server"
-        };
-        let group = log_group(self.endpoint);
-        let message = format!(
-            "Received {kind} error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {group} in account {} for more information.",
-            self.services.config.account_id
-        );
-        let arn = self.services.log_group_arn(&group);
-        AwsError::new(StatusCode::FAILED_DEPENDENCY, "ModelError", message).with_fields(json!({
-            "OriginalStatusCode": status,
-            "OriginalMessage": original,
-            "LogStreamArn": arn.trim_end_matches(":*"),
-            "ErrorCode": if kind == "client" { "CLIENT_ERROR_FROM_MODEL" } else { "SERVER_ERROR_FROM_MODEL" },
-        }))
-    }
+/// ModelError (424): what the container answered, and where its logs are.
+fn model_error(
+    services: &Services,
+    endpoint: &str,
+    status: u16,
+    who: &str,
+    original: &str,
+) -> AwsError {
+    let kind = if (400..500).contains(&status) {
+        "client"
+    } else {
+        "server"
+    };
+    let group = log_group(endpoint);
+    let message = format!(
+        "Received {kind} error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {group} in account {} for more information.",
+        services.config().account_id
+    );
+    let arn = services.log_group_arn(&group);
+    AwsError::new(StatusCode::FAILED_DEPENDENCY, "ModelError", message).with_fields(json!({
+        "OriginalStatusCode": status,
+        "OriginalMessage": original,
+        "LogStreamArn": arn.trim_end_matches(":*"),
+        "ErrorCode": if kind == "client" { "CLIENT_ERROR_FROM_MODEL" } else { "SERVER_ERROR_FROM_MODEL" },
+    }))
 }
 
 /// A container's answer body that keeps its request counted in flight until it is dropped (sent,
@@ -323,24 +256,6 @@ impl<B: hyper::body::Body> hyper::body::Body for Held<B> {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-fn is_payload_limit(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-async fn read_error_text(body: hyper::body::Incoming) -> String {
-    match Limited::new(body, MAX_ERROR_TEXT).collect().await {
-        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_string(),
-        Err(_) => "(the container's error text is longer than 64 KiB)".into(),
     }
 }
 

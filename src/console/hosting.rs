@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -14,7 +15,10 @@ use super::{
     view,
 };
 use crate::AppState;
-use crate::service::Services;
+use crate::service::described::Endpoint;
+use crate::service::hosting::endpoints::log_group;
+use crate::service::invocation::InvokeError;
+use crate::service::{self, Services};
 use crate::store::resources::ResourceKind;
 
 pub async fn models(State(state): State<AppState>) -> Response {
@@ -41,11 +45,12 @@ async fn tags(services: &Services, arn: &str) -> String {
 pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.services.describe_model(&name).await {
         Ok(m) => {
+            let m = &m.record;
             let tags = tags(&state.services, &m.arn).await;
             page(
                 &m.name,
                 "models",
-                &format!("{}{tags}", details(&view(&m, "ModelName"))),
+                &format!("{}{tags}", details(&view(m, None, "ModelName"))),
             )
         }
         Err(_) => not_found("models", &format!("No model named {name}.")),
@@ -64,6 +69,7 @@ pub async fn configs(State(state): State<AppState>) -> Response {
 pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.services.describe_endpoint_config(&name).await {
         Ok(c) => {
+            let c = &c.record;
             let mut body = String::from(
                 "<h2>Production variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Model</th><th>Instance type</th><th>Instances</th><th>Weight</th></tr>",
             );
@@ -88,7 +94,7 @@ pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> 
             }
             body.push_str("</table>");
             body.push_str(&tags(&state.services, &c.arn).await);
-            body.push_str(&details(&view(&c, "EndpointConfigName")));
+            body.push_str(&details(&view(c, None, "EndpointConfigName")));
             page(&c.name, "endpoint-configs", &body)
         }
         Err(_) => not_found(
@@ -115,31 +121,84 @@ struct Invocation {
     body: String,
 }
 
-/// Calls the endpoint through the runtime API, exactly as InvokeEndpoint would.
+/// Calls the endpoint as InvokeEndpoint would (same instance choice and containers); a
+/// failure shows as the status and message the runtime API would answer with.
 async fn invoke(services: &Services, name: &str, content_type: &str, body: String) -> Invocation {
     let started = Instant::now();
-    let req = http::Request::post(format!("/endpoints/{}/invocations", enc(name)))
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::ACCEPT, "*/*")
-        .body(Body::from(body))
-        .unwrap_or_default();
-    let request_id = crate::aws::error::new_request_id();
-    let resp = crate::api::runtime::handle(services, req, &request_id).await;
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
+    let invocation = service::invocation::Invocation {
+        endpoint: name,
+        target_variant: None,
+        content_type: HeaderValue::from_str(content_type).ok(),
+        accept: Some(HeaderValue::from_static("*/*")),
+        forwarded: Vec::new(),
+        body: Body::from(body),
+    };
+    let (status, content_type, bytes) = match services.invoke_endpoint(invocation).await {
+        Ok(invoked) => {
+            let (parts, body) = invoked.response.into_parts();
+            let bytes = Limited::new(body, 1 << 20)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            drop(invoked.in_flight);
+            let ct = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (parts.status.as_u16(), ct, bytes.to_vec())
+        }
+        Err(e) => {
+            let (status, message) = failure(services, name, e);
+            (status, "text/plain".to_string(), message.into_bytes())
+        }
+    };
     Invocation {
         status,
         millis: started.elapsed().as_secs_f64() * 1000.0,
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The HTTP status and message InvokeEndpoint answers a failure with.
+fn failure(services: &Services, endpoint: &str, e: InvokeError) -> (u16, String) {
+    match e {
+        InvokeError::NotFound => (
+            400,
+            format!(
+                "Endpoint {endpoint} of account {} not found.",
+                services.config().account_id
+            ),
+        ),
+        InvokeError::UnknownVariant => (400, "The variant is not present in the endpoint.".into()),
+        InvokeError::NoInstance => (
+            503,
+            format!(
+                "No instance of endpoint {endpoint} is serving right now (a container is being restarted). Try again."
+            ),
+        ),
+        InvokeError::PayloadTooLarge => (
+            400,
+            format!(
+                "Member must have length less than or equal to {}",
+                service::invocation::MAX_PAYLOAD
+            ),
+        ),
+        InvokeError::Model {
+            status,
+            who,
+            original,
+        } => (
+            424,
+            format!(
+                "Received error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {} for more information.",
+                log_group(endpoint)
+            ),
+        ),
+        InvokeError::Internal(m) => (500, m),
     }
 }
 
@@ -161,13 +220,11 @@ async fn endpoint_page(
     name: &str,
     result: Option<(&str, &str, Invocation)>,
 ) -> Response {
-    let Ok(Value::Object(d)) = services.describe_endpoint(name).await else {
+    let Ok(e) = services.describe_endpoint(name).await else {
         return not_found("endpoints", &format!("No endpoint named {name}."));
     };
-    let status = d
-        .get("EndpointStatus")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let status = e.status.as_deref().unwrap_or("Creating");
+    let d = endpoint_members(&e, status);
     let mut body = format!("<p>{}</p>", status_badge(status));
     if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
@@ -181,7 +238,7 @@ async fn endpoint_page(
         );
     }
     body.push_str("<h2>Variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Instances (current / desired)</th><th>Weight (current / desired)</th><th>Images</th><th>Instances</th></tr>");
-    let route = services.hosting.routes.get(name);
+    let route = services.endpoint_route(name);
     for v in d
         .get("ProductionVariants")
         .and_then(Value::as_array)
@@ -243,14 +300,32 @@ async fn endpoint_page(
         invocation_html(inv),
         u = enc(name)
     );
-    let arn = d
-        .get("EndpointArn")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    body.push_str(&tags(services, &arn).await);
+    body.push_str(&tags(services, &e.record.arn).await);
     body.push_str(&details(&d));
     page(name, "endpoints", &body)
+}
+
+/// The endpoint's members as its Describe shows them, with the live variants (else the last
+/// ones saved) in the ProductionVariants shape the variant table reads.
+fn endpoint_members(e: &Endpoint, status: &str) -> Map<String, Value> {
+    let mut d = view(&e.record, Some(status), "EndpointName");
+    if let Some(variants) = &e.variants {
+        let live = variants
+            .iter()
+            .map(|v| {
+                json!({
+                    "VariantName": v.variant_name,
+                    "DeployedImages": v.deployed_images,
+                    "CurrentWeight": v.weight,
+                    "DesiredWeight": v.weight,
+                    "CurrentInstanceCount": v.current_instance_count,
+                    "DesiredInstanceCount": v.desired_instance_count,
+                })
+            })
+            .collect();
+        d.insert("ProductionVariants".into(), Value::Array(live));
+    }
+    d
 }
 
 pub async fn endpoint(State(state): State<AppState>, Path(name): Path<String>) -> Response {
@@ -325,18 +400,24 @@ pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) 
     let Ok(job) = state.services.describe_transform_job(&name).await else {
         return not_found("transform-jobs", &format!("No transform job named {name}."));
     };
-    let text = |p: &str| job.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let status = job.status.as_deref().unwrap_or("InProgress");
+    let d = view(&job.record, Some(status), "TransformJobName");
+    let text = |p: &str| {
+        job.record
+            .request
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     let mut body = format!(
         "<p>{}</p><p>Input <code class=\"input\">{}</code> → output <code class=\"output\">{}</code></p>",
-        status_badge(text("/TransformJobStatus")),
+        status_badge(status),
         esc(text("/TransformInput/DataSource/S3DataSource/S3Uri")),
         esc(text("/TransformOutput/S3OutputPath"))
     );
-    if let Some(r) = job.get("FailureReason").and_then(Value::as_str) {
+    if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
-    if let Value::Object(d) = &job {
-        body.push_str(&details(d));
-    }
+    body.push_str(&details(&d));
     page(&name, "transform-jobs", &body)
 }

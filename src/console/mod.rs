@@ -31,8 +31,12 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
 use crate::AppState;
+pub use crate::html::esc;
+use crate::runtime::images::ImageStatus;
 use crate::service::Services;
-use crate::store::resources::{ListQuery, Resource, ResourceKind};
+use crate::service::described::{Listed, Record};
+use crate::service::overview::{EngineState, GpuUse};
+use crate::store::resources::ResourceKind;
 
 pub const ROOT: &str = "/_sagebox/";
 
@@ -97,7 +101,7 @@ async fn only_when_open(
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if state.services.config.auth == crate::config::AuthMode::Strict {
+    if state.services.config().auth == crate::config::AuthMode::Strict {
         let mut r = page(
             "Console off",
             "",
@@ -124,22 +128,6 @@ pub fn wants_console(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"))
-}
-
-/// HTML-escapes text for element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encodes a path segment or query value.
@@ -279,7 +267,7 @@ pub fn when(v: Option<&Value>) -> String {
 
 /// What Describe* shows for a stored resource: its request, the derived members over it (not
 /// the private ones), name and creation time.
-pub fn view(res: &Resource, name_member: &str) -> Map<String, Value> {
+pub fn view(res: &Record, status: Option<&str>, name_member: &str) -> Map<String, Value> {
     let mut out: Map<String, Value> = res.request.as_object().cloned().unwrap_or_default();
     if let Some(d) = res.derived.as_object() {
         out.extend(
@@ -291,8 +279,8 @@ pub fn view(res: &Resource, name_member: &str) -> Map<String, Value> {
     out.insert(name_member.into(), Value::String(res.name.clone()));
     out.insert("Arn".into(), Value::String(res.arn.clone()));
     out.insert("CreationTime".into(), serde_json::json!(res.created));
-    if let Some(s) = &res.status {
-        out.insert("Status".into(), Value::String(s.clone()));
+    if let Some(s) = status {
+        out.insert("Status".into(), Value::String(s.to_string()));
     }
     out
 }
@@ -326,19 +314,12 @@ pub fn status_badge(status: &str) -> String {
 }
 
 /// Every resource of a kind, newest first.
-pub async fn all(services: &Services, kind: ResourceKind) -> Vec<Resource> {
-    let mut q = ListQuery::every(None);
-    q.descending = true;
-    q.limit = 500;
-    services
-        .store
-        .list_resources(kind, q)
-        .await
-        .unwrap_or_default()
+pub async fn all(services: &Services, kind: ResourceKind) -> Vec<Listed> {
+    services.every(kind).await
 }
 
 /// A list page's table: a `tr[data-name]` per resource with a link, status and creation time.
-pub fn resource_table(section: &str, items: &[Resource], with_status: bool) -> String {
+pub fn resource_table(section: &str, items: &[Listed], with_status: bool) -> String {
     if items.is_empty() {
         return "<p class=\"empty\">None yet.</p><table id=\"list\"></table>".into();
     }
@@ -347,7 +328,8 @@ pub fn resource_table(section: &str, items: &[Resource], with_status: bool) -> S
         t.push_str("<th>Status</th>");
     }
     t.push_str("<th>Created</th></tr></thead><tbody>");
-    for r in items {
+    for item in items {
+        let r = &item.record;
         put!(
             t,
             "<tr data-name=\"{n}\"><td><a href=\"{ROOT}{section}/{u}\">{n}</a></td>",
@@ -358,7 +340,7 @@ pub fn resource_table(section: &str, items: &[Resource], with_status: bool) -> S
             put!(
                 t,
                 "<td class=\"status\">{}</td>",
-                esc(r.status.as_deref().unwrap_or(""))
+                esc(item.status.as_deref().unwrap_or(""))
             );
         }
         put!(
@@ -395,7 +377,7 @@ const KINDS: &[(ResourceKind, &str, &str)] = &[
 async fn dashboard(State(state): State<AppState>) -> Response {
     let s = &state.services;
     let mut counts = String::from("<section id=\"counts\"><h2>Resources</h2><div class=\"cards\">");
-    let mut recent: Vec<(f64, &str, Resource)> = Vec::new();
+    let mut recent: Vec<(f64, &str, Listed)> = Vec::new();
     for (kind, path, label) in KINDS {
         let items = all(s, *kind).await;
         put!(
@@ -403,9 +385,14 @@ async fn dashboard(State(state): State<AppState>) -> Response {
             "<a class=\"count\" data-kind=\"{path}\" href=\"{ROOT}{path}\"><b>{}</b> {label}</a>",
             items.len()
         );
-        recent.extend(items.into_iter().take(10).map(|r| (r.modified, *path, r)));
+        recent.extend(
+            items
+                .into_iter()
+                .take(10)
+                .map(|r| (r.record.modified, *path, r)),
+        );
     }
-    let buckets = s.objects.list_buckets().await.unwrap_or_default();
+    let buckets = s.objects().list_buckets().await.unwrap_or_default();
     put!(
         counts,
         "<a class=\"count\" data-kind=\"buckets\" href=\"{ROOT}s3\"><b>{}</b> S3 buckets</a></div></section>",
@@ -419,8 +406,8 @@ async fn dashboard(State(state): State<AppState>) -> Response {
             "<li><a href=\"{ROOT}{path}/{u}\">{n}</a> <span class=\"kind\">{path}</span> {} <time>{}</time></li>",
             status_badge(r.status.as_deref().unwrap_or("")),
             when(Some(&serde_json::json!(modified))),
-            u = enc(&r.name),
-            n = esc(&r.name)
+            u = enc(&r.record.name),
+            n = esc(&r.record.name)
         );
     }
     if recent.is_empty() {
@@ -428,87 +415,84 @@ async fn dashboard(State(state): State<AppState>) -> Response {
     }
     activity.push_str("</ul></section>");
 
-    let docker = match s.runtime.engine().await {
-        Ok(engine) => match engine.info().await {
-            Ok(info) => format!(
-                "<p class=\"ok\">Docker engine {} answering at {} ({} CPUs, {} MiB)</p>",
-                esc(&info.server_version),
-                esc(engine.host()),
-                info.cpus,
-                info.memory_bytes >> 20
-            ),
-            Err(e) => format!(
-                "<p class=\"error\">Docker engine not answering: {}</p>",
-                esc(&e.to_string())
-            ),
-        },
-        Err(e) => format!(
-            "<p class=\"error\">No Docker engine: {}</p>",
-            esc(&e.to_string())
-        ),
-    };
-    let gpus = {
-        let pool = s.runtime.gpus.lock().unwrap_or_else(|e| e.into_inner());
-        let report = pool.report();
-        if report.devices.is_empty() {
-            format!(
-                "<p>No GPU{}.</p>",
-                report
-                    .unavailable_reason
-                    .as_deref()
-                    .map(|r| format!(": {}", esc(r)))
-                    .unwrap_or_default()
-            )
-        } else {
-            let mut t = String::from(
-                "<table><tr><th>#</th><th>Name</th><th>Memory</th><th>In use by</th></tr>",
-            );
-            for d in &report.devices {
-                let holder = pool.holders().get(&d.uuid).cloned().unwrap_or_default();
-                put!(
-                    t,
-                    "<tr><td>{}</td><td>{}</td><td>{} MiB</td><td>{}</td></tr>",
-                    d.index,
-                    esc(&d.name),
-                    d.memory_total >> 20,
-                    esc(&holder)
-                );
-            }
-            t.push_str("</table>");
-            t
-        }
-    };
-    let images = match s.runtime.images().await {
-        Ok(builder) => match builder.list().await {
-            Ok(list) => {
-                let mut t =
-                    String::from("<table><tr><th>Image</th><th>Reference</th><th>Status</th></tr>");
-                for i in list {
-                    let status = if i.present {
-                        "present"
-                    } else if i.outdated_present {
-                        "outdated (rebuilt on next use)"
-                    } else {
-                        "not built (built on first use)"
-                    };
-                    put!(
-                        t,
-                        "<tr><td>{}</td><td><code>{}</code></td><td>{status}</td></tr>",
-                        esc(&i.name),
-                        esc(&i.reference)
-                    );
-                }
-                t.push_str("</table>");
-                t
-            }
-            Err(e) => format!("<p class=\"error\">{}</p>", esc(&e.to_string())),
-        },
-        Err(e) => format!("<p class=\"error\">{}</p>", esc(&e.to_string())),
-    };
+    let docker = docker_html(s.engine_state().await);
+    let gpus = gpus_html(&s.gpu_use());
+    let images = images_html(s.emulator_images().await);
     let body = format!(
         "{counts}<div class=\"columns\"><div>{activity}</div><div><section id=\"docker\"><h2>Docker</h2>{docker}</section><section id=\"gpus\"><h2>GPUs</h2>{gpus}</section></div></div><section id=\"images\"><h2>Emulator images</h2>{images}</section>"
     );
     page("Dashboard", "", &body)
+}
+
+fn docker_html(state: EngineState) -> String {
+    match state {
+        EngineState::Answering(info) => format!(
+            "<p class=\"ok\">Docker engine {} answering at {} ({} CPUs, {} MiB)</p>",
+            esc(&info.server_version),
+            esc(&info.host),
+            info.cpus,
+            info.memory_bytes >> 20
+        ),
+        EngineState::NotAnswering(e) => format!(
+            "<p class=\"error\">Docker engine not answering: {}</p>",
+            esc(&e)
+        ),
+        EngineState::Absent(e) => format!("<p class=\"error\">No Docker engine: {}</p>", esc(&e)),
+    }
+}
+
+fn gpus_html(gpus: &GpuUse) -> String {
+    let report = &gpus.report;
+    if report.devices.is_empty() {
+        return format!(
+            "<p>No GPU{}.</p>",
+            report
+                .unavailable_reason
+                .as_deref()
+                .map(|r| format!(": {}", esc(r)))
+                .unwrap_or_default()
+        );
+    }
+    let mut t =
+        String::from("<table><tr><th>#</th><th>Name</th><th>Memory</th><th>In use by</th></tr>");
+    for d in &report.devices {
+        let holder = gpus.holders.get(&d.uuid).cloned().unwrap_or_default();
+        put!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td>{} MiB</td><td>{}</td></tr>",
+            d.index,
+            esc(&d.name),
+            d.memory_total >> 20,
+            esc(&holder)
+        );
+    }
+    t.push_str("</table>");
+    t
+}
+
+fn images_html(images: Result<Vec<ImageStatus>, String>) -> String {
+    let list = match images {
+        Ok(list) => list,
+        Err(e) => return format!("<p class=\"error\">{}</p>", esc(&e)),
+    };
+    let mut t = String::from("<table><tr><th>Image</th><th>Reference</th><th>Status</th></tr>");
+    for i in list {
+        let status = if i.present {
+            "present"
+        } else if i.outdated_present {
+            "outdated (rebuilt on next use)"
+        } else {
+            "not built (built on first use)"
+        };
+        put!(
+            t,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{status}</td></tr>",
+            esc(&i.name),
+            esc(&i.reference)
+        );
+    }
+    t.push_str("</table>");
+    t
 }
 
 /// `{name: status}` of one kind (`?kind=training-jobs`) for the live status script, which
@@ -524,7 +508,7 @@ async fn status_json(
     let items: Map<String, Value> = all(&state.services, *kind)
         .await
         .into_iter()
-        .map(|r| (r.name, Value::String(r.status.unwrap_or_default())))
+        .map(|r| (r.record.name, Value::String(r.status.unwrap_or_default())))
         .collect();
     (
         [(header::CACHE_CONTROL, "no-store")],

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ROOT, all, details, enc, error_page, esc, form, not_found, page, see_other, status_badge,
+    ROOT, all, details, enc, error_page, esc, form, not_found, page, see_other, status_badge, view,
 };
 use crate::AppState;
 use crate::store::resources::ResourceKind;
@@ -29,8 +29,8 @@ pub async fn list(State(state): State<AppState>) -> Response {
     let mut t = String::from(
         "<table id=\"list\" data-live=\"notebook-instances\"><thead><tr><th>Name</th><th>Status</th><th>Instance type</th><th>Actions</th></tr></thead><tbody>",
     );
-    for r in &items {
-        let status = r.status.as_deref().unwrap_or("Pending");
+    for item in &items {
+        let (r, status) = (&item.record, item.status.as_deref().unwrap_or("Pending"));
         let u = enc(&r.name);
         let mut actions = String::new();
         if status == "InService" {
@@ -74,9 +74,9 @@ pub async fn list(State(state): State<AppState>) -> Response {
     }
     let mut configs = String::from("<option value=\"\"></option>");
     for c in all(s, ResourceKind::NotebookLifecycleConfig).await {
-        put!(configs, "<option>{}</option>", esc(&c.name));
+        put!(configs, "<option>{}</option>", esc(&c.record.name));
     }
-    let role = format!("arn:aws:iam::{}:role/SageMakerRole", s.config.account_id);
+    let role = format!("arn:aws:iam::{}:role/SageMakerRole", s.config().account_id);
     let create = format!(
         "<form id=\"create\" method=\"post\" action=\"{ROOT}{SECTION}\" class=\"panel\"><h2>Create notebook instance</h2>\
 <label>Name <input name=\"NotebookInstanceName\" required pattern=\"[a-zA-Z0-9](-*[a-zA-Z0-9])*\" maxlength=\"63\"></label>\
@@ -113,11 +113,9 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
         }
     }
     // The same validation as the API: the botocore model's constraints, then the service's.
-    if let Err(e) = crate::api::json::validate(
-        &crate::aws::model::sagemaker::MODEL,
-        "CreateNotebookInstance",
-        &Value::Object(request.clone()),
-    ) {
+    if let Err(e) = crate::aws::model::sagemaker::MODEL
+        .validate_named("CreateNotebookInstance", &Value::Object(request.clone()))
+    {
         return error_page(SECTION, &e);
     }
     match state.services.create_notebook_instance(request).await {
@@ -128,11 +126,9 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
 
 pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.services.describe_notebook_instance(&name).await {
-        Ok(Value::Object(d)) => {
-            let status = d
-                .get("NotebookInstanceStatus")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+        Ok(nb) => {
+            let status = nb.status.as_deref().unwrap_or("Pending");
+            let d = view(&nb.record, Some(status), "NotebookInstanceName");
             let open = if status == "InService" {
                 format!(
                     "<p><a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a></p>",
@@ -147,7 +143,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
                 &format!("<p>{}</p>{open}{}", status_badge(status), details(&d)),
             )
         }
-        _ => not_found(SECTION, &format!("No notebook instance named {name}.")),
+        Err(_) => not_found(SECTION, &format!("No notebook instance named {name}.")),
     }
 }
 

@@ -20,7 +20,7 @@ type Params = Query<std::collections::HashMap<String, String>>;
 pub async fn buckets(State(state): State<AppState>) -> Response {
     let list = state
         .services
-        .objects
+        .objects()
         .list_buckets()
         .await
         .unwrap_or_default();
@@ -70,7 +70,7 @@ pub async fn listing(
     Path(bucket): Path<String>,
     Query(q): Params,
 ) -> Response {
-    let objects = &state.services.objects;
+    let objects = state.services.objects();
     if objects.bucket(&bucket).await.is_err() {
         return not_found(SECTION, &format!("No bucket named {bucket}."));
     }
@@ -140,7 +140,7 @@ pub async fn object(
     Query(q): Params,
 ) -> Response {
     let key = q.get("key").cloned().unwrap_or_default();
-    let Ok((row, _)) = state.services.objects.object(&bucket, &key).await else {
+    let Ok((row, _)) = state.services.objects().object(&bucket, &key).await else {
         return not_found(SECTION, &format!("No object {key} in bucket {bucket}."));
     };
     let b = enc(&bucket);
@@ -187,7 +187,7 @@ pub async fn download(
     Query(q): Params,
 ) -> Response {
     let key = q.get("key").cloned().unwrap_or_default();
-    let Ok((row, path)) = state.services.objects.object(&bucket, &key).await else {
+    let Ok((row, path)) = state.services.objects().object(&bucket, &key).await else {
         return not_found(SECTION, &format!("No object {key} in bucket {bucket}."));
     };
     let file = match tokio::fs::File::open(&path).await {
@@ -222,7 +222,7 @@ pub async fn delete(
         Err(r) => return *r,
     };
     let key = f.get("key").cloned().unwrap_or_default();
-    match state.services.objects.delete_object(&bucket, &key).await {
+    match state.services.objects().delete_object(&bucket, &key).await {
         Ok(()) => {
             let prefix = key
                 .rsplit_once('/')
@@ -261,7 +261,7 @@ pub async fn upload_start(
     };
     match state
         .services
-        .objects
+        .objects()
         .create_upload(&bucket, key, meta, (None, None))
         .await
     {
@@ -284,7 +284,7 @@ async fn named_upload(
     let key = q.get("key").cloned().unwrap_or_default();
     state
         .services
-        .objects
+        .objects()
         .upload(bucket, &key, id)
         .await
         .map_err(|e| json_error(StatusCode::NOT_FOUND, e.to_string()))
@@ -308,7 +308,7 @@ pub async fn upload_part(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let objects = &state.services.objects;
+    let objects = state.services.objects();
     let body = req
         .into_body()
         .into_data_stream()
@@ -334,7 +334,7 @@ pub async fn upload_complete(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let objects = &state.services.objects;
+    let objects = state.services.objects();
     let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .unwrap_or_default();

@@ -36,7 +36,8 @@ pub async fn list(
         .filter(|r| status.is_none_or(|s| r.status.as_deref() == Some(s.as_str())))
         .filter(|r| {
             name.is_none_or(|n| {
-                r.name
+                r.record
+                    .name
                     .to_ascii_lowercase()
                     .contains(&n.to_ascii_lowercase())
             })
@@ -136,6 +137,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         "<p>{} {}</p>",
         status_badge(status),
         esc(job
+            .record
             .derived
             .get("SecondaryStatus")
             .and_then(Value::as_str)
@@ -145,15 +147,21 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         put!(
             body,
             "<form method=\"post\" action=\"{ROOT}{SECTION}/{}/stop\"><button class=\"stop\" type=\"submit\">Stop</button></form>",
-            enc(&job.name)
+            enc(&job.record.name)
         );
     }
-    if let Some(r) = job.derived.get("FailureReason").and_then(Value::as_str) {
+    if let Some(r) = job
+        .record
+        .derived
+        .get("FailureReason")
+        .and_then(Value::as_str)
+    {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
     // hyperparameters
     body.push_str("<h2>Hyperparameters</h2><table id=\"hyperparameters\"><tr><th>Name</th><th>Value</th></tr>");
     if let Some(hp) = job
+        .record
         .request
         .get("HyperParameters")
         .and_then(Value::as_object)
@@ -171,6 +179,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     // channels
     body.push_str("<h2>Input channels</h2><table id=\"channels\"><tr><th>Channel</th><th>Source</th><th>Content type</th><th>Input mode</th></tr>");
     for c in job
+        .record
         .request
         .get("InputDataConfig")
         .and_then(Value::as_array)
@@ -195,6 +204,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     // timeline
     body.push_str("<h2>Status timeline</h2><ol id=\"timeline\">");
     for t in job
+        .record
         .derived
         .get("SecondaryStatusTransitions")
         .and_then(Value::as_array)
@@ -211,9 +221,9 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     }
     body.push_str("</ol>");
     // metrics and logs
-    let evs = events(s, &job.name, None).await;
+    let evs = events(s, &job.record.name, None).await;
     let series = crate::service::training::metric_series(
-        &job.request,
+        &job.record.request,
         evs.iter().map(|e| (e.timestamp, e.message.clone())),
     );
     body.push_str("<section id=\"metrics\"><h2>Metrics</h2>");
@@ -242,7 +252,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     put!(
         body,
         "<section id=\"logs\" data-events=\"{ROOT}{SECTION}/{}/logs/events?after={last_id}&amp;since={last_ts}\"{live}><h2>Logs</h2>",
-        enc(&job.name)
+        enc(&job.record.name)
     );
     if streams.is_empty() {
         body.push_str("<p class=\"empty\">No log lines yet.</p>");
@@ -256,8 +266,12 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     }
     body.push_str("</section>");
     body.push_str("<h2>Description</h2>");
-    body.push_str(&details(&view(&job, "TrainingJobName")));
-    page(&job.name, SECTION, &body)
+    body.push_str(&details(&view(
+        &job.record,
+        job.status.as_deref(),
+        "TrainingJobName",
+    )));
+    page(&job.record.name, SECTION, &body)
 }
 
 pub async fn stop(

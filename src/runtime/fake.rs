@@ -441,11 +441,7 @@ impl ExecutionEngine for FakeEngine {
 pub fn services(dir: &std::path::Path, fake: &Arc<FakeEngine>) -> crate::service::Services {
     let config = crate::config::Config::for_tests(dir.to_path_buf());
     let mut s = crate::service::Services::open(config).expect("services open");
-    s.runtime = super::Runtime::with_engine(
-        s.runtime.options.clone(),
-        s.runtime.owner.clone(),
-        fake.clone(),
-    );
+    s.use_engine(fake.clone());
     s
 }
 

@@ -2,14 +2,17 @@
 //! and lifecycle. Services speak in SageMaker's vocabulary (a request is the operation's members
 //! by their botocore names) and return typed results; they never see HTTP.
 
+pub mod described;
 pub mod error;
 pub mod failure;
 pub mod hosting;
 pub mod identity;
+pub mod invocation;
 pub mod issued;
 pub mod logs;
 pub mod notebooks;
 pub mod objects;
+pub mod overview;
 pub mod pagination;
 pub mod resources;
 pub(crate) mod saving;
@@ -29,25 +32,26 @@ pub use error::{ServiceError, ServiceResult};
 pub type Request = serde_json::Map<String, serde_json::Value>;
 
 /// Everything a service needs: the store, the object store, the container runtime and the
-/// account/region identity.
+/// account/region identity. The fields are private to the service layer: the api, the console
+/// and the wiring in lib.rs go through methods, so none of them reaches the store or the runtime.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Store,
-    pub objects: objects::Objects,
-    pub runtime: crate::runtime::Runtime,
+    store: Store,
+    objects: objects::Objects,
+    runtime: crate::runtime::Runtime,
     /// The supervisors of running training jobs.
-    pub training: training::Supervisors,
+    training: training::Supervisors,
     /// Endpoints' routes and deployments.
-    pub hosting: hosting::Hosting,
+    hosting: hosting::Hosting,
     /// The supervisors of running transform jobs.
-    pub transforms: training::Supervisors,
+    transforms: training::Supervisors,
     /// Notebook instances' Jupyter servers.
-    pub notebooks: notebooks::Notebooks,
-    pub config: Arc<Config>,
+    notebooks: notebooks::Notebooks,
+    config: Arc<Config>,
     /// The key pair the containers sagebox starts call back in with.
-    pub issued: issued::IssuedCredentials,
+    issued: issued::IssuedCredentials,
     /// Terminal states the supervisors could not save yet (see `saving`).
-    pub(crate) unsaved: saving::Unsaved,
+    unsaved: saving::Unsaved,
 }
 
 impl Services {
@@ -84,6 +88,53 @@ impl Services {
             config: Arc::new(config),
             unsaved: Default::default(),
         })
+    }
+
+    /// The configuration sagebox was started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The object store, for the S3 protocol service and the console's S3 pages.
+    pub fn objects(&self) -> &objects::Objects {
+        &self.objects
+    }
+
+    /// Tells the runtime the port the API listens on, once bound: containers call back there.
+    pub fn set_api_port(&self, port: u16) {
+        self.runtime.set_api_port(port);
+    }
+
+    /// The Docker bridge's gateway address, where containers reach the host; None without an
+    /// engine.
+    pub async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {
+        self.runtime.bridge_gateway().await
+    }
+
+    /// Where endpoint `name`'s requests go right now; None unless it is serving.
+    pub fn endpoint_route(&self, name: &str) -> Option<Arc<hosting::routes::EndpointRoute>> {
+        self.hosting.routes.get(name)
+    }
+
+    /// The pooled HTTP client that talks to the containers sagebox runs (models, Jupyter).
+    pub fn container_client(&self) -> &hosting::ContainerClient {
+        &self.hosting.client
+    }
+
+    /// Notebook instance `name`'s running Jupyter server, if it has one.
+    pub fn notebook_server(&self, name: &str) -> Option<Arc<notebooks::Server>> {
+        self.notebooks.server(name)
+    }
+
+    /// Runs containers on `engine` instead of the Docker engine (the fake engine in unit tests;
+    /// a second backend later).
+    #[cfg(test)]
+    pub(crate) fn use_engine(&mut self, engine: crate::runtime::engine::Engine) {
+        self.runtime = crate::runtime::Runtime::with_engine(
+            self.runtime.options.clone(),
+            self.runtime.owner.clone(),
+            engine,
+        );
     }
 
     /// What every container sagebox runs gets to call back in: region, `AWS_ENDPOINT_URL` (the

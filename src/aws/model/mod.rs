@@ -181,6 +181,15 @@ impl Model {
         Some(&self.shapes[i])
     }
 
+    /// Checks members against operation `op`'s input shape by name, as a request of the API
+    /// would be (the console builds requests from forms); the message is AWS's.
+    pub fn validate_named(&self, op: &str, input: &Value) -> Result<(), String> {
+        let Some(operation) = self.operation(op) else {
+            return Err(format!("{op} is not implemented"));
+        };
+        self.validate(operation, input).map_err(|e| e.to_string())
+    }
+
     /// Validate an awsJson request body (already parsed) against the operation's input shape.
     pub fn validate(&self, op: &Operation, input: &Value) -> Result<(), InputError> {
         let Some(shape) = op.input else { return Ok(()) };

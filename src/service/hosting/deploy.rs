@@ -47,7 +47,7 @@ impl Services {
         config_name: &str,
     ) -> Result<Arc<Deployment>, String> {
         let config = self
-            .describe_endpoint_config(config_name)
+            .stored_endpoint_config(config_name)
             .await
             .map_err(|e| e.to_string())?;
         let engine = self.runtime.engine().await.map_err(|e| e.to_string())?;
@@ -101,7 +101,7 @@ impl Services {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let model = self
-                .describe_model(model_name)
+                .stored_model(model_name)
                 .await
                 .map_err(|e| e.to_string())?;
             let (notes, _notes_task) = LogWriter::new(self, group, &format!("{name}/sagebox"));

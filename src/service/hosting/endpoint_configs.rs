@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use crate::service::described::{EndpointConfig, Record};
 use crate::service::resources::{ListParams, Page, not_found};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use std::sync::Arc;
@@ -57,7 +58,15 @@ impl Services {
             .await
     }
 
-    pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<Arc<Resource>> {
+    pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<EndpointConfig> {
+        let row = self.stored_endpoint_config(name).await?;
+        Ok(EndpointConfig {
+            record: Record::from(&*row),
+        })
+    }
+
+    /// The stored row of endpoint configuration `name`, for the services that deploy it.
+    pub(crate) async fn stored_endpoint_config(&self, name: &str) -> ServiceResult<Arc<Resource>> {
         self.describe_resource(ResourceKind::EndpointConfig, name)
             .await
     }
@@ -67,8 +76,15 @@ impl Services {
             .await
     }
 
-    pub async fn list_endpoint_configs(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
-        self.list_resources(ResourceKind::EndpointConfig, params)
-            .await
+    pub async fn list_endpoint_configs(
+        &self,
+        params: ListParams,
+    ) -> ServiceResult<Page<EndpointConfig>> {
+        let page = self
+            .list_resources(ResourceKind::EndpointConfig, params)
+            .await?;
+        Ok(page.map(|r| EndpointConfig {
+            record: Record::from(&r),
+        }))
     }
 }

@@ -17,6 +17,7 @@ use super::fleet::{self, Fleet};
 use super::routes::{EndpointRoute, Instance, VariantRoute};
 use crate::aws::time::now_epoch;
 use crate::runtime::engine::ARN_LABEL;
+use crate::service::described::{Endpoint, ProductionVariantStatus, Record};
 use crate::service::resources::{ListParams, Page};
 use crate::service::saving;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
@@ -98,7 +99,8 @@ impl Deployment {
             .collect()
     }
 
-    /// ProductionVariants as DescribeEndpoint reports them (instance counts from what serves).
+    /// ProductionVariants as saved in the endpoint's derived members, so that a Describe made
+    /// while no deployment is live (after a restart, while deleting) still shows the last ones.
     fn variants_view(&self) -> Value {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
         Value::Array(
@@ -118,13 +120,28 @@ impl Deployment {
                 .collect(),
         )
     }
+
+    /// The variants as DescribeEndpoint reports them (instance counts from what serves).
+    fn variant_statuses(&self) -> Vec<ProductionVariantStatus> {
+        let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        variants
+            .iter()
+            .map(|v| ProductionVariantStatus {
+                variant_name: v.name.clone(),
+                deployed_images: v.deployed_images.clone(),
+                weight: v.weight,
+                current_instance_count: v.instances.iter().filter(|(i, _)| i.is_up()).count(),
+                desired_instance_count: v.instances.len(),
+            })
+            .collect()
+    }
 }
 
 impl Services {
     pub async fn create_endpoint(&self, req: Request) -> ServiceResult<Arc<Resource>> {
         let name = required_str(&req, "EndpointName")?.to_string();
         let config_name = required_str(&req, "EndpointConfigName")?.to_string();
-        let config = self.describe_endpoint_config(&config_name).await?;
+        let config = self.stored_endpoint_config(&config_name).await?;
         let derived = json!({
             "EndpointConfigName": config.name,
             "LastModifiedTime": now_epoch(),
@@ -144,61 +161,33 @@ impl Services {
         Ok(res)
     }
 
-    /// DescribeEndpoint's output.
-    pub async fn describe_endpoint(&self, name: &str) -> ServiceResult<Value> {
+    pub async fn describe_endpoint(&self, name: &str) -> ServiceResult<Endpoint> {
         let res = self.describe_resource(ResourceKind::Endpoint, name).await?;
-        Ok(self.endpoint_view(&res))
+        Ok(self.endpoint(&res))
     }
 
-    fn endpoint_view(&self, res: &Resource) -> Value {
-        let mut out = Map::new();
-        out.insert("EndpointName".into(), json!(res.name));
-        out.insert("EndpointArn".into(), json!(res.arn));
-        for k in ["EndpointConfigName", "DeploymentConfig"] {
-            if let Some(v) = res.request.get(k) {
-                out.insert(k.into(), v.clone());
-            }
+    /// The endpoint of row `res`, with its live variants unless it is being deleted.
+    fn endpoint(&self, res: &Resource) -> Endpoint {
+        let variants = self
+            .hosting
+            .deployment(&res.name)
+            .filter(|_| res.status.as_deref() != Some("Deleting"))
+            .map(|d| d.variant_statuses());
+        Endpoint {
+            record: Record::from(res),
+            status: res.status.clone(),
+            variants,
         }
-        if let Some(d) = res.derived.as_object() {
-            for (k, v) in d {
-                if !k.starts_with('_') {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        if let Some(d) = self.hosting.deployment(&res.name)
-            && res.status.as_deref() != Some("Deleting")
-        {
-            out.insert("ProductionVariants".into(), d.variants_view());
-        }
-        out.insert(
-            "EndpointStatus".into(),
-            json!(res.status.as_deref().unwrap_or("Creating")),
-        );
-        out.insert("CreationTime".into(), json!(res.created));
-        out.entry("LastModifiedTime").or_insert(json!(res.modified));
-        Value::Object(out)
     }
 
-    pub async fn list_endpoints(
-        &self,
-        params: ListParams,
-    ) -> ServiceResult<(Vec<Value>, Option<String>)> {
-        let Page { items, next_token } =
-            self.list_resources(ResourceKind::Endpoint, params).await?;
-        let summaries = items
-            .iter()
-            .map(|r| {
-                json!({
-                    "EndpointName": r.name,
-                    "EndpointArn": r.arn,
-                    "CreationTime": r.created,
-                    "LastModifiedTime": r.derived.get("LastModifiedTime").cloned().unwrap_or(json!(r.modified)),
-                    "EndpointStatus": r.status.as_deref().unwrap_or("Creating"),
-                })
-            })
-            .collect();
-        Ok((summaries, next_token))
+    pub async fn list_endpoints(&self, params: ListParams) -> ServiceResult<Page<Endpoint>> {
+        let page = self.list_resources(ResourceKind::Endpoint, params).await?;
+        // A summary shows no variants: skip the deployment look-up.
+        Ok(page.map(|r| Endpoint {
+            record: Record::from(&r),
+            status: r.status,
+            variants: None,
+        }))
     }
 
     pub async fn update_endpoint(&self, req: Request) -> ServiceResult<String> {
@@ -208,7 +197,7 @@ impl Services {
             .describe_resource(ResourceKind::Endpoint, &name)
             .await?;
         check_updatable(&res)?;
-        let config = self.describe_endpoint_config(&config_name).await?;
+        let config = self.stored_endpoint_config(&config_name).await?;
         self.save_endpoint(&res.name, "Updating", |_| {}).await?;
         let services = self.clone();
         let (endpoint, config) = (res.name.clone(), config.name.clone());

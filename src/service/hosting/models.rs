@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::service::described::{Model, Record};
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use std::sync::Arc;
@@ -32,7 +33,15 @@ impl Services {
             .await
     }
 
-    pub async fn describe_model(&self, name: &str) -> ServiceResult<Arc<Resource>> {
+    pub async fn describe_model(&self, name: &str) -> ServiceResult<Model> {
+        let row = self.stored_model(name).await?;
+        Ok(Model {
+            record: Record::from(&*row),
+        })
+    }
+
+    /// The stored row of model `name`, for the services that run it.
+    pub(crate) async fn stored_model(&self, name: &str) -> ServiceResult<Arc<Resource>> {
         self.describe_resource(ResourceKind::Model, name).await
     }
 
@@ -40,7 +49,10 @@ impl Services {
         self.delete_resource(ResourceKind::Model, name).await
     }
 
-    pub async fn list_models(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
-        self.list_resources(ResourceKind::Model, params).await
+    pub async fn list_models(&self, params: ListParams) -> ServiceResult<Page<Model>> {
+        let page = self.list_resources(ResourceKind::Model, params).await?;
+        Ok(page.map(|r| Model {
+            record: Record::from(&r),
+        }))
     }
 }

@@ -91,7 +91,7 @@ impl Services {
         let Ok(engine) = self.runtime.engine().await else {
             return false;
         };
-        let Ok(config) = self.describe_endpoint_config(config_name).await else {
+        let Ok(config) = self.stored_endpoint_config(config_name).await else {
             return false;
         };
         let Ok(containers) = engine.containers_labelled(ARN_LABEL, &ep.arn).await else {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::runtime::engine::ExecutionEngine;
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
+use crate::service::described::Endpoint;
 use crate::service::{Request, Services};
 
 fn request(v: Value) -> Request {
@@ -45,10 +46,22 @@ fn serving(healthy: bool) -> Script {
     }
 }
 
+/// The members these tests read from DescribeEndpoint: the request's, then what sagebox
+/// derived over them, with the status and ARN (the api layer renders the rest).
+fn view(e: &Endpoint) -> Value {
+    let mut out = e.record.request.clone();
+    if let (Some(o), Some(d)) = (out.as_object_mut(), e.record.derived.as_object()) {
+        o.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    out["EndpointStatus"] = json!(e.status.as_deref().unwrap_or("Creating"));
+    out["EndpointArn"] = json!(e.record.arn);
+    out
+}
+
 /// DescribeEndpoint's output once its status is one of `statuses`.
 async fn until_status(s: &Services, name: &str, statuses: &[&str]) -> Value {
     eventually(20, &format!("{name} to be {statuses:?}"), || async {
-        let view = s.describe_endpoint(name).await.ok()?;
+        let view = view(&s.describe_endpoint(name).await.ok()?);
         let status = view.get("EndpointStatus").and_then(Value::as_str)?;
         statuses.contains(&status).then_some(view)
     })
@@ -121,7 +134,7 @@ async fn update_endpoint_starts_the_new_config_then_removes_the_old_containers()
     ))
     .await
     .expect("update");
-    let view = s.describe_endpoint("ep").await.expect("describe");
+    let view = view(&s.describe_endpoint("ep").await.expect("describe"));
     assert_eq!(view["EndpointStatus"], "Updating");
     let view = until_status(&s, "ep", &["InService", "Failed"]).await;
     assert_eq!(view["EndpointStatus"], "InService", "{view}");
@@ -177,7 +190,7 @@ async fn a_serving_container_that_dies_is_started_again_and_serves() {
         s.hosting.ping(port).await.then_some(())
     })
     .await;
-    let view = s.describe_endpoint("ep").await.expect("describe");
+    let view = view(&s.describe_endpoint("ep").await.expect("describe"));
     assert_eq!(view["EndpointStatus"], "InService");
     assert_eq!(
         fake.container_names(),
@@ -187,6 +200,6 @@ async fn a_serving_container_that_dies_is_started_again_and_serves() {
 }
 
 async fn arn(s: &Services, endpoint: &str) -> String {
-    let view = s.describe_endpoint(endpoint).await.expect("describe");
+    let view = view(&s.describe_endpoint(endpoint).await.expect("describe"));
     view["EndpointArn"].as_str().unwrap_or_default().to_string()
 }

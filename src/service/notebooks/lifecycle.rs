@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use crate::aws::time::now_epoch;
+use crate::service::described::{NotebookLifecycleConfig, Record};
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{Resource, ResourceKind};
@@ -104,20 +105,14 @@ impl Services {
             .ok_or_else(|| missing(self, name))
     }
 
-    pub async fn describe_notebook_lifecycle_config(&self, name: &str) -> ServiceResult<Value> {
+    pub async fn describe_notebook_lifecycle_config(
+        &self,
+        name: &str,
+    ) -> ServiceResult<NotebookLifecycleConfig> {
         let c = self.notebook_lifecycle_config(name).await?;
-        let mut out = json!({
-            "NotebookInstanceLifecycleConfigArn": c.arn,
-            "NotebookInstanceLifecycleConfigName": c.name,
-            "CreationTime": c.created,
-            "LastModifiedTime": c.derived.get("LastModifiedTime").cloned().unwrap_or(json!(c.modified)),
-        });
-        for m in ["OnCreate", "OnStart"] {
-            if let Some(v) = c.derived.get(m) {
-                out[m] = v.clone();
-            }
-        }
-        Ok(out)
+        Ok(NotebookLifecycleConfig {
+            record: Record::from(&*c),
+        })
     }
 
     pub async fn update_notebook_lifecycle_config(&self, req: Request) -> ServiceResult<()> {
@@ -148,20 +143,11 @@ impl Services {
     pub async fn list_notebook_lifecycle_configs(
         &self,
         params: ListParams,
-    ) -> ServiceResult<(Vec<Value>, Option<String>)> {
-        let Page { items, next_token } = self.list_resources(KIND, params).await?;
-        let items = items
-            .iter()
-            .map(|c| {
-                json!({
-                    "NotebookInstanceLifecycleConfigName": c.name,
-                    "NotebookInstanceLifecycleConfigArn": c.arn,
-                    "CreationTime": c.created,
-                    "LastModifiedTime": c.derived.get("LastModifiedTime").cloned().unwrap_or(json!(c.modified)),
-                })
-            })
-            .collect();
-        Ok((items, next_token))
+    ) -> ServiceResult<Page<NotebookLifecycleConfig>> {
+        let page = self.list_resources(KIND, params).await?;
+        Ok(page.map(|c| NotebookLifecycleConfig {
+            record: Record::from(&c),
+        }))
     }
 }
 

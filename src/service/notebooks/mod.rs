@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::{Map, Value, json};
 
 use crate::aws::time::now_epoch;
+use crate::service::described::{NotebookInstance, Record};
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str, str_member};
 use crate::store::resources::{Resource, ResourceKind};
@@ -175,66 +176,36 @@ impl Services {
             .ok_or_else(|| ServiceError::Validation("RecordNotFound".into()))
     }
 
-    pub async fn describe_notebook_instance(&self, name: &str) -> ServiceResult<Value> {
+    pub async fn describe_notebook_instance(&self, name: &str) -> ServiceResult<NotebookInstance> {
         let nb = self.notebook(name).await?;
-        let mut out: Map<String, Value> = nb
-            .derived
-            .as_object()
-            .map(|d| {
-                d.iter()
-                    .filter(|(k, v)| !k.starts_with('_') && !v.is_null())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.insert("NotebookInstanceArn".into(), json!(nb.arn));
-        out.insert("NotebookInstanceName".into(), json!(nb.name));
-        out.insert(
-            "NotebookInstanceStatus".into(),
-            json!(nb.status.as_deref().unwrap_or("Pending")),
-        );
-        out.insert("CreationTime".into(), json!(nb.created));
-        Ok(Value::Object(out))
+        Ok(NotebookInstance {
+            record: Record::from(&*nb),
+            status: nb.status.clone(),
+        })
     }
 
+    /// ListNotebookInstances: the common filters, then the two only this operation has.
     pub async fn list_notebook_instances(
         &self,
         params: ListParams,
         req: &Request,
-    ) -> ServiceResult<(Vec<Value>, Option<String>)> {
+    ) -> ServiceResult<Page<NotebookInstance>> {
         let lc_contains = str_member(req, "NotebookInstanceLifecycleConfigNameContains");
         let repo_contains = str_member(req, "DefaultCodeRepositoryContains");
         let Page { items, next_token } = self.list_resources(KIND, params).await?;
         let items = items
-            .iter()
+            .into_iter()
             .filter(|r| {
                 let field = |m: &str| r.derived.get(m).and_then(Value::as_str).unwrap_or("");
                 lc_contains.is_none_or(|c| field("NotebookInstanceLifecycleConfigName").contains(c))
                     && repo_contains.is_none_or(|c| field("DefaultCodeRepository").contains(c))
             })
-            .map(|r| {
-                let mut v = json!({
-                    "NotebookInstanceName": r.name,
-                    "NotebookInstanceArn": r.arn,
-                    "NotebookInstanceStatus": r.status.as_deref().unwrap_or("Pending"),
-                    "CreationTime": r.created,
-                    "LastModifiedTime": r.derived.get("LastModifiedTime").cloned().unwrap_or(json!(r.modified)),
-                });
-                for m in [
-                    "Url",
-                    "InstanceType",
-                    "NotebookInstanceLifecycleConfigName",
-                    "DefaultCodeRepository",
-                    "AdditionalCodeRepositories",
-                ] {
-                    if let Some(x) = r.derived.get(m).filter(|x| !x.is_null()) {
-                        v[m] = x.clone();
-                    }
-                }
-                v
+            .map(|r| NotebookInstance {
+                record: Record::from(&r),
+                status: r.status,
             })
             .collect();
-        Ok((items, next_token))
+        Ok(Page { items, next_token })
     }
 
     /// Moves an instance whose status is one of `from` to `to` (holding its lock), or gives

@@ -288,7 +288,10 @@ mod tests {
 
         refuse_writes(&services, false);
         for _ in 0..200 {
-            if stored_status(&services).await.as_deref() == Some("Failed") {
+            // The retry forgets the pending entry just after its write lands: wait for both.
+            if stored_status(&services).await.as_deref() == Some("Failed")
+                && services.unsaved.entries().is_empty()
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

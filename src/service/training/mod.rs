@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::aws::time::now_epoch;
+use crate::service::described::{Record, TrainingJob};
 use crate::service::resources::{ListParams, Page};
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
@@ -134,19 +135,34 @@ impl Services {
         Ok(res)
     }
 
-    pub async fn describe_training_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {
+    pub async fn describe_training_job(&self, name: &str) -> ServiceResult<TrainingJob> {
+        let row = self.stored_training_job(name).await?;
+        Ok(TrainingJob {
+            record: Record::from(&*row),
+            status: row.status.clone(),
+        })
+    }
+
+    /// The stored row of training job `name`, for its supervisor and StopTrainingJob.
+    pub(crate) async fn stored_training_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {
         self.store
             .resource(ResourceKind::TrainingJob, name)
             .await?
             .ok_or_else(|| ServiceError::Validation("Requested resource not found.".into()))
     }
 
-    pub async fn list_training_jobs(&self, params: ListParams) -> ServiceResult<Page<Resource>> {
-        self.list_resources(ResourceKind::TrainingJob, params).await
+    pub async fn list_training_jobs(&self, params: ListParams) -> ServiceResult<Page<TrainingJob>> {
+        let page = self
+            .list_resources(ResourceKind::TrainingJob, params)
+            .await?;
+        Ok(page.map(|r| TrainingJob {
+            record: Record::from(&r),
+            status: r.status,
+        }))
     }
 
     pub async fn stop_training_job(&self, name: &str) -> ServiceResult<()> {
-        let job = self.describe_training_job(name).await?;
+        let job = self.stored_training_job(name).await?;
         let mut state = JobState::from_stored(job.status.as_deref(), &job.derived);
         match state.status.as_str() {
             "InProgress" => {

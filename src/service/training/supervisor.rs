@@ -70,7 +70,7 @@ pub(super) async fn run(
     mut stop: watch::Receiver<StopRequest>,
     adopt: Option<Vec<(String, String)>>,
 ) {
-    let Ok(res) = services.describe_training_job(&name).await else {
+    let Ok(res) = services.stored_training_job(&name).await else {
         services.training.done(&name);
         return;
     };

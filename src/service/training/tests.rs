@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
+use crate::service::described::TrainingJob;
 use crate::service::{Request, Services};
-use crate::store::resources::Resource;
 
 fn job(name: &str, max_runtime: u64) -> Request {
     let req = json!({
@@ -30,7 +30,7 @@ async fn with_bucket(s: &Services) {
 }
 
 /// The job once its status is one of `statuses`.
-async fn until_status(s: &Services, name: &str, statuses: &[&str]) -> Arc<Resource> {
+async fn until_status(s: &Services, name: &str, statuses: &[&str]) -> TrainingJob {
     eventually(20, &format!("{name} to be {statuses:?}"), || async {
         let res = s.describe_training_job(name).await.ok()?;
         statuses
@@ -41,17 +41,22 @@ async fn until_status(s: &Services, name: &str, statuses: &[&str]) -> Arc<Resour
 }
 
 /// The job once its SecondaryStatus is `secondary`.
-async fn until_secondary(s: &Services, name: &str, secondary: &str) -> Arc<Resource> {
+async fn until_secondary(s: &Services, name: &str, secondary: &str) -> TrainingJob {
     eventually(20, &format!("{name} to reach {secondary}"), || async {
         let res = s.describe_training_job(name).await.ok()?;
-        (res.derived.get("SecondaryStatus").and_then(Value::as_str) == Some(secondary))
-            .then_some(res)
+        (res.record
+            .derived
+            .get("SecondaryStatus")
+            .and_then(Value::as_str)
+            == Some(secondary))
+        .then_some(res)
     })
     .await
 }
 
-fn member<'a>(res: &'a Resource, name: &str) -> &'a str {
-    res.derived
+fn member<'a>(res: &'a TrainingJob, name: &str) -> &'a str {
+    res.record
+        .derived
         .get(name)
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -81,10 +86,12 @@ async fn a_job_whose_algorithm_exits_0_completes_and_uploads_model_tar_gz() {
         res.status.as_deref(),
         Some("Completed"),
         "{:?}",
-        res.derived
+        res.record.derived
     );
     assert_eq!(
-        res.derived.pointer("/ModelArtifacts/S3ModelArtifacts"),
+        res.record
+            .derived
+            .pointer("/ModelArtifacts/S3ModelArtifacts"),
         Some(&json!("s3://out/models/ok/output/model.tar.gz"))
     );
     let (row, _) = s
@@ -145,7 +152,12 @@ async fn stop_training_job_moves_a_running_job_through_stopping_to_stopped() {
     let res = s.describe_training_job("halt").await.expect("describe");
     assert_eq!(res.status.as_deref(), Some("Stopping"));
     let res = until_status(&s, "halt", &["Completed", "Failed", "Stopped"]).await;
-    assert_eq!(res.status.as_deref(), Some("Stopped"), "{:?}", res.derived);
+    assert_eq!(
+        res.status.as_deref(),
+        Some("Stopped"),
+        "{:?}",
+        res.record.derived
+    );
     assert_eq!(member(&res, "SecondaryStatus"), "Stopped");
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
 }
@@ -160,7 +172,12 @@ async fn a_job_past_max_runtime_in_seconds_is_stopped_with_max_runtime_exceeded(
     s.create_training_job(job("slow", 1)).await.expect("create");
 
     let res = until_status(&s, "slow", &["Completed", "Failed", "Stopped"]).await;
-    assert_eq!(res.status.as_deref(), Some("Stopped"), "{:?}", res.derived);
+    assert_eq!(
+        res.status.as_deref(),
+        Some("Stopped"),
+        "{:?}",
+        res.record.derived
+    );
     assert_eq!(member(&res, "SecondaryStatus"), "MaxRuntimeExceeded");
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
 }
@@ -202,7 +219,7 @@ fn after_a_restart_a_job_whose_container_still_runs_is_re_adopted_and_completes(
             res.status.as_deref(),
             Some("Completed"),
             "{:?}",
-            res.derived
+            res.record.derived
         );
         let calls = fake.calls();
         let runs = calls.iter().filter(|c| c.starts_with("run ")).count();

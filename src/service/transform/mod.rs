@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::aws::time::now_epoch;
+use crate::service::described::{Record, TransformJob};
 use crate::service::resources::{ListParams, Page, not_found};
 use crate::service::training::staging;
 use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
@@ -77,52 +78,25 @@ impl Services {
         Ok(res)
     }
 
-    pub async fn describe_transform_job(&self, name: &str) -> ServiceResult<Value> {
+    pub async fn describe_transform_job(&self, name: &str) -> ServiceResult<TransformJob> {
         let res = self.transform_job(name).await?;
-        let mut out: Map<String, Value> = res.request.as_object().cloned().unwrap_or_default();
-        if let Some(d) = res.derived.as_object() {
-            out.extend(
-                d.iter()
-                    .filter(|(k, _)| !k.starts_with('_'))
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            );
-        }
-        out.insert("TransformJobName".into(), json!(res.name));
-        out.insert("TransformJobArn".into(), json!(res.arn));
-        out.insert(
-            "TransformJobStatus".into(),
-            json!(res.status.as_deref().unwrap_or("InProgress")),
-        );
-        out.insert("CreationTime".into(), json!(res.created));
-        Ok(Value::Object(out))
+        Ok(TransformJob {
+            record: Record::from(&*res),
+            status: res.status.clone(),
+        })
     }
 
     pub async fn list_transform_jobs(
         &self,
         params: ListParams,
-    ) -> ServiceResult<(Vec<Value>, Option<String>)> {
-        let Page { items, next_token } = self
+    ) -> ServiceResult<Page<TransformJob>> {
+        let page = self
             .list_resources(ResourceKind::TransformJob, params)
             .await?;
-        let summaries = items
-            .iter()
-            .map(|r| {
-                let mut v = json!({
-                    "TransformJobName": r.name,
-                    "TransformJobArn": r.arn,
-                    "CreationTime": r.created,
-                    "LastModifiedTime": r.derived.get("LastModifiedTime").cloned().unwrap_or(json!(r.modified)),
-                    "TransformJobStatus": r.status.as_deref().unwrap_or("InProgress"),
-                });
-                for m in ["TransformEndTime", "FailureReason"] {
-                    if let Some(x) = r.derived.get(m) {
-                        v[m] = x.clone();
-                    }
-                }
-                v
-            })
-            .collect();
-        Ok((summaries, next_token))
+        Ok(page.map(|r| TransformJob {
+            record: Record::from(&r),
+            status: r.status,
+        }))
     }
 
     async fn transform_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {

@@ -138,7 +138,7 @@ async fn execute(
 ) -> Result<(), String> {
     let model_name = get_str(job, "/ModelName").unwrap_or_default();
     let model = services
-        .describe_model(model_name)
+        .stored_model(model_name)
         .await
         .map_err(|e| format!("ClientError: {e}"))?;
     let output = check_output_bucket(services, job).await?;

@@ -3,14 +3,16 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::json::{self, timestamp};
+
+mod render;
 use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
-use crate::service::resources::{ListParams, Page};
+use crate::service::resources::ListParams;
 use crate::service::{Request, ServiceError, Services, required_str, str_member};
-use crate::store::resources::{ListQuery, Resource, SortKey};
+use crate::store::resources::{ListQuery, SortKey};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
     json::serve(&MODEL, op, body, request_id, map_error, |req| {
@@ -100,7 +102,7 @@ async fn create_model(s: &Services, req: Request) -> Answer {
 
 async fn describe_model(s: &Services, req: Request) -> Answer {
     let m = s.describe_model(required_str(&req, "ModelName")?).await?;
-    Ok(describe(&m, "ModelName", "ModelArn"))
+    Ok(render::describe_model(m))
 }
 
 async fn delete_model(s: &Services, req: Request) -> Answer {
@@ -109,8 +111,7 @@ async fn delete_model(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_models(s: &Services, req: Request) -> Answer {
-    let page = s.list_models(list_params(&req)).await?;
-    Ok(summaries(page, "Models", "ModelName", "ModelArn"))
+    Ok(render::list_models(s.list_models(list_params(&req)).await?))
 }
 
 async fn create_endpoint_config(s: &Services, req: Request) -> Answer {
@@ -121,7 +122,7 @@ async fn describe_endpoint_config(s: &Services, req: Request) -> Answer {
     let c = s
         .describe_endpoint_config(required_str(&req, "EndpointConfigName")?)
         .await?;
-    Ok(describe(&c, "EndpointConfigName", "EndpointConfigArn"))
+    Ok(render::describe_endpoint_config(c))
 }
 
 async fn delete_endpoint_config(s: &Services, req: Request) -> Answer {
@@ -132,12 +133,7 @@ async fn delete_endpoint_config(s: &Services, req: Request) -> Answer {
 
 async fn list_endpoint_configs(s: &Services, req: Request) -> Answer {
     let page = s.list_endpoint_configs(list_params(&req)).await?;
-    Ok(summaries(
-        page,
-        "EndpointConfigs",
-        "EndpointConfigName",
-        "EndpointConfigArn",
-    ))
+    Ok(render::list_endpoint_configs(page))
 }
 
 // Training jobs.
@@ -150,31 +146,12 @@ async fn describe_training_job(s: &Services, req: Request) -> Answer {
     let j = s
         .describe_training_job(required_str(&req, "TrainingJobName")?)
         .await?;
-    let mut out = describe(&j, "TrainingJobName", "TrainingJobArn");
-    out["TrainingJobStatus"] = json!(j.status.as_deref().unwrap_or("InProgress"));
-    Ok(out)
+    Ok(render::describe_training_job(j))
 }
 
 async fn list_training_jobs(s: &Services, req: Request) -> Answer {
     let page = s.list_training_jobs(list_params(&req)).await?;
-    let items: Vec<Value> = page.items.iter().map(training_job_summary).collect();
-    Ok(page_of("TrainingJobSummaries", items, page.next_token))
-}
-
-fn training_job_summary(j: &Resource) -> Value {
-    let mut v = json!({
-        "TrainingJobName": j.name,
-        "TrainingJobArn": j.arn,
-        "CreationTime": j.created,
-        "TrainingJobStatus": j.status.as_deref().unwrap_or("InProgress"),
-        "LastModifiedTime": j.derived.get("LastModifiedTime").cloned().unwrap_or(json!(j.modified)),
-    });
-    for m in ["TrainingEndTime", "SecondaryStatus"] {
-        if let Some(x) = j.derived.get(m) {
-            v[m] = x.clone();
-        }
-    }
-    v
+    Ok(render::list_training_jobs(page))
 }
 
 async fn stop_training_job(s: &Services, req: Request) -> Answer {
@@ -190,13 +167,16 @@ async fn create_endpoint(s: &Services, req: Request) -> Answer {
 }
 
 async fn describe_endpoint(s: &Services, req: Request) -> Answer {
-    s.describe_endpoint(required_str(&req, "EndpointName")?)
-        .await
+    let e = s
+        .describe_endpoint(required_str(&req, "EndpointName")?)
+        .await?;
+    Ok(render::describe_endpoint(&e))
 }
 
 async fn list_endpoints(s: &Services, req: Request) -> Answer {
-    let (items, token) = s.list_endpoints(list_params(&req)).await?;
-    Ok(page_of("Endpoints", items, token))
+    Ok(render::list_endpoints(
+        s.list_endpoints(list_params(&req)).await?,
+    ))
 }
 
 async fn update_endpoint(s: &Services, req: Request) -> Answer {
@@ -222,13 +202,15 @@ async fn create_transform_job(s: &Services, req: Request) -> Answer {
 }
 
 async fn describe_transform_job(s: &Services, req: Request) -> Answer {
-    s.describe_transform_job(required_str(&req, "TransformJobName")?)
-        .await
+    let j = s
+        .describe_transform_job(required_str(&req, "TransformJobName")?)
+        .await?;
+    Ok(render::describe_transform_job(j))
 }
 
 async fn list_transform_jobs(s: &Services, req: Request) -> Answer {
-    let (items, token) = s.list_transform_jobs(list_params(&req)).await?;
-    Ok(page_of("TransformJobSummaries", items, token))
+    let page = s.list_transform_jobs(list_params(&req)).await?;
+    Ok(render::list_transform_jobs(page))
 }
 
 async fn stop_transform_job(s: &Services, req: Request) -> Answer {
@@ -246,13 +228,15 @@ async fn create_notebook(s: &Services, req: Request) -> Answer {
 }
 
 async fn describe_notebook(s: &Services, req: Request) -> Answer {
-    s.describe_notebook_instance(required_str(&req, "NotebookInstanceName")?)
-        .await
+    let nb = s
+        .describe_notebook_instance(required_str(&req, "NotebookInstanceName")?)
+        .await?;
+    Ok(render::describe_notebook_instance(&nb))
 }
 
 async fn list_notebooks(s: &Services, req: Request) -> Answer {
-    let (items, token) = s.list_notebook_instances(list_params(&req), &req).await?;
-    Ok(page_of("NotebookInstances", items, token))
+    let page = s.list_notebook_instances(list_params(&req), &req).await?;
+    Ok(render::list_notebook_instances(page))
 }
 
 async fn start_notebook(s: &Services, req: Request) -> Answer {
@@ -297,13 +281,15 @@ async fn create_lifecycle_config(s: &Services, req: Request) -> Answer {
 }
 
 async fn describe_lifecycle_config(s: &Services, req: Request) -> Answer {
-    s.describe_notebook_lifecycle_config(required_str(&req, LIFECYCLE_NAME)?)
-        .await
+    let c = s
+        .describe_notebook_lifecycle_config(required_str(&req, LIFECYCLE_NAME)?)
+        .await?;
+    Ok(render::describe_notebook_lifecycle_config(&c))
 }
 
 async fn list_lifecycle_configs(s: &Services, req: Request) -> Answer {
-    let (items, token) = s.list_notebook_lifecycle_configs(list_params(&req)).await?;
-    Ok(page_of("NotebookInstanceLifecycleConfigs", items, token))
+    let page = s.list_notebook_lifecycle_configs(list_params(&req)).await?;
+    Ok(render::list_notebook_lifecycle_configs(page))
 }
 
 async fn update_lifecycle_config(s: &Services, req: Request) -> Answer {
@@ -356,45 +342,6 @@ async fn delete_tags(s: &Services, req: Request) -> Answer {
     s.delete_tags(required_str(&req, "ResourceArn")?, keys)
         .await?;
     empty()
-}
-
-/// Describe output: the stored request, the derived members over it, then identity and time.
-fn describe(res: &Resource, name_member: &str, arn_member: &str) -> Value {
-    let mut out: Map<String, Value> = res.request.as_object().cloned().unwrap_or_default();
-    if let Some(d) = res.derived.as_object() {
-        out.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    out.insert(name_member.into(), json!(res.name));
-    out.insert(arn_member.into(), json!(res.arn));
-    out.insert("CreationTime".into(), json!(res.created));
-    Value::Object(out)
-}
-
-fn summaries(
-    page: Page<Resource>,
-    list_member: &str,
-    name_member: &str,
-    arn_member: &str,
-) -> Value {
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| json!({ name_member: r.name, arn_member: r.arn, "CreationTime": r.created }))
-        .collect();
-    let mut out = json!({ list_member: items });
-    if let Some(t) = page.next_token {
-        out["NextToken"] = json!(t);
-    }
-    out
-}
-
-/// A List* answer: the items under `member`, and NextToken when there are more.
-fn page_of(member: &str, items: Vec<Value>, token: Option<String>) -> Value {
-    let mut out = json!({ member: items });
-    if let Some(t) = token {
-        out["NextToken"] = json!(t);
-    }
-    out
 }
 
 fn tag_list(tags: Vec<(String, String)>) -> Value {
