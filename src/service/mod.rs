@@ -9,6 +9,7 @@ pub mod hosting;
 pub mod identity;
 pub mod invocation;
 pub mod issued;
+pub mod lifecycle;
 pub mod logs;
 pub mod notebooks;
 pub mod objects;
@@ -30,6 +31,36 @@ pub use error::{ServiceError, ServiceResult};
 /// A request's members, keyed by their botocore member names, already validated against the
 /// operation's input shape by the api layer.
 pub type Request = serde_json::Map<String, serde_json::Value>;
+
+/// An operation's input as a service takes it: the members decoded into the operation's
+/// generated input type (`aws::model::typed::sagemaker::*`), which is what the service reads,
+/// and the request as sent, kept only to store and to echo back in Describe (numbers keep the
+/// form the client gave them).
+#[derive(Debug, Clone)]
+pub struct Input<T> {
+    pub members: T,
+    pub raw: Request,
+}
+
+impl<T: serde::de::DeserializeOwned> Input<T> {
+    /// Decodes a request the api layer has validated; a body that validates but does not decode
+    /// is a generator/model mismatch, answered as a validation error that names the member.
+    pub fn decode(raw: Request) -> ServiceResult<Input<T>> {
+        let members = crate::aws::model::typed::decode(&raw).map_err(ServiceError::Validation)?;
+        Ok(Input { members, raw })
+    }
+}
+
+/// A stored request (or derived members) read back as its typed shape, e.g. by a supervisor
+/// re-adopting a job after a restart. A row that no longer decodes is an internal error that
+/// names the resource.
+pub fn stored<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: &serde_json::Value,
+) -> ServiceResult<T> {
+    T::deserialize(value)
+        .map_err(|e| ServiceError::Internal(format!("{what}: stored state does not decode: {e}")))
+}
 
 /// Everything a service needs: the store, the object store, the container runtime and the
 /// account/region identity. The fields are private to the service layer: the api, the console
