@@ -10,6 +10,7 @@ use axum::response::Response;
 use hyper_util::rt::TokioIo;
 
 use crate::AppState;
+use crate::aws::model::typed::sagemaker::NotebookInstanceStatus;
 use crate::aws::time::now_epoch;
 use crate::service::notebooks::access::{Grant, Refusal};
 use crate::service::notebooks::base_path;
@@ -125,7 +126,7 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
             .describe_notebook_instance(&name)
             .await
             .ok()
-            .map(|d| d.status.unwrap_or_else(|| "Pending".to_string()));
+            .map(|d| d.status.unwrap_or(NotebookInstanceStatus::Pending));
         let message = match status {
             Some(s) => format!(
                 "The notebook instance {name} is {s}, not InService. Start it with StartNotebookInstance and reload this page once it is InService."

@@ -9,6 +9,10 @@ use super::{
     ROOT, all, details, enc, error_page, esc, form, not_found, page, see_other, status_badge, view,
 };
 use crate::AppState;
+use crate::aws::model::typed::sagemaker::{
+    CreatePresignedNotebookInstanceUrlInput, NotebookInstanceStatus as S,
+};
+use crate::service::notebooks::state::{Derived, parse_status};
 use crate::store::resources::ResourceKind;
 
 const SECTION: &str = "notebook-instances";
@@ -30,19 +34,20 @@ pub async fn list(State(state): State<AppState>) -> Response {
         "<table id=\"list\" data-live=\"notebook-instances\"><thead><tr><th>Name</th><th>Status</th><th>Instance type</th><th>Actions</th></tr></thead><tbody>",
     );
     for item in &items {
-        let (r, status) = (&item.record, item.status.as_deref().unwrap_or("Pending"));
+        let r = &item.record;
+        let status = parse_status(item.status.as_deref()).unwrap_or(S::Pending);
         let u = enc(&r.name);
         let mut actions = String::new();
-        if status == "InService" {
+        if status == S::InService {
             put!(
                 actions,
                 "<a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{u}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a>"
             );
         }
         for (action, allowed) in [
-            ("start", matches!(status, "Stopped" | "Failed")),
-            ("stop", status == "InService"),
-            ("delete", matches!(status, "Stopped" | "Failed")),
+            ("start", matches!(status, S::Stopped | S::Failed)),
+            ("stop", status == S::InService),
+            ("delete", matches!(status, S::Stopped | S::Failed)),
         ] {
             if allowed {
                 put!(
@@ -55,12 +60,10 @@ pub async fn list(State(state): State<AppState>) -> Response {
         put!(
             t,
             "<tr data-name=\"{n}\"><td><a href=\"{ROOT}{SECTION}/{u}\">{n}</a></td><td class=\"status\">{}</td><td>{}</td><td class=\"actions\">{actions}</td></tr>",
-            esc(status),
-            esc(r
-                .derived
-                .get("InstanceType")
-                .and_then(Value::as_str)
-                .unwrap_or("")),
+            status.as_str(),
+            esc(&Derived::of(&r.name, &r.derived)
+                .instance_type
+                .unwrap_or_default()),
             n = esc(&r.name)
         );
     }
@@ -118,7 +121,11 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
     {
         return error_page(SECTION, &e);
     }
-    match state.services.create_notebook_instance(request).await {
+    let input = match crate::service::Input::decode(request) {
+        Ok(input) => input,
+        Err(e) => return error_page(SECTION, &e.to_string()),
+    };
+    match state.services.create_notebook_instance(input).await {
         Ok(_) => see_other(&format!("{ROOT}{SECTION}")),
         Err(e) => error_page(SECTION, &e.to_string()),
     }
@@ -127,9 +134,9 @@ pub async fn create(State(state): State<AppState>, req: Request) -> Response {
 pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.services.describe_notebook_instance(&name).await {
         Ok(nb) => {
-            let status = nb.status.as_deref().unwrap_or("Pending");
-            let d = view(&nb.record, Some(status), "NotebookInstanceName");
-            let open = if status == "InService" {
+            let status = nb.status.unwrap_or(S::Pending);
+            let d = view(&nb.record, Some(status.as_str()), "NotebookInstanceName");
+            let open = if status == S::InService {
                 format!(
                     "<p><a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a></p>",
                     enc(&name)
@@ -140,7 +147,11 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
             page(
                 &name,
                 SECTION,
-                &format!("<p>{}</p>{open}{}", status_badge(status), details(&d)),
+                &format!(
+                    "<p>{}</p>{open}{}",
+                    status_badge(status.as_str()),
+                    details(&d)
+                ),
             )
         }
         Err(_) => not_found(SECTION, &format!("No notebook instance named {name}.")),
@@ -155,11 +166,11 @@ pub async fn open(
     if action != "open" {
         return not_found(SECTION, "No such page.");
     }
-    match state
-        .services
-        .create_presigned_notebook_url(&name, None)
-        .await
-    {
+    let req = CreatePresignedNotebookInstanceUrlInput {
+        notebook_instance_name: Some(name),
+        ..Default::default()
+    };
+    match state.services.create_presigned_notebook_url(&req).await {
         Ok(url) => see_other(&url),
         Err(e) => error_page(SECTION, &e.to_string()),
     }

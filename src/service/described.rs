@@ -86,7 +86,8 @@ pub struct TransformJob {
 #[derive(Debug, Clone)]
 pub struct NotebookInstance {
     pub record: Record,
-    pub status: Option<String>,
+    /// None until the first save (a row an older sagebox wrote without one).
+    pub status: Option<crate::aws::model::typed::sagemaker::NotebookInstanceStatus>,
 }
 
 /// A notebook instance lifecycle configuration.

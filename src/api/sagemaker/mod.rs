@@ -219,12 +219,18 @@ async fn stop_transform_job(s: &Services, req: Request) -> Answer {
     empty()
 }
 
-// Notebook instances and their lifecycle configurations.
+// Notebook instances and their lifecycle configurations (typed inputs imported here, beside
+// their handlers).
+
+use crate::aws::model::typed::sagemaker::{
+    CreatePresignedNotebookInstanceUrlInput, ListNotebookInstancesInput,
+};
 
 async fn create_notebook(s: &Services, req: Request) -> Answer {
-    Ok(json!({
-        "NotebookInstanceArn": s.create_notebook_instance(req).await?.arn
-    }))
+    let nb = s
+        .create_notebook_instance(crate::service::Input::decode(req)?)
+        .await?;
+    Ok(json!({ "NotebookInstanceArn": nb.arn }))
 }
 
 async fn describe_notebook(s: &Services, req: Request) -> Answer {
@@ -235,7 +241,10 @@ async fn describe_notebook(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_notebooks(s: &Services, req: Request) -> Answer {
-    let page = s.list_notebook_instances(list_params(&req), &req).await?;
+    let filters: ListNotebookInstancesInput = crate::service::Input::decode(req.clone())?.members;
+    let page = s
+        .list_notebook_instances(list_params(&req), &filters)
+        .await?;
     Ok(render::list_notebook_instances(page))
 }
 
@@ -258,26 +267,24 @@ async fn delete_notebook(s: &Services, req: Request) -> Answer {
 }
 
 async fn update_notebook(s: &Services, req: Request) -> Answer {
-    s.update_notebook_instance(req).await?;
+    s.update_notebook_instance(crate::service::Input::decode(req)?.members)
+        .await?;
     empty()
 }
 
 async fn presigned_notebook_url(s: &Services, req: Request) -> Answer {
-    let session = req
-        .get("SessionExpirationDurationInSeconds")
-        .and_then(Value::as_u64);
-    let url = s
-        .create_presigned_notebook_url(required_str(&req, "NotebookInstanceName")?, session)
-        .await?;
+    let req: CreatePresignedNotebookInstanceUrlInput = crate::service::Input::decode(req)?.members;
+    let url = s.create_presigned_notebook_url(&req).await?;
     Ok(json!({ "AuthorizedUrl": url }))
 }
 
 const LIFECYCLE_NAME: &str = "NotebookInstanceLifecycleConfigName";
 
 async fn create_lifecycle_config(s: &Services, req: Request) -> Answer {
-    Ok(json!({
-        "NotebookInstanceLifecycleConfigArn": s.create_notebook_lifecycle_config(req).await?.arn
-    }))
+    let c = s
+        .create_notebook_lifecycle_config(crate::service::Input::decode(req)?)
+        .await?;
+    Ok(json!({ "NotebookInstanceLifecycleConfigArn": c.arn }))
 }
 
 async fn describe_lifecycle_config(s: &Services, req: Request) -> Answer {
@@ -293,7 +300,8 @@ async fn list_lifecycle_configs(s: &Services, req: Request) -> Answer {
 }
 
 async fn update_lifecycle_config(s: &Services, req: Request) -> Answer {
-    s.update_notebook_lifecycle_config(req).await?;
+    s.update_notebook_lifecycle_config(crate::service::Input::decode(req)?.members)
+        .await?;
     empty()
 }
 

@@ -135,7 +135,7 @@ pub fn describe_notebook_instance(nb: &NotebookInstance) -> Value {
     out.insert("NotebookInstanceName".into(), json!(r.name));
     out.insert(
         "NotebookInstanceStatus".into(),
-        json!(status(&nb.status, "Pending")),
+        json!(notebook_status(nb).as_str()),
     );
     out.insert("CreationTime".into(), json!(r.created));
     Value::Object(out)
@@ -152,7 +152,7 @@ pub fn list_notebook_instances(page: Page<NotebookInstance>) -> Value {
     page_of("NotebookInstances", page, |nb| {
         let r = &nb.record;
         let mut v = identity(r, "NotebookInstanceName", "NotebookInstanceArn");
-        v["NotebookInstanceStatus"] = json!(status(&nb.status, "Pending"));
+        v["NotebookInstanceStatus"] = json!(notebook_status(nb).as_str());
         v["LastModifiedTime"] = last_modified(r);
         for m in SHOWN {
             if let Some(x) = r.derived.get(m).filter(|x| !x.is_null()) {
@@ -161,6 +161,13 @@ pub fn list_notebook_instances(page: Page<NotebookInstance>) -> Value {
         }
         v
     })
+}
+
+use crate::aws::model::typed::sagemaker::NotebookInstanceStatus;
+
+/// A notebook instance not saved since creation is Pending.
+fn notebook_status(nb: &NotebookInstance) -> NotebookInstanceStatus {
+    nb.status.unwrap_or(NotebookInstanceStatus::Pending)
 }
 
 const LIFECYCLE_NAME: &str = "NotebookInstanceLifecycleConfigName";

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::state::{Derived, parse_status};
 use super::supervise::{save_logged, watch};
 use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
+use crate::aws::model::typed::sagemaker::NotebookInstanceStatus as S;
 use crate::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
 use crate::service::Services;
@@ -123,12 +125,10 @@ fn failure_reason(
     last: &[String],
 ) -> String {
     if let Some((hook, rc)) = &hooks.failed {
-        let lc = nb
-            .derived
-            .get("NotebookInstanceLifecycleConfigName")
-            .and_then(Value::as_str)
+        let lc = Derived::of(&nb.name, &nb.derived)
+            .lifecycle_config_name
             .unwrap_or_default();
-        let lc_arn = services.sagemaker_arn("notebook-instance-lifecycle-config", lc);
+        let lc_arn = services.sagemaker_arn("notebook-instance-lifecycle-config", &lc);
         let what = if *rc == 124 || *rc == 137 {
             format!("took longer than {} minutes", LIFECYCLE_TIMEOUT_SECS / 60)
         } else {
@@ -224,7 +224,7 @@ pub(super) async fn run_start(services: Services, name: String) {
     let Ok(Some(nb)) = services.store.resource(KIND, &name).await else {
         return;
     };
-    if nb.status.as_deref() != Some("Pending") {
+    if parse_status(nb.status.as_deref()) != Some(S::Pending) {
         return;
     }
     match start(&services, &nb).await {
@@ -234,7 +234,7 @@ pub(super) async fn run_start(services: Services, name: String) {
                 .notebooks
                 .set_server(&nb.name, Some(server.clone()));
             let url = services.notebook_url(&nb.name);
-            save_logged(&services, &nb.name, "InService", |d| {
+            save_logged(&services, &nb.name, S::InService, |d| {
                 d.insert("Url".into(), json!(url));
                 d.insert("_Created".into(), json!(true));
                 d.insert("_Container".into(), json!(server.container_id));
@@ -246,7 +246,7 @@ pub(super) async fn run_start(services: Services, name: String) {
         }
         Err(reason) => {
             tracing::warn!(notebook = %nb.name, "notebook instance failed: {reason}");
-            save_logged(&services, &nb.name, "Failed", |d| {
+            save_logged(&services, &nb.name, S::Failed, |d| {
                 d.insert("FailureReason".into(), json!(reason));
                 d.remove("_Container");
             })
@@ -309,14 +309,10 @@ async fn lifecycle_scripts(
     services: &Services,
     nb: &Resource,
 ) -> Result<lifecycle::Scripts, String> {
-    let Some(lc) = nb
-        .derived
-        .get("NotebookInstanceLifecycleConfigName")
-        .and_then(Value::as_str)
-    else {
+    let Some(lc) = Derived::of(&nb.name, &nb.derived).lifecycle_config_name else {
         return Ok(lifecycle::Scripts::default());
     };
-    match services.store.resource(super::lifecycle_kind(), lc).await {
+    match services.store.resource(super::lifecycle_kind(), &lc).await {
         Ok(Some(c)) => Ok(lifecycle::scripts(&c)),
         _ => Err(format!(
             "The lifecycle configuration {lc} no longer exists. Update the notebook instance with another one, or with DisassociateLifecycleConfig."
@@ -337,7 +333,7 @@ async fn write_instance_files(
     nb: &Resource,
     scripts: &lifecycle::Scripts,
 ) -> Result<InstanceFiles, String> {
-    let first_start = nb.derived.get("_Created").and_then(Value::as_bool) != Some(true);
+    let first_start = Derived::of(&nb.name, &nb.derived).created != Some(true);
     let bucket = format!(
         "sagemaker-{}-{}",
         services.config.region, services.config.account_id
@@ -396,12 +392,10 @@ fn container_spec(
     files: &InstanceFiles,
 ) -> ContainerSpec {
     let container_name = resource_name(services, &nb.name);
-    let instance_type = nb
-        .derived
-        .get("InstanceType")
-        .and_then(Value::as_str)
-        .unwrap_or("ml.t3.medium");
-    let allot = instance_types::allot(instance_type, &services.runtime.host);
+    let instance_type = Derived::of(&nb.name, &nb.derived)
+        .instance_type
+        .unwrap_or_else(|| "ml.t3.medium".to_string());
+    let allot = instance_types::allot(&instance_type, &services.runtime.host);
     let mut env = services.callback_env();
     env.extend([
         ("JUPYTER_TOKEN".to_string(), token.to_string()),

@@ -6,12 +6,17 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::aws::model::typed::sagemaker::{
+    CreateNotebookInstanceLifecycleConfigInput, NotebookInstanceLifecycleHook,
+    UpdateNotebookInstanceLifecycleConfigInput,
+};
 use crate::aws::time::now_epoch;
 use crate::service::described::{NotebookLifecycleConfig, Record};
 use crate::service::resources::{ListParams, Page};
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
 const KIND: ResourceKind = ResourceKind::NotebookLifecycleConfig;
@@ -23,49 +28,71 @@ pub struct Scripts {
     pub on_start: Option<Vec<u8>>,
 }
 
-/// Checks `OnCreate` / `OnStart` (one hook each, valid base64) and returns them as stored.
-fn hooks(req: &Request) -> ServiceResult<Map<String, Value>> {
-    let mut out = Map::new();
-    for member in ["OnCreate", "OnStart"] {
-        let Some(list) = req.get(member).and_then(Value::as_array) else {
-            continue;
-        };
-        if list.len() > 1 {
-            return Err(ServiceError::Validation(format!(
-                "1 validation error detected: Value '{}' at '{}' failed to satisfy constraint: Member must have length less than or equal to 1",
-                Value::Array(list.clone()),
-                crate::service::lower_first(member)
-            )));
-        }
-        for hook in list {
-            let content = hook.get("Content").and_then(Value::as_str).unwrap_or("");
-            if STANDARD.decode(content.trim()).is_err() {
-                return Err(ServiceError::Validation(format!(
-                    "The {member} script of a lifecycle configuration must be base64-encoded; '{}' is not valid base64.",
-                    content.chars().take(40).collect::<String>()
-                )));
-            }
-        }
-        out.insert(member.into(), Value::Array(list.clone()));
-    }
-    Ok(out)
+/// A configuration's hooks, as a request gives them and as they are stored (and described).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Hooks {
+    #[serde(rename = "OnCreate", skip_serializing_if = "Option::is_none")]
+    on_create: Option<Vec<NotebookInstanceLifecycleHook>>,
+    #[serde(rename = "OnStart", skip_serializing_if = "Option::is_none")]
+    on_start: Option<Vec<NotebookInstanceLifecycleHook>>,
 }
 
+impl Hooks {
+    /// Checks each hook list (one script at most, valid base64).
+    fn checked(self) -> ServiceResult<Hooks> {
+        for (member, list) in [("OnCreate", &self.on_create), ("OnStart", &self.on_start)] {
+            let Some(list) = list else { continue };
+            if list.len() > 1 {
+                return Err(ServiceError::Validation(format!(
+                    "1 validation error detected: Value '{}' at '{}' failed to satisfy constraint: Member must have length less than or equal to 1",
+                    json!(list),
+                    crate::service::lower_first(member)
+                )));
+            }
+            for hook in list {
+                let content = hook.content.as_deref().unwrap_or("");
+                if STANDARD.decode(content.trim()).is_err() {
+                    return Err(ServiceError::Validation(format!(
+                        "The {member} script of a lifecycle configuration must be base64-encoded; '{}' is not valid base64.",
+                        content.chars().take(40).collect::<String>()
+                    )));
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// The hooks as stored in the derived state.
+    fn into_members(self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            // a struct of options always serializes to an object
+            _ => Map::new(),
+        }
+    }
+}
+
+/// The scripts of a stored configuration, decoded.
 pub fn scripts(config: &Resource) -> Scripts {
-    let decode = |member: &str| {
-        config
-            .derived
-            .get(member)
-            .and_then(Value::as_array)
-            .and_then(|l| l.first())
-            .and_then(|h| h.get("Content"))
-            .and_then(Value::as_str)
-            .and_then(|c| STANDARD.decode(c.trim()).ok())
+    let what = format!("notebook instance lifecycle config {}", config.name);
+    let hooks: Hooks = crate::service::stored(&what, &config.derived).unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Hooks::default()
+    });
+    let decode = |list: Option<Vec<NotebookInstanceLifecycleHook>>| {
+        let content = list?.into_iter().next()?.content?;
+        STANDARD.decode(content.trim()).ok()
     };
     Scripts {
-        on_create: decode("OnCreate"),
-        on_start: decode("OnStart"),
+        on_create: decode(hooks.on_create),
+        on_start: decode(hooks.on_start),
     }
+}
+
+/// The member a validated request always has (see `required` in the instances' module).
+fn config_name(name: &Option<String>) -> ServiceResult<String> {
+    super::required("NotebookInstanceLifecycleConfigName", name)
 }
 
 fn missing(services: &Services, name: &str) -> ServiceError {
@@ -78,14 +105,20 @@ fn missing(services: &Services, name: &str) -> ServiceError {
 impl Services {
     pub async fn create_notebook_lifecycle_config(
         &self,
-        req: Request,
+        input: Input<CreateNotebookInstanceLifecycleConfigInput>,
     ) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "NotebookInstanceLifecycleConfigName")?.to_string();
+        let req = input.members;
+        let name = config_name(&req.notebook_instance_lifecycle_config_name)?;
         // No LastModifiedTime yet: Describe falls back to the row's `modified`, which creation
         // sets to the creation time itself (a second clock reading could precede it).
-        let derived = hooks(&req)?;
+        let derived = Hooks {
+            on_create: req.on_create,
+            on_start: req.on_start,
+        }
+        .checked()?
+        .into_members();
         match self
-            .create_resource(KIND, &name, req, Value::Object(derived), None)
+            .create_resource(KIND, &name, input.raw, Value::Object(derived), None)
             .await
         {
             Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
@@ -115,18 +148,24 @@ impl Services {
         })
     }
 
-    pub async fn update_notebook_lifecycle_config(&self, req: Request) -> ServiceResult<()> {
-        let name = required_str(&req, "NotebookInstanceLifecycleConfigName")?;
-        let c = self.notebook_lifecycle_config(name).await?;
-        let new = hooks(&req)?;
+    /// UpdateNotebookInstanceLifecycleConfig: the request is not stored, only its hooks.
+    pub async fn update_notebook_lifecycle_config(
+        &self,
+        req: UpdateNotebookInstanceLifecycleConfigInput,
+    ) -> ServiceResult<()> {
+        let name = config_name(&req.notebook_instance_lifecycle_config_name)?;
+        let c = self.notebook_lifecycle_config(&name).await?;
+        let new = Hooks {
+            on_create: req.on_create,
+            on_start: req.on_start,
+        }
+        .checked()?
+        .into_members();
         let mut derived = c.derived.as_object().cloned().unwrap_or_default();
         // A hook left out of the request is removed, as AWS does.
-        for m in ["OnCreate", "OnStart"] {
-            match new.get(m) {
-                Some(v) => derived.insert(m.into(), v.clone()),
-                None => derived.remove(m),
-            };
-        }
+        derived.remove("OnCreate");
+        derived.remove("OnStart");
+        derived.extend(new);
         derived.insert("LastModifiedTime".into(), json!(now_epoch()));
         self.store
             .update_resource_state(KIND, &c.name, None, Value::Object(derived), now_epoch())
@@ -155,22 +194,31 @@ impl Services {
 mod tests {
     use super::*;
 
+    fn hooks(v: Value) -> ServiceResult<Hooks> {
+        serde_json::from_value::<Hooks>(v).expect("hooks").checked()
+    }
+
     #[test]
     fn hooks_must_be_single_and_base64() {
-        let ok: Request = serde_json::from_value(json!({
+        let ok = hooks(json!({
             "OnStart": [{"Content": STANDARD.encode("echo hi")}]
-        }))
-        .unwrap();
-        assert!(hooks(&ok).is_ok());
-        let two: Request = serde_json::from_value(json!({
+        }));
+        assert_eq!(
+            Value::Object(ok.expect("valid").into_members()),
+            json!({"OnStart": [{"Content": STANDARD.encode("echo hi")}]})
+        );
+        let two = hooks(json!({
             "OnStart": [{"Content": "ZQ=="}, {"Content": "ZQ=="}]
-        }))
-        .unwrap();
-        assert!(hooks(&two).is_err());
-        let bad: Request = serde_json::from_value(json!({
+        }));
+        assert_eq!(
+            two.map(|_| ()).map_err(|e| e.to_string()),
+            Err(ServiceError::Validation(
+                "1 validation error detected: Value '[{\"Content\":\"ZQ==\"},{\"Content\":\"ZQ==\"}]' at 'onStart' failed to satisfy constraint: Member must have length less than or equal to 1".into()
+            ).to_string())
+        );
+        let bad = hooks(json!({
             "OnCreate": [{"Content": "not base64!"}]
-        }))
-        .unwrap();
-        assert!(hooks(&bad).is_err());
+        }));
+        assert!(bad.is_err());
     }
 }

@@ -10,20 +10,28 @@ pub mod access;
 mod instance;
 pub mod lifecycle;
 pub mod samples;
+pub mod state;
 mod supervise;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value, json};
 
+use crate::aws::model::typed::sagemaker::{
+    CreateNotebookInstanceInput, CreatePresignedNotebookInstanceUrlInput,
+    ListNotebookInstancesInput, NotebookInstanceStatus as S, UpdateNotebookInstanceInput,
+};
 use crate::aws::time::now_epoch;
 use crate::service::described::{NotebookInstance, Record};
 use crate::service::resources::{ListParams, Page};
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str, str_member};
+use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
 pub use instance::JUPYTER_PORT;
+use state::{Derived, NOTEBOOK_STATUS, Settings, parse_status};
 
 const KIND: ResourceKind = ResourceKind::NotebookInstance;
 pub const LOG_GROUP: &str = "/aws/sagemaker/NotebookInstances";
@@ -80,68 +88,43 @@ impl Notebooks {
     }
 }
 
-/// Describe members filled in when the request leaves them out (AWS's defaults).
-const DEFAULTS: &[(&str, &str)] = &[
-    ("DirectInternetAccess", "Enabled"),
-    ("RootAccess", "Enabled"),
-    ("PlatformIdentifier", "notebook-al2-v3"),
-    ("IpAddressType", "ipv4"),
-];
-
-/// The members of DescribeNotebookInstance that come from Create/UpdateNotebookInstance.
-fn settings_from(req: &Request) -> Map<String, Value> {
-    let mut s = Map::new();
-    for m in [
-        "InstanceType",
-        "SubnetId",
-        "RoleArn",
-        "KmsKeyId",
-        "DirectInternetAccess",
-        "VolumeSizeInGB",
-        "AcceleratorTypes",
-        "DefaultCodeRepository",
-        "AdditionalCodeRepositories",
-        "RootAccess",
-        "PlatformIdentifier",
-        "IpAddressType",
-        "InstanceMetadataServiceConfiguration",
-    ] {
-        if let Some(v) = req.get(m) {
-            s.insert(m.into(), v.clone());
-        }
-    }
-    if let Some(v) = req.get("SecurityGroupIds") {
-        s.insert("SecurityGroups".into(), v.clone());
-    }
-    if let Some(v) = req.get("LifecycleConfigName") {
-        s.insert("NotebookInstanceLifecycleConfigName".into(), v.clone());
-    }
-    s
-}
-
 /// AWS's message for an operation the instance's status does not allow.
-fn bad_transition(arn: &str, status: &str, allowed: &[&str], to: &str) -> ServiceError {
+fn bad_transition(arn: &str, status: S, allowed: &[S], to: S) -> ServiceError {
+    let allowed: Vec<&str> = allowed.iter().map(S::as_str).collect();
     ServiceError::Validation(format!(
         "Status ({status}) not in ([{}]). Unable to transition to ({to}) for Notebook Instance ({arn}).",
         allowed.join(", ")
     ))
 }
 
+/// The member a validated request always has: the validator requires it, so its absence is the
+/// validator's message.
+fn required(member: &str, value: &Option<String>) -> ServiceResult<String> {
+    value.clone().ok_or_else(|| {
+        ServiceError::Validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            crate::service::lower_first(member)
+        ))
+    })
+}
+
+/// An instance's status as stored; one not saved yet is Pending.
+fn status_of(nb: &Resource) -> S {
+    parse_status(nb.status.as_deref()).unwrap_or(S::Pending)
+}
+
 impl Services {
-    pub async fn create_notebook_instance(&self, req: Request) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "NotebookInstanceName")?.to_string();
-        if let Some(lc) = str_member(&req, "LifecycleConfigName") {
+    pub async fn create_notebook_instance(
+        &self,
+        input: Input<CreateNotebookInstanceInput>,
+    ) -> ServiceResult<Arc<Resource>> {
+        let req = &input.members;
+        let name = required("NotebookInstanceName", &req.notebook_instance_name)?;
+        if let Some(lc) = &req.lifecycle_config_name {
             self.notebook_lifecycle_config(lc).await?;
         }
-        let mut derived = settings_from(&req);
-        for (m, v) in DEFAULTS {
-            derived.entry(*m).or_insert(json!(v));
-        }
-        derived.entry("VolumeSizeInGB").or_insert(json!(5));
-        derived
-            .entry("InstanceMetadataServiceConfiguration")
-            .or_insert(json!({"MinimumInstanceMetadataServiceVersion": "1"}));
-        if derived.contains_key("SubnetId") {
+        let mut derived = Settings::from_create(req).with_defaults().into_members();
+        if req.subnet_id.is_some() {
             derived.insert(
                 "NetworkInterfaceId".into(),
                 json!(format!(
@@ -154,7 +137,13 @@ impl Services {
         // Like AWS's `<name>.notebook.<region>.sagemaker.aws`, known from the start.
         derived.insert("Url".into(), json!(self.notebook_url(&name)));
         let res = match self
-            .create_resource(KIND, &name, req, Value::Object(derived), Some("Pending"))
+            .create_resource(
+                KIND,
+                &name,
+                input.raw,
+                Value::Object(derived),
+                Some(S::Pending.as_str()),
+            )
             .await
         {
             Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
@@ -180,7 +169,7 @@ impl Services {
         let nb = self.notebook(name).await?;
         Ok(NotebookInstance {
             record: Record::from(&*nb),
-            status: nb.status.clone(),
+            status: parse_status(nb.status.as_deref()),
         })
     }
 
@@ -188,21 +177,25 @@ impl Services {
     pub async fn list_notebook_instances(
         &self,
         params: ListParams,
-        req: &Request,
+        filters: &ListNotebookInstancesInput,
     ) -> ServiceResult<Page<NotebookInstance>> {
-        let lc_contains = str_member(req, "NotebookInstanceLifecycleConfigNameContains");
-        let repo_contains = str_member(req, "DefaultCodeRepositoryContains");
+        let lc_contains = filters
+            .notebook_instance_lifecycle_config_name_contains
+            .as_deref();
+        let repo_contains = filters.default_code_repository_contains.as_deref();
         let Page { items, next_token } = self.list_resources(KIND, params).await?;
         let items = items
             .into_iter()
             .filter(|r| {
-                let field = |m: &str| r.derived.get(m).and_then(Value::as_str).unwrap_or("");
-                lc_contains.is_none_or(|c| field("NotebookInstanceLifecycleConfigName").contains(c))
-                    && repo_contains.is_none_or(|c| field("DefaultCodeRepository").contains(c))
+                let d = Derived::of(&r.name, &r.derived);
+                let lc = d.lifecycle_config_name.unwrap_or_default();
+                let repo = d.default_code_repository.unwrap_or_default();
+                lc_contains.is_none_or(|c| lc.contains(c))
+                    && repo_contains.is_none_or(|c| repo.contains(c))
             })
             .map(|r| NotebookInstance {
                 record: Record::from(&r),
-                status: r.status,
+                status: parse_status(r.status.as_deref()),
             })
             .collect();
         Ok(Page { items, next_token })
@@ -213,14 +206,14 @@ impl Services {
     async fn transition(
         &self,
         name: &str,
-        from: &[&str],
-        to: &str,
+        from: &[S],
+        to: S,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> ServiceResult<String> {
         let lock = self.notebooks.lock(name);
         let _turn = lock.lock().await;
         let nb = self.notebook(name).await?;
-        let status = nb.status.as_deref().unwrap_or("Pending");
+        let status = status_of(&nb);
         if !from.contains(&status) {
             return Err(bad_transition(&nb.arn, status, from, to));
         }
@@ -230,7 +223,7 @@ impl Services {
 
     pub async fn start_notebook_instance(&self, name: &str) -> ServiceResult<()> {
         let name = self
-            .transition(name, &["Stopped", "Failed"], "Pending", |d| {
+            .transition(name, &[S::Stopped, S::Failed], S::Pending, |d| {
                 d.remove("FailureReason");
             })
             .await?;
@@ -240,7 +233,7 @@ impl Services {
 
     pub async fn stop_notebook_instance(&self, name: &str) -> ServiceResult<()> {
         let name = self
-            .transition(name, &["InService"], "Stopping", |_| {})
+            .transition(name, &[S::InService], S::Stopping, |_| {})
             .await?;
         tokio::spawn(supervise::run_stop(self.clone(), name));
         Ok(())
@@ -248,61 +241,62 @@ impl Services {
 
     pub async fn delete_notebook_instance(&self, name: &str) -> ServiceResult<()> {
         let name = self
-            .transition(name, &["Stopped", "Failed"], "Deleting", |_| {})
+            .transition(name, &[S::Stopped, S::Failed], S::Deleting, |_| {})
             .await?;
         tokio::spawn(supervise::run_delete(self.clone(), name));
         Ok(())
     }
 
-    pub async fn update_notebook_instance(&self, req: Request) -> ServiceResult<()> {
-        let name = required_str(&req, "NotebookInstanceName")?;
-        let lock = self.notebooks.lock(name);
+    /// UpdateNotebookInstance: the request is not stored, only the settings it changes.
+    pub async fn update_notebook_instance(
+        &self,
+        req: UpdateNotebookInstanceInput,
+    ) -> ServiceResult<()> {
+        let name = required("NotebookInstanceName", &req.notebook_instance_name)?;
+        let lock = self.notebooks.lock(&name);
         let _turn = lock.lock().await;
-        let nb = self.notebook(name).await?;
-        let status = nb.status.as_deref().unwrap_or("Pending");
-        if !matches!(status, "Stopped" | "Failed") {
-            return Err(bad_transition(
-                &nb.arn,
-                status,
-                &["Stopped", "Failed"],
-                "Updating",
-            ));
+        let nb = self.notebook(&name).await?;
+        let status = status_of(&nb);
+        let from = [S::Stopped, S::Failed];
+        if !from.contains(&status) {
+            return Err(bad_transition(&nb.arn, status, &from, S::Updating));
         }
-        if let Some(lc) = str_member(&req, "LifecycleConfigName") {
+        if let Some(lc) = &req.lifecycle_config_name {
             self.notebook_lifecycle_config(lc).await?;
         }
-        let current = nb
-            .derived
-            .get("VolumeSizeInGB")
-            .and_then(Value::as_u64)
+        let current = Derived::of(&nb.name, &nb.derived)
+            .volume_size_in_gb
+            .filter(|n| *n >= 0)
             .unwrap_or(5);
-        if let Some(size) = req.get("VolumeSizeInGB").and_then(Value::as_u64)
+        if let Some(size) = req.volume_size_in_gb.filter(|n| *n >= 0)
             && size < current
         {
             return Err(ServiceError::Validation(format!(
                 "Volume size can only be increased. The current volume size is {current} GB; {size} GB was requested."
             )));
         }
-        let changes = settings_from(&req);
-        let flag = |m: &str| req.get(m).and_then(Value::as_bool).unwrap_or(false);
+        let changes = Settings::from_update(&req).into_members();
         let mut cleared = Vec::new();
-        for (f, m) in [
+        for (flag, m) in [
             (
-                "DisassociateLifecycleConfig",
+                req.disassociate_lifecycle_config,
                 "NotebookInstanceLifecycleConfigName",
             ),
-            ("DisassociateAcceleratorTypes", "AcceleratorTypes"),
-            ("DisassociateDefaultCodeRepository", "DefaultCodeRepository"),
+            (req.disassociate_accelerator_types, "AcceleratorTypes"),
             (
-                "DisassociateAdditionalCodeRepositories",
+                req.disassociate_default_code_repository,
+                "DefaultCodeRepository",
+            ),
+            (
+                req.disassociate_additional_code_repositories,
                 "AdditionalCodeRepositories",
             ),
         ] {
-            if flag(f) {
+            if flag == Some(true) {
                 cleared.push(m);
             }
         }
-        self.save_notebook(&nb.name, "Stopped", |d| {
+        self.save_notebook(&nb.name, S::Stopped, |d| {
             d.extend(changes);
             for m in cleared {
                 d.remove(m);
@@ -313,10 +307,13 @@ impl Services {
 
     pub async fn create_presigned_notebook_url(
         &self,
-        name: &str,
-        session_secs: Option<u64>,
+        req: &CreatePresignedNotebookInstanceUrlInput,
     ) -> ServiceResult<String> {
-        let nb = self.notebook(name).await?;
+        let name = required("NotebookInstanceName", &req.notebook_instance_name)?;
+        let session_secs = req
+            .session_expiration_duration_in_seconds
+            .and_then(|s| u64::try_from(s).ok());
+        let nb = self.notebook(&name).await?;
         let signer = self.notebook_signer()?;
         let now = now_epoch() as u64;
         let token = signer.issue(
@@ -373,13 +370,34 @@ impl Services {
         format!("http://{host}:{}", self.runtime.api_port())
     }
 
+    /// Writes instance `name`'s status `to` and what `edit` changes, if NOTEBOOK_STATUS allows
+    /// the move from the stored status; an illegal move is refused as an internal error.
     pub(crate) async fn save_notebook(
         &self,
         name: &str,
-        status: &str,
+        to: S,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        self.update_status(KIND, name, status, edit).await
+        if let Some(refused) = self.notebook_move_refused(name, to).await {
+            return Err(ServiceError::Internal(refused.to_string()));
+        }
+        self.update_status(KIND, name, to.as_str(), edit).await
+    }
+
+    /// The refusal (logged) when NOTEBOOK_STATUS has no move from `name`'s stored status to `to`.
+    /// A row that is gone or cannot be read is left to the save itself, which skips the one
+    /// and retries or reports the other.
+    pub(super) async fn notebook_move_refused(
+        &self,
+        name: &str,
+        to: S,
+    ) -> Option<crate::service::lifecycle::IllegalMove> {
+        let Ok(Some(nb)) = self.store.resource(KIND, name).await else {
+            return None;
+        };
+        let refused = NOTEBOOK_STATUS.check(&nb.name, status_of(&nb), to).err()?;
+        tracing::error!("{refused}; the status is left as it is");
+        Some(refused)
     }
 
     fn spawn_notebook_start(&self, name: &str) {

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use super::instance::{
     HOME, HookState, JUPYTER_PORT, instance_dir, jupyter_answers, pump, resource_name,
 };
+use super::state::{Derived, parse_status};
 use super::{KIND, Server};
+use crate::aws::model::typed::sagemaker::NotebookInstanceStatus as S;
 use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::service::Services;
 use crate::service::saving;
@@ -29,8 +31,10 @@ pub(super) fn watch(services: &Services, name: &str, id: &str) {
         let Ok(Some(nb)) = services.store.resource(KIND, &name).await else {
             return;
         };
-        let current = nb.derived.get("_Container").and_then(Value::as_str);
-        if nb.status.as_deref() != Some("InService") || current != Some(id.as_str()) {
+        let current = Derived::of(&nb.name, &nb.derived).container;
+        if parse_status(nb.status.as_deref()) != Some(S::InService)
+            || current.as_deref() != Some(id.as_str())
+        {
             return;
         }
         let last = engine.last_lines(&id, 8).await;
@@ -39,7 +43,7 @@ pub(super) fn watch(services: &Services, name: &str, id: &str) {
             // best effort: the startup sweep removes containers nothing claims
             tracing::debug!(notebook = %name, "cannot remove exited container {id}: {e}");
         }
-        save_logged(&services, &name, "Failed", |d| {
+        save_logged(&services, &name, S::Failed, |d| {
             d.insert(
                 "FailureReason".into(),
                 json!(format!(
@@ -61,21 +65,25 @@ pub(super) async fn run_stop(services: Services, name: String) {
     if let Ok(engine) = services.runtime.engine().await {
         remove_containers(&services, &engine, &name).await;
     }
-    save_logged(&services, &name, "Stopped", |d| {
+    save_logged(&services, &name, S::Stopped, |d| {
         d.remove("_Container");
     })
     .await;
 }
 
 /// `save_notebook` for the background tasks, which have no caller to hand an error to: a
-/// terminal status is retried, a failure logged with the instance's name (see `saving`).
+/// terminal status is retried, a failure logged with the instance's name (see `saving`). A
+/// move NOTEBOOK_STATUS does not allow is logged and not written; returns whether it was.
 pub(super) async fn save_logged(
     services: &Services,
     name: &str,
-    status: &str,
+    to: S,
     edit: impl Fn(&mut serde_json::Map<String, Value>),
-) {
-    services.persist_state(KIND, name, status, &edit).await;
+) -> bool {
+    if services.notebook_move_refused(name, to).await.is_some() {
+        return false;
+    }
+    services.persist_state(KIND, name, to.as_str(), &edit).await
 }
 
 async fn remove_containers(services: &Services, engine: &Engine, name: &str) {
@@ -136,35 +144,33 @@ impl Services {
             .unwrap_or_default();
         let engine = self.runtime.engine().await.ok();
         for nb in all {
-            let status = nb.status.clone().unwrap_or_default();
-            match status.as_str() {
-                "InService" => {
+            match parse_status(nb.status.as_deref()) {
+                Some(S::InService) => {
                     keep.insert(nb.arn.clone());
-                    let id = nb.derived.get("_Container").and_then(Value::as_str);
-                    let token = nb.derived.get("_Token").and_then(Value::as_str);
-                    let adopted = match (&engine, id, token) {
+                    let d = Derived::of(&nb.name, &nb.derived);
+                    let adopted = match (&engine, d.container.as_deref(), d.token.as_deref()) {
                         (Some(engine), Some(id), Some(token)) => {
                             readopt(self, engine, &nb.name, id, token).await
                         }
                         _ => false,
                     };
                     if !adopted {
-                        save_logged(self, &nb.name, "Pending", |_| {}).await;
+                        save_logged(self, &nb.name, S::Pending, |_| {}).await;
                         self.spawn_notebook_start(&nb.name);
                     }
                 }
-                "Pending" => {
+                Some(S::Pending) => {
                     keep.insert(nb.arn.clone());
                     self.spawn_notebook_start(&nb.name);
                 }
-                "Stopping" => {
+                Some(S::Stopping) => {
                     tokio::spawn(run_stop(self.clone(), nb.name.clone()));
                 }
-                "Deleting" => {
+                Some(S::Deleting) => {
                     tokio::spawn(run_delete(self.clone(), nb.name.clone()));
                 }
-                "Updating" => {
-                    save_logged(self, &nb.name, "Stopped", |_| {}).await;
+                Some(S::Updating) => {
+                    save_logged(self, &nb.name, S::Stopped, |_| {}).await;
                 }
                 _ => {}
             }
