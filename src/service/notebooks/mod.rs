@@ -4,7 +4,9 @@
 //! sagebox (`api::notebooks`), with a presigned URL (`access`).
 //!
 //! Status: Pending → InService; Stopping → Stopped; Updating → Stopped; Deleting → gone;
-//! Failed (with FailureReason) when the container or a lifecycle script fails.
+//! Failed (with FailureReason) when the container or a lifecycle script fails. Every move is in
+//! `state::NOTEBOOK_STATUS`, which each status save checks first (`save_notebook`,
+//! `supervise::save_logged`).
 
 pub mod access;
 mod instance;
