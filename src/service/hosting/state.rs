@@ -84,3 +84,50 @@ pub fn parse_status(name: &str, status: Option<&str>) -> Option<EndpointStatus> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn saved_state_reads_back_and_keeps_what_it_does_not_name() {
+        let derived = json!({
+            "EndpointConfigName": "c",
+            "_Deployment": "d1",
+            "FailureReason": "kept",
+            "LastModifiedTime": 3,
+            "ProductionVariants": [{"VariantName": "v", "DesiredInstanceCount": 2,
+                                    "CurrentInstanceCount": 1, "DeployedImages": [{"SpecifiedImage": "i"}],
+                                    "CurrentWeight": 0.5, "DesiredWeight": 0.5}],
+        });
+        let state: EndpointState =
+            crate::service::stored("endpoint ep", &derived).expect("decodes");
+        assert_eq!(state.config_name.as_deref(), Some("c"));
+        assert_eq!(state.deployment.as_deref(), Some("d1"));
+        let v = &state.variants.as_deref().unwrap_or_default()[0];
+        assert_eq!(
+            (v.variant_name.as_str(), v.desired_instance_count),
+            ("v", 2)
+        );
+        assert_eq!(v.current_weight, 0.5);
+        assert_eq!(serde_json::to_value(&state).expect("encodes"), derived);
+
+        let bare: SavedVariant =
+            crate::service::stored("endpoint ep", &json!({"VariantName": "v"})).expect("decodes");
+        assert_eq!(
+            (bare.current_weight, bare.deployed_images),
+            (1.0, json!([]))
+        );
+    }
+
+    #[test]
+    fn a_stored_status_the_model_does_not_know_reads_as_none() {
+        assert_eq!(
+            parse_status("ep", Some("InService")),
+            Some(EndpointStatus::InService)
+        );
+        assert_eq!(parse_status("ep", Some("Serving")), None);
+        assert_eq!(parse_status("ep", None), None);
+    }
+}

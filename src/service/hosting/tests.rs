@@ -262,3 +262,45 @@ async fn the_endpoint_save_path_refuses_a_move_its_lifecycle_does_not_allow() {
         .await
         .expect("a failed endpoint may be deleted");
 }
+
+#[test]
+fn a_models_containers_read_from_its_stored_request() {
+    let model = |request: Value| crate::store::resources::Resource {
+        name: "m".into(),
+        arn: "arn:aws:sagemaker:us-east-1:000000000000:model/m".into(),
+        status: None,
+        created: 0.0,
+        modified: 0.0,
+        request,
+        derived: json!({}),
+    };
+    let source = |uri: &str, compression: &str| {
+        json!({"Image": "i", "ModelDataSource": {"S3DataSource": {
+            "S3Uri": uri, "S3DataType": "S3Prefix", "CompressionType": compression}}})
+    };
+    let pipeline = model(json!({"Containers": [
+        {"Image": "a", "ModelDataUrl": "s3://b/model.tar.gz", "Environment": {"Z": "1", "A": "2"}},
+        source("s3://b/prefix", "None"),
+        source("s3://b/model.tar.gz", "Gzip"),
+    ]}));
+    let containers = super::fleet::model_containers(&pipeline).expect("decodes");
+    let data: Vec<Option<&str>> = containers.iter().map(|c| c.1.as_deref()).collect();
+    assert_eq!(
+        data,
+        [
+            Some("s3://b/model.tar.gz"),
+            Some("s3://b/prefix/"),
+            Some("s3://b/model.tar.gz")
+        ]
+    );
+    assert_eq!(containers[0].0, "a");
+    assert_eq!(
+        containers[0].2,
+        [("A".to_string(), "2".to_string()), ("Z".into(), "1".into())]
+    );
+
+    let primary = model(json!({"PrimaryContainer": {"Image": "p"}, "Containers": []}));
+    let containers = super::fleet::model_containers(&primary).expect("decodes");
+    assert_eq!((containers.len(), containers[0].0.as_str()), (1, "p"));
+    assert!(super::fleet::model_containers(&model(json!({"Containers": 3}))).is_err());
+}
