@@ -15,6 +15,7 @@ use super::{
     view,
 };
 use crate::AppState;
+use crate::aws::model::typed::sagemaker::EndpointStatus;
 use crate::service::described::Endpoint;
 use crate::service::hosting::endpoints::log_group;
 use crate::service::invocation::InvokeError;
@@ -223,7 +224,7 @@ async fn endpoint_page(
     let Ok(e) = services.describe_endpoint(name).await else {
         return not_found("endpoints", &format!("No endpoint named {name}."));
     };
-    let status = e.status.as_deref().unwrap_or("Creating");
+    let status = e.status.unwrap_or(EndpointStatus::Creating).as_str();
     let d = endpoint_members(&e, status);
     let mut body = format!("<p>{}</p>", status_badge(status));
     if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {

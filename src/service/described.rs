@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::aws::model::typed::sagemaker::EndpointStatus;
 use crate::store::resources::Resource;
 
 /// What every stored resource carries into a Describe or List.
@@ -59,7 +60,8 @@ pub struct TrainingJob {
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub record: Record,
-    pub status: Option<String>,
+    /// None only for a row written before its first state save (or a status the model lacks).
+    pub status: Option<EndpointStatus>,
     /// The live deployment's variants; None while none is deployed (or it is being deleted).
     pub variants: Option<Vec<ProductionVariantStatus>>,
 }

@@ -11,7 +11,7 @@ mod render;
 use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
 use crate::service::resources::ListParams;
-use crate::service::{Request, ServiceError, Services, required_str, str_member};
+use crate::service::{Input, Request, ServiceError, Services, required_str, str_member};
 use crate::store::resources::{ListQuery, SortKey};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
@@ -97,7 +97,7 @@ fn empty() -> Answer {
 // Models and endpoint configurations.
 
 async fn create_model(s: &Services, req: Request) -> Answer {
-    Ok(json!({ "ModelArn": s.create_model(req).await?.arn }))
+    Ok(json!({ "ModelArn": s.create_model(Input::decode(req)?).await?.arn }))
 }
 
 async fn describe_model(s: &Services, req: Request) -> Answer {
@@ -115,7 +115,8 @@ async fn list_models(s: &Services, req: Request) -> Answer {
 }
 
 async fn create_endpoint_config(s: &Services, req: Request) -> Answer {
-    Ok(json!({ "EndpointConfigArn": s.create_endpoint_config(req).await?.arn }))
+    let config = s.create_endpoint_config(Input::decode(req)?).await?;
+    Ok(json!({ "EndpointConfigArn": config.arn }))
 }
 
 async fn describe_endpoint_config(s: &Services, req: Request) -> Answer {
@@ -163,7 +164,7 @@ async fn stop_training_job(s: &Services, req: Request) -> Answer {
 // Endpoints.
 
 async fn create_endpoint(s: &Services, req: Request) -> Answer {
-    Ok(json!({ "EndpointArn": s.create_endpoint(req).await?.arn }))
+    Ok(json!({ "EndpointArn": s.create_endpoint(Input::decode(req)?).await?.arn }))
 }
 
 async fn describe_endpoint(s: &Services, req: Request) -> Answer {
@@ -180,12 +181,12 @@ async fn list_endpoints(s: &Services, req: Request) -> Answer {
 }
 
 async fn update_endpoint(s: &Services, req: Request) -> Answer {
-    Ok(json!({ "EndpointArn": s.update_endpoint(req).await? }))
+    Ok(json!({ "EndpointArn": s.update_endpoint(Input::decode(req)?.members).await? }))
 }
 
 async fn update_endpoint_weights(s: &Services, req: Request) -> Answer {
     Ok(json!({
-        "EndpointArn": s.update_endpoint_weights_and_capacities(req).await?
+        "EndpointArn": s.update_endpoint_weights_and_capacities(Input::decode(req)?.members).await?
     }))
 }
 

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::aws::model::typed::sagemaker::EndpointStatus;
 use crate::service::described::{
     Endpoint, EndpointConfig, Model, NotebookInstance, NotebookLifecycleConfig,
     ProductionVariantStatus, Record, TrainingJob, TransformJob,
@@ -69,13 +70,15 @@ pub fn describe_endpoint(e: &Endpoint) -> Value {
         let list = variants.iter().map(production_variant).collect();
         out.insert("ProductionVariants".into(), Value::Array(list));
     }
-    out.insert(
-        "EndpointStatus".into(),
-        json!(status(&e.status, "Creating")),
-    );
+    out.insert("EndpointStatus".into(), json!(endpoint_status(e)));
     out.insert("CreationTime".into(), json!(r.created));
     out.entry("LastModifiedTime").or_insert(json!(r.modified));
     Value::Object(out)
+}
+
+/// An endpoint's status; one not yet saved reads as the first, Creating.
+fn endpoint_status(e: &Endpoint) -> &'static str {
+    e.status.unwrap_or(EndpointStatus::Creating).as_str()
 }
 
 /// A deployed variant: weights are not changed gradually, so current and desired agree.
@@ -94,7 +97,7 @@ pub fn list_endpoints(page: Page<Endpoint>) -> Value {
     page_of("Endpoints", page, |e| {
         let mut v = identity(&e.record, "EndpointName", "EndpointArn");
         v["LastModifiedTime"] = last_modified(&e.record);
-        v["EndpointStatus"] = json!(status(&e.status, "Creating"));
+        v["EndpointStatus"] = json!(endpoint_status(e));
         v
     })
 }
@@ -281,7 +284,7 @@ mod tests {
                 json!({"EndpointName": "ep", "EndpointConfigName": "c", "Tags": []}),
                 json!({"_Deployment": "abc", "ProductionVariants": "saved", "LastModifiedTime": 3.0}),
             ),
-            status: Some("InService".into()),
+            status: Some(EndpointStatus::InService),
             variants: Some(vec![ProductionVariantStatus {
                 variant_name: "v".into(),
                 deployed_images: json!([]),

@@ -9,9 +9,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::endpoint_configs::production_variants;
 use super::endpoints::{DEFAULT_HEALTH_TIMEOUT, Deployment, VariantFleet, log_group};
 use super::fleet::{self, Fleet};
 use super::routes::Instance;
+use crate::aws::model::typed::sagemaker::ProductionVariant;
 use crate::aws::time::now_epoch;
 use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
@@ -64,13 +66,7 @@ impl Services {
             .map_err(|e| format!("Could not create the endpoint's network: {e}"))?;
         let group = log_group(endpoint);
         let d = Deployment::new(&deployment_id, &config.name);
-        let variants: Vec<Value> = config
-            .derived
-            .get("ProductionVariants")
-            .or_else(|| config.request.get("ProductionVariants"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let variants = production_variants(&config).map_err(|e| e.to_string())?;
         let result = self
             .deploy_variants(&engine, &d, &arn, &network, &group, &variants)
             .await;
@@ -89,39 +85,31 @@ impl Services {
         arn: &str,
         network: &str,
         group: &str,
-        variants: &[Value],
+        variants: &[ProductionVariant],
     ) -> Result<(), String> {
         for v in variants {
-            let name = v
-                .get("VariantName")
-                .and_then(Value::as_str)
-                .unwrap_or("AllTraffic");
-            let model_name = v
-                .get("ModelName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let name = v.variant_name.as_deref().unwrap_or("AllTraffic");
+            let model_name = v.model_name.as_deref().unwrap_or_default();
             let model = self
                 .stored_model(model_name)
                 .await
                 .map_err(|e| e.to_string())?;
             let (notes, _notes_task) = LogWriter::new(self, group, &format!("{name}/sagebox"));
             let containers = fleet::prepare(self, &model, &notes).await?;
-            let serverless = v.get("ServerlessConfig").is_some();
-            let count = if serverless {
+            let count = if v.serverless_config.is_some() {
                 1
             } else {
-                v.get("InitialInstanceCount")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1) as usize
+                v.initial_instance_count
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(1)
             };
             let instance_type = v
-                .get("InstanceType")
-                .and_then(Value::as_str)
-                .unwrap_or("ml.m5.large")
-                .to_string();
+                .instance_type
+                .clone()
+                .unwrap_or_else(|| "ml.m5.large".to_string());
             let health_timeout = v
-                .get("ContainerStartupHealthCheckTimeoutInSeconds")
-                .and_then(Value::as_u64)
+                .container_startup_health_check_timeout_in_seconds
+                .and_then(|n| u64::try_from(n).ok())
                 .map_or(DEFAULT_HEALTH_TIMEOUT, Duration::from_secs);
             let deployed_images: Vec<Value> = containers
                 .iter()
@@ -163,10 +151,7 @@ impl Services {
                     Err(e) => failure = Some(e),
                 }
             }
-            let weight = v
-                .get("InitialVariantWeight")
-                .and_then(Value::as_f64)
-                .unwrap_or(1.0);
+            let weight = v.initial_variant_weight.unwrap_or(1.0);
             d.variants
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

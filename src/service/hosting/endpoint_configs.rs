@@ -4,36 +4,35 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use super::required;
+use crate::aws::model::typed::sagemaker::{CreateEndpointConfigInput, ProductionVariant};
 use crate::service::described::{EndpointConfig, Record};
 use crate::service::resources::{ListParams, Page, not_found};
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::service::{Input, ServiceError, ServiceResult, Services, stored};
 use std::sync::Arc;
 
 use crate::store::resources::{Resource, ResourceKind};
 
 impl Services {
-    pub async fn create_endpoint_config(&self, req: Request) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "EndpointConfigName")?.to_string();
-        let variants = req
-            .get("ProductionVariants")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+    pub async fn create_endpoint_config(
+        &self,
+        input: Input<CreateEndpointConfigInput>,
+    ) -> ServiceResult<Arc<Resource>> {
+        let req = &input.members;
+        let name = required(req.endpoint_config_name.clone(), "EndpointConfigName")?;
+        let variants = req.production_variants.as_deref().unwrap_or_default();
 
         let mut seen = HashSet::new();
         let mut models = Vec::new();
-        for v in &variants {
-            let variant = v
-                .get("VariantName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+        for v in variants {
+            let variant = v.variant_name.as_deref().unwrap_or_default();
             if !seen.insert(variant.to_lowercase()) {
                 return Err(ServiceError::Validation(format!(
                     "The variant name(s) \"{variant}\" is/are repeated in the endpoint configuration. Variant names must be unique."
                 )));
             }
-            if let Some(m) = v.get("ModelName").and_then(Value::as_str) {
-                models.push(m.to_string());
+            if let Some(m) = &v.model_name {
+                models.push(m.clone());
             }
         }
         // Every variant's model must exist when the configuration is created.
@@ -43,19 +42,24 @@ impl Services {
             }
         }
 
-        // SageMaker reports each variant's weight, defaulting to 1.0.
-        let filled: Vec<Value> = variants
-            .into_iter()
-            .map(|mut v| {
-                if let Some(o) = v.as_object_mut() {
-                    o.entry("InitialVariantWeight").or_insert(json!(1.0));
-                }
-                v
-            })
-            .collect();
+        // SageMaker reports each variant's weight, defaulting to 1.0. The variants are filled
+        // in as sent (not re-encoded from the typed shape) so their numbers echo unchanged.
+        let mut filled = input.raw.get("ProductionVariants").cloned();
+        for v in filled.iter_mut().filter_map(Value::as_array_mut).flatten() {
+            if let Some(o) = v.as_object_mut() {
+                o.entry("InitialVariantWeight").or_insert(json!(1.0));
+            }
+        }
+        let filled = filled.unwrap_or_else(|| Value::Array(Vec::new()));
         let derived = json!({ "ProductionVariants": filled });
-        self.create_resource(ResourceKind::EndpointConfig, &name, req, derived, None)
-            .await
+        self.create_resource(
+            ResourceKind::EndpointConfig,
+            &name,
+            input.raw,
+            derived,
+            None,
+        )
+        .await
     }
 
     pub async fn describe_endpoint_config(&self, name: &str) -> ServiceResult<EndpointConfig> {
@@ -87,4 +91,16 @@ impl Services {
             record: Record::from(&r),
         }))
     }
+}
+
+/// The production variants of a stored endpoint configuration, weights filled in: the
+/// derived members hold them in the request's own shape.
+pub(super) fn production_variants(config: &Resource) -> ServiceResult<Vec<ProductionVariant>> {
+    let what = format!("endpoint config {}", config.name);
+    let derived: CreateEndpointConfigInput = stored(&what, &config.derived)?;
+    if let Some(variants) = derived.production_variants {
+        return Ok(variants);
+    }
+    let request: CreateEndpointConfigInput = stored(&what, &config.request)?;
+    Ok(request.production_variants.unwrap_or_default())
 }

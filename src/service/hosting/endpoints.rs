@@ -14,13 +14,19 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::fleet::{self, Fleet};
+use super::required;
 use super::routes::{EndpointRoute, Instance, VariantRoute};
+use super::state::{ENDPOINT_LIFECYCLE, SavedVariant, parse_status};
+use crate::aws::model::typed::sagemaker::{
+    CreateEndpointInput, DesiredWeightAndCapacity, EndpointStatus, UpdateEndpointInput,
+    UpdateEndpointWeightsAndCapacitiesInput,
+};
 use crate::aws::time::now_epoch;
 use crate::runtime::engine::ARN_LABEL;
 use crate::service::described::{Endpoint, ProductionVariantStatus, Record};
 use crate::service::resources::{ListParams, Page};
 use crate::service::saving;
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
 pub const LOG_GROUP_PREFIX: &str = "/aws/sagemaker/Endpoints/";
@@ -103,22 +109,21 @@ impl Deployment {
     /// while no deployment is live (after a restart, while deleting) still shows the last ones.
     fn variants_view(&self) -> Value {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
-        Value::Array(
-            variants
-                .iter()
-                .map(|v| {
-                    let serving = v.instances.iter().filter(|(i, _)| i.is_up()).count();
-                    json!({
-                        "VariantName": v.name,
-                        "DeployedImages": v.deployed_images,
-                        "CurrentWeight": v.weight,
-                        "DesiredWeight": v.weight,
-                        "CurrentInstanceCount": serving,
-                        "DesiredInstanceCount": v.instances.len(),
-                    })
-                })
-                .collect(),
-        )
+        let saved: Vec<SavedVariant> = variants
+            .iter()
+            .map(|v| SavedVariant {
+                variant_name: v.name.clone(),
+                deployed_images: v.deployed_images.clone(),
+                current_weight: v.weight,
+                desired_weight: v.weight,
+                current_instance_count: v.instances.iter().filter(|(i, _)| i.is_up()).count(),
+                desired_instance_count: v.instances.len(),
+            })
+            .collect();
+        serde_json::to_value(saved).unwrap_or_else(|e| {
+            tracing::warn!("deployment {}: variants do not serialize: {e}", self.id);
+            Value::Array(Vec::new())
+        })
     }
 
     /// The variants as DescribeEndpoint reports them (instance counts from what serves).
@@ -138,9 +143,12 @@ impl Deployment {
 }
 
 impl Services {
-    pub async fn create_endpoint(&self, req: Request) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "EndpointName")?.to_string();
-        let config_name = required_str(&req, "EndpointConfigName")?.to_string();
+    pub async fn create_endpoint(
+        &self,
+        input: Input<CreateEndpointInput>,
+    ) -> ServiceResult<Arc<Resource>> {
+        let name = required(input.members.endpoint_name, "EndpointName")?;
+        let config_name = required(input.members.endpoint_config_name, "EndpointConfigName")?;
         let config = self.stored_endpoint_config(&config_name).await?;
         let derived = json!({
             "EndpointConfigName": config.name,
@@ -150,9 +158,9 @@ impl Services {
             .create_resource(
                 ResourceKind::Endpoint,
                 &name,
-                req,
+                input.raw,
                 derived,
-                Some("Creating"),
+                Some(EndpointStatus::Creating.as_str()),
             )
             .await?;
         let services = self.clone();
@@ -171,11 +179,11 @@ impl Services {
         let variants = self
             .hosting
             .deployment(&res.name)
-            .filter(|_| res.status.as_deref() != Some("Deleting"))
+            .filter(|_| res.status.as_deref() != Some(EndpointStatus::Deleting.as_str()))
             .map(|d| d.variant_statuses());
         Endpoint {
             record: Record::from(res),
-            status: res.status.clone(),
+            status: parse_status(&res.name, res.status.as_deref()),
             variants,
         }
     }
@@ -184,21 +192,22 @@ impl Services {
         let page = self.list_resources(ResourceKind::Endpoint, params).await?;
         // A summary shows no variants: skip the deployment look-up.
         Ok(page.map(|r| Endpoint {
+            status: parse_status(&r.name, r.status.as_deref()),
             record: Record::from(&r),
-            status: r.status,
             variants: None,
         }))
     }
 
-    pub async fn update_endpoint(&self, req: Request) -> ServiceResult<String> {
-        let name = required_str(&req, "EndpointName")?.to_string();
-        let config_name = required_str(&req, "EndpointConfigName")?.to_string();
+    pub async fn update_endpoint(&self, req: UpdateEndpointInput) -> ServiceResult<String> {
+        let name = required(req.endpoint_name, "EndpointName")?;
+        let config_name = required(req.endpoint_config_name, "EndpointConfigName")?;
         let res = self
             .describe_resource(ResourceKind::Endpoint, &name)
             .await?;
         check_updatable(&res)?;
         let config = self.stored_endpoint_config(&config_name).await?;
-        self.save_endpoint(&res.name, "Updating", |_| {}).await?;
+        self.save_endpoint(&res.name, EndpointStatus::Updating, |_| {})
+            .await?;
         let services = self.clone();
         let (endpoint, config) = (res.name.clone(), config.name.clone());
         tokio::spawn(async move { services.run_update(&endpoint, &config).await });
@@ -207,18 +216,14 @@ impl Services {
 
     pub async fn update_endpoint_weights_and_capacities(
         &self,
-        req: Request,
+        req: UpdateEndpointWeightsAndCapacitiesInput,
     ) -> ServiceResult<String> {
-        let name = required_str(&req, "EndpointName")?.to_string();
+        let name = required(req.endpoint_name, "EndpointName")?;
         let res = self
             .describe_resource(ResourceKind::Endpoint, &name)
             .await?;
         check_updatable(&res)?;
-        let desired: Vec<Value> = req
-            .get("DesiredWeightsAndCapacities")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let desired = req.desired_weights_and_capacities.unwrap_or_default();
         let deployment = self.hosting.deployment(&res.name).ok_or_else(|| {
             ServiceError::Validation(format!(
                 "Cannot update in-progress endpoint \"{}\".",
@@ -234,7 +239,7 @@ impl Services {
             .collect();
         let missing: Vec<&str> = desired
             .iter()
-            .filter_map(|d| d.get("VariantName").and_then(Value::as_str))
+            .filter_map(|d| d.variant_name.as_deref())
             .filter(|n| !known.contains(*n))
             .collect();
         if !missing.is_empty() {
@@ -244,7 +249,8 @@ impl Services {
                 res.arn
             )));
         }
-        self.save_endpoint(&res.name, "Updating", |_| {}).await?;
+        self.save_endpoint(&res.name, EndpointStatus::Updating, |_| {})
+            .await?;
         let services = self.clone();
         let endpoint = res.name.clone();
         tokio::spawn(async move { services.run_scale(&endpoint, desired).await });
@@ -253,10 +259,11 @@ impl Services {
 
     pub async fn delete_endpoint(&self, name: &str) -> ServiceResult<()> {
         let res = self.describe_resource(ResourceKind::Endpoint, name).await?;
-        if res.status.as_deref() == Some("Deleting") {
+        if res.status.as_deref() == Some(EndpointStatus::Deleting.as_str()) {
             return Ok(());
         }
-        self.save_endpoint(&res.name, "Deleting", |_| {}).await?;
+        self.save_endpoint(&res.name, EndpointStatus::Deleting, |_| {})
+            .await?;
         self.hosting.routes.remove(&res.name);
         let services = self.clone();
         let endpoint = res.name.clone();
@@ -264,49 +271,75 @@ impl Services {
         Ok(())
     }
 
-    /// Writes the status (and what `edit` changes in the derived members) of an endpoint.
-    async fn save_endpoint(
+    /// Writes the status (and what `edit` changes in the derived members) of an endpoint, if
+    /// `ENDPOINT_LIFECYCLE` allows the move; a move it refuses is an internal error.
+    pub(super) async fn save_endpoint(
         &self,
         name: &str,
-        status: &str,
+        status: EndpointStatus,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        self.update_status(ResourceKind::Endpoint, name, status, edit)
+        self.check_endpoint_move(name, status)
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.update_status(ResourceKind::Endpoint, name, status.as_str(), edit)
             .await
     }
 
     /// `save_endpoint` for the background tasks, which have no caller to hand an error to: a
-    /// terminal status is retried, a failure logged with the endpoint's name (see `saving`).
+    /// terminal status is retried, a failure (or a refused move) logged with the endpoint's
+    /// name (see `saving`).
     pub(super) async fn save_endpoint_logged(
         &self,
         name: &str,
-        status: &str,
+        status: EndpointStatus,
         edit: impl Fn(&mut Map<String, Value>),
     ) {
-        self.persist_state(ResourceKind::Endpoint, name, status, &edit)
+        if let Err(e) = self.check_endpoint_move(name, status).await {
+            tracing::error!("{e}; the status is not written");
+            return;
+        }
+        self.persist_state(ResourceKind::Endpoint, name, status.as_str(), &edit)
             .await;
     }
 
-    async fn endpoint_status(&self, name: &str) -> Option<String> {
-        self.store
+    /// Whether `name` may move to `to` from the status it shows now (a terminal state still
+    /// being retried included). A gone endpoint has nothing to check: its save is a no-op.
+    async fn check_endpoint_move(
+        &self,
+        name: &str,
+        to: EndpointStatus,
+    ) -> Result<(), crate::service::lifecycle::IllegalMove> {
+        let Ok(res) = self.describe_resource(ResourceKind::Endpoint, name).await else {
+            return Ok(());
+        };
+        match parse_status(name, res.status.as_deref()) {
+            Some(from) => ENDPOINT_LIFECYCLE.check(name, from, to),
+            None => Ok(()),
+        }
+    }
+
+    async fn endpoint_status(&self, name: &str) -> Option<EndpointStatus> {
+        let res = self
+            .store
             .resource(ResourceKind::Endpoint, name)
             .await
             .ok()
-            .flatten()
-            .and_then(|r| r.status.clone())
+            .flatten()?;
+        parse_status(name, res.status.as_deref())
     }
 
     pub(super) async fn run_create(&self, endpoint: &str, config: &str) {
         let lock = self.hosting.lock(endpoint);
         let _turn = lock.lock().await;
-        if self.endpoint_status(endpoint).await.as_deref() != Some("Creating") {
+        if self.endpoint_status(endpoint).await != Some(EndpointStatus::Creating) {
             return;
         }
         match self.deploy(endpoint, config).await {
             Ok(d) => self.go_live(endpoint, d, None).await,
             Err(reason) => {
                 tracing::info!("endpoint {endpoint} failed: {reason}");
-                self.save_endpoint_logged(endpoint, "Failed", |d| {
+                self.save_endpoint_logged(endpoint, EndpointStatus::Failed, |d| {
                     d.insert("FailureReason".into(), json!(reason));
                 })
                 .await;
@@ -317,7 +350,7 @@ impl Services {
     async fn run_update(&self, endpoint: &str, config: &str) {
         let lock = self.hosting.lock(endpoint);
         let _turn = lock.lock().await;
-        if self.endpoint_status(endpoint).await.as_deref() != Some("Updating") {
+        if self.endpoint_status(endpoint).await != Some(EndpointStatus::Updating) {
             return;
         }
         let old = self.hosting.deployment(endpoint);
@@ -325,7 +358,7 @@ impl Services {
             // blue/green: the new containers passed /ping; traffic moves, then the old ones go
             Ok(d) => self.go_live(endpoint, d, old).await,
             Err(reason) => {
-                self.save_endpoint_logged(endpoint, "InService", |d| {
+                self.save_endpoint_logged(endpoint, EndpointStatus::InService, |d| {
                     d.insert(
                         "FailureReason".into(),
                         json!(format!("Failed to update the endpoint to endpoint configuration {config}; it keeps serving its previous configuration. {reason}")),
@@ -338,7 +371,7 @@ impl Services {
 
     /// The new deployment takes the traffic; the previous one (if any) is removed.
     async fn go_live(&self, endpoint: &str, d: Arc<Deployment>, old: Option<Arc<Deployment>>) {
-        if self.endpoint_status(endpoint).await.as_deref() == Some("Deleting") {
+        if self.endpoint_status(endpoint).await == Some(EndpointStatus::Deleting) {
             self.teardown(&d).await;
             return;
         }
@@ -346,7 +379,7 @@ impl Services {
         self.hosting.set_deployment(endpoint, Some(d.clone()));
         let view = d.variants_view();
         let (id, config) = (d.id.clone(), d.config_name.clone());
-        self.save_endpoint_logged(endpoint, "InService", |m| {
+        self.save_endpoint_logged(endpoint, EndpointStatus::InService, |m| {
             m.remove("FailureReason");
             m.insert("EndpointConfigName".into(), json!(config));
             m.insert("ProductionVariants".into(), view.clone());
@@ -358,7 +391,7 @@ impl Services {
         }
     }
 
-    async fn run_scale(&self, endpoint: &str, desired: Vec<Value>) {
+    async fn run_scale(&self, endpoint: &str, desired: Vec<DesiredWeightAndCapacity>) {
         let lock = self.hosting.lock(endpoint);
         let _turn = lock.lock().await;
         let Some(d) = self.hosting.deployment(endpoint) else {
@@ -366,24 +399,26 @@ impl Services {
         };
         let mut failure = None;
         for want in &desired {
-            let Some(variant) = want.get("VariantName").and_then(Value::as_str) else {
+            let Some(variant) = want.variant_name.as_deref() else {
                 continue;
             };
-            if let Some(w) = want.get("DesiredWeight").and_then(Value::as_f64) {
+            if let Some(w) = want.desired_weight {
                 let mut variants = d.variants.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(v) = variants.iter_mut().find(|v| v.name == variant) {
                     v.weight = w;
                 }
             }
-            if let Some(n) = want.get("DesiredInstanceCount").and_then(Value::as_u64)
-                && let Err(e) = self.scale_variant(&d, variant, n as usize).await
+            if let Some(n) = want
+                .desired_instance_count
+                .and_then(|n| usize::try_from(n).ok())
+                && let Err(e) = self.scale_variant(&d, variant, n).await
             {
                 failure = Some(e);
             }
         }
         self.hosting.routes.set(endpoint, d.route());
         let view = d.variants_view();
-        self.save_endpoint_logged(endpoint, "InService", |m| {
+        self.save_endpoint_logged(endpoint, EndpointStatus::InService, |m| {
             m.insert("ProductionVariants".into(), view.clone());
             match &failure {
                 Some(f) => m.insert("FailureReason".into(), json!(f)),
@@ -516,9 +551,9 @@ async fn drain(instances: &[Arc<Instance>]) {
 }
 
 fn check_updatable(res: &Resource) -> ServiceResult<()> {
-    match res.status.as_deref() {
-        Some("InService") => Ok(()),
-        Some("Failed") => Err(ServiceError::Validation(format!(
+    match parse_status(&res.name, res.status.as_deref()) {
+        Some(EndpointStatus::InService) => Ok(()),
+        Some(EndpointStatus::Failed) => Err(ServiceError::Validation(format!(
             "Cannot update failed endpoint \"{}\".",
             res.arn
         ))),

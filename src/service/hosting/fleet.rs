@@ -11,16 +11,18 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::routes::{Instance, Member};
+use crate::aws::model::typed::sagemaker::{
+    ContainerDefinition, CreateModelInput, ModelCompressionType,
+};
 use crate::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types;
-use crate::service::Services;
 use crate::service::logs::{LogWriter, Resume};
 use crate::service::training::staging;
+use crate::service::{ServiceResult, Services, stored};
 use crate::store::resources::Resource;
 
 pub const MEMBER_LABEL: &str = "sagebox.member";
@@ -65,47 +67,29 @@ pub struct Fleet {
 pub type ModelContainer = (String, Option<String>, Vec<(String, String)>);
 
 /// The model's containers, in calling order.
-pub fn model_containers(model: &Resource) -> Vec<ModelContainer> {
-    let list: Vec<Value> = match model.request.get("PrimaryContainer") {
-        Some(c) => vec![c.clone()],
-        None => model
-            .request
-            .get("Containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
+pub fn model_containers(model: &Resource) -> ServiceResult<Vec<ModelContainer>> {
+    let request: CreateModelInput = stored(&format!("model {}", model.name), &model.request)?;
+    let list = match request.primary_container {
+        Some(c) => vec![c],
+        None => request.containers.unwrap_or_default(),
     };
-    list.iter()
-        .map(|c| {
-            let image = c
-                .get("Image")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let data = c
-                .get("ModelDataUrl")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| {
-                    // ModelDataSource: an uncompressed S3 prefix (a trailing slash marks it)
-                    c.pointer("/ModelDataSource/S3DataSource/S3Uri")
-                        .and_then(Value::as_str)
-                        .map(|u| {
-                            let compressed = c
-                                .pointer("/ModelDataSource/S3DataSource/CompressionType")
-                                .and_then(Value::as_str)
-                                == Some("Gzip");
-                            if compressed || u.ends_with('/') {
-                                u.to_string()
-                            } else {
-                                format!("{u}/")
-                            }
-                        })
-                });
-            let env = crate::service::env_pairs(c.get("Environment"));
-            (image, data, env)
+    Ok(list.into_iter().map(model_container).collect())
+}
+
+fn model_container(c: ContainerDefinition) -> ModelContainer {
+    let data = c.model_data_url.or_else(|| {
+        // ModelDataSource: an uncompressed S3 prefix (a trailing slash marks it)
+        let source = c.model_data_source?.s3_data_source?;
+        let uri = source.s3_uri?;
+        let compressed = source.compression_type == Some(ModelCompressionType::Gzip);
+        Some(if compressed || uri.ends_with('/') {
+            uri
+        } else {
+            format!("{uri}/")
         })
-        .collect()
+    });
+    let env = c.environment.unwrap_or_default().into_iter().collect();
+    (c.image.unwrap_or_default(), data, env)
 }
 
 /// Resolves the model's images (built on first use) and its model data (extracted once).
@@ -115,7 +99,8 @@ pub async fn prepare(
     log: &LogWriter,
 ) -> Result<Vec<ServingContainer>, String> {
     let mut out = Vec::new();
-    for (image_uri, data, env) in model_containers(model) {
+    let containers = model_containers(model).map_err(|e| e.to_string())?;
+    for (image_uri, data, env) in containers {
         let progress_log = log.clone();
         let progress: crate::runtime::images::Progress =
             Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));

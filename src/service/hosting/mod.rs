@@ -9,6 +9,7 @@ pub mod fleet;
 mod models;
 mod recovery;
 pub mod routes;
+mod state;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +23,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 pub use endpoints::Deployment;
+
+use crate::service::{ServiceError, ServiceResult};
 
 /// The HTTP client sagebox uses to reach serving containers: pooled keep-alive connections.
 pub type ContainerClient = Client<HttpConnector, Body>;
@@ -92,4 +95,14 @@ impl Hosting {
             None => map.remove(&endpoint.to_ascii_lowercase()),
         };
     }
+}
+
+/// A member the model requires: the api layer checked it, so a miss is a model/service mismatch.
+fn required(member: Option<String>, name: &str) -> ServiceResult<String> {
+    member.ok_or_else(|| {
+        ServiceError::Validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            crate::service::lower_first(name)
+        ))
+    })
 }

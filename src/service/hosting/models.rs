@@ -1,18 +1,24 @@
 //! CreateModel, DescribeModel, ListModels, DeleteModel.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::required;
+use crate::aws::model::typed::sagemaker::CreateModelInput;
 use crate::service::described::{Model, Record};
 use crate::service::resources::{ListParams, Page};
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::service::{Input, ServiceError, ServiceResult, Services};
 use std::sync::Arc;
 
 use crate::store::resources::{Resource, ResourceKind};
 
 impl Services {
-    pub async fn create_model(&self, req: Request) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "ModelName")?.to_string();
-        match (req.get("PrimaryContainer"), req.get("Containers")) {
+    pub async fn create_model(
+        &self,
+        input: Input<CreateModelInput>,
+    ) -> ServiceResult<Arc<Resource>> {
+        let req = &input.members;
+        let name = required(req.model_name.clone(), "ModelName")?;
+        match (&req.primary_container, &req.containers) {
             (Some(_), Some(_)) => {
                 return Err(ServiceError::Validation(
                     "PrimaryContainer and Containers cannot both be specified.".into(),
@@ -27,9 +33,9 @@ impl Services {
         }
         // Defaults SageMaker reports back in DescribeModel.
         let derived = json!({
-            "EnableNetworkIsolation": req.get("EnableNetworkIsolation").cloned().unwrap_or(Value::Bool(false)),
+            "EnableNetworkIsolation": req.enable_network_isolation.unwrap_or(false),
         });
-        self.create_resource(ResourceKind::Model, &name, req, derived, None)
+        self.create_resource(ResourceKind::Model, &name, input.raw, derived, None)
             .await
     }
 

@@ -6,14 +6,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
+use super::endpoint_configs::production_variants;
 use super::endpoints::{DEFAULT_HEALTH_TIMEOUT, Deployment, VariantFleet, log_group};
 use super::fleet::{self, DEPLOYMENT_LABEL, Fleet, GROUP_LABEL, INSTANCE_LABEL, MEMBER_LABEL};
 use super::routes::{Instance, Member};
+use super::state::{EndpointState, SavedVariant, parse_status};
+use crate::aws::model::typed::sagemaker::EndpointStatus;
 use crate::runtime::engine::ARN_LABEL;
-use crate::service::Services;
 use crate::service::logs::LogWriter;
+use crate::service::{Services, stored};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
 impl Services {
@@ -35,43 +36,40 @@ impl Services {
             }
         };
         for ep in endpoints {
-            let status = ep.status.clone().unwrap_or_default();
-            if status == "Failed" {
+            let status = parse_status(&ep.name, ep.status.as_deref());
+            if status == Some(EndpointStatus::Failed) {
                 continue;
             }
             kept.insert(ep.arn.clone());
-            if status == "Deleting" {
+            if status == Some(EndpointStatus::Deleting) {
                 let services = self.clone();
                 tokio::spawn(async move { services.run_delete(&ep.name).await });
                 continue;
             }
-            let config = ep
-                .derived
-                .get("EndpointConfigName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let deployment = ep
-                .derived
-                .get("_Deployment")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let state: EndpointState = match stored(&format!("endpoint {}", ep.name), &ep.derived) {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    EndpointState::default()
+                }
+            };
+            let config = state.config_name.clone().unwrap_or_default();
             let services = self.clone();
             tokio::spawn(async move {
-                if let Some(id) = deployment
-                    && services.readopt(&ep, &config, &id).await
+                if let Some(id) = &state.deployment
+                    && services.readopt(&ep, &state, &config, id).await
                 {
                     tracing::info!("endpoint {} re-adopted its containers", ep.name);
-                    if status != "InService" {
+                    if status != Some(EndpointStatus::InService) {
                         services
-                            .save_endpoint_logged(&ep.name, "InService", |_| {})
+                            .save_endpoint_logged(&ep.name, EndpointStatus::InService, |_| {})
                             .await;
                     }
                     return;
                 }
                 tracing::info!("endpoint {} is deployed again", ep.name);
                 services
-                    .save_endpoint_logged(&ep.name, "Creating", |_| {})
+                    .save_endpoint_logged(&ep.name, EndpointStatus::Creating, |_| {})
                     .await;
                 if let Ok(engine) = services.runtime.engine().await
                     && let Ok(list) = engine.containers_labelled(ARN_LABEL, &ep.arn).await
@@ -87,7 +85,13 @@ impl Services {
 
     /// Rebuilds a deployment from the containers labelled with it, if they are all there and
     /// answer /ping.
-    async fn readopt(&self, ep: &Resource, config_name: &str, deployment_id: &str) -> bool {
+    async fn readopt(
+        &self,
+        ep: &Resource,
+        state: &EndpointState,
+        config_name: &str,
+        deployment_id: &str,
+    ) -> bool {
         let Ok(engine) = self.runtime.engine().await else {
             return false;
         };
@@ -125,39 +129,21 @@ impl Services {
         let network = self.endpoint_network(&ep.name);
         let group = log_group(&ep.name);
         let d = Deployment::new(deployment_id, &config.name);
-        let stored: Vec<Value> = ep
-            .derived
-            .get("ProductionVariants")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let config_variants: Vec<Value> = config
-            .derived
-            .get("ProductionVariants")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for v in &stored {
-            let name = v
-                .get("VariantName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let count = v
-                .get("DesiredInstanceCount")
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as usize;
-            let images = v.get("DeployedImages").cloned().unwrap_or(json!([]));
+        let saved: &[SavedVariant] = state.variants.as_deref().unwrap_or_default();
+        let Ok(config_variants) = production_variants(&config) else {
+            return false;
+        };
+        for v in saved {
+            let name = v.variant_name.clone();
+            let count = v.desired_instance_count;
+            let images = v.deployed_images.clone();
             let members_per = images.as_array().map_or(1, Vec::len).max(1);
             let cv = config_variants
                 .iter()
-                .find(|c| c.get("VariantName").and_then(Value::as_str) == Some(&name))
+                .find(|c| c.variant_name.as_deref() == Some(&name))
                 .cloned()
                 .unwrap_or_default();
-            let model_name = cv
-                .get("ModelName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let model_name = cv.model_name.as_deref().unwrap_or_default();
             let Ok(Some(model)) = self.store.resource(ResourceKind::Model, model_name).await else {
                 return false;
             };
@@ -172,10 +158,9 @@ impl Services {
                 group: name.clone(),
                 deployment: d.id.clone(),
                 instance_type: cv
-                    .get("InstanceType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("ml.m5.large")
-                    .to_string(),
+                    .instance_type
+                    .clone()
+                    .unwrap_or_else(|| "ml.m5.large".to_string()),
                 containers,
                 log_group: group.clone(),
                 stream_prefix: name.clone(),
@@ -219,10 +204,7 @@ impl Services {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(VariantFleet {
                     name: name.clone(),
-                    weight: v
-                        .get("CurrentWeight")
-                        .and_then(Value::as_f64)
-                        .unwrap_or(1.0),
+                    weight: v.current_weight,
                     fleet,
                     instances,
                     deployed_images: images,

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::state::ENDPOINT_LIFECYCLE;
+use crate::aws::model::typed::sagemaker::EndpointStatus;
 use crate::runtime::engine::ExecutionEngine;
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
 use crate::service::described::Endpoint;
-use crate::service::{Request, Services};
+use crate::service::{Input, ServiceError, Services};
 
-fn request(v: Value) -> Request {
-    v.as_object().cloned().expect("an object")
+/// A request as the api layer hands it over: validated JSON decoded into its typed input.
+fn request<T: serde::de::DeserializeOwned>(v: Value) -> Input<T> {
+    Input::decode(v.as_object().cloned().expect("an object")).expect("decodes")
 }
 
 /// A model and an endpoint configuration `config` for it; `health_timeout` in seconds.
@@ -53,7 +56,7 @@ fn view(e: &Endpoint) -> Value {
     if let (Some(o), Some(d)) = (out.as_object_mut(), e.record.derived.as_object()) {
         o.extend(d.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    out["EndpointStatus"] = json!(e.status.as_deref().unwrap_or("Creating"));
+    out["EndpointStatus"] = json!(e.status.unwrap_or(EndpointStatus::Creating).as_str());
     out["EndpointArn"] = json!(e.record.arn);
     out
 }
@@ -129,9 +132,9 @@ async fn update_endpoint_starts_the_new_config_then_removes_the_old_containers()
     until_status(&s, "ep", &["InService", "Failed"]).await;
     let old = fake.container_names();
 
-    s.update_endpoint(request(
-        json!({"EndpointName": "ep", "EndpointConfigName": "green"}),
-    ))
+    s.update_endpoint(
+        request(json!({"EndpointName": "ep", "EndpointConfigName": "green"})).members,
+    )
     .await
     .expect("update");
     let view = view(&s.describe_endpoint("ep").await.expect("describe"));
@@ -202,4 +205,102 @@ async fn a_serving_container_that_dies_is_started_again_and_serves() {
 async fn arn(s: &Services, endpoint: &str) -> String {
     let view = view(&s.describe_endpoint(endpoint).await.expect("describe"));
     view["EndpointArn"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_endpoint_lifecycle_reaches_every_status_the_code_writes_and_refuses_going_back() {
+    use EndpointStatus::*;
+    let reachable = ENDPOINT_LIFECYCLE.reachable();
+    for written in [Creating, InService, Updating, Failed, Deleting] {
+        assert!(reachable.contains(&written), "{written} is not reachable");
+    }
+    assert!(ENDPOINT_LIFECYCLE.is_terminal(Deleting));
+    assert!(
+        !ENDPOINT_LIFECYCLE.is_terminal(Failed),
+        "a failed endpoint can be deleted"
+    );
+    for (from, to) in [
+        (Failed, InService),
+        (Failed, Updating),
+        (Deleting, InService),
+        (Deleting, Creating),
+        (Creating, Updating),
+        (InService, Failed),
+    ] {
+        assert!(
+            ENDPOINT_LIFECYCLE.check("ep", from, to).is_err(),
+            "{from} -> {to} is allowed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_endpoint_save_path_refuses_a_move_its_lifecycle_does_not_allow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| serving(false));
+    let s = services(dir.path(), &fake);
+    config(&s, "a", 1).await;
+    create(&s, "sick", "a").await;
+    until_status(&s, "sick", &["InService", "Failed"]).await;
+
+    let refused = s
+        .save_endpoint("sick", EndpointStatus::InService, |_| {})
+        .await;
+    match refused {
+        Err(ServiceError::Internal(m)) => {
+            assert_eq!(m, "endpoint sick: no move from Failed to InService")
+        }
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    s.save_endpoint_logged("sick", EndpointStatus::Updating, |_| {})
+        .await;
+    let view = view(&s.describe_endpoint("sick").await.expect("describe"));
+    assert_eq!(view["EndpointStatus"], "Failed", "{view}");
+
+    s.save_endpoint("sick", EndpointStatus::Deleting, |_| {})
+        .await
+        .expect("a failed endpoint may be deleted");
+}
+
+#[test]
+fn a_models_containers_read_from_its_stored_request() {
+    let model = |request: Value| crate::store::resources::Resource {
+        name: "m".into(),
+        arn: "arn:aws:sagemaker:us-east-1:000000000000:model/m".into(),
+        status: None,
+        created: 0.0,
+        modified: 0.0,
+        request,
+        derived: json!({}),
+    };
+    let source = |uri: &str, compression: &str| {
+        json!({"Image": "i", "ModelDataSource": {"S3DataSource": {
+            "S3Uri": uri, "S3DataType": "S3Prefix", "CompressionType": compression}}})
+    };
+    let pipeline = model(json!({"Containers": [
+        {"Image": "a", "ModelDataUrl": "s3://b/model.tar.gz", "Environment": {"Z": "1", "A": "2"}},
+        source("s3://b/prefix", "None"),
+        source("s3://b/model.tar.gz", "Gzip"),
+    ]}));
+    let containers = super::fleet::model_containers(&pipeline).expect("decodes");
+    let data: Vec<Option<&str>> = containers.iter().map(|c| c.1.as_deref()).collect();
+    assert_eq!(
+        data,
+        [
+            Some("s3://b/model.tar.gz"),
+            Some("s3://b/prefix/"),
+            Some("s3://b/model.tar.gz")
+        ]
+    );
+    assert_eq!(containers[0].0, "a");
+    assert_eq!(
+        containers[0].2,
+        [("A".to_string(), "2".to_string()), ("Z".into(), "1".into())]
+    );
+
+    let primary = model(json!({"PrimaryContainer": {"Image": "p"}, "Containers": []}));
+    let containers = super::fleet::model_containers(&primary).expect("decodes");
+    assert_eq!((containers.len(), containers[0].0.as_str()), (1, "p"));
+    assert!(super::fleet::model_containers(&model(json!({"Containers": 3}))).is_err());
 }
