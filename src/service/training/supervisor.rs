@@ -12,12 +12,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-
-use crate::aws::model::typed::sagemaker::{
-    CreateTrainingJobRequest, SecondaryStatus as Secondary, TrainingJobStatus as Status,
-};
-use crate::service::failure::FailureReason;
-use crate::service::lifecycle::IllegalMove;
 use tokio::sync::watch;
 
 mod launch;
@@ -26,10 +20,15 @@ mod metrics;
 use super::staging;
 use super::state::JobState;
 use super::{LOG_GROUP, StopRequest};
+use crate::aws::model::typed::sagemaker::{
+    CreateTrainingJobRequest, SecondaryStatus as Secondary, TrainingJobStatus as Status,
+};
 use crate::aws::time::now_epoch;
 use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
+use crate::service::failure::FailureReason;
+use crate::service::lifecycle::IllegalMove;
 use crate::service::logs::{LogWriter as JobLog, Resume};
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::ResourceKind;
@@ -89,15 +88,7 @@ pub(super) async fn run(
         return;
     };
     let request = res.request.clone();
-    let members: CreateTrainingJobRequest =
-        match crate::service::stored(&format!("training job {}", res.name), &request) {
-            Ok(m) => m,
-            Err(e) => {
-                // a row this sagebox wrote always decodes; one that does not runs nothing
-                tracing::error!("{e}");
-                CreateTrainingJobRequest::default()
-            }
-        };
+    let members = stored_request(&res.name, &request);
     let resources = members.resource_config.as_ref();
     let instances = resources
         .and_then(|r| r.instance_count)
@@ -185,6 +176,15 @@ pub(super) async fn run(
     finish(&services, &mut job, outcome, &metrics).await;
     cleanup(&services, &job).await;
     services.training.done(&job.name);
+}
+
+/// The job's stored request, decoded. A row this sagebox wrote always decodes; one that does
+/// not is logged and read as empty, so the job fails for want of a training image.
+fn stored_request(name: &str, request: &Value) -> CreateTrainingJobRequest {
+    crate::service::stored(&format!("training job {name}"), request).unwrap_or_else(|e| {
+        tracing::error!("{e}");
+        CreateTrainingJobRequest::default()
+    })
 }
 
 /// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the

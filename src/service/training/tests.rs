@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::aws::model::typed::sagemaker::{CreateTrainingJobRequest, TrainingJobStatus};
+use crate::aws::model::typed::sagemaker::{
+    CreateTrainingJobRequest, SecondaryStatus, TrainingJobStatus,
+};
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
 use crate::service::described::TrainingJob;
 use crate::service::{Input, Services};
@@ -49,14 +51,14 @@ async fn until_status(s: &Services, name: &str, statuses: &[TrainingJobStatus]) 
 }
 
 /// The job once its SecondaryStatus is `secondary`.
-async fn until_secondary(s: &Services, name: &str, secondary: &str) -> TrainingJob {
+async fn until_secondary(s: &Services, name: &str, secondary: SecondaryStatus) -> TrainingJob {
     eventually(20, &format!("{name} to reach {secondary}"), || async {
         let res = s.describe_training_job(name).await.ok()?;
         (res.record
             .derived
             .get("SecondaryStatus")
             .and_then(Value::as_str)
-            == Some(secondary))
+            == Some(secondary.as_str()))
         .then_some(res)
     })
     .await
@@ -154,7 +156,7 @@ async fn stop_training_job_moves_a_running_job_through_stopping_to_stopped() {
     s.create_training_job(job("halt", 600))
         .await
         .expect("create");
-    until_secondary(&s, "halt", "Training").await;
+    until_secondary(&s, "halt", SecondaryStatus::Training).await;
 
     s.stop_training_job("halt").await.expect("stop");
     let res = s.describe_training_job("halt").await.expect("describe");
@@ -166,7 +168,10 @@ async fn stop_training_job_moves_a_running_job_through_stopping_to_stopped() {
         "{:?}",
         res.record.derived
     );
-    assert_eq!(member(&res, "SecondaryStatus"), "Stopped");
+    assert_eq!(
+        member(&res, "SecondaryStatus"),
+        SecondaryStatus::Stopped.as_str()
+    );
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
 }
 
@@ -186,7 +191,10 @@ async fn a_job_past_max_runtime_in_seconds_is_stopped_with_max_runtime_exceeded(
         "{:?}",
         res.record.derived
     );
-    assert_eq!(member(&res, "SecondaryStatus"), "MaxRuntimeExceeded");
+    assert_eq!(
+        member(&res, "SecondaryStatus"),
+        SecondaryStatus::MaxRuntimeExceeded.as_str()
+    );
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
 }
 
@@ -207,7 +215,7 @@ fn job_left_training(dir: &std::path::Path, fake: &Arc<FakeEngine>, name: &str) 
         let s = services(dir, fake);
         with_bucket(&s).await;
         s.create_training_job(job(name, 600)).await.expect("create");
-        until_secondary(&s, name, "Training").await;
+        until_secondary(&s, name, SecondaryStatus::Training).await;
     });
 }
 
