@@ -18,7 +18,8 @@ use crate::AppState;
 use crate::aws::model::typed::sagemaker::TrainingJobStatus;
 use crate::service::Services;
 use crate::service::logs::FilterLogEvents;
-use crate::service::training::{LOG_GROUP, state};
+use crate::service::training::LOG_GROUP;
+use crate::service::training::state::TRAINING_JOB;
 use crate::store::logs::LogEvent;
 use crate::store::resources::ResourceKind;
 
@@ -249,7 +250,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         last_id = last_id.max(e.id);
         last_ts = last_ts.max(e.timestamp);
     }
-    let live = if !state::TRAINING_JOB.is_terminal(status) {
+    let live = if !TRAINING_JOB.is_terminal(status) {
         " data-live=\"1\""
     } else {
         ""
@@ -338,7 +339,7 @@ pub async fn log_events(
                 .await
                 .ok()
                 .and_then(|j| j.status)
-                .is_none_or(|s| state::TRAINING_JOB.is_terminal(s));
+                .is_none_or(|s| TRAINING_JOB.is_terminal(s));
             if chunk.is_empty() {
                 c.quiet = if finished { c.quiet + 1 } else { 0 };
                 if c.quiet >= 2 {

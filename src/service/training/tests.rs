@@ -11,7 +11,8 @@ use crate::aws::model::typed::sagemaker::{
 };
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
 use crate::service::described::TrainingJob;
-use crate::service::{Input, Services};
+use crate::service::training::state::JobState;
+use crate::service::{Input, ServiceError, Services};
 
 fn job(name: &str, max_runtime: u64) -> Input<CreateTrainingJobRequest> {
     let req = json!({
@@ -270,5 +271,37 @@ fn after_a_restart_a_job_whose_container_is_gone_fails_with_internal_server_erro
             "{}",
             member(&res, "FailureReason")
         );
+    });
+}
+
+/// The status tables are live: a row whose secondary status already ended (as a supervisor bug
+/// could leave it) cannot be moved to Stopping, and the refused stop writes nothing.
+#[test]
+fn stopping_a_job_whose_secondary_status_ended_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default());
+    job_left_training(dir.path(), &fake, "odd");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let s = services(dir.path(), &fake);
+        let row = s.stored_training_job("odd").await.expect("stored");
+        let mut state = JobState::from_stored("odd", row.status.as_deref(), &row.derived);
+        state.set(
+            "SecondaryStatus",
+            json!(SecondaryStatus::Completed.as_str()),
+        );
+        s.save_training_state("odd", &state).await.expect("save");
+
+        let refused = s.stop_training_job("odd").await;
+        assert!(
+            matches!(&refused, Err(ServiceError::Internal(m))
+                if m.contains("training job odd: no move from Completed to Stopping")),
+            "{refused:?}"
+        );
+        let res = s.describe_training_job("odd").await.expect("describe");
+        assert_eq!(res.status, Some(TrainingJobStatus::InProgress));
+        assert_eq!(member(&res, "SecondaryStatus"), "Completed");
     });
 }
