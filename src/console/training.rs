@@ -15,14 +15,20 @@ use super::{
     when,
 };
 use crate::AppState;
+use crate::aws::model::typed::sagemaker::TrainingJobStatus;
 use crate::service::Services;
 use crate::service::logs::FilterLogEvents;
 use crate::service::training::LOG_GROUP;
+use crate::service::training::state::TRAINING_JOB;
 use crate::store::logs::LogEvent;
 use crate::store::resources::ResourceKind;
 
 const SECTION: &str = "training-jobs";
-const STATUSES: &[&str] = &["InProgress", "Completed", "Failed", "Stopping", "Stopped"];
+/// The statuses a job can be in, for the list's filter.
+const STATUSES: [TrainingJobStatus; 5] = {
+    use TrainingJobStatus::*;
+    [InProgress, Completed, Failed, Stopping, Stopped]
+};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -44,8 +50,8 @@ pub async fn list(
         })
         .collect();
     let mut options = String::from("<option value=\"\">any</option>");
-    for s in STATUSES {
-        let selected = if status.map(String::as_str) == Some(*s) {
+    for s in STATUSES.map(|s| s.as_str()) {
+        let selected = if status.map(String::as_str) == Some(s) {
             " selected"
         } else {
             ""
@@ -132,10 +138,10 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     let Ok(job) = s.describe_training_job(&name).await else {
         return not_found(SECTION, &format!("No training job named {name}."));
     };
-    let status = job.status.as_deref().unwrap_or("InProgress");
+    let status = job.status.unwrap_or(TrainingJobStatus::InProgress);
     let mut body = format!(
         "<p>{} {}</p>",
-        status_badge(status),
+        status_badge(status.as_str()),
         esc(job
             .record
             .derived
@@ -143,7 +149,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
             .and_then(Value::as_str)
             .unwrap_or(""))
     );
-    if status == "InProgress" {
+    if status == TrainingJobStatus::InProgress {
         put!(
             body,
             "<form method=\"post\" action=\"{ROOT}{SECTION}/{}/stop\"><button class=\"stop\" type=\"submit\">Stop</button></form>",
@@ -244,7 +250,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         last_id = last_id.max(e.id);
         last_ts = last_ts.max(e.timestamp);
     }
-    let live = if matches!(status, "InProgress" | "Stopping") {
+    let live = if !TRAINING_JOB.is_terminal(status) {
         " data-live=\"1\""
     } else {
         ""
@@ -268,7 +274,7 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     body.push_str("<h2>Description</h2>");
     body.push_str(&details(&view(
         &job.record,
-        job.status.as_deref(),
+        job.status.map(|s| s.as_str()),
         "TrainingJobName",
     )));
     page(&job.record.name, SECTION, &body)
@@ -328,15 +334,12 @@ pub async fn log_events(
                     json!({"stream": e.stream, "message": e.message, "timestamp": e.timestamp});
                 put!(chunk, "event: log\ndata: {data}\n\n");
             }
-            let finished = !matches!(
-                services
-                    .describe_training_job(&name)
-                    .await
-                    .ok()
-                    .and_then(|j| j.status.clone())
-                    .as_deref(),
-                Some("InProgress" | "Stopping")
-            );
+            let finished = services
+                .describe_training_job(&name)
+                .await
+                .ok()
+                .and_then(|j| j.status)
+                .is_none_or(|s| TRAINING_JOB.is_terminal(s));
             if chunk.is_empty() {
                 c.quiet = if finished { c.quiet + 1 } else { 0 };
                 if c.quiet >= 2 {

@@ -53,7 +53,7 @@ pub struct EndpointConfig {
 #[derive(Debug, Clone)]
 pub struct TrainingJob {
     pub record: Record,
-    pub status: Option<String>,
+    pub status: Option<crate::aws::model::typed::sagemaker::TrainingJobStatus>,
 }
 
 /// An endpoint (DescribeEndpoint, ListEndpoints), with its variants as they serve right now.

@@ -140,7 +140,10 @@ async fn list_endpoint_configs(s: &Services, req: Request) -> Answer {
 // Training jobs.
 
 async fn create_training_job(s: &Services, req: Request) -> Answer {
-    Ok(json!({ "TrainingJobArn": s.create_training_job(req).await?.arn }))
+    let job = s
+        .create_training_job(crate::service::Input::decode(req)?)
+        .await?;
+    Ok(json!({ "TrainingJobArn": job.arn }))
 }
 
 async fn describe_training_job(s: &Services, req: Request) -> Answer {

@@ -40,7 +40,7 @@ pub fn describe_training_job(j: TrainingJob) -> Value {
     let mut out = echo(j.record, "TrainingJobName", "TrainingJobArn", Derived::All);
     out.insert(
         "TrainingJobStatus".into(),
-        json!(status(&j.status, "InProgress")),
+        json!(training_job_status(j.status)),
     );
     Value::Object(out)
 }
@@ -48,11 +48,19 @@ pub fn describe_training_job(j: TrainingJob) -> Value {
 pub fn list_training_jobs(page: Page<TrainingJob>) -> Value {
     page_of("TrainingJobSummaries", page, |j| {
         let mut v = identity(&j.record, "TrainingJobName", "TrainingJobArn");
-        v["TrainingJobStatus"] = json!(status(&j.status, "InProgress"));
+        v["TrainingJobStatus"] = json!(training_job_status(j.status));
         v["LastModifiedTime"] = last_modified(&j.record);
         copy_present(&mut v, &j.record, &["TrainingEndTime", "SecondaryStatus"]);
         v
     })
+}
+
+/// A job's status; a row written before its first state save is InProgress.
+fn training_job_status(
+    status: Option<crate::aws::model::typed::sagemaker::TrainingJobStatus>,
+) -> &'static str {
+    use crate::aws::model::typed::sagemaker::TrainingJobStatus;
+    status.unwrap_or(TrainingJobStatus::InProgress).as_str()
 }
 
 pub fn describe_endpoint(e: &Endpoint) -> Value {

@@ -16,10 +16,14 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::aws::model::typed::sagemaker::{
+    Channel, CreateTrainingJobRequest, SecondaryStatus, TrainingJobStatus,
+};
 use crate::aws::time::now_epoch;
 use crate::service::described::{Record, TrainingJob};
+use crate::service::failure::FailureReason;
 use crate::service::resources::{ListParams, Page};
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 use state::JobState;
 
@@ -65,15 +69,16 @@ impl Supervisors {
 }
 
 impl Services {
-    pub async fn create_training_job(&self, req: Request) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "TrainingJobName")?.to_string();
-        let algo = req
-            .get("AlgorithmSpecification")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if algo.get("TrainingImage").and_then(Value::as_str).is_none() {
+    pub async fn create_training_job(
+        &self,
+        input: Input<CreateTrainingJobRequest>,
+    ) -> ServiceResult<Arc<Resource>> {
+        let req = &input.members;
+        let name = req.training_job_name.clone().unwrap_or_default();
+        let algo = req.algorithm_specification.as_ref();
+        if algo.and_then(|a| a.training_image.as_ref()).is_none() {
             return Err(ServiceError::Validation(
-                if algo.get("AlgorithmName").is_some() {
+                if algo.is_some_and(|a| a.algorithm_name.is_some()) {
                     "AlgorithmName (AWS Marketplace algorithm resources) is not supported by sagebox; give AlgorithmSpecification.TrainingImage instead."
                 } else {
                     "Either TrainingImage or AlgorithmName must be specified in AlgorithmSpecification."
@@ -81,44 +86,26 @@ impl Services {
                 .into(),
             ));
         }
-        let mut names = HashSet::new();
-        for ch in req
-            .get("InputDataConfig")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let ch_name = ch.get("ChannelName").and_then(Value::as_str).unwrap_or("");
-            if !names.insert(ch_name.to_string()) {
-                return Err(ServiceError::Validation(format!(
-                    "Channel names must be unique. Found duplicate channel name: {ch_name}"
-                )));
-            }
-            if ch.pointer("/DataSource/S3DataSource").is_none() {
-                return Err(ServiceError::Validation(format!(
-                    "Channel {ch_name}: only S3DataSource data sources are supported by sagebox."
-                )));
-            }
-        }
+        check_channels(req.input_data_config.as_deref().unwrap_or_default())?;
         let output = req
-            .get("OutputDataConfig")
-            .and_then(|o| o.get("S3OutputPath"))
-            .and_then(Value::as_str)
+            .output_data_config
+            .as_ref()
+            .and_then(|o| o.s3_output_path.as_deref())
             .unwrap_or("");
         if staging::parse_s3_uri(output).is_none() {
             return Err(ServiceError::Validation(format!(
                 "1 validation error detected: Value '{output}' at 'outputDataConfig.s3OutputPath' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(https|s3)://([^/]+)/?(.*)$"
             )));
         }
-        let state = JobState::new(now_epoch());
+        let state = JobState::new(&name, now_epoch());
         let arn = self.sagemaker_arn("training-job", &name);
         let res = match self
             .create_resource(
                 ResourceKind::TrainingJob,
                 &name,
-                req,
+                input.raw,
                 Value::Object(state.derived.clone()),
-                Some(&state.status),
+                Some(state.status.as_str()),
             )
             .await
         {
@@ -139,7 +126,7 @@ impl Services {
         let row = self.stored_training_job(name).await?;
         Ok(TrainingJob {
             record: Record::from(&*row),
-            status: row.status.clone(),
+            status: stored_status(row.status.as_deref()),
         })
     }
 
@@ -157,22 +144,26 @@ impl Services {
             .await?;
         Ok(page.map(|r| TrainingJob {
             record: Record::from(&r),
-            status: r.status,
+            status: stored_status(r.status.as_deref()),
         }))
     }
 
     pub async fn stop_training_job(&self, name: &str) -> ServiceResult<()> {
         let job = self.stored_training_job(name).await?;
-        let mut state = JobState::from_stored(job.status.as_deref(), &job.derived);
-        match state.status.as_str() {
-            "InProgress" => {
-                state.set_status("Stopping");
-                state.transition("Stopping", "Stopping the training job");
+        let mut state = JobState::from_stored(&job.name, job.status.as_deref(), &job.derived);
+        match state.status {
+            TrainingJobStatus::InProgress => {
+                state
+                    .set_status(TrainingJobStatus::Stopping)
+                    .and_then(|()| {
+                        state.transition(SecondaryStatus::Stopping, "Stopping the training job")
+                    })
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 self.save_training_state(&job.name, &state).await?;
                 self.training.stop(&job.name);
                 Ok(())
             }
-            "Stopping" => Ok(()),
+            TrainingJobStatus::Stopping => Ok(()),
             other => Err(ServiceError::Validation(format!(
                 "The request was rejected because the training job is in status {other}."
             ))),
@@ -188,7 +179,7 @@ impl Services {
             .update_resource_state(
                 ResourceKind::TrainingJob,
                 name,
-                Some(state.status.clone()),
+                Some(state.status.as_str().to_string()),
                 Value::Object(state.derived.clone()),
                 now_epoch(),
             )
@@ -222,8 +213,8 @@ impl Services {
     /// still exist (re-adopted by label), or fail with a reason. Returns the adopted ARNs.
     async fn recover_training(&self) -> HashSet<String> {
         let mut active = Vec::new();
-        for status in ["InProgress", "Stopping"] {
-            let query = ListQuery::every(Some(status));
+        for status in [TrainingJobStatus::InProgress, TrainingJobStatus::Stopping] {
+            let query = ListQuery::every(Some(status.as_str()));
             match self
                 .store
                 .list_resources(ResourceKind::TrainingJob, query)
@@ -242,11 +233,7 @@ impl Services {
                     .unwrap_or_default(),
                 Err(_) => Vec::new(),
             };
-            let instances = job
-                .request
-                .pointer("/ResourceConfig/InstanceCount")
-                .and_then(Value::as_u64)
-                .unwrap_or(1);
+            let instances = instance_count(&job);
             if !containers.is_empty() && containers.len() as u64 == instances {
                 tracing::info!(
                     "re-adopting training job {} ({} containers)",
@@ -273,16 +260,57 @@ impl Services {
                     Some(ids),
                 ));
             } else {
-                let mut state = JobState::from_stored(job.status.as_deref(), &job.derived);
-                state.fail(
-                    "InternalServerError: sagebox restarted while this job was running and the job's containers are gone; start the job again under a new name.",
-                    instances,
+                let mut state =
+                    JobState::from_stored(&job.name, job.status.as_deref(), &job.derived);
+                let reason = FailureReason::InternalServerError(
+                    "sagebox restarted while this job was running and the job's containers are gone; start the job again under a new name.".into(),
                 );
-                if let Err(e) = self.save_training_state(&job.name, &state).await {
+                if let Err(e) = state.fail(&reason, instances) {
+                    tracing::error!("{e}");
+                } else if let Err(e) = self.save_training_state(&job.name, &state).await {
                     tracing::warn!("cannot fail training job {}: {e}", job.name);
                 }
             }
         }
         adopted
     }
+}
+
+/// Channel names are unique, and every channel reads from S3.
+fn check_channels(channels: &[Channel]) -> ServiceResult<()> {
+    let mut names = HashSet::new();
+    for ch in channels {
+        let ch_name = ch.channel_name.as_deref().unwrap_or("");
+        if !names.insert(ch_name) {
+            return Err(ServiceError::Validation(format!(
+                "Channel names must be unique. Found duplicate channel name: {ch_name}"
+            )));
+        }
+        if ch
+            .data_source
+            .as_ref()
+            .and_then(|d| d.s3_data_source.as_ref())
+            .is_none()
+        {
+            return Err(ServiceError::Validation(format!(
+                "Channel {ch_name}: only S3DataSource data sources are supported by sagebox."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A stored status as the enum; a row written before its first state save has none.
+fn stored_status(status: Option<&str>) -> Option<TrainingJobStatus> {
+    status.and_then(|s| s.parse().ok())
+}
+
+/// ResourceConfig.InstanceCount of a stored job (1 when its request does not decode).
+fn instance_count(job: &Resource) -> u64 {
+    let what = format!("training job {}", job.name);
+    crate::service::stored::<CreateTrainingJobRequest>(&what, &job.request)
+        .ok()
+        .and_then(|r| r.resource_config?.instance_count)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(1)
 }

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Map, Value, json};
 
+use crate::aws::model::typed::sagemaker::{
+    CreateTrainingJobRequest, RecordWrapper, S3DataDistribution, TrainingInputMode,
+};
 use crate::service::objects::ListRequest;
 use crate::service::objects::Objects;
 
@@ -197,65 +200,45 @@ pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
 }
 
 /// hyperparameters.json: every value a string, as SageMaker passes them.
-pub fn hyperparameters_json(request: &Value) -> Value {
-    let mut out = Map::new();
-    if let Some(hp) = request.get("HyperParameters").and_then(Value::as_object) {
-        for (k, v) in hp {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            out.insert(k.clone(), Value::String(s));
-        }
-    }
-    Value::Object(out)
+pub fn hyperparameters_json(request: &CreateTrainingJobRequest) -> Value {
+    json!(request.hyper_parameters.clone().unwrap_or_default())
 }
 
 /// inputdataconfig.json: per channel, its content type, input mode and distribution.
-pub fn inputdataconfig_json(request: &Value, default_mode: &str) -> Value {
+pub fn inputdataconfig_json(
+    request: &CreateTrainingJobRequest,
+    default_mode: TrainingInputMode,
+) -> Value {
     let mut out = Map::new();
-    for ch in request
-        .get("InputDataConfig")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(name) = ch.get("ChannelName").and_then(Value::as_str) else {
+    for ch in request.input_data_config.iter().flatten() {
+        let Some(name) = &ch.channel_name else {
             continue;
         };
-        let s3 = ch.pointer("/DataSource/S3DataSource");
+        let s3 = ch
+            .data_source
+            .as_ref()
+            .and_then(|d| d.s3_data_source.as_ref());
         let mut c = Map::new();
-        if let Some(ct) = ch.get("ContentType") {
-            c.insert("ContentType".into(), ct.clone());
+        if let Some(ct) = &ch.content_type {
+            c.insert("ContentType".into(), json!(ct));
         }
         c.insert(
             "TrainingInputMode".into(),
-            json!(
-                ch.get("InputMode")
-                    .and_then(Value::as_str)
-                    .unwrap_or(default_mode)
-            ),
+            json!(ch.input_mode.unwrap_or(default_mode)),
         );
+        let distribution = s3.and_then(|s| s.s3_data_distribution_type);
         c.insert(
             "S3DistributionType".into(),
-            json!(
-                s3.and_then(|s| s.get("S3DataDistributionType"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("FullyReplicated")
-            ),
+            json!(distribution.unwrap_or(S3DataDistribution::FullyReplicated)),
         );
         c.insert(
             "RecordWrapperType".into(),
-            json!(
-                ch.get("RecordWrapperType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("None")
-            ),
+            json!(ch.record_wrapper_type.unwrap_or(RecordWrapper::None)),
         );
-        if let Some(ct) = ch.get("CompressionType") {
-            c.insert("CompressionType".into(), ct.clone());
+        if let Some(ct) = ch.compression_type {
+            c.insert("CompressionType".into(), json!(ct));
         }
-        out.insert(name.to_string(), Value::Object(c));
+        out.insert(name.clone(), Value::Object(c));
     }
     Value::Object(out)
 }
@@ -449,17 +432,19 @@ mod tests {
 
     #[test]
     fn config_files_have_sagemakers_shapes() {
-        let req = json!({
+        let req: CreateTrainingJobRequest = serde_json::from_value(json!({
             "HyperParameters": {"epochs": "3", "eta": "0.1"},
             "InputDataConfig": [{"ChannelName": "train", "ContentType": "text/csv",
                 "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/p",
                     "S3DataDistributionType": "ShardedByS3Key"}}}],
-        });
+        }))
+        .expect("a request");
         assert_eq!(
             hyperparameters_json(&req),
             json!({"epochs": "3", "eta": "0.1"})
         );
-        let idc = inputdataconfig_json(&req, "File");
+        let idc = inputdataconfig_json(&req, TrainingInputMode::File);
+        assert_eq!(idc["train"]["RecordWrapperType"], "None");
         assert_eq!(idc["train"]["TrainingInputMode"], "File");
         assert_eq!(idc["train"]["S3DistributionType"], "ShardedByS3Key");
         assert_eq!(idc["train"]["ContentType"], "text/csv");

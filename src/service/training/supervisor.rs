@@ -20,10 +20,15 @@ mod metrics;
 use super::staging;
 use super::state::JobState;
 use super::{LOG_GROUP, StopRequest};
+use crate::aws::model::typed::sagemaker::{
+    CreateTrainingJobRequest, SecondaryStatus as Secondary, TrainingJobStatus as Status,
+};
 use crate::aws::time::now_epoch;
 use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
+use crate::service::failure::FailureReason;
+use crate::service::lifecycle::IllegalMove;
 use crate::service::logs::{LogWriter as JobLog, Resume};
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::ResourceKind;
@@ -38,7 +43,7 @@ const STOP_GRACE: Duration = Duration::from_secs(120);
 
 enum Outcome {
     Completed,
-    Failed(String),
+    Failed(FailureReason),
     Stopped,
     MaxRuntime,
 }
@@ -46,7 +51,10 @@ enum Outcome {
 struct Job {
     name: String,
     arn: String,
+    /// The stored request as sent, for trainingjobconfig.json.
     request: Value,
+    /// The same request, decoded: what the supervisor reads.
+    members: CreateTrainingJobRequest,
     instances: u64,
     instance_type: String,
     hosts: Vec<String>,
@@ -62,6 +70,11 @@ impl Job {
     fn host_dir(&self, host: &str) -> PathBuf {
         self.dir.join("hosts").join(host)
     }
+
+    /// CheckpointConfig.S3Uri, when the job keeps checkpoints.
+    fn checkpoint_uri(&self) -> Option<String> {
+        self.members.checkpoint_config.as_ref()?.s3_uri.clone()
+    }
 }
 
 pub(super) async fn run(
@@ -75,16 +88,16 @@ pub(super) async fn run(
         return;
     };
     let request = res.request.clone();
-    let instances = request
-        .pointer("/ResourceConfig/InstanceCount")
-        .and_then(Value::as_u64)
+    let members = stored_request(&res.name, &request);
+    let resources = members.resource_config.as_ref();
+    let instances = resources
+        .and_then(|r| r.instance_count)
+        .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(1)
         .max(1);
-    let instance_type = request
-        .pointer("/ResourceConfig/InstanceType")
-        .and_then(Value::as_str)
-        .unwrap_or("ml.m5.large")
-        .to_string();
+    let instance_type = resources
+        .and_then(|r| r.instance_type.clone())
+        .unwrap_or_else(|| "ml.m5.large".to_string());
     let hosts: Vec<String> = (1..=instances).map(|i| format!("algo-{i}")).collect();
     let epoch = now_epoch() as u64;
     let owner = services.runtime.owner.clone();
@@ -104,13 +117,14 @@ pub(super) async fn run(
             .join("jobs")
             .join("training")
             .join(res.name.to_ascii_lowercase()),
-        state: JobState::from_stored(res.status.as_deref(), &res.derived),
+        state: JobState::from_stored(&res.name, res.status.as_deref(), &res.derived),
         network: format!("sagebox-{owner}-{}", res.name.to_ascii_lowercase()),
         feeders_stop: Arc::new(AtomicBool::new(false)),
         gpus: GpuGrant::default(),
         request,
+        members,
     };
-    let metrics = Arc::new(Mutex::new(Metrics::from_request(&job.request)));
+    let metrics = Arc::new(Mutex::new(Metrics::from_request(&job.members)));
 
     let outcome = match adopt {
         Some(containers) => {
@@ -144,9 +158,9 @@ pub(super) async fn run(
                     )
                     .await
                 }
-                Err(e) => Outcome::Failed(format!(
-                    "InternalServerError: Docker became unreachable: {e}"
-                )),
+                Err(e) => Outcome::Failed(FailureReason::InternalServerError(format!(
+                    "Docker became unreachable: {e}"
+                ))),
             }
         }
         None => match launch(&services, &mut job, &mut stop).await {
@@ -164,6 +178,15 @@ pub(super) async fn run(
     services.training.done(&job.name);
 }
 
+/// The job's stored request, decoded. A row this sagebox wrote always decodes; one that does
+/// not is logged and read as empty, so the job fails for want of a training image.
+fn stored_request(name: &str, request: &Value) -> CreateTrainingJobRequest {
+    crate::service::stored(&format!("training job {name}"), request).unwrap_or_else(|e| {
+        tracing::error!("{e}");
+        CreateTrainingJobRequest::default()
+    })
+}
+
 /// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the
 /// supervisor has no caller to hand the error to.
 async fn save(services: &Services, job: &Job) {
@@ -171,10 +194,19 @@ async fn save(services: &Services, job: &Job) {
         .persist_state(
             ResourceKind::TrainingJob,
             &job.name,
-            &job.state.status,
+            job.state.status.as_str(),
             |d| d.clone_from(&job.state.derived),
         )
         .await;
+}
+
+/// Saves the state after a move the status tables allowed; a refused move is a bug in the
+/// supervisor: it is logged with the job's name and nothing is written.
+async fn save_move(services: &Services, job: &Job, moved: Result<(), IllegalMove>) {
+    match moved {
+        Ok(()) => save(services, job).await,
+        Err(e) => tracing::error!("{e}; the state is left as it was"),
+    }
 }
 
 fn job_labels(services: &Services, job: &Job) -> HashMap<String, String> {
@@ -236,16 +268,12 @@ async fn watch_containers(
     }
 
     let max_runtime = job
-        .request
-        .pointer("/StoppingCondition/MaxRuntimeInSeconds")
-        .and_then(Value::as_f64)
-        .unwrap_or(86_400.0);
-    let started = job
-        .state
-        .derived
-        .get("TrainingStartTime")
-        .and_then(Value::as_f64)
-        .unwrap_or_else(now_epoch);
+        .members
+        .stopping_condition
+        .as_ref()
+        .and_then(|s| s.max_runtime_in_seconds)
+        .map_or(86_400.0, |s| s as f64);
+    let started = job.state.training_start().unwrap_or_else(now_epoch);
     let deadline = Duration::from_secs_f64((started + max_runtime - now_epoch()).max(0.0));
 
     let mut waits = futures_util::stream::FuturesUnordered::new();
@@ -276,7 +304,7 @@ async fn watch_containers(
                     }
                 }
                 Some((host, Err(e))) => {
-                    outcome = Some(Outcome::Failed(format!("InternalServerError: lost track of {host}: {e}")));
+                    outcome = Some(Outcome::Failed(FailureReason::InternalServerError(format!("lost track of {host}: {e}"))));
                 }
                 None => outcome = Some(Outcome::Completed),
             },
@@ -291,12 +319,13 @@ async fn watch_containers(
     let outcome = outcome.unwrap_or(Outcome::Completed);
     if !matches!(outcome, Outcome::Completed) {
         if matches!(outcome, Outcome::MaxRuntime) {
-            job.state.set_status("Stopping");
-            job.state.transition(
-                "MaxRuntimeExceeded",
-                "Job stopped because the maximum runtime was reached",
-            );
-            save(services, job).await;
+            let moved = job.state.set_status(Status::Stopping).and_then(|()| {
+                job.state.transition(
+                    Secondary::MaxRuntimeExceeded,
+                    "Job stopped because the maximum runtime was reached",
+                )
+            });
+            save_move(services, job, moved).await;
         }
         // SIGTERM, then SIGKILL after the grace time, on every container still running.
         let stops = ids.iter().map(|(_, id)| engine.stop(id, STOP_GRACE));
@@ -350,16 +379,16 @@ fn failure_reason(
     host: &str,
     code: i64,
     tails: &Arc<Mutex<HashMap<String, Vec<String>>>>,
-) -> String {
+) -> FailureReason {
     let file = job.host_dir(host).join("output/failure");
     match std::fs::read_to_string(&file) {
         Ok(text) if !text.trim().is_empty() => {
             let text = text.trim();
             // Images that follow SageMaker's toolkits already classify their failure.
             if text.starts_with("AlgorithmError:") || text.starts_with("ClientError:") {
-                text.to_string()
+                FailureReason::parse(text)
             } else {
-                format!("AlgorithmError: {text}, exit code: {code}")
+                FailureReason::AlgorithmError(format!("{text}, exit code: {code}"))
             }
         }
         _ => {
@@ -369,13 +398,13 @@ fn failure_reason(
                 .and_then(|t| t.get(host).cloned())
                 .unwrap_or_default();
             let last: Vec<&String> = tail.iter().rev().take(5).rev().collect();
-            format!(
-                "AlgorithmError: {host} exited with code {code}. Last log lines: {}",
+            FailureReason::AlgorithmError(format!(
+                "{host} exited with code {code}. Last log lines: {}",
                 last.iter()
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
                     .join(" | ")
-            )
+            ))
         }
     }
 }
@@ -393,52 +422,47 @@ async fn finish(
         job.state.set("FinalMetricDataList", m.final_list());
     }
     if let Outcome::Failed(reason) = &outcome {
-        job.state.fail(reason, job.instances);
-        save(services, job).await;
+        let moved = job.state.fail(reason, job.instances);
+        save_move(services, job, moved).await;
         return;
     }
-    job.state
-        .transition("Uploading", "Uploading generated training model");
-    save(services, job).await;
-    match upload(services, job).await {
-        Ok(()) => {}
-        Err(reason) => {
-            job.state.fail(&reason, job.instances);
-            save(services, job).await;
-            return;
-        }
+    let moved = job
+        .state
+        .transition(Secondary::Uploading, "Uploading generated training model");
+    save_move(services, job, moved).await;
+    if let Err(reason) = upload(services, job).await {
+        let moved = job.state.fail(&reason, job.instances);
+        save_move(services, job, moved).await;
+        return;
     }
-    match outcome {
-        Outcome::Completed => job.state.finish(
-            "Completed",
-            "Completed",
+    let (status, secondary, message) = match outcome {
+        Outcome::Completed => (
+            Status::Completed,
+            Secondary::Completed,
             "Training job completed",
-            job.instances,
         ),
-        Outcome::MaxRuntime => job.state.finish(
-            "Stopped",
-            "MaxRuntimeExceeded",
+        Outcome::MaxRuntime => (
+            Status::Stopped,
+            Secondary::MaxRuntimeExceeded,
             "Training job stopped because it exceeded MaxRuntimeInSeconds",
-            job.instances,
         ),
-        _ => job
-            .state
-            .finish("Stopped", "Stopped", "Training job stopped", job.instances),
-    }
-    save(services, job).await;
+        _ => (Status::Stopped, Secondary::Stopped, "Training job stopped"),
+    };
+    let moved = job.state.finish(status, secondary, message, job.instances);
+    save_move(services, job, moved).await;
 }
 
 /// model.tar.gz (from algo-1's /opt/ml/model), output.tar.gz (/opt/ml/output/data, when not
 /// empty) and the checkpoints.
-async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
+async fn upload(services: &Services, job: &mut Job) -> Result<(), FailureReason> {
     let output = job
-        .request
-        .pointer("/OutputDataConfig/S3OutputPath")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+        .members
+        .output_data_config
+        .as_ref()
+        .and_then(|o| o.s3_output_path.clone())
+        .unwrap_or_default();
     let (bucket, prefix) = staging::parse_s3_uri(&output)
-        .ok_or_else(|| format!("ClientError: {output} is not an s3:// URI"))?;
+        .ok_or_else(|| FailureReason::ClientError(format!("{output} is not an s3:// URI")))?;
     let prefix = prefix.trim_end_matches('/');
     let base = if prefix.is_empty() {
         format!("{}/output", job.name)
@@ -457,14 +481,16 @@ async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
         let (d, t) = (dir.clone(), tar.clone());
         tokio::task::spawn_blocking(move || staging::pack_tar_gz(&d, &t))
             .await
-            .map_err(|e| format!("InternalServerError: {e}"))?
-            .map_err(|e| format!("InternalServerError: packing {file}: {e}"))?;
+            .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
+            .map_err(|e| FailureReason::InternalServerError(format!("packing {file}: {e}")))?;
         let key = format!("{base}/{file}");
         services
             .objects
             .put_file(&bucket, &key, &tar, ObjectMeta::default())
             .await
-            .map_err(|e| format!("ClientError: cannot upload s3://{bucket}/{key}: {e}"))?;
+            .map_err(|e| {
+                FailureReason::ClientError(format!("cannot upload s3://{bucket}/{key}: {e}"))
+            })?;
         if file == "model.tar.gz" {
             job.state.set(
                 "ModelArtifacts",
@@ -472,11 +498,8 @@ async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
             );
         }
     }
-    if let Some(uri) = job
-        .request
-        .pointer("/CheckpointConfig/S3Uri")
-        .and_then(Value::as_str)
-        && let Some((cb, cp)) = staging::parse_s3_uri(uri)
+    if let Some(uri) = job.checkpoint_uri()
+        && let Some((cb, cp)) = staging::parse_s3_uri(&uri)
     {
         let cp = cp.trim_end_matches('/').to_string();
         for (rel, path) in staging::files_under(&leader.join("checkpoints")) {
@@ -490,7 +513,9 @@ async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
                 .put_file(&cb, &key, &path, ObjectMeta::default())
                 .await
             {
-                let reason = format!("ClientError: cannot upload checkpoint s3://{cb}/{key}: {e}");
+                let reason = FailureReason::ClientError(format!(
+                    "cannot upload checkpoint s3://{cb}/{key}: {e}"
+                ));
                 report_checkpoint_failure(services, job, &reason).await;
                 return Err(reason);
             }
@@ -502,7 +527,7 @@ async fn upload(services: &Services, job: &mut Job) -> Result<(), String> {
 /// A checkpoint that cannot be uploaded fails the job (its reason says so); the job's log
 /// (algo-1's stream, where its containers wrote) and the server's say so too, since the
 /// containers' own log writers have ended by now.
-async fn report_checkpoint_failure(services: &Services, job: &Job, reason: &str) {
+async fn report_checkpoint_failure(services: &Services, job: &Job, reason: &FailureReason) {
     tracing::error!("training job {}: {reason}", job.name);
     let Some(stream) = job.streams.first() else {
         return;

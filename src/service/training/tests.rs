@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::aws::model::typed::sagemaker::{
+    CreateTrainingJobRequest, SecondaryStatus, TrainingJobStatus,
+};
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
 use crate::service::described::TrainingJob;
-use crate::service::{Request, Services};
+use crate::service::training::state::JobState;
+use crate::service::{Input, ServiceError, Services};
 
-fn job(name: &str, max_runtime: u64) -> Request {
+fn job(name: &str, max_runtime: u64) -> Input<CreateTrainingJobRequest> {
     let req = json!({
         "TrainingJobName": name,
         "RoleArn": "arn:aws:iam::000000000000:role/r",
@@ -19,7 +23,7 @@ fn job(name: &str, max_runtime: u64) -> Request {
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
     });
-    req.as_object().cloned().expect("an object")
+    Input::decode(req.as_object().cloned().expect("an object")).expect("a request")
 }
 
 async fn with_bucket(s: &Services) {
@@ -29,26 +33,33 @@ async fn with_bucket(s: &Services) {
         .expect("bucket out");
 }
 
+/// The statuses a job ends in.
+const ENDED: [TrainingJobStatus; 3] = [
+    TrainingJobStatus::Completed,
+    TrainingJobStatus::Failed,
+    TrainingJobStatus::Stopped,
+];
+
 /// The job once its status is one of `statuses`.
-async fn until_status(s: &Services, name: &str, statuses: &[&str]) -> TrainingJob {
+async fn until_status(s: &Services, name: &str, statuses: &[TrainingJobStatus]) -> TrainingJob {
     eventually(20, &format!("{name} to be {statuses:?}"), || async {
         let res = s.describe_training_job(name).await.ok()?;
-        statuses
-            .contains(&res.status.as_deref().unwrap_or_default())
+        res.status
+            .is_some_and(|s| statuses.contains(&s))
             .then_some(res)
     })
     .await
 }
 
 /// The job once its SecondaryStatus is `secondary`.
-async fn until_secondary(s: &Services, name: &str, secondary: &str) -> TrainingJob {
+async fn until_secondary(s: &Services, name: &str, secondary: SecondaryStatus) -> TrainingJob {
     eventually(20, &format!("{name} to reach {secondary}"), || async {
         let res = s.describe_training_job(name).await.ok()?;
         (res.record
             .derived
             .get("SecondaryStatus")
             .and_then(Value::as_str)
-            == Some(secondary))
+            == Some(secondary.as_str()))
         .then_some(res)
     })
     .await
@@ -81,10 +92,10 @@ async fn a_job_whose_algorithm_exits_0_completes_and_uploads_model_tar_gz() {
     with_bucket(&s).await;
     s.create_training_job(job("ok", 60)).await.expect("create");
 
-    let res = until_status(&s, "ok", &["Completed", "Failed", "Stopped"]).await;
+    let res = until_status(&s, "ok", &ENDED).await;
     assert_eq!(
-        res.status.as_deref(),
-        Some("Completed"),
+        res.status,
+        Some(TrainingJobStatus::Completed),
         "{:?}",
         res.record.derived
     );
@@ -128,8 +139,8 @@ async fn an_algorithm_that_exits_1_with_a_failure_file_fails_the_job_with_algori
     with_bucket(&s).await;
     s.create_training_job(job("bad", 60)).await.expect("create");
 
-    let res = until_status(&s, "bad", &["Completed", "Failed", "Stopped"]).await;
-    assert_eq!(res.status.as_deref(), Some("Failed"));
+    let res = until_status(&s, "bad", &ENDED).await;
+    assert_eq!(res.status, Some(TrainingJobStatus::Failed));
     assert_eq!(
         member(&res, "FailureReason"),
         "AlgorithmError: bad hyperparameter eta, exit code: 1"
@@ -146,19 +157,22 @@ async fn stop_training_job_moves_a_running_job_through_stopping_to_stopped() {
     s.create_training_job(job("halt", 600))
         .await
         .expect("create");
-    until_secondary(&s, "halt", "Training").await;
+    until_secondary(&s, "halt", SecondaryStatus::Training).await;
 
     s.stop_training_job("halt").await.expect("stop");
     let res = s.describe_training_job("halt").await.expect("describe");
-    assert_eq!(res.status.as_deref(), Some("Stopping"));
-    let res = until_status(&s, "halt", &["Completed", "Failed", "Stopped"]).await;
+    assert_eq!(res.status, Some(TrainingJobStatus::Stopping));
+    let res = until_status(&s, "halt", &ENDED).await;
     assert_eq!(
-        res.status.as_deref(),
-        Some("Stopped"),
+        res.status,
+        Some(TrainingJobStatus::Stopped),
         "{:?}",
         res.record.derived
     );
-    assert_eq!(member(&res, "SecondaryStatus"), "Stopped");
+    assert_eq!(
+        member(&res, "SecondaryStatus"),
+        SecondaryStatus::Stopped.as_str()
+    );
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
 }
 
@@ -171,14 +185,17 @@ async fn a_job_past_max_runtime_in_seconds_is_stopped_with_max_runtime_exceeded(
     with_bucket(&s).await;
     s.create_training_job(job("slow", 1)).await.expect("create");
 
-    let res = until_status(&s, "slow", &["Completed", "Failed", "Stopped"]).await;
+    let res = until_status(&s, "slow", &ENDED).await;
     assert_eq!(
-        res.status.as_deref(),
-        Some("Stopped"),
+        res.status,
+        Some(TrainingJobStatus::Stopped),
         "{:?}",
         res.record.derived
     );
-    assert_eq!(member(&res, "SecondaryStatus"), "MaxRuntimeExceeded");
+    assert_eq!(
+        member(&res, "SecondaryStatus"),
+        SecondaryStatus::MaxRuntimeExceeded.as_str()
+    );
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
 }
 
@@ -199,7 +216,7 @@ fn job_left_training(dir: &std::path::Path, fake: &Arc<FakeEngine>, name: &str) 
         let s = services(dir, fake);
         with_bucket(&s).await;
         s.create_training_job(job(name, 600)).await.expect("create");
-        until_secondary(&s, name, "Training").await;
+        until_secondary(&s, name, SecondaryStatus::Training).await;
     });
 }
 
@@ -214,10 +231,10 @@ fn after_a_restart_a_job_whose_container_still_runs_is_re_adopted_and_completes(
     rt.block_on(async {
         let s = services(dir.path(), &fake);
         tokio::spawn(s.clone().recover());
-        let res = until_status(&s, "kept", &["Completed", "Failed", "Stopped"]).await;
+        let res = until_status(&s, "kept", &ENDED).await;
         assert_eq!(
-            res.status.as_deref(),
-            Some("Completed"),
+            res.status,
+            Some(TrainingJobStatus::Completed),
             "{:?}",
             res.record.derived
         );
@@ -245,8 +262,8 @@ fn after_a_restart_a_job_whose_container_is_gone_fails_with_internal_server_erro
     rt.block_on(async {
         let s = services(dir.path(), &fake);
         s.clone().recover().await;
-        let res = until_status(&s, "lost", &["Completed", "Failed", "Stopped"]).await;
-        assert_eq!(res.status.as_deref(), Some("Failed"));
+        let res = until_status(&s, "lost", &ENDED).await;
+        assert_eq!(res.status, Some(TrainingJobStatus::Failed));
         assert!(
             member(&res, "FailureReason").starts_with(
                 "InternalServerError: sagebox restarted while this job was running and the job's containers are gone"
@@ -254,5 +271,37 @@ fn after_a_restart_a_job_whose_container_is_gone_fails_with_internal_server_erro
             "{}",
             member(&res, "FailureReason")
         );
+    });
+}
+
+/// The status tables are live: a row whose secondary status already ended (as a supervisor bug
+/// could leave it) cannot be moved to Stopping, and the refused stop writes nothing.
+#[test]
+fn stopping_a_job_whose_secondary_status_ended_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default());
+    job_left_training(dir.path(), &fake, "odd");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let s = services(dir.path(), &fake);
+        let row = s.stored_training_job("odd").await.expect("stored");
+        let mut state = JobState::from_stored("odd", row.status.as_deref(), &row.derived);
+        state.set(
+            "SecondaryStatus",
+            json!(SecondaryStatus::Completed.as_str()),
+        );
+        s.save_training_state("odd", &state).await.expect("save");
+
+        let refused = s.stop_training_job("odd").await;
+        assert!(
+            matches!(&refused, Err(ServiceError::Internal(m))
+                if m.contains("training job odd: no move from Completed to Stopping")),
+            "{refused:?}"
+        );
+        let res = s.describe_training_job("odd").await.expect("describe");
+        assert_eq!(res.status, Some(TrainingJobStatus::InProgress));
+        assert_eq!(member(&res, "SecondaryStatus"), "Completed");
     });
 }

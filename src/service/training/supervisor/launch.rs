@@ -11,11 +11,16 @@ use tokio::sync::watch;
 
 use super::super::StopRequest;
 use super::super::staging::{self, ChannelObject};
-use super::{HOST_LABEL, Job, JobLog, LOG_GROUP, STREAM_LABEL, job_labels, save};
+use super::{HOST_LABEL, Job, JobLog, LOG_GROUP, STREAM_LABEL, job_labels, save_move};
+use crate::aws::model::typed::sagemaker::{
+    Channel, RecordWrapper, S3DataDistribution, S3DataType, SecondaryStatus as Secondary,
+    TrainingInputMode,
+};
 use crate::runtime::engine::{Bind, ContainerSpec, Engine};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types::{self, Allotment};
 use crate::service::Services;
+use crate::service::failure::FailureReason;
 
 /// Image, GPUs, data, config files, network and containers. Returns the engine and the
 /// started containers as (host, id); an Err is the job's FailureReason.
@@ -23,35 +28,37 @@ pub(super) async fn launch(
     services: &Services,
     job: &mut Job,
     stop: &mut watch::Receiver<StopRequest>,
-) -> Result<(Engine, Vec<(String, String)>), String> {
+) -> Result<(Engine, Vec<(String, String)>), FailureReason> {
     let (log, _log_task) = JobLog::new(services, LOG_GROUP, &job.streams[0]);
-    job.state
-        .transition("Starting", "Preparing the instances for training");
-    save(services, job).await;
+    let moved = job
+        .state
+        .transition(Secondary::Starting, "Preparing the instances for training");
+    save_move(services, job, moved).await;
 
     let engine = services
         .runtime
         .engine()
         .await
-        .map_err(|e| format!("InternalServerError: {e}"))?;
+        .map_err(|e| FailureReason::InternalServerError(e.to_string()))?;
     let image = download_training_image(services, job, &log).await?;
     let allot = allot_resources(services, job, &log)?;
     check_output_bucket(services, job).await?;
 
-    job.state
-        .transition("Downloading", "Downloading input data");
+    let moved = job
+        .state
+        .transition(Secondary::Downloading, "Downloading input data");
     job.state.started_training();
-    save(services, job).await;
+    save_move(services, job, moved).await;
     let default_mode = job
-        .request
-        .pointer("/AlgorithmSpecification/TrainingInputMode")
-        .and_then(Value::as_str)
-        .unwrap_or("File")
-        .to_string();
+        .members
+        .algorithm_specification
+        .as_ref()
+        .and_then(|a| a.training_input_mode)
+        .unwrap_or(TrainingInputMode::File);
     prepare_host_dirs(job)?;
-    let channel_binds = download_input_data(services, job, &default_mode, &log).await?;
+    let channel_binds = download_input_data(services, job, default_mode, &log).await?;
     restore_checkpoints(services, job, &log).await;
-    write_config_files(job, &default_mode)?;
+    write_config_files(job, default_mode)?;
 
     let started =
         start_containers(services, &engine, job, &image, &allot, &channel_binds, stop).await?;
@@ -64,16 +71,17 @@ async fn download_training_image(
     services: &Services,
     job: &mut Job,
     log: &JobLog,
-) -> Result<String, String> {
+) -> Result<String, FailureReason> {
     let image_uri = job
-        .request
-        .pointer("/AlgorithmSpecification/TrainingImage")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    job.state
-        .transition("Downloading", "Downloading the training image");
-    save(services, job).await;
+        .members
+        .algorithm_specification
+        .as_ref()
+        .and_then(|a| a.training_image.clone())
+        .unwrap_or_default();
+    let moved = job
+        .state
+        .transition(Secondary::Downloading, "Downloading the training image");
+    save_move(services, job, moved).await;
     let progress_log = log.clone();
     let progress: crate::runtime::images::Progress =
         Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
@@ -81,12 +89,16 @@ async fn download_training_image(
         .runtime
         .image_for(&image_uri, &progress)
         .await
-        .map_err(|e| format!("ClientError: {e}"))
+        .map_err(|e| FailureReason::ClientError(e.to_string()))
 }
 
 /// The instance type's CPUs and memory, capped at the host's; GPUs from the pool (or CPU,
 /// with a warning in the log, under --gpu-fallback cpu).
-fn allot_resources(services: &Services, job: &mut Job, log: &JobLog) -> Result<Allotment, String> {
+fn allot_resources(
+    services: &Services,
+    job: &mut Job,
+    log: &JobLog,
+) -> Result<Allotment, FailureReason> {
     let allot = instance_types::allot(&job.instance_type, &services.runtime.host);
     for note in &allot.capped {
         log.line(&format!("[sagebox] {note}"));
@@ -97,7 +109,7 @@ fn allot_resources(services: &Services, job: &mut Job, log: &JobLog) -> Result<A
             .runtime
             .gpus
             .lock()
-            .map_err(|_| "InternalServerError: GPU pool unavailable".to_string())?
+            .map_err(|_| FailureReason::InternalServerError("GPU pool unavailable".into()))?
             .allocate(&job.arn, &job.instance_type, wanted);
         match grant {
             Ok(g) => job.gpus = g,
@@ -107,7 +119,7 @@ fn allot_resources(services: &Services, job: &mut Job, log: &JobLog) -> Result<A
                         "[sagebox] WARNING: {e}. Running on CPU because of --gpu-fallback cpu."
                     ));
                 } else {
-                    return Err(format!("CapacityError: {e}"));
+                    return Err(FailureReason::CapacityError(e.to_string()));
                 }
             }
         }
@@ -116,24 +128,25 @@ fn allot_resources(services: &Services, job: &mut Job, log: &JobLog) -> Result<A
 }
 
 /// The output bucket must exist before the algorithm runs for nothing.
-async fn check_output_bucket(services: &Services, job: &Job) -> Result<(), String> {
+async fn check_output_bucket(services: &Services, job: &Job) -> Result<(), FailureReason> {
     let output = job
-        .request
-        .pointer("/OutputDataConfig/S3OutputPath")
-        .and_then(Value::as_str)
+        .members
+        .output_data_config
+        .as_ref()
+        .and_then(|o| o.s3_output_path.as_deref())
         .unwrap_or_default();
     if let Some((bucket, _)) = staging::parse_s3_uri(output)
         && services.objects.bucket(&bucket).await.is_err()
     {
-        return Err(format!(
-            "ClientError: The S3 bucket \"{bucket}\" of OutputDataConfig.S3OutputPath ({output}) does not exist. Create the bucket or choose another output path."
-        ));
+        return Err(FailureReason::ClientError(format!(
+            "The S3 bucket \"{bucket}\" of OutputDataConfig.S3OutputPath ({output}) does not exist. Create the bucket or choose another output path."
+        )));
     }
     Ok(())
 }
 
 /// Each instance's /opt/ml tree.
-fn prepare_host_dirs(job: &Job) -> Result<(), String> {
+fn prepare_host_dirs(job: &Job) -> Result<(), FailureReason> {
     for host in &job.hosts {
         for sub in [
             "input/config",
@@ -143,8 +156,9 @@ fn prepare_host_dirs(job: &Job) -> Result<(), String> {
             "checkpoints",
             "code",
         ] {
-            std::fs::create_dir_all(job.host_dir(host).join(sub))
-                .map_err(|e| format!("InternalServerError: cannot prepare the job's files: {e}"))?;
+            std::fs::create_dir_all(job.host_dir(host).join(sub)).map_err(|e| {
+                FailureReason::InternalServerError(format!("cannot prepare the job's files: {e}"))
+            })?;
         }
     }
     Ok(())
@@ -154,17 +168,11 @@ fn prepare_host_dirs(job: &Job) -> Result<(), String> {
 async fn download_input_data(
     services: &Services,
     job: &Job,
-    default_mode: &str,
+    default_mode: TrainingInputMode,
     log: &JobLog,
-) -> Result<Vec<Vec<Bind>>, String> {
+) -> Result<Vec<Vec<Bind>>, FailureReason> {
     let mut channel_binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
-    let channels: Vec<Value> = job
-        .request
-        .get("InputDataConfig")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for ch in &channels {
+    for ch in job.members.input_data_config.iter().flatten() {
         stage_channel(services, job, ch, default_mode, &mut channel_binds, log).await?;
     }
     Ok(channel_binds)
@@ -175,40 +183,36 @@ async fn download_input_data(
 async fn stage_channel(
     services: &Services,
     job: &Job,
-    ch: &Value,
-    default_mode: &str,
+    ch: &Channel,
+    default_mode: TrainingInputMode,
     channel_binds: &mut [Vec<Bind>],
     log: &JobLog,
-) -> Result<(), String> {
-    let ch_name = ch
-        .get("ChannelName")
-        .and_then(Value::as_str)
-        .unwrap_or("data");
+) -> Result<(), FailureReason> {
+    let ch_name = ch.channel_name.as_deref().unwrap_or("data");
     let s3 = ch
-        .pointer("/DataSource/S3DataSource")
-        .cloned()
-        .unwrap_or_default();
+        .data_source
+        .as_ref()
+        .and_then(|d| d.s3_data_source.as_ref());
     let data_type = s3
-        .get("S3DataType")
-        .and_then(Value::as_str)
-        .unwrap_or("S3Prefix");
-    let uri = s3.get("S3Uri").and_then(Value::as_str).unwrap_or_default();
+        .and_then(|s| s.s3_data_type)
+        .unwrap_or(S3DataType::S3Prefix);
+    let uri = s3.and_then(|s| s.s3_uri.as_deref()).unwrap_or_default();
     let distribution = s3
-        .get("S3DataDistributionType")
-        .and_then(Value::as_str)
-        .unwrap_or("FullyReplicated");
-    let mode = ch
-        .get("InputMode")
-        .and_then(Value::as_str)
-        .unwrap_or(default_mode);
+        .and_then(|s| s.s3_data_distribution_type)
+        .unwrap_or(S3DataDistribution::FullyReplicated);
+    let sharded = distribution == S3DataDistribution::ShardedByS3Key;
+    let mode = ch.input_mode.unwrap_or(default_mode);
     let started = Instant::now();
-    let objects = staging::resolve_source(&services.objects, data_type, uri).await?;
+    let objects = staging::resolve_source(&services.objects, data_type.as_str(), uri)
+        .await
+        .map_err(|e| FailureReason::parse(&e))?;
     let total: u64 = objects.iter().map(|o| o.size).sum();
     let mut copied = 0;
     for (i, host) in job.hosts.iter().enumerate() {
-        let mine: Vec<ChannelObject> = staging::shard(&objects, distribution, i, job.hosts.len());
-        if mode == "Pipe" {
-            let recordio = ch.get("RecordWrapperType").and_then(Value::as_str) == Some("RecordIO");
+        let mine: Vec<ChannelObject> =
+            staging::shard(&objects, distribution.as_str(), i, job.hosts.len());
+        if mode == TrainingInputMode::Pipe {
+            let recordio = ch.record_wrapper_type == Some(RecordWrapper::RecordIO);
             let dir = job.host_dir(host).join("input/data");
             let stop = job.feeders_stop.clone();
             let channel = ch_name.to_string();
@@ -217,17 +221,19 @@ async fn stage_channel(
             });
             continue;
         }
-        let dir = if distribution == "ShardedByS3Key" {
+        let dir = if sharded {
             job.dir.join("channels").join(format!("{ch_name}-{host}"))
         } else {
             job.dir.join("channels").join(ch_name)
         };
-        if i == 0 || distribution == "ShardedByS3Key" {
+        if i == 0 || sharded {
             let d = dir.clone();
             copied += tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine))
                 .await
-                .map_err(|e| format!("InternalServerError: {e}"))?
-                .map_err(|e| format!("InternalServerError: staging channel {ch_name}: {e}"))?;
+                .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
+                .map_err(|e| {
+                    FailureReason::InternalServerError(format!("staging channel {ch_name}: {e}"))
+                })?;
         }
         channel_binds[i].push(Bind {
             host: dir.display().to_string(),
@@ -247,17 +253,13 @@ async fn stage_channel(
 /// that cannot be copied does not fail the job (it starts without it, as from scratch), but
 /// is reported in the job's log and the server's.
 async fn restore_checkpoints(services: &Services, job: &Job, log: &JobLog) {
-    let Some(uri) = job
-        .request
-        .pointer("/CheckpointConfig/S3Uri")
-        .and_then(Value::as_str)
-    else {
+    let Some(uri) = job.checkpoint_uri() else {
         return;
     };
     let prefix = format!("{}/", uri.trim_end_matches('/'));
     // A missing bucket is not the usual empty first run: say so, or the job silently starts
     // from scratch.
-    if let Some((bucket, _)) = staging::parse_s3_uri(uri)
+    if let Some((bucket, _)) = staging::parse_s3_uri(&uri)
         && let Err(e) = services.objects.bucket(&bucket).await
     {
         let note = format!("[sagebox] WARNING: cannot restore checkpoints from {uri}: {e}");
@@ -296,14 +298,14 @@ async fn restore_checkpoints(services: &Services, job: &Job, log: &JobLog) {
 }
 
 /// Config files, exactly as SageMaker writes them.
-fn write_config_files(job: &Job, default_mode: &str) -> Result<(), String> {
-    let hp = staging::hyperparameters_json(&job.request);
-    let idc = staging::inputdataconfig_json(&job.request, default_mode);
+fn write_config_files(job: &Job, default_mode: TrainingInputMode) -> Result<(), FailureReason> {
+    let hp = staging::hyperparameters_json(&job.members);
+    let idc = staging::inputdataconfig_json(&job.members, default_mode);
     for host in &job.hosts {
         let cfg = job.host_dir(host).join("input/config");
         let write = |file: &str, v: &Value| {
             staging::write_json(&cfg.join(file), v)
-                .map_err(|e| format!("InternalServerError: writing {file}: {e}"))
+                .map_err(|e| FailureReason::InternalServerError(format!("writing {file}: {e}")))
         };
         write("hyperparameters.json", &hp)?;
         write("inputdataconfig.json", &idc)?;
@@ -312,12 +314,11 @@ fn write_config_files(job: &Job, default_mode: &str) -> Result<(), String> {
             &staging::resourceconfig_json(host, &job.hosts, &job.instance_type),
         )?;
         write("trainingjobconfig.json", &job.request)?;
-        if let Some(cp) = job.request.get("CheckpointConfig") {
+        if let Some(cp) = &job.members.checkpoint_config {
             let mut cp = cp.clone();
-            if cp.get("LocalPath").is_none() {
-                cp["LocalPath"] = json!("/opt/ml/checkpoints");
-            }
-            write("checkpointconfig.json", &cp)?;
+            cp.local_path
+                .get_or_insert_with(|| "/opt/ml/checkpoints".into());
+            write("checkpointconfig.json", &json!(cp))?;
         }
     }
     Ok(())
@@ -332,25 +333,33 @@ async fn start_containers(
     allot: &Allotment,
     channel_binds: &[Vec<Bind>],
     stop: &mut watch::Receiver<StopRequest>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, FailureReason> {
     let labels = job_labels(services, job);
     engine
         .create_network(&job.network, &labels)
         .await
-        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
-    let mut env = crate::service::env_pairs(job.request.get("Environment"));
+        .map_err(|e| {
+            FailureReason::InternalServerError(format!("cannot create the job's network: {e}"))
+        })?;
+    let mut env: Vec<(String, String)> = job
+        .members
+        .environment
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     env.extend([
         ("TRAINING_JOB_NAME".to_string(), job.name.clone()),
         ("TRAINING_JOB_ARN".to_string(), job.arn.clone()),
     ]);
     env.extend(services.callback_env());
-    job.state.transition(
-        "Training",
+    let moved = job.state.transition(
+        Secondary::Training,
         "Training image download completed. Training in progress.",
     );
-    save(services, job).await;
+    save_move(services, job, moved).await;
     if *stop.borrow() == StopRequest::Stop {
-        return Err("stopped before start".into());
+        return Err(FailureReason::Plain("stopped before start".into()));
     }
     let mut started = Vec::new();
     for (i, host) in job.hosts.iter().enumerate() {
@@ -358,7 +367,7 @@ async fn start_containers(
         let id = engine
             .run(&spec)
             .await
-            .map_err(|e| format!("InternalServerError: cannot start {host}: {e}"))?;
+            .map_err(|e| FailureReason::InternalServerError(format!("cannot start {host}: {e}")))?;
         started.push((host.clone(), id));
     }
     Ok(started)
@@ -377,9 +386,10 @@ fn container_spec(
 ) -> ContainerSpec {
     let host = job.hosts[i].as_str();
     let checkpoint_path = job
-        .request
-        .pointer("/CheckpointConfig/LocalPath")
-        .and_then(Value::as_str);
+        .members
+        .checkpoint_config
+        .as_ref()
+        .and_then(|c| c.local_path.as_deref());
     let mut binds = vec![Bind {
         host: job.host_dir(host).display().to_string(),
         container: "/opt/ml".into(),

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::aws::model::typed::sagemaker::CreateTrainingJobRequest;
+
 /// Metric definitions applied to log lines; the last value of each is the final one. Built-in
 /// algorithms (sagebox's emulator images for them) declare their metrics themselves, as
 /// SageMaker's do: XGBoost's `[n]#011train-rmse:…` rounds and the `#quality_metric:` lines of
@@ -23,7 +25,10 @@ pub fn metric_series(
     request: &Value,
     lines: impl IntoIterator<Item = (i64, String)>,
 ) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
-    let mut m = Metrics::from_request(request);
+    // the stored request of a job sagebox created: it decodes, or has no metrics to read
+    let request: CreateTrainingJobRequest =
+        crate::service::stored("training job", request).unwrap_or_default();
+    let mut m = Metrics::from_request(&request);
     m.series = Some(Default::default());
     for (ts, line) in lines {
         m.scan(&line, ts);
@@ -32,11 +37,12 @@ pub fn metric_series(
 }
 
 impl Metrics {
-    pub(super) fn from_request(request: &Value) -> Metrics {
+    pub(super) fn from_request(request: &CreateTrainingJobRequest) -> Metrics {
         let mut m = Metrics::from_definitions(request);
         let image = request
-            .pointer("/AlgorithmSpecification/TrainingImage")
-            .and_then(Value::as_str)
+            .algorithm_specification
+            .as_ref()
+            .and_then(|a| a.training_image.as_deref())
             .unwrap_or_default();
         let builtin = matches!(
             crate::runtime::uris::resolve(image),
@@ -62,16 +68,16 @@ impl Metrics {
         self.defs.is_empty() && self.builtin.is_none()
     }
 
-    fn from_definitions(request: &Value) -> Metrics {
+    fn from_definitions(request: &CreateTrainingJobRequest) -> Metrics {
         let defs = request
-            .pointer("/AlgorithmSpecification/MetricDefinitions")
-            .and_then(Value::as_array)
+            .algorithm_specification
+            .as_ref()
+            .and_then(|a| a.metric_definitions.as_ref())
             .into_iter()
             .flatten()
             .filter_map(|d| {
-                let name = d.get("Name")?.as_str()?.to_string();
-                let re = regex::Regex::new(d.get("Regex")?.as_str()?).ok()?;
-                Some((name, re))
+                let re = regex::Regex::new(d.regex.as_deref()?).ok()?;
+                Some((d.name.clone()?, re))
             })
             .collect();
         Metrics {
@@ -135,11 +141,15 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    fn request(v: Value) -> CreateTrainingJobRequest {
+        serde_json::from_value(v).expect("a request")
+    }
+
     #[test]
     fn builtin_algorithms_report_their_own_metrics() {
         let req = json!({"AlgorithmSpecification": {"TrainingImage":
             "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"}});
-        let mut m = Metrics::from_request(&req);
+        let mut m = Metrics::from_request(&request(req));
         m.scan("[0]#011train-rmse:14.5#011validation-rmse:15.25", 1000);
         m.scan("[1]#011train-rmse:12.5#011validation-rmse:13", 2000);
         let list = m.final_list();
@@ -150,7 +160,7 @@ mod tests {
 
         let req = json!({"AlgorithmSpecification": {"TrainingImage":
             "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"}});
-        let mut m = Metrics::from_request(&req);
+        let mut m = Metrics::from_request(&request(req));
         m.scan("#quality_metric: host=algo-1, epoch=3, train binary_classification_cross_entropy_objective <loss>=0.25", 1);
         m.scan(
             "#quality_metric: host=algo-1, validation binary_f_1.000 <score>=0.9",
@@ -176,15 +186,17 @@ mod tests {
     fn request_definitions_replace_the_builtin_ones_and_other_images_have_none() {
         let req = json!({"AlgorithmSpecification": {"TrainingImage": "my-image:1",
             "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]}});
-        let mut m = Metrics::from_request(&req);
+        let mut m = Metrics::from_request(&request(req));
         m.scan("epoch 1 loss=0.5 [0]#011train-rmse:3", 1);
         assert_eq!(
             m.final_list(),
             json!([{"MetricName": "loss", "Value": 0.5, "Timestamp": 0.001}])
         );
         assert!(
-            Metrics::from_request(&json!({"AlgorithmSpecification": {"TrainingImage": "mine"}}))
-                .is_empty()
+            Metrics::from_request(&request(
+                json!({"AlgorithmSpecification": {"TrainingImage": "mine"}})
+            ))
+            .is_empty()
         );
     }
 }
