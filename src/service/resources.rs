@@ -211,3 +211,25 @@ impl Services {
         Ok(Page { items, next_token })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_member_reads_key_value_pairs_in_order() {
+        let req: Request = serde_json::from_value(serde_json::json!({
+            "ModelName": "m",
+            "Tags": [{"Key": "team", "Value": "ml"}, {"Key": "empty"}],
+        }))
+        .expect("a request");
+        assert_eq!(
+            tags_member(&req),
+            [
+                ("team".to_string(), "ml".to_string()),
+                ("empty".to_string(), String::new())
+            ]
+        );
+        assert!(tags_member(&Request::new()).is_empty());
+    }
+}

@@ -31,7 +31,9 @@ pub const LOG_GROUP: &str = "/aws/sagemaker/TransformJobs";
 use TransformJobStatus::{Completed, Failed, InProgress, Stopped, Stopping};
 
 /// A transform job's status moves. It runs InProgress until it ends; a stop passes through
-/// Stopping, and a job may still complete or fail there, before the stop reaches it.
+/// Stopping, and a job may still complete or fail there, before the stop reaches it. A stopped
+/// job may also end from InProgress: a mid-job save that read the status just before the stop
+/// wrote Stopping writes InProgress back (`note_transform`), and the stop must still land.
 pub const TRANSFORM_STATUS: Lifecycle<TransformJobStatus> = Lifecycle {
     family: "transform job",
     initial: &[InProgress],
@@ -39,6 +41,7 @@ pub const TRANSFORM_STATUS: Lifecycle<TransformJobStatus> = Lifecycle {
         (InProgress, Completed),
         (InProgress, Failed),
         (InProgress, Stopping),
+        (InProgress, Stopped),
         (Stopping, Stopped),
         (Stopping, Completed),
         (Stopping, Failed),
