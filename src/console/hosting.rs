@@ -401,7 +401,10 @@ pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) 
     let Ok(job) = state.services.describe_transform_job(&name).await else {
         return not_found("transform-jobs", &format!("No transform job named {name}."));
     };
-    let status = job.status.as_deref().unwrap_or("InProgress");
+    let status = job
+        .status
+        .unwrap_or(crate::aws::model::typed::sagemaker::TransformJobStatus::InProgress)
+        .as_str();
     let d = view(&job.record, Some(status), "TransformJobName");
     let text = |p: &str| {
         job.record

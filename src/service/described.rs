@@ -77,11 +77,12 @@ pub struct ProductionVariantStatus {
     pub desired_instance_count: usize,
 }
 
-/// A batch transform job (DescribeTransformJob, ListTransformJobs).
+/// A batch transform job (DescribeTransformJob, ListTransformJobs); `status` is None only for a
+/// row written before its first state save.
 #[derive(Debug, Clone)]
 pub struct TransformJob {
     pub record: Record,
-    pub status: Option<String>,
+    pub status: Option<crate::aws::model::typed::sagemaker::TransformJobStatus>,
 }
 
 /// A notebook instance (DescribeNotebookInstance, ListNotebookInstances).

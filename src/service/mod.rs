@@ -254,7 +254,13 @@ pub fn str_member<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 /// Reads a required string member. The api layer has already checked presence against the
 /// model, so a miss here is a model/service mismatch reported as a validation error.
 pub fn required_str<'a>(req: &'a Request, name: &str) -> ServiceResult<&'a str> {
-    str_member(req, name).ok_or_else(|| {
+    required(str_member(req, name), name)
+}
+
+/// A required member of a typed input: as `required_str`, a miss is a model/service mismatch
+/// worded as AWS words a missing member.
+pub fn required<T>(member: Option<T>, name: &str) -> ServiceResult<T> {
+    member.ok_or_else(|| {
         ServiceError::Validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
             lower_first(name)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Request, ServiceError, ServiceResult, Services, pagination};
+use crate::aws::model::typed::sagemaker::Tag;
 use crate::aws::time::now_epoch;
 use crate::store::resources::{Cursor, ListQuery, Resource, ResourceKind, SortKey};
 
@@ -43,20 +44,25 @@ pub fn not_found(services: &Services, kind: ResourceKind, name: &str) -> Service
     ))
 }
 
-/// `Tags: [{Key, Value}]` from a request.
+/// `Tags: [{Key, Value}]` from a request, as the pairs the tag table holds.
 pub fn tags_member(req: &Request) -> Vec<(String, String)> {
-    req.get("Tags")
-        .and_then(Value::as_array)
-        .map(|tags| {
-            tags.iter()
-                .filter_map(|t| {
-                    let k = t.get("Key")?.as_str()?;
-                    let v = t.get("Value").and_then(Value::as_str).unwrap_or("");
-                    Some((k.to_string(), v.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    /// The one member of any Create* input read here.
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        #[serde(rename = "Tags", default)]
+        tags: Option<Vec<Tag>>,
+    }
+    // the api layer validated Tags against the model, so a request that does not decode has none
+    let tagged: Option<Tagged> = crate::aws::model::typed::decode(req).ok();
+    tag_pairs(tagged.and_then(|t| t.tags))
+}
+
+/// Typed tags as (key, value) pairs; a tag without a key is no tag, one without a value has "".
+pub fn tag_pairs(tags: Option<Vec<Tag>>) -> Vec<(String, String)> {
+    tags.into_iter()
+        .flatten()
+        .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+        .collect()
 }
 
 impl Services {
@@ -203,5 +209,27 @@ impl Services {
             .filter(|res| wanted.is_none() || res.status == wanted)
             .collect();
         Ok(Page { items, next_token })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_member_reads_key_value_pairs_in_order() {
+        let req: Request = serde_json::from_value(serde_json::json!({
+            "ModelName": "m",
+            "Tags": [{"Key": "team", "Value": "ml"}, {"Key": "empty"}],
+        }))
+        .expect("a request");
+        assert_eq!(
+            tags_member(&req),
+            [
+                ("team".to_string(), "ml".to_string()),
+                ("empty".to_string(), String::new())
+            ]
+        );
+        assert!(tags_member(&Request::new()).is_empty());
     }
 }

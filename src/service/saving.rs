@@ -13,7 +13,10 @@ use std::time::Duration;
 pub(crate) use unsaved::Unsaved;
 
 /// Statuses a resource stays in once reached: losing one of these leaves Describe wrong
-/// forever, so their saves are retried.
+/// forever, so their saves are retried. This is not the families' `Lifecycle` terminal set:
+/// InService and OutOfService are left again (by an update, a stop, a delete), but a supervisor
+/// saves them and then waits, so a lost save would never be written over; and "Deleted" names a
+/// row's deletion (endpoints, notebook instances), no status of theirs. So it stays text here.
 const TERMINAL: &[&str] = &[
     "Completed",
     "Failed",

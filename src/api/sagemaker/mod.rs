@@ -5,14 +5,20 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::json::{self, timestamp};
+use super::json;
 
+mod list;
 mod render;
 use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
-use crate::service::resources::ListParams;
-use crate::service::{Input, Request, ServiceError, Services, required_str, str_member};
-use crate::store::resources::{ListQuery, SortKey};
+use crate::aws::model::typed::decode;
+use crate::aws::model::typed::sagemaker::{
+    AddTagsInput, DeleteTagsInput, ListEndpointConfigsInput, ListEndpointsInput, ListModelsInput,
+    ListNotebookInstanceLifecycleConfigsInput, ListTagsInput, ListTrainingJobsRequest,
+    ListTransformJobsRequest,
+};
+use crate::service::{Input, Request, ServiceError, Services, required, required_str};
+use list::{ListInput, list_params};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
     json::serve(&MODEL, op, body, request_id, map_error, |req| {
@@ -111,7 +117,9 @@ async fn delete_model(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_models(s: &Services, req: Request) -> Answer {
-    Ok(render::list_models(s.list_models(list_params(&req)).await?))
+    Ok(render::list_models(
+        s.list_models(list_params::<ListModelsInput>(&req)?).await?,
+    ))
 }
 
 async fn create_endpoint_config(s: &Services, req: Request) -> Answer {
@@ -133,7 +141,9 @@ async fn delete_endpoint_config(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_endpoint_configs(s: &Services, req: Request) -> Answer {
-    let page = s.list_endpoint_configs(list_params(&req)).await?;
+    let page = s
+        .list_endpoint_configs(list_params::<ListEndpointConfigsInput>(&req)?)
+        .await?;
     Ok(render::list_endpoint_configs(page))
 }
 
@@ -154,7 +164,9 @@ async fn describe_training_job(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_training_jobs(s: &Services, req: Request) -> Answer {
-    let page = s.list_training_jobs(list_params(&req)).await?;
+    let page = s
+        .list_training_jobs(list_params::<ListTrainingJobsRequest>(&req)?)
+        .await?;
     Ok(render::list_training_jobs(page))
 }
 
@@ -179,7 +191,8 @@ async fn describe_endpoint(s: &Services, req: Request) -> Answer {
 
 async fn list_endpoints(s: &Services, req: Request) -> Answer {
     Ok(render::list_endpoints(
-        s.list_endpoints(list_params(&req)).await?,
+        s.list_endpoints(list_params::<ListEndpointsInput>(&req)?)
+            .await?,
     ))
 }
 
@@ -202,7 +215,8 @@ async fn delete_endpoint(s: &Services, req: Request) -> Answer {
 // Transform jobs.
 
 async fn create_transform_job(s: &Services, req: Request) -> Answer {
-    Ok(json!({ "TransformJobArn": s.create_transform_job(req).await?.arn }))
+    let job = s.create_transform_job(Input::decode(req)?).await?;
+    Ok(json!({ "TransformJobArn": job.arn }))
 }
 
 async fn describe_transform_job(s: &Services, req: Request) -> Answer {
@@ -213,12 +227,14 @@ async fn describe_transform_job(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_transform_jobs(s: &Services, req: Request) -> Answer {
-    let page = s.list_transform_jobs(list_params(&req)).await?;
+    let page = s
+        .list_transform_jobs(list_params::<ListTransformJobsRequest>(&req)?)
+        .await?;
     Ok(render::list_transform_jobs(page))
 }
 
 async fn stop_transform_job(s: &Services, req: Request) -> Answer {
-    s.stop_transform_job(required_str(&req, "TransformJobName")?)
+    s.stop_transform_job(decode(&req).map_err(ServiceError::Validation)?)
         .await?;
     empty()
 }
@@ -245,9 +261,9 @@ async fn describe_notebook(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_notebooks(s: &Services, req: Request) -> Answer {
-    let filters: ListNotebookInstancesInput = crate::service::Input::decode(req.clone())?.members;
+    let filters: ListNotebookInstancesInput = crate::service::Input::decode(req)?.members;
     let page = s
-        .list_notebook_instances(list_params(&req), &filters)
+        .list_notebook_instances(filters.list_params(), &filters)
         .await?;
     Ok(render::list_notebook_instances(page))
 }
@@ -299,7 +315,11 @@ async fn describe_lifecycle_config(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_lifecycle_configs(s: &Services, req: Request) -> Answer {
-    let page = s.list_notebook_lifecycle_configs(list_params(&req)).await?;
+    let page = s
+        .list_notebook_lifecycle_configs(list_params::<ListNotebookInstanceLifecycleConfigsInput>(
+            &req,
+        )?)
+        .await?;
     Ok(render::list_notebook_lifecycle_configs(page))
 }
 
@@ -318,22 +338,19 @@ async fn delete_lifecycle_config(s: &Services, req: Request) -> Answer {
 // Tags.
 
 async fn add_tags(s: &Services, req: Request) -> Answer {
-    let arn = required_str(&req, "ResourceArn")?;
+    let input: AddTagsInput = decode(&req).map_err(ServiceError::Validation)?;
+    let arn = required(input.resource_arn, "ResourceArn")?;
     let added = s
-        .add_tags(arn, crate::service::resources::tags_member(&req))
+        .add_tags(&arn, crate::service::resources::tag_pairs(input.tags))
         .await?;
     Ok(json!({ "Tags": tag_list(added) }))
 }
 
 async fn list_tags(s: &Services, req: Request) -> Answer {
-    let max = max_results(&req, 50);
-    let page = s
-        .list_tags(
-            required_str(&req, "ResourceArn")?,
-            max,
-            str_member(&req, "NextToken"),
-        )
-        .await?;
+    let input: ListTagsInput = decode(&req).map_err(ServiceError::Validation)?;
+    let arn = required(input.resource_arn, "ResourceArn")?;
+    let max = list::max_results(input.max_results, 50);
+    let page = s.list_tags(&arn, max, input.next_token.as_deref()).await?;
     let mut out = json!({ "Tags": tag_list(page.items) });
     if let Some(t) = page.next_token {
         out["NextToken"] = json!(t);
@@ -342,16 +359,9 @@ async fn list_tags(s: &Services, req: Request) -> Answer {
 }
 
 async fn delete_tags(s: &Services, req: Request) -> Answer {
-    let keys = req
-        .get("TagKeys")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    s.delete_tags(required_str(&req, "ResourceArn")?, keys)
+    let input: DeleteTagsInput = decode(&req).map_err(ServiceError::Validation)?;
+    let arn = required(input.resource_arn, "ResourceArn")?;
+    s.delete_tags(&arn, input.tag_keys.unwrap_or_default())
         .await?;
     empty()
 }
@@ -362,34 +372,4 @@ fn tag_list(tags: Vec<(String, String)>) -> Value {
             .map(|(k, v)| json!({ "Key": k, "Value": v }))
             .collect(),
     )
-}
-
-/// SageMaker list operations return 10 items per page unless asked otherwise.
-const DEFAULT_MAX_RESULTS: usize = 10;
-
-fn max_results(req: &Request, default: usize) -> usize {
-    req.get("MaxResults")
-        .and_then(Value::as_u64)
-        .map_or(default, |n| n as usize)
-}
-
-/// The filters and order shared by SageMaker's List* operations. Defaults as documented:
-/// newest first (SortBy CreationTime, SortOrder Descending).
-fn list_params(req: &Request) -> ListParams {
-    ListParams {
-        query: ListQuery {
-            name_contains: str_member(req, "NameContains").map(str::to_string),
-            created_after: timestamp(req, "CreationTimeAfter"),
-            created_before: timestamp(req, "CreationTimeBefore"),
-            status_equals: str_member(req, "StatusEquals").map(str::to_string),
-            sort: match str_member(req, "SortBy") {
-                Some("Name") => SortKey::Name,
-                _ => SortKey::CreationTime,
-            },
-            descending: str_member(req, "SortOrder") != Some("Ascending"),
-            after: None,
-            limit: max_results(req, DEFAULT_MAX_RESULTS),
-        },
-        next_token: str_member(req, "NextToken").map(str::to_string),
-    }
 }

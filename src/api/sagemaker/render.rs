@@ -119,7 +119,7 @@ pub fn describe_transform_job(j: TransformJob) -> Value {
     );
     out.insert(
         "TransformJobStatus".into(),
-        json!(status(&j.status, "InProgress")),
+        json!(transform_status(j.status)),
     );
     Value::Object(out)
 }
@@ -128,10 +128,18 @@ pub fn list_transform_jobs(page: Page<TransformJob>) -> Value {
     page_of("TransformJobSummaries", page, |j| {
         let mut v = identity(&j.record, "TransformJobName", "TransformJobArn");
         v["LastModifiedTime"] = last_modified(&j.record);
-        v["TransformJobStatus"] = json!(status(&j.status, "InProgress"));
+        v["TransformJobStatus"] = json!(transform_status(j.status));
         copy_present(&mut v, &j.record, &["TransformEndTime", "FailureReason"]);
         v
     })
+}
+
+/// A transform job reads InProgress until its first state save.
+fn transform_status(
+    status: Option<crate::aws::model::typed::sagemaker::TransformJobStatus>,
+) -> &'static str {
+    use crate::aws::model::typed::sagemaker::TransformJobStatus;
+    status.unwrap_or(TransformJobStatus::InProgress).as_str()
 }
 
 /// A notebook instance is described from what sagebox derived alone: its request's members are
@@ -237,10 +245,6 @@ fn visible(derived: &Value) -> impl Iterator<Item = (&String, &Value)> {
         .into_iter()
         .flat_map(|d| d.iter())
         .filter(|(k, _)| !k.starts_with('_'))
-}
-
-fn status<'a>(status: &'a Option<String>, before_first_save: &'a str) -> &'a str {
-    status.as_deref().unwrap_or(before_first_save)
 }
 
 /// LastModifiedTime as the service recorded it, else the row's own change time.

@@ -5,25 +5,57 @@
 
 pub mod records;
 mod run;
+mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use crate::aws::model::typed::sagemaker::{
+    CreateTransformJobRequest, StopTransformJobRequest, TransformJobStatus,
+};
 use crate::aws::time::now_epoch;
 use crate::service::described::{Record, TransformJob};
+use crate::service::failure::FailureReason;
+use crate::service::lifecycle::{IllegalMove, Lifecycle};
 use crate::service::resources::{ListParams, Page, not_found};
 use crate::service::training::staging;
-use crate::service::{Request, ServiceError, ServiceResult, Services, required_str};
+use crate::service::{Input, ServiceError, ServiceResult, Services, required};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
 pub const LOG_GROUP: &str = "/aws/sagemaker/TransformJobs";
 
+use TransformJobStatus::{Completed, Failed, InProgress, Stopped, Stopping};
+
+/// A transform job's status moves. It runs InProgress until it ends; a stop passes through
+/// Stopping, and a job may still complete or fail there, before the stop reaches it. A stopped
+/// job may also end from InProgress: a mid-job save that read the status just before the stop
+/// wrote Stopping writes InProgress back (`note_transform`), and the stop must still land.
+pub const TRANSFORM_STATUS: Lifecycle<TransformJobStatus> = Lifecycle {
+    family: "transform job",
+    initial: &[InProgress],
+    moves: &[
+        (InProgress, Completed),
+        (InProgress, Failed),
+        (InProgress, Stopping),
+        (InProgress, Stopped),
+        (Stopping, Stopped),
+        (Stopping, Completed),
+        (Stopping, Failed),
+    ],
+};
+
 impl Services {
-    pub async fn create_transform_job(&self, req: Request) -> ServiceResult<Arc<Resource>> {
-        let name = required_str(&req, "TransformJobName")?.to_string();
-        let model = required_str(&req, "ModelName")?.to_string();
+    pub async fn create_transform_job(
+        &self,
+        input: Input<CreateTransformJobRequest>,
+    ) -> ServiceResult<Arc<Resource>> {
+        let req = &input.members;
+        let name = required(req.transform_job_name.clone(), "TransformJobName")?;
+        let model = required(req.model_name.clone(), "ModelName")?;
         if self
             .store
             .resource(ResourceKind::Model, &model)
@@ -32,22 +64,22 @@ impl Services {
         {
             return Err(not_found(self, ResourceKind::Model, &model));
         }
-        for (member, path) in [
-            (
-                "transformInput.dataSource.s3DataSource.s3Uri",
-                "/TransformInput/DataSource/S3DataSource/S3Uri",
-            ),
-            (
-                "transformOutput.s3OutputPath",
-                "/TransformOutput/S3OutputPath",
-            ),
+        let input_uri = req
+            .transform_input
+            .as_ref()
+            .and_then(|i| i.data_source.as_ref())
+            .and_then(|d| d.s3_data_source.as_ref())
+            .and_then(|s| s.s3_uri.as_deref());
+        let output_uri = req
+            .transform_output
+            .as_ref()
+            .and_then(|o| o.s3_output_path.as_deref());
+        for (member, uri) in [
+            ("transformInput.dataSource.s3DataSource.s3Uri", input_uri),
+            ("transformOutput.s3OutputPath", output_uri),
         ] {
-            let uri = Value::Object(req.clone())
-                .pointer(path)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if staging::parse_s3_uri(&uri).is_none() {
+            let uri = uri.unwrap_or_default();
+            if staging::parse_s3_uri(uri).is_none() {
                 return Err(ServiceError::Validation(format!(
                     "1 validation error detected: Value '{uri}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(https|s3)://([^/]+)/?(.*)$"
                 )));
@@ -59,9 +91,9 @@ impl Services {
             .create_resource(
                 ResourceKind::TransformJob,
                 &name,
-                req,
+                input.raw,
                 derived,
-                Some("InProgress"),
+                Some(InProgress.as_str()),
             )
             .await
         {
@@ -82,7 +114,7 @@ impl Services {
         let res = self.transform_job(name).await?;
         Ok(TransformJob {
             record: Record::from(&*res),
-            status: res.status.clone(),
+            status: shown_status(&res),
         })
     }
 
@@ -95,7 +127,7 @@ impl Services {
             .await?;
         Ok(page.map(|r| TransformJob {
             record: Record::from(&r),
-            status: r.status,
+            status: shown_status(&r),
         }))
     }
 
@@ -108,55 +140,113 @@ impl Services {
             })
     }
 
-    pub async fn stop_transform_job(&self, name: &str) -> ServiceResult<()> {
-        let res = self.transform_job(name).await?;
-        match res.status.as_deref() {
-            Some("InProgress") => {
-                self.save_transform(&res.name, "Stopping", |_| {}).await?;
+    pub async fn stop_transform_job(&self, req: StopTransformJobRequest) -> ServiceResult<()> {
+        let name = required(req.transform_job_name, "TransformJobName")?;
+        let res = self.transform_job(&name).await?;
+        match stored_status(&res)? {
+            Some(InProgress) => {
+                self.save_transform(&res.name, Stopping, |_| {}).await?;
                 self.transforms.stop(&res.name);
                 Ok(())
             }
-            Some("Stopping") => Ok(()),
+            Some(Stopping) | None => Ok(()),
             Some(other) => Err(ServiceError::Validation(format!(
                 "The request was rejected because the transform job is in status {other}."
             ))),
-            None => Ok(()),
         }
     }
 
+    /// Moves `name` to status `to` and writes what `edit` changes in its derived members. A move
+    /// `TRANSFORM_STATUS` does not allow is a bug in the caller: it is logged with the job's name
+    /// and refused as an internal error.
     pub(crate) async fn save_transform(
         &self,
         name: &str,
-        status: &str,
+        to: TransformJobStatus,
         edit: impl FnOnce(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        self.update_status(ResourceKind::TransformJob, name, status, edit)
+        self.transform_may_move(name, to)
             .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        self.update_status(ResourceKind::TransformJob, name, to.as_str(), edit)
+            .await
+    }
+
+    /// Writes what `edit` changes in `name`'s derived members and leaves its status as it is
+    /// (a stop may have moved it to Stopping meanwhile).
+    pub(crate) async fn note_transform(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&mut Map<String, Value>),
+    ) -> ServiceResult<()> {
+        let Some(res) = self
+            .store
+            .resource(ResourceKind::TransformJob, name)
+            .await?
+        else {
+            return Ok(());
+        };
+        let status = stored_status(&res)?.unwrap_or(InProgress);
+        self.update_status(ResourceKind::TransformJob, name, status.as_str(), edit)
+            .await
+    }
+
+    /// Whether `TRANSFORM_STATUS` lets `name` move from the status it shows now (a terminal one
+    /// not saved yet included) to `to`; a refusal is logged. A job that is gone, or whose status
+    /// cannot be read, is let through: the write itself then finds it gone or fails.
+    pub(crate) async fn transform_may_move(
+        &self,
+        name: &str,
+        to: TransformJobStatus,
+    ) -> Result<(), IllegalMove> {
+        let res = match self.store.resource(ResourceKind::TransformJob, name).await {
+            Ok(Some(res)) => self.unsaved.overlay(ResourceKind::TransformJob, res),
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                tracing::warn!("transform job {name}: cannot read its status to check a move: {e}");
+                return Ok(());
+            }
+        };
+        let from = match stored_status(&res) {
+            Ok(s) => s.unwrap_or(InProgress),
+            Err(e) => {
+                tracing::error!("{e}");
+                return Err(IllegalMove {
+                    family: TRANSFORM_STATUS.family,
+                    name: name.to_string(),
+                    from: res.status.clone().unwrap_or_default(),
+                    to: to.to_string(),
+                });
+            }
+        };
+        TRANSFORM_STATUS.check(name, from, to).inspect_err(|e| {
+            tracing::error!("{e}: refused");
+        })
     }
 
     /// At startup: transform jobs cut short by a restart fail (or stop, if they were stopping);
     /// their containers are swept. Returns no ARN to keep.
     pub async fn recover_transforms(&self) -> HashSet<String> {
-        for status in ["InProgress", "Stopping"] {
-            let query = ListQuery::every(Some(status));
+        let restarted = FailureReason::InternalServerError(
+            "sagebox restarted while this job was running; start it again under a new name.".into(),
+        );
+        for (from, to, reason) in [
+            (InProgress, Failed, Some(&restarted)),
+            (Stopping, Stopped, None),
+        ] {
+            let query = ListQuery::every(Some(from.as_str()));
             let jobs = self
                 .store
                 .list_resources(ResourceKind::TransformJob, query)
                 .await
                 .unwrap_or_default();
             for job in jobs {
-                let (final_status, reason) = if status == "Stopping" {
-                    ("Stopped", None)
-                } else {
-                    (
-                        "Failed",
-                        Some(
-                            "InternalServerError: sagebox restarted while this job was running; start it again under a new name.",
-                        ),
-                    )
-                };
+                if let Err(e) = TRANSFORM_STATUS.check(&job.name, from, to) {
+                    tracing::error!("{e}: refused");
+                    continue;
+                }
                 let ended = now_epoch();
-                self.persist_state(ResourceKind::TransformJob, &job.name, final_status, |d| {
+                self.persist_state(ResourceKind::TransformJob, &job.name, to.as_str(), |d| {
                     d.insert("TransformEndTime".into(), json!(ended));
                     if let Some(r) = reason {
                         d.insert("FailureReason".into(), json!(r));
@@ -167,4 +257,28 @@ impl Services {
         }
         HashSet::new()
     }
+}
+
+/// The status a row holds; None before its first save. Text that is no TransformJobStatus is
+/// a damaged row, named in the error.
+fn stored_status(res: &Resource) -> ServiceResult<Option<TransformJobStatus>> {
+    res.status
+        .as_deref()
+        .map(|s| {
+            s.parse().map_err(|text| {
+                ServiceError::Internal(format!(
+                    "transform job {}: stored status {text:?} is no TransformJobStatus",
+                    res.name
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The status Describe and List show; a damaged one is logged and shown as not yet saved.
+fn shown_status(res: &Resource) -> Option<TransformJobStatus> {
+    stored_status(res).unwrap_or_else(|e| {
+        tracing::error!("{e}");
+        None
+    })
 }

@@ -6,57 +6,26 @@
 mod processing;
 pub use processing::{apply_filter, join_input};
 
-/// How an input object is cut into records (`TransformInput.SplitType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SplitType {
-    None,
-    Line,
-    RecordIO,
-    TFRecord,
+/// The request's enums, as the model spells them: how an input object is cut into records
+/// (`TransformInput.SplitType`), how many records go into one request (`BatchStrategy`) and how
+/// responses are joined into the output object (`TransformOutput.AssembleWith`).
+pub use crate::aws::model::typed::sagemaker::{
+    AssemblyType as AssembleWith, BatchStrategy, SplitType,
+};
+
+/// An absent SplitType means `None`, as in SageMaker.
+pub fn split_type(member: Option<SplitType>) -> SplitType {
+    member.unwrap_or(SplitType::None)
 }
 
-impl SplitType {
-    /// Absent or unknown values mean `None`, as in SageMaker.
-    pub fn parse(s: Option<&str>) -> SplitType {
-        match s {
-            Some("Line") => SplitType::Line,
-            Some("RecordIO") => SplitType::RecordIO,
-            Some("TFRecord") => SplitType::TFRecord,
-            _ => SplitType::None,
-        }
-    }
+/// An absent BatchStrategy means `SingleRecord`.
+pub fn batch_strategy(member: Option<BatchStrategy>) -> BatchStrategy {
+    member.unwrap_or(BatchStrategy::SingleRecord)
 }
 
-/// How many records go into one request (`BatchStrategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchStrategy {
-    SingleRecord,
-    MultiRecord,
-}
-
-impl BatchStrategy {
-    pub fn parse(s: Option<&str>) -> BatchStrategy {
-        match s {
-            Some("MultiRecord") => BatchStrategy::MultiRecord,
-            _ => BatchStrategy::SingleRecord,
-        }
-    }
-}
-
-/// How responses are joined into the output object (`TransformOutput.AssembleWith`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssembleWith {
-    None,
-    Line,
-}
-
-impl AssembleWith {
-    pub fn parse(s: Option<&str>) -> AssembleWith {
-        match s {
-            Some("Line") => AssembleWith::Line,
-            _ => AssembleWith::None,
-        }
-    }
+/// An absent AssembleWith means `None`.
+pub fn assemble_with(member: Option<AssembleWith>) -> AssembleWith {
+    member.unwrap_or(AssembleWith::None)
 }
 
 const RECORDIO_MAGIC: u32 = 0xced7_230a;
@@ -273,14 +242,15 @@ mod tests {
 
     #[test]
     fn parse_defaults_match_sagemaker() {
-        assert_eq!(SplitType::parse(None), SplitType::None);
-        assert_eq!(SplitType::parse(Some("TFRecord")), SplitType::TFRecord);
-        assert_eq!(BatchStrategy::parse(None), BatchStrategy::SingleRecord);
+        assert_eq!(split_type(None), SplitType::None);
+        assert_eq!(split_type("TFRecord".parse().ok()), SplitType::TFRecord);
+        assert_eq!(batch_strategy(None), BatchStrategy::SingleRecord);
         assert_eq!(
-            BatchStrategy::parse(Some("MultiRecord")),
+            batch_strategy("MultiRecord".parse().ok()),
             BatchStrategy::MultiRecord
         );
-        assert_eq!(AssembleWith::parse(Some("Line")), AssembleWith::Line);
+        assert_eq!(assemble_with(None), AssembleWith::None);
+        assert_eq!(assemble_with("Line".parse().ok()), AssembleWith::Line);
     }
 
     #[test]

@@ -12,45 +12,29 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::watch;
 
 use super::LOG_GROUP;
-use super::records::{self, AssembleWith, BatchStrategy, SplitType};
+use super::records;
+use super::settings::{self, Job, MIB, Settings, batch_environment, count, record_settings};
+use crate::aws::model::typed::sagemaker::TransformJobStatus;
 use crate::aws::time::now_epoch;
 use crate::runtime::engine::{ARN_LABEL, OWNER_LABEL};
-use crate::service::Services;
+use crate::service::failure::FailureReason;
 use crate::service::hosting::fleet::{self, Fleet};
 use crate::service::hosting::routes::Instance;
 use crate::service::logs::LogWriter;
 use crate::service::training::StopRequest;
 use crate::service::training::staging;
+use crate::service::{Services, stored};
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::{Resource, ResourceKind};
 
-const MIB: usize = 1024 * 1024;
-
 enum Outcome {
     Completed,
-    Failed(String),
+    Failed(FailureReason),
     Stopped,
-}
-
-/// The settings a job runs with: the request's, else the container's /execution-parameters,
-/// else SageMaker's defaults.
-struct Settings {
-    split: SplitType,
-    strategy: BatchStrategy,
-    max_payload: usize,
-    concurrency: usize,
-    assemble: AssembleWith,
-    content_type: String,
-    accept: Option<String>,
-    input_filter: Option<String>,
-    join_input: bool,
-    output_filter: Option<String>,
-    timeout: Duration,
-    retries: u64,
 }
 
 pub(super) async fn run(services: Services, name: String, mut stop: watch::Receiver<StopRequest>) {
@@ -68,7 +52,14 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
         name.to_ascii_lowercase()
     );
     let (notes, notes_task) = LogWriter::new(&services, LOG_GROUP, &notes_stream(&name));
-    let outcome = match execute(&services, &job, &network, &notes, &mut stop).await {
+    let executed = match stored(&format!("transform job {name}"), &job.request) {
+        Ok(req) => {
+            let job = Job { row: &job, req };
+            execute(&services, &job, &network, &notes, &mut stop).await
+        }
+        Err(e) => Err(FailureReason::InternalServerError(e.to_string())),
+    };
+    let outcome = match executed {
         Ok(()) => Outcome::Completed,
         Err(_) if *stop.borrow() == StopRequest::Stop => Outcome::Stopped,
         Err(e) => Outcome::Failed(e),
@@ -88,22 +79,27 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
         pool.release(&job.arn);
     }
     let (status, reason) = match outcome {
-        Outcome::Completed => ("Completed", None),
-        Outcome::Stopped => ("Stopped", None),
-        Outcome::Failed(r) => ("Failed", Some(r)),
+        Outcome::Completed => (TransformJobStatus::Completed, None),
+        Outcome::Stopped => (TransformJobStatus::Stopped, None),
+        Outcome::Failed(r) => (TransformJobStatus::Failed, Some(r)),
     };
     if let Some(r) = &reason {
-        notes.line(&format!("[sagebox] the job failed: {r}"));
+        // the whole text: the stored reason is cut to AWS's length, the log is not
+        let class = r.class().map(|c| format!("{c}: ")).unwrap_or_default();
+        notes.line(&format!("[sagebox] the job failed: {class}{}", r.detail()));
     }
     let ended = now_epoch();
-    services
-        .persist_state(ResourceKind::TransformJob, &name, status, |d| {
-            d.insert("TransformEndTime".into(), json!(ended));
-            if let Some(r) = &reason {
-                d.insert("FailureReason".into(), json!(r));
-            }
-        })
-        .await;
+    // a refused move is logged there; the job's end is then not written over a later status
+    if services.transform_may_move(&name, status).await.is_ok() {
+        services
+            .persist_state(ResourceKind::TransformJob, &name, status.as_str(), |d| {
+                d.insert("TransformEndTime".into(), json!(ended));
+                if let Some(r) = &reason {
+                    d.insert("FailureReason".into(), json!(r));
+                }
+            })
+            .await;
+    }
     drop(notes);
     if let Err(e) = notes_task.await {
         tracing::debug!("transform job {name}: its notes' log writer ended abnormally: {e}");
@@ -119,44 +115,40 @@ fn notes_stream(job: &str) -> String {
     job.to_string()
 }
 
-fn get<'a>(job: &'a Resource, path: &str) -> Option<&'a Value> {
-    job.request.pointer(path)
-}
-
-fn get_str<'a>(job: &'a Resource, path: &str) -> Option<&'a str> {
-    get(job, path).and_then(Value::as_str)
-}
-
 /// The job's steps: model, output bucket and input objects, the model's instances, the batch
 /// settings, then every input object through the containers into S3.
 async fn execute(
     services: &Services,
-    job: &Resource,
+    job: &Job<'_>,
     network: &str,
     notes: &LogWriter,
     stop: &mut watch::Receiver<StopRequest>,
-) -> Result<(), String> {
-    let model_name = get_str(job, "/ModelName").unwrap_or_default();
+) -> Result<(), FailureReason> {
+    let model_name = job.req.model_name.as_deref().unwrap_or_default();
     let model = services
         .stored_model(model_name)
         .await
-        .map_err(|e| format!("ClientError: {e}"))?;
+        .map_err(|e| FailureReason::ClientError(e.to_string()))?;
     let output = check_output_bucket(services, job).await?;
-    let input_uri =
-        get_str(job, "/TransformInput/DataSource/S3DataSource/S3Uri").unwrap_or_default();
-    let data_type =
-        get_str(job, "/TransformInput/DataSource/S3DataSource/S3DataType").unwrap_or("S3Prefix");
-    let inputs = staging::resolve_source(&services.objects, data_type, input_uri).await?;
+    let source = job.s3_source();
+    let input_uri = source.and_then(|s| s.s3_uri.as_deref()).unwrap_or_default();
+    let data_type = source
+        .and_then(|s| s.s3_data_type)
+        .map_or("S3Prefix", |t| t.as_str());
+    // staging words its errors with their class ("ClientError: ...") already
+    let inputs = staging::resolve_source(&services.objects, data_type, input_uri)
+        .await
+        .map_err(|e| FailureReason::parse(&e.to_string()))?;
 
     let instances = start_instances(services, job, &model, network, notes).await?;
     services
-        .save_transform(&job.name, "InProgress", |d| {
+        .note_transform(job.name(), |d| {
             d.insert("TransformStartTime".into(), json!(now_epoch()));
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| FailureReason::Plain(e.to_string()))?;
 
-    let settings = settings(services, job, &instances[0]).await;
+    let settings = settings::resolve(services, job, &instances[0]).await;
     record_settings(services, job, &settings).await?;
     notes.line(&format!(
         "[sagebox] {} input objects from {input_uri}; {} instance(s), {} concurrent request(s) each, {} MB payloads",
@@ -178,15 +170,13 @@ struct Output {
 }
 
 /// The output bucket must exist before any container starts.
-async fn check_output_bucket(services: &Services, job: &Resource) -> Result<Output, String> {
-    let output = get_str(job, "/TransformOutput/S3OutputPath")
-        .unwrap_or_default()
-        .to_string();
-    let (bucket, prefix) = staging::parse_s3_uri(&output).unwrap_or_default();
+async fn check_output_bucket(services: &Services, job: &Job<'_>) -> Result<Output, FailureReason> {
+    let output = job.output_path();
+    let (bucket, prefix) = staging::parse_s3_uri(output).unwrap_or_default();
     if services.objects.bucket(&bucket).await.is_err() {
-        return Err(format!(
-            "ClientError: The S3 bucket \"{bucket}\" of TransformOutput.S3OutputPath ({output}) does not exist."
-        ));
+        return Err(FailureReason::ClientError(format!(
+            "The S3 bucket \"{bucket}\" of TransformOutput.S3OutputPath ({output}) does not exist."
+        )));
     }
     Ok(Output { bucket, prefix })
 }
@@ -195,116 +185,68 @@ async fn check_output_bucket(services: &Services, job: &Resource) -> Result<Outp
 /// network, each with its GPUs; returns them once they all answer /ping.
 async fn start_instances(
     services: &Services,
-    job: &Resource,
+    job: &Job<'_>,
     model: &Resource,
     network: &str,
     notes: &LogWriter,
-) -> Result<Vec<Arc<Instance>>, String> {
+) -> Result<Vec<Arc<Instance>>, FailureReason> {
     let engine = services
         .runtime
         .engine()
         .await
-        .map_err(|e| format!("InternalServerError: {e}"))?;
+        .map_err(|e| FailureReason::InternalServerError(e.to_string()))?;
     let mut containers = fleet::prepare(services, model, notes)
         .await
-        .map_err(|e| format!("ClientError: {e}"))?;
+        .map_err(|e| FailureReason::ClientError(e.to_string()))?;
     let env = batch_environment(job);
     for c in &mut containers {
         c.env.extend(env.iter().cloned());
     }
     let labels = HashMap::from([
         (OWNER_LABEL.to_string(), services.runtime.owner.clone()),
-        (ARN_LABEL.to_string(), job.arn.clone()),
+        (ARN_LABEL.to_string(), job.arn().to_string()),
     ]);
-    engine
-        .ensure_network(network, &labels)
-        .await
-        .map_err(|e| format!("InternalServerError: cannot create the job's network: {e}"))?;
-    let instance_type = get_str(job, "/TransformResources/InstanceType")
+    engine.ensure_network(network, &labels).await.map_err(|e| {
+        FailureReason::InternalServerError(format!("cannot create the job's network: {e}"))
+    })?;
+    let resources = job.req.transform_resources.as_ref();
+    let instance_type = resources
+        .and_then(|r| r.instance_type.as_deref())
         .unwrap_or("ml.m5.large")
         .to_string();
-    let count = get(job, "/TransformResources/InstanceCount")
-        .and_then(Value::as_u64)
+    let count = count(resources.and_then(|r| r.instance_count))
         .unwrap_or(1)
         .max(1) as usize;
     let fleet = Fleet {
-        arn: job.arn.clone(),
+        arn: job.arn().to_string(),
         name_prefix: network.to_string(),
         network: network.to_string(),
-        group: job.name.clone(),
+        group: job.name().to_string(),
         deployment: "job".into(),
         instance_type: instance_type.clone(),
         containers,
         log_group: LOG_GROUP.into(),
-        stream_prefix: job.name.clone(),
+        stream_prefix: job.name().to_string(),
         health_timeout: Duration::from_secs(600),
     };
     let allot = crate::runtime::instance_types::allot(&instance_type, &services.runtime.host);
     let mut starts = Vec::new();
     for i in 0..count {
         let gpus = services
-            .grant_gpus(&job.arn, &instance_type, allot.gpus, |w| {
+            .grant_gpus(job.arn(), &instance_type, allot.gpus, |w| {
                 notes.line(&format!("[sagebox] {w}"))
             })
-            .map_err(|e| format!("CapacityError: {e}"))?;
+            .map_err(FailureReason::CapacityError)?;
         starts.push(fleet.start_instance(services, &engine, i, gpus));
     }
     let mut instances = Vec::new();
     for r in futures_util::future::join_all(starts).await {
-        instances.push(r.map_err(|e| format!("ClientError: {e}"))?.instance);
+        instances.push(
+            r.map_err(|e| FailureReason::ClientError(e.to_string()))?
+                .instance,
+        );
     }
     Ok(instances)
-}
-
-/// What SageMaker sets in a transform job's containers, then the job's own Environment.
-fn batch_environment(job: &Resource) -> Vec<(String, String)> {
-    let mut env = vec![("SAGEMAKER_BATCH".to_string(), "true".to_string())];
-    for (var, path) in [
-        ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "/MaxPayloadInMB"),
-        (
-            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",
-            "/MaxConcurrentTransforms",
-        ),
-    ] {
-        if let Some(n) = get(job, path).and_then(Value::as_u64) {
-            env.push((var.to_string(), n.to_string()));
-        }
-    }
-    if let Some(b) = get_str(job, "/BatchStrategy") {
-        let v = if b == "MultiRecord" {
-            "MULTI_RECORD"
-        } else {
-            "SINGLE_RECORD"
-        };
-        env.push(("SAGEMAKER_BATCH_STRATEGY".to_string(), v.to_string()));
-    }
-    env.extend(crate::service::env_pairs(get(job, "/Environment")));
-    env
-}
-
-/// The settings the job runs with, as DescribeTransformJob shows them.
-async fn record_settings(
-    services: &Services,
-    job: &Resource,
-    settings: &Settings,
-) -> Result<(), String> {
-    services
-        .save_transform(&job.name, "InProgress", |d| {
-            d.insert(
-                "BatchStrategy".into(),
-                json!(match settings.strategy {
-                    BatchStrategy::MultiRecord => "MultiRecord",
-                    BatchStrategy::SingleRecord => "SingleRecord",
-                }),
-            );
-            d.insert("MaxPayloadInMB".into(), json!(settings.max_payload / MIB));
-            d.insert(
-                "MaxConcurrentTransforms".into(),
-                json!(settings.concurrency),
-            );
-        })
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// Each input object through the instances, its output to <S3OutputPath>/<object>.out; a
@@ -317,7 +259,7 @@ async fn transform_inputs(
     input_uri: &str,
     output: &Output,
     stop: &mut watch::Receiver<StopRequest>,
-) -> Result<(), String> {
+) -> Result<(), FailureReason> {
     let Output {
         bucket: out_bucket,
         prefix: out_prefix,
@@ -325,16 +267,18 @@ async fn transform_inputs(
     let next = AtomicUsize::new(0);
     for object in inputs {
         if *stop.borrow() == StopRequest::Stop {
-            return Err("stopped".into());
+            return Err(FailureReason::Plain("stopped".into()));
         }
         let rel = object.rel.to_string_lossy().replace('\\', "/");
         let data = tokio::fs::read(&object.file)
             .await
-            .map_err(|e| format!("InternalServerError: reading {rel}: {e}"))?;
+            .map_err(|e| FailureReason::InternalServerError(format!("reading {rel}: {e}")))?;
         let out = transform_object(services, settings, instances, &next, &data, stop)
             .await
             .map_err(|e| {
-                format!("ClientError: {input_uri} ({rel}): {e}. See job logs for more information.")
+                FailureReason::ClientError(format!(
+                    "{input_uri} ({rel}): {e}. See job logs for more information."
+                ))
             })?;
         let key = if out_prefix.is_empty() || out_prefix.ends_with('/') {
             format!("{out_prefix}{rel}.out")
@@ -349,72 +293,11 @@ async fn transform_inputs(
             .objects
             .put_bytes(out_bucket, &key, Bytes::from(out), meta)
             .await
-            .map_err(|e| format!("InternalServerError: writing s3://{out_bucket}/{key}: {e}"))?;
+            .map_err(|e| {
+                FailureReason::InternalServerError(format!("writing s3://{out_bucket}/{key}: {e}"))
+            })?;
     }
     Ok(())
-}
-
-/// What the request sets, else what the container's GET /execution-parameters says, else the
-/// defaults (SingleRecord, 6 MB, one request at a time).
-async fn settings(services: &Services, job: &Resource, first: &Instance) -> Settings {
-    let mut exec = Value::Null;
-    let port = first.members[0].port.load(Ordering::Relaxed);
-    if let Ok(req) = http::Request::get(format!("http://127.0.0.1:{port}/execution-parameters"))
-        .body(Body::empty())
-        && let Ok(Ok(resp)) =
-            tokio::time::timeout(Duration::from_secs(5), services.hosting.client.request(req)).await
-        && resp.status().is_success()
-        && let Ok(body) = resp.into_body().collect().await
-    {
-        exec = serde_json::from_slice(&body.to_bytes()).unwrap_or(Value::Null);
-    }
-    let strategy = get_str(job, "/BatchStrategy")
-        .map(str::to_string)
-        .or_else(|| {
-            exec.get("BatchStrategy").and_then(Value::as_str).map(|s| {
-                if s.eq_ignore_ascii_case("MULTI_RECORD") {
-                    "MultiRecord".to_string()
-                } else {
-                    "SingleRecord".to_string()
-                }
-            })
-        });
-    let max_payload_mb = get(job, "/MaxPayloadInMB")
-        .and_then(Value::as_u64)
-        .or_else(|| exec.get("MaxPayloadInMB").and_then(Value::as_u64))
-        .unwrap_or(6);
-    let concurrency = get(job, "/MaxConcurrentTransforms")
-        .and_then(Value::as_u64)
-        .filter(|n| *n > 0)
-        .or_else(|| exec.get("MaxConcurrentTransforms").and_then(Value::as_u64))
-        .unwrap_or(1)
-        .max(1);
-    Settings {
-        split: SplitType::parse(get_str(job, "/TransformInput/SplitType")),
-        strategy: BatchStrategy::parse(strategy.as_deref()),
-        max_payload: (max_payload_mb as usize) * MIB,
-        concurrency: concurrency as usize,
-        assemble: AssembleWith::parse(get_str(job, "/TransformOutput/AssembleWith")),
-        content_type: get_str(job, "/TransformInput/ContentType")
-            .unwrap_or_default()
-            .to_string(),
-        accept: get_str(job, "/TransformOutput/Accept").map(str::to_string),
-        input_filter: get_str(job, "/DataProcessing/InputFilter")
-            .filter(|f| *f != "$")
-            .map(str::to_string),
-        join_input: get_str(job, "/DataProcessing/JoinSource") == Some("Input"),
-        output_filter: get_str(job, "/DataProcessing/OutputFilter")
-            .filter(|f| *f != "$")
-            .map(str::to_string),
-        timeout: Duration::from_secs(
-            get(job, "/ModelClientConfig/InvocationsTimeoutInSeconds")
-                .and_then(Value::as_u64)
-                .unwrap_or(600),
-        ),
-        retries: get(job, "/ModelClientConfig/InvocationsMaxRetries")
-            .and_then(Value::as_u64)
-            .unwrap_or(3),
-    }
 }
 
 /// One input object in, its output object out.
