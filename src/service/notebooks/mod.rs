@@ -160,11 +160,15 @@ impl Services {
         Ok(res)
     }
 
+    /// The instance's row, with a terminal state its supervisor could not save yet laid over it
+    /// (see `saving`).
     async fn notebook(&self, name: &str) -> ServiceResult<Arc<Resource>> {
-        self.store
+        let row = self
+            .store
             .resource(KIND, name)
             .await?
-            .ok_or_else(|| ServiceError::Validation("RecordNotFound".into()))
+            .ok_or_else(|| ServiceError::Validation("RecordNotFound".into()))?;
+        Ok(self.unsaved.overlay(KIND, row))
     }
 
     pub async fn describe_notebook_instance(&self, name: &str) -> ServiceResult<NotebookInstance> {

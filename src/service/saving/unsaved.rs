@@ -263,6 +263,16 @@ mod tests {
             .expect("describe");
         assert_eq!(shown.status.as_deref(), Some("Failed"));
         assert_eq!(shown.derived["FailureReason"], json!("ClientError: boom"));
+        // The family's own Describe shows it too, not only the generic one.
+        let described = services
+            .describe_transform_job("j")
+            .await
+            .expect("describe transform job");
+        assert_eq!(
+            described.status.map(|s| s.as_str()),
+            Some("Failed"),
+            "DescribeTransformJob"
+        );
         let listed = services
             .list_resources(
                 KIND,

@@ -131,11 +131,14 @@ impl Services {
     }
 
     /// The stored row of training job `name`, for its supervisor and StopTrainingJob.
+    /// A terminal state the supervisor could not save yet is laid over the row (see `saving`).
     pub(crate) async fn stored_training_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {
-        self.store
+        let row = self
+            .store
             .resource(ResourceKind::TrainingJob, name)
             .await?
-            .ok_or_else(|| ServiceError::Validation("Requested resource not found.".into()))
+            .ok_or_else(|| ServiceError::Validation("Requested resource not found.".into()))?;
+        Ok(self.unsaved.overlay(ResourceKind::TrainingJob, row))
     }
 
     pub async fn list_training_jobs(&self, params: ListParams) -> ServiceResult<Page<TrainingJob>> {

@@ -131,13 +131,17 @@ impl Services {
         }))
     }
 
+    /// The job's row, with a terminal state its runner could not save yet laid over it (see
+    /// `saving`), so Describe and Stop see what List sees.
     async fn transform_job(&self, name: &str) -> ServiceResult<Arc<Resource>> {
-        self.store
+        let row = self
+            .store
             .resource(ResourceKind::TransformJob, name)
             .await?
             .ok_or_else(|| {
                 ServiceError::Validation(format!("Could not find requested job with name {name}"))
-            })
+            })?;
+        Ok(self.unsaved.overlay(ResourceKind::TransformJob, row))
     }
 
     pub async fn stop_transform_job(&self, req: StopTransformJobRequest) -> ServiceResult<()> {
