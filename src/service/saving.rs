@@ -12,19 +12,29 @@ use std::time::Duration;
 
 pub(crate) use unsaved::Unsaved;
 
-/// Statuses a resource stays in once reached: losing one of these leaves Describe wrong
-/// forever, so their saves are retried. This is not the families' `Lifecycle` terminal set:
-/// InService and OutOfService are left again (by an update, a stop, a delete), but a supervisor
-/// saves them and then waits, so a lost save would never be written over; and "Deleted" names a
-/// row's deletion (endpoints, notebook instances), no status of theirs. So it stays text here.
-const TERMINAL: &[&str] = &[
-    "Completed",
-    "Failed",
-    "Stopped",
-    "Deleted",
-    "InService",
-    "OutOfService",
-];
+/// Whether `status` is one a resource stays in once reached: losing one of these leaves
+/// Describe wrong forever, so their saves are retried. This is not the families' `Lifecycle`
+/// terminal set: InService and OutOfService are left again (by an update, a stop, a delete), but
+/// a supervisor saves them and then waits, so a lost save would never be written over. The
+/// statuses come from the generated enums (a job's Completed/Failed/Stopped are spelled the same
+/// in every family); `DELETED` names a row's deletion (endpoints, notebook instances).
+pub(crate) fn is_terminal(status: &str) -> bool {
+    use crate::aws::model::typed::sagemaker::{EndpointStatus, TrainingJobStatus};
+    status == DELETED
+        || matches!(
+            status.parse(),
+            Ok(TrainingJobStatus::Completed
+                | TrainingJobStatus::Failed
+                | TrainingJobStatus::Stopped)
+        )
+        || matches!(
+            status.parse(),
+            Ok(EndpointStatus::InService | EndpointStatus::OutOfService)
+        )
+}
+
+/// What the endpoint and notebook supervisors pass to `persist` when they remove a row.
+pub(crate) const DELETED: &str = "Deleted";
 
 /// Tries of a terminal save, and the pause before the second (doubling after): short enough
 /// that a supervisor's end is not held up, long enough to ride out a busy database.
@@ -50,7 +60,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
-    let terminal = TERMINAL.contains(&status);
+    let terminal = is_terminal(status);
     let attempts = if terminal { ATTEMPTS } else { 1 };
     let mut pause = backoff;
     for attempt in 1..=attempts {
@@ -78,6 +88,30 @@ where
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn the_terminal_statuses_are_the_ones_a_lost_save_would_leave_wrong_forever() {
+        for status in [
+            "Completed",
+            "Failed",
+            "Stopped",
+            "Deleted",
+            "InService",
+            "OutOfService",
+        ] {
+            assert!(is_terminal(status), "{status}");
+        }
+        for status in [
+            "InProgress",
+            "Stopping",
+            "Creating",
+            "Updating",
+            "Pending",
+            "Deleting",
+        ] {
+            assert!(!is_terminal(status), "{status}");
+        }
+    }
 
     #[tokio::test]
     async fn a_terminal_save_that_fails_twice_is_retried_until_it_succeeds() {

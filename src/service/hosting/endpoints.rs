@@ -499,7 +499,7 @@ impl Services {
             }
         }
         let what = format!("endpoint {endpoint}");
-        saving::persist(&what, "Deleted", || async {
+        saving::persist(&what, saving::DELETED, || async {
             // whether it was still there does not matter: gone is the state wanted
             self.store
                 .delete_resource(ResourceKind::Endpoint, endpoint)

@@ -121,7 +121,7 @@ pub(super) async fn run_delete(services: Services, name: String) {
         tracing::warn!("cannot remove {}: {e}", dir.display());
     }
     let what = format!("notebook instance {name}");
-    saving::persist(&what, "Deleted", || async {
+    saving::persist(&what, saving::DELETED, || async {
         // whether it was still there does not matter: gone is the state wanted
         services
             .store

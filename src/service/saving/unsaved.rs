@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{TERMINAL, persist};
+use super::{is_terminal, persist};
 use crate::aws::time::now_epoch;
 use crate::service::resources::noun;
 use crate::service::{ServiceError, Services};
@@ -129,7 +129,7 @@ impl Services {
             self.write_state(kind, name, status, derived).await
         })
         .await;
-        if saved || !TERMINAL.contains(&status) {
+        if saved || !is_terminal(status) {
             return saved;
         }
         let meant = meant.into_inner().ok().flatten();
