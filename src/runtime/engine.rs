@@ -28,8 +28,14 @@ pub enum EngineError {
         "no Docker engine answers at {host}: {detail}. Start Docker (e.g. `sudo systemctl start docker`, or Docker Desktop), or point DOCKER_HOST at a running engine"
     )]
     Unreachable { host: String, detail: String },
-    #[error("Docker: {0}")]
-    Docker(#[from] bollard::errors::Error),
+    /// The engine answered a call with an error; `status` is its HTTP status where it has one
+    /// (404 gone, 409 conflict), so callers can tell those apart without naming the engine's
+    /// client types.
+    #[error("Docker: {message}")]
+    Api {
+        status: Option<u16>,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
 }

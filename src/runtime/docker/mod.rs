@@ -261,3 +261,18 @@ impl ExecutionEngine for DockerEngine {
         DockerEngine::logs(self, id, follow, since)
     }
 }
+
+impl From<bollard::errors::Error> for EngineError {
+    fn from(e: bollard::errors::Error) -> EngineError {
+        let status = match &e {
+            bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
+                Some(*status_code)
+            }
+            _ => None,
+        };
+        EngineError::Api {
+            status,
+            message: e.to_string(),
+        }
+    }
+}

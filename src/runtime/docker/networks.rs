@@ -46,10 +46,9 @@ impl DockerEngine {
         }
         match self.create_network(name, labels).await {
             Ok(_)
-            | Err(EngineError::Docker(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409,
-                ..
-            })) => Ok(()),
+            | Err(EngineError::Api {
+                status: Some(409), ..
+            }) => Ok(()),
             Err(e) => Err(e),
         }
     }
