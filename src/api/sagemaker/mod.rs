@@ -150,9 +150,7 @@ async fn list_endpoint_configs(s: &Services, req: Request) -> Answer {
 // Training jobs.
 
 async fn create_training_job(s: &Services, req: Request) -> Answer {
-    let job = s
-        .create_training_job(crate::service::Input::decode(req)?)
-        .await?;
+    let job = s.create_training_job(Input::decode(req)?).await?;
     Ok(json!({ "TrainingJobArn": job.arn }))
 }
 
@@ -247,9 +245,7 @@ use crate::aws::model::typed::sagemaker::{
 };
 
 async fn create_notebook(s: &Services, req: Request) -> Answer {
-    let nb = s
-        .create_notebook_instance(crate::service::Input::decode(req)?)
-        .await?;
+    let nb = s.create_notebook_instance(Input::decode(req)?).await?;
     Ok(json!({ "NotebookInstanceArn": nb.arn }))
 }
 
@@ -261,7 +257,7 @@ async fn describe_notebook(s: &Services, req: Request) -> Answer {
 }
 
 async fn list_notebooks(s: &Services, req: Request) -> Answer {
-    let filters: ListNotebookInstancesInput = crate::service::Input::decode(req)?.members;
+    let filters: ListNotebookInstancesInput = Input::decode(req)?.members;
     let page = s
         .list_notebook_instances(filters.list_params(), &filters)
         .await?;
@@ -287,13 +283,13 @@ async fn delete_notebook(s: &Services, req: Request) -> Answer {
 }
 
 async fn update_notebook(s: &Services, req: Request) -> Answer {
-    s.update_notebook_instance(crate::service::Input::decode(req)?.members)
+    s.update_notebook_instance(Input::decode(req)?.members)
         .await?;
     empty()
 }
 
 async fn presigned_notebook_url(s: &Services, req: Request) -> Answer {
-    let req: CreatePresignedNotebookInstanceUrlInput = crate::service::Input::decode(req)?.members;
+    let req: CreatePresignedNotebookInstanceUrlInput = Input::decode(req)?.members;
     let url = s.create_presigned_notebook_url(&req).await?;
     Ok(json!({ "AuthorizedUrl": url }))
 }
@@ -302,7 +298,7 @@ const LIFECYCLE_NAME: &str = "NotebookInstanceLifecycleConfigName";
 
 async fn create_lifecycle_config(s: &Services, req: Request) -> Answer {
     let c = s
-        .create_notebook_lifecycle_config(crate::service::Input::decode(req)?)
+        .create_notebook_lifecycle_config(Input::decode(req)?)
         .await?;
     Ok(json!({ "NotebookInstanceLifecycleConfigArn": c.arn }))
 }
@@ -324,7 +320,7 @@ async fn list_lifecycle_configs(s: &Services, req: Request) -> Answer {
 }
 
 async fn update_lifecycle_config(s: &Services, req: Request) -> Answer {
-    s.update_notebook_lifecycle_config(crate::service::Input::decode(req)?.members)
+    s.update_notebook_lifecycle_config(Input::decode(req)?.members)
         .await?;
     empty()
 }
