@@ -17,6 +17,20 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
         if name == "__pycache__" || name == "wheels" || name.ends_with(".pyc") {
             continue;
         }
+        // A recipe may share another's files by a symlink (pytorch-gpu/python -> ../pytorch/python):
+        // embedded through the link and watched at its target; a dangling one is left out.
+        if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            match fs::canonicalize(&path) {
+                Ok(target) => println!("cargo:rerun-if-changed={}", target.display()),
+                Err(_) => {
+                    println!(
+                        "cargo:warning={} is a symlink to nothing; left out",
+                        path.display()
+                    );
+                    continue;
+                }
+            }
+        }
         if path.is_dir() {
             walk(root, &path, out);
         } else if let Ok(rel) = path.strip_prefix(root) {

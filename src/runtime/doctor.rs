@@ -8,7 +8,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::Runtime;
-use super::images::on_path;
+use super::gpu::GpuReport;
+use super::images::{ImageStatus, on_path};
+use super::recipes::{BASE, Recipe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,9 +125,10 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
         match runtime.images().await {
             Ok(builder) => match builder.list().await {
                 Ok(list) => {
+                    // On-demand images (the GPU variants) are built when a job needs them.
                     let missing: Vec<&str> = list
                         .iter()
-                        .filter(|s| !s.present)
+                        .filter(|s| !s.present && !on_demand(&s.name))
                         .map(|s| s.name.as_str())
                         .collect();
                     let base_missing = missing.contains(&"base");
@@ -151,6 +154,7 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
                     let mut c = check("images", verdict, detail);
                     c.facts = serde_json::to_value(&list).unwrap_or_default();
                     checks.push(c);
+                    checks.push(frameworks_check(Some(&list), &report));
                 }
                 Err(e) => checks.push(check("images", Verdict::Fail, e.to_string())),
             },
@@ -163,10 +167,174 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
             "unknown: Docker is not reachable",
         ));
     }
+    if !checks.iter().any(|c| c.name == "frameworks") {
+        checks.push(frameworks_check(None, &report));
+    }
 
     checks.push(data_dir_check(data_dir));
     checks.push(port_check(bind).await);
     checks
+}
+
+/// The framework images (script mode) and their GPU variants: (framework, CPU recipe, GPU recipe).
+pub const FRAMEWORKS: [(&str, &str, &str); 3] = [
+    ("PyTorch", "pytorch", "pytorch-gpu"),
+    ("TensorFlow", "tensorflow", "tensorflow-gpu"),
+    ("Hugging Face", "huggingface", "huggingface-gpu"),
+];
+
+/// Whether recipe `name` is built only when asked for (a file `on-demand` in its folder).
+fn on_demand(name: &str) -> bool {
+    Recipe::get(name).is_some_and(|r| r.file("on-demand").is_some())
+}
+
+/// The recipe `name` builds on: its `parent` file, else the base.
+fn parent_of(name: &str) -> Option<String> {
+    let recipe = Recipe::get(name)?;
+    if recipe.name == BASE {
+        return None;
+    }
+    Some(
+        recipe
+            .file("parent")
+            .map(|b| String::from_utf8_lossy(b).trim().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| BASE.to_string()),
+    )
+}
+
+/// The CUDA version (major, minor) a requirements lock was built for: the version of its CUDA
+/// runtime wheel (`nvidia-cuda-runtime-cu12==12.4.127` → 12.4).
+pub fn lock_cuda_version(requirements: &str) -> Option<(u32, u32)> {
+    requirements.lines().find_map(|line| {
+        let line = line.split('#').next()?.trim();
+        let (name, version) = line.split_once("==")?;
+        let name = name.trim().to_ascii_lowercase().replace('_', "-");
+        if !(name.starts_with("nvidia-cuda-runtime-cu") || name == "nvidia-cuda-runtime") {
+            return None;
+        }
+        parse_major_minor(version.trim())
+    })
+}
+
+fn parse_major_minor(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.split('.');
+    let major = parts.next()?.trim().parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |m| m.trim().parse().ok())?;
+    Some((major, minor))
+}
+
+/// The CUDA version a GPU recipe needs: from its own lock, else from its parents' (huggingface-gpu
+/// gets CUDA from pytorch-gpu).
+pub fn cuda_requirement(recipe: &str) -> Option<(u32, u32)> {
+    let mut name = Some(recipe.to_string());
+    let mut hops = 0;
+    while let Some(n) = name {
+        let r = Recipe::get(&n)?;
+        if let Some(v) = r
+            .file("requirements.txt")
+            .and_then(|b| lock_cuda_version(&String::from_utf8_lossy(b)))
+        {
+            return Some(v);
+        }
+        hops += 1;
+        if hops > 8 {
+            return None;
+        }
+        name = parent_of(&n);
+    }
+    None
+}
+
+/// Whether a driver supporting CUDA `driver` runs code built for CUDA `needed`: the same major
+/// version at least as new, or a newer major version.
+fn cuda_verdict(needed: (u32, u32), driver: (u32, u32)) -> Result<(), String> {
+    if driver >= needed {
+        Ok(())
+    } else if driver.0 == needed.0 {
+        Err(format!(
+            "the driver supports CUDA {}.{} only (CUDA's minor version compatibility runs most kernels, JIT-compiled ones fail): upgrade the NVIDIA driver to one that supports CUDA {}.{} or newer",
+            driver.0, driver.1, needed.0, needed.1
+        ))
+    } else {
+        Err(format!(
+            "the driver supports CUDA {}.{} only: upgrade the NVIDIA driver to one that supports CUDA {}.{} or newer",
+            driver.0, driver.1, needed.0, needed.1
+        ))
+    }
+}
+
+/// One line per framework: the CPU image (present / built on first use) and the GPU variant
+/// (present / built for the first GPU job), with the GPU variant's CUDA requirement against
+/// what the driver supports. `images` is None when Docker could not be asked.
+fn frameworks_check(images: Option<&[ImageStatus]>, gpus: &GpuReport) -> Check {
+    let driver = if gpus.devices.is_empty() {
+        None
+    } else {
+        gpus.cuda_version.as_deref().and_then(parse_major_minor)
+    };
+    let state = |name: &str| -> String {
+        if Recipe::get(name).is_none() {
+            return format!("{name} has no recipe in this build");
+        }
+        match images.and_then(|l| l.iter().find(|s| s.name == name)) {
+            Some(s) if s.present => format!("{name} present"),
+            Some(s) if s.outdated_present => format!("{name} outdated (rebuilt on next use)"),
+            Some(_) => format!("{name} not built"),
+            None => format!("{name} unknown (Docker not reachable)"),
+        }
+    };
+    let mut verdict = Verdict::Ok;
+    let mut lines = Vec::new();
+    let mut facts = Vec::new();
+    for (framework, cpu, gpu) in FRAMEWORKS {
+        let needed = cuda_requirement(gpu);
+        let cuda = match (needed, driver) {
+            (None, _) => "CUDA requirement unknown".to_string(),
+            (Some(n), None) => format!(
+                "needs CUDA {}.{}+; no GPU here, so it is never built",
+                n.0, n.1
+            ),
+            (Some(n), Some(d)) => match cuda_verdict(n, d) {
+                Ok(()) => format!(
+                    "needs CUDA {}.{}+, the driver supports {}.{}: built for the first GPU job",
+                    n.0, n.1, d.0, d.1
+                ),
+                Err(e) => {
+                    verdict = Verdict::Warn;
+                    format!("needs CUDA {}.{}+, but {e}", n.0, n.1)
+                }
+            },
+        };
+        lines.push(format!(
+            "{framework}: {}; GPU variant {} ({cuda})",
+            state(cpu),
+            state(gpu)
+        ));
+        let status = |name: &str| {
+            images
+                .and_then(|l| l.iter().find(|s| s.name == name))
+                .map(|s| s.present)
+        };
+        facts.push(serde_json::json!({
+            "framework": framework,
+            "cpu": { "recipe": cpu, "embedded": Recipe::get(cpu).is_some(), "present": status(cpu) },
+            "gpu": {
+                "recipe": gpu,
+                "embedded": Recipe::get(gpu).is_some(),
+                "present": status(gpu),
+                "cuda_required": needed.map(|(a, b)| format!("{a}.{b}")),
+                "driver_cuda": driver.map(|(a, b)| format!("{a}.{b}")),
+                "cuda_ok": match (needed, driver) {
+                    (Some(n), Some(d)) => Some(cuda_verdict(n, d).is_ok()),
+                    _ => None,
+                },
+            },
+        }));
+    }
+    let mut c = check("frameworks", verdict, lines.join("\n"));
+    c.facts = serde_json::Value::Array(facts);
+    c
 }
 
 fn data_dir_check(dir: &Path) -> Check {
@@ -244,11 +412,99 @@ pub fn render(checks: &[Check]) -> String {
             Verdict::Warn => "warn",
             Verdict::Fail => "FAIL",
         };
-        out.push_str(&format!("[{mark}] {:<9} {}\n", c.name, c.detail));
+        // Details of several lines continue under the first one's text.
+        let detail = c.detail.replace('\n', &format!("\n{:18}", ""));
+        out.push_str(&format!("[{mark}] {:<10} {detail}\n", c.name));
     }
     out
 }
 
 pub fn blocking(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.verdict == Verdict::Fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::gpu::GpuDevice;
+
+    fn status(name: &str, present: bool) -> ImageStatus {
+        ImageStatus {
+            name: name.into(),
+            reference: format!("sagebox/{name}:000000000000"),
+            present,
+            outdated_present: false,
+        }
+    }
+
+    fn one_gpu(cuda: &str) -> GpuReport {
+        GpuReport {
+            devices: vec![GpuDevice {
+                index: 0,
+                name: "NVIDIA H100".into(),
+                uuid: "GPU-1".into(),
+                memory_total: 80 << 30,
+            }],
+            driver_version: Some("550.54".into()),
+            cuda_version: Some(cuda.into()),
+            unavailable_reason: None,
+        }
+    }
+
+    #[test]
+    fn the_lock_names_its_cuda_version_through_the_runtime_wheel() {
+        let lock = "# comment\ntorch==2.6.0\nnvidia_cuda_runtime_cu12==12.4.127  # CUDA 12.4\n";
+        assert_eq!(lock_cuda_version(lock), Some((12, 4)));
+        assert_eq!(lock_cuda_version("torch==2.6.0\n"), None);
+        assert_eq!(parse_major_minor("13"), Some((13, 0)));
+    }
+
+    #[test]
+    fn the_pytorch_gpu_lock_needs_cuda_12_4_and_huggingface_gpu_inherits_it() {
+        assert_eq!(cuda_requirement("pytorch-gpu"), Some((12, 4)));
+        if Recipe::get("huggingface-gpu").is_some() {
+            assert_eq!(cuda_requirement("huggingface-gpu"), Some((12, 4)));
+        }
+        assert_eq!(cuda_requirement("sklearn"), None);
+        assert!(on_demand("pytorch-gpu"));
+        assert!(!on_demand("sklearn"));
+    }
+
+    #[test]
+    fn the_driver_must_support_the_locks_cuda() {
+        assert!(cuda_verdict((12, 4), (12, 4)).is_ok());
+        assert!(cuda_verdict((12, 4), (13, 0)).is_ok());
+        let old = cuda_verdict((12, 4), (12, 2)).unwrap_err();
+        assert!(old.contains("supports CUDA 12.2 only"), "{old}");
+        assert!(old.contains("minor version compatibility"), "{old}");
+        assert!(cuda_verdict((12, 4), (11, 8)).is_err());
+    }
+
+    #[test]
+    fn frameworks_report_each_variant_and_cuda_against_the_driver() {
+        let list = vec![status("pytorch", true), status("pytorch-gpu", false)];
+        let c = frameworks_check(Some(&list), &one_gpu("12.8"));
+        assert_eq!(c.verdict, Verdict::Ok);
+        let first = c.detail.lines().next().unwrap_or_default();
+        assert!(first.starts_with("PyTorch: pytorch present; GPU variant pytorch-gpu not built (needs CUDA 12.4+, the driver supports 12.8"), "{first}");
+        assert_eq!(c.facts[0]["gpu"]["cuda_required"], "12.4");
+        assert_eq!(c.facts[0]["gpu"]["cuda_ok"], true);
+        assert_eq!(c.facts[0]["cpu"]["present"], true);
+        assert_eq!(c.detail.lines().count(), FRAMEWORKS.len());
+
+        let c = frameworks_check(Some(&list), &one_gpu("12.2"));
+        assert_eq!(c.verdict, Verdict::Warn);
+        assert_eq!(c.facts[0]["gpu"]["cuda_ok"], false);
+
+        let c = frameworks_check(None, &GpuReport::default());
+        assert_eq!(c.verdict, Verdict::Ok);
+        assert!(c.detail.contains("no GPU here, so it is never built"), "{}", c.detail);
+        assert!(c.detail.contains("unknown (Docker not reachable)"), "{}", c.detail);
+    }
+
+    #[test]
+    fn several_line_details_are_indented_under_the_first() {
+        let out = render(&[check("frameworks", Verdict::Ok, "a\nb")]);
+        assert_eq!(out, format!("[ok  ] frameworks a\n{:18}b\n", ""));
+    }
 }
