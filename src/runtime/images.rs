@@ -5,9 +5,9 @@
 //! is already present is never rebuilt. Progress goes to a callback, line by line.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::future::Future;
 use std::sync::Arc;
 
 use bollard::query_parameters::{
@@ -103,7 +103,10 @@ fn sources_for_suite(text: &str, suite: &str) -> String {
             let words: Vec<String> = rest.split_whitespace().map(swap).collect();
             format!("Suites: {}", words.join(" "))
         } else if trimmed.starts_with("deb ") || trimmed.starts_with("deb-src ") {
-            line.split_whitespace().map(swap).collect::<Vec<_>>().join(" ")
+            line.split_whitespace()
+                .map(swap)
+                .collect::<Vec<_>>()
+                .join(" ")
         } else {
             line.to_string()
         };
@@ -285,7 +288,11 @@ impl ImageBuilder {
         })
     }
 
-    async fn ensure_base(&self, recipe: &Recipe, progress: &Progress) -> Result<String, BuildError> {
+    async fn ensure_base(
+        &self,
+        recipe: &Recipe,
+        progress: &Progress,
+    ) -> Result<String, BuildError> {
         let lock = self.lock_for(recipe.name);
         let _guard = lock.lock().await;
         let _host = HostLock::acquire(recipe.name, progress).await;
@@ -315,8 +322,12 @@ impl ImageBuilder {
         let overlay = Scratch::new("overlay").map_err(|e| failed(&reference, e.to_string()))?;
         write_files(&overlay.0, &Recipe::overlay())
             .map_err(|e| failed(&reference, e.to_string()))?;
-        let sources_text = std::fs::read_to_string(&sources)
-            .map_err(|e| failed(&reference, format!("cannot read {}: {e}", sources.display())))?;
+        let sources_text = std::fs::read_to_string(&sources).map_err(|e| {
+            failed(
+                &reference,
+                format!("cannot read {}: {e}", sources.display()),
+            )
+        })?;
         let suite_sources = overlay.0.with_extension("sources");
         std::fs::write(&suite_sources, sources_for_suite(&sources_text, suite))
             .map_err(|e| failed(&reference, e.to_string()))?;

@@ -31,10 +31,7 @@ fn folders_with(file: &str) -> Vec<&'static str> {
 impl Recipe {
     /// The recipe called `name`, if the binary has one.
     pub fn get(name: &str) -> Option<Recipe> {
-        bases()
-            .into_iter()
-            .chain(images())
-            .find(|r| r.name == name)
+        bases().into_iter().chain(images()).find(|r| r.name == name)
     }
 
     /// Files of this recipe as (path relative to its folder, contents), sorted by path.
