@@ -59,7 +59,7 @@ test-rust:
 	$(CARGO) test
 
 test-clients: build $(VENV)/.ok $(VENV3)/.ok
-	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q --durations=15 tests/clients
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q -rs --durations=15 tests/clients
 
 # The web console in headless Chromium (Debian's chromium and chromedriver; see tests/console).
 test-console: build $(VENV)/.ok
@@ -77,6 +77,7 @@ bench: release $(VENV)/.ok
 	$(PYTHON) tests/bench/bench.py $(ARGS)
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/training.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/hosting.py
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/framework.py
 
 clean-venv:
 	rm -rf $(VENV)

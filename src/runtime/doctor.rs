@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Runtime;
 use super::gpu::GpuReport;
 use super::images::{ImageStatus, on_path};
-use super::recipes::{BASE, Recipe};
+use super::recipes::Recipe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -131,7 +131,9 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
                         .filter(|s| !s.present && !on_demand(&s.name))
                         .map(|s| s.name.as_str())
                         .collect();
-                    let base_missing = missing.contains(&"base");
+                    let base_missing = missing
+                        .iter()
+                        .any(|n| Recipe::get(n).is_some_and(|r| r.is_base()));
                     let (verdict, detail) = if missing.is_empty() {
                         (Verdict::Ok, format!("all {} images present", list.len()))
                     } else if base_missing && !on_path("mmdebstrap") {
@@ -185,22 +187,7 @@ pub const FRAMEWORKS: [(&str, &str, &str); 3] = [
 
 /// Whether recipe `name` is built only when asked for (a file `on-demand` in its folder).
 fn on_demand(name: &str) -> bool {
-    Recipe::get(name).is_some_and(|r| r.file("on-demand").is_some())
-}
-
-/// The recipe `name` builds on: its `parent` file, else the base.
-fn parent_of(name: &str) -> Option<String> {
-    let recipe = Recipe::get(name)?;
-    if recipe.name == BASE {
-        return None;
-    }
-    Some(
-        recipe
-            .file("parent")
-            .map(|b| String::from_utf8_lossy(b).trim().to_string())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| BASE.to_string()),
-    )
+    Recipe::get(name).is_some_and(|r| r.on_demand())
 }
 
 /// The CUDA version (major, minor) a requirements lock was built for: the version of its CUDA
@@ -227,21 +214,17 @@ fn parse_major_minor(v: &str) -> Option<(u32, u32)> {
 /// The CUDA version a GPU recipe needs: from its own lock, else from its parents' (huggingface-gpu
 /// gets CUDA from pytorch-gpu).
 pub fn cuda_requirement(recipe: &str) -> Option<(u32, u32)> {
-    let mut name = Some(recipe.to_string());
-    let mut hops = 0;
-    while let Some(n) = name {
-        let r = Recipe::get(&n)?;
-        if let Some(v) = r
+    let mut r = Recipe::get(recipe);
+    // The depth bound keeps a cycle of parents (a recipe bug) from hanging.
+    for _ in 0..16 {
+        let current = r?;
+        if let Some(v) = current
             .file("requirements.txt")
             .and_then(|b| lock_cuda_version(&String::from_utf8_lossy(b)))
         {
             return Some(v);
         }
-        hops += 1;
-        if hops > 8 {
-            return None;
-        }
-        name = parent_of(&n);
+        r = current.parent();
     }
     None
 }
@@ -498,8 +481,16 @@ mod tests {
 
         let c = frameworks_check(None, &GpuReport::default());
         assert_eq!(c.verdict, Verdict::Ok);
-        assert!(c.detail.contains("no GPU here, so it is never built"), "{}", c.detail);
-        assert!(c.detail.contains("unknown (Docker not reachable)"), "{}", c.detail);
+        assert!(
+            c.detail.contains("no GPU here, so it is never built"),
+            "{}",
+            c.detail
+        );
+        assert!(
+            c.detail.contains("unknown (Docker not reachable)"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]
