@@ -11,6 +11,7 @@ use super::Runtime;
 use super::gpu::GpuReport;
 use super::images::{ImageStatus, on_path};
 use super::recipes::Recipe;
+use super::uris;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -178,12 +179,17 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
     checks
 }
 
-/// The framework images (script mode) and their GPU variants: (framework, CPU recipe, GPU recipe).
-pub const FRAMEWORKS: [(&str, &str, &str); 3] = [
-    ("PyTorch", "pytorch", "pytorch-gpu"),
-    ("TensorFlow", "tensorflow", "tensorflow-gpu"),
-    ("Hugging Face", "huggingface", "huggingface-gpu"),
-];
+/// The framework (script mode) images; each has a GPU variant `<name>-gpu`.
+pub const FRAMEWORKS: [&str; 3] = ["pytorch", "tensorflow", "huggingface"];
+
+/// "PyTorch 2.6.0", "PyTorch 2.6.0 + Transformers 4.57.6": what the image of `recipe` serves.
+fn served(recipe: &str) -> String {
+    uris::frameworks(recipe)
+        .iter()
+        .map(|f| format!("{} {}", f.name, f.served))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
 
 /// Whether recipe `name` is built only when asked for (a file `on-demand` in its folder).
 fn on_demand(name: &str) -> bool {
@@ -270,7 +276,10 @@ fn frameworks_check(images: Option<&[ImageStatus]>, gpus: &GpuReport) -> Check {
     let mut verdict = Verdict::Ok;
     let mut lines = Vec::new();
     let mut facts = Vec::new();
-    for (framework, cpu, gpu) in FRAMEWORKS {
+    for cpu in FRAMEWORKS {
+        let gpu = format!("{cpu}-gpu");
+        let gpu = gpu.as_str();
+        let framework = served(cpu);
         let needed = cuda_requirement(gpu);
         let cuda = match (needed, driver) {
             (None, _) => "CUDA requirement unknown".to_string(),
@@ -469,7 +478,7 @@ mod tests {
         let c = frameworks_check(Some(&list), &one_gpu("12.8"));
         assert_eq!(c.verdict, Verdict::Ok);
         let first = c.detail.lines().next().unwrap_or_default();
-        assert!(first.starts_with("PyTorch: pytorch present; GPU variant pytorch-gpu not built (needs CUDA 12.4+, the driver supports 12.8"), "{first}");
+        assert!(first.starts_with("PyTorch 2.6.0: pytorch present; GPU variant pytorch-gpu not built (needs CUDA 12.4+, the driver supports 12.8"), "{first}");
         assert_eq!(c.facts[0]["gpu"]["cuda_required"], "12.4");
         assert_eq!(c.facts[0]["gpu"]["cuda_ok"], true);
         assert_eq!(c.facts[0]["cpu"]["present"], true);
