@@ -284,7 +284,7 @@ fn frameworks_check(images: Option<&[ImageStatus]>, gpus: &GpuReport) -> Check {
         let cuda = match (needed, driver) {
             (None, _) => "CUDA requirement unknown".to_string(),
             (Some(n), None) => format!(
-                "needs CUDA {}.{}+; no GPU here, so it is never built",
+                "needs CUDA {}.{}+; not used here, where NVML finds no GPU",
                 n.0, n.1
             ),
             (Some(n), Some(d)) => match cuda_verdict(n, d) {
@@ -458,6 +458,13 @@ mod tests {
             assert_eq!(cuda_requirement("huggingface-gpu"), Some((12, 4)));
         }
         assert_eq!(cuda_requirement("sklearn"), None);
+        // the variants doctor names are the ones GPU jobs get
+        for cpu in FRAMEWORKS {
+            let gpu = format!("{cpu}-gpu");
+            if Recipe::get(&gpu).is_some() {
+                assert_eq!(uris::gpu_variant(cpu), gpu);
+            }
+        }
         assert!(on_demand("pytorch-gpu"));
         assert!(!on_demand("sklearn"));
     }
