@@ -126,6 +126,10 @@ def run_job(sm, bucket: str, name: str) -> float:
 def local_mode_runs(runs: int) -> list[float]:
     os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # no telemetry calls to AWS from an offline bench (the SDK's documented opt-out, as a defaults file)
+    cfg = Path(tempfile.mkdtemp(prefix="sagebox-bench-sdk-")) / "config.yaml"
+    cfg.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(cfg)
     from sagemaker.local import LocalSession
     from sagemaker.pytorch import PyTorch
 
