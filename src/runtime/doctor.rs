@@ -498,7 +498,7 @@ mod tests {
         let c = frameworks_check(None, &GpuReport::default());
         assert_eq!(c.verdict, Verdict::Ok);
         assert!(
-            c.detail.contains("no GPU here, so it is never built"),
+            c.detail.contains("not used here, where NVML finds no GPU"),
             "{}",
             c.detail
         );
