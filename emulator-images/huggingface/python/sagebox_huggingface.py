@@ -418,7 +418,6 @@ def _resolve_hub_model():
 
 
 def _fail(text):
-    log.error("%s", text)
     print(text, file=sys.stderr, flush=True)
     sys.exit(1)
 
@@ -435,6 +434,9 @@ def serve():
         if offline.is_missing_from_cache(e):
             _fail(offline.message(offline.repo_id(e)))
         raise
+    # Imported once here (seconds of torch and transformers) and inherited by every forked worker.
+    import transformers.pipelines  # noqa: F401
+
     master = os.getpid()
     try:
         server.serve(HANDLER)
