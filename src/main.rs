@@ -147,26 +147,51 @@ async fn images_build(args: ImagesBuild) -> std::process::ExitCode {
     let names: Vec<String> = if args.names.is_empty() {
         recipes::images()
             .iter()
+            .filter(|r| !r.on_demand())
             .map(|r| r.name.to_string())
             .collect()
     } else {
         args.names
     };
-    let progress: Progress = Arc::new(|line: &str| eprintln!("{line}"));
+    // Images on different bases share nothing, so each base's family builds beside the others
+    // (the framework family is mostly downloads); within a family, one after another.
+    let mut families: Vec<(&str, Vec<String>)> = Vec::new();
     for name in names {
-        let started = std::time::Instant::now();
-        match builder.ensure(&name, &progress).await {
-            Ok(reference) => println!(
-                "{name}: {reference} ({:.1} s)",
-                started.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                eprintln!("sagebox: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
+        let root = recipes::Recipe::get(&name).map_or("", |r| r.root().name);
+        match families.iter_mut().find(|(r, _)| *r == root) {
+            Some((_, list)) => list.push(name),
+            None => families.push((root, vec![name])),
         }
     }
-    std::process::ExitCode::SUCCESS
+    let progress: Progress = Arc::new(|line: &str| eprintln!("{line}"));
+    let builds = families.into_iter().map(|(_, list)| {
+        let (builder, progress) = (builder.clone(), progress.clone());
+        async move {
+            for name in list {
+                let started = std::time::Instant::now();
+                match builder.ensure(&name, &progress).await {
+                    Ok(reference) => println!(
+                        "{name}: {reference} ({:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => {
+                        eprintln!("sagebox: {e}");
+                        return false;
+                    }
+                }
+            }
+            true
+        }
+    });
+    if futures_util::future::join_all(builds)
+        .await
+        .into_iter()
+        .all(|ok| ok)
+    {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
 
 async fn images_list(config: Config, json: bool) -> std::process::ExitCode {

@@ -5,6 +5,7 @@
 //! is already present is never rebuilt. Progress goes to a callback, line by line.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tokio::io::AsyncBufReadExt;
 
 use super::docker::{BuildLocks, DockerEngine};
 use super::engine::EngineError;
-use super::recipes::{self, BASE, Recipe};
+use super::recipes::{self, Recipe};
 
 pub const HASH_LABEL: &str = "sagebox.recipe-hash";
 
@@ -66,6 +67,53 @@ fn apt_sources() -> Option<PathBuf> {
     .iter()
     .map(PathBuf::from)
     .find(|p| p.is_file())
+}
+
+/// The host's apt sources with its Debian release swapped for `suite` (a base on another
+/// release than the host's: trixie's framework base on a bookworm host), in both the deb822
+/// (`Suites:`) and the one-line (`deb URI suite …`) formats; `-updates`, `-security` and other
+/// suffixes follow.
+fn sources_for_suite(text: &str, suite: &str) -> String {
+    let host = text
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            if let Some(rest) = l.strip_prefix("Suites:") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+            let mut words = l.split_whitespace().filter(|w| !w.starts_with('['));
+            match words.next() {
+                Some("deb" | "deb-src") => words.nth(1).map(str::to_string),
+                _ => None,
+            }
+        })
+        .map(|s| s.split('-').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    if host.is_empty() || host == suite {
+        return text.to_string();
+    }
+    let swap = |word: &str| match word.strip_prefix(host.as_str()) {
+        Some(rest) if rest.is_empty() || rest.starts_with('-') => format!("{suite}{rest}"),
+        _ => word.to_string(),
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let swapped = if let Some(rest) = trimmed.strip_prefix("Suites:") {
+            let words: Vec<String> = rest.split_whitespace().map(swap).collect();
+            format!("Suites: {}", words.join(" "))
+        } else if trimmed.starts_with("deb ") || trimmed.starts_with("deb-src ") {
+            line.split_whitespace()
+                .map(swap)
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            line.to_string()
+        };
+        out.push_str(&swapped);
+        out.push('\n');
+    }
+    out
 }
 
 /// Whether `program` is on PATH.
@@ -175,16 +223,13 @@ impl ImageBuilder {
             .is_some_and(|labels| labels.get(HASH_LABEL) == Some(&recipe.hash())))
     }
 
-    /// The state of `base` and every image recipe.
+    /// The state of every base and every image recipe.
     pub async fn list(&self) -> Result<Vec<ImageStatus>, BuildError> {
         let mut out = Vec::new();
-        let mut all =
-            vec![Recipe::get(BASE).ok_or_else(|| BuildError::Missing("no base recipe".into()))?];
-        all.extend(recipes::images());
-        for recipe in all {
+        for recipe in recipes::bases().into_iter().chain(recipes::images()) {
             let present = self.present(&recipe).await?;
             let outdated_present = !present
-                && recipe.name != BASE
+                && !recipe.is_base()
                 && self.engine.image_labels(&recipe.latest()).await?.is_some();
             out.push(ImageStatus {
                 name: recipe.name.to_string(),
@@ -196,44 +241,64 @@ impl ImageBuilder {
         Ok(out)
     }
 
-    /// The image for recipe `name`, built first if its recipe changed; returns its reference.
+    /// The image for recipe `name`, built first (after its parents) if its recipe changed;
+    /// returns its reference.
     pub async fn ensure(&self, name: &str, progress: &Progress) -> Result<String, BuildError> {
         let recipe = Self::recipe(name)?;
-        if recipe.name == BASE {
-            return self.ensure_base(progress).await;
-        }
+        self.ensure_recipe(recipe, progress).await
+    }
+
+    fn ensure_recipe<'a>(
+        &'a self,
+        recipe: Recipe,
+        progress: &'a Progress,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, BuildError>> + Send + 'a>> {
+        Box::pin(async move {
+            if recipe.is_base() {
+                return self.ensure_base(&recipe, progress).await;
+            }
+            let lock = self.lock_for(recipe.name);
+            let _guard = lock.lock().await;
+            let _host = HostLock::acquire(recipe.name, progress).await;
+            if !self.present(&recipe).await? {
+                let parent = recipe.parent().ok_or_else(|| {
+                    BuildError::Missing(format!(
+                        "the recipe {} names a parent sagebox has no recipe for",
+                        recipe.name
+                    ))
+                })?;
+                let base = self.ensure_recipe(parent, progress).await?;
+                self.build_image(&recipe, &base, progress).await?;
+            }
+            let reference = recipe.reference();
+            self.engine
+                .docker()
+                .tag_image(
+                    &reference,
+                    Some(
+                        TagImageOptionsBuilder::default()
+                            .repo(&format!("sagebox/{}", recipe.name))
+                            .tag("latest")
+                            .build(),
+                    ),
+                )
+                .await
+                .map_err(EngineError::from)?;
+            Ok(reference)
+        })
+    }
+
+    async fn ensure_base(
+        &self,
+        recipe: &Recipe,
+        progress: &Progress,
+    ) -> Result<String, BuildError> {
         let lock = self.lock_for(recipe.name);
         let _guard = lock.lock().await;
         let _host = HostLock::acquire(recipe.name, progress).await;
-        if !self.present(&recipe).await? {
-            let base = self.ensure_base(progress).await?;
-            self.build_image(&recipe, &base, progress).await?;
-        }
         let reference = recipe.reference();
-        self.engine
-            .docker()
-            .tag_image(
-                &reference,
-                Some(
-                    TagImageOptionsBuilder::default()
-                        .repo(&format!("sagebox/{}", recipe.name))
-                        .tag("latest")
-                        .build(),
-                ),
-            )
-            .await
-            .map_err(EngineError::from)?;
-        Ok(reference)
-    }
-
-    async fn ensure_base(&self, progress: &Progress) -> Result<String, BuildError> {
-        let recipe = Self::recipe(BASE)?;
-        let lock = self.lock_for(BASE);
-        let _guard = lock.lock().await;
-        let _host = HostLock::acquire(BASE, progress).await;
-        let reference = recipe.reference();
-        if !self.present(&recipe).await? {
-            self.build_base(&recipe, progress).await?;
+        if !self.present(recipe).await? {
+            self.build_base(recipe, progress).await?;
         }
         Ok(reference)
     }
@@ -252,15 +317,23 @@ impl ImageBuilder {
                     .into(),
             )
         })?;
+        let name = recipe.name;
+        let suite = recipe.suite();
         let overlay = Scratch::new("overlay").map_err(|e| failed(&reference, e.to_string()))?;
-        let overlay_files: Vec<(&str, &[u8])> = recipe
-            .files()
-            .into_iter()
-            .filter_map(|(rel, b)| rel.strip_prefix("overlay/").map(|r| (r, b)))
-            .collect();
-        write_files(&overlay.0, &overlay_files).map_err(|e| failed(&reference, e.to_string()))?;
+        write_files(&overlay.0, &Recipe::overlay())
+            .map_err(|e| failed(&reference, e.to_string()))?;
+        let sources_text = std::fs::read_to_string(&sources).map_err(|e| {
+            failed(
+                &reference,
+                format!("cannot read {}: {e}", sources.display()),
+            )
+        })?;
+        let suite_sources = overlay.0.with_extension("sources");
+        std::fs::write(&suite_sources, sources_for_suite(&sources_text, suite))
+            .map_err(|e| failed(&reference, e.to_string()))?;
+        let _sources_guard = ScratchFile(suite_sources.clone());
         progress(&format!(
-            "[base] building {reference}: mmdebstrap bookworm ({} packages) | docker import",
+            "[{name}] building {reference}: mmdebstrap {suite} ({} packages) | docker import",
             recipe.packages().len()
         ));
         let mut cmd = tokio::process::Command::new("mmdebstrap");
@@ -279,9 +352,9 @@ impl ImageBuilder {
             "--customize-hook=sync-in {} /",
             overlay.0.display()
         ))
-        .arg("bookworm")
+        .arg(suite)
         .arg("-")
-        .arg(&sources)
+        .arg(&suite_sources)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -304,7 +377,7 @@ impl ImageBuilder {
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    progress(&format!("[base] {line}"));
+                    progress(&format!("[{name}] {line}"));
                     let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
                     t.push(line);
                     let excess = t.len().saturating_sub(20);
@@ -316,7 +389,7 @@ impl ImageBuilder {
         let tag = hash[..12].to_string();
         let options = CreateImageOptionsBuilder::default()
             .from_src("-")
-            .repo("sagebox/base")
+            .repo(&format!("sagebox/{name}"))
             .tag(&tag)
             .changes(vec![
                 "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
@@ -357,7 +430,7 @@ impl ImageBuilder {
         if let Some(e) = import_error {
             return Err(failed(&reference, format!("docker import: {e}")));
         }
-        progress(&format!("[base] {reference} ready"));
+        progress(&format!("[{name}] {reference} ready"));
         Ok(())
     }
 
@@ -376,7 +449,8 @@ impl ImageBuilder {
         let wheels = ctx.0.join("wheels");
         std::fs::create_dir_all(&wheels).map_err(|e| failed(&reference, e.to_string()))?;
         if recipe.file("requirements.txt").is_some() {
-            super::wheelhouse::fill(name, &ctx.0.join("requirements.txt"), &wheels, progress)
+            let requirements = ctx.0.join("requirements.txt");
+            super::wheelhouse::fill(name, recipe.python(), &requirements, &wheels, progress)
                 .await
                 .map_err(|e| failed(&reference, e))?;
         }
@@ -488,5 +562,21 @@ mod tests {
                 .join(format!("{name}.lock")),
         )
         .ok();
+    }
+
+    #[test]
+    fn sources_follow_the_bases_suite_in_both_formats() {
+        let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\nComponents: main\n";
+        let out = sources_for_suite(deb822, "trixie");
+        assert!(out.contains("Suites: trixie trixie-updates\n"), "{out}");
+        assert!(out.contains("Suites: trixie-security\n"), "{out}");
+        assert!(out.contains("URIs: http://mirror.example/debian\n"));
+        assert_eq!(sources_for_suite(deb822, "bookworm"), deb822);
+        let legacy = "deb [arch=amd64] http://mirror.example/debian bookworm main\ndeb http://mirror.example/debian-security bookworm-security main\n";
+        let out = sources_for_suite(legacy, "trixie");
+        assert_eq!(
+            out,
+            "deb [arch=amd64] http://mirror.example/debian trixie main\ndeb http://mirror.example/debian-security trixie-security main\n"
+        );
     }
 }

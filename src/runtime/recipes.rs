@@ -6,22 +6,32 @@ use sha2::{Digest, Sha256};
 
 include!(concat!(env!("OUT_DIR"), "/recipes.rs"));
 
-/// The shared base every image is built on (a Debian rootfs, not a Dockerfile).
+/// The base every image is built on unless its folder names another parent (a Debian rootfs,
+/// not a Dockerfile). Its `overlay/` is copied into every base.
 pub const BASE: &str = "base";
 
-/// One recipe folder: `base` or an image with a Dockerfile.
+/// One recipe folder: a base (packages.txt, no Dockerfile) or an image with a Dockerfile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recipe {
     pub name: &'static str,
 }
 
+/// Folder names holding `file` directly, sorted and deduplicated.
+fn folders_with(file: &str) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = RECIPE_FILES
+        .iter()
+        .filter_map(|(rel, _)| rel.strip_suffix(file)?.strip_suffix('/'))
+        .filter(|name| !name.contains('/'))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 impl Recipe {
     /// The recipe called `name`, if the binary has one.
     pub fn get(name: &str) -> Option<Recipe> {
-        if name == BASE {
-            return Some(Recipe { name: BASE });
-        }
-        images().into_iter().find(|r| r.name == name)
+        bases().into_iter().chain(images()).find(|r| r.name == name)
     }
 
     /// Files of this recipe as (path relative to its folder, contents), sorted by path.
@@ -45,13 +55,75 @@ impl Recipe {
             .map(|(_, b)| b)
     }
 
+    /// The first non-comment line of a one-line file of the folder (`suite`, `parent`).
+    fn setting(&self, rel: &str) -> Option<&'static str> {
+        let text = std::str::from_utf8(self.file(rel)?).ok()?;
+        text.lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .find(|l| !l.is_empty())
+    }
+
+    /// A Debian rootfs made by mmdebstrap rather than a `docker build`.
+    pub fn is_base(&self) -> bool {
+        self.file("Dockerfile").is_none()
+    }
+
+    /// The Debian suite of a base (its `suite` file; bookworm when absent).
+    pub fn suite(&self) -> &'static str {
+        self.setting("suite").unwrap_or("bookworm")
+    }
+
+    /// The image an image recipe is built on (its `parent` file; `base` when absent). Bases have none.
+    pub fn parent(&self) -> Option<Recipe> {
+        if self.is_base() {
+            return None;
+        }
+        Recipe::get(self.setting("parent").unwrap_or(BASE))
+    }
+
+    /// The base at the root of this recipe's parent chain.
+    pub fn root(&self) -> Recipe {
+        let mut r = *self;
+        // A cycle of parents is a recipe bug; the depth bound keeps it from hanging.
+        for _ in 0..16 {
+            match r.parent() {
+                Some(p) => r = p,
+                None => break,
+            }
+        }
+        r
+    }
+
+    /// The CPython version of the image (what its wheelhouse is fetched for): the root base's.
+    pub fn python(&self) -> &'static str {
+        match self.root().suite() {
+            "trixie" => "3.13",
+            _ => "3.11",
+        }
+    }
+
+    /// Built only when named or needed (GPU variants), never by `sagebox images build` alone.
+    pub fn on_demand(&self) -> bool {
+        self.file("on-demand").is_some()
+    }
+
+    /// The files every base gets copied in over its rootfs: `base/overlay/`.
+    pub fn overlay() -> Vec<(&'static str, &'static [u8])> {
+        Recipe { name: BASE }
+            .files()
+            .into_iter()
+            .filter_map(|(rel, b)| rel.strip_prefix("overlay/").map(|r| (r, b)))
+            .collect()
+    }
+
     /// SHA-256 over the folder: for each file in path order, its path, a NUL and the SHA-256 of
-    /// its contents; an image's hash is seeded with the base's hash, so a new base rebuilds all.
+    /// its contents, seeded with the parent's hash (an image) or with `base`'s (another base,
+    /// which shares its overlay), so a changed parent rebuilds its children.
     pub fn hash(&self) -> String {
-        let seed = if self.name == BASE {
-            String::new()
-        } else {
-            Recipe { name: BASE }.hash()
+        let seed = match self.parent() {
+            Some(parent) => parent.hash(),
+            None if self.name == BASE => String::new(),
+            None => Recipe { name: BASE }.hash(),
         };
         let mut h = Sha256::new();
         h.update(seed.as_bytes());
@@ -73,7 +145,7 @@ impl Recipe {
         format!("sagebox/{}:latest", self.name)
     }
 
-    /// The Debian packages of the base rootfs (packages.txt: one or more per line, `#` comments).
+    /// The Debian packages of a base rootfs (packages.txt: one or more per line, `#` comments).
     pub fn packages(&self) -> Vec<String> {
         let text = self
             .file("packages.txt")
@@ -92,16 +164,22 @@ impl Recipe {
     }
 }
 
-/// Every image recipe (folders with a Dockerfile), in name order; `base` is not among them.
-pub fn images() -> Vec<Recipe> {
-    let mut names: Vec<&'static str> = RECIPE_FILES
-        .iter()
-        .filter_map(|(rel, _)| rel.strip_suffix("/Dockerfile"))
-        .filter(|name| !name.contains('/'))
+/// Every base (folders with packages.txt and no Dockerfile), `base` first.
+pub fn bases() -> Vec<Recipe> {
+    let mut names: Vec<&'static str> = folders_with("packages.txt")
+        .into_iter()
+        .filter(|n| Recipe { name: n }.is_base())
         .collect();
-    names.sort();
-    names.dedup();
+    names.sort_by_key(|n| (*n != BASE, *n));
     names.into_iter().map(|name| Recipe { name }).collect()
+}
+
+/// Every image recipe (folders with a Dockerfile), in name order; bases are not among them.
+pub fn images() -> Vec<Recipe> {
+    folders_with("Dockerfile")
+        .into_iter()
+        .map(|name| Recipe { name })
+        .collect()
 }
 
 #[cfg(test)]
@@ -127,6 +205,8 @@ mod tests {
     #[test]
     fn image_hash_depends_on_the_base() {
         let x = Recipe::get("xgboost").expect("xgboost");
+        assert_eq!(x.parent(), Recipe::get(BASE));
+        assert_eq!(x.python(), "3.11");
         assert_ne!(x.hash(), Recipe::get(BASE).expect("base").hash());
         assert_eq!(x.hash(), x.hash());
         assert!(x.reference().starts_with("sagebox/xgboost:"));
@@ -139,5 +219,22 @@ mod tests {
         assert!(files.iter().any(|(rel, _)| *rel == "Dockerfile"));
         // "sklearn" must not pick up files of a hypothetical "sklearn-extra" folder or vice versa
         assert!(files.iter().all(|(rel, _)| !rel.starts_with('/')));
+    }
+
+    #[test]
+    fn the_framework_base_is_trixie_and_shares_the_overlay() {
+        let fw = Recipe::get("base-frameworks").expect("base-frameworks");
+        assert!(fw.is_base());
+        assert_eq!(fw.suite(), "trixie");
+        assert_eq!(Recipe::get(BASE).expect("base").suite(), "bookworm");
+        assert_eq!(bases()[0].name, BASE);
+        assert!(fw.packages().contains(&"python3-torch".to_string()));
+        assert!(
+            Recipe::overlay()
+                .iter()
+                .any(|(rel, _)| rel.ends_with("sagebox_container/cli.py"))
+        );
+        assert_ne!(fw.hash(), Recipe::get(BASE).expect("base").hash());
+        assert!(images().iter().all(|r| r.name != "base-frameworks"));
     }
 }

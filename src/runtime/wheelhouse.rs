@@ -11,21 +11,25 @@ use tokio::io::AsyncBufReadExt;
 
 use super::images::Progress;
 
-fn portable_args() -> Vec<String> {
+/// pip's target options for an image's CPython `python` ("3.11" on bookworm, "3.13" on trixie)
+/// and the glibc of that Debian release.
+fn portable_args(python: &str) -> Vec<String> {
+    let abi = format!("cp{}", python.replace('.', ""));
     let mut args: Vec<String> = [
         "--no-deps",
         "--prefer-binary",
         "--python-version",
-        "3.11",
+        python,
         "--implementation",
         "cp",
         "--abi",
-        "cp311",
+        abi.as_str(),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut platforms: Vec<String> = (5..=36)
+    let glibc_minor = if python == "3.11" { 36 } else { 41 };
+    let mut platforms: Vec<String> = (5..=glibc_minor)
         .rev()
         .map(|v| format!("manylinux_2_{v}_x86_64"))
         .collect();
@@ -98,6 +102,7 @@ async fn pip_command() -> Result<Vec<String>, String> {
 /// Downloads the wheels of `requirements` (cached per image) and copies them into `dest`.
 pub async fn fill(
     image: &str,
+    python: &str,
     requirements: &Path,
     dest: &Path,
     progress: &Progress,
@@ -119,7 +124,7 @@ pub async fn fill(
             "--progress-bar",
             "off",
         ])
-        .args(portable_args())
+        .args(portable_args(python))
         .arg("-r")
         .arg(requirements)
         .arg("-d")
@@ -180,8 +185,15 @@ mod tests {
 
     #[test]
     fn wheels_are_fetched_for_the_images_python_not_the_hosts() {
-        let args = portable_args();
+        let args = portable_args("3.11");
         assert!(args.windows(2).any(|w| w == ["--python-version", "3.11"]));
+        assert!(args.windows(2).any(|w| w == ["--abi", "cp311"]));
+        let args = portable_args("3.13");
+        assert!(args.windows(2).any(|w| w == ["--abi", "cp313"]));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--platform", "manylinux_2_41_x86_64"])
+        );
         assert!(
             args.windows(2)
                 .any(|w| w == ["--platform", "manylinux_2_36_x86_64"])
