@@ -50,6 +50,18 @@ fn portable_args(python: &str) -> Vec<String> {
     args
 }
 
+/// The user's wheelhouse when `--wheelhouse` is not given: ~/.cache/sagebox/wheelhouse.
+pub fn user_default() -> PathBuf {
+    xdg_cache().join("sagebox").join("wheelhouse")
+}
+
+fn xdg_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 fn cache_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SAGEBOX_WHEELS") {
         return PathBuf::from(dir);
