@@ -1,9 +1,10 @@
 """TensorFlow script mode through the SageMaker SDK v2's real paths: sagemaker.tensorflow.TensorFlow
 trains a small Keras model on the digits set (fixtures/digits) and exports a SavedModel into
-SM_MODEL_DIR/1; deploy() serves it with TensorFlow Serving's REST shapes; TensorFlowModel adds an
-inference.py (input_handler / output_handler) in front; a 2-instance multi_worker_mirrored_strategy
-job all-reduces over TF_CONFIG; TensorFlow 1 is refused. The image is emulator-images/tensorflow
-(TensorFlow 2.20, CPU), built on first use."""
+SM_MODEL_DIR/1; deploy() serves it with TensorFlow Serving's REST shapes and errors; TensorFlowModel
+adds an inference.py (input_handler / output_handler) in front; transformer() runs CSV lines through
+the same image; 2-instance jobs get the toolkit's TF_CONFIG (multi_worker_mirrored_strategy
+all-reduces across them; parameter_server runs a server per host); TensorFlow 1 is refused. The
+image is emulator-images/tensorflow (TensorFlow 2.20, CPU), built on first use."""
 
 import io
 import json
@@ -74,6 +75,24 @@ print("workers=%d rank=%d allreduce=%s" % (strategy.num_replicas_in_sync, rank, 
 with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "result.json"), "w") as f:
     json.dump({"tf_config": config, "allreduce": float(total.numpy()),
                "replicas": strategy.num_replicas_in_sync}, f)
+'''
+
+PS_PY = '''
+import json, os, socket, time
+
+config = json.loads(os.environ["TF_CONFIG"])
+for address in config["cluster"]["ps"]:  # each host's parameter server (tf.distribute.Server) answers
+    host, port = address.split(":")
+    for _ in range(240):
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        raise SystemExit("parameter server %s never answered" % address)
+with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "tf_config.json"), "w") as f:
+    json.dump(config, f)
 '''
 
 
@@ -204,6 +223,30 @@ def test_inference_py_handlers_wrap_tensorflow_serving(trained, sdk_session, tmp
         predictor.delete_endpoint()
 
 
+def test_batch_transform_runs_csv_lines_through_the_same_image(trained, sdk_session, s3, bucket):
+    x, y = digits_test()
+    body = "\n".join(",".join(str(float(v) / 16.0) for v in row) for row in x) + "\n"
+    s3.put_object(Bucket=bucket, Key="tf-batch/in/test.csv", Body=body.encode())
+    transformer = trained.transformer(instance_count=1, instance_type="ml.m5.large", strategy="MultiRecord",
+                                      assemble_with="Line", accept="application/json",
+                                      output_path="s3://%s/tf-batch/out" % bucket)
+    transformer.transform("s3://%s/tf-batch/in/test.csv" % bucket, content_type="text/csv", split_type="Line",
+                          logs=False)
+    d = sdk_session.sagemaker_client.describe_transform_job(TransformJobName=transformer.latest_transform_job.name)
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    text = s3.get_object(Bucket=bucket, Key="tf-batch/out/test.csv.out")["Body"].read().decode()
+    predictions, decoder, pos = [], json.JSONDecoder(), 0
+    while pos < len(text.strip()):
+        doc, end = decoder.raw_decode(text, pos)
+        predictions.extend(doc["predictions"])
+        pos = end
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    assert len(predictions) == len(y)
+    accuracy = float((np.array(predictions).argmax(axis=1) == y).mean())
+    assert accuracy > ACCURACY_FLOOR, accuracy
+
+
 def test_multi_worker_mirrored_strategy_meets_over_tf_config(sdk_session, s3, bucket, tmp_path):
     from sagemaker.tensorflow import TensorFlow
 
@@ -221,6 +264,24 @@ def test_multi_worker_mirrored_strategy_meets_over_tf_config(sdk_session, s3, bu
     assert result == {"tf_config": {"cluster": {"worker": ["algo-1:8890", "algo-2:8890"]}, "environment": "cloud",
                                     "task": {"index": 0, "type": "worker"}},
                       "allreduce": 3.0, "replicas": 2}
+
+
+def test_parameter_server_cluster_runs_a_server_per_host(sdk_session, s3, bucket, tmp_path):
+    from sagemaker.tensorflow import TensorFlow
+
+    (tmp_path / "ps.py").write_text(PS_PY)
+    est = TensorFlow(entry_point="ps.py", source_dir=str(tmp_path), framework_version="2.13", py_version="py310",
+                     role=ROLE, instance_count=2, instance_type="ml.m5.large", sagemaker_session=sdk_session,
+                     output_path="s3://%s/tf-ps/output" % bucket, code_location="s3://%s/tf-ps/code" % bucket,
+                     distribution={"parameter_server": {"enabled": True}})
+    est.fit(logs=True)
+    d = sdk_session.describe_training_job(est.latest_training_job.name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    out = d["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz")
+    # The toolkit's shapes: algo-1 the master, algo-2 a worker, both parameter servers.
+    assert json.loads(tar_members(s3, out)["tf_config.json"]) == {
+        "cluster": {"master": ["algo-1:2222"], "ps": ["algo-1:2223", "algo-2:2223"], "worker": ["algo-2:2222"]},
+        "environment": "cloud", "task": {"index": 0, "type": "master"}}
 
 
 def test_tensorflow_1_is_refused_with_a_clear_message(sdk_session, bucket, tmp_path):
