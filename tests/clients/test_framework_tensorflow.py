@@ -80,19 +80,30 @@ with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "result.json"), "w") as
 PS_PY = '''
 import json, os, socket, time
 
-config = json.loads(os.environ["TF_CONFIG"])
-for address in config["cluster"]["ps"]:  # each host's parameter server (tf.distribute.Server) answers
+
+def wait_for(address):
     host, port = address.split(":")
     for _ in range(240):
         try:
             socket.create_connection((host, int(port)), timeout=1).close()
-            break
+            return
         except OSError:
             time.sleep(0.5)
-    else:
-        raise SystemExit("parameter server %s never answered" % address)
-with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "tf_config.json"), "w") as f:
-    json.dump(config, f)
+    raise SystemExit("%s never answered" % address)
+
+
+config = json.loads(os.environ["TF_CONFIG"])
+if config["task"]["type"] == "master":
+    # The master's own server (as a TF 1 master task would run): workers keep their parameter
+    # servers up until it goes away.
+    server = socket.create_server(("", 2222))
+    for address in config["cluster"]["ps"]:  # each host's parameter server (tf.distribute.Server)
+        wait_for(address)
+    with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "tf_config.json"), "w") as f:
+        json.dump(config, f)
+    server.close()
+else:
+    wait_for(config["cluster"]["master"][0])
 '''
 
 
