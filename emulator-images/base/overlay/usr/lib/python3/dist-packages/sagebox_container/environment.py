@@ -37,6 +37,18 @@ SAGEMAKER_HYPERPARAMETERS = (
 )
 
 
+# Framework parameters that enable a distribution strategy (the toolkit's list).
+DISTRIBUTION_FLAGS = (
+    "sagemaker_mpi_enabled",
+    "sagemaker_parameter_server_enabled",
+    "sagemaker_distributed_dataparallel_enabled",
+    "sagemaker_pytorch_ddp_enabled",
+    "sagemaker_pytorch_xla_multi_worker_enabled",
+    "sagemaker_multi_worker_mirrored_strategy_enabled",
+    "sagemaker_torch_distributed_enabled",
+)
+
+
 class ClientError(Exception):
     """A problem with the job's input or configuration (SageMaker's "ClientError:" failures)."""
 
@@ -182,23 +194,39 @@ def training_env(hps=None, program=None, module_dir=None):
     hosts = rc.get("hosts") or [rc.get("current_host", "algo-1")]
     current = rc.get("current_host", hosts[0])
     job_name = os.environ.get("TRAINING_JOB_NAME") or framework.get("sagemaker_job_name")
+    current_group = rc.get("current_group_name", "homogeneousCluster")
+    groups = rc.get("instance_groups") or []
+    groups_dict = {g["instance_group_name"]: g for g in groups}
+    # The toolkit: a distribution strategy turns the current group into a distribution group
+    # unless the SDK names the groups (heterogeneous clusters).
+    distribution_groups = framework.get("sagemaker_distribution_instance_groups")
+    if distribution_groups is None:
+        distribution_groups = [current_group] if any(framework.get(k) for k in DISTRIBUTION_FLAGS) else []
+    if groups:
+        distribution_hosts = [h for g in groups if g["instance_group_name"] in distribution_groups for h in g["hosts"]]
+    else:
+        distribution_hosts = list(hosts)
+    current_group_hosts = groups_dict.get(current_group, {}).get("hosts", hosts)
     return {
         "additional_framework_parameters": {
             k: v for k, v in framework.items() if k not in SAGEMAKER_HYPERPARAMETERS
         },
         "channel_input_dirs": {c: channel_dir(c) for c in idc},
         "current_host": current,
-        "current_instance_group": rc.get("current_group_name", "homogeneousCluster"),
+        "current_instance_group": current_group,
+        "current_instance_group_hosts": current_group_hosts,
         "current_instance_type": rc.get("current_instance_type", "local"),
-        "distribution_hosts": [],
-        "distribution_instance_groups": [],
+        "distribution_hosts": distribution_hosts,
+        "distribution_instance_groups": distribution_groups,
         "framework_module": os.environ.get("SAGEMAKER_TRAINING_MODULE"),
         "hosts": hosts,
         "hyperparameters": user,
         "input_config_dir": INPUT_CONFIG_DIR,
         "input_data_config": idc,
         "input_dir": INPUT_DIR,
-        "is_hetero": False,
+        "instance_groups": [g["instance_group_name"] for g in groups],
+        "instance_groups_dict": groups_dict,
+        "is_hetero": len(groups) > 1,
         "is_master": current == hosts[0],
         "is_modelparallel_enabled": None,
         "is_smddpmprun_installed": False,
@@ -237,8 +265,10 @@ def sm_env_vars(env):
         "current_host": env["current_host"],
         "current_instance_type": env["current_instance_type"],
         "current_instance_group": env["current_instance_group"],
-        "current_instance_group_hosts": env["hosts"],
-        "instance_groups": [env["current_instance_group"]],
+        "current_instance_group_hosts": env["current_instance_group_hosts"],
+        "instance_groups": env["instance_groups"],
+        "instance_groups_dict": env["instance_groups_dict"],
+        "distribution_instance_groups": env["distribution_instance_groups"],
         "is_hetero": env["is_hetero"],
         "module_name": env["module_name"],
         "log_level": env["log_level"],

@@ -18,6 +18,7 @@ import collections
 import importlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,11 +87,74 @@ def fetch_code(uri, dest, region=None):
         raise environment.ClientError("cannot fetch code from %s" % uri)
 
 
+WHEELHOUSE = "/opt/sagebox/wheelhouse"
+
+
+class InstallRequirementsError(environment.ClientError):
+    """requirements.txt could not be installed (the toolkit's InstallRequirementsError)."""
+
+
+_MISSING = (
+    re.compile(r"No matching distribution found for ([^\s]+)"),
+    re.compile(r"Could not find a version that satisfies the requirement ([^\s]+)"),
+)
+
+
+def missing_packages(pip_output):
+    """The requirements pip could not find, in the order it named them."""
+    names = []
+    for pattern in _MISSING:
+        for match in pattern.finditer(pip_output):
+            name = match.group(1).rstrip(".,;")
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _requirement_name(spec):
+    return re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0]
+
+
 def install_requirements(code_dir):
+    """pip-install code_dir/requirements.txt offline, from sagebox's wheelhouse.
+
+    Containers never reach the network: packages come from $SAGEBOX_WHEELHOUSE (the user's
+    wheelhouse, bind-mounted read-only) and what the image already has satisfies a requirement
+    without a download. A package pip cannot find fails the job with a ClientError that names it
+    and says how to add it (`sagebox wheels add PKG`).
+    """
     req = os.path.join(code_dir, "requirements.txt")
-    if os.path.isfile(req):
-        log.info("installing %s", req)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "-r", req], check=True)
+    if not os.path.isfile(req):
+        return
+    wheelhouse = os.environ.get("SAGEBOX_WHEELHOUSE") or WHEELHOUSE
+    cmd = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
+           "--root-user-action=ignore", "--no-index"]
+    if os.path.isdir(wheelhouse):
+        cmd += ["--find-links", wheelhouse]
+    cmd += ["-r", "requirements.txt"]
+    log.info("installing requirements.txt from the wheelhouse: %s", " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=code_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.decode("utf-8", "replace")
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    if proc.returncode == 0:
+        return
+    host = os.environ.get("SAGEBOX_WHEELHOUSE_HOST") or ""
+    where = ("sagebox's wheelhouse %s" % host) if host else ("the wheelhouse %s" % wheelhouse)
+    missing = missing_packages(output)
+    if missing:
+        names = " ".join(_requirement_name(m) for m in missing)
+        raise InstallRequirementsError(
+            "InstallRequirementsError: requirements.txt needs %s, not found in %s. "
+            "Jobs run offline: pip installs only from the wheelhouse and what the image has. "
+            "Add the package with `sagebox wheels add %s` and run the job again."
+            % (", ".join(missing), where, names)
+        )
+    tail = [line for line in output.strip().splitlines() if line.strip()][-3:]
+    raise InstallRequirementsError(
+        'InstallRequirementsError:\nExitCode %d\nErrorMessage "%s"\nCommand "%s" (offline, from %s)'
+        % (proc.returncode, " | ".join(tail)[-500:], " ".join(cmd), where)
+    )
 
 
 # ---------------------------------------------------------------- training
@@ -115,8 +179,41 @@ def _tee(stream, sink, tail):
     stream.close()
 
 
-def train():
-    """The `train` command of a script-mode image."""
+def error_message(lines, limit=600):
+    """The toolkit's ErrorMessage: stderr from the (last) traceback on, lines de-duplicated in
+    order; when long, its end, which names the exception."""
+    lines = [line.rstrip("\n") for line in lines]
+    start = 0
+    for i, line in enumerate(lines):
+        if "Traceback (most recent call last)" in line:
+            start = i
+    kept = list(dict.fromkeys(line.strip(" :") for line in lines[start:] if line.strip()))
+    message = "\n".join(kept)
+    if len(message) > limit:
+        message = "…" + message[-limit:]
+    return message
+
+
+def user_script_failure(code, stderr_lines, cmd):
+    """/opt/ml/output/failure for a user script that exited with `code` (SageMaker's
+    FailureReason for the toolkit's ExecuteUserScriptError)."""
+    command = " ".join(cmd)
+    if len(command) > 200:
+        command = command[:200] + "…"
+    extra = ""
+    if code in (137, -9):
+        extra = '\nExtraInfo "OutOfMemory: Process killed by SIGKILL (signal 9)"'
+    return 'AlgorithmError: ExecuteUserScriptError:\nExitCode %d\nErrorMessage "%s"%s\nCommand "%s", exit code: %d' % (
+        code, error_message(stderr_lines), extra, command, code
+    )
+
+
+def train(launcher=None):
+    """The `train` command of a script-mode image.
+
+    `launcher(tenv, framework, cmd, env)` may replace the command that runs the entry point (a
+    distributed launcher such as torchrun) and add to its environment; it returns the command.
+    """
     hps = environment.hyperparameters()
     framework, user = environment.split_hyperparameters(hps)
     program = os.environ.get("SAGEMAKER_PROGRAM") or framework.get("sagemaker_program")
@@ -136,33 +233,31 @@ def train():
         os.makedirs(d, exist_ok=True)
     tenv = environment.training_env(hps, program=program, module_dir=submit_dir or code_dir)
     env = dict(os.environ)
-    env.update(environment.sm_env_vars(tenv))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code_dir, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     if framework.get("sagemaker_region"):
         env.setdefault("AWS_REGION", str(framework["sagemaker_region"]))
     cmd = _entry_command(program, code_dir, environment.to_cmd_args(user))
+    if launcher:
+        cmd = launcher(tenv, framework, cmd, env)
+    env.update(environment.sm_env_vars(tenv))
     log.info("invoking user script: %s", " ".join(cmd))
 
     proc = subprocess.Popen(cmd, cwd=code_dir, env=env, stderr=subprocess.PIPE)
-    tail = collections.deque(maxlen=20)
+    tail = collections.deque(maxlen=40)
     reader = threading.Thread(target=_tee, args=(proc.stderr, sys.stderr, tail), daemon=True)
     reader.start()
     code = proc.wait()
     reader.join()
     if code != 0:
-        message = "".join(tail).strip()
-        environment.write_failure(
-            'AlgorithmError: ExecuteUserScriptError:\nExitCode %d\nErrorMessage "%s"\nCommand "%s"'
-            % (code, message[-700:], " ".join(cmd))
-        )
+        environment.write_failure(user_script_failure(code, tail, cmd))
         log.error("user script exited with code %d", code)
         sys.exit(code if 0 < code < 256 else 1)
     log.info("reporting training SUCCESS")
 
 
-def train_main():
-    environment.run_training(train)
+def train_main(launcher=None):
+    environment.run_training(lambda: train(launcher))
 
 
 # ---------------------------------------------------------------- serving

@@ -1,0 +1,2 @@
+"""This image's commands for the base entry point (sagebox_container.cli)."""
+from sagebox_huggingface import serve, train  # noqa: F401
