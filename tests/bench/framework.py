@@ -123,7 +123,25 @@ def run_job(sm, bucket: str, name: str) -> float:
     return elapsed
 
 
-def local_mode_runs(runs: int) -> list[float]:
+def compose_containers(image: str) -> set[str]:
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.docker.compose.project",
+                          "--filter", f"ancestor={image}"], capture_output=True, text=True)
+    return set(out.stdout.split())
+
+
+def local_mode_runs(runs: int, image: str) -> list[float]:
+    """Local mode leaves its stopped containers and network behind: removed here."""
+    before = compose_containers(image)
+    try:
+        return _local_mode_runs(runs, image)
+    finally:
+        left = compose_containers(image) - before
+        if left:
+            subprocess.run(["docker", "rm", "-f", *sorted(left)], capture_output=True)
+        subprocess.run(["docker", "network", "rm", "sagemaker-local"], capture_output=True)
+
+
+def _local_mode_runs(runs: int, image: str) -> list[float]:
     os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     # no telemetry calls to AWS from an offline bench (the SDK's documented opt-out, as a defaults file)
@@ -139,7 +157,7 @@ def local_mode_runs(runs: int) -> list[float]:
     with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as out:
         Path(src, "train.py").write_text(SCRIPT)
         for _ in range(runs):
-            est = PyTorch(entry_point="train.py", source_dir=src, image_uri=LOCAL_IMAGE, role=ROLE,
+            est = PyTorch(entry_point="train.py", source_dir=src, image_uri=image, role=ROLE,
                           instance_count=1, instance_type="local", sagemaker_session=session,
                           output_path=f"file://{out}")
             t0 = time.perf_counter()
@@ -176,7 +194,8 @@ def main() -> int:
     local, local_error = [], None
     if args.local_runs:
         try:
-            local = local_mode_runs(args.local_runs)
+            # the image sagebox/pytorch:latest names now, by its own tag (a concurrent build may move latest)
+            local = local_mode_runs(args.local_runs, images(sagebox)["pytorch"]["reference"])
         except Exception as e:  # docker-compose missing, SDK changes: reported, not fatal
             local_error = f"{type(e).__name__}: {e}"
 
