@@ -488,6 +488,7 @@ impl ImageBuilder {
         let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
         let mut build = long.build_image(options, None, Some(body));
         let mut last = Vec::<String>::new();
+        let (mut last_id, mut stages) = (None::<String>, Vec::<String>::new());
         while let Some(item) = build.next().await {
             match item {
                 Ok(info) => {
@@ -496,10 +497,22 @@ impl ImageBuilder {
                     }
                     if let Some(text) = info.stream {
                         for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                            if line.starts_with(" ---> ")
-                                || line.starts_with("Removing intermediate")
-                            {
+                            if let Some(id) = line.strip_prefix(" ---> ") {
+                                if id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                    last_id = Some(id.to_string());
+                                }
                                 continue;
+                            }
+                            if line.starts_with("Removing intermediate") {
+                                continue;
+                            }
+                            // A FROM after the first step starts a new stage: the image before
+                            // it was the previous stage's result.
+                            if line.starts_with("Step ")
+                                && line.contains(" : FROM ")
+                                && let Some(id) = last_id.take()
+                            {
+                                stages.push(id);
                             }
                             progress(&format!("[{name}] {line}"));
                             last.push(line.to_string());
@@ -513,8 +526,36 @@ impl ImageBuilder {
                 }
             }
         }
+        self.remove_stages(&stages).await;
         progress(&format!("[{name}] {reference} ready"));
         Ok(())
+    }
+
+    /// Removes the images of a multi-stage build's earlier stages (`ids`), which can hold a
+    /// whole wheelhouse (10 GB for a GPU variant). Only an untagged image goes: the engine
+    /// refuses to remove one that is tagged, used by a container or a parent of another image.
+    async fn remove_stages(&self, ids: &[String]) {
+        for id in ids {
+            let tagged = self
+                .engine
+                .docker()
+                .inspect_image(id)
+                .await
+                .map(|i| i.repo_tags.is_some_and(|t| !t.is_empty()))
+                .unwrap_or(true);
+            if tagged {
+                continue;
+            }
+            let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
+            if let Err(e) = self
+                .engine
+                .docker()
+                .remove_image(id, Some(options), None)
+                .await
+            {
+                tracing::debug!("removing build stage {id}: {e}");
+            }
+        }
     }
 }
 
