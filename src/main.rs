@@ -39,6 +39,36 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// The wheelhouse script-mode jobs install requirements.txt from (jobs run offline).
+    Wheels {
+        #[command(subcommand)]
+        command: WheelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WheelsCommand {
+    /// Download packages (and their dependencies) as wheels for the images' Pythons (3.11 and
+    /// 3.13) into the wheelhouse, with the host's pip and its index settings.
+    Add {
+        /// Requirement specifiers, e.g. tabulate==0.9.0
+        packages: Vec<String>,
+        /// Requirements files, as pip's -r.
+        #[arg(short = 'r', long = "requirement", value_name = "FILE")]
+        requirements: Vec<std::path::PathBuf>,
+        /// Only the named packages, not their dependencies (when a dependency, such as torch,
+        /// is in the images already).
+        #[arg(long)]
+        no_deps: bool,
+        /// The wheelhouse folder (default ~/.cache/sagebox/wheelhouse).
+        #[arg(long, env = "SAGEBOX_WHEELHOUSE", value_name = "DIR")]
+        wheelhouse: Option<std::path::PathBuf>,
+    },
+    /// List the wheels in the wheelhouse.
+    List {
+        #[arg(long, env = "SAGEBOX_WHEELHOUSE", value_name = "DIR")]
+        wheelhouse: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +120,54 @@ fn main() -> std::process::ExitCode {
             ImagesCommand::Build(b) => block_on(images_build(b)),
             ImagesCommand::List { config, json } => block_on(images_list(config, json)),
             ImagesCommand::Resolve { uris } => images_resolve(&uris),
+        },
+        Command::Wheels { command } => match command {
+            WheelsCommand::Add {
+                packages,
+                requirements,
+                no_deps,
+                wheelhouse,
+            } => {
+                let dir = wheelhouse.unwrap_or_else(sagebox::runtime::wheelhouse::user_default);
+                let progress: Progress = Arc::new(|line: &str| eprintln!("{line}"));
+                block_on(async {
+                    let added = sagebox::runtime::wheelhouse::add(
+                        &dir,
+                        &packages,
+                        &requirements,
+                        no_deps,
+                        &progress,
+                    );
+                    match added.await {
+                        Ok(()) => {
+                            println!("wheelhouse: {}", dir.display());
+                            std::process::ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("sagebox: {e}");
+                            std::process::ExitCode::FAILURE
+                        }
+                    }
+                })
+            }
+            WheelsCommand::List { wheelhouse } => {
+                let dir = wheelhouse.unwrap_or_else(sagebox::runtime::wheelhouse::user_default);
+                let mut names: Vec<String> = std::fs::read_dir(&dir)
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .filter(|n| n.ends_with(".whl"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                names.sort();
+                println!("# {}", dir.display());
+                for n in names {
+                    println!("{n}");
+                }
+                std::process::ExitCode::SUCCESS
+            }
         },
     }
 }
@@ -236,7 +314,10 @@ fn images_resolve(uris: &[String]) -> std::process::ExitCode {
     for uri in uris {
         match sagebox::runtime::uris::resolve(uri) {
             Ok(sagebox::runtime::uris::ImageChoice::Emulated { recipe }) => {
-                println!("{uri}\tsagebox/{recipe}:latest")
+                println!("{uri}\tsagebox/{recipe}:latest");
+                if let Some(note) = sagebox::runtime::uris::served_note(uri) {
+                    println!("#\t{note}");
+                }
             }
             Ok(sagebox::runtime::uris::ImageChoice::AsGiven(r)) => println!("{uri}\t{r}"),
             Err(e) => {

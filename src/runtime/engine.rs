@@ -65,7 +65,11 @@ pub trait ExecutionEngine: Send + Sync {
     async fn info(&self) -> Result<EngineInfo, EngineError>;
     /// The local image to run for `uri` (an AWS image URI or a user's own image), building or
     /// pulling it first if needed, with progress reported line by line.
-    async fn image_for(&self, uri: &str, progress: &Progress) -> Result<String, RuntimeError>;
+    async fn image_for(
+        &self,
+        choice: &super::uris::ImageChoice,
+        progress: &Progress,
+    ) -> Result<String, RuntimeError>;
     /// The address containers reach the host at (what host-gateway maps host.docker.internal to).
     async fn bridge_gateway(&self) -> Option<std::net::IpAddr>;
 

@@ -252,9 +252,17 @@ impl ExecutionEngine for FakeEngine {
         })
     }
 
-    async fn image_for(&self, uri: &str, _progress: &Progress) -> Result<String, RuntimeError> {
-        self.record(format!("image_for {uri}"));
-        Ok(uri.to_string())
+    async fn image_for(
+        &self,
+        choice: &super::uris::ImageChoice,
+        _progress: &Progress,
+    ) -> Result<String, RuntimeError> {
+        let reference = match choice {
+            super::uris::ImageChoice::Emulated { recipe } => format!("sagebox/{recipe}:latest"),
+            super::uris::ImageChoice::AsGiven(r) => r.clone(),
+        };
+        self.record(format!("image_for {reference}"));
+        Ok(reference)
     }
 
     async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {

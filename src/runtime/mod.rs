@@ -24,6 +24,45 @@ pub struct RuntimeOptions {
     /// Let concurrent jobs share a GPU instead of waiting for a free one.
     #[arg(long, env = "SAGEBOX_GPU_SHARING", default_value_t = false)]
     pub gpu_sharing: bool,
+
+    /// The folder of wheels that script-mode jobs install requirements.txt from (offline);
+    /// `sagebox wheels add PKG` fills it. Default: ~/.cache/sagebox/wheelhouse.
+    #[arg(long, env = "SAGEBOX_WHEELHOUSE", value_name = "DIR")]
+    pub wheelhouse: Option<std::path::PathBuf>,
+}
+
+impl RuntimeOptions {
+    /// The user's wheelhouse folder (see `--wheelhouse`).
+    pub fn wheelhouse_dir(&self) -> std::path::PathBuf {
+        self.wheelhouse
+            .clone()
+            .unwrap_or_else(wheelhouse::user_default)
+    }
+}
+
+/// Where script-mode containers find the user's wheelhouse and the host's Hugging Face cache.
+pub const WHEELHOUSE_MOUNT: &str = "/opt/sagebox/wheelhouse";
+pub const HF_HUB_MOUNT: &str = "/opt/sagebox/huggingface/hub";
+
+/// The image a container runs, with what its kind of image needs beside it (the user's
+/// wheelhouse and Hugging Face cache for script-mode images).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalImage {
+    pub reference: String,
+    pub env: Vec<(String, String)>,
+    pub binds: Vec<engine::Bind>,
+}
+
+/// The host's Hugging Face hub cache: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub.
+pub fn host_hf_hub_cache() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("HF_HUB_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HF_HOME").map(|h| std::path::PathBuf::from(h).join("hub")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/huggingface/hub"))
+        })?;
+    dir.is_dir().then_some(dir)
 }
 
 pub mod docker;
@@ -181,10 +220,94 @@ impl Runtime {
             .ok_or_else(|| EngineError::Other("this engine builds no emulator images".into()))
     }
 
-    /// The local image to run for `uri` (an AWS image URI or a user's own image), building an
-    /// emulator image on first use with progress reported line by line.
-    pub async fn image_for(&self, uri: &str, progress: &Progress) -> Result<String, RuntimeError> {
-        self.engine().await?.image_for(uri, progress).await
+    /// Whether containers of `instance_type` get GPUs here: the type has some and NVML found some.
+    pub fn gpu_instance(&self, instance_type: &str) -> bool {
+        instance_types::allot(instance_type, &self.host).gpus > 0
+            && self
+                .gpus
+                .lock()
+                .is_ok_and(|pool| !pool.report().devices.is_empty())
+    }
+
+    /// The local image to run for `uri` (an AWS image URI or a user's own image) on
+    /// `instance_type`, building an emulator image on first use with progress reported line by
+    /// line. Framework images get their GPU variant on GPU instances, and say which real
+    /// versions serve the requested ones.
+    pub async fn image_for(
+        &self,
+        uri: &str,
+        instance_type: &str,
+        progress: &Progress,
+    ) -> Result<LocalImage, RuntimeError> {
+        let choice = match uris::resolve(uri)? {
+            uris::ImageChoice::Emulated { recipe } if self.gpu_instance(instance_type) => {
+                uris::ImageChoice::Emulated {
+                    recipe: uris::gpu_variant(recipe),
+                }
+            }
+            other => other,
+        };
+        if let Some(note) = uris::served_note(uri) {
+            tracing::info!("{note}");
+            progress(&note);
+        }
+        let reference = self.engine().await?.image_for(&choice, progress).await?;
+        let mut image = LocalImage {
+            reference,
+            ..Default::default()
+        };
+        if let uris::ImageChoice::Emulated { recipe } = choice
+            && (uris::is_framework(recipe) || recipe == "sklearn")
+        {
+            self.script_mode_extras(&mut image, uris::is_framework(recipe));
+        }
+        Ok(image)
+    }
+
+    /// The user's wheelhouse (read-only; made if missing so the bind works) and, for framework
+    /// images, the host's Hugging Face cache, with the hub kept offline.
+    fn script_mode_extras(&self, image: &mut LocalImage, framework: bool) {
+        let wheels = self.options.wheelhouse_dir();
+        if std::fs::create_dir_all(&wheels).is_ok() {
+            image.binds.push(engine::Bind {
+                host: wheels.display().to_string(),
+                container: WHEELHOUSE_MOUNT.into(),
+                read_only: true,
+            });
+            image
+                .env
+                .push(("SAGEBOX_WHEELHOUSE".into(), WHEELHOUSE_MOUNT.into()));
+        }
+        image.env.push((
+            "SAGEBOX_WHEELHOUSE_HOST".into(),
+            wheels.display().to_string(),
+        ));
+        if !framework {
+            return;
+        }
+        for var in [
+            "HF_HUB_OFFLINE",
+            "TRANSFORMERS_OFFLINE",
+            "HF_DATASETS_OFFLINE",
+        ] {
+            image.env.push((var.into(), "1".into()));
+        }
+        match host_hf_hub_cache() {
+            Some(hub) => {
+                image.binds.push(engine::Bind {
+                    host: hub.display().to_string(),
+                    container: HF_HUB_MOUNT.into(),
+                    read_only: true,
+                });
+                image.env.push(("HF_HUB_CACHE".into(), HF_HUB_MOUNT.into()));
+                image
+                    .env
+                    .push(("SAGEBOX_HF_CACHE_HOST".into(), hub.display().to_string()));
+            }
+            None => image
+                .env
+                .push(("SAGEBOX_HF_CACHE_HOST".into(), String::new())),
+        }
     }
 
     /// Removes containers and networks this instance left behind that `keep` doesn't claim.

@@ -50,6 +50,18 @@ fn portable_args(python: &str) -> Vec<String> {
     args
 }
 
+/// The user's wheelhouse when `--wheelhouse` is not given: ~/.cache/sagebox/wheelhouse.
+pub fn user_default() -> PathBuf {
+    xdg_cache().join("sagebox").join("wheelhouse")
+}
+
+fn xdg_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 fn cache_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SAGEBOX_WHEELS") {
         return PathBuf::from(dir);
@@ -97,6 +109,60 @@ async fn pip_command() -> Result<Vec<String>, String> {
         }
     }
     Ok(vec![pip.display().to_string()])
+}
+
+/// `sagebox wheels add`: downloads `packages` and the packages of `requirements` files (with
+/// their dependencies unless `no_deps`) as wheels for every Python the images run (3.13 on the
+/// framework images, 3.11 on the others) into `dir`, the user's wheelhouse.
+pub async fn add(
+    dir: &Path,
+    packages: &[String],
+    requirements: &[PathBuf],
+    no_deps: bool,
+    progress: &Progress,
+) -> Result<(), String> {
+    if packages.is_empty() && requirements.is_empty() {
+        return Err("name the packages to add (e.g. `sagebox wheels add tabulate==0.9.0`) or a requirements file with -r".into());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let pip = pip_command().await?;
+    for python in ["3.13", "3.11"] {
+        progress(&format!(
+            "wheels for Python {python} into {}",
+            dir.display()
+        ));
+        let mut cmd = tokio::process::Command::new(&pip[0]);
+        cmd.args(&pip[1..])
+            .args([
+                "download",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                "--only-binary=:all:",
+            ])
+            .args(
+                portable_args(python)
+                    .into_iter()
+                    .filter(|a| no_deps || a != "--no-deps"),
+            );
+        for r in requirements {
+            cmd.arg("-r").arg(r);
+        }
+        let status = cmd
+            .args(packages)
+            .arg("-d")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .status()
+            .await
+            .map_err(|e| format!("cannot run pip: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "pip download for Python {python} failed ({status}); a package without a wheel for Python {python} on Linux x86_64 cannot be used offline (pip's lines above say which)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Downloads the wheels of `requirements` (cached per image) and copies them into `dest`.

@@ -76,11 +76,72 @@ def test_sdk_image_uris_map_to_local_images_in_every_region():
     assert not wrong, wrong[:10]
 
 
-def test_unknown_aws_images_are_refused_with_the_list_and_own_images_pass_through():
-    pytorch = image_uris.retrieve("pytorch", "eu-west-1", version="2.1", py_version="py310",
-                                  instance_type="ml.m5.large", image_scope="training")
-    proc = resolve(pytorch)
+FRAMEWORKS = {"pytorch": "sagebox/pytorch:latest", "tensorflow": "sagebox/tensorflow:latest",
+              "huggingface": "sagebox/huggingface:latest"}
+
+
+def framework_uris():
+    """(uri, expected local image or None for a refusal) for every framework version the SDK
+    lists (PyTorch and TensorFlow from 1.x, Hugging Face on PyTorch): the newest version in every
+    region, the others in us-east-1, CPU and GPU instance types in turn (each `retrieve` costs
+    the SDK ~80 ms, so not every combination)."""
+    out = []
+    for framework, want in FRAMEWORKS.items():
+        config = image_uris.config_for_framework(framework)
+        for scope in ("training", "inference"):
+            versions = config[scope]["versions"]
+            for i, (version, vc) in enumerate(versions.items()):
+                if framework == "huggingface":
+                    bases = [(k, v) for k, v in vc.items() if k.startswith("pytorch")]
+                else:
+                    bases = [(None, vc)]
+                for base, bc in bases:
+                    regions = sorted(bc.get("registries", {}))
+                    if i != len(versions) - 1:
+                        regions = [r for r in regions if r == "us-east-1"]
+                    py = (bc.get("py_versions") or [None])[-1]
+                    for j, region in enumerate(regions):
+                        for instance_type in [("ml.m5.large", "ml.g5.xlarge")[(i + j) % 2]]:
+                            try:
+                                uri = image_uris.retrieve(
+                                    framework, region, version=version, py_version=py,
+                                    instance_type=instance_type, image_scope=scope,
+                                    base_framework_version=base)
+                            except ValueError:
+                                continue  # a combination the SDK itself refuses
+                            major = int(version.split(".")[0])
+                            ok = major >= 1 if framework == "pytorch" else (
+                                major == 2 if framework == "tensorflow" else major == 4)
+                            out.append((uri, want if ok else None))
+    return out
+
+
+def test_sdk_framework_uris_map_to_the_framework_images_and_old_majors_are_refused():
+    uris = framework_uris()
+    by_repo = {u.split("/")[1].split(":")[0] for u, _ in uris}
+    assert {"pytorch-training", "pytorch-inference", "tensorflow-training", "tensorflow-inference",
+            "huggingface-pytorch-training", "huggingface-pytorch-inference"} <= by_repo, by_repo
+    assert any("-gpu-" in u for u, _ in uris) and any("-cpu-" in u for u, _ in uris)
+    mapped = [(u, w) for u, w in uris if w and "/sagemaker-" not in u]
+    proc = resolve(*[u for u, _ in mapped])
+    assert proc.returncode == 0, proc.stderr
+    got = dict(line.split("\t") for line in proc.stdout.splitlines() if not line.startswith("#"))
+    wrong = [(u, got.get(u), want) for u, want in mapped if got.get(u) != want]
+    assert not wrong, wrong[:10]
+    notes = [line for line in proc.stdout.splitlines() if line.startswith("#")]
+    assert len(notes) == len(mapped) and all("served" in n or "runs on" in n for n in notes)
+    # TensorFlow 1.x scripts cannot run on TensorFlow 2: refused with the reason
+    tf1 = [u for u, w in uris if w is None and "tensorflow-training" in u]
+    assert tf1
+    proc = resolve(tf1[-1])
     assert proc.returncode != 0
-    assert "pytorch-training" in proc.stderr and "sagemaker-xgboost" in proc.stderr, proc.stderr
+    assert "TensorFlow 1" in proc.stderr and "framework_version 2.x" in proc.stderr, proc.stderr
+
+
+def test_unknown_aws_images_are_refused_with_the_list_and_own_images_pass_through():
+    djl = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.29.0-lmi11.0.0-cu124"
+    proc = resolve(djl)
+    assert proc.returncode != 0
+    assert "djl-inference" in proc.stderr and "sagemaker-xgboost" in proc.stderr, proc.stderr
     proc = resolve("my-team/algo:3")
     assert proc.returncode == 0 and proc.stdout == "my-team/algo:3\tmy-team/algo:3\n"

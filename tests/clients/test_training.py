@@ -235,10 +235,10 @@ def test_client_errors_fail_the_job_or_the_request(sm, s3, bucket, byo_image):
         sm.describe_training_job(TrainingJobName="never-created-" + name)
     assert e.value.response["Error"] == {"Code": "ValidationException", "Message": "Requested resource not found."}
 
-    unknown = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+    unknown = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.29.0-lmi11.0.0-cu124"
     d = wait(sm, create_job(sm, bucket, unknown))
     assert d["TrainingJobStatus"] == "Failed"
-    assert "pytorch-training" in d["FailureReason"] and "sagemaker-xgboost" in d["FailureReason"]
+    assert "djl-inference" in d["FailureReason"] and "sagemaker-xgboost" in d["FailureReason"]
 
 
 def test_aws_cli_creates_a_job_and_waits_for_it(aws, sm, bucket, byo_image):

@@ -22,7 +22,7 @@ use super::engine::{
     ContainerSpec, EngineError, EngineInfo, ExecutionEngine, Keep, Listed, LogLine,
 };
 use super::images::{ImageBuilder, Progress};
-use super::uris::{self, ImageChoice};
+use super::uris::ImageChoice;
 
 /// One lock per image name, so that one image is built once at a time.
 pub(super) type BuildLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
@@ -140,17 +140,21 @@ impl DockerEngine {
 
     /// The local image for `uri`: an emulator image built on first use, or the image given,
     /// pulled when the engine lacks it.
-    pub async fn image_for(&self, uri: &str, progress: &Progress) -> Result<String, RuntimeError> {
-        match uris::resolve(uri)? {
+    pub async fn image_for(
+        &self,
+        choice: &ImageChoice,
+        progress: &Progress,
+    ) -> Result<String, RuntimeError> {
+        match choice {
             ImageChoice::Emulated { recipe } => Ok(self.images().ensure(recipe, progress).await?),
             ImageChoice::AsGiven(reference) => {
-                if self.image_labels(&reference).await?.is_some() {
-                    return Ok(reference);
+                if self.image_labels(reference).await?.is_some() {
+                    return Ok(reference.clone());
                 }
                 progress(&format!("pulling {reference}"));
-                match self.pull(&reference).await {
-                    Ok(()) => Ok(reference),
-                    Err(_) => Err(RuntimeError::ImageNotFound(reference)),
+                match self.pull(reference).await {
+                    Ok(()) => Ok(reference.clone()),
+                    Err(_) => Err(RuntimeError::ImageNotFound(reference.clone())),
                 }
             }
         }
@@ -190,8 +194,12 @@ impl ExecutionEngine for DockerEngine {
     async fn info(&self) -> Result<EngineInfo, EngineError> {
         DockerEngine::info(self).await
     }
-    async fn image_for(&self, uri: &str, progress: &Progress) -> Result<String, RuntimeError> {
-        DockerEngine::image_for(self, uri, progress).await
+    async fn image_for(
+        &self,
+        choice: &ImageChoice,
+        progress: &Progress,
+    ) -> Result<String, RuntimeError> {
+        DockerEngine::image_for(self, choice, progress).await
     }
     async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {
         DockerEngine::bridge_gateway(self).await

@@ -95,7 +95,11 @@ impl Services {
                 .await
                 .map_err(|e| e.to_string())?;
             let (notes, _notes_task) = LogWriter::new(self, group, &format!("{name}/sagebox"));
-            let containers = fleet::prepare(self, &model, &notes).await?;
+            let instance_type = v
+                .instance_type
+                .clone()
+                .unwrap_or_else(|| "ml.m5.large".to_string());
+            let containers = fleet::prepare(self, &model, &instance_type, &notes).await?;
             let count = if v.serverless_config.is_some() {
                 1
             } else {
@@ -103,10 +107,6 @@ impl Services {
                     .and_then(|n| usize::try_from(n).ok())
                     .unwrap_or(1)
             };
-            let instance_type = v
-                .instance_type
-                .clone()
-                .unwrap_or_else(|| "ml.m5.large".to_string());
             let health_timeout = v
                 .container_startup_health_check_timeout_in_seconds
                 .and_then(|n| u64::try_from(n).ok())
@@ -114,7 +114,7 @@ impl Services {
             let deployed_images: Vec<Value> = containers
                 .iter()
                 .map(|c| {
-                    json!({"SpecifiedImage": c.image_uri, "ResolvedImage": c.image, "ResolutionTime": now_epoch()})
+                    json!({"SpecifiedImage": c.image_uri, "ResolvedImage": c.image.reference, "ResolutionTime": now_epoch()})
                 })
                 .collect();
             let fleet = Fleet {

@@ -4,6 +4,7 @@
 //! a read-only folder at /opt/ml/model, port 8080 published on 127.0.0.1, and output streamed to
 //! CloudWatch Logs. An instance is ready when every container answers GET /ping with 200.
 
+use crate::runtime::LocalImage;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub const SERVING_PORT: u16 = 8080;
 #[derive(Debug, Clone)]
 pub struct ServingContainer {
     pub image_uri: String,
-    pub image: String,
+    pub image: LocalImage,
     pub model_dir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
 }
@@ -96,6 +97,7 @@ fn model_container(c: ContainerDefinition) -> ModelContainer {
 pub async fn prepare(
     services: &Services,
     model: &Resource,
+    instance_type: &str,
     log: &LogWriter,
 ) -> Result<Vec<ServingContainer>, String> {
     let mut out = Vec::new();
@@ -106,7 +108,7 @@ pub async fn prepare(
             Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
         let image = services
             .runtime
-            .image_for(&image_uri, &progress)
+            .image_for(&image_uri, instance_type, &progress)
             .await
             .map_err(|e| format!("Failed to resolve image {image_uri}: {e}"))?;
         let model_dir = match data {
@@ -242,12 +244,13 @@ impl Fleet {
         for (m, c) in self.containers.iter().enumerate() {
             let mut labels = self.labels(services, index);
             labels.insert(MEMBER_LABEL.into(), m.to_string());
-            let mut env = c.env.clone();
+            let mut env = c.image.env.clone();
+            env.extend(c.env.iter().cloned());
             env.extend(services.callback_env());
             let name = format!("{}-{index}-{m}", self.name_prefix);
             let spec = ContainerSpec {
                 name: name.clone(),
-                image: c.image.clone(),
+                image: c.image.reference.clone(),
                 cmd: vec!["serve".into()],
                 env,
                 binds: c
@@ -258,6 +261,7 @@ impl Fleet {
                         container: "/opt/ml/model".into(),
                         read_only: true,
                     })
+                    .chain(c.image.binds.iter().cloned())
                     .collect(),
                 labels,
                 network: Some((self.network.clone(), vec![name.clone()])),

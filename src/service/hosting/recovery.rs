@@ -148,7 +148,11 @@ impl Services {
                 return false;
             };
             let (notes, _notes_task) = LogWriter::new(self, &group, &format!("{name}/sagebox"));
-            let Ok(containers) = fleet::prepare(self, &model, &notes).await else {
+            let instance_type = cv
+                .instance_type
+                .clone()
+                .unwrap_or_else(|| "ml.m5.large".to_string());
+            let Ok(containers) = fleet::prepare(self, &model, &instance_type, &notes).await else {
                 return false;
             };
             let fleet = Fleet {
@@ -157,10 +161,7 @@ impl Services {
                 network: network.clone(),
                 group: name.clone(),
                 deployment: d.id.clone(),
-                instance_type: cv
-                    .instance_type
-                    .clone()
-                    .unwrap_or_else(|| "ml.m5.large".to_string()),
+                instance_type,
                 containers,
                 log_group: group.clone(),
                 stream_prefix: name.clone(),

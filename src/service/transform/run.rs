@@ -195,7 +195,12 @@ async fn start_instances(
         .engine()
         .await
         .map_err(|e| FailureReason::InternalServerError(e.to_string()))?;
-    let mut containers = fleet::prepare(services, model, notes)
+    let resources = job.req.transform_resources.as_ref();
+    let instance_type = resources
+        .and_then(|r| r.instance_type.as_deref())
+        .unwrap_or("ml.m5.large")
+        .to_string();
+    let mut containers = fleet::prepare(services, model, &instance_type, notes)
         .await
         .map_err(|e| FailureReason::ClientError(e.to_string()))?;
     let env = batch_environment(job);
@@ -209,11 +214,6 @@ async fn start_instances(
     engine.ensure_network(network, &labels).await.map_err(|e| {
         FailureReason::InternalServerError(format!("cannot create the job's network: {e}"))
     })?;
-    let resources = job.req.transform_resources.as_ref();
-    let instance_type = resources
-        .and_then(|r| r.instance_type.as_deref())
-        .unwrap_or("ml.m5.large")
-        .to_string();
     let count = count(resources.and_then(|r| r.instance_count))
         .unwrap_or(1)
         .max(1) as usize;

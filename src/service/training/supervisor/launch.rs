@@ -16,6 +16,7 @@ use crate::aws::model::typed::sagemaker::{
     Channel, RecordWrapper, S3DataDistribution, S3DataType, SecondaryStatus as Secondary,
     TrainingInputMode,
 };
+use crate::runtime::LocalImage;
 use crate::runtime::engine::{Bind, ContainerSpec, Engine};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types::{self, Allotment};
@@ -71,7 +72,7 @@ async fn download_training_image(
     services: &Services,
     job: &mut Job,
     log: &JobLog,
-) -> Result<String, FailureReason> {
+) -> Result<LocalImage, FailureReason> {
     let image_uri = job
         .members
         .algorithm_specification
@@ -87,7 +88,7 @@ async fn download_training_image(
         Arc::new(move |line: &str| progress_log.line(&format!("[sagebox image] {line}")));
     services
         .runtime
-        .image_for(&image_uri, &progress)
+        .image_for(&image_uri, &job.instance_type, &progress)
         .await
         .map_err(|e| FailureReason::ClientError(e.to_string()))
 }
@@ -329,7 +330,7 @@ async fn start_containers(
     services: &Services,
     engine: &Engine,
     job: &mut Job,
-    image: &str,
+    image: &LocalImage,
     allot: &Allotment,
     channel_binds: &[Vec<Bind>],
     stop: &mut watch::Receiver<StopRequest>,
@@ -378,7 +379,7 @@ async fn start_containers(
 fn container_spec(
     job: &Job,
     i: usize,
-    image: &str,
+    image: &LocalImage,
     allot: &Allotment,
     env: &[(String, String)],
     labels: &HashMap<String, String>,
@@ -403,6 +404,7 @@ fn container_spec(
         });
     }
     binds.extend(channel_binds.iter().cloned());
+    binds.extend(image.binds.iter().cloned());
     let mut labels = labels.clone();
     labels.insert(HOST_LABEL.into(), host.to_string());
     labels.insert(STREAM_LABEL.into(), job.streams[i].clone());
@@ -425,10 +427,10 @@ fn container_spec(
     };
     ContainerSpec {
         name: format!("{}-{host}", job.network),
-        image: image.to_string(),
+        image: image.reference.clone(),
         entrypoint,
         cmd,
-        env: env.to_vec(),
+        env: image.env.iter().chain(env).cloned().collect(),
         binds,
         labels,
         hostname: Some(host.to_string()),
