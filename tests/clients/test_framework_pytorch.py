@@ -113,6 +113,11 @@ def estimator(session, tmp_path, prefix, requirements=None, **kwargs):
     return PyTorch(**args)
 
 
+def est_image(est):
+    """{"image_uri": ...} when the estimator was given one."""
+    return {"image_uri": est.image_uri} if est.image_uri else {}
+
+
 def model_members(session, model_data):
     """{name: bytes} of a model.tar.gz in S3."""
     bucket, key = model_data[len("s3://"):].split("/", 1)
@@ -181,6 +186,24 @@ def test_fit_with_requirements_deploy_predict_and_transform(session, tmp_path):
         predictions = out["predictions"]
         assert len(predictions) == 50
         assert sum(int(p == t) for p, t in zip(predictions, y[:50])) >= 45, predictions
+    finally:
+        predictor.delete_endpoint()
+
+    # the toolkit's default handlers (an entry point without functions): model.pt is TorchScript,
+    # NPY in and out (PyTorchPredictor's defaults), then JSON; raw logits come back
+    from sagemaker.pytorch import PyTorchModel
+
+    model = PyTorchModel(model_data=est.model_data, entry_point="defaults.py", source_dir=est.source_dir,
+                         role=ROLE, sagemaker_session=session, **framework_args(**est_image(est)))
+    predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large")
+    try:
+        logits = predictor.predict((X[:50] / 16.0).astype("float32"))
+        assert logits.shape == (50, 10)
+        assert logits.argmax(1).tolist() == predictions
+        predictor.serializer, predictor.deserializer = JSONSerializer(), JSONDeserializer()
+        as_json = predictor.predict((X[:2] / 16.0).tolist())
+        assert len(as_json) == 2 and len(as_json[0]) == 10
+        assert [max(range(10), key=row.__getitem__) for row in as_json] == predictions[:2]
     finally:
         predictor.delete_endpoint()
 
