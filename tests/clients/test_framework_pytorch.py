@@ -223,15 +223,18 @@ def test_fit_with_requirements_deploy_predict_and_transform(session, tmp_path):
     assert sum(int(p == t) for p, t in zip(labels, y[:100])) >= 90
 
 
-def test_torch_distributed_two_instances_all_reduce(session, tmp_path):
+@pytest.mark.parametrize("distribution", ["torch_distributed", "pytorchddp"])
+def test_distributed_two_instances_all_reduce(session, tmp_path, distribution):
+    """torchrun on algo-1 and algo-2 (pytorchddp, which the SDK turns into SageMaker's data parallel
+    library's hyperparameters, launches the same way here)."""
     from sagemaker import image_uris
 
-    # The SDK refuses torch_distributed on CPU instance types unless an image URI is given, so pass
-    # the URI it would pick for the PyTorch 2.1 training image.
+    # The SDK refuses these distributions on CPU instance types unless an image URI is given, so
+    # pass the URI it would pick for the PyTorch 2.1 training image.
     uri = image_uris.retrieve("pytorch", "us-east-1", version="2.1", py_version="py310",
                               instance_type="ml.m5.large", image_scope="training")
     est = estimator(session, tmp_path, "pt-dist", instance_count=2, image_uri=uri,
-                    distribution={"torch_distributed": {"enabled": True}})
+                    distribution={distribution: {"enabled": True}})
     est.fit(logs=True)
     d = session.describe_training_job(est.latest_training_job.name)
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
