@@ -130,6 +130,25 @@ def _wait_for_hosts(hosts):
                 time.sleep(0.5)
 
 
+def _pin_hosts(hosts, path="/etc/hosts"):
+    """Write every host's address into /etc/hosts. c10d looks up the name of each peer's address
+    (getnameinfo); on a job network without outside DNS each reverse lookup waits ~20 s for a
+    timeout, while /etc/hosts answers at once."""
+    try:
+        with open(path) as f:
+            known = f.read()
+        lines = []
+        for host in hosts:
+            addr = socket.gethostbyname(host)
+            if not any(line.split()[:1] == [addr] for line in known.splitlines()):
+                lines.append("%s\t%s\n" % (addr, host))
+        if lines:
+            with open(path, "a") as f:
+                f.writelines(lines)
+    except OSError as e:
+        log.warning("could not add the hosts to %s: %s", path, e)
+
+
 def visible_gpus():
     """GPUs torch can use in this container (0 with a CPU build of torch)."""
     try:
@@ -148,6 +167,7 @@ def launcher(tenv, framework, cmd, env):
     hosts = tenv["hosts"]
     if len(hosts) > 1:
         _wait_for_hosts(hosts)
+        _pin_hosts(hosts)
     env["MASTER_ADDR"] = tenv["master_hostname"]
     env["MASTER_PORT"] = MASTER_PORT
     env["NCCL_SOCKET_IFNAME"] = str(tenv["network_interface_name"])
