@@ -7,8 +7,9 @@ MASTER_ADDR (the first host) and MASTER_PORT=7777 and the NCCL settings; with
 sagemaker_torch_distributed_enabled) run the entry point under torchrun on every host:
 `python -m torch.distributed.run --nnodes N --nproc_per_node P [--master_addr algo-1 --master_port
 7777 --node_rank I] train.py ARGS`, P being the GPUs torch sees (1 without) or
-sagemaker_mpi_num_of_processes_per_host. `{"pytorchddp": {"enabled": True}}` launches the same way
-(SageMaker runs it with smddprun, which exists only on AWS' GPU images). Scripts pick the backend:
+sagemaker_mpi_num_of_processes_per_host. `{"pytorchddp": {"enabled": True}}` (sagemaker_pytorch_ddp_enabled, or
+sagemaker_distributed_dataparallel_enabled from newer SDKs) launches the same way (SageMaker runs it
+with smddprun and the smddp backend, which exist only on AWS' GPU images). Scripts pick the backend:
 gloo on CPU, nccl on GPUs.
 
 Defaults (used where the user's module does not define the function), as
@@ -104,7 +105,13 @@ class Handler(scriptmode.UserModuleHandler):
 
 
 MASTER_PORT = "7777"
-DISTRIBUTED_FLAGS = ("sagemaker_torch_distributed_enabled", "sagemaker_pytorch_ddp_enabled")
+# torch_distributed; pytorchddp (older SDKs send sagemaker_pytorch_ddp_enabled, newer ones turn it
+# into SageMaker's data parallel library: sagemaker_distributed_dataparallel_enabled)
+DISTRIBUTED_FLAGS = (
+    "sagemaker_torch_distributed_enabled",
+    "sagemaker_pytorch_ddp_enabled",
+    "sagemaker_distributed_dataparallel_enabled",
+)
 PROCESSES_PER_HOST = "sagemaker_mpi_num_of_processes_per_host"
 DNS_TIMEOUT_S = 120
 
@@ -121,6 +128,25 @@ def _wait_for_hosts(hosts):
                 if time.monotonic() > deadline:
                     raise environment.ClientError("host %s did not resolve within %d s" % (host, DNS_TIMEOUT_S))
                 time.sleep(0.5)
+
+
+def _pin_hosts(hosts, path="/etc/hosts"):
+    """Write every host's address into /etc/hosts. c10d looks up the name of each peer's address
+    (getnameinfo); on a job network without outside DNS each reverse lookup waits ~20 s for a
+    timeout, while /etc/hosts answers at once."""
+    try:
+        with open(path) as f:
+            known = f.read()
+        lines = []
+        for host in hosts:
+            addr = socket.gethostbyname(host)
+            if not any(line.split()[:1] == [addr] for line in known.splitlines()):
+                lines.append("%s\t%s\n" % (addr, host))
+        if lines:
+            with open(path, "a") as f:
+                f.writelines(lines)
+    except OSError as e:
+        log.warning("could not add the hosts to %s: %s", path, e)
 
 
 def visible_gpus():
@@ -141,6 +167,7 @@ def launcher(tenv, framework, cmd, env):
     hosts = tenv["hosts"]
     if len(hosts) > 1:
         _wait_for_hosts(hosts)
+        _pin_hosts(hosts)
     env["MASTER_ADDR"] = tenv["master_hostname"]
     env["MASTER_PORT"] = MASTER_PORT
     env["NCCL_SOCKET_IFNAME"] = str(tenv["network_interface_name"])
@@ -166,8 +193,9 @@ def launcher(tenv, framework, cmd, env):
     if len(dist_hosts) > 1:
         run += ["--master_addr", str(tenv["master_hostname"]), "--master_port", MASTER_PORT,
                 "--node_rank", str(dist_hosts.index(tenv["current_host"]))]
-    if flag == "sagemaker_pytorch_ddp_enabled":
-        log.info("pytorchddp: launching with torchrun (SageMaker's smddprun exists only on AWS' GPU images)")
+    if flag != "sagemaker_torch_distributed_enabled":
+        log.info("%s: launching with torchrun (SageMaker's smddprun and its smddp backend exist only on AWS' "
+                 "GPU images; use init_process_group with gloo on CPU or nccl on GPUs)", flag)
     log.info("starting distributed training through torchrun on %d host(s), %s process(es) each", len(dist_hosts), per_host)
     return run + cmd[1:]
 

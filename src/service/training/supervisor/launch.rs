@@ -416,10 +416,20 @@ fn container_spec(
             devices: job.gpus.devices[i * per..(i + 1) * per].to_vec(),
         }
     };
+    // ContainerEntrypoint / ContainerArguments replace the image's entry point and its `train`
+    // argument, as SageMaker does (SDK v3's ModelTrainer runs its bash driver this way).
+    let spec = job.members.algorithm_specification.as_ref();
+    let entrypoint = spec.and_then(|a| a.container_entrypoint.clone());
+    let cmd = match spec.and_then(|a| a.container_arguments.clone()) {
+        Some(args) => args,
+        None if entrypoint.is_some() => Vec::new(),
+        None => vec!["train".into()],
+    };
     ContainerSpec {
         name: format!("{}-{host}", job.network),
         image: image.reference.clone(),
-        cmd: vec!["train".into()],
+        entrypoint,
+        cmd,
         env: image.env.iter().chain(env).cloned().collect(),
         binds,
         labels,
