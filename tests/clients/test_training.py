@@ -125,10 +125,22 @@ def test_byo_job_completes_with_config_files_artifacts_and_logs(sm, s3, logs, bu
     (stream, text), = streams.items()
     assert re.fullmatch(re.escape(name) + r"/algo-1-\d{10}", stream), stream
     assert "byo: mode=ok host=algo-1 hosts=['algo-1'] job=%s" % name in text
-    assert "channel train: 2 objects" in text and "0 bytes copied" in text
+    # small channels are per-instance writable copies (as SageMaker's are); large ones hard links
+    assert "channel train: 2 objects, 8 bytes" in text and "8 bytes copied" in text
     listed = sm.list_training_jobs(NameContains=name, StatusEquals="Completed")["TrainingJobSummaries"]
     assert [j["TrainingJobName"] for j in listed] == [name]
     assert listed[0]["TrainingJobStatus"] == "Completed" and "TrainingEndTime" in listed[0]
+
+
+def test_large_channels_are_hard_links_and_copy_nothing(sm, s3, logs, bucket, byo_image):
+    payload = os.urandom(17 << 20)
+    put(s3, bucket, "big/train/blob.bin", payload)
+    name = create_job(sm, bucket, byo_image, {"mode": "ok"}, [channel("train", "s3://%s/big/train" % bucket)])
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    (text,) = log_text(logs, name).values()
+    assert "channel train: 1 objects, %d bytes" % len(payload) in text and " 0 bytes copied" in text, text
+    assert s3.get_object(Bucket=bucket, Key="big/train/blob.bin")["Body"].read() == payload
 
 
 def test_algorithm_failure_reports_the_failure_file(sm, s3, bucket, byo_image):

@@ -146,7 +146,7 @@ async fn model_data_dir(services: &Services, uri: &str) -> Result<PathBuf, Strin
         if !done_marker(&dir).exists() {
             let d = dir.clone();
             tokio::task::spawn_blocking(move || {
-                staging::link_channel(&d, &objects)?;
+                staging::link_channel(&d, &objects, false)?;
                 std::fs::write(done_marker(&d), b"")
             })
             .await

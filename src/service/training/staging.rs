@@ -170,9 +170,10 @@ pub fn shard(
         .collect()
 }
 
-/// Hard-links each object into `dir` (copying only where the filesystem refuses a link).
-/// Returns how many bytes had to be copied.
-pub fn link_channel(dir: &Path, objects: &[ChannelObject]) -> std::io::Result<u64> {
+/// Hard-links each object into `dir` (copying only where the filesystem refuses a link), or
+/// copies each when `copy` (a channel the container may write to must not share the object
+/// store's files). Returns how many bytes were copied.
+pub fn link_channel(dir: &Path, objects: &[ChannelObject], copy: bool) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
     let mut copied = 0;
     for o in objects {
@@ -184,7 +185,7 @@ pub fn link_channel(dir: &Path, objects: &[ChannelObject]) -> std::io::Result<u6
         if dest.exists() {
             continue;
         }
-        if std::fs::hard_link(&o.file, &dest).is_err() {
+        if copy || std::fs::hard_link(&o.file, &dest).is_err() {
             copied += std::fs::copy(&o.file, &dest)?;
         }
     }

@@ -179,8 +179,14 @@ async fn download_input_data(
     Ok(channel_binds)
 }
 
+/// Channels up to this size are copied for each instance and mounted writable, as SageMaker's
+/// are (SDK v3's ModelTrainer makes its driver script executable in its `sm_drivers` channel);
+/// larger ones are hard links into the object store, so they must be read-only.
+const COPIED_CHANNEL_BYTES: u64 = 16 << 20;
+
 /// One channel: Pipe mode gets a feeder per instance; File (and FastFile, which behaves as
-/// File here) gets hard links, bound read-only at /opt/ml/input/data/<channel>.
+/// File here) gets a writable copy per instance when small, else hard links bound read-only at
+/// /opt/ml/input/data/<channel>.
 async fn stage_channel(
     services: &Services,
     job: &Job,
@@ -208,6 +214,7 @@ async fn stage_channel(
         .await
         .map_err(|e| FailureReason::parse(&e))?;
     let total: u64 = objects.iter().map(|o| o.size).sum();
+    let writable = total <= COPIED_CHANNEL_BYTES;
     let mut copied = 0;
     for (i, host) in job.hosts.iter().enumerate() {
         let mine: Vec<ChannelObject> =
@@ -222,24 +229,28 @@ async fn stage_channel(
             });
             continue;
         }
-        let dir = if sharded {
+        let own = sharded || writable;
+        let dir = if own {
             job.dir.join("channels").join(format!("{ch_name}-{host}"))
         } else {
             job.dir.join("channels").join(ch_name)
         };
-        if i == 0 || sharded {
+        if i == 0 || own {
             let d = dir.clone();
-            copied += tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine))
-                .await
-                .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
-                .map_err(|e| {
-                    FailureReason::InternalServerError(format!("staging channel {ch_name}: {e}"))
-                })?;
+            copied +=
+                tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine, writable))
+                    .await
+                    .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
+                    .map_err(|e| {
+                        FailureReason::InternalServerError(format!(
+                            "staging channel {ch_name}: {e}"
+                        ))
+                    })?;
         }
         channel_binds[i].push(Bind {
             host: dir.display().to_string(),
             container: format!("/opt/ml/input/data/{ch_name}"),
-            read_only: true,
+            read_only: !writable,
         });
     }
     log.line(&format!(
