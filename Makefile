@@ -59,7 +59,7 @@ test-rust:
 	$(CARGO) test
 
 test-clients: build $(VENV)/.ok $(VENV3)/.ok
-	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q -rs --durations=15 tests/clients
+	SAGEBOX_BIN=$(CURDIR)/$(BIN) SAGEBOX_SDK3_PYTHON=$(CURDIR)/$(VENV3)/bin/python $(PY) -m pytest -q -rs -n 3 --dist loadfile --durations=15 tests/clients
 
 # The web console in headless Chromium (Debian's chromium and chromedriver; see tests/console).
 test-console: build $(VENV)/.ok

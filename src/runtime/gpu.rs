@@ -141,7 +141,7 @@ impl GpuGrant {
         })
     }
 
-    /// SM_NUM_GPUS and NVIDIA_VISIBLE_DEVICES, matching the device request.
+    /// SM_NUM_GPUS, NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES, matching the device request.
     pub fn env(&self) -> Vec<(String, String)> {
         let visible = if self.devices.is_empty() {
             "void".to_string()
@@ -152,10 +152,19 @@ impl GpuGrant {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        vec![
+        let mut env = vec![
             ("SM_NUM_GPUS".into(), self.devices.len().to_string()),
             ("NVIDIA_VISIBLE_DEVICES".into(), visible),
-        ]
+        ];
+        // The NVIDIA runtime mounts only the "utility" driver libraries (nvidia-smi, NVML) for an
+        // image that asks for nothing; CUDA needs "compute" (libcuda), as NVIDIA's images declare.
+        if !self.devices.is_empty() {
+            env.push((
+                "NVIDIA_DRIVER_CAPABILITIES".into(),
+                "compute,utility".into(),
+            ));
+        }
+        env
     }
 }
 
@@ -279,6 +288,10 @@ mod tests {
                 (
                     "NVIDIA_VISIBLE_DEVICES".to_string(),
                     "GPU-0,GPU-1".to_string()
+                ),
+                (
+                    "NVIDIA_DRIVER_CAPABILITIES".to_string(),
+                    "compute,utility".to_string()
                 )
             ]
         );
