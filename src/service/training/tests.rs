@@ -210,13 +210,18 @@ fn in_a_process_that_dies<F: std::future::Future>(f: F) {
     rt.shutdown_timeout(Duration::from_millis(200));
 }
 
-/// Starts job `name` in a process that then dies while the job is Training.
+/// Starts job `name` in a process that then dies while the job is Training, its container
+/// started (Training is saved just before the containers start, so wait for both).
 fn job_left_training(dir: &std::path::Path, fake: &Arc<FakeEngine>, name: &str) {
     in_a_process_that_dies(async {
         let s = services(dir, fake);
         with_bucket(&s).await;
         s.create_training_job(job(name, 600)).await.expect("create");
         until_secondary(&s, name, SecondaryStatus::Training).await;
+        eventually(20, "the job's container to start", || async {
+            (!fake.container_names().is_empty()).then_some(())
+        })
+        .await;
     });
 }
 
