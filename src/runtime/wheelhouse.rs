@@ -4,6 +4,7 @@
 //! requirements.txt files are complete locks, so wheels are fetched without resolving, for the
 //! images' CPython 3.11 on bookworm's glibc, whatever Python the host runs.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -111,6 +112,24 @@ async fn pip_command() -> Result<Vec<String>, String> {
     Ok(vec![pip.display().to_string()])
 }
 
+/// `pip download` of wheels for an image's `python`, with or without their dependencies.
+fn download_command(pip: &[String], python: &str, no_deps: bool) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&pip[0]);
+    cmd.args(&pip[1..])
+        .args([
+            "download",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+        ])
+        .args(
+            portable_args(python)
+                .into_iter()
+                .filter(|a| no_deps || a != "--no-deps"),
+        );
+    cmd
+}
+
 /// `sagebox wheels add`: downloads `packages` and the packages of `requirements` files (with
 /// their dependencies unless `no_deps`) as wheels for every Python the images run (3.13 on the
 /// framework images, 3.11 on the others) into `dir`, the user's wheelhouse.
@@ -131,28 +150,23 @@ pub async fn add(
             "wheels for Python {python} into {}",
             dir.display()
         ));
-        let mut cmd = tokio::process::Command::new(&pip[0]);
-        cmd.args(&pip[1..])
-            .args([
-                "download",
-                "--disable-pip-version-check",
-                "--progress-bar",
-                "off",
-                "--only-binary=:all:",
-            ])
-            .args(
-                portable_args(python)
-                    .into_iter()
-                    .filter(|a| no_deps || a != "--no-deps"),
-            );
+        let mut cmd = download_command(&pip, python, no_deps);
+        cmd.arg("--only-binary=:all:");
         for r in requirements {
             cmd.arg("-r").arg(r);
         }
+        // pip's report is progress: to stderr, so stdout carries only the result.
+        let to_stderr = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
         let status = cmd
             .args(packages)
             .arg("-d")
             .arg(dir)
             .stdin(Stdio::null())
+            .stdout(to_stderr)
             .status()
             .await
             .map_err(|e| format!("cannot run pip: {e}"))?;
@@ -182,16 +196,8 @@ pub async fn fill(
         pip.join(" "),
         cache.display()
     ));
-    let mut cmd = tokio::process::Command::new(&pip[0]);
-    cmd.args(&pip[1..])
-        .args([
-            "download",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "off",
-        ])
-        .args(portable_args(python))
-        .arg("-r")
+    let mut cmd = download_command(&pip, python, true);
+    cmd.arg("-r")
         .arg(requirements)
         .arg("-d")
         .arg(&cache)
