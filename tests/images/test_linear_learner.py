@@ -9,8 +9,8 @@ import numpy as np
 
 from support import Endpoint, OptMl, ROOT, csv_body, fixture, read_csv, run_training
 
-sys.path.insert(0, os.path.join(ROOT, "emulator-images", "base", "overlay", "usr", "local", "lib",
-                                "python3.11", "dist-packages"))
+sys.path.insert(0, os.path.join(ROOT, "emulator-images", "base", "overlay", "usr", "lib", "python3",
+                                "dist-packages"))
 from sagebox_container import recordio  # noqa: E402
 
 IMAGE = "linear-learner"

@@ -11,8 +11,8 @@ import pytest
 
 from support import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, "emulator-images", "base", "overlay", "usr", "local", "lib",
-                                "python3.11", "dist-packages"))
+sys.path.insert(0, os.path.join(ROOT, "emulator-images", "base", "overlay", "usr", "lib", "python3",
+                                "dist-packages"))
 from sagebox_container import recordio  # noqa: E402
 
 pb = pytest.importorskip("google.protobuf")
