@@ -295,6 +295,8 @@ async fn images_list(config: Config, json: bool) -> std::process::ExitCode {
                     "present"
                 } else if s.outdated_present {
                     "outdated (rebuilt on next use)"
+                } else if recipes::Recipe::get(&s.name).is_some_and(|r| r.on_demand()) {
+                    "missing (built for the first job on a GPU instance)"
                 } else {
                     "missing (built on first use)"
                 };
