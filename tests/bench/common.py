@@ -38,3 +38,17 @@ def start_sagebox(sagebox: Path, data_dir: str) -> tuple[subprocess.Popen, str]:
         except Exception:
             time.sleep(0.1)
     return proc, url
+
+
+def completed_after(sm, name: str, t0: float) -> float:
+    """Polls training job `name` until it leaves InProgress; the seconds since `t0` (a
+    time.perf_counter() taken before CreateTrainingJob), or an error if it did not complete."""
+    while True:
+        d = sm.describe_training_job(TrainingJobName=name)
+        if d["TrainingJobStatus"] != "InProgress":
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    if d["TrainingJobStatus"] != "Completed":
+        raise RuntimeError(f"{name}: {d['TrainingJobStatus']}: {d.get('FailureReason')}")
+    return elapsed

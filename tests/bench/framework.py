@@ -33,7 +33,7 @@ from pathlib import Path
 
 import boto3
 
-from common import start_sagebox
+from common import completed_after, start_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -112,15 +112,7 @@ def run_job(sm, bucket: str, name: str) -> float:
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
-    while True:
-        d = sm.describe_training_job(TrainingJobName=name)
-        if d["TrainingJobStatus"] != "InProgress":
-            break
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - t0
-    if d["TrainingJobStatus"] != "Completed":
-        raise RuntimeError(f"{name}: {d['TrainingJobStatus']}: {d.get('FailureReason')}")
-    return elapsed
+    return completed_after(sm, name, t0)
 
 
 def compose_containers(image: str) -> set[str]:
