@@ -20,6 +20,7 @@ pub(crate) mod saving;
 pub mod tags;
 pub mod training;
 pub mod transform;
+pub mod tuning;
 
 use std::sync::Arc;
 
@@ -76,6 +77,10 @@ pub struct Services {
     hosting: hosting::Hosting,
     /// The supervisors of running transform jobs.
     transforms: training::Supervisors,
+    /// The supervisors of running processing jobs.
+    processing: training::Supervisors,
+    /// The supervisors of running hyperparameter tuning jobs.
+    tuning: training::Supervisors,
     /// Notebook instances' Jupyter servers.
     notebooks: notebooks::Notebooks,
     config: Arc<Config>,
@@ -115,6 +120,8 @@ impl Services {
             training: training::Supervisors::default(),
             hosting: hosting::Hosting::default(),
             transforms: training::Supervisors::default(),
+            processing: training::Supervisors::default(),
+            tuning: training::Supervisors::default(),
             notebooks: notebooks::Notebooks::default(),
             config: Arc::new(config),
             unsaved: Default::default(),

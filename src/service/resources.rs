@@ -21,6 +21,8 @@ pub fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::TransformJob => "transform job",
         ResourceKind::NotebookInstance => "notebook instance",
         ResourceKind::NotebookLifecycleConfig => "notebook instance lifecycle configuration",
+        ResourceKind::ProcessingJob => "processing job",
+        ResourceKind::HyperParameterTuningJob => "hyper parameter tuning job",
     }
 }
 

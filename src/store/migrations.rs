@@ -126,6 +126,11 @@ const MIGRATIONS: &[&str] = &[
     ),
     // 8: parts written in place into their upload's shared file
     "ALTER TABLE upload_parts ADD COLUMN blob_offset INTEGER NOT NULL DEFAULT 0;",
+    // 9: processing jobs and hyperparameter tuning jobs
+    concat!(
+        resource_table!("processing_jobs"),
+        resource_table!("hyper_parameter_tuning_jobs")
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

@@ -26,6 +26,8 @@ pub enum ResourceKind {
     TransformJob,
     NotebookInstance,
     NotebookLifecycleConfig,
+    ProcessingJob,
+    HyperParameterTuningJob,
 }
 
 impl ResourceKind {
@@ -37,6 +39,8 @@ impl ResourceKind {
         ResourceKind::TransformJob,
         ResourceKind::NotebookInstance,
         ResourceKind::NotebookLifecycleConfig,
+        ResourceKind::ProcessingJob,
+        ResourceKind::HyperParameterTuningJob,
     ];
 
     fn table(self) -> &'static str {
@@ -48,6 +52,8 @@ impl ResourceKind {
             ResourceKind::TransformJob => "transform_jobs",
             ResourceKind::NotebookInstance => "notebook_instances",
             ResourceKind::NotebookLifecycleConfig => "notebook_lifecycle_configs",
+            ResourceKind::ProcessingJob => "processing_jobs",
+            ResourceKind::HyperParameterTuningJob => "hyper_parameter_tuning_jobs",
         }
     }
 
@@ -61,6 +67,8 @@ impl ResourceKind {
             ResourceKind::TransformJob => "transform-job",
             ResourceKind::NotebookInstance => "notebook-instance",
             ResourceKind::NotebookLifecycleConfig => "notebook-instance-lifecycle-config",
+            ResourceKind::ProcessingJob => "processing-job",
+            ResourceKind::HyperParameterTuningJob => "hyper-parameter-tuning-job",
         }
     }
 

@@ -1,6 +1,6 @@
 //! Request validation against botocore's service models, the way AWS's "Coral" front end does it.
 //!
-//! `tools/gen_models.py` turns each botocore model into a table module (`sagemaker`, `logs`): the
+//! `tools/gen_models.py` turns each botocore model into a table module (`sagemaker`, `logs`, `cloudwatch`): the
 //! operations sagebox implements, the shapes their inputs reach, and every operation name in the
 //! model; `typed` holds serde types for those shapes, and `unicode` the character classes the
 //! tables' patterns share. This module holds the table types and the one validator that walks a parsed awsJson body
@@ -10,6 +10,8 @@
 //! Validation runs on every request, so a valid body allocates nothing: shapes are found by binary
 //! search, paths are built on the stack, and text is only formatted once something is wrong.
 
+#[rustfmt::skip]
+pub mod cloudwatch;
 #[rustfmt::skip]
 pub mod logs;
 #[rustfmt::skip]

@@ -459,10 +459,12 @@ static OPERATIONS: &[Operation] = &[
     Operation { name: "AddTags", input: Some("AddTagsInput") },
     Operation { name: "CreateEndpoint", input: Some("CreateEndpointInput") },
     Operation { name: "CreateEndpointConfig", input: Some("CreateEndpointConfigInput") },
+    Operation { name: "CreateHyperParameterTuningJob", input: Some("CreateHyperParameterTuningJobRequest") },
     Operation { name: "CreateModel", input: Some("CreateModelInput") },
     Operation { name: "CreateNotebookInstance", input: Some("CreateNotebookInstanceInput") },
     Operation { name: "CreateNotebookInstanceLifecycleConfig", input: Some("CreateNotebookInstanceLifecycleConfigInput") },
     Operation { name: "CreatePresignedNotebookInstanceUrl", input: Some("CreatePresignedNotebookInstanceUrlInput") },
+    Operation { name: "CreateProcessingJob", input: Some("CreateProcessingJobRequest") },
     Operation { name: "CreateTrainingJob", input: Some("CreateTrainingJobRequest") },
     Operation { name: "CreateTransformJob", input: Some("CreateTransformJobRequest") },
     Operation { name: "DeleteEndpoint", input: Some("DeleteEndpointInput") },
@@ -473,21 +475,28 @@ static OPERATIONS: &[Operation] = &[
     Operation { name: "DeleteTags", input: Some("DeleteTagsInput") },
     Operation { name: "DescribeEndpoint", input: Some("DescribeEndpointInput") },
     Operation { name: "DescribeEndpointConfig", input: Some("DescribeEndpointConfigInput") },
+    Operation { name: "DescribeHyperParameterTuningJob", input: Some("DescribeHyperParameterTuningJobRequest") },
     Operation { name: "DescribeModel", input: Some("DescribeModelInput") },
     Operation { name: "DescribeNotebookInstance", input: Some("DescribeNotebookInstanceInput") },
     Operation { name: "DescribeNotebookInstanceLifecycleConfig", input: Some("DescribeNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "DescribeProcessingJob", input: Some("DescribeProcessingJobRequest") },
     Operation { name: "DescribeTrainingJob", input: Some("DescribeTrainingJobRequest") },
     Operation { name: "DescribeTransformJob", input: Some("DescribeTransformJobRequest") },
     Operation { name: "ListEndpointConfigs", input: Some("ListEndpointConfigsInput") },
     Operation { name: "ListEndpoints", input: Some("ListEndpointsInput") },
+    Operation { name: "ListHyperParameterTuningJobs", input: Some("ListHyperParameterTuningJobsRequest") },
     Operation { name: "ListModels", input: Some("ListModelsInput") },
     Operation { name: "ListNotebookInstanceLifecycleConfigs", input: Some("ListNotebookInstanceLifecycleConfigsInput") },
     Operation { name: "ListNotebookInstances", input: Some("ListNotebookInstancesInput") },
+    Operation { name: "ListProcessingJobs", input: Some("ListProcessingJobsRequest") },
     Operation { name: "ListTags", input: Some("ListTagsInput") },
     Operation { name: "ListTrainingJobs", input: Some("ListTrainingJobsRequest") },
+    Operation { name: "ListTrainingJobsForHyperParameterTuningJob", input: Some("ListTrainingJobsForHyperParameterTuningJobRequest") },
     Operation { name: "ListTransformJobs", input: Some("ListTransformJobsRequest") },
     Operation { name: "StartNotebookInstance", input: Some("StartNotebookInstanceInput") },
+    Operation { name: "StopHyperParameterTuningJob", input: Some("StopHyperParameterTuningJobRequest") },
     Operation { name: "StopNotebookInstance", input: Some("StopNotebookInstanceInput") },
+    Operation { name: "StopProcessingJob", input: Some("StopProcessingJobRequest") },
     Operation { name: "StopTrainingJob", input: Some("StopTrainingJobRequest") },
     Operation { name: "StopTransformJob", input: Some("StopTransformJobRequest") },
     Operation { name: "UpdateEndpoint", input: Some("UpdateEndpointInput") },
@@ -616,6 +625,18 @@ static SHAPES: &[Shape] = &[
             required: &["TrainingInputMode"],
         },
     },
+    Shape { name: "AppManaged", kind: K::Boolean },
+    Shape {
+        name: "AppSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageUri", target: "ImageUri" },
+                Member { name: "ContainerEntrypoint", target: "ContainerEntrypoint" },
+                Member { name: "ContainerArguments", target: "ContainerArguments" },
+            ],
+            required: &["ImageUri"],
+        },
+    },
     Shape {
         name: "ArnOrName",
         kind: K::String {
@@ -693,6 +714,82 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "AthenaCatalog",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ATHENA_CATALOG),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AthenaDatabase",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AthenaDatasetDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Catalog", target: "AthenaCatalog" },
+                Member { name: "Database", target: "AthenaDatabase" },
+                Member { name: "QueryString", target: "AthenaQueryString" },
+                Member { name: "WorkGroup", target: "AthenaWorkGroup" },
+                Member { name: "OutputS3Uri", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "OutputFormat", target: "AthenaResultFormat" },
+                Member { name: "OutputCompression", target: "AthenaResultCompressionType" },
+            ],
+            required: &["Catalog", "Database", "QueryString", "OutputS3Uri", "OutputFormat"],
+        },
+    },
+    Shape {
+        name: "AthenaQueryString",
+        kind: K::String {
+            min: Some(1),
+            max: Some(4096),
+            pattern: Some(&P_ATHENA_QUERY_STRING),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AthenaResultCompressionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["GZIP", "SNAPPY", "ZLIB"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AthenaResultFormat",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PARQUET", "ORC", "AVRO", "JSON", "TEXTFILE"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AthenaWorkGroup",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_ATHENA_WORK_GROUP),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "AttributeName",
         kind: K::String {
             min: Some(1),
@@ -707,12 +804,45 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "AttributeName", min: Some(0), max: Some(16) },
     },
     Shape {
+        name: "AutoParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ParameterKey" },
+                Member { name: "ValueHint", target: "ParameterValue" },
+            ],
+            required: &["Name", "ValueHint"],
+        },
+    },
+    Shape {
+        name: "AutoParameters",
+        kind: K::List { member: "AutoParameter", min: Some(0), max: Some(100) },
+    },
+    Shape {
         name: "AutoRollbackConfig",
         kind: K::Structure {
             members: &[
                 Member { name: "Alarms", target: "AlarmList" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "Autotune",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Mode", target: "AutotuneMode" },
+            ],
+            required: &["Mode"],
+        },
+    },
+    Shape {
+        name: "AutotuneMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled"],
+            sensitive: false,
         },
     },
     Shape {
@@ -734,6 +864,15 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &["MultiRecord", "SingleRecord"],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "BestObjectiveNotImproving",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxNumberOfTrainingJobsNotImproving", target: "MaxNumberOfTrainingJobsNotImproving" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -811,6 +950,20 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "CaptureOptionList",
         kind: K::List { member: "CaptureOption", min: Some(1), max: Some(32) },
+    },
+    Shape {
+        name: "CategoricalParameterRange",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ParameterKey" },
+                Member { name: "Values", target: "ParameterValues" },
+            ],
+            required: &["Name", "Values"],
+        },
+    },
+    Shape {
+        name: "CategoricalParameterRanges",
+        kind: K::List { member: "CategoricalParameterRange", min: Some(0), max: Some(30) },
     },
     Shape {
         name: "Channel",
@@ -978,7 +1131,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(4096),
-            pattern: Some(&P_CLARIFY_SHAP_BASELINE),
+            pattern: Some(&P_ATHENA_QUERY_STRING),
             enum_values: &[],
             sensitive: false,
         },
@@ -1095,6 +1248,16 @@ static SHAPES: &[Shape] = &[
         kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
     },
     Shape {
+        name: "CompleteOnConvergence",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Disabled", "Enabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CompressionType",
         kind: K::String {
             min: None,
@@ -1125,6 +1288,20 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ContainerArgument",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ContainerArguments",
+        kind: K::List { member: "ContainerArgument", min: Some(1), max: Some(100) },
+    },
+    Shape {
         name: "ContainerDefinition",
         kind: K::Structure {
             members: &[
@@ -1147,6 +1324,20 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "ContainerDefinitionList",
         kind: K::List { member: "ContainerDefinition", min: Some(0), max: Some(15) },
+    },
+    Shape {
+        name: "ContainerEntrypoint",
+        kind: K::List { member: "ContainerEntrypointString", min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "ContainerEntrypointString",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape {
         name: "ContainerHostname",
@@ -1198,6 +1389,31 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ContinuousParameterRange",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ParameterKey" },
+                Member { name: "MinValue", target: "ParameterValue" },
+                Member { name: "MaxValue", target: "ParameterValue" },
+                Member { name: "ScalingType", target: "HyperParameterScalingType" },
+            ],
+            required: &["Name", "MinValue", "MaxValue"],
+        },
+    },
+    Shape {
+        name: "ContinuousParameterRanges",
+        kind: K::List { member: "ContinuousParameterRange", min: Some(0), max: Some(30) },
+    },
+    Shape {
+        name: "ConvergenceDetected",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompleteOnConvergence", target: "CompleteOnConvergence" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "CreateEndpointConfigInput",
         kind: K::Structure {
             members: &[
@@ -1228,6 +1444,21 @@ static SHAPES: &[Shape] = &[
                 Member { name: "Tags", target: "TagList" },
             ],
             required: &["EndpointName", "EndpointConfigName"],
+        },
+    },
+    Shape {
+        name: "CreateHyperParameterTuningJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
+                Member { name: "HyperParameterTuningJobConfig", target: "HyperParameterTuningJobConfig" },
+                Member { name: "TrainingJobDefinition", target: "HyperParameterTrainingJobDefinition" },
+                Member { name: "TrainingJobDefinitions", target: "HyperParameterTrainingJobDefinitions" },
+                Member { name: "WarmStartConfig", target: "HyperParameterTuningJobWarmStartConfig" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "Autotune", target: "Autotune" },
+            ],
+            required: &["HyperParameterTuningJobName", "HyperParameterTuningJobConfig"],
         },
     },
     Shape {
@@ -1291,6 +1522,25 @@ static SHAPES: &[Shape] = &[
                 Member { name: "SessionExpirationDurationInSeconds", target: "SessionExpirationDurationInSeconds" },
             ],
             required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "CreateProcessingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProcessingInputs", target: "ProcessingInputs" },
+                Member { name: "ProcessingOutputConfig", target: "ProcessingOutputConfig" },
+                Member { name: "ProcessingJobName", target: "ProcessingJobName" },
+                Member { name: "ProcessingResources", target: "ProcessingResources" },
+                Member { name: "StoppingCondition", target: "ProcessingStoppingCondition" },
+                Member { name: "AppSpecification", target: "AppSpecification" },
+                Member { name: "Environment", target: "ProcessingEnvironmentMap" },
+                Member { name: "NetworkConfig", target: "NetworkConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ExperimentConfig", target: "ExperimentConfig" },
+            ],
+            required: &["ProcessingJobName", "ProcessingResources", "AppSpecification", "RoleArn"],
         },
     },
     Shape {
@@ -1412,6 +1662,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DataDistributionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["FullyReplicated", "ShardedByS3Key"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "DataProcessing",
         kind: K::Structure {
             members: &[
@@ -1429,6 +1689,19 @@ static SHAPES: &[Shape] = &[
                 Member { name: "S3DataSource", target: "S3DataSource" },
                 Member { name: "FileSystemDataSource", target: "FileSystemDataSource" },
                 Member { name: "DatasetSource", target: "DatasetSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DatasetDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AthenaDatasetDefinition", target: "AthenaDatasetDefinition" },
+                Member { name: "RedshiftDatasetDefinition", target: "RedshiftDatasetDefinition" },
+                Member { name: "LocalPath", target: "ProcessingLocalPath" },
+                Member { name: "DataDistributionType", target: "DataDistributionType" },
+                Member { name: "InputMode", target: "InputMode" },
             ],
             required: &[],
         },
@@ -1558,6 +1831,15 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeHyperParameterTuningJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
+            ],
+            required: &["HyperParameterTuningJobName"],
+        },
+    },
+    Shape {
         name: "DescribeModelInput",
         kind: K::Structure {
             members: &[
@@ -1582,6 +1864,15 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
             ],
             required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribeProcessingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProcessingJobName", target: "ProcessingJobName" },
+            ],
+            required: &["ProcessingJobName"],
         },
     },
     Shape {
@@ -1815,6 +2106,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "FeatureGroupName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_FEATURE_GROUP_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "FileSystemAccessMode",
         kind: K::String {
             min: None,
@@ -1890,6 +2191,18 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "HyperParameterAlgorithmSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingImage", target: "AlgorithmImage" },
+                Member { name: "TrainingInputMode", target: "TrainingInputMode" },
+                Member { name: "AlgorithmName", target: "ArnOrName" },
+                Member { name: "MetricDefinitions", target: "MetricDefinitionList" },
+            ],
+            required: &["TrainingInputMode"],
+        },
+    },
+    Shape {
         name: "HyperParameterKey",
         kind: K::String {
             min: Some(0),
@@ -1897,6 +2210,242 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterScalingType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTrainingJobDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefinitionName", target: "HyperParameterTrainingJobDefinitionName" },
+                Member { name: "TuningObjective", target: "HyperParameterTuningJobObjective" },
+                Member { name: "HyperParameterRanges", target: "ParameterRanges" },
+                Member { name: "StaticHyperParameters", target: "HyperParameters" },
+                Member { name: "AlgorithmSpecification", target: "HyperParameterAlgorithmSpecification" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "InputDataConfig", target: "InputDataConfig" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+                Member { name: "OutputDataConfig", target: "OutputDataConfig" },
+                Member { name: "ResourceConfig", target: "ResourceConfig" },
+                Member { name: "HyperParameterTuningResourceConfig", target: "HyperParameterTuningResourceConfig" },
+                Member { name: "StoppingCondition", target: "StoppingCondition" },
+                Member { name: "EnableNetworkIsolation", target: "Boolean" },
+                Member { name: "EnableInterContainerTrafficEncryption", target: "Boolean" },
+                Member { name: "EnableManagedSpotTraining", target: "Boolean" },
+                Member { name: "CheckpointConfig", target: "CheckpointConfig" },
+                Member { name: "RetryStrategy", target: "RetryStrategy" },
+                Member { name: "Environment", target: "HyperParameterTrainingJobEnvironmentMap" },
+            ],
+            required: &[
+                "AlgorithmSpecification", "RoleArn", "OutputDataConfig", "StoppingCondition",
+            ],
+        },
+    },
+    Shape {
+        name: "HyperParameterTrainingJobDefinitionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_HYPER_PARAMETER_TRAINING_JOB_DEFINITION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTrainingJobDefinitions",
+        kind: K::List {
+            member: "HyperParameterTrainingJobDefinition",
+            min: Some(1),
+            max: Some(10),
+        },
+    },
+    Shape {
+        name: "HyperParameterTrainingJobEnvironmentKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_ENVIRONMENT_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTrainingJobEnvironmentMap",
+        kind: K::Map {
+            key: "HyperParameterTrainingJobEnvironmentKey",
+            value: "HyperParameterTrainingJobEnvironmentValue",
+            min: Some(0),
+            max: Some(48),
+        },
+    },
+    Shape {
+        name: "HyperParameterTrainingJobEnvironmentValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_ENVIRONMENT_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningAllocationStrategy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Prioritized"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningInstanceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "TrainingInstanceType" },
+                Member { name: "InstanceCount", target: "TrainingInstanceCount" },
+                Member { name: "VolumeSizeInGB", target: "VolumeSizeInGB" },
+            ],
+            required: &["InstanceType", "InstanceCount", "VolumeSizeInGB"],
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningInstanceConfigs",
+        kind: K::List { member: "HyperParameterTuningInstanceConfig", min: Some(1), max: Some(6) },
+    },
+    Shape {
+        name: "HyperParameterTuningJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Strategy", target: "HyperParameterTuningJobStrategyType" },
+                Member { name: "StrategyConfig", target: "HyperParameterTuningJobStrategyConfig" },
+                Member { name: "HyperParameterTuningJobObjective", target: "HyperParameterTuningJobObjective" },
+                Member { name: "ResourceLimits", target: "ResourceLimits" },
+                Member { name: "ParameterRanges", target: "ParameterRanges" },
+                Member { name: "TrainingJobEarlyStoppingType", target: "TrainingJobEarlyStoppingType" },
+                Member { name: "TuningJobCompletionCriteria", target: "TuningJobCompletionCriteria" },
+                Member { name: "RandomSeed", target: "RandomSeed" },
+            ],
+            required: &["Strategy", "ResourceLimits"],
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(32),
+            pattern: Some(&P_HYPER_PARAMETER_TUNING_JOB_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobObjective",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Type", target: "HyperParameterTuningJobObjectiveType" },
+                Member { name: "MetricName", target: "MetricName" },
+            ],
+            required: &["Type", "MetricName"],
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobObjectiveType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Maximize", "Minimize"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobSortByOptions",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "Status", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Completed", "InProgress", "Failed", "Stopped", "Stopping", "Deleting",
+                "DeleteFailed",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobStrategyConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperbandStrategyConfig", target: "HyperbandStrategyConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobStrategyType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Bayesian", "Random", "Hyperband", "Grid"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobWarmStartConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ParentHyperParameterTuningJobs", target: "ParentHyperParameterTuningJobs" },
+                Member { name: "WarmStartType", target: "HyperParameterTuningJobWarmStartType" },
+            ],
+            required: &["ParentHyperParameterTuningJobs", "WarmStartType"],
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningJobWarmStartType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["IdenticalDataAndAlgorithm", "TransferLearning"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HyperParameterTuningMaxRuntimeInSeconds",
+        kind: K::Integer { min: Some(120), max: Some(15768000) },
+    },
+    Shape {
+        name: "HyperParameterTuningResourceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "TrainingInstanceType" },
+                Member { name: "InstanceCount", target: "TrainingInstanceCount" },
+                Member { name: "VolumeSizeInGB", target: "OptionalVolumeSizeInGB" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "AllocationStrategy", target: "HyperParameterTuningAllocationStrategy" },
+                Member { name: "InstanceConfigs", target: "HyperParameterTuningInstanceConfigs" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -1919,6 +2468,18 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "HyperbandStrategyConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MinResource", target: "HyperbandStrategyMinResource" },
+                Member { name: "MaxResource", target: "HyperbandStrategyMaxResource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "HyperbandStrategyMaxResource", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "HyperbandStrategyMinResource", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
         name: "IPAddressType",
         kind: K::String {
             min: None,
@@ -1936,6 +2497,16 @@ static SHAPES: &[Shape] = &[
                 Member { name: "RepositoryAuthConfig", target: "RepositoryAuthConfig" },
             ],
             required: &["RepositoryAccessMode"],
+        },
+    },
+    Shape {
+        name: "ImageUri",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -1989,6 +2560,16 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "InputDataConfig",
         kind: K::List { member: "Channel", min: Some(1), max: Some(20) },
+    },
+    Shape {
+        name: "InputMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Pipe", "File"],
+            sensitive: false,
+        },
     },
     Shape {
         name: "InstanceGroup",
@@ -2127,6 +2708,22 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "IntegerParameterRange",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ParameterKey" },
+                Member { name: "MinValue", target: "ParameterValue" },
+                Member { name: "MaxValue", target: "ParameterValue" },
+                Member { name: "ScalingType", target: "HyperParameterScalingType" },
+            ],
+            required: &["Name", "MinValue", "MaxValue"],
+        },
+    },
+    Shape {
+        name: "IntegerParameterRanges",
+        kind: K::List { member: "IntegerParameterRange", min: Some(0), max: Some(30) },
+    },
     Shape { name: "InvocationsMaxRetries", kind: K::Integer { min: Some(0), max: Some(3) } },
     Shape {
         name: "InvocationsTimeoutInSeconds",
@@ -2212,6 +2809,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListHyperParameterTuningJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortBy", target: "HyperParameterTuningJobSortByOptions" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "StatusEquals", target: "HyperParameterTuningJobStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListModelsInput",
         kind: K::Structure {
             members: &[
@@ -2265,6 +2880,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListProcessingJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "String" },
+                Member { name: "StatusEquals", target: "ProcessingJobStatus" },
+                Member { name: "SortBy", target: "SortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListTagsInput",
         kind: K::Structure {
             members: &[
@@ -2276,6 +2909,20 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "ListTagsMaxResults", kind: K::Integer { min: Some(50), max: None } },
+    Shape {
+        name: "ListTrainingJobsForHyperParameterTuningJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "StatusEquals", target: "TrainingJobStatus" },
+                Member { name: "SortBy", target: "TrainingJobSortByOptions" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &["HyperParameterTuningJobName"],
+        },
+    },
     Shape {
         name: "ListTrainingJobsRequest",
         kind: K::Structure {
@@ -2355,6 +3002,12 @@ static SHAPES: &[Shape] = &[
         kind: K::Integer { min: Some(1), max: Some(1000) },
     },
     Shape { name: "MaxConcurrentTransforms", kind: K::Integer { min: Some(0), max: None } },
+    Shape { name: "MaxNumberOfTrainingJobs", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "MaxNumberOfTrainingJobsNotImproving",
+        kind: K::Integer { min: Some(3), max: None },
+    },
+    Shape { name: "MaxParallelTrainingJobs", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxPayloadInMB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "MaxPendingTimeInSeconds",
@@ -2627,6 +3280,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "NetworkConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableInterContainerTrafficEncryption", target: "Boolean" },
+                Member { name: "EnableNetworkIsolation", target: "Boolean" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "NextToken",
         kind: K::String {
             min: Some(0),
@@ -2816,6 +3480,55 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ParameterKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ParameterRanges",
+        kind: K::Structure {
+            members: &[
+                Member { name: "IntegerParameterRanges", target: "IntegerParameterRanges" },
+                Member { name: "ContinuousParameterRanges", target: "ContinuousParameterRanges" },
+                Member { name: "CategoricalParameterRanges", target: "CategoricalParameterRanges" },
+                Member { name: "AutoParameters", target: "AutoParameters" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ParameterValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ParameterValues",
+        kind: K::List { member: "ParameterValue", min: Some(1), max: Some(30) },
+    },
+    Shape {
+        name: "ParentHyperParameterTuningJob",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ParentHyperParameterTuningJobs",
+        kind: K::List { member: "ParentHyperParameterTuningJob", min: Some(1), max: Some(5) },
+    },
+    Shape {
         name: "Peft",
         kind: K::String {
             min: None,
@@ -2866,6 +3579,90 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "PrefixAwareRoutingPrefixLength",
         kind: K::Integer { min: Some(1024), max: Some(65536) },
+    },
+    Shape {
+        name: "ProcessingClusterConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceCount", target: "ProcessingInstanceCount" },
+                Member { name: "InstanceType", target: "ProcessingInstanceType" },
+                Member { name: "VolumeSizeInGB", target: "ProcessingVolumeSizeInGB" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "InstancePreferences", target: "ProcessingInstancePreferenceList" },
+                Member { name: "SelectedInstanceType", target: "ProcessingInstanceType" },
+                Member { name: "SelectedInstanceCount", target: "ProcessingInstanceCount" },
+            ],
+            required: &["VolumeSizeInGB"],
+        },
+    },
+    Shape {
+        name: "ProcessingEnvironmentKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ENVIRONMENT_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingEnvironmentMap",
+        kind: K::Map {
+            key: "ProcessingEnvironmentKey",
+            value: "ProcessingEnvironmentValue",
+            min: Some(0),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "ProcessingEnvironmentValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ENVIRONMENT_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingFeatureStoreOutput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupName" },
+            ],
+            required: &["FeatureGroupName"],
+        },
+    },
+    Shape {
+        name: "ProcessingInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InputName", target: "String" },
+                Member { name: "AppManaged", target: "AppManaged" },
+                Member { name: "S3Input", target: "ProcessingS3Input" },
+                Member { name: "DatasetDefinition", target: "DatasetDefinition" },
+            ],
+            required: &["InputName"],
+        },
+    },
+    Shape {
+        name: "ProcessingInputs",
+        kind: K::List { member: "ProcessingInput", min: Some(0), max: Some(10) },
+    },
+    Shape { name: "ProcessingInstanceCount", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape {
+        name: "ProcessingInstancePreference",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "ProcessingInstanceType" },
+                Member { name: "InstanceCount", target: "ProcessingInstanceCount" },
+            ],
+            required: &["InstanceType"],
+        },
+    },
+    Shape {
+        name: "ProcessingInstancePreferenceList",
+        kind: K::List { member: "ProcessingInstancePreference", min: Some(1), max: Some(5) },
     },
     Shape {
         name: "ProcessingInstanceType",
@@ -2931,6 +3728,162 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "ProcessingJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_CONTAINER_HOSTNAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingLocalPath",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingMaxRuntimeInSeconds",
+        kind: K::Integer { min: Some(1), max: Some(777600) },
+    },
+    Shape {
+        name: "ProcessingOutput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OutputName", target: "String" },
+                Member { name: "S3Output", target: "ProcessingS3Output" },
+                Member { name: "FeatureStoreOutput", target: "ProcessingFeatureStoreOutput" },
+                Member { name: "AppManaged", target: "AppManaged" },
+            ],
+            required: &["OutputName"],
+        },
+    },
+    Shape {
+        name: "ProcessingOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Outputs", target: "ProcessingOutputs" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["Outputs"],
+        },
+    },
+    Shape {
+        name: "ProcessingOutputs",
+        kind: K::List { member: "ProcessingOutput", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "ProcessingResources",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterConfig", target: "ProcessingClusterConfig" },
+            ],
+            required: &["ClusterConfig"],
+        },
+    },
+    Shape {
+        name: "ProcessingS3CompressionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["None", "Gzip"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingS3DataDistributionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["FullyReplicated", "ShardedByS3Key"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingS3DataType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ManifestFile", "S3Prefix"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingS3Input",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "LocalPath", target: "ProcessingLocalPath" },
+                Member { name: "S3DataType", target: "ProcessingS3DataType" },
+                Member { name: "S3InputMode", target: "ProcessingS3InputMode" },
+                Member { name: "S3DataDistributionType", target: "ProcessingS3DataDistributionType" },
+                Member { name: "S3CompressionType", target: "ProcessingS3CompressionType" },
+            ],
+            required: &["S3Uri", "S3DataType"],
+        },
+    },
+    Shape {
+        name: "ProcessingS3InputMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Pipe", "File"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingS3Output",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "LocalPath", target: "ProcessingLocalPath" },
+                Member { name: "S3UploadMode", target: "ProcessingS3UploadMode" },
+            ],
+            required: &["S3Uri", "S3UploadMode"],
+        },
+    },
+    Shape {
+        name: "ProcessingS3UploadMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Continuous", "EndOfJob"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProcessingStoppingCondition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxRuntimeInSeconds", target: "ProcessingMaxRuntimeInSeconds" },
+            ],
+            required: &["MaxRuntimeInSeconds"],
+        },
+    },
+    Shape { name: "ProcessingVolumeSizeInGB", kind: K::Integer { min: Some(1), max: Some(16384) } },
     Shape {
         name: "ProductionVariant",
         kind: K::Structure {
@@ -3196,6 +4149,7 @@ static SHAPES: &[Shape] = &[
         name: "ProfilingParameters",
         kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
     },
+    Shape { name: "RandomSeed", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "RecordWrapper",
         kind: K::String {
@@ -3203,6 +4157,86 @@ static SHAPES: &[Shape] = &[
             max: None,
             pattern: None,
             enum_values: &["None", "RecordIO"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RedshiftClusterId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RedshiftDatabase",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RedshiftDatasetDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterId", target: "RedshiftClusterId" },
+                Member { name: "Database", target: "RedshiftDatabase" },
+                Member { name: "DbUser", target: "RedshiftUserName" },
+                Member { name: "QueryString", target: "RedshiftQueryString" },
+                Member { name: "ClusterRoleArn", target: "RoleArn" },
+                Member { name: "OutputS3Uri", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "OutputFormat", target: "RedshiftResultFormat" },
+                Member { name: "OutputCompression", target: "RedshiftResultCompressionType" },
+            ],
+            required: &[
+                "ClusterId", "Database", "DbUser", "QueryString", "ClusterRoleArn", "OutputS3Uri",
+                "OutputFormat",
+            ],
+        },
+    },
+    Shape {
+        name: "RedshiftQueryString",
+        kind: K::String {
+            min: Some(1),
+            max: Some(4096),
+            pattern: Some(&P_ATHENA_QUERY_STRING),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RedshiftResultCompressionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["None", "GZIP", "BZIP2", "ZSTD", "SNAPPY"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RedshiftResultFormat",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PARQUET", "CSV"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RedshiftUserName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -3271,6 +4305,17 @@ static SHAPES: &[Shape] = &[
                 Member { name: "SelectedInstanceCount", target: "TrainingInstanceCount" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "ResourceLimits",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxNumberOfTrainingJobs", target: "MaxNumberOfTrainingJobs" },
+                Member { name: "MaxParallelTrainingJobs", target: "MaxParallelTrainingJobs" },
+                Member { name: "MaxRuntimeInSeconds", target: "HyperParameterTuningMaxRuntimeInSeconds" },
+            ],
+            required: &["MaxParallelTrainingJobs"],
         },
     },
     Shape {
@@ -3566,12 +4611,30 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "StopHyperParameterTuningJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
+            ],
+            required: &["HyperParameterTuningJobName"],
+        },
+    },
+    Shape {
         name: "StopNotebookInstanceInput",
         kind: K::Structure {
             members: &[
                 Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
             ],
             required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "StopProcessingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProcessingJobName", target: "ProcessingJobName" },
+            ],
+            required: &["ProcessingJobName"],
         },
     },
     Shape {
@@ -3660,6 +4723,7 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "TargetObjectiveMetricValue", kind: K::Float { min: None, max: None } },
     Shape { name: "TaskCount", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "TensorBoardOutputConfig",
@@ -3843,12 +4907,34 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "TrainingJobEarlyStoppingType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Off", "Auto"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "TrainingJobName",
         kind: K::String {
             min: Some(1),
             max: Some(63),
             pattern: Some(&P_CONTAINER_HOSTNAME),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingJobSortByOptions",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Name", "CreationTime", "Status", "FinalObjectiveMetricValue",
+            ],
             sensitive: false,
         },
     },
@@ -4064,6 +5150,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "TuningJobCompletionCriteria",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TargetObjectiveMetricValue", target: "TargetObjectiveMetricValue" },
+                Member { name: "BestObjectiveNotImproving", target: "BestObjectiveNotImproving" },
+                Member { name: "ConvergenceDetected", target: "ConvergenceDetected" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "UpdateEndpointInput",
         kind: K::Structure {
             members: &[
@@ -4182,6 +5279,7 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "VolumeSizeInGB", kind: K::Integer { min: Some(1), max: None } },
     Shape {
         name: "VpcConfig",
         kind: K::Structure {
@@ -4225,14 +5323,19 @@ static P_ARN_OR_NAME: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)",
     &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"],
 );
+static P_ATHENA_CATALOG: Pattern = Pattern::new(
+    r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*",
+    &[r"[\x{20}-\x{D7FF}\x{E000}-\x{FFFD}\x{10000}-\x{10FFFF}\t]*"],
+);
+static P_ATHENA_QUERY_STRING: Pattern = Pattern::new(
+    r"[\s\S]+",
+    &[r"[[ \t\n\x0B\x0C\r][^ \t\n\x0B\x0C\r]]+"],
+);
+static P_ATHENA_WORK_GROUP: Pattern = Pattern::new("[a-zA-Z0-9._-]+", &[]);
 static P_ATTRIBUTE_NAME: Pattern = Pattern::new(".+", &[r"[^\n\r\x{85}\x{2028}\x{2029}]+"]);
 static P_CLARIFY_MIME_TYPE: Pattern = Pattern::new(
     r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9+.])*",
     &[],
-);
-static P_CLARIFY_SHAP_BASELINE: Pattern = Pattern::new(
-    r"[\s\S]+",
-    &[r"[[ \t\n\x0B\x0C\r][^ \t\n\x0B\x0C\r]]+"],
 );
 static P_CODE_REPOSITORY_CONTAINS: Pattern = Pattern::new("[a-zA-Z0-9-]+", &[]);
 static P_CODE_REPOSITORY_NAME_OR_URL: Pattern = Pattern::new(
@@ -4255,10 +5358,19 @@ static P_ENVIRONMENT_VALUE: Pattern = Pattern::new(
     &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]*"],
 );
 static P_EXPERIMENT_ENTITY_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}", &[]);
+static P_FEATURE_GROUP_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}", &[]);
 static P_FILE_SYSTEM_ID: Pattern = Pattern::new("(fs-[0-9a-f]{8,})", &[]);
 static P_HUB_DATA_SET_ARN: Pattern = Pattern::new(
     r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/\d{1,4}.\d{1,4}.\d{1,4})?",
     &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4})?"],
+);
+static P_HYPER_PARAMETER_TRAINING_JOB_DEFINITION_NAME: Pattern = Pattern::new(
+    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}",
+    &[],
+);
+static P_HYPER_PARAMETER_TUNING_JOB_NAME: Pattern = Pattern::new(
+    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}",
+    &[],
 );
 static P_KMS_KEY_ID: Pattern = Pattern::new("[a-zA-Z0-9:/_-]*", &[]);
 static P_METRICS_ENDPOINT_PATH: Pattern = Pattern::new(

@@ -7,6 +7,8 @@
 //! calls on a body the validator has already accepted.
 
 #[rustfmt::skip]
+pub mod cloudwatch;
+#[rustfmt::skip]
 pub mod logs;
 #[rustfmt::skip]
 pub mod sagemaker;

@@ -71,6 +71,18 @@ pub struct AlgorithmSpecification {
     pub training_image_config: Option<TrainingImageConfig>,
 }
 
+/// `AppSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AppSpecification {
+    #[serde(rename = "ImageUri", skip_serializing_if = "Option::is_none")]
+    pub image_uri: Option<String>,
+    #[serde(rename = "ContainerEntrypoint", skip_serializing_if = "Option::is_none")]
+    pub container_entrypoint: Option<Vec<String>>,
+    #[serde(rename = "ContainerArguments", skip_serializing_if = "Option::is_none")]
+    pub container_arguments: Option<Vec<String>>,
+}
+
 /// `AsyncInferenceClientConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -115,12 +127,52 @@ pub struct AsyncInferenceOutputConfig {
     pub s3_failure_path: Option<String>,
 }
 
+/// `AthenaDatasetDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AthenaDatasetDefinition {
+    #[serde(rename = "Catalog", skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    #[serde(rename = "Database", skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(rename = "QueryString", skip_serializing_if = "Option::is_none")]
+    pub query_string: Option<String>,
+    #[serde(rename = "WorkGroup", skip_serializing_if = "Option::is_none")]
+    pub work_group: Option<String>,
+    #[serde(rename = "OutputS3Uri", skip_serializing_if = "Option::is_none")]
+    pub output_s3_uri: Option<String>,
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(rename = "OutputFormat", skip_serializing_if = "Option::is_none")]
+    pub output_format: Option<AthenaResultFormat>,
+    #[serde(rename = "OutputCompression", skip_serializing_if = "Option::is_none")]
+    pub output_compression: Option<AthenaResultCompressionType>,
+}
+
+/// `AutoParameter`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AutoParameter {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "ValueHint", skip_serializing_if = "Option::is_none")]
+    pub value_hint: Option<String>,
+}
+
 /// `AutoRollbackConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AutoRollbackConfig {
     #[serde(rename = "Alarms", skip_serializing_if = "Option::is_none")]
     pub alarms: Option<Vec<Alarm>>,
+}
+
+/// `Autotune`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Autotune {
+    #[serde(rename = "Mode", skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AutotuneMode>,
 }
 
 /// `BatchDataCaptureConfig`.
@@ -133,6 +185,14 @@ pub struct BatchDataCaptureConfig {
     pub kms_key_id: Option<String>,
     #[serde(rename = "GenerateInferenceId", skip_serializing_if = "Option::is_none")]
     pub generate_inference_id: Option<bool>,
+}
+
+/// `BestObjectiveNotImproving`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BestObjectiveNotImproving {
+    #[serde(rename = "MaxNumberOfTrainingJobsNotImproving", skip_serializing_if = "Option::is_none")]
+    pub max_number_of_training_jobs_not_improving: Option<i64>,
 }
 
 /// `BlueGreenUpdatePolicy`.
@@ -173,6 +233,16 @@ pub struct CaptureContentTypeHeader {
 pub struct CaptureOption {
     #[serde(rename = "CaptureMode", skip_serializing_if = "Option::is_none")]
     pub capture_mode: Option<CaptureMode>,
+}
+
+/// `CategoricalParameterRange`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CategoricalParameterRange {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Values", skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
 }
 
 /// `Channel`.
@@ -331,6 +401,28 @@ pub struct ContainerMetricsConfig {
     pub metrics_endpoints: Option<Vec<MetricsEndpoint>>,
 }
 
+/// `ContinuousParameterRange`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ContinuousParameterRange {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "MinValue", skip_serializing_if = "Option::is_none")]
+    pub min_value: Option<String>,
+    #[serde(rename = "MaxValue", skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<String>,
+    #[serde(rename = "ScalingType", skip_serializing_if = "Option::is_none")]
+    pub scaling_type: Option<HyperParameterScalingType>,
+}
+
+/// `ConvergenceDetected`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ConvergenceDetected {
+    #[serde(rename = "CompleteOnConvergence", skip_serializing_if = "Option::is_none")]
+    pub complete_on_convergence: Option<CompleteOnConvergence>,
+}
+
 /// `CreateEndpointConfigInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -375,6 +467,26 @@ pub struct CreateEndpointInput {
     pub deployment_config: Option<DeploymentConfig>,
     #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+}
+
+/// `CreateHyperParameterTuningJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateHyperParameterTuningJobRequest {
+    #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_name: Option<String>,
+    #[serde(rename = "HyperParameterTuningJobConfig", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_config: Option<HyperParameterTuningJobConfig>,
+    #[serde(rename = "TrainingJobDefinition", skip_serializing_if = "Option::is_none")]
+    pub training_job_definition: Option<HyperParameterTrainingJobDefinition>,
+    #[serde(rename = "TrainingJobDefinitions", skip_serializing_if = "Option::is_none")]
+    pub training_job_definitions: Option<Vec<HyperParameterTrainingJobDefinition>>,
+    #[serde(rename = "WarmStartConfig", skip_serializing_if = "Option::is_none")]
+    pub warm_start_config: Option<HyperParameterTuningJobWarmStartConfig>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "Autotune", skip_serializing_if = "Option::is_none")]
+    pub autotune: Option<Autotune>,
 }
 
 /// `CreateModelInput`.
@@ -461,6 +573,34 @@ pub struct CreatePresignedNotebookInstanceUrlInput {
     pub notebook_instance_name: Option<String>,
     #[serde(rename = "SessionExpirationDurationInSeconds", skip_serializing_if = "Option::is_none")]
     pub session_expiration_duration_in_seconds: Option<i64>,
+}
+
+/// `CreateProcessingJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateProcessingJobRequest {
+    #[serde(rename = "ProcessingInputs", skip_serializing_if = "Option::is_none")]
+    pub processing_inputs: Option<Vec<ProcessingInput>>,
+    #[serde(rename = "ProcessingOutputConfig", skip_serializing_if = "Option::is_none")]
+    pub processing_output_config: Option<ProcessingOutputConfig>,
+    #[serde(rename = "ProcessingJobName", skip_serializing_if = "Option::is_none")]
+    pub processing_job_name: Option<String>,
+    #[serde(rename = "ProcessingResources", skip_serializing_if = "Option::is_none")]
+    pub processing_resources: Option<ProcessingResources>,
+    #[serde(rename = "StoppingCondition", skip_serializing_if = "Option::is_none")]
+    pub stopping_condition: Option<ProcessingStoppingCondition>,
+    #[serde(rename = "AppSpecification", skip_serializing_if = "Option::is_none")]
+    pub app_specification: Option<AppSpecification>,
+    #[serde(rename = "Environment", skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
+    #[serde(rename = "NetworkConfig", skip_serializing_if = "Option::is_none")]
+    pub network_config: Option<NetworkConfig>,
+    #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "ExperimentConfig", skip_serializing_if = "Option::is_none")]
+    pub experiment_config: Option<ExperimentConfig>,
 }
 
 /// `CreateTrainingJobRequest`.
@@ -611,6 +751,22 @@ pub struct DataSource {
     pub dataset_source: Option<DatasetSource>,
 }
 
+/// `DatasetDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatasetDefinition {
+    #[serde(rename = "AthenaDatasetDefinition", skip_serializing_if = "Option::is_none")]
+    pub athena_dataset_definition: Option<AthenaDatasetDefinition>,
+    #[serde(rename = "RedshiftDatasetDefinition", skip_serializing_if = "Option::is_none")]
+    pub redshift_dataset_definition: Option<RedshiftDatasetDefinition>,
+    #[serde(rename = "LocalPath", skip_serializing_if = "Option::is_none")]
+    pub local_path: Option<String>,
+    #[serde(rename = "DataDistributionType", skip_serializing_if = "Option::is_none")]
+    pub data_distribution_type: Option<DataDistributionType>,
+    #[serde(rename = "InputMode", skip_serializing_if = "Option::is_none")]
+    pub input_mode: Option<InputMode>,
+}
+
 /// `DatasetSource`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -731,6 +887,14 @@ pub struct DescribeEndpointInput {
     pub endpoint_name: Option<String>,
 }
 
+/// `DescribeHyperParameterTuningJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeHyperParameterTuningJobRequest {
+    #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_name: Option<String>,
+}
+
 /// `DescribeModelInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -753,6 +917,14 @@ pub struct DescribeNotebookInstanceInput {
 pub struct DescribeNotebookInstanceLifecycleConfigInput {
     #[serde(rename = "NotebookInstanceLifecycleConfigName", skip_serializing_if = "Option::is_none")]
     pub notebook_instance_lifecycle_config_name: Option<String>,
+}
+
+/// `DescribeProcessingJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeProcessingJobRequest {
+    #[serde(rename = "ProcessingJobName", skip_serializing_if = "Option::is_none")]
+    pub processing_job_name: Option<String>,
 }
 
 /// `DescribeTrainingJobRequest`.
@@ -827,6 +999,152 @@ pub struct FileSystemDataSource {
 pub struct HubAccessConfig {
     #[serde(rename = "HubContentArn", skip_serializing_if = "Option::is_none")]
     pub hub_content_arn: Option<String>,
+}
+
+/// `HyperParameterAlgorithmSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterAlgorithmSpecification {
+    #[serde(rename = "TrainingImage", skip_serializing_if = "Option::is_none")]
+    pub training_image: Option<String>,
+    #[serde(rename = "TrainingInputMode", skip_serializing_if = "Option::is_none")]
+    pub training_input_mode: Option<TrainingInputMode>,
+    #[serde(rename = "AlgorithmName", skip_serializing_if = "Option::is_none")]
+    pub algorithm_name: Option<String>,
+    #[serde(rename = "MetricDefinitions", skip_serializing_if = "Option::is_none")]
+    pub metric_definitions: Option<Vec<MetricDefinition>>,
+}
+
+/// `HyperParameterTrainingJobDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTrainingJobDefinition {
+    #[serde(rename = "DefinitionName", skip_serializing_if = "Option::is_none")]
+    pub definition_name: Option<String>,
+    #[serde(rename = "TuningObjective", skip_serializing_if = "Option::is_none")]
+    pub tuning_objective: Option<HyperParameterTuningJobObjective>,
+    #[serde(rename = "HyperParameterRanges", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_ranges: Option<ParameterRanges>,
+    #[serde(rename = "StaticHyperParameters", skip_serializing_if = "Option::is_none")]
+    pub static_hyper_parameters: Option<BTreeMap<String, String>>,
+    #[serde(rename = "AlgorithmSpecification", skip_serializing_if = "Option::is_none")]
+    pub algorithm_specification: Option<HyperParameterAlgorithmSpecification>,
+    #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(rename = "InputDataConfig", skip_serializing_if = "Option::is_none")]
+    pub input_data_config: Option<Vec<Channel>>,
+    #[serde(rename = "VpcConfig", skip_serializing_if = "Option::is_none")]
+    pub vpc_config: Option<VpcConfig>,
+    #[serde(rename = "OutputDataConfig", skip_serializing_if = "Option::is_none")]
+    pub output_data_config: Option<OutputDataConfig>,
+    #[serde(rename = "ResourceConfig", skip_serializing_if = "Option::is_none")]
+    pub resource_config: Option<ResourceConfig>,
+    #[serde(rename = "HyperParameterTuningResourceConfig", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_resource_config: Option<HyperParameterTuningResourceConfig>,
+    #[serde(rename = "StoppingCondition", skip_serializing_if = "Option::is_none")]
+    pub stopping_condition: Option<StoppingCondition>,
+    #[serde(rename = "EnableNetworkIsolation", skip_serializing_if = "Option::is_none")]
+    pub enable_network_isolation: Option<bool>,
+    #[serde(rename = "EnableInterContainerTrafficEncryption", skip_serializing_if = "Option::is_none")]
+    pub enable_inter_container_traffic_encryption: Option<bool>,
+    #[serde(rename = "EnableManagedSpotTraining", skip_serializing_if = "Option::is_none")]
+    pub enable_managed_spot_training: Option<bool>,
+    #[serde(rename = "CheckpointConfig", skip_serializing_if = "Option::is_none")]
+    pub checkpoint_config: Option<CheckpointConfig>,
+    #[serde(rename = "RetryStrategy", skip_serializing_if = "Option::is_none")]
+    pub retry_strategy: Option<RetryStrategy>,
+    #[serde(rename = "Environment", skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
+}
+
+/// `HyperParameterTuningInstanceConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTuningInstanceConfig {
+    #[serde(rename = "InstanceType", skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(rename = "InstanceCount", skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<i64>,
+    #[serde(rename = "VolumeSizeInGB", skip_serializing_if = "Option::is_none")]
+    pub volume_size_in_gb: Option<i64>,
+}
+
+/// `HyperParameterTuningJobConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTuningJobConfig {
+    #[serde(rename = "Strategy", skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<HyperParameterTuningJobStrategyType>,
+    #[serde(rename = "StrategyConfig", skip_serializing_if = "Option::is_none")]
+    pub strategy_config: Option<HyperParameterTuningJobStrategyConfig>,
+    #[serde(rename = "HyperParameterTuningJobObjective", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_objective: Option<HyperParameterTuningJobObjective>,
+    #[serde(rename = "ResourceLimits", skip_serializing_if = "Option::is_none")]
+    pub resource_limits: Option<ResourceLimits>,
+    #[serde(rename = "ParameterRanges", skip_serializing_if = "Option::is_none")]
+    pub parameter_ranges: Option<ParameterRanges>,
+    #[serde(rename = "TrainingJobEarlyStoppingType", skip_serializing_if = "Option::is_none")]
+    pub training_job_early_stopping_type: Option<TrainingJobEarlyStoppingType>,
+    #[serde(rename = "TuningJobCompletionCriteria", skip_serializing_if = "Option::is_none")]
+    pub tuning_job_completion_criteria: Option<TuningJobCompletionCriteria>,
+    #[serde(rename = "RandomSeed", skip_serializing_if = "Option::is_none")]
+    pub random_seed: Option<i64>,
+}
+
+/// `HyperParameterTuningJobObjective`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTuningJobObjective {
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<HyperParameterTuningJobObjectiveType>,
+    #[serde(rename = "MetricName", skip_serializing_if = "Option::is_none")]
+    pub metric_name: Option<String>,
+}
+
+/// `HyperParameterTuningJobStrategyConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTuningJobStrategyConfig {
+    #[serde(rename = "HyperbandStrategyConfig", skip_serializing_if = "Option::is_none")]
+    pub hyperband_strategy_config: Option<HyperbandStrategyConfig>,
+}
+
+/// `HyperParameterTuningJobWarmStartConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTuningJobWarmStartConfig {
+    #[serde(rename = "ParentHyperParameterTuningJobs", skip_serializing_if = "Option::is_none")]
+    pub parent_hyper_parameter_tuning_jobs: Option<Vec<ParentHyperParameterTuningJob>>,
+    #[serde(rename = "WarmStartType", skip_serializing_if = "Option::is_none")]
+    pub warm_start_type: Option<HyperParameterTuningJobWarmStartType>,
+}
+
+/// `HyperParameterTuningResourceConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperParameterTuningResourceConfig {
+    #[serde(rename = "InstanceType", skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(rename = "InstanceCount", skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<i64>,
+    #[serde(rename = "VolumeSizeInGB", skip_serializing_if = "Option::is_none")]
+    pub volume_size_in_gb: Option<i64>,
+    #[serde(rename = "VolumeKmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub volume_kms_key_id: Option<String>,
+    #[serde(rename = "AllocationStrategy", skip_serializing_if = "Option::is_none")]
+    pub allocation_strategy: Option<HyperParameterTuningAllocationStrategy>,
+    #[serde(rename = "InstanceConfigs", skip_serializing_if = "Option::is_none")]
+    pub instance_configs: Option<Vec<HyperParameterTuningInstanceConfig>>,
+}
+
+/// `HyperbandStrategyConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HyperbandStrategyConfig {
+    #[serde(rename = "MinResource", skip_serializing_if = "Option::is_none")]
+    pub min_resource: Option<i64>,
+    #[serde(rename = "MaxResource", skip_serializing_if = "Option::is_none")]
+    pub max_resource: Option<i64>,
 }
 
 /// `ImageConfig`.
@@ -917,6 +1235,20 @@ pub struct InstancePreference {
     pub training_plan_arns: Option<Vec<String>>,
 }
 
+/// `IntegerParameterRange`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct IntegerParameterRange {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "MinValue", skip_serializing_if = "Option::is_none")]
+    pub min_value: Option<String>,
+    #[serde(rename = "MaxValue", skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<String>,
+    #[serde(rename = "ScalingType", skip_serializing_if = "Option::is_none")]
+    pub scaling_type: Option<HyperParameterScalingType>,
+}
+
 /// `ListEndpointConfigsInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -961,6 +1293,32 @@ pub struct ListEndpointsInput {
     pub last_modified_time_after: Option<Timestamp>,
     #[serde(rename = "StatusEquals", skip_serializing_if = "Option::is_none")]
     pub status_equals: Option<EndpointStatus>,
+}
+
+/// `ListHyperParameterTuningJobsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListHyperParameterTuningJobsRequest {
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<HyperParameterTuningJobSortByOptions>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NameContains", skip_serializing_if = "Option::is_none")]
+    pub name_contains: Option<String>,
+    #[serde(rename = "CreationTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub creation_time_after: Option<Timestamp>,
+    #[serde(rename = "CreationTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub creation_time_before: Option<Timestamp>,
+    #[serde(rename = "LastModifiedTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub last_modified_time_after: Option<Timestamp>,
+    #[serde(rename = "LastModifiedTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub last_modified_time_before: Option<Timestamp>,
+    #[serde(rename = "StatusEquals", skip_serializing_if = "Option::is_none")]
+    pub status_equals: Option<HyperParameterTuningJobStatus>,
 }
 
 /// `ListModelsInput`.
@@ -1039,6 +1397,32 @@ pub struct ListNotebookInstancesInput {
     pub additional_code_repository_equals: Option<String>,
 }
 
+/// `ListProcessingJobsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListProcessingJobsRequest {
+    #[serde(rename = "CreationTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub creation_time_after: Option<Timestamp>,
+    #[serde(rename = "CreationTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub creation_time_before: Option<Timestamp>,
+    #[serde(rename = "LastModifiedTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub last_modified_time_after: Option<Timestamp>,
+    #[serde(rename = "LastModifiedTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub last_modified_time_before: Option<Timestamp>,
+    #[serde(rename = "NameContains", skip_serializing_if = "Option::is_none")]
+    pub name_contains: Option<String>,
+    #[serde(rename = "StatusEquals", skip_serializing_if = "Option::is_none")]
+    pub status_equals: Option<ProcessingJobStatus>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+}
+
 /// `ListTagsInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1049,6 +1433,24 @@ pub struct ListTagsInput {
     pub next_token: Option<String>,
     #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i64>,
+}
+
+/// `ListTrainingJobsForHyperParameterTuningJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListTrainingJobsForHyperParameterTuningJobRequest {
+    #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_name: Option<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "StatusEquals", skip_serializing_if = "Option::is_none")]
+    pub status_equals: Option<TrainingJobStatus>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<TrainingJobSortByOptions>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
 }
 
 /// `ListTrainingJobsRequest`.
@@ -1195,6 +1597,18 @@ pub struct MultiModelConfig {
     pub model_cache_setting: Option<ModelCacheSetting>,
 }
 
+/// `NetworkConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NetworkConfig {
+    #[serde(rename = "EnableInterContainerTrafficEncryption", skip_serializing_if = "Option::is_none")]
+    pub enable_inter_container_traffic_encryption: Option<bool>,
+    #[serde(rename = "EnableNetworkIsolation", skip_serializing_if = "Option::is_none")]
+    pub enable_network_isolation: Option<bool>,
+    #[serde(rename = "VpcConfig", skip_serializing_if = "Option::is_none")]
+    pub vpc_config: Option<VpcConfig>,
+}
+
 /// `NotebookInstanceLifecycleHook`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1215,6 +1629,28 @@ pub struct OutputDataConfig {
     pub compression_type: Option<OutputCompressionType>,
 }
 
+/// `ParameterRanges`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ParameterRanges {
+    #[serde(rename = "IntegerParameterRanges", skip_serializing_if = "Option::is_none")]
+    pub integer_parameter_ranges: Option<Vec<IntegerParameterRange>>,
+    #[serde(rename = "ContinuousParameterRanges", skip_serializing_if = "Option::is_none")]
+    pub continuous_parameter_ranges: Option<Vec<ContinuousParameterRange>>,
+    #[serde(rename = "CategoricalParameterRanges", skip_serializing_if = "Option::is_none")]
+    pub categorical_parameter_ranges: Option<Vec<CategoricalParameterRange>>,
+    #[serde(rename = "AutoParameters", skip_serializing_if = "Option::is_none")]
+    pub auto_parameters: Option<Vec<AutoParameter>>,
+}
+
+/// `ParentHyperParameterTuningJob`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ParentHyperParameterTuningJob {
+    #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_name: Option<String>,
+}
+
 /// `PlacementSpecification`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1233,6 +1669,128 @@ pub struct PrefixAwareRoutingConfig {
     pub prefix_length: Option<i64>,
     #[serde(rename = "ConcurrencyThreshold", skip_serializing_if = "Option::is_none")]
     pub concurrency_threshold: Option<i64>,
+}
+
+/// `ProcessingClusterConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingClusterConfig {
+    #[serde(rename = "InstanceCount", skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<i64>,
+    #[serde(rename = "InstanceType", skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(rename = "VolumeSizeInGB", skip_serializing_if = "Option::is_none")]
+    pub volume_size_in_gb: Option<i64>,
+    #[serde(rename = "VolumeKmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub volume_kms_key_id: Option<String>,
+    #[serde(rename = "InstancePreferences", skip_serializing_if = "Option::is_none")]
+    pub instance_preferences: Option<Vec<ProcessingInstancePreference>>,
+    #[serde(rename = "SelectedInstanceType", skip_serializing_if = "Option::is_none")]
+    pub selected_instance_type: Option<String>,
+    #[serde(rename = "SelectedInstanceCount", skip_serializing_if = "Option::is_none")]
+    pub selected_instance_count: Option<i64>,
+}
+
+/// `ProcessingFeatureStoreOutput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingFeatureStoreOutput {
+    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
+    pub feature_group_name: Option<String>,
+}
+
+/// `ProcessingInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingInput {
+    #[serde(rename = "InputName", skip_serializing_if = "Option::is_none")]
+    pub input_name: Option<String>,
+    #[serde(rename = "AppManaged", skip_serializing_if = "Option::is_none")]
+    pub app_managed: Option<bool>,
+    #[serde(rename = "S3Input", skip_serializing_if = "Option::is_none")]
+    pub s3_input: Option<ProcessingS3Input>,
+    #[serde(rename = "DatasetDefinition", skip_serializing_if = "Option::is_none")]
+    pub dataset_definition: Option<DatasetDefinition>,
+}
+
+/// `ProcessingInstancePreference`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingInstancePreference {
+    #[serde(rename = "InstanceType", skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(rename = "InstanceCount", skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<i64>,
+}
+
+/// `ProcessingOutput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingOutput {
+    #[serde(rename = "OutputName", skip_serializing_if = "Option::is_none")]
+    pub output_name: Option<String>,
+    #[serde(rename = "S3Output", skip_serializing_if = "Option::is_none")]
+    pub s3_output: Option<ProcessingS3Output>,
+    #[serde(rename = "FeatureStoreOutput", skip_serializing_if = "Option::is_none")]
+    pub feature_store_output: Option<ProcessingFeatureStoreOutput>,
+    #[serde(rename = "AppManaged", skip_serializing_if = "Option::is_none")]
+    pub app_managed: Option<bool>,
+}
+
+/// `ProcessingOutputConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingOutputConfig {
+    #[serde(rename = "Outputs", skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<ProcessingOutput>>,
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// `ProcessingResources`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingResources {
+    #[serde(rename = "ClusterConfig", skip_serializing_if = "Option::is_none")]
+    pub cluster_config: Option<ProcessingClusterConfig>,
+}
+
+/// `ProcessingS3Input`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingS3Input {
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
+    #[serde(rename = "LocalPath", skip_serializing_if = "Option::is_none")]
+    pub local_path: Option<String>,
+    #[serde(rename = "S3DataType", skip_serializing_if = "Option::is_none")]
+    pub s3_data_type: Option<ProcessingS3DataType>,
+    #[serde(rename = "S3InputMode", skip_serializing_if = "Option::is_none")]
+    pub s3_input_mode: Option<ProcessingS3InputMode>,
+    #[serde(rename = "S3DataDistributionType", skip_serializing_if = "Option::is_none")]
+    pub s3_data_distribution_type: Option<ProcessingS3DataDistributionType>,
+    #[serde(rename = "S3CompressionType", skip_serializing_if = "Option::is_none")]
+    pub s3_compression_type: Option<ProcessingS3CompressionType>,
+}
+
+/// `ProcessingS3Output`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingS3Output {
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
+    #[serde(rename = "LocalPath", skip_serializing_if = "Option::is_none")]
+    pub local_path: Option<String>,
+    #[serde(rename = "S3UploadMode", skip_serializing_if = "Option::is_none")]
+    pub s3_upload_mode: Option<ProcessingS3UploadMode>,
+}
+
+/// `ProcessingStoppingCondition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ProcessingStoppingCondition {
+    #[serde(rename = "MaxRuntimeInSeconds", skip_serializing_if = "Option::is_none")]
+    pub max_runtime_in_seconds: Option<i64>,
 }
 
 /// `ProductionVariant`.
@@ -1391,6 +1949,30 @@ pub struct ProfilerRuleConfiguration {
     pub rule_parameters: Option<BTreeMap<String, String>>,
 }
 
+/// `RedshiftDatasetDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedshiftDatasetDefinition {
+    #[serde(rename = "ClusterId", skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(rename = "Database", skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(rename = "DbUser", skip_serializing_if = "Option::is_none")]
+    pub db_user: Option<String>,
+    #[serde(rename = "QueryString", skip_serializing_if = "Option::is_none")]
+    pub query_string: Option<String>,
+    #[serde(rename = "ClusterRoleArn", skip_serializing_if = "Option::is_none")]
+    pub cluster_role_arn: Option<String>,
+    #[serde(rename = "OutputS3Uri", skip_serializing_if = "Option::is_none")]
+    pub output_s3_uri: Option<String>,
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(rename = "OutputFormat", skip_serializing_if = "Option::is_none")]
+    pub output_format: Option<RedshiftResultFormat>,
+    #[serde(rename = "OutputCompression", skip_serializing_if = "Option::is_none")]
+    pub output_compression: Option<RedshiftResultCompressionType>,
+}
+
 /// `RemoteDebugConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1433,6 +2015,18 @@ pub struct ResourceConfig {
     pub selected_instance_type: Option<String>,
     #[serde(rename = "SelectedInstanceCount", skip_serializing_if = "Option::is_none")]
     pub selected_instance_count: Option<i64>,
+}
+
+/// `ResourceLimits`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ResourceLimits {
+    #[serde(rename = "MaxNumberOfTrainingJobs", skip_serializing_if = "Option::is_none")]
+    pub max_number_of_training_jobs: Option<i64>,
+    #[serde(rename = "MaxParallelTrainingJobs", skip_serializing_if = "Option::is_none")]
+    pub max_parallel_training_jobs: Option<i64>,
+    #[serde(rename = "MaxRuntimeInSeconds", skip_serializing_if = "Option::is_none")]
+    pub max_runtime_in_seconds: Option<i64>,
 }
 
 /// `RetryStrategy`.
@@ -1545,12 +2139,28 @@ pub struct StartNotebookInstanceInput {
     pub notebook_instance_name: Option<String>,
 }
 
+/// `StopHyperParameterTuningJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StopHyperParameterTuningJobRequest {
+    #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_name: Option<String>,
+}
+
 /// `StopNotebookInstanceInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StopNotebookInstanceInput {
     #[serde(rename = "NotebookInstanceName", skip_serializing_if = "Option::is_none")]
     pub notebook_instance_name: Option<String>,
+}
+
+/// `StopProcessingJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StopProcessingJobRequest {
+    #[serde(rename = "ProcessingJobName", skip_serializing_if = "Option::is_none")]
+    pub processing_job_name: Option<String>,
 }
 
 /// `StopTrainingJobRequest`.
@@ -1691,6 +2301,18 @@ pub struct TransformS3DataSource {
     pub s3_data_type: Option<S3DataType>,
     #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
     pub s3_uri: Option<String>,
+}
+
+/// `TuningJobCompletionCriteria`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TuningJobCompletionCriteria {
+    #[serde(rename = "TargetObjectiveMetricValue", skip_serializing_if = "Option::is_none")]
+    pub target_objective_metric_value: Option<f64>,
+    #[serde(rename = "BestObjectiveNotImproving", skip_serializing_if = "Option::is_none")]
+    pub best_objective_not_improving: Option<BestObjectiveNotImproving>,
+    #[serde(rename = "ConvergenceDetected", skip_serializing_if = "Option::is_none")]
+    pub convergence_detected: Option<ConvergenceDetected>,
 }
 
 /// `UpdateEndpointInput`.
@@ -1870,6 +2492,26 @@ string_enum! {
 }
 
 string_enum! {
+    /// `AthenaResultCompressionType`.
+    AthenaResultCompressionType {
+        Gzip = "GZIP",
+        Snappy = "SNAPPY",
+        Zlib = "ZLIB",
+    }
+}
+
+string_enum! {
+    /// `AthenaResultFormat`.
+    AthenaResultFormat {
+        Parquet = "PARQUET",
+        Orc = "ORC",
+        Avro = "AVRO",
+        Json = "JSON",
+        Textfile = "TEXTFILE",
+    }
+}
+
+string_enum! {
     /// `AutoMLJobSecondaryStatus`.
     AutoMLJobSecondaryStatus {
         Starting = "Starting",
@@ -1902,6 +2544,13 @@ string_enum! {
         Failed = "Failed",
         Stopped = "Stopped",
         Stopping = "Stopping",
+    }
+}
+
+string_enum! {
+    /// `AutotuneMode`.
+    AutotuneMode {
+        Enabled = "Enabled",
     }
 }
 
@@ -2110,6 +2759,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `CompleteOnConvergence`.
+    CompleteOnConvergence {
+        Disabled = "Disabled",
+        Enabled = "Enabled",
+    }
+}
+
+string_enum! {
     /// `CompressionType`.
     CompressionType {
         None = "None",
@@ -2132,6 +2789,14 @@ string_enum! {
         Dpo = "DPO",
         Rlvr = "RLVR",
         Rlaif = "RLAIF",
+    }
+}
+
+string_enum! {
+    /// `DataDistributionType`.
+    DataDistributionType {
+        FullyReplicated = "FullyReplicated",
+        ShardedByS3Key = "ShardedByS3Key",
     }
 }
 
@@ -2404,6 +3069,40 @@ string_enum! {
 }
 
 string_enum! {
+    /// `HyperParameterScalingType`.
+    HyperParameterScalingType {
+        Auto = "Auto",
+        Linear = "Linear",
+        Logarithmic = "Logarithmic",
+        ReverseLogarithmic = "ReverseLogarithmic",
+    }
+}
+
+string_enum! {
+    /// `HyperParameterTuningAllocationStrategy`.
+    HyperParameterTuningAllocationStrategy {
+        Prioritized = "Prioritized",
+    }
+}
+
+string_enum! {
+    /// `HyperParameterTuningJobObjectiveType`.
+    HyperParameterTuningJobObjectiveType {
+        Maximize = "Maximize",
+        Minimize = "Minimize",
+    }
+}
+
+string_enum! {
+    /// `HyperParameterTuningJobSortByOptions`.
+    HyperParameterTuningJobSortByOptions {
+        Name = "Name",
+        Status = "Status",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
     /// `HyperParameterTuningJobStatus`.
     HyperParameterTuningJobStatus {
         Completed = "Completed",
@@ -2413,6 +3112,24 @@ string_enum! {
         Stopping = "Stopping",
         Deleting = "Deleting",
         DeleteFailed = "DeleteFailed",
+    }
+}
+
+string_enum! {
+    /// `HyperParameterTuningJobStrategyType`.
+    HyperParameterTuningJobStrategyType {
+        Bayesian = "Bayesian",
+        Random = "Random",
+        Hyperband = "Hyperband",
+        Grid = "Grid",
+    }
+}
+
+string_enum! {
+    /// `HyperParameterTuningJobWarmStartType`.
+    HyperParameterTuningJobWarmStartType {
+        IdenticalDataAndAlgorithm = "IdenticalDataAndAlgorithm",
+        TransferLearning = "TransferLearning",
     }
 }
 
@@ -2489,6 +3206,14 @@ string_enum! {
         Updating = "Updating",
         Failed = "Failed",
         Deleting = "Deleting",
+    }
+}
+
+string_enum! {
+    /// `InputMode`.
+    InputMode {
+        Pipe = "Pipe",
+        File = "File",
     }
 }
 
@@ -2863,6 +3588,46 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ProcessingS3CompressionType`.
+    ProcessingS3CompressionType {
+        None = "None",
+        Gzip = "Gzip",
+    }
+}
+
+string_enum! {
+    /// `ProcessingS3DataDistributionType`.
+    ProcessingS3DataDistributionType {
+        FullyReplicated = "FullyReplicated",
+        ShardedByS3Key = "ShardedByS3Key",
+    }
+}
+
+string_enum! {
+    /// `ProcessingS3DataType`.
+    ProcessingS3DataType {
+        ManifestFile = "ManifestFile",
+        S3Prefix = "S3Prefix",
+    }
+}
+
+string_enum! {
+    /// `ProcessingS3InputMode`.
+    ProcessingS3InputMode {
+        Pipe = "Pipe",
+        File = "File",
+    }
+}
+
+string_enum! {
+    /// `ProcessingS3UploadMode`.
+    ProcessingS3UploadMode {
+        Continuous = "Continuous",
+        EndOfJob = "EndOfJob",
+    }
+}
+
+string_enum! {
     /// `ProductionVariantAcceleratorType`.
     ProductionVariantAcceleratorType {
         MlEia1Medium = "ml.eia1.medium",
@@ -2946,6 +3711,25 @@ string_enum! {
     RecordWrapper {
         None = "None",
         RecordIO = "RecordIO",
+    }
+}
+
+string_enum! {
+    /// `RedshiftResultCompressionType`.
+    RedshiftResultCompressionType {
+        None = "None",
+        Gzip = "GZIP",
+        Bzip2 = "BZIP2",
+        Zstd = "ZSTD",
+        Snappy = "SNAPPY",
+    }
+}
+
+string_enum! {
+    /// `RedshiftResultFormat`.
+    RedshiftResultFormat {
+        Parquet = "PARQUET",
+        Csv = "CSV",
     }
 }
 
@@ -3233,6 +4017,24 @@ string_enum! {
         Pipe = "Pipe",
         File = "File",
         FastFile = "FastFile",
+    }
+}
+
+string_enum! {
+    /// `TrainingJobEarlyStoppingType`.
+    TrainingJobEarlyStoppingType {
+        Off = "Off",
+        Auto = "Auto",
+    }
+}
+
+string_enum! {
+    /// `TrainingJobSortByOptions`.
+    TrainingJobSortByOptions {
+        Name = "Name",
+        CreationTime = "CreationTime",
+        Status = "Status",
+        FinalObjectiveMetricValue = "FinalObjectiveMetricValue",
     }
 }
 
