@@ -322,27 +322,34 @@ def test_pipe_gzip_and_manifest_inputs_arrive_as_sagemaker_delivers_them(sm, s3,
                       "manifest": {"one.txt": "one.txt", "two.txt": "two.txt"}}
 
 
-def test_sdk_framework_processor_runs_a_source_dir(sdk_session, s3, bucket):
+@pytest.mark.parametrize("framework", ["sklearn", "pytorch"])
+def test_sdk_framework_processor_runs_a_source_dir(sdk_session, s3, bucket, framework):
     from sagemaker.processing import FrameworkProcessor, ProcessingInput, ProcessingOutput
+    from sagemaker.pytorch.estimator import PyTorch
     from sagemaker.sklearn.estimator import SKLearn
 
-    s3.put_object(Bucket=bucket, Key="fw/in/only.csv", Body=b"x\n")
-    # command: runproc.sh runs `python <script>` by default; sagebox/sklearn has only `python3`
-    # on its PATH (an image addition asked of the lead)
-    processor = FrameworkProcessor(estimator_cls=SKLearn, framework_version="1.2-1", role=ROLE,
-                                   command=["python3"], instance_type="ml.m5.large", instance_count=1,
-                                   env={"GREETING": "framework"}, sagemaker_session=sdk_session)
+    if framework == "sklearn":
+        # runproc.sh runs `python <script>` by default; sagebox/sklearn has only `python3` on
+        # its PATH (an image addition asked of the lead), so the command is given
+        kind = dict(estimator_cls=SKLearn, framework_version="1.2-1", command=["python3"])
+    else:
+        kind = dict(estimator_cls=PyTorch, framework_version="2.1", py_version="py310")
+    s3.put_object(Bucket=bucket, Key="fw-%s/in/only.csv" % framework, Body=b"x\n")
+    processor = FrameworkProcessor(role=ROLE, instance_type="ml.m5.large", instance_count=1,
+                                   env={"GREETING": framework}, sagemaker_session=sdk_session, **kind)
     processor.run(
         code="shards.py", source_dir=str(SCRIPTS),
-        inputs=[ProcessingInput(source="s3://%s/fw/in" % bucket, destination="/opt/ml/processing/input/data")],
+        inputs=[ProcessingInput(source="s3://%s/fw-%s/in" % (bucket, framework),
+                                destination="/opt/ml/processing/input/data")],
         outputs=[ProcessingOutput(output_name="report", source="/opt/ml/processing/output",
-                                  destination="s3://%s/fw/out" % bucket)],
+                                  destination="s3://%s/fw-%s/out" % (bucket, framework))],
         logs=False,
     )
     d = processor.latest_job.describe()
     assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
-    report = json.loads(s3.get_object(Bucket=bucket, Key="fw/out/algo-1.json")["Body"].read())
-    assert (report["files"], report["env"]) == (["only.csv"], "framework")
+    body = s3.get_object(Bucket=bucket, Key="fw-%s/out/algo-1.json" % framework)["Body"].read()
+    report = json.loads(body)
+    assert (report["files"], report["env"]) == (["only.csv"], framework)
 
 
 def test_sdk_processor_runs_a_bring_your_own_image(sdk_session, s3, bucket, byo_image):
@@ -357,3 +364,33 @@ def test_sdk_processor_runs_a_bring_your_own_image(sdk_session, s3, bucket, byo_
                                             destination="s3://%s/byo/out" % bucket)])
     assert processor.latest_job.describe()["ProcessingJobStatus"] == "Completed"
     assert s3.get_object(Bucket=bucket, Key="byo/out/args.txt")["Body"].read() == b"--alpha 1"
+
+
+def test_a_job_survives_a_restart_of_sagebox(spawn_sagebox, client_factory):
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    s3 = client_factory("s3", server.url)
+    logs = client_factory("logs", server.url)
+    bucket = unique("restart")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="code/slow.py", Body=(SCRIPTS / "slow.py").read_bytes())
+    name = create_job(sm, {"slow.py": "s3://%s/code/slow.py" % bucket}, "slow.py", args=["6"],
+                      outputs=[{"OutputName": "out", "S3Output": {
+                          "S3Uri": "s3://%s/out" % bucket, "LocalPath": "/opt/ml/processing/out",
+                          "S3UploadMode": "EndOfJob"}}])
+    deadline = time.time() + 60
+    while "ProcessingStartTime" not in sm.describe_processing_job(ProcessingJobName=name):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    server.kill()
+    server.start()
+    d = wait(sm, name, timeout=90)
+    assert d["ProcessingJobStatus"] == "Completed", d
+    assert s3.get_object(Bucket=bucket, Key="out/done.txt")["Body"].read() == b"done"
+    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                       logStreamNamePrefix=name + "/")["logStreams"]
+    assert len(stream) == 1
+    lines = [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/ProcessingJobs", logStreamName=stream[0]["logStreamName"],
+        startFromHead=True)["events"]]
+    assert [l for l in lines if l.startswith("slow:")] == ["slow: sleeping", "slow: done"]
