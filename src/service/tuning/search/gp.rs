@@ -221,7 +221,10 @@ mod tests {
         assert!((a[3] - 2f64.sqrt()).abs() < 1e-12 && a[1] == 0.0);
         // A z = [8, 7] → z = [1.25, 1.5].
         let z = backward(&a, 2, &forward(&a, 2, &[8.0, 7.0]));
-        assert!((z[0] - 1.25).abs() < 1e-12 && (z[1] - 1.5).abs() < 1e-12, "{z:?}");
+        assert!(
+            (z[0] - 1.25).abs() < 1e-12 && (z[1] - 1.5).abs() < 1e-12,
+            "{z:?}"
+        );
         let mut not_pd = vec![1.0, 2.0, 2.0, 1.0];
         assert!(!cholesky(&mut not_pd, 2));
     }
@@ -247,8 +250,12 @@ mod tests {
         assert!((norm_cdf(1.96) - 0.975).abs() < 1e-4);
         assert!((norm_cdf(-1.96) - 0.025).abs() < 1e-4);
         // EI grows with uncertainty and with a lower mean.
-        assert!(expected_improvement(0.0, 1.0, 0.0, 0.0) > expected_improvement(0.0, 0.5, 0.0, 0.0));
-        assert!(expected_improvement(-1.0, 0.5, 0.0, 0.0) > expected_improvement(0.0, 0.5, 0.0, 0.0));
+        assert!(
+            expected_improvement(0.0, 1.0, 0.0, 0.0) > expected_improvement(0.0, 0.5, 0.0, 0.0)
+        );
+        assert!(
+            expected_improvement(-1.0, 0.5, 0.0, 0.0) > expected_improvement(0.0, 0.5, 0.0, 0.0)
+        );
         assert_eq!(expected_improvement(1.0, 0.0, 0.0, 0.0), 0.0);
     }
 }

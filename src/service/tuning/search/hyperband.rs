@@ -90,8 +90,14 @@ mod tests {
 
     #[test]
     fn rungs_are_min_resource_times_powers_of_three_below_max() {
-        assert_eq!(HyperbandStopper::new(1, 30, Goal::Minimize).rungs, vec![1, 3, 9, 27]);
-        assert_eq!(HyperbandStopper::new(2, 18, Goal::Minimize).rungs, vec![2, 6]);
+        assert_eq!(
+            HyperbandStopper::new(1, 30, Goal::Minimize).rungs,
+            vec![1, 3, 9, 27]
+        );
+        assert_eq!(
+            HyperbandStopper::new(2, 18, Goal::Minimize).rungs,
+            vec![2, 6]
+        );
         assert!(HyperbandStopper::new(5, 5, Goal::Minimize).rungs.is_empty());
     }
 

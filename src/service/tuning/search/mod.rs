@@ -240,3 +240,6 @@ pub(crate) fn better(goal: Goal, a: f64, b: f64) -> bool {
         Goal::Maximize => a > b,
     }
 }
+
+#[cfg(test)]
+mod tests;

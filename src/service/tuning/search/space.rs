@@ -121,9 +121,11 @@ impl Range {
     /// The value at a coordinate, as text.
     pub(crate) fn text_at(&self, c: &Coord) -> String {
         match (self, c) {
-            (Range::Categorical { values, .. }, Coord::Category(i)) => {
-                values.get(*i).or(values.last()).cloned().unwrap_or_default()
-            }
+            (Range::Categorical { values, .. }, Coord::Category(i)) => values
+                .get(*i)
+                .or(values.last())
+                .cloned()
+                .unwrap_or_default(),
             (Range::Categorical { values, .. }, Coord::Unit(u)) => {
                 let i = ((u * values.len() as f64) as usize).min(values.len().saturating_sub(1));
                 values.get(i).cloned().unwrap_or_default()
@@ -279,10 +281,12 @@ impl Space {
     /// ParameterRanges' rules, each answered with a ValidationException message.
     pub fn validate(&self) -> Result<(), String> {
         if self.ranges.is_empty() {
-            return Err("ParameterRanges must contain at least one hyperparameter range in \
+            return Err(
+                "ParameterRanges must contain at least one hyperparameter range in \
                         IntegerParameterRanges, ContinuousParameterRanges or \
                         CategoricalParameterRanges."
-                .to_string());
+                    .to_string(),
+            );
         }
         if self.ranges.len() > MAX_TUNED_PARAMETERS {
             return Err(format!(
@@ -310,7 +314,11 @@ impl Space {
     ///   combinations is then the number of jobs) and, when given, must equal that number.
     /// - Others: where the space is finite (no continuous range), it must hold at least
     ///   MaxNumberOfTrainingJobs distinct points (SageMaker's "not enough combinations").
-    pub fn validate_for(&self, strategy: StrategyKind, max_jobs: Option<u64>) -> Result<(), String> {
+    pub fn validate_for(
+        &self,
+        strategy: StrategyKind,
+        max_jobs: Option<u64>,
+    ) -> Result<(), String> {
         let combos = self.combinations();
         if strategy == StrategyKind::Grid {
             if let Some(r) = self

@@ -73,7 +73,11 @@ fn continuous_scalings_map_ends_and_middles_and_round_trip() {
         let at = |u: f64| r.text_at(&Coord::Unit(u)).parse::<f64>().unwrap();
         assert!((at(0.0) - lo).abs() < 1e-12, "{r:?} at 0: {}", at(0.0));
         assert!((at(1.0) - hi).abs() < 1e-12, "{r:?} at 1: {}", at(1.0));
-        assert!((at(0.5) - mid).abs() < 1e-9 * mid.abs().max(1.0), "{r:?}: {}", at(0.5));
+        assert!(
+            (at(0.5) - mid).abs() < 1e-9 * mid.abs().max(1.0),
+            "{r:?}: {}",
+            at(0.5)
+        );
         for u in [0.0, 0.13, 0.5, 0.77, 1.0] {
             let text = r.text_at(&Coord::Unit(u));
             let Some(Coord::Unit(back)) = r.coord_of(&text) else {
@@ -124,7 +128,10 @@ fn integers_round_inside_the_range_and_every_value_is_reachable() {
     for _ in 0..3000 {
         counts[r.text_at(&r.draw(&mut rng)).parse::<usize>().unwrap()] += 1;
     }
-    assert!(counts.iter().all(|&c| (850..1150).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (850..1150).contains(&c)),
+        "{counts:?}"
+    );
 }
 
 #[test]
@@ -216,7 +223,10 @@ fn from_ranges_reads_and_validates_as_sagemaker_words_it() {
 #[test]
 fn validate_for_grid_and_finite_spaces() {
     let grid = Space {
-        ranges: vec![categorical("a", &["x", "y"]), categorical("b", &["1", "2", "3"])],
+        ranges: vec![
+            categorical("a", &["x", "y"]),
+            categorical("b", &["1", "2", "3"]),
+        ],
     };
     assert_eq!(grid.combinations(), Some(6));
     assert_eq!(grid.validate_for(StrategyKind::Grid, None), Ok(()));
@@ -228,7 +238,10 @@ fn validate_for_grid_and_finite_spaces() {
          MaxNumberOfTrainingJobs to run every combination."
     );
     let mixed = Space {
-        ranges: vec![categorical("a", &["x"]), integer("n", 1, 3, Scaling::Linear)],
+        ranges: vec![
+            categorical("a", &["x"]),
+            integer("n", 1, 3, Scaling::Linear),
+        ],
     };
     assert_eq!(
         mixed.validate_for(StrategyKind::Grid, None).unwrap_err(),
@@ -239,7 +252,9 @@ fn validate_for_grid_and_finite_spaces() {
     assert_eq!(mixed.combinations(), Some(3));
     assert_eq!(mixed.validate_for(StrategyKind::Random, Some(3)), Ok(()));
     assert_eq!(
-        mixed.validate_for(StrategyKind::Bayesian, Some(10)).unwrap_err(),
+        mixed
+            .validate_for(StrategyKind::Bayesian, Some(10))
+            .unwrap_err(),
         "You don't have enough combinations of hyperparameter ranges. The total number of \
          hyperparameter combinations for the provided ranges [3.0] must be equal or greater than \
          the value of MaxNumberOfJobs, [10]. Provide additional ranges."
@@ -254,7 +269,10 @@ fn validate_for_grid_and_finite_spaces() {
 #[test]
 fn enumeration_puts_the_first_range_slowest() {
     let s = Space {
-        ranges: vec![integer("n", 1, 2, Scaling::Linear), categorical("c", &["a", "b", "c"])],
+        ranges: vec![
+            integer("n", 1, 2, Scaling::Linear),
+            categorical("c", &["a", "b", "c"]),
+        ],
     };
     let order: Vec<(String, String)> = (0..6)
         .map(|i| {
@@ -262,17 +280,27 @@ fn enumeration_puts_the_first_range_slowest() {
             (p["n"].clone(), p["c"].clone())
         })
         .collect();
-    let want: Vec<(String, String)> = [("1", "a"), ("1", "b"), ("1", "c"), ("2", "a"), ("2", "b"), ("2", "c")]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let want: Vec<(String, String)> = [
+        ("1", "a"),
+        ("1", "b"),
+        ("1", "c"),
+        ("2", "a"),
+        ("2", "b"),
+        ("2", "c"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     assert_eq!(order, want);
 }
 
 #[test]
 fn features_one_hot_categoricals() {
     let s = Space {
-        ranges: vec![continuous("x", 0.0, 10.0, Scaling::Linear), categorical("c", &["a", "b", "c"])],
+        ranges: vec![
+            continuous("x", 0.0, 10.0, Scaling::Linear),
+            categorical("c", &["a", "b", "c"]),
+        ],
     };
     let f = s.features(&[Coord::Unit(0.25), Coord::Category(1)]);
     let h = std::f64::consts::FRAC_1_SQRT_2;
@@ -280,5 +308,8 @@ fn features_one_hot_categoricals() {
     let p = s.point_of(&[Coord::Unit(0.25), Coord::Category(1)]);
     assert_eq!(p["x"], "2.5");
     assert_eq!(p["c"], "b");
-    assert_eq!(s.coords_of(&p), Some(vec![Coord::Unit(0.25), Coord::Category(1)]));
+    assert_eq!(
+        s.coords_of(&p),
+        Some(vec![Coord::Unit(0.25), Coord::Category(1)])
+    );
 }
