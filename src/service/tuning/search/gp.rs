@@ -26,11 +26,36 @@ pub(crate) struct Gp {
     alpha: Vec<f64>,
 }
 
-pub(crate) fn matern52(a: &[f64], b: &[f64], length_scale: f64) -> f64 {
-    let d2: f64 = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum();
-    let r = d2.sqrt() / length_scale;
+fn distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Row-major n×n matrix of pairwise Euclidean distances.
+fn distances(x: &[Vec<f64>]) -> Vec<f64> {
+    let n = x.len();
+    let mut d = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..i {
+            let v = distance(&x[i], &x[j]);
+            d[i * n + j] = v;
+            d[j * n + i] = v;
+        }
+    }
+    d
+}
+
+/// Matérn 5/2 at distance r (in length scales).
+fn matern52_at(r: f64) -> f64 {
     let s = 5f64.sqrt() * r;
     (1.0 + s + 5.0 * r * r / 3.0) * (-s).exp()
+}
+
+pub(crate) fn matern52(a: &[f64], b: &[f64], length_scale: f64) -> f64 {
+    matern52_at(distance(a, b) / length_scale)
 }
 
 /// In-place Cholesky of a symmetric positive definite row-major n×n matrix (lower triangle).
@@ -89,62 +114,80 @@ impl Gp {
     /// Fits the hyperparameters to (x, y) by marginal likelihood; y should be standardized.
     pub(crate) fn fit(x: Vec<Vec<f64>>, y: Vec<f64>) -> Option<Gp> {
         let dims = x.first().map_or(1, Vec::len).max(1) as f64;
-        let mut best: Option<(f64, Gp)> = None;
+        let dist = distances(&x);
+        let mut best: Option<(f64, Hyper)> = None;
         for ls in LENGTH_SCALES {
             for noise in NOISE_RATIOS {
                 let hyper = Hyper {
                     length_scale: ls * dims.sqrt(),
                     noise,
                 };
-                let Some(gp) = Gp::with_hyper(x.clone(), y.clone(), hyper) else {
+                let Some(gp) = Gp::solve(x.len(), &dist, &y, hyper) else {
                     continue;
                 };
                 let nll = gp.neg_log_likelihood();
-                if best.as_ref().is_none_or(|(b, _)| nll < *b) {
-                    best = Some((nll, gp));
+                if best.is_none_or(|(b, _)| nll < b) {
+                    best = Some((nll, hyper));
                 }
             }
         }
-        best.map(|(_, gp)| gp)
+        Gp::with_hyper(x, y, best?.1)
     }
 
     /// The process on (x, y) with fixed length scale and noise; the signal variance is the one
     /// that maximizes the likelihood (yᵀK⁻¹y / n).
     pub(crate) fn with_hyper(x: Vec<Vec<f64>>, y: Vec<f64>, hyper: Hyper) -> Option<Gp> {
-        let n = x.len();
+        let solved = Gp::solve(x.len(), &distances(&x), &y, hyper)?;
+        Some(Gp {
+            x,
+            y,
+            hyper,
+            amp: solved.amp,
+            chol: solved.chol,
+            alpha: solved.alpha,
+        })
+    }
+
+    /// Cholesky factor, weights and signal variance for the pairwise distances `dist` (n×n).
+    fn solve(n: usize, dist: &[f64], y: &[f64], hyper: Hyper) -> Option<Solved> {
         if n == 0 || y.len() != n {
             return None;
         }
-        let mut k = vec![0.0; n * n];
+        let mut k: Vec<f64> = dist
+            .iter()
+            .map(|&d| matern52_at(d / hyper.length_scale))
+            .collect();
         for i in 0..n {
-            for j in 0..=i {
-                let v = matern52(&x[i], &x[j], hyper.length_scale);
-                k[i * n + j] = v;
-                k[j * n + i] = v;
-            }
             k[i * n + i] += hyper.noise + 1e-9;
         }
         if !cholesky(&mut k, n) {
             return None;
         }
-        let alpha = backward(&k, n, &forward(&k, n, &y));
+        let alpha = backward(&k, n, &forward(&k, n, y));
         let quad: f64 = y.iter().zip(&alpha).map(|(a, b)| a * b).sum();
-        Some(Gp {
+        Some(Solved {
             amp: (quad / n as f64).max(1e-12),
-            x,
-            y,
-            hyper,
             chol: k,
             alpha,
         })
     }
+}
 
+struct Solved {
+    amp: f64,
+    chol: Vec<f64>,
+    alpha: Vec<f64>,
+}
+
+impl Solved {
     fn neg_log_likelihood(&self) -> f64 {
-        let n = self.x.len();
+        let n = self.alpha.len();
         let log_det: f64 = (0..n).map(|i| self.chol[i * n + i].ln()).sum();
         0.5 * n as f64 * self.amp.ln() + log_det
     }
+}
 
+impl Gp {
     /// The same process with more (x, y) pairs: used for pending points, whose y is the
     /// current posterior mean (the "kriging believer").
     pub(crate) fn with_points(&self, xs: &[Vec<f64>], ys: &[f64]) -> Option<Gp> {
