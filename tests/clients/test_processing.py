@@ -329,9 +329,8 @@ def test_sdk_framework_processor_runs_a_source_dir(sdk_session, s3, bucket, fram
     from sagemaker.sklearn.estimator import SKLearn
 
     if framework == "sklearn":
-        # runproc.sh runs `python <script>` by default; sagebox/sklearn has only `python3` on
-        # its PATH (an image addition asked of the lead), so the command is given
-        kind = dict(estimator_cls=SKLearn, framework_version="1.2-1", command=["python3"])
+        # runproc.sh runs `python <script>` by default, as on SageMaker's image
+        kind = dict(estimator_cls=SKLearn, framework_version="1.2-1")
     else:
         kind = dict(estimator_cls=PyTorch, framework_version="2.1", py_version="py310")
     s3.put_object(Bucket=bucket, Key="fw-%s/in/only.csv" % framework, Body=b"x\n")

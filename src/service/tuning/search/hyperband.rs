@@ -2,9 +2,9 @@
 //! of objective values it has reported. The rungs are MinResource·η^k (η = 3) below
 //! MaxResource. When a job reaches a rung it goes on only if its value there ranks within the
 //! top 1/η (at least the best one) of the values recorded at that rung by every job that got
-//! there; a job alone at a rung goes on. A job that reaches MaxResource is stopped, as
-//! HyperbandStrategyConfig documents ("Once a job reaches the MaxResource value, it is
-//! stopped"). Below MinResource no job is stopped.
+//! there; a job alone at a rung goes on. HyperbandStrategyConfig documents that "once a job
+//! reaches the MaxResource value, it is stopped": a job that ends after MaxResource reports
+//! completes, and one that reports more is stopped. Below MinResource no job is stopped.
 
 use std::collections::HashMap;
 
@@ -55,7 +55,9 @@ impl Stopper for HyperbandStopper {
             return false;
         };
         let resource = curve.len() as u64;
-        if resource >= self.max_resource {
+        // A job is allowed MaxResource reports; one that runs past them is stopped (one that
+        // ends at MaxResource completes).
+        if resource > self.max_resource {
             return true;
         }
         let passed = self.passed.get(job).copied().unwrap_or(0);
@@ -137,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn each_rung_is_judged_once_and_max_resource_stops() {
+    fn each_rung_is_judged_once_and_running_past_max_resource_stops() {
         let mut s = HyperbandStopper::new(1, 5, Goal::Minimize);
         // "a" passed rung 1 alone; later reports between rungs are not judged again even
         // though a better job has since recorded a value at rung 1.
@@ -147,8 +149,10 @@ mod tests {
         // Rung 3: "a" is worse than "b" there → stopped.
         let c = curves(&[("a", &[1.0, 0.9, 0.8]), ("b", &[0.1, 0.1, 0.1])]);
         assert!(s.should_stop("a", &c));
-        // Reaching MaxResource stops even the best job.
+        // Reaching MaxResource does not stop the best job; going past it does.
         let c = curves(&[("b", &[0.1, 0.1, 0.1, 0.1, 0.1])]);
+        assert!(!s.should_stop("b", &c));
+        let c = curves(&[("b", &[0.1, 0.1, 0.1, 0.1, 0.1, 0.1])]);
         assert!(s.should_stop("b", &c));
         // Below MinResource nothing is stopped.
         let mut late = HyperbandStopper::new(3, 50, Goal::Minimize);
