@@ -164,6 +164,7 @@ async fn control_plane(
                 *protocol,
                 op.as_deref(),
                 query,
+                &parts.headers,
                 &bytes,
                 request_id,
             )
@@ -180,7 +181,11 @@ async fn control_plane(
     {
         let query = parts.uri.query();
         let protocol = api::cloudwatch::Protocol::Query;
-        return api::cloudwatch::handle(services, protocol, None, query, &bytes, request_id).await;
+        let headers = &parts.headers;
+        return api::cloudwatch::handle(
+            services, protocol, None, query, headers, &bytes, request_id,
+        )
+        .await;
     }
     let is_sts = match route {
         Route::Sts => true,

@@ -53,16 +53,67 @@ pub async fn handle(
     protocol: Protocol,
     op: Option<&str>,
     query_string: Option<&str>,
+    headers: &axum::http::HeaderMap,
     body: &[u8],
     request_id: &str,
 ) -> Response {
-    let (op, members) = match decode(protocol, op, query_string, body) {
+    let body = match decompressed(headers, body) {
+        Ok(b) => b,
+        Err(e) => return error_response(protocol, e, request_id),
+    };
+    let (op, members) = match decode(protocol, op, query_string, &body) {
         Ok(decoded) => decoded,
         Err(e) => return error_response(protocol, e, request_id),
     };
     match ops::dispatch(services, &op, members).await {
         Ok(out) => ok_response(protocol, &op, out, request_id),
         Err(e) => error_response(protocol, e, request_id),
+    }
+}
+
+/// Largest request body once decompressed, as for uncompressed control-plane bodies.
+const MAX_INFLATED: u64 = 16 * 1024 * 1024;
+
+/// The body as sent before any `Content-Encoding: gzip`, which botocore applies to large
+/// PutMetricData requests (the model's `requestcompression` trait).
+fn decompressed<'a>(
+    headers: &axum::http::HeaderMap,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, AwsError> {
+    use std::io::Read;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    match encoding {
+        "" | "identity" => Ok(std::borrow::Cow::Borrowed(body)),
+        "gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(body)
+                .take(MAX_INFLATED + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    AwsError::bad_request(
+                        "SerializationException",
+                        format!("The gzip request body does not decompress: {e}"),
+                    )
+                })?;
+            if out.len() as u64 > MAX_INFLATED {
+                return Err(AwsError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "SerializationException",
+                    format!(
+                        "The request body is larger than {MAX_INFLATED} bytes once decompressed."
+                    ),
+                ));
+            }
+            Ok(std::borrow::Cow::Owned(out))
+        }
+        other => Err(AwsError::bad_request(
+            "SerializationException",
+            format!("Content-Encoding {other} is not supported; send gzip or no encoding."),
+        )),
     }
 }
 
