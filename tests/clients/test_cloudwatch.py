@@ -38,13 +38,13 @@ def models_dir(tmp_path_factory):
     return out
 
 
-def speaking(models_dir, protocol, url, **config):
+def speaking(models_dir, protocol, url, key="testing", secret="testing", **config):
     """A CloudWatch client whose model names only `protocol`."""
     session = botocore.session.Session()
     session.get_component("data_loader").search_paths.insert(0, str(models_dir[protocol]))
     client = session.create_client(
-        "cloudwatch", region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        "cloudwatch", region_name=REGION, endpoint_url=url, aws_access_key_id=key,
+        aws_secret_access_key=secret,
         config=botocore.config.Config(retries={"total_max_attempts": 1}, **config),
     )
     resolved = client.meta.service_model.resolved_protocol
@@ -333,6 +333,27 @@ def test_metrics_survive_a_restart(spawn_sagebox, models_dir):
     assert [m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]] == ["m"]
 
 
+def test_strict_mode_checks_signatures_in_every_protocol(spawn_sagebox, models_dir):
+    key, secret = "AKIDCLOUDWATCHTEST", "s3cr3t/cw+chars"
+    server = spawn_sagebox("--auth", "strict", "--credentials", f"{key}:{secret}")
+    ns = unique("cw-strict")
+    # large enough that botocore gzips the body: the signature covers the compressed bytes
+    data = [{"MetricName": "m", "Dimensions": [{"Name": "I", "Value": str(i)}], "Value": i} for i in range(300)]
+    refusals = {
+        "json": (("InvalidSignatureException", 400), ("UnrecognizedClientException", 400)),
+        "smithy-rpc-v2-cbor": (("InvalidSignatureException", 400), ("UnrecognizedClientException", 400)),
+        "query": (("SignatureDoesNotMatch", 403), ("InvalidClientTokenId", 403)),
+    }
+    for protocol, (wrong_secret, unknown_key) in refusals.items():
+        good = speaking(models_dir, protocol, server.url, key, secret)
+        good.put_metric_data(Namespace=ns + protocol, MetricData=data)
+        assert len(good.list_metrics(Namespace=ns + protocol)["Metrics"]) == 300
+        bad = speaking(models_dir, protocol, server.url, key, "wrong")
+        assert error_of(lambda: bad.list_metrics(Namespace=ns))[::2] == wrong_secret, protocol
+        stranger = speaking(models_dir, protocol, server.url, "AKIDSTRANGER", secret)
+        assert error_of(lambda: stranger.put_metric_data(Namespace=ns, MetricData=data))[::2] == unknown_key
+
+
 # --- training jobs publish their metrics -------------------------------------------------------
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
@@ -388,7 +409,8 @@ def test_training_job_analytics_reads_the_published_metrics(sagebox, client_fact
 
     frame = TrainingJobAnalytics(name, metric_names=["train:loss"], sagemaker_session=sdk_session).dataframe()
     assert list(frame["metric_name"]) == ["train:loss"] * len(expected)
-    assert [(float(t), v) for t, v in zip(frame["timestamp"], frame["value"])] == pytest.approx(expected)
+    assert [float(t) for t in frame["timestamp"]] == [t for t, _ in expected]
+    assert list(frame["value"]) == pytest.approx([v for _, v in expected])
     # without metric names the SDK reads the job's MetricDefinitions
     frame = TrainingJobAnalytics(name, sagemaker_session=sdk_session).dataframe()
     assert sorted(set(frame["metric_name"])) == ["accuracy", "train:loss"]

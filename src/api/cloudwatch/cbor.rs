@@ -78,7 +78,7 @@ impl Reader<'_> {
                 }
             }
             2 | 3 => {
-                let raw = self.string(major, info, depth)?;
+                let raw = self.string(major, info)?;
                 if major == 3 {
                     Value::String(
                         String::from_utf8(raw).map_err(|_| "a CBOR text string is not UTF-8")?,
@@ -104,7 +104,7 @@ impl Reader<'_> {
         Ok(Head::Item(v))
     }
 
-    fn string(&mut self, major: u8, info: u8, depth: usize) -> Result<Vec<u8>, String> {
+    fn string(&mut self, major: u8, info: u8) -> Result<Vec<u8>, String> {
         if info != 31 {
             let n = self.uint(info)? as usize;
             return Ok(self.take(n)?.to_vec());
@@ -118,7 +118,7 @@ impl Reader<'_> {
             if initial >> 5 != major || initial & 0x1f == 31 {
                 return Err("a CBOR string chunk has the wrong type".into());
             }
-            out.extend(self.string(major, initial & 0x1f, depth + 1)?);
+            out.extend(self.string(major, initial & 0x1f)?);
         }
     }
 
