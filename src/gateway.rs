@@ -25,6 +25,9 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 pub enum Route {
     SageMaker(String),
     Logs(String),
+    /// CloudWatch metrics in one of its three protocols; the operation, except for query
+    /// requests, which name it in `Action`.
+    CloudWatch(api::cloudwatch::Protocol, Option<String>),
     /// An `X-Amz-Target` for a service sagebox does not serve.
     UnknownTarget(String),
     Runtime,
@@ -40,11 +43,19 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
         return match target.split_once('.') {
             Some(("SageMaker", op)) => Route::SageMaker(op.to_string()),
             Some(("Logs_20140328", op)) => Route::Logs(op.to_string()),
+            Some((api::cloudwatch::TARGET_PREFIX, op)) => {
+                Route::CloudWatch(api::cloudwatch::Protocol::Json, Some(op.to_string()))
+            }
             _ => Route::UnknownTarget(target.to_string()),
         };
     }
     if method == Method::POST && path.starts_with("/endpoints/") && path.contains("/invocations") {
         return Route::Runtime;
+    }
+    if method == Method::POST
+        && let Some(op) = api::cloudwatch::cbor_operation(path)
+    {
+        return Route::CloudWatch(api::cloudwatch::Protocol::Cbor, Some(op.to_string()));
     }
     if path == "/" {
         let form = headers
@@ -57,6 +68,9 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
             return match credential_scope(headers, query).map(|s| s.service) {
                 Some(s) if s == "sts" => Route::Sts,
                 Some(s) if s == "iam" => Route::Iam,
+                Some(s) if s == "monitoring" => {
+                    Route::CloudWatch(api::cloudwatch::Protocol::Query, None)
+                }
                 _ => Route::Query,
             };
         }
@@ -111,9 +125,12 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         Route::S3 => s3(&state, req, &path, &request_id).await,
         Route::Runtime => api::runtime::handle(&state.services, req, &request_id).await,
         Route::UnknownTarget(t) => api::json::unknown_operation(t).into_json_response(&request_id),
-        Route::SageMaker(_) | Route::Logs(_) | Route::Sts | Route::Iam | Route::Query => {
-            control_plane(&state, &route, req, &request_id).await
-        }
+        Route::SageMaker(_)
+        | Route::Logs(_)
+        | Route::CloudWatch(..)
+        | Route::Sts
+        | Route::Iam
+        | Route::Query => control_plane(&state, &route, req, &request_id).await,
     };
     tracing::debug!(
         %method, path, route = ?route, status = resp.status().as_u16(),
@@ -140,9 +157,36 @@ async fn control_plane(
             return api::sagemaker::handle(services, op, &bytes, request_id).await;
         }
         Route::Logs(op) => return api::logs::handle(services, op, &bytes, request_id).await,
+        Route::CloudWatch(protocol, op) => {
+            let query = parts.uri.query();
+            return api::cloudwatch::handle(
+                services,
+                *protocol,
+                op.as_deref(),
+                query,
+                &parts.headers,
+                &bytes,
+                request_id,
+            )
+            .await;
+        }
         _ => {}
     }
     let q = api::query::QueryRequest::parse(parts.uri.query(), &bytes);
+    // Without a credential scope, CloudWatch's actions are told apart by name too.
+    if *route == Route::Query
+        && let Some(action) = q.action()
+        && !api::sts::ACTIONS.contains(&action)
+        && api::cloudwatch::is_action(action)
+    {
+        let query = parts.uri.query();
+        let protocol = api::cloudwatch::Protocol::Query;
+        let headers = &parts.headers;
+        return api::cloudwatch::handle(
+            services, protocol, None, query, headers, &bytes, request_id,
+        )
+        .await;
+    }
     let is_sts = match route {
         Route::Sts => true,
         Route::Iam => false,
@@ -294,7 +338,7 @@ fn signature_error(e: crate::aws::sigv4::SignatureError, route: &Route) -> AwsEr
     let json = matches!(
         route,
         Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) | Route::Runtime
-    );
+    ) || matches!(route, Route::CloudWatch(p, _) if *p != api::cloudwatch::Protocol::Query);
     let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
     match e {
         SignatureError::Missing if s3 => {
@@ -407,6 +451,9 @@ fn render(route: &Route, err: AwsError, path: &str, request_id: &str) -> Respons
         Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) => {
             err.into_json_response(request_id)
         }
+        Route::CloudWatch(protocol, _) => {
+            api::cloudwatch::error_response(*protocol, err, request_id)
+        }
         Route::Iam => err.into_query_response(api::iam::XMLNS, request_id),
         Route::Sts | Route::Query => err.into_query_response(api::sts::XMLNS, request_id),
     }
@@ -445,6 +492,23 @@ mod tests {
         assert_eq!(
             classify(&Method::POST, "/", None, &h),
             Route::Logs("PutLogEvents".into())
+        );
+        let h = headers(&[("x-amz-target", "GraniteServiceVersion20100801.ListMetrics")]);
+        assert_eq!(
+            classify(&Method::POST, "/", None, &h),
+            Route::CloudWatch(api::cloudwatch::Protocol::Json, Some("ListMetrics".into()))
+        );
+        assert_eq!(
+            classify(
+                &Method::POST,
+                "/service/GraniteServiceVersion20100801/operation/PutMetricData",
+                None,
+                &HeaderMap::new()
+            ),
+            Route::CloudWatch(
+                api::cloudwatch::Protocol::Cbor,
+                Some("PutMetricData".into())
+            )
         );
         let h = headers(&[("x-amz-target", "DynamoDB_20120810.GetItem")]);
         assert!(matches!(

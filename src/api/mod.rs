@@ -3,6 +3,7 @@
 //! nothing else.
 
 pub mod admin;
+pub mod cloudwatch;
 pub mod iam;
 pub mod json;
 pub mod logs;

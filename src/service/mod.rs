@@ -11,6 +11,7 @@ pub mod invocation;
 pub mod issued;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod notebooks;
 pub mod objects;
 pub mod overview;

@@ -131,6 +131,26 @@ const MIGRATIONS: &[&str] = &[
         resource_table!("processing_jobs"),
         resource_table!("hyper_parameter_tuning_jobs")
     ),
+    // 10: CloudWatch metrics and their data points (see metrics.rs)
+    "CREATE TABLE metrics (
+        id         INTEGER PRIMARY KEY,
+        namespace  TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        dimensions TEXT NOT NULL,
+        last_put   REAL NOT NULL,
+        UNIQUE (namespace, name, dimensions)
+    );
+    CREATE TABLE metric_data (
+        metric_id    INTEGER NOT NULL REFERENCES metrics (id),
+        timestamp    REAL NOT NULL,
+        unit         TEXT NOT NULL,
+        sample_count REAL NOT NULL,
+        sum          REAL NOT NULL,
+        minimum      REAL NOT NULL,
+        maximum      REAL NOT NULL,
+        distribution TEXT
+    );
+    CREATE INDEX metric_data_time ON metric_data (metric_id, timestamp);",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

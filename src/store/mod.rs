@@ -7,6 +7,7 @@
 
 mod integrity;
 pub mod logs;
+pub mod metrics;
 mod migrations;
 pub mod objects;
 pub mod resources;

@@ -30,6 +30,7 @@ use crate::service::Services;
 use crate::service::failure::FailureReason;
 use crate::service::lifecycle::IllegalMove;
 use crate::service::logs::{LogWriter as JobLog, Resume};
+use crate::service::metrics::publish::MetricPublisher;
 use crate::store::objects::ObjectMeta;
 use crate::store::resources::ResourceKind;
 use launch::launch;
@@ -235,6 +236,11 @@ async fn watch_containers(
         Vec::new()
     }
     .into_iter();
+    let (publisher, publish_task) = MetricPublisher::new(services, &job.name);
+    match metrics.lock() {
+        Ok(mut m) if !m.is_empty() => m.publish_to(Some(publisher)),
+        _ => drop(publisher),
+    }
     for (i, (host, id)) in ids.iter().enumerate() {
         let stream = job.streams.get(i).cloned().unwrap_or_default();
         let mut resume = resumes.next().unwrap_or_default();
@@ -336,6 +342,13 @@ async fn watch_containers(
         // hold up the job's end
         tokio::time::timeout(Duration::from_secs(10), p).await.ok();
     }
+    // The last queued values are stored before the job reports its end.
+    if let Ok(mut m) = metrics.lock() {
+        m.publish_to(None);
+    }
+    tokio::time::timeout(Duration::from_secs(10), publish_task)
+        .await
+        .ok();
     outcome
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::aws::model::typed::sagemaker::CreateTrainingJobRequest;
+use crate::service::metrics::publish::MetricPublisher;
 
 /// Metric definitions applied to log lines; the last value of each is the final one. Built-in
 /// algorithms (sagebox's emulator images for them) declare their metrics themselves, as
@@ -18,6 +19,9 @@ pub(super) struct Metrics {
     last: HashMap<String, (f64, f64)>,
     /// Every value in order, when asked for (the console's plots).
     series: Option<std::collections::BTreeMap<String, Vec<(f64, f64)>>>,
+    /// Where live values go to CloudWatch metrics; unset while stored lines are rescanned, so a
+    /// re-adopted job does not publish its values twice.
+    publisher: Option<MetricPublisher>,
 }
 
 /// Each metric's values over time (epoch seconds, value) as the job's log lines give them.
@@ -85,6 +89,7 @@ impl Metrics {
             builtin: None,
             last: HashMap::new(),
             series: None,
+            publisher: None,
         }
     }
 
@@ -117,7 +122,15 @@ impl Metrics {
         }
     }
 
+    /// Sends every value scanned from now on to `publisher` (`None` stops it).
+    pub(super) fn publish_to(&mut self, publisher: Option<MetricPublisher>) {
+        self.publisher = publisher;
+    }
+
     fn record(&mut self, name: String, v: f64, ts: f64) {
+        if let Some(p) = &self.publisher {
+            p.value(&name, v, ts);
+        }
         if let Some(series) = self.series.as_mut() {
             series.entry(name.clone()).or_default().push((ts, v));
         }
