@@ -160,8 +160,8 @@ def test_sdk_bayesian_tuner_over_xgboost_finds_deploys_and_analyses_the_best_job
         out = predictor.predict("59,2,32.1,101,157,93.2,38,4,4.8598,87")
         assert float(out.decode().strip().split(",")[0]) > 0
     finally:
+        predictor.delete_model()  # reads the endpoint configuration, which delete_endpoint removes
         predictor.delete_endpoint()
-        predictor.delete_model()
 
 
 # ----- strategies, warm start, stop, listing -----
@@ -331,7 +331,7 @@ def test_hyperband_stops_the_clearly_worse_jobs_early(sdk_session, sm, tmp_path)
                   output_path="s3://%s/hb/output" % bucket, code_location="s3://%s/hb/code" % bucket)
     tuner = HyperparameterTuner(est, "loss", {"quality": CategoricalParameter(["0", "5", "10", "20"])},
                                 metric_definitions=[{"Name": "loss", "Regex": r"loss=([0-9.]+)"}],
-                                objective_type="Minimize", strategy="Grid", max_parallel_jobs=2,
+                                objective_type="Minimize", strategy="Grid", max_jobs=4, max_parallel_jobs=2,
                                 early_stopping_type="Auto", base_tuning_job_name="hb")
     tuner.fit(include_cls_metadata=False)
     tuner.wait()

@@ -97,6 +97,11 @@ pub fn training_request(
         }
         req.insert("ResourceConfig".into(), Value::Object(rc));
     }
+    // SageMaker's tuning service fills in an empty KmsKeyId, as DescribeTrainingJob shows it
+    // (the SDK's Estimator.attach reads it)
+    if let Some(Value::Object(out)) = req.get_mut("OutputDataConfig") {
+        out.entry("KmsKeyId").or_insert(json!(""));
+    }
     if let Some(algo) = definition.get("AlgorithmSpecification") {
         let mut a = Map::new();
         for m in [
@@ -263,7 +268,7 @@ mod tests {
             json!({
                 "TrainingJobName": "t-001-abcdef01",
                 "RoleArn": "r",
-                "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+                "OutputDataConfig": {"S3OutputPath": "s3://b/o", "KmsKeyId": ""},
                 "StoppingCondition": {"MaxRuntimeInSeconds": 100},
                 "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
                 "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},

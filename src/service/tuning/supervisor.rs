@@ -25,7 +25,7 @@ use crate::service::{Input, Services};
 use crate::store::resources::ResourceKind;
 
 /// How often a tuning job looks at its training jobs.
-const ROUND: Duration = Duration::from_millis(500);
+const ROUND: Duration = Duration::from_millis(250);
 
 struct Tuner {
     services: Services,
