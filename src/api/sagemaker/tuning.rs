@@ -121,7 +121,10 @@ fn summary(j: &TuningJob) -> Value {
     });
     let config = r.request.get("HyperParameterTuningJobConfig");
     if let Some(c) = config {
-        for (from, to) in [("Strategy", "Strategy"), ("ResourceLimits", "ResourceLimits")] {
+        for (from, to) in [
+            ("Strategy", "Strategy"),
+            ("ResourceLimits", "ResourceLimits"),
+        ] {
             if let Some(x) = c.get(from) {
                 v[to] = x.clone();
             }
@@ -159,8 +162,7 @@ mod tests {
         let j = TuningJob {
             record: Record {
                 name: "t".into(),
-                arn: "arn:aws:sagemaker:us-east-1:000000000000:hyper-parameter-tuning-job/t"
-                    .into(),
+                arn: "arn:aws:sagemaker:us-east-1:000000000000:hyper-parameter-tuning-job/t".into(),
                 created: 1.0,
                 modified: 2.0,
                 request: json!({"HyperParameterTuningJobName": "t",

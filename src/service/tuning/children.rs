@@ -30,7 +30,11 @@ pub struct Launched {
     #[serde(rename = "Error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Stopped by early stopping (not by a stop of the tuning job).
-    #[serde(rename = "EarlyStopped", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "EarlyStopped",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub early_stopped: bool,
 }
 
@@ -83,7 +87,12 @@ pub fn training_request(
         && let Some(hp) = definition.get("HyperParameterTuningResourceConfig")
     {
         let mut rc = Map::new();
-        for m in ["InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId"] {
+        for m in [
+            "InstanceType",
+            "InstanceCount",
+            "VolumeSizeInGB",
+            "VolumeKmsKeyId",
+        ] {
             if let Some(v) = hp.get(m) {
                 rc.insert(m.into(), v.clone());
             }

@@ -5,10 +5,10 @@
 
 use std::cmp::Ordering;
 
+use super::TuningJob;
 use super::children::launched;
 use super::plan::Plan;
 use super::state::TrainingJobSummary;
-use super::TuningJob;
 use crate::aws::model::typed::sagemaker::{
     CreateHyperParameterTuningJobRequest, HyperParameterTuningJobStatus, TrainingJobStatus,
 };
@@ -60,7 +60,10 @@ pub struct ChildrenQuery {
 
 /// One page of `items` from the offset `token` gives.
 fn page<T>(items: Vec<T>, token: Option<&str>, max: usize) -> ServiceResult<Page<T>> {
-    let start = token.map(pagination::decode_offset).transpose()?.unwrap_or(0);
+    let start = token
+        .map(pagination::decode_offset)
+        .transpose()?
+        .unwrap_or(0);
     let max = max.max(1);
     let total = items.len();
     let items: Vec<T> = items.into_iter().skip(start).take(max).collect();
@@ -79,7 +82,10 @@ impl Services {
     ) -> ServiceResult<Page<TuningJob>> {
         let rows = self
             .store
-            .list_resources(ResourceKind::HyperParameterTuningJob, ListQuery::every(None))
+            .list_resources(
+                ResourceKind::HyperParameterTuningJob,
+                ListQuery::every(None),
+            )
             .await?;
         let within = |v: f64, after: Option<f64>, before: Option<f64>| {
             after.is_none_or(|a| v > a) && before.is_none_or(|b| v < b)
@@ -113,7 +119,10 @@ impl Services {
                 TuningSort::Status => a.status.as_str().cmp(b.status.as_str()),
                 TuningSort::CreationTime => a.record.created.total_cmp(&b.record.created),
             };
-            order(o.then_with(|| a.record.name.cmp(&b.record.name)), q.descending)
+            order(
+                o.then_with(|| a.record.name.cmp(&b.record.name)),
+                q.descending,
+            )
         });
         page(jobs, q.next_token.as_deref(), q.max_results)
     }

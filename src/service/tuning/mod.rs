@@ -97,11 +97,17 @@ impl Services {
     }
 
     /// WarmStartConfig's parents exist and have ended.
-    async fn check_warm_start(&self, req: &CreateHyperParameterTuningJobRequest) -> ServiceResult<()> {
+    async fn check_warm_start(
+        &self,
+        req: &CreateHyperParameterTuningJobRequest,
+    ) -> ServiceResult<()> {
         let Some(warm) = &req.warm_start_config else {
             return Ok(());
         };
-        let parents = warm.parent_hyper_parameter_tuning_jobs.as_deref().unwrap_or_default();
+        let parents = warm
+            .parent_hyper_parameter_tuning_jobs
+            .as_deref()
+            .unwrap_or_default();
         if parents.is_empty() || parents.len() > MAX_PARENTS {
             return Err(ServiceError::Validation(format!(
                 "WarmStartConfig must name between 1 and {MAX_PARENTS} parent hyperparameter tuning jobs; {} were given.",
@@ -109,7 +115,10 @@ impl Services {
             )));
         }
         for p in parents {
-            let pname = p.hyper_parameter_tuning_job_name.clone().unwrap_or_default();
+            let pname = p
+                .hyper_parameter_tuning_job_name
+                .clone()
+                .unwrap_or_default();
             let parent = self.tuning_job_row(&pname).await?;
             let status = stored_status(parent.status.as_deref());
             if !state::TUNING_JOB.is_terminal(status) {
@@ -132,10 +141,15 @@ impl Services {
                     "Amazon SageMaker can't find a tuning job with name {name}"
                 ))
             })?;
-        Ok(self.unsaved.overlay(ResourceKind::HyperParameterTuningJob, row))
+        Ok(self
+            .unsaved
+            .overlay(ResourceKind::HyperParameterTuningJob, row))
     }
 
-    pub async fn describe_hyper_parameter_tuning_job(&self, name: &str) -> ServiceResult<TuningJob> {
+    pub async fn describe_hyper_parameter_tuning_job(
+        &self,
+        name: &str,
+    ) -> ServiceResult<TuningJob> {
         Ok(TuningJob::from_row(&*self.tuning_job_row(name).await?))
     }
 

@@ -385,18 +385,23 @@ mod tests {
 
     #[test]
     fn refusals_name_what_is_wrong() {
-        let ranges = json!({"IntegerParameterRanges": [{"Name": "a", "MinValue": "1", "MaxValue": "3"}]});
+        let ranges =
+            json!({"IntegerParameterRanges": [{"Name": "a", "MinValue": "1", "MaxValue": "3"}]});
         assert_eq!(
-            refusal(json!({"Strategy": "Bayesian", "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+            refusal(
+                json!({"Strategy": "Bayesian", "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
                 "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "acc"},
-                "ParameterRanges": ranges})),
+                "ParameterRanges": ranges})
+            ),
             "A metric is required for this hyperparameter tuning job objective. Provide a metric in the metric definitions."
         );
         assert!(
-            refusal(json!({"Strategy": "Hyperband", "TrainingJobEarlyStoppingType": "Auto",
+            refusal(
+                json!({"Strategy": "Hyperband", "TrainingJobEarlyStoppingType": "Auto",
                 "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
                 "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-                "ParameterRanges": ranges}))
+                "ParameterRanges": ranges})
+            )
             .starts_with("TrainingJobEarlyStoppingType must be Off")
         );
         assert!(

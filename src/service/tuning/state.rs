@@ -37,7 +37,11 @@ pub struct Objective {
 
 impl Objective {
     pub fn type_name(&self) -> &'static str {
-        if self.minimize { "Minimize" } else { "Maximize" }
+        if self.minimize {
+            "Minimize"
+        } else {
+            "Maximize"
+        }
     }
 
     /// Whether `a` is better than `b`.
@@ -167,7 +171,9 @@ pub fn counters(jobs: &[TrainingJobSummary]) -> (Value, Value) {
 
 /// The training job with the best objective value among those whose objective succeeded
 /// (ties: the earlier one).
-pub fn best<'a>(jobs: impl IntoIterator<Item = &'a TrainingJobSummary>) -> Option<&'a TrainingJobSummary> {
+pub fn best<'a>(
+    jobs: impl IntoIterator<Item = &'a TrainingJobSummary>,
+) -> Option<&'a TrainingJobSummary> {
     let mut best: Option<&TrainingJobSummary> = None;
     for j in jobs {
         if j.objective_status != ObjectiveStatus::Succeeded {

@@ -83,7 +83,9 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
             }
             for c in running {
                 // a job that has just ended refuses the stop; the next round sees it ended
-                let _ = services.stop_training_job(&c.summary.name).await;
+                if let Err(e) = services.stop_training_job(&c.summary.name).await {
+                    tracing::debug!("tuning job {name}: stopping {}: {e}", c.summary.name);
+                }
             }
         } else {
             tuner.early_stopping(&kids, &mut list).await;
@@ -132,14 +134,22 @@ fn outcome(jobs: &[TrainingJobSummary]) -> (Status, Option<String>) {
 /// Writes the status and derived members `members` (merged over the stored ones).
 async fn save(services: &Services, name: &str, status: Status, members: Value) {
     services
-        .persist_state(ResourceKind::HyperParameterTuningJob, name, status.as_str(), |d| {
-            if let Value::Object(m) = &members {
-                for (k, v) in m {
-                    d.insert(k.clone(), v.clone());
+        .persist_state(
+            ResourceKind::HyperParameterTuningJob,
+            name,
+            status.as_str(),
+            |d| {
+                if let Value::Object(m) = &members {
+                    for (k, v) in m {
+                        d.insert(k.clone(), v.clone());
+                    }
                 }
-            }
-            d.insert("HyperParameterTuningJobStatus".into(), json!(status.as_str()));
-        })
+                d.insert(
+                    "HyperParameterTuningJobStatus".into(),
+                    json!(status.as_str()),
+                );
+            },
+        )
         .await;
 }
 
@@ -163,7 +173,10 @@ async fn end(services: &Services, name: &str, status: Status, reason: Option<&st
 
 impl Tuner {
     async fn new(services: &Services, name: &str) -> Result<Tuner, String> {
-        let row = services.tuning_job_row(name).await.map_err(|e| e.to_string())?;
+        let row = services
+            .tuning_job_row(name)
+            .await
+            .map_err(|e| e.to_string())?;
         let req: CreateHyperParameterTuningJobRequest =
             crate::service::stored(&format!("hyperparameter tuning job {name}"), &row.request)
                 .map_err(|e| e.to_string())?;
@@ -191,7 +204,10 @@ impl Tuner {
             })
             .collect();
         let stopper = plan.stop_rule.and_then(|rule| {
-            let g = plan.definitions.first().map_or(Goal::Minimize, |d| goal(&d.objective));
+            let g = plan
+                .definitions
+                .first()
+                .map_or(Goal::Minimize, |d| goal(&d.objective));
             search::new_stopper(rule, g).map(Mutex::new)
         });
         Ok(Tuner {
@@ -268,7 +284,11 @@ impl Tuner {
         if let Some(target) = self.plan.target {
             let reached = jobs.iter().any(|j| match (&j.objective, j.is_active()) {
                 (Some((o, v)), false) => {
-                    if o.minimize { *v <= target } else { *v >= target }
+                    if o.minimize {
+                        *v <= target
+                    } else {
+                        *v >= target
+                    }
                 }
                 _ => false,
             });
@@ -286,7 +306,12 @@ impl Tuner {
 
     /// Fills the free slots: each new training job is recorded in the tuning job's row, then
     /// created; definitions take turns.
-    async fn launch(&mut self, list: &mut Vec<Launched>, jobs: &[TrainingJobSummary], running: usize) {
+    async fn launch(
+        &mut self,
+        list: &mut Vec<Launched>,
+        jobs: &[TrainingJobSummary],
+        running: usize,
+    ) {
         let slots = (self.plan.max_parallel as usize).saturating_sub(running);
         let left = (self.plan.max_jobs as usize).saturating_sub(list.len());
         for _ in 0..slots.min(left) {
@@ -304,11 +329,18 @@ impl Tuner {
             self.save_launched(list).await;
             let raw = children::training_request(&name, &self.raw_definitions[definition], &point);
             let created = match Input::decode(raw) {
-                Ok(input) => self.services.create_training_job_for(input, Some(&self.arn)).await,
+                Ok(input) => {
+                    self.services
+                        .create_training_job_for(input, Some(&self.arn))
+                        .await
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = created {
-                tracing::warn!("hyperparameter tuning job {}: training job {name}: {e}", self.name);
+                tracing::warn!(
+                    "hyperparameter tuning job {}: training job {name}: {e}",
+                    self.name
+                );
                 if let Some(l) = list.last_mut() {
                     l.error = Some(format!("ClientError: {e}"));
                 }
@@ -399,14 +431,20 @@ impl Tuner {
                     self.name,
                     c.summary.name
                 );
-                let _ = self.services.stop_training_job(&c.summary.name).await;
+                if let Err(e) = self.services.stop_training_job(&c.summary.name).await {
+                    tracing::debug!("tuning job {}: stopping {}: {e}", self.name, c.summary.name);
+                }
             }
         }
     }
 }
 
 fn goal(o: &state::Objective) -> Goal {
-    if o.minimize { Goal::Minimize } else { Goal::Maximize }
+    if o.minimize {
+        Goal::Minimize
+    } else {
+        Goal::Maximize
+    }
 }
 
 impl Services {
