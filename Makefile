@@ -79,6 +79,7 @@ bench: release $(VENV)/.ok
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/hosting.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/framework.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/tuning.py
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/processing.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -15,6 +15,7 @@ pub mod notebooks;
 pub mod objects;
 pub mod overview;
 pub mod pagination;
+pub mod processing;
 pub mod resources;
 pub(crate) mod saving;
 pub mod tags;

@@ -381,13 +381,15 @@ def test_refusals_in_sagemakers_words(sm, bucket, byo_image, grid_job):
     assert (code, message) == ("ValidationException", "TrainingJobEarlyStoppingType must be Off for the Hyperband "
                                                       "strategy: Hyperband stops training jobs early by itself.")
     code, message, _ = error_of(create(config("Grid", ranges)))
-    assert (code, message) == ("ValidationException", "The Grid strategy supports only categorical parameters; "
-                                                      "'epochs' is not categorical.")
+    assert (code, message) == ("ValidationException", "Only categorical parameters are supported when using the "
+                               "Grid search strategy, but the hyperparameter 'epochs' has an integer range. Use "
+                               "CategoricalParameterRanges only, or choose another strategy.")
     code, message, _ = error_of(create(config("Random", ranges, max_jobs=2,
                                               StrategyConfig={"HyperbandStrategyConfig": {"MinResource": 1}})))
     assert (code, message) == ("ValidationException",
                                "StrategyConfig can be specified only for the Hyperband strategy.")
-    code, message, _ = error_of(create(config("Random", ranges, max_jobs=501)))
+    continuous = {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.1", "MaxValue": "1"}]}
+    code, message, _ = error_of(create(config("Random", continuous, max_jobs=501)))
     assert code == "ResourceLimitExceeded"
     assert "'Maximum number of training jobs per hyperparameter tuning job' is 500 Jobs" in message
     code, message, _ = error_of(create(config("Random", ranges, max_jobs=2), WarmStartConfig={

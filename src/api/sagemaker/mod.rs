@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::json;
 
 mod list;
+mod processing;
 mod render;
 mod tuning;
 use crate::aws::AwsError;
@@ -74,6 +75,10 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Answer {
         "DescribeTransformJob" => describe_transform_job(s, req).await,
         "ListTransformJobs" => list_transform_jobs(s, req).await,
         "StopTransformJob" => stop_transform_job(s, req).await,
+        "CreateProcessingJob" => processing::create(s, req).await,
+        "DescribeProcessingJob" => processing::describe(s, req).await,
+        "ListProcessingJobs" => processing::list(s, req).await,
+        "StopProcessingJob" => processing::stop(s, req).await,
         "CreateNotebookInstance" => create_notebook(s, req).await,
         "DescribeNotebookInstance" => describe_notebook(s, req).await,
         "ListNotebookInstances" => list_notebooks(s, req).await,

@@ -259,8 +259,8 @@ fn logs_requests_validate() {
 #[test]
 fn operations_known_and_implemented_are_told_apart() {
     let m = &sagemaker::MODEL;
-    assert!(m.is_known_operation("CreateProcessingJob"));
-    assert!(m.operation("CreateProcessingJob").is_none());
+    assert!(m.is_known_operation("CreateCluster"));
+    assert!(m.operation("CreateCluster").is_none());
     assert!(m.operation("CreateModel").is_some());
     assert!(!m.is_known_operation("CreateTeapot"));
     assert!(logs::MODEL.is_known_operation("PutLogEvents"));
@@ -268,7 +268,7 @@ fn operations_known_and_implemented_are_told_apart() {
 
 #[test]
 fn tables_are_sorted_and_every_target_resolves() {
-    for model in [&sagemaker::MODEL, &logs::MODEL] {
+    for model in [&sagemaker::MODEL, &logs::MODEL, &cloudwatch::MODEL] {
         assert!(model.shapes.windows(2).all(|w| w[0].name < w[1].name));
         assert!(model.operations.windows(2).all(|w| w[0].name < w[1].name));
         assert!(model.all_operations.windows(2).all(|w| w[0] < w[1]));
@@ -307,7 +307,7 @@ fn tables_are_sorted_and_every_target_resolves() {
 #[test]
 fn every_model_pattern_compiles() {
     let mut broken = Vec::new();
-    for model in [&sagemaker::MODEL, &logs::MODEL] {
+    for model in [&sagemaker::MODEL, &logs::MODEL, &cloudwatch::MODEL] {
         for shape in model.shapes {
             if let ShapeKind::String {
                 pattern: Some(p), ..

@@ -10,7 +10,7 @@ use crate::aws::model::typed::sagemaker::{
     HyperParameterTuningJobObjectiveType, HyperParameterTuningJobStrategyType as Strategy,
     ParameterRanges, TrainingJobEarlyStoppingType,
 };
-use crate::service::tuning::search::{Range, Space, StopRule, StrategyKind};
+use crate::service::tuning::search::{Space, StopRule, StrategyKind};
 use crate::service::{ServiceError, ServiceResult};
 
 use super::state::Objective;
@@ -62,7 +62,7 @@ impl Plan {
         };
         let definitions = definitions(req, config)?;
         for d in &definitions {
-            check_space(strategy, &d.space)?;
+            check_space(strategy, &d.space, config)?;
             check_static(d)?;
             check_objective_metric(d)?;
         }
@@ -161,40 +161,20 @@ fn definition(
     })
 }
 
-/// Ranges are named once each, run from min to max, and Grid takes categorical ones only.
-fn check_space(strategy: StrategyKind, space: &Space) -> ServiceResult<()> {
-    if space.ranges.is_empty() {
-        return Err(invalid(
-            "At least one hyperparameter range must be specified in ParameterRanges.",
-        ));
-    }
-    let mut names = std::collections::HashSet::new();
-    for r in &space.ranges {
-        if !names.insert(r.name()) {
-            return Err(invalid(format!(
-                "The hyperparameter '{}' is specified in more than one parameter range.",
-                r.name()
-            )));
-        }
-        let backwards = match r {
-            Range::Integer { min, max, .. } => min > max,
-            Range::Continuous { min, max, .. } => min > max,
-            Range::Categorical { values, .. } => values.is_empty(),
-        };
-        if backwards {
-            return Err(invalid(format!(
-                "The MinValue of the hyperparameter '{}' must be less than or equal to its MaxValue.",
-                r.name()
-            )));
-        }
-        if strategy == StrategyKind::Grid && !matches!(r, Range::Categorical { .. }) {
-            return Err(invalid(format!(
-                "The Grid strategy supports only categorical parameters; '{}' is not categorical.",
-                r.name()
-            )));
-        }
-    }
-    Ok(())
+/// The search's own rules for ranges (`Space::validate`, `validate_for`), which word their
+/// refusals as SageMaker does.
+fn check_space(
+    strategy: StrategyKind,
+    space: &Space,
+    config: &HyperParameterTuningJobConfig,
+) -> ServiceResult<()> {
+    let max_jobs = config
+        .resource_limits
+        .as_ref()
+        .and_then(|l| l.max_number_of_training_jobs)
+        .and_then(|n| u64::try_from(n).ok());
+    space.validate().map_err(invalid)?;
+    space.validate_for(strategy, max_jobs).map_err(invalid)
 }
 
 /// A tuned hyperparameter cannot also be static.
@@ -293,16 +273,7 @@ fn limits(
     let max_jobs = if strategy == StrategyKind::Grid {
         let combinations: u64 = definitions
             .iter()
-            .map(|d| {
-                d.space
-                    .ranges
-                    .iter()
-                    .map(|r| match r {
-                        Range::Categorical { values, .. } => values.len() as u64,
-                        _ => 1,
-                    })
-                    .product::<u64>()
-            })
+            .map(|d| d.space.combinations().unwrap_or(0))
             .sum();
         given.map_or(combinations, |g| g.min(combinations))
     } else {
@@ -379,7 +350,7 @@ mod tests {
                 "ResourceLimits": {"MaxParallelTrainingJobs": 2},
                 "ParameterRanges": {"IntegerParameterRanges": [{"Name": "a", "MinValue": "1", "MaxValue": "3"}]}
             }))
-            .contains("supports only categorical parameters")
+            .starts_with("Only categorical parameters are supported when using the Grid search strategy")
         );
     }
 
@@ -408,7 +379,7 @@ mod tests {
             refusal(json!({"Strategy": "Random",
                 "ResourceLimits": {"MaxNumberOfTrainingJobs": 501, "MaxParallelTrainingJobs": 1},
                 "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-                "ParameterRanges": ranges}))
+                "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.1", "MaxValue": "1"}]}}))
             .contains("is 500 Jobs")
         );
         assert!(

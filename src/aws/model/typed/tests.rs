@@ -173,6 +173,8 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "CreatePresignedNotebookInstanceUrl" => {
             round_trip::<CreatePresignedNotebookInstanceUrlInput>
         }
+        "CreateHyperParameterTuningJob" => round_trip::<CreateHyperParameterTuningJobRequest>,
+        "CreateProcessingJob" => round_trip::<CreateProcessingJobRequest>,
         "CreateTrainingJob" => round_trip::<CreateTrainingJobRequest>,
         "CreateTransformJob" => round_trip::<CreateTransformJobRequest>,
         "DeleteEndpoint" => round_trip::<DeleteEndpointInput>,
@@ -190,6 +192,8 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "DescribeNotebookInstanceLifecycleConfig" => {
             round_trip::<DescribeNotebookInstanceLifecycleConfigInput>
         }
+        "DescribeHyperParameterTuningJob" => round_trip::<DescribeHyperParameterTuningJobRequest>,
+        "DescribeProcessingJob" => round_trip::<DescribeProcessingJobRequest>,
         "DescribeTrainingJob" => round_trip::<DescribeTrainingJobRequest>,
         "DescribeTransformJob" => round_trip::<DescribeTransformJobRequest>,
         "ListEndpointConfigs" => round_trip::<ListEndpointConfigsInput>,
@@ -200,10 +204,17 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         }
         "ListNotebookInstances" => round_trip::<ListNotebookInstancesInput>,
         "ListTags" => round_trip::<ListTagsInput>,
+        "ListHyperParameterTuningJobs" => round_trip::<ListHyperParameterTuningJobsRequest>,
+        "ListProcessingJobs" => round_trip::<ListProcessingJobsRequest>,
         "ListTrainingJobs" => round_trip::<ListTrainingJobsRequest>,
+        "ListTrainingJobsForHyperParameterTuningJob" => {
+            round_trip::<ListTrainingJobsForHyperParameterTuningJobRequest>
+        }
         "ListTransformJobs" => round_trip::<ListTransformJobsRequest>,
         "StartNotebookInstance" => round_trip::<StartNotebookInstanceInput>,
         "StopNotebookInstance" => round_trip::<StopNotebookInstanceInput>,
+        "StopHyperParameterTuningJob" => round_trip::<StopHyperParameterTuningJobRequest>,
+        "StopProcessingJob" => round_trip::<StopProcessingJobRequest>,
         "StopTrainingJob" => round_trip::<StopTrainingJobRequest>,
         "StopTransformJob" => round_trip::<StopTransformJobRequest>,
         "UpdateEndpoint" => round_trip::<UpdateEndpointInput>,
@@ -244,6 +255,24 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
         (
             "ListTransformJobs",
             with(&list, json!({"StatusEquals": "Completed"})),
+        ),
+        (
+            "ListProcessingJobs",
+            with(
+                &list,
+                json!({"StatusEquals": "Stopped", "LastModifiedTimeBefore": 1_800_000_000}),
+            ),
+        ),
+        (
+            "ListHyperParameterTuningJobs",
+            with(&list, json!({"StatusEquals": "Completed"})),
+        ),
+        (
+            "ListTrainingJobsForHyperParameterTuningJob",
+            json!({
+                "HyperParameterTuningJobName": "tune", "StatusEquals": "Completed",
+                "SortBy": "FinalObjectiveMetricValue", "SortOrder": "Ascending", "MaxResults": 10
+            }),
         ),
         (
             "ListNotebookInstanceLifecycleConfigs",
@@ -293,6 +322,19 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
             "batch",
         ),
         (
+            &["DescribeProcessingJob", "StopProcessingJob"],
+            "ProcessingJobName",
+            "prep",
+        ),
+        (
+            &[
+                "DescribeHyperParameterTuningJob",
+                "StopHyperParameterTuningJob",
+            ],
+            "HyperParameterTuningJobName",
+            "tune",
+        ),
+        (
             &[
                 "DeleteNotebookInstance",
                 "DescribeNotebookInstance",
@@ -325,6 +367,59 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
     vec![
         ("CreateTrainingJob", create_training_job()),
         ("CreateTransformJob", create_transform_job()),
+        (
+            "CreateProcessingJob",
+            json!({
+                "ProcessingJobName": "prep", "RoleArn": ROLE,
+                "AppSpecification": {
+                    "ImageUri": IMAGE, "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/p.py"],
+                    "ContainerArguments": ["--split", "0.2"]
+                },
+                "ProcessingResources": {"ClusterConfig": {
+                    "InstanceCount": 2, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30
+                }},
+                "ProcessingInputs": [{"InputName": "data", "S3Input": {
+                    "S3Uri": "s3://bucket/in", "LocalPath": "/opt/ml/processing/input",
+                    "S3DataType": "S3Prefix", "S3InputMode": "File",
+                    "S3DataDistributionType": "ShardedByS3Key", "S3CompressionType": "None"
+                }}],
+                "ProcessingOutputConfig": {"Outputs": [{"OutputName": "train", "S3Output": {
+                    "S3Uri": "s3://bucket/out", "LocalPath": "/opt/ml/processing/train",
+                    "S3UploadMode": "Continuous"
+                }}]},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+                "Environment": {"A": "b"}, "Tags": [{"Key": "k", "Value": "v"}]
+            }),
+        ),
+        (
+            "CreateHyperParameterTuningJob",
+            json!({
+                "HyperParameterTuningJobName": "tune",
+                "HyperParameterTuningJobConfig": {
+                    "Strategy": "Bayesian",
+                    "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "validation:rmse"},
+                    "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2},
+                    "ParameterRanges": {
+                        "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "8", "ScalingType": "Linear"}],
+                        "ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5", "ScalingType": "Logarithmic"}],
+                        "CategoricalParameterRanges": [{"Name": "booster", "Values": ["gbtree", "dart"]}]
+                    },
+                    "TrainingJobEarlyStoppingType": "Auto", "RandomSeed": 7
+                },
+                "TrainingJobDefinition": {
+                    "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+                    "RoleArn": ROLE,
+                    "StaticHyperParameters": {"num_round": "10"},
+                    "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
+                    "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
+                    "StoppingCondition": {"MaxRuntimeInSeconds": 600}
+                },
+                "WarmStartConfig": {
+                    "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "parent"}],
+                    "WarmStartType": "TransferLearning"
+                }
+            }),
+        ),
         ("CreateEndpointConfig", create_endpoint_config()),
         ("CreateNotebookInstance", create_notebook_instance()),
         (

@@ -16,6 +16,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod bayesian;
+mod gp;
+mod grid;
+mod hyperband;
+mod median;
+mod random;
+mod rng;
+mod space;
+
+pub use space::{AUTO_LOG_RATIO, MAX_TUNED_PARAMETERS};
+
 /// How values are spread over a numeric range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scaling {
@@ -169,7 +180,9 @@ impl Space {
                     .unwrap_or("")
                     .trim()
                     .parse::<f64>()
-                    .map_err(|_| {
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| {
                         format!("The value of the hyperparameter '{name}' must be a number.")
                     })
             };
@@ -186,65 +199,47 @@ impl Space {
                 values: r.values.clone().unwrap_or_default(),
             });
         }
-        Ok(Space { ranges: out })
+        let space = Space { ranges: out };
+        space.validate()?;
+        Ok(space)
     }
 }
 
-/// The search for a tuning job. (Placeholder until the strategies land: every strategy draws
-/// uniformly at random.)
+/// The search for a tuning job: Bayesian optimization, random search (Random, and Hyperband's
+/// proposals), or the grid of every categorical combination.
 pub fn new_search(config: SearchConfig) -> Box<dyn Search> {
-    Box::new(Uniform {
-        space: config.space,
-        state: config.seed | 1,
+    match config.strategy {
+        StrategyKind::Bayesian => Box::new(bayesian::BayesianSearch::new(config)),
+        StrategyKind::Random | StrategyKind::Hyperband => {
+            Box::new(random::RandomSearch::new(config))
+        }
+        StrategyKind::Grid => Box::new(grid::GridSearch::new(config)),
+    }
+}
+
+/// The early-stopping rule, if any: the median stopping rule for TrainingJobEarlyStoppingType
+/// Auto, asynchronous successive halving for Hyperband.
+pub fn new_stopper(rule: StopRule, goal: Goal) -> Option<Box<dyn Stopper>> {
+    Some(match rule {
+        StopRule::Auto => Box::new(median::MedianStopper::new(goal)),
+        StopRule::Hyperband {
+            min_resource,
+            max_resource,
+        } => Box::new(hyperband::HyperbandStopper::new(
+            min_resource,
+            max_resource,
+            goal,
+        )),
     })
 }
 
-/// The early-stopping rule, if any.
-pub fn new_stopper(_rule: StopRule, _goal: Goal) -> Option<Box<dyn Stopper>> {
-    None
-}
-
-struct Uniform {
-    space: Space,
-    state: u64,
-}
-
-impl Uniform {
-    fn next(&mut self) -> f64 {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        (self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+/// Whether objective `a` is better than `b` for the goal (NaN is never better).
+pub(crate) fn better(goal: Goal, a: f64, b: f64) -> bool {
+    match goal {
+        Goal::Minimize => a < b,
+        Goal::Maximize => a > b,
     }
 }
 
-impl Search for Uniform {
-    fn propose(&mut self, _trials: &[Trial], n: usize) -> Vec<Point> {
-        (0..n)
-            .map(|_| {
-                let ranges = self.space.ranges.clone();
-                ranges
-                    .iter()
-                    .map(|r| {
-                        let u = self.next();
-                        let v = match r {
-                            Range::Integer { min, max, .. } => (min
-                                + ((max - min + 1) as f64 * u).floor() as i64)
-                                .min(*max)
-                                .to_string(),
-                            Range::Continuous { min, max, .. } => {
-                                (min + (max - min) * u).to_string()
-                            }
-                            Range::Categorical { values, .. } => values[((values.len() as f64 * u)
-                                as usize)
-                                .min(values.len().saturating_sub(1))]
-                            .clone(),
-                        };
-                        (r.name().to_string(), v)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
+#[cfg(test)]
+mod tests;
