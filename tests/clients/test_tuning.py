@@ -223,8 +223,9 @@ def test_warm_start_counts_the_parents_trials(sm, bucket, byo_image, grid_job):
     name = unique("warm")
     sm.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name,
+        # the parent tried every combination of a in 1, 2: the search leaves those out
         HyperParameterTuningJobConfig=config("Random", {"CategoricalParameterRanges": [
-            {"Name": "a", "Values": ["1", "2"]}, {"Name": "b", "Values": ["x", "y", "z"]}]}, max_jobs=2),
+            {"Name": "a", "Values": ["1", "2", "3"]}, {"Name": "b", "Values": ["x", "y", "z"]}]}, max_jobs=2),
         TrainingJobDefinition=definition(bucket, byo_image),
         WarmStartConfig={"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
                          "WarmStartType": "IdenticalDataAndAlgorithm"},
@@ -237,6 +238,7 @@ def test_warm_start_counts_the_parents_trials(sm, bucket, byo_image, grid_job):
     assert d["OverallBestTrainingJob"]["TrainingJobName"] == parent_desc["BestTrainingJob"]["TrainingJobName"]
     assert d["OverallBestTrainingJob"]["TuningJobName"] == parent
     assert d["WarmStartConfig"]["WarmStartType"] == "IdenticalDataAndAlgorithm"
+    assert {j["TunedHyperParameters"]["a"] for j in children(sm, name)} == {"3"}
 
 
 def test_stop_stops_every_running_training_job(sm, bucket, byo_image):
