@@ -10,6 +10,7 @@ use super::json;
 mod list;
 mod processing;
 mod render;
+mod tuning;
 use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
 use crate::aws::model::typed::decode;
@@ -91,6 +92,11 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Answer {
         "ListNotebookInstanceLifecycleConfigs" => list_lifecycle_configs(s, req).await,
         "UpdateNotebookInstanceLifecycleConfig" => update_lifecycle_config(s, req).await,
         "DeleteNotebookInstanceLifecycleConfig" => delete_lifecycle_config(s, req).await,
+        "CreateHyperParameterTuningJob" => tuning::create(s, req).await,
+        "DescribeHyperParameterTuningJob" => tuning::describe(s, req).await,
+        "ListHyperParameterTuningJobs" => tuning::list(s, req).await,
+        "StopHyperParameterTuningJob" => tuning::stop(s, req).await,
+        "ListTrainingJobsForHyperParameterTuningJob" => tuning::list_training_jobs(s, req).await,
         "AddTags" => add_tags(s, req).await,
         "ListTags" => list_tags(s, req).await,
         "DeleteTags" => delete_tags(s, req).await,

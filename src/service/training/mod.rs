@@ -73,6 +73,16 @@ impl Services {
         &self,
         input: Input<CreateTrainingJobRequest>,
     ) -> ServiceResult<Arc<Resource>> {
+        self.create_training_job_for(input, None).await
+    }
+
+    /// CreateTrainingJob, for a hyperparameter tuning job's training jobs too: those show the
+    /// tuning job's ARN as `TuningJobArn` in their Describe.
+    pub(crate) async fn create_training_job_for(
+        &self,
+        input: Input<CreateTrainingJobRequest>,
+        tuning_job_arn: Option<&str>,
+    ) -> ServiceResult<Arc<Resource>> {
         let req = &input.members;
         let name = req.training_job_name.clone().unwrap_or_default();
         let algo = req.algorithm_specification.as_ref();
@@ -97,7 +107,10 @@ impl Services {
                 "1 validation error detected: Value '{output}' at 'outputDataConfig.s3OutputPath' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(https|s3)://([^/]+)/?(.*)$"
             )));
         }
-        let state = JobState::new(&name, now_epoch());
+        let mut state = JobState::new(&name, now_epoch());
+        if let Some(tuning) = tuning_job_arn {
+            state.set("TuningJobArn", Value::String(tuning.to_string()));
+        }
         let arn = self.sagemaker_arn("training-job", &name);
         let res = match self
             .create_resource(
@@ -139,6 +152,38 @@ impl Services {
             .await?
             .ok_or_else(|| ServiceError::Validation("Requested resource not found.".into()))?;
         Ok(self.unsaved.overlay(ResourceKind::TrainingJob, row))
+    }
+
+    /// Each metric's values so far (epoch seconds, value) in job `name`'s log lines: what a
+    /// tuning job's early stopping reads while the job runs.
+    pub(crate) async fn training_metric_series(
+        &self,
+        name: &str,
+        request: &Value,
+    ) -> std::collections::BTreeMap<String, Vec<(f64, f64)>> {
+        let mut lines = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .filter_log_events(crate::service::logs::FilterLogEvents {
+                    group: LOG_GROUP.into(),
+                    stream_names: None,
+                    stream_prefix: Some(format!("{name}/")),
+                    start: None,
+                    end: None,
+                    pattern: None,
+                    limit: None,
+                    next_token: token,
+                })
+                .await;
+            let Ok(page) = page else { break };
+            lines.extend(page.items.into_iter().map(|e| (e.timestamp, e.message)));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        metric_series(request, lines)
     }
 
     pub async fn list_training_jobs(&self, params: ListParams) -> ServiceResult<Page<TrainingJob>> {
@@ -211,6 +256,8 @@ impl Services {
             Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
             Err(e) => tracing::debug!("no container sweep: {e}"),
         }
+        // tuning jobs last: their training jobs have their supervisors back by now
+        self.recover_tuning().await;
     }
 
     /// Jobs an earlier run left in progress get their supervisor back when their containers
