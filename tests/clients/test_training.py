@@ -170,6 +170,16 @@ def test_stop_sends_sigterm_and_keeps_what_the_algorithm_saved(sm, s3, bucket, b
     assert e.value.response["Error"]["Code"] == "ValidationException"
 
 
+def test_a_job_stopped_right_after_create_ends_stopped(sm, bucket, byo_image):
+    # the stop lands while the job is still being prepared (or just after its container
+    # started): either way SageMaker ends it Stopped, never Failed
+    name = create_job(sm, bucket, byo_image, {"mode": "sleep"})
+    sm.stop_training_job(TrainingJobName=name)
+    d = wait(sm, name, timeout=90)
+    assert (d["TrainingJobStatus"], d["SecondaryStatus"]) == ("Stopped", "Stopped"), d
+    assert "FailureReason" not in d
+
+
 def test_max_runtime_stops_the_job(sm, bucket, byo_image):
     name = create_job(sm, bucket, byo_image, {"mode": "sleep"}, max_runtime=3)
     d = wait(sm, name, timeout=90)

@@ -322,25 +322,37 @@ for epoch in range(12):
 '''
 
 
-def test_hyperband_stops_the_clearly_worse_jobs_early(sdk_session, sm, tmp_path):
+@pytest.mark.parametrize("rule", ["hyperband", "median"])
+def test_early_stopping_stops_the_clearly_worse_jobs(sdk_session, sm, tmp_path, rule):
+    """Hyperband's own stopping (successive halving at rungs 1, 3, 9 of MaxResource 12) and the
+    median rule of TrainingJobEarlyStoppingType Auto, each over four qualities whose loss is
+    worse at every epoch the higher the quality number is."""
     from sagemaker.sklearn import SKLearn
-    from sagemaker.tuner import CategoricalParameter, HyperparameterTuner
+    from sagemaker.tuner import (CategoricalParameter, HyperbandStrategyConfig, HyperparameterTuner,
+                                 StrategyConfig)
 
     (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
     bucket = sdk_session.default_bucket()
     est = SKLearn(entry_point="train.py", source_dir=str(tmp_path), framework_version="1.2-1", py_version="py3",
                   role=ROLE, instance_count=1, instance_type="ml.m5.large", sagemaker_session=sdk_session,
-                  output_path="s3://%s/hb/output" % bucket, code_location="s3://%s/hb/code" % bucket)
+                  output_path="s3://%s/%s/output" % (bucket, rule), code_location="s3://%s/%s/code" % (bucket, rule))
+    if rule == "hyperband":
+        kind = dict(strategy="Hyperband", strategy_config=StrategyConfig(
+            hyperband_strategy_config=HyperbandStrategyConfig(min_resource=1, max_resource=12)))
+    else:
+        kind = dict(strategy="Grid", early_stopping_type="Auto")
     tuner = HyperparameterTuner(est, "loss", {"quality": CategoricalParameter(["0", "5", "10", "20"])},
                                 metric_definitions=[{"Name": "loss", "Regex": r"loss=([0-9.]+)"}],
-                                objective_type="Minimize", strategy="Grid", max_jobs=4, max_parallel_jobs=2,
-                                early_stopping_type="Auto", base_tuning_job_name="hb")
+                                objective_type="Minimize", max_jobs=4, max_parallel_jobs=2,
+                                base_tuning_job_name=rule[:2], **kind)
     tuner.fit(include_cls_metadata=False)
     tuner.wait()
     name = tuner.latest_tuning_job.name
     d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
     jobs = {j["TunedHyperParameters"]["quality"].strip('"'): j for j in children(sm, name)}
+    assert sorted(jobs) == ["0", "10", "20", "5"]
+    # the best quality is never stopped: it runs its twelve epochs (MaxResource) and completes
     assert jobs["0"]["TrainingJobStatus"] == "Completed"
     stopped = [q for q, j in jobs.items() if j["TrainingJobStatus"] == "Stopped"]
     assert stopped, {q: j["TrainingJobStatus"] for q, j in jobs.items()}

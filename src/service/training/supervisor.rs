@@ -171,6 +171,8 @@ pub(super) async fn run(
                 )
                 .await
             }
+            // a job stopped before its containers started ends Stopped, not Failed
+            Err(_) if *stop.borrow() == StopRequest::Stop => Outcome::Stopped,
             Err(reason) => Outcome::Failed(reason),
         },
     };
