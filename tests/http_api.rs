@@ -167,7 +167,7 @@ async fn errors_use_aws_json_shapes() {
     assert_eq!(status, 400);
     assert_eq!(e["__type"], "UnknownOperationException");
 
-    let (status, e) = sb.sagemaker("ListProcessingJobs", json!({})).await;
+    let (status, e) = sb.sagemaker("ListClusters", json!({})).await;
     assert_eq!(status, 501);
     assert_eq!(e["__type"], "NotImplementedException");
 
