@@ -29,9 +29,10 @@ fn map_error(e: ServiceError) -> AwsError {
         ServiceError::InvalidParameter(m) => AwsError::bad_request("InvalidParameterException", m),
         ServiceError::Validation(m) => AwsError::bad_request("ValidationException", m),
         ServiceError::NotFound(m) => AwsError::bad_request("ResourceNotFoundException", m),
-        ServiceError::AlreadyExists(m) => {
+        ServiceError::AlreadyExists(m) | ServiceError::Duplicate(m) => {
             AwsError::bad_request("ResourceAlreadyExistsException", m)
         }
+        ServiceError::Conflict(m) => AwsError::bad_request("OperationAbortedException", m),
         ServiceError::LimitExceeded(m) => AwsError::bad_request("LimitExceededException", m),
         ServiceError::InUse(m) => AwsError::bad_request("OperationAbortedException", m),
         ServiceError::Internal(m) => AwsError::new(

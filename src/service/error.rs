@@ -14,6 +14,13 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// A Create* named a resource that already exists. The message is the generic one
+    /// `create_resource` writes; each family replaces it with SageMaker's own wording and code.
+    #[error("{0}")]
+    Duplicate(String),
+    /// The resource is in a state that does not allow the request (ConflictException).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]

@@ -16,7 +16,9 @@ pub mod notebooks;
 pub mod objects;
 pub mod overview;
 pub mod pagination;
+pub mod pipelines;
 pub mod processing;
+pub mod registry;
 pub mod resources;
 pub(crate) mod saving;
 pub mod tags;
@@ -83,6 +85,8 @@ pub struct Services {
     processing: training::Supervisors,
     /// The supervisors of running hyperparameter tuning jobs.
     tuning: training::Supervisors,
+    /// The executors of running pipeline executions.
+    pipelines: pipelines::executor::Executions,
     /// Notebook instances' Jupyter servers.
     notebooks: notebooks::Notebooks,
     config: Arc<Config>,
@@ -124,6 +128,7 @@ impl Services {
             transforms: training::Supervisors::default(),
             processing: training::Supervisors::default(),
             tuning: training::Supervisors::default(),
+            pipelines: Default::default(),
             notebooks: notebooks::Notebooks::default(),
             config: Arc::new(config),
             unsaved: Default::default(),

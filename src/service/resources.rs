@@ -23,6 +23,10 @@ pub fn noun(kind: ResourceKind) -> &'static str {
         ResourceKind::NotebookLifecycleConfig => "notebook instance lifecycle configuration",
         ResourceKind::ProcessingJob => "processing job",
         ResourceKind::HyperParameterTuningJob => "hyper parameter tuning job",
+        ResourceKind::ModelPackageGroup => "model package group",
+        ResourceKind::ModelPackage => "model package",
+        ResourceKind::Pipeline => "pipeline",
+        ResourceKind::PipelineExecution => "pipeline execution",
     }
 }
 
@@ -94,7 +98,7 @@ impl Services {
         };
         match self.store.create_resource(kind, res, tag_list).await {
             Ok(res) => Ok(res),
-            Err(crate::store::StoreError::AlreadyExists) => Err(ServiceError::Validation(format!(
+            Err(crate::store::StoreError::AlreadyExists) => Err(ServiceError::Duplicate(format!(
                 "Cannot create already existing {} \"{arn}\".",
                 noun(kind)
             ))),

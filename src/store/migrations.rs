@@ -151,6 +151,14 @@ const MIGRATIONS: &[&str] = &[
         distribution TEXT
     );
     CREATE INDEX metric_data_time ON metric_data (metric_id, timestamp);",
+    // 11: the model registry (groups and their versioned packages) and pipelines with their
+    // executions
+    concat!(
+        resource_table!("model_package_groups"),
+        resource_table!("model_packages"),
+        resource_table!("pipelines"),
+        resource_table!("pipeline_executions")
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

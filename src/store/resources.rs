@@ -28,6 +28,14 @@ pub enum ResourceKind {
     NotebookLifecycleConfig,
     ProcessingJob,
     HyperParameterTuningJob,
+    ModelPackageGroup,
+    /// Named `<group>/<version>` when versioned (its ARN is `model-package/<group>/<version>`),
+    /// else by its own name.
+    ModelPackage,
+    Pipeline,
+    /// Named `<pipeline>/execution/<id>`, so its ARN is SageMaker's
+    /// `pipeline/<pipeline>/execution/<id>`.
+    PipelineExecution,
 }
 
 impl ResourceKind {
@@ -41,6 +49,10 @@ impl ResourceKind {
         ResourceKind::NotebookLifecycleConfig,
         ResourceKind::ProcessingJob,
         ResourceKind::HyperParameterTuningJob,
+        ResourceKind::ModelPackageGroup,
+        ResourceKind::ModelPackage,
+        ResourceKind::Pipeline,
+        ResourceKind::PipelineExecution,
     ];
 
     fn table(self) -> &'static str {
@@ -54,6 +66,10 @@ impl ResourceKind {
             ResourceKind::NotebookLifecycleConfig => "notebook_lifecycle_configs",
             ResourceKind::ProcessingJob => "processing_jobs",
             ResourceKind::HyperParameterTuningJob => "hyper_parameter_tuning_jobs",
+            ResourceKind::ModelPackageGroup => "model_package_groups",
+            ResourceKind::ModelPackage => "model_packages",
+            ResourceKind::Pipeline => "pipelines",
+            ResourceKind::PipelineExecution => "pipeline_executions",
         }
     }
 
@@ -69,6 +85,9 @@ impl ResourceKind {
             ResourceKind::NotebookLifecycleConfig => "notebook-instance-lifecycle-config",
             ResourceKind::ProcessingJob => "processing-job",
             ResourceKind::HyperParameterTuningJob => "hyper-parameter-tuning-job",
+            ResourceKind::ModelPackageGroup => "model-package-group",
+            ResourceKind::ModelPackage => "model-package",
+            ResourceKind::Pipeline | ResourceKind::PipelineExecution => "pipeline",
         }
     }
 

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use super::json;
 
 mod list;
+mod pipelines;
 mod processing;
+mod registry;
 mod render;
 mod tuning;
 use crate::aws::AwsError;
@@ -32,14 +34,15 @@ pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str
 /// SageMaker's error codes for each service error.
 fn map_error(e: ServiceError) -> AwsError {
     match e {
-        ServiceError::Validation(m) | ServiceError::InvalidParameter(m) => {
-            AwsError::bad_request("ValidationException", m)
-        }
+        ServiceError::Validation(m)
+        | ServiceError::InvalidParameter(m)
+        | ServiceError::Duplicate(m) => AwsError::bad_request("ValidationException", m),
         ServiceError::NotFound(m) => AwsError::bad_request("ResourceNotFound", m),
         ServiceError::AlreadyExists(m) | ServiceError::InUse(m) => {
             AwsError::bad_request("ResourceInUse", m)
         }
         ServiceError::LimitExceeded(m) => AwsError::bad_request("ResourceLimitExceeded", m),
+        ServiceError::Conflict(m) => AwsError::bad_request("ConflictException", m),
         ServiceError::Internal(m) => {
             AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", m)
         }
@@ -97,6 +100,41 @@ async fn dispatch(s: &Services, op: &str, req: Request) -> Answer {
         "ListHyperParameterTuningJobs" => tuning::list(s, req).await,
         "StopHyperParameterTuningJob" => tuning::stop(s, req).await,
         "ListTrainingJobsForHyperParameterTuningJob" => tuning::list_training_jobs(s, req).await,
+        "CreatePipeline" => pipelines::create_pipeline(s, req).await,
+        "DescribePipeline" => pipelines::describe_pipeline(s, req).await,
+        "UpdatePipeline" => pipelines::update_pipeline(s, req).await,
+        "DeletePipeline" => pipelines::delete_pipeline(s, req).await,
+        "ListPipelines" => pipelines::list_pipelines(s, req).await,
+        "ListPipelineVersions" => pipelines::list_pipeline_versions(s, req).await,
+        "StartPipelineExecution" => pipelines::start_pipeline_execution(s, req).await,
+        "DescribePipelineExecution" => pipelines::describe_pipeline_execution(s, req).await,
+        "ListPipelineExecutions" => pipelines::list_pipeline_executions(s, req).await,
+        "ListPipelineExecutionSteps" => pipelines::list_pipeline_execution_steps(s, req).await,
+        "ListPipelineParametersForExecution" => {
+            pipelines::list_pipeline_parameters_for_execution(s, req).await
+        }
+        "DescribePipelineDefinitionForExecution" => {
+            pipelines::describe_pipeline_definition_for_execution(s, req).await
+        }
+        "StopPipelineExecution" => pipelines::stop_pipeline_execution(s, req).await,
+        "RetryPipelineExecution" => pipelines::retry_pipeline_execution(s, req).await,
+        "UpdatePipelineExecution" => pipelines::update_pipeline_execution(s, req).await,
+        "SendPipelineExecutionStepSuccess" => {
+            pipelines::send_pipeline_execution_step_success(s, req).await
+        }
+        "SendPipelineExecutionStepFailure" => {
+            pipelines::send_pipeline_execution_step_failure(s, req).await
+        }
+        "CreateModelPackageGroup" => registry::create_model_package_group(s, req).await,
+        "DescribeModelPackageGroup" => registry::describe_model_package_group(s, req).await,
+        "ListModelPackageGroups" => registry::list_model_package_groups(s, req).await,
+        "DeleteModelPackageGroup" => registry::delete_model_package_group(s, req).await,
+        "CreateModelPackage" => registry::create_model_package(s, req).await,
+        "DescribeModelPackage" => registry::describe_model_package(s, req).await,
+        "ListModelPackages" => registry::list_model_packages(s, req).await,
+        "UpdateModelPackage" => registry::update_model_package(s, req).await,
+        "DeleteModelPackage" => registry::delete_model_package(s, req).await,
+        "BatchDescribeModelPackage" => registry::batch_describe_model_package(s, req).await,
         "AddTags" => add_tags(s, req).await,
         "ListTags" => list_tags(s, req).await,
         "DeleteTags" => delete_tags(s, req).await,

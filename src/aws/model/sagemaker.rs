@@ -7,7 +7,7 @@
 //! the operations sagebox implements. The types and the validator live in `super`.
 
 use super::{Member, Model, Operation, Pattern, Shape, ShapeKind as K};
-use super::unicode::{UNICODE_L, UNICODE_N, UNICODE_Z};
+use super::unicode::{UNICODE_L, UNICODE_M, UNICODE_N, UNICODE_P, UNICODE_S, UNICODE_Z};
 
 pub static MODEL: Model = Model {
     service: "sagemaker",
@@ -457,12 +457,16 @@ pub static ALL_OPERATIONS: &[&str] = &[
 /// The operations sagebox implements, sorted by name.
 static OPERATIONS: &[Operation] = &[
     Operation { name: "AddTags", input: Some("AddTagsInput") },
+    Operation { name: "BatchDescribeModelPackage", input: Some("BatchDescribeModelPackageInput") },
     Operation { name: "CreateEndpoint", input: Some("CreateEndpointInput") },
     Operation { name: "CreateEndpointConfig", input: Some("CreateEndpointConfigInput") },
     Operation { name: "CreateHyperParameterTuningJob", input: Some("CreateHyperParameterTuningJobRequest") },
     Operation { name: "CreateModel", input: Some("CreateModelInput") },
+    Operation { name: "CreateModelPackage", input: Some("CreateModelPackageInput") },
+    Operation { name: "CreateModelPackageGroup", input: Some("CreateModelPackageGroupInput") },
     Operation { name: "CreateNotebookInstance", input: Some("CreateNotebookInstanceInput") },
     Operation { name: "CreateNotebookInstanceLifecycleConfig", input: Some("CreateNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "CreatePipeline", input: Some("CreatePipelineRequest") },
     Operation { name: "CreatePresignedNotebookInstanceUrl", input: Some("CreatePresignedNotebookInstanceUrlInput") },
     Operation { name: "CreateProcessingJob", input: Some("CreateProcessingJobRequest") },
     Operation { name: "CreateTrainingJob", input: Some("CreateTrainingJobRequest") },
@@ -470,39 +474,62 @@ static OPERATIONS: &[Operation] = &[
     Operation { name: "DeleteEndpoint", input: Some("DeleteEndpointInput") },
     Operation { name: "DeleteEndpointConfig", input: Some("DeleteEndpointConfigInput") },
     Operation { name: "DeleteModel", input: Some("DeleteModelInput") },
+    Operation { name: "DeleteModelPackage", input: Some("DeleteModelPackageInput") },
+    Operation { name: "DeleteModelPackageGroup", input: Some("DeleteModelPackageGroupInput") },
     Operation { name: "DeleteNotebookInstance", input: Some("DeleteNotebookInstanceInput") },
     Operation { name: "DeleteNotebookInstanceLifecycleConfig", input: Some("DeleteNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "DeletePipeline", input: Some("DeletePipelineRequest") },
     Operation { name: "DeleteTags", input: Some("DeleteTagsInput") },
     Operation { name: "DescribeEndpoint", input: Some("DescribeEndpointInput") },
     Operation { name: "DescribeEndpointConfig", input: Some("DescribeEndpointConfigInput") },
     Operation { name: "DescribeHyperParameterTuningJob", input: Some("DescribeHyperParameterTuningJobRequest") },
     Operation { name: "DescribeModel", input: Some("DescribeModelInput") },
+    Operation { name: "DescribeModelPackage", input: Some("DescribeModelPackageInput") },
+    Operation { name: "DescribeModelPackageGroup", input: Some("DescribeModelPackageGroupInput") },
     Operation { name: "DescribeNotebookInstance", input: Some("DescribeNotebookInstanceInput") },
     Operation { name: "DescribeNotebookInstanceLifecycleConfig", input: Some("DescribeNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "DescribePipeline", input: Some("DescribePipelineRequest") },
+    Operation { name: "DescribePipelineDefinitionForExecution", input: Some("DescribePipelineDefinitionForExecutionRequest") },
+    Operation { name: "DescribePipelineExecution", input: Some("DescribePipelineExecutionRequest") },
     Operation { name: "DescribeProcessingJob", input: Some("DescribeProcessingJobRequest") },
     Operation { name: "DescribeTrainingJob", input: Some("DescribeTrainingJobRequest") },
     Operation { name: "DescribeTransformJob", input: Some("DescribeTransformJobRequest") },
     Operation { name: "ListEndpointConfigs", input: Some("ListEndpointConfigsInput") },
     Operation { name: "ListEndpoints", input: Some("ListEndpointsInput") },
     Operation { name: "ListHyperParameterTuningJobs", input: Some("ListHyperParameterTuningJobsRequest") },
+    Operation { name: "ListModelPackageGroups", input: Some("ListModelPackageGroupsInput") },
+    Operation { name: "ListModelPackages", input: Some("ListModelPackagesInput") },
     Operation { name: "ListModels", input: Some("ListModelsInput") },
     Operation { name: "ListNotebookInstanceLifecycleConfigs", input: Some("ListNotebookInstanceLifecycleConfigsInput") },
     Operation { name: "ListNotebookInstances", input: Some("ListNotebookInstancesInput") },
+    Operation { name: "ListPipelineExecutionSteps", input: Some("ListPipelineExecutionStepsRequest") },
+    Operation { name: "ListPipelineExecutions", input: Some("ListPipelineExecutionsRequest") },
+    Operation { name: "ListPipelineParametersForExecution", input: Some("ListPipelineParametersForExecutionRequest") },
+    Operation { name: "ListPipelineVersions", input: Some("ListPipelineVersionsRequest") },
+    Operation { name: "ListPipelines", input: Some("ListPipelinesRequest") },
     Operation { name: "ListProcessingJobs", input: Some("ListProcessingJobsRequest") },
     Operation { name: "ListTags", input: Some("ListTagsInput") },
     Operation { name: "ListTrainingJobs", input: Some("ListTrainingJobsRequest") },
     Operation { name: "ListTrainingJobsForHyperParameterTuningJob", input: Some("ListTrainingJobsForHyperParameterTuningJobRequest") },
     Operation { name: "ListTransformJobs", input: Some("ListTransformJobsRequest") },
+    Operation { name: "RetryPipelineExecution", input: Some("RetryPipelineExecutionRequest") },
+    Operation { name: "SendPipelineExecutionStepFailure", input: Some("SendPipelineExecutionStepFailureRequest") },
+    Operation { name: "SendPipelineExecutionStepSuccess", input: Some("SendPipelineExecutionStepSuccessRequest") },
     Operation { name: "StartNotebookInstance", input: Some("StartNotebookInstanceInput") },
+    Operation { name: "StartPipelineExecution", input: Some("StartPipelineExecutionRequest") },
     Operation { name: "StopHyperParameterTuningJob", input: Some("StopHyperParameterTuningJobRequest") },
     Operation { name: "StopNotebookInstance", input: Some("StopNotebookInstanceInput") },
+    Operation { name: "StopPipelineExecution", input: Some("StopPipelineExecutionRequest") },
     Operation { name: "StopProcessingJob", input: Some("StopProcessingJobRequest") },
     Operation { name: "StopTrainingJob", input: Some("StopTrainingJobRequest") },
     Operation { name: "StopTransformJob", input: Some("StopTransformJobRequest") },
     Operation { name: "UpdateEndpoint", input: Some("UpdateEndpointInput") },
     Operation { name: "UpdateEndpointWeightsAndCapacities", input: Some("UpdateEndpointWeightsAndCapacitiesInput") },
+    Operation { name: "UpdateModelPackage", input: Some("UpdateModelPackageInput") },
     Operation { name: "UpdateNotebookInstance", input: Some("UpdateNotebookInstanceInput") },
     Operation { name: "UpdateNotebookInstanceLifecycleConfig", input: Some("UpdateNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "UpdatePipeline", input: Some("UpdatePipelineRequest") },
+    Operation { name: "UpdatePipelineExecution", input: Some("UpdatePipelineExecutionRequest") },
 ];
 
 /// Shapes reachable from the implemented operations' inputs, sorted by name.
@@ -556,6 +583,29 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "CodeRepositoryNameOrUrl", min: Some(0), max: Some(3) },
     },
     Shape {
+        name: "AdditionalInferenceSpecificationDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "EntityName" },
+                Member { name: "Description", target: "EntityDescription" },
+                Member { name: "Containers", target: "ModelPackageContainerDefinitionList" },
+                Member { name: "SupportedTransformInstanceTypes", target: "TransformInstanceTypes" },
+                Member { name: "SupportedRealtimeInferenceInstanceTypes", target: "RealtimeInferenceInstanceTypes" },
+                Member { name: "SupportedContentTypes", target: "ContentTypes" },
+                Member { name: "SupportedResponseMIMETypes", target: "ResponseMIMETypes" },
+            ],
+            required: &["Name", "Containers"],
+        },
+    },
+    Shape {
+        name: "AdditionalInferenceSpecifications",
+        kind: K::List {
+            member: "AdditionalInferenceSpecificationDefinition",
+            min: Some(1),
+            max: Some(15),
+        },
+    },
+    Shape {
         name: "AdditionalModelChannelName",
         kind: K::String {
             min: Some(1),
@@ -578,6 +628,28 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "AdditionalModelDataSources",
         kind: K::List { member: "AdditionalModelDataSource", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "AdditionalS3DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataType", target: "AdditionalS3DataSourceDataType" },
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "CompressionType", target: "CompressionType" },
+                Member { name: "ETag", target: "String" },
+            ],
+            required: &["S3DataType", "S3Uri"],
+        },
+    },
+    Shape {
+        name: "AdditionalS3DataSourceDataType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["S3Object", "S3Prefix"],
+            sensitive: false,
+        },
     },
     Shape {
         name: "Alarm",
@@ -635,6 +707,16 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ContainerArguments", target: "ContainerArguments" },
             ],
             required: &["ImageUri"],
+        },
+    },
+    Shape {
+        name: "ApprovalDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -846,6 +928,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "BaseModel",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentVersion", target: "HubContentVersion" },
+                Member { name: "RecipeName", target: "RecipeName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "BatchDataCaptureConfig",
         kind: K::Structure {
             members: &[
@@ -854,6 +947,15 @@ static SHAPES: &[Shape] = &[
                 Member { name: "GenerateInferenceId", target: "Boolean" },
             ],
             required: &["DestinationS3Uri"],
+        },
+    },
+    Shape {
+        name: "BatchDescribeModelPackageInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageArnList", target: "ModelPackageArnList" },
+            ],
+            required: &["ModelPackageArnList"],
         },
     },
     Shape {
@@ -876,6 +978,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "Bias",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Report", target: "MetricsSource" },
+                Member { name: "PreTrainingReport", target: "MetricsSource" },
+                Member { name: "PostTrainingReport", target: "MetricsSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "BlueGreenUpdatePolicy",
         kind: K::Structure {
             members: &[
@@ -887,6 +1000,26 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "Boolean", kind: K::Boolean },
+    Shape {
+        name: "BucketName",
+        kind: K::String {
+            min: Some(3),
+            max: Some(63),
+            pattern: Some(&P_BUCKET_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CallbackToken",
+        kind: K::String {
+            min: Some(10),
+            max: Some(10),
+            pattern: Some(&P_CALLBACK_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "CapacityReservationPreference",
         kind: K::String {
@@ -965,6 +1098,7 @@ static SHAPES: &[Shape] = &[
         name: "CategoricalParameterRanges",
         kind: K::List { member: "CategoricalParameterRange", min: Some(0), max: Some(30) },
     },
+    Shape { name: "CertifyForMarketplace", kind: K::Boolean },
     Shape {
         name: "Channel",
         kind: K::Structure {
@@ -1200,11 +1334,21 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ClientToken",
+        kind: K::String {
+            min: Some(1),
+            max: Some(36),
+            pattern: Some(&P_CLIENT_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CodeRepositoryContains",
         kind: K::String {
             min: Some(0),
             max: Some(1024),
-            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
         },
@@ -1379,6 +1523,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ContentDigest",
+        kind: K::String {
+            min: Some(0),
+            max: Some(72),
+            pattern: Some(&P_CONTENT_DIGEST),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ContentType",
         kind: K::String {
             min: Some(0),
@@ -1388,6 +1542,7 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "ContentTypes", kind: K::List { member: "ContentType", min: None, max: None } },
     Shape {
         name: "ContinuousParameterRange",
         kind: K::Structure {
@@ -1478,6 +1633,51 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateModelPackageGroupInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupName", target: "EntityName" },
+                Member { name: "ModelPackageGroupDescription", target: "EntityDescription" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ManagedConfiguration", target: "ManagedConfiguration" },
+            ],
+            required: &["ModelPackageGroupName"],
+        },
+    },
+    Shape {
+        name: "CreateModelPackageInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageName", target: "EntityName" },
+                Member { name: "ModelPackageGroupName", target: "ArnOrName" },
+                Member { name: "ModelPackageDescription", target: "EntityDescription" },
+                Member { name: "ModelPackageRegistrationType", target: "ModelPackageRegistrationType" },
+                Member { name: "InferenceSpecification", target: "InferenceSpecification" },
+                Member { name: "ValidationSpecification", target: "ModelPackageValidationSpecification" },
+                Member { name: "SourceAlgorithmSpecification", target: "SourceAlgorithmSpecification" },
+                Member { name: "CertifyForMarketplace", target: "CertifyForMarketplace" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ModelApprovalStatus", target: "ModelApprovalStatus" },
+                Member { name: "MetadataProperties", target: "MetadataProperties" },
+                Member { name: "ModelMetrics", target: "ModelMetrics" },
+                Member { name: "ClientToken", target: "ClientToken" },
+                Member { name: "Domain", target: "String" },
+                Member { name: "Task", target: "String" },
+                Member { name: "SamplePayloadUrl", target: "S3Uri" },
+                Member { name: "CustomerMetadataProperties", target: "CustomerMetadataMap" },
+                Member { name: "DriftCheckBaselines", target: "DriftCheckBaselines" },
+                Member { name: "AdditionalInferenceSpecifications", target: "AdditionalInferenceSpecifications" },
+                Member { name: "SkipModelValidation", target: "SkipModelValidation" },
+                Member { name: "SourceUri", target: "ModelPackageSourceUri" },
+                Member { name: "SecurityConfig", target: "ModelPackageSecurityConfig" },
+                Member { name: "ModelCard", target: "ModelPackageModelCard" },
+                Member { name: "ModelLifeCycle", target: "ModelLifeCycle" },
+                Member { name: "ManagedStorageType", target: "ManagedStorageType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "CreateNotebookInstanceInput",
         kind: K::Structure {
             members: &[
@@ -1512,6 +1712,24 @@ static SHAPES: &[Shape] = &[
                 Member { name: "Tags", target: "TagList" },
             ],
             required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "CreatePipelineRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineName" },
+                Member { name: "PipelineDisplayName", target: "PipelineName" },
+                Member { name: "PipelineDefinition", target: "PipelineDefinition" },
+                Member { name: "PipelineDefinitionS3Location", target: "PipelineDefinitionS3Location" },
+                Member { name: "PipelineDescription", target: "PipelineDescription" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ParallelismConfiguration", target: "ParallelismConfiguration" },
+                Member { name: "PipelineVersionAliases", target: "PipelineVersionAliasList" },
+            ],
+            required: &["PipelineName", "ClientRequestToken", "RoleArn"],
         },
     },
     Shape {
@@ -1606,6 +1824,16 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "CreationTime", kind: K::Timestamp },
     Shape {
+        name: "CrossAccountFilterOption",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["SameAccount", "CrossAccount"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CrossRegionMaxInvocationsPerSecondPerInstance",
         kind: K::Integer { min: Some(1), max: Some(10000) },
     },
@@ -1638,6 +1866,39 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "CsvContentType", min: Some(1), max: Some(10) },
     },
     Shape {
+        name: "CustomerMetadataKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_CUSTOMER_METADATA_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CustomerMetadataKeyList",
+        kind: K::List { member: "CustomerMetadataKey", min: None, max: None },
+    },
+    Shape {
+        name: "CustomerMetadataMap",
+        kind: K::Map {
+            key: "CustomerMetadataKey",
+            value: "CustomerMetadataValue",
+            min: Some(1),
+            max: Some(50),
+        },
+    },
+    Shape {
+        name: "CustomerMetadataValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_CUSTOMER_METADATA_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CustomizationTechnique",
         kind: K::String {
             min: None,
@@ -1668,6 +1929,16 @@ static SHAPES: &[Shape] = &[
             max: None,
             pattern: None,
             enum_values: &["FullyReplicated", "ShardedByS3Key"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "DataInputConfig",
+        kind: K::String {
+            min: Some(1),
+            max: Some(16384),
+            pattern: Some(&P_DATA_INPUT_CONFIG),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -1774,6 +2045,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeleteModelPackageGroupInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupName", target: "ArnOrName" },
+            ],
+            required: &["ModelPackageGroupName"],
+        },
+    },
+    Shape {
+        name: "DeleteModelPackageInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageName", target: "VersionedArnOrName" },
+            ],
+            required: &["ModelPackageName"],
+        },
+    },
+    Shape {
         name: "DeleteNotebookInstanceInput",
         kind: K::Structure {
             members: &[
@@ -1789,6 +2078,16 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
             ],
             required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "DeletePipelineRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineName" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+            ],
+            required: &["PipelineName", "ClientRequestToken"],
         },
     },
     Shape {
@@ -1849,6 +2148,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeModelPackageGroupInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupName", target: "ArnOrName" },
+            ],
+            required: &["ModelPackageGroupName"],
+        },
+    },
+    Shape {
+        name: "DescribeModelPackageInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageName", target: "VersionedArnOrName" },
+                Member { name: "IncludedData", target: "IncludedData" },
+            ],
+            required: &["ModelPackageName"],
+        },
+    },
+    Shape {
         name: "DescribeNotebookInstanceInput",
         kind: K::Structure {
             members: &[
@@ -1864,6 +2182,35 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
             ],
             required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribePipelineDefinitionForExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+            ],
+            required: &["PipelineExecutionArn"],
+        },
+    },
+    Shape {
+        name: "DescribePipelineExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+            ],
+            required: &["PipelineExecutionArn"],
+        },
+    },
+    Shape {
+        name: "DescribePipelineRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineNameOrArn" },
+                Member { name: "PipelineVersionId", target: "PipelineVersionId" },
+                Member { name: "PipelineVersionAlias", target: "PipelineVersionAlias" },
+            ],
+            required: &["PipelineName"],
         },
     },
     Shape {
@@ -1944,6 +2291,59 @@ static SHAPES: &[Shape] = &[
     Shape { name: "DisassociateDefaultCodeRepository", kind: K::Boolean },
     Shape { name: "DisassociateNotebookInstanceAcceleratorTypes", kind: K::Boolean },
     Shape { name: "DisassociateNotebookInstanceLifecycleConfig", kind: K::Boolean },
+    Shape {
+        name: "DriftCheckBaselines",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Bias", target: "DriftCheckBias" },
+                Member { name: "Explainability", target: "DriftCheckExplainability" },
+                Member { name: "ModelQuality", target: "DriftCheckModelQuality" },
+                Member { name: "ModelDataQuality", target: "DriftCheckModelDataQuality" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DriftCheckBias",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ConfigFile", target: "FileSource" },
+                Member { name: "PreTrainingConstraints", target: "MetricsSource" },
+                Member { name: "PostTrainingConstraints", target: "MetricsSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DriftCheckExplainability",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Constraints", target: "MetricsSource" },
+                Member { name: "ConfigFile", target: "FileSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DriftCheckModelDataQuality",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Statistics", target: "MetricsSource" },
+                Member { name: "Constraints", target: "MetricsSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DriftCheckModelQuality",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Statistics", target: "MetricsSource" },
+                Member { name: "Constraints", target: "MetricsSource" },
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "EnableCapture", kind: K::Boolean },
     Shape { name: "EnableDetailedObservability", kind: K::Boolean },
     Shape { name: "EnableEnhancedMetrics", kind: K::Boolean },
@@ -1965,7 +2365,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
         },
@@ -1995,7 +2395,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
         },
@@ -2020,6 +2420,26 @@ static SHAPES: &[Shape] = &[
                 "OutOfService", "Creating", "Updating", "SystemUpdating", "RollingBack",
                 "InService", "Deleting", "Failed", "UpdateRollbackFailed",
             ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EntityDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_ENTITY_DESCRIPTION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EntityName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_CONTAINER_HOSTNAME),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -2097,6 +2517,15 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "Explainability",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Report", target: "MetricsSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ExplainerConfig",
         kind: K::Structure {
             members: &[
@@ -2113,6 +2542,17 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_FEATURE_GROUP_NAME),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "FileSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContentType", target: "ContentType" },
+                Member { name: "ContentDigest", target: "ContentDigest" },
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &["S3Uri"],
         },
     },
     Shape {
@@ -2176,6 +2616,26 @@ static SHAPES: &[Shape] = &[
             min: Some(0),
             max: Some(255),
             pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_CONTAINER_HOSTNAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentVersion",
+        kind: K::String {
+            min: Some(5),
+            max: Some(14),
+            pattern: Some(&P_HUB_CONTENT_VERSION),
             enum_values: &[],
             sensitive: false,
         },
@@ -2490,6 +2950,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "IdempotencyToken",
+        kind: K::String {
+            min: Some(32),
+            max: Some(128),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ImageConfig",
         kind: K::Structure {
             members: &[
@@ -2500,12 +2970,32 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ImageDigest",
+        kind: K::String {
+            min: Some(0),
+            max: Some(72),
+            pattern: Some(&P_CONTENT_DIGEST),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ImageUri",
         kind: K::String {
             min: Some(0),
             max: Some(255),
             pattern: Some(&P_ACCEPT),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "IncludedData",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["AllData", "MetadataOnly"],
             sensitive: false,
         },
     },
@@ -2535,6 +3025,19 @@ static SHAPES: &[Shape] = &[
                 Member { name: "HubContentArn", target: "HubContentArn" },
             ],
             required: &["HubContentArn"],
+        },
+    },
+    Shape {
+        name: "InferenceSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Containers", target: "ModelPackageContainerDefinitionList" },
+                Member { name: "SupportedTransformInstanceTypes", target: "TransformInstanceTypes" },
+                Member { name: "SupportedRealtimeInferenceInstanceTypes", target: "RealtimeInferenceInstanceTypes" },
+                Member { name: "SupportedContentTypes", target: "ContentTypes" },
+                Member { name: "SupportedResponseMIMETypes", target: "ResponseMIMETypes" },
+            ],
+            required: &["Containers"],
         },
     },
     Shape {
@@ -2765,6 +3268,16 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "KeepAlivePeriodInSeconds", kind: K::Integer { min: Some(0), max: Some(21600) } },
     Shape {
+        name: "Key",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "KmsKeyId",
         kind: K::String {
             min: Some(0),
@@ -2827,6 +3340,40 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListModelPackageGroupsInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ModelPackageGroupSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "CrossAccountFilterOption", target: "CrossAccountFilterOption" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListModelPackagesInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "ModelApprovalStatus", target: "ModelApprovalStatus" },
+                Member { name: "ModelPackageGroupName", target: "ArnOrName" },
+                Member { name: "ModelPackageType", target: "ModelPackageType" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ModelPackageSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListModelsInput",
         kind: K::Structure {
             members: &[
@@ -2875,6 +3422,75 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceLifecycleConfigNameContains", target: "NotebookInstanceLifecycleConfigName" },
                 Member { name: "DefaultCodeRepositoryContains", target: "CodeRepositoryContains" },
                 Member { name: "AdditionalCodeRepositoryEquals", target: "CodeRepositoryNameOrUrl" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListPipelineExecutionStepsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListPipelineExecutionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineNameOrArn" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortPipelineExecutionsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "PipelineVersionAlias", target: "PipelineVersionAlias" },
+            ],
+            required: &["PipelineName"],
+        },
+    },
+    Shape {
+        name: "ListPipelineParametersForExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &["PipelineExecutionArn"],
+        },
+    },
+    Shape {
+        name: "ListPipelineVersionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineNameOrArn" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &["PipelineName"],
+        },
+    },
+    Shape {
+        name: "ListPipelinesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineNamePrefix", target: "PipelineName" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortPipelinesBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "ManagedBy", target: "PipelineManagedBy" },
             ],
             required: &[],
         },
@@ -2962,6 +3578,15 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ManagedConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ManagedStorageType", target: "ManagedStorageType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ManagedInstanceScalingCooldownInMinutes",
         kind: K::Integer { min: Some(5), max: Some(1440) },
     },
@@ -2998,6 +3623,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ManagedStorageType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Restricted"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "MaxConcurrentInvocationsPerInstance",
         kind: K::Integer { min: Some(1), max: Some(1000) },
     },
@@ -3007,6 +3642,7 @@ static SHAPES: &[Shape] = &[
         name: "MaxNumberOfTrainingJobsNotImproving",
         kind: K::Integer { min: Some(3), max: None },
     },
+    Shape { name: "MaxParallelExecutionSteps", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxParallelTrainingJobs", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxPayloadInMB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
@@ -3021,6 +3657,28 @@ static SHAPES: &[Shape] = &[
         kind: K::Integer { min: Some(600), max: Some(28800) },
     },
     Shape { name: "MaximumRetryAttempts", kind: K::Integer { min: Some(1), max: Some(30) } },
+    Shape {
+        name: "MetadataProperties",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CommitId", target: "MetadataPropertyValue" },
+                Member { name: "Repository", target: "MetadataPropertyValue" },
+                Member { name: "GeneratedBy", target: "MetadataPropertyValue" },
+                Member { name: "ProjectId", target: "MetadataPropertyValue" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MetadataPropertyValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "MetricDefinition",
         kind: K::Structure {
@@ -3092,6 +3750,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "MetricsSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContentType", target: "ContentType" },
+                Member { name: "ContentDigest", target: "ContentDigest" },
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &["ContentType", "S3Uri"],
+        },
+    },
+    Shape {
         name: "MinimumInstanceMetadataServiceVersion",
         kind: K::String {
             min: Some(0),
@@ -3133,6 +3802,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "MlflowExperimentEntityName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "MlflowExperimentName",
         kind: K::String {
             min: Some(1),
@@ -3162,12 +3841,42 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelApprovalStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Approved", "Rejected", "PendingManualApproval"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelCacheSetting",
         kind: K::String {
             min: None,
             max: None,
             pattern: None,
             enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardContent",
+        kind: K::String {
+            min: Some(0),
+            max: Some(100000),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: true,
+        },
+    },
+    Shape {
+        name: "ModelCardStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Draft", "PendingReview", "Approved", "Archived"],
             sensitive: false,
         },
     },
@@ -3192,10 +3901,52 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelDataQuality",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Statistics", target: "MetricsSource" },
+                Member { name: "Constraints", target: "MetricsSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ModelDataSource",
         kind: K::Structure {
             members: &[
                 Member { name: "S3DataSource", target: "S3ModelDataSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DataInputConfig", target: "DataInputConfig" },
+            ],
+            required: &["DataInputConfig"],
+        },
+    },
+    Shape {
+        name: "ModelLifeCycle",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Stage", target: "EntityName" },
+                Member { name: "StageStatus", target: "EntityName" },
+                Member { name: "StageDescription", target: "StageDescription" },
+            ],
+            required: &["Stage", "StageStatus"],
+        },
+    },
+    Shape {
+        name: "ModelMetrics",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelQuality", target: "ModelQuality" },
+                Member { name: "ModelDataQuality", target: "ModelDataQuality" },
+                Member { name: "Bias", target: "Bias" },
+                Member { name: "Explainability", target: "Explainability" },
             ],
             required: &[],
         },
@@ -3215,7 +3966,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
         },
@@ -3231,6 +3982,10 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelPackageArnList",
+        kind: K::List { member: "ModelPackageArn", min: Some(1), max: Some(100) },
+    },
+    Shape {
         name: "ModelPackageConfig",
         kind: K::Structure {
             members: &[
@@ -3241,6 +3996,44 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelPackageContainerDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContainerHostname", target: "ContainerHostname" },
+                Member { name: "Image", target: "ContainerImage" },
+                Member { name: "ImageDigest", target: "ImageDigest" },
+                Member { name: "ModelDataUrl", target: "Url" },
+                Member { name: "ModelDataSource", target: "ModelDataSource" },
+                Member { name: "ProductId", target: "ProductId" },
+                Member { name: "Environment", target: "EnvironmentMap" },
+                Member { name: "ModelInput", target: "ModelInput" },
+                Member { name: "Framework", target: "String" },
+                Member { name: "FrameworkVersion", target: "ModelPackageFrameworkVersion" },
+                Member { name: "NearestModelName", target: "String" },
+                Member { name: "AdditionalModelDataSources", target: "AdditionalModelDataSources" },
+                Member { name: "AdditionalS3DataSource", target: "AdditionalS3DataSource" },
+                Member { name: "ModelDataETag", target: "String" },
+                Member { name: "IsCheckpoint", target: "Boolean" },
+                Member { name: "BaseModel", target: "BaseModel" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelPackageContainerDefinitionList",
+        kind: K::List { member: "ModelPackageContainerDefinition", min: Some(1), max: Some(15) },
+    },
+    Shape {
+        name: "ModelPackageFrameworkVersion",
+        kind: K::String {
+            min: Some(3),
+            max: Some(10),
+            pattern: Some(&P_MODEL_PACKAGE_FRAMEWORK_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelPackageGroupArn",
         kind: K::String {
             min: Some(1),
@@ -3248,6 +4041,109 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_MODEL_PACKAGE_GROUP_ARN),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageGroupSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageModelCard",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardContent", target: "ModelCardContent" },
+                Member { name: "ModelCardStatus", target: "ModelCardStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelPackageRegistrationType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Logged", "Registered"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageSecurityConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["KmsKeyId"],
+        },
+    },
+    Shape {
+        name: "ModelPackageSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageSourceUri",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_MODEL_PACKAGE_SOURCE_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Versioned", "Unversioned", "Both"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelPackageValidationProfile",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProfileName", target: "EntityName" },
+                Member { name: "TransformJobDefinition", target: "TransformJobDefinition" },
+            ],
+            required: &["ProfileName", "TransformJobDefinition"],
+        },
+    },
+    Shape {
+        name: "ModelPackageValidationProfiles",
+        kind: K::List { member: "ModelPackageValidationProfile", min: Some(0), max: Some(1) },
+    },
+    Shape {
+        name: "ModelPackageValidationSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ValidationRole", target: "RoleArn" },
+                Member { name: "ValidationProfiles", target: "ModelPackageValidationProfiles" },
+            ],
+            required: &["ValidationRole", "ValidationProfiles"],
+        },
+    },
+    Shape {
+        name: "ModelQuality",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Statistics", target: "MetricsSource" },
+                Member { name: "Constraints", target: "MetricsSource" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -3322,7 +4218,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(16384),
-            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_CONTENT),
+            pattern: Some(&P_DATA_INPUT_CONFIG),
             enum_values: &[],
             sensitive: false,
         },
@@ -3346,7 +4242,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
         },
@@ -3395,7 +4291,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CODE_REPOSITORY_CONTAINS),
+            pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
         },
@@ -3470,6 +4366,20 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "OutputParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "String256" },
+                Member { name: "Value", target: "String1024" },
+            ],
+            required: &["Name", "Value"],
+        },
+    },
+    Shape {
+        name: "OutputParameterList",
+        kind: K::List { member: "OutputParameter", min: Some(0), max: Some(50) },
+    },
+    Shape {
         name: "PaginationToken",
         kind: K::String {
             min: Some(0),
@@ -3477,6 +4387,25 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_ACCEPT),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "ParallelismConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxParallelExecutionSteps", target: "MaxParallelExecutionSteps" },
+            ],
+            required: &["MaxParallelExecutionSteps"],
+        },
+    },
+    Shape {
+        name: "Parameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "PipelineParameterName" },
+                Member { name: "Value", target: "String1024" },
+            ],
+            required: &["Name", "Value"],
         },
     },
     Shape {
@@ -3488,6 +4417,10 @@ static SHAPES: &[Shape] = &[
             enum_values: &[],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "ParameterList",
+        kind: K::List { member: "Parameter", min: Some(0), max: Some(200) },
     },
     Shape {
         name: "ParameterRanges",
@@ -3538,6 +4471,122 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "PipelineDefinition",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1048576),
+            pattern: Some(&P_PIPELINE_DEFINITION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineDefinitionS3Location",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Bucket", target: "BucketName" },
+                Member { name: "ObjectKey", target: "Key" },
+                Member { name: "VersionId", target: "VersionId" },
+            ],
+            required: &["Bucket", "ObjectKey"],
+        },
+    },
+    Shape {
+        name: "PipelineDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(3072),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineExecutionArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_PIPELINE_EXECUTION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineExecutionDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(3072),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineExecutionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(82),
+            pattern: Some(&P_PIPELINE_EXECUTION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineManagedBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["AWS", "CUSTOMER"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_PIPELINE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_PIPELINE_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineParameterName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_PIPELINE_PARAMETER_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineVersionAlias",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_PIPELINE_VERSION_ALIAS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PipelineVersionAliasList",
+        kind: K::List { member: "PipelineVersionAlias", min: Some(0), max: Some(10) },
+    },
+    Shape { name: "PipelineVersionId", kind: K::Long { min: Some(1), max: None } },
     Shape {
         name: "PlacementSpecification",
         kind: K::Structure {
@@ -3885,6 +4934,16 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "ProcessingVolumeSizeInGB", kind: K::Integer { min: Some(1), max: Some(16384) } },
     Shape {
+        name: "ProductId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ProductionVariant",
         kind: K::Structure {
             members: &[
@@ -4151,6 +5210,20 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "RandomSeed", kind: K::Integer { min: Some(0), max: None } },
     Shape {
+        name: "RealtimeInferenceInstanceTypes",
+        kind: K::List { member: "ProductionVariantInstanceType", min: None, max: None },
+    },
+    Shape {
+        name: "RecipeName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "RecordWrapper",
         kind: K::String {
             min: None,
@@ -4316,6 +5389,31 @@ static SHAPES: &[Shape] = &[
                 Member { name: "MaxRuntimeInSeconds", target: "HyperParameterTuningMaxRuntimeInSeconds" },
             ],
             required: &["MaxParallelTrainingJobs"],
+        },
+    },
+    Shape {
+        name: "ResponseMIMEType",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_RESPONSE_MIME_TYPE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResponseMIMETypes",
+        kind: K::List { member: "ResponseMIMEType", min: None, max: None },
+    },
+    Shape {
+        name: "RetryPipelineExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+                Member { name: "ParallelismConfiguration", target: "ParallelismConfiguration" },
+            ],
+            required: &["PipelineExecutionArn", "ClientRequestToken"],
         },
     },
     Shape {
@@ -4485,6 +5583,51 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "Seed", kind: K::Long { min: None, max: None } },
     Shape {
+        name: "SelectedStep",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StepName", target: "String256" },
+            ],
+            required: &["StepName"],
+        },
+    },
+    Shape {
+        name: "SelectedStepList",
+        kind: K::List { member: "SelectedStep", min: Some(1), max: Some(50) },
+    },
+    Shape {
+        name: "SelectiveExecutionConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourcePipelineExecutionArn", target: "PipelineExecutionArn" },
+                Member { name: "SelectedSteps", target: "SelectedStepList" },
+            ],
+            required: &["SelectedSteps"],
+        },
+    },
+    Shape {
+        name: "SendPipelineExecutionStepFailureRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CallbackToken", target: "CallbackToken" },
+                Member { name: "FailureReason", target: "String256" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+            ],
+            required: &["CallbackToken"],
+        },
+    },
+    Shape {
+        name: "SendPipelineExecutionStepSuccessRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CallbackToken", target: "CallbackToken" },
+                Member { name: "OutputParameters", target: "OutputParameterList" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+            ],
+            required: &["CallbackToken"],
+        },
+    },
+    Shape {
         name: "SequenceLength",
         kind: K::String {
             min: Some(1),
@@ -4562,6 +5705,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SkipModelValidation",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["All", "None"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "SnsTopicArn",
         kind: K::String {
             min: Some(0),
@@ -4592,6 +5745,51 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SortPipelineExecutionsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "PipelineExecutionArn"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortPipelinesBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SourceAlgorithm",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelDataUrl", target: "Url" },
+                Member { name: "ModelDataSource", target: "ModelDataSource" },
+                Member { name: "ModelDataETag", target: "String" },
+                Member { name: "AlgorithmName", target: "ArnOrName" },
+            ],
+            required: &["AlgorithmName"],
+        },
+    },
+    Shape {
+        name: "SourceAlgorithmList",
+        kind: K::List { member: "SourceAlgorithm", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "SourceAlgorithmSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceAlgorithms", target: "SourceAlgorithmList" },
+            ],
+            required: &["SourceAlgorithms"],
+        },
+    },
+    Shape {
         name: "SplitType",
         kind: K::String {
             min: None,
@@ -4602,12 +5800,41 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "StageDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_STAGE_DESCRIPTION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "StartNotebookInstanceInput",
         kind: K::Structure {
             members: &[
                 Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
             ],
             required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "StartPipelineExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineNameOrArn" },
+                Member { name: "PipelineExecutionDisplayName", target: "PipelineExecutionName" },
+                Member { name: "PipelineParameters", target: "ParameterList" },
+                Member { name: "PipelineExecutionDescription", target: "PipelineExecutionDescription" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+                Member { name: "ParallelismConfiguration", target: "ParallelismConfiguration" },
+                Member { name: "SelectiveExecutionConfig", target: "SelectiveExecutionConfig" },
+                Member { name: "PipelineVersionId", target: "PipelineVersionId" },
+                Member { name: "MlflowExperimentName", target: "MlflowExperimentEntityName" },
+                Member { name: "PipelineVersionAlias", target: "PipelineVersionAlias" },
+                Member { name: "RoleArn", target: "RoleArn" },
+            ],
+            required: &["PipelineName", "ClientRequestToken"],
         },
     },
     Shape {
@@ -4626,6 +5853,16 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
             ],
             required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "StopPipelineExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+                Member { name: "ClientRequestToken", target: "IdempotencyToken" },
+            ],
+            required: &["PipelineExecutionArn", "ClientRequestToken"],
         },
     },
     Shape {
@@ -4669,6 +5906,16 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "String",
         kind: K::String { min: None, max: None, pattern: None, enum_values: &[], sensitive: false },
+    },
+    Shape {
+        name: "String1024",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape {
         name: "String256",
@@ -5094,6 +6341,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "TransformInstanceTypes",
+        kind: K::List { member: "TransformInstanceType", min: Some(1), max: None },
+    },
+    Shape {
+        name: "TransformJobDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxConcurrentTransforms", target: "MaxConcurrentTransforms" },
+                Member { name: "MaxPayloadInMB", target: "MaxPayloadInMB" },
+                Member { name: "BatchStrategy", target: "BatchStrategy" },
+                Member { name: "Environment", target: "TransformEnvironmentMap" },
+                Member { name: "TransformInput", target: "TransformInput" },
+                Member { name: "TransformOutput", target: "TransformOutput" },
+                Member { name: "TransformResources", target: "TransformResources" },
+            ],
+            required: &["TransformInput", "TransformOutput", "TransformResources"],
+        },
+    },
+    Shape {
         name: "TransformJobName",
         kind: K::String {
             min: Some(1),
@@ -5185,6 +6451,26 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "UpdateModelPackageInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageArn", target: "ModelPackageArn" },
+                Member { name: "ModelApprovalStatus", target: "ModelApprovalStatus" },
+                Member { name: "ModelPackageRegistrationType", target: "ModelPackageRegistrationType" },
+                Member { name: "ApprovalDescription", target: "ApprovalDescription" },
+                Member { name: "CustomerMetadataProperties", target: "CustomerMetadataMap" },
+                Member { name: "CustomerMetadataPropertiesToRemove", target: "CustomerMetadataKeyList" },
+                Member { name: "AdditionalInferenceSpecificationsToAdd", target: "AdditionalInferenceSpecifications" },
+                Member { name: "InferenceSpecification", target: "InferenceSpecification" },
+                Member { name: "SourceUri", target: "ModelPackageSourceUri" },
+                Member { name: "ModelCard", target: "ModelPackageModelCard" },
+                Member { name: "ModelLifeCycle", target: "ModelLifeCycle" },
+                Member { name: "ClientToken", target: "ClientToken" },
+            ],
+            required: &["ModelPackageArn"],
+        },
+    },
+    Shape {
         name: "UpdateNotebookInstanceInput",
         kind: K::Structure {
             members: &[
@@ -5217,6 +6503,34 @@ static SHAPES: &[Shape] = &[
                 Member { name: "OnStart", target: "NotebookInstanceLifecycleConfigList" },
             ],
             required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "UpdatePipelineExecutionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineExecutionArn", target: "PipelineExecutionArn" },
+                Member { name: "PipelineExecutionDescription", target: "PipelineExecutionDescription" },
+                Member { name: "PipelineExecutionDisplayName", target: "PipelineExecutionName" },
+                Member { name: "ParallelismConfiguration", target: "ParallelismConfiguration" },
+            ],
+            required: &["PipelineExecutionArn"],
+        },
+    },
+    Shape {
+        name: "UpdatePipelineRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineName", target: "PipelineName" },
+                Member { name: "PipelineDisplayName", target: "PipelineName" },
+                Member { name: "PipelineDefinition", target: "PipelineDefinition" },
+                Member { name: "PipelineDefinitionS3Location", target: "PipelineDefinitionS3Location" },
+                Member { name: "PipelineDescription", target: "PipelineDescription" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "ParallelismConfiguration", target: "ParallelismConfiguration" },
+                Member { name: "PipelineVersionAliases", target: "PipelineVersionAliasList" },
+            ],
+            required: &["PipelineName"],
         },
     },
     Shape {
@@ -5269,6 +6583,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "VariantWeight", kind: K::Float { min: Some(0.0), max: None } },
+    Shape {
+        name: "VersionId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "VersionedArnOrName",
         kind: K::String {
@@ -5333,24 +6657,43 @@ static P_ATHENA_QUERY_STRING: Pattern = Pattern::new(
 );
 static P_ATHENA_WORK_GROUP: Pattern = Pattern::new("[a-zA-Z0-9._-]+", &[]);
 static P_ATTRIBUTE_NAME: Pattern = Pattern::new(".+", &[r"[^\n\r\x{85}\x{2028}\x{2029}]+"]);
+static P_BUCKET_NAME: Pattern = Pattern::new(r"[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9]", &[]);
+static P_CALLBACK_TOKEN: Pattern = Pattern::new("[a-zA-Z0-9]+", &[]);
 static P_CLARIFY_MIME_TYPE: Pattern = Pattern::new(
     r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9+.])*",
     &[],
 );
-static P_CODE_REPOSITORY_CONTAINS: Pattern = Pattern::new("[a-zA-Z0-9-]+", &[]);
+static P_CLIENT_TOKEN: Pattern = Pattern::new("[a-zA-Z0-9-]+", &[]);
 static P_CODE_REPOSITORY_NAME_OR_URL: Pattern = Pattern::new(
     "https://([^/]+)/?(.*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
     &[r"https://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*"],
 );
 static P_CONTAINER_HOSTNAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", &[]);
 static P_CONTAINER_IMAGE: Pattern = Pattern::new(r"[\S]+", &[r"[[^ \t\n\x0B\x0C\r]]+"]);
+static P_CONTENT_DIGEST: Pattern = Pattern::new("[Ss][Hh][Aa]256:[0-9a-fA-F]{64}", &[]);
 static P_CSV_CONTENT_TYPE: Pattern = Pattern::new(
     r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*",
     &[],
 );
+static P_CUSTOMER_METADATA_KEY: Pattern = Pattern::new(
+    r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,128}",
+    &["([", UNICODE_L, UNICODE_Z, UNICODE_N, r"_.:\/=+\-@]*)"],
+);
+static P_CUSTOMER_METADATA_VALUE: Pattern = Pattern::new(
+    r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,256}",
+    &["([", UNICODE_L, UNICODE_Z, UNICODE_N, r"_.:\/=+\-@]*)"],
+);
+static P_DATA_INPUT_CONFIG: Pattern = Pattern::new(
+    r"[\S\s]+",
+    &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]+"],
+);
 static P_DESTINATION_S3_URI: Pattern = Pattern::new(
     "(https|s3)://([^/])/?(.*)",
     &[r"(https|s3)://([^/])/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
+);
+static P_ENTITY_DESCRIPTION: Pattern = Pattern::new(
+    r"[\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*",
+    &["[", UNICODE_L, UNICODE_M, UNICODE_Z, UNICODE_S, UNICODE_N, UNICODE_P, "]*"],
 );
 static P_ENVIRONMENT_KEY: Pattern = Pattern::new("[a-zA-Z_][a-zA-Z0-9_]*", &[]);
 static P_ENVIRONMENT_VALUE: Pattern = Pattern::new(
@@ -5360,6 +6703,10 @@ static P_ENVIRONMENT_VALUE: Pattern = Pattern::new(
 static P_EXPERIMENT_ENTITY_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}", &[]);
 static P_FEATURE_GROUP_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}", &[]);
 static P_FILE_SYSTEM_ID: Pattern = Pattern::new("(fs-[0-9a-f]{8,})", &[]);
+static P_HUB_CONTENT_VERSION: Pattern = Pattern::new(
+    r"\d{1,4}.\d{1,4}.\d{1,4}",
+    &[r"[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}"],
+);
 static P_HUB_DATA_SET_ARN: Pattern = Pattern::new(
     r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/\d{1,4}.\d{1,4}.\d{1,4})?",
     &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4})?"],
@@ -5391,19 +6738,36 @@ static P_MODEL_PACKAGE_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[\S]{1,2048}",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[[^ \t\n\x0B\x0C\r]]{1,2048}"],
 );
+static P_MODEL_PACKAGE_FRAMEWORK_VERSION: Pattern = Pattern::new(r"[0-9]\.[A-Za-z0-9.-]+", &[]);
 static P_MODEL_PACKAGE_GROUP_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package-group/[\S]{1,2048}",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package-group/[[^ \t\n\x0B\x0C\r]]{1,2048}"],
 );
-static P_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-]+", &[]);
-static P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_CONTENT: Pattern = Pattern::new(
-    r"[\S\s]+",
-    &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]+"],
+static P_MODEL_PACKAGE_SOURCE_URI: Pattern = Pattern::new(
+    r"[\p{L}\p{M}\p{Z}\p{N}\p{P}]{0,1024}",
+    &["[", UNICODE_L, UNICODE_M, UNICODE_Z, UNICODE_N, UNICODE_P, "]*"],
 );
+static P_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-]+", &[]);
 static P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME: Pattern = Pattern::new(
     "[a-zA-Z0-9](-*[a-zA-Z0-9])*",
     &[],
 );
+static P_PIPELINE_DEFINITION: Pattern = Pattern::new(
+    r".*(?:[ \r\n\t].*)*",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]*(?:[ \r\n\t][^\n\r\x{85}\x{2028}\x{2029}]*)*"],
+);
+static P_PIPELINE_EXECUTION_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline\/.*\/execution\/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline\/[^\n\r\x{85}\x{2028}\x{2029}]*\/execution\/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_PIPELINE_EXECUTION_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}", &[]);
+static P_PIPELINE_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", &[]);
+static P_PIPELINE_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:([0-9]{12}|aws):pipeline/.*)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,255})",
+    &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:([0-9]{12}|aws):pipeline/[^\n\r\x{85}\x{2028}\x{2029}]*)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,255})"],
+);
+static P_PIPELINE_PARAMETER_NAME: Pattern = Pattern::new(r"[A-Za-z0-9\-_]*", &[]);
+static P_PIPELINE_VERSION_ALIAS: Pattern = Pattern::new(r"[a-zA-Z0-9._\-]{1,128}", &[]);
 static P_PLATFORM_IDENTIFIER: Pattern = Pattern::new(
     "(notebook-al1-v1|notebook-al2-v1|notebook-al2-v2|notebook-al2-v3|notebook-al2023-v1|notebook-al2023-v2)",
     &[],
@@ -5411,6 +6775,10 @@ static P_PLATFORM_IDENTIFIER: Pattern = Pattern::new(
 static P_RESOURCE_ARN: Pattern = Pattern::new(
     "arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+",
     &[r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:[^\n\r\x{85}\x{2028}\x{2029}]+"],
+);
+static P_RESPONSE_MIME_TYPE: Pattern = Pattern::new(
+    r"[-\w]+\/.+",
+    &[r"[-[a-zA-Z_0-9]]+\/[^\n\r\x{85}\x{2028}\x{2029}]+"],
 );
 static P_ROLE_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+",
@@ -5429,6 +6797,10 @@ static P_SERVERLESS_JOB_BASE_MODEL_ARN: Pattern = Pattern::new(
 static P_SNS_TOPIC_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sns:[a-z0-9\-]*:[0-9]{12}:[a-zA-Z0-9_.-]+",
     &[],
+);
+static P_STAGE_DESCRIPTION: Pattern = Pattern::new(
+    ".{0,1024}",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]{0,1024}"],
 );
 static P_TAG_KEY: Pattern = Pattern::new(
     r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)",

@@ -121,12 +121,10 @@ impl Services {
             .create_resource(KIND, &name, input.raw, Value::Object(derived), None)
             .await
         {
-            Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
-                Err(ServiceError::Validation(format!(
-                    "Unable to create Notebook Instance Lifecycle Config '{}'. (Reason: Notebook Instance Lifecycle Config already exists)",
-                    self.sagemaker_arn(KIND.arn_type(), &name)
-                )))
-            }
+            Err(ServiceError::Duplicate(_)) => Err(ServiceError::Validation(format!(
+                "Unable to create Notebook Instance Lifecycle Config '{}'. (Reason: Notebook Instance Lifecycle Config already exists)",
+                self.sagemaker_arn(KIND.arn_type(), &name)
+            ))),
             other => other,
         }
     }

@@ -148,7 +148,7 @@ impl Services {
             )
             .await
         {
-            Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
+            Err(ServiceError::Duplicate(_)) => {
                 return Err(ServiceError::Validation(format!(
                     "Cannot create a duplicate Notebook Instance ({})",
                     self.sagemaker_arn(KIND.arn_type(), &name)

@@ -123,7 +123,7 @@ impl Services {
             .await
         {
             Ok(r) => r,
-            Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
+            Err(ServiceError::Duplicate(_)) => {
                 return Err(ServiceError::InUse(format!(
                     "Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})"
                 )));
@@ -258,6 +258,8 @@ impl Services {
         }
         // tuning jobs last: their training jobs have their supervisors back by now
         self.recover_tuning().await;
+        // pipeline executions after the jobs their steps wait on
+        self.recover_pipelines().await;
     }
 
     /// Jobs an earlier run left in progress get their supervisor back when their containers

@@ -98,7 +98,7 @@ impl Services {
             .await
         {
             Ok(r) => r,
-            Err(ServiceError::Validation(m)) if m.starts_with("Cannot create already existing") => {
+            Err(ServiceError::Duplicate(_)) => {
                 return Err(ServiceError::InUse(format!(
                     "Job names must be unique within an AWS account and region, and a job with this name already exists ({arn})"
                 )));

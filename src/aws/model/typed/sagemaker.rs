@@ -31,6 +31,26 @@ pub struct AddTagsInput {
     pub tags: Option<Vec<Tag>>,
 }
 
+/// `AdditionalInferenceSpecificationDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AdditionalInferenceSpecificationDefinition {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "Containers", skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<ModelPackageContainerDefinition>>,
+    #[serde(rename = "SupportedTransformInstanceTypes", skip_serializing_if = "Option::is_none")]
+    pub supported_transform_instance_types: Option<Vec<String>>,
+    #[serde(rename = "SupportedRealtimeInferenceInstanceTypes", skip_serializing_if = "Option::is_none")]
+    pub supported_realtime_inference_instance_types: Option<Vec<String>>,
+    #[serde(rename = "SupportedContentTypes", skip_serializing_if = "Option::is_none")]
+    pub supported_content_types: Option<Vec<String>>,
+    #[serde(rename = "SupportedResponseMIMETypes", skip_serializing_if = "Option::is_none")]
+    pub supported_response_mime_types: Option<Vec<String>>,
+}
+
 /// `AdditionalModelDataSource`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -39,6 +59,20 @@ pub struct AdditionalModelDataSource {
     pub channel_name: Option<String>,
     #[serde(rename = "S3DataSource", skip_serializing_if = "Option::is_none")]
     pub s3_data_source: Option<S3ModelDataSource>,
+}
+
+/// `AdditionalS3DataSource`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AdditionalS3DataSource {
+    #[serde(rename = "S3DataType", skip_serializing_if = "Option::is_none")]
+    pub s3_data_type: Option<AdditionalS3DataSourceDataType>,
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
+    #[serde(rename = "CompressionType", skip_serializing_if = "Option::is_none")]
+    pub compression_type: Option<CompressionType>,
+    #[serde(rename = "ETag", skip_serializing_if = "Option::is_none")]
+    pub e_tag: Option<String>,
 }
 
 /// `Alarm`.
@@ -175,6 +209,18 @@ pub struct Autotune {
     pub mode: Option<AutotuneMode>,
 }
 
+/// `BaseModel`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BaseModel {
+    #[serde(rename = "HubContentName", skip_serializing_if = "Option::is_none")]
+    pub hub_content_name: Option<String>,
+    #[serde(rename = "HubContentVersion", skip_serializing_if = "Option::is_none")]
+    pub hub_content_version: Option<String>,
+    #[serde(rename = "RecipeName", skip_serializing_if = "Option::is_none")]
+    pub recipe_name: Option<String>,
+}
+
 /// `BatchDataCaptureConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -187,12 +233,32 @@ pub struct BatchDataCaptureConfig {
     pub generate_inference_id: Option<bool>,
 }
 
+/// `BatchDescribeModelPackageInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BatchDescribeModelPackageInput {
+    #[serde(rename = "ModelPackageArnList", skip_serializing_if = "Option::is_none")]
+    pub model_package_arn_list: Option<Vec<String>>,
+}
+
 /// `BestObjectiveNotImproving`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct BestObjectiveNotImproving {
     #[serde(rename = "MaxNumberOfTrainingJobsNotImproving", skip_serializing_if = "Option::is_none")]
     pub max_number_of_training_jobs_not_improving: Option<i64>,
+}
+
+/// `Bias`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Bias {
+    #[serde(rename = "Report", skip_serializing_if = "Option::is_none")]
+    pub report: Option<MetricsSource>,
+    #[serde(rename = "PreTrainingReport", skip_serializing_if = "Option::is_none")]
+    pub pre_training_report: Option<MetricsSource>,
+    #[serde(rename = "PostTrainingReport", skip_serializing_if = "Option::is_none")]
+    pub post_training_report: Option<MetricsSource>,
 }
 
 /// `BlueGreenUpdatePolicy`.
@@ -511,6 +577,76 @@ pub struct CreateModelInput {
     pub enable_network_isolation: Option<bool>,
 }
 
+/// `CreateModelPackageGroupInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateModelPackageGroupInput {
+    #[serde(rename = "ModelPackageGroupName", skip_serializing_if = "Option::is_none")]
+    pub model_package_group_name: Option<String>,
+    #[serde(rename = "ModelPackageGroupDescription", skip_serializing_if = "Option::is_none")]
+    pub model_package_group_description: Option<String>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "ManagedConfiguration", skip_serializing_if = "Option::is_none")]
+    pub managed_configuration: Option<ManagedConfiguration>,
+}
+
+/// `CreateModelPackageInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateModelPackageInput {
+    #[serde(rename = "ModelPackageName", skip_serializing_if = "Option::is_none")]
+    pub model_package_name: Option<String>,
+    #[serde(rename = "ModelPackageGroupName", skip_serializing_if = "Option::is_none")]
+    pub model_package_group_name: Option<String>,
+    #[serde(rename = "ModelPackageDescription", skip_serializing_if = "Option::is_none")]
+    pub model_package_description: Option<String>,
+    #[serde(rename = "ModelPackageRegistrationType", skip_serializing_if = "Option::is_none")]
+    pub model_package_registration_type: Option<ModelPackageRegistrationType>,
+    #[serde(rename = "InferenceSpecification", skip_serializing_if = "Option::is_none")]
+    pub inference_specification: Option<InferenceSpecification>,
+    #[serde(rename = "ValidationSpecification", skip_serializing_if = "Option::is_none")]
+    pub validation_specification: Option<ModelPackageValidationSpecification>,
+    #[serde(rename = "SourceAlgorithmSpecification", skip_serializing_if = "Option::is_none")]
+    pub source_algorithm_specification: Option<SourceAlgorithmSpecification>,
+    #[serde(rename = "CertifyForMarketplace", skip_serializing_if = "Option::is_none")]
+    pub certify_for_marketplace: Option<bool>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "ModelApprovalStatus", skip_serializing_if = "Option::is_none")]
+    pub model_approval_status: Option<ModelApprovalStatus>,
+    #[serde(rename = "MetadataProperties", skip_serializing_if = "Option::is_none")]
+    pub metadata_properties: Option<MetadataProperties>,
+    #[serde(rename = "ModelMetrics", skip_serializing_if = "Option::is_none")]
+    pub model_metrics: Option<ModelMetrics>,
+    #[serde(rename = "ClientToken", skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(rename = "Domain", skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(rename = "Task", skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(rename = "SamplePayloadUrl", skip_serializing_if = "Option::is_none")]
+    pub sample_payload_url: Option<String>,
+    #[serde(rename = "CustomerMetadataProperties", skip_serializing_if = "Option::is_none")]
+    pub customer_metadata_properties: Option<BTreeMap<String, String>>,
+    #[serde(rename = "DriftCheckBaselines", skip_serializing_if = "Option::is_none")]
+    pub drift_check_baselines: Option<DriftCheckBaselines>,
+    #[serde(rename = "AdditionalInferenceSpecifications", skip_serializing_if = "Option::is_none")]
+    pub additional_inference_specifications: Option<Vec<AdditionalInferenceSpecificationDefinition>>,
+    #[serde(rename = "SkipModelValidation", skip_serializing_if = "Option::is_none")]
+    pub skip_model_validation: Option<SkipModelValidation>,
+    #[serde(rename = "SourceUri", skip_serializing_if = "Option::is_none")]
+    pub source_uri: Option<String>,
+    #[serde(rename = "SecurityConfig", skip_serializing_if = "Option::is_none")]
+    pub security_config: Option<ModelPackageSecurityConfig>,
+    #[serde(rename = "ModelCard", skip_serializing_if = "Option::is_none")]
+    pub model_card: Option<ModelPackageModelCard>,
+    #[serde(rename = "ModelLifeCycle", skip_serializing_if = "Option::is_none")]
+    pub model_life_cycle: Option<ModelLifeCycle>,
+    #[serde(rename = "ManagedStorageType", skip_serializing_if = "Option::is_none")]
+    pub managed_storage_type: Option<ManagedStorageType>,
+}
+
 /// `CreateNotebookInstanceInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -563,6 +699,32 @@ pub struct CreateNotebookInstanceLifecycleConfigInput {
     pub on_start: Option<Vec<NotebookInstanceLifecycleHook>>,
     #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+}
+
+/// `CreatePipelineRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreatePipelineRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "PipelineDisplayName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_display_name: Option<String>,
+    #[serde(rename = "PipelineDefinition", skip_serializing_if = "Option::is_none")]
+    pub pipeline_definition: Option<String>,
+    #[serde(rename = "PipelineDefinitionS3Location", skip_serializing_if = "Option::is_none")]
+    pub pipeline_definition_s3_location: Option<PipelineDefinitionS3Location>,
+    #[serde(rename = "PipelineDescription", skip_serializing_if = "Option::is_none")]
+    pub pipeline_description: Option<String>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+    #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "ParallelismConfiguration", skip_serializing_if = "Option::is_none")]
+    pub parallelism_configuration: Option<ParallelismConfiguration>,
+    #[serde(rename = "PipelineVersionAliases", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_aliases: Option<Vec<String>>,
 }
 
 /// `CreatePresignedNotebookInstanceUrlInput`.
@@ -833,6 +995,22 @@ pub struct DeleteModelInput {
     pub model_name: Option<String>,
 }
 
+/// `DeleteModelPackageGroupInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteModelPackageGroupInput {
+    #[serde(rename = "ModelPackageGroupName", skip_serializing_if = "Option::is_none")]
+    pub model_package_group_name: Option<String>,
+}
+
+/// `DeleteModelPackageInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteModelPackageInput {
+    #[serde(rename = "ModelPackageName", skip_serializing_if = "Option::is_none")]
+    pub model_package_name: Option<String>,
+}
+
 /// `DeleteNotebookInstanceInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -847,6 +1025,16 @@ pub struct DeleteNotebookInstanceInput {
 pub struct DeleteNotebookInstanceLifecycleConfigInput {
     #[serde(rename = "NotebookInstanceLifecycleConfigName", skip_serializing_if = "Option::is_none")]
     pub notebook_instance_lifecycle_config_name: Option<String>,
+}
+
+/// `DeletePipelineRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeletePipelineRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
 }
 
 /// `DeleteTagsInput`.
@@ -903,6 +1091,24 @@ pub struct DescribeModelInput {
     pub model_name: Option<String>,
 }
 
+/// `DescribeModelPackageGroupInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeModelPackageGroupInput {
+    #[serde(rename = "ModelPackageGroupName", skip_serializing_if = "Option::is_none")]
+    pub model_package_group_name: Option<String>,
+}
+
+/// `DescribeModelPackageInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeModelPackageInput {
+    #[serde(rename = "ModelPackageName", skip_serializing_if = "Option::is_none")]
+    pub model_package_name: Option<String>,
+    #[serde(rename = "IncludedData", skip_serializing_if = "Option::is_none")]
+    pub included_data: Option<IncludedData>,
+}
+
 /// `DescribeNotebookInstanceInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -917,6 +1123,34 @@ pub struct DescribeNotebookInstanceInput {
 pub struct DescribeNotebookInstanceLifecycleConfigInput {
     #[serde(rename = "NotebookInstanceLifecycleConfigName", skip_serializing_if = "Option::is_none")]
     pub notebook_instance_lifecycle_config_name: Option<String>,
+}
+
+/// `DescribePipelineDefinitionForExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribePipelineDefinitionForExecutionRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+}
+
+/// `DescribePipelineExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribePipelineExecutionRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+}
+
+/// `DescribePipelineRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribePipelineRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "PipelineVersionId", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_id: Option<i64>,
+    #[serde(rename = "PipelineVersionAlias", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_alias: Option<String>,
 }
 
 /// `DescribeProcessingJobRequest`.
@@ -957,6 +1191,62 @@ pub struct DesiredWeightAndCapacity {
     pub serverless_update_config: Option<ProductionVariantServerlessUpdateConfig>,
 }
 
+/// `DriftCheckBaselines`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DriftCheckBaselines {
+    #[serde(rename = "Bias", skip_serializing_if = "Option::is_none")]
+    pub bias: Option<DriftCheckBias>,
+    #[serde(rename = "Explainability", skip_serializing_if = "Option::is_none")]
+    pub explainability: Option<DriftCheckExplainability>,
+    #[serde(rename = "ModelQuality", skip_serializing_if = "Option::is_none")]
+    pub model_quality: Option<DriftCheckModelQuality>,
+    #[serde(rename = "ModelDataQuality", skip_serializing_if = "Option::is_none")]
+    pub model_data_quality: Option<DriftCheckModelDataQuality>,
+}
+
+/// `DriftCheckBias`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DriftCheckBias {
+    #[serde(rename = "ConfigFile", skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<FileSource>,
+    #[serde(rename = "PreTrainingConstraints", skip_serializing_if = "Option::is_none")]
+    pub pre_training_constraints: Option<MetricsSource>,
+    #[serde(rename = "PostTrainingConstraints", skip_serializing_if = "Option::is_none")]
+    pub post_training_constraints: Option<MetricsSource>,
+}
+
+/// `DriftCheckExplainability`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DriftCheckExplainability {
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<MetricsSource>,
+    #[serde(rename = "ConfigFile", skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<FileSource>,
+}
+
+/// `DriftCheckModelDataQuality`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DriftCheckModelDataQuality {
+    #[serde(rename = "Statistics", skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<MetricsSource>,
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<MetricsSource>,
+}
+
+/// `DriftCheckModelQuality`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DriftCheckModelQuality {
+    #[serde(rename = "Statistics", skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<MetricsSource>,
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<MetricsSource>,
+}
+
 /// `ExperimentConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -971,12 +1261,32 @@ pub struct ExperimentConfig {
     pub run_name: Option<String>,
 }
 
+/// `Explainability`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Explainability {
+    #[serde(rename = "Report", skip_serializing_if = "Option::is_none")]
+    pub report: Option<MetricsSource>,
+}
+
 /// `ExplainerConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ExplainerConfig {
     #[serde(rename = "ClarifyExplainerConfig", skip_serializing_if = "Option::is_none")]
     pub clarify_explainer_config: Option<ClarifyExplainerConfig>,
+}
+
+/// `FileSource`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FileSource {
+    #[serde(rename = "ContentType", skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(rename = "ContentDigest", skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
 }
 
 /// `FileSystemDataSource`.
@@ -1173,6 +1483,22 @@ pub struct InferenceHubAccessConfig {
     pub hub_content_arn: Option<String>,
 }
 
+/// `InferenceSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceSpecification {
+    #[serde(rename = "Containers", skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<ModelPackageContainerDefinition>>,
+    #[serde(rename = "SupportedTransformInstanceTypes", skip_serializing_if = "Option::is_none")]
+    pub supported_transform_instance_types: Option<Vec<String>>,
+    #[serde(rename = "SupportedRealtimeInferenceInstanceTypes", skip_serializing_if = "Option::is_none")]
+    pub supported_realtime_inference_instance_types: Option<Vec<String>>,
+    #[serde(rename = "SupportedContentTypes", skip_serializing_if = "Option::is_none")]
+    pub supported_content_types: Option<Vec<String>>,
+    #[serde(rename = "SupportedResponseMIMETypes", skip_serializing_if = "Option::is_none")]
+    pub supported_response_mime_types: Option<Vec<String>>,
+}
+
 /// `InfraCheckConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1321,6 +1647,54 @@ pub struct ListHyperParameterTuningJobsRequest {
     pub status_equals: Option<HyperParameterTuningJobStatus>,
 }
 
+/// `ListModelPackageGroupsInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListModelPackageGroupsInput {
+    #[serde(rename = "CreationTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub creation_time_after: Option<Timestamp>,
+    #[serde(rename = "CreationTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub creation_time_before: Option<Timestamp>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NameContains", skip_serializing_if = "Option::is_none")]
+    pub name_contains: Option<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<ModelPackageGroupSortBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "CrossAccountFilterOption", skip_serializing_if = "Option::is_none")]
+    pub cross_account_filter_option: Option<CrossAccountFilterOption>,
+}
+
+/// `ListModelPackagesInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListModelPackagesInput {
+    #[serde(rename = "CreationTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub creation_time_after: Option<Timestamp>,
+    #[serde(rename = "CreationTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub creation_time_before: Option<Timestamp>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NameContains", skip_serializing_if = "Option::is_none")]
+    pub name_contains: Option<String>,
+    #[serde(rename = "ModelApprovalStatus", skip_serializing_if = "Option::is_none")]
+    pub model_approval_status: Option<ModelApprovalStatus>,
+    #[serde(rename = "ModelPackageGroupName", skip_serializing_if = "Option::is_none")]
+    pub model_package_group_name: Option<String>,
+    #[serde(rename = "ModelPackageType", skip_serializing_if = "Option::is_none")]
+    pub model_package_type: Option<ModelPackageType>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<ModelPackageSortBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+}
+
 /// `ListModelsInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1395,6 +1769,94 @@ pub struct ListNotebookInstancesInput {
     pub default_code_repository_contains: Option<String>,
     #[serde(rename = "AdditionalCodeRepositoryEquals", skip_serializing_if = "Option::is_none")]
     pub additional_code_repository_equals: Option<String>,
+}
+
+/// `ListPipelineExecutionStepsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListPipelineExecutionStepsRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+}
+
+/// `ListPipelineExecutionsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListPipelineExecutionsRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortPipelineExecutionsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "PipelineVersionAlias", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_alias: Option<String>,
+}
+
+/// `ListPipelineParametersForExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListPipelineParametersForExecutionRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+}
+
+/// `ListPipelineVersionsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListPipelineVersionsRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+}
+
+/// `ListPipelinesRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListPipelinesRequest {
+    #[serde(rename = "PipelineNamePrefix", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name_prefix: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortPipelinesBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "ManagedBy", skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<PipelineManagedBy>,
 }
 
 /// `ListProcessingJobsRequest`.
@@ -1509,6 +1971,28 @@ pub struct ListTransformJobsRequest {
     pub max_results: Option<i64>,
 }
 
+/// `ManagedConfiguration`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ManagedConfiguration {
+    #[serde(rename = "ManagedStorageType", skip_serializing_if = "Option::is_none")]
+    pub managed_storage_type: Option<ManagedStorageType>,
+}
+
+/// `MetadataProperties`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetadataProperties {
+    #[serde(rename = "CommitId", skip_serializing_if = "Option::is_none")]
+    pub commit_id: Option<String>,
+    #[serde(rename = "Repository", skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(rename = "GeneratedBy", skip_serializing_if = "Option::is_none")]
+    pub generated_by: Option<String>,
+    #[serde(rename = "ProjectId", skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+}
+
 /// `MetricDefinition`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1541,6 +2025,18 @@ pub struct MetricsEndpoint {
     pub metric_publish_frequency_in_seconds: Option<i64>,
 }
 
+/// `MetricsSource`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetricsSource {
+    #[serde(rename = "ContentType", skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(rename = "ContentDigest", skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
+}
+
 /// `MlflowConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1571,12 +2067,56 @@ pub struct ModelClientConfig {
     pub invocations_max_retries: Option<i64>,
 }
 
+/// `ModelDataQuality`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelDataQuality {
+    #[serde(rename = "Statistics", skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<MetricsSource>,
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<MetricsSource>,
+}
+
 /// `ModelDataSource`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ModelDataSource {
     #[serde(rename = "S3DataSource", skip_serializing_if = "Option::is_none")]
     pub s3_data_source: Option<S3ModelDataSource>,
+}
+
+/// `ModelInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelInput {
+    #[serde(rename = "DataInputConfig", skip_serializing_if = "Option::is_none")]
+    pub data_input_config: Option<String>,
+}
+
+/// `ModelLifeCycle`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelLifeCycle {
+    #[serde(rename = "Stage", skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(rename = "StageStatus", skip_serializing_if = "Option::is_none")]
+    pub stage_status: Option<String>,
+    #[serde(rename = "StageDescription", skip_serializing_if = "Option::is_none")]
+    pub stage_description: Option<String>,
+}
+
+/// `ModelMetrics`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelMetrics {
+    #[serde(rename = "ModelQuality", skip_serializing_if = "Option::is_none")]
+    pub model_quality: Option<ModelQuality>,
+    #[serde(rename = "ModelDataQuality", skip_serializing_if = "Option::is_none")]
+    pub model_data_quality: Option<ModelDataQuality>,
+    #[serde(rename = "Bias", skip_serializing_if = "Option::is_none")]
+    pub bias: Option<Bias>,
+    #[serde(rename = "Explainability", skip_serializing_if = "Option::is_none")]
+    pub explainability: Option<Explainability>,
 }
 
 /// `ModelPackageConfig`.
@@ -1587,6 +2127,92 @@ pub struct ModelPackageConfig {
     pub model_package_group_arn: Option<String>,
     #[serde(rename = "SourceModelPackageArn", skip_serializing_if = "Option::is_none")]
     pub source_model_package_arn: Option<String>,
+}
+
+/// `ModelPackageContainerDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelPackageContainerDefinition {
+    #[serde(rename = "ContainerHostname", skip_serializing_if = "Option::is_none")]
+    pub container_hostname: Option<String>,
+    #[serde(rename = "Image", skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(rename = "ImageDigest", skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(rename = "ModelDataUrl", skip_serializing_if = "Option::is_none")]
+    pub model_data_url: Option<String>,
+    #[serde(rename = "ModelDataSource", skip_serializing_if = "Option::is_none")]
+    pub model_data_source: Option<ModelDataSource>,
+    #[serde(rename = "ProductId", skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(rename = "Environment", skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
+    #[serde(rename = "ModelInput", skip_serializing_if = "Option::is_none")]
+    pub model_input: Option<ModelInput>,
+    #[serde(rename = "Framework", skip_serializing_if = "Option::is_none")]
+    pub framework: Option<String>,
+    #[serde(rename = "FrameworkVersion", skip_serializing_if = "Option::is_none")]
+    pub framework_version: Option<String>,
+    #[serde(rename = "NearestModelName", skip_serializing_if = "Option::is_none")]
+    pub nearest_model_name: Option<String>,
+    #[serde(rename = "AdditionalModelDataSources", skip_serializing_if = "Option::is_none")]
+    pub additional_model_data_sources: Option<Vec<AdditionalModelDataSource>>,
+    #[serde(rename = "AdditionalS3DataSource", skip_serializing_if = "Option::is_none")]
+    pub additional_s3_data_source: Option<AdditionalS3DataSource>,
+    #[serde(rename = "ModelDataETag", skip_serializing_if = "Option::is_none")]
+    pub model_data_e_tag: Option<String>,
+    #[serde(rename = "IsCheckpoint", skip_serializing_if = "Option::is_none")]
+    pub is_checkpoint: Option<bool>,
+    #[serde(rename = "BaseModel", skip_serializing_if = "Option::is_none")]
+    pub base_model: Option<BaseModel>,
+}
+
+/// `ModelPackageModelCard`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelPackageModelCard {
+    #[serde(rename = "ModelCardContent", skip_serializing_if = "Option::is_none")]
+    pub model_card_content: Option<String>,
+    #[serde(rename = "ModelCardStatus", skip_serializing_if = "Option::is_none")]
+    pub model_card_status: Option<ModelCardStatus>,
+}
+
+/// `ModelPackageSecurityConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelPackageSecurityConfig {
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// `ModelPackageValidationProfile`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelPackageValidationProfile {
+    #[serde(rename = "ProfileName", skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    #[serde(rename = "TransformJobDefinition", skip_serializing_if = "Option::is_none")]
+    pub transform_job_definition: Option<TransformJobDefinition>,
+}
+
+/// `ModelPackageValidationSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelPackageValidationSpecification {
+    #[serde(rename = "ValidationRole", skip_serializing_if = "Option::is_none")]
+    pub validation_role: Option<String>,
+    #[serde(rename = "ValidationProfiles", skip_serializing_if = "Option::is_none")]
+    pub validation_profiles: Option<Vec<ModelPackageValidationProfile>>,
+}
+
+/// `ModelQuality`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelQuality {
+    #[serde(rename = "Statistics", skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<MetricsSource>,
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<MetricsSource>,
 }
 
 /// `MultiModelConfig`.
@@ -1629,6 +2255,34 @@ pub struct OutputDataConfig {
     pub compression_type: Option<OutputCompressionType>,
 }
 
+/// `OutputParameter`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OutputParameter {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `ParallelismConfiguration`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ParallelismConfiguration {
+    #[serde(rename = "MaxParallelExecutionSteps", skip_serializing_if = "Option::is_none")]
+    pub max_parallel_execution_steps: Option<i64>,
+}
+
+/// `Parameter`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Parameter {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 /// `ParameterRanges`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1649,6 +2303,18 @@ pub struct ParameterRanges {
 pub struct ParentHyperParameterTuningJob {
     #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
     pub hyper_parameter_tuning_job_name: Option<String>,
+}
+
+/// `PipelineDefinitionS3Location`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PipelineDefinitionS3Location {
+    #[serde(rename = "Bucket", skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(rename = "ObjectKey", skip_serializing_if = "Option::is_none")]
+    pub object_key: Option<String>,
+    #[serde(rename = "VersionId", skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// `PlacementSpecification`.
@@ -2029,6 +2695,18 @@ pub struct ResourceLimits {
     pub max_runtime_in_seconds: Option<i64>,
 }
 
+/// `RetryPipelineExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetryPipelineExecutionRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+    #[serde(rename = "ParallelismConfiguration", skip_serializing_if = "Option::is_none")]
+    pub parallelism_configuration: Option<ParallelismConfiguration>,
+}
+
 /// `RetryStrategy`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2093,6 +2771,48 @@ pub struct S3ModelDataSource {
     pub manifest_etag: Option<String>,
 }
 
+/// `SelectedStep`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SelectedStep {
+    #[serde(rename = "StepName", skip_serializing_if = "Option::is_none")]
+    pub step_name: Option<String>,
+}
+
+/// `SelectiveExecutionConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SelectiveExecutionConfig {
+    #[serde(rename = "SourcePipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub source_pipeline_execution_arn: Option<String>,
+    #[serde(rename = "SelectedSteps", skip_serializing_if = "Option::is_none")]
+    pub selected_steps: Option<Vec<SelectedStep>>,
+}
+
+/// `SendPipelineExecutionStepFailureRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SendPipelineExecutionStepFailureRequest {
+    #[serde(rename = "CallbackToken", skip_serializing_if = "Option::is_none")]
+    pub callback_token: Option<String>,
+    #[serde(rename = "FailureReason", skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+}
+
+/// `SendPipelineExecutionStepSuccessRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SendPipelineExecutionStepSuccessRequest {
+    #[serde(rename = "CallbackToken", skip_serializing_if = "Option::is_none")]
+    pub callback_token: Option<String>,
+    #[serde(rename = "OutputParameters", skip_serializing_if = "Option::is_none")]
+    pub output_parameters: Option<Vec<OutputParameter>>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+}
+
 /// `ServerlessJobConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2131,12 +2851,62 @@ pub struct ShuffleConfig {
     pub seed: Option<i64>,
 }
 
+/// `SourceAlgorithm`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SourceAlgorithm {
+    #[serde(rename = "ModelDataUrl", skip_serializing_if = "Option::is_none")]
+    pub model_data_url: Option<String>,
+    #[serde(rename = "ModelDataSource", skip_serializing_if = "Option::is_none")]
+    pub model_data_source: Option<ModelDataSource>,
+    #[serde(rename = "ModelDataETag", skip_serializing_if = "Option::is_none")]
+    pub model_data_e_tag: Option<String>,
+    #[serde(rename = "AlgorithmName", skip_serializing_if = "Option::is_none")]
+    pub algorithm_name: Option<String>,
+}
+
+/// `SourceAlgorithmSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SourceAlgorithmSpecification {
+    #[serde(rename = "SourceAlgorithms", skip_serializing_if = "Option::is_none")]
+    pub source_algorithms: Option<Vec<SourceAlgorithm>>,
+}
+
 /// `StartNotebookInstanceInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StartNotebookInstanceInput {
     #[serde(rename = "NotebookInstanceName", skip_serializing_if = "Option::is_none")]
     pub notebook_instance_name: Option<String>,
+}
+
+/// `StartPipelineExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StartPipelineExecutionRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "PipelineExecutionDisplayName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_display_name: Option<String>,
+    #[serde(rename = "PipelineParameters", skip_serializing_if = "Option::is_none")]
+    pub pipeline_parameters: Option<Vec<Parameter>>,
+    #[serde(rename = "PipelineExecutionDescription", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_description: Option<String>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
+    #[serde(rename = "ParallelismConfiguration", skip_serializing_if = "Option::is_none")]
+    pub parallelism_configuration: Option<ParallelismConfiguration>,
+    #[serde(rename = "SelectiveExecutionConfig", skip_serializing_if = "Option::is_none")]
+    pub selective_execution_config: Option<SelectiveExecutionConfig>,
+    #[serde(rename = "PipelineVersionId", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_id: Option<i64>,
+    #[serde(rename = "MlflowExperimentName", skip_serializing_if = "Option::is_none")]
+    pub mlflow_experiment_name: Option<String>,
+    #[serde(rename = "PipelineVersionAlias", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_alias: Option<String>,
+    #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// `StopHyperParameterTuningJobRequest`.
@@ -2153,6 +2923,16 @@ pub struct StopHyperParameterTuningJobRequest {
 pub struct StopNotebookInstanceInput {
     #[serde(rename = "NotebookInstanceName", skip_serializing_if = "Option::is_none")]
     pub notebook_instance_name: Option<String>,
+}
+
+/// `StopPipelineExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StopPipelineExecutionRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+    #[serde(rename = "ClientRequestToken", skip_serializing_if = "Option::is_none")]
+    pub client_request_token: Option<String>,
 }
 
 /// `StopProcessingJobRequest`.
@@ -2265,6 +3045,26 @@ pub struct TransformInput {
     pub split_type: Option<SplitType>,
 }
 
+/// `TransformJobDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TransformJobDefinition {
+    #[serde(rename = "MaxConcurrentTransforms", skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_transforms: Option<i64>,
+    #[serde(rename = "MaxPayloadInMB", skip_serializing_if = "Option::is_none")]
+    pub max_payload_in_mb: Option<i64>,
+    #[serde(rename = "BatchStrategy", skip_serializing_if = "Option::is_none")]
+    pub batch_strategy: Option<BatchStrategy>,
+    #[serde(rename = "Environment", skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
+    #[serde(rename = "TransformInput", skip_serializing_if = "Option::is_none")]
+    pub transform_input: Option<TransformInput>,
+    #[serde(rename = "TransformOutput", skip_serializing_if = "Option::is_none")]
+    pub transform_output: Option<TransformOutput>,
+    #[serde(rename = "TransformResources", skip_serializing_if = "Option::is_none")]
+    pub transform_resources: Option<TransformResources>,
+}
+
 /// `TransformOutput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2343,6 +3143,36 @@ pub struct UpdateEndpointWeightsAndCapacitiesInput {
     pub desired_weights_and_capacities: Option<Vec<DesiredWeightAndCapacity>>,
 }
 
+/// `UpdateModelPackageInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpdateModelPackageInput {
+    #[serde(rename = "ModelPackageArn", skip_serializing_if = "Option::is_none")]
+    pub model_package_arn: Option<String>,
+    #[serde(rename = "ModelApprovalStatus", skip_serializing_if = "Option::is_none")]
+    pub model_approval_status: Option<ModelApprovalStatus>,
+    #[serde(rename = "ModelPackageRegistrationType", skip_serializing_if = "Option::is_none")]
+    pub model_package_registration_type: Option<ModelPackageRegistrationType>,
+    #[serde(rename = "ApprovalDescription", skip_serializing_if = "Option::is_none")]
+    pub approval_description: Option<String>,
+    #[serde(rename = "CustomerMetadataProperties", skip_serializing_if = "Option::is_none")]
+    pub customer_metadata_properties: Option<BTreeMap<String, String>>,
+    #[serde(rename = "CustomerMetadataPropertiesToRemove", skip_serializing_if = "Option::is_none")]
+    pub customer_metadata_properties_to_remove: Option<Vec<String>>,
+    #[serde(rename = "AdditionalInferenceSpecificationsToAdd", skip_serializing_if = "Option::is_none")]
+    pub additional_inference_specifications_to_add: Option<Vec<AdditionalInferenceSpecificationDefinition>>,
+    #[serde(rename = "InferenceSpecification", skip_serializing_if = "Option::is_none")]
+    pub inference_specification: Option<InferenceSpecification>,
+    #[serde(rename = "SourceUri", skip_serializing_if = "Option::is_none")]
+    pub source_uri: Option<String>,
+    #[serde(rename = "ModelCard", skip_serializing_if = "Option::is_none")]
+    pub model_card: Option<ModelPackageModelCard>,
+    #[serde(rename = "ModelLifeCycle", skip_serializing_if = "Option::is_none")]
+    pub model_life_cycle: Option<ModelLifeCycle>,
+    #[serde(rename = "ClientToken", skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+}
+
 /// `UpdateNotebookInstanceInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2391,6 +3221,42 @@ pub struct UpdateNotebookInstanceLifecycleConfigInput {
     pub on_create: Option<Vec<NotebookInstanceLifecycleHook>>,
     #[serde(rename = "OnStart", skip_serializing_if = "Option::is_none")]
     pub on_start: Option<Vec<NotebookInstanceLifecycleHook>>,
+}
+
+/// `UpdatePipelineExecutionRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpdatePipelineExecutionRequest {
+    #[serde(rename = "PipelineExecutionArn", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_arn: Option<String>,
+    #[serde(rename = "PipelineExecutionDescription", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_description: Option<String>,
+    #[serde(rename = "PipelineExecutionDisplayName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_display_name: Option<String>,
+    #[serde(rename = "ParallelismConfiguration", skip_serializing_if = "Option::is_none")]
+    pub parallelism_configuration: Option<ParallelismConfiguration>,
+}
+
+/// `UpdatePipelineRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpdatePipelineRequest {
+    #[serde(rename = "PipelineName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_name: Option<String>,
+    #[serde(rename = "PipelineDisplayName", skip_serializing_if = "Option::is_none")]
+    pub pipeline_display_name: Option<String>,
+    #[serde(rename = "PipelineDefinition", skip_serializing_if = "Option::is_none")]
+    pub pipeline_definition: Option<String>,
+    #[serde(rename = "PipelineDefinitionS3Location", skip_serializing_if = "Option::is_none")]
+    pub pipeline_definition_s3_location: Option<PipelineDefinitionS3Location>,
+    #[serde(rename = "PipelineDescription", skip_serializing_if = "Option::is_none")]
+    pub pipeline_description: Option<String>,
+    #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(rename = "ParallelismConfiguration", skip_serializing_if = "Option::is_none")]
+    pub parallelism_configuration: Option<ParallelismConfiguration>,
+    #[serde(rename = "PipelineVersionAliases", skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_aliases: Option<Vec<String>>,
 }
 
 /// `VariantProperty`.
@@ -2450,6 +3316,14 @@ string_enum! {
         Failed = "Failed",
         Stopping = "Stopping",
         Stopped = "Stopped",
+    }
+}
+
+string_enum! {
+    /// `AdditionalS3DataSourceDataType`.
+    AdditionalS3DataSourceDataType {
+        S3Object = "S3Object",
+        S3Prefix = "S3Prefix",
     }
 }
 
@@ -2779,6 +3653,14 @@ string_enum! {
     ContainerMode {
         SingleModel = "SingleModel",
         MultiModel = "MultiModel",
+    }
+}
+
+string_enum! {
+    /// `CrossAccountFilterOption`.
+    CrossAccountFilterOption {
+        SameAccount = "SameAccount",
+        CrossAccount = "CrossAccount",
     }
 }
 
@@ -3166,6 +4048,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `IncludedData`.
+    IncludedData {
+        AllData = "AllData",
+        MetadataOnly = "MetadataOnly",
+    }
+}
+
+string_enum! {
     /// `InferenceComponentStatus`.
     InferenceComponentStatus {
         InService = "InService",
@@ -3318,6 +4208,13 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ManagedStorageType`.
+    ManagedStorageType {
+        Restricted = "Restricted",
+    }
+}
+
+string_enum! {
     /// `MlflowAppStatus`.
     MlflowAppStatus {
         Creating = "Creating",
@@ -3389,6 +4286,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ModelPackageGroupSortBy`.
+    ModelPackageGroupSortBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
     /// `ModelPackageGroupStatus`.
     ModelPackageGroupStatus {
         Pending = "Pending",
@@ -3401,6 +4306,22 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ModelPackageRegistrationType`.
+    ModelPackageRegistrationType {
+        Logged = "Logged",
+        Registered = "Registered",
+    }
+}
+
+string_enum! {
+    /// `ModelPackageSortBy`.
+    ModelPackageSortBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
     /// `ModelPackageStatus`.
     ModelPackageStatus {
         Pending = "Pending",
@@ -3408,6 +4329,15 @@ string_enum! {
         Completed = "Completed",
         Failed = "Failed",
         Deleting = "Deleting",
+    }
+}
+
+string_enum! {
+    /// `ModelPackageType`.
+    ModelPackageType {
+        Versioned = "Versioned",
+        Unversioned = "Unversioned",
+        Both = "Both",
     }
 }
 
@@ -3565,6 +4495,14 @@ string_enum! {
         Failed = "Failed",
         Succeeded = "Succeeded",
         CompletedWithFailures = "CompletedWithFailures",
+    }
+}
+
+string_enum! {
+    /// `PipelineManagedBy`.
+    PipelineManagedBy {
+        Aws = "AWS",
+        Customer = "CUSTOMER",
     }
 }
 
@@ -3885,6 +4823,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `SkipModelValidation`.
+    SkipModelValidation {
+        All = "All",
+        None = "None",
+    }
+}
+
+string_enum! {
     /// `SlurmHealthStatus`.
     SlurmHealthStatus {
         Healthy = "Healthy",
@@ -3918,6 +4864,22 @@ string_enum! {
     SortOrder {
         Ascending = "Ascending",
         Descending = "Descending",
+    }
+}
+
+string_enum! {
+    /// `SortPipelineExecutionsBy`.
+    SortPipelineExecutionsBy {
+        CreationTime = "CreationTime",
+        PipelineExecutionArn = "PipelineExecutionArn",
+    }
+}
+
+string_enum! {
+    /// `SortPipelinesBy`.
+    SortPipelinesBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
     }
 }
 
