@@ -106,6 +106,8 @@ impl Server {
         if let Ok(local) = listener.local_addr() {
             services.set_api_port(local.port());
         }
+        // pipeline steps call SageMaker through the same checks and handlers as clients do
+        services.set_sagemaker_api(api::sagemaker::call);
         if !services.config().no_samples {
             match services.seed_samples().await {
                 Ok(0) => {}

@@ -34,6 +34,24 @@ where
     }
 }
 
+/// Runs one call made from inside sagebox (a pipeline step calling SageMaker as SageMaker
+/// Pipelines does): the same checks and handler as a client's request, without HTTP.
+pub async fn call<F, Fut>(
+    model: &'static Model,
+    op: &str,
+    body: &Value,
+    map_error: fn(ServiceError) -> AwsError,
+    run: F,
+) -> Result<Value, AwsError>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Result<Value, ServiceError>>,
+{
+    let bytes = serde_json::to_vec(body).map_err(|e| AwsError::internal(e.to_string()))?;
+    let req = prepare(model, op, &bytes, map_error)?;
+    run(req).await.map_err(map_error)
+}
+
 /// Model constraint violations go through the service's own mapping as `InvalidParameter`:
 /// SageMaker reports them as ValidationException, CloudWatch Logs as InvalidParameterException.
 fn prepare(

@@ -87,6 +87,8 @@ pub struct Services {
     tuning: training::Supervisors,
     /// The executors of running pipeline executions.
     pipelines: pipelines::executor::Executions,
+    /// The SageMaker API as pipeline steps call it (set once the api layer is wired).
+    sagemaker_api: Arc<std::sync::OnceLock<pipelines::api::ApiCall>>,
     /// Notebook instances' Jupyter servers.
     notebooks: notebooks::Notebooks,
     config: Arc<Config>,
@@ -129,6 +131,7 @@ impl Services {
             processing: training::Supervisors::default(),
             tuning: training::Supervisors::default(),
             pipelines: Default::default(),
+            sagemaker_api: Default::default(),
             notebooks: notebooks::Notebooks::default(),
             config: Arc::new(config),
             unsaved: Default::default(),
@@ -143,6 +146,11 @@ impl Services {
     /// The object store, for the S3 protocol service and the console's S3 pages.
     pub fn objects(&self) -> &objects::Objects {
         &self.objects
+    }
+
+    /// Gives pipeline steps the SageMaker API to call (see `pipelines::api`).
+    pub fn set_sagemaker_api(&self, call: pipelines::api::ApiCall) {
+        let _ = self.sagemaker_api.set(call);
     }
 
     /// Tells the runtime the port the API listens on, once bound: containers call back there.

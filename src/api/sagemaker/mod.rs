@@ -31,6 +31,24 @@ pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str
     .await
 }
 
+/// A SageMaker call from inside sagebox: what the pipeline executor's steps make.
+pub fn call(
+    services: Services,
+    op: &'static str,
+    body: Value,
+) -> crate::service::pipelines::api::ApiFuture {
+    Box::pin(async move {
+        json::call(&MODEL, op, &body, map_error, |req| {
+            dispatch(&services, op, req)
+        })
+        .await
+        .map_err(|e| crate::service::pipelines::api::ApiError {
+            code: e.code.to_string(),
+            message: e.message,
+        })
+    })
+}
+
 /// SageMaker's error codes for each service error.
 fn map_error(e: ServiceError) -> AwsError {
     match e {

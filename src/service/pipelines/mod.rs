@@ -7,6 +7,7 @@
 //! step, each step as the real job its type names (`steps`); `resources` holds the pipelines'
 //! and executions' operations.
 
+pub mod api;
 pub mod condition;
 pub mod definition;
 pub mod executor;
