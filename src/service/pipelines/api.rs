@@ -30,7 +30,11 @@ pub type ApiCall = fn(Services, &'static str, Value) -> ApiFuture;
 
 impl Services {
     /// Calls SageMaker operation `op` with `body` as its members.
-    pub(crate) async fn call_sagemaker(&self, op: &'static str, body: Value) -> Result<Value, ApiError> {
+    pub(crate) async fn call_sagemaker(
+        &self,
+        op: &'static str,
+        body: Value,
+    ) -> Result<Value, ApiError> {
         match self.sagemaker_api.get() {
             Some(call) => call(self.clone(), op, body).await,
             None => Err(ApiError {

@@ -1,58 +1,667 @@
-//! Runs one pipeline execution: a task per execution reads its definition, starts every step
-//! whose upstream steps are done (up to the parallelism limit), waits for them, and writes each
-//! step's state to the execution's row before acting on it, so a restart picks up where it left
-//! off. SKELETON: being written.
+//! Runs one pipeline execution: a task per execution starts every step whose upstream steps
+//! have succeeded (up to the parallelism limit), follows them, and writes each step's state to
+//! the execution's row before acting on it, so a restart picks up where it left off (a job step
+//! finds its job again by the name it saved). Stop requests, callback results and finished
+//! steps reach the task as events.
 
-use crate::service::training::Supervisors;
-use crate::service::{ServiceError, ServiceResult, Services};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-/// The executors of running pipeline executions, by execution row name.
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use super::definition::{Definition, StepDef};
+use super::scope::{ExecutionVars, RunScope, cache_key};
+use super::state::{EXECUTION, ExecutionState, StepRun};
+use super::steps::{self, Created, Kind, Outcome};
+use crate::aws::model::typed::sagemaker::{PipelineExecutionStatus as Status, StepStatus};
+use crate::aws::time::now_epoch;
+use crate::service::Services;
+use crate::store::resources::{ListQuery, ResourceKind};
+
+/// The default of ParallelismConfiguration.MaxParallelExecutionSteps.
+pub const DEFAULT_MAX_PARALLEL: u32 = 50;
+
+/// What reaches a running execution's task.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Stop,
+    /// SendPipelineExecutionStepSuccess (Ok: output parameters) or …Failure (Err: reason).
+    Callback {
+        token: String,
+        result: Result<Vec<(String, String)>, String>,
+    },
+    Created {
+        step: String,
+        created: Created,
+    },
+    Finished {
+        step: String,
+        outcome: Outcome,
+    },
+    /// A step's retry interval has passed.
+    Retry {
+        step: String,
+    },
+}
+
+/// The tasks of running executions, by execution row name.
 #[derive(Clone, Default)]
 pub struct Executions {
-    pub(crate) running: Supervisors,
+    inner: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>>,
 }
 
-/// Starts the executor of execution row `name` (`<pipeline>/execution/<id>`), whose row holds an
+impl Executions {
+    fn register(
+        &self,
+        name: &str,
+    ) -> (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().insert(name.to_ascii_lowercase(), tx.clone());
+        (tx, rx)
+    }
+
+    /// Sends `event` to execution `name`'s task; false if none runs.
+    pub(crate) fn send(&self, name: &str, event: Event) -> bool {
+        match self.lock().get(&name.to_ascii_lowercase()) {
+            Some(tx) => tx.send(event).is_ok(),
+            None => false,
+        }
+    }
+
+    pub(crate) fn is_running(&self, name: &str) -> bool {
+        self.lock().contains_key(&name.to_ascii_lowercase())
+    }
+
+    fn done(&self, name: &str) {
+        self.lock().remove(&name.to_ascii_lowercase());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Event>>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Starts the task of execution row `name` (`<pipeline>/execution/<id>`), whose row holds an
 /// `ExecutionState` with its definition and parameters.
 pub(crate) fn spawn(services: Services, name: String) {
-    let _ = (services, name);
+    let (tx, rx) = services.pipelines.register(&name);
+    tokio::spawn(async move {
+        match Executor::load(&services, &name, tx).await {
+            Ok(mut ex) => ex.run(rx).await,
+            Err(e) => tracing::error!("pipeline execution {name} cannot run: {e}"),
+        }
+        services.pipelines.done(&name);
+    });
 }
 
-impl Services {
-    pub async fn stop_pipeline_execution(&self, arn: &str) -> ServiceResult<()> {
-        let _ = arn;
-        Err(ServiceError::Internal("not yet".into()))
+struct Executor {
+    s: Services,
+    name: String,
+    status: Status,
+    state: ExecutionState,
+    definition: Arc<Definition>,
+    parameters: BTreeMap<String, Value>,
+    vars: ExecutionVars,
+    tx: mpsc::UnboundedSender<Event>,
+    stop_tx: watch::Sender<bool>,
+}
+
+impl Executor {
+    async fn load(
+        s: &Services,
+        name: &str,
+        tx: mpsc::UnboundedSender<Event>,
+    ) -> Result<Executor, String> {
+        let row = s
+            .store
+            .resource(ResourceKind::PipelineExecution, name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the execution's row is gone")?;
+        let state: ExecutionState =
+            serde_json::from_value(row.derived.clone()).map_err(|e| e.to_string())?;
+        let status = row
+            .status
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(Status::Executing);
+        let (pipeline_name, execution_id) = name
+            .split_once("/execution/")
+            .ok_or("not an execution row name")?;
+        let pipeline = s
+            .store
+            .resource(ResourceKind::Pipeline, pipeline_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let role_arn = row.request["RoleArn"]
+            .as_str()
+            .or_else(|| {
+                pipeline
+                    .as_ref()
+                    .and_then(|p| p.request["RoleArn"].as_str())
+            })
+            .map(str::to_string);
+        let vars = ExecutionVars {
+            pipeline_name: pipeline
+                .as_ref()
+                .map_or(pipeline_name.to_string(), |p| p.name.clone()),
+            pipeline_arn: s.sagemaker_arn("pipeline", pipeline_name),
+            execution_id: execution_id.to_string(),
+            execution_arn: row.arn.clone(),
+            start: row.created,
+            role_arn,
+        };
+        let definition = Arc::new(Definition::parse(&state.definition)?);
+        let parameters = state.parameters.iter().cloned().collect();
+        let (stop_tx, _) = watch::channel(status == Status::Stopping);
+        Ok(Executor {
+            s: s.clone(),
+            name: name.to_string(),
+            status,
+            state,
+            definition,
+            parameters,
+            vars,
+            tx,
+            stop_tx,
+        })
     }
 
-    pub async fn retry_pipeline_execution(
-        &self,
-        arn: &str,
-        max_parallel: Option<u32>,
-    ) -> ServiceResult<()> {
-        let _ = (arn, max_parallel);
-        Err(ServiceError::Internal("not yet".into()))
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        self.resume_running_steps();
+        if self.status == Status::Stopping {
+            // a stop that a restart cut short goes on
+            self.status = Status::Executing;
+            self.handle(Event::Stop).await;
+        }
+        loop {
+            if self.status == Status::Executing && !self.any_failed() {
+                self.start_ready_steps().await;
+            }
+            if !self.state.steps.iter().any(|s| !s.is_done()) {
+                break;
+            }
+            let Some(event) = rx.recv().await else { break };
+            self.handle(event).await;
+        }
+        self.finish().await;
     }
 
-    /// Completes the Callback step waiting on `token`; answers its execution's ARN.
-    pub async fn send_pipeline_execution_step_success(
-        &self,
-        token: &str,
-        outputs: Vec<(String, String)>,
-    ) -> ServiceResult<String> {
-        let _ = (token, outputs);
-        Err(ServiceError::Internal("not yet".into()))
+    /// After a restart: job steps that were running follow their jobs again.
+    fn resume_running_steps(&mut self) {
+        let resumable: Vec<(String, Option<String>)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|r| !r.is_done() && r.callback_token.is_none())
+            .map(|r| (r.name.clone(), r.resource.clone()))
+            .collect();
+        for (step, resource) in resumable {
+            let Some(def) = self.definition.step(&step).cloned() else {
+                continue;
+            };
+            match steps::kind(&def.kind) {
+                Kind::Resource(_) => self.launch(&def, resource.clone()),
+                _ => {
+                    // instant steps cut short by the restart run again from the start
+                    self.state.steps.retain(|r| r.name != step);
+                }
+            }
+        }
     }
 
-    /// Fails the Callback step waiting on `token`; answers its execution's ARN.
-    pub async fn send_pipeline_execution_step_failure(
-        &self,
-        token: &str,
-        reason: Option<String>,
-    ) -> ServiceResult<String> {
-        let _ = (token, reason);
-        Err(ServiceError::Internal("not yet".into()))
+    fn any_failed(&self) -> bool {
+        self.state
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Failed)
     }
 
-    /// At startup: executions an earlier run left Executing or Stopping get their executor back.
-    pub(crate) async fn recover_pipelines(&self) {}
+    fn executing(&self) -> usize {
+        self.state.steps.iter().filter(|s| !s.is_done()).count()
+    }
+
+    /// Whether step `def` may start now: not started, its branch taken, every upstream step
+    /// succeeded.
+    fn ready(&self, def: &StepDef) -> bool {
+        if self.state.step(&def.name).is_some() {
+            return false;
+        }
+        if let Some((condition, side)) = &def.branch_of {
+            let outcome = self
+                .state
+                .step(condition)
+                .filter(|c| c.status == StepStatus::Succeeded)
+                .and_then(|c| c.properties["Outcome"].as_str().map(str::to_string));
+            if outcome.as_deref() != Some(if *side { "True" } else { "False" }) {
+                return false;
+            }
+        }
+        self.definition.upstream(&def.name).iter().all(|u| {
+            self.state
+                .step(u)
+                .is_some_and(|r| r.status == StepStatus::Succeeded)
+        })
+    }
+
+    async fn start_ready_steps(&mut self) {
+        loop {
+            let max = if self.state.max_parallel == 0 {
+                DEFAULT_MAX_PARALLEL
+            } else {
+                self.state.max_parallel
+            } as usize;
+            if self.executing() >= max || self.any_failed() {
+                return;
+            }
+            let next = self
+                .definition
+                .steps
+                .iter()
+                .find(|d| self.ready(d))
+                .cloned();
+            let Some(def) = next else { return };
+            self.start(&def).await;
+            self.save().await;
+        }
+    }
+
+    fn new_run(&self, def: &StepDef) -> StepRun {
+        StepRun {
+            name: def.name.clone(),
+            kind: def.kind.clone(),
+            display_name: def.display_name.clone(),
+            description: def.description.clone(),
+            status: StepStatus::Executing,
+            start: Some(now_epoch()),
+            attempt_count: 1,
+            ..StepRun::default()
+        }
+    }
+
+    fn scope(&self, placeholders: bool) -> RunScope {
+        RunScope {
+            definition: self.definition.clone(),
+            parameters: self.parameters.clone(),
+            vars: self.vars.clone(),
+            properties: self
+                .state
+                .steps
+                .iter()
+                .filter(|r| r.status == StepStatus::Succeeded)
+                .map(|r| (r.name.clone(), r.properties.clone()))
+                .collect(),
+            placeholders,
+            services: self.s.clone(),
+            handle: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Starts one step: instant steps end here; resource steps get their task.
+    async fn start(&mut self, def: &StepDef) {
+        let mut run = self.new_run(def);
+        if let Some(source) = self.not_selected(def).await {
+            self.state.steps.push(source);
+            return;
+        }
+        match steps::kind(&def.kind) {
+            Kind::Condition => {
+                let conditions = def.arguments["Conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                match self.scope(false).evaluate(conditions).await {
+                    Ok(outcome) => {
+                        let o = if outcome { "True" } else { "False" };
+                        run.metadata = json!({ "Condition": { "Outcome": o } });
+                        run.properties = json!({ "Outcome": o });
+                        end(&mut run, StepStatus::Succeeded, None);
+                    }
+                    Err(e) => end(&mut run, StepStatus::Failed, Some(e)),
+                }
+            }
+            Kind::Fail => {
+                let message = match self
+                    .scope(false)
+                    .resolve(def.arguments["ErrorMessage"].clone())
+                    .await
+                {
+                    Ok(Value::Null) => String::new(),
+                    Ok(v) => super::expr::to_display_string(&v),
+                    Err(e) => e,
+                };
+                run.metadata = json!({ "Fail": { "ErrorMessage": message } });
+                end(&mut run, StepStatus::Failed, Some(message));
+            }
+            Kind::Callback => {
+                let token = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+                let mut callback = json!({ "CallbackToken": token });
+                if let Some(q) = def.arguments["SqsQueueUrl"].as_str() {
+                    callback["SqsQueueUrl"] = json!(q);
+                }
+                run.metadata = json!({ "Callback": callback });
+                run.callback_token = Some(token);
+            }
+            Kind::Refused(reason) => end(&mut run, StepStatus::Failed, Some(reason)),
+            Kind::Resource(r) => {
+                let resolved = self.scope(false).resolve(def.arguments.clone()).await;
+                let arguments = match resolved {
+                    Ok(a) => a,
+                    Err(e) => {
+                        end(&mut run, StepStatus::Failed, Some(e));
+                        self.state.steps.push(run);
+                        return;
+                    }
+                };
+                if def.cache.is_some() {
+                    let key = self
+                        .scope(true)
+                        .resolve(def.arguments.clone())
+                        .await
+                        .map(|a| cache_key(&def.kind, &a));
+                    run.cache_key = key.ok();
+                    if let Some(hit) = self.cached(def, run.cache_key.as_deref()).await {
+                        run.properties = hit.properties;
+                        run.metadata = hit.metadata;
+                        run.cache_source = Some(hit.cache_source.unwrap_or_default());
+                        end(&mut run, StepStatus::Succeeded, None);
+                        self.state.steps.push(run);
+                        return;
+                    }
+                }
+                run.resource = r
+                    .name_member
+                    .map(|_| steps::resource_name(&self.vars.execution_id, &def.name, r.max_name));
+                run.arguments = Some(arguments);
+                self.state.steps.push(run);
+                // the name is saved before the resource is created, so a restart finds it
+                self.save().await;
+                self.launch(def, None);
+                return;
+            }
+        }
+        self.state.steps.push(run);
+    }
+
+    /// Starts the task that creates and follows a resource step's resource (`existing`: the one
+    /// an earlier run created).
+    fn launch(&self, def: &StepDef, existing: Option<String>) {
+        let Kind::Resource(r) = steps::kind(&def.kind) else {
+            return;
+        };
+        let Some(run) = self.state.step(&def.name) else {
+            return;
+        };
+        let arguments = run.arguments.clone().unwrap_or_default();
+        let name = run.resource.clone().unwrap_or_default();
+        let s = self.s.clone();
+        let tx = self.tx.clone();
+        let step = def.name.clone();
+        let stop = self.stop_tx.subscribe();
+        tokio::spawn(async move {
+            let tx2 = tx.clone();
+            let step2 = step.clone();
+            let outcome = r
+                .run(
+                    &s,
+                    arguments,
+                    &name,
+                    existing,
+                    |created| {
+                        let _ = tx2.send(Event::Created {
+                            step: step2,
+                            created,
+                        });
+                    },
+                    stop,
+                )
+                .await;
+            let _ = tx.send(Event::Finished { step, outcome });
+        });
+    }
+
+    /// For a step SelectiveExecutionConfig did not select: its result in the source execution.
+    async fn not_selected(&self, def: &StepDef) -> Option<StepRun> {
+        if self.state.selected.is_empty() || self.state.selected.contains(&def.name) {
+            return None;
+        }
+        let source = self.state.source_execution.clone()?;
+        let row = self.s.pipeline_execution_row(&source).await.ok()?;
+        let st: ExecutionState = serde_json::from_value(row.derived.clone()).ok()?;
+        let mut run = st
+            .step(&def.name)
+            .filter(|r| r.status == StepStatus::Succeeded)?
+            .clone();
+        run.selective_source = Some(row.arn.clone());
+        Some(run)
+    }
+
+    /// The newest succeeded run of this step, with the same cache key, in an execution of the
+    /// same pipeline, within the cache's ExpireAfter.
+    async fn cached(&self, def: &StepDef, key: Option<&str>) -> Option<StepRun> {
+        let key = key?;
+        let expire = def.cache.as_ref()?.expire_after_secs;
+        let prefix = format!("{}/execution/", self.vars.pipeline_name.to_lowercase());
+        let rows = self
+            .s
+            .store
+            .list_resources(ResourceKind::PipelineExecution, ListQuery::every(None))
+            .await
+            .ok()?;
+        let now = now_epoch();
+        let mut best: Option<(f64, StepRun)> = None;
+        for row in rows {
+            if !row.name.to_lowercase().starts_with(&prefix) || row.name == self.name {
+                continue;
+            }
+            let Ok(st) = serde_json::from_value::<ExecutionState>(row.derived.clone()) else {
+                continue;
+            };
+            let Some(r) = st.step(&def.name) else {
+                continue;
+            };
+            let ended = r.end.unwrap_or(0.0);
+            let fresh = expire.is_none_or(|e| now - ended <= e);
+            if r.status == StepStatus::Succeeded
+                && r.cache_key.as_deref() == Some(key)
+                && fresh
+                && best.as_ref().is_none_or(|(t, _)| ended > *t)
+            {
+                let mut hit = r.clone();
+                hit.cache_source = Some(r.cache_source.clone().unwrap_or(row.arn.clone()));
+                best = Some((ended, hit));
+            }
+        }
+        best.map(|(_, r)| r)
+    }
+
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Stop => {
+                if self.status == Status::Executing {
+                    self.status = Status::Stopping;
+                    let _ = self.stop_tx.send(true);
+                    for r in self.state.steps.iter_mut() {
+                        if !r.is_done() && r.callback_token.is_some() {
+                            end(r, StepStatus::Stopped, None);
+                        }
+                    }
+                }
+            }
+            Event::Callback { token, result } => {
+                let Some(r) = self
+                    .state
+                    .steps
+                    .iter_mut()
+                    .find(|r| r.callback_token.as_deref() == Some(&token) && !r.is_done())
+                else {
+                    return;
+                };
+                match result {
+                    Ok(outputs) => {
+                        let list: Vec<Value> = outputs
+                            .iter()
+                            .map(|(n, v)| json!({ "Name": n, "Value": v }))
+                            .collect();
+                        r.metadata["Callback"]["OutputParameters"] = json!(list);
+                        r.properties = json!({ "OutputParameters": list });
+                        end(r, StepStatus::Succeeded, None);
+                    }
+                    Err(reason) => end(r, StepStatus::Failed, Some(reason)),
+                }
+            }
+            Event::Created { step, created } => {
+                let Some(def) = self.definition.step(&step) else {
+                    return;
+                };
+                let Kind::Resource(r) = steps::kind(&def.kind) else {
+                    return;
+                };
+                if let Some(run) = self.state.step_mut(&step) {
+                    run.resource = Some(created.resource);
+                    run.metadata = json!({ r.metadata: { "Arn": created.arn } });
+                }
+            }
+            Event::Finished { step, outcome } => self.finished(&step, outcome),
+            Event::Retry { step } => {
+                if self.status == Status::Executing
+                    && let Some(def) = self.definition.step(&step).cloned()
+                {
+                    self.launch(&def, None);
+                } else if let Some(run) = self.state.step_mut(&step) {
+                    end(run, StepStatus::Stopped, None);
+                }
+            }
+        }
+        self.save().await;
+    }
+
+    fn finished(&mut self, step: &str, outcome: Outcome) {
+        let retry = match &outcome {
+            Outcome::Failed {
+                retry_as: Some(class),
+                ..
+            } if self.status == Status::Executing => self.retry_delay(step, class),
+            _ => None,
+        };
+        let Some(run) = self.state.step_mut(step) else {
+            return;
+        };
+        if let Some(delay) = retry {
+            run.attempt_count += 1;
+            if let Some(def) = self.definition.step(step)
+                && let Kind::Resource(r) = steps::kind(&def.kind)
+            {
+                run.resource = r
+                    .name_member
+                    .map(|_| steps::resource_name(&self.vars.execution_id, step, r.max_name));
+                run.metadata = json!({});
+            }
+            let tx = self.tx.clone();
+            let step = step.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(delay)).await;
+                let _ = tx.send(Event::Retry { step });
+            });
+            return;
+        }
+        match outcome {
+            Outcome::Succeeded { properties } => {
+                run.properties = properties;
+                end(run, StepStatus::Succeeded, None);
+            }
+            Outcome::Failed { reason, .. } => end(run, StepStatus::Failed, Some(reason)),
+            Outcome::Stopped => end(run, StepStatus::Stopped, None),
+        }
+    }
+
+    /// The wait before another attempt of `step`, if one of its RetryPolicies covers a failure
+    /// of type `class` and has attempts left.
+    fn retry_delay(&self, step: &str, class: &str) -> Option<f64> {
+        let def = self.definition.step(step)?;
+        let run = self.state.step(step)?;
+        let started = run.start.unwrap_or_else(now_epoch);
+        def.retry_policies
+            .iter()
+            .find(|p| p.exception_types.iter().any(|t| t == class))
+            .and_then(|p| {
+                let attempts = p.max_attempts.unwrap_or(5);
+                let retries_done = run.attempt_count.saturating_sub(1);
+                if retries_done >= attempts {
+                    return None;
+                }
+                if let Some(e) = p.expire_after_secs
+                    && now_epoch() - started > e
+                {
+                    return None;
+                }
+                let exp = i32::try_from(retries_done).unwrap_or(i32::MAX);
+                Some(p.interval_secs.max(0.0) * p.backoff_rate.max(1.0).powi(exp))
+            })
+    }
+
+    async fn finish(&mut self) {
+        self.status = match self.status {
+            Status::Stopping => Status::Stopped,
+            _ if self.any_failed() => {
+                self.state.failure_reason =
+                    Some("Step failure: One or multiple steps failed.".into());
+                Status::Failed
+            }
+            _ if self
+                .state
+                .steps
+                .iter()
+                .any(|s| s.status == StepStatus::Stopped) =>
+            {
+                Status::Stopped
+            }
+            _ => Status::Succeeded,
+        };
+        self.save().await;
+    }
+
+    /// Writes the execution's status and state to its row.
+    async fn save(&mut self) {
+        let now = now_epoch();
+        self.state.last_modified = Some(now);
+        let state = match serde_json::to_value(&self.state) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(
+                    "pipeline execution {}: state does not encode: {e}",
+                    self.name
+                );
+                return;
+            }
+        };
+        let result = self
+            .s
+            .update_status(
+                ResourceKind::PipelineExecution,
+                &self.name,
+                self.status.as_str(),
+                |d| {
+                    d.remove("FailureReason");
+                    d.extend(state);
+                },
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::error!(
+                "pipeline execution {}: cannot save its state: {e}",
+                self.name
+            );
+        }
+        debug_assert!(EXECUTION.reachable().contains(&self.status));
+    }
+}
+
+/// Ends a step in `status`.
+fn end(run: &mut StepRun, status: StepStatus, reason: Option<String>) {
+    run.status = status;
+    run.end = Some(now_epoch());
+    run.failure_reason = reason;
 }

@@ -34,3 +34,11 @@ pub fn references(v: &Value) -> BTreeSet<String> {
     let _ = v;
     BTreeSet::new()
 }
+
+/// How a resolved value reads as text (Join, ListPipelineParametersForExecution).
+pub fn to_display_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

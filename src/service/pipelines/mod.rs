@@ -9,8 +9,11 @@
 
 pub mod api;
 pub mod condition;
+mod control;
 pub mod definition;
 pub mod executor;
 pub mod expr;
 pub mod resources;
+mod scope;
 pub mod state;
+pub mod steps;

@@ -111,6 +111,9 @@ pub struct StepRun {
     /// restarted executor finds it again instead of creating another.
     pub resource: Option<String>,
     pub callback_token: Option<String>,
+    /// The step's resolved arguments (a resource step's Create* members), kept for a restart
+    /// and for retries.
+    pub arguments: Option<Value>,
     /// A hash of the step's resolved arguments, for CacheConfig.
     pub cache_key: Option<String>,
     /// SelectiveExecutionResult's SourcePipelineExecutionArn for a step not selected.
@@ -134,6 +137,7 @@ impl Default for StepRun {
             cache_source: None,
             resource: None,
             callback_token: None,
+            arguments: None,
             cache_key: None,
             selective_source: None,
         }
