@@ -8,6 +8,7 @@ a Lambda step (which sagebox cannot run), and an execution that survives `kill -
 The scripts the steps run are in fixtures/pipelines; the data is fixtures/diabetes (a regression
 CSV, label first, no header)."""
 
+import json
 import os
 import signal
 import time
@@ -40,12 +41,19 @@ def bucket(s3):
     return name
 
 
-@pytest.fixture(scope="module")
-def pipeline_session(sdk_session, bucket):
-    """A PipelineSession on the shared server: the SDK's job calls only build step arguments."""
+def make_pipeline_session(boto_session, bucket):
+    """A PipelineSession (the SDK's job calls only build step arguments) with the SDK's telemetry
+    off, so no step definition tries to reach AWS's telemetry bucket."""
     from sagemaker.workflow.pipeline_context import PipelineSession
 
-    return PipelineSession(boto_session=sdk_session.boto_session, default_bucket=bucket)
+    config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+    return PipelineSession(boto_session=boto_session, default_bucket=bucket, sagemaker_config=config)
+
+
+@pytest.fixture(scope="module")
+def pipeline_session(sdk_session, bucket):
+    """A PipelineSession on the shared server."""
+    return make_pipeline_session(sdk_session.boto_session, bucket)
 
 
 # ----- helpers -----
@@ -200,8 +208,8 @@ def build_model_pipeline(session, bucket, prefix, group):
 def test_model_pipeline_registers_and_transforms_then_fails_through_its_fail_step(
         pipeline_session, sm, s3, bucket):
     group = unique("diabetes-models")
-    sm.create_model_package_group(ModelPackageGroupName=group)
     pipeline = build_model_pipeline(pipeline_session, bucket, unique("model"), group)
+    sm.create_model_package_group(ModelPackageGroupName=group)
     pipeline.upsert(role_arn=ROLE)
 
     # ---- first execution: the condition holds (the default threshold is huge)
@@ -238,8 +246,6 @@ def test_model_pipeline_registers_and_transforms_then_fails_through_its_fail_ste
     model_input = {i["InputName"]: i["S3Input"]["S3Uri"] for i in evaluate["ProcessingInputs"]}["input-1"]
     assert model_input == train["ModelArtifacts"]["S3ModelArtifacts"]
     (report_uri,) = [o["S3Output"]["S3Uri"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]]
-    import json
-
     mse = json.loads(s3_text(s3, report_uri + "/evaluation.json"))["regression_metrics"]["mse"]["value"]
     assert 100 < mse < 20000  # diabetes targets run 25..346; ten rounds of depth 3 get close
 
@@ -295,3 +301,154 @@ def test_model_pipeline_registers_and_transforms_then_fails_through_its_fail_ste
     summaries = sm.list_pipeline_executions(PipelineName=pipeline.name)["PipelineExecutionSummaries"]
     assert {(s["PipelineExecutionArn"], s["PipelineExecutionStatus"]) for s in summaries} == {
         (first.arn, "Succeeded"), (second.arn, "Failed")}
+
+
+# ----- callback and Lambda steps -----
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/000000000000/model-reviews"
+LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:notify-reviewers"
+
+
+def build_callback_pipeline(session):
+    """AwaitReview (a Callback step with output `verdict`) → CheckVerdict: verdict == "ship" ends
+    the execution, anything else reaches Rejected, a Fail step that quotes the verdict."""
+    from sagemaker.workflow.callback_step import CallbackOutput, CallbackOutputTypeEnum, CallbackStep
+    from sagemaker.workflow.condition_step import ConditionStep
+    from sagemaker.workflow.conditions import ConditionEquals
+    from sagemaker.workflow.fail_step import FailStep
+    from sagemaker.workflow.functions import Join
+    from sagemaker.workflow.parameters import ParameterString
+    from sagemaker.workflow.pipeline import Pipeline
+
+    model = ParameterString(name="ReviewedModel", default_value="diabetes-xgb")
+    step_wait = CallbackStep(
+        name="AwaitReview", sqs_queue_url=QUEUE, inputs={"model": model, "stage": "review"},
+        outputs=[CallbackOutput(output_name="verdict", output_type=CallbackOutputTypeEnum.String)])
+    verdict = step_wait.properties.Outputs["verdict"]
+    step_check = ConditionStep(
+        name="CheckVerdict", conditions=[ConditionEquals(left=verdict, right="ship")], if_steps=[],
+        else_steps=[FailStep(name="Rejected",
+                             error_message=Join(on=" ", values=["reviewer said", verdict]))])
+    return Pipeline(name=unique("review-pipeline"), parameters=[model], steps=[step_wait, step_check],
+                    sagemaker_session=session)
+
+
+def review(sm, execution, verdict):
+    """Waits for the callback step to hand out its token, then completes it with `verdict`."""
+    step = poll_step(execution, "AwaitReview",
+                     lambda s: "CallbackToken" in s.get("Metadata", {}).get("Callback", {}))
+    assert step["StepStatus"] == "Executing"
+    assert step["Metadata"]["Callback"]["SqsQueueUrl"] == QUEUE
+    answer = sm.send_pipeline_execution_step_success(
+        CallbackToken=step["Metadata"]["Callback"]["CallbackToken"],
+        OutputParameters=[{"Name": "verdict", "Value": verdict}])
+    assert answer["PipelineExecutionArn"] == execution.arn
+
+
+def test_callback_step_is_completed_by_send_pipeline_execution_step_success(pipeline_session, sm):
+    pipeline = build_callback_pipeline(pipeline_session)
+    pipeline.upsert(role_arn=ROLE)
+
+    shipped = pipeline.start()
+    review(sm, shipped, "ship")
+    d = wait_for(shipped, attempts=60)
+    steps = steps_by_name(shipped)
+    assert d["PipelineExecutionStatus"] == "Succeeded", (d, steps)
+    assert set(steps) == {"AwaitReview", "CheckVerdict"}
+    assert steps["AwaitReview"]["StepStatus"] == "Succeeded"
+    assert steps["AwaitReview"]["Metadata"]["Callback"]["OutputParameters"] == [
+        {"Name": "verdict", "Value": "ship"}]
+    assert steps["CheckVerdict"]["Metadata"]["Condition"]["Outcome"] == "True"
+
+    # the callback's output is what the next steps see: another verdict takes the other branch
+    held = pipeline.start(parameters={"ReviewedModel": "diabetes-xgb-v2"})
+    review(sm, held, "hold")
+    d = wait_for(held, attempts=60)
+    steps = steps_by_name(held)
+    assert d["PipelineExecutionStatus"] == "Failed", (d, steps)
+    assert steps["CheckVerdict"]["Metadata"]["Condition"]["Outcome"] == "False"
+    assert steps["Rejected"]["StepStatus"] == "Failed"
+    assert steps["Rejected"]["Metadata"]["Fail"]["ErrorMessage"] == "reviewer said hold"
+
+
+def test_lambda_step_fails_with_a_reason_naming_lambda(pipeline_session):
+    from sagemaker.lambda_helper import Lambda
+    from sagemaker.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
+    from sagemaker.workflow.pipeline import Pipeline
+
+    step = LambdaStep(name="NotifyReviewers",
+                      lambda_func=Lambda(function_arn=LAMBDA_ARN, session=pipeline_session),
+                      inputs={"model": "diabetes-xgb"},
+                      outputs=[LambdaOutput(output_name="sent", output_type=LambdaOutputTypeEnum.Boolean)])
+    pipeline = Pipeline(name=unique("lambda-pipeline"), steps=[step], sagemaker_session=pipeline_session)
+    pipeline.upsert(role_arn=ROLE)
+    execution = pipeline.start()
+    d = wait_for(execution, attempts=60)
+    steps = steps_by_name(execution)
+    assert d["PipelineExecutionStatus"] == "Failed", (d, steps)
+    assert steps["NotifyReviewers"]["StepStatus"] == "Failed"
+    assert "Lambda" in steps["NotifyReviewers"]["FailureReason"], steps
+
+
+# ----- an execution outlives sagebox -----
+
+def test_execution_interrupted_by_kill_resumes_after_restart(spawn_sagebox, client_factory, monkeypatch):
+    """kill -9 while the first step's processing job runs; the restarted server adopts that job
+    (no second job) and drives the execution on to its end."""
+    import boto3
+    from sagemaker.processing import ProcessingOutput, ScriptProcessor
+    from sagemaker.workflow.condition_step import ConditionStep
+    from sagemaker.workflow.conditions import ConditionEquals
+    from sagemaker.workflow.fail_step import FailStep
+    from sagemaker.workflow.pipeline import Pipeline
+    from sagemaker.workflow.steps import ProcessingStep
+
+    server = spawn_sagebox()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", REGION), ("SAGEMAKER_SUPPRESS_V2_WARNING", "1")):
+        monkeypatch.setenv(key, value)
+    s3 = client_factory("s3", server.url)
+    bucket = unique("restart")
+    s3.create_bucket(Bucket=bucket)
+    session = make_pipeline_session(boto3.Session(region_name=REGION), bucket)
+
+    sleeper = ScriptProcessor(image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/"
+                              "sagemaker-scikit-learn:1.2-1-cpu-py3", command=["python3"], role=ROLE,
+                              instance_count=1, instance_type=INSTANCE, sagemaker_session=session)
+    step_slow = ProcessingStep(name="Slow", step_args=sleeper.run(
+        code=str(REPO / "fixtures" / "processing" / "slow.py"), arguments=["12"],
+        outputs=[ProcessingOutput(output_name="out", source="/opt/ml/processing/out",
+                                  destination="s3://%s/slow/out" % bucket)]))
+    # a step after the interrupted one, reading its outcome: the restarted server must get there
+    step_check = ConditionStep(
+        name="SlowCompleted",
+        conditions=[ConditionEquals(left=step_slow.properties.ProcessingJobStatus, right="Completed")],
+        if_steps=[], else_steps=[FailStep(name="SlowDidNotComplete", error_message="no")])
+    pipeline = Pipeline(name=unique("restart-pipeline"), steps=[step_slow, step_check],
+                        sagemaker_session=session)
+    pipeline.upsert(role_arn=ROLE)
+    execution = pipeline.start()
+
+    step = poll_step(execution, "Slow", lambda s: s["StepStatus"] == "Executing"
+                     and "ProcessingJob" in s.get("Metadata", {}))
+    job_arn = step["Metadata"]["ProcessingJob"]["Arn"]
+    sm = client_factory("sagemaker", server.url)
+    assert sm.describe_processing_job(ProcessingJobName=job_name(job_arn))["ProcessingJobStatus"] == "InProgress"
+    server.restart(signal.SIGKILL)
+
+    # fresh clients: the old connections died with the server
+    sm = client_factory("sagemaker", server.url)
+    session = make_pipeline_session(boto3.Session(region_name=REGION), bucket)
+    from sagemaker.workflow.pipeline import _PipelineExecution
+
+    execution = _PipelineExecution(arn=execution.arn, sagemaker_session=session)
+    d = wait_for(execution, attempts=90)
+    steps = steps_by_name(execution)
+    assert d["PipelineExecutionStatus"] == "Succeeded", (d, steps)
+    assert steps["Slow"]["StepStatus"] == "Succeeded"
+    assert steps["Slow"]["Metadata"]["ProcessingJob"]["Arn"] == job_arn
+    assert steps["SlowCompleted"]["Metadata"]["Condition"]["Outcome"] == "True"
+    (job,) = sm.list_processing_jobs()["ProcessingJobSummaries"]
+    assert (job["ProcessingJobArn"], job["ProcessingJobStatus"]) == (job_arn, "Completed")
+    assert s3.get_object(Bucket=bucket, Key="slow/out/done.txt")["Body"].read() == b"done"
