@@ -138,7 +138,6 @@ def build_model_pipeline(session, bucket, prefix, group):
 
     sklearn = SKLearnProcessor(framework_version="1.2-1", role=ROLE, instance_type=INSTANCE,
                                instance_count=1, sagemaker_session=session)
-    outputs = {}
     step_process = ProcessingStep(
         name="Preprocess",
         step_args=sklearn.run(
@@ -152,8 +151,8 @@ def build_model_pipeline(session, bucket, prefix, group):
         ),
         cache_config=CacheConfig(enable_caching=True, expire_after="PT1H"),
     )
-    for n in ("train", "validation", "test", "test_features"):
-        outputs[n] = step_process.properties.ProcessingOutputConfig.Outputs[n].S3Output.S3Uri
+    outputs = {n: step_process.properties.ProcessingOutputConfig.Outputs[n].S3Output.S3Uri
+               for n in ("train", "validation", "test", "test_features")}
 
     estimator = Estimator(image_uri=xgb_image, role=ROLE, instance_count=1, instance_type=INSTANCE,
                           output_path="s3://%s/%s/model" % (bucket, prefix), sagemaker_session=session,
@@ -205,18 +204,10 @@ def build_model_pipeline(session, bucket, prefix, group):
                     steps=[step_process, step_train, step_eval, step_check], sagemaker_session=session)
 
 
-def test_model_pipeline_registers_and_transforms_then_fails_through_its_fail_step(
-        pipeline_session, sm, s3, bucket):
-    group = unique("diabetes-models")
-    pipeline = build_model_pipeline(pipeline_session, bucket, unique("model"), group)
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    pipeline.upsert(role_arn=ROLE)
-
-    # ---- first execution: the condition holds (the default threshold is huge)
-    first = pipeline.start()
-    d = wait_for(first)
-    steps = steps_by_name(first)
-    assert d["PipelineExecutionStatus"] == "Succeeded", (d, steps)
+def check_true_branch(sm, s3, execution, group):
+    """The first execution: every job ran, each step fed the next, the model was registered as
+    version 1 of the group, created, and batch-transformed the test features."""
+    steps = steps_by_name(execution)
     assert set(steps) == {"Preprocess", "Train", "Evaluate", "CheckMse", "RegisterModel-RegisterModel",
                           "CreateModel-CreateModel", "Transform"}
     assert {s["StepStatus"] for s in steps.values()} == {"Succeeded"}, steps
@@ -240,64 +231,82 @@ def test_model_pipeline_registers_and_transforms_then_fails_through_its_fail_ste
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
     assert channels == {"train": produced["train"], "validation": produced["validation"]}
     assert train["HyperParameters"]["objective"] == "reg:squarederror"
+    artifacts = train["ModelArtifacts"]["S3ModelArtifacts"]
 
     evaluate = sm.describe_processing_job(
         ProcessingJobName=job_name(steps["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]))
-    model_input = {i["InputName"]: i["S3Input"]["S3Uri"] for i in evaluate["ProcessingInputs"]}["input-1"]
-    assert model_input == train["ModelArtifacts"]["S3ModelArtifacts"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in evaluate["ProcessingInputs"]}
+    assert (inputs["input-1"], inputs["input-2"]) == (artifacts, produced["test"])
     (report_uri,) = [o["S3Output"]["S3Uri"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]]
     mse = json.loads(s3_text(s3, report_uri + "/evaluation.json"))["regression_metrics"]["mse"]["value"]
     assert 100 < mse < 20000  # diabetes targets run 25..346; ten rounds of depth 3 get close
 
     # the registered package: version 1 of the group, approved, pointing at the trained model
     (package,) = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
-    assert steps["RegisterModel-RegisterModel"]["Metadata"]["RegisterModel"]["Arn"] == package["ModelPackageArn"]
+    registered = steps["RegisterModel-RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
+    assert registered == package["ModelPackageArn"]
     assert (package["ModelPackageVersion"], package["ModelApprovalStatus"]) == (1, "Approved")
     described = sm.describe_model_package(ModelPackageName=package["ModelPackageArn"])
     (container,) = described["InferenceSpecification"]["Containers"]
-    assert container["ModelDataUrl"] == train["ModelArtifacts"]["S3ModelArtifacts"]
+    assert container["ModelDataUrl"] == artifacts
     assert described["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv"]
-
-    model_arn = steps["CreateModel-CreateModel"]["Metadata"]["Model"]["Arn"]
-    created = sm.describe_model(ModelName=job_name(model_arn))
-    assert created["ModelArn"] == model_arn
-    assert created["PrimaryContainer"]["ModelDataUrl"] == train["ModelArtifacts"]["S3ModelArtifacts"]
 
     # one prediction per test row, from the model the pipeline created
     transform = sm.describe_transform_job(
         TransformJobName=job_name(steps["Transform"]["Metadata"]["TransformJob"]["Arn"]))
     assert transform["TransformJobStatus"] == "Completed"
-    assert transform["ModelName"] == created["ModelName"]
+    created = sm.describe_model(ModelName=transform["ModelName"])
+    assert created["ModelArn"] == steps["CreateModel-CreateModel"]["Metadata"]["Model"]["Arn"]
+    assert created["PrimaryContainer"]["ModelDataUrl"] == artifacts
     assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == produced["test_features"]
     out = transform["TransformOutput"]["S3OutputPath"]
     assert [k.rsplit("/", 1)[1] for k in s3_keys(s3, out + "/")] == ["test_features.csv.out"]
     predictions = [float(line) for line in s3_text(s3, out + "/test_features.csv.out").splitlines()]
     assert len(predictions) == TEST_ROWS and all(0 < p < 400 for p in predictions)
 
-    # ---- second execution: a threshold no MSE meets ends in the Fail step; the unchanged
-    # preprocessing step comes from the cache instead of a new processing job
-    jobs_before = processing_job_count(sm)
-    second = pipeline.start(parameters={"MseThreshold": 0.0})
-    d = wait_for(second)
-    steps = steps_by_name(second)
-    assert d["PipelineExecutionStatus"] == "Failed", (d, steps)
+
+def check_false_branch(sm, execution, first, group):
+    """The second execution (MseThreshold 0): the Fail step ended it with the joined message, the
+    preprocessing step came from the first execution's cache entry, and nothing was registered."""
+    steps = steps_by_name(execution)
     assert set(steps) == {"Preprocess", "Train", "Evaluate", "CheckMse", "MseTooHigh"}
     assert steps["CheckMse"]["StepStatus"] == "Succeeded"
     assert steps["CheckMse"]["Metadata"]["Condition"]["Outcome"] == "False"
     assert steps["MseTooHigh"]["StepStatus"] == "Failed"
     assert steps["MseTooHigh"]["Metadata"]["Fail"]["ErrorMessage"] in ("MSE above 0.0", "MSE above 0")
-    assert {p["Name"]: p["Value"] for p in second.list_parameters()["PipelineParameters"]} == {
-        "MseThreshold": "0.0", "ModelApprovalStatus": "Approved"}
+    parameters = execution.list_parameters()["PipelineParameters"]
+    assert {"Name": "MseThreshold", "Value": "0.0"} in parameters
 
     assert steps["Preprocess"]["StepStatus"] == "Succeeded"
     assert steps["Preprocess"]["CacheHitResult"]["SourcePipelineExecutionArn"] == first.arn
-    assert processing_job_count(sm) == jobs_before + 1  # Evaluate ran again; Preprocess did not
-    assert steps["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"] != \
-        steps_by_name(first)["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]
+    evaluated = steps["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]
+    assert evaluated != steps_by_name(first)["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]
 
-    # no new package version on the false branch
     packages = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
     assert [p["ModelPackageVersion"] for p in packages] == [1]
+
+
+def test_model_pipeline_registers_and_transforms_then_fails_through_its_fail_step(
+        pipeline_session, sm, s3, bucket):
+    group = unique("diabetes-models")
+    pipeline = build_model_pipeline(pipeline_session, bucket, unique("model"), group)
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    pipeline.upsert(role_arn=ROLE)
+
+    # the condition holds: the default threshold is huge
+    first = pipeline.start()
+    d = wait_for(first)
+    assert d["PipelineExecutionStatus"] == "Succeeded", (d, first.list_steps())
+    check_true_branch(sm, s3, first, group)
+
+    # a threshold no MSE meets; the unchanged preprocessing step is not run again
+    jobs_before = processing_job_count(sm)
+    second = pipeline.start(parameters={"MseThreshold": 0.0})
+    d = wait_for(second)
+    assert d["PipelineExecutionStatus"] == "Failed", (d, second.list_steps())
+    check_false_branch(sm, second, first, group)
+    assert processing_job_count(sm) == jobs_before + 1  # Evaluate's job; none for Preprocess
+
     summaries = sm.list_pipeline_executions(PipelineName=pipeline.name)["PipelineExecutionSummaries"]
     assert {(s["PipelineExecutionArn"], s["PipelineExecutionStatus"]) for s in summaries} == {
         (first.arn, "Succeeded"), (second.arn, "Failed")}
@@ -434,11 +443,12 @@ def test_execution_interrupted_by_kill_resumes_after_restart(spawn_sagebox, clie
                      and "ProcessingJob" in s.get("Metadata", {}))
     job_arn = step["Metadata"]["ProcessingJob"]["Arn"]
     sm = client_factory("sagemaker", server.url)
-    assert sm.describe_processing_job(ProcessingJobName=job_name(job_arn))["ProcessingJobStatus"] == "InProgress"
+    running = sm.describe_processing_job(ProcessingJobName=job_name(job_arn))
+    assert running["ProcessingJobStatus"] == "InProgress"
     server.restart(signal.SIGKILL)
 
     # fresh clients: the old connections died with the server
-    sm = client_factory("sagemaker", server.url)
+    sm, s3 = client_factory("sagemaker", server.url), client_factory("s3", server.url)
     session = make_pipeline_session(boto3.Session(region_name=REGION), bucket)
     from sagemaker.workflow.pipeline import _PipelineExecution
 
