@@ -409,7 +409,7 @@ def test_execution_interrupted_by_kill_resumes_after_restart(spawn_sagebox, clie
     from sagemaker.workflow.condition_step import ConditionStep
     from sagemaker.workflow.conditions import ConditionEquals
     from sagemaker.workflow.fail_step import FailStep
-    from sagemaker.workflow.pipeline import Pipeline
+    from sagemaker.workflow.pipeline import Pipeline, _PipelineExecution
     from sagemaker.workflow.steps import ProcessingStep
 
     server = spawn_sagebox()
@@ -450,8 +450,6 @@ def test_execution_interrupted_by_kill_resumes_after_restart(spawn_sagebox, clie
     # fresh clients: the old connections died with the server
     sm, s3 = client_factory("sagemaker", server.url), client_factory("s3", server.url)
     session = make_pipeline_session(boto3.Session(region_name=REGION), bucket)
-    from sagemaker.workflow.pipeline import _PipelineExecution
-
     execution = _PipelineExecution(arn=execution.arn, sagemaker_session=session)
     d = wait_for(execution, attempts=90)
     steps = steps_by_name(execution)
