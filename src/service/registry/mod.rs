@@ -4,17 +4,17 @@
 //! Packages hold no running work: they are Completed as soon as they are stored, and CreateModel
 //! reads their first container (see `hosting::models`).
 
+mod deploy;
 mod describe_json;
 mod groups;
 mod packages;
 mod update;
-#[cfg(test)]
-mod tests;
 
 pub use describe_json::{
     render_batch_summary, render_describe_model_package, render_describe_model_package_group,
     render_model_package_group_summary, render_model_package_summary,
 };
+pub use deploy::resolved_containers;
 pub use groups::ModelPackageGroup;
 pub use packages::{ModelPackage, ModelPackageListParams};
 
