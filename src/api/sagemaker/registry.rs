@@ -61,14 +61,20 @@ pub(super) async fn create_model_package(s: &Services, req: Request) -> Answer {
 }
 
 pub(super) async fn describe_model_package(s: &Services, req: Request) -> Answer {
-    let p = s.describe_model_package(required_str(&req, PACKAGE)?).await?;
+    let p = s
+        .describe_model_package(required_str(&req, PACKAGE)?)
+        .await?;
     Ok(render_describe_model_package(&p))
 }
 
 pub(super) async fn list_model_packages(s: &Services, req: Request) -> Answer {
     let input: ListModelPackagesInput = decode(&req).map_err(ServiceError::Validation)?;
     let page = s.list_model_packages(package_params(input)).await?;
-    let items: Vec<Value> = page.items.iter().map(render_model_package_summary).collect();
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(render_model_package_summary)
+        .collect();
     Ok(with_token(
         json!({ "ModelPackageSummaryList": items }),
         page.next_token,
@@ -163,8 +169,10 @@ mod tests {
         assert_eq!(g.query.sort, SortKey::CreationTime);
         assert_eq!(g.query.limit, DEFAULT_MAX_RESULTS);
         let p = package_params(
-            serde_json::from_value(json!({"SortBy": "Name", "SortOrder": "Descending", "MaxResults": 2}))
-                .expect("decodes"),
+            serde_json::from_value(
+                json!({"SortBy": "Name", "SortOrder": "Descending", "MaxResults": 2}),
+            )
+            .expect("decodes"),
         );
         assert!(p.by_name && p.descending);
         assert_eq!(p.limit, 2);

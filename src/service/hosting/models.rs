@@ -37,7 +37,11 @@ impl Services {
         });
         // a model made from a model package runs the package's container, kept beside the
         // request (which Describe echoes as sent) so it runs even if the package goes
-        let given: Vec<_> = req.primary_container.iter().chain(req.containers.iter().flatten()).collect();
+        let given: Vec<_> = req
+            .primary_container
+            .iter()
+            .chain(req.containers.iter().flatten())
+            .collect();
         if given.iter().any(|c| c.model_package_name.is_some()) {
             let mut resolved = Vec::new();
             for c in given {

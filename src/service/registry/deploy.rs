@@ -87,10 +87,9 @@ mod tests {
             },
             status: "Completed".into(),
         };
-        let c: ContainerDefinition = serde_json::from_value(
-            json!({"ModelPackageName": "g/1", "Environment": {"B": "2"}}),
-        )
-        .expect("decodes");
+        let c: ContainerDefinition =
+            serde_json::from_value(json!({"ModelPackageName": "g/1", "Environment": {"B": "2"}}))
+                .expect("decodes");
         let out = packaged_container(&package, &c).expect("a container");
         assert_eq!(out.image.as_deref(), Some("img"));
         assert_eq!(out.model_data_url.as_deref(), Some("s3://b/m.tar.gz"));

@@ -55,7 +55,9 @@ impl Services {
         &self,
         name_or_arn: &str,
     ) -> ServiceResult<ModelPackageGroup> {
-        Ok(ModelPackageGroup::of(&*self.model_package_group(name_or_arn).await?))
+        Ok(ModelPackageGroup::of(
+            &*self.model_package_group(name_or_arn).await?,
+        ))
     }
 
     pub async fn list_model_package_groups(
@@ -94,7 +96,10 @@ impl Services {
         }
         // an ARN carries the name lowercased; the row keeps the case it was created with
         let arn = self.sagemaker_arn(kind.arn_type(), &name);
-        let every = self.store.list_resources(kind, ListQuery::every(None)).await?;
+        let every = self
+            .store
+            .list_resources(kind, ListQuery::every(None))
+            .await?;
         every
             .into_iter()
             .find(|r| r.arn == arn)

@@ -10,11 +10,11 @@ mod groups;
 mod packages;
 mod update;
 
+pub use deploy::resolved_containers;
 pub use describe_json::{
     render_batch_summary, render_describe_model_package, render_describe_model_package_group,
     render_model_package_group_summary, render_model_package_summary,
 };
-pub use deploy::resolved_containers;
 pub use groups::ModelPackageGroup;
 pub use packages::{ModelPackage, ModelPackageListParams};
 

@@ -94,8 +94,7 @@ impl Services {
         input: Input<CreateModelPackageInput>,
     ) -> ServiceResult<Arc<Resource>> {
         let req = &input.members;
-        if req.inference_specification.is_none() && req.source_algorithm_specification.is_none()
-        {
+        if req.inference_specification.is_none() && req.source_algorithm_specification.is_none() {
             return Err(ServiceError::Validation(
                 "Either InferenceSpecification or SourceAlgorithmSpecification must be specified."
                     .into(),
@@ -289,7 +288,10 @@ impl Services {
             return Ok(row);
         }
         let arn = self.sagemaker_arn(kind.arn_type(), &name);
-        let every = self.store.list_resources(kind, ListQuery::every(None)).await?;
+        let every = self
+            .store
+            .list_resources(kind, ListQuery::every(None))
+            .await?;
         every
             .into_iter()
             .find(|r| r.arn == arn)
@@ -314,8 +316,7 @@ fn listed(m: &ModelPackage, p: &ModelPackageListParams, group: Option<&str>) -> 
     let created = m.record.created;
     type_ok
         && p.approval.is_none_or(|a| m.approval() == Some(a))
-        && p
-            .name_contains
+        && p.name_contains
             .as_deref()
             .is_none_or(|n| m.name().to_lowercase().contains(&n.to_lowercase()))
         && p.created_after.is_none_or(|t| created > t)

@@ -36,7 +36,10 @@ impl Services {
 }
 
 /// The derived members `req` sets, computed from what `current` shows.
-fn changes(current: &ModelPackage, req: &UpdateModelPackageInput) -> ServiceResult<Map<String, Value>> {
+fn changes(
+    current: &ModelPackage,
+    req: &UpdateModelPackageInput,
+) -> ServiceResult<Map<String, Value>> {
     let mut out = Map::new();
     if let Some(s) = req.model_approval_status {
         out.insert("ModelApprovalStatus".into(), json!(s.as_str()));
@@ -75,7 +78,10 @@ fn changes(current: &ModelPackage, req: &UpdateModelPackageInput) -> ServiceResu
             }
             all.push(to_json(spec)?);
         }
-        out.insert("AdditionalInferenceSpecifications".into(), Value::Array(all));
+        out.insert(
+            "AdditionalInferenceSpecifications".into(),
+            Value::Array(all),
+        );
     }
     if let Some(spec) = &req.inference_specification {
         out.insert("InferenceSpecification".into(), to_json(spec)?);
