@@ -12,7 +12,7 @@ use crate::service::described::{
 use crate::service::resources::Page;
 
 pub fn describe_model(m: Model) -> Value {
-    Value::Object(echo(m.record, "ModelName", "ModelArn", Derived::All))
+    Value::Object(echo(m.record, "ModelName", "ModelArn", Derived::Visible))
 }
 
 pub fn list_models(page: Page<Model>) -> Value {

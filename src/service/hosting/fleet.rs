@@ -70,9 +70,12 @@ pub type ModelContainer = (String, Option<String>, Vec<(String, String)>);
 /// The model's containers, in calling order.
 pub fn model_containers(model: &Resource) -> ServiceResult<Vec<ModelContainer>> {
     let request: CreateModelInput = stored(&format!("model {}", model.name), &model.request)?;
-    let list = match request.primary_container {
-        Some(c) => vec![c],
-        None => request.containers.unwrap_or_default(),
+    let list = match crate::service::registry::resolved_containers(&model.derived) {
+        Some(resolved) => resolved,
+        None => match request.primary_container {
+            Some(c) => vec![c],
+            None => request.containers.unwrap_or_default(),
+        },
     };
     Ok(list.into_iter().map(model_container).collect())
 }

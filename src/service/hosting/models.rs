@@ -32,9 +32,24 @@ impl Services {
             _ => {}
         }
         // Defaults SageMaker reports back in DescribeModel.
-        let derived = json!({
+        let mut derived = json!({
             "EnableNetworkIsolation": req.enable_network_isolation.unwrap_or(false),
         });
+        // a model made from a model package runs the package's container, kept beside the
+        // request (which Describe echoes as sent) so it runs even if the package goes
+        let given: Vec<_> = req
+            .primary_container
+            .iter()
+            .chain(req.containers.iter().flatten())
+            .collect();
+        if given.iter().any(|c| c.model_package_name.is_some()) {
+            let mut resolved = Vec::new();
+            for c in given {
+                resolved.push(self.container_from_package(c).await?);
+            }
+            derived["_containers"] = serde_json::to_value(resolved)
+                .map_err(|e| ServiceError::Internal(format!("cannot encode containers: {e}")))?;
+        }
         self.create_resource(ResourceKind::Model, &name, input.raw, derived, None)
             .await
     }

@@ -1,2 +1,35 @@
-//! The model registry: model package groups and the versioned model packages inside them.
-//! SKELETON: being written.
+//! The model registry: model package groups and the model packages inside them. A group is a
+//! row of its own; a versioned package is a row named `<group>/<version>` (so its ARN is
+//! SageMaker's `model-package/<group>/<version>`), an unversioned one a row under its own name.
+//! Packages hold no running work: they are Completed as soon as they are stored, and CreateModel
+//! reads their first container (see `hosting::models`).
+
+mod deploy;
+mod describe_json;
+mod groups;
+mod packages;
+mod update;
+
+pub use deploy::resolved_containers;
+pub use describe_json::{
+    render_batch_summary, render_describe_model_package, render_describe_model_package_group,
+    render_model_package_group_summary, render_model_package_summary,
+};
+pub use groups::ModelPackageGroup;
+pub use packages::{ModelPackage, ModelPackageListParams};
+
+use crate::aws::arn::Arn;
+
+/// The status every stored group and package shows: nothing about them runs.
+pub const COMPLETED: &str = "Completed";
+
+/// The name inside an `ArnOrName` member: the part after `<arn type>/` of an ARN, or the value
+/// itself. Returns None for an ARN of another resource type.
+pub fn name_in(arn_or_name: &str, arn_type: &str) -> Option<String> {
+    if !arn_or_name.starts_with("arn:") {
+        return Some(arn_or_name.to_string());
+    }
+    let arn = Arn::parse(arn_or_name)?;
+    let (t, rest) = arn.typed_resource()?;
+    (arn.service == "sagemaker" && t == arn_type).then(|| rest.to_string())
+}
