@@ -41,6 +41,8 @@ fn failure<T>(r: ServiceResult<T>) -> (&'static str, String) {
         ServiceError::InvalidParameter(_) => "InvalidParameter",
         ServiceError::LimitExceeded(_) => "LimitExceeded",
         ServiceError::InUse(_) => "InUse",
+        ServiceError::Duplicate(_) => "Duplicate",
+        ServiceError::Conflict(_) => "Conflict",
         ServiceError::Internal(_) => "Internal",
     };
     (variant, e.to_string())
