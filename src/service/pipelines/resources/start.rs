@@ -177,6 +177,11 @@ impl Services {
             _ => Map::new(),
         };
         derived.insert("PipelineArn".into(), json!(pipeline.arn));
+        if !input.raw.contains_key("PipelineExecutionDisplayName") {
+            // SageMaker names an execution by its start time in milliseconds
+            let name = format!("execution-{}", (now * 1000.0) as u64);
+            derived.insert("PipelineExecutionDisplayName".into(), json!(name));
+        }
         if !selected.is_empty() {
             derived.insert(
                 "SelectiveExecutionConfig".into(),
