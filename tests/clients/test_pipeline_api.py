@@ -2,8 +2,8 @@
 create from an inline definition or an S3 location, duplicates and idempotency, versions,
 listing, starting with typed parameters, describing and listing executions, their parameters and
 definition, updates, tags and delete. The definition is a Condition step and a Fail step, which
-need no containers; tests marked `needs_executor` wait for an execution to end, which only the
-pipeline executor makes happen."""
+need no containers; the tests named `test_executor_*` wait for an execution to end, which only
+the pipeline executor makes happen (deselect them with `-k "not executor"` where it is absent)."""
 
 import json
 import time
@@ -47,9 +47,6 @@ DEFINITION = {
         }
     ],
 }
-
-# An executor that runs the two steps ends an execution within seconds.
-needs_executor = pytest.mark.needs_executor
 
 
 def text(definition=None):
@@ -159,7 +156,7 @@ def test_unknown_pipelines_are_not_found(sm):
     assert err["Message"] == f"Pipeline '{pipeline_arn(name)}' does not exist."
     for call in (lambda: sm.list_pipeline_executions(PipelineName=name),
                  lambda: sm.update_pipeline(PipelineName=name, PipelineDescription="x"),
-                 lambda: sm.delete_pipeline(PipelineName=name, ClientRequestToken="t"),
+                 lambda: sm.delete_pipeline(PipelineName=name, ClientRequestToken=str(uuid.uuid4())),
                  lambda: start(sm, name)):
         with pytest.raises(ClientError) as e:
             call()
@@ -372,8 +369,8 @@ def test_sdk_upsert_creates_then_updates_and_merges_tags(sm, sdk_session):
         "Threshold": "1"}
 
 
-@needs_executor
-def test_an_execution_ends_and_lists_its_steps(sm):
+def test_executor_ends_an_execution_and_lists_its_steps(sm):
+    """Needs the executor: an execution of the two steps ends within seconds."""
     name = unique("ends")
     create(sm, name)
     ok = start(sm, name)
