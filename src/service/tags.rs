@@ -31,7 +31,10 @@ impl Services {
             .filter(|_| parsed.service == "sagemaker")
             .ok_or_else(missing)?;
         // kinds may share an ARN type (pipelines and their executions are both `pipeline/…`)
-        for kind in ResourceKind::ALL.iter().filter(|k| k.arn_type() == arn_type) {
+        for kind in ResourceKind::ALL
+            .iter()
+            .filter(|k| k.arn_type() == arn_type)
+        {
             if self.store.resource_arn_exists(*kind, arn).await? {
                 return Ok(());
             }

@@ -44,7 +44,9 @@ pub(super) async fn describe_pipeline(s: &Services, req: Request) -> Answer {
         ));
     }
     let name = required(input.pipeline_name, "PipelineName")?;
-    let (p, v) = s.describe_pipeline(&name, input.pipeline_version_id).await?;
+    let (p, v) = s
+        .describe_pipeline(&name, input.pipeline_version_id)
+        .await?;
     Ok(render_pipeline(&p, &v))
 }
 
@@ -54,7 +56,9 @@ pub(super) async fn update_pipeline(s: &Services, req: Request) -> Answer {
 }
 
 pub(super) async fn delete_pipeline(s: &Services, req: Request) -> Answer {
-    let arn = s.delete_pipeline(required_str(&req, "PipelineName")?).await?;
+    let arn = s
+        .delete_pipeline(required_str(&req, "PipelineName")?)
+        .await?;
     Ok(json!({ "PipelineArn": arn }))
 }
 
@@ -140,9 +144,11 @@ pub(super) async fn list_pipeline_parameters_for_execution(s: &Services, req: Re
             l.next_token.as_deref(),
         )
         .await?;
-    Ok(paged("PipelineParameters", page, |(n, v)| {
-        json!({"Name": n, "Value": v})
-    }))
+    Ok(paged(
+        "PipelineParameters",
+        page,
+        |(n, v)| json!({"Name": n, "Value": v}),
+    ))
 }
 
 pub(super) async fn describe_pipeline_definition_for_execution(

@@ -59,7 +59,10 @@ impl Pipeline {
 
     /// When the last execution started, if any has.
     pub fn last_run(&self) -> Option<f64> {
-        self.record.derived.get("LastRunTime").and_then(Value::as_f64)
+        self.record
+            .derived
+            .get("LastRunTime")
+            .and_then(Value::as_f64)
     }
 }
 
@@ -83,7 +86,10 @@ pub fn pipeline_name_of(name_or_arn: &str) -> Option<&str> {
 }
 
 impl Services {
-    pub async fn create_pipeline(&self, input: Input<CreatePipelineRequest>) -> ServiceResult<String> {
+    pub async fn create_pipeline(
+        &self,
+        input: Input<CreatePipelineRequest>,
+    ) -> ServiceResult<String> {
         let req = &input.members;
         let name = required(req.pipeline_name.clone(), "PipelineName")?;
         if let Some(existing) = self.store.resource(ResourceKind::Pipeline, &name).await? {
@@ -129,7 +135,10 @@ impl Services {
     /// A CreatePipeline for a name already taken: the same request again (its
     /// ClientRequestToken) answers the pipeline's ARN, any other is refused.
     fn created_before(&self, existing: &Resource, token: Option<&str>) -> ServiceResult<String> {
-        let stored = existing.request.get("ClientRequestToken").and_then(Value::as_str);
+        let stored = existing
+            .request
+            .get("ClientRequestToken")
+            .and_then(Value::as_str);
         match (stored, token) {
             (Some(a), Some(b)) if a == b => Ok(existing.arn.clone()),
             _ => Err(duplicate(&existing.name)),
@@ -143,13 +152,15 @@ impl Services {
         version: Option<i64>,
     ) -> ServiceResult<(Pipeline, PipelineVersion)> {
         let p = Pipeline::from_row(&*self.pipeline_row(name_or_arn).await?);
-        let v = versions::pick(&p.versions, version).cloned().ok_or_else(|| {
-            ServiceError::NotFound(format!(
-                "Pipeline version {} of pipeline '{}' does not exist.",
-                version.unwrap_or(1),
-                p.record.arn
-            ))
-        })?;
+        let v = versions::pick(&p.versions, version)
+            .cloned()
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "Pipeline version {} of pipeline '{}' does not exist.",
+                    version.unwrap_or(1),
+                    p.record.arn
+                ))
+            })?;
         Ok((p, v))
     }
 
@@ -191,10 +202,14 @@ impl Services {
     pub async fn delete_pipeline(&self, name: &str) -> ServiceResult<String> {
         let row = self.pipeline_row(name).await?;
         for e in self.execution_rows(&row.name).await? {
-            if matches!(e.status.as_deref(), Some("Executing")) {
-                if let Err(err) = self.stop_pipeline_execution(&e.arn).await {
-                    tracing::warn!("deleting pipeline {}: cannot stop {}: {err}", row.name, e.arn);
-                }
+            if matches!(e.status.as_deref(), Some("Executing"))
+                && let Err(err) = self.stop_pipeline_execution(&e.arn).await
+            {
+                tracing::warn!(
+                    "deleting pipeline {}: cannot stop {}: {err}",
+                    row.name,
+                    e.arn
+                );
             }
             self.store
                 .delete_resource(ResourceKind::PipelineExecution, &e.name)
@@ -255,7 +270,10 @@ impl Services {
 
     /// Reads a PipelineDefinitionS3Location from sagebox's own S3 (unversioned: only the
     /// VersionId "null" names an object there).
-    async fn definition_from_s3(&self, loc: &PipelineDefinitionS3Location) -> ServiceResult<String> {
+    async fn definition_from_s3(
+        &self,
+        loc: &PipelineDefinitionS3Location,
+    ) -> ServiceResult<String> {
         let bucket = loc.bucket.as_deref().unwrap_or_default();
         let key = loc.object_key.as_deref().unwrap_or_default();
         let unreadable = |why: &str| {

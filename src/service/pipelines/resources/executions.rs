@@ -122,7 +122,9 @@ impl Services {
             let order = if p.by_arn {
                 a.arn.cmp(&b.arn)
             } else {
-                a.created.total_cmp(&b.created).then_with(|| a.arn.cmp(&b.arn))
+                a.created
+                    .total_cmp(&b.created)
+                    .then_with(|| a.arn.cmp(&b.arn))
             };
             if p.descending { order.reverse() } else { order }
         });

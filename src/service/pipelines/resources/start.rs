@@ -62,7 +62,9 @@ impl Scope for StartScope<'_> {
         None
     }
     fn read_s3_json(&self, uri: &str) -> Result<Value, String> {
-        Err(format!("{uri}: no property file can be read before a step has run"))
+        Err(format!(
+            "{uri}: no property file can be read before a step has run"
+        ))
     }
 }
 
@@ -146,7 +148,11 @@ impl Services {
                 .or_else(|| pipeline.request.get(m))
                 .cloned()
         };
-        let role = input.raw.get("RoleArn").cloned().or_else(|| effective("RoleArn"));
+        let role = input
+            .raw
+            .get("RoleArn")
+            .cloned()
+            .or_else(|| effective("RoleArn"));
         let max_parallel = max_parallel_of(input.raw.get("ParallelismConfiguration"))
             .or_else(|| max_parallel_of(effective("ParallelismConfiguration").as_ref()))
             .unwrap_or(DEFAULT_MAX_PARALLEL);
@@ -227,7 +233,10 @@ impl Services {
             })
             .await;
         if let Err(e) = saved {
-            tracing::warn!("pipeline {}: cannot note execution {arn}: {e}", pipeline.name);
+            tracing::warn!(
+                "pipeline {}: cannot note execution {arn}: {e}",
+                pipeline.name
+            );
         }
     }
 
