@@ -25,16 +25,21 @@ impl Services {
     async fn tagged_resource(&self, arn: &str) -> ServiceResult<()> {
         let missing = || ServiceError::Validation(format!("Resource \"{arn}\" does not exist."));
         let parsed = Arn::parse(arn).ok_or_else(missing)?;
-        let kind = parsed
+        let arn_type = parsed
             .typed_resource()
-            .and_then(|(t, _)| ResourceKind::from_arn_type(t))
+            .map(|(t, _)| t)
             .filter(|_| parsed.service == "sagemaker")
             .ok_or_else(missing)?;
-        if self.store.resource_arn_exists(kind, arn).await? {
-            Ok(())
-        } else {
-            Err(missing())
+        // kinds may share an ARN type (pipelines and their executions are both `pipeline/…`)
+        for kind in ResourceKind::ALL
+            .iter()
+            .filter(|k| k.arn_type() == arn_type)
+        {
+            if self.store.resource_arn_exists(*kind, arn).await? {
+                return Ok(());
+            }
         }
+        Err(missing())
     }
 
     pub async fn add_tags(
