@@ -248,4 +248,4 @@ fn property_file_location(file: &Value, scope: &dyn Scope) -> Result<String, Str
 
 #[cfg(test)]
 #[path = "expr_tests.rs"]
-mod tests;
+pub(super) mod tests;

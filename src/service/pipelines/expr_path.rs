@@ -35,13 +35,17 @@ pub fn parse_path(text: &str) -> Result<Vec<PathSegment>, String> {
     let mut i = 0;
     while i < chars.len() {
         match chars[i] {
-            '.' if !out.is_empty() => i += 1,
+            // A dot separates segments, so a member must follow it.
+            '.' if !out.is_empty() && !matches!(chars.get(i + 1), None | Some('.' | '[')) => i += 1,
             '[' => {
                 let (segment, next) = bracket(&chars, i, text)?;
                 out.push(segment);
                 i = next;
             }
             _ => {
+                if !out.is_empty() && chars[i - 1] != '.' {
+                    return Err(format!("'{text}' is not a valid property path"));
+                }
                 let start = i;
                 while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
                     i += 1;
