@@ -150,7 +150,9 @@ impl Services {
 
     /// Gives pipeline steps the SageMaker API to call (see `pipelines::api`).
     pub fn set_sagemaker_api(&self, call: pipelines::api::ApiCall) {
-        let _ = self.sagemaker_api.set(call);
+        if self.sagemaker_api.set(call).is_err() {
+            tracing::debug!("the SageMaker API was already wired");
+        }
     }
 
     /// Tells the runtime the port the API listens on, once bound: containers call back there.

@@ -337,7 +337,12 @@ impl Executor {
             Kind::Callback => {
                 let token = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
                 let mut callback = json!({ "CallbackToken": token });
-                if let Some(q) = def.arguments["SqsQueueUrl"].as_str() {
+                if let Some(q) = def
+                    .extra
+                    .get("SqsQueueUrl")
+                    .or(def.arguments.get("SqsQueueUrl"))
+                    .and_then(Value::as_str)
+                {
                     callback["SqsQueueUrl"] = json!(q);
                 }
                 run.metadata = json!({ "Callback": callback });
@@ -409,15 +414,24 @@ impl Executor {
                     &name,
                     existing,
                     |created| {
-                        let _ = tx2.send(Event::Created {
-                            step: step2,
-                            created,
-                        });
+                        if tx2
+                            .send(Event::Created {
+                                step: step2,
+                                created,
+                            })
+                            .is_err()
+                        {
+                            tracing::debug!(
+                                "a pipeline step's execution ended before its resource was created"
+                            );
+                        }
                     },
                     stop,
                 )
                 .await;
-            let _ = tx.send(Event::Finished { step, outcome });
+            if tx.send(Event::Finished { step, outcome }).is_err() {
+                tracing::debug!("a pipeline step finished after its execution's task ended");
+            }
         });
     }
 
@@ -481,7 +495,8 @@ impl Executor {
             Event::Stop => {
                 if self.status == Status::Executing {
                     self.status = Status::Stopping;
-                    let _ = self.stop_tx.send(true);
+                    // runners that have ended no longer listen; nothing is lost
+                    self.stop_tx.send_replace(true);
                     for r in self.state.steps.iter_mut() {
                         if !r.is_done() && r.callback_token.is_some() {
                             end(r, StepStatus::Stopped, None);
@@ -562,7 +577,9 @@ impl Executor {
             let step = step.to_string();
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_secs_f64(delay)).await;
-                let _ = tx.send(Event::Retry { step });
+                if tx.send(Event::Retry { step }).is_err() {
+                    tracing::debug!("a pipeline step's retry came after its execution ended");
+                }
             });
             return;
         }

@@ -1,4 +1,3 @@
-#![allow(dead_code)] // SKELETON: removed once the executor is wired
 //! SageMaker Pipelines: pipelines (versioned definitions) and their executions, which really
 //! run. `definition` parses a pipeline definition (Version 2020-12-01) into steps and the DAG
 //! their dependencies make; `expr` resolves the expressions inside step arguments (`Get`,

@@ -28,7 +28,7 @@ impl Services {
                 approval.map_or("PendingManualApproval", |a| a.as_str())
             )));
         }
-        Ok(packaged_container(&package, c)?)
+        packaged_container(&package, c)
     }
 }
 
