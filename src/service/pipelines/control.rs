@@ -72,6 +72,7 @@ impl Services {
                 row.arn
             )));
         }
+        let rows_guard = self.pipelines.lock_rows().await;
         let mut state = state_of(&row)?;
         state.steps.retain(|s| s.status == StepStatus::Succeeded);
         state.failure_reason = None;
@@ -97,6 +98,7 @@ impl Services {
             },
         )
         .await?;
+        drop(rows_guard);
         executor::spawn(self.clone(), row.name.clone());
         Ok(())
     }

@@ -43,12 +43,17 @@ pub(crate) enum Event {
     Retry {
         step: String,
     },
+    /// UpdatePipelineExecution changed MaxParallelExecutionSteps.
+    Parallelism(u32),
 }
 
 /// The tasks of running executions, by execution row name.
 #[derive(Clone, Default)]
 pub struct Executions {
     inner: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>>,
+    /// Held by every read-modify-write of an execution's row (the executor's saves and
+    /// UpdatePipelineExecution), so neither loses the other's members.
+    rows: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Executions {
@@ -71,6 +76,11 @@ impl Executions {
 
     pub(crate) fn is_running(&self, name: &str) -> bool {
         self.lock().contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// Taken around a read-modify-write of an execution's row.
+    pub(crate) async fn lock_rows(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rows.lock().await
     }
 
     fn done(&self, name: &str) {
@@ -539,6 +549,7 @@ impl Executor {
                 }
             }
             Event::Finished { step, outcome } => self.finished(&step, outcome),
+            Event::Parallelism(n) => self.state.max_parallel = n,
             Event::Retry { step } => {
                 if self.status == Status::Executing
                     && let Some(def) = self.definition.step(&step).cloned()
@@ -654,6 +665,7 @@ impl Executor {
                 return;
             }
         };
+        let _rows = self.s.pipelines.lock_rows().await;
         let result = self
             .s
             .update_status(

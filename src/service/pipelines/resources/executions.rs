@@ -186,6 +186,7 @@ impl Services {
         )?;
         let row = self.pipeline_execution_row(&arn).await?;
         let kind = ResourceKind::PipelineExecution;
+        let _rows = self.pipelines.lock_rows().await;
         let members = [
             "PipelineExecutionDisplayName",
             "PipelineExecutionDescription",
@@ -219,6 +220,10 @@ impl Services {
             .and_then(|r| r.status.clone())
             .unwrap_or_else(|| PipelineExecutionStatus::Executing.as_str().into());
         self.write_state(kind, &row.name, &status, derived).await?;
+        if let Some(n) = max_parallel {
+            self.pipelines
+                .send(&row.name, super::super::executor::Event::Parallelism(n));
+        }
         Ok(row.arn.clone())
     }
 }
