@@ -12,6 +12,14 @@ use crate::aws::model::{self, Model};
 const ROLE: &str = "arn:aws:iam::000000000000:role/SageMakerRole";
 const MODEL_ARN: &str = "arn:aws:sagemaker:us-east-1:000000000000:model/model";
 const IMAGE: &str = "000000000000.dkr.ecr.us-east-1.amazonaws.com/xgboost:1.7-1";
+const PIPELINE_ARN: &str = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p";
+const EXECUTION_ARN: &str =
+    "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/abcdefghijkl";
+const PACKAGE_ARN: &str = "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/1";
+const GROUP_ARN: &str = "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/g";
+/// An idempotency token: the model wants 32 to 128 characters.
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// Validates `body` as `op`, decodes it as `T`, and checks `T` renders it back unchanged.
 fn round_trip<T: DeserializeOwned + Serialize>(model: &Model, op: &str, body: &Value) {
@@ -157,6 +165,171 @@ fn create_notebook_instance() -> Value {
     })
 }
 
+/// A pipeline definition, sent as a JSON document inside a string.
+fn pipeline_definition() -> String {
+    json!({
+        "Version": "2020-12-01",
+        "Parameters": [
+            {"Name": "InputData", "Type": "String", "DefaultValue": "s3://bucket/in/"},
+            {"Name": "Epochs", "Type": "Integer", "DefaultValue": 10}
+        ],
+        "Steps": [
+            {
+                "Name": "Train",
+                "Type": "Training",
+                "Arguments": {
+                    "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+                    "RoleArn": ROLE,
+                    "OutputDataConfig": {"S3OutputPath": "s3://bucket/out/"},
+                    "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+                    "StoppingCondition": {"MaxRuntimeInSeconds": 600}
+                }
+            },
+            {"Name": "Approve", "Type": "Callback", "DependsOn": ["Train"], "Arguments": {}}
+        ]
+    })
+    .to_string()
+}
+
+/// A model package container, with most of what the model lets it say.
+fn package_container() -> Value {
+    json!({
+        "ContainerHostname": "inference",
+        "Image": IMAGE,
+        "ImageDigest": DIGEST,
+        "ModelDataUrl": "s3://bucket/model.tar.gz",
+        "ProductId": "product-1",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "LOG_LEVEL": "info"},
+        "ModelInput": {"DataInputConfig": "{\"input\": [1, 28, 28]}"},
+        "Framework": "XGBOOST",
+        "FrameworkVersion": "1.7-1",
+        "NearestModelName": "xgboost",
+        "AdditionalS3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/extra/", "CompressionType": "Gzip"
+        },
+        "IsCheckpoint": false
+    })
+}
+
+fn inference_specification() -> Value {
+    json!({
+        "Containers": [
+            package_container(),
+            {
+                "Image": IMAGE,
+                "ModelDataSource": {"S3DataSource": {
+                    "S3Uri": "s3://bucket/weights/", "S3DataType": "S3Prefix",
+                    "CompressionType": "None"
+                }}
+            }
+        ],
+        "SupportedTransformInstanceTypes": ["ml.m5.large", "ml.c5.xlarge"],
+        "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.g5.xlarge"],
+        "SupportedContentTypes": ["text/csv", "application/json"],
+        "SupportedResponseMIMETypes": ["text/csv", "application/json"]
+    })
+}
+
+fn metrics_source(path: &str) -> Value {
+    json!({
+        "ContentType": "application/json",
+        "ContentDigest": DIGEST,
+        "S3Uri": format!("s3://bucket/metrics/{path}.json")
+    })
+}
+
+fn create_model_package() -> Value {
+    json!({
+        "ModelPackageGroupName": "g",
+        "ModelPackageDescription": "XGBoost churn model, trained by the pipeline.",
+        "ModelPackageRegistrationType": "Registered",
+        "InferenceSpecification": inference_specification(),
+        "ValidationSpecification": {
+            "ValidationRole": ROLE,
+            "ValidationProfiles": [{
+                "ProfileName": "batch",
+                "TransformJobDefinition": {
+                    "MaxConcurrentTransforms": 1,
+                    "MaxPayloadInMB": 6,
+                    "BatchStrategy": "SingleRecord",
+                    "Environment": {"A": "1"},
+                    "TransformInput": {
+                        "DataSource": {"S3DataSource": {
+                            "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/validate/"
+                        }},
+                        "ContentType": "text/csv"
+                    },
+                    "TransformOutput": {"S3OutputPath": "s3://bucket/validated/"},
+                    "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}
+                }
+            }]
+        },
+        "CertifyForMarketplace": false,
+        "Tags": [{"Key": "team", "Value": "ml"}],
+        "ModelApprovalStatus": "PendingManualApproval",
+        "MetadataProperties": {
+            "CommitId": "0a1b2c3", "Repository": "https://example.com/repo.git",
+            "GeneratedBy": PIPELINE_ARN, "ProjectId": "p-1"
+        },
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": metrics_source("quality-statistics"),
+                "Constraints": metrics_source("quality-constraints")
+            },
+            "ModelDataQuality": {
+                "Statistics": metrics_source("data-statistics"),
+                "Constraints": metrics_source("data-constraints")
+            },
+            "Bias": {
+                "Report": metrics_source("bias"),
+                "PreTrainingReport": metrics_source("bias-pre"),
+                "PostTrainingReport": metrics_source("bias-post")
+            },
+            "Explainability": {"Report": metrics_source("explainability")}
+        },
+        "ClientToken": "2f1e0c4a-6b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        "Domain": "MACHINE_LEARNING",
+        "Task": "CLASSIFICATION",
+        "SamplePayloadUrl": "s3://bucket/payload.tar.gz",
+        "CustomerMetadataProperties": {"owner": "ml-team", "dataset": "2026-12"},
+        "DriftCheckBaselines": {
+            "Bias": {
+                "ConfigFile": {"ContentType": "application/json", "S3Uri": "s3://bucket/bias.json"},
+                "PreTrainingConstraints": metrics_source("drift-bias-pre"),
+                "PostTrainingConstraints": metrics_source("drift-bias-post")
+            },
+            "Explainability": {
+                "Constraints": metrics_source("drift-explainability"),
+                "ConfigFile": {"S3Uri": "s3://bucket/explainability.json"}
+            },
+            "ModelQuality": {
+                "Statistics": metrics_source("drift-quality-statistics"),
+                "Constraints": metrics_source("drift-quality-constraints")
+            },
+            "ModelDataQuality": {
+                "Statistics": metrics_source("drift-data-statistics"),
+                "Constraints": metrics_source("drift-data-constraints")
+            }
+        },
+        "AdditionalInferenceSpecifications": [{
+            "Name": "gpu",
+            "Description": "The same model on a GPU image.",
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bucket/model.tar.gz"}],
+            "SupportedRealtimeInferenceInstanceTypes": ["ml.g5.xlarge"],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"]
+        }],
+        "SkipModelValidation": "None",
+        "SourceUri": "s3://bucket/model.tar.gz",
+        "SecurityConfig": {"KmsKeyId": "arn:aws:kms:us-east-1:000000000000:key/k"},
+        "ModelCard": {"ModelCardContent": "{\"model_overview\": {}}", "ModelCardStatus": "Draft"},
+        "ModelLifeCycle": {
+            "Stage": "Development", "StageStatus": "InProgress",
+            "StageDescription": "Waiting for review."
+        }
+    })
+}
+
 type Check = fn(&Model, &str, &Value);
 
 /// The typed input of each implemented sagemaker operation, as botocore names it.
@@ -225,6 +398,38 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "UpdateNotebookInstanceLifecycleConfig" => {
             round_trip::<UpdateNotebookInstanceLifecycleConfigInput>
         }
+        // Model registry and pipelines.
+        "BatchDescribeModelPackage" => round_trip::<BatchDescribeModelPackageInput>,
+        "CreateModelPackage" => round_trip::<CreateModelPackageInput>,
+        "CreateModelPackageGroup" => round_trip::<CreateModelPackageGroupInput>,
+        "CreatePipeline" => round_trip::<CreatePipelineRequest>,
+        "DeleteModelPackage" => round_trip::<DeleteModelPackageInput>,
+        "DeleteModelPackageGroup" => round_trip::<DeleteModelPackageGroupInput>,
+        "DeletePipeline" => round_trip::<DeletePipelineRequest>,
+        "DescribeModelPackage" => round_trip::<DescribeModelPackageInput>,
+        "DescribeModelPackageGroup" => round_trip::<DescribeModelPackageGroupInput>,
+        "DescribePipeline" => round_trip::<DescribePipelineRequest>,
+        "DescribePipelineDefinitionForExecution" => {
+            round_trip::<DescribePipelineDefinitionForExecutionRequest>
+        }
+        "DescribePipelineExecution" => round_trip::<DescribePipelineExecutionRequest>,
+        "ListModelPackageGroups" => round_trip::<ListModelPackageGroupsInput>,
+        "ListModelPackages" => round_trip::<ListModelPackagesInput>,
+        "ListPipelineExecutionSteps" => round_trip::<ListPipelineExecutionStepsRequest>,
+        "ListPipelineExecutions" => round_trip::<ListPipelineExecutionsRequest>,
+        "ListPipelineParametersForExecution" => {
+            round_trip::<ListPipelineParametersForExecutionRequest>
+        }
+        "ListPipelineVersions" => round_trip::<ListPipelineVersionsRequest>,
+        "ListPipelines" => round_trip::<ListPipelinesRequest>,
+        "RetryPipelineExecution" => round_trip::<RetryPipelineExecutionRequest>,
+        "SendPipelineExecutionStepFailure" => round_trip::<SendPipelineExecutionStepFailureRequest>,
+        "SendPipelineExecutionStepSuccess" => round_trip::<SendPipelineExecutionStepSuccessRequest>,
+        "StartPipelineExecution" => round_trip::<StartPipelineExecutionRequest>,
+        "StopPipelineExecution" => round_trip::<StopPipelineExecutionRequest>,
+        "UpdateModelPackage" => round_trip::<UpdateModelPackageInput>,
+        "UpdatePipeline" => round_trip::<UpdatePipelineRequest>,
+        "UpdatePipelineExecution" => round_trip::<UpdatePipelineExecutionRequest>,
         _ => return None,
     };
     Some(check)
@@ -352,10 +557,106 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
             "NotebookInstanceLifecycleConfigName",
             "lc",
         ),
+        (
+            &[
+                "DescribePipelineExecution",
+                "DescribePipelineDefinitionForExecution",
+            ],
+            "PipelineExecutionArn",
+            EXECUTION_ARN,
+        ),
     ] {
         bodies.extend(ops.iter().map(|op| (*op, json!({ member: name }))));
     }
+    bodies.extend(registry_naming_bodies());
     bodies
+}
+
+/// Model registry and pipeline bodies that only name a resource, and their List operations.
+fn registry_naming_bodies() -> Vec<(&'static str, Value)> {
+    let list = json!({
+        "MaxResults": 10, "NextToken": "t", "SortBy": "CreationTime", "SortOrder": "Descending",
+        "CreationTimeAfter": 1_700_000_000,
+        "CreationTimeBefore": 1_800_000_000.5
+    });
+    vec![
+        (
+            "ListModelPackageGroups",
+            with(
+                &list,
+                json!({"NameContains": "churn-2026", "CrossAccountFilterOption": "SameAccount"}),
+            ),
+        ),
+        (
+            "ListModelPackages",
+            with(
+                &list,
+                json!({
+                    "NameContains": "churn", "ModelApprovalStatus": "Approved",
+                    "ModelPackageGroupName": GROUP_ARN, "ModelPackageType": "Versioned"
+                }),
+            ),
+        ),
+        (
+            "BatchDescribeModelPackage",
+            json!({"ModelPackageArnList": [
+                PACKAGE_ARN, "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/2"
+            ]}),
+        ),
+        (
+            "DescribeModelPackage",
+            json!({"ModelPackageName": PACKAGE_ARN, "IncludedData": "AllData"}),
+        ),
+        ("DeleteModelPackage", json!({"ModelPackageName": "g/3"})),
+        (
+            "DescribeModelPackageGroup",
+            json!({"ModelPackageGroupName": GROUP_ARN}),
+        ),
+        (
+            "DeleteModelPackageGroup",
+            json!({"ModelPackageGroupName": "g"}),
+        ),
+        (
+            "DescribePipeline",
+            json!({"PipelineName": PIPELINE_ARN, "PipelineVersionId": 2}),
+        ),
+        (
+            "ListPipelines",
+            json!({
+                "PipelineNamePrefix": "churn", "CreatedAfter": 1_700_000_000,
+                "CreatedBefore": 1_800_000_000.5, "SortBy": "Name", "SortOrder": "Ascending",
+                "NextToken": "t", "MaxResults": 100, "ManagedBy": "CUSTOMER"
+            }),
+        ),
+        (
+            "ListPipelineExecutions",
+            json!({
+                "PipelineName": "p", "CreatedAfter": 1_700_000_000,
+                "CreatedBefore": 1_800_000_000, "SortBy": "PipelineExecutionArn",
+                "SortOrder": "Descending", "NextToken": "t", "MaxResults": 1,
+                "PipelineVersionAlias": "prod-v1.2"
+            }),
+        ),
+        (
+            "ListPipelineVersions",
+            json!({
+                "PipelineName": PIPELINE_ARN, "CreatedAfter": 1_700_000_000.25,
+                "CreatedBefore": 1_800_000_000, "SortOrder": "Ascending",
+                "NextToken": "t", "MaxResults": 20
+            }),
+        ),
+        (
+            "ListPipelineExecutionSteps",
+            json!({
+                "PipelineExecutionArn": EXECUTION_ARN, "NextToken": "t", "MaxResults": 50,
+                "SortOrder": "Ascending"
+            }),
+        ),
+        (
+            "ListPipelineParametersForExecution",
+            json!({"PipelineExecutionArn": EXECUTION_ARN, "NextToken": "t", "MaxResults": 10}),
+        ),
+    ]
 }
 
 /// Bodies for the operations that create or change a resource.
@@ -364,7 +665,7 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
         "NotebookInstanceLifecycleConfigName": "lc",
         "OnStart": [{"Content": "ZWNobyBoaQ=="}]
     });
-    vec![
+    let mut bodies = vec![
         ("CreateTrainingJob", create_training_job()),
         ("CreateTransformJob", create_transform_job()),
         (
@@ -476,6 +777,138 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
                 "InstanceType": "ml.t3.large",
                 "DisassociateLifecycleConfig": true,
                 "VolumeSizeInGB": 10, "RootAccess": "Enabled"
+            }),
+        ),
+    ];
+    bodies.extend(registry_changing_bodies());
+    bodies
+}
+
+/// Model registry and pipeline bodies that create or change a resource.
+fn registry_changing_bodies() -> Vec<(&'static str, Value)> {
+    vec![
+        ("CreateModelPackage", create_model_package()),
+        (
+            "CreateModelPackageGroup",
+            json!({
+                "ModelPackageGroupName": "g",
+                "ModelPackageGroupDescription": "Churn models, one version per training run.",
+                "Tags": [{"Key": "team", "Value": "ml"}],
+                "ManagedConfiguration": {"ManagedStorageType": "Restricted"}
+            }),
+        ),
+        (
+            "UpdateModelPackage",
+            json!({
+                "ModelPackageArn": PACKAGE_ARN,
+                "ModelApprovalStatus": "Approved",
+                "ModelPackageRegistrationType": "Registered",
+                "ApprovalDescription": "Beats the baseline by 3%.",
+                "CustomerMetadataProperties": {"reviewer": "me"},
+                "CustomerMetadataPropertiesToRemove": ["dataset"],
+                "AdditionalInferenceSpecificationsToAdd": [{
+                    "Name": "batch",
+                    "Containers": [package_container()],
+                    "SupportedTransformInstanceTypes": ["ml.m5.xlarge"]
+                }],
+                "InferenceSpecification": inference_specification(),
+                "SourceUri": "s3://bucket/model-v2.tar.gz",
+                "ModelCard": {"ModelCardStatus": "Approved"},
+                "ModelLifeCycle": {"Stage": "Production", "StageStatus": "Approved"},
+                "ClientToken": "update-1"
+            }),
+        ),
+        (
+            "CreatePipeline",
+            json!({
+                "PipelineName": "p",
+                "PipelineDisplayName": "churn-training",
+                "PipelineDefinition": pipeline_definition(),
+                "PipelineDescription": "Trains, evaluates and registers the churn model.",
+                "ClientRequestToken": TOKEN,
+                "RoleArn": ROLE,
+                "Tags": [{"Key": "team", "Value": "ml"}],
+                "ParallelismConfiguration": {"MaxParallelExecutionSteps": 4},
+                "PipelineVersionAliases": ["prod-v1.2", "latest"]
+            }),
+        ),
+        (
+            "UpdatePipeline",
+            json!({
+                "PipelineName": "p",
+                "PipelineDisplayName": "churn-training-v2",
+                "PipelineDefinitionS3Location": {
+                    "Bucket": "bucket", "ObjectKey": "pipelines/p.json", "VersionId": "3"
+                },
+                "PipelineDescription": "",
+                "RoleArn": ROLE,
+                "ParallelismConfiguration": {"MaxParallelExecutionSteps": 1},
+                "PipelineVersionAliases": []
+            }),
+        ),
+        (
+            "DeletePipeline",
+            json!({"PipelineName": "p", "ClientRequestToken": TOKEN}),
+        ),
+        (
+            "StartPipelineExecution",
+            json!({
+                "PipelineName": PIPELINE_ARN,
+                "PipelineExecutionDisplayName": "nightly-2026-12-05",
+                "PipelineParameters": [
+                    {"Name": "InputData", "Value": "s3://bucket/in/2026-12-05/"},
+                    {"Name": "Epochs", "Value": "20"},
+                    {"Name": "Empty_ok", "Value": ""}
+                ],
+                "PipelineExecutionDescription": "Nightly retraining.",
+                "ClientRequestToken": TOKEN,
+                "ParallelismConfiguration": {"MaxParallelExecutionSteps": 2},
+                "SelectiveExecutionConfig": {
+                    "SourcePipelineExecutionArn": EXECUTION_ARN,
+                    "SelectedSteps": [{"StepName": "Train"}, {"StepName": "Approve"}]
+                },
+                "PipelineVersionId": 3,
+                "MlflowExperimentName": "churn",
+                "RoleArn": ROLE
+            }),
+        ),
+        (
+            "StopPipelineExecution",
+            json!({"PipelineExecutionArn": EXECUTION_ARN, "ClientRequestToken": TOKEN}),
+        ),
+        (
+            "RetryPipelineExecution",
+            json!({
+                "PipelineExecutionArn": EXECUTION_ARN, "ClientRequestToken": TOKEN,
+                "ParallelismConfiguration": {"MaxParallelExecutionSteps": 1}
+            }),
+        ),
+        (
+            "UpdatePipelineExecution",
+            json!({
+                "PipelineExecutionArn": EXECUTION_ARN,
+                "PipelineExecutionDescription": "Rerun after the data fix.",
+                "PipelineExecutionDisplayName": "nightly-rerun",
+                "ParallelismConfiguration": {"MaxParallelExecutionSteps": 3}
+            }),
+        ),
+        (
+            "SendPipelineExecutionStepSuccess",
+            json!({
+                "CallbackToken": "abcDEF0123",
+                "OutputParameters": [
+                    {"Name": "ModelApproved", "Value": "true"},
+                    {"Name": "Reviewer", "Value": ""}
+                ],
+                "ClientRequestToken": TOKEN
+            }),
+        ),
+        (
+            "SendPipelineExecutionStepFailure",
+            json!({
+                "CallbackToken": "abcDEF0123",
+                "FailureReason": "Rejected in review: recall below 0.8.",
+                "ClientRequestToken": TOKEN
             }),
         ),
     ]
