@@ -530,7 +530,10 @@ impl Executor {
                             .map(|(n, v)| json!({ "Name": n, "Value": v }))
                             .collect();
                         r.metadata["Callback"]["OutputParameters"] = json!(list);
-                        r.properties = json!({ "OutputParameters": list });
+                        // `Steps.X.OutputParameters['name']` reads the value by its name
+                        let by_name: serde_json::Map<String, Value> =
+                            outputs.into_iter().map(|(n, v)| (n, json!(v))).collect();
+                        r.properties = json!({ "OutputParameters": by_name });
                         end(r, StepStatus::Succeeded, None);
                     }
                     Err(reason) => end(r, StepStatus::Failed, Some(reason)),
