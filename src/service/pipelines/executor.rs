@@ -613,23 +613,12 @@ impl Executor {
         let def = self.definition.step(step)?;
         let run = self.state.step(step)?;
         let started = run.start.unwrap_or_else(now_epoch);
-        def.retry_policies
-            .iter()
-            .find(|p| p.exception_types.iter().any(|t| t == class))
-            .and_then(|p| {
-                let attempts = p.max_attempts.unwrap_or(5);
-                let retries_done = run.attempt_count.saturating_sub(1);
-                if retries_done >= attempts {
-                    return None;
-                }
-                if let Some(e) = p.expire_after_secs
-                    && now_epoch() - started > e
-                {
-                    return None;
-                }
-                let exp = i32::try_from(retries_done).unwrap_or(i32::MAX);
-                Some(p.interval_secs.max(0.0) * p.backoff_rate.max(1.0).powi(exp))
-            })
+        steps::retry_wait(
+            &def.retry_policies,
+            class,
+            run.attempt_count,
+            now_epoch() - started,
+        )
     }
 
     async fn finish(&mut self) {

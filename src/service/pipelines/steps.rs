@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::api::ApiError;
+use super::definition::RetryPolicy;
 use crate::service::Services;
 
 /// How a step's work ended.
@@ -256,6 +257,30 @@ fn job_retry_class(reason: &str) -> Option<&'static str> {
     }
 }
 
+/// The wait before another attempt, when one of `policies` covers a failure of type `class`
+/// and has attempts left: `IntervalSeconds × BackoffRate^(retries so far)`. `attempts` counts
+/// the attempts made (the first included); `elapsed` is the time since the first began, which
+/// `ExpireAfterMin` bounds. MaxAttempts defaults to 5.
+pub fn retry_wait(
+    policies: &[RetryPolicy],
+    class: &str,
+    attempts: u32,
+    elapsed: f64,
+) -> Option<f64> {
+    let p = policies
+        .iter()
+        .find(|p| p.exception_types.iter().any(|t| t == class))?;
+    let retries_done = attempts.saturating_sub(1);
+    if retries_done >= p.max_attempts.unwrap_or(5) {
+        return None;
+    }
+    if p.expire_after_secs.is_some_and(|e| elapsed > e) {
+        return None;
+    }
+    let exp = i32::try_from(retries_done).unwrap_or(i32::MAX);
+    Some(p.interval_secs.max(0.0) * p.backoff_rate.max(1.0).powi(exp))
+}
+
 fn api_failure(e: ApiError) -> Outcome {
     Outcome::Failed {
         retry_as: api_retry_class(&e),
@@ -429,6 +454,23 @@ mod tests {
         }
         assert!(matches!(kind("Training"), Kind::Resource(r) if r.metadata == "TrainingJob"));
         assert!(matches!(kind("Condition"), Kind::Condition));
+    }
+
+    #[test]
+    fn retries_back_off_until_their_attempts_or_time_run_out() {
+        let policies = vec![RetryPolicy {
+            exception_types: vec!["SageMaker.JOB_INTERNAL_ERROR".into()],
+            interval_secs: 2.0,
+            backoff_rate: 3.0,
+            max_attempts: Some(2),
+            expire_after_secs: Some(600.0),
+        }];
+        let class = "SageMaker.JOB_INTERNAL_ERROR";
+        assert_eq!(retry_wait(&policies, class, 1, 0.0), Some(2.0));
+        assert_eq!(retry_wait(&policies, class, 2, 10.0), Some(6.0));
+        assert_eq!(retry_wait(&policies, class, 3, 20.0), None, "two retries at most");
+        assert_eq!(retry_wait(&policies, class, 1, 601.0), None, "expired");
+        assert_eq!(retry_wait(&policies, "Step.THROTTLING", 1, 0.0), None, "not covered");
     }
 
     #[test]

@@ -18,7 +18,12 @@ pub use describe_json::{
 pub use groups::ModelPackageGroup;
 pub use packages::{ModelPackage, ModelPackageListParams};
 
+use std::sync::Arc;
+
 use crate::aws::arn::Arn;
+use crate::service::resources::not_found;
+use crate::service::{ServiceResult, Services};
+use crate::store::resources::{Resource, ResourceKind};
 
 /// The status every stored group and package shows: nothing about them runs.
 pub const COMPLETED: &str = "Completed";
@@ -32,4 +37,18 @@ pub fn name_in(arn_or_name: &str, arn_type: &str) -> Option<String> {
     let arn = Arn::parse(arn_or_name)?;
     let (t, rest) = arn.typed_resource()?;
     (arn.service == "sagemaker" && t == arn_type).then(|| rest.to_string())
+}
+
+impl Services {
+    /// The group or package row a name-or-ARN member names. Names match case-insensitively, so
+    /// the lowercased name inside an ARN finds the row whatever case it was created with.
+    pub(crate) async fn registry_row(
+        &self,
+        kind: ResourceKind,
+        name_or_arn: &str,
+    ) -> ServiceResult<Arc<Resource>> {
+        let missing = || not_found(self, kind, name_or_arn);
+        let name = name_in(name_or_arn, kind.arn_type()).ok_or_else(missing)?;
+        self.store.resource(kind, &name).await?.ok_or_else(missing)
+    }
 }

@@ -281,22 +281,8 @@ impl Services {
     /// The package a `VersionedArnOrName` names: an ARN, `<group>/<version>`, or an
     /// unversioned package's name.
     pub(crate) async fn model_package(&self, name_or_arn: &str) -> ServiceResult<Arc<Resource>> {
-        let kind = ResourceKind::ModelPackage;
-        let missing = || not_found(self, kind, name_or_arn);
-        let name = name_in(name_or_arn, kind.arn_type()).ok_or_else(missing)?;
-        if let Some(row) = self.store.resource(kind, &name).await? {
-            return Ok(row);
-        }
-        let arn = self.sagemaker_arn(kind.arn_type(), &name);
-        let every = self
-            .store
-            .list_resources(kind, ListQuery::every(None))
-            .await?;
-        every
-            .into_iter()
-            .find(|r| r.arn == arn)
-            .map(Arc::new)
-            .ok_or_else(missing)
+        self.registry_row(ResourceKind::ModelPackage, name_or_arn)
+            .await
     }
 }
 
