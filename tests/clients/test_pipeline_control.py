@@ -77,7 +77,8 @@ def script_step(session, name, code, arguments=(), inputs=(), outputs=(), depend
     processor = ScriptProcessor(image_uri=SKLEARN_IMAGE, command=["python3"], role=ROLE,
                                 instance_count=1, instance_type=INSTANCE, sagemaker_session=session)
     return ProcessingStep(name=name, depends_on=depends_on, step_args=processor.run(
-        code=str(code), arguments=list(arguments), inputs=list(inputs), outputs=list(outputs)))
+        code=str(code), arguments=list(arguments) or None, inputs=list(inputs) or None,
+        outputs=list(outputs) or None))
 
 
 def build_gated_chain(session, bucket, gate_prefix):
