@@ -5,7 +5,8 @@ ParallelismConfiguration (one step at a time against the default), SelectiveExec
 selected step runs again, the others' results come from the source execution), and a Tuning step
 whose best model a later step creates through `get_top_model_s3_uri`.
 
-The processing steps run fixtures/processing/slow.py (sleeps, then writes done.txt) and
+The processing steps run fixtures/processing/slow.py (sleeps, then writes done.txt),
+fixtures/pipelines/linger.py (sleeps; exits two seconds after SIGTERM) and
 fixtures/pipelines/gate.py (fails until a `flag` object sits in its input prefix)."""
 
 import os
@@ -19,6 +20,7 @@ from test_pipelines import (INSTANCE, REGION, ROLE, job_name, make_pipeline_sess
                             steps_by_name, wait_for)
 
 SLOW = REPO / "fixtures" / "processing" / "slow.py"
+LINGER = REPO / "fixtures" / "pipelines" / "linger.py"
 GATE = REPO / "fixtures" / "pipelines" / "gate.py"
 DIABETES = REPO / "fixtures" / "diabetes"
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -109,7 +111,7 @@ def windows(execution):
 def test_stop_while_a_processing_step_runs_stops_its_job_and_the_execution(pipeline_session, sm):
     from sagemaker.workflow.pipeline import Pipeline
 
-    step_slow = script_step(pipeline_session, "Slow", SLOW, arguments=["120"])
+    step_slow = script_step(pipeline_session, "Slow", LINGER, arguments=["120"])
     step_after = script_step(pipeline_session, "After", SLOW, arguments=["0"], depends_on=[step_slow])
     pipeline = Pipeline(name=unique("stopped"), steps=[step_slow, step_after],
                         sagemaker_session=pipeline_session)
@@ -122,7 +124,7 @@ def test_stop_while_a_processing_step_runs_stops_its_job_and_the_execution(pipel
     assert sm.describe_processing_job(ProcessingJobName=job)["ProcessingJobStatus"] == "InProgress"
 
     sm.stop_pipeline_execution(PipelineExecutionArn=execution.arn, ClientRequestToken=uuid.uuid4().hex)
-    # the container is still being stopped when the call answers
+    # the container is still tidying up (two seconds) when the call answers
     assert execution.describe()["PipelineExecutionStatus"] == "Stopping"
     d = wait_status(execution, {"Stopped", "Failed", "Succeeded"})
     assert d["PipelineExecutionStatus"] == "Stopped", (d, execution.list_steps())
