@@ -86,8 +86,12 @@ def script_step(session, name, code, arguments=(), inputs=(), outputs=(), depend
 def build_gated_chain(session, bucket, gate_prefix):
     """A (slow.py, no sleep: writes done.txt to its output, at the SDK's default destination,
     which holds the execution id) → B (gate.py, reading A's output through a property reference
-    and the objects under s3://bucket/gate_prefix/)."""
+    and the objects under s3://bucket/gate_prefix/) → C (a Condition on B's job status, whose
+    else branch is a Fail step)."""
     from sagemaker.processing import ProcessingInput, ProcessingOutput
+    from sagemaker.workflow.condition_step import ConditionStep
+    from sagemaker.workflow.conditions import ConditionEquals
+    from sagemaker.workflow.fail_step import FailStep
     from sagemaker.workflow.pipeline import Pipeline
 
     step_a = script_step(session, "A", SLOW, arguments=["0"], outputs=[
@@ -97,7 +101,10 @@ def build_gated_chain(session, bucket, gate_prefix):
         ProcessingInput(source=upstream, destination="/opt/ml/processing/upstream"),
         ProcessingInput(source="s3://%s/%s/" % (bucket, gate_prefix),
                         destination="/opt/ml/processing/gate")])
-    return Pipeline(name=unique("gated"), steps=[step_a, step_b], sagemaker_session=session)
+    step_c = ConditionStep(
+        name="C", conditions=[ConditionEquals(left=step_b.properties.ProcessingJobStatus, right="Completed")],
+        if_steps=[], else_steps=[FailStep(name="BDidNotComplete", error_message="no")])
+    return Pipeline(name=unique("gated"), steps=[step_a, step_b, step_c], sagemaker_session=session)
 
 
 def windows(execution):
@@ -143,6 +150,8 @@ def test_stop_while_a_processing_step_runs_stops_its_job_and_the_execution(pipel
 # ----- retry -----
 
 def test_retry_runs_only_the_failed_step_again(pipeline_session, sm, s3, bucket):
+    from sagemaker.workflow.selective_execution_config import SelectiveExecutionConfig
+
     gate = unique("gate")
     s3.put_object(Bucket=bucket, Key=gate + "/other.txt", Body=b"not the flag")
     pipeline = build_gated_chain(pipeline_session, bucket, gate)
@@ -151,10 +160,24 @@ def test_retry_runs_only_the_failed_step_again(pipeline_session, sm, s3, bucket)
     d = wait_for(execution)
     steps = steps_by_name(execution)
     assert d["PipelineExecutionStatus"] == "Failed", (d, steps)
+    assert set(steps) == {"A", "B"}, steps
     assert (steps["A"]["StepStatus"], steps["B"]["StepStatus"]) == ("Succeeded", "Failed"), steps
     assert "no flag among other.txt" in steps["B"]["FailureReason"], steps
     a_job, b_job = (steps[n]["Metadata"]["ProcessingJob"]["Arn"] for n in ("A", "B"))
     assert jobs_of(sm, execution) == [a_job, b_job]
+
+    # a selective execution from it that leaves B out: B has no succeeded result to lend, so it
+    # fails there instead of running unselected
+    only_c = pipeline.start(selective_execution_config=SelectiveExecutionConfig(
+        source_pipeline_execution_arn=execution.arn, selected_steps=["C"]))
+    d = wait_for(only_c)
+    borrowed = steps_by_name(only_c)
+    assert d["PipelineExecutionStatus"] == "Failed", (d, borrowed)
+    assert set(borrowed) == {"A", "B"}, borrowed
+    assert borrowed["A"]["SelectiveExecutionResult"] == {"SourcePipelineExecutionArn": execution.arn}
+    assert borrowed["B"]["StepStatus"] == "Failed"
+    assert "did not succeed in the source pipeline execution" in borrowed["B"]["FailureReason"]
+    assert jobs_of(sm, only_c) == []
 
     # a Failed execution only; retried with the gate open
     s3.put_object(Bucket=bucket, Key=gate + "/flag", Body=b"go")
@@ -163,7 +186,9 @@ def test_retry_runs_only_the_failed_step_again(pipeline_session, sm, s3, bucket)
     steps = steps_by_name(execution)
     assert d["PipelineExecutionStatus"] == "Succeeded", (d, steps)
     assert "FailureReason" not in d
+    assert set(steps) == {"A", "B", "C"}, steps
     assert {s["StepStatus"] for s in steps.values()} == {"Succeeded"}, steps
+    assert steps["C"]["Metadata"]["Condition"]["Outcome"] == "True"
     assert steps["A"]["Metadata"]["ProcessingJob"]["Arn"] == a_job
     retried = steps["B"]["Metadata"]["ProcessingJob"]["Arn"]
     assert retried != b_job
@@ -233,6 +258,8 @@ def test_selective_execution_runs_the_selected_step_on_the_source_results(pipeli
     assert d["PipelineExecutionStatus"] == "Succeeded", (d, steps)
     assert d["SelectiveExecutionConfig"]["SourcePipelineExecutionArn"] == first.arn
     assert d["SelectiveExecutionConfig"]["SelectedSteps"] == [{"StepName": "B"}]
+    # C, downstream of the selected step and not selected, does not run
+    assert set(steps) == {"A", "B"}, steps
     assert steps["A"]["StepStatus"] == "Succeeded"
     assert steps["A"]["SelectiveExecutionResult"] == {"SourcePipelineExecutionArn": first.arn}
     assert steps["A"]["Metadata"]["ProcessingJob"]["Arn"] == a_job
@@ -240,6 +267,14 @@ def test_selective_execution_runs_the_selected_step_on_the_source_results(pipeli
     b_job = steps["B"]["Metadata"]["ProcessingJob"]["Arn"]
     assert b_job != first_steps["B"]["Metadata"]["ProcessingJob"]["Arn"]
     assert jobs_of(sm, second) == [b_job]  # B only; A was not run
+
+    # a step the definition lacks is refused at start
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError) as e:
+        pipeline.start(selective_execution_config=SelectiveExecutionConfig(
+            source_pipeline_execution_arn=first.arn, selected_steps=["Nope"]))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "Nope" in e.value.response["Error"]["Message"]
 
     # B read A's output as the source execution produced it (its path holds the first id)
     a_out = sm.describe_processing_job(ProcessingJobName=job_name(a_job))["ProcessingOutputConfig"]
