@@ -479,15 +479,20 @@ impl Executor {
             return None;
         }
         let source = self.state.source_execution.clone()?;
-        let taken = self.s.pipeline_execution_row(&source).await.ok().and_then(|row| {
-            let st: ExecutionState = serde_json::from_value(row.derived.clone()).ok()?;
-            let mut run = st
-                .step(&def.name)
-                .filter(|r| r.status == StepStatus::Succeeded)?
-                .clone();
-            run.selective_source = Some(row.arn.clone());
-            Some(run)
-        });
+        let taken = self
+            .s
+            .pipeline_execution_row(&source)
+            .await
+            .ok()
+            .and_then(|row| {
+                let st: ExecutionState = serde_json::from_value(row.derived.clone()).ok()?;
+                let mut run = st
+                    .step(&def.name)
+                    .filter(|r| r.status == StepStatus::Succeeded)?
+                    .clone();
+                run.selective_source = Some(row.arn.clone());
+                Some(run)
+            });
         Some(taken.ok_or_else(|| {
             format!(
                 "Step {} was not selected and did not succeed in the source pipeline execution {source}, so it has no result to reuse.",
