@@ -4,7 +4,7 @@
 //! finds its job again by the name it saved). Stop requests, callback results and finished
 //! steps reach the task as events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -235,7 +235,7 @@ impl Executor {
     /// Whether step `def` may start now: not started, its branch taken, every upstream step
     /// succeeded.
     fn ready(&self, def: &StepDef) -> bool {
-        if self.state.step(&def.name).is_some() {
+        if self.state.step(&def.name).is_some() || !self.in_selection(&def.name) {
             return false;
         }
         if let Some((condition, side)) = &def.branch_of {
@@ -253,6 +253,29 @@ impl Executor {
                 .step(u)
                 .is_some_and(|r| r.status == StepStatus::Succeeded)
         })
+    }
+
+    /// Whether step `name` takes part in this execution: every step when SelectiveExecutionConfig
+    /// selected none, else the selected steps and the steps they wait for (directly or not);
+    /// the others (downstream of the selection, or beside it) do not run.
+    fn in_selection(&self, name: &str) -> bool {
+        let selected = &self.state.selected;
+        if selected.is_empty() || selected.iter().any(|s| s == name) {
+            return true;
+        }
+        let mut seen = BTreeSet::new();
+        let mut todo = selected.clone();
+        while let Some(step) = todo.pop() {
+            for up in self.definition.upstream(&step) {
+                if up == name {
+                    return true;
+                }
+                if seen.insert(up.clone()) {
+                    todo.push(up);
+                }
+            }
+        }
+        false
     }
 
     async fn start_ready_steps(&mut self) {
@@ -312,7 +335,11 @@ impl Executor {
     async fn start(&mut self, def: &StepDef) {
         let mut run = self.new_run(def);
         if let Some(source) = self.not_selected(def).await {
-            self.state.steps.push(source);
+            let taken = source.unwrap_or_else(|reason| {
+                end(&mut run, StepStatus::Failed, Some(reason));
+                run
+            });
+            self.state.steps.push(taken);
             return;
         }
         match steps::kind(&def.kind) {
@@ -445,20 +472,33 @@ impl Executor {
         });
     }
 
-    /// For a step SelectiveExecutionConfig did not select: its result in the source execution.
-    async fn not_selected(&self, def: &StepDef) -> Option<StepRun> {
+    /// For a step SelectiveExecutionConfig did not select: its result in the source execution,
+    /// or why there is none to take (the step then fails rather than run unselected).
+    async fn not_selected(&self, def: &StepDef) -> Option<Result<StepRun, String>> {
         if self.state.selected.is_empty() || self.state.selected.contains(&def.name) {
             return None;
         }
         let source = self.state.source_execution.clone()?;
-        let row = self.s.pipeline_execution_row(&source).await.ok()?;
-        let st: ExecutionState = serde_json::from_value(row.derived.clone()).ok()?;
-        let mut run = st
-            .step(&def.name)
-            .filter(|r| r.status == StepStatus::Succeeded)?
-            .clone();
-        run.selective_source = Some(row.arn.clone());
-        Some(run)
+        let taken = self
+            .s
+            .pipeline_execution_row(&source)
+            .await
+            .ok()
+            .and_then(|row| {
+                let st: ExecutionState = serde_json::from_value(row.derived.clone()).ok()?;
+                let mut run = st
+                    .step(&def.name)
+                    .filter(|r| r.status == StepStatus::Succeeded)?
+                    .clone();
+                run.selective_source = Some(row.arn.clone());
+                Some(run)
+            });
+        Some(taken.ok_or_else(|| {
+            format!(
+                "Step {} was not selected and did not succeed in the source pipeline execution {source}, so it has no result to reuse.",
+                def.name
+            )
+        }))
     }
 
     /// The newest succeeded run of this step, with the same cache key, in an execution of the
