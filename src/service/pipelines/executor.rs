@@ -4,93 +4,25 @@
 //! finds its job again by the name it saved). Stop requests, callback results and finished
 //! steps reach the task as events.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::definition::{Definition, StepDef};
+pub(crate) use super::events::{Event, Executions};
+use super::reuse;
 use super::scope::{ExecutionVars, RunScope, cache_key};
 use super::state::{EXECUTION, ExecutionState, StepRun};
-use super::steps::{self, Created, Kind, Outcome};
+use super::steps::{self, Kind, Outcome};
 use crate::aws::model::typed::sagemaker::{PipelineExecutionStatus as Status, StepStatus};
 use crate::aws::time::now_epoch;
 use crate::service::Services;
-use crate::store::resources::{ListQuery, ResourceKind};
+use crate::store::resources::ResourceKind;
 
 /// The default of ParallelismConfiguration.MaxParallelExecutionSteps.
 pub const DEFAULT_MAX_PARALLEL: u32 = 50;
-
-/// What reaches a running execution's task.
-#[derive(Debug)]
-pub(crate) enum Event {
-    Stop,
-    /// SendPipelineExecutionStepSuccess (Ok: output parameters) or …Failure (Err: reason).
-    Callback {
-        token: String,
-        result: Result<Vec<(String, String)>, String>,
-    },
-    Created {
-        step: String,
-        created: Created,
-    },
-    Finished {
-        step: String,
-        outcome: Outcome,
-    },
-    /// A step's retry interval has passed.
-    Retry {
-        step: String,
-    },
-    /// UpdatePipelineExecution changed MaxParallelExecutionSteps.
-    Parallelism(u32),
-}
-
-/// The tasks of running executions, by execution row name.
-#[derive(Clone, Default)]
-pub struct Executions {
-    inner: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>>,
-    /// Held by every read-modify-write of an execution's row (the executor's saves and
-    /// UpdatePipelineExecution), so neither loses the other's members.
-    rows: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl Executions {
-    fn register(
-        &self,
-        name: &str,
-    ) -> (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().insert(name.to_ascii_lowercase(), tx.clone());
-        (tx, rx)
-    }
-
-    /// Sends `event` to execution `name`'s task; false if none runs.
-    pub(crate) fn send(&self, name: &str, event: Event) -> bool {
-        match self.lock().get(&name.to_ascii_lowercase()) {
-            Some(tx) => tx.send(event).is_ok(),
-            None => false,
-        }
-    }
-
-    pub(crate) fn is_running(&self, name: &str) -> bool {
-        self.lock().contains_key(&name.to_ascii_lowercase())
-    }
-
-    /// Taken around a read-modify-write of an execution's row.
-    pub(crate) async fn lock_rows(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.rows.lock().await
-    }
-
-    fn done(&self, name: &str) {
-        self.lock().remove(&name.to_ascii_lowercase());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Event>>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// Starts the task of execution row `name` (`<pipeline>/execution/<id>`), whose row holds an
 /// `ExecutionState` with its definition and parameters.
@@ -255,27 +187,8 @@ impl Executor {
         })
     }
 
-    /// Whether step `name` takes part in this execution: every step when SelectiveExecutionConfig
-    /// selected none, else the selected steps and the steps they wait for (directly or not);
-    /// the others (downstream of the selection, or beside it) do not run.
     fn in_selection(&self, name: &str) -> bool {
-        let selected = &self.state.selected;
-        if selected.is_empty() || selected.iter().any(|s| s == name) {
-            return true;
-        }
-        let mut seen = BTreeSet::new();
-        let mut todo = selected.clone();
-        while let Some(step) = todo.pop() {
-            for up in self.definition.upstream(&step) {
-                if up == name {
-                    return true;
-                }
-                if seen.insert(up.clone()) {
-                    todo.push(up);
-                }
-            }
-        }
-        false
+        reuse::in_selection(&self.definition, &self.state.selected, name)
     }
 
     async fn start_ready_steps(&mut self) {
@@ -343,6 +256,18 @@ impl Executor {
             return;
         }
         match steps::kind(&def.kind) {
+            Kind::Resource(r) => self.start_resource(def, r, run).await,
+            kind => {
+                self.run_instant(def, kind, &mut run).await;
+                self.state.steps.push(run);
+            }
+        }
+    }
+
+    /// Runs a step that needs no resource: Condition, Fail, a refused type; or hands a Callback
+    /// step its token.
+    async fn run_instant(&self, def: &StepDef, kind: Kind, run: &mut StepRun) {
+        match kind {
             Kind::Condition => {
                 let conditions = def.arguments["Conditions"]
                     .as_array()
@@ -353,9 +278,9 @@ impl Executor {
                         let o = if outcome { "True" } else { "False" };
                         run.metadata = json!({ "Condition": { "Outcome": o } });
                         run.properties = json!({ "Outcome": o });
-                        end(&mut run, StepStatus::Succeeded, None);
+                        end(run, StepStatus::Succeeded, None);
                     }
-                    Err(e) => end(&mut run, StepStatus::Failed, Some(e)),
+                    Err(e) => end(run, StepStatus::Failed, Some(e)),
                 }
             }
             Kind::Fail => {
@@ -369,7 +294,7 @@ impl Executor {
                     Err(e) => e,
                 };
                 run.metadata = json!({ "Fail": { "ErrorMessage": message } });
-                end(&mut run, StepStatus::Failed, Some(message));
+                end(run, StepStatus::Failed, Some(message));
             }
             Kind::Callback => {
                 let token = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
@@ -385,45 +310,58 @@ impl Executor {
                 run.metadata = json!({ "Callback": callback });
                 run.callback_token = Some(token);
             }
-            Kind::Refused(reason) => end(&mut run, StepStatus::Failed, Some(reason)),
-            Kind::Resource(r) => {
-                let resolved = self.scope(false).resolve(def.arguments.clone()).await;
-                let arguments = match resolved {
-                    Ok(a) => a,
-                    Err(e) => {
-                        end(&mut run, StepStatus::Failed, Some(e));
-                        self.state.steps.push(run);
-                        return;
-                    }
-                };
-                if def.cache.is_some() {
-                    let key = self
-                        .scope(true)
-                        .resolve(def.arguments.clone())
-                        .await
-                        .map(|a| cache_key(&def.kind, &a));
-                    run.cache_key = key.ok();
-                    if let Some(hit) = self.cached(def, run.cache_key.as_deref()).await {
-                        run.properties = hit.properties;
-                        run.metadata = hit.metadata;
-                        run.cache_source = Some(hit.cache_source.unwrap_or_default());
-                        end(&mut run, StepStatus::Succeeded, None);
-                        self.state.steps.push(run);
-                        return;
-                    }
-                }
-                run.resource = r
-                    .name_member
-                    .map(|_| steps::resource_name(&self.vars.execution_id, &def.name, r.max_name));
-                run.arguments = Some(arguments);
+            Kind::Refused(reason) => end(run, StepStatus::Failed, Some(reason)),
+            Kind::Resource(_) => {}
+        }
+    }
+
+    /// Resolves a resource step's arguments, takes its result from the cache when it may, else
+    /// saves the name of the resource it will create and starts the task that creates it.
+    async fn start_resource(
+        &mut self,
+        def: &StepDef,
+        r: &'static steps::ResourceStep,
+        mut run: StepRun,
+    ) {
+        let resolved = self.scope(false).resolve(def.arguments.clone()).await;
+        let arguments = match resolved {
+            Ok(a) => a,
+            Err(e) => {
+                end(&mut run, StepStatus::Failed, Some(e));
                 self.state.steps.push(run);
-                // the name is saved before the resource is created, so a restart finds it
-                self.save().await;
-                self.launch(def, None);
+                return;
+            }
+        };
+        if def.cache.is_some() {
+            let key = self
+                .scope(true)
+                .resolve(def.arguments.clone())
+                .await
+                .map(|a| cache_key(&def.kind, &a));
+            run.cache_key = key.ok();
+            let hit = match run.cache_key.as_deref() {
+                Some(key) => {
+                    reuse::cached(&self.s, &self.vars.pipeline_name, &self.name, def, key).await
+                }
+                None => None,
+            };
+            if let Some(hit) = hit {
+                run.properties = hit.properties;
+                run.metadata = hit.metadata;
+                run.cache_source = hit.cache_source;
+                end(&mut run, StepStatus::Succeeded, None);
+                self.state.steps.push(run);
                 return;
             }
         }
+        run.resource = r
+            .name_member
+            .map(|_| steps::resource_name(&self.vars.execution_id, &def.name, r.max_name));
+        run.arguments = Some(arguments);
         self.state.steps.push(run);
+        // the name is saved before the resource is created, so a restart finds it
+        self.save().await;
+        self.launch(def, None);
     }
 
     /// Starts the task that creates and follows a resource step's resource (`existing`: the one
@@ -479,65 +417,7 @@ impl Executor {
             return None;
         }
         let source = self.state.source_execution.clone()?;
-        let taken = self
-            .s
-            .pipeline_execution_row(&source)
-            .await
-            .ok()
-            .and_then(|row| {
-                let st: ExecutionState = serde_json::from_value(row.derived.clone()).ok()?;
-                let mut run = st
-                    .step(&def.name)
-                    .filter(|r| r.status == StepStatus::Succeeded)?
-                    .clone();
-                run.selective_source = Some(row.arn.clone());
-                Some(run)
-            });
-        Some(taken.ok_or_else(|| {
-            format!(
-                "Step {} was not selected and did not succeed in the source pipeline execution {source}, so it has no result to reuse.",
-                def.name
-            )
-        }))
-    }
-
-    /// The newest succeeded run of this step, with the same cache key, in an execution of the
-    /// same pipeline, within the cache's ExpireAfter.
-    async fn cached(&self, def: &StepDef, key: Option<&str>) -> Option<StepRun> {
-        let key = key?;
-        let expire = def.cache.as_ref()?.expire_after_secs;
-        let prefix = format!("{}/execution/", self.vars.pipeline_name.to_lowercase());
-        let rows = self
-            .s
-            .store
-            .list_resources(ResourceKind::PipelineExecution, ListQuery::every(None))
-            .await
-            .ok()?;
-        let now = now_epoch();
-        let mut best: Option<(f64, StepRun)> = None;
-        for row in rows {
-            if !row.name.to_lowercase().starts_with(&prefix) || row.name == self.name {
-                continue;
-            }
-            let Ok(st) = serde_json::from_value::<ExecutionState>(row.derived.clone()) else {
-                continue;
-            };
-            let Some(r) = st.step(&def.name) else {
-                continue;
-            };
-            let ended = r.end.unwrap_or(0.0);
-            let fresh = expire.is_none_or(|e| now - ended <= e);
-            if r.status == StepStatus::Succeeded
-                && r.cache_key.as_deref() == Some(key)
-                && fresh
-                && best.as_ref().is_none_or(|(t, _)| ended > *t)
-            {
-                let mut hit = r.clone();
-                hit.cache_source = Some(r.cache_source.clone().unwrap_or(row.arn.clone()));
-                best = Some((ended, hit));
-            }
-        }
-        best.map(|(_, r)| r)
+        Some(reuse::from_source(&self.s, &source, &def.name).await)
     }
 
     async fn handle(&mut self, event: Event) {

@@ -468,9 +468,17 @@ mod tests {
         let class = "SageMaker.JOB_INTERNAL_ERROR";
         assert_eq!(retry_wait(&policies, class, 1, 0.0), Some(2.0));
         assert_eq!(retry_wait(&policies, class, 2, 10.0), Some(6.0));
-        assert_eq!(retry_wait(&policies, class, 3, 20.0), None, "two retries at most");
+        assert_eq!(
+            retry_wait(&policies, class, 3, 20.0),
+            None,
+            "two retries at most"
+        );
         assert_eq!(retry_wait(&policies, class, 1, 601.0), None, "expired");
-        assert_eq!(retry_wait(&policies, "Step.THROTTLING", 1, 0.0), None, "not covered");
+        assert_eq!(
+            retry_wait(&policies, "Step.THROTTLING", 1, 0.0),
+            None,
+            "not covered"
+        );
     }
 
     #[test]

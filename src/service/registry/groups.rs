@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{COMPLETED, name_in};
+use super::COMPLETED;
 use crate::aws::model::typed::sagemaker::CreateModelPackageGroupInput;
 use crate::service::described::Record;
-use crate::service::resources::{ListParams, Page, not_found};
+use crate::service::resources::{ListParams, Page};
 use crate::service::{Input, ServiceError, ServiceResult, Services, required};
-use crate::store::resources::{ListQuery, Resource, ResourceKind};
+use crate::store::resources::{Resource, ResourceKind};
 
 /// A model package group (DescribeModelPackageGroup, ListModelPackageGroups).
 #[derive(Debug, Clone)]

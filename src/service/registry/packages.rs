@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{COMPLETED, name_in};
+use super::COMPLETED;
 use crate::aws::model::typed::sagemaker::{
     CreateModelPackageInput, ModelApprovalStatus, ModelPackageType,
 };
 use crate::aws::time::now_epoch;
 use crate::service::described::Record;
-use crate::service::resources::{Page, not_found};
+use crate::service::resources::Page;
 use crate::service::{Input, ServiceError, ServiceResult, Services, pagination};
 use crate::store::resources::{ListQuery, Resource, ResourceKind};
 
