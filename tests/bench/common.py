@@ -40,15 +40,18 @@ def start_sagebox(sagebox: Path, data_dir: str) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def completed_after(sm, name: str, t0: float) -> float:
-    """Polls training job `name` until it leaves InProgress; the seconds since `t0` (a
-    time.perf_counter() taken before CreateTrainingJob), or an error if it did not complete."""
+def completed_after(sm, name: str, t0: float, kind: str = "Training") -> float:
+    """Polls job `name` (a training job, or `kind="Processing"`) until it leaves InProgress; the
+    seconds since `t0` (a time.perf_counter() taken before its Create call), or an error if it
+    did not complete."""
+    describe = getattr(sm, f"describe_{kind.lower()}_job")
     while True:
-        d = sm.describe_training_job(TrainingJobName=name)
-        if d["TrainingJobStatus"] != "InProgress":
+        d = describe(**{f"{kind}JobName": name})
+        status = d[f"{kind}JobStatus"]
+        if status != "InProgress":
             break
         time.sleep(0.01)
     elapsed = time.perf_counter() - t0
-    if d["TrainingJobStatus"] != "Completed":
-        raise RuntimeError(f"{name}: {d['TrainingJobStatus']}: {d.get('FailureReason')}")
+    if status != "Completed":
+        raise RuntimeError(f"{name}: {status}: {d.get('FailureReason')}")
     return elapsed

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import boto3
 
-from common import base_image, start_sagebox
+from common import base_image, completed_after, start_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -49,15 +49,7 @@ def run_job(sm, name: str) -> float:
                                                "VolumeSizeInGB": 1}},
         RoleArn=ROLE,
     )
-    while True:
-        d = sm.describe_processing_job(ProcessingJobName=name)
-        if d["ProcessingJobStatus"] != "InProgress":
-            break
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - t0
-    if d["ProcessingJobStatus"] != "Completed":
-        raise RuntimeError(f"{name}: {d['ProcessingJobStatus']}: {d.get('FailureReason')}")
-    return elapsed
+    return completed_after(sm, name, t0, kind="Processing")
 
 
 def local_mode_runs(runs: int) -> list[float]:
