@@ -31,7 +31,24 @@ pub(crate) fn spawn(services: Services, name: String) {
     tokio::spawn(async move {
         match Executor::load(&services, &name, tx).await {
             Ok(mut ex) => ex.run(rx).await,
-            Err(e) => tracing::error!("pipeline execution {name} cannot run: {e}"),
+            Err(e) => {
+                // an execution that cannot run ends Failed with the reason, never Executing forever
+                tracing::error!("pipeline execution {name} cannot run: {e}");
+                let reason = format!("sagebox cannot run this execution: {e}");
+                let saved = services
+                    .update_status(
+                        ResourceKind::PipelineExecution,
+                        &name,
+                        Status::Failed.as_str(),
+                        |d| {
+                            d.insert("FailureReason".into(), json!(reason));
+                        },
+                    )
+                    .await;
+                if let Err(e) = saved {
+                    tracing::error!("pipeline execution {name}: cannot save its failure: {e}");
+                }
+            }
         }
         services.pipelines.done(&name);
     });
