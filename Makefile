@@ -80,6 +80,7 @@ bench: release $(VENV)/.ok
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/framework.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/tuning.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/processing.py
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/pipeline.py
 
 clean-venv:
 	rm -rf $(VENV)
