@@ -4,6 +4,7 @@ sagebox server on a temporary data directory."""
 from __future__ import annotations
 
 import socket
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -55,3 +56,26 @@ def completed_after(sm, name: str, t0: float, kind: str = "Training") -> float:
     if status != "Completed":
         raise RuntimeError(f"{name}: {status}: {d.get('FailureReason')}")
     return elapsed
+
+
+def remove_owned(data: Path) -> None:
+    """A job's network is removed just after its Completed is saved, so a server stopped right
+    after the last job can leave it behind: what this data dir's server owns is removed here."""
+    try:
+        owner = (Path(data) / "instance-id").read_text().strip()
+    except OSError:
+        return
+    label = f"label=sagebox.owner={owner}"
+    for listing, rm in ((["docker", "ps", "-aq", "--filter", label], ["docker", "rm", "-f"]),
+                        (["docker", "network", "ls", "-q", "--filter", label], ["docker", "network", "rm"])):
+        ids = subprocess.run(listing, capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(rm + ids, capture_output=True)
+
+
+def stop_sagebox(proc: subprocess.Popen, data_dir) -> None:
+    """Stops a server from `start_sagebox`, removes what it owned on the engine and its data dir."""
+    proc.terminate()
+    proc.wait(timeout=30)
+    remove_owned(Path(data_dir))
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import boto3
 
-from common import completed_after, start_sagebox
+from common import completed_after, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -158,21 +157,6 @@ def _local_mode_runs(runs: int, image: str) -> list[float]:
     return times
 
 
-def remove_owned(data: Path):
-    """A job's network is removed just after its Completed is saved, so a server stopped right
-    after the last job can leave it behind: what this data dir's server owns is removed here."""
-    try:
-        owner = (data / "instance-id").read_text().strip()
-    except OSError:
-        return
-    label = f"label=sagebox.owner={owner}"
-    for listing, rm in ((["docker", "ps", "-aq", "--filter", label], ["docker", "rm", "-f"]),
-                        (["docker", "network", "ls", "-q", "--filter", label], ["docker", "network", "rm"])):
-        ids = subprocess.run(listing, capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(rm + ids, capture_output=True)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
@@ -194,10 +178,7 @@ def main() -> int:
         run_job(sm, "bench-fw", "fw-warmup")
         overhead = [run_job(sm, "bench-fw", f"fw-instant-{i}") for i in range(args.runs)]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        remove_owned(Path(data))
-        shutil.rmtree(data, ignore_errors=True)
+        stop_sagebox(proc, data)
 
     local, local_error = [], None
     if args.local_runs:

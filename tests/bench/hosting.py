@@ -30,7 +30,7 @@ from pathlib import Path
 
 import boto3
 
-from common import base_image, start_sagebox
+from common import base_image, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -144,9 +144,7 @@ def main() -> int:
         sm.delete_endpoint(EndpointName="warmup")
         time.sleep(2)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop_sagebox(proc, data_dir)
 
     local, local_error = [], None
     if args.local_runs:

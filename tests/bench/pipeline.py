@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import boto3
 
-from common import base_image, start_sagebox
+from common import base_image, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -134,9 +133,7 @@ def main() -> int:
         try:
             overhead = sagebox_runs(url, args.runs)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            shutil.rmtree(data, ignore_errors=True)
+            stop_sagebox(proc, data)
 
         if args.local_runs:
             try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import boto3
 
-from common import base_image, completed_after, start_sagebox
+from common import base_image, completed_after, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -87,9 +86,7 @@ def main() -> int:
         run_job(sm, "warmup")
         overhead = [run_job(sm, f"instant-{i}") for i in range(args.runs)]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+        stop_sagebox(proc, data)
 
     local, local_error = [], None
     if args.local_runs:

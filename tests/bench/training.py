@@ -27,7 +27,7 @@ from pathlib import Path
 
 import boto3
 
-from common import base_image, completed_after, start_sagebox
+from common import base_image, completed_after, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -131,9 +131,7 @@ def main() -> int:
         for d in (src, dst.parent, down):
             shutil.rmtree(d, ignore_errors=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+        stop_sagebox(proc, data)
 
     local = []
     local_error = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import boto3
 
-from common import base_image, completed_after, start_sagebox
+from common import base_image, completed_after, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -110,9 +109,7 @@ def main() -> int:
         single = statistics.median(run_job(sm, "bench-tuning", f"single-{i}") for i in range(args.runs))
         wall = run_tuning(sm, "bench-tuning", "tuning", args.jobs, args.parallel)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+        stop_sagebox(proc, data)
 
     serial = args.jobs * single
     print()
