@@ -17,6 +17,8 @@ macro_rules! put {
 mod assets;
 mod hosting;
 mod notebooks;
+mod pipelines;
+mod registry;
 mod s3;
 mod training;
 
@@ -81,6 +83,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/_sagebox/transform-jobs", get(hosting::transforms))
         .route("/_sagebox/transform-jobs/{name}", get(hosting::transform))
+        .route("/_sagebox/pipelines", get(pipelines::list))
+        .route("/_sagebox/pipelines/{name}", get(pipelines::detail))
+        .route(
+            "/_sagebox/pipelines/{name}/executions/{id}",
+            get(pipelines::execution),
+        )
+        .route(
+            "/_sagebox/pipelines/{name}/executions/{id}/stop",
+            post(pipelines::stop),
+        )
+        .route("/_sagebox/model-registry", get(registry::groups))
+        .route("/_sagebox/model-registry/{name}", get(registry::group))
+        .route(
+            "/_sagebox/model-registry/{name}/versions/{version}/approval",
+            post(registry::approval),
+        )
         .route("/_sagebox/s3", get(s3::buckets))
         .route("/_sagebox/s3/{bucket}", get(s3::listing))
         .route("/_sagebox/s3/{bucket}/object", get(s3::object))
@@ -153,6 +171,8 @@ const SECTIONS: &[(&str, &str)] = &[
     ("endpoint-configs", "Endpoint configurations"),
     ("endpoints", "Endpoints"),
     ("transform-jobs", "Batch transform jobs"),
+    ("pipelines", "Pipelines"),
+    ("model-registry", "Model registry"),
     ("s3", "S3"),
 ];
 
