@@ -18,9 +18,11 @@ mod assets;
 mod hosting;
 mod notebooks;
 mod pipelines;
+mod processing;
 mod registry;
 mod s3;
 mod training;
+mod tuning;
 
 use std::collections::HashMap;
 
@@ -66,6 +68,25 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/_sagebox/training-jobs/{name}/logs/events",
             get(training::log_events),
+        )
+        .route("/_sagebox/processing-jobs", get(processing::list))
+        .route("/_sagebox/processing-jobs/{name}", get(processing::detail))
+        .route(
+            "/_sagebox/processing-jobs/{name}/stop",
+            post(processing::stop),
+        )
+        .route(
+            "/_sagebox/processing-jobs/{name}/logs/events",
+            get(processing::log_events),
+        )
+        .route("/_sagebox/hyper-parameter-tuning-jobs", get(tuning::list))
+        .route(
+            "/_sagebox/hyper-parameter-tuning-jobs/{name}",
+            get(tuning::detail),
+        )
+        .route(
+            "/_sagebox/hyper-parameter-tuning-jobs/{name}/stop",
+            post(tuning::stop),
         )
         .route("/_sagebox/status", get(status_json))
         .route("/_sagebox/models", get(hosting::models))
@@ -167,6 +188,8 @@ const SECTIONS: &[(&str, &str)] = &[
     ("", "Dashboard"),
     ("notebook-instances", "Notebook instances"),
     ("training-jobs", "Training jobs"),
+    ("processing-jobs", "Processing jobs"),
+    ("hyper-parameter-tuning-jobs", "Tuning jobs"),
     ("models", "Models"),
     ("endpoint-configs", "Endpoint configurations"),
     ("endpoints", "Endpoints"),

@@ -72,12 +72,23 @@ pub async fn list(
 
 /// Every event of the job's streams (`<job>/...`) from `start_ms`, oldest first.
 async fn events(services: &Services, job: &str, start_ms: Option<i64>) -> Vec<LogEvent> {
+    group_events(services, LOG_GROUP, job, start_ms).await
+}
+
+/// Every event of a job's streams (`<job>/...`) in log group `group` from `start_ms`, oldest
+/// first; processing jobs log the same way under their own group.
+pub(super) async fn group_events(
+    services: &Services,
+    group: &str,
+    job: &str,
+    start_ms: Option<i64>,
+) -> Vec<LogEvent> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
         let page = services
             .filter_log_events(FilterLogEvents {
-                group: LOG_GROUP.into(),
+                group: group.into(),
                 stream_names: None,
                 stream_prefix: Some(format!("{job}/")),
                 start: start_ms,
@@ -131,6 +142,37 @@ fn plot(name: &str, points: &[(f64, f64)]) -> String {
         n = esc(name),
         count = points.len()
     )
+}
+
+/// The `section#logs` of a job's page: a `pre.log` per stream, and where the live script reads
+/// what follows (`events_url`) while the job is `live`.
+pub(super) fn logs_section(events_url: &str, evs: &[LogEvent], live: bool) -> String {
+    let mut streams: BTreeMap<&str, String> = BTreeMap::new();
+    let mut last_id = 0;
+    let mut last_ts = 0;
+    for e in evs {
+        let text = streams.entry(e.stream.as_str()).or_default();
+        text.push_str(&esc(&e.message));
+        text.push('\n');
+        last_id = last_id.max(e.id);
+        last_ts = last_ts.max(e.timestamp);
+    }
+    let live = if live { " data-live=\"1\"" } else { "" };
+    let mut body = format!(
+        "<section id=\"logs\" data-events=\"{events_url}?after={last_id}&amp;since={last_ts}\"{live}><h2>Logs</h2>"
+    );
+    if streams.is_empty() {
+        body.push_str("<p class=\"empty\">No log lines yet.</p>");
+    }
+    for (stream, text) in &streams {
+        put!(
+            body,
+            "<h3>{st}</h3><pre class=\"log\" data-stream=\"{st}\">{text}</pre>",
+            st = esc(stream)
+        );
+    }
+    body.push_str("</section>");
+    body
 }
 
 pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> Response {
@@ -240,37 +282,12 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         body.push_str(&plot(metric, points));
     }
     body.push_str("</section>");
-    let mut streams: BTreeMap<&str, String> = BTreeMap::new();
-    let mut last_id = 0;
-    let mut last_ts = 0;
-    for e in &evs {
-        let text = streams.entry(e.stream.as_str()).or_default();
-        text.push_str(&esc(&e.message));
-        text.push('\n');
-        last_id = last_id.max(e.id);
-        last_ts = last_ts.max(e.timestamp);
-    }
-    let live = if !TRAINING_JOB.is_terminal(status) {
-        " data-live=\"1\""
-    } else {
-        ""
-    };
-    put!(
-        body,
-        "<section id=\"logs\" data-events=\"{ROOT}{SECTION}/{}/logs/events?after={last_id}&amp;since={last_ts}\"{live}><h2>Logs</h2>",
-        enc(&job.record.name)
-    );
-    if streams.is_empty() {
-        body.push_str("<p class=\"empty\">No log lines yet.</p>");
-    }
-    for (stream, text) in &streams {
-        put!(
-            body,
-            "<h3>{st}</h3><pre class=\"log\" data-stream=\"{st}\">{text}</pre>",
-            st = esc(stream)
-        );
-    }
-    body.push_str("</section>");
+    let live = !TRAINING_JOB.is_terminal(status);
+    body.push_str(&logs_section(
+        &format!("{ROOT}{SECTION}/{}/logs/events", enc(&job.record.name)),
+        &evs,
+        live,
+    ));
     body.push_str("<h2>Description</h2>");
     body.push_str(&details(&view(
         &job.record,
@@ -294,16 +311,38 @@ pub async fn stop(
     }
 }
 
-/// Server-sent events: `log` events (`{"stream", "message", "timestamp"}`) for lines after
-/// event id `after`, polled once a second; `end` when the job is over and nothing is left.
+/// Server-sent events of a training job's log lines (see `stream_logs`).
 pub async fn log_events(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
+    stream_logs(state.services.clone(), LOG_GROUP, name, &q, |s, name| {
+        Box::pin(async move {
+            s.describe_training_job(&name)
+                .await
+                .ok()
+                .and_then(|j| j.status)
+                .is_none_or(|st| TRAINING_JOB.is_terminal(st))
+        })
+    })
+}
+
+/// Whether a job is over (or gone), asked once a second while its logs stream.
+pub(super) type Finished = fn(Services, String) -> futures_util::future::BoxFuture<'static, bool>;
+
+/// Server-sent events: `log` events (`{"stream", "message", "timestamp"}`) for the lines of
+/// job `name`'s streams in `group` after event id `after` (query), polled once a second; `end`
+/// when `finished` says the job is over and nothing is left.
+pub(super) fn stream_logs(
+    services: Services,
+    group: &'static str,
+    name: String,
+    q: &std::collections::HashMap<String, String>,
+    finished: Finished,
+) -> Response {
     let after: i64 = q.get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
     let since: i64 = q.get("since").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let services = state.services.clone();
     struct Cursor {
         after: i64,
         since: i64,
@@ -324,7 +363,7 @@ pub async fn log_events(
                 return None;
             }
             // Container clocks and arrival order differ a little: look back a minute, keep ids.
-            let evs = events(&services, &name, Some((c.since - 60_000).max(0))).await;
+            let evs = group_events(&services, group, &name, Some((c.since - 60_000).max(0))).await;
             let mut chunk = String::new();
             let seen = c.after;
             for e in evs.into_iter().filter(|e| e.id > seen) {
@@ -334,12 +373,7 @@ pub async fn log_events(
                     json!({"stream": e.stream, "message": e.message, "timestamp": e.timestamp});
                 put!(chunk, "event: log\ndata: {data}\n\n");
             }
-            let finished = services
-                .describe_training_job(&name)
-                .await
-                .ok()
-                .and_then(|j| j.status)
-                .is_none_or(|s| TRAINING_JOB.is_terminal(s));
+            let finished = finished(services.clone(), name.clone()).await;
             if chunk.is_empty() {
                 c.quiet = if finished { c.quiet + 1 } else { 0 };
                 if c.quiet >= 2 {
