@@ -15,13 +15,18 @@ macro_rules! put {
 }
 
 mod assets;
+pub mod forms;
+mod guard;
 mod hosting;
+mod hosting_forms;
+mod lifecycle;
 mod notebooks;
 mod pipelines;
 mod processing;
 mod registry;
 mod s3;
 mod training;
+mod training_form;
 mod tuning;
 
 use std::collections::HashMap;
@@ -88,6 +93,54 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/_sagebox/hyper-parameter-tuning-jobs/{name}/stop",
             post(tuning::stop),
         )
+        .route(
+            "/_sagebox/create/training-job",
+            get(training_form::show).post(training_form::create),
+        )
+        .route(
+            "/_sagebox/create/model",
+            get(hosting_forms::model_form).post(hosting_forms::create_model),
+        )
+        .route(
+            "/_sagebox/create/endpoint-config",
+            get(hosting_forms::config_form).post(hosting_forms::create_config),
+        )
+        .route(
+            "/_sagebox/create/endpoint",
+            get(hosting_forms::endpoint_form).post(hosting_forms::create_endpoint),
+        )
+        .route(
+            "/_sagebox/create/transform-job",
+            get(hosting_forms::transform_form).post(hosting_forms::create_transform),
+        )
+        .route(
+            "/_sagebox/endpoints/{name}/update",
+            get(hosting_forms::update_form).post(hosting_forms::update_endpoint),
+        )
+        .route(
+            "/_sagebox/models/{name}/delete",
+            get(hosting_forms::confirm_model).post(hosting_forms::delete_model),
+        )
+        .route(
+            "/_sagebox/endpoint-configs/{name}/delete",
+            get(hosting_forms::confirm_config).post(hosting_forms::delete_config),
+        )
+        .route(
+            "/_sagebox/endpoints/{name}/delete",
+            get(hosting_forms::confirm_endpoint).post(hosting_forms::delete_endpoint),
+        )
+        .route(
+            "/_sagebox/lifecycle-configs",
+            get(lifecycle::list).post(lifecycle::create),
+        )
+        .route(
+            "/_sagebox/lifecycle-configs/{name}",
+            get(lifecycle::detail).post(lifecycle::update),
+        )
+        .route(
+            "/_sagebox/lifecycle-configs/{name}/delete",
+            get(lifecycle::confirm_delete).post(lifecycle::delete),
+        )
         .route("/_sagebox/status", get(status_json))
         .route("/_sagebox/models", get(hosting::models))
         .route("/_sagebox/models/{name}", get(hosting::model))
@@ -130,6 +183,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/_sagebox/s3/{bucket}/uploads/{id}",
             axum::routing::put(s3::upload_part).post(s3::upload_complete),
         )
+        .route_layer(axum::middleware::from_fn(guard::guard))
         .route_layer(axum::middleware::from_fn_with_state(state, only_when_open))
 }
 
@@ -211,13 +265,17 @@ pub fn page(title: &str, section: &str, body: &str) -> Response {
         put!(nav, "<a href=\"{ROOT}{path}\"{current}>{label}</a>");
     }
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t} · sagebox</title><link rel=\"stylesheet\" href=\"{ROOT}assets/console.css\"></head><body><header><a class=\"brand\" href=\"{ROOT}\">sagebox</a><nav id=\"nav\">{nav}</nav></header><main><h1>{t}</h1>{body}</main><script src=\"{ROOT}assets/console.js\" defer></script></body></html>",
-        t = esc(title)
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t} · sagebox</title><meta name=\"csrf-token\" content=\"{token}\"><link rel=\"stylesheet\" href=\"{ROOT}assets/console.css\"></head><body><header><a class=\"brand\" href=\"{ROOT}\">sagebox</a><nav id=\"nav\">{nav}</nav></header><main><h1>{t}</h1>{body}</main><script src=\"{ROOT}assets/console.js\" defer></script></body></html>",
+        t = esc(title),
+        token = guard::token(),
+        body = guard::with_tokens(body)
     );
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, guard::CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         html,
     )
@@ -244,39 +302,20 @@ pub fn error_page(section: &str, message: &str) -> Response {
     r
 }
 
-/// Refuses a form POST from another site (the browser says where it comes from).
+/// Refuses a form POST from another site (the browser says where it comes from). The guard
+/// middleware has checked this already for every state-changing route; handlers that read their
+/// body themselves check again.
 pub fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let from = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok());
-    match from {
-        None => Ok(()),
-        Some(f) => {
-            let authority = f
-                .split("://")
-                .nth(1)
-                .unwrap_or("")
-                .split('/')
-                .next()
-                .unwrap_or("");
-            if authority == host {
-                Ok(())
-            } else {
-                let mut r = page(
-                    "Refused",
-                    "",
-                    "<p class=\"error\">This form was sent from another site; the console only accepts its own.</p>",
-                );
-                *r.status_mut() = StatusCode::FORBIDDEN;
-                Err(Box::new(r))
-            }
-        }
+    if guard::same_origin(headers) {
+        return Ok(());
     }
+    let mut r = page(
+        "Refused",
+        "",
+        "<p class=\"error\">This form was sent from another site; the console only accepts its own.</p>",
+    );
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    Err(Box::new(r))
 }
 
 /// A form body's fields.

@@ -3,6 +3,9 @@
 "use strict";
 (function () {
   const root = "/_sagebox/";
+  // State-changing requests carry the page's CSRF token (forms hold it as a hidden field).
+  const tokenMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = tokenMeta ? tokenMeta.content : "";
 
   // Live status: tables with data-live="<kind>" check that kind's statuses every 2 s; a row
   // that appeared, vanished or changed status reloads the page (so the actions shown match).
@@ -56,7 +59,7 @@
       const out = document.querySelector("#invoke-result");
       const body = { ContentType: invoke.elements.ContentType.value, Body: invoke.elements.Body.value };
       const r = await fetch(invoke.dataset.json, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+        method: "POST", headers: { "Content-Type": "application/json", "X-Sagebox-Csrf": csrf }, body: JSON.stringify(body),
       });
       const res = await r.json();
       out.hidden = false;
@@ -75,6 +78,7 @@
     const send = (method, url, body, onProgress) => new Promise((resolve, reject) => {
       const x = new XMLHttpRequest();
       x.open(method, url);
+      x.setRequestHeader("X-Sagebox-Csrf", csrf);
       if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded);
       x.onload = () => (x.status < 300 ? resolve(JSON.parse(x.responseText)) : reject(new Error(x.responseText)));
       x.onerror = () => reject(new Error("network error"));
