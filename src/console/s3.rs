@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::forms::{Form, form_page};
 use super::{ROOT, enc, error_page, esc, form, not_found, page, same_origin, see_other, when};
 use crate::AppState;
 use crate::service::objects::{CompletedPart, Completion, ListRequest};
@@ -18,6 +19,11 @@ const SECTION: &str = "s3";
 type Params = Query<std::collections::HashMap<String, String>>;
 
 pub async fn buckets(State(state): State<AppState>) -> Response {
+    buckets_page(&state, &Form::default()).await
+}
+
+/// The bucket list and the "Create bucket" form (`form` holds what was typed and its errors).
+async fn buckets_page(state: &AppState, form: &Form) -> Response {
     let list = state
         .services
         .objects()
@@ -41,7 +47,37 @@ pub async fn buckets(State(state): State<AppState>) -> Response {
     if list.is_empty() {
         t.push_str("<p class=\"empty\">No buckets yet.</p>");
     }
-    page("S3 buckets", SECTION, &t)
+    put!(
+        t,
+        "<form id=\"create-bucket\" method=\"post\" action=\"{ROOT}s3\" class=\"panel\"><h2>Create bucket</h2>{}{}<button id=\"create-submit\" type=\"submit\">Create bucket</button></form>",
+        form.form_errors(),
+        form.input("Bucket name", "Bucket", "required maxlength=\"63\"")
+    );
+    form_page("S3 buckets", SECTION, form, &t)
+}
+
+/// "Create bucket": S3's naming rules and its errors, shown next to the name.
+pub async fn create_bucket(State(state): State<AppState>, req: Request) -> Response {
+    let (_, f) = match form(req).await {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let mut form = Form::new(f);
+    let name = form.value("Bucket").trim().to_string();
+    if !crate::api::s3::valid_bucket_name(&name) {
+        form.problem(
+            Some("Bucket"),
+            "InvalidBucketName: The specified bucket is not valid. Bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, beginning and ending with a letter or digit.",
+        );
+        return buckets_page(&state, &form).await;
+    }
+    match state.services.objects().create_bucket(&name, None).await {
+        Ok(()) => see_other(&format!("{ROOT}s3/{}", enc(&name))),
+        Err(e) => {
+            form.problem(Some("Bucket"), format!("{e:?}: {e}"));
+            buckets_page(&state, &form).await
+        }
+    }
 }
 
 fn breadcrumbs(bucket: &str, prefix: &str) -> String {
@@ -127,7 +163,7 @@ pub async fn listing(
     }
     put!(
         body,
-        "<div id=\"upload\" class=\"panel\" data-bucket=\"{}\" data-prefix=\"{}\" data-action=\"{ROOT}s3/{b}/uploads\"><h2>Upload</h2><input id=\"upload-file\" type=\"file\"> <button id=\"upload-submit\" type=\"button\">Upload</button> <progress id=\"upload-progress\" max=\"100\" value=\"0\"></progress> <span id=\"upload-status\"></span><noscript><p>Uploading needs JavaScript (or use aws s3 cp).</p></noscript></div>",
+        "<div id=\"upload\" class=\"panel\" data-bucket=\"{}\" data-prefix=\"{}\" data-action=\"{ROOT}s3/{b}/uploads\"><h2>Upload</h2><label for=\"upload-folder\">Into folder (optional)</label><input id=\"upload-folder\" placeholder=\"train/\"> <input id=\"upload-file\" type=\"file\"> <button id=\"upload-submit\" type=\"button\">Upload</button> <progress id=\"upload-progress\" max=\"100\" value=\"0\"></progress> <span id=\"upload-status\"></span><noscript><p>Uploading needs JavaScript (or use aws s3 cp).</p></noscript></div>",
         esc(&bucket),
         esc(&prefix)
     );

@@ -8,7 +8,7 @@ use super::*;
 /// S3 names buckets 3–63 characters of lowercase letters, digits, dots and hyphens, starting and
 /// ending with a letter or digit, not shaped like an IP address, and without the prefixes and
 /// suffixes S3 reserves (access point aliases, Object Lambda, directory and table buckets…).
-pub(super) fn valid_bucket_name(name: &str) -> bool {
+pub(crate) fn valid_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
     (3..=63).contains(&b.len())
         && b.iter()

@@ -10,6 +10,7 @@
 pub mod anonymous;
 pub mod attributes;
 mod buckets;
+pub(crate) use buckets::valid_bucket_name;
 mod checksums;
 mod listing;
 mod multipart;

@@ -87,7 +87,9 @@
     upload.querySelector("#upload-submit").addEventListener("click", async () => {
       const file = upload.querySelector("#upload-file").files[0];
       if (!file) { status.textContent = "Choose a file first."; return; }
-      const key = upload.dataset.prefix + file.name;
+      let folder = (upload.querySelector("#upload-folder") || { value: "" }).value.trim().replace(/^\/+/, "");
+      if (folder && !folder.endsWith("/")) folder += "/";
+      const key = upload.dataset.prefix + folder + file.name;
       const base = upload.dataset.action;
       const q = "key=" + encodeURIComponent(key);
       try {
