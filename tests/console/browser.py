@@ -91,6 +91,21 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
         time.sleep(interval)
 
 
+def reload_until(driver, predicate, timeout, what, every=3.0):
+    """Polls `predicate` on the page, reloading it every `every` seconds (so a page without live
+    updates still gets there)."""
+    last_reload = time.monotonic()
+
+    def check():
+        nonlocal last_reload
+        if time.monotonic() - last_reload >= every:
+            driver.refresh()
+            last_reload = time.monotonic()
+        return predicate()
+
+    return wait_for(check, timeout, what, interval=0.5)
+
+
 def css_str(value: str) -> str:
     """`value` as a quoted CSS string, for attribute selectors such as tr[data-name=...]."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ") + '"'

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
 
-from browser import (SECTIONS, accept_confirm, all_css, body_text, by_css, path_of, row, rows,
+from browser import (SECTIONS, reload_until, accept_confirm, all_css, body_text, by_css, path_of, row, rows,
                      shot, status_of, wait_for)
 from support import model_tar_gz, IMAGE, ROLE_ARN, docker_answers, unique
 
@@ -41,21 +41,6 @@ def get(url, **kw):
 
 def q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
-
-
-def reload_until(driver, predicate, timeout, what, every=3.0):
-    """Polls `predicate` on the page, reloading it every `every` seconds (so a page without live
-    updates still gets there)."""
-    last_reload = time.monotonic()
-
-    def check():
-        nonlocal last_reload
-        if time.monotonic() - last_reload >= every:
-            driver.refresh()
-            last_reload = time.monotonic()
-        return predicate()
-
-    return wait_for(check, timeout, what, interval=0.5)
 
 
 def no_xss(driver):
