@@ -17,7 +17,7 @@ import boto3
 import botocore.config
 import pytest
 
-from support import REGION, Sagebox, build_byo_image, clean_aws_env
+from support import REGION, Sagebox, build_byo_image, clean_aws_env, unique
 
 # Neither the developer's AWS config nor their environment may leak into the clients under test.
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
@@ -108,6 +108,20 @@ def client_factory():
 @pytest.fixture(scope="session")
 def sm(sagebox, client_factory):
     return client_factory("sagemaker", sagebox.url)
+
+
+@pytest.fixture(scope="session")
+def s3(sagebox, client_factory):
+    return client_factory("s3", sagebox.url)
+
+
+@pytest.fixture(scope="module")
+def bucket(request, s3):
+    """A bucket for the requesting module, named after it ("training-3f2a…" for test_training)."""
+    stem = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    name = unique(stem[:30].strip("-") or "bucket")
+    s3.create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture(scope="session")

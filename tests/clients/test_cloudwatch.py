@@ -5,7 +5,6 @@ TrainingJobAnalytics over a training job's published metrics."""
 import datetime
 import gzip
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -357,18 +356,6 @@ def test_strict_mode_checks_signatures_in_every_protocol(spawn_sagebox, models_d
 # --- training jobs publish their metrics -------------------------------------------------------
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
-
-
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("cw-train")
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def test_training_job_analytics_reads_the_published_metrics(sagebox, client_factory, bucket, byo_image,

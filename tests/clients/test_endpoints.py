@@ -29,20 +29,8 @@ pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") !=
 
 
 @pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
 def rt(sagebox, client_factory):
     return client_factory("sagemaker-runtime", sagebox.url, read_timeout=90)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("host")
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture(scope="module")

@@ -61,11 +61,6 @@ def gpu_report(sagebox):
 
 
 @pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
 def bucket(s3, gpu_report):
     name = unique("gpu")
     s3.create_bucket(Bucket=name)

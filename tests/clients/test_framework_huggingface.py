@@ -163,18 +163,6 @@ def sagebox(hub_cache, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("hf")
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(scope="module")
 def channels(s3, bucket, tiny_model):
     for f in os.listdir(tiny_model):
         s3.upload_file(str(tiny_model / f), bucket, "hf/base-model/" + f)

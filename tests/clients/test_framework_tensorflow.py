@@ -14,7 +14,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from support import REPO, docker_answers, unique
+from support import REPO, docker_answers
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 ACCURACY_FLOOR = 0.9  # a 64-32-10 MLP reaches ~0.96 on the 360 test digits after 20 epochs
@@ -105,18 +105,6 @@ if config["task"]["type"] == "master":
 else:
     wait_for(config["cluster"]["master"][0])
 '''
-
-
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("tf")
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def tar_members(s3, uri):

@@ -209,15 +209,3 @@ def test_sdk_model_package_deploys_predicts_and_transforms(sdk_session, sm, s3, 
     transformer.wait(logs=False)
     out = s3.get_object(Bucket=bucket, Key="reg/batch/out/test.csv.out")["Body"].read().decode().splitlines()
     assert [round(float(x), 3) for x in out] == [round(p, 3) for p in preds]
-
-
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("registry")
-    s3.create_bucket(Bucket=name)
-    return name

@@ -78,18 +78,6 @@ def wait_for_end(sm, arn, timeout=60):
     pytest.fail(f"{arn} still running after {timeout}s")
 
 
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("pipes")
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def test_create_pipeline_from_an_inline_definition_and_describe_it(sm):
     name = unique("Pipe")
     arn = create(sm, name, PipelineDescription="first", Tags=[{"Key": "team", "Value": "ml"}],

@@ -30,18 +30,6 @@ pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") !=
 
 
 @pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("control")
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(scope="module")
 def pipeline_session(sdk_session, bucket):
     return make_pipeline_session(sdk_session.boto_session, bucket)
 

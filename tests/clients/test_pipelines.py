@@ -29,18 +29,6 @@ pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") !=
                                 reason="no Docker engine answers")
 
 
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("pipelines")
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def make_pipeline_session(boto_session, bucket):
     """A PipelineSession (the SDK's job calls only build step arguments) with the SDK's telemetry
     off, so no step definition tries to reach AWS's telemetry bucket."""

@@ -23,18 +23,6 @@ pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") !=
 
 
 @pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("proc")
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(scope="module")
 def code(s3, bucket):
     """Every fixture script, uploaded once: name → its S3 URI."""
     uris = {}

@@ -14,11 +14,6 @@ from support import client_error as error_of
 from support import unique
 
 
-@pytest.fixture(scope="session")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
 @pytest.fixture
 def bucket(s3):
     name = unique("bkt").lower()

@@ -18,11 +18,6 @@ from support import unique
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
 @pytest.fixture
 def bucket(s3):
     name = unique("mp").lower()

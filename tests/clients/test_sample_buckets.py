@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support import REGION, unique
+from support import REGION
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(HERE, "..", "..", "README.md")
@@ -44,18 +44,6 @@ def keys_of(s3, bucket):
 
 def body(s3, bucket, key) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("samples-sdk")
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def test_every_bucket_holds_exactly_the_seeded_keys(s3):

@@ -25,18 +25,6 @@ pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") !=
                                 reason="no Docker engine answers")
 
 
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("train")
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def put(s3, bucket, key, body):
     s3.put_object(Bucket=bucket, Key=key, Body=body)
     return "s3://%s/%s" % (bucket, key)

@@ -13,11 +13,6 @@ import requests
 from support import build_byo_image, docker_answers, unique
 
 
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
 def raw(server, data: bytes, timeout=10.0) -> bytes:
     """Sends bytes on a fresh connection and returns what comes back until the server closes."""
     host, port = server.url.removeprefix("http://").split(":")

@@ -9,7 +9,6 @@ line names the training job, `job=<tuning job>-<NNN>-<8 hex>`, so a metric defin
 line makes each training job's objective its launch number: distinct, known in advance, and the
 best one is decided by the objective's direction alone."""
 
-import json
 import os
 import re
 import time
@@ -27,18 +26,6 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 
 pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") != "true",
                                 reason="no Docker engine answers")
-
-
-@pytest.fixture(scope="module")
-def s3(sagebox, client_factory):
-    return client_factory("s3", sagebox.url)
-
-
-@pytest.fixture(scope="module")
-def bucket(s3):
-    name = unique("tune")
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def definition(bucket, image, static=None, metrics=(NUMBER,), **extra):
