@@ -198,6 +198,8 @@ def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
     type_into(driver, "S3Uri", "s3://%s/batch/" % bucket)
     type_into(driver, "ContentType", "text/csv")
     choose(driver, "SplitType", "Line")
+    type_into(driver, "Accept", "application/jsonlines")
+    choose(driver, "AssembleWith", "Line")
     type_into(driver, "OutputPath", "s3://%s/batch-out/" % bucket)
     step(driver, "transform-form")
     click(driver, "#create-submit")
@@ -214,6 +216,7 @@ def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
     step(driver, "transform-output")
     lines = s3.get_object(Bucket=bucket, Key=out_key)["Body"].read().decode().strip().splitlines()
     assert len(lines) == len(test_rows), lines[:3]
+    assert all(0 <= json.loads(line)["predicted_label"] <= 9 for line in lines), lines[:3]
 
     # 7. the endpoint deleted, with its confirmation step
     nav(driver, "endpoints")
