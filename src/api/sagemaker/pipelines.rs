@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::Answer;
 use super::list::{DEFAULT_MAX_RESULTS, max_results};
+use super::render::{last_modified, page_of};
 use crate::aws::model::typed::decode;
 use crate::aws::model::typed::sagemaker::{
     DescribePipelineRequest, ListPipelineExecutionStepsRequest, ListPipelineExecutionsRequest,
@@ -20,7 +21,6 @@ use crate::service::pipelines::resources::{
     ExecutionListParams, Pipeline, PipelineExecution, PipelineListParams, VersionListParams,
 };
 use crate::service::pipelines::state::StepRun;
-use crate::service::resources::Page;
 use crate::service::{Input, Request, ServiceError, Services, required, required_str};
 
 const EXECUTION_ARN: &str = "PipelineExecutionArn";
@@ -74,7 +74,7 @@ pub(super) async fn list_pipelines(s: &Services, req: Request) -> Answer {
         next_token: l.next_token,
     };
     let page = s.list_pipelines(params).await?;
-    Ok(paged("PipelineSummaries", page, pipeline_summary))
+    Ok(page_of("PipelineSummaries", page, pipeline_summary))
 }
 
 pub(super) async fn list_pipeline_versions(s: &Services, req: Request) -> Answer {
@@ -88,7 +88,7 @@ pub(super) async fn list_pipeline_versions(s: &Services, req: Request) -> Answer
         next_token: l.next_token,
     };
     let (arn, page) = s.list_pipeline_versions(&name, params).await?;
-    Ok(paged("PipelineVersionSummaries", page, |v| {
+    Ok(page_of("PipelineVersionSummaries", page, |v| {
         version_summary(&arn, v)
     }))
 }
@@ -117,7 +117,11 @@ pub(super) async fn list_pipeline_executions(s: &Services, req: Request) -> Answ
         next_token: l.next_token,
     };
     let page = s.list_pipeline_executions(&name, params).await?;
-    Ok(paged("PipelineExecutionSummaries", page, execution_summary))
+    Ok(page_of(
+        "PipelineExecutionSummaries",
+        page,
+        execution_summary,
+    ))
 }
 
 pub(super) async fn list_pipeline_execution_steps(s: &Services, req: Request) -> Answer {
@@ -131,7 +135,7 @@ pub(super) async fn list_pipeline_execution_steps(s: &Services, req: Request) ->
             l.next_token.as_deref(),
         )
         .await?;
-    Ok(paged("PipelineExecutionSteps", page, render_step))
+    Ok(page_of("PipelineExecutionSteps", page, render_step))
 }
 
 pub(super) async fn list_pipeline_parameters_for_execution(s: &Services, req: Request) -> Answer {
@@ -144,7 +148,7 @@ pub(super) async fn list_pipeline_parameters_for_execution(s: &Services, req: Re
             l.next_token.as_deref(),
         )
         .await?;
-    Ok(paged(
+    Ok(page_of(
         "PipelineParameters",
         page,
         |(n, v)| json!({"Name": n, "Value": v}),
@@ -207,16 +211,6 @@ pub(super) async fn send_pipeline_execution_step_failure(s: &Services, req: Requ
     Ok(json!({ EXECUTION_ARN: arn }))
 }
 
-/// A page rendered as `{<member>: [...], NextToken}`.
-fn paged<T>(member: &str, page: Page<T>, render: impl FnMut(&T) -> Value) -> Value {
-    let items: Vec<Value> = page.items.iter().map(render).collect();
-    let mut out = json!({ member: items });
-    if let Some(t) = page.next_token {
-        out["NextToken"] = json!(t);
-    }
-    out
-}
-
 /// The request's members with derived ones (less sagebox's `_` bookkeeping) over them.
 fn merged(r: &Record) -> Map<String, Value> {
     let mut out = r.request.as_object().cloned().unwrap_or_default();
@@ -237,13 +231,6 @@ fn copy(to: &mut Value, from: &Map<String, Value>, members: &[&str]) {
             to[*m] = v.clone();
         }
     }
-}
-
-fn last_modified(r: &Record) -> Value {
-    r.derived
-        .get("LastModifiedTime")
-        .cloned()
-        .unwrap_or(json!(r.modified))
 }
 
 fn render_pipeline(p: &Pipeline, v: &PipelineVersion) -> Value {

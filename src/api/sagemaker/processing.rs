@@ -1,10 +1,11 @@
 //! Processing job operations: decode each request, call the service, and render
 //! DescribeProcessingJob and ListProcessingJobs' ProcessingJobSummaries.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Answer;
 use super::list::{DEFAULT_MAX_RESULTS, max_results};
+use super::render::{Derived, copy_present, echo, last_modified, page_of};
 use crate::aws::model::typed::decode;
 use crate::aws::model::typed::sagemaker::{
     ListProcessingJobsRequest, ProcessingJobStatus, SortBy, SortOrder,
@@ -67,29 +68,16 @@ fn list_params(l: &ListProcessingJobsRequest) -> ProcessingListParams {
 
 /// The request as sent, what sagebox derived (less its `_` bookkeeping), identity and status.
 fn describe_processing_job(j: ProcessingJob) -> Value {
-    let r = j.record;
-    let mut out = match r.request {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    if let Value::Object(d) = r.derived {
-        out.extend(d.into_iter().filter(|(k, _)| !k.starts_with('_')));
-    }
-    out.insert(NAME.into(), json!(r.name));
-    out.insert(ARN.into(), json!(r.arn));
-    out.insert("CreationTime".into(), json!(r.created));
-    out.entry("LastModifiedTime").or_insert(json!(r.modified));
-    out.insert("ProcessingJobStatus".into(), json!(status(j.status)));
+    let status = status(j.status);
+    let modified = last_modified(&j.record);
+    let mut out = echo(j.record, NAME, ARN, Derived::Visible);
+    out.insert("LastModifiedTime".into(), modified);
+    out.insert("ProcessingJobStatus".into(), json!(status));
     Value::Object(out)
 }
 
 fn list_processing_jobs(page: Page<ProcessingJob>) -> Value {
-    let items: Vec<Value> = page.items.iter().map(summary).collect();
-    let mut out = json!({ "ProcessingJobSummaries": items });
-    if let Some(t) = page.next_token {
-        out["NextToken"] = json!(t);
-    }
-    out
+    page_of("ProcessingJobSummaries", page, summary)
 }
 
 fn summary(j: &ProcessingJob) -> Value {
@@ -98,14 +86,14 @@ fn summary(j: &ProcessingJob) -> Value {
         NAME: r.name,
         ARN: r.arn,
         "CreationTime": r.created,
-        "LastModifiedTime": r.derived.get("LastModifiedTime").cloned().unwrap_or(json!(r.modified)),
+        "LastModifiedTime": last_modified(r),
         "ProcessingJobStatus": status(j.status),
     });
-    for m in ["ProcessingEndTime", "FailureReason", "ExitMessage"] {
-        if let Some(x) = r.derived.get(m) {
-            v[m] = x.clone();
-        }
-    }
+    copy_present(
+        &mut v,
+        r,
+        &["ProcessingEndTime", "FailureReason", "ExitMessage"],
+    );
     v
 }
 

@@ -209,14 +209,19 @@ pub fn list_notebook_lifecycle_configs(page: Page<NotebookLifecycleConfig>) -> V
 
 /// Which derived members a Describe shows: all, or all but sagebox's `_` bookkeeping.
 #[derive(Clone, Copy, PartialEq)]
-enum Derived {
+pub(super) enum Derived {
     All,
     Visible,
 }
 
 /// Describe output that echoes the request: the stored request, the derived members over it,
 /// then identity and time. Takes the record whole: Describe is the SDK waiters' hot path.
-fn echo(r: Record, name_member: &str, arn_member: &str, derived: Derived) -> Map<String, Value> {
+pub(super) fn echo(
+    r: Record,
+    name_member: &str,
+    arn_member: &str,
+    derived: Derived,
+) -> Map<String, Value> {
     let mut out = match r.request {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -248,7 +253,7 @@ fn visible(derived: &Value) -> impl Iterator<Item = (&String, &Value)> {
 }
 
 /// LastModifiedTime as the service recorded it, else the row's own change time.
-fn last_modified(r: &Record) -> Value {
+pub(super) fn last_modified(r: &Record) -> Value {
     r.derived
         .get("LastModifiedTime")
         .cloned()
@@ -256,7 +261,7 @@ fn last_modified(r: &Record) -> Value {
 }
 
 /// Copies each of `members` that the derived members hold.
-fn copy_present(out: &mut Value, r: &Record, members: &[&str]) {
+pub(super) fn copy_present(out: &mut Value, r: &Record, members: &[&str]) {
     for m in members {
         if let Some(x) = r.derived.get(*m) {
             out[*m] = x.clone();
@@ -265,7 +270,7 @@ fn copy_present(out: &mut Value, r: &Record, members: &[&str]) {
 }
 
 /// A List* answer: the items under `member`, and NextToken when there are more.
-fn page_of<T>(member: &str, page: Page<T>, item: impl Fn(&T) -> Value) -> Value {
+pub(super) fn page_of<T>(member: &str, page: Page<T>, item: impl Fn(&T) -> Value) -> Value {
     let items: Vec<Value> = page.items.iter().map(item).collect();
     let mut out = json!({ member: items });
     if let Some(t) = page.next_token {

@@ -2,16 +2,16 @@
 //! service method, and renders the output shape (DescribeHyperParameterTuningJobResponse,
 //! HyperParameterTuningJobSummary, HyperParameterTrainingJobSummary).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Answer;
 use super::list::{DEFAULT_MAX_RESULTS, max_results};
+use super::render::{Derived, copy_present, echo, last_modified, page_of};
 use crate::aws::model::typed::decode;
 use crate::aws::model::typed::sagemaker::{
     HyperParameterTuningJobSortByOptions as TuningSortBy, ListHyperParameterTuningJobsRequest,
     ListTrainingJobsForHyperParameterTuningJobRequest, SortOrder, TrainingJobSortByOptions,
 };
-use crate::service::resources::Page;
 use crate::service::tuning::state::TrainingJobSummary;
 use crate::service::tuning::{ChildrenQuery, ChildrenSort, TuningJob, TuningQuery, TuningSort};
 use crate::service::{Input, Request, ServiceError, Services, required_str};
@@ -90,22 +90,18 @@ pub(super) async fn list_training_jobs(s: &Services, req: Request) -> Answer {
 /// The request's members, what the supervisor derived (less its own `_` members), identity,
 /// status and times.
 fn render_describe(j: TuningJob) -> Value {
-    let r = j.record;
-    let mut out = match r.request {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    if let Value::Object(d) = r.derived {
-        out.extend(d.into_iter().filter(|(k, _)| !k.starts_with('_')));
-    }
-    out.insert(NAME.into(), json!(r.name));
-    out.insert("HyperParameterTuningJobArn".into(), json!(r.arn));
+    let modified = last_modified(&j.record);
+    let mut out = echo(
+        j.record,
+        NAME,
+        "HyperParameterTuningJobArn",
+        Derived::Visible,
+    );
+    out.insert("LastModifiedTime".into(), modified);
     out.insert(
         "HyperParameterTuningJobStatus".into(),
         json!(j.status.as_str()),
     );
-    out.insert("CreationTime".into(), json!(r.created));
-    out.entry("LastModifiedTime").or_insert(json!(r.modified));
     Value::Object(out)
 }
 
@@ -117,7 +113,7 @@ fn summary(j: &TuningJob) -> Value {
         "HyperParameterTuningJobArn": r.arn,
         "HyperParameterTuningJobStatus": j.status.as_str(),
         "CreationTime": r.created,
-        "LastModifiedTime": r.derived.get("LastModifiedTime").cloned().unwrap_or(json!(r.modified)),
+        "LastModifiedTime": last_modified(r),
     });
     let config = r.request.get("HyperParameterTuningJobConfig");
     if let Some(c) = config {
@@ -130,25 +126,16 @@ fn summary(j: &TuningJob) -> Value {
             }
         }
     }
-    for m in [
-        "TrainingJobStatusCounters",
-        "ObjectiveStatusCounters",
-        "HyperParameterTuningEndTime",
-    ] {
-        if let Some(x) = r.derived.get(m) {
-            v[m] = x.clone();
-        }
-    }
+    copy_present(
+        &mut v,
+        r,
+        &[
+            "TrainingJobStatusCounters",
+            "ObjectiveStatusCounters",
+            "HyperParameterTuningEndTime",
+        ],
+    );
     v
-}
-
-fn page_of<T>(member: &str, page: Page<T>, item: impl Fn(&T) -> Value) -> Value {
-    let items: Vec<Value> = page.items.iter().map(item).collect();
-    let mut out = json!({ member: items });
-    if let Some(t) = page.next_token {
-        out["NextToken"] = json!(t);
-    }
-    out
 }
 
 #[cfg(test)]
