@@ -331,7 +331,7 @@ fn variant_position(message: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-fn config_page(f: &Form, models: &[String], section_errors: &str) -> Response {
+fn config_page(f: &Form, models: &[String]) -> Response {
     let mut rows = String::new();
     for i in 0..VARIANT_ROWS {
         let n = |s: &str| format!("variant.{i}.{s}");
@@ -388,7 +388,6 @@ fn config_page(f: &Form, models: &[String], section_errors: &str) -> Response {
         );
     }
     let mut body = f.form_errors();
-    body.push_str(section_errors);
     put!(
         body,
         "<form id=\"create-endpoint-config\" method=\"post\" action=\"{ROOT}create/endpoint-config\" class=\"panel\">{}{rows}<p class=\"note\">Data capture is not emulated by sagebox, so this form does not offer it.</p>{}</form>",
@@ -432,7 +431,7 @@ pub async fn config_form(
         f.set_default("EndpointConfigName", &format!("{m}-config"));
     }
     config_defaults(&mut f);
-    config_page(&f, &models, "")
+    config_page(&f, &models)
 }
 
 pub async fn create_config(State(state): State<AppState>, req: Request) -> Response {
@@ -476,7 +475,7 @@ pub async fn create_config(State(state): State<AppState>, req: Request) -> Respo
         variants.push(Value::Object(v));
     }
     if f.has_problems() {
-        return config_page(&f, &models, "");
+        return config_page(&f, &models);
     }
     let name = f.value("EndpointConfigName").trim().to_string();
     let mut members = Map::new();
@@ -505,7 +504,7 @@ pub async fn create_config(State(state): State<AppState>, req: Request) -> Respo
             CONFIG_FIELDS,
             Some(&format!("variant.{row}.ModelName")),
         );
-        return config_page(&f, &models, "");
+        return config_page(&f, &models);
     }
     for mut p in forms::problems(&err, CONFIG_FIELDS) {
         if let Some(fname) = p.field.as_deref().filter(|n| n.starts_with("variant.*.")) {
@@ -516,7 +515,7 @@ pub async fn create_config(State(state): State<AppState>, req: Request) -> Respo
         }
         f.problems.push(p);
     }
-    config_page(&f, &models, "")
+    config_page(&f, &models)
 }
 
 // ----- endpoints -----

@@ -16,7 +16,6 @@ import urllib.parse
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
 from browser import all_css, body_text, by_css, path_of, row, shot, wait_for
@@ -214,6 +213,39 @@ def test_an_endpoint_config_naming_a_missing_model_shows_the_error(sm, base, byo
     assert gone(lambda: sm.describe_endpoint_config(EndpointConfigName=config)) == "ValidationException"
 
 
+def test_a_serverless_variant(sm, base, byo_model, driver):
+    driver.get(base + "/create/endpoint-config?model=" + q(byo_model))
+    assert field(driver, "variant.0.InstanceType").is_displayed()
+    assert not field(driver, "variant.0.MemorySizeInMB").is_displayed()
+    field(driver, "variant.0.Serverless").click()
+    # with the script, the row shows the serverless settings instead of the instance ones
+    assert not field(driver, "variant.0.InstanceType").is_displayed()
+    assert field(driver, "variant.0.MemorySizeInMB").is_displayed()
+    config = unique("serverless")
+    fill(driver, "EndpointConfigName", config)
+    fill(driver, "variant.0.MemorySizeInMB", "4096")
+    fill(driver, "variant.0.MaxConcurrency", "3")
+    submit(driver)
+    at(driver, "/_sagebox/endpoint-configs/" + config)
+    [v] = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+    assert v["ServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 3}, v
+    assert "InstanceType" not in v and "InitialInstanceCount" not in v, v
+
+    # a memory size AWS does not offer: its message next to the field, nothing created
+    driver.get(base + "/create/endpoint-config?model=" + q(byo_model))
+    field(driver, "variant.0.Serverless").click()
+    bad = unique("serverless")
+    fill(driver, "EndpointConfigName", bad)
+    fill(driver, "variant.0.MemorySizeInMB", "99")
+    driver.execute_script("document.getElementById('create-endpoint-config').noValidate = true")
+    submit(driver)
+    message = wait_for(lambda: error_for(driver, "variant.0.MemorySizeInMB"), 10,
+                       "the error next to the memory size")
+    assert "memorySizeInMB" in message, message
+    assert field(driver, "variant.0.Serverless").is_selected()
+    assert gone(lambda: sm.describe_endpoint_config(EndpointConfigName=bad)) == "ValidationException"
+
+
 def test_a_cross_origin_post_creates_nothing(sm, base, byo_image):
     name = unique("xorigin")
     r = requests.post(base + "/create/model", data={"ModelName": name, "Image": byo_image},
@@ -290,6 +322,13 @@ def test_training_job_to_served_endpoint_update_and_delete_by_clicks(sm, base, t
         reload_until(driver, lambda: "InService" in by_css(driver, "main p .badge").text, 240,
                      "the endpoint in service")
         assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+        # the model made from the job serves
+        box = by_css(driver, "form#invoke textarea[name=Body]")
+        box.clear()
+        box.send_keys("1,2,3")
+        click(driver, "button#invoke-submit")
+        wait_for(lambda: by_css(driver, "section#invoke-result pre.body").text.strip() == "6.0", 30,
+                 "the invocation's result")
         shot(driver, "hosting-06-endpoint-in-service")
 
         # update to the second configuration
@@ -414,9 +453,20 @@ def test_model_and_config_deletes_ask_first(sm, base, byo_image, nojs_driver):
     assert row(d, model) is None
     assert gone(lambda: sm.describe_model(ModelName=model)) == "ValidationException"
 
-    # deleting what is already gone shows AWS's answer on the confirmation page
+    # a delete page of something gone says so
     d.get(base + "/models/%s/delete" % model)
     assert "No model named" in body_text(d)
+
+    # a delete the API refuses shows its answer on the confirmation page
+    other = unique("del")
+    sm.create_model(ModelName=other, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": byo_image})
+    d.get(base + "/models/%s/delete" % other)
+    sm.delete_model(ModelName=other)
+    click(d, "button#confirm-delete-submit")
+    error = wait_for(lambda: by_css(d, "p#form-error").text, 10, "the API's refusal")
+    assert "Could not find model" in error and other in error, error
+    assert path_of(d) == "/_sagebox/models/%s/delete" % other
+    by_css(d, "form#confirm-delete")
 
 
 def test_create_endpoint_form_without_javascript_and_its_errors(sm, base, byo_model, nojs_driver):
