@@ -331,7 +331,25 @@ def test_training_job_to_served_endpoint_update_and_delete_by_clicks(sm, base, t
                  "the invocation's result")
         shot(driver, "hosting-06-endpoint-in-service")
 
+        # an update to a configuration that went away: AWS's message next to the select
+        config_c = unique("cfg-c")
+        sm.create_endpoint_config(EndpointConfigName=config_c, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": job, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        click(driver, "a#update-endpoint")
+        at(driver, "/_sagebox/endpoints/%s/update" % endpoint)
+        choose(driver, "EndpointConfigName", config_c)
+        sm.delete_endpoint_config(EndpointConfigName=config_c)
+        submit(driver)
+        message = wait_for(lambda: error_for(driver, "EndpointConfigName"), 10,
+                           "the error next to the configuration")
+        assert "Could not find endpoint configuration" in message and config_c in message, message
+        assert selected(driver, "EndpointConfigName") == config_c
+        d = sm.describe_endpoint(EndpointName=endpoint)
+        assert (d["EndpointStatus"], d["EndpointConfigName"]) == ("InService", config), d
+
         # update to the second configuration
+        driver.get(base + "/endpoints/" + q(endpoint))
         click(driver, "a#update-endpoint")
         at(driver, "/_sagebox/endpoints/%s/update" % endpoint)
         assert selected(driver, "EndpointConfigName") == config
