@@ -24,7 +24,14 @@ use crate::store::resources::ResourceKind;
 
 pub async fn models(State(state): State<AppState>) -> Response {
     let items = all(&state.services, ResourceKind::Model).await;
-    page("Models", "models", &resource_table("models", &items, false))
+    page(
+        "Models",
+        "models",
+        &format!(
+            "<p class=\"actions\"><a id=\"create-model-link\" class=\"button\" href=\"{ROOT}create/model\">Create model</a></p>{}",
+            resource_table("models", &items, false)
+        ),
+    )
 }
 
 /// Tags as a table (they are user-controlled strings).
@@ -48,10 +55,14 @@ pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> R
         Ok(m) => {
             let m = &m.record;
             let tags = tags(&state.services, &m.arn).await;
+            let u = enc(&m.name);
             page(
                 &m.name,
                 "models",
-                &format!("{}{tags}", details(&view(m, None, "ModelName"))),
+                &format!(
+                    "<p class=\"actions\"><a id=\"create-endpoint-config\" class=\"button\" href=\"{ROOT}create/endpoint-config?model={u}\">Create endpoint configuration</a> <a id=\"create-transform-job\" class=\"button\" href=\"{ROOT}create/transform-job?model={u}\">Create batch transform job</a> <a id=\"delete\" class=\"button delete\" href=\"{ROOT}models/{u}/delete\">Delete</a></p>{}{tags}",
+                    details(&view(m, None, "ModelName"))
+                ),
             )
         }
         Err(_) => not_found("models", &format!("No model named {name}.")),
@@ -63,7 +74,10 @@ pub async fn configs(State(state): State<AppState>) -> Response {
     page(
         "Endpoint configurations",
         "endpoint-configs",
-        &resource_table("endpoint-configs", &items, false),
+        &format!(
+            "<p class=\"actions\"><a id=\"create-endpoint-config-link\" class=\"button\" href=\"{ROOT}create/endpoint-config\">Create endpoint configuration</a></p>{}",
+            resource_table("endpoint-configs", &items, false)
+        ),
     )
 }
 
@@ -71,7 +85,11 @@ pub async fn config(State(state): State<AppState>, Path(name): Path<String>) -> 
     match state.services.describe_endpoint_config(&name).await {
         Ok(c) => {
             let c = &c.record;
-            let mut body = String::from(
+            let u = enc(&c.name);
+            let mut body = format!(
+                "<p class=\"actions\"><a id=\"create-endpoint\" class=\"button\" href=\"{ROOT}create/endpoint?config={u}\">Create endpoint</a> <a id=\"delete\" class=\"button delete\" href=\"{ROOT}endpoint-configs/{u}/delete\">Delete</a></p>"
+            );
+            body.push_str(
                 "<h2>Production variants</h2><table id=\"variants\"><tr><th>Variant</th><th>Model</th><th>Instance type</th><th>Instances</th><th>Weight</th></tr>",
             );
             for v in c
@@ -111,7 +129,13 @@ pub async fn endpoints(State(state): State<AppState>) -> Response {
         "<table id=\"list\">",
         "<table id=\"list\" data-live=\"endpoints\">",
     );
-    page("Endpoints", "endpoints", &table)
+    page(
+        "Endpoints",
+        "endpoints",
+        &format!(
+            "<p class=\"actions\"><a id=\"create-endpoint-link\" class=\"button\" href=\"{ROOT}create/endpoint\">Create endpoint</a></p>{table}"
+        ),
+    )
 }
 
 /// The outcome of a test invocation.
@@ -226,7 +250,11 @@ async fn endpoint_page(
     };
     let status = e.status.unwrap_or(EndpointStatus::Creating).as_str();
     let d = endpoint_members(&e, status);
-    let mut body = format!("<p>{}</p>", status_badge(status));
+    let mut body = format!(
+        "<p>{}</p><p class=\"actions\"><a id=\"update-endpoint\" class=\"button\" href=\"{ROOT}endpoints/{u}/update\">Update endpoint</a> <a id=\"delete\" class=\"button delete\" href=\"{ROOT}endpoints/{u}/delete\">Delete</a></p>",
+        status_badge(status),
+        u = enc(name)
+    );
     if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
     }
@@ -394,7 +422,13 @@ pub async fn transforms(State(state): State<AppState>) -> Response {
         "<table id=\"list\">",
         "<table id=\"list\" data-live=\"transform-jobs\">",
     );
-    page("Batch transform jobs", "transform-jobs", &table)
+    page(
+        "Batch transform jobs",
+        "transform-jobs",
+        &format!(
+            "<p class=\"actions\"><a id=\"create-transform-job-link\" class=\"button\" href=\"{ROOT}create/transform-job\">Create batch transform job</a></p>{table}"
+        ),
+    )
 }
 
 pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) -> Response {
@@ -419,6 +453,23 @@ pub async fn transform(State(state): State<AppState>, Path(name): Path<String>) 
         esc(text("/TransformInput/DataSource/S3DataSource/S3Uri")),
         esc(text("/TransformOutput/S3OutputPath"))
     );
+    if let Some((bucket, prefix)) = text("/TransformOutput/S3OutputPath")
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/').or(Some((rest, ""))))
+        .filter(|(b, _)| !b.is_empty())
+    {
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        put!(
+            body,
+            "<p class=\"actions\"><a id=\"browse-output\" class=\"button\" href=\"{ROOT}s3/{}?prefix={}\">Browse the output in S3</a></p>",
+            enc(bucket),
+            enc(&prefix)
+        );
+    }
     if let Some(r) = d.get("FailureReason").and_then(Value::as_str) {
         put!(body, "<p class=\"error\">{}</p>", esc(r));
     }

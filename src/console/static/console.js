@@ -117,3 +117,41 @@
     });
   }
 })();
+
+// Hosting forms: a serverless variant row shows its memory and concurrency instead of the
+// instance type and count; an endpoint or transform job page that is still changing reloads
+// when its status does (the pages read the same without this).
+(function () {
+  const rows = document.querySelectorAll("form#create-endpoint-config fieldset.variant");
+  rows.forEach((row) => {
+    const n = row.dataset.row;
+    const box = row.querySelector('input[type="checkbox"][name$=".Serverless"]');
+    if (!box) return;
+    const part = (name) => [
+      document.getElementById("field-variant." + n + "." + name),
+      row.querySelector('label[for="field-variant.' + n + "." + name + '"]'),
+    ];
+    const show = () => {
+      const on = box.checked;
+      ["InstanceType", "InitialInstanceCount"].forEach((f) => part(f).forEach((e) => { if (e) e.hidden = on; }));
+      ["MemorySizeInMB", "MaxConcurrency"].forEach((f) => part(f).forEach((e) => { if (e) e.hidden = !on; }));
+    };
+    box.addEventListener("change", show);
+    show();
+  });
+
+  const m = location.pathname.match(/^\/_sagebox\/(endpoints|transform-jobs)\/([^/]+)$/);
+  const badge = document.querySelector("main > p > .badge");
+  const settled = ["InService", "Failed", "OutOfService", "Completed", "Stopped"];
+  if (m && badge && !settled.includes(badge.textContent)) {
+    const name = decodeURIComponent(m[2]);
+    const was = badge.textContent;
+    const timer = setInterval(async () => {
+      try {
+        const r = await fetch("/_sagebox/status?kind=" + m[1], { cache: "no-store" });
+        const now = (await r.json())[name];
+        if (now !== was) { clearInterval(timer); location.reload(); }
+      } catch (e) { /* the server may be restarting */ }
+    }, 2000);
+  }
+})();
