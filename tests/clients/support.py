@@ -215,6 +215,26 @@ def docker_answers() -> bool:
         return False
 
 
+def wait_for_log(logs, job: str, text: str, timeout: float = 120.0):
+    """Waits until a training job's log (any of its streams) holds a line containing `text`.
+
+    A test that stops a job should wait for the line its algorithm prints once it handles
+    SIGTERM: the byo script runs as the container's PID 1, which the kernel shields from a
+    signal it has no handler for yet, so a stop that lands earlier waits out SageMaker's
+    120-second grace before the SIGKILL, as it would on SageMaker."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                            logStreamNamePrefix=job + "/")["events"]
+        except Exception:  # noqa: BLE001 - the group appears with the first line
+            events = []
+        if any(text in e["message"] for e in events):
+            return
+        assert time.time() < deadline, f"{job} never logged {text!r}"
+        time.sleep(0.3)
+
+
 def build_byo_image() -> str:
     """fixtures/byo built on sagebox's base image (which `sagebox images build base` makes)."""
     proc = subprocess.run([str(sagebox_binary()), "images", "build", "base"], capture_output=True,

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from support import REPO, docker_answers, unique
+from support import REPO, docker_answers, unique, wait_for_log
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 ABALONE = REPO / "fixtures" / "samples" / "objects" / "datasets" / "tabular" / "uci_abalone" / "abalone.libsvm"
@@ -228,7 +228,7 @@ def test_warm_start_counts_the_parents_trials(sm, bucket, byo_image, grid_job):
     assert {j["TunedHyperParameters"]["a"] for j in children(sm, name)} == {"3"}
 
 
-def test_stop_stops_every_running_training_job(sm, bucket, byo_image):
+def test_stop_stops_every_running_training_job(sm, logs, bucket, byo_image):
     name = unique("stop")
     sm.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name,
@@ -240,10 +240,12 @@ def test_stop_stops_every_running_training_job(sm, bucket, byo_image):
     while len([j for j in children(sm, name) if j["TrainingJobStatus"] == "InProgress"]) < 2:
         assert time.time() < deadline
         time.sleep(0.5)
+    for j in children(sm, name):
+        wait_for_log(logs, j["TrainingJobName"], "sleeping")
     sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     assert sm.describe_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name)["HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
-    d = wait_tuning(sm, name)
+    d = wait_tuning(sm, name, timeout=90)
     assert d["HyperParameterTuningJobStatus"] == "Stopped"
     jobs = children(sm, name)
     assert len(jobs) == 2

@@ -98,6 +98,11 @@ def sm(sagebox):
 
 
 @pytest.fixture(scope="session")
+def logs(sagebox):
+    return _client("logs", sagebox.url)
+
+
+@pytest.fixture(scope="session")
 def s3(sagebox):
     return _client("s3", sagebox.url)
 

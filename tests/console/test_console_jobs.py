@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from browser import accept_confirm, all_css, body_text, by_css, path_of, row, rows, shot, status_of, wait_for
-from support import ROLE_ARN, docker_answers, unique
+from support import ROLE_ARN, docker_answers, unique, wait_for_log
 
 pytestmark = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") != "true",
                                 reason="no Docker engine answers")
@@ -236,7 +236,7 @@ def test_tuning_detail_ranks_plots_and_links_the_training_jobs(sm, tuning_job, b
     assert len(all_css(nojs_driver, "section#plot svg circle")) == 3
 
 
-def test_tuning_stop_button_stops_the_tuning_job(sm, bucket, byo_image, base, driver):
+def test_tuning_stop_button_stops_the_tuning_job(sm, logs, bucket, byo_image, base, driver):
     name = unique("stop")
     sm.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name,
@@ -248,10 +248,11 @@ def test_tuning_stop_button_stops_the_tuning_job(sm, bucket, byo_image, base, dr
             "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "number"}},
         TrainingJobDefinition=_definition(bucket, byo_image, {"mode": "sleep"}))
     try:
-        # as the client suite does: stop once a training job runs
-        wait_for(lambda: [j for j in sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        # as the client suite does: stop once a training job runs and handles SIGTERM
+        running = wait_for(lambda: [j for j in sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=name)["TrainingJobSummaries"] if j["TrainingJobStatus"] == "InProgress"],
             120, "a training job in progress", interval=0.5)
+        wait_for_log(logs, running[0]["TrainingJobName"], "sleeping")
         driver.get(base + "/hyper-parameter-tuning-jobs/" + name)
         stop = by_css(driver, "button.stop")
         assert form_of(stop).get_attribute("method").lower() == "post"
@@ -259,7 +260,7 @@ def test_tuning_stop_button_stops_the_tuning_job(sm, bucket, byo_image, base, dr
         accept_confirm(driver)
         wait_for(lambda: path_of(driver) == "/_sagebox/hyper-parameter-tuning-jobs/" + name, 10,
                  "back on the page")
-        d = _wait_tuning(sm, name, timeout=300)
+        d = _wait_tuning(sm, name, timeout=90)
         assert d["HyperParameterTuningJobStatus"] == "Stopped", d
         driver.get(base + "/hyper-parameter-tuning-jobs/" + name)
         assert not all_css(driver, "button.stop")
