@@ -47,6 +47,12 @@ pub struct Config {
     #[arg(long, env = "SAGEBOX_NOTEBOOK_URL_TTL", default_value_t = 300)]
     pub notebook_url_ttl: u64,
 
+    /// Seconds a Describe of an endpoint or notebook instance in a transitional status
+    /// (Creating, Updating, Pending, Stopping…) waits for the transition before it answers, so
+    /// SDK deploys and waiters end when the work ends; 0 answers at once.
+    #[arg(long, env = "SAGEBOX_DESCRIBE_HOLD", default_value_t = 20)]
+    pub describe_hold: u64,
+
     /// Docker, GPU and image settings.
     #[command(flatten)]
     pub runtime: crate::runtime::RuntimeOptions,
@@ -103,6 +109,7 @@ impl Config {
             credentials: Vec::new(),
             no_samples: true,
             notebook_url_ttl: 300,
+            describe_hold: 0,
             runtime: crate::runtime::RuntimeOptions::default(),
             access: crate::guard::AccessOptions {
                 allowed_hosts: Vec::new(),

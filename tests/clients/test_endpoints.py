@@ -70,6 +70,14 @@ def wait_endpoint(sm, name, timeout=180, until=("InService", "Failed")):
         time.sleep(0.2)
 
 
+def listed_status(sm, name):
+    """The endpoint's status as ListEndpoints shows it: never held, so a test sees the
+    transitional statuses a held DescribeEndpoint waits through."""
+    found = [e for e in sm.list_endpoints(NameContains=name, MaxResults=100)["Endpoints"]
+             if e["EndpointName"] == name]
+    return found[0]["EndpointStatus"] if found else None
+
+
 def containers_of(arn):
     out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=sagebox.resource-arn=" + arn],
                          capture_output=True, text=True, check=True).stdout
@@ -226,7 +234,8 @@ def test_weights_target_variant_and_scaling(sm, rt, byo_image, model_data):
 
     sm.update_endpoint_weights_and_capacities(EndpointName=name, DesiredWeightsAndCapacities=[
         {"VariantName": "B", "DesiredWeight": 0.0}, {"VariantName": "A", "DesiredInstanceCount": 2}])
-    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
+    # ListEndpoints answers at once (a Describe in transition is held until it ends)
+    assert listed_status(sm, name) == "Updating"
     d = wait_endpoint(sm, name)
     by_name = {v["VariantName"]: v for v in d["ProductionVariants"]}
     assert by_name["A"]["CurrentInstanceCount"] == 2 and by_name["B"]["CurrentWeight"] == 0.0
@@ -413,7 +422,7 @@ def test_delete_endpoint_lets_requests_in_flight_finish(sm, rt, byo_image, model
     t.start()
     time.sleep(1.5)  # the request is in the container, sleeping
     sm.delete_endpoint(EndpointName=name)
-    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Deleting"
+    assert listed_status(sm, name) == "Deleting"
     # a new request gets AWS's answer for an endpoint that is gone ...
     with pytest.raises(ClientError) as e:
         invoke_json(rt, name)
@@ -724,3 +733,27 @@ def test_sdk_model_from_uploaded_artifact_with_json(sdk_session, s3, bucket):
     assert len(labels) == 20
     assert sum(int(l == t) for l, t in zip(labels, test[:, 0])) >= 17, (labels, test[:, 0])
     predictor.delete_endpoint()
+
+
+def test_a_describe_in_transition_answers_when_the_endpoint_is_in_service(sm, byo_image, model_data):
+    # what the SDK's deploy() and boto3's endpoint_in_service waiter do: Create, then Describe at
+    # once, then sleep 30 s between polls. Held, the first Describe is the answer they wait for.
+    name = deploy(sm, [variant(byo_model(sm, byo_image, model_data))])
+    try:
+        assert listed_status(sm, name) == "Creating"
+        d = sm.describe_endpoint(EndpointName=name)
+        assert d["EndpointStatus"] == "InService", d
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"MaxAttempts": 1})
+    finally:
+        sm.delete_endpoint(EndpointName=name)
+
+
+def test_describe_hold_0_answers_every_intermediate_status(spawn_sagebox, client_factory, byo_image):
+    server = spawn_sagebox("--describe-hold", "0")
+    sm, s3 = client_factory("sagemaker", server.url), client_factory("s3", server.url)
+    s3.create_bucket(Bucket="hold")
+    s3.put_object(Bucket="hold", Key="model.tar.gz", Body=model_tar_gz())
+    name = deploy(sm, [variant(byo_model(sm, byo_image, "s3://hold/model.tar.gz"))])
+    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    sm.delete_endpoint(EndpointName=name)

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::json;
 
+mod hold;
 mod list;
 mod pipelines;
 mod processing;
@@ -25,8 +26,15 @@ use crate::service::{Input, Request, ServiceError, Services, required, required_
 use list::{ListInput, list_params};
 
 pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
-    json::serve(&MODEL, op, body, request_id, map_error, |req| {
-        dispatch(services, op, req)
+    json::serve(&MODEL, op, body, request_id, map_error, |req| async move {
+        match hold::rule(op) {
+            // a client's Describe of a resource in transition answers when the transition ends
+            Some(rule) => {
+                let hold = std::time::Duration::from_secs(services.config().describe_hold);
+                rule.held(hold, req, |r| dispatch(services, op, r)).await
+            }
+            None => dispatch(services, op, req).await,
+        }
     })
     .await
 }
