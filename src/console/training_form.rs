@@ -116,6 +116,14 @@ pub async fn show(
         match s.describe_training_job(job).await {
             Ok(j) => {
                 form.values = values_from_job(&j.record.request, &j.record.name);
+                // tags live beside the request (AddTags / DeleteTags change them)
+                if let Ok(tags) = s.list_tags(&j.record.arn, 50, None).await {
+                    let mut lines = String::new();
+                    for (k, v) in tags.items {
+                        put!(lines, "{k}={v}\n");
+                    }
+                    form.values.insert("Tags".into(), lines);
+                }
                 put!(
                     notice,
                     "<p id=\"clone-of\">Filled in from training job <a href=\"{ROOT}{SECTION}/{}\">{}</a>.</p>",

@@ -23,7 +23,8 @@ needs_docker = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") 
                                   reason="no Docker engine answers")
 
 DIGITS = Path(__file__).resolve().parents[2] / "fixtures" / "digits"
-FORM = "/_sagebox/create/training-job"
+FORM = "/_sagebox/create/training-job"  # its path
+CREATE = "/create/training-job"  # under `base`
 LL_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
 
 
@@ -158,7 +159,7 @@ def test_a_linear_learner_job_is_created_by_clicks_and_completes(base, sm, digit
 
 def test_bad_values_show_errors_next_to_their_fields_and_create_nothing(base, sm, digits, driver):
     before = job_names(sm)
-    driver.get(base + FORM)
+    driver.get(base + CREATE)
     fill_linear_learner(driver, "bad name!", digits)
     fill(driver, "hp.feature_dim", "abc")
     submit(driver)
@@ -210,7 +211,7 @@ def test_bad_values_show_errors_next_to_their_fields_and_create_nothing(base, sm
 def test_the_server_answers_a_refused_form_with_400(base, sagebox, sm, digits):
     """The same refusal seen on the wire: 400, the form again, no job."""
     s = requests.Session()
-    page = s.get(base + FORM, timeout=30)
+    page = s.get(base + CREATE, timeout=30)
     assert page.status_code == 200
     token = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
     name = unique("wire")
@@ -219,7 +220,7 @@ def test_the_server_answers_a_refused_form_with_400(base, sagebox, sm, digits):
             "channel.0.Name": "train", "channel.0.S3Uri": f"s3://{digits}/digits/train/",
             "OutputPath": f"s3://{digits}/output/", "InstanceType": "ml.m5.large",
             "InstanceCount": "1", "VolumeSizeInGB": "10"}
-    r = s.post(base + FORM, data=data, headers={"Origin": sagebox.url}, allow_redirects=False,
+    r = s.post(base + CREATE, data=data, headers={"Origin": sagebox.url}, allow_redirects=False,
                timeout=30)
     assert r.status_code == 400, r.status_code
     assert 'data-for="hp.feature_dim"' in r.text
@@ -227,7 +228,7 @@ def test_the_server_answers_a_refused_form_with_400(base, sagebox, sm, digits):
     # without the token (another site's form) nothing happens either
     del data["_csrf"]
     data["hp.feature_dim"] = "64"
-    r = s.post(base + FORM, data=data, headers={"Origin": "http://evil.example"},
+    r = s.post(base + CREATE, data=data, headers={"Origin": "http://evil.example"},
                allow_redirects=False, timeout=30)
     assert r.status_code == 403, r.status_code
     assert name not in job_names(sm)
@@ -298,7 +299,7 @@ def test_a_custom_image_job_is_cloned_as_custom(base, sm, digits, driver):
         OutputDataConfig={"S3OutputPath": f"s3://{digits}/byo/"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 600})
-    driver.get(base + FORM + "?clone=" + urllib.parse.quote(source))
+    driver.get(base + CREATE + "?clone=" + urllib.parse.quote(source))
     assert field(driver, "Algorithm").get_attribute("value") == "custom"
     assert field(driver, "TrainingImage").get_attribute("value") == "sagebox-test/never-built:1"
     lines = field(driver, "HyperParameters").get_attribute("value").split()
@@ -308,7 +309,7 @@ def test_a_custom_image_job_is_cloned_as_custom(base, sm, digits, driver):
 
 def test_the_form_works_without_javascript(base, sm, digits, nojs_driver):
     d = nojs_driver
-    d.get(base + FORM)
+    d.get(base + CREATE)
     by_css(d, "form#create-training-job")
     by_css(d, 'a.algorithm[data-algorithm="kmeans"]').click()
     wait_for(lambda: field(d, "Algorithm").get_attribute("value") == "kmeans", 10, "K-Means")
