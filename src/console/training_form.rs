@@ -705,19 +705,8 @@ fn algorithm_links(current: &str, q: &HashMap<String, String>) -> String {
     out
 }
 
-/// The whole form page; status 400 when the form has problems.
-async fn render(
-    s: &Services,
-    mut form: Form,
-    q: &HashMap<String, String>,
-    notice: &str,
-) -> Response {
-    let config = s.config();
-    let region = config.region.clone();
-    let algo = algorithm_of(&form);
-    let algo_name = algo.map_or(CUSTOM, |a| a.name);
-    // defaults (a value already there, typed or cloned, stays)
-    form.values.insert("Algorithm".into(), algo_name.into());
+/// The form's defaults (a value already there, typed or cloned, stays).
+fn set_defaults(form: &mut Form, algo: Option<&Algorithm>, account: &str) {
     if let Some(a) = algo {
         for h in a.hyperparameters {
             form.set_default(&format!("hp.{}", h.name), h.default);
@@ -746,8 +735,112 @@ async fn render(
     form.set_default("MaxRuntimeInSeconds", "86400");
     form.set_default(
         "RoleArn",
-        &format!("arn:aws:iam::{}:role/SageMakerRole", config.account_id),
+        &format!("arn:aws:iam::{}:role/SageMakerRole", account),
     );
+}
+
+/// The channel rows, with the S3 suggestions (`suggestions`) their URI fields offer.
+fn channels_fieldset(
+    form: &Form,
+    algo: Option<&Algorithm>,
+    content_types: &[&str],
+    suggestions: &[String],
+) -> String {
+    let mut body = String::new();
+    // channels
+    body.push_str("<fieldset id=\"channels\"><legend>Input data channels</legend>");
+    put!(
+        body,
+        "<p class=\"hint\">A channel whose S3 URI is empty is left out. Content types: {}. Input modes: {}. <a id=\"browse-s3\" href=\"{ROOT}s3\" target=\"_blank\" rel=\"noopener\">Browse S3</a></p>",
+        esc(&content_types.join(", ")),
+        esc(&algo.map_or(INPUT_MODES, |a| a.input_modes).join(", "))
+    );
+    for i in 0..CHANNELS {
+        let f = |x: &str| format!("channel.{i}.{x}");
+        put!(
+            body,
+            "<div class=\"channel\" data-channel=\"{i}\"><h3>Channel {}</h3>",
+            i + 1
+        );
+        body.push_str(&form.input("Name", &f("Name"), "maxlength=\"64\""));
+        body.push_str(&form.input(
+            "S3 URI",
+            &f("S3Uri"),
+            "list=\"s3-prefixes\" placeholder=\"s3://bucket/prefix/\"",
+        ));
+        body.push_str(&select(
+            form,
+            "Content type",
+            &f("ContentType"),
+            content_types,
+            Some("(not set: the algorithm's default)"),
+        ));
+        body.push_str(&select(
+            form,
+            "Input mode",
+            &f("InputMode"),
+            algo.map_or(INPUT_MODES, |a| a.input_modes),
+            None,
+        ));
+        body.push_str(&select(
+            form,
+            "S3 data distribution",
+            &f("S3DataDistributionType"),
+            DISTRIBUTIONS,
+            None,
+        ));
+        body.push_str("</div>");
+    }
+    body.push_str("<datalist id=\"s3-prefixes\">");
+    for uri in suggestions {
+        put!(body, "<option value=\"{}\"></option>", esc(uri));
+    }
+    body.push_str("</datalist></fieldset>");
+    body
+}
+
+/// The instance types offered (GPU types marked when this host has no GPU), and the form's
+/// value when it is none of them.
+fn instance_types(form: &Form, no_gpu: bool) -> Vec<(String, String)> {
+    let host = HostResources {
+        cpus: 1,
+        memory_mib: 1,
+        gpus: 0,
+    };
+    let mut types: Vec<(String, String)> = INSTANCE_TYPES
+        .iter()
+        .map(|t| {
+            let gpus = lookup(t, &host).map_or(0, |x| x.gpus);
+            let label = match (gpus, no_gpu) {
+                (0, _) => t.to_string(),
+                (_, true) => format!("{t} (no GPU here)"),
+                (1, false) => format!("{t} (1 GPU)"),
+                (n, false) => format!("{t} ({n} GPUs)"),
+            };
+            (t.to_string(), label)
+        })
+        .collect();
+    let current = form.value("InstanceType").to_string();
+    if !types.iter().any(|(v, _)| *v == current) {
+        types.push((current.clone(), current));
+    }
+    types
+}
+
+/// The whole form page; status 400 when the form has problems.
+async fn render(
+    s: &Services,
+    mut form: Form,
+    q: &HashMap<String, String>,
+    notice: &str,
+) -> Response {
+    let config = s.config();
+    let region = config.region.clone();
+    let algo = algorithm_of(&form);
+    let algo_name = algo.map_or(CUSTOM, |a| a.name);
+    form.values.insert("Algorithm".into(), algo_name.into());
+    set_defaults(&mut form, algo, &config.account_id);
+    let content_types: &[&str] = algo.map_or(CUSTOM_CONTENT_TYPES, |a| a.content_types);
 
     let mut body = String::from(notice);
     // the algorithm choice
@@ -813,55 +906,12 @@ async fn render(
         ));
     }
     body.push_str("</fieldset>");
-    // channels
-    body.push_str("<fieldset id=\"channels\"><legend>Input data channels</legend>");
-    put!(
-        body,
-        "<p class=\"hint\">A channel whose S3 URI is empty is left out. Content types: {}. Input modes: {}. <a id=\"browse-s3\" href=\"{ROOT}s3\" target=\"_blank\" rel=\"noopener\">Browse S3</a></p>",
-        esc(&content_types.join(", ")),
-        esc(&algo.map_or(INPUT_MODES, |a| a.input_modes).join(", "))
-    );
-    for i in 0..CHANNELS {
-        let f = |x: &str| format!("channel.{i}.{x}");
-        put!(
-            body,
-            "<div class=\"channel\" data-channel=\"{i}\"><h3>Channel {}</h3>",
-            i + 1
-        );
-        body.push_str(&form.input("Name", &f("Name"), "maxlength=\"64\""));
-        body.push_str(&form.input(
-            "S3 URI",
-            &f("S3Uri"),
-            "list=\"s3-prefixes\" placeholder=\"s3://bucket/prefix/\"",
-        ));
-        body.push_str(&select(
-            &form,
-            "Content type",
-            &f("ContentType"),
-            content_types,
-            Some("(not set: the algorithm's default)"),
-        ));
-        body.push_str(&select(
-            &form,
-            "Input mode",
-            &f("InputMode"),
-            algo.map_or(INPUT_MODES, |a| a.input_modes),
-            None,
-        ));
-        body.push_str(&select(
-            &form,
-            "S3 data distribution",
-            &f("S3DataDistributionType"),
-            DISTRIBUTIONS,
-            None,
-        ));
-        body.push_str("</div>");
-    }
-    body.push_str("<datalist id=\"s3-prefixes\">");
-    for uri in s3_suggestions(s).await {
-        put!(body, "<option value=\"{}\"></option>", esc(&uri));
-    }
-    body.push_str("</datalist></fieldset>");
+    body.push_str(&channels_fieldset(
+        &form,
+        algo,
+        content_types,
+        &s3_suggestions(s).await,
+    ));
     // output and resources
     body.push_str("<fieldset id=\"output\"><legend>Output</legend>");
     body.push_str(&form.input(
@@ -870,29 +920,7 @@ async fn render(
         "required list=\"s3-prefixes\" placeholder=\"s3://bucket/output/\"",
     ));
     body.push_str("</fieldset><fieldset id=\"resources\"><legend>Resources</legend>");
-    let no_gpu = s.gpu_use().report.devices.is_empty();
-    let host = HostResources {
-        cpus: 1,
-        memory_mib: 1,
-        gpus: 0,
-    };
-    let mut types: Vec<(String, String)> = INSTANCE_TYPES
-        .iter()
-        .map(|t| {
-            let gpus = lookup(t, &host).map_or(0, |x| x.gpus);
-            let label = match (gpus, no_gpu) {
-                (0, _) => t.to_string(),
-                (_, true) => format!("{t} (no GPU here)"),
-                (1, false) => format!("{t} (1 GPU)"),
-                (n, false) => format!("{t} ({n} GPUs)"),
-            };
-            (t.to_string(), label)
-        })
-        .collect();
-    let current = form.value("InstanceType").to_string();
-    if !types.iter().any(|(v, _)| *v == current) {
-        types.push((current.clone(), current));
-    }
+    let types = instance_types(&form, s.gpu_use().report.devices.is_empty());
     body.push_str(&form.select("Instance type", "InstanceType", &types));
     body.push_str(&form.input(
         "Instance count",
@@ -1034,6 +1062,28 @@ mod tests {
         };
         add_api_problems(&mut f, &err, &[0, 2]);
         assert_eq!(f.problems[0].field.as_deref(), Some("channel.2.S3Uri"));
+    }
+
+    #[test]
+    fn gpu_types_say_whether_this_host_has_a_gpu() {
+        let f = form(&[("InstanceType", "ml.m5.large")]);
+        let label = |types: &[(String, String)], t: &str| {
+            types.iter().find(|(v, _)| v == t).map(|(_, l)| l.clone())
+        };
+        let none = instance_types(&f, true);
+        assert_eq!(
+            label(&none, "ml.p3.2xlarge").as_deref(),
+            Some("ml.p3.2xlarge (no GPU here)")
+        );
+        assert_eq!(label(&none, "ml.m5.large").as_deref(), Some("ml.m5.large"));
+        let some = instance_types(&f, false);
+        assert_eq!(
+            label(&some, "ml.g5.12xlarge").as_deref(),
+            Some("ml.g5.12xlarge (4 GPUs)")
+        );
+        assert_eq!(none.len(), INSTANCE_TYPES.len());
+        let other = instance_types(&form(&[("InstanceType", "ml.x9.huge")]), true);
+        assert_eq!(label(&other, "ml.x9.huge").as_deref(), Some("ml.x9.huge"));
     }
 
     #[test]

@@ -116,6 +116,10 @@ def test_a_linear_learner_job_is_created_by_clicks_and_completes(base, sm, digit
     assert urllib.parse.urlsplit(browse.get_attribute("href")).path == "/_sagebox/s3"
     ctypes = [o.get_attribute("value") for o in Select(field(driver, "channel.0.ContentType")).options]
     assert "text/csv" in ctypes and "application/x-recordio-protobuf" in ctypes, ctypes
+    # GPU instance types say whether this host has a GPU to give them
+    gpu_type = [o.text for o in Select(field(driver, "InstanceType")).options
+                if o.get_attribute("value") == "ml.p3.2xlarge"]
+    assert gpu_type and re.search(r"\((no GPU here|\d+ GPUs?)\)$", gpu_type[0]), gpu_type
     modes = [o.get_attribute("value") for o in Select(field(driver, "channel.0.InputMode")).options]
     assert modes == ["File", "Pipe"], modes
 
