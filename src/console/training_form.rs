@@ -139,6 +139,25 @@ pub async fn show(
         }
     }
     if let Some(a) = q.get("algorithm").filter(|a| is_algorithm(a)) {
+        if a == CUSTOM && form.given("Algorithm").is_some_and(|was| was != CUSTOM) {
+            // a built-in job cloned onto its image as a custom one: keep every hyperparameter
+            let mut lines = String::new();
+            let mut set: Vec<(&String, &String)> = form
+                .values
+                .iter()
+                .filter(|(k, v)| k.starts_with("hp.") && !v.trim().is_empty())
+                .collect();
+            set.sort();
+            for (k, v) in set {
+                put!(lines, "{}={}\n", &k[3..], v.trim());
+            }
+            lines.push_str(form.value("HyperParameters"));
+            let image = algorithm_of(&form).map(|x| x.image_uri(&s.config().region));
+            form.values.insert("HyperParameters".into(), lines);
+            if let Some(image) = image {
+                form.values.insert("TrainingImage".into(), image);
+            }
+        }
         form.values.insert("Algorithm".into(), a.clone());
     }
     render(s, form, &q, &notice).await

@@ -292,6 +292,14 @@ def test_clone_fills_the_form_from_a_job(base, sm, digits, driver):
     tags = sm.list_tags(ResourceArn=b["TrainingJobArn"])["Tags"]
     assert {"Key": "team", "Value": "blue"} in tags, tags
 
+    # the same job as a custom image: its image and every hyperparameter carried over
+    driver.get(href)
+    assert field(driver, "Algorithm").get_attribute("value") == "custom"
+    assert field(driver, "TrainingImage").get_attribute("value") == LL_IMAGE
+    lines = field(driver, "HyperParameters").get_attribute("value").split()
+    assert sorted(lines) == ["epochs=3", "feature_dim=64", "num_classes=10",
+                             "predictor_type=multiclass_classifier", "use_bias=false"], lines
+
 
 def test_a_custom_image_job_is_cloned_as_custom(base, sm, digits, driver):
     source = unique("byo-src")
@@ -335,3 +343,58 @@ def test_the_form_works_without_javascript(base, sm, digits, nojs_driver):
     assert desc["InputDataConfig"][0]["ContentType"] == "text/csv"
     # the job is not the point here: stop it so it does not hold the host
     sm.stop_training_job(TrainingJobName=name)
+
+
+BUILTIN_SETTINGS = {
+    # what each needs beyond the form's defaults; CSV with the label first (k-means and PCA read
+    # every column as a feature, so 65 of them)
+    "xgboost": {"hp.num_round": "5", "hp.objective": "multi:softmax", "hp.num_class": "10"},
+    "kmeans": {"hp.k": "10", "hp.feature_dim": "65"},
+    "pca": {"hp.feature_dim": "65", "hp.num_components": "5", "hp.mini_batch_size": "100"},
+}
+
+
+def _form_fields(html):
+    """The form's fields as the browser would post them (inputs, selected options, textareas)."""
+    form = html[html.index('<form id="create-training-job"'):]
+    form = form[:form.index("</form>")]
+    out = {}
+    for tag in re.findall(r"<input [^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            out[name.group(1)] = value.group(1) if value else ""
+    for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body) or \
+            re.search(r'<option value="([^"]*)"', body)
+        out[name] = chosen.group(1) if chosen else ""
+    for name, body in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        out[name] = body
+    return {k: v.replace("&quot;", '"').replace("&amp;", "&") for k, v in out.items()}
+
+
+@needs_docker
+@pytest.mark.parametrize("algorithm", sorted(BUILTIN_SETTINGS))
+def test_each_builtin_trains_with_the_forms_defaults(algorithm, base, sagebox, sm, digits):
+    """The defaults the form fills in are ones the algorithm accepts: the form's page posted as a
+    browser would, with only the required values added, gives a job that completes."""
+    s = requests.Session()
+    page = s.get(base + CREATE + "?algorithm=" + algorithm, timeout=30)
+    assert page.status_code == 200
+    data = _form_fields(page.text)
+    assert data["Algorithm"] == algorithm
+    name = unique(algorithm)
+    data.update(BUILTIN_SETTINGS[algorithm])
+    data.update({"TrainingJobName": name, "channel.0.S3Uri": f"s3://{digits}/digits/train/",
+                 "channel.0.ContentType": "text/csv", "OutputPath": f"s3://{digits}/{algorithm}/"})
+    r = s.post(base + CREATE, data=data, headers={"Origin": sagebox.url}, allow_redirects=False,
+               timeout=30)
+    assert r.status_code == 303, re.findall(r'<p class="(?:field-)?error"[^>]*>([^<]*)', r.text)
+    assert r.headers["Location"] == "/_sagebox/training-jobs/" + name
+
+    def finished():
+        d = sm.describe_training_job(TrainingJobName=name)
+        return d if d["TrainingJobStatus"] in ("Completed", "Failed", "Stopped") else None
+
+    d = wait_for(finished, 300, f"the {algorithm} job to finish", interval=2)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
