@@ -14,6 +14,7 @@ macro_rules! put {
     }};
 }
 
+mod algorithms;
 mod assets;
 pub mod forms;
 mod guard;

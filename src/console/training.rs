@@ -67,7 +67,14 @@ pub async fn list(
         "<table id=\"list\">",
         "<table id=\"list\" data-live=\"training-jobs\">",
     );
-    page("Training jobs", SECTION, &format!("{filter}{table}"))
+    let create = format!(
+        "<p><a id=\"create-training-job\" class=\"button\" href=\"{ROOT}create/training-job\">Create training job</a></p>"
+    );
+    page(
+        "Training jobs",
+        SECTION,
+        &format!("{create}{filter}{table}"),
+    )
 }
 
 /// Every event of the job's streams (`<job>/...`) from `start_ms`, oldest first.
@@ -191,6 +198,20 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
             .and_then(Value::as_str)
             .unwrap_or(""))
     );
+    // actions: clone into the create form; a completed job's model
+    let u = enc(&job.record.name);
+    body.push_str("<p class=\"actions\">");
+    put!(
+        body,
+        "<a id=\"clone\" class=\"button\" href=\"{ROOT}create/training-job?clone={u}\">Clone</a>"
+    );
+    if status == TrainingJobStatus::Completed {
+        put!(
+            body,
+            "<a id=\"create-model\" class=\"button\" href=\"{ROOT}create/model?training_job={u}\">Create model</a>"
+        );
+    }
+    body.push_str("</p>");
     if status == TrainingJobStatus::InProgress {
         put!(
             body,
