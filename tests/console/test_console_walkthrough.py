@@ -85,15 +85,17 @@ def upload(driver, folder, path):
     type_folder.send_keys(folder)
     by_css(driver, "#upload-file").send_keys(str(path))
     click(driver, "#upload-submit")
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, 'tr[data-key], a.prefix')
-             and folder.rstrip("/") in body_text(driver), 60, "the upload of " + path.name)
+    # the page reloads when the upload is complete, listing the folder
+    wait_for(lambda: folder in [a.text.strip() for a in driver.find_elements(By.CSS_SELECTOR, "a.prefix")],
+             60, "the upload of " + path.name)
 
 
 def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
     base = empty.url + "/_sagebox"
     sm, s3 = client(empty, "sagemaker"), client(empty, "s3")
+    # nothing but the sample buckets the example notebooks read
     assert sm.list_training_jobs()["TrainingJobSummaries"] == []
-    assert s3.list_buckets()["Buckets"] == []
+    assert sm.list_models()["Models"] == [] and sm.list_endpoints()["Endpoints"] == []
     bucket = unique("workshop")
     job = unique("digits-ll")
     endpoint = unique("digits-ep")
@@ -132,6 +134,8 @@ def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
     choose(driver, "channel.0.ContentType", "text/csv")
     type_into(driver, "OutputPath", "s3://%s/output/" % bucket)
     step(driver, "training-form")
+    driver.execute_script("window.scrollTo(0, 0)")
+    step(driver, "training-form-top")
     click(driver, "#create-submit")
     wait_for(lambda: path_of(driver) == "/_sagebox/training-jobs/" + job, 20, "the job's page")
     step(driver, "training-started")
