@@ -317,6 +317,14 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
     Err(Box::new(r))
 }
 
+/// After a job's stop button: back to the job's page, or the refusal (a job already ended).
+pub fn stopped(section: &str, name: &str, done: crate::service::ServiceResult<()>) -> Response {
+    match done {
+        Ok(()) => see_other(&format!("{ROOT}{section}/{}", enc(name))),
+        Err(e) => error_page(section, &e.to_string()),
+    }
+}
+
 /// A form body's fields.
 pub async fn form(req: Request) -> Result<(HeaderMap, HashMap<String, String>), Box<Response>> {
     let (parts, body) = req.into_parts();

@@ -4,15 +4,13 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::Value;
 
+use super::stopped;
 use super::training::{group_events, logs_section, stream_logs};
-use super::{
-    ROOT, all, details, enc, error_page, esc, form, not_found, page, see_other, status_badge, view,
-    when,
-};
+use super::{ROOT, all, details, enc, esc, not_found, page, status_badge, view, when};
 use crate::AppState;
 use crate::aws::model::typed::sagemaker::ProcessingJobStatus;
 use crate::service::processing::{LOG_GROUP, PROCESSING_STATUS};
@@ -223,18 +221,13 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     page(&job.record.name, SECTION, &body)
 }
 
-pub async fn stop(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Response {
-    if let Err(r) = form(req).await {
-        return *r;
-    }
-    match state.services.stop_processing_job(&name).await {
-        Ok(()) => see_other(&format!("{ROOT}{SECTION}/{}", enc(&name))),
-        Err(e) => error_page(SECTION, &e.to_string()),
-    }
+/// The stop button (the guard has checked the form's origin and token).
+pub async fn stop(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    stopped(
+        SECTION,
+        &name,
+        state.services.stop_processing_job(&name).await,
+    )
 }
 
 pub async fn log_events(

@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{
-    ROOT, all, details, enc, error_page, esc, form, not_found, page, see_other, status_badge, view,
-    when,
-};
+use super::stopped;
+use super::{ROOT, all, details, enc, esc, not_found, page, status_badge, view, when};
 use crate::AppState;
 use crate::aws::model::typed::sagemaker::TrainingJobStatus;
 use crate::service::Services;
@@ -318,18 +316,13 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     page(&job.record.name, SECTION, &body)
 }
 
-pub async fn stop(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Response {
-    if let Err(r) = form(req).await {
-        return *r;
-    }
-    match state.services.stop_training_job(&name).await {
-        Ok(()) => see_other(&format!("{ROOT}{SECTION}/{}", enc(&name))),
-        Err(e) => error_page(SECTION, &e.to_string()),
-    }
+/// The stop button (the guard has checked the form's origin and token).
+pub async fn stop(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    stopped(
+        SECTION,
+        &name,
+        state.services.stop_training_job(&name).await,
+    )
 }
 
 /// Server-sent events of a training job's log lines (see `stream_logs`).
