@@ -24,10 +24,12 @@ def base_image(sagebox: Path) -> str:
     return out.stdout.split()[1]
 
 
-def start_sagebox(sagebox: Path, data_dir: str) -> tuple[subprocess.Popen, str]:
-    """A server on a free port; returns once it answers (the process and its URL)."""
+def start_sagebox(sagebox: Path, data_dir: str, extra=()) -> tuple[subprocess.Popen, str]:
+    """A server on a free port (`extra`: more flags); returns once it answers (the process and
+    its URL)."""
     port = free_port()
-    proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data_dir],
+    proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data_dir,
+                             *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""`make bench` (waits part): how long a user waits for work that is done.
+
+The SageMaker Python SDK's `Model.deploy()` and boto3's / the AWS CLI's waiters poll a Describe
+call and sleep 30 seconds between polls, whatever the resource does. sagebox holds a Describe of a
+resource in transition until the transition ends (`--describe-hold`, 20 s by default), so the
+wait ends when the work does. Each row is timed on two servers in the same run: sagebox as it
+ships, and the same binary with `--describe-hold 0` (every Describe answered at once: what a
+client of an API without the hold sees):
+
+  * SDK v2 `Model.deploy()` of a present image, end to end (median of --runs);
+  * boto3's `endpoint_in_service` waiter (what `aws sagemaker wait endpoint-in-service` runs),
+    from CreateEndpoint to the waiter's return, and how long after InService it returned;
+  * boto3's `notebook_instance_in_service` waiter, from CreateNotebookInstance.
+
+Run with the client venv's Python: `.venv/bin/python tests/bench/waits.py`. Targets (from the
+issue) are printed for information; nothing fails because of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+
+from common import start_sagebox, stop_sagebox
+from hosting import IMAGE, ROLE, build_image
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def model_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        data = b'{"weights": [1, 2, 3]}'
+        info = tarfile.TarInfo("model.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def in_service_at(sm, name: str, stop: threading.Event, seen: dict):
+    """Watches ListEndpoints (never held) in the background for the moment `name` is InService."""
+    while not stop.is_set():
+        for e in sm.list_endpoints(NameContains=name)["Endpoints"]:
+            if e["EndpointName"] == name and e["EndpointStatus"] == "InService":
+                seen.setdefault(name, time.perf_counter())
+                return
+        time.sleep(0.02)
+
+
+def measure(url: str, runs: int) -> dict:
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="us-east-1", SAGEMAKER_SUPPRESS_V2_WARNING="1")
+    import sagemaker
+    from sagemaker.model import Model
+
+    boto_session = boto3.Session(region_name="us-east-1")
+    sm, s3 = boto_session.client("sagemaker"), boto_session.client("s3")
+    s3.create_bucket(Bucket="bench-waits")
+    s3.put_object(Bucket="bench-waits", Key="model.tar.gz", Body=model_tar())
+    session = sagemaker.Session(boto_session=boto_session, default_bucket="bench-waits")
+    out = {"deploy": [], "waiter": [], "after": [], "notebook": []}
+    for i in range(runs):
+        model = Model(image_uri=IMAGE, model_data="s3://bench-waits/model.tar.gz", role=ROLE,
+                      sagemaker_session=session)
+        t0 = time.perf_counter()
+        model.deploy(initial_instance_count=1, instance_type="ml.m5.large",
+                     endpoint_name=f"deploy-{i}")
+        out["deploy"].append(time.perf_counter() - t0)
+        sm.delete_endpoint(EndpointName=f"deploy-{i}")
+
+        name = f"waiter-{i}"
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": model.name, "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        seen, stop = {}, threading.Event()
+        watcher = threading.Thread(target=in_service_at, args=(sm, name, stop, seen))
+        t0 = time.perf_counter()
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        watcher.start()
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name)
+        done = time.perf_counter()
+        stop.set()
+        watcher.join()
+        out["waiter"].append(done - t0)
+        out["after"].append(done - seen.get(name, done))
+        sm.delete_endpoint(EndpointName=name)
+    nb = "bench-notebook"
+    t0 = time.perf_counter()
+    sm.create_notebook_instance(NotebookInstanceName=nb, InstanceType="ml.t3.medium", RoleArn=ROLE)
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName=nb)
+    out["notebook"].append(time.perf_counter() - t0)
+    sm.stop_notebook_instance(NotebookInstanceName=nb)
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName=nb)
+    sm.delete_notebook_instance(NotebookInstanceName=nb)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    sagebox = Path(os.environ.get("SAGEBOX_BIN", REPO / "target" / "release" / "sagebox"))
+    build_image(sagebox)
+    results = {}
+    for label, extra in (("held", ()), ("hold 0", ("--describe-hold", "0"))):
+        data_dir = tempfile.mkdtemp(prefix="sagebox-bench-waits-")
+        proc, url = start_sagebox(sagebox, data_dir, extra)
+        try:
+            results[label] = measure(url, args.runs)
+        finally:
+            stop_sagebox(proc, data_dir)
+    held, plain = results["held"], results["hold 0"]
+    med = statistics.median
+
+    def row(what, key, target):
+        a, b = med(held[key]), med(plain[key])
+        print(f"| {what} | {a:.2f} | {b:.2f} | {b / max(a, 1e-9):.1f}× | {target} |")
+
+    print()
+    print("| waits (median s) | sagebox | sagebox --describe-hold 0 | ratio | target |")
+    print("|---|---|---|---|---|")
+    row(f"SDK v2 Model.deploy(), image present (n={args.runs})", "deploy", "≤ 3 s")
+    row(f"endpoint_in_service waiter from CreateEndpoint (n={args.runs})", "waiter", "")
+    row("… of which after InService", "after", "≤ 2 s")
+    row("notebook_instance_in_service waiter from Create (n=1)", "notebook", "≤ 2 s after InService")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
