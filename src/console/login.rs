@@ -280,6 +280,12 @@ pub fn gate(req: &Request) -> Option<Response> {
         ),
     );
     *r.status_mut() = StatusCode::FORBIDDEN;
+    // The body is left unread, so the connection cannot carry another request: say so, or a
+    // client reusing it would find it closed under its next request.
+    r.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     Some(r)
 }
 
