@@ -94,8 +94,13 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
     let now = now_epoch() as u64;
     let base = base_path(&name);
 
-    // A presigned URL: exchange its authToken for a session cookie, then open the file browser.
+    // A presigned URL: exchange its authToken for a session cookie, then open the file browser,
+    // or JupyterLab when the URL asks for it with `&view=lab` (as SageMaker's "Open JupyterLab").
     if let Some(token) = query_param(req.uri().query(), "authToken") {
+        let landing = match query_param(req.uri().query(), "view").as_deref() {
+            Some("lab") => "lab",
+            _ => "tree",
+        };
         return match signer.verify(&token, &name, now) {
             Ok(Grant::Url { session_secs }) => {
                 let session = signer.issue(&name, Grant::Session, now + session_secs);
@@ -105,7 +110,7 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
                 );
                 Response::builder()
                     .status(StatusCode::FOUND)
-                    .header(header::LOCATION, format!("{base}tree"))
+                    .header(header::LOCATION, format!("{base}{landing}"))
                     .header(header::SET_COOKIE, cookie)
                     .header(header::CACHE_CONTROL, "no-store")
                     .body(Body::empty())

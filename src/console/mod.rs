@@ -21,6 +21,7 @@ mod guard;
 mod hosting;
 mod hosting_forms;
 mod lifecycle;
+mod login;
 mod notebooks;
 mod pipelines;
 mod processing;
@@ -143,6 +144,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(lifecycle::confirm_delete).post(lifecycle::delete),
         )
         .route("/_sagebox/status", get(status_json))
+        .route("/_sagebox/login", get(login::show).post(login::submit))
+        .route("/_sagebox/logout", post(login::logout))
         .route("/_sagebox/models", get(hosting::models))
         .route("/_sagebox/models/{name}", get(hosting::model))
         .route("/_sagebox/endpoint-configs", get(hosting::configs))
@@ -188,21 +191,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(state, only_when_open))
 }
 
-/// The console has no login of its own: under `--auth strict` (where every API call must be
-/// signed) it is off rather than a way around the signatures.
+/// Under `--auth strict` the console asks for a configured access key pair first (`login`):
+/// without a session a page request goes to the login and anything else is refused, so the
+/// console is no way around the signatures. Open mode lets everything through.
 async fn only_when_open(
     State(state): State<AppState>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if state.services.config().auth == crate::config::AuthMode::Strict {
-        let mut r = page(
-            "Console off",
-            "",
-            "<p class=\"error\">The console is off while sagebox runs with --auth strict: it has no login of its own. Use the AWS CLI or an SDK with your keys.</p>",
-        );
-        *r.status_mut() = StatusCode::FORBIDDEN;
-        return r;
+    if state.services.config().auth == crate::config::AuthMode::Strict
+        && let Some(refused) = login::gate(&req)
+    {
+        return refused;
     }
     next.run(req).await
 }
@@ -242,6 +242,7 @@ pub fn see_other(location: &str) -> Response {
 const SECTIONS: &[(&str, &str)] = &[
     ("", "Dashboard"),
     ("notebook-instances", "Notebook instances"),
+    ("lifecycle-configs", "Lifecycle configurations"),
     ("training-jobs", "Training jobs"),
     ("processing-jobs", "Processing jobs"),
     ("hyper-parameter-tuning-jobs", "Tuning jobs"),
@@ -461,9 +462,30 @@ const KINDS: &[(ResourceKind, &str, &str)] = &[
         "transform-jobs",
         "Batch transform jobs",
     ),
+    (
+        ResourceKind::NotebookLifecycleConfig,
+        "lifecycle-configs",
+        "Lifecycle configurations",
+    ),
+    (
+        ResourceKind::ProcessingJob,
+        "processing-jobs",
+        "Processing jobs",
+    ),
+    (
+        ResourceKind::HyperParameterTuningJob,
+        "hyper-parameter-tuning-jobs",
+        "Tuning jobs",
+    ),
+    (ResourceKind::Pipeline, "pipelines", "Pipelines"),
+    (
+        ResourceKind::ModelPackageGroup,
+        "model-registry",
+        "Model package groups",
+    ),
 ];
 
-async fn dashboard(State(state): State<AppState>) -> Response {
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = &state.services;
     let mut counts = String::from("<section id=\"counts\"><h2>Resources</h2><div class=\"cards\">");
     let mut recent: Vec<(f64, &str, Listed)> = Vec::new();
@@ -507,8 +529,9 @@ async fn dashboard(State(state): State<AppState>) -> Response {
     let docker = docker_html(s.engine_state().await);
     let gpus = gpus_html(&s.gpu_use());
     let images = images_html(s.emulator_images().await);
+    let who = login::signed_in_as(&headers);
     let body = format!(
-        "{counts}<div class=\"columns\"><div>{activity}</div><div><section id=\"docker\"><h2>Docker</h2>{docker}</section><section id=\"gpus\"><h2>GPUs</h2>{gpus}</section></div></div><section id=\"images\"><h2>Emulator images</h2>{images}</section>"
+        "{who}{counts}<div class=\"columns\"><div>{activity}</div><div><section id=\"docker\"><h2>Docker</h2>{docker}</section><section id=\"gpus\"><h2>GPUs</h2>{gpus}</section></div></div><section id=\"images\"><h2>Emulator images</h2>{images}</section>"
     );
     page("Dashboard", "", &body)
 }

@@ -1,5 +1,5 @@
-//! Notebook instances: list with live status, create, start, stop, delete, and "Open Jupyter"
-//! (a presigned URL made on the spot).
+//! Notebook instances: list with live status, create, start, stop, delete (with a confirmation
+//! step), and "Open Jupyter" / "Open JupyterLab" (a presigned URL made on the spot).
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
@@ -39,10 +39,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
         let u = enc(&r.name);
         let mut actions = String::new();
         if status == S::InService {
-            put!(
-                actions,
-                "<a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{u}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a>"
-            );
+            actions.push_str(&open_links(&r.name));
         }
         for (action, allowed) in [
             ("start", matches!(status, S::Stopped | S::Failed)),
@@ -50,9 +47,17 @@ pub async fn list(State(state): State<AppState>) -> Response {
             ("delete", matches!(status, S::Stopped | S::Failed)),
         ] {
             if allowed {
+                let ask = if action == "delete" {
+                    format!(
+                        " data-confirm=\"Delete notebook instance {}? This cannot be undone.\"",
+                        esc(&r.name)
+                    )
+                } else {
+                    String::new()
+                };
                 put!(
                     actions,
-                    "<form method=\"post\" action=\"{ROOT}{SECTION}/{u}/{action}\"><button class=\"{action}\" type=\"submit\">{}</button></form>",
+                    "<form method=\"post\" action=\"{ROOT}{SECTION}/{u}/{action}\"{ask}><button class=\"{action}\" type=\"submit\">{}</button></form>",
                     capitalized(action)
                 );
             }
@@ -84,7 +89,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
         "<form id=\"create\" method=\"post\" action=\"{ROOT}{SECTION}\" class=\"panel\"><h2>Create notebook instance</h2>\
 <label>Name <input name=\"NotebookInstanceName\" required pattern=\"[a-zA-Z0-9](-*[a-zA-Z0-9])*\" maxlength=\"63\"></label>\
 <label>Instance type <select name=\"InstanceType\">{types}</select></label>\
-<label>Lifecycle configuration <select name=\"LifecycleConfigName\">{configs}</select></label>\
+<label>Lifecycle configuration <select name=\"LifecycleConfigName\">{configs}</select></label><p class=\"help\"><a id=\"lifecycle-configs-link\" href=\"{ROOT}lifecycle-configs\">Manage lifecycle configurations</a> (scripts run when an instance is created or starts)</p>\
 <label>IAM role <input name=\"RoleArn\" value=\"{}\" required></label>\
 <button id=\"create-submit\" type=\"submit\">Create</button></form>",
         esc(&role)
@@ -136,14 +141,18 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
         Ok(nb) => {
             let status = nb.status.unwrap_or(S::Pending);
             let d = view(&nb.record, Some(status.as_str()), "NotebookInstanceName");
-            let open = if status == S::InService {
-                format!(
-                    "<p><a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a></p>",
-                    enc(&name)
-                )
-            } else {
-                String::new()
-            };
+            let u = enc(&name);
+            let mut actions = String::new();
+            if status == S::InService {
+                actions.push_str(&open_links(&name));
+            }
+            if matches!(status, S::Stopped | S::Failed) {
+                put!(
+                    actions,
+                    "<a id=\"delete-notebook-instance\" class=\"button delete\" href=\"{ROOT}{SECTION}/{u}/delete\">Delete</a>"
+                );
+            }
+            let open = format!("<p class=\"actions\">{actions}</p>");
             page(
                 &name,
                 SECTION,
@@ -158,22 +167,55 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     }
 }
 
-/// "Open Jupyter": a presigned URL, followed at once.
+/// The "Open Jupyter" and "Open JupyterLab" links of an InService instance.
+fn open_links(name: &str) -> String {
+    let u = enc(name);
+    format!(
+        "<a class=\"open-jupyter button\" href=\"{ROOT}{SECTION}/{u}/open\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a> <a class=\"open-jupyterlab button\" href=\"{ROOT}{SECTION}/{u}/lab\" target=\"_blank\" rel=\"noopener\">Open JupyterLab</a>"
+    )
+}
+
+/// "Open Jupyter" (`open`) and "Open JupyterLab" (`lab`): a presigned URL, made on the spot and
+/// followed at once. As in SageMaker's console, JupyterLab is the same URL with `&view=lab`:
+/// exchanging the token then lands in `/lab` rather than the file browser at `/tree`. `delete`
+/// is the confirmation step of a delete.
 pub async fn open(
     State(state): State<AppState>,
     Path((name, action)): Path<(String, String)>,
 ) -> Response {
-    if action != "open" {
-        return not_found(SECTION, "No such page.");
-    }
+    let view = match action.as_str() {
+        "open" => "",
+        "lab" => "&view=lab",
+        "delete" => return confirm_delete(&state, &name).await,
+        _ => return not_found(SECTION, "No such page."),
+    };
     let req = CreatePresignedNotebookInstanceUrlInput {
         notebook_instance_name: Some(name),
         ..Default::default()
     };
     match state.services.create_presigned_notebook_url(&req).await {
-        Ok(url) => see_other(&url),
+        Ok(url) => see_other(&format!("{url}{view}")),
         Err(e) => error_page(SECTION, &e.to_string()),
     }
+}
+
+async fn confirm_delete(state: &AppState, name: &str) -> Response {
+    if state
+        .services
+        .describe_notebook_instance(name)
+        .await
+        .is_err()
+    {
+        return not_found(SECTION, &format!("No notebook instance named {name}."));
+    }
+    let u = enc(name);
+    super::forms::confirm_delete(
+        SECTION,
+        "notebook instance",
+        name,
+        &format!("{ROOT}{SECTION}/{u}/delete"),
+        &format!("{ROOT}{SECTION}/{u}"),
+    )
 }
 
 pub async fn act(

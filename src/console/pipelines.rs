@@ -55,11 +55,11 @@ pub async fn list(State(state): State<AppState>) -> Response {
         return page(
             "Pipelines",
             SECTION,
-            "<p class=\"empty\">None yet.</p><table id=\"list\"></table>",
+            "<p class=\"empty\">None yet.</p><table id=\"list\" data-live=\"pipelines\"></table>",
         );
     }
     let mut t = String::from(
-        "<table id=\"list\"><thead><tr><th>Name</th><th>Description</th><th>Created</th><th>Last execution</th></tr></thead><tbody>",
+        "<table id=\"list\" data-live=\"pipelines\"><thead><tr><th>Name</th><th>Description</th><th>Created</th><th>Last execution</th></tr></thead><tbody>",
     );
     for p in &pipelines {
         let r = &p.record;

@@ -58,7 +58,16 @@ pub(super) async fn filtered_list(
         "<form id=\"filter\" method=\"get\" class=\"inline\"><label>Status <select name=\"status\">{options}</select></label><label>Name contains <input name=\"name\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>",
         esc(name.map(String::as_str).unwrap_or(""))
     );
-    let table = super::resource_table(section, &items, true);
+    let mut table = super::resource_table(section, &items, true);
+    // Live statuses for the whole list only: a filtered list has fewer rows than the kind has
+    // resources, which the live script would take for a change on every poll.
+    if status.is_none() && name.is_none() {
+        table = table.replacen(
+            "<table id=\"list\"",
+            &format!("<table id=\"list\" data-live=\"{section}\""),
+            1,
+        );
+    }
     format!("{filter}{table}")
 }
 

@@ -87,11 +87,14 @@ def test_unsigned_requests_are_refused(strict):
     assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
 
 
-def test_the_console_is_off_under_strict_auth(strict):
-    # it has no login of its own, so it must not be a way around the signatures
+def test_the_console_needs_a_sign_in_under_strict_auth(strict):
+    # it asks for a configured key pair first, so it is no way around the signatures
+    # (tests/console/test_console_login.py signs in with a browser)
     for path in ("/_sagebox/", "/_sagebox/s3", "/_sagebox/models"):
-        r = requests.get(strict.url + path)
-        assert r.status_code == 403 and "--auth strict" in r.text
+        r = requests.get(strict.url + path, allow_redirects=False)
+        assert r.status_code == 303 and r.headers["Location"].startswith("/_sagebox/login"), path
+    r = requests.get(strict.url + "/_sagebox/login")
+    assert r.status_code == 200 and "--auth strict" in r.text
     r = requests.post(strict.url + "/_sagebox/notebook-instances",
                       data={"NotebookInstanceName": "x", "InstanceType": "ml.t3.medium", "RoleArn": "r"})
     assert r.status_code == 403

@@ -116,6 +116,16 @@
       }
     });
   }
+
+  // Notebooks: a form with data-confirm (an immediate delete) asks first; without this script
+  // the delete goes ahead, as the button says.
+  if (document.querySelector("form[data-confirm]")) {
+    document.querySelectorAll("form[data-confirm]").forEach((f) => {
+      f.addEventListener("submit", (ev) => {
+        if (!window.confirm(f.dataset.confirm)) ev.preventDefault();
+      });
+    });
+  }
 })();
 
 // Hosting forms: a serverless variant row shows its memory and concurrency instead of the
