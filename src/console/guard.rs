@@ -94,6 +94,11 @@ fn refused(why: &str) -> Response {
         &format!("<p class=\"error\" id=\"refused\">{}</p>", super::esc(why)),
     );
     *r.status_mut() = StatusCode::FORBIDDEN;
+    // the refused body may be left unread: the connection cannot carry another request
+    r.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     r
 }
 
