@@ -215,8 +215,9 @@ def docker_answers() -> bool:
         return False
 
 
-def wait_for_log(logs, job: str, text: str, timeout: float = 120.0):
-    """Waits until a training job's log (any of its streams) holds a line containing `text`.
+def wait_for_log(logs, job: str, text: str, timeout: float = 120.0, kind: str = "Training"):
+    """Waits until a training job's log (any of its streams; `kind="Processing"` for a
+    processing job's) holds a line containing `text`.
 
     A test that stops a job should wait for the line its algorithm prints once it handles
     SIGTERM: the byo script runs as the container's PID 1, which the kernel shields from a
@@ -225,7 +226,7 @@ def wait_for_log(logs, job: str, text: str, timeout: float = 120.0):
     deadline = time.time() + timeout
     while True:
         try:
-            events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+            events = logs.filter_log_events(logGroupName=f"/aws/sagemaker/{kind}Jobs",
                                             logStreamNamePrefix=job + "/")["events"]
         except Exception:  # noqa: BLE001 - the group appears with the first line
             events = []

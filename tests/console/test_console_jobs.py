@@ -137,16 +137,22 @@ def test_processing_detail_shows_container_io_and_logs(processing_job, bucket, b
     assert "proc args" in "\n".join(p.text for p in all_css(nojs_driver, "section#logs pre.log"))
 
 
-def test_processing_stop_button_stops_a_running_job(sm, bucket, byo_image, base, driver):
-    name = _processing_job(sm, bucket, byo_image, ["sleep", "300"], outputs=False)
+# a container that ends on SIGTERM (a bare `sleep` as PID 1 would ignore it and wait out the grace)
+SLEEPER = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+           "print('waiting for a stop', flush=True); time.sleep(300)")
+
+
+def test_processing_stop_button_stops_a_running_job(sm, logs, bucket, byo_image, base, driver):
+    name = _processing_job(sm, bucket, byo_image, ["python3", "-c", SLEEPER], outputs=False)
     try:
+        wait_for_log(logs, name, "waiting for a stop", kind="Processing")
         driver.get(base + "/processing-jobs/" + name)
         stop = by_css(driver, "button.stop")
         assert form_of(stop).get_attribute("method").lower() == "post"
         stop.click()
         accept_confirm(driver)
         wait_for(lambda: path_of(driver) == "/_sagebox/processing-jobs/" + name, 10, "back on the page")
-        d = _wait_processing(sm, name, timeout=120)
+        d = _wait_processing(sm, name, timeout=25)  # under the 30 s grace: SIGTERM ended it
         assert d["ProcessingJobStatus"] == "Stopped", d
         driver.get(base + "/processing-jobs/" + name)
         assert not all_css(driver, "button.stop")
