@@ -77,6 +77,7 @@ bench: release $(VENV)/.ok
 	$(PYTHON) tests/bench/bench.py $(ARGS)
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/training.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/hosting.py
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/waits.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/framework.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/tuning.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/processing.py

@@ -8,7 +8,9 @@ wait ends when the work does. Each row is timed on two servers in the same run: 
 ships, and the same binary with `--describe-hold 0` (every Describe answered at once: what a
 client of an API without the hold sees):
 
-  * SDK v2 `Model.deploy()` of a present image, end to end (median of --runs);
+  * SDK v2 `Model.deploy()` of a present image, end to end (median of --runs). The SDK sleeps
+    its 30-second poll *before* its first DescribeEndpoint (`sagemaker.session._wait_until`), so
+    no server can end this wait sooner: the row shows it, it does not move;
   * boto3's `endpoint_in_service` waiter (what `aws sagemaker wait endpoint-in-service` runs),
     from CreateEndpoint to the waiter's return, and how long after InService it returned;
   * boto3's `notebook_instance_in_service` waiter, from CreateNotebookInstance.
