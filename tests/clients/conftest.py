@@ -110,8 +110,9 @@ def sm(sagebox, client_factory):
     return client_factory("sagemaker", sagebox.url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3(sagebox, client_factory):
+    """Module-scoped: a module may bring its own `sagebox` (test_framework_huggingface does)."""
     return client_factory("s3", sagebox.url)
 
 
