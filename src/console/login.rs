@@ -22,6 +22,7 @@ use axum::response::Response;
 
 use super::{ROOT, esc, page, see_other};
 use crate::AppState;
+use crate::api::notebooks::cookie;
 use crate::config::AuthMode;
 
 /// The session cookie's name.
@@ -74,18 +75,6 @@ pub fn accepted(pairs: &[(String, String)], key: &str, secret: &str) -> bool {
         let both = same(k, key) & same(s, secret);
         found | both
     })
-}
-
-/// The value of cookie `name` among the request's cookies.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// The access key id of the request's session, if it carries a live one.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 os.environ["SE_OFFLINE"] = "true"  # Selenium Manager stays offline: the driver is Debian's
 
+import pytest  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
     NoAlertPresentException,
@@ -21,6 +22,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# the servers running for the tests now: a failed test's report gets their logs (conftest.py)
+SERVERS = []
 CHROMIUM = os.environ.get("SAGEBOX_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SAGEBOX_CHROMEDRIVER", "/usr/bin/chromedriver")
 
@@ -151,3 +154,25 @@ def all_css(driver, selector: str):
 
 def body_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
+
+
+def serving(tmp_path_factory, name, *extra_args):
+    """A server of its own (flags `extra_args`) for a fixture to yield: started, its log attached
+    to a failed test's report, and killed with what it started when the fixture ends."""
+    from support import Sagebox  # tests/clients, on the path conftest.py sets
+
+    tmp = tmp_path_factory.mktemp(name)
+    server = Sagebox(tmp / "data", tmp / "sagebox.log", list(extra_args))
+    SERVERS.append(server)
+    try:
+        server.start()
+    except RuntimeError as e:
+        server.kill()
+        SERVERS.remove(server)
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.kill()
+        server.remove_containers()
+        SERVERS.remove(server)

@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients"))
 
-from support import REGION, Sagebox, build_byo_image  # noqa: E402
+from support import REGION, build_byo_image  # noqa: E402
 
-from browser import ARTIFACTS, chrome, dump  # noqa: E402
+from browser import ARTIFACTS, SERVERS, chrome, dump, serving  # noqa: E402
 
 # Neither the developer's AWS config nor their environment may leak into the clients.
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
@@ -28,7 +28,6 @@ os.environ.update(
     SE_OFFLINE="true",
 )
 
-_servers: list[Sagebox] = []
 BROWSER_FIXTURES = ("driver", "nojs_driver")
 
 
@@ -47,7 +46,7 @@ def pytest_runtest_makereport(item, call):
                 report.sections.append((f"{fixture} was at", driver.current_url))
             except Exception:
                 pass
-    for server in _servers:
+    for server in SERVERS:
         report.sections.append(
             (f"sagebox log ({server.url}, data dir {server.data_dir})", server.log_tail(8000)))
 
@@ -62,18 +61,7 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(scope="session")
 def sagebox(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sagebox")
-    server = Sagebox(tmp / "data", tmp / "sagebox.log")
-    _servers.append(server)
-    try:
-        server.start()
-    except RuntimeError as e:
-        server.kill()
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.kill()
-    server.remove_containers()
-    _servers.remove(server)
+    yield from serving(tmp_path_factory, "sagebox")
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from browser import by_css, path_of, shot, wait_for
-from support import REGION, Sagebox, unique
+from browser import by_css, path_of, serving, shot, wait_for
+from support import REGION, unique
 
 KEY, SECRET = "AKIDCONSOLETEST", "s3cr3t/with+chars"
 REFUSAL = "The access key ID or secret key is not valid"
@@ -23,17 +23,8 @@ COOKIE = "sagebox-console"
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory):
-    d = tmp_path_factory.mktemp("strict-console")
-    server = Sagebox(d / "data", d / "sagebox.log",
-                     ["--auth", "strict", "--credentials", f"{KEY}:{SECRET}", "--no-samples"])
-    try:
-        server.start()
-    except RuntimeError as e:
-        server.kill()
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.kill()
-    server.remove_containers()
+    yield from serving(tmp_path_factory, "strict-console", "--auth", "strict", "--credentials",
+                       f"{KEY}:{SECRET}", "--no-samples")
 
 
 @pytest.fixture(scope="module")

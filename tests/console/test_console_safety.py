@@ -8,7 +8,7 @@ import re
 import requests
 from selenium.webdriver.common.by import By
 
-from browser import by_css, shot
+from browser import by_css, path_of, shot, wait_for
 from support import unique
 
 PAGES = ["/", "/training-jobs", "/models", "/endpoints", "/s3", "/notebook-instances",
@@ -83,7 +83,7 @@ def test_create_bucket_by_clicks_and_a_bad_name_stays_on_its_field(base, s3, dri
     bad = "Bad_Name!" + unique("x")
     by_css(driver, "#field-Bucket").send_keys(bad)
     by_css(driver, "#create-submit").click()
-    err = by_css(driver, 'p.field-error[data-for="Bucket"]')
+    err = wait_for(lambda: by_css(driver, 'p.field-error[data-for="Bucket"]'), 10, "the field's error")
     assert "InvalidBucketName" in err.text, err.text
     assert by_css(driver, "#field-Bucket").get_attribute("value") == bad
     shot(driver, "s3-create-bucket-error")
@@ -94,10 +94,11 @@ def test_create_bucket_by_clicks_and_a_bad_name_stays_on_its_field(base, s3, dri
     field.clear()
     field.send_keys(good)
     by_css(driver, "#create-submit").click()
-    assert driver.current_url.endswith("/_sagebox/s3/" + good), driver.current_url
+    wait_for(lambda: path_of(driver) == "/_sagebox/s3/" + good, 10, "the new bucket's page")
     assert good in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     # the same name again: S3's answer, next to the field
     driver.get(base + "/s3")
     by_css(driver, "#field-Bucket").send_keys(good)
     by_css(driver, "#create-submit").click()
-    assert "BucketAlreadyOwnedByYou" in by_css(driver, 'p.field-error[data-for="Bucket"]').text
+    err = wait_for(lambda: by_css(driver, 'p.field-error[data-for="Bucket"]'), 10, "the field's error")
+    assert "BucketAlreadyOwnedByYou" in err.text, err.text

@@ -16,9 +16,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
-from browser import (accept_confirm, body_text, by_css, path_of, reload_until, row, shot,
-                     wait_for)
-from support import REGION, Sagebox, docker_answers, unique
+from browser import (accept_confirm, body_text, by_css, path_of, reload_until, row, serving,
+                     shot, wait_for)
+from support import REGION, docker_answers, unique
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / "fixtures" / "digits"
@@ -32,16 +32,7 @@ _step = [0]
 @pytest.fixture(scope="module")
 def empty(tmp_path_factory):
     """A sagebox of its own, holding nothing yet (the session's server has other tests' things)."""
-    tmp = tmp_path_factory.mktemp("walkthrough")
-    server = Sagebox(tmp / "data", tmp / "sagebox.log")
-    try:
-        server.start()
-    except RuntimeError as e:
-        server.kill()
-        pytest.fail(str(e), pytrace=False)
-    yield server
-    server.kill()
-    server.remove_containers()
+    yield from serving(tmp_path_factory, "walkthrough")
 
 
 def client(server, service):
@@ -56,22 +47,39 @@ def step(driver, what):
     shot(driver, "walkthrough-%02d-%s" % (_step[0], what))
 
 
+def find(driver, selector):
+    return wait_for(lambda: by_css(driver, selector), 20, selector)
+
+
+def loaded(driver):
+    return driver.execute_script("return document.readyState") == "complete"
+
+
 def click(driver, selector):
-    by_css(driver, selector).click()
+    """Clicks; a link is followed until the new page has loaded."""
+    element = find(driver, selector)
+    before, link = driver.current_url, element.tag_name == "a"
+    element.click()
+    if link:
+        wait_for(lambda: driver.current_url != before and loaded(driver), 20, "the page " + selector + " opens")
+
+
+def field(driver, name):
+    return find(driver, "#field-" + name.replace(".", "\\."))
 
 
 def type_into(driver, name, value):
-    field = by_css(driver, "#field-" + name.replace(".", "\\."))
-    field.clear()
-    field.send_keys(value)
+    f = field(driver, name)
+    f.clear()
+    f.send_keys(value)
 
 
 def choose(driver, name, value):
-    Select(by_css(driver, "#field-" + name.replace(".", "\\."))).select_by_value(value)
+    Select(field(driver, name)).select_by_value(value)
 
 
 def nav(driver, section):
-    by_css(driver, 'nav#nav a[href$="/_sagebox/%s"]' % section).click()
+    click(driver, 'nav#nav a[href$="/_sagebox/%s"]' % section)
 
 
 def badge(driver):
@@ -80,7 +88,7 @@ def badge(driver):
 
 def upload(driver, folder, path):
     """The S3 view's upload panel: a folder under the current prefix and a file."""
-    type_folder = by_css(driver, "#upload-folder")
+    type_folder = find(driver, "#upload-folder")
     type_folder.clear()
     type_folder.send_keys(folder)
     by_css(driver, "#upload-file").send_keys(str(path))
@@ -196,7 +204,7 @@ def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
 
     # 6. a batch transform of the test rows, its output opened in the S3 view
     nav(driver, "models")
-    row(driver, model).find_element(By.TAG_NAME, "a").click()
+    click(driver, 'tr[data-name="%s"] a' % model)
     click(driver, "a#create-transform-job")
     type_into(driver, "TransformJobName", transform)
     type_into(driver, "S3Uri", "s3://%s/batch/" % bucket)
@@ -216,7 +224,7 @@ def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
     click(driver, "a#browse-output")
     out_key = "batch-out/digits-test.csv.out"
     wait_for(lambda: row(driver, out_key, attr="data-key"), 20, "the output object in the S3 view")
-    row(driver, out_key, attr="data-key").find_element(By.TAG_NAME, "a").click()
+    click(driver, 'tr[data-key="%s"] a' % out_key)
     step(driver, "transform-output")
     lines = s3.get_object(Bucket=bucket, Key=out_key)["Body"].read().decode().strip().splitlines()
     assert len(lines) == len(test_rows), lines[:3]
@@ -224,7 +232,7 @@ def test_the_workshop_walkthrough_by_clicks(empty, driver, tmp_path):
 
     # 7. the endpoint deleted, with its confirmation step
     nav(driver, "endpoints")
-    row(driver, endpoint).find_element(By.TAG_NAME, "a").click()
+    click(driver, 'tr[data-name="%s"] a' % endpoint)
     click(driver, "a#delete")
     step(driver, "endpoint-delete-confirm")
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
