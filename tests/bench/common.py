@@ -62,14 +62,16 @@ def completed_after(sm, name: str, t0: float, kind: str = "Training") -> float:
 
 def remove_owned(data: Path) -> None:
     """A job's network is removed just after its Completed is saved, so a server stopped right
-    after the last job can leave it behind: what this data dir's server owns is removed here."""
+    after the last job can leave it behind: what this data dir's server owns (containers,
+    networks, notebook volumes) is removed here."""
     try:
         owner = (Path(data) / "instance-id").read_text().strip()
     except OSError:
         return
     label = f"label=sagebox.owner={owner}"
     for listing, rm in ((["docker", "ps", "-aq", "--filter", label], ["docker", "rm", "-f"]),
-                        (["docker", "network", "ls", "-q", "--filter", label], ["docker", "network", "rm"])):
+                        (["docker", "network", "ls", "-q", "--filter", label], ["docker", "network", "rm"]),
+                        (["docker", "volume", "ls", "-q", "--filter", label], ["docker", "volume", "rm"])):
         ids = subprocess.run(listing, capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(rm + ids, capture_output=True)

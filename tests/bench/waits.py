@@ -106,6 +106,7 @@ def measure(url: str, runs: int) -> dict:
     sm.stop_notebook_instance(NotebookInstanceName=nb)
     sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName=nb)
     sm.delete_notebook_instance(NotebookInstanceName=nb)
+    sm.get_waiter("notebook_instance_deleted").wait(NotebookInstanceName=nb)
     return out
 
 
