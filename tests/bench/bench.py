@@ -4,7 +4,10 @@
 Measures, for each server started fresh on 127.0.0.1 with an empty state directory:
   * cold start: process spawn to the first HTTP answer (median of --starts runs),
   * idle RSS: VmRSS one second after the first answer,
-  * DescribeModel throughput and latency under a fixed load (wrk, --connections, --duration).
+  * DescribeModel throughput and latency under a fixed load (wrk, --connections, --duration),
+    ListModels throughput, and the server's CPU-seconds per 100,000 requests of each (from
+    /proc/<pid>/stat: a figure that does not depend on wrk sharing the cores), and the same for
+    4 KiB S3 PUT and GET.
 Prints a markdown table with ratios and writes tests/bench/results/latest.json.
 Targets are printed for information; the bench never fails because of them.
 """
@@ -92,6 +95,25 @@ class Peer:
         )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process (and the children it waited for) has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # after the command: state ppid ... utime(14) stime(15) cutime(16) cstime(17), 1-based from pid
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def per_100k(pid: int, run) -> dict:
+    """Runs `run()` (a wrk load returning parse_wrk's dict) and adds the server's CPU-seconds per
+    100,000 answered requests: a figure that does not depend on the load generator sharing the
+    cores."""
+    before = cpu_seconds(pid)
+    res = run()
+    used = cpu_seconds(pid) - before
+    res["cpu_s_per_100k"] = 100_000 * used / res["requests"] if res.get("requests") else None
+    return res
+
+
 def wait_ready(peer: Peer, proc: subprocess.Popen, port: int, limit: float = 60.0) -> float:
     """Polls every millisecond; returns seconds from spawn to the first HTTP answer."""
     t0 = time.perf_counter()
@@ -166,12 +188,21 @@ def describe_model_load(peer: Peer, duration: int, connections: int) -> tuple[fl
             )
             sm.create_model(ModelName="bench-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "bench"})
             assert sm.describe_model(ModelName="bench-model")["ModelName"] == "bench-model"
-            out = subprocess.run(
-                ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
-                 "-s", str(HERE / "describe_model.lua"), f"http://127.0.0.1:{port}/"],
-                check=True, capture_output=True, text=True,
-            ).stdout
-            load = parse_wrk(out)
+            for i in range(12):  # ListModels answers a page of 10 out of 12
+                sm.create_model(ModelName=f"bench-list-{i}", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "bench"})
+
+            def wrk(script):
+                return parse_wrk(subprocess.run(
+                    ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency",
+                     "-s", str(HERE / script), f"http://127.0.0.1:{port}/"],
+                    check=True, capture_output=True, text=True,
+                ).stdout)
+
+            load = per_100k(proc.pid, lambda: wrk("describe_model.lua"))
+            listed = per_100k(proc.pid, lambda: wrk("list_models.lua"))
+            load["list_requests_per_s"] = listed["requests_per_s"]
+            load["list_cpu_s_per_100k"] = listed["cpu_s_per_100k"]
+            load["list_errors"] = listed["errors"]
             load["rss_after_load_mb"] = rss_mb(proc.pid)
             return idle, load
         finally:
@@ -340,11 +371,13 @@ def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
             s3.put_object(Bucket="bench", Key="small", Body=b"x" * 4096)
             put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "bench", "Key": "small"})
             get_url = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "small"})
-            put = wrk_s3(put_url, "PUT", 4096, duration, connections)
-            get = wrk_s3(get_url, "GET", 0, duration, connections)
+            put = per_100k(proc.pid, lambda: wrk_s3(put_url, "PUT", 4096, duration, connections))
+            get = per_100k(proc.pid, lambda: wrk_s3(get_url, "GET", 0, duration, connections))
             res.update({
                 "small_put_ops": put["requests_per_s"], "small_put_errors": put["errors"] + put["socket_errors"],
                 "small_get_ops": get["requests_per_s"], "small_get_errors": get["errors"] + get["socket_errors"],
+                "small_put_cpu_s_per_100k": put["cpu_s_per_100k"],
+                "small_get_cpu_s_per_100k": get["cpu_s_per_100k"],
                 "peak_rss_mb": vm_hwm_mb(proc.pid),
             })
             return res
@@ -407,6 +440,10 @@ def table(results: dict, order: list[str]) -> str:
     row("DescribeModel throughput (req/s)", "requests_per_s", "{:,.0f}", False, "≥ 50× moto, > fakecloud")
     row("DescribeModel latency p50 (ms)", "p50_ms", "{:.2f}", True, "")
     row("DescribeModel latency p99 (ms)", "p99_ms", "{:.2f}", True, "")
+    row("DescribeModel server CPU per 100k requests (s)", "cpu_s_per_100k", "{:.2f}", True,
+        "≤ 0.7× fakecloud's")
+    row("ListModels throughput (req/s)", "list_requests_per_s", "{:,.0f}", False, "")
+    row("ListModels server CPU per 100k requests (s)", "list_cpu_s_per_100k", "{:.2f}", True, "")
     row("non-2xx responses under load", "errors", "{:,}", True, "0", compare=False)
     row("RSS after load (MB)", "rss_after_load_mb", "{:.1f}", True, "", compare=False)
     return "\n".join(lines)
@@ -419,7 +456,8 @@ def s3_table(results: dict, order: list[str], disk: float, ceiling: float, mib: 
     lines = ["| S3 metric | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
 
     def row(label, key, fmt, higher_better, target, compare=True):
-        cells = ["n/a" if "error" in results[n] else fmt.format(results[n][key]) for n in order]
+        cells = ["n/a" if "error" in results[n] else "–" if results[n].get(key) is None
+                 else fmt.format(results[n][key]) for n in order]
         for n in others:
             a, b = base.get(key), results[n].get(key)
             if not (compare and a and b):
@@ -438,6 +476,9 @@ def s3_table(results: dict, order: list[str], disk: float, ceiling: float, mib: 
     row(f"peak RSS after the {mib} MiB transfers (MB)", "big_peak_rss_mb", "{:.1f}", False, "flat")
     row("4 KiB PUT, 16 connections (ops/s)", "small_put_ops", "{:,.0f}", True, "≥ 5,000")
     row("4 KiB GET, 16 connections (ops/s)", "small_get_ops", "{:,.0f}", True, "")
+    row("4 KiB PUT server CPU per 100k (s)", "small_put_cpu_s_per_100k", "{:.2f}", False, "")
+    row("4 KiB GET server CPU per 100k (s)", "small_get_cpu_s_per_100k", "{:.2f}", False,
+        "≤ 1.0× fakecloud's")
     row("4 KiB PUT: non-2xx or socket errors", "small_put_errors", "{:,}", False, "0", compare=False)
     row("4 KiB GET: non-2xx or socket errors", "small_get_errors", "{:,}", False, "0", compare=False)
     put = base.get("big_put_mb_s")
