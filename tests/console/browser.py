@@ -90,6 +90,12 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
                 return last
         except (NoSuchElementException, StaleElementReferenceException) as e:
             last = repr(e).splitlines()[0]
+        except WebDriverException as e:
+            # a page being replaced (a form's answer loading) can answer "Node with given id
+            # does not belong to the document" for an element of the old one: not yet, too
+            if "does not belong to the document" not in str(e):
+                raise
+            last = str(e).splitlines()[0]
         assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what} (last: {last!r})"
         time.sleep(interval)
 
