@@ -74,6 +74,8 @@ pub struct Store {
     cache: Arc<resources::ResourceCache>,
     /// Every bucket, so S3 calls check theirs without SQLite (see objects.rs).
     buckets: Arc<objects::BucketCache>,
+    /// Object rows recently read or written, so a GET of a hot key skips SQLite (see objects.rs).
+    object_rows: Arc<objects::ObjectCache>,
     /// Whether the database was new (missing, empty or without a schema) when opened: such a
     /// database knows no object, so nothing may be judged an orphan against it.
     opened_new: bool,
@@ -128,6 +130,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             cache: Default::default(),
             buckets: Default::default(),
+            object_rows: Default::default(),
             opened_new,
             integrity: Arc::new(integrity::Monitor::new(path)),
             #[cfg(test)]

@@ -4,10 +4,11 @@
 //!
 //! Buckets are also kept in memory ([`BucketCache`]): nearly every S3 call starts by checking
 //! its bucket, and answering that without a trip to the blocking pool is a large share of a
-//! small PUT's cost.
+//! small PUT's cost. Object rows recently read or written are too ([`ObjectCache`]), so a GET or
+//! HEAD of a hot key makes no trip at all.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,67 @@ impl BucketCache {
     }
 }
 
+/// Object rows recently read or written, by bucket and key. Like [`BucketCache`] it changes
+/// only inside `Store::call` (holding the connection): a miss reads the row and keeps it, and
+/// every statement that changes a row updates or drops its entry right after it commits. So a
+/// hit is the committed row, and a change can never be overtaken by a read of the row before it.
+#[derive(Default)]
+pub struct ObjectCache {
+    map: RwLock<ObjectMap>,
+}
+
+#[derive(Default)]
+struct ObjectMap {
+    by_bucket: HashMap<String, HashMap<String, Arc<ObjectRow>>>,
+    rows: usize,
+}
+
+/// Rows kept before the cache starts afresh: a few MB of metadata at most, and the keys a load
+/// works on come back on their next miss.
+const OBJECT_CACHE_ROWS: usize = 8192;
+
+impl ObjectCache {
+    fn get(&self, bucket: &str, key: &str) -> Option<ObjectRow> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.by_bucket
+            .get(bucket)?
+            .get(key)
+            .map(|r| ObjectRow::clone(r))
+    }
+
+    /// Keeps a committed row. Called with the connection held.
+    fn keep(&self, row: &ObjectRow) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.rows >= OBJECT_CACHE_ROWS {
+            *map = ObjectMap::default();
+        }
+        let keys = map.by_bucket.entry(row.bucket.clone()).or_default();
+        if keys
+            .insert(row.key.clone(), Arc::new(row.clone()))
+            .is_none()
+        {
+            map.rows += 1;
+        }
+    }
+
+    /// Forgets a row that changed or went. Called with the connection held.
+    fn forget(&self, bucket: &str, key: &str) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(keys) = map.by_bucket.get_mut(bucket)
+            && keys.remove(key).is_some()
+        {
+            map.rows -= 1;
+        }
+    }
+
+    fn forget_bucket(&self, bucket: &str) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(keys) = map.by_bucket.remove(bucket) {
+            map.rows -= keys.len();
+        }
+    }
+}
+
 fn bucket_from_row(r: &Row<'_>) -> rusqlite::Result<Bucket> {
     Ok(Bucket {
         name: r.get(0)?,
@@ -253,7 +315,11 @@ impl Store {
 
     /// Deletes an empty bucket (no objects, no multipart uploads in progress).
     pub async fn delete_bucket(&self, name: &str) -> StoreResult<BucketDeletion> {
-        let (cache, name) = (self.buckets.clone(), name.to_string());
+        let (cache, rows, name) = (
+            self.buckets.clone(),
+            self.object_rows.clone(),
+            name.to_string(),
+        );
         self.call(move |c| {
             let tx = c.transaction()?;
             let exists = tx.prepare_cached("SELECT 1 FROM buckets WHERE name = ?1")?.exists([&name])?;
@@ -277,6 +343,7 @@ impl Store {
             cache.change(|m| {
                 m.remove(&name);
             });
+            rows.forget_bucket(&name);
             Ok(BucketDeletion::Deleted)
         })
         .await
@@ -285,6 +352,7 @@ impl Store {
     /// Points `bucket/key` at a new blob; returns the blob it replaced, which the caller deletes
     /// once this has committed.
     pub async fn put_object(&self, row: ObjectRow) -> StoreResult<Option<String>> {
+        let rows = self.object_rows.clone();
         self.call(move |c| {
             let tx = c.transaction()?;
             let old: Option<String> = tx
@@ -293,6 +361,7 @@ impl Store {
                 .optional()?;
             upsert_object(&tx, &row)?;
             tx.commit()?;
+            rows.keep(&row);
             Ok(old.filter(|b| *b != row.blob))
         })
         .await
@@ -305,30 +374,56 @@ impl Store {
         key: &str,
         meta: ObjectMeta,
     ) -> StoreResult<bool> {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let (bucket, key, rows) = (
+            bucket.to_string(),
+            key.to_string(),
+            self.object_rows.clone(),
+        );
         self.call(move |c| {
             let n = c
                 .prepare_cached("UPDATE objects SET meta = ?3 WHERE bucket = ?1 AND key = ?2")?
                 .execute(params![bucket, key, serde_json::to_string(&meta)?])?;
+            rows.forget(&bucket, &key);
             Ok(n == 1)
         })
         .await
     }
 
     pub async fn object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRow>> {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.call(move |c| get_object(c, &bucket, &key)).await
+        if let Some(row) = self.object_rows.get(bucket, key) {
+            return Ok(Some(row));
+        }
+        let (bucket, key, rows) = (
+            bucket.to_string(),
+            key.to_string(),
+            self.object_rows.clone(),
+        );
+        self.call(move |c| {
+            let row = get_object(c, &bucket, &key)?;
+            if let Some(row) = &row {
+                rows.keep(row);
+            }
+            Ok(row)
+        })
+        .await
     }
 
     /// Removes the row; returns its blob for the caller to delete.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<String>> {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let (bucket, key, rows) = (
+            bucket.to_string(),
+            key.to_string(),
+            self.object_rows.clone(),
+        );
         self.call(move |c| {
-            Ok(c.prepare_cached(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING blob",
-            )?
-            .query_row(params![bucket, key], |r| r.get(0))
-            .optional()?)
+            let blob = c
+                .prepare_cached(
+                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2 RETURNING blob",
+                )?
+                .query_row(params![bucket, key], |r| r.get(0))
+                .optional()?;
+            rows.forget(&bucket, &key);
+            Ok(blob)
         })
         .await
     }
@@ -451,5 +546,79 @@ mod tests {
         let reopened = Store::open(dir.path(), || Ok(())).unwrap();
         assert!(reopened.bucket("late").await.unwrap().is_some());
         assert!(reopened.bucket("early").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn object_lookups_follow_every_change_of_the_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), || Ok(())).unwrap();
+        store
+            .create_bucket(Bucket {
+                name: "b".into(),
+                created: 0.0,
+                region: "us-east-1".into(),
+            })
+            .await
+            .unwrap();
+        let row = |blob: &str| ObjectRow {
+            bucket: "b".into(),
+            key: "k".into(),
+            blob: blob.into(),
+            size: 1,
+            etag: blob.into(),
+            last_modified: 0.0,
+            meta: ObjectMeta::default(),
+        };
+        let blob = |store: &Store| {
+            let store = store.clone();
+            async move { store.object("b", "k").await.unwrap().map(|r| r.blob) }
+        };
+        store.put_object(row("one")).await.unwrap();
+        assert_eq!(blob(&store).await.as_deref(), Some("one"));
+        // An overwrite, read twice (the second from memory).
+        assert_eq!(
+            store.put_object(row("two")).await.unwrap().as_deref(),
+            Some("one")
+        );
+        assert_eq!(blob(&store).await.as_deref(), Some("two"));
+        assert_eq!(blob(&store).await.as_deref(), Some("two"));
+        // New tags are seen at once.
+        let tagged = ObjectMeta {
+            tags: vec![("t".into(), "v".into())],
+            ..Default::default()
+        };
+        assert!(
+            store
+                .update_object_meta("b", "k", tagged.clone())
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.object("b", "k").await.unwrap().unwrap().meta, tagged);
+        // A completed upload replaces the row.
+        store
+            .create_upload(Upload {
+                upload_id: "u".into(),
+                bucket: "b".into(),
+                key: "k".into(),
+                created: 0.0,
+                meta: ObjectMeta::default(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(blob(&store).await.as_deref(), Some("two"));
+        store.finish_upload("u", Some(row("three"))).await.unwrap();
+        assert_eq!(blob(&store).await.as_deref(), Some("three"));
+        // A deletion is seen at once, and so is the key written again.
+        assert_eq!(
+            store.delete_object("b", "k").await.unwrap().as_deref(),
+            Some("three")
+        );
+        assert_eq!(blob(&store).await, None);
+        store.put_object(row("four")).await.unwrap();
+        assert_eq!(blob(&store).await.as_deref(), Some("four"));
+        // A reopened store (an empty cache) reads the same row.
+        drop(store);
+        let store = Store::open(dir.path(), || Ok(())).unwrap();
+        assert_eq!(blob(&store).await.as_deref(), Some("four"));
     }
 }

@@ -13,6 +13,8 @@ use crate::store::objects::ObjectRow;
 
 /// GET bodies up to this size are read whole in one trip to the blocking pool.
 const SMALL_READ: u64 = 256 << 10;
+/// A large body is read in pieces of this size: each is one trip to the blocking pool.
+const LARGE_READ: usize = 1 << 20;
 
 /// Evaluates GET/HEAD preconditions (If-Match, If-None-Match, If-Modified-Since,
 /// If-Unmodified-Since) as RFC 9110 and S3 order them.
@@ -292,21 +294,13 @@ impl S3Api {
         )?;
         let sel = select(&row, input.range.as_ref(), input.part_number)?;
         let body = if sel.len <= SMALL_READ {
-            // One trip to the blocking pool for the whole body, instead of an open, a seek and
-            // reads: most of a small GET's cost is those trips.
-            let (start, len) = (sel.start, sel.len as usize);
-            let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<bytes::Bytes> {
-                let mut buf = vec![0u8; len];
-                std::os::unix::fs::FileExt::read_exact_at(
-                    &std::fs::File::open(path)?,
-                    &mut buf,
-                    start,
-                )?;
-                Ok(buf.into())
-            })
-            .await
-            .map_err(|e| s3_error!(InternalError, "{e}"))?
-            .map_err(|e| map_err(e.into()))?;
+            // The whole body in one piece, from memory for a small object read before, else
+            // with one trip to the blocking pool instead of an open, a seek and reads.
+            let bytes = self
+                .objects
+                .read_small(&row, sel.start, sel.len as usize)
+                .await
+                .map_err(map_err)?;
             StreamingBlob::wrap(futures_util::stream::once(async move {
                 Ok::<_, std::io::Error>(bytes)
             }))
@@ -321,7 +315,7 @@ impl S3Api {
                     .map_err(|e| map_err(e.into()))?;
             }
             use tokio::io::AsyncReadExt;
-            StreamingBlob::wrap(ReaderStream::with_capacity(file.take(sel.len), 256 * 1024))
+            StreamingBlob::wrap(ReaderStream::with_capacity(file.take(sel.len), LARGE_READ))
         };
         let sent = sel.checksums(input.checksum_mode.as_ref(), &row);
         let checksum_type = checksum_type(&sent, &row);

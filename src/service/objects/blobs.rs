@@ -13,6 +13,7 @@ use futures_util::{Stream, StreamExt};
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 
+use super::bodies::{BODY_MAX, BodyCache};
 use super::group_commit::GroupCommit;
 use super::layout::Slot;
 use super::md5_lanes::{Md5Lanes, StreamMd5};
@@ -39,6 +40,8 @@ pub struct Blobs {
     tmp: PathBuf,
     commits: GroupCommit,
     md5: Md5Lanes,
+    /// Small blobs' bytes, once read (see `bodies`).
+    bodies: Arc<BodyCache>,
 }
 
 /// Blobs up to this size go through the group commit; their bytes are gathered in memory first
@@ -213,6 +216,17 @@ pub(super) fn count(root: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// `len` bytes of the file at `path` from `start`, with one trip to the blocking pool.
+async fn read_at(path: PathBuf, start: u64, len: usize) -> std::io::Result<Bytes> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+        let mut buf = vec![0u8; len];
+        std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(path)?, &mut buf, start)?;
+        Ok(buf.into())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -224,6 +238,7 @@ impl Blobs {
             tmp: root.join("tmp"),
             commits: GroupCommit::start(root.to_path_buf()),
             md5: Md5Lanes::start(),
+            bodies: Default::default(),
         };
         std::fs::create_dir_all(&b.blobs)?;
         std::fs::create_dir_all(&b.tmp)?;
@@ -431,7 +446,30 @@ impl Blobs {
 
     /// Deletes a blob no longer referenced, in the background (see `GroupCommit`).
     pub fn remove(&self, id: &str) {
+        self.bodies.forget(id);
         self.commits.remove(self.path(id));
+    }
+
+    /// `len` bytes from `start` of blob `id`, whose whole size is `size`, in one piece. A small
+    /// blob is read whole once and then answered from memory; a larger range is read with one
+    /// trip to the blocking pool (an open and one positioned read).
+    pub async fn read_small(
+        &self,
+        id: &str,
+        size: u64,
+        start: u64,
+        len: usize,
+    ) -> std::io::Result<Bytes> {
+        let piece = |whole: &Bytes| whole.slice(start as usize..start as usize + len);
+        if size <= BODY_MAX {
+            if let Some(whole) = self.bodies.get(id) {
+                return Ok(piece(&whole));
+            }
+            let whole = read_at(self.path(id), 0, size as usize).await?;
+            self.bodies.keep(id, whole.clone());
+            return Ok(piece(&whole));
+        }
+        read_at(self.path(id), start, len).await
     }
 
     /// Drops a staged blob that will not be committed. A part written in place only gives its

@@ -8,6 +8,7 @@
 //! commit. A crash therefore leaves at worst an unreferenced file, which the startup sweep removes.
 
 mod blobs;
+mod bodies;
 mod group_commit;
 mod layout;
 mod list;
@@ -274,6 +275,15 @@ impl Objects {
                 Err(ObjectError::NoSuchKey)
             }
         }
+    }
+
+    /// `len` bytes of `row`'s content from `start`, in one piece (for ranges up to a few
+    /// hundred KiB; small objects are answered from memory once read).
+    pub async fn read_small(&self, row: &ObjectRow, start: u64, len: usize) -> ObjectResult<Bytes> {
+        Ok(self
+            .blobs
+            .read_small(&row.blob, row.size, start, len)
+            .await?)
     }
 
     /// The file holding a blob (an `ObjectRow::blob`), for zero-copy staging.

@@ -131,7 +131,7 @@ impl Store {
         upload_id: &str,
         complete: Option<ObjectRow>,
     ) -> StoreResult<Vec<String>> {
-        let id = upload_id.to_string();
+        let (id, rows) = (upload_id.to_string(), self.object_rows.clone());
         self.call(move |c| {
             let tx = c.transaction()?;
             let mut freed: Vec<String> = {
@@ -142,16 +142,19 @@ impl Store {
                 rows.collect::<Result<_, _>>()?
             };
             tx.execute("DELETE FROM uploads WHERE upload_id = ?1", [&id])?;
-            if let Some(row) = complete {
+            if let Some(row) = &complete {
                 if let Some(old) = get_object(&tx, &row.bucket, &row.key)? {
                     freed.push(old.blob);
                 }
-                upsert_object(&tx, &row)?;
+                upsert_object(&tx, row)?;
                 freed.retain(|b| *b != row.blob);
             }
             freed.sort_unstable();
             freed.dedup();
             tx.commit()?;
+            if let Some(row) = &complete {
+                rows.keep(row);
+            }
             Ok(freed)
         })
         .await
