@@ -391,7 +391,7 @@ def main() -> int:
         row("peak RSS (MB, VmRSS every 0.5 s)", f"{m['rss_peak_kb'] / 1024:.0f} (before {m['rss_before_kb'] / 1024:.0f})",
             "≤ 200", m["rss_peak_kb"] / 1024 <= 200)
         row("CPU (% of one core over the load window)", f"{m['cpu_pct_of_one_core']:.0f}")
-        row("f"log lines stored per second, {m['jobs']} streams (peak 0.5 s sample / mean)",
+        row(f"log lines stored per second, {m['jobs']} streams (peak 0.5 s sample / mean)",
             f"{m['ingest_lines_per_s_peak']:,.0f} / {m['ingest_lines_per_s_mean']:,.0f}",
             f"{m['jobs'] * m['rate_per_job']:,} offered")
         row(f"DescribeTrainingJob in a loop, {m['describe_count']:,} calls: p50 / p99 / max (ms)",
