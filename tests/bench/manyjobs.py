@@ -99,16 +99,39 @@ def group_bytes(logs) -> int:
     return next((g["storedBytes"] for g in groups if g["logGroupName"] == GROUP), 0)
 
 
-def count_events(logs, stream: str) -> int:
-    """Every event of `stream`, paged forward with GetLogEvents until the token comes back."""
+def count_events(logs, stream: str, group: str = GROUP, only: tuple[str, ...] = ()) -> int:
+    """The events of `stream` (those starting with one of `only`, if given), paged forward with
+    GetLogEvents until the token comes back."""
     n, token = 0, None
     while True:
         kw = {"nextToken": token} if token else {"startFromHead": True}
-        page = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, **kw)
-        n += len(page["events"])
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, **kw)
+        n += sum(1 for e in page["events"] if e["message"].startswith(only)) if only else len(page["events"])
         if page["nextForwardToken"] == token:
             return n
         token = page["nextForwardToken"]
+
+
+def engine_log_config() -> str:
+    """The engine's default logging driver and its options (from daemon.json, where readable)."""
+    driver = subprocess.run(["docker", "info", "--format", "{{.LoggingDriver}}"], capture_output=True,
+                            text=True).stdout.strip()
+    try:
+        opts = json.loads(Path("/etc/docker/daemon.json").read_text()).get("log-opts", {})
+    except (OSError, ValueError):
+        opts = {}
+    return driver + (" " + json.dumps(opts) if opts else "")
+
+
+def put_flood(logs, group: str, stream: str, lines: int) -> None:
+    """The flood container's lines, written with PutLogEvents (10,000 a call)."""
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    base = int(time.time() * 1000) - 60_000
+    for start in range(1, lines + 1, 10_000):
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+            {"timestamp": base + i // 50, "message": f"needle {i}" if i % 100_000 == 0 else f"flood line {i}"}
+            for i in range(start, min(lines, start + 9_999) + 1)])
 
 
 def timed(f) -> float:
@@ -117,14 +140,14 @@ def timed(f) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def filter_all(logs, stream: str) -> tuple[float, float, int, int]:
+def filter_all(logs, stream: str, group: str) -> tuple[float, float, int, int]:
     """FilterLogEvents for `needle` over one stream until nextToken is absent: (first call ms,
     whole search ms, matches, calls)."""
     t0 = time.perf_counter()
     first, found, calls, token = None, 0, 0, None
     while True:
         kw = {"nextToken": token} if token else {}
-        page = logs.filter_log_events(logGroupName=GROUP, logStreamNames=[stream], filterPattern='"needle"', **kw)
+        page = logs.filter_log_events(logGroupName=group, logStreamNames=[stream], filterPattern='"needle"', **kw)
         calls += 1
         if first is None:
             first = (time.perf_counter() - t0) * 1000
@@ -143,23 +166,38 @@ def ingestion(sm, logs, image: str, bucket: str, lines: int, calls: int) -> dict
     s = job_stream(logs, name)
     stream = s["logStreamName"]
     stored = count_events(logs, stream)
+    flood = count_events(logs, stream, only=("flood line ", "needle "))
     head = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True, limit=100)["events"]
     container_start = next(e["timestamp"] for e in head if e["message"].startswith("byo: mode=flood"))
-    tail = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, limit=10)["events"]
+    tail = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, limit=100)["events"]
     produced = next((e["message"] for e in reversed(tail) if e["message"].startswith("flood: ")), "")
     window_ms = s["lastIngestionTime"] - container_start
     r = {
-        "lines_asked": lines, "events_stored": stored, "stored_bytes": group_bytes(logs),
+        "lines_asked": lines, "events_stored": stored, "flood_lines_stored": flood,
+        "stored_bytes": group_bytes(logs),
         "job_create_to_completed_s": job_s, "first_line_to_last_store_ms": window_ms,
         "lines_per_s": stored / (window_ms / 1000), "container_says": produced,
+        "engine_log_config": engine_log_config(),
     }
+    group = GROUP
+    # The container's stream is short when the engine rotated its log file away before the
+    # follow read it (json-file max-size × max-file in daemon.json; the follow then ends): the
+    # reads are then timed on a stream of the same lines written by PutLogEvents, in a group of
+    # its own.
+    if flood < lines:
+        group, stream = "/sagebox-bench/manyjobs", "flood-put"
+        put_flood(logs, group, stream, lines)
+        r["reads_on"] = f"{group} {stream}: {lines:,} events written by PutLogEvents"
+    else:
+        r["reads_on"] = f"{GROUP} {stream}: the container's stream"
+    r["read_events"] = count_events(logs, stream, group)
     for limit in (100, 10000):
         for end, head_first in (("head", True), ("tail", False)):
-            ms = [timed(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName=stream,
+            ms = [timed(lambda: logs.get_log_events(logGroupName=group, logStreamName=stream,
                                                     startFromHead=head_first, limit=limit))
                   for _ in range(calls)]
             r[f"get_{end}_{limit}_ms"] = statistics.median(ms)
-    runs = [filter_all(logs, stream) for _ in range(calls)]
+    runs = [filter_all(logs, stream, group) for _ in range(calls)]
     r["filter_first_ms"] = statistics.median(x[0] for x in runs)
     r["filter_total_ms"] = statistics.median(x[1] for x in runs)
     r["filter_matches"] = runs[0][2]
@@ -169,16 +207,24 @@ def ingestion(sm, logs, image: str, bucket: str, lines: int, calls: int) -> dict
 
 def describe_loop(url: str, jobs: list[str], stop, out) -> None:
     """In a child process (its own GIL): DescribeTrainingJob round the jobs until `stop` is
-    set; puts the latencies (ms) on `out`."""
+    set, each call followed by an STS GetCallerIdentity (which touches no state: the same
+    client and server path without the Describe, a baseline for the tail). Puts both lists of
+    latencies (ms) on `out`."""
     sm = clients(url)[0]
-    lat = []
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                       aws_secret_access_key="bench")
+    lat, base = [], []
     i = 0
     while not stop.is_set():
         t0 = time.perf_counter()
         sm.describe_training_job(TrainingJobName=jobs[i % len(jobs)])
-        lat.append((time.perf_counter() - t0) * 1000)
+        t1 = time.perf_counter()
+        sts.get_caller_identity()
+        t2 = time.perf_counter()
+        lat.append((t1 - t0) * 1000)
+        base.append((t2 - t1) * 1000)
         i += 1
-    out.put(lat)
+    out.put((lat, base))
 
 
 def proc_sample(pid: int) -> tuple[int, int]:
@@ -279,7 +325,7 @@ def many_jobs(sm, s3, logs, rt, url: str, pid: int, image: str, bucket: str, arg
     rss1, ticks1 = proc_sample(pid)
     samples.append({"t": load_s, "rss_kb": rss1, "cpu_ticks": ticks1, "stored_bytes": stored_bytes()})
     dstop.set()
-    describe_ms = dout.get(timeout=60)
+    describe_ms, baseline_ms = dout.get(timeout=60)
     describer.join(timeout=10)
     stop.set()
     for f in futures:
@@ -304,6 +350,7 @@ def many_jobs(sm, s3, logs, rt, url: str, pid: int, image: str, bucket: str, arg
         "ingest_lines_per_s_mean": events / load_s,
         "describe_count": len(describe_ms), "describe_p50_ms": pct(describe_ms, 50),
         "describe_p99_ms": pct(describe_ms, 99), "describe_max_ms": max(describe_ms),
+        "sts_p50_ms": pct(baseline_ms, 50), "sts_p99_ms": pct(baseline_ms, 99), "sts_max_ms": max(baseline_ms),
         "invokes": len(invokes), "invoke_errors": len(errors), "invoke_error_examples": errors[:3],
         "invoke_p50_ms": pct(invokes, 50) if invokes else None,
         "invoke_p99_ms": pct(invokes, 99) if invokes else None,
@@ -377,11 +424,15 @@ def main() -> int:
             f"{r['events_stored']:,} events counted by GetLogEvents in {r['first_line_to_last_store_ms'] / 1000:.1f} s)",
             f"{r['lines_per_s']:,.0f}", "≥ 50,000", r["lines_per_s"] >= 50_000)
         row("the container's own print time", r["container_says"].removeprefix("flood: "))
+        if r["flood_lines_stored"] < r["lines_asked"]:
+            row("lines lost before sagebox: the engine's log follow ended when the file it read was rotated away "
+                f"(logging: {r['engine_log_config']})", f"{r['lines_asked'] - r['flood_lines_stored']:,}", "0", False)
+        print(f"| reads below on {r['reads_on']} | | | |")
         for limit in (100, 10000):
             row(f"GetLogEvents head page, limit {limit:,} (median ms)", f"{r[f'get_head_{limit}_ms']:.1f}")
             row(f"GetLogEvents tail page, limit {limit:,} (median ms)", f"{r[f'get_tail_{limit}_ms']:.1f}")
         row(f"FilterLogEvents `\"needle\"`, first call (median ms)", f"{r['filter_first_ms']:.0f}")
-        row(f"FilterLogEvents over all {r['events_stored']:,} lines, {r['filter_calls']} calls until no "
+        row(f"FilterLogEvents over all {r['read_events']:,} lines, {r['filter_calls']} calls until no "
             f"nextToken, {r['filter_matches']} matches (median ms)", f"{r['filter_total_ms']:.0f}", "≤ 500",
             r["filter_total_ms"] <= 500)
     if "many" in results:
@@ -397,6 +448,8 @@ def main() -> int:
         row(f"DescribeTrainingJob in a loop, {m['describe_count']:,} calls: p50 / p99 / max (ms)",
             f"{m['describe_p50_ms']:.1f} / {m['describe_p99_ms']:.1f} / {m['describe_max_ms']:.1f}", "p99 ≤ 10",
             m["describe_p99_ms"] <= 10)
+        row("the same client's STS GetCallerIdentity between them (no state; the tail's baseline): p50 / p99 / max",
+            f"{m['sts_p50_ms']:.1f} / {m['sts_p99_ms']:.1f} / {m['sts_max_ms']:.1f}")
         row(f"InvokeEndpoint, {m['invokes']:,} calls: p50 / p99 (ms), errors",
             f"{m['invoke_p50_ms'] or 0:.1f} / {m['invoke_p99_ms'] or 0:.1f}, {m['invoke_errors']}")
     row("containers left behind", results["containers_left"], "0", results["containers_left"] == 0)
