@@ -288,53 +288,56 @@ def many_jobs(sm, s3, logs, rt, url: str, pid: int, image: str, bucket: str, arg
     threads = 4
     pool = ThreadPoolExecutor(threads)
     futures = [pool.submit(invoker, endpoints[i::threads]) for i in range(threads) if endpoints[i::threads]]
-
-    jobs = [f"mj-job-{i}" for i in range(args.jobs)]
-    per_job = args.rate * args.seconds
     ctx = multiprocessing.get_context("spawn")
     dstop, dout = ctx.Event(), ctx.Queue()
-    samples = []
-    bytes0 = group_bytes(logs)
-    rss0, ticks0 = proc_sample(pid)
-    t_load = time.perf_counter()
-    for j in jobs:
-        create_flood_job(sm, image, bucket, j, per_job, args.rate)
-    # The Describe loop (round the jobs) starts once they all exist.
-    describer = ctx.Process(target=describe_loop, args=(url, jobs, dstop, dout), daemon=True)
-    describer.start()
+    # The invokers and the Describe loop stop however this ends (a failure, Ctrl-C), so the
+    # script can exit.
+    try:
+        jobs = [f"mj-job-{i}" for i in range(args.jobs)]
+        per_job = args.rate * args.seconds
+        samples = []
+        bytes0 = group_bytes(logs)
+        rss0, ticks0 = proc_sample(pid)
+        t_load = time.perf_counter()
+        for j in jobs:
+            create_flood_job(sm, image, bucket, j, per_job, args.rate)
+        # The Describe loop (round the jobs) starts once they all exist.
+        describer = ctx.Process(target=describe_loop, args=(url, jobs, dstop, dout), daemon=True)
+        describer.start()
 
-    def stored_bytes() -> int:
-        # The group's total (streams report 0, as on AWS); only these jobs write to it now.
-        return group_bytes(logs) - bytes0
+        def stored_bytes() -> int:
+            # The group's total (streams report 0, as on AWS); only these jobs write to it now.
+            return group_bytes(logs) - bytes0
 
-
-    pending = set(jobs)
-    deadline = time.monotonic() + args.seconds * 4 + 120
-    next_at = time.perf_counter()
-    while pending:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"jobs still running after {args.seconds * 4 + 120} s: {sorted(pending)}")
-        rss, ticks = proc_sample(pid)
-        samples.append({"t": time.perf_counter() - t_load, "rss_kb": rss, "cpu_ticks": ticks,
-                        "stored_bytes": stored_bytes()})
-        for j in sorted(pending):
-            d = sm.describe_training_job(TrainingJobName=j)
-            if d["TrainingJobStatus"] != "InProgress":
-                if d["TrainingJobStatus"] != "Completed":
-                    raise RuntimeError(f"{j}: {d['TrainingJobStatus']}: {d.get('FailureReason')}")
-                pending.discard(j)
-        next_at += SAMPLE_EVERY
-        time.sleep(max(0.0, next_at - time.perf_counter()))
-    load_s = time.perf_counter() - t_load
-    rss1, ticks1 = proc_sample(pid)
-    samples.append({"t": load_s, "rss_kb": rss1, "cpu_ticks": ticks1, "stored_bytes": stored_bytes()})
-    dstop.set()
-    describe_ms, baseline_ms = dout.get(timeout=60)
-    describer.join(timeout=10)
-    stop.set()
+        pending = set(jobs)
+        deadline = time.monotonic() + args.seconds * 4 + 120
+        next_at = time.perf_counter()
+        while pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"jobs still running after {args.seconds * 4 + 120} s: {sorted(pending)}")
+            rss, ticks = proc_sample(pid)
+            samples.append({"t": time.perf_counter() - t_load, "rss_kb": rss, "cpu_ticks": ticks,
+                            "stored_bytes": stored_bytes()})
+            for j in sorted(pending):
+                d = sm.describe_training_job(TrainingJobName=j)
+                if d["TrainingJobStatus"] != "InProgress":
+                    if d["TrainingJobStatus"] != "Completed":
+                        raise RuntimeError(f"{j}: {d['TrainingJobStatus']}: {d.get('FailureReason')}")
+                    pending.discard(j)
+            next_at += SAMPLE_EVERY
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        load_s = time.perf_counter() - t_load
+        rss1, ticks1 = proc_sample(pid)
+        samples.append({"t": load_s, "rss_kb": rss1, "cpu_ticks": ticks1, "stored_bytes": stored_bytes()})
+        dstop.set()
+        describe_ms, baseline_ms = dout.get(timeout=60)
+        describer.join(timeout=10)
+    finally:
+        stop.set()
+        dstop.set()
+        pool.shutdown()
     for f in futures:
         f.result()
-    pool.shutdown()
 
     streams = [job_stream(logs, j)["logStreamName"] for j in jobs]
     events = sum(count_events(logs, s) for s in streams)
