@@ -24,13 +24,14 @@ def base_image(sagebox: Path) -> str:
     return out.stdout.split()[1]
 
 
-def start_sagebox(sagebox: Path, data_dir: str, extra=()) -> tuple[subprocess.Popen, str]:
+def start_sagebox(sagebox: Path, data_dir: str, extra=(), own_group: bool = False) -> tuple[subprocess.Popen, str]:
     """A server on a free port (`extra`: more flags); returns once it answers (the process and
-    its URL)."""
+    its URL). With `own_group` it gets a process group of its own, so a Ctrl-C in the terminal
+    reaches the script only, which can then still clean up through the server's API."""
     port = free_port()
     proc = subprocess.Popen([str(sagebox), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", data_dir,
                              *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=own_group)
     url = f"http://127.0.0.1:{port}"
     sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
                        aws_secret_access_key="bench")

@@ -4,8 +4,8 @@
 use rusqlite::{Connection, Row, params_from_iter};
 
 use super::{
-    EventBound, EventQuery, FilterQuery, FilterScan, LogEvent, Outcome, Refusal, StreamSelection,
-    bind, group_exists, missing_stream,
+    EventBound, EventKey, EventQuery, FilterQuery, FilterScan, LogEvent, Outcome, Refusal,
+    StreamSelection, bind, group_exists, missing_stream,
 };
 
 /// Up to `limit` events of one stream, in ascending order, from the end `bound` names.
@@ -115,18 +115,27 @@ pub fn filter_events(
     let mut scanned = 0;
     let mut resume_after = None;
     while let Some(row) = rows.next()? {
-        let event = event_from_row(row)?;
-        let key = event.key();
         scanned += 1;
-        if keep(&event.message) {
+        // The message is matched where SQLite holds it: only the events kept are copied out.
+        let message = row.get_ref(4)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+        })?;
+        if keep(message) {
             if events.len() == q.limit {
                 resume_after = events.last().map(LogEvent::key);
                 break;
             }
-            events.push(event);
+            events.push(event_from_row(row)?);
         }
         if scanned >= q.scan_limit {
-            resume_after = Some(key);
+            let key = EventKey {
+                timestamp: row.get(2)?,
+                id: row.get(0)?,
+            };
+            // No next page when nothing follows.
+            if rows.next()?.is_some() {
+                resume_after = Some(key);
+            }
             break;
         }
     }

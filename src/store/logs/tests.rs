@@ -305,6 +305,12 @@ fn filtering_scans_the_group_in_time_order_and_resumes() {
         .unwrap()
         .unwrap();
     assert_eq!(messages(&capped_rest.events), ["keep 4", "keep 3"]);
+    // A cap reached on the last event leaves nothing to resume.
+    let exact = filter_events(&c, "/g", &q(None, 10, 5), &keep)
+        .unwrap()
+        .unwrap();
+    assert_eq!(exact.events.len(), 4);
+    assert_eq!(exact.resume_after, None);
     let only_s2 = FilterQuery {
         streams: StreamSelection::Prefix("s2".into()),
         ..q(None, 10, 100)
