@@ -286,6 +286,26 @@ def test_a_job_survives_a_restart_of_sagebox(spawn_sagebox, client_factory, byo_
     assert model_files(s3, d)["slept.txt"] == b"done"
 
 
+def test_a_job_printing_a_million_lines_in_seconds_keeps_every_line(sm, logs, bucket, byo_image):
+    # Faster than Docker's log API reads them back: under the usual daemon rotation (10 MB) the
+    # file would be rotated away from the reader and two thirds of the lines, the last included,
+    # lost. Every needle (one per 100,000 lines) and the container's last line must be stored.
+    name = create_job(sm, bucket, byo_image, {"mode": "flood", "lines": "1000000", "rate": "0"})
+    d = wait(sm, name, timeout=600)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    group = "/aws/sagemaker/TrainingJobs"
+    found, kwargs = [], {"logGroupName": group, "logStreamNamePrefix": name + "/",
+                         "filterPattern": '?"needle" ?"flood:"'}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        found += [e["message"] for e in page["events"]]
+        if "nextToken" not in page:
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    assert found[:10] == ["needle %d" % (i * 100_000) for i in range(1, 11)], found[:12]
+    assert len(found) == 11 and found[10].startswith("flood: 1000000 lines in "), found[10:]
+
+
 def chatty_lines(name, bursts, milestone):
     """What fixtures/byo prints in mode `chatty`, in order."""
     out = ["byo: mode=chatty host=algo-1 hosts=['algo-1'] job=%s" % name]

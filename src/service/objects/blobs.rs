@@ -272,7 +272,6 @@ impl Blobs {
     {
         let mut hashes = Hashes::new(algorithms)?;
         let id = new_id();
-        let tmp = self.tmp.join(&id);
         let mut gathered: Vec<Bytes> = Vec::new();
         let mut large = false;
         while let Some(chunk) = body.next().await {
@@ -285,8 +284,18 @@ impl Blobs {
             }
         }
         if !large {
-            self.commits.write(gathered, tmp, self.path(&id)).await?;
+            // Kept for GETs once durable (one piece, as GET answers it).
+            let body = match gathered.as_slice() {
+                [one] => Some(one.clone()),
+                _ if hashes.size <= BODY_MAX => Some(Bytes::from(gathered.concat())),
+                _ => None,
+            };
+            self.commits.write(gathered, self.path(&id)).await?;
+            if let Some(body) = body {
+                self.bodies.keep(&id, body);
+            }
         } else {
+            let tmp = self.tmp.join(&id);
             let file = tokio::fs::File::create(&tmp).await?.into_std().await;
             let streamed = stream_to(file, 0, gathered, body, &mut hashes, &self.md5, None);
             if let Err(e) = streamed.await {

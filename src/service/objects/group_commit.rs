@@ -1,19 +1,21 @@
 //! Small blobs made durable in groups (see [`GroupCommit`]), and unreferenced blobs deleted off
 //! the request path.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
 /// Small blobs are made durable in groups, by two threads in a pipeline. The writer writes each
-/// blob to a temp file and renames it into place as soon as it arrives, then passes it on; the
+/// blob straight to its place as soon as it arrives, then passes it on (a blob no row references
+/// is invisible, so no temp file and rename are needed to hide a half-written one); the
 /// syncer takes every blob written meanwhile, makes them all durable with one `syncfs` (file
 /// data and directory entries together), then answers them all. One flush per group instead of
 /// two per blob is what lets many small PUTs in flight share the disk's flush latency, and
 /// writing the next group's files while the current group's flush runs keeps the disk busy.
 /// Nothing is visible before its metadata commits, which happens after the answer, so a crash
-/// mid-group leaves only unreferenced files for the startup sweep. Larger blobs (and systems
+/// mid-group (or mid-write) leaves only unreferenced files for the startup sweep. Larger blobs (and systems
 /// without `syncfs`) take the per-file path: fsync, rename, directory fsync.
 ///
 /// The writer also deletes blobs no longer referenced, whenever no write waits: nobody waits
@@ -28,10 +30,9 @@ pub(super) struct GroupCommit {
 type Answer = tokio::sync::oneshot::Sender<std::io::Result<()>>;
 
 enum CommitJob {
-    /// A small blob's bytes, its temp file and where it goes.
+    /// A small blob's bytes and where they go.
     Write {
         bytes: Vec<Bytes>,
-        tmp: PathBuf,
         dest: PathBuf,
         answer: Answer,
     },
@@ -54,18 +55,12 @@ impl GroupCommit {
         GroupCommit { tx }
     }
 
-    /// Writes `bytes` to `tmp`, moves it to `dest` and makes it durable with the group.
-    pub(super) async fn write(
-        &self,
-        bytes: Vec<Bytes>,
-        tmp: PathBuf,
-        dest: PathBuf,
-    ) -> std::io::Result<()> {
+    /// Writes `bytes` to `dest` and makes it durable with the group.
+    pub(super) async fn write(&self, bytes: Vec<Bytes>, dest: PathBuf) -> std::io::Result<()> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.tx
             .send(CommitJob::Write {
                 bytes,
-                tmp,
                 dest,
                 answer,
             })
@@ -85,14 +80,16 @@ impl GroupCommit {
     }
 }
 
-/// The writer thread: each blob written and renamed in arrival order, then handed to the syncer
-/// (a failed one is answered at once); deletions wait until no write does.
+/// The writer thread: each blob written in arrival order, then handed to the syncer (a failed
+/// one is answered at once); deletions wait until no write does.
 fn write_blobs(
     jobs: std::sync::mpsc::Receiver<CommitJob>,
     written: std::sync::mpsc::Sender<Answer>,
 ) {
     use std::sync::mpsc::TryRecvError;
     let mut removals = std::collections::VecDeque::<PathBuf>::new();
+    // Shard folders known to exist: each is made once, not checked on every write.
+    let mut folders = HashSet::<PathBuf>::new();
     loop {
         let job = match removals.pop_front() {
             None => match jobs.recv() {
@@ -113,10 +110,9 @@ fn write_blobs(
         match job {
             CommitJob::Write {
                 bytes,
-                tmp,
                 dest,
                 answer,
-            } => match write_and_rename(&bytes, &tmp, &dest) {
+            } => match write_blob(&bytes, &dest, &mut folders) {
                 Ok(()) => {
                     if let Err(unsent) = written.send(answer) {
                         // A writer that stopped waiting needs no answer.
@@ -128,7 +124,7 @@ fn write_blobs(
                 }
                 Err(e) => {
                     // Best effort: the write's error is the one to report.
-                    std::fs::remove_file(&tmp).ok();
+                    std::fs::remove_file(&dest).ok();
                     // A writer that stopped waiting needs no answer.
                     answer.send(Err(e)).ok();
                 }
@@ -138,14 +134,17 @@ fn write_blobs(
     }
 }
 
-fn write_and_rename(bytes: &[Bytes], tmp: &Path, dest: &Path) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(tmp)?;
+fn write_blob(bytes: &[Bytes], dest: &Path, folders: &mut HashSet<PathBuf>) -> std::io::Result<()> {
+    let folder = dest.parent().expect("blob paths have a parent");
+    if !folders.contains(folder) {
+        std::fs::create_dir_all(folder)?;
+        folders.insert(folder.to_path_buf());
+    }
+    let mut f = std::fs::File::create(dest)?;
     for b in bytes {
         f.write_all(b)?;
     }
-    drop(f);
-    std::fs::create_dir_all(dest.parent().expect("blob paths have a parent"))?;
-    std::fs::rename(tmp, dest)
+    Ok(())
 }
 
 /// The syncer thread: every blob written since the last flush, one `syncfs`, every writer

@@ -252,9 +252,10 @@ async fn watch_containers(
     }
     continuous.stop().await;
     for p in pumps {
-        // a pump still busy after 10 s goes on copying by itself; waiting for it would only
-        // hold up the job's end
-        tokio::time::timeout(Duration::from_secs(10), p).await.ok();
+        // The job reports its end once its output is stored (as a training job does: a fast
+        // writer's lines take Docker's log API a while to hand over); a pump still busy after
+        // the bound goes on copying by itself.
+        tokio::time::timeout(crate::service::training::PUMP_WAIT, p).await.ok();
     }
     outcome
 }

@@ -9,6 +9,7 @@ mod supervisor;
 #[cfg(test)]
 mod tests;
 pub use supervisor::metric_series;
+pub(crate) use supervisor::PUMP_WAIT;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

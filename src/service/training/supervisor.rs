@@ -126,6 +126,7 @@ pub(super) async fn run(
         members,
     };
     let metrics = Arc::new(Mutex::new(Metrics::from_request(&job.members)));
+    let mut busy_pumps = Vec::new();
 
     let outcome = match adopt {
         Some(containers) => {
@@ -156,6 +157,7 @@ pub(super) async fn run(
                         ordered.into_iter().map(|(h, id, _)| (h, id)).collect();
                     watch_containers(
                         &services, &engine, &mut job, &ids, &metrics, &mut stop, true,
+                        &mut busy_pumps,
                     )
                     .await
                 }
@@ -168,6 +170,7 @@ pub(super) async fn run(
             Ok((engine, ids)) => {
                 watch_containers(
                     &services, &engine, &mut job, &ids, &metrics, &mut stop, false,
+                    &mut busy_pumps,
                 )
                 .await
             }
@@ -177,6 +180,7 @@ pub(super) async fn run(
         },
     };
     finish(&services, &mut job, outcome, &metrics).await;
+    drain(&job.name, busy_pumps).await;
     cleanup(&services, &job).await;
     services.training.done(&job.name);
 }
@@ -229,6 +233,7 @@ async fn watch_containers(
     metrics: &Arc<Mutex<Metrics>>,
     stop: &mut watch::Receiver<StopRequest>,
     resumed: bool,
+    busy: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Outcome {
     let tails: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
     let mut pumps = Vec::new();
@@ -339,10 +344,15 @@ async fn watch_containers(
         let stops = ids.iter().map(|(_, id)| engine.stop(id, STOP_GRACE));
         futures_util::future::join_all(stops).await;
     }
-    for p in pumps {
-        // a pump still busy after 10 s goes on copying by itself; waiting for it would only
-        // hold up the job's end
-        tokio::time::timeout(Duration::from_secs(10), p).await.ok();
+    for mut p in pumps {
+        // The job reports its end once its output is stored, so whoever waits for the end
+        // and then reads the logs sees every line (a container that printed a million lines
+        // in seconds takes Docker's log API about ten more to hand over). A pump still busy
+        // after PUMP_WAIT goes on copying by itself while the job ends; the containers stay
+        // until it is done (see `drain`), as removing them ends Docker's log stream.
+        if tokio::time::timeout(PUMP_WAIT, &mut p).await.is_err() {
+            busy.push(p);
+        }
     }
     // The last queued values are stored before the job reports its end.
     if let Ok(mut m) = metrics.lock() {
@@ -556,6 +566,23 @@ async fn report_checkpoint_failure(services: &Services, job: &Job, reason: &Fail
             "training job {}: its log writer ended abnormally: {e}",
             job.name
         );
+    }
+}
+
+/// How long a job's end waits for its containers' output to be stored.
+pub(crate) const PUMP_WAIT: Duration = Duration::from_secs(120);
+
+/// Waits for log pumps still copying a fast writer's output (bounded: a Docker that stopped
+/// answering must not keep the job's containers for ever).
+async fn drain(name: &str, pumps: Vec<tokio::task::JoinHandle<()>>) {
+    const DRAIN_LIMIT: Duration = Duration::from_secs(600);
+    for p in pumps {
+        if tokio::time::timeout(DRAIN_LIMIT, p).await.is_err() {
+            tracing::warn!(
+                "training job {name}: its log stream was still being read after {} s; the rest is dropped",
+                DRAIN_LIMIT.as_secs()
+            );
+        }
     }
 }
 
