@@ -75,6 +75,7 @@ lint:
 
 bench: release $(VENV)/.ok
 	$(PYTHON) tests/bench/bench.py $(ARGS)
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/callgrind.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/training.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/hosting.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/waits.py

@@ -158,6 +158,9 @@ def main() -> int:
         print("callgrind: valgrind is required (apt-get install valgrind)", file=sys.stderr)
         return 2
     sagebox = Path(os.environ.get("SAGEBOX_BIN", REPO / "target" / "release" / "sagebox"))
+    symbols = REPO / "target" / "profiling" / "sagebox"
+    if args.profile and symbols.exists():
+        sagebox = symbols  # the same code with its symbols, so functions have names
     if not sagebox.exists():
         print(f"callgrind: {sagebox} is missing: run `cargo build --release`", file=sys.stderr)
         return 2
