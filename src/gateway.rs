@@ -154,7 +154,8 @@ async fn control_plane(
     };
     match route {
         Route::SageMaker(op) => {
-            return api::sagemaker::handle(services, op, &bytes, request_id).await;
+            let caller = api::sagemaker::Caller::from_headers(&parts.headers);
+            return api::sagemaker::handle(services, op, &bytes, request_id, caller).await;
         }
         Route::Logs(op) => return api::logs::handle(services, op, &bytes, request_id).await,
         Route::CloudWatch(protocol, op) => {

@@ -13,7 +13,12 @@ client of an API without the hold sees):
     no server can end this wait sooner: the row shows it, it does not move;
   * boto3's `endpoint_in_service` waiter (what `aws sagemaker wait endpoint-in-service` runs),
     from CreateEndpoint to the waiter's return, and how long after InService it returned;
-  * boto3's `notebook_instance_in_service` waiter, from CreateNotebookInstance.
+  * boto3's `notebook_instance_in_service` waiter, from CreateNotebookInstance;
+  * boto3's `training_job_completed_or_stopped` waiter (it sleeps 120 s between polls) from
+    CreateTrainingJob, for a job whose container sleeps 2 s (the byo image's `sleep` mode), and how
+    long after the job's end it returned. A job's Describe is held only for a waiter (botocore
+    marks it in the User-Agent), so the SDK's `fit()`, which reads logs between Describes, is
+    never slowed.
 
 Run with the client venv's Python: `.venv/bin/python tests/bench/waits.py`. Targets (from the
 issue) are printed for information; nothing fails because of them.
@@ -72,7 +77,7 @@ def measure(url: str, runs: int) -> dict:
     s3.create_bucket(Bucket="bench-waits")
     s3.put_object(Bucket="bench-waits", Key="model.tar.gz", Body=model_tar())
     session = sagemaker.Session(boto_session=boto_session, default_bucket="bench-waits")
-    out = {"deploy": [], "waiter": [], "after": [], "notebook": []}
+    out = {"deploy": [], "waiter": [], "after": [], "notebook": [], "job": [], "job_after": []}
     for i in range(runs):
         model = Model(image_uri=IMAGE, model_data="s3://bench-waits/model.tar.gz", role=ROLE,
                       sagemaker_session=session)
@@ -107,6 +112,19 @@ def measure(url: str, runs: int) -> dict:
     sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName=nb)
     sm.delete_notebook_instance(NotebookInstanceName=nb)
     sm.get_waiter("notebook_instance_deleted").wait(NotebookInstanceName=nb)
+    job = "bench-waiter-job"
+    t0 = time.perf_counter()
+    sm.create_training_job(
+        TrainingJobName=job, RoleArn=ROLE, HyperParameters={"mode": "sleep", "seconds": "2"},
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://bench-waits/jobs"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    sm.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=job)
+    done = time.perf_counter()
+    out["job"].append(done - t0)
+    ended = sm.describe_training_job(TrainingJobName=job)["TrainingEndTime"].timestamp()
+    out["job_after"].append(max(0.0, time.time() - (time.perf_counter() - done) - ended))
     return out
 
 
@@ -138,6 +156,8 @@ def main() -> int:
     row(f"endpoint_in_service waiter from CreateEndpoint (n={args.runs})", "waiter", "")
     row("… of which after InService", "after", "≤ 2 s")
     row("notebook_instance_in_service waiter from Create (n=1)", "notebook", "≤ 2 s after InService")
+    row("training_job_completed_or_stopped waiter from Create, 2-s job (n=1)", "job", "")
+    row("… of which after the job's end", "job_after", "≤ 2 s")
     return 0
 
 

@@ -268,6 +268,17 @@ def test_aws_cli_creates_a_job_and_waits_for_it(aws, sm, bucket, byo_image):
     assert d["ModelArtifacts"]["S3ModelArtifacts"].endswith("/cli/%s/output/model.tar.gz" % name)
 
 
+def test_a_waiters_describe_of_a_running_job_answers_when_the_job_ends(sm, bucket, byo_image):
+    # boto3's job waiters sleep 120 s between polls; a waiter's Describe (botocore marks it in the
+    # User-Agent) of a running job is held until the job ends, so its first poll is the answer.
+    # Anyone else polling (the SDK's fit() follows the logs between Describes) is answered at once.
+    name = create_job(sm, bucket, byo_image, {"mode": "sleep", "seconds": "2"})
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "InProgress"
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=name, WaiterConfig={"MaxAttempts": 1})
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
+
+
 def test_a_job_survives_a_restart_of_sagebox(spawn_sagebox, client_factory, byo_image):
     server = spawn_sagebox()
     sm = client_factory("sagemaker", server.url)

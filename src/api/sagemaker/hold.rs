@@ -9,6 +9,12 @@
 //! moment it is sent. `--describe-hold 0` answers at once, for users who want to watch every
 //! intermediate status. Only requests from clients are held; sagebox's own calls (pipeline
 //! steps) never are.
+//!
+//! Jobs (training, processing, transform) are held only for a waiter: botocore marks a waiter's
+//! requests in its User-Agent (feature `B` in the `m/` metadata), and its job waiters sleep 60
+//! or 120 seconds between polls, so a job of a few seconds kept `training_job_completed_or_stopped`
+//! waiting two minutes. Other callers poll a job to follow it (the SageMaker SDK's `fit()` reads
+//! the job's logs between its Describes) and must get their answer at once.
 
 use std::time::Duration;
 
@@ -21,7 +27,31 @@ use crate::service::{Request, ServiceError};
 pub(super) struct Rule {
     status_member: &'static str,
     transitional: &'static [&'static str],
+    /// Held only when a waiter asks.
+    waiters_only: bool,
 }
+
+/// Who sent a SageMaker request, as far as holding its answer goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// A botocore waiter (User-Agent metadata `m/…B…`).
+    pub waiter: bool,
+}
+
+impl Caller {
+    pub fn from_headers(headers: &http::HeaderMap) -> Caller {
+        let waiter = headers
+            .get_all(http::header::USER_AGENT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(str::split_ascii_whitespace)
+            .filter_map(|token| token.strip_prefix("m/"))
+            .any(|features| features.split(',').any(|f| f == "B"));
+        Caller { waiter }
+    }
+}
+
+const JOB_TRANSITIONAL: &[&str] = &["InProgress", "Stopping"];
 
 const RULES: &[(&str, Rule)] = &[
     (
@@ -35,6 +65,7 @@ const RULES: &[(&str, Rule)] = &[
                 "RollingBack",
                 "Deleting",
             ],
+            waiters_only: false,
         },
     ),
     (
@@ -42,6 +73,31 @@ const RULES: &[(&str, Rule)] = &[
         Rule {
             status_member: "NotebookInstanceStatus",
             transitional: &["Pending", "Updating", "Stopping", "Deleting"],
+            waiters_only: false,
+        },
+    ),
+    (
+        "DescribeTrainingJob",
+        Rule {
+            status_member: "TrainingJobStatus",
+            transitional: JOB_TRANSITIONAL,
+            waiters_only: true,
+        },
+    ),
+    (
+        "DescribeProcessingJob",
+        Rule {
+            status_member: "ProcessingJobStatus",
+            transitional: JOB_TRANSITIONAL,
+            waiters_only: true,
+        },
+    ),
+    (
+        "DescribeTransformJob",
+        Rule {
+            status_member: "TransformJobStatus",
+            transitional: JOB_TRANSITIONAL,
+            waiters_only: true,
         },
     ),
 ];
@@ -49,8 +105,12 @@ const RULES: &[(&str, Rule)] = &[
 /// How often a held answer looks at the resource again.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
-pub(super) fn rule(op: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|(o, _)| *o == op).map(|(_, r)| r)
+/// The rule holding `op`'s answer for this caller, if any.
+pub(super) fn rule(op: &str, caller: Caller) -> Option<&'static Rule> {
+    RULES
+        .iter()
+        .find(|(o, r)| *o == op && (caller.waiter || !r.waiters_only))
+        .map(|(_, r)| r)
 }
 
 impl Rule {
@@ -104,7 +164,27 @@ mod tests {
     use super::*;
 
     fn endpoint() -> &'static Rule {
-        rule("DescribeEndpoint").expect("a rule")
+        rule("DescribeEndpoint", Caller::default()).expect("a rule")
+    }
+
+    fn agent(ua: &str) -> Caller {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::USER_AGENT, ua.parse().expect("a header value"));
+        Caller::from_headers(&h)
+    }
+
+    #[test]
+    fn jobs_are_held_for_waiters_only() {
+        let waiter = agent("Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux m/B,Z cfg/retry-mode#legacy");
+        let sdk = agent("Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 m/Z AWS-SageMaker-Python-SDK/2.250.0");
+        assert!(waiter.waiter && !sdk.waiter);
+        assert!(!agent("curl/8.0 Bm/B").waiter, "only an m/ token counts");
+        for op in ["DescribeTrainingJob", "DescribeProcessingJob", "DescribeTransformJob"] {
+            assert!(rule(op, waiter).is_some(), "{op}");
+            assert!(rule(op, sdk).is_none(), "{op}");
+        }
+        assert!(rule("DescribeEndpoint", sdk).is_some());
+        assert!(rule("DescribeModel", waiter).is_none());
     }
 
     /// A describe that answers `statuses` one after the other (the last one from then on).

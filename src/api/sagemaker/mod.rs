@@ -25,9 +25,17 @@ use crate::aws::model::typed::sagemaker::{
 use crate::service::{Input, Request, ServiceError, Services, required, required_str};
 use list::{ListInput, list_params};
 
-pub async fn handle(services: &Services, op: &str, body: &[u8], request_id: &str) -> Response {
+pub use hold::Caller;
+
+pub async fn handle(
+    services: &Services,
+    op: &str,
+    body: &[u8],
+    request_id: &str,
+    caller: Caller,
+) -> Response {
     json::serve(&MODEL, op, body, request_id, map_error, |req| async move {
-        match hold::rule(op) {
+        match hold::rule(op, caller) {
             // a client's Describe of a resource in transition answers when the transition ends
             Some(rule) => {
                 let hold = std::time::Duration::from_secs(services.config().describe_hold);
