@@ -422,7 +422,7 @@ pub fn list_groups(conn: &Connection, q: &GroupQuery) -> StoreResult<Vec<LogGrou
         sql += &format!(" AND g.name > {}", bind(&mut args, after.clone()));
     }
     sql += &format!(" ORDER BY g.name LIMIT {}", q.limit + 1);
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), group_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -463,7 +463,7 @@ pub fn list_streams(conn: &Connection, group: &str, q: &StreamQuery) -> Outcome<
         StreamOrder::LastEventTime => format!(" ORDER BY ifnull(last_event, -1) {dir}, name {dir}"),
     };
     sql += &format!(" LIMIT {}", q.limit + 1);
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), stream_from_row)?;
     Ok(Ok(rows.collect::<Result<_, _>>()?))
 }

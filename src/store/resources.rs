@@ -304,7 +304,7 @@ fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec
         SortKey::CreationTime => sql.push_str(&format!(" ORDER BY created {dir}, name {dir}")),
     }
     sql.push_str(&format!(" LIMIT {}", q.limit + 1));
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
     rows.map(|r| decode(r?)).collect()
 }

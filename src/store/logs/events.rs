@@ -109,7 +109,7 @@ pub fn filter_events(
         }
     }
     sql += " ORDER BY timestamp, id";
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args))?;
     let mut events: Vec<LogEvent> = Vec::new();
     let mut scanned = 0;
