@@ -9,8 +9,9 @@ callgrind on fresh data directories, each doing the same setup and warm-up; the 
 answers --requests more requests of that kind. The difference of their instruction totals, divided
 by --requests, is the cost of one request: start-up, setup and shut-down cancel out.
 
-With --profile, the heaviest functions of each kind's measured run (inclusive) are printed too:
-`callgrind_annotate` on the output files kept under tests/bench/results/callgrind/.
+With --profile N, the N functions whose self instructions grew most from the first run to the
+second are printed too, per request: where one request's instructions go (output files are kept
+under tests/bench/results/callgrind/ for `callgrind_annotate`).
 """
 
 from __future__ import annotations
@@ -140,11 +141,26 @@ def run_once(sagebox: Path, kind: str, requests: int, out_file: Path) -> int:
     return total_ir(out_file)
 
 
-def top_functions(out_file: Path, count: int) -> list[str]:
-    out = subprocess.run(["callgrind_annotate", "--inclusive=no", str(out_file)],
+def function_costs(out_file: Path) -> dict[str, int]:
+    """Self instructions by function over a whole run (callgrind_annotate's table)."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no", "--threshold=100", str(out_file)],
                          capture_output=True, text=True).stdout
-    rows = [line for line in out.splitlines() if re.match(r"^\s*[\d,]+ \(", line)]
-    return rows[:count]
+    costs: dict[str, int] = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*([\d,]+) \([^)]*\)\s+(.*)$", line)
+        if m and "PROGRAM TOTALS" not in m.group(2) and not m.group(2).startswith("=>"):
+            name = re.sub(r" \[[^\]]*\]$", "", m.group(2))  # the object file
+            name = re.sub(r"^\S*?\.(?:c|rs|S|h):", "", name)  # the source file (inlined code is merged)
+            costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def top_functions(base: Path, full: Path, requests: int, count: int) -> list[str]:
+    """The functions whose self cost grew most from the run without the measured requests to
+    the run with them, per request: where one request's instructions go."""
+    before, after = function_costs(base), function_costs(full)
+    grown = sorted(((after[f] - before.get(f, 0), f) for f in after), reverse=True)
+    return [f"{d / requests:>9,.0f}  {f}" for d, f in grown[:count] if d > 0]
 
 
 def main() -> int:
@@ -152,7 +168,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=200, help="measured requests per kind (default 200)")
     ap.add_argument("--only", help="comma-separated subset of: " + ", ".join(KINDS))
     ap.add_argument("--profile", type=int, default=0, metavar="N",
-                    help="also print each kind's N heaviest functions (self cost, measured run)")
+                    help="also print the N functions that take most of each kind's instructions per request")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         print("callgrind: valgrind is required (apt-get install valgrind)", file=sys.stderr)
@@ -176,7 +192,8 @@ def main() -> int:
         full = run_once(sagebox, kind, args.requests, out_dir / f"{slug}.out")
         results[kind] = {"base_ir": base, "full_ir": full, "ir_per_request": (full - base) / args.requests}
         if args.profile:
-            results[kind]["top"] = top_functions(out_dir / f"{slug}.out", args.profile)
+            results[kind]["top"] = top_functions(out_dir / f"{slug}.base.out", out_dir / f"{slug}.out",
+                                                 args.requests, args.profile)
 
     print()
     print("| request (one keep-alive connection) | instructions per request |")
@@ -187,7 +204,7 @@ def main() -> int:
           f"requests − run without) ÷ {args.requests}")
     for kind, r in results.items():
         if r.get("top"):
-            print(f"\n{kind}: heaviest functions (self instructions over the whole measured run)")
+            print(f"\n{kind}: where one request's instructions go (self instructions per request, by function)")
             for line in r["top"]:
                 print("  " + line.strip())
     (HERE / "results" / "callgrind.json").write_text(json.dumps(

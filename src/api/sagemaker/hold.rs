@@ -169,17 +169,26 @@ mod tests {
 
     fn agent(ua: &str) -> Caller {
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::USER_AGENT, ua.parse().expect("a header value"));
+        h.insert(
+            http::header::USER_AGENT,
+            ua.parse().expect("a header value"),
+        );
         Caller::from_headers(&h)
     }
 
     #[test]
     fn jobs_are_held_for_waiters_only() {
-        let waiter = agent("Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux m/B,Z cfg/retry-mode#legacy");
-        let sdk = agent("Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 m/Z AWS-SageMaker-Python-SDK/2.250.0");
+        let waiter =
+            agent("Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux m/B,Z cfg/retry-mode#legacy");
+        let sdk =
+            agent("Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 m/Z AWS-SageMaker-Python-SDK/2.250.0");
         assert!(waiter.waiter && !sdk.waiter);
         assert!(!agent("curl/8.0 Bm/B").waiter, "only an m/ token counts");
-        for op in ["DescribeTrainingJob", "DescribeProcessingJob", "DescribeTransformJob"] {
+        for op in [
+            "DescribeTrainingJob",
+            "DescribeProcessingJob",
+            "DescribeTransformJob",
+        ] {
             assert!(rule(op, waiter).is_some(), "{op}");
             assert!(rule(op, sdk).is_none(), "{op}");
         }

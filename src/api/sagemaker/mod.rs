@@ -85,96 +85,105 @@ fn map_error(e: ServiceError) -> AwsError {
 
 type Answer = Result<Value, ServiceError>;
 
+/// An operation's answer, boxed: each operation's future is allocated at its own size, so the
+/// request's future does not carry (and copy, when a server boxes it) room for the largest.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// The operation table: each name maps to its handler and nothing else, so the table reads as
 /// the list of what is implemented. An operation the model tables know but this table lacks is
 /// an emulator bug, answered as InternalFailure.
-async fn dispatch(s: &Services, op: &str, req: Request) -> Answer {
+fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer> {
     match op {
-        "CreateModel" => create_model(s, req).await,
-        "DescribeModel" => describe_model(s, req).await,
-        "DeleteModel" => delete_model(s, req).await,
-        "ListModels" => list_models(s, req).await,
-        "CreateEndpointConfig" => create_endpoint_config(s, req).await,
-        "DescribeEndpointConfig" => describe_endpoint_config(s, req).await,
-        "DeleteEndpointConfig" => delete_endpoint_config(s, req).await,
-        "ListEndpointConfigs" => list_endpoint_configs(s, req).await,
-        "CreateTrainingJob" => create_training_job(s, req).await,
-        "DescribeTrainingJob" => describe_training_job(s, req).await,
-        "ListTrainingJobs" => list_training_jobs(s, req).await,
-        "StopTrainingJob" => stop_training_job(s, req).await,
-        "CreateEndpoint" => create_endpoint(s, req).await,
-        "DescribeEndpoint" => describe_endpoint(s, req).await,
-        "ListEndpoints" => list_endpoints(s, req).await,
-        "UpdateEndpoint" => update_endpoint(s, req).await,
-        "UpdateEndpointWeightsAndCapacities" => update_endpoint_weights(s, req).await,
-        "DeleteEndpoint" => delete_endpoint(s, req).await,
-        "CreateTransformJob" => create_transform_job(s, req).await,
-        "DescribeTransformJob" => describe_transform_job(s, req).await,
-        "ListTransformJobs" => list_transform_jobs(s, req).await,
-        "StopTransformJob" => stop_transform_job(s, req).await,
-        "CreateProcessingJob" => processing::create(s, req).await,
-        "DescribeProcessingJob" => processing::describe(s, req).await,
-        "ListProcessingJobs" => processing::list(s, req).await,
-        "StopProcessingJob" => processing::stop(s, req).await,
-        "CreateNotebookInstance" => create_notebook(s, req).await,
-        "DescribeNotebookInstance" => describe_notebook(s, req).await,
-        "ListNotebookInstances" => list_notebooks(s, req).await,
-        "StartNotebookInstance" => start_notebook(s, req).await,
-        "StopNotebookInstance" => stop_notebook(s, req).await,
-        "DeleteNotebookInstance" => delete_notebook(s, req).await,
-        "UpdateNotebookInstance" => update_notebook(s, req).await,
-        "CreatePresignedNotebookInstanceUrl" => presigned_notebook_url(s, req).await,
-        "CreateNotebookInstanceLifecycleConfig" => create_lifecycle_config(s, req).await,
-        "DescribeNotebookInstanceLifecycleConfig" => describe_lifecycle_config(s, req).await,
-        "ListNotebookInstanceLifecycleConfigs" => list_lifecycle_configs(s, req).await,
-        "UpdateNotebookInstanceLifecycleConfig" => update_lifecycle_config(s, req).await,
-        "DeleteNotebookInstanceLifecycleConfig" => delete_lifecycle_config(s, req).await,
-        "CreateHyperParameterTuningJob" => tuning::create(s, req).await,
-        "DescribeHyperParameterTuningJob" => tuning::describe(s, req).await,
-        "ListHyperParameterTuningJobs" => tuning::list(s, req).await,
-        "StopHyperParameterTuningJob" => tuning::stop(s, req).await,
-        "ListTrainingJobsForHyperParameterTuningJob" => tuning::list_training_jobs(s, req).await,
-        "CreatePipeline" => pipelines::create_pipeline(s, req).await,
-        "DescribePipeline" => pipelines::describe_pipeline(s, req).await,
-        "UpdatePipeline" => pipelines::update_pipeline(s, req).await,
-        "DeletePipeline" => pipelines::delete_pipeline(s, req).await,
-        "ListPipelines" => pipelines::list_pipelines(s, req).await,
-        "ListPipelineVersions" => pipelines::list_pipeline_versions(s, req).await,
-        "StartPipelineExecution" => pipelines::start_pipeline_execution(s, req).await,
-        "DescribePipelineExecution" => pipelines::describe_pipeline_execution(s, req).await,
-        "ListPipelineExecutions" => pipelines::list_pipeline_executions(s, req).await,
-        "ListPipelineExecutionSteps" => pipelines::list_pipeline_execution_steps(s, req).await,
+        "CreateModel" => Box::pin(create_model(s, req)),
+        "DescribeModel" => Box::pin(describe_model(s, req)),
+        "DeleteModel" => Box::pin(delete_model(s, req)),
+        "ListModels" => Box::pin(list_models(s, req)),
+        "CreateEndpointConfig" => Box::pin(create_endpoint_config(s, req)),
+        "DescribeEndpointConfig" => Box::pin(describe_endpoint_config(s, req)),
+        "DeleteEndpointConfig" => Box::pin(delete_endpoint_config(s, req)),
+        "ListEndpointConfigs" => Box::pin(list_endpoint_configs(s, req)),
+        "CreateTrainingJob" => Box::pin(create_training_job(s, req)),
+        "DescribeTrainingJob" => Box::pin(describe_training_job(s, req)),
+        "ListTrainingJobs" => Box::pin(list_training_jobs(s, req)),
+        "StopTrainingJob" => Box::pin(stop_training_job(s, req)),
+        "CreateEndpoint" => Box::pin(create_endpoint(s, req)),
+        "DescribeEndpoint" => Box::pin(describe_endpoint(s, req)),
+        "ListEndpoints" => Box::pin(list_endpoints(s, req)),
+        "UpdateEndpoint" => Box::pin(update_endpoint(s, req)),
+        "UpdateEndpointWeightsAndCapacities" => Box::pin(update_endpoint_weights(s, req)),
+        "DeleteEndpoint" => Box::pin(delete_endpoint(s, req)),
+        "CreateTransformJob" => Box::pin(create_transform_job(s, req)),
+        "DescribeTransformJob" => Box::pin(describe_transform_job(s, req)),
+        "ListTransformJobs" => Box::pin(list_transform_jobs(s, req)),
+        "StopTransformJob" => Box::pin(stop_transform_job(s, req)),
+        "CreateProcessingJob" => Box::pin(processing::create(s, req)),
+        "DescribeProcessingJob" => Box::pin(processing::describe(s, req)),
+        "ListProcessingJobs" => Box::pin(processing::list(s, req)),
+        "StopProcessingJob" => Box::pin(processing::stop(s, req)),
+        "CreateNotebookInstance" => Box::pin(create_notebook(s, req)),
+        "DescribeNotebookInstance" => Box::pin(describe_notebook(s, req)),
+        "ListNotebookInstances" => Box::pin(list_notebooks(s, req)),
+        "StartNotebookInstance" => Box::pin(start_notebook(s, req)),
+        "StopNotebookInstance" => Box::pin(stop_notebook(s, req)),
+        "DeleteNotebookInstance" => Box::pin(delete_notebook(s, req)),
+        "UpdateNotebookInstance" => Box::pin(update_notebook(s, req)),
+        "CreatePresignedNotebookInstanceUrl" => Box::pin(presigned_notebook_url(s, req)),
+        "CreateNotebookInstanceLifecycleConfig" => Box::pin(create_lifecycle_config(s, req)),
+        "DescribeNotebookInstanceLifecycleConfig" => Box::pin(describe_lifecycle_config(s, req)),
+        "ListNotebookInstanceLifecycleConfigs" => Box::pin(list_lifecycle_configs(s, req)),
+        "UpdateNotebookInstanceLifecycleConfig" => Box::pin(update_lifecycle_config(s, req)),
+        "DeleteNotebookInstanceLifecycleConfig" => Box::pin(delete_lifecycle_config(s, req)),
+        "CreateHyperParameterTuningJob" => Box::pin(tuning::create(s, req)),
+        "DescribeHyperParameterTuningJob" => Box::pin(tuning::describe(s, req)),
+        "ListHyperParameterTuningJobs" => Box::pin(tuning::list(s, req)),
+        "StopHyperParameterTuningJob" => Box::pin(tuning::stop(s, req)),
+        "ListTrainingJobsForHyperParameterTuningJob" => {
+            Box::pin(tuning::list_training_jobs(s, req))
+        }
+        "CreatePipeline" => Box::pin(pipelines::create_pipeline(s, req)),
+        "DescribePipeline" => Box::pin(pipelines::describe_pipeline(s, req)),
+        "UpdatePipeline" => Box::pin(pipelines::update_pipeline(s, req)),
+        "DeletePipeline" => Box::pin(pipelines::delete_pipeline(s, req)),
+        "ListPipelines" => Box::pin(pipelines::list_pipelines(s, req)),
+        "ListPipelineVersions" => Box::pin(pipelines::list_pipeline_versions(s, req)),
+        "StartPipelineExecution" => Box::pin(pipelines::start_pipeline_execution(s, req)),
+        "DescribePipelineExecution" => Box::pin(pipelines::describe_pipeline_execution(s, req)),
+        "ListPipelineExecutions" => Box::pin(pipelines::list_pipeline_executions(s, req)),
+        "ListPipelineExecutionSteps" => Box::pin(pipelines::list_pipeline_execution_steps(s, req)),
         "ListPipelineParametersForExecution" => {
-            pipelines::list_pipeline_parameters_for_execution(s, req).await
+            Box::pin(pipelines::list_pipeline_parameters_for_execution(s, req))
         }
-        "DescribePipelineDefinitionForExecution" => {
-            pipelines::describe_pipeline_definition_for_execution(s, req).await
-        }
-        "StopPipelineExecution" => pipelines::stop_pipeline_execution(s, req).await,
-        "RetryPipelineExecution" => pipelines::retry_pipeline_execution(s, req).await,
-        "UpdatePipelineExecution" => pipelines::update_pipeline_execution(s, req).await,
+        "DescribePipelineDefinitionForExecution" => Box::pin(
+            pipelines::describe_pipeline_definition_for_execution(s, req),
+        ),
+        "StopPipelineExecution" => Box::pin(pipelines::stop_pipeline_execution(s, req)),
+        "RetryPipelineExecution" => Box::pin(pipelines::retry_pipeline_execution(s, req)),
+        "UpdatePipelineExecution" => Box::pin(pipelines::update_pipeline_execution(s, req)),
         "SendPipelineExecutionStepSuccess" => {
-            pipelines::send_pipeline_execution_step_success(s, req).await
+            Box::pin(pipelines::send_pipeline_execution_step_success(s, req))
         }
         "SendPipelineExecutionStepFailure" => {
-            pipelines::send_pipeline_execution_step_failure(s, req).await
+            Box::pin(pipelines::send_pipeline_execution_step_failure(s, req))
         }
-        "CreateModelPackageGroup" => registry::create_model_package_group(s, req).await,
-        "DescribeModelPackageGroup" => registry::describe_model_package_group(s, req).await,
-        "ListModelPackageGroups" => registry::list_model_package_groups(s, req).await,
-        "DeleteModelPackageGroup" => registry::delete_model_package_group(s, req).await,
-        "CreateModelPackage" => registry::create_model_package(s, req).await,
-        "DescribeModelPackage" => registry::describe_model_package(s, req).await,
-        "ListModelPackages" => registry::list_model_packages(s, req).await,
-        "UpdateModelPackage" => registry::update_model_package(s, req).await,
-        "DeleteModelPackage" => registry::delete_model_package(s, req).await,
-        "BatchDescribeModelPackage" => registry::batch_describe_model_package(s, req).await,
-        "AddTags" => add_tags(s, req).await,
-        "ListTags" => list_tags(s, req).await,
-        "DeleteTags" => delete_tags(s, req).await,
-        other => Err(ServiceError::Internal(format!(
-            "operation {other} is listed in the model tables but not dispatched"
-        ))),
+        "CreateModelPackageGroup" => Box::pin(registry::create_model_package_group(s, req)),
+        "DescribeModelPackageGroup" => Box::pin(registry::describe_model_package_group(s, req)),
+        "ListModelPackageGroups" => Box::pin(registry::list_model_package_groups(s, req)),
+        "DeleteModelPackageGroup" => Box::pin(registry::delete_model_package_group(s, req)),
+        "CreateModelPackage" => Box::pin(registry::create_model_package(s, req)),
+        "DescribeModelPackage" => Box::pin(registry::describe_model_package(s, req)),
+        "ListModelPackages" => Box::pin(registry::list_model_packages(s, req)),
+        "UpdateModelPackage" => Box::pin(registry::update_model_package(s, req)),
+        "DeleteModelPackage" => Box::pin(registry::delete_model_package(s, req)),
+        "BatchDescribeModelPackage" => Box::pin(registry::batch_describe_model_package(s, req)),
+        "AddTags" => Box::pin(add_tags(s, req)),
+        "ListTags" => Box::pin(list_tags(s, req)),
+        "DeleteTags" => Box::pin(delete_tags(s, req)),
+        other => {
+            let e = ServiceError::Internal(format!(
+                "operation {other} is listed in the model tables but not dispatched"
+            ));
+            Box::pin(std::future::ready(Err(e)))
+        }
     }
 }
 

@@ -255,7 +255,9 @@ async fn watch_containers(
         // The job reports its end once its output is stored (as a training job does: a fast
         // writer's lines take Docker's log API a while to hand over); a pump still busy after
         // the bound goes on copying by itself.
-        tokio::time::timeout(crate::service::training::PUMP_WAIT, p).await.ok();
+        tokio::time::timeout(crate::service::training::PUMP_WAIT, p)
+            .await
+            .ok();
     }
     outcome
 }

@@ -8,8 +8,8 @@ pub mod state;
 mod supervisor;
 #[cfg(test)]
 mod tests;
-pub use supervisor::metric_series;
 pub(crate) use supervisor::PUMP_WAIT;
+pub use supervisor::metric_series;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

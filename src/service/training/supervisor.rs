@@ -65,6 +65,8 @@ struct Job {
     network: String,
     feeders_stop: Arc<AtomicBool>,
     gpus: GpuGrant,
+    /// Log pumps still copying when the job ended (see `drain`).
+    busy_pumps: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Job {
@@ -122,11 +124,11 @@ pub(super) async fn run(
         network: format!("sagebox-{owner}-{}", res.name.to_ascii_lowercase()),
         feeders_stop: Arc::new(AtomicBool::new(false)),
         gpus: GpuGrant::default(),
+        busy_pumps: Vec::new(),
         request,
         members,
     };
     let metrics = Arc::new(Mutex::new(Metrics::from_request(&job.members)));
-    let mut busy_pumps = Vec::new();
 
     let outcome = match adopt {
         Some(containers) => {
@@ -157,7 +159,6 @@ pub(super) async fn run(
                         ordered.into_iter().map(|(h, id, _)| (h, id)).collect();
                     watch_containers(
                         &services, &engine, &mut job, &ids, &metrics, &mut stop, true,
-                        &mut busy_pumps,
                     )
                     .await
                 }
@@ -170,7 +171,6 @@ pub(super) async fn run(
             Ok((engine, ids)) => {
                 watch_containers(
                     &services, &engine, &mut job, &ids, &metrics, &mut stop, false,
-                    &mut busy_pumps,
                 )
                 .await
             }
@@ -180,7 +180,7 @@ pub(super) async fn run(
         },
     };
     finish(&services, &mut job, outcome, &metrics).await;
-    drain(&job.name, busy_pumps).await;
+    drain(&job.name, std::mem::take(&mut job.busy_pumps)).await;
     cleanup(&services, &job).await;
     services.training.done(&job.name);
 }
@@ -233,7 +233,6 @@ async fn watch_containers(
     metrics: &Arc<Mutex<Metrics>>,
     stop: &mut watch::Receiver<StopRequest>,
     resumed: bool,
-    busy: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Outcome {
     let tails: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
     let mut pumps = Vec::new();
@@ -351,7 +350,7 @@ async fn watch_containers(
         // after PUMP_WAIT goes on copying by itself while the job ends; the containers stay
         // until it is done (see `drain`), as removing them ends Docker's log stream.
         if tokio::time::timeout(PUMP_WAIT, &mut p).await.is_err() {
-            busy.push(p);
+            job.busy_pumps.push(p);
         }
     }
     // The last queued values are stored before the job reports its end.
