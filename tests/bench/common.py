@@ -3,7 +3,9 @@ sagebox server on a temporary data directory."""
 
 from __future__ import annotations
 
+import io
 import socket
+import tarfile
 import shutil
 import subprocess
 import time
@@ -16,6 +18,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def model_tar() -> bytes:
+    """A model.tar.gz holding one small model.json: what the byo serving image loads."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        data = b'{"weights": [1, 2, 3]}'
+        info = tarfile.TarInfo("model.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def base_image(sagebox: Path) -> str:

@@ -16,21 +16,19 @@ issue) are printed for information; nothing fails because of them.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 import boto3
 
-from common import base_image, start_sagebox, stop_sagebox
+from common import base_image, model_tar, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -103,14 +101,8 @@ def main() -> int:
     subprocess.run(["cargo", "build", "--release", "--example", "loadgen"], cwd=REPO, check=True)
     build_image(sagebox)
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        data = b'{"weights": [1, 2, 3]}'
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
     model_dir = Path(tempfile.mkdtemp(prefix="sagebox-bench-model-"))
-    (model_dir / "model.tar.gz").write_bytes(buf.getvalue())
+    (model_dir / "model.tar.gz").write_bytes(model_tar())
 
     data_dir = tempfile.mkdtemp(prefix="sagebox-bench-host-")
     proc, url = start_sagebox(sagebox, data_dir)

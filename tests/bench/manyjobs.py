@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -36,7 +35,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -46,7 +44,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from common import base_image, completed_after, start_sagebox, stop_sagebox
+from common import base_image, completed_after, model_tar, start_sagebox, stop_sagebox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -246,13 +244,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def many_jobs(sm, s3, logs, rt, url: str, pid: int, image: str, bucket: str, args) -> dict:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        data = b'{"weights": [1, 2, 3]}'
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
-    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=buf.getvalue())
+    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tar())
     sm.create_model(ModelName="mj-model", ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": image, "ModelDataUrl": f"s3://{bucket}/model.tar.gz"})
     endpoints = [f"mj-ep-{i}" for i in range(args.endpoints)]

@@ -27,11 +27,9 @@ issue) are printed for information; nothing fails because of them.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -39,21 +37,12 @@ from pathlib import Path
 
 import boto3
 
-from common import start_sagebox, stop_sagebox
+from common import model_tar, start_sagebox, stop_sagebox
 from hosting import IMAGE, ROLE, build_image
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
-
-def model_tar() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        data = b'{"weights": [1, 2, 3]}'
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def in_service_at(sm, name: str, stop: threading.Event, seen: dict):
