@@ -23,6 +23,19 @@ pub struct Record {
     pub derived: Value,
 }
 
+impl From<Resource> for Record {
+    fn from(r: Resource) -> Record {
+        Record {
+            name: r.name,
+            arn: r.arn,
+            created: r.created,
+            modified: r.modified,
+            request: r.request,
+            derived: r.derived,
+        }
+    }
+}
+
 impl From<&Resource> for Record {
     fn from(r: &Resource) -> Record {
         Record {

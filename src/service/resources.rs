@@ -189,6 +189,25 @@ impl Services {
         kind: ResourceKind,
         p: ListParams,
     ) -> ServiceResult<Page<Resource>> {
+        self.list_page(kind, p, false).await
+    }
+
+    /// A page whose rows carry no JSON documents (`request` and `derived` are Null, but for a
+    /// state not saved yet), for summaries made of the name, ARN, status and times alone.
+    pub async fn list_bare_resources(
+        &self,
+        kind: ResourceKind,
+        p: ListParams,
+    ) -> ServiceResult<Page<Resource>> {
+        self.list_page(kind, p, true).await
+    }
+
+    async fn list_page(
+        &self,
+        kind: ResourceKind,
+        p: ListParams,
+        bare: bool,
+    ) -> ServiceResult<Page<Resource>> {
         let ListParams {
             mut query,
             next_token,
@@ -196,7 +215,11 @@ impl Services {
         query.after = next_token.as_deref().map(pagination::decode).transpose()?;
         let (limit, sort) = (query.limit, query.sort);
         let wanted = query.status_equals.clone();
-        let mut items = self.store.list_resources(kind, query).await?;
+        let mut items = if bare {
+            self.store.list_bare_resources(kind, query).await?
+        } else {
+            self.store.list_resources(kind, query).await?
+        };
         let next_token = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| {

@@ -170,6 +170,21 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Resource, String, String)> {
     ))
 }
 
+/// The columns of a bare row (see `list`).
+const BARE_COLUMNS: &str = "name, arn, status, created, modified";
+
+fn bare_from_row(r: &Row<'_>) -> rusqlite::Result<Resource> {
+    Ok(Resource {
+        name: r.get(0)?,
+        arn: r.get(1)?,
+        status: r.get(2)?,
+        created: r.get(3)?,
+        modified: r.get(4)?,
+        request: Value::Null,
+        derived: Value::Null,
+    })
+}
+
 fn decode((mut res, request, derived): (Resource, String, String)) -> StoreResult<Resource> {
     res.request = serde_json::from_str(&request)?;
     res.derived = serde_json::from_str(&derived)?;
@@ -263,8 +278,16 @@ fn delete(conn: &mut Connection, kind: ResourceKind, name: &str) -> StoreResult<
 
 /// One page of resources, in the requested order, starting after the cursor. Asks for
 /// `limit + 1` rows so the caller can tell whether another page follows.
-fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec<Resource>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM {} WHERE 1=1", kind.table());
+fn list(
+    conn: &Connection,
+    kind: ResourceKind,
+    q: &ListQuery,
+    bare: bool,
+) -> StoreResult<Vec<Resource>> {
+    // Bare rows leave the JSON documents out: a summary made of columns needs neither their
+    // bytes nor their parsing, which were most of a ListModels.
+    let columns = if bare { BARE_COLUMNS } else { COLUMNS };
+    let mut sql = format!("SELECT {columns} FROM {} WHERE 1=1", kind.table());
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     // Pushes a bound value and returns its `?N` placeholder.
     fn bind(
@@ -305,6 +328,10 @@ fn list(conn: &Connection, kind: ResourceKind, q: &ListQuery) -> StoreResult<Vec
     }
     sql.push_str(&format!(" LIMIT {}", q.limit + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
+    if bare {
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), bare_from_row)?;
+        return Ok(rows.collect::<Result<_, _>>()?);
+    }
     let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
     rows.map(|r| decode(r?)).collect()
 }
@@ -432,7 +459,17 @@ impl Store {
         kind: ResourceKind,
         q: ListQuery,
     ) -> StoreResult<Vec<Resource>> {
-        self.call(move |c| list(c, kind, &q)).await
+        self.call(move |c| list(c, kind, &q, false)).await
+    }
+
+    /// The same page without the rows' JSON documents (`request` and `derived` are Null): for
+    /// summaries made of the name, ARN, status and times alone.
+    pub async fn list_bare_resources(
+        &self,
+        kind: ResourceKind,
+        q: ListQuery,
+    ) -> StoreResult<Vec<Resource>> {
+        self.call(move |c| list(c, kind, &q, true)).await
     }
 }
 
@@ -501,6 +538,7 @@ mod tests {
                 &c,
                 ResourceKind::Model,
                 &query(SortKey::CreationTime, true, after, 2),
+                false,
             )
             .unwrap();
             let more = page.len() > 2;
@@ -522,11 +560,28 @@ mod tests {
         insert(&c, ResourceKind::Model, &model("beta", 2.0)).unwrap();
         let mut q = query(SortKey::Name, false, None, 10);
         q.name_contains = Some("ALPHA".into());
-        let names: Vec<_> = list(&c, ResourceKind::Model, &q)
+        let names: Vec<_> = list(&c, ResourceKind::Model, &q, false)
             .unwrap()
             .into_iter()
             .map(|r| r.name)
             .collect();
         assert_eq!(names, ["Alpha-1"]);
+    }
+
+    #[test]
+    fn bare_rows_carry_the_columns_without_the_documents() {
+        let c = store();
+        insert(&c, ResourceKind::Model, &model("m-1", 1.0)).unwrap();
+        insert(&c, ResourceKind::Model, &model("m-2", 2.0)).unwrap();
+        let q = query(SortKey::CreationTime, true, None, 10);
+        let full = list(&c, ResourceKind::Model, &q, false).unwrap();
+        let bare = list(&c, ResourceKind::Model, &q, true).unwrap();
+        assert_eq!(bare.len(), 2);
+        for (f, b) in full.iter().zip(&bare) {
+            assert_eq!((&f.name, &f.arn, &f.status), (&b.name, &b.arn, &b.status));
+            assert_eq!((f.created, f.modified), (b.created, b.modified));
+            assert!(b.request.is_null() && b.derived.is_null());
+        }
+        assert_eq!(bare[0].name, "m-2", "the same order as the full rows");
     }
 }

@@ -85,10 +85,11 @@ impl Services {
         params: ListParams,
     ) -> ServiceResult<Page<EndpointConfig>> {
         let page = self
-            .list_resources(ResourceKind::EndpointConfig, params)
+            .list_bare_resources(ResourceKind::EndpointConfig, params)
             .await?;
+        // An EndpointConfigSummary is the name, ARN and creation time.
         Ok(page.map(|r| EndpointConfig {
-            record: Record::from(&r),
+            record: Record::from(r),
         }))
     }
 }
