@@ -72,7 +72,9 @@ impl Services {
 
     pub async fn list_models(&self, params: ListParams) -> ServiceResult<Page<Model>> {
         // A ModelSummary is the name, ARN and creation time: the rows' documents are not read.
-        let page = self.list_bare_resources(ResourceKind::Model, params).await?;
+        let page = self
+            .list_bare_resources(ResourceKind::Model, params)
+            .await?;
         Ok(page.map(|r| Model {
             record: Record::from(r),
         }))
