@@ -76,6 +76,8 @@ pub struct Store {
     buckets: Arc<objects::BucketCache>,
     /// Object rows recently read or written, so a GET of a hot key skips SQLite (see objects.rs).
     object_rows: Arc<objects::ObjectCache>,
+    /// Object rows waiting to be written together (see objects.rs).
+    object_puts: Arc<objects::PutQueue>,
     /// Whether the database was new (missing, empty or without a schema) when opened: such a
     /// database knows no object, so nothing may be judged an orphan against it.
     opened_new: bool,
@@ -131,6 +133,7 @@ impl Store {
             cache: Default::default(),
             buckets: Default::default(),
             object_rows: Default::default(),
+            object_puts: Default::default(),
             opened_new,
             integrity: Arc::new(integrity::Monitor::new(path)),
             #[cfg(test)]

@@ -150,6 +150,15 @@ def accept_confirm(driver):
         pass
 
 
+def gone(element) -> bool:
+    """True once `element` has left the page (the browser loaded another document)."""
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+
+
 def by_css(driver, selector: str):
     return driver.find_element(By.CSS_SELECTOR, selector)
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from browser import by_css, path_of, serving, shot, wait_for
+from browser import by_css, gone, path_of, serving, shot, wait_for
 from support import REGION, unique
 
 KEY, SECRET = "AKIDCONSOLETEST", "s3cr3t/with+chars"
@@ -73,7 +73,10 @@ def test_the_console_asks_for_a_key_and_opens_with_the_right_one(strict, driver)
         by_css(driver, "#field-AccessKeyId").clear()
         by_css(driver, "#field-AccessKeyId").send_keys(key)
         by_css(driver, "#field-SecretAccessKey").send_keys(secret)
+        form = by_css(driver, "form#login")
         by_css(driver, "button#login-submit").click()
+        # the refused form is a new page: wait for the old one to go before reading its error
+        wait_for(lambda: gone(form), 10, "the answer to the sign-in")
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#login-error"), 10, "the refusal")
         assert REFUSAL in by_css(driver, "#login-error").text
         assert driver.get_cookie(COOKIE) is None

@@ -5,7 +5,6 @@ use s3s::dto::*;
 use std::collections::HashMap;
 
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
-use tokio_util::io::ReaderStream;
 
 use super::checksums::{checksum_fields, sent_checksums};
 use super::*;
@@ -13,8 +12,6 @@ use crate::store::objects::ObjectRow;
 
 /// GET bodies up to this size are read whole in one trip to the blocking pool.
 const SMALL_READ: u64 = 256 << 10;
-/// A large body is read in pieces of this size: each is one trip to the blocking pool.
-const LARGE_READ: usize = 1 << 20;
 
 /// Evaluates GET/HEAD preconditions (If-Match, If-None-Match, If-Modified-Since,
 /// If-Unmodified-Since) as RFC 9110 and S3 order them.
@@ -279,7 +276,7 @@ impl S3Api {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let (row, path) = self
+        let (row, _) = self
             .objects
             .object(&input.bucket, &input.key)
             .await
@@ -305,17 +302,12 @@ impl S3Api {
                 Ok::<_, std::io::Error>(bytes)
             }))
         } else {
-            let mut file = tokio::fs::File::open(&path)
-                .await
-                .map_err(|e| map_err(e.into()))?;
-            if sel.start > 0 {
-                use tokio::io::AsyncSeekExt;
-                file.seek(std::io::SeekFrom::Start(sel.start))
+            StreamingBlob::wrap(
+                self.objects
+                    .read_large(&row, sel.start, sel.len)
                     .await
-                    .map_err(|e| map_err(e.into()))?;
-            }
-            use tokio::io::AsyncReadExt;
-            StreamingBlob::wrap(ReaderStream::with_capacity(file.take(sel.len), LARGE_READ))
+                    .map_err(map_err)?,
+            )
         };
         let sent = sel.checksums(input.checksum_mode.as_ref(), &row);
         let checksum_type = checksum_type(&sent, &row);

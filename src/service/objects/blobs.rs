@@ -14,7 +14,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 
 use super::bodies::{BODY_MAX, BodyCache};
-use super::group_commit::GroupCommit;
+use super::group_commit::{GroupCommit, still_at};
 use super::layout::Slot;
 use super::md5_lanes::{Md5Lanes, StreamMd5};
 use super::{ObjectError, ObjectResult};
@@ -220,7 +220,9 @@ pub(super) fn count(root: &Path) -> std::io::Result<usize> {
 async fn read_at(path: PathBuf, start: u64, len: usize) -> std::io::Result<Bytes> {
     tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
         let mut buf = vec![0u8; len];
-        std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(path)?, &mut buf, start)?;
+        let file = std::fs::File::open(&path)?;
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, start)?;
+        still_at(&path, &file)?;
         Ok(buf.into())
     })
     .await
@@ -392,12 +394,13 @@ impl Blobs {
             for (path, offset, len) in &pieces {
                 let mut f = std::fs::File::open(path)?;
                 f.seek(std::io::SeekFrom::Start(*offset))?;
-                if std::io::copy(&mut f.take(*len), &mut out)? != *len {
+                if std::io::copy(&mut (&f).take(*len), &mut out)? != *len {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         format!("{} is shorter than its part", path.display()),
                     ));
                 }
+                still_at(path, &f)?;
             }
             out.flush()?;
             out.sync_all()
@@ -438,11 +441,13 @@ impl Blobs {
         let path = self.path(id);
         tokio::task::spawn_blocking(move || -> std::io::Result<BTreeMap<String, String>> {
             use std::io::Read;
-            let mut f = std::fs::File::open(path)?.take(len);
+            let file = std::fs::File::open(&path)?;
+            let mut f = (&file).take(len);
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = f.read(&mut buf)?;
                 if n == 0 {
+                    still_at(&path, &file)?;
                     return Ok(checksum_map(hasher.finalize()));
                 }
                 hasher.update(&buf[..n]);

@@ -12,8 +12,11 @@ mod bodies;
 mod group_commit;
 mod layout;
 mod list;
+mod mapped;
 mod md5_lanes;
 mod multipart;
+
+pub(crate) use group_commit::still_at;
 
 use std::path::{Path, PathBuf};
 
@@ -284,6 +287,17 @@ impl Objects {
             .blobs
             .read_small(&row.blob, row.size, start, len)
             .await?)
+    }
+
+    /// `len` (> 0) bytes of `row`'s content from `start`, streamed from a memory map of its
+    /// file (for large ranges; see `mapped`).
+    pub async fn read_large(
+        &self,
+        row: &ObjectRow,
+        start: u64,
+        len: u64,
+    ) -> ObjectResult<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+        Ok(mapped::read_mapped(self.blobs.path(&row.blob), start, len).await?)
     }
 
     /// The file holding a blob (an `ObjectRow::blob`), for zero-copy staging.

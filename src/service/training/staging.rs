@@ -186,7 +186,11 @@ pub fn link_channel(dir: &Path, objects: &[ChannelObject], copy: bool) -> std::i
             continue;
         }
         if copy || std::fs::hard_link(&o.file, &dest).is_err() {
-            copied += std::fs::copy(&o.file, &dest)?;
+            let from = std::fs::File::open(&o.file)?;
+            copied += std::io::copy(&mut &from, &mut std::fs::File::create(&dest)?)?;
+            // A blob's file is written again only after it has left its name (see
+            // `objects::still_at`); a copy that raced with that is refused, not torn.
+            crate::service::objects::still_at(&o.file, &from)?;
         }
     }
     Ok(copied)
