@@ -95,10 +95,18 @@ fn write_blobs(
     // Shard folders known to exist: each is made once, not checked on every write.
     let mut folders = HashSet::<PathBuf>::new();
     loop {
+        spares.expire();
         let job = match removals.pop_front() {
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+            None => match spares.next_expiry() {
+                None => match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+                Some(wait) => match jobs.recv_timeout(wait) {
+                    Ok(job) => job,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                },
             },
             Some(path) => match jobs.try_recv() {
                 Ok(job) => {
@@ -182,7 +190,7 @@ fn write_blob(
 /// that: a spare keeps its old name, unreferenced, for [`REUSE_AFTER`], so that reads that
 /// started before its blob was deleted still find the old bytes; then it is renamed to the new
 /// blob's name (a reader that opens the old name from then on finds nothing, as after a
-/// deletion) and only then written. Readers check after reading that the file they read still
+/// deletion) and only then written; one not taken within [`SPARE_LIFE`] is deleted. Readers check after reading that the file they read still
 /// has its name ([`still_at`]), so a read that was somehow still under way is refused, not torn.
 /// A file another name links to (a copied object, a job's input) is never written again.
 pub(super) struct Spares {
@@ -192,6 +200,8 @@ pub(super) struct Spares {
 
 /// A spare is written again no sooner than this after its blob was deleted.
 const REUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// A spare not written again by then is deleted (a deletion frees its space within seconds).
+const SPARE_LIFE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Only files up to this size are kept (small blobs; larger ones are deleted).
 const SPARE_MAX: u64 = 256 << 10;
 /// At most this many spares, and this many bytes in them, are kept; past that, files are deleted.
@@ -222,6 +232,24 @@ impl Spares {
             return;
         }
         remove_blob_file(&path);
+    }
+
+    /// Deletes the spares that have waited their time.
+    fn expire(&mut self) {
+        while let Some((_, since, size)) = self.files.front()
+            && since.elapsed() >= SPARE_LIFE
+        {
+            self.bytes -= *size;
+            if let Some((path, _, _)) = self.files.pop_front() {
+                remove_blob_file(&path);
+            }
+        }
+    }
+
+    /// How long until the oldest spare is to be deleted, if there is one.
+    fn next_expiry(&self) -> Option<std::time::Duration> {
+        let (_, since, _) = self.files.front()?;
+        Some(SPARE_LIFE.saturating_sub(since.elapsed()))
     }
 
     /// The oldest spare, if it is old enough, renamed to `dest` and open for writing.
@@ -364,5 +392,11 @@ mod tests {
         assert_eq!(std::fs::read(path("ee-last")).unwrap(), b"last");
         assert_eq!(std::fs::read(&input).unwrap(), b"a job's input");
         assert!(!path("bb-linked").exists());
+
+        // A spare nobody takes is deleted after its time.
+        write("ff-lone", b"lone").await.unwrap();
+        commits.remove(path("ff-lone"));
+        tokio::time::sleep(SPARE_LIFE + std::time::Duration::from_millis(300)).await;
+        assert!(!path("ff-lone").exists());
     }
 }
