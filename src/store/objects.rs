@@ -626,27 +626,37 @@ mod tests {
         assert!(reopened.bucket("early").await.unwrap().is_none());
     }
 
-    #[tokio::test]
-    async fn object_lookups_follow_every_change_of_the_row() {
+    /// A store in a new directory (kept while the store is used) with one bucket.
+    async fn store_with_bucket(name: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), || Ok(())).unwrap();
         store
             .create_bucket(Bucket {
-                name: "b".into(),
+                name: name.into(),
                 created: 0.0,
                 region: "us-east-1".into(),
             })
             .await
             .unwrap();
-        let row = |blob: &str| ObjectRow {
-            bucket: "b".into(),
-            key: "k".into(),
+        (dir, store)
+    }
+
+    fn test_row(bucket: &str, key: &str, blob: &str) -> ObjectRow {
+        ObjectRow {
+            bucket: bucket.into(),
+            key: key.into(),
             blob: blob.into(),
             size: 1,
             etag: blob.into(),
             last_modified: 0.0,
             meta: ObjectMeta::default(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn object_lookups_follow_every_change_of_the_row() {
+        let (dir, store) = store_with_bucket("b").await;
+        let row = |blob: &str| test_row("b", "k", blob);
         let blob = |store: &Store| {
             let store = store.clone();
             async move { store.object("b", "k").await.unwrap().map(|r| r.blob) }
@@ -702,25 +712,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn rows_put_at_once_commit_together_and_each_gets_its_own_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), || Ok(())).unwrap();
-        store
-            .create_bucket(Bucket {
-                name: "b".into(),
-                created: 0.0,
-                region: "us-east-1".into(),
-            })
-            .await
-            .unwrap();
-        let row = |bucket: &str, key: &str, blob: String| ObjectRow {
-            bucket: bucket.into(),
-            key: key.into(),
-            blob: blob.clone(),
-            size: 1,
-            etag: blob,
-            last_modified: 0.0,
-            meta: ObjectMeta::default(),
-        };
+        let (dir, store) = store_with_bucket("b").await;
         // Hold the connection so that every row below queues up behind it and they form groups.
         let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
         let holder = tokio::spawn({
@@ -738,7 +730,7 @@ mod tests {
         for i in 0..40 {
             // Ten keys written four times each, and every tenth row into a bucket that is not there.
             let bucket = if i % 10 == 9 { "gone" } else { "b" };
-            let r = row(bucket, &format!("k{}", i % 10), format!("blob{i}"));
+            let r = test_row(bucket, &format!("k{}", i % 10), &format!("blob{i}"));
             let store = store.clone();
             puts.push(tokio::spawn(async move { store.put_object(r).await }));
             tokio::task::yield_now().await;
