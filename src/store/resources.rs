@@ -154,20 +154,9 @@ impl ListQuery {
 
 const COLUMNS: &str = "name, arn, status, created, modified, request, derived";
 
+/// A full row: the bare columns, then the request and derived documents (decoded by `decode`).
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Resource, String, String)> {
-    Ok((
-        Resource {
-            name: r.get(0)?,
-            arn: r.get(1)?,
-            status: r.get(2)?,
-            created: r.get(3)?,
-            modified: r.get(4)?,
-            request: Value::Null,
-            derived: Value::Null,
-        },
-        r.get(5)?,
-        r.get(6)?,
-    ))
+    Ok((bare_from_row(r)?, r.get(5)?, r.get(6)?))
 }
 
 /// The columns of a bare row (see `list`).
