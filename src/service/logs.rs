@@ -8,6 +8,7 @@
 //! is epoch milliseconds.
 
 mod pattern;
+pub(crate) mod pumps;
 mod resume;
 mod tokens;
 

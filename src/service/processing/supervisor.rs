@@ -25,6 +25,7 @@ use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::failure::FailureReason;
 use crate::service::logs::LogWriter as JobLog;
+use crate::service::logs::pumps::Pumps;
 use crate::service::training::StopRequest;
 
 pub(super) const HOST_LABEL: &str = "sagebox.host";
@@ -126,11 +127,18 @@ pub(super) async fn run(
     };
     let uploaded: Uploaded = Arc::default();
 
+    let mut pumps = Pumps::default();
     let outcome = match adopt {
         Some(containers) => match services.runtime.engine().await {
             Ok(engine) => {
                 let ids = readopted(&mut job, containers);
-                watch_containers(&services, &engine, &job, &ids, &uploaded, &mut stop, true).await
+                let watched = Watched {
+                    engine: &engine,
+                    ids: &ids,
+                    uploaded: &uploaded,
+                    pumps: &mut pumps,
+                };
+                watch_containers(&services, &job, watched, &mut stop, true).await
             }
             Err(e) => Outcome::Failed(FailureReason::InternalServerError(format!(
                 "Docker became unreachable: {e}"
@@ -138,12 +146,19 @@ pub(super) async fn run(
         },
         None => match super::launch::launch(&services, &mut job, &mut stop).await {
             Ok((engine, ids)) => {
-                watch_containers(&services, &engine, &job, &ids, &uploaded, &mut stop, false).await
+                let watched = Watched {
+                    engine: &engine,
+                    ids: &ids,
+                    uploaded: &uploaded,
+                    pumps: &mut pumps,
+                };
+                watch_containers(&services, &job, watched, &mut stop, false).await
             }
             Err(reason) => Outcome::Failed(reason),
         },
     };
     finish(&services, &job, outcome, &uploaded).await;
+    pumps.drain(&format!("processing job {}", job.name)).await;
     cleanup(&services, &job).await;
     services.processing.done(&job.name);
 }
@@ -174,14 +189,26 @@ pub(super) fn job_labels(services: &Services, job: &Job) -> HashMap<String, Stri
     ])
 }
 
+/// What a job's containers are watched with: their engine and (host, id) pairs, the record of
+/// uploaded outputs, and where the log pumps are kept for the job's end.
+struct Watched<'a> {
+    engine: &'a Engine,
+    ids: &'a [(String, String)],
+    uploaded: &'a Uploaded,
+    pumps: &'a mut Pumps,
+}
+
 /// Streams every container's output to its log stream and uploads Continuous outputs while
 /// waiting for the outcome: all exit 0, one fails, a stop request, or MaxRuntimeInSeconds.
 async fn watch_containers(
     services: &Services,
-    engine: &Engine,
     job: &Job,
-    ids: &[(String, String)],
-    uploaded: &Uploaded,
+    Watched {
+        engine,
+        ids,
+        uploaded,
+        pumps: settled,
+    }: Watched<'_>,
     stop: &mut watch::Receiver<StopRequest>,
     resumed: bool,
 ) -> Outcome {
@@ -251,14 +278,9 @@ async fn watch_containers(
         futures_util::future::join_all(stops).await;
     }
     continuous.stop().await;
-    for p in pumps {
-        // The job reports its end once its output is stored (as a training job does: a fast
-        // writer's lines take Docker's log API a while to hand over); a pump still busy after
-        // the bound goes on copying by itself.
-        tokio::time::timeout(crate::service::training::PUMP_WAIT, p)
-            .await
-            .ok();
-    }
+    // The job reports its end once its output is stored, and its containers stay until the
+    // pumps still busy then are done (see `Pumps`).
+    settled.settle(pumps).await;
     outcome
 }
 

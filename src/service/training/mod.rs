@@ -8,7 +8,6 @@ pub mod state;
 mod supervisor;
 #[cfg(test)]
 mod tests;
-pub(crate) use supervisor::PUMP_WAIT;
 pub use supervisor::metric_series;
 
 use std::collections::{HashMap, HashSet};

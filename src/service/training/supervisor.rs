@@ -29,6 +29,7 @@ use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::failure::FailureReason;
 use crate::service::lifecycle::IllegalMove;
+use crate::service::logs::pumps::Pumps;
 use crate::service::logs::{LogWriter as JobLog, Resume};
 use crate::service::metrics::publish::MetricPublisher;
 use crate::store::objects::ObjectMeta;
@@ -65,8 +66,8 @@ struct Job {
     network: String,
     feeders_stop: Arc<AtomicBool>,
     gpus: GpuGrant,
-    /// Log pumps still copying when the job ended (see `drain`).
-    busy_pumps: Vec<tokio::task::JoinHandle<()>>,
+    /// Its containers' log pumps (see `Pumps`).
+    pumps: Pumps,
 }
 
 impl Job {
@@ -124,7 +125,7 @@ pub(super) async fn run(
         network: format!("sagebox-{owner}-{}", res.name.to_ascii_lowercase()),
         feeders_stop: Arc::new(AtomicBool::new(false)),
         gpus: GpuGrant::default(),
-        busy_pumps: Vec::new(),
+        pumps: Pumps::default(),
         request,
         members,
     };
@@ -180,7 +181,7 @@ pub(super) async fn run(
         },
     };
     finish(&services, &mut job, outcome, &metrics).await;
-    drain(&job.name, std::mem::take(&mut job.busy_pumps)).await;
+    job.pumps.drain(&format!("training job {}", job.name)).await;
     cleanup(&services, &job).await;
     services.training.done(&job.name);
 }
@@ -343,16 +344,8 @@ async fn watch_containers(
         let stops = ids.iter().map(|(_, id)| engine.stop(id, STOP_GRACE));
         futures_util::future::join_all(stops).await;
     }
-    for mut p in pumps {
-        // The job reports its end once its output is stored, so whoever waits for the end
-        // and then reads the logs sees every line (a container that printed a million lines
-        // in seconds takes Docker's log API about ten more to hand over). A pump still busy
-        // after PUMP_WAIT goes on copying by itself while the job ends; the containers stay
-        // until it is done (see `drain`), as removing them ends Docker's log stream.
-        if tokio::time::timeout(PUMP_WAIT, &mut p).await.is_err() {
-            job.busy_pumps.push(p);
-        }
-    }
+    // The job reports its end once its output is stored (see `Pumps`).
+    job.pumps.settle(pumps).await;
     // The last queued values are stored before the job reports its end.
     if let Ok(mut m) = metrics.lock() {
         m.publish_to(None);
@@ -565,23 +558,6 @@ async fn report_checkpoint_failure(services: &Services, job: &Job, reason: &Fail
             "training job {}: its log writer ended abnormally: {e}",
             job.name
         );
-    }
-}
-
-/// How long a job's end waits for its containers' output to be stored.
-pub(crate) const PUMP_WAIT: Duration = Duration::from_secs(120);
-
-/// Waits for log pumps still copying a fast writer's output (bounded: a Docker that stopped
-/// answering must not keep the job's containers for ever).
-async fn drain(name: &str, pumps: Vec<tokio::task::JoinHandle<()>>) {
-    const DRAIN_LIMIT: Duration = Duration::from_secs(600);
-    for p in pumps {
-        if tokio::time::timeout(DRAIN_LIMIT, p).await.is_err() {
-            tracing::warn!(
-                "training job {name}: its log stream was still being read after {} s; the rest is dropped",
-                DRAIN_LIMIT.as_secs()
-            );
-        }
     }
 }
 
