@@ -198,8 +198,11 @@ pub(super) struct Spares {
     bytes: u64,
 }
 
-/// A spare is written again no sooner than this after its blob was deleted.
-const REUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// A spare is written again no sooner than this after its blob was deleted: time for a read
+/// that found the old row to finish (readers check anyway; this keeps them from having to
+/// refuse), and short, as no file is recycled before it (a burst of overwrites creates files
+/// for its first REUSE_AFTER).
+const REUSE_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
 /// A spare not written again by then is deleted (a deletion frees its space within seconds).
 const SPARE_LIFE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Only files up to this size are kept (small blobs; larger ones are deleted).
@@ -368,7 +371,6 @@ mod tests {
         let reader = std::fs::File::open(path("aa-old")).unwrap();
         commits.remove(path("aa-old"));
         commits.remove(path("bb-linked"));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
         // Just deleted: a read that started before still finds the old bytes under the old name.
         write("cc-new", b"new").await.unwrap();
@@ -377,7 +379,7 @@ mod tests {
         still_at(&path("aa-old"), &reader).unwrap();
 
         // Later the file becomes the next blob: renamed first, then written, cut to its length.
-        tokio::time::sleep(REUSE_AFTER).await;
+        tokio::time::sleep(REUSE_AFTER + std::time::Duration::from_millis(100)).await;
         write("dd-next", b"next").await.unwrap();
         assert_eq!(ino(&path("dd-next")), old_ino);
         assert_eq!(std::fs::read(path("dd-next")).unwrap(), b"next");
