@@ -96,3 +96,38 @@ impl Drop for Piece {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[tokio::test]
+    async fn a_mapped_range_is_the_files_bytes_in_pieces_and_a_short_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let bytes: Vec<u8> = (0..(PIECE * 2 + 12_345)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        // From an offset that is no page boundary, across two piece boundaries, to the end.
+        let start = 4_097;
+        let pieces: Vec<Bytes> =
+            read_mapped(path.clone(), start as u64, (bytes.len() - start) as u64)
+                .await
+                .unwrap()
+                .map(|p| p.unwrap())
+                .collect()
+                .await;
+        assert_eq!(
+            pieces.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [PIECE, PIECE, bytes.len() - start - 2 * PIECE]
+        );
+        assert_eq!(pieces.concat(), bytes[start..]);
+        // A file shorter than the row says (or an empty range) is an error, not a fault.
+        let short = read_mapped(path.clone(), 10, bytes.len() as u64).await;
+        assert_eq!(
+            short.err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::UnexpectedEof)
+        );
+        assert!(read_mapped(path, 0, 0).await.is_err());
+    }
+}
