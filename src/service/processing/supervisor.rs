@@ -128,34 +128,29 @@ pub(super) async fn run(
     let uploaded: Uploaded = Arc::default();
 
     let mut pumps = Pumps::default();
-    let outcome = match adopt {
+    // The containers to watch: a re-adopted job's, or those just launched.
+    let started = match adopt {
         Some(containers) => match services.runtime.engine().await {
-            Ok(engine) => {
-                let ids = readopted(&mut job, containers);
-                let watched = Watched {
-                    engine: &engine,
-                    ids: &ids,
-                    uploaded: &uploaded,
-                    pumps: &mut pumps,
-                };
-                watch_containers(&services, &job, watched, &mut stop, true).await
-            }
-            Err(e) => Outcome::Failed(FailureReason::InternalServerError(format!(
+            Ok(engine) => Ok((engine, readopted(&mut job, containers), true)),
+            Err(e) => Err(FailureReason::InternalServerError(format!(
                 "Docker became unreachable: {e}"
             ))),
         },
-        None => match super::launch::launch(&services, &mut job, &mut stop).await {
-            Ok((engine, ids)) => {
-                let watched = Watched {
-                    engine: &engine,
-                    ids: &ids,
-                    uploaded: &uploaded,
-                    pumps: &mut pumps,
-                };
-                watch_containers(&services, &job, watched, &mut stop, false).await
-            }
-            Err(reason) => Outcome::Failed(reason),
-        },
+        None => super::launch::launch(&services, &mut job, &mut stop)
+            .await
+            .map(|(engine, ids)| (engine, ids, false)),
+    };
+    let outcome = match started {
+        Ok((engine, ids, resumed)) => {
+            let watched = Watched {
+                engine: &engine,
+                ids: &ids,
+                uploaded: &uploaded,
+                pumps: &mut pumps,
+            };
+            watch_containers(&services, &job, watched, &mut stop, resumed).await
+        }
+        Err(reason) => Outcome::Failed(reason),
     };
     finish(&services, &job, outcome, &uploaded).await;
     pumps.drain(&format!("processing job {}", job.name)).await;
