@@ -171,7 +171,16 @@ async fn model_data_dir(services: &Services, uri: &str) -> Result<PathBuf, Strin
         return Ok(dir);
     }
     let (d, u) = (dir.clone(), uri.to_string());
-    tokio::task::spawn_blocking(move || extract(&file, &d))
+    tokio::task::spawn_blocking(move || {
+        // The file read must still be the object's afterwards (a deleted object's file may be
+        // written again as another's; see `objects::still_at`).
+        let opened = std::fs::File::open(&file)?;
+        extract(&file, &d)?;
+        crate::service::objects::still_at(&file, &opened).inspect_err(|_| {
+            // What was extracted may not be this object's: not kept under its name.
+            std::fs::remove_dir_all(&d).ok();
+        })
+    })
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| {

@@ -81,11 +81,15 @@ impl Scope for RunScope {
         let (bucket, key) = crate::service::training::staging::parse_s3_uri(uri)
             .ok_or_else(|| format!("{uri} is not an S3 URI"))?;
         let objects = self.services.objects().clone();
-        let found = self
+        // Read through the object service, which checks that the file it read is still the
+        // object's (a deleted object's file may be written again as another's).
+        let bytes = self
             .handle
-            .block_on(async move { objects.object(&bucket, &key).await });
-        let (_, path) = found.map_err(|e| format!("cannot read {uri}: {e}"))?;
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {uri}: {e}"))?;
+            .block_on(async move {
+                let (row, _) = objects.object(&bucket, &key).await?;
+                objects.read_small(&row, 0, row.size as usize).await
+            })
+            .map_err(|e| format!("cannot read {uri}: {e}"))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{uri} is not a JSON document: {e}"))
     }
 }
