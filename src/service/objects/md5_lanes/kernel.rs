@@ -150,6 +150,7 @@ pub(super) enum Kernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// Only where AVX2 is present too: the words are laid out with it (`spread`).
     #[cfg(target_arch = "x86_64")]
     Avx512,
 }
@@ -163,6 +164,7 @@ impl Kernel {
         {
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx2")
             {
                 return Kernel::Avx512;
             }
