@@ -434,11 +434,25 @@ impl Store {
             // The first row of a group: write, when the connection is free, every row queued by
             // then (this one and those that arrive while earlier work holds the connection).
             let (queue, rows) = (self.object_puts.clone(), self.object_rows.clone());
-            self.call(move |c| {
-                put_rows(c, &rows, queue.take());
-                Ok(())
-            })
-            .await?;
+            let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let running = ran.clone();
+            let written = self
+                .call(move |c| {
+                    running.store(true, std::sync::atomic::Ordering::Release);
+                    put_rows(c, &rows, queue.take());
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = written
+                && !ran.load(std::sync::atomic::Ordering::Acquire)
+            {
+                // The writer never ran (the runtime is stopping): answer every row queued for
+                // it, this one included, or the rows behind this one would wait for a group
+                // nobody writes.
+                for p in self.object_puts.take() {
+                    p.answer.send(Err(StoreError::Task(e.to_string()))).ok();
+                }
+            }
         }
         answered
             .await
