@@ -84,6 +84,7 @@ bench: release $(VENV)/.ok
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/processing.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/pipeline.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/manyjobs.py
+	$(PY) tests/bench/targets.py
 
 clean-venv:
 	rm -rf $(VENV)
