@@ -48,7 +48,8 @@ def main() -> int:
     def row(what: str, ours, against: str, theirs, spec: str, target: str, met):
         """`met(ours, theirs)` says whether the target holds (None when a figure is missing)."""
         have = ours is not None and (theirs is not None or against == "")
-        ratio = f"{ours / theirs:.2f}×" if ours is not None and theirs else "–"
+        r = ours / theirs if ours is not None and theirs else None
+        ratio = "–" if r is None else f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
         verdict = ("met" if met(ours, theirs) else "**not met**") if have else "not measured"
         rows.append([what, fmt(ours, spec), against or "–", fmt(theirs, spec), ratio, target, verdict])
 
