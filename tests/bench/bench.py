@@ -238,9 +238,9 @@ def make_parts(directory: str, mib: int) -> list[Path]:
     return parts
 
 
-def ingest_ceiling_mb_s(mib: int, parallel: int = 8) -> float:
+def ingest_ceiling_mb_s(mib: int, parallel: int = 8, rounds: int = 3) -> float:
     """The same parallel curl uploads as the big PUT, into `examples/ingest_sink.rs`: a server that
-    only writes each body to a file and fdatasyncs it (no MD5, no S3). The best of three."""
+    only writes each body to a file and fdatasyncs it (no MD5, no S3). The best of `rounds`."""
     sink = REPO / "target" / "release" / "examples" / "ingest_sink"
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "ingest_sink"], cwd=REPO, check=True)
     with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
@@ -256,7 +256,7 @@ def ingest_ceiling_mb_s(mib: int, parallel: int = 8) -> float:
                 time.sleep(0.05)
             urls = [f"http://127.0.0.1:{port}/{i}" for i in range(len(parts))]
             best = 0.0
-            for _ in range(3):
+            for _ in range(rounds):
                 t0 = time.perf_counter()
                 curl_put_files(parts, urls, parallel)
                 best = max(best, mib / (time.perf_counter() - t0))
@@ -325,9 +325,9 @@ def curl_ranged_get(s3, size: int, streams: int = 4) -> float:
     return elapsed
 
 
-def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
-    """A big multipart object PUT and GET, by curl (presigned URLs, parallel) and by boto3's
-    transfer manager, then 4 KiB PUT/GET load."""
+def s3_load(peer: Peer, big_mib: int, duration: int, connections: int, rounds: int) -> dict:
+    """A big multipart object PUT and GET, by curl (presigned URLs, parallel; the best of `rounds`,
+    as the ingest ceiling is), and by boto3's transfer manager, then 4 KiB PUT/GET load."""
     import boto3
     from boto3.s3.transfer import TransferConfig
 
@@ -344,8 +344,8 @@ def s3_load(peer: Peer, big_mib: int, duration: int, connections: int) -> dict:
             with open(src, "wb") as f:
                 for p in parts:
                     f.write(p.read_bytes())
-            curl_put_s = curl_multipart_put(s3, parts)
-            curl_get_s = curl_ranged_get(s3, src.stat().st_size)
+            curl_put_s = min(curl_multipart_put(s3, parts) for _ in range(rounds))
+            curl_get_s = min(curl_ranged_get(s3, src.stat().st_size) for _ in range(rounds))
             for p in parts:
                 p.unlink()
             cfg = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
@@ -498,6 +498,8 @@ def main() -> int:
     ap.add_argument("--starts", type=int, default=5, help="cold starts per server (default 5)")
     ap.add_argument("--s3-object-mib", type=int, default=256, help="size of the large S3 object (default 256)")
     ap.add_argument("--skip-s3", action="store_true", help="leave out the S3 measurements")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="big PUTs and GETs per server, and uploads into the ingest sink; the best counts (default 3)")
     args = ap.parse_args()
     ensure_venv()
 
@@ -540,7 +542,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
             disk = disk_fsync_mb_s(d, args.s3_object_mib)
         print("bench: ingest ceiling: the big PUT's uploads into a write-and-fdatasync sink", flush=True)
-        ceiling = ingest_ceiling_mb_s(args.s3_object_mib)
+        ceiling = ingest_ceiling_mb_s(args.s3_object_mib, rounds=args.rounds)
         for peer in selected:
             if not peer.available:
                 s3_results[peer.name] = {"error": peer.note}
@@ -548,7 +550,8 @@ def main() -> int:
             print(f"bench: {peer.name}: S3 {args.s3_object_mib} MiB multipart PUT/GET, then {args.duration} s "
                   f"each of 4 KiB PUT and GET with {args.connections} connections", flush=True)
             try:
-                s3_results[peer.name] = s3_load(peer, args.s3_object_mib, args.duration, args.connections)
+                s3_results[peer.name] = s3_load(peer, args.s3_object_mib, args.duration, args.connections,
+                                                args.rounds)
             except Exception as e:
                 s3_results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
 

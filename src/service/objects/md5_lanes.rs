@@ -185,12 +185,14 @@ fn pass<const N: usize>(runs: &mut [&mut Run], words: &mut [[[u32; N]; 16]], ker
 
 /// Lays the runs' blocks out across the lanes: `words[b][w][l]` becomes word `w` of block `b` of
 /// `rows[l]` (each row holds `words.len()` blocks; lanes past the last row may be overwritten).
-/// With AVX2 each 8 x 8 square of words is turned in registers, a tenth of the instructions of
-/// picking the words one by one.
+/// In 16-lane passes with AVX2, each 8 x 8 square of words is turned in registers, a tenth of
+/// the instructions of picking the words one by one (such passes went from 2,540 to 6,930 MB/s in
+/// `speed`). 8-lane passes pick them: there the squares gained 5% in `speed` and measured a few
+/// percent slower in the bench's big PUT (8 uploads, passes often short of 8 runs).
 fn spread<const N: usize>(rows: &[&[u8]], words: &mut [[[u32; N]; 16]], kernel: Kernel) {
     debug_assert!(rows.len() <= N && rows.iter().all(|r| r.len() == words.len() * 64));
     #[cfg(target_arch = "x86_64")]
-    if N.is_multiple_of(8) && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
+    if N == LANES && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
         // SAFETY: `detect` chose these kernels only where the CPU has AVX2.
         unsafe { spread_avx2(rows, words) };
         return;
