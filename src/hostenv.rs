@@ -48,20 +48,32 @@ pub fn proxy_ca(data_dir: &Path) -> Result<awsproxy::ca::LocalCa, awsproxy::ca::
     awsproxy::ca::LocalCa::load_or_create(&dir)
 }
 
-/// The `export` block for `eval "$(sagebox env)"`, and warnings for stderr. The files it names
-/// are written first; a proxy CA that cannot be made is an error (the proxy was asked for).
+/// The `export` block for `eval "$(sagebox env)"`, and warnings for stderr.
 pub fn exports(config: &Config) -> Result<(String, Vec<String>), String> {
-    let mut out = format!(
-        "export AWS_ENDPOINT_URL={}\nexport AWS_DEFAULT_REGION={}\nexport AWS_REGION={}\nexport AWS_ACCESS_KEY_ID=sagebox\nexport AWS_SECRET_ACCESS_KEY=sagebox\n",
-        config.endpoint_url(),
-        config.region,
-        config.region,
-    );
+    let (vars, warnings) = variables(config)?;
+    let out = vars
+        .iter()
+        .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+        .collect();
+    Ok((out, warnings))
+}
+
+/// The environment that points AWS clients at this server (what `sagebox env` exports and
+/// `sagebox run` gives its command), and warnings for stderr. The files it names are written
+/// first; a proxy CA that cannot be made is an error (the proxy was asked for).
+pub fn variables(config: &Config) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+    let mut vars: Vec<(String, String)> = vec![
+        ("AWS_ENDPOINT_URL".into(), config.endpoint_url()),
+        ("AWS_DEFAULT_REGION".into(), config.region.clone()),
+        ("AWS_REGION".into(), config.region.clone()),
+        ("AWS_ACCESS_KEY_ID".into(), "sagebox".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "sagebox".into()),
+    ];
     let mut warnings = Vec::new();
     match write_sdk_config(config) {
-        Ok(path) => out.push_str(&format!(
-            "export SAGEMAKER_USER_CONFIG_OVERRIDE={}\n",
-            shell_quote(&path.display().to_string())
+        Ok(path) => vars.push((
+            "SAGEMAKER_USER_CONFIG_OVERRIDE".into(),
+            path.display().to_string(),
         )),
         Err(e) => warnings.push(format!(
             "sagebox: cannot write the SageMaker SDK defaults file under {} ({e}); Session().default_bucket() will ask STS for the account",
@@ -82,12 +94,17 @@ pub fn exports(config: &Config) -> Result<(String, Vec<String>), String> {
         }
         // Both spellings: Python prefers the lower-case one when both are set, so a user's own
         // https_proxy would otherwise win.
-        out.push_str(&format!(
-            "export HTTPS_PROXY={proxy}\nexport https_proxy={proxy}\nexport NO_PROXY={no_proxy}\nexport no_proxy={no_proxy}\nexport AWS_CA_BUNDLE={}\n",
-            shell_quote(&bundle.display().to_string())
-        ));
+        for (k, v) in [
+            ("HTTPS_PROXY", &proxy),
+            ("https_proxy", &proxy),
+            ("NO_PROXY", &no_proxy),
+            ("no_proxy", &no_proxy),
+        ] {
+            vars.push((k.into(), v.clone()));
+        }
+        vars.push(("AWS_CA_BUNDLE".into(), bundle.display().to_string()));
     }
-    Ok((out, warnings))
+    Ok((vars, warnings))
 }
 
 /// `s` as one shell word.

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod awsproxy;
 pub mod config;
 pub mod console;
+pub mod ephemeral;
 pub mod gateway;
 pub mod guard;
 pub mod hostenv;
@@ -141,6 +142,11 @@ impl Server {
                 started,
             })),
         })
+    }
+
+    /// The services behind this server (they outlive `run`: `sagebox run` cleans up with them).
+    pub fn services(&self) -> &Services {
+        &self.state.services
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -51,6 +51,50 @@ enum Command {
         #[command(subcommand)]
         command: WheelsCommand,
     },
+    /// Run one command against a temporary sagebox: start it on a free port with its own data
+    /// directory, run CMD with the AWS environment pointing at it, then stop it and remove what
+    /// it started. The exit status is CMD's (125: sagebox failed; 127: CMD could not start).
+    Run(RunArgs),
+    /// Remove every container, network and volume a data directory's server started (run it
+    /// once that server has stopped: its endpoints and notebook volumes outlive it by design).
+    Purge {
+        /// The server's data directory.
+        #[arg(long, env = "SAGEBOX_DATA_DIR", default_value = ".sagebox")]
+        data_dir: std::path::PathBuf,
+    },
+    /// Print a shell completion script, e.g. `source <(sagebox completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Address to listen on (port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: std::net::SocketAddr,
+    /// Data directory (default: a temporary one, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Keep the data directory and the containers after CMD ends.
+    #[arg(long)]
+    keep: bool,
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<String>,
+}
+
+/// The serve settings from SAGEBOX_* variables and defaults alone (for `sagebox run`).
+#[derive(Parser)]
+struct EnvConfig {
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Subcommand)]
@@ -89,6 +133,11 @@ enum ImagesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a key that changes when any image `images build` builds would change (for CI
+    /// caches of `docker save` archives).
+    Key,
+    /// Print the references of the images `images build` builds, for `docker save`.
+    Refs,
     /// Show which local image an image URI runs as (AWS algorithm URIs map to emulator images).
     Resolve {
         /// Image URIs, e.g. 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1
@@ -127,7 +176,28 @@ fn main() -> std::process::ExitCode {
             ImagesCommand::Build(b) => block_on(images_build(b)),
             ImagesCommand::List { config, json } => block_on(images_list(config, json)),
             ImagesCommand::Resolve { uris } => images_resolve(&uris),
+            ImagesCommand::Key => {
+                println!("{}", images_key());
+                std::process::ExitCode::SUCCESS
+            }
+            ImagesCommand::Refs => {
+                for r in default_images() {
+                    println!("{}\n{}", r.reference(), r.latest());
+                }
+                std::process::ExitCode::SUCCESS
+            }
         },
+        Command::Run(args) => run(args),
+        Command::Purge { data_dir } => block_on(purge(data_dir)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sagebox", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
+            std::io::stdout().write_all(&script).ok();
+            std::process::ExitCode::SUCCESS
+        }
         Command::Wheels { command } => match command {
             WheelsCommand::Add {
                 packages,
@@ -230,9 +300,8 @@ async fn images_build(args: ImagesBuild) -> std::process::ExitCode {
         }
     };
     let names: Vec<String> = if args.names.is_empty() {
-        recipes::images()
+        default_images()
             .iter()
-            .filter(|r| !r.on_demand())
             .map(|r| r.name.to_string())
             .collect()
     } else {
@@ -316,6 +385,104 @@ async fn images_list(config: Config, json: bool) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The images `sagebox images build` builds when no name is given.
+fn default_images() -> Vec<recipes::Recipe> {
+    recipes::images()
+        .into_iter()
+        .filter(|r| !r.on_demand())
+        .collect()
+}
+
+/// SHA-256 over the default images' recipe hashes (each covers its parents and base).
+fn images_key() -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for r in default_images() {
+        h.update(r.name.as_bytes());
+        h.update([0u8]);
+        h.update(r.hash().as_bytes());
+        h.update([b'\n']);
+    }
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+async fn purge(data_dir: std::path::PathBuf) -> std::process::ExitCode {
+    let Ok(owner) = std::fs::read_to_string(data_dir.join("instance-id")) else {
+        // No server ever ran there, so nothing carries its label.
+        return std::process::ExitCode::SUCCESS;
+    };
+    let runtime = Runtime::new(Default::default(), owner.trim().to_string());
+    let engine = match runtime.engine().await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("sagebox purge: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let mut total = 0;
+    // Again after a moment if anything was there: the engine may finish creating a network a
+    // killed server had asked for after the first listing.
+    for pass in 0..2 {
+        match engine.purge(&runtime.owner).await {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => {
+                eprintln!("sagebox purge: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        if pass == 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    if total > 0 {
+        println!(
+            "sagebox purge: removed {total} containers, networks and volumes of {}",
+            data_dir.display()
+        );
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+fn run(args: RunArgs) -> std::process::ExitCode {
+    let mut config = match EnvConfig::try_parse_from(["sagebox"]) {
+        Ok(c) => c.config,
+        Err(e) => {
+            eprintln!("sagebox run: {e}");
+            return std::process::ExitCode::from(sagebox::ephemeral::FAILED);
+        }
+    };
+    config.bind = args.bind;
+    let temporary_data_dir = args.data_dir.is_none();
+    config.data_dir = args
+        .data_dir
+        .unwrap_or_else(sagebox::ephemeral::temporary_data_dir);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SAGEBOX_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let request = sagebox::ephemeral::RunRequest {
+        config,
+        temporary_data_dir,
+        keep: args.keep,
+        command: args.command,
+    };
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(sagebox::ephemeral::run(request)),
+        Err(e) => {
+            eprintln!("sagebox run: cannot start the async runtime: {e}");
+            sagebox::ephemeral::FAILED
+        }
+    };
+    std::process::ExitCode::from(code)
 }
 
 fn images_resolve(uris: &[String]) -> std::process::ExitCode {

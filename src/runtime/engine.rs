@@ -120,6 +120,11 @@ pub trait ExecutionEngine: Send + Sync {
     ) -> Result<Vec<Listed>, EngineError>;
     /// Removes what `owner` created and `keep` does not claim; how many objects went.
     async fn sweep(&self, owner: &str, keep: Keep<'_>) -> Result<usize, EngineError>;
+    /// Removes everything `owner` created, named volumes included (`sagebox run` and test
+    /// fixtures end with this); how many objects went.
+    async fn purge(&self, owner: &str) -> Result<usize, EngineError> {
+        self.sweep(owner, &|_| false).await
+    }
 
     /// The container's output as lines; with `follow`, until it exits. `since` (epoch seconds;
     /// 0: from the start) skips what was written before it (re-attaching after a restart).

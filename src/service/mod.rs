@@ -143,6 +143,16 @@ impl Services {
         &self.config
     }
 
+    /// Removes every container, network and volume this data directory's server created, for
+    /// a server that is done for good (`sagebox run` after its command); how many went.
+    pub async fn purge_containers(&self) -> Result<usize, crate::runtime::engine::EngineError> {
+        self.runtime
+            .engine()
+            .await?
+            .purge(&self.runtime.owner)
+            .await
+    }
+
     /// The object store, for the S3 protocol service and the console's S3 pages.
     pub fn objects(&self) -> &objects::Objects {
         &self.objects

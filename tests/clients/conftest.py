@@ -1,10 +1,10 @@
 """Fixtures for the client acceptance suite: a real sagebox process, boto3 clients and the AWS CLI
 pointed at it.
 
-One server runs for the whole session (`sagebox`); tests that stop or restart a server get their
-own (`spawn_sagebox`), so killing it cannot disturb the others. Every test names its resources with
-`unique()`, so no test depends on what another created. When a test fails, the tail of the server's
-log is attached to the report.
+One server runs for the whole session (`sagebox`, from the packaged pytest plugin); tests that
+stop or restart a server get their own (`spawn_sagebox`), so killing it cannot disturb the others.
+Every test names its resources with `unique()`, so no test depends on what another created. When a
+test fails, the tail of each running server's log is attached to the report.
 """
 
 import json
@@ -17,7 +17,7 @@ import boto3
 import botocore.config
 import pytest
 
-from support import REGION, Sagebox, build_byo_image, clean_aws_env, unique
+from support import REGION, build_byo_image, clean_aws_env, sagebox_binary, unique
 
 # Neither the developer's AWS config nor their environment may leak into the clients under test.
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
@@ -28,56 +28,19 @@ os.environ.update(
     AWS_EC2_METADATA_DISABLED="true",
 )
 
-_servers: list[Sagebox] = []
+# The checkout's binary unless one is named: the plugin would look for an installed wheel.
+os.environ.setdefault("SAGEBOX_BIN", str(sagebox_binary()))
 
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and _servers:
-        for server in _servers:
-            report.sections.append(
-                (f"sagebox log ({server.url}, data dir {server.data_dir})", server.log_tail(8000))
-            )
-
-
-def _start(tmp_dir, extra_args=()):
-    server = Sagebox(tmp_dir / "data", tmp_dir / "sagebox.log", extra_args)
-    _servers.append(server)
-    try:
-        server.start()
-    except RuntimeError as e:
-        server.kill()
-        pytest.fail(str(e), pytrace=False)
-    return server
-
-
-@pytest.fixture(scope="session")
-def sagebox(tmp_path_factory):
-    """The shared server, default region and account."""
-    server = _start(tmp_path_factory.mktemp("sagebox"))
-    yield server
-    server.kill()
-    server.remove_containers()
-    _servers.remove(server)
+# The servers come from the packaged pytest plugin (python/sagebox/pytest_plugin.py), so every
+# `make test` exercises it: `sagebox` (the session's server), `sagebox_spawn` (private servers
+# with extra flags), the log attached to a failed test's report, and the cleanup by owner label.
+pytest_plugins = ["sagebox.pytest_plugin"]
 
 
 @pytest.fixture
-def spawn_sagebox(tmp_path_factory):
+def spawn_sagebox(sagebox_spawn):
     """Start a private server (extra CLI flags allowed); it is killed when the test ends."""
-    mine = []
-
-    def spawn(*extra_args):
-        server = _start(tmp_path_factory.mktemp("private-sagebox"), extra_args)
-        mine.append(server)
-        return server
-
-    yield spawn
-    for server in mine:
-        server.kill()
-        server.remove_containers()
-        _servers.remove(server)
+    return sagebox_spawn
 
 
 def _config(**kw):

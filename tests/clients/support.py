@@ -7,7 +7,6 @@ maker, a raw awsJson poster), so a reader can see where a value comes from.
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,21 +17,16 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+# The Python side of the wheel (the Server class, the pytest plugin), from this checkout.
+if str(REPO / "python") not in sys.path:
+    sys.path.insert(0, str(REPO / "python"))
+
+from sagebox.server import Server  # noqa: E402
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ROLE_NAME = "SageMakerRole"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/sagebox-test:1"
-
-
-def _die_with_parent():
-    """Linux: have the kernel SIGKILL the server if the test process dies without tearing down."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def sagebox_binary() -> Path:
@@ -84,127 +78,13 @@ def post_json(url: str, target: str, body, content_type="application/x-amz-json-
     )
 
 
-class Sagebox:
-    """One sagebox process on a loopback port with its own data dir. It can be stopped with any
-    signal and started again on the same port and data dir, which is how persistence is checked."""
+class Sagebox(Server):
+    """One sagebox process on a loopback port with its own data dir (the packaged
+    `sagebox.Server`, run from this checkout's binary). It can be stopped with any signal and
+    started again on the same port and data dir, which is how persistence is checked."""
 
     def __init__(self, data_dir: Path, log_path: Path, extra_args=()):
-        self.binary = sagebox_binary()
-        self.data_dir = Path(data_dir)
-        self.log_path = Path(log_path)
-        self.extra_args = list(extra_args)
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0):
-        if not self.binary.exists():
-            raise RuntimeError(
-                f"sagebox binary not found at {self.binary}: run `cargo build` or set SAGEBOX_BIN"
-            )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        log.write(f"\n=== starting sagebox on {self.url} ===\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(
-            [str(self.binary), "serve", "--bind", f"127.0.0.1:{self.port}",
-             "--data-dir", str(self.data_dir), *self.extra_args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            env={**os.environ, "NO_COLOR": "1", "SAGEBOX_LOG": os.environ.get("SAGEBOX_LOG", "debug")},
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"sagebox exited with {self.proc.returncode} before it was ready:\n{self.log_tail()}"
-                )
-            try:
-                r = requests.get(self.url + "/_sagebox/health", timeout=2)
-                if r.status_code == 200:
-                    return self
-                last = f"HTTP {r.status_code}: {r.text[:200]}"
-            except requests.RequestException as e:
-                last = repr(e)
-            time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"sagebox not healthy after {timeout}s ({last}):\n{self.log_tail()}")
-
-    def stop(self, sig=signal.SIGTERM, timeout: float = 15.0):
-        """Send `sig` and wait for the process to end; returns its exit status (negative: killed by
-        that signal). A process that outlives the timeout is killed and an error is raised."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError(f"sagebox did not exit within {timeout}s of {sig!r}:\n{self.log_tail()}")
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def remove_containers(self):
-        """Removes the containers, networks and volumes this server's data dir owns (its endpoints keep
-        running when the server stops, by design; a test session ends them here)."""
-        try:
-            owner = (self.data_dir / "instance-id").read_text().strip()
-        except OSError:
-            return
-        label = "label=sagebox.owner=" + owner
-        # Again after a moment if anything was there: the engine may finish a network a killed
-        # server had asked for after the first listing (an empty endpoint network was once left
-        # behind that way).
-        if self._remove_labelled(label):
-            time.sleep(1)
-            self._remove_labelled(label)
-
-    @staticmethod
-    def _remove_labelled(label: str) -> bool:
-        """Removes what carries `label`; says whether there was anything."""
-        found = False
-        for kind, rm in (("ps", ["docker", "rm", "-f"]), ("network", ["docker", "network", "rm"])):
-            listing = ["docker", "ps", "-aq", "--filter", label] if kind == "ps" else \
-                ["docker", "network", "ls", "-q", "--filter", label]
-            try:
-                ids = subprocess.run(listing, capture_output=True, text=True, timeout=60).stdout.split()
-                if ids:
-                    found = True
-                    subprocess.run(rm + ids, capture_output=True, timeout=120)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        # notebook instances' volumes (kept across stops by design)
-        try:
-            vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", label],
-                                  capture_output=True, text=True, timeout=60).stdout.split()
-            if vols:
-                found = True
-                subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        return found
-
-    def restart(self, sig=signal.SIGTERM):
-        """Stop with `sig`, then start again on the same port and data dir."""
-        self.stop(sig)
-        return self.start()
-
-    def log_tail(self, limit: int = 20000) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return text[-limit:]
+        super().__init__(data_dir, log_path, extra_args, binary=sagebox_binary())
 
 
 def docker_answers() -> bool:

@@ -19,10 +19,13 @@ impl DockerEngine {
         let options = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
-        let created = self
-            .docker
-            .create_container(Some(options), super::spec::create_body(spec))
-            .await?;
+        let mut body = super::spec::create_body(spec);
+        if let Some(host_config) = body.host_config.as_mut() {
+            host_config.binds = Some(super::spec::bind_strings(
+                &self.paths.map_binds(&spec.binds)?,
+            ));
+        }
+        let created = self.docker.create_container(Some(options), body).await?;
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             if let Err(r) = self.remove(&created.id).await {
                 // The start's error is the one to report; a leftover is swept like any other.

@@ -7,6 +7,7 @@
 mod containers;
 mod logs;
 mod networks;
+pub mod paths;
 mod spec;
 
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ pub struct DockerEngine {
     docker: Docker,
     host: String,
     builds: BuildLocks,
+    /// How bind-mount sources map to the engine host's paths (sagebox may run in a container).
+    paths: Arc<paths::HostPaths>,
 }
 
 fn docker_host() -> String {
@@ -56,16 +59,23 @@ impl DockerEngine {
             })?
             .map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
+        let paths = Arc::new(paths::HostPaths::detect(&docker).await);
         Ok(DockerEngine {
             docker,
             host,
             builds: BuildLocks::default(),
+            paths,
         })
     }
 
     /// Where the engine was reached (DOCKER_HOST or the default socket).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// How this process's paths map to the engine host's.
+    pub fn host_paths(&self) -> &paths::HostPaths {
+        &self.paths
     }
 
     pub fn docker(&self) -> &Docker {
@@ -264,6 +274,10 @@ impl ExecutionEngine for DockerEngine {
     }
     async fn sweep(&self, owner: &str, keep: Keep<'_>) -> Result<usize, EngineError> {
         DockerEngine::sweep(self, owner, keep).await
+    }
+    async fn purge(&self, owner: &str) -> Result<usize, EngineError> {
+        let swept = DockerEngine::sweep(self, owner, |_| false).await?;
+        Ok(swept + self.remove_volumes_of(owner).await?)
     }
     fn logs(&self, id: &str, follow: bool, since: i64) -> BoxStream<'static, LogLine> {
         DockerEngine::logs(self, id, follow, since)

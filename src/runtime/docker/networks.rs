@@ -92,6 +92,26 @@ impl DockerEngine {
         }
     }
 
+    /// Removes the named volumes `owner` created (notebook instances' home folders).
+    pub async fn remove_volumes_of(&self, owner: &str) -> Result<usize, EngineError> {
+        let filters =
+            HashMap::from([("label".to_string(), vec![format!("{OWNER_LABEL}={owner}")])]);
+        let listed = self
+            .docker
+            .list_volumes(Some(
+                bollard::query_parameters::ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await?;
+        let mut removed = 0;
+        for volume in listed.volumes.unwrap_or_default() {
+            self.remove_volume(&volume.name).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Removes what this instance created and nobody claims: containers first, then networks.
     /// `keep` sees each object's labels and says whether a service re-adopts it.
     pub async fn sweep(

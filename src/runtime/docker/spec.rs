@@ -7,7 +7,7 @@ use bollard::models::{
     PortBinding,
 };
 
-use crate::runtime::engine::ContainerSpec;
+use crate::runtime::engine::{Bind, ContainerSpec};
 
 /// Every container logs to Docker's json-file driver, which sagebox follows, with room for a
 /// fast writer: sagebox reads a container's output at about 100,000 lines/s through Docker's
@@ -25,6 +25,21 @@ fn log_config() -> HostConfigLogConfig {
     }
 }
 
+/// Binds in Docker's `HOST:CONTAINER[:ro]` form.
+pub(super) fn bind_strings(binds: &[Bind]) -> Vec<String> {
+    binds
+        .iter()
+        .map(|b| {
+            format!(
+                "{}:{}{}",
+                b.host,
+                b.container,
+                if b.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect()
+}
+
 pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
         .publish
@@ -40,19 +55,7 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         })
         .collect();
     let host_config = HostConfig {
-        binds: Some(
-            spec.binds
-                .iter()
-                .map(|b| {
-                    format!(
-                        "{}:{}{}",
-                        b.host,
-                        b.container,
-                        if b.read_only { ":ro" } else { "" }
-                    )
-                })
-                .collect(),
-        ),
+        binds: Some(bind_strings(&spec.binds)),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         extra_hosts: spec
             .host_gateway
