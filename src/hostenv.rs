@@ -48,6 +48,9 @@ pub fn proxy_ca(data_dir: &Path) -> Result<awsproxy::ca::LocalCa, awsproxy::ca::
     awsproxy::ca::LocalCa::load_or_create(&dir)
 }
 
+/// Environment variables, in the order they are exported.
+pub type Variables = Vec<(String, String)>;
+
 /// The `export` block for `eval "$(sagebox env)"`, and warnings for stderr.
 pub fn exports(config: &Config) -> Result<(String, Vec<String>), String> {
     let (vars, warnings) = variables(config)?;
@@ -61,7 +64,7 @@ pub fn exports(config: &Config) -> Result<(String, Vec<String>), String> {
 /// The environment that points AWS clients at this server (what `sagebox env` exports and
 /// `sagebox run` gives its command), and warnings for stderr. The files it names are written
 /// first; a proxy CA that cannot be made is an error (the proxy was asked for).
-pub fn variables(config: &Config) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+pub fn variables(config: &Config) -> Result<(Variables, Vec<String>), String> {
     let mut vars: Vec<(String, String)> = vec![
         ("AWS_ENDPOINT_URL".into(), config.endpoint_url()),
         ("AWS_DEFAULT_REGION".into(), config.region.clone()),
