@@ -8,7 +8,12 @@ PY      := $(VENV)/bin/python
 BIN     := target/debug/sagebox
 ARGS    ?=
 
-.PHONY: run build release test test-rust test-clients test-images test-console images doctor lint models-check bench clean-venv
+# `make image`: the sagebox image (IMAGE_PROFILE=dev packs the debug build, as the tests do).
+IMAGE         ?= sagebox:latest
+IMAGE_PROFILE ?= release
+IMAGE_BIN     := target/$(if $(filter dev,$(IMAGE_PROFILE)),debug,$(IMAGE_PROFILE))/sagebox
+
+.PHONY: run build release wheel image test test-rust test-clients test-images test-console images doctor lint models-check bench clean-venv
 
 run: build
 	$(BIN) serve $(ARGS)
@@ -43,6 +48,15 @@ test: models-check build $(VENV)/.ok $(VENV3)/.ok
 	$(MAKE) --no-print-directory test-rust test-clients test-images test-console; status=$$?; \
 	wait $$builder || echo "the background image build failed: see target/images-build.log"; \
 	exit $$status
+
+# The wheel for this platform (target/wheels/): `pip install target/wheels/sagebox-*.whl` puts
+# `sagebox` on PATH with the pytest plugin. Other platforms: see README ("Other platforms").
+wheel: $(VENV)/.ok
+	$(VENV)/bin/maturin build --release --out target/wheels
+
+image:
+	$(CARGO) build --profile $(IMAGE_PROFILE) --bin sagebox
+	sh tools/container/build.sh $(IMAGE_BIN) $(IMAGE)
 
 # Builds the emulator images that are missing or outdated (needs Docker and mmdebstrap).
 images: build

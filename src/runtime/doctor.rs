@@ -43,6 +43,40 @@ fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Che
 }
 
 /// Runs every check.
+/// Only when sagebox runs in a container: whether the engine can see the data directory and the
+/// wheelhouse (job containers bind-mount files from them) at a host path.
+async fn container_check(runtime: &Runtime, data_dir: &Path) -> Option<Check> {
+    let paths = runtime.host_paths().await?;
+    let id = paths.container.clone()?;
+    let short = &id[..id.len().min(12)];
+    let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    Some(match paths.host_path(&data_dir) {
+        Ok(host) => {
+            let wheels = runtime.options.wheelhouse_dir();
+            let (verdict, wheel_note) = match paths.host_path(&wheels) {
+                Ok(_) => (Verdict::Ok, String::new()),
+                Err(_) => (
+                    Verdict::Warn,
+                    format!(
+                        "; the wheelhouse {} is not from the host, so script-mode jobs cannot install requirements.txt (set --wheelhouse under the data directory)",
+                        wheels.display()
+                    ),
+                ),
+            };
+            check(
+                "container",
+                verdict,
+                format!(
+                    "sagebox runs in container {short}; the data directory {} is the host's {}{wheel_note}",
+                    data_dir.display(),
+                    host.display()
+                ),
+            )
+        }
+        Err(e) => check("container", Verdict::Fail, e.to_string()),
+    })
+}
+
 pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Check> {
     let mut checks = Vec::new();
     let engine = runtime.engine().await;
@@ -121,6 +155,9 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
     };
     gpus.facts = serde_json::to_value(&report).unwrap_or_default();
     checks.push(gpus);
+    if let Some(c) = container_check(runtime, data_dir).await {
+        checks.push(c);
+    }
 
     if engine.is_ok() {
         match runtime.images().await {

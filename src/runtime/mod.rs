@@ -211,6 +211,12 @@ impl Runtime {
         }
     }
 
+    /// How this process's paths map to the Docker engine host's; None without a Docker engine.
+    pub async fn host_paths(&self) -> Option<docker::paths::HostPaths> {
+        let connected = self.connected().await.ok()?;
+        Some(connected.docker?.host_paths().clone())
+    }
+
     /// The emulator-image builder; only a Docker engine has one.
     pub async fn images(&self) -> Result<ImageBuilder, EngineError> {
         self.connected()

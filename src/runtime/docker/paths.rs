@@ -88,7 +88,11 @@ impl HostPaths {
             if let Ok(rest) = local.strip_prefix(inside)
                 && rest.components().all(|c| matches!(c, Component::Normal(_)))
             {
-                return Ok(host.join(rest));
+                return Ok(if rest.as_os_str().is_empty() {
+                    host.clone()
+                } else {
+                    host.join(rest)
+                });
             }
         }
         Err(EngineError::Other(format!(
