@@ -181,9 +181,13 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::SUCCESS
             }
             ImagesCommand::Refs => {
-                for r in default_images() {
-                    println!("{}\n{}", r.reference(), r.latest());
-                }
+                use std::io::Write;
+                let refs: String = default_images()
+                    .iter()
+                    .map(|r| format!("{}\n{}\n", r.reference(), r.latest()))
+                    .collect();
+                // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
+                std::io::stdout().write_all(refs.as_bytes()).ok();
                 std::process::ExitCode::SUCCESS
             }
         },
