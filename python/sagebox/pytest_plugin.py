@@ -42,8 +42,16 @@ def pytest_runtest_makereport(item, call):
                 (f"sagebox log ({server.url}, data dir {server.data_dir})", server.log_tail(8000)))
 
 
-class _Starter:
-    """Starts servers for one fixture and ends them at its teardown."""
+class Servers:
+    """Starts servers for one fixture and ends them at its teardown; for a fixture of another
+    scope than the plugin's (a module-scoped server with extra flags, say):
+
+        @pytest.fixture(scope="module")
+        def tuned(request, tmp_path_factory):
+            servers = Servers(request.config, tmp_path_factory)
+            yield servers.start("tuned", ["--gpu-fallback", "cpu"])
+            servers.end()
+    """
 
     def __init__(self, config, tmp_path_factory):
         self.binary = find_binary(config.getoption("sagebox_bin"))
@@ -86,7 +94,7 @@ class _Starter:
 @pytest.fixture(scope="session")
 def sagebox(request, tmp_path_factory):
     """The session's sagebox server, its variables exported while the session runs."""
-    starter = _Starter(request.config, tmp_path_factory)
+    starter = Servers(request.config, tmp_path_factory)
     server = starter.start("sagebox")
     saved = {k: os.environ.get(k) for k in server.env}
     os.environ.update(server.env)
@@ -102,7 +110,7 @@ def sagebox(request, tmp_path_factory):
 @pytest.fixture
 def sagebox_spawn(request, tmp_path_factory):
     """spawn(*extra_serve_flags) -> a started Server of the test's own, ended with the test."""
-    starter = _Starter(request.config, tmp_path_factory)
+    starter = Servers(request.config, tmp_path_factory)
     yield lambda *extra_args: starter.start("sagebox-private", extra_args)
     starter.end()
 

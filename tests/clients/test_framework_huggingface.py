@@ -143,23 +143,22 @@ def hub_cache(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sagebox(hub_cache, tmp_path_factory):
+def sagebox(request, hub_cache, tmp_path_factory):
     """A private server that runs GPU instance types on CPU and mounts `hub_cache`."""
-    from conftest import _servers, _start
+    from sagebox.pytest_plugin import Servers
 
+    servers = Servers(request.config, tmp_path_factory)
     saved = os.environ.get("HF_HUB_CACHE")
     os.environ["HF_HUB_CACHE"] = str(hub_cache)
     try:
-        server = _start(tmp_path_factory.mktemp("sagebox-hf"), ("--gpu-fallback", "cpu"))
+        server = servers.start("sagebox-hf", ("--gpu-fallback", "cpu"))
     finally:
         if saved is None:
             os.environ.pop("HF_HUB_CACHE")
         else:
             os.environ["HF_HUB_CACHE"] = saved
     yield server
-    server.kill()
-    server.remove_containers()
-    _servers.remove(server)
+    servers.end()
 
 
 @pytest.fixture(scope="module")

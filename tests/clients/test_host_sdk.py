@@ -34,6 +34,15 @@ print(json.dumps({"role": role, "bucket": bucket}))
 """
 
 
+@pytest.fixture(autouse=True)
+def no_exported_endpoint(sagebox, monkeypatch):
+    """The clients made in this process stand for a user's own code aimed at AWS's hosts: the
+    variables the session's `sagebox` fixture exports would send them to that server instead."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                 "AWS_DEFAULT_REGION", "SAGEMAKER_USER_CONFIG_OVERRIDE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def host_env(**extra):
     """The environment of a fresh shell on the host: no AWS settings, no proxy, no AWS config files
     (so nothing but what `sagebox env` exports points the clients anywhere)."""
