@@ -93,7 +93,7 @@ impl Drop for Piece {
         // The piece that ends a window releases the whole window; the rest of the mapping goes
         // when the last piece drops the map.
         let end = self.range.end;
-        if end % RELEASE != 0 || end == self.map.len() {
+        if !end.is_multiple_of(RELEASE) || end == self.map.len() {
             return;
         }
         // SAFETY: the mapping is a read-only, shared map of a file: dropping its pages from this
