@@ -59,6 +59,8 @@ pub async fn run(request: RunRequest) -> u8 {
         }
         Err(e) => {
             eprintln!("sagebox run: {e}");
+            drop(server);
+            remove_data_dir(&request, &data_dir);
             return FAILED;
         }
     };

@@ -420,6 +420,11 @@ async fn purge(data_dir: std::path::PathBuf) -> std::process::ExitCode {
     let runtime = Runtime::new(Default::default(), owner.trim().to_string());
     let engine = match runtime.engine().await {
         Ok(e) => e,
+        // Without an engine there is nothing to remove (and nothing sagebox could have started
+        // since it went away).
+        Err(sagebox::runtime::engine::EngineError::Unreachable { .. }) => {
+            return std::process::ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("sagebox purge: {e}");
             return std::process::ExitCode::FAILURE;
