@@ -21,6 +21,9 @@ from ._binary import find_binary
 from .server import Server
 
 _running = []
+# What teardowns had to say (kept directories, removals), shown in the terminal summary: output
+# during a teardown is captured.
+_notes = []
 
 
 def pytest_addoption(parser):
@@ -42,6 +45,14 @@ def pytest_runtest_makereport(item, call):
                 (f"sagebox log ({server.url}, data dir {server.data_dir})", server.log_tail(8000)))
 
 
+def pytest_terminal_summary(terminalreporter):
+    if _notes:
+        terminalreporter.section("sagebox")
+        for note in _notes:
+            terminalreporter.write_line(note)
+        _notes.clear()
+
+
 class Servers:
     """Starts servers for one fixture and ends them at its teardown; for a fixture of another
     scope than the plugin's (a module-scoped server with extra flags, say):
@@ -57,7 +68,6 @@ class Servers:
         self.binary = find_binary(config.getoption("sagebox_bin"))
         self.keep = config.getoption("sagebox_keep")
         self.tmp = tmp_path_factory
-        self.config = config
         self.mine = []
 
     def start(self, name, extra_args=()):
@@ -85,10 +95,9 @@ class Servers:
             if server in _running:
                 _running.remove(server)
 
-    def _say(self, text):
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(text)
+    @staticmethod
+    def _say(text):
+        _notes.append(text)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ profile, which would add minutes of compiling to every `make test` and package n
 
 import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,16 @@ def test_a_users_project_trains_and_deploys_with_the_plugin(wheel_venv, byo_imag
     # the log shows the request the test made
     assert "failure-report" in failing.stdout.split("sagebox log (", 1)[1], failing.stdout[-4000:]
 
+    kept = subprocess.run(
+        [str(wheel_venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"--basetemp={tmp_path / 'basetemp3'}", "--sagebox-keep", "-k", "exported",
+         "test_train_and_deploy.py"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "sagebox: kept " in kept.stdout, kept.stdout
+    data_dirs = list((tmp_path / "basetemp3").rglob("sagebox.db"))
+    assert len(data_dirs) == 1, "--sagebox-keep left no data directory"
+
 
 RUN_SCRIPT = r"""
 import os, sys, boto3
@@ -152,6 +163,22 @@ def test_sagebox_run_wraps_one_command_and_cleans_up(byo_image):
                              env=env, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 127, missing.stderr
     assert "cannot run `no-such-command-here`" in missing.stderr
+
+
+def test_sagebox_run_passes_sigterm_to_the_command():
+    script = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(120)\n")
+    proc = subprocess.Popen([str(sagebox_binary()), "run", "--", sys.executable, "-c", script],
+                            env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 42, proc.stderr.read()
+    finally:
+        proc.kill()
 
 
 def test_shell_completions_come_from_the_cli(tmp_path):
