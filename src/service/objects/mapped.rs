@@ -10,11 +10,8 @@
 //! `layout`), and an overwritten or deleted object's file is unlinked, which leaves a mapping
 //! whole. (A file cut short by hand under the data directory would fault the reader.)
 //!
-//! Each piece asks the kernel to read the next one ahead and has its own pages mapped in one call
-//! (MADV_POPULATE_READ) instead of one fault per 64 KiB as the socket copy touches them. Pages
-//! go back to the page cache a window (`RELEASE`) at a time once the socket has taken them, so a
-//! 5 GB GET does not show as 5 GB of resident memory; a window rather than every piece, because
-//! each release flushes the TLB of every core running one of sagebox's threads.
+//! Each piece asks the kernel to read the next one ahead, and gives its pages back to the page
+//! cache once the socket has taken it, so a 5 GB GET does not show as 5 GB of resident memory.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -26,9 +23,6 @@ use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 
 /// A mapped body goes out in pieces of this size.
 const PIECE: usize = 4 << 20;
-
-/// The pages of a mapped body are given back this many bytes at a time (a multiple of PIECE).
-const RELEASE: usize = 16 * PIECE;
 
 /// `len` (> 0) bytes of the file at `path` from `start`, as pieces of a read-only mapping.
 pub(super) async fn read_mapped(
@@ -66,8 +60,6 @@ pub(super) async fn read_mapped(
                 map.advise_range(Advice::WillNeed, to, PIECE.min(total - to))
                     .ok();
             }
-            // Read ahead by the previous piece, so this maps pages, it does not wait for a disk.
-            map.advise_range(Advice::PopulateRead, from, to - from).ok();
             Ok(Bytes::from_owner(Piece {
                 map: map.clone(),
                 range: from..to,
@@ -90,18 +82,16 @@ impl AsRef<[u8]> for Piece {
 
 impl Drop for Piece {
     fn drop(&mut self) {
-        // The piece that ends a window releases the whole window; the rest of the mapping goes
-        // when the last piece drops the map.
-        let end = self.range.end;
-        if !end.is_multiple_of(RELEASE) || end == self.map.len() {
-            return;
-        }
         // SAFETY: the mapping is a read-only, shared map of a file: dropping its pages from this
-        // process only means a later touch reads them again from the page cache (a piece of the
-        // window still held, should the socket not have taken it yet, reads the same bytes).
+        // process only means a later touch reads them again from the page cache (the piece
+        // beside this one, if it shares the boundary page, reads the same bytes).
         unsafe {
             self.map
-                .unchecked_advise_range(UncheckedAdvice::DontNeed, end - RELEASE, RELEASE)
+                .unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    self.range.start,
+                    self.range.len(),
+                )
                 .ok();
         }
     }
