@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from support import REPO, Sagebox, docker_answers, unique
+from support import REPO, docker_answers, unique
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 SCRIPT_DIR = REPO / "fixtures" / "pytorch_script"
@@ -59,17 +59,12 @@ def wheelhouse(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, wheelhouse):
-    tmp = tmp_path_factory.mktemp("pytorch-sagebox")
-    box = Sagebox(tmp / "data", tmp / "sagebox.log", ["--wheelhouse", str(wheelhouse)])
-    try:
-        box.start()
-    except RuntimeError as e:
-        box.kill()
-        pytest.fail(str(e), pytrace=False)
-    yield box
-    box.kill()
-    box.remove_containers()
+def server(request, tmp_path_factory, wheelhouse):
+    from sagebox.pytest_plugin import Servers
+
+    servers = Servers(request.config, tmp_path_factory)
+    yield servers.start("pytorch-sagebox", ["--wheelhouse", str(wheelhouse)])
+    servers.end()
 
 
 @pytest.fixture(scope="module")
