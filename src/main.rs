@@ -177,12 +177,12 @@ fn main() -> std::process::ExitCode {
             ImagesCommand::List { config, json } => block_on(images_list(config, json)),
             ImagesCommand::Resolve { uris } => images_resolve(&uris),
             ImagesCommand::Key => {
-                println!("{}", images_key());
+                println!("{}", recipes::defaults_key());
                 std::process::ExitCode::SUCCESS
             }
             ImagesCommand::Refs => {
                 use std::io::Write;
-                let refs: String = default_images()
+                let refs: String = recipes::defaults()
                     .iter()
                     .map(|r| format!("{}\n{}\n", r.reference(), r.latest()))
                     .collect();
@@ -304,7 +304,7 @@ async fn images_build(args: ImagesBuild) -> std::process::ExitCode {
         }
     };
     let names: Vec<String> = if args.names.is_empty() {
-        default_images()
+        recipes::defaults()
             .iter()
             .map(|r| r.name.to_string())
             .collect()
@@ -391,68 +391,21 @@ async fn images_list(config: Config, json: bool) -> std::process::ExitCode {
     }
 }
 
-/// The images `sagebox images build` builds when no name is given.
-fn default_images() -> Vec<recipes::Recipe> {
-    recipes::images()
-        .into_iter()
-        .filter(|r| !r.on_demand())
-        .collect()
-}
-
-/// SHA-256 over the default images' recipe hashes (each covers its parents and base).
-fn images_key() -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for r in default_images() {
-        h.update(r.name.as_bytes());
-        h.update([0u8]);
-        h.update(r.hash().as_bytes());
-        h.update([b'\n']);
-    }
-    hex::encode(h.finalize())[..16].to_string()
-}
-
 async fn purge(data_dir: std::path::PathBuf) -> std::process::ExitCode {
-    let Ok(owner) = std::fs::read_to_string(data_dir.join("instance-id")) else {
-        // No server ever ran there, so nothing carries its label.
-        return std::process::ExitCode::SUCCESS;
-    };
-    let runtime = Runtime::new(Default::default(), owner.trim().to_string());
-    let engine = match runtime.engine().await {
-        Ok(e) => e,
-        // Without an engine there is nothing to remove (and nothing sagebox could have started
-        // since it went away).
-        Err(sagebox::runtime::engine::EngineError::Unreachable { .. }) => {
-            return std::process::ExitCode::SUCCESS;
+    match sagebox::runtime::purge_data_dir(&data_dir).await {
+        Ok(0) => std::process::ExitCode::SUCCESS,
+        Ok(n) => {
+            println!(
+                "sagebox purge: removed {n} containers, networks and volumes of {}",
+                data_dir.display()
+            );
+            std::process::ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("sagebox purge: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let mut total = 0;
-    // Again after a moment if anything was there: the engine may finish creating a network a
-    // killed server had asked for after the first listing.
-    for pass in 0..2 {
-        match engine.purge(&runtime.owner).await {
-            Ok(0) => break,
-            Ok(n) => total += n,
-            Err(e) => {
-                eprintln!("sagebox purge: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        }
-        if pass == 0 {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            std::process::ExitCode::FAILURE
         }
     }
-    if total > 0 {
-        println!(
-            "sagebox purge: removed {total} containers, networks and volumes of {}",
-            data_dir.display()
-        );
-    }
-    std::process::ExitCode::SUCCESS
 }
 
 fn run(args: RunArgs) -> std::process::ExitCode {

@@ -326,6 +326,35 @@ impl Runtime {
 }
 
 /// The id stored in `<data-dir>/instance-id`, made on first start.
+/// Removes every container, network and volume the server of `data_dir` started (`sagebox
+/// purge`); how many went. A data directory no server ran in, or no engine to ask, has nothing.
+pub async fn purge_data_dir(data_dir: &Path) -> Result<usize, EngineError> {
+    let Ok(owner) = std::fs::read_to_string(data_dir.join("instance-id")) else {
+        return Ok(0);
+    };
+    let engine = match Runtime::new(RuntimeOptions::default(), owner.trim().to_string())
+        .engine()
+        .await
+    {
+        Ok(e) => e,
+        Err(EngineError::Unreachable { .. }) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut total = 0;
+    // Again after a moment if anything was there: the engine may finish creating a network a
+    // killed server had asked for after the first listing.
+    for pass in 0..2 {
+        match engine.purge(owner.trim()).await? {
+            0 => break,
+            n => total += n,
+        }
+        if pass == 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    Ok(total)
+}
+
 fn instance_id(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("instance-id");
     match std::fs::read_to_string(&path) {

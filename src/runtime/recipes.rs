@@ -182,9 +182,37 @@ pub fn images() -> Vec<Recipe> {
         .collect()
 }
 
+/// The images `sagebox images build` builds when no name is given (not the on-demand ones).
+pub fn defaults() -> Vec<Recipe> {
+    images().into_iter().filter(|r| !r.on_demand()).collect()
+}
+
+/// A key that changes when any default image would change (each recipe's hash covers its
+/// parents and base): CI caches of `docker save` archives are named by it.
+pub fn defaults_key() -> String {
+    let mut h = Sha256::new();
+    for r in defaults() {
+        h.update(r.name.as_bytes());
+        h.update([0u8]);
+        h.update(r.hash().as_bytes());
+        h.update([b'\n']);
+    }
+    hex::encode(h.finalize())[..16].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_key_is_stable_and_covers_no_on_demand_image() {
+        let key = defaults_key();
+        assert_eq!(key.len(), 16);
+        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(key, defaults_key());
+        assert!(defaults().iter().all(|r| !r.on_demand()));
+        assert!(defaults().iter().any(|r| r.name == "xgboost"));
+    }
 
     #[test]
     fn the_recipes_of_the_issue_are_embedded() {
