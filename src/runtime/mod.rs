@@ -340,19 +340,25 @@ pub async fn purge_data_dir(data_dir: &Path) -> Result<usize, EngineError> {
         Err(EngineError::Unreachable { .. }) => return Ok(0),
         Err(e) => return Err(e),
     };
-    let mut total = 0;
-    // Again after a moment if anything was there: the engine may finish creating a network a
-    // killed server had asked for after the first listing.
-    for pass in 0..2 {
-        match engine.purge(owner.trim()).await? {
-            0 => break,
-            n => total += n,
+    // Again after a moment while anything was there or a removal failed: the engine may finish
+    // creating a network a killed server had asked for after the first listing, and a network
+    // is refused while a container being removed still holds it.
+    let (mut total, mut last_error) = (0, None);
+    for _ in 0..3 {
+        match engine.purge(owner.trim()).await {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                total += n;
+                last_error = None;
+            }
+            Err(e) => last_error = Some(e),
         }
-        if pass == 0 {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    Ok(total)
+    match last_error {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
 }
 
 fn instance_id(data_dir: &Path) -> std::io::Result<String> {
