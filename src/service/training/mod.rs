@@ -238,6 +238,14 @@ impl Services {
     /// At startup: training jobs and endpoints get their containers back, transform jobs cut
     /// short fail; then containers and networks that nothing claims are removed.
     pub async fn recover(self) {
+        // Run in a container, sagebox can only hand job containers files the engine sees.
+        let data_dir = std::path::absolute(&self.config.data_dir)
+            .unwrap_or_else(|_| self.config.data_dir.clone());
+        if let Some(paths) = self.runtime.host_paths().await
+            && let Err(e) = paths.host_path(&data_dir)
+        {
+            tracing::error!("{e}");
+        }
         let mut adopted = self.recover_training().await;
         adopted.extend(self.recover_endpoints().await);
         adopted.extend(self.recover_transforms().await);
