@@ -84,6 +84,10 @@ def test_the_wheel_puts_sagebox_on_path(wheel_venv, tmp_path):
                            env=env, capture_output=True, text=True, timeout=60)
     assert found.returncode == 0, found.stderr
     assert found.stdout.split() == [str(binary), version.stdout.split()[1]]
+    # `python -m sagebox` runs the same binary when the venv's bin/ is not on PATH
+    module = subprocess.run([str(wheel_venv / "bin" / "python"), "-m", "sagebox", "--version"],
+                            env=user_env(), capture_output=True, text=True, timeout=60)
+    assert module.returncode == 0 and module.stdout == version.stdout, module
 
 
 def test_a_users_project_trains_and_deploys_with_the_plugin(wheel_venv, byo_image, tmp_path):
