@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from support import REPO, docker_answers, unique
+from support import REPO, docker_answers, unique, wait_for_log
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 REGION = "us-east-1"
@@ -433,6 +433,10 @@ def test_execution_interrupted_by_kill_resumes_after_restart(spawn_sagebox, clie
     sm = client_factory("sagemaker", server.url)
     running = sm.describe_processing_job(ProcessingJobName=job_name(job_arn))
     assert running["ProcessingJobStatus"] == "InProgress"
+    # Killed once the job's container runs (InProgress comes first, while the container is
+    # still being made; a job killed then has nothing to adopt and fails, saying so).
+    wait_for_log(client_factory("logs", server.url), running["ProcessingJobName"], "slow: sleeping",
+                 kind="Processing")
     server.restart(signal.SIGKILL)
 
     # fresh clients: the old connections died with the server
