@@ -100,7 +100,6 @@ pub async fn run(request: RunRequest) -> u8 {
             Err(crate::runtime::engine::EngineError::Unreachable { .. }) => {}
             Err(e) => eprintln!("sagebox run: could not remove what the run started: {e}"),
         }
-        drop(services);
         remove_data_dir(&request, &data_dir);
     }
     status

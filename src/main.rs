@@ -421,13 +421,7 @@ fn run(args: RunArgs) -> std::process::ExitCode {
     config.data_dir = args
         .data_dir
         .unwrap_or_else(sagebox::ephemeral::temporary_data_dir);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SAGEBOX_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging("warn");
     let request = sagebox::ephemeral::RunRequest {
         config,
         temporary_data_dir,
@@ -467,14 +461,19 @@ fn images_resolve(uris: &[String]) -> std::process::ExitCode {
     code
 }
 
-fn serve(config: Config) -> std::process::ExitCode {
+/// Logs to stderr at SAGEBOX_LOG's level, else `default`.
+fn init_logging(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SAGEBOX_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn serve(config: Config) -> std::process::ExitCode {
+    init_logging("info");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,7 +7,6 @@ maker, a raw awsJson poster), so a reader can see where a value comes from.
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "python") not in sys.path:
     sys.path.insert(0, str(REPO / "python"))
 
-from sagebox.server import Server  # noqa: E402
+from sagebox.server import Server, free_port  # noqa: E402, F401 (free_port: tests import it from here)
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ROLE_NAME = "SageMakerRole"
@@ -45,11 +44,6 @@ def model_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
 def endpoint_config_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
     return f"arn:aws:sagemaker:{region}:{account}:endpoint-config/{name.lower()}"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_aws_env() -> dict:
