@@ -62,6 +62,13 @@ enum Command {
         #[arg(long, env = "SAGEBOX_DATA_DIR", default_value = ".sagebox")]
         data_dir: std::path::PathBuf,
     },
+    /// List every SageMaker operation and how sagebox answers it: run for real, stored
+    /// (validated, kept and echoed back, statuses settling as SageMaker's do), or refused.
+    Ops {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script, e.g. `source <(sagebox completions bash)`.
     Completions {
         #[arg(value_enum)]
@@ -193,6 +200,12 @@ fn main() -> std::process::ExitCode {
         },
         Command::Run(args) => run(args),
         Command::Purge { data_dir } => block_on(purge(data_dir)),
+        Command::Ops { json } => {
+            use std::io::Write;
+            let text = sagebox::service::stored::catalog::operations_report(json);
+            std::io::stdout().write_all(text.as_bytes()).ok();
+            std::process::ExitCode::SUCCESS
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             use std::io::Write;

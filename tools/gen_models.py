@@ -30,10 +30,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from operations import OPERATIONS  # noqa: E402
+import gen_families  # noqa: E402
 import gen_types  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "src" / "aws" / "model"
+FAMILIES = ROOT / "src" / "service" / "stored" / "families.json"
+
+# Services whose every operation gets validation tables: SageMaker's unimplemented operations are
+# answered by the stored-resource engine (tools/gen_families.py), which needs validated input.
+VALIDATE_ALL = {"sagemaker"}
 
 # Patterns Rust cannot express as written (look-around, Java oddities), keyed by the model's text.
 # Each value is an equivalent Java pattern without the unsupported part; it still goes through
@@ -48,6 +54,8 @@ REGEX_OVERRIDES = {
         r"arn:aws[a-z\-]*:cloudformation:[a-z0-9\-]*:[0-9]{12}:stack/[a-zA-Z][a-zA-Z0-9-]{0,127}/.*",
     r"(?=.{1,32}$)[a-zA-Z0-9](-*[a-zA-Z0-9])*": r"[a-zA-Z0-9](-*[a-zA-Z0-9])*",
     r"(?=.{1,1024}$)(https)://([^/]+)/(.+)": r"(https)://([^/]+)/(.+)",
+    r"(?=.{1,255}$)([a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)*":
+        r"([a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)*",
     # "(?<!-)": the name part does not end with '-'.
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?([a-zA-Z0-9]([a-zA-Z0-9\-]){0,62})(?<!-)":
         r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?([a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)",
@@ -377,14 +385,17 @@ def emit_pattern(const, java, warnings):
 UNICODE_USE = object()
 
 
-def generate(service, operations, warnings):
-    """The validation table and typed-shape texts of one service, and the Unicode classes it uses."""
+def generate(service, implemented, warnings):
+    """The validation table and typed-shape texts of one service, and the Unicode classes it uses.
+    Services in VALIDATE_ALL get tables for every operation (the stored-resource engine answers
+    those sagebox does not implement by hand); typed shapes cover the implemented ones only."""
     model, botocore_version = botocore_model(service)
     meta = model["metadata"]
     ops = model["operations"]
-    missing = [op for op in operations if op not in ops]
+    missing = [op for op in implemented if op not in ops]
     if missing:
         raise SystemExit(f"gen_models.py: {service} has no operation(s) {', '.join(missing)}")
+    operations = sorted(ops) if service in VALIDATE_ALL else implemented
     shape_names = reachable_shapes(model, operations)
     shapes = model["shapes"]
 
@@ -406,7 +417,8 @@ def generate(service, operations, warnings):
         "//! (`python3 tools/gen_models.py --check` fails while this file is stale).",
         "//!",
         "//! Holds every operation name in the model, and the shapes reachable from the input shapes of",
-        "//! the operations sagebox implements. The types and the validator live in `super`.",
+        "//! the operations it validates (every one, for services in VALIDATE_ALL). The types and the",
+        "//! validator live in `super`.",
         "",
         "use super::{Member, Model, Operation, Pattern, Shape, ShapeKind as K};",
         UNICODE_USE,
@@ -423,13 +435,13 @@ def generate(service, operations, warnings):
         *[f'    "{op}",' for op in sorted(ops)],
         "];",
         "",
-        "/// The operations sagebox implements, sorted by name.",
+        "/// The operations whose input sagebox validates, sorted by name.",
         "static OPERATIONS: &[Operation] = &[",
     ]
     for op in sorted(operations):
         inp = ops[op].get("input", {}).get("shape")
         out.append(f'    Operation {{ name: "{op}", input: {f"Some({chr(34)}{inp}{chr(34)})" if inp else "None"} }},')
-    out += ["];", "", "/// Shapes reachable from the implemented operations' inputs, sorted by name.", "static SHAPES: &[Shape] = &["]
+    out += ["];", "", "/// Shapes reachable from the validated operations' inputs, sorted by name.", "static SHAPES: &[Shape] = &["]
     for name in shape_names:
         out += emit_shape(name, shapes[name], pattern_consts)
     out += ["];"]
@@ -445,7 +457,7 @@ def generate(service, operations, warnings):
     names = sorted(c.const_name for c in classes)
     use = f"use super::unicode::{{{', '.join(names)}}};" if len(names) > 1 else f"use super::unicode::{''.join(names)};"
     out = [use if line is UNICODE_USE else line for line in out if line is not UNICODE_USE or names]
-    typed = gen_types.generate(model, service, botocore_version, shape_names)
+    typed = gen_types.generate(model, service, botocore_version, reachable_shapes(model, implemented))
     return "\n".join(out) + "\n", typed, classes
 
 
@@ -487,6 +499,9 @@ def outputs(warnings):
         files += [(output_path(service), table), (output_path(service, OUT_DIR / "typed"), typed)]
         classes |= used
     files.append((OUT_DIR / "unicode.rs", generate_unicode(classes)))
+    model, _ = botocore_model("sagemaker")
+    families = gen_families.generate(model, OPERATIONS["sagemaker"])
+    files.append((FAMILIES, json.dumps(families, indent=1, sort_keys=True) + "\n"))
     return files
 
 

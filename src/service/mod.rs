@@ -21,6 +21,7 @@ pub mod processing;
 pub mod registry;
 pub mod resources;
 pub(crate) mod saving;
+pub mod stored;
 pub mod tags;
 pub mod training;
 pub mod transform;

@@ -72,6 +72,27 @@ pub fn tag_pairs(tags: Option<Vec<Tag>>) -> Vec<(String, String)> {
 }
 
 impl Services {
+    /// DeleteTrainingJob, DeleteProcessingJob, DeleteHyperParameterTuningJob: a job is deleted
+    /// only once it has ended, as SageMaker allows; its logs stay, as CloudWatch's do.
+    pub async fn delete_finished_job(&self, kind: ResourceKind, name: &str) -> ServiceResult<()> {
+        let res = self.store.resource(kind, name).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!("Could not find {} \"{name}\".", noun(kind)))
+        })?;
+        let status = res.status.as_deref().unwrap_or_default();
+        if !matches!(status, "Completed" | "Failed" | "Stopped") {
+            let message = format!(
+                "The {} \"{name}\" is {status}; only a job that has ended can be deleted. Stop it first.",
+                noun(kind)
+            );
+            return Err(match kind {
+                ResourceKind::HyperParameterTuningJob => ServiceError::Validation(message),
+                _ => ServiceError::InUse(message),
+            });
+        }
+        self.store.delete_resource(kind, &res.name).await?;
+        Ok(())
+    }
+
     /// Stores a new resource and its tags in one transaction. The request is kept as sent
     /// (minus `Tags`, which live in the tag table); `derived` holds what sagebox filled in.
     pub async fn create_resource(

@@ -39,6 +39,10 @@ impl Services {
                 return Ok(());
             }
         }
+        // the families the stored-resource engine keeps
+        if self.store.stored_by_arn(arn).await?.is_some() {
+            return Ok(());
+        }
         Err(missing())
     }
 

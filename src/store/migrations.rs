@@ -159,6 +159,29 @@ const MIGRATIONS: &[&str] = &[
         resource_table!("pipelines"),
         resource_table!("pipeline_executions")
     ),
+    // 12: the stored-resource engine (service/stored): every family the model defines that has
+    // no table of its own, keyed by family and identifying members; documents kept on a resource
+    // (Put<Resource>Policy).
+    "CREATE TABLE stored_resources (
+        family      TEXT NOT NULL,
+        key         TEXT NOT NULL COLLATE NOCASE,
+        arn         TEXT NOT NULL UNIQUE,
+        status      TEXT,
+        next_status TEXT,
+        next_at     REAL,
+        created     REAL NOT NULL,
+        modified    REAL NOT NULL,
+        request     TEXT NOT NULL,
+        derived     TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (family, key)
+    );
+    CREATE INDEX stored_resources_created ON stored_resources (family, created);
+    CREATE TABLE stored_documents (
+        arn  TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (arn, name)
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

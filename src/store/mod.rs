@@ -11,6 +11,7 @@ pub mod metrics;
 mod migrations;
 pub mod objects;
 pub mod resources;
+pub mod stored;
 pub mod tags;
 
 use std::path::{Path, PathBuf};

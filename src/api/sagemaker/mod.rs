@@ -13,6 +13,7 @@ mod pipelines;
 mod processing;
 mod registry;
 mod render;
+mod stored;
 mod tuning;
 use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
@@ -23,6 +24,7 @@ use crate::aws::model::typed::sagemaker::{
     ListTransformJobsRequest,
 };
 use crate::service::{Input, Request, ServiceError, Services, required, required_str};
+use crate::store::ResourceKind as Kind;
 use list::{ListInput, list_params};
 
 pub use hold::Caller;
@@ -90,8 +92,8 @@ type Answer = Result<Value, ServiceError>;
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The operation table: each name maps to its handler and nothing else, so the table reads as
-/// the list of what is implemented. An operation the model tables know but this table lacks is
-/// an emulator bug, answered as InternalFailure.
+/// the list of what is implemented by hand. Every other operation of the model goes to the
+/// stored-resource engine (`stored`), which answers it by the catalog's rule.
 fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer> {
     match op {
         "CreateModel" => Box::pin(create_model(s, req)),
@@ -106,6 +108,16 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
         "DescribeTrainingJob" => Box::pin(describe_training_job(s, req)),
         "ListTrainingJobs" => Box::pin(list_training_jobs(s, req)),
         "StopTrainingJob" => Box::pin(stop_training_job(s, req)),
+        "DeleteTrainingJob" => Box::pin(delete_job(s, req, Kind::TrainingJob, "TrainingJobName")),
+        "DeleteProcessingJob" => {
+            Box::pin(delete_job(s, req, Kind::ProcessingJob, "ProcessingJobName"))
+        }
+        "DeleteHyperParameterTuningJob" => Box::pin(delete_job(
+            s,
+            req,
+            Kind::HyperParameterTuningJob,
+            "HyperParameterTuningJobName",
+        )),
         "CreateEndpoint" => Box::pin(create_endpoint(s, req)),
         "DescribeEndpoint" => Box::pin(describe_endpoint(s, req)),
         "ListEndpoints" => Box::pin(list_endpoints(s, req)),
@@ -178,13 +190,19 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
         "AddTags" => Box::pin(add_tags(s, req)),
         "ListTags" => Box::pin(list_tags(s, req)),
         "DeleteTags" => Box::pin(delete_tags(s, req)),
+        // every other operation of the model: the stored-resource engine
         other => {
-            let e = ServiceError::Internal(format!(
-                "operation {other} is listed in the model tables but not dispatched"
-            ));
-            Box::pin(std::future::ready(Err(e)))
+            let op = other.to_string();
+            Box::pin(async move { stored::answer(s, &op, req).await })
         }
     }
+}
+
+/// A job's Delete, once the job has ended.
+async fn delete_job(s: &Services, req: Request, kind: Kind, member: &str) -> Answer {
+    s.delete_finished_job(kind, required_str(&req, member)?)
+        .await?;
+    empty()
 }
 
 /// Every Delete/Stop/Start/Update answers an empty object.

@@ -4,7 +4,8 @@
 //! (`python3 tools/gen_models.py --check` fails while this file is stale).
 //!
 //! Holds every operation name in the model, and the shapes reachable from the input shapes of
-//! the operations sagebox implements. The types and the validator live in `super`.
+//! the operations it validates (every one, for services in VALIDATE_ALL). The types and the
+//! validator live in `super`.
 
 use super::{Member, Model, Operation, Pattern, Shape, ShapeKind as K};
 
@@ -78,7 +79,7 @@ pub static ALL_OPERATIONS: &[&str] = &[
     "UpdateResourceMetricsConfiguration",
 ];
 
-/// The operations sagebox implements, sorted by name.
+/// The operations whose input sagebox validates, sorted by name.
 static OPERATIONS: &[Operation] = &[
     Operation { name: "GetMetricData", input: Some("GetMetricDataInput") },
     Operation { name: "GetMetricStatistics", input: Some("GetMetricStatisticsInput") },
@@ -86,7 +87,7 @@ static OPERATIONS: &[Operation] = &[
     Operation { name: "PutMetricData", input: Some("PutMetricDataInput") },
 ];
 
-/// Shapes reachable from the implemented operations' inputs, sorted by name.
+/// Shapes reachable from the validated operations' inputs, sorted by name.
 static SHAPES: &[Shape] = &[
     Shape {
         name: "AccountId",

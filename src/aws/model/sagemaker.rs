@@ -4,7 +4,8 @@
 //! (`python3 tools/gen_models.py --check` fails while this file is stale).
 //!
 //! Holds every operation name in the model, and the shapes reachable from the input shapes of
-//! the operations sagebox implements. The types and the validator live in `super`.
+//! the operations it validates (every one, for services in VALIDATE_ALL). The types and the
+//! validator live in `super`.
 
 use super::{Member, Model, Operation, Pattern, Shape, ShapeKind as K};
 use super::unicode::{UNICODE_L, UNICODE_M, UNICODE_N, UNICODE_P, UNICODE_S, UNICODE_Z};
@@ -454,86 +455,861 @@ pub static ALL_OPERATIONS: &[&str] = &[
     "UpdateWorkteam",
 ];
 
-/// The operations sagebox implements, sorted by name.
+/// The operations whose input sagebox validates, sorted by name.
 static OPERATIONS: &[Operation] = &[
+    Operation { name: "AddAssociation", input: Some("AddAssociationRequest") },
+    Operation { name: "AddInferenceGateway", input: Some("AddInferenceGatewayRequest") },
     Operation { name: "AddTags", input: Some("AddTagsInput") },
+    Operation { name: "AssociateTrialComponent", input: Some("AssociateTrialComponentRequest") },
+    Operation { name: "AttachClusterNodeNetworkInterface", input: Some("AttachClusterNodeNetworkInterfaceRequest") },
+    Operation { name: "AttachClusterNodeVolume", input: Some("AttachClusterNodeVolumeRequest") },
+    Operation { name: "BatchAddClusterNodes", input: Some("BatchAddClusterNodesRequest") },
+    Operation { name: "BatchDeleteClusterNodes", input: Some("BatchDeleteClusterNodesRequest") },
     Operation { name: "BatchDescribeModelPackage", input: Some("BatchDescribeModelPackageInput") },
+    Operation { name: "BatchRebootClusterNodes", input: Some("BatchRebootClusterNodesRequest") },
+    Operation { name: "BatchReplaceClusterNodes", input: Some("BatchReplaceClusterNodesRequest") },
+    Operation { name: "CreateAIBenchmarkJob", input: Some("CreateAIBenchmarkJobRequest") },
+    Operation { name: "CreateAIRecommendationJob", input: Some("CreateAIRecommendationJobRequest") },
+    Operation { name: "CreateAIWorkloadConfig", input: Some("CreateAIWorkloadConfigRequest") },
+    Operation { name: "CreateAction", input: Some("CreateActionRequest") },
+    Operation { name: "CreateAlgorithm", input: Some("CreateAlgorithmInput") },
+    Operation { name: "CreateApp", input: Some("CreateAppRequest") },
+    Operation { name: "CreateAppImageConfig", input: Some("CreateAppImageConfigRequest") },
+    Operation { name: "CreateArtifact", input: Some("CreateArtifactRequest") },
+    Operation { name: "CreateAutoMLJob", input: Some("CreateAutoMLJobRequest") },
+    Operation { name: "CreateAutoMLJobV2", input: Some("CreateAutoMLJobV2Request") },
+    Operation { name: "CreateCluster", input: Some("CreateClusterRequest") },
+    Operation { name: "CreateClusterExtension", input: Some("CreateClusterExtensionRequest") },
+    Operation { name: "CreateClusterSchedulerConfig", input: Some("CreateClusterSchedulerConfigRequest") },
+    Operation { name: "CreateCodeRepository", input: Some("CreateCodeRepositoryInput") },
+    Operation { name: "CreateCompilationJob", input: Some("CreateCompilationJobRequest") },
+    Operation { name: "CreateComputeQuota", input: Some("CreateComputeQuotaRequest") },
+    Operation { name: "CreateContext", input: Some("CreateContextRequest") },
+    Operation { name: "CreateDataQualityJobDefinition", input: Some("CreateDataQualityJobDefinitionRequest") },
+    Operation { name: "CreateDeviceFleet", input: Some("CreateDeviceFleetRequest") },
+    Operation { name: "CreateDomain", input: Some("CreateDomainRequest") },
+    Operation { name: "CreateEdgeDeploymentPlan", input: Some("CreateEdgeDeploymentPlanRequest") },
+    Operation { name: "CreateEdgeDeploymentStage", input: Some("CreateEdgeDeploymentStageRequest") },
+    Operation { name: "CreateEdgePackagingJob", input: Some("CreateEdgePackagingJobRequest") },
     Operation { name: "CreateEndpoint", input: Some("CreateEndpointInput") },
     Operation { name: "CreateEndpointConfig", input: Some("CreateEndpointConfigInput") },
+    Operation { name: "CreateExperiment", input: Some("CreateExperimentRequest") },
+    Operation { name: "CreateFeatureGroup", input: Some("CreateFeatureGroupRequest") },
+    Operation { name: "CreateFlowDefinition", input: Some("CreateFlowDefinitionRequest") },
+    Operation { name: "CreateGlobalInferenceGateway", input: Some("CreateGlobalInferenceGatewayRequest") },
+    Operation { name: "CreateHub", input: Some("CreateHubRequest") },
+    Operation { name: "CreateHubContentPresignedUrls", input: Some("CreateHubContentPresignedUrlsRequest") },
+    Operation { name: "CreateHubContentReference", input: Some("CreateHubContentReferenceRequest") },
+    Operation { name: "CreateHumanTaskUi", input: Some("CreateHumanTaskUiRequest") },
     Operation { name: "CreateHyperParameterTuningJob", input: Some("CreateHyperParameterTuningJobRequest") },
+    Operation { name: "CreateImage", input: Some("CreateImageRequest") },
+    Operation { name: "CreateImageVersion", input: Some("CreateImageVersionRequest") },
+    Operation { name: "CreateInferenceComponent", input: Some("CreateInferenceComponentInput") },
+    Operation { name: "CreateInferenceExperiment", input: Some("CreateInferenceExperimentRequest") },
+    Operation { name: "CreateInferenceRecommendationsJob", input: Some("CreateInferenceRecommendationsJobRequest") },
+    Operation { name: "CreateInferenceRouter", input: Some("CreateInferenceRouterInput") },
+    Operation { name: "CreateJob", input: Some("CreateJobRequest") },
+    Operation { name: "CreateLabelingJob", input: Some("CreateLabelingJobRequest") },
+    Operation { name: "CreateMlflowApp", input: Some("CreateMlflowAppRequest") },
+    Operation { name: "CreateMlflowTrackingServer", input: Some("CreateMlflowTrackingServerRequest") },
     Operation { name: "CreateModel", input: Some("CreateModelInput") },
+    Operation { name: "CreateModelBiasJobDefinition", input: Some("CreateModelBiasJobDefinitionRequest") },
+    Operation { name: "CreateModelCard", input: Some("CreateModelCardRequest") },
+    Operation { name: "CreateModelCardExportJob", input: Some("CreateModelCardExportJobRequest") },
+    Operation { name: "CreateModelExplainabilityJobDefinition", input: Some("CreateModelExplainabilityJobDefinitionRequest") },
     Operation { name: "CreateModelPackage", input: Some("CreateModelPackageInput") },
     Operation { name: "CreateModelPackageGroup", input: Some("CreateModelPackageGroupInput") },
+    Operation { name: "CreateModelQualityJobDefinition", input: Some("CreateModelQualityJobDefinitionRequest") },
+    Operation { name: "CreateMonitoringSchedule", input: Some("CreateMonitoringScheduleRequest") },
     Operation { name: "CreateNotebookInstance", input: Some("CreateNotebookInstanceInput") },
     Operation { name: "CreateNotebookInstanceLifecycleConfig", input: Some("CreateNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "CreateOptimizationJob", input: Some("CreateOptimizationJobRequest") },
+    Operation { name: "CreatePartnerApp", input: Some("CreatePartnerAppRequest") },
+    Operation { name: "CreatePartnerAppPresignedUrl", input: Some("CreatePartnerAppPresignedUrlRequest") },
     Operation { name: "CreatePipeline", input: Some("CreatePipelineRequest") },
+    Operation { name: "CreatePresignedDomainUrl", input: Some("CreatePresignedDomainUrlRequest") },
+    Operation { name: "CreatePresignedMlflowAppUrl", input: Some("CreatePresignedMlflowAppUrlRequest") },
+    Operation { name: "CreatePresignedMlflowTrackingServerUrl", input: Some("CreatePresignedMlflowTrackingServerUrlRequest") },
     Operation { name: "CreatePresignedNotebookInstanceUrl", input: Some("CreatePresignedNotebookInstanceUrlInput") },
     Operation { name: "CreateProcessingJob", input: Some("CreateProcessingJobRequest") },
+    Operation { name: "CreateProject", input: Some("CreateProjectInput") },
+    Operation { name: "CreateSpace", input: Some("CreateSpaceRequest") },
+    Operation { name: "CreateStudioLifecycleConfig", input: Some("CreateStudioLifecycleConfigRequest") },
     Operation { name: "CreateTrainingJob", input: Some("CreateTrainingJobRequest") },
+    Operation { name: "CreateTrainingPlan", input: Some("CreateTrainingPlanRequest") },
+    Operation { name: "CreateTrainingSession", input: Some("CreateTrainingSessionRequest") },
     Operation { name: "CreateTransformJob", input: Some("CreateTransformJobRequest") },
+    Operation { name: "CreateTrial", input: Some("CreateTrialRequest") },
+    Operation { name: "CreateTrialComponent", input: Some("CreateTrialComponentRequest") },
+    Operation { name: "CreateUserProfile", input: Some("CreateUserProfileRequest") },
+    Operation { name: "CreateWorkforce", input: Some("CreateWorkforceRequest") },
+    Operation { name: "CreateWorkteam", input: Some("CreateWorkteamRequest") },
+    Operation { name: "DeleteAIBenchmarkJob", input: Some("DeleteAIBenchmarkJobRequest") },
+    Operation { name: "DeleteAIRecommendationJob", input: Some("DeleteAIRecommendationJobRequest") },
+    Operation { name: "DeleteAIWorkloadConfig", input: Some("DeleteAIWorkloadConfigRequest") },
+    Operation { name: "DeleteAction", input: Some("DeleteActionRequest") },
+    Operation { name: "DeleteAlgorithm", input: Some("DeleteAlgorithmInput") },
+    Operation { name: "DeleteApp", input: Some("DeleteAppRequest") },
+    Operation { name: "DeleteAppImageConfig", input: Some("DeleteAppImageConfigRequest") },
+    Operation { name: "DeleteArtifact", input: Some("DeleteArtifactRequest") },
+    Operation { name: "DeleteAssociation", input: Some("DeleteAssociationRequest") },
+    Operation { name: "DeleteCluster", input: Some("DeleteClusterRequest") },
+    Operation { name: "DeleteClusterExtension", input: Some("DeleteClusterExtensionRequest") },
+    Operation { name: "DeleteClusterSchedulerConfig", input: Some("DeleteClusterSchedulerConfigRequest") },
+    Operation { name: "DeleteCodeRepository", input: Some("DeleteCodeRepositoryInput") },
+    Operation { name: "DeleteCompilationJob", input: Some("DeleteCompilationJobRequest") },
+    Operation { name: "DeleteComputeQuota", input: Some("DeleteComputeQuotaRequest") },
+    Operation { name: "DeleteContext", input: Some("DeleteContextRequest") },
+    Operation { name: "DeleteDataQualityJobDefinition", input: Some("DeleteDataQualityJobDefinitionRequest") },
+    Operation { name: "DeleteDeviceFleet", input: Some("DeleteDeviceFleetRequest") },
+    Operation { name: "DeleteDomain", input: Some("DeleteDomainRequest") },
+    Operation { name: "DeleteEdgeDeploymentPlan", input: Some("DeleteEdgeDeploymentPlanRequest") },
+    Operation { name: "DeleteEdgeDeploymentStage", input: Some("DeleteEdgeDeploymentStageRequest") },
     Operation { name: "DeleteEndpoint", input: Some("DeleteEndpointInput") },
     Operation { name: "DeleteEndpointConfig", input: Some("DeleteEndpointConfigInput") },
+    Operation { name: "DeleteEndpointPolicy", input: Some("DeleteEndpointPolicyRequest") },
+    Operation { name: "DeleteExperiment", input: Some("DeleteExperimentRequest") },
+    Operation { name: "DeleteFeatureGroup", input: Some("DeleteFeatureGroupRequest") },
+    Operation { name: "DeleteFlowDefinition", input: Some("DeleteFlowDefinitionRequest") },
+    Operation { name: "DeleteGlobalInferenceGateway", input: Some("DeleteGlobalInferenceGatewayRequest") },
+    Operation { name: "DeleteHub", input: Some("DeleteHubRequest") },
+    Operation { name: "DeleteHubContent", input: Some("DeleteHubContentRequest") },
+    Operation { name: "DeleteHubContentReference", input: Some("DeleteHubContentReferenceRequest") },
+    Operation { name: "DeleteHumanTaskUi", input: Some("DeleteHumanTaskUiRequest") },
+    Operation { name: "DeleteHyperParameterTuningJob", input: Some("DeleteHyperParameterTuningJobRequest") },
+    Operation { name: "DeleteImage", input: Some("DeleteImageRequest") },
+    Operation { name: "DeleteImageVersion", input: Some("DeleteImageVersionRequest") },
+    Operation { name: "DeleteInferenceComponent", input: Some("DeleteInferenceComponentInput") },
+    Operation { name: "DeleteInferenceExperiment", input: Some("DeleteInferenceExperimentRequest") },
+    Operation { name: "DeleteInferenceRouter", input: Some("DeleteInferenceRouterInput") },
+    Operation { name: "DeleteJob", input: Some("DeleteJobRequest") },
+    Operation { name: "DeleteMlflowApp", input: Some("DeleteMlflowAppRequest") },
+    Operation { name: "DeleteMlflowTrackingServer", input: Some("DeleteMlflowTrackingServerRequest") },
     Operation { name: "DeleteModel", input: Some("DeleteModelInput") },
+    Operation { name: "DeleteModelBiasJobDefinition", input: Some("DeleteModelBiasJobDefinitionRequest") },
+    Operation { name: "DeleteModelCard", input: Some("DeleteModelCardRequest") },
+    Operation { name: "DeleteModelExplainabilityJobDefinition", input: Some("DeleteModelExplainabilityJobDefinitionRequest") },
     Operation { name: "DeleteModelPackage", input: Some("DeleteModelPackageInput") },
     Operation { name: "DeleteModelPackageGroup", input: Some("DeleteModelPackageGroupInput") },
+    Operation { name: "DeleteModelPackageGroupPolicy", input: Some("DeleteModelPackageGroupPolicyInput") },
+    Operation { name: "DeleteModelQualityJobDefinition", input: Some("DeleteModelQualityJobDefinitionRequest") },
+    Operation { name: "DeleteMonitoringSchedule", input: Some("DeleteMonitoringScheduleRequest") },
     Operation { name: "DeleteNotebookInstance", input: Some("DeleteNotebookInstanceInput") },
     Operation { name: "DeleteNotebookInstanceLifecycleConfig", input: Some("DeleteNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "DeleteOptimizationJob", input: Some("DeleteOptimizationJobRequest") },
+    Operation { name: "DeletePartnerApp", input: Some("DeletePartnerAppRequest") },
     Operation { name: "DeletePipeline", input: Some("DeletePipelineRequest") },
+    Operation { name: "DeleteProcessingJob", input: Some("DeleteProcessingJobRequest") },
+    Operation { name: "DeleteProject", input: Some("DeleteProjectInput") },
+    Operation { name: "DeleteSpace", input: Some("DeleteSpaceRequest") },
+    Operation { name: "DeleteStudioLifecycleConfig", input: Some("DeleteStudioLifecycleConfigRequest") },
     Operation { name: "DeleteTags", input: Some("DeleteTagsInput") },
+    Operation { name: "DeleteTrainingJob", input: Some("DeleteTrainingJobRequest") },
+    Operation { name: "DeleteTrainingSession", input: Some("DeleteTrainingSessionRequest") },
+    Operation { name: "DeleteTrial", input: Some("DeleteTrialRequest") },
+    Operation { name: "DeleteTrialComponent", input: Some("DeleteTrialComponentRequest") },
+    Operation { name: "DeleteUserProfile", input: Some("DeleteUserProfileRequest") },
+    Operation { name: "DeleteWorkforce", input: Some("DeleteWorkforceRequest") },
+    Operation { name: "DeleteWorkteam", input: Some("DeleteWorkteamRequest") },
+    Operation { name: "DeregisterDevices", input: Some("DeregisterDevicesRequest") },
+    Operation { name: "DescribeAIBenchmarkJob", input: Some("DescribeAIBenchmarkJobRequest") },
+    Operation { name: "DescribeAIRecommendationJob", input: Some("DescribeAIRecommendationJobRequest") },
+    Operation { name: "DescribeAIWorkloadConfig", input: Some("DescribeAIWorkloadConfigRequest") },
+    Operation { name: "DescribeAction", input: Some("DescribeActionRequest") },
+    Operation { name: "DescribeAlgorithm", input: Some("DescribeAlgorithmInput") },
+    Operation { name: "DescribeApp", input: Some("DescribeAppRequest") },
+    Operation { name: "DescribeAppImageConfig", input: Some("DescribeAppImageConfigRequest") },
+    Operation { name: "DescribeArtifact", input: Some("DescribeArtifactRequest") },
+    Operation { name: "DescribeAutoMLJob", input: Some("DescribeAutoMLJobRequest") },
+    Operation { name: "DescribeAutoMLJobV2", input: Some("DescribeAutoMLJobV2Request") },
+    Operation { name: "DescribeCluster", input: Some("DescribeClusterRequest") },
+    Operation { name: "DescribeClusterEvent", input: Some("DescribeClusterEventRequest") },
+    Operation { name: "DescribeClusterExtension", input: Some("DescribeClusterExtensionRequest") },
+    Operation { name: "DescribeClusterNode", input: Some("DescribeClusterNodeRequest") },
+    Operation { name: "DescribeClusterOperation", input: Some("DescribeClusterOperationRequest") },
+    Operation { name: "DescribeClusterSchedulerConfig", input: Some("DescribeClusterSchedulerConfigRequest") },
+    Operation { name: "DescribeCodeRepository", input: Some("DescribeCodeRepositoryInput") },
+    Operation { name: "DescribeCompilationJob", input: Some("DescribeCompilationJobRequest") },
+    Operation { name: "DescribeComputeQuota", input: Some("DescribeComputeQuotaRequest") },
+    Operation { name: "DescribeContext", input: Some("DescribeContextRequest") },
+    Operation { name: "DescribeDataQualityJobDefinition", input: Some("DescribeDataQualityJobDefinitionRequest") },
+    Operation { name: "DescribeDevice", input: Some("DescribeDeviceRequest") },
+    Operation { name: "DescribeDeviceFleet", input: Some("DescribeDeviceFleetRequest") },
+    Operation { name: "DescribeDomain", input: Some("DescribeDomainRequest") },
+    Operation { name: "DescribeEdgeDeploymentPlan", input: Some("DescribeEdgeDeploymentPlanRequest") },
+    Operation { name: "DescribeEdgePackagingJob", input: Some("DescribeEdgePackagingJobRequest") },
     Operation { name: "DescribeEndpoint", input: Some("DescribeEndpointInput") },
     Operation { name: "DescribeEndpointConfig", input: Some("DescribeEndpointConfigInput") },
+    Operation { name: "DescribeExperiment", input: Some("DescribeExperimentRequest") },
+    Operation { name: "DescribeFeatureGroup", input: Some("DescribeFeatureGroupRequest") },
+    Operation { name: "DescribeFeatureMetadata", input: Some("DescribeFeatureMetadataRequest") },
+    Operation { name: "DescribeFlowDefinition", input: Some("DescribeFlowDefinitionRequest") },
+    Operation { name: "DescribeGlobalInferenceGateway", input: Some("DescribeGlobalInferenceGatewayRequest") },
+    Operation { name: "DescribeHub", input: Some("DescribeHubRequest") },
+    Operation { name: "DescribeHubContent", input: Some("DescribeHubContentRequest") },
+    Operation { name: "DescribeHumanTaskUi", input: Some("DescribeHumanTaskUiRequest") },
     Operation { name: "DescribeHyperParameterTuningJob", input: Some("DescribeHyperParameterTuningJobRequest") },
+    Operation { name: "DescribeImage", input: Some("DescribeImageRequest") },
+    Operation { name: "DescribeImageVersion", input: Some("DescribeImageVersionRequest") },
+    Operation { name: "DescribeInferenceComponent", input: Some("DescribeInferenceComponentInput") },
+    Operation { name: "DescribeInferenceExperiment", input: Some("DescribeInferenceExperimentRequest") },
+    Operation { name: "DescribeInferenceRecommendationsJob", input: Some("DescribeInferenceRecommendationsJobRequest") },
+    Operation { name: "DescribeInferenceRouter", input: Some("DescribeInferenceRouterInput") },
+    Operation { name: "DescribeJob", input: Some("DescribeJobRequest") },
+    Operation { name: "DescribeJobSchemaVersion", input: Some("DescribeJobSchemaVersionRequest") },
+    Operation { name: "DescribeLabelingJob", input: Some("DescribeLabelingJobRequest") },
+    Operation { name: "DescribeLineageGroup", input: Some("DescribeLineageGroupRequest") },
+    Operation { name: "DescribeMlflowApp", input: Some("DescribeMlflowAppRequest") },
+    Operation { name: "DescribeMlflowTrackingServer", input: Some("DescribeMlflowTrackingServerRequest") },
     Operation { name: "DescribeModel", input: Some("DescribeModelInput") },
+    Operation { name: "DescribeModelBiasJobDefinition", input: Some("DescribeModelBiasJobDefinitionRequest") },
+    Operation { name: "DescribeModelCard", input: Some("DescribeModelCardRequest") },
+    Operation { name: "DescribeModelCardExportJob", input: Some("DescribeModelCardExportJobRequest") },
+    Operation { name: "DescribeModelExplainabilityJobDefinition", input: Some("DescribeModelExplainabilityJobDefinitionRequest") },
     Operation { name: "DescribeModelPackage", input: Some("DescribeModelPackageInput") },
     Operation { name: "DescribeModelPackageGroup", input: Some("DescribeModelPackageGroupInput") },
+    Operation { name: "DescribeModelQualityJobDefinition", input: Some("DescribeModelQualityJobDefinitionRequest") },
+    Operation { name: "DescribeMonitoringSchedule", input: Some("DescribeMonitoringScheduleRequest") },
     Operation { name: "DescribeNotebookInstance", input: Some("DescribeNotebookInstanceInput") },
     Operation { name: "DescribeNotebookInstanceLifecycleConfig", input: Some("DescribeNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "DescribeOptimizationJob", input: Some("DescribeOptimizationJobRequest") },
+    Operation { name: "DescribePartnerApp", input: Some("DescribePartnerAppRequest") },
     Operation { name: "DescribePipeline", input: Some("DescribePipelineRequest") },
     Operation { name: "DescribePipelineDefinitionForExecution", input: Some("DescribePipelineDefinitionForExecutionRequest") },
     Operation { name: "DescribePipelineExecution", input: Some("DescribePipelineExecutionRequest") },
     Operation { name: "DescribeProcessingJob", input: Some("DescribeProcessingJobRequest") },
+    Operation { name: "DescribeProject", input: Some("DescribeProjectInput") },
+    Operation { name: "DescribeReservedCapacity", input: Some("DescribeReservedCapacityRequest") },
+    Operation { name: "DescribeSpace", input: Some("DescribeSpaceRequest") },
+    Operation { name: "DescribeStudioLifecycleConfig", input: Some("DescribeStudioLifecycleConfigRequest") },
+    Operation { name: "DescribeSubscribedWorkteam", input: Some("DescribeSubscribedWorkteamRequest") },
     Operation { name: "DescribeTrainingJob", input: Some("DescribeTrainingJobRequest") },
+    Operation { name: "DescribeTrainingPlan", input: Some("DescribeTrainingPlanRequest") },
+    Operation { name: "DescribeTrainingPlanExtensionHistory", input: Some("DescribeTrainingPlanExtensionHistoryRequest") },
+    Operation { name: "DescribeTrainingSession", input: Some("DescribeTrainingSessionRequest") },
     Operation { name: "DescribeTransformJob", input: Some("DescribeTransformJobRequest") },
+    Operation { name: "DescribeTrial", input: Some("DescribeTrialRequest") },
+    Operation { name: "DescribeTrialComponent", input: Some("DescribeTrialComponentRequest") },
+    Operation { name: "DescribeUserProfile", input: Some("DescribeUserProfileRequest") },
+    Operation { name: "DescribeWorkforce", input: Some("DescribeWorkforceRequest") },
+    Operation { name: "DescribeWorkteam", input: Some("DescribeWorkteamRequest") },
+    Operation { name: "DetachClusterNodeVolume", input: Some("DetachClusterNodeVolumeRequest") },
+    Operation { name: "DisableSagemakerServicecatalogPortfolio", input: Some("DisableSagemakerServicecatalogPortfolioInput") },
+    Operation { name: "DisassociateTrialComponent", input: Some("DisassociateTrialComponentRequest") },
+    Operation { name: "EnableSagemakerServicecatalogPortfolio", input: Some("EnableSagemakerServicecatalogPortfolioInput") },
+    Operation { name: "ExtendTrainingPlan", input: Some("ExtendTrainingPlanRequest") },
+    Operation { name: "GetDeviceFleetReport", input: Some("GetDeviceFleetReportRequest") },
+    Operation { name: "GetEndpointPolicy", input: Some("GetEndpointPolicyRequest") },
+    Operation { name: "GetLineageGroupPolicy", input: Some("GetLineageGroupPolicyRequest") },
+    Operation { name: "GetModelPackageGroupPolicy", input: Some("GetModelPackageGroupPolicyInput") },
+    Operation { name: "GetSagemakerServicecatalogPortfolioStatus", input: Some("GetSagemakerServicecatalogPortfolioStatusInput") },
+    Operation { name: "GetScalingConfigurationRecommendation", input: Some("GetScalingConfigurationRecommendationRequest") },
+    Operation { name: "GetSearchSuggestions", input: Some("GetSearchSuggestionsRequest") },
+    Operation { name: "ImportHubContent", input: Some("ImportHubContentRequest") },
+    Operation { name: "ListAIBenchmarkJobs", input: Some("ListAIBenchmarkJobsRequest") },
+    Operation { name: "ListAIRecommendationJobs", input: Some("ListAIRecommendationJobsRequest") },
+    Operation { name: "ListAIWorkloadConfigs", input: Some("ListAIWorkloadConfigsRequest") },
+    Operation { name: "ListActions", input: Some("ListActionsRequest") },
+    Operation { name: "ListAlgorithms", input: Some("ListAlgorithmsInput") },
+    Operation { name: "ListAliases", input: Some("ListAliasesRequest") },
+    Operation { name: "ListAppImageConfigs", input: Some("ListAppImageConfigsRequest") },
+    Operation { name: "ListApps", input: Some("ListAppsRequest") },
+    Operation { name: "ListArtifacts", input: Some("ListArtifactsRequest") },
+    Operation { name: "ListAssociations", input: Some("ListAssociationsRequest") },
+    Operation { name: "ListAutoMLJobs", input: Some("ListAutoMLJobsRequest") },
+    Operation { name: "ListCandidatesForAutoMLJob", input: Some("ListCandidatesForAutoMLJobRequest") },
+    Operation { name: "ListClusterEvents", input: Some("ListClusterEventsRequest") },
+    Operation { name: "ListClusterExtensionVersions", input: Some("ListClusterExtensionVersionsRequest") },
+    Operation { name: "ListClusterExtensions", input: Some("ListClusterExtensionsRequest") },
+    Operation { name: "ListClusterNodes", input: Some("ListClusterNodesRequest") },
+    Operation { name: "ListClusterOperations", input: Some("ListClusterOperationsRequest") },
+    Operation { name: "ListClusterSchedulerConfigs", input: Some("ListClusterSchedulerConfigsRequest") },
+    Operation { name: "ListClusters", input: Some("ListClustersRequest") },
+    Operation { name: "ListCodeRepositories", input: Some("ListCodeRepositoriesInput") },
+    Operation { name: "ListCompilationJobs", input: Some("ListCompilationJobsRequest") },
+    Operation { name: "ListComputeQuotas", input: Some("ListComputeQuotasRequest") },
+    Operation { name: "ListContexts", input: Some("ListContextsRequest") },
+    Operation { name: "ListDataQualityJobDefinitions", input: Some("ListDataQualityJobDefinitionsRequest") },
+    Operation { name: "ListDeviceFleets", input: Some("ListDeviceFleetsRequest") },
+    Operation { name: "ListDevices", input: Some("ListDevicesRequest") },
+    Operation { name: "ListDomains", input: Some("ListDomainsRequest") },
+    Operation { name: "ListEdgeDeploymentPlans", input: Some("ListEdgeDeploymentPlansRequest") },
+    Operation { name: "ListEdgePackagingJobs", input: Some("ListEdgePackagingJobsRequest") },
     Operation { name: "ListEndpointConfigs", input: Some("ListEndpointConfigsInput") },
     Operation { name: "ListEndpoints", input: Some("ListEndpointsInput") },
+    Operation { name: "ListExperiments", input: Some("ListExperimentsRequest") },
+    Operation { name: "ListFeatureGroups", input: Some("ListFeatureGroupsRequest") },
+    Operation { name: "ListFlowDefinitions", input: Some("ListFlowDefinitionsRequest") },
+    Operation { name: "ListGlobalInferenceGateways", input: Some("ListGlobalInferenceGatewaysRequest") },
+    Operation { name: "ListHubContentVersions", input: Some("ListHubContentVersionsRequest") },
+    Operation { name: "ListHubContents", input: Some("ListHubContentsRequest") },
+    Operation { name: "ListHubs", input: Some("ListHubsRequest") },
+    Operation { name: "ListHumanTaskUis", input: Some("ListHumanTaskUisRequest") },
     Operation { name: "ListHyperParameterTuningJobs", input: Some("ListHyperParameterTuningJobsRequest") },
+    Operation { name: "ListImageVersions", input: Some("ListImageVersionsRequest") },
+    Operation { name: "ListImages", input: Some("ListImagesRequest") },
+    Operation { name: "ListInferenceComponents", input: Some("ListInferenceComponentsInput") },
+    Operation { name: "ListInferenceExperiments", input: Some("ListInferenceExperimentsRequest") },
+    Operation { name: "ListInferenceGateways", input: Some("ListInferenceGatewaysRequest") },
+    Operation { name: "ListInferenceRecommendationsJobSteps", input: Some("ListInferenceRecommendationsJobStepsRequest") },
+    Operation { name: "ListInferenceRecommendationsJobs", input: Some("ListInferenceRecommendationsJobsRequest") },
+    Operation { name: "ListInferenceRouters", input: Some("ListInferenceRoutersInput") },
+    Operation { name: "ListJobSchemaVersions", input: Some("ListJobSchemaVersionsRequest") },
+    Operation { name: "ListJobs", input: Some("ListJobsRequest") },
+    Operation { name: "ListLabelingJobs", input: Some("ListLabelingJobsRequest") },
+    Operation { name: "ListLabelingJobsForWorkteam", input: Some("ListLabelingJobsForWorkteamRequest") },
+    Operation { name: "ListLineageGroups", input: Some("ListLineageGroupsRequest") },
+    Operation { name: "ListMlflowApps", input: Some("ListMlflowAppsRequest") },
+    Operation { name: "ListMlflowTrackingServers", input: Some("ListMlflowTrackingServersRequest") },
+    Operation { name: "ListModelBiasJobDefinitions", input: Some("ListModelBiasJobDefinitionsRequest") },
+    Operation { name: "ListModelCardExportJobs", input: Some("ListModelCardExportJobsRequest") },
+    Operation { name: "ListModelCardVersions", input: Some("ListModelCardVersionsRequest") },
+    Operation { name: "ListModelCards", input: Some("ListModelCardsRequest") },
+    Operation { name: "ListModelExplainabilityJobDefinitions", input: Some("ListModelExplainabilityJobDefinitionsRequest") },
+    Operation { name: "ListModelMetadata", input: Some("ListModelMetadataRequest") },
     Operation { name: "ListModelPackageGroups", input: Some("ListModelPackageGroupsInput") },
     Operation { name: "ListModelPackages", input: Some("ListModelPackagesInput") },
+    Operation { name: "ListModelQualityJobDefinitions", input: Some("ListModelQualityJobDefinitionsRequest") },
     Operation { name: "ListModels", input: Some("ListModelsInput") },
+    Operation { name: "ListMonitoringAlertHistory", input: Some("ListMonitoringAlertHistoryRequest") },
+    Operation { name: "ListMonitoringAlerts", input: Some("ListMonitoringAlertsRequest") },
+    Operation { name: "ListMonitoringExecutions", input: Some("ListMonitoringExecutionsRequest") },
+    Operation { name: "ListMonitoringSchedules", input: Some("ListMonitoringSchedulesRequest") },
     Operation { name: "ListNotebookInstanceLifecycleConfigs", input: Some("ListNotebookInstanceLifecycleConfigsInput") },
     Operation { name: "ListNotebookInstances", input: Some("ListNotebookInstancesInput") },
+    Operation { name: "ListOptimizationJobs", input: Some("ListOptimizationJobsRequest") },
+    Operation { name: "ListPartnerApps", input: Some("ListPartnerAppsRequest") },
     Operation { name: "ListPipelineExecutionSteps", input: Some("ListPipelineExecutionStepsRequest") },
     Operation { name: "ListPipelineExecutions", input: Some("ListPipelineExecutionsRequest") },
     Operation { name: "ListPipelineParametersForExecution", input: Some("ListPipelineParametersForExecutionRequest") },
     Operation { name: "ListPipelineVersions", input: Some("ListPipelineVersionsRequest") },
     Operation { name: "ListPipelines", input: Some("ListPipelinesRequest") },
     Operation { name: "ListProcessingJobs", input: Some("ListProcessingJobsRequest") },
+    Operation { name: "ListProjects", input: Some("ListProjectsInput") },
+    Operation { name: "ListResourceCatalogs", input: Some("ListResourceCatalogsRequest") },
+    Operation { name: "ListSpaces", input: Some("ListSpacesRequest") },
+    Operation { name: "ListStageDevices", input: Some("ListStageDevicesRequest") },
+    Operation { name: "ListStudioLifecycleConfigs", input: Some("ListStudioLifecycleConfigsRequest") },
+    Operation { name: "ListSubscribedWorkteams", input: Some("ListSubscribedWorkteamsRequest") },
     Operation { name: "ListTags", input: Some("ListTagsInput") },
     Operation { name: "ListTrainingJobs", input: Some("ListTrainingJobsRequest") },
     Operation { name: "ListTrainingJobsForHyperParameterTuningJob", input: Some("ListTrainingJobsForHyperParameterTuningJobRequest") },
+    Operation { name: "ListTrainingPlans", input: Some("ListTrainingPlansRequest") },
+    Operation { name: "ListTrainingSessions", input: Some("ListTrainingSessionsRequest") },
     Operation { name: "ListTransformJobs", input: Some("ListTransformJobsRequest") },
+    Operation { name: "ListTrialComponents", input: Some("ListTrialComponentsRequest") },
+    Operation { name: "ListTrials", input: Some("ListTrialsRequest") },
+    Operation { name: "ListUltraServersByReservedCapacity", input: Some("ListUltraServersByReservedCapacityRequest") },
+    Operation { name: "ListUserProfiles", input: Some("ListUserProfilesRequest") },
+    Operation { name: "ListWorkforces", input: Some("ListWorkforcesRequest") },
+    Operation { name: "ListWorkteams", input: Some("ListWorkteamsRequest") },
+    Operation { name: "MoveClusterNodes", input: Some("MoveClusterNodesRequest") },
+    Operation { name: "PutEndpointPolicy", input: Some("PutEndpointPolicyRequest") },
+    Operation { name: "PutModelPackageGroupPolicy", input: Some("PutModelPackageGroupPolicyInput") },
+    Operation { name: "QueryLineage", input: Some("QueryLineageRequest") },
+    Operation { name: "RegisterDevices", input: Some("RegisterDevicesRequest") },
+    Operation { name: "RemoveInferenceGateway", input: Some("RemoveInferenceGatewayRequest") },
+    Operation { name: "RenderUiTemplate", input: Some("RenderUiTemplateRequest") },
     Operation { name: "RetryPipelineExecution", input: Some("RetryPipelineExecutionRequest") },
+    Operation { name: "Search", input: Some("SearchRequest") },
+    Operation { name: "SearchTrainingPlanOfferings", input: Some("SearchTrainingPlanOfferingsRequest") },
     Operation { name: "SendPipelineExecutionStepFailure", input: Some("SendPipelineExecutionStepFailureRequest") },
     Operation { name: "SendPipelineExecutionStepSuccess", input: Some("SendPipelineExecutionStepSuccessRequest") },
+    Operation { name: "StartClusterHealthCheck", input: Some("StartClusterHealthCheckRequest") },
+    Operation { name: "StartEdgeDeploymentStage", input: Some("StartEdgeDeploymentStageRequest") },
+    Operation { name: "StartInferenceExperiment", input: Some("StartInferenceExperimentRequest") },
+    Operation { name: "StartMlflowTrackingServer", input: Some("StartMlflowTrackingServerRequest") },
+    Operation { name: "StartMonitoringSchedule", input: Some("StartMonitoringScheduleRequest") },
     Operation { name: "StartNotebookInstance", input: Some("StartNotebookInstanceInput") },
     Operation { name: "StartPipelineExecution", input: Some("StartPipelineExecutionRequest") },
+    Operation { name: "StartSession", input: Some("StartSessionRequest") },
+    Operation { name: "StopAIBenchmarkJob", input: Some("StopAIBenchmarkJobRequest") },
+    Operation { name: "StopAIRecommendationJob", input: Some("StopAIRecommendationJobRequest") },
+    Operation { name: "StopAutoMLJob", input: Some("StopAutoMLJobRequest") },
+    Operation { name: "StopCompilationJob", input: Some("StopCompilationJobRequest") },
+    Operation { name: "StopEdgeDeploymentStage", input: Some("StopEdgeDeploymentStageRequest") },
+    Operation { name: "StopEdgePackagingJob", input: Some("StopEdgePackagingJobRequest") },
     Operation { name: "StopHyperParameterTuningJob", input: Some("StopHyperParameterTuningJobRequest") },
+    Operation { name: "StopInferenceExperiment", input: Some("StopInferenceExperimentRequest") },
+    Operation { name: "StopInferenceRecommendationsJob", input: Some("StopInferenceRecommendationsJobRequest") },
+    Operation { name: "StopJob", input: Some("StopJobRequest") },
+    Operation { name: "StopLabelingJob", input: Some("StopLabelingJobRequest") },
+    Operation { name: "StopMlflowTrackingServer", input: Some("StopMlflowTrackingServerRequest") },
+    Operation { name: "StopMonitoringSchedule", input: Some("StopMonitoringScheduleRequest") },
     Operation { name: "StopNotebookInstance", input: Some("StopNotebookInstanceInput") },
+    Operation { name: "StopOptimizationJob", input: Some("StopOptimizationJobRequest") },
     Operation { name: "StopPipelineExecution", input: Some("StopPipelineExecutionRequest") },
     Operation { name: "StopProcessingJob", input: Some("StopProcessingJobRequest") },
     Operation { name: "StopTrainingJob", input: Some("StopTrainingJobRequest") },
+    Operation { name: "StopTrainingSession", input: Some("StopTrainingSessionRequest") },
     Operation { name: "StopTransformJob", input: Some("StopTransformJobRequest") },
+    Operation { name: "UpdateAction", input: Some("UpdateActionRequest") },
+    Operation { name: "UpdateAppImageConfig", input: Some("UpdateAppImageConfigRequest") },
+    Operation { name: "UpdateArtifact", input: Some("UpdateArtifactRequest") },
+    Operation { name: "UpdateCluster", input: Some("UpdateClusterRequest") },
+    Operation { name: "UpdateClusterExtension", input: Some("UpdateClusterExtensionRequest") },
+    Operation { name: "UpdateClusterSchedulerConfig", input: Some("UpdateClusterSchedulerConfigRequest") },
+    Operation { name: "UpdateClusterSoftware", input: Some("UpdateClusterSoftwareRequest") },
+    Operation { name: "UpdateCodeRepository", input: Some("UpdateCodeRepositoryInput") },
+    Operation { name: "UpdateComputeQuota", input: Some("UpdateComputeQuotaRequest") },
+    Operation { name: "UpdateContext", input: Some("UpdateContextRequest") },
+    Operation { name: "UpdateDeviceFleet", input: Some("UpdateDeviceFleetRequest") },
+    Operation { name: "UpdateDevices", input: Some("UpdateDevicesRequest") },
+    Operation { name: "UpdateDomain", input: Some("UpdateDomainRequest") },
     Operation { name: "UpdateEndpoint", input: Some("UpdateEndpointInput") },
     Operation { name: "UpdateEndpointWeightsAndCapacities", input: Some("UpdateEndpointWeightsAndCapacitiesInput") },
+    Operation { name: "UpdateExperiment", input: Some("UpdateExperimentRequest") },
+    Operation { name: "UpdateFeatureGroup", input: Some("UpdateFeatureGroupRequest") },
+    Operation { name: "UpdateFeatureMetadata", input: Some("UpdateFeatureMetadataRequest") },
+    Operation { name: "UpdateGlobalInferenceGateway", input: Some("UpdateGlobalInferenceGatewayRequest") },
+    Operation { name: "UpdateHub", input: Some("UpdateHubRequest") },
+    Operation { name: "UpdateHubContent", input: Some("UpdateHubContentRequest") },
+    Operation { name: "UpdateHubContentReference", input: Some("UpdateHubContentReferenceRequest") },
+    Operation { name: "UpdateImage", input: Some("UpdateImageRequest") },
+    Operation { name: "UpdateImageVersion", input: Some("UpdateImageVersionRequest") },
+    Operation { name: "UpdateInferenceComponent", input: Some("UpdateInferenceComponentInput") },
+    Operation { name: "UpdateInferenceComponentRuntimeConfig", input: Some("UpdateInferenceComponentRuntimeConfigInput") },
+    Operation { name: "UpdateInferenceExperiment", input: Some("UpdateInferenceExperimentRequest") },
+    Operation { name: "UpdateInferenceRouter", input: Some("UpdateInferenceRouterInput") },
+    Operation { name: "UpdateMlflowApp", input: Some("UpdateMlflowAppRequest") },
+    Operation { name: "UpdateMlflowTrackingServer", input: Some("UpdateMlflowTrackingServerRequest") },
+    Operation { name: "UpdateModelCard", input: Some("UpdateModelCardRequest") },
     Operation { name: "UpdateModelPackage", input: Some("UpdateModelPackageInput") },
+    Operation { name: "UpdateMonitoringAlert", input: Some("UpdateMonitoringAlertRequest") },
+    Operation { name: "UpdateMonitoringSchedule", input: Some("UpdateMonitoringScheduleRequest") },
     Operation { name: "UpdateNotebookInstance", input: Some("UpdateNotebookInstanceInput") },
     Operation { name: "UpdateNotebookInstanceLifecycleConfig", input: Some("UpdateNotebookInstanceLifecycleConfigInput") },
+    Operation { name: "UpdatePartnerApp", input: Some("UpdatePartnerAppRequest") },
     Operation { name: "UpdatePipeline", input: Some("UpdatePipelineRequest") },
     Operation { name: "UpdatePipelineExecution", input: Some("UpdatePipelineExecutionRequest") },
+    Operation { name: "UpdatePipelineVersion", input: Some("UpdatePipelineVersionRequest") },
+    Operation { name: "UpdateProject", input: Some("UpdateProjectInput") },
+    Operation { name: "UpdateSpace", input: Some("UpdateSpaceRequest") },
+    Operation { name: "UpdateTrainingJob", input: Some("UpdateTrainingJobRequest") },
+    Operation { name: "UpdateTrial", input: Some("UpdateTrialRequest") },
+    Operation { name: "UpdateTrialComponent", input: Some("UpdateTrialComponentRequest") },
+    Operation { name: "UpdateUserProfile", input: Some("UpdateUserProfileRequest") },
+    Operation { name: "UpdateWorkforce", input: Some("UpdateWorkforceRequest") },
+    Operation { name: "UpdateWorkteam", input: Some("UpdateWorkteamRequest") },
 ];
 
-/// Shapes reachable from the implemented operations' inputs, sorted by name.
+/// Shapes reachable from the validated operations' inputs, sorted by name.
 static SHAPES: &[Shape] = &[
+    Shape {
+        name: "AIAdapterId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ADAPTER_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIAdapterModelPackageEntry",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AdapterId", target: "AIAdapterId" },
+                Member { name: "ModelPackageArn", target: "ModelPackageArn" },
+            ],
+            required: &["AdapterId", "ModelPackageArn"],
+        },
+    },
+    Shape {
+        name: "AIAdapterModelPackageEntryList",
+        kind: K::List { member: "AIAdapterModelPackageEntry", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "AIAdapterS3Entry",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AdapterId", target: "AIAdapterId" },
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &["AdapterId", "S3Uri"],
+        },
+    },
+    Shape {
+        name: "AIAdapterS3EntryList",
+        kind: K::List { member: "AIAdapterS3Entry", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "AIAdapterSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageArns", target: "AIAdapterModelPackageEntryList" },
+                Member { name: "S3Uris", target: "AIAdapterS3EntryList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIBenchmarkEndpoint",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "AIResourceIdentifier" },
+                Member { name: "TargetContainerHostname", target: "String" },
+                Member { name: "InferenceComponents", target: "AIBenchmarkInferenceComponentList" },
+            ],
+            required: &["Identifier"],
+        },
+    },
+    Shape {
+        name: "AIBenchmarkInferenceComponent",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "AIResourceIdentifier" },
+            ],
+            required: &["Identifier"],
+        },
+    },
+    Shape {
+        name: "AIBenchmarkInferenceComponentList",
+        kind: K::List { member: "AIBenchmarkInferenceComponent", min: None, max: None },
+    },
+    Shape {
+        name: "AIBenchmarkJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIBenchmarkNetworkConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VpcConfig", target: "VpcConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIBenchmarkOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputLocation", target: "S3Uri" },
+                Member { name: "MlflowConfig", target: "AIMlflowConfig" },
+            ],
+            required: &["S3OutputLocation"],
+        },
+    },
+    Shape {
+        name: "AIBenchmarkTarget",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Endpoint", target: "AIBenchmarkEndpoint" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AICapacityReservationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CapacityReservationPreference", target: "AICapacityReservationPreference" },
+                Member { name: "MlReservationArns", target: "AIMlReservationArnList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AICapacityReservationPreference",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["capacity-reservations-only"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIChannelName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_AI_CHANNEL_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIDatasetConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InputDataConfig", target: "AIWorkloadInputDataConfigList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIEntityName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIMlReservationArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_AI_ML_RESERVATION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIMlReservationArnList",
+        kind: K::List { member: "AIMlReservationArn", min: None, max: None },
+    },
+    Shape {
+        name: "AIMlflowConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MlflowResourceArn", target: "AIMlflowResourceArn" },
+                Member { name: "MlflowExperimentName", target: "AIMlflowExperimentName" },
+                Member { name: "MlflowRunName", target: "AIMlflowRunName" },
+            ],
+            required: &["MlflowResourceArn"],
+        },
+    },
+    Shape {
+        name: "AIMlflowExperimentName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_AI_MLFLOW_EXPERIMENT_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIMlflowResourceArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_AI_MLFLOW_RESOURCE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIMlflowRunName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_AI_MLFLOW_EXPERIMENT_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIModelSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3", target: "AIModelSourceS3" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIModelSourceS3",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "AIRecommendationAllowOptimization", kind: K::Boolean },
+    Shape {
+        name: "AIRecommendationComputeSpec",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceTypes", target: "AIRecommendationInstanceTypeList" },
+                Member { name: "CapacityReservationConfig", target: "AICapacityReservationConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIRecommendationConstraint",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Metric", target: "AIRecommendationMetric" },
+            ],
+            required: &["Metric"],
+        },
+    },
+    Shape {
+        name: "AIRecommendationConstraintList",
+        kind: K::List { member: "AIRecommendationConstraint", min: None, max: None },
+    },
+    Shape {
+        name: "AIRecommendationInferenceFramework",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["LMI", "VLLM"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIRecommendationInferenceSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Framework", target: "AIRecommendationInferenceFramework" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIRecommendationInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.g5.xlarge", "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.12xlarge",
+                "ml.g5.16xlarge", "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.g6.xlarge",
+                "ml.g6.2xlarge", "ml.g6.4xlarge", "ml.g6.8xlarge", "ml.g6.12xlarge",
+                "ml.g6.16xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.g6e.xlarge",
+                "ml.g6e.2xlarge", "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.12xlarge",
+                "ml.g6e.16xlarge", "ml.g6e.24xlarge", "ml.g6e.48xlarge", "ml.g7.2xlarge",
+                "ml.g7.4xlarge", "ml.g7.8xlarge", "ml.g7.12xlarge", "ml.g7.24xlarge",
+                "ml.g7.48xlarge", "ml.g7e.2xlarge", "ml.g7e.4xlarge", "ml.g7e.8xlarge",
+                "ml.g7e.12xlarge", "ml.g7e.24xlarge", "ml.g7e.48xlarge", "ml.p3.2xlarge",
+                "ml.p3.8xlarge", "ml.p3.16xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge",
+                "ml.p5.4xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge",
+                "ml.p6-b200.48xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIRecommendationInstanceTypeList",
+        kind: K::List { member: "AIRecommendationInstanceType", min: Some(0), max: Some(3) },
+    },
+    Shape {
+        name: "AIRecommendationJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIRecommendationMetric",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ttft-ms", "throughput", "cost"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIRecommendationOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputLocation", target: "S3Uri" },
+                Member { name: "ModelPackageGroupIdentifier", target: "AIResourceIdentifier" },
+                Member { name: "MlflowConfig", target: "AIMlflowConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIRecommendationPerformanceTarget",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Constraints", target: "AIRecommendationConstraintList" },
+            ],
+            required: &["Constraints"],
+        },
+    },
+    Shape {
+        name: "AIResourceIdentifier",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_AI_RESOURCE_IDENTIFIER),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AIWorkloadConfigs",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkloadSpec", target: "WorkloadSpec" },
+            ],
+            required: &["WorkloadSpec"],
+        },
+    },
+    Shape {
+        name: "AIWorkloadDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataSource", target: "AIWorkloadS3DataSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AIWorkloadInputDataConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ChannelName", target: "AIChannelName" },
+                Member { name: "DataSource", target: "AIWorkloadDataSource" },
+            ],
+            required: &["ChannelName", "DataSource"],
+        },
+    },
+    Shape {
+        name: "AIWorkloadInputDataConfigList",
+        kind: K::List { member: "AIWorkloadInputDataConfig", min: None, max: None },
+    },
+    Shape {
+        name: "AIWorkloadS3DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &["S3Uri"],
+        },
+    },
+    Shape {
+        name: "AbsoluteBorrowLimitResourceList",
+        kind: K::List { member: "ComputeQuotaResourceConfig", min: Some(0), max: Some(15) },
+    },
+    Shape {
+        name: "AcceleratorPartitionConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Type", target: "MIGProfileType" },
+                Member { name: "Count", target: "AcceleratorPartitionConfigCountInteger" },
+            ],
+            required: &["Type", "Count"],
+        },
+    },
+    Shape {
+        name: "AcceleratorPartitionConfigCountInteger",
+        kind: K::Integer { min: Some(0), max: Some(10000000) },
+    },
     Shape {
         name: "AcceleratorPartitionLayout",
         kind: K::Structure {
@@ -557,6 +1333,7 @@ static SHAPES: &[Shape] = &[
         name: "AcceleratorPartitionTypeList",
         kind: K::List { member: "AcceleratorPartitionType", min: Some(0), max: Some(32) },
     },
+    Shape { name: "AcceleratorsAmount", kind: K::Integer { min: Some(0), max: Some(10000000) } },
     Shape {
         name: "Accept",
         kind: K::String {
@@ -568,6 +1345,102 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "AcceptEula", kind: K::Boolean },
+    Shape {
+        name: "AccountDefaultStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ENABLED", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AccountId",
+        kind: K::String {
+            min: Some(12),
+            max: Some(12),
+            pattern: Some(&P_ACCOUNT_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ActionSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceUri", target: "SourceUri" },
+                Member { name: "SourceType", target: "String256" },
+                Member { name: "SourceId", target: "String256" },
+            ],
+            required: &["SourceUri"],
+        },
+    },
+    Shape {
+        name: "ActionStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Unknown", "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ActivationState",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AddAssociationRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceArn", target: "AssociationEntityArn" },
+                Member { name: "DestinationArn", target: "AssociationEntityArn" },
+                Member { name: "AssociationType", target: "AssociationEdgeType" },
+            ],
+            required: &["SourceArn", "DestinationArn"],
+        },
+    },
+    Shape {
+        name: "AddClusterNodeSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "IncrementTargetCountBy", target: "AddClusterNodeSpecificationIncrementTargetCountByInteger" },
+                Member { name: "AvailabilityZones", target: "ClusterAvailabilityZones" },
+                Member { name: "InstanceTypes", target: "ClusterInstanceTypes" },
+            ],
+            required: &["InstanceGroupName", "IncrementTargetCountBy"],
+        },
+    },
+    Shape {
+        name: "AddClusterNodeSpecificationIncrementTargetCountByInteger",
+        kind: K::Integer { min: Some(1), max: Some(50) },
+    },
+    Shape {
+        name: "AddClusterNodeSpecificationList",
+        kind: K::List { member: "AddClusterNodeSpecification", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "AddInferenceGatewayRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "GlobalInferenceGatewayIdentifier" },
+                Member { name: "ClusterArn", target: "GlobalInferenceGatewayClusterArn" },
+                Member { name: "Namespace", target: "GlobalInferenceGatewayKubernetesNamespace" },
+                Member { name: "Name", target: "GlobalInferenceGatewayKubernetesResourceName" },
+            ],
+            required: &["Identifier", "ClusterArn", "Namespace", "Name"],
+        },
+    },
     Shape {
         name: "AddTagsInput",
         kind: K::Structure {
@@ -610,7 +1483,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ADDITIONAL_MODEL_CHANNEL_NAME),
+            pattern: Some(&P_AI_CHANNEL_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -652,12 +1525,40 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "AggregationTransformationValue",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["sum", "avg", "first", "min", "max"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AggregationTransformations",
+        kind: K::Map {
+            key: "TransformationAttributeName",
+            value: "AggregationTransformationValue",
+            min: Some(1),
+            max: Some(50),
+        },
+    },
+    Shape {
         name: "Alarm",
         kind: K::Structure {
             members: &[
                 Member { name: "AlarmName", target: "AlarmName" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "AlarmDetails",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AlarmName", target: "AlarmName" },
+            ],
+            required: &["AlarmName"],
         },
     },
     Shape { name: "AlarmList", kind: K::List { member: "Alarm", min: Some(1), max: Some(10) } },
@@ -682,6 +1583,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "AlgorithmSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "AlgorithmSpecification",
         kind: K::Structure {
             members: &[
@@ -697,7 +1608,185 @@ static SHAPES: &[Shape] = &[
             required: &["TrainingInputMode"],
         },
     },
+    Shape {
+        name: "AlgorithmValidationProfile",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProfileName", target: "EntityName" },
+                Member { name: "TrainingJobDefinition", target: "TrainingJobDefinition" },
+                Member { name: "TransformJobDefinition", target: "TransformJobDefinition" },
+            ],
+            required: &["ProfileName", "TrainingJobDefinition"],
+        },
+    },
+    Shape {
+        name: "AlgorithmValidationProfiles",
+        kind: K::List { member: "AlgorithmValidationProfile", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "AlgorithmValidationSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ValidationRole", target: "RoleArn" },
+                Member { name: "ValidationProfiles", target: "AlgorithmValidationProfiles" },
+            ],
+            required: &["ValidationRole", "ValidationProfiles"],
+        },
+    },
+    Shape {
+        name: "AliasOperations",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Add", target: "PipelineVersionAliasList" },
+                Member { name: "Remove", target: "PipelineVersionAliasList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AmazonQSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Status", target: "FeatureStatus" },
+                Member { name: "QProfileArn", target: "QProfileArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AnnotationConsolidationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AnnotationConsolidationLambdaArn", target: "LambdaFunctionArn" },
+            ],
+            required: &["AnnotationConsolidationLambdaArn"],
+        },
+    },
+    Shape {
+        name: "AppImageConfigName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AppImageConfigSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "LastModifiedTime", "Name"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AppInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "system", "ml.t3.micro", "ml.t3.small", "ml.t3.medium", "ml.t3.large",
+                "ml.t3.xlarge", "ml.t3.2xlarge", "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge",
+                "ml.m5.4xlarge", "ml.m5.8xlarge", "ml.m5.12xlarge", "ml.m5.16xlarge",
+                "ml.m5.24xlarge", "ml.m5d.large", "ml.m5d.xlarge", "ml.m5d.2xlarge",
+                "ml.m5d.4xlarge", "ml.m5d.8xlarge", "ml.m5d.12xlarge", "ml.m5d.16xlarge",
+                "ml.m5d.24xlarge", "ml.c5.large", "ml.c5.xlarge", "ml.c5.2xlarge", "ml.c5.4xlarge",
+                "ml.c5.9xlarge", "ml.c5.12xlarge", "ml.c5.18xlarge", "ml.c5.24xlarge",
+                "ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge", "ml.p3dn.24xlarge",
+                "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge", "ml.g4dn.8xlarge",
+                "ml.g4dn.12xlarge", "ml.g4dn.16xlarge", "ml.r5.large", "ml.r5.xlarge",
+                "ml.r5.2xlarge", "ml.r5.4xlarge", "ml.r5.8xlarge", "ml.r5.12xlarge",
+                "ml.r5.16xlarge", "ml.r5.24xlarge", "ml.g5.xlarge", "ml.g5.2xlarge",
+                "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.16xlarge", "ml.g5.12xlarge",
+                "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.g6.xlarge", "ml.g6.2xlarge",
+                "ml.g6.4xlarge", "ml.g6.8xlarge", "ml.g6.12xlarge", "ml.g6.16xlarge",
+                "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.g6e.xlarge", "ml.g6e.2xlarge",
+                "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.12xlarge", "ml.g6e.16xlarge",
+                "ml.g6e.24xlarge", "ml.g6e.48xlarge", "ml.geospatial.interactive",
+                "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.trn1.2xlarge", "ml.trn1.32xlarge",
+                "ml.trn1n.32xlarge", "ml.p5.48xlarge", "ml.p5en.48xlarge", "ml.p6-b200.48xlarge",
+                "ml.m6i.large", "ml.m6i.xlarge", "ml.m6i.2xlarge", "ml.m6i.4xlarge",
+                "ml.m6i.8xlarge", "ml.m6i.12xlarge", "ml.m6i.16xlarge", "ml.m6i.24xlarge",
+                "ml.m6i.32xlarge", "ml.m7i.large", "ml.m7i.xlarge", "ml.m7i.2xlarge",
+                "ml.m7i.4xlarge", "ml.m7i.8xlarge", "ml.m7i.12xlarge", "ml.m7i.16xlarge",
+                "ml.m7i.24xlarge", "ml.m7i.48xlarge", "ml.c6i.large", "ml.c6i.xlarge",
+                "ml.c6i.2xlarge", "ml.c6i.4xlarge", "ml.c6i.8xlarge", "ml.c6i.12xlarge",
+                "ml.c6i.16xlarge", "ml.c6i.24xlarge", "ml.c6i.32xlarge", "ml.c7i.large",
+                "ml.c7i.xlarge", "ml.c7i.2xlarge", "ml.c7i.4xlarge", "ml.c7i.8xlarge",
+                "ml.c7i.12xlarge", "ml.c7i.16xlarge", "ml.c7i.24xlarge", "ml.c7i.48xlarge",
+                "ml.r6i.large", "ml.r6i.xlarge", "ml.r6i.2xlarge", "ml.r6i.4xlarge",
+                "ml.r6i.8xlarge", "ml.r6i.12xlarge", "ml.r6i.16xlarge", "ml.r6i.24xlarge",
+                "ml.r6i.32xlarge", "ml.r7i.large", "ml.r7i.xlarge", "ml.r7i.2xlarge",
+                "ml.r7i.4xlarge", "ml.r7i.8xlarge", "ml.r7i.12xlarge", "ml.r7i.16xlarge",
+                "ml.r7i.24xlarge", "ml.r7i.48xlarge", "ml.m6id.large", "ml.m6id.xlarge",
+                "ml.m6id.2xlarge", "ml.m6id.4xlarge", "ml.m6id.8xlarge", "ml.m6id.12xlarge",
+                "ml.m6id.16xlarge", "ml.m6id.24xlarge", "ml.m6id.32xlarge", "ml.c6id.large",
+                "ml.c6id.xlarge", "ml.c6id.2xlarge", "ml.c6id.4xlarge", "ml.c6id.8xlarge",
+                "ml.c6id.12xlarge", "ml.c6id.16xlarge", "ml.c6id.24xlarge", "ml.c6id.32xlarge",
+                "ml.r6id.large", "ml.r6id.xlarge", "ml.r6id.2xlarge", "ml.r6id.4xlarge",
+                "ml.r6id.8xlarge", "ml.r6id.12xlarge", "ml.r6id.16xlarge", "ml.r6id.24xlarge",
+                "ml.r6id.32xlarge", "ml.p5.4xlarge", "ml.g7.2xlarge", "ml.g7.4xlarge",
+                "ml.g7.8xlarge", "ml.g7.12xlarge", "ml.g7.24xlarge", "ml.g7.48xlarge",
+                "ml.g7e.2xlarge", "ml.g7e.4xlarge", "ml.g7e.8xlarge", "ml.g7e.12xlarge",
+                "ml.g7e.24xlarge", "ml.g7e.48xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AppLifecycleManagement",
+        kind: K::Structure {
+            members: &[
+                Member { name: "IdleSettings", target: "IdleSettings" },
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "AppManaged", kind: K::Boolean },
+    Shape {
+        name: "AppName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AppNetworkAccessType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PublicInternetOnly", "VpcOnly"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AppSecurityGroupManagement",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Service", "Customer"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AppSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime"],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "AppSpecification",
         kind: K::Structure {
@@ -707,6 +1796,19 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ContainerArguments", target: "ContainerArguments" },
             ],
             required: &["ImageUri"],
+        },
+    },
+    Shape {
+        name: "AppType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "JupyterServer", "KernelGateway", "DetailedProfiler", "TensorBoard", "CodeEditor",
+                "JupyterLab", "RStudioServerPro", "RSessionGateway", "Canvas",
+            ],
+            sensitive: false,
         },
     },
     Shape {
@@ -730,6 +1832,69 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ArtifactArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ARTIFACT_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ArtifactProperties",
+        kind: K::Map {
+            key: "StringParameterValue",
+            value: "ArtifactPropertyValue",
+            min: Some(0),
+            max: Some(30),
+        },
+    },
+    Shape {
+        name: "ArtifactPropertyValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(4096),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ArtifactSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceUri", target: "SourceUri" },
+                Member { name: "SourceTypes", target: "ArtifactSourceTypes" },
+            ],
+            required: &["SourceUri"],
+        },
+    },
+    Shape {
+        name: "ArtifactSourceIdType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["MD5Hash", "S3ETag", "S3Version", "Custom"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ArtifactSourceType",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceIdType", target: "ArtifactSourceIdType" },
+                Member { name: "Value", target: "String256" },
+            ],
+            required: &["SourceIdType", "Value"],
+        },
+    },
+    Shape {
+        name: "ArtifactSourceTypes",
+        kind: K::List { member: "ArtifactSourceType", min: None, max: None },
+    },
+    Shape {
         name: "AssemblyType",
         kind: K::String {
             min: None,
@@ -738,6 +1903,46 @@ static SHAPES: &[Shape] = &[
             enum_values: &["None", "Line"],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "AssignedGroupPatternsList",
+        kind: K::List { member: "GroupNamePattern", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "AssociateTrialComponentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialComponentName", target: "ExperimentEntityName" },
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+            ],
+            required: &["TrialComponentName", "TrialName"],
+        },
+    },
+    Shape {
+        name: "AssociationEdgeType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ContributedTo", "AssociatedWith", "DerivedFrom", "Produced", "SameAs",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AssociationEntityArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ASSOCIATION_ENTITY_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AssumableRoleArns",
+        kind: K::List { member: "RoleArn", min: Some(0), max: Some(5) },
     },
     Shape {
         name: "AsyncInferenceClientConfig",
@@ -872,6 +2077,28 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "AttachClusterNodeNetworkInterfaceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "NodeId", target: "ClusterNodeId" },
+                Member { name: "NetworkInterfaceId", target: "ClusterNetworkInterfaceId" },
+            ],
+            required: &["ClusterName", "NodeId", "NetworkInterfaceId"],
+        },
+    },
+    Shape {
+        name: "AttachClusterNodeVolumeRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "NodeId", target: "ClusterNodeId" },
+                Member { name: "VolumeId", target: "VolumeId" },
+            ],
+            required: &["ClusterArn", "NodeId", "VolumeId"],
+        },
+    },
+    Shape {
         name: "AttributeName",
         kind: K::String {
             min: Some(1),
@@ -886,6 +2113,333 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "AttributeName", min: Some(0), max: Some(16) },
     },
     Shape {
+        name: "AuthMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["SSO", "IAM"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AuthenticationRequestExtraParams",
+        kind: K::Map {
+            key: "AuthenticationRequestExtraParamsKey",
+            value: "AuthenticationRequestExtraParamsValue",
+            min: Some(0),
+            max: Some(10),
+        },
+    },
+    Shape {
+        name: "AuthenticationRequestExtraParamsKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AuthenticationRequestExtraParamsValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "AutoGenerateEndpointName", kind: K::Boolean },
+    Shape {
+        name: "AutoMLAlgorithm",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "xgboost", "linear-learner", "mlp", "lightgbm", "catboost", "randomforest",
+                "extra-trees", "nn-torch", "fastai", "cnn-qr", "deepar", "prophet", "npts", "arima",
+                "ets",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLAlgorithmConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLAlgorithms", target: "AutoMLAlgorithms" },
+            ],
+            required: &["AutoMLAlgorithms"],
+        },
+    },
+    Shape {
+        name: "AutoMLAlgorithms",
+        kind: K::List { member: "AutoMLAlgorithm", min: Some(0), max: Some(11) },
+    },
+    Shape {
+        name: "AutoMLAlgorithmsConfig",
+        kind: K::List { member: "AutoMLAlgorithmConfig", min: Some(0), max: Some(1) },
+    },
+    Shape {
+        name: "AutoMLCandidateGenerationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureSpecificationS3Uri", target: "S3Uri" },
+                Member { name: "AlgorithmsConfig", target: "AutoMLAlgorithmsConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLChannel",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DataSource", target: "AutoMLDataSource" },
+                Member { name: "CompressionType", target: "CompressionType" },
+                Member { name: "TargetAttributeName", target: "TargetAttributeName" },
+                Member { name: "ContentType", target: "ContentType" },
+                Member { name: "ChannelType", target: "AutoMLChannelType" },
+                Member { name: "SampleWeightAttributeName", target: "SampleWeightAttributeName" },
+            ],
+            required: &["TargetAttributeName"],
+        },
+    },
+    Shape {
+        name: "AutoMLChannelType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["training", "validation"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLComputeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EmrServerlessComputeConfig", target: "EmrServerlessComputeConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataSource", target: "AutoMLS3DataSource" },
+            ],
+            required: &["S3DataSource"],
+        },
+    },
+    Shape {
+        name: "AutoMLDataSplitConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ValidationFraction", target: "ValidationFraction" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLInputDataConfig",
+        kind: K::List { member: "AutoMLChannel", min: Some(1), max: Some(2) },
+    },
+    Shape {
+        name: "AutoMLJobChannel",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ChannelType", target: "AutoMLChannelType" },
+                Member { name: "ContentType", target: "ContentType" },
+                Member { name: "CompressionType", target: "CompressionType" },
+                Member { name: "DataSource", target: "AutoMLDataSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLJobCompletionCriteria",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxCandidates", target: "MaxCandidates" },
+                Member { name: "MaxRuntimePerTrainingJobInSeconds", target: "MaxRuntimePerTrainingJobInSeconds" },
+                Member { name: "MaxAutoMLJobRuntimeInSeconds", target: "MaxAutoMLJobRuntimeInSeconds" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompletionCriteria", target: "AutoMLJobCompletionCriteria" },
+                Member { name: "SecurityConfig", target: "AutoMLSecurityConfig" },
+                Member { name: "CandidateGenerationConfig", target: "AutoMLCandidateGenerationConfig" },
+                Member { name: "DataSplitConfig", target: "AutoMLDataSplitConfig" },
+                Member { name: "Mode", target: "AutoMLMode" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLJobInputDataConfig",
+        kind: K::List { member: "AutoMLJobChannel", min: Some(1), max: Some(2) },
+    },
+    Shape {
+        name: "AutoMLJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(32),
+            pattern: Some(&P_AUTO_ML_JOB_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLJobObjective",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MetricName", target: "AutoMLMetricEnum" },
+            ],
+            required: &["MetricName"],
+        },
+    },
+    Shape {
+        name: "AutoMLJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Completed", "InProgress", "Failed", "Stopped", "Stopping",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape { name: "AutoMLMaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape { name: "AutoMLMaxResultsForTrials", kind: K::Integer { min: Some(1), max: Some(300) } },
+    Shape {
+        name: "AutoMLMetricEnum",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Accuracy", "MSE", "F1", "F1macro", "AUC", "RMSE", "BalancedAccuracy", "R2",
+                "Recall", "RecallMacro", "Precision", "PrecisionMacro", "MAE", "MAPE", "MASE",
+                "WAPE", "AverageWeightedQuantileLoss",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AUTO_ML_NAME_CONTAINS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLOutputDataConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
+        name: "AutoMLProblemTypeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageClassificationJobConfig", target: "ImageClassificationJobConfig" },
+                Member { name: "TextClassificationJobConfig", target: "TextClassificationJobConfig" },
+                Member { name: "TimeSeriesForecastingJobConfig", target: "TimeSeriesForecastingJobConfig" },
+                Member { name: "TabularJobConfig", target: "TabularJobConfig" },
+                Member { name: "TextGenerationJobConfig", target: "TextGenerationJobConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLS3DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataType", target: "AutoMLS3DataType" },
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &["S3DataType", "S3Uri"],
+        },
+    },
+    Shape {
+        name: "AutoMLS3DataType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ManifestFile", "S3Prefix", "AugmentedManifestFile"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLSecurityConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "EnableInterContainerTrafficEncryption", target: "Boolean" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoMLSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMLSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AutoMountHomeEFS",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled", "DefaultAsDomain"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "AutoParameter",
         kind: K::Structure {
             members: &[
@@ -898,6 +2452,10 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "AutoParameters",
         kind: K::List { member: "AutoParameter", min: Some(0), max: Some(100) },
+    },
+    Shape {
+        name: "AutoRollbackAlarms",
+        kind: K::List { member: "AlarmDetails", min: Some(1), max: Some(10) },
     },
     Shape {
         name: "AutoRollbackConfig",
@@ -928,6 +2486,33 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "AvailabilityZoneBalanceEnforcementMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PERMISSIVE"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "AvailabilityZoneBalanceMaxImbalance",
+        kind: K::Integer { min: Some(0), max: Some(100) },
+    },
+    Shape {
+        name: "AwsManagedHumanLoopRequestSource",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "AWS/Rekognition/DetectModerationLabels/Image/V3",
+                "AWS/Textract/AnalyzeDocument/Forms/V1",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "BaseModel",
         kind: K::Structure {
             members: &[
@@ -936,6 +2521,47 @@ static SHAPES: &[Shape] = &[
                 Member { name: "RecipeName", target: "RecipeName" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "BaseModelArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_BASE_MODEL_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "BaseModelName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_AI_ADAPTER_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "BatchAddClusterNodesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "ClientToken", target: "BatchAddClusterNodesRequestClientTokenString" },
+                Member { name: "NodesToAdd", target: "AddClusterNodeSpecificationList" },
+            ],
+            required: &["ClusterName", "NodesToAdd"],
+        },
+    },
+    Shape {
+        name: "BatchAddClusterNodesRequestClientTokenString",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_BATCH_ADD_CLUSTER_NODES_REQUEST_CLIENT_TOKEN_STRING),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -950,6 +2576,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "BatchDeleteClusterNodesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "NodeIds", target: "ClusterNodeIds" },
+                Member { name: "NodeLogicalIds", target: "ClusterNodeLogicalIdList" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
         name: "BatchDescribeModelPackageInput",
         kind: K::Structure {
             members: &[
@@ -959,6 +2596,44 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "BatchRebootClusterNodesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "NodeIds", target: "BatchRebootClusterNodesRequestNodeIdsList" },
+                Member { name: "NodeLogicalIds", target: "BatchRebootClusterNodesRequestNodeLogicalIdsList" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "BatchRebootClusterNodesRequestNodeIdsList",
+        kind: K::List { member: "ClusterNodeId", min: Some(1), max: Some(25) },
+    },
+    Shape {
+        name: "BatchRebootClusterNodesRequestNodeLogicalIdsList",
+        kind: K::List { member: "ClusterNodeLogicalId", min: Some(1), max: Some(25) },
+    },
+    Shape {
+        name: "BatchReplaceClusterNodesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "NodeIds", target: "BatchReplaceClusterNodesRequestNodeIdsList" },
+                Member { name: "NodeLogicalIds", target: "BatchReplaceClusterNodesRequestNodeLogicalIdsList" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "BatchReplaceClusterNodesRequestNodeIdsList",
+        kind: K::List { member: "ClusterNodeId", min: Some(1), max: Some(25) },
+    },
+    Shape {
+        name: "BatchReplaceClusterNodesRequestNodeLogicalIdsList",
+        kind: K::List { member: "ClusterNodeLogicalId", min: Some(1), max: Some(25) },
+    },
+    Shape {
         name: "BatchStrategy",
         kind: K::String {
             min: None,
@@ -966,6 +2641,26 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &["MultiRecord", "SingleRecord"],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "BatchTransformInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DataCapturedDestinationS3Uri", target: "DestinationS3Uri" },
+                Member { name: "DatasetFormat", target: "MonitoringDatasetFormat" },
+                Member { name: "LocalPath", target: "ProcessingLocalPath" },
+                Member { name: "S3InputMode", target: "ProcessingS3InputMode" },
+                Member { name: "S3DataDistributionType", target: "ProcessingS3DataDistributionType" },
+                Member { name: "FeaturesAttribute", target: "String" },
+                Member { name: "InferenceAttribute", target: "String" },
+                Member { name: "ProbabilityAttribute", target: "String" },
+                Member { name: "ProbabilityThresholdAttribute", target: "ProbabilityThresholdAttribute" },
+                Member { name: "StartTimeOffset", target: "MonitoringTimeOffsetString" },
+                Member { name: "EndTimeOffset", target: "MonitoringTimeOffsetString" },
+                Member { name: "ExcludeFeaturesAttribute", target: "ExcludeFeaturesAttribute" },
+            ],
+            required: &["DataCapturedDestinationS3Uri", "DatasetFormat", "LocalPath"],
         },
     },
     Shape {
@@ -1001,6 +2696,27 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "Boolean", kind: K::Boolean },
     Shape {
+        name: "BooleanOperator",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["And", "Or"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "BorrowLimit", kind: K::Integer { min: Some(0), max: Some(10000) } },
+    Shape {
+        name: "Branch",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_BRANCH),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "BucketName",
         kind: K::String {
             min: Some(3),
@@ -1018,6 +2734,63 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_CALLBACK_TOKEN),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "CandidateGenerationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AlgorithmsConfig", target: "AutoMLAlgorithmsConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CandidateName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CandidateSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "Status", "FinalObjectiveMetricValue"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CandidateStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Completed", "InProgress", "Failed", "Stopped", "Stopping",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CanvasAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TimeSeriesForecastingSettings", target: "TimeSeriesForecastingSettings" },
+                Member { name: "ModelRegisterSettings", target: "ModelRegisterSettings" },
+                Member { name: "WorkspaceSettings", target: "WorkspaceSettings" },
+                Member { name: "IdentityProviderOAuthSettings", target: "IdentityProviderOAuthSettings" },
+                Member { name: "DirectDeploySettings", target: "DirectDeploySettings" },
+                Member { name: "KendraSettings", target: "KendraSettings" },
+                Member { name: "GenerativeAiSettings", target: "GenerativeAiSettings" },
+                Member { name: "EmrServerlessSettings", target: "EmrServerlessSettings" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -1041,6 +2814,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CapacitySizeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Type", target: "NodeUnavailabilityType" },
+                Member { name: "Value", target: "NodeUnavailabilityValue" },
+            ],
+            required: &["Type", "Value"],
+        },
+    },
+    Shape {
         name: "CapacitySizeType",
         kind: K::String {
             min: None,
@@ -1051,6 +2834,7 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "CapacitySizeValue", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "CapacityUnit", kind: K::Integer { min: Some(0), max: Some(10000000) } },
     Shape {
         name: "CaptureContentTypeHeader",
         kind: K::Structure {
@@ -1085,6 +2869,26 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "CaptureOption", min: Some(1), max: Some(32) },
     },
     Shape {
+        name: "Catalog",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATHENA_CATALOG),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CategoricalParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "String64" },
+                Member { name: "Value", target: "CategoricalParameterRangeValues" },
+            ],
+            required: &["Name", "Value"],
+        },
+    },
+    Shape {
         name: "CategoricalParameterRange",
         kind: K::Structure {
             members: &[
@@ -1095,10 +2899,119 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CategoricalParameterRangeSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Values", target: "ParameterValues" },
+            ],
+            required: &["Values"],
+        },
+    },
+    Shape {
+        name: "CategoricalParameterRangeValues",
+        kind: K::List { member: "String128", min: Some(1), max: Some(3) },
+    },
+    Shape {
         name: "CategoricalParameterRanges",
         kind: K::List { member: "CategoricalParameterRange", min: Some(0), max: Some(30) },
     },
+    Shape {
+        name: "CategoricalParameters",
+        kind: K::List { member: "CategoricalParameter", min: Some(1), max: Some(5) },
+    },
+    Shape { name: "Cents", kind: K::Integer { min: Some(0), max: Some(99) } },
     Shape { name: "CertifyForMarketplace", kind: K::Boolean },
+    Shape {
+        name: "CfnCreateTemplateProvider",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TemplateName", target: "CfnTemplateName" },
+                Member { name: "TemplateURL", target: "CfnTemplateURL" },
+                Member { name: "RoleARN", target: "RoleArn" },
+                Member { name: "Parameters", target: "CfnStackCreateParameters" },
+            ],
+            required: &["TemplateName", "TemplateURL"],
+        },
+    },
+    Shape {
+        name: "CfnStackCreateParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Key", target: "CfnStackParameterKey" },
+                Member { name: "Value", target: "CfnStackParameterValue" },
+            ],
+            required: &["Key"],
+        },
+    },
+    Shape {
+        name: "CfnStackCreateParameters",
+        kind: K::List { member: "CfnStackCreateParameter", min: Some(0), max: Some(180) },
+    },
+    Shape {
+        name: "CfnStackParameterKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_CFN_STACK_PARAMETER_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CfnStackParameterValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(4096),
+            pattern: Some(&P_CFN_STACK_PARAMETER_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CfnStackUpdateParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Key", target: "CfnStackParameterKey" },
+                Member { name: "Value", target: "CfnStackParameterValue" },
+            ],
+            required: &["Key"],
+        },
+    },
+    Shape {
+        name: "CfnStackUpdateParameters",
+        kind: K::List { member: "CfnStackUpdateParameter", min: Some(0), max: Some(180) },
+    },
+    Shape {
+        name: "CfnTemplateName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(32),
+            pattern: Some(&P_CFN_TEMPLATE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CfnTemplateURL",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_CFN_TEMPLATE_URL),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CfnUpdateTemplateProvider",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TemplateName", target: "CfnTemplateName" },
+                Member { name: "TemplateURL", target: "CfnTemplateURL" },
+                Member { name: "Parameters", target: "CfnStackUpdateParameters" },
+            ],
+            required: &["TemplateName", "TemplateURL"],
+        },
+    },
     Shape {
         name: "Channel",
         kind: K::Structure {
@@ -1119,10 +3032,28 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(64),
-            pattern: Some(&P_ADDITIONAL_MODEL_CHANNEL_NAME),
+            pattern: Some(&P_AI_CHANNEL_NAME),
             enum_values: &[],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "ChannelSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ChannelName" },
+                Member { name: "Description", target: "EntityDescription" },
+                Member { name: "IsRequired", target: "Boolean" },
+                Member { name: "SupportedContentTypes", target: "ContentTypes" },
+                Member { name: "SupportedCompressionTypes", target: "CompressionTypes" },
+                Member { name: "SupportedInputModes", target: "InputModes" },
+            ],
+            required: &["Name", "SupportedContentTypes", "SupportedInputModes"],
+        },
+    },
+    Shape {
+        name: "ChannelSpecifications",
+        kind: K::List { member: "ChannelSpecification", min: Some(1), max: Some(8) },
     },
     Shape {
         name: "CheckpointConfig",
@@ -1134,6 +3065,17 @@ static SHAPES: &[Shape] = &[
             required: &["S3Uri"],
         },
     },
+    Shape {
+        name: "Cidr",
+        kind: K::String {
+            min: Some(4),
+            max: Some(64),
+            pattern: Some(&P_CIDR),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "Cidrs", kind: K::List { member: "Cidr", min: None, max: None } },
     Shape {
         name: "ClarifyContentTemplate",
         kind: K::String {
@@ -1334,6 +3276,26 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ClientId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_CLIENT_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClientSecret",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_CLIENT_ID),
+            enum_values: &[],
+            sensitive: true,
+        },
+    },
+    Shape {
         name: "ClientToken",
         kind: K::String {
             min: Some(1),
@@ -1341,6 +3303,859 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_CLIENT_TOKEN),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAccountingDatabase",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Endpoint", target: "ClusterAccountingDatabaseEndpoint" },
+                Member { name: "Port", target: "ClusterAccountingDatabasePort" },
+                Member { name: "Name", target: "ClusterAccountingDatabaseName" },
+                Member { name: "SecretArn", target: "ClusterAccountingDatabaseSecretArn" },
+            ],
+            required: &["Endpoint", "SecretArn"],
+        },
+    },
+    Shape {
+        name: "ClusterAccountingDatabaseEndpoint",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_CLUSTER_ACCOUNTING_DATABASE_ENDPOINT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAccountingDatabaseName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_CLUSTER_ACCOUNTING_DATABASE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAccountingDatabasePort",
+        kind: K::Integer { min: Some(1), max: Some(65535) },
+    },
+    Shape {
+        name: "ClusterAccountingDatabaseSecretArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_CLUSTER_ACCOUNTING_DATABASE_SECRET_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_CLUSTER_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAutoPatchConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PatchingStrategy", target: "ClusterPatchingStrategy" },
+                Member { name: "PatchSchedule", target: "ClusterPatchSchedule" },
+                Member { name: "DeploymentConfig", target: "DeploymentConfiguration" },
+                Member { name: "IdleWaitWindowInSeconds", target: "IdleWaitWindowInSecondsValue" },
+                Member { name: "DrainPolicy", target: "ClusterDrainPolicy" },
+            ],
+            required: &["PatchingStrategy"],
+        },
+    },
+    Shape {
+        name: "ClusterAutoScalerType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Karpenter"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAutoScalingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Mode", target: "ClusterAutoScalingMode" },
+                Member { name: "AutoScalerType", target: "ClusterAutoScalerType" },
+            ],
+            required: &["Mode"],
+        },
+    },
+    Shape {
+        name: "ClusterAutoScalingMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enable", "Disable"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAvailabilityZone",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_CLUSTER_AVAILABILITY_ZONE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterAvailabilityZones",
+        kind: K::List { member: "ClusterAvailabilityZone", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "ClusterCapacityRequirements",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Spot", target: "ClusterSpotOptions" },
+                Member { name: "OnDemand", target: "ClusterOnDemandOptions" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterConfigMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enable", "Disable"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterDnsName",
+        kind: K::String {
+            min: Some(16),
+            max: Some(275),
+            pattern: Some(&P_CLUSTER_DNS_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterDrainPolicy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DrainTimeoutInSeconds", target: "DrainTimeoutInSecondsValue" },
+                Member { name: "OnDrainTimeout", target: "ClusterOnDrainTimeout" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterEbsVolumeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VolumeSizeInGB", target: "ClusterEbsVolumeSizeInGB" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "RootVolume", target: "Boolean" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "ClusterEbsVolumeSizeInGB", kind: K::Integer { min: Some(1), max: Some(16384) } },
+    Shape { name: "ClusterEventMaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape {
+        name: "ClusterEventResourceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Cluster", "InstanceGroup", "Instance"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterFSxLustreDeletionPolicy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["DeleteIfNotUsed", "Keep"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterFsxLustreConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DnsName", target: "ClusterDnsName" },
+                Member { name: "MountName", target: "ClusterMountName" },
+                Member { name: "MountPath", target: "ClusterFsxMountPath" },
+            ],
+            required: &["DnsName", "MountName"],
+        },
+    },
+    Shape {
+        name: "ClusterFsxMountPath",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_CLUSTER_FSX_MOUNT_PATH),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterFsxOpenZfsConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DnsName", target: "ClusterDnsName" },
+                Member { name: "MountPath", target: "ClusterFsxMountPath" },
+            ],
+            required: &["DnsName"],
+        },
+    },
+    Shape { name: "ClusterInstanceCount", kind: K::Integer { min: Some(0), max: Some(6758) } },
+    Shape {
+        name: "ClusterInstanceGroupName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ADAPTER_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterInstanceGroupSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceCount", target: "ClusterInstanceCount" },
+                Member { name: "MinInstanceCount", target: "ClusterInstanceCount" },
+                Member { name: "InstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "InstanceType", target: "ClusterInstanceType" },
+                Member { name: "InstanceRequirements", target: "ClusterInstanceRequirements" },
+                Member { name: "LifeCycleConfig", target: "ClusterLifeCycleConfig" },
+                Member { name: "ExecutionRole", target: "RoleArn" },
+                Member { name: "ThreadsPerCore", target: "ClusterThreadsPerCore" },
+                Member { name: "InstanceStorageConfigs", target: "ClusterInstanceStorageConfigs" },
+                Member { name: "OnStartDeepHealthChecks", target: "OnStartDeepHealthChecks" },
+                Member { name: "TrainingPlanArn", target: "TrainingPlanArn" },
+                Member { name: "OverrideVpcConfig", target: "VpcConfig" },
+                Member { name: "ScheduledUpdateConfig", target: "ScheduledUpdateConfig" },
+                Member { name: "ImageId", target: "ImageId" },
+                Member { name: "AutoPatchConfig", target: "ClusterAutoPatchConfig" },
+                Member { name: "ImageReleaseVersion", target: "ImageReleaseVersion" },
+                Member { name: "KubernetesConfig", target: "ClusterKubernetesConfig" },
+                Member { name: "SlurmConfig", target: "ClusterSlurmConfig" },
+                Member { name: "CapacityRequirements", target: "ClusterCapacityRequirements" },
+                Member { name: "NetworkInterface", target: "ClusterNetworkInterface" },
+            ],
+            required: &["InstanceCount", "InstanceGroupName", "ExecutionRole"],
+        },
+    },
+    Shape {
+        name: "ClusterInstanceGroupSpecifications",
+        kind: K::List { member: "ClusterInstanceGroupSpecification", min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "ClusterInstanceGroupsToDelete",
+        kind: K::List { member: "ClusterInstanceGroupName", min: Some(0), max: Some(100) },
+    },
+    Shape {
+        name: "ClusterInstanceMemoryAllocationPercentage",
+        kind: K::Integer { min: Some(0), max: Some(100) },
+    },
+    Shape {
+        name: "ClusterInstanceRequirements",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceTypes", target: "ClusterInstanceTypes" },
+            ],
+            required: &["InstanceTypes"],
+        },
+    },
+    Shape {
+        name: "ClusterInstanceStorageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EbsVolumeConfig", target: "ClusterEbsVolumeConfig" },
+                Member { name: "FsxLustreConfig", target: "ClusterFsxLustreConfig" },
+                Member { name: "FsxOpenZfsConfig", target: "ClusterFsxOpenZfsConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterInstanceStorageConfigs",
+        kind: K::List { member: "ClusterInstanceStorageConfig", min: Some(0), max: Some(4) },
+    },
+    Shape {
+        name: "ClusterInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5.4xlarge",
+                "ml.p6e-gb200.36xlarge", "ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.g5.xlarge",
+                "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.12xlarge",
+                "ml.g5.16xlarge", "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.c5.large", "ml.c5.xlarge",
+                "ml.c5.2xlarge", "ml.c5.4xlarge", "ml.c5.9xlarge", "ml.c5.12xlarge",
+                "ml.c5.18xlarge", "ml.c5.24xlarge", "ml.c5n.large", "ml.c5n.2xlarge",
+                "ml.c5n.4xlarge", "ml.c5n.9xlarge", "ml.c5n.18xlarge", "ml.m5.large",
+                "ml.m5.xlarge", "ml.m5.2xlarge", "ml.m5.4xlarge", "ml.m5.8xlarge", "ml.m5.12xlarge",
+                "ml.m5.16xlarge", "ml.m5.24xlarge", "ml.t3.medium", "ml.t3.large", "ml.t3.xlarge",
+                "ml.t3.2xlarge", "ml.g6.xlarge", "ml.g6.2xlarge", "ml.g6.4xlarge", "ml.g6.8xlarge",
+                "ml.g6.16xlarge", "ml.g6.12xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge",
+                "ml.gr6.4xlarge", "ml.gr6.8xlarge", "ml.g6e.xlarge", "ml.g6e.2xlarge",
+                "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.16xlarge", "ml.g6e.12xlarge",
+                "ml.g6e.24xlarge", "ml.g6e.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge",
+                "ml.p6-b200.48xlarge", "ml.trn2.3xlarge", "ml.trn2.48xlarge", "ml.c6i.large",
+                "ml.c6i.xlarge", "ml.c6i.2xlarge", "ml.c6i.4xlarge", "ml.c6i.8xlarge",
+                "ml.c6i.12xlarge", "ml.c6i.16xlarge", "ml.c6i.24xlarge", "ml.c6i.32xlarge",
+                "ml.m6i.large", "ml.m6i.xlarge", "ml.m6i.2xlarge", "ml.m6i.4xlarge",
+                "ml.m6i.8xlarge", "ml.m6i.12xlarge", "ml.m6i.16xlarge", "ml.m6i.24xlarge",
+                "ml.m6i.32xlarge", "ml.r6i.large", "ml.r6i.xlarge", "ml.r6i.2xlarge",
+                "ml.r6i.4xlarge", "ml.r6i.8xlarge", "ml.r6i.12xlarge", "ml.r6i.16xlarge",
+                "ml.r6i.24xlarge", "ml.r6i.32xlarge", "ml.i3en.large", "ml.i3en.xlarge",
+                "ml.i3en.2xlarge", "ml.i3en.3xlarge", "ml.i3en.6xlarge", "ml.i3en.12xlarge",
+                "ml.i3en.24xlarge", "ml.m7i.large", "ml.m7i.xlarge", "ml.m7i.2xlarge",
+                "ml.m7i.4xlarge", "ml.m7i.8xlarge", "ml.m7i.12xlarge", "ml.m7i.16xlarge",
+                "ml.m7i.24xlarge", "ml.m7i.48xlarge", "ml.r7i.large", "ml.r7i.xlarge",
+                "ml.r7i.2xlarge", "ml.r7i.4xlarge", "ml.r7i.8xlarge", "ml.r7i.12xlarge",
+                "ml.r7i.16xlarge", "ml.r7i.24xlarge", "ml.r7i.48xlarge", "ml.r5d.16xlarge",
+                "ml.g7e.2xlarge", "ml.g7e.4xlarge", "ml.g7e.8xlarge", "ml.g7e.12xlarge",
+                "ml.g7e.24xlarge", "ml.g7e.48xlarge", "ml.p6-b300.48xlarge", "ml.g4dn.xlarge",
+                "ml.g4dn.2xlarge", "ml.g4dn.4xlarge", "ml.g4dn.8xlarge", "ml.g4dn.12xlarge",
+                "ml.g4dn.16xlarge", "ml.c6g.medium", "ml.c6g.large", "ml.c6g.xlarge",
+                "ml.c6g.2xlarge", "ml.c6g.4xlarge", "ml.c6g.8xlarge", "ml.c6g.12xlarge",
+                "ml.c6g.16xlarge", "ml.c7g.medium", "ml.c7g.large", "ml.c7g.xlarge",
+                "ml.c7g.2xlarge", "ml.c7g.4xlarge", "ml.c7g.8xlarge", "ml.c7g.12xlarge",
+                "ml.c7g.16xlarge", "ml.c8g.medium", "ml.c8g.large", "ml.c8g.xlarge",
+                "ml.c8g.2xlarge", "ml.c8g.4xlarge", "ml.c8g.8xlarge", "ml.c8g.12xlarge",
+                "ml.c8g.16xlarge", "ml.c8g.24xlarge", "ml.c8g.48xlarge", "ml.c6a.large",
+                "ml.c6a.xlarge", "ml.c6a.2xlarge", "ml.c6a.4xlarge", "ml.c6a.8xlarge",
+                "ml.c6a.12xlarge", "ml.c6a.16xlarge", "ml.c6a.24xlarge", "ml.c6a.32xlarge",
+                "ml.c6a.48xlarge", "ml.m6a.large", "ml.m6a.xlarge", "ml.m6a.2xlarge",
+                "ml.m6a.4xlarge", "ml.m6a.8xlarge", "ml.m6a.12xlarge", "ml.m6a.16xlarge",
+                "ml.m6a.24xlarge", "ml.m6a.32xlarge", "ml.m6a.48xlarge", "ml.m6g.medium",
+                "ml.m6g.large", "ml.m6g.xlarge", "ml.m6g.2xlarge", "ml.m6g.4xlarge",
+                "ml.m6g.8xlarge", "ml.m6g.12xlarge", "ml.m6g.16xlarge", "ml.m7g.medium",
+                "ml.m7g.large", "ml.m7g.xlarge", "ml.m7g.2xlarge", "ml.m7g.4xlarge",
+                "ml.m7g.8xlarge", "ml.m7g.12xlarge", "ml.m7g.16xlarge", "ml.m8g.medium",
+                "ml.m8g.large", "ml.m8g.xlarge", "ml.m8g.2xlarge", "ml.m8g.4xlarge",
+                "ml.m8g.8xlarge", "ml.m8g.12xlarge", "ml.m8g.16xlarge", "ml.m8g.24xlarge",
+                "ml.m8g.48xlarge", "ml.g7.2xlarge", "ml.g7.4xlarge", "ml.g7.8xlarge",
+                "ml.g7.12xlarge", "ml.g7.24xlarge", "ml.g7.48xlarge", "ml.c8a.16xlarge",
+                "ml.m8a.16xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterInstanceTypes",
+        kind: K::List { member: "ClusterInstanceType", min: Some(1), max: Some(20) },
+    },
+    Shape {
+        name: "ClusterInterfaceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["efa", "efa-only"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Labels", target: "ClusterKubernetesLabels" },
+                Member { name: "Taints", target: "ClusterKubernetesTaints" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesLabelKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(317),
+            pattern: Some(&P_CLUSTER_KUBERNETES_LABEL_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesLabelValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_CLUSTER_KUBERNETES_LABEL_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesLabels",
+        kind: K::Map {
+            key: "ClusterKubernetesLabelKey",
+            value: "ClusterKubernetesLabelValue",
+            min: Some(0),
+            max: Some(50),
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesTaint",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Key", target: "ClusterKubernetesTaintKey" },
+                Member { name: "Value", target: "ClusterKubernetesTaintValue" },
+                Member { name: "Effect", target: "ClusterKubernetesTaintEffect" },
+            ],
+            required: &["Key", "Effect"],
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesTaintEffect",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesTaintKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(317),
+            pattern: Some(&P_CLUSTER_KUBERNETES_LABEL_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesTaintValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_CLUSTER_KUBERNETES_LABEL_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterKubernetesTaints",
+        kind: K::List { member: "ClusterKubernetesTaint", min: Some(0), max: Some(50) },
+    },
+    Shape {
+        name: "ClusterLifeCycleConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceS3Uri", target: "S3Uri" },
+                Member { name: "OnCreate", target: "ClusterLifeCycleConfigFileName" },
+                Member { name: "OnInitComplete", target: "ClusterLifeCycleConfigFileName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterLifeCycleConfigFileName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterMountName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(8),
+            pattern: Some(&P_CLUSTER_MOUNT_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ADAPTER_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterNameOrArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_CLUSTER_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterNetworkInterface",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InterfaceType", target: "ClusterInterfaceType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterNetworkInterfaceId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(21),
+            pattern: Some(&P_CLUSTER_NETWORK_INTERFACE_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterNodeId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_CLUSTER_NODE_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterNodeIds",
+        kind: K::List { member: "ClusterNodeId", min: Some(1), max: Some(3000) },
+    },
+    Shape {
+        name: "ClusterNodeLogicalId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_CLUSTER_NODE_LOGICAL_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterNodeLogicalIdList",
+        kind: K::List { member: "ClusterNodeLogicalId", min: Some(1), max: Some(99) },
+    },
+    Shape {
+        name: "ClusterNodeProvisioningMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Continuous"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterNodeRecovery",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Automatic", "None"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterOnDemandOptions",
+        kind: K::Structure {
+            members: &[
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterOnDrainTimeout",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Force", "Skip"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterOperationId",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_CLUSTER_OPERATION_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "ClusterOperationMaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape {
+        name: "ClusterOperationSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterOperationStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["InProgress", "Superseded", "Done"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterOperationType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Scaling", "DeepHealthCheck"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterOrchestrator",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Eks", target: "ClusterOrchestratorEksConfig" },
+                Member { name: "Slurm", target: "ClusterOrchestratorSlurmConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterOrchestratorEksConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "EksClusterArn" },
+            ],
+            required: &["ClusterArn"],
+        },
+    },
+    Shape {
+        name: "ClusterOrchestratorSlurmConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SlurmConfigStrategy", target: "ClusterSlurmConfigStrategy" },
+                Member { name: "AccountingDatabase", target: "ClusterAccountingDatabase" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterPartitionName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_AI_ADAPTER_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterPartitionNames",
+        kind: K::List { member: "ClusterPartitionName", min: Some(0), max: Some(1) },
+    },
+    Shape {
+        name: "ClusterPatchSchedule",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextPatchDate", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterPatchingStrategy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["WhenIdle", "WhenAllIdle", "DrainFirst"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterRestrictedInstanceGroupSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceCount", target: "ClusterInstanceCount" },
+                Member { name: "InstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "InstanceType", target: "ClusterInstanceType" },
+                Member { name: "ExecutionRole", target: "RoleArn" },
+                Member { name: "ThreadsPerCore", target: "ClusterThreadsPerCore" },
+                Member { name: "InstanceStorageConfigs", target: "ClusterInstanceStorageConfigs" },
+                Member { name: "OnStartDeepHealthChecks", target: "OnStartDeepHealthChecks" },
+                Member { name: "TrainingPlanArn", target: "TrainingPlanArn" },
+                Member { name: "OverrideVpcConfig", target: "VpcConfig" },
+                Member { name: "ScheduledUpdateConfig", target: "ScheduledUpdateConfig" },
+                Member { name: "EnvironmentConfig", target: "EnvironmentConfig" },
+            ],
+            required: &["InstanceCount", "InstanceGroupName", "InstanceType", "ExecutionRole"],
+        },
+    },
+    Shape {
+        name: "ClusterRestrictedInstanceGroupSpecifications",
+        kind: K::List {
+            member: "ClusterRestrictedInstanceGroupSpecification",
+            min: Some(1),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "ClusterRestrictedInstanceGroupsConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SharedEnvironmentConfig", target: "ClusterSharedEnvironmentConfig" },
+            ],
+            required: &["SharedEnvironmentConfig"],
+        },
+    },
+    Shape {
+        name: "ClusterSchedulerConfigId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(12),
+            pattern: Some(&P_CLUSTER_SCHEDULER_CONFIG_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterSchedulerPriorityClassName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_CLUSTER_SCHEDULER_PRIORITY_CLASS_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterSharedEnvironmentConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FSxLustreDeletionPolicy", target: "ClusterFSxLustreDeletionPolicy" },
+                Member { name: "FSxLustreConfig", target: "FSxLustreConfig" },
+            ],
+            required: &["FSxLustreDeletionPolicy", "FSxLustreConfig"],
+        },
+    },
+    Shape {
+        name: "ClusterSlurmConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NodeType", target: "ClusterSlurmNodeType" },
+                Member { name: "PartitionNames", target: "ClusterPartitionNames" },
+            ],
+            required: &["NodeType"],
+        },
+    },
+    Shape {
+        name: "ClusterSlurmConfigStrategy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Overwrite", "Managed", "Merge"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterSlurmNodeType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Controller", "Login", "Compute"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CREATION_TIME", "NAME"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ClusterSpotOptions",
+        kind: K::Structure {
+            members: &[
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "ClusterThreadsPerCore", kind: K::Integer { min: Some(1), max: Some(2) } },
+    Shape {
+        name: "ClusterTieredStorageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Mode", target: "ClusterConfigMode" },
+                Member { name: "InstanceMemoryAllocationPercentage", target: "ClusterInstanceMemoryAllocationPercentage" },
+            ],
+            required: &["Mode"],
+        },
+    },
+    Shape {
+        name: "CodeEditorAppImageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemConfig", target: "FileSystemConfig" },
+                Member { name: "ContainerConfig", target: "ContainerConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CodeEditorAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "CustomImages", target: "CustomImages" },
+                Member { name: "LifecycleConfigArns", target: "LifecycleConfigArns" },
+                Member { name: "AppLifecycleManagement", target: "AppLifecycleManagement" },
+                Member { name: "BuiltInLifecycleConfigArn", target: "StudioLifecycleConfigArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CodeRepositories",
+        kind: K::List { member: "CodeRepository", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "CodeRepository",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RepositoryUrl", target: "RepositoryUrl" },
+            ],
+            required: &["RepositoryUrl"],
         },
     },
     Shape {
@@ -1354,6 +4169,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CodeRepositoryNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_CLIENT_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CodeRepositoryNameOrUrl",
         kind: K::String {
             min: Some(1),
@@ -1361,6 +4186,76 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_CODE_REPOSITORY_NAME_OR_URL),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "CodeRepositorySortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "LastModifiedTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CodeRepositorySortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CognitoConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "UserPool", target: "CognitoUserPool" },
+                Member { name: "ClientId", target: "ClientId" },
+            ],
+            required: &["UserPool", "ClientId"],
+        },
+    },
+    Shape {
+        name: "CognitoMemberDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "UserPool", target: "CognitoUserPool" },
+                Member { name: "UserGroup", target: "CognitoUserGroup" },
+                Member { name: "ClientId", target: "ClientId" },
+            ],
+            required: &["UserPool", "UserGroup", "ClientId"],
+        },
+    },
+    Shape {
+        name: "CognitoUserGroup",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_COGNITO_USER_GROUP),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CognitoUserPool",
+        kind: K::String {
+            min: Some(1),
+            max: Some(55),
+            pattern: Some(&P_COGNITO_USER_POOL),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CollectionConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VectorConfig", target: "VectorConfig" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -1392,6 +4287,38 @@ static SHAPES: &[Shape] = &[
         kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
     },
     Shape {
+        name: "CollectionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["List", "Set", "Vector"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CompilationJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "INPROGRESS", "COMPLETED", "FAILED", "STARTING", "STOPPING", "STOPPED",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CompilerOptions",
+        kind: K::String {
+            min: Some(3),
+            max: Some(1024),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "CompleteOnConvergence",
         kind: K::String {
             min: None,
@@ -1408,6 +4335,69 @@ static SHAPES: &[Shape] = &[
             max: None,
             pattern: None,
             enum_values: &["None", "Gzip"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CompressionTypes",
+        kind: K::List { member: "CompressionType", min: None, max: None },
+    },
+    Shape {
+        name: "ComputeQuotaConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ComputeQuotaResources", target: "ComputeQuotaResourceConfigList" },
+                Member { name: "ResourceSharingConfig", target: "ResourceSharingConfig" },
+                Member { name: "PreemptTeamTasks", target: "PreemptTeamTasks" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ComputeQuotaId",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_CLUSTER_SCHEDULER_CONFIG_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ComputeQuotaResourceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "ClusterInstanceType" },
+                Member { name: "Count", target: "InstanceCount" },
+                Member { name: "Accelerators", target: "AcceleratorsAmount" },
+                Member { name: "VCpu", target: "VCpuAmount" },
+                Member { name: "MemoryInGiB", target: "MemoryInGiBAmount" },
+                Member { name: "AcceleratorPartition", target: "AcceleratorPartitionConfig" },
+            ],
+            required: &["InstanceType"],
+        },
+    },
+    Shape {
+        name: "ComputeQuotaResourceConfigList",
+        kind: K::List { member: "ComputeQuotaResourceConfig", min: Some(0), max: Some(15) },
+    },
+    Shape {
+        name: "ComputeQuotaTarget",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TeamName", target: "ComputeQuotaTargetTeamName" },
+                Member { name: "FairShareWeight", target: "FairShareWeight" },
+            ],
+            required: &["TeamName"],
+        },
+    },
+    Shape {
+        name: "ComputeQuotaTargetTeamName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_CLUSTER_SCHEDULER_PRIORITY_CLASS_NAME),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -1444,6 +4434,17 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "ContainerArguments",
         kind: K::List { member: "ContainerArgument", min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "ContainerConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContainerArguments", target: "CustomImageContainerArguments" },
+                Member { name: "ContainerEntrypoint", target: "CustomImageContainerEntrypoint" },
+                Member { name: "ContainerEnvironmentVariables", target: "CustomImageContainerEnvironmentVariables" },
+            ],
+            required: &[],
+        },
     },
     Shape {
         name: "ContainerDefinition",
@@ -1488,7 +4489,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -1523,6 +4524,32 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ContentClassifier",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ContentClassifiers",
+        kind: K::List { member: "ContentClassifier", min: Some(0), max: Some(256) },
+    },
+    Shape {
+        name: "ContentColumn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ContentDigest",
         kind: K::String {
             min: Some(0),
@@ -1544,6 +4571,37 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "ContentTypes", kind: K::List { member: "ContentType", min: None, max: None } },
     Shape {
+        name: "ContextName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(120),
+            pattern: Some(&P_CONTEXT_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ContextNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_CONTEXT_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ContextSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceUri", target: "SourceUri" },
+                Member { name: "SourceType", target: "String256" },
+                Member { name: "SourceId", target: "String256" },
+            ],
+            required: &["SourceUri"],
+        },
+    },
+    Shape {
         name: "ContinuousParameterRange",
         kind: K::Structure {
             members: &[
@@ -1553,6 +4611,16 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ScalingType", target: "HyperParameterScalingType" },
             ],
             required: &["Name", "MinValue", "MaxValue"],
+        },
+    },
+    Shape {
+        name: "ContinuousParameterRangeSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MinValue", target: "ParameterValue" },
+                Member { name: "MaxValue", target: "ParameterValue" },
+            ],
+            required: &["MinValue", "MaxValue"],
         },
     },
     Shape {
@@ -1566,6 +4634,394 @@ static SHAPES: &[Shape] = &[
                 Member { name: "CompleteOnConvergence", target: "CompleteOnConvergence" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "CountryCode",
+        kind: K::String {
+            min: Some(2),
+            max: Some(2),
+            pattern: Some(&P_COUNTRY_CODE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CreateAIBenchmarkJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIBenchmarkJobName", target: "AIEntityName" },
+                Member { name: "BenchmarkTarget", target: "AIBenchmarkTarget" },
+                Member { name: "OutputConfig", target: "AIBenchmarkOutputConfig" },
+                Member { name: "AIWorkloadConfigIdentifier", target: "AIResourceIdentifier" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "NetworkConfig", target: "AIBenchmarkNetworkConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "AIBenchmarkJobName", "BenchmarkTarget", "OutputConfig",
+                "AIWorkloadConfigIdentifier", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateAIRecommendationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIRecommendationJobName", target: "AIEntityName" },
+                Member { name: "ModelSource", target: "AIModelSource" },
+                Member { name: "OutputConfig", target: "AIRecommendationOutputConfig" },
+                Member { name: "AIWorkloadConfigIdentifier", target: "AIResourceIdentifier" },
+                Member { name: "PerformanceTarget", target: "AIRecommendationPerformanceTarget" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "InferenceSpecification", target: "AIRecommendationInferenceSpecification" },
+                Member { name: "OptimizeModel", target: "AIRecommendationAllowOptimization" },
+                Member { name: "ComputeSpec", target: "AIRecommendationComputeSpec" },
+                Member { name: "AdapterSource", target: "AIAdapterSource" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "AIRecommendationJobName", "ModelSource", "OutputConfig",
+                "AIWorkloadConfigIdentifier", "PerformanceTarget", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateAIWorkloadConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIWorkloadConfigName", target: "AIEntityName" },
+                Member { name: "DatasetConfig", target: "AIDatasetConfig" },
+                Member { name: "AIWorkloadConfigs", target: "AIWorkloadConfigs" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["AIWorkloadConfigName"],
+        },
+    },
+    Shape {
+        name: "CreateActionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ActionName", target: "ExperimentEntityName" },
+                Member { name: "Source", target: "ActionSource" },
+                Member { name: "ActionType", target: "String256" },
+                Member { name: "Description", target: "ExperimentDescription" },
+                Member { name: "Status", target: "ActionStatus" },
+                Member { name: "Properties", target: "LineageEntityParameters" },
+                Member { name: "MetadataProperties", target: "MetadataProperties" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["ActionName", "Source", "ActionType"],
+        },
+    },
+    Shape {
+        name: "CreateAlgorithmInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AlgorithmName", target: "EntityName" },
+                Member { name: "AlgorithmDescription", target: "EntityDescription" },
+                Member { name: "TrainingSpecification", target: "TrainingSpecification" },
+                Member { name: "InferenceSpecification", target: "InferenceSpecification" },
+                Member { name: "ValidationSpecification", target: "AlgorithmValidationSpecification" },
+                Member { name: "CertifyForMarketplace", target: "CertifyForMarketplace" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["AlgorithmName", "TrainingSpecification"],
+        },
+    },
+    Shape {
+        name: "CreateAppImageConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AppImageConfigName", target: "AppImageConfigName" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "KernelGatewayImageConfig", target: "KernelGatewayImageConfig" },
+                Member { name: "JupyterLabAppImageConfig", target: "JupyterLabAppImageConfig" },
+                Member { name: "CodeEditorAppImageConfig", target: "CodeEditorAppImageConfig" },
+            ],
+            required: &["AppImageConfigName"],
+        },
+    },
+    Shape {
+        name: "CreateAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+                Member { name: "SpaceName", target: "SpaceName" },
+                Member { name: "AppType", target: "AppType" },
+                Member { name: "AppName", target: "AppName" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ResourceSpec", target: "ResourceSpec" },
+                Member { name: "RecoveryMode", target: "Boolean" },
+            ],
+            required: &["DomainId", "AppType", "AppName"],
+        },
+    },
+    Shape {
+        name: "CreateArtifactRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ArtifactName", target: "ExperimentEntityName" },
+                Member { name: "Source", target: "ArtifactSource" },
+                Member { name: "ArtifactType", target: "String256" },
+                Member { name: "Properties", target: "ArtifactProperties" },
+                Member { name: "MetadataProperties", target: "MetadataProperties" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Source", "ArtifactType"],
+        },
+    },
+    Shape {
+        name: "CreateAutoMLJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLJobName", target: "AutoMLJobName" },
+                Member { name: "InputDataConfig", target: "AutoMLInputDataConfig" },
+                Member { name: "OutputDataConfig", target: "AutoMLOutputDataConfig" },
+                Member { name: "ProblemType", target: "ProblemType" },
+                Member { name: "AutoMLJobObjective", target: "AutoMLJobObjective" },
+                Member { name: "AutoMLJobConfig", target: "AutoMLJobConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "GenerateCandidateDefinitionsOnly", target: "GenerateCandidateDefinitionsOnly" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ModelDeployConfig", target: "ModelDeployConfig" },
+            ],
+            required: &["AutoMLJobName", "InputDataConfig", "OutputDataConfig", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateAutoMLJobV2Request",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLJobName", target: "AutoMLJobName" },
+                Member { name: "AutoMLJobInputDataConfig", target: "AutoMLJobInputDataConfig" },
+                Member { name: "OutputDataConfig", target: "AutoMLOutputDataConfig" },
+                Member { name: "AutoMLProblemTypeConfig", target: "AutoMLProblemTypeConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "SecurityConfig", target: "AutoMLSecurityConfig" },
+                Member { name: "AutoMLJobObjective", target: "AutoMLJobObjective" },
+                Member { name: "ModelDeployConfig", target: "ModelDeployConfig" },
+                Member { name: "DataSplitConfig", target: "AutoMLDataSplitConfig" },
+                Member { name: "AutoMLComputeConfig", target: "AutoMLComputeConfig" },
+            ],
+            required: &[
+                "AutoMLJobName", "AutoMLJobInputDataConfig", "OutputDataConfig",
+                "AutoMLProblemTypeConfig", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateClusterExtensionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "ExtensionName", target: "ExtensionName" },
+                Member { name: "ExtensionVersion", target: "ExtensionVersion" },
+                Member { name: "ConfigurationValues", target: "ExtensionConfigurationValues" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "ClientToken", target: "CreateClusterExtensionRequestClientTokenString" },
+            ],
+            required: &["ClusterArn", "ExtensionName"],
+        },
+    },
+    Shape {
+        name: "CreateClusterExtensionRequestClientTokenString",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_BATCH_ADD_CLUSTER_NODES_REQUEST_CLIENT_TOKEN_STRING),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "CreateClusterRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterName" },
+                Member { name: "InstanceGroups", target: "ClusterInstanceGroupSpecifications" },
+                Member { name: "RestrictedInstanceGroups", target: "ClusterRestrictedInstanceGroupSpecifications" },
+                Member { name: "RestrictedInstanceGroupsConfig", target: "ClusterRestrictedInstanceGroupsConfig" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "Orchestrator", target: "ClusterOrchestrator" },
+                Member { name: "NodeRecovery", target: "ClusterNodeRecovery" },
+                Member { name: "TieredStorageConfig", target: "ClusterTieredStorageConfig" },
+                Member { name: "NodeProvisioningMode", target: "ClusterNodeProvisioningMode" },
+                Member { name: "ClusterRole", target: "RoleArn" },
+                Member { name: "AutoScaling", target: "ClusterAutoScalingConfig" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "CreateClusterSchedulerConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "EntityName" },
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "SchedulerConfig", target: "SchedulerConfig" },
+                Member { name: "Description", target: "EntityDescription" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Name", "ClusterArn", "SchedulerConfig"],
+        },
+    },
+    Shape {
+        name: "CreateCodeRepositoryInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CodeRepositoryName", target: "EntityName" },
+                Member { name: "GitConfig", target: "GitConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["CodeRepositoryName", "GitConfig"],
+        },
+    },
+    Shape {
+        name: "CreateCompilationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompilationJobName", target: "EntityName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "ModelPackageVersionArn", target: "ModelPackageArn" },
+                Member { name: "InputConfig", target: "InputConfig" },
+                Member { name: "OutputConfig", target: "OutputConfig" },
+                Member { name: "VpcConfig", target: "NeoVpcConfig" },
+                Member { name: "StoppingCondition", target: "StoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["CompilationJobName", "RoleArn", "OutputConfig", "StoppingCondition"],
+        },
+    },
+    Shape {
+        name: "CreateComputeQuotaRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "EntityName" },
+                Member { name: "Description", target: "EntityDescription" },
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "ComputeQuotaConfig", target: "ComputeQuotaConfig" },
+                Member { name: "ComputeQuotaTarget", target: "ComputeQuotaTarget" },
+                Member { name: "ActivationState", target: "ActivationState" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Name", "ClusterArn", "ComputeQuotaConfig", "ComputeQuotaTarget"],
+        },
+    },
+    Shape {
+        name: "CreateContextRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContextName", target: "ContextName" },
+                Member { name: "Source", target: "ContextSource" },
+                Member { name: "ContextType", target: "String256" },
+                Member { name: "Description", target: "ExperimentDescription" },
+                Member { name: "Properties", target: "LineageEntityParameters" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["ContextName", "Source", "ContextType"],
+        },
+    },
+    Shape {
+        name: "CreateDataQualityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "DataQualityBaselineConfig", target: "DataQualityBaselineConfig" },
+                Member { name: "DataQualityAppSpecification", target: "DataQualityAppSpecification" },
+                Member { name: "DataQualityJobInput", target: "DataQualityJobInput" },
+                Member { name: "DataQualityJobOutputConfig", target: "MonitoringOutputConfig" },
+                Member { name: "JobResources", target: "MonitoringResources" },
+                Member { name: "NetworkConfig", target: "MonitoringNetworkConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "StoppingCondition", target: "MonitoringStoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "JobDefinitionName", "DataQualityAppSpecification", "DataQualityJobInput",
+                "DataQualityJobOutputConfig", "JobResources", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateDeviceFleetRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Description", target: "DeviceFleetDescription" },
+                Member { name: "OutputConfig", target: "EdgeOutputConfig" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "EnableIotRoleAlias", target: "EnableIotRoleAlias" },
+            ],
+            required: &["DeviceFleetName", "OutputConfig"],
+        },
+    },
+    Shape {
+        name: "CreateDomainRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainName", target: "DomainName" },
+                Member { name: "AuthMode", target: "AuthMode" },
+                Member { name: "DefaultUserSettings", target: "UserSettings" },
+                Member { name: "DomainSettings", target: "DomainSettings" },
+                Member { name: "SubnetIds", target: "Subnets" },
+                Member { name: "VpcId", target: "VpcId" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "AppNetworkAccessType", target: "AppNetworkAccessType" },
+                Member { name: "HomeEfsFileSystemKmsKeyId", target: "KmsKeyId" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "AppSecurityGroupManagement", target: "AppSecurityGroupManagement" },
+                Member { name: "HomeEfsFileSystemCreation", target: "HomeEfsFileSystemCreation" },
+                Member { name: "TagPropagation", target: "TagPropagation" },
+                Member { name: "DefaultSpaceSettings", target: "DefaultSpaceSettings" },
+            ],
+            required: &["DomainName", "AuthMode", "DefaultUserSettings"],
+        },
+    },
+    Shape {
+        name: "CreateEdgeDeploymentPlanRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "ModelConfigs", target: "EdgeDeploymentModelConfigs" },
+                Member { name: "DeviceFleetName", target: "EntityName" },
+                Member { name: "Stages", target: "DeploymentStages" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["EdgeDeploymentPlanName", "ModelConfigs", "DeviceFleetName"],
+        },
+    },
+    Shape {
+        name: "CreateEdgeDeploymentStageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "Stages", target: "DeploymentStages" },
+            ],
+            required: &["EdgeDeploymentPlanName", "Stages"],
+        },
+    },
+    Shape {
+        name: "CreateEdgePackagingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgePackagingJobName", target: "EntityName" },
+                Member { name: "CompilationJobName", target: "EntityName" },
+                Member { name: "ModelName", target: "EntityName" },
+                Member { name: "ModelVersion", target: "EdgeVersion" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "OutputConfig", target: "EdgeOutputConfig" },
+                Member { name: "ResourceKey", target: "KmsKeyId" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "EdgePackagingJobName", "CompilationJobName", "ModelName", "ModelVersion",
+                "RoleArn", "OutputConfig",
+            ],
         },
     },
     Shape {
@@ -1602,6 +5058,121 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+                Member { name: "DisplayName", target: "ExperimentEntityName" },
+                Member { name: "Description", target: "ExperimentDescription" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["ExperimentName"],
+        },
+    },
+    Shape {
+        name: "CreateFeatureGroupRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupName" },
+                Member { name: "RecordIdentifierFeatureName", target: "FeatureName" },
+                Member { name: "EventTimeFeatureName", target: "FeatureName" },
+                Member { name: "FeatureDefinitions", target: "FeatureDefinitions" },
+                Member { name: "OnlineStoreConfig", target: "OnlineStoreConfig" },
+                Member { name: "OfflineStoreConfig", target: "OfflineStoreConfig" },
+                Member { name: "ThroughputConfig", target: "ThroughputConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Description", target: "Description" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "FeatureGroupName", "RecordIdentifierFeatureName", "EventTimeFeatureName",
+                "FeatureDefinitions",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateFlowDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FlowDefinitionName", target: "FlowDefinitionName" },
+                Member { name: "HumanLoopRequestSource", target: "HumanLoopRequestSource" },
+                Member { name: "HumanLoopActivationConfig", target: "HumanLoopActivationConfig" },
+                Member { name: "HumanLoopConfig", target: "HumanLoopConfig" },
+                Member { name: "OutputConfig", target: "FlowDefinitionOutputConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["FlowDefinitionName", "OutputConfig", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateGlobalInferenceGatewayRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "GlobalInferenceGatewayName" },
+                Member { name: "Routing", target: "GlobalInferenceGatewayRouting" },
+                Member { name: "ExecutionRoleArn", target: "GlobalInferenceGatewayExecutionRoleArn" },
+                Member { name: "Gateways", target: "GlobalInferenceGatewayMembers" },
+                Member { name: "ClientToken", target: "GlobalInferenceGatewayClientToken" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Name", "ExecutionRoleArn", "Gateways"],
+        },
+    },
+    Shape {
+        name: "CreateHubContentPresignedUrlsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentVersion", target: "HubContentVersion" },
+                Member { name: "AccessConfig", target: "PresignedUrlAccessConfig" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["HubName", "HubContentType", "HubContentName"],
+        },
+    },
+    Shape {
+        name: "CreateHubContentReferenceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "SageMakerPublicHubContentArn", target: "SageMakerPublicHubContentArn" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "MinVersion", target: "HubContentVersion" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["HubName", "SageMakerPublicHubContentArn"],
+        },
+    },
+    Shape {
+        name: "CreateHubRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubName" },
+                Member { name: "HubDescription", target: "HubDescription" },
+                Member { name: "HubDisplayName", target: "HubDisplayName" },
+                Member { name: "HubSearchKeywords", target: "HubSearchKeywordList" },
+                Member { name: "S3StorageConfig", target: "HubS3StorageConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["HubName", "HubDescription"],
+        },
+    },
+    Shape {
+        name: "CreateHumanTaskUiRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HumanTaskUiName", target: "HumanTaskUiName" },
+                Member { name: "UiTemplate", target: "UiTemplate" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["HumanTaskUiName", "UiTemplate"],
+        },
+    },
+    Shape {
         name: "CreateHyperParameterTuningJobRequest",
         kind: K::Structure {
             members: &[
@@ -1614,6 +5185,242 @@ static SHAPES: &[Shape] = &[
                 Member { name: "Autotune", target: "Autotune" },
             ],
             required: &["HyperParameterTuningJobName", "HyperParameterTuningJobConfig"],
+        },
+    },
+    Shape {
+        name: "CreateImageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Description", target: "ImageDescription" },
+                Member { name: "DisplayName", target: "ImageDisplayName" },
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["ImageName", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateImageVersionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseImage", target: "ImageBaseImage" },
+                Member { name: "ClientToken", target: "ClientToken" },
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "Aliases", target: "SageMakerImageVersionAliases" },
+                Member { name: "VendorGuidance", target: "VendorGuidance" },
+                Member { name: "JobType", target: "JobType" },
+                Member { name: "MLFramework", target: "MLFramework" },
+                Member { name: "ProgrammingLang", target: "ProgrammingLang" },
+                Member { name: "Processor", target: "Processor" },
+                Member { name: "Horovod", target: "Horovod" },
+                Member { name: "ReleaseNotes", target: "ReleaseNotes" },
+            ],
+            required: &["BaseImage", "ClientToken", "ImageName"],
+        },
+    },
+    Shape {
+        name: "CreateInferenceComponentInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceComponentName", target: "InferenceComponentName" },
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "VariantName", target: "VariantName" },
+                Member { name: "Specification", target: "InferenceComponentSpecification" },
+                Member { name: "Specifications", target: "InferenceComponentSpecificationList" },
+                Member { name: "RuntimeConfig", target: "InferenceComponentRuntimeConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["InferenceComponentName", "EndpointName"],
+        },
+    },
+    Shape {
+        name: "CreateInferenceExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "InferenceExperimentName" },
+                Member { name: "Type", target: "InferenceExperimentType" },
+                Member { name: "Schedule", target: "InferenceExperimentSchedule" },
+                Member { name: "Description", target: "InferenceExperimentDescription" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "ModelVariants", target: "ModelVariantConfigList" },
+                Member { name: "DataStorageConfig", target: "InferenceExperimentDataStorageConfig" },
+                Member { name: "ShadowModeConfig", target: "ShadowModeConfig" },
+                Member { name: "KmsKey", target: "KmsKeyId" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "Name", "Type", "RoleArn", "EndpointName", "ModelVariants", "ShadowModeConfig",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateInferenceRecommendationsJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "RecommendationJobName" },
+                Member { name: "JobType", target: "RecommendationJobType" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "InputConfig", target: "RecommendationJobInputConfig" },
+                Member { name: "JobDescription", target: "RecommendationJobDescription" },
+                Member { name: "StoppingConditions", target: "RecommendationJobStoppingConditions" },
+                Member { name: "OutputConfig", target: "RecommendationJobOutputConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["JobName", "JobType", "RoleArn", "InputConfig"],
+        },
+    },
+    Shape {
+        name: "CreateInferenceRouterInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceRouterName", target: "InferenceRouterName" },
+                Member { name: "RoutingTargets", target: "RoutingTargetList" },
+                Member { name: "ClientToken", target: "InferenceRouterClientToken" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["InferenceRouterName", "RoutingTargets"],
+        },
+    },
+    Shape {
+        name: "CreateJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "JobName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "JobCategory", target: "JobCategory" },
+                Member { name: "JobConfigSchemaVersion", target: "JobSchemaVersion" },
+                Member { name: "JobConfigDocument", target: "JobConfigDocument" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "JobName", "RoleArn", "JobCategory", "JobConfigSchemaVersion", "JobConfigDocument",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateLabelingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LabelingJobName", target: "LabelingJobName" },
+                Member { name: "LabelAttributeName", target: "LabelAttributeName" },
+                Member { name: "InputConfig", target: "LabelingJobInputConfig" },
+                Member { name: "OutputConfig", target: "LabelingJobOutputConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "LabelCategoryConfigS3Uri", target: "S3Uri" },
+                Member { name: "StoppingConditions", target: "LabelingJobStoppingConditions" },
+                Member { name: "LabelingJobAlgorithmsConfig", target: "LabelingJobAlgorithmsConfig" },
+                Member { name: "HumanTaskConfig", target: "HumanTaskConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "LabelingJobName", "LabelAttributeName", "InputConfig", "OutputConfig", "RoleArn",
+                "HumanTaskConfig",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateMlflowAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "MlflowAppName" },
+                Member { name: "ArtifactStoreUri", target: "S3Uri" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "ModelRegistrationMode", target: "ModelRegistrationMode" },
+                Member { name: "WeeklyMaintenanceWindowStart", target: "WeeklyMaintenanceWindowStart" },
+                Member { name: "AccountDefaultStatus", target: "AccountDefaultStatus" },
+                Member { name: "DefaultDomainIdList", target: "DefaultDomainIdList" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Name", "ArtifactStoreUri", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateMlflowTrackingServerRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+                Member { name: "ArtifactStoreUri", target: "S3Uri" },
+                Member { name: "TrackingServerSize", target: "TrackingServerSize" },
+                Member { name: "MlflowVersion", target: "MlflowVersion" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "AutomaticModelRegistration", target: "Boolean" },
+                Member { name: "WeeklyMaintenanceWindowStart", target: "WeeklyMaintenanceWindowStart" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "S3BucketOwnerAccountId", target: "AccountId" },
+                Member { name: "S3BucketOwnerVerification", target: "Boolean" },
+            ],
+            required: &["TrackingServerName", "ArtifactStoreUri", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateModelBiasJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "ModelBiasBaselineConfig", target: "ModelBiasBaselineConfig" },
+                Member { name: "ModelBiasAppSpecification", target: "ModelBiasAppSpecification" },
+                Member { name: "ModelBiasJobInput", target: "ModelBiasJobInput" },
+                Member { name: "ModelBiasJobOutputConfig", target: "MonitoringOutputConfig" },
+                Member { name: "JobResources", target: "MonitoringResources" },
+                Member { name: "NetworkConfig", target: "MonitoringNetworkConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "StoppingCondition", target: "MonitoringStoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "JobDefinitionName", "ModelBiasAppSpecification", "ModelBiasJobInput",
+                "ModelBiasJobOutputConfig", "JobResources", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateModelCardExportJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardName", target: "ModelCardNameOrArn" },
+                Member { name: "ModelCardVersion", target: "Integer" },
+                Member { name: "ModelCardExportJobName", target: "EntityName" },
+                Member { name: "OutputConfig", target: "ModelCardExportOutputConfig" },
+            ],
+            required: &["ModelCardName", "ModelCardExportJobName", "OutputConfig"],
+        },
+    },
+    Shape {
+        name: "CreateModelCardRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardName", target: "EntityName" },
+                Member { name: "SecurityConfig", target: "ModelCardSecurityConfig" },
+                Member { name: "Content", target: "ModelCardContent" },
+                Member { name: "ModelCardStatus", target: "ModelCardStatus" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["ModelCardName", "Content", "ModelCardStatus"],
+        },
+    },
+    Shape {
+        name: "CreateModelExplainabilityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "ModelExplainabilityBaselineConfig", target: "ModelExplainabilityBaselineConfig" },
+                Member { name: "ModelExplainabilityAppSpecification", target: "ModelExplainabilityAppSpecification" },
+                Member { name: "ModelExplainabilityJobInput", target: "ModelExplainabilityJobInput" },
+                Member { name: "ModelExplainabilityJobOutputConfig", target: "MonitoringOutputConfig" },
+                Member { name: "JobResources", target: "MonitoringResources" },
+                Member { name: "NetworkConfig", target: "MonitoringNetworkConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "StoppingCondition", target: "MonitoringStoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "JobDefinitionName", "ModelExplainabilityAppSpecification",
+                "ModelExplainabilityJobInput", "ModelExplainabilityJobOutputConfig", "JobResources",
+                "RoleArn",
+            ],
         },
     },
     Shape {
@@ -1678,6 +5485,38 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateModelQualityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "ModelQualityBaselineConfig", target: "ModelQualityBaselineConfig" },
+                Member { name: "ModelQualityAppSpecification", target: "ModelQualityAppSpecification" },
+                Member { name: "ModelQualityJobInput", target: "ModelQualityJobInput" },
+                Member { name: "ModelQualityJobOutputConfig", target: "MonitoringOutputConfig" },
+                Member { name: "JobResources", target: "MonitoringResources" },
+                Member { name: "NetworkConfig", target: "MonitoringNetworkConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "StoppingCondition", target: "MonitoringStoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "JobDefinitionName", "ModelQualityAppSpecification", "ModelQualityJobInput",
+                "ModelQualityJobOutputConfig", "JobResources", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateMonitoringScheduleRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+                Member { name: "MonitoringScheduleConfig", target: "MonitoringScheduleConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["MonitoringScheduleName", "MonitoringScheduleConfig"],
+        },
+    },
+    Shape {
         name: "CreateNotebookInstanceInput",
         kind: K::Structure {
             members: &[
@@ -1715,6 +5554,61 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateOptimizationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OptimizationJobName", target: "EntityName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "ModelSource", target: "OptimizationJobModelSource" },
+                Member { name: "DeploymentInstanceType", target: "OptimizationJobDeploymentInstanceType" },
+                Member { name: "MaxInstanceCount", target: "OptimizationJobMaxInstanceCount" },
+                Member { name: "OptimizationEnvironment", target: "OptimizationJobEnvironmentVariables" },
+                Member { name: "OptimizationConfigs", target: "OptimizationConfigs" },
+                Member { name: "OutputConfig", target: "OptimizationJobOutputConfig" },
+                Member { name: "StoppingCondition", target: "StoppingCondition" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "VpcConfig", target: "OptimizationVpcConfig" },
+                Member { name: "TrainingPlanArns", target: "OptimizationJobTrainingPlanArns" },
+            ],
+            required: &[
+                "OptimizationJobName", "RoleArn", "ModelSource", "DeploymentInstanceType",
+                "OptimizationConfigs", "OutputConfig", "StoppingCondition",
+            ],
+        },
+    },
+    Shape {
+        name: "CreatePartnerAppPresignedUrlRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "PartnerAppArn" },
+                Member { name: "ExpiresInSeconds", target: "ExpiresInSeconds" },
+                Member { name: "SessionExpirationDurationInSeconds", target: "SessionExpirationDurationInSeconds" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
+        name: "CreatePartnerAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "PartnerAppName" },
+                Member { name: "Type", target: "PartnerAppType" },
+                Member { name: "ExecutionRoleArn", target: "RoleArn" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "MaintenanceConfig", target: "PartnerAppMaintenanceConfig" },
+                Member { name: "Tier", target: "NonEmptyString64" },
+                Member { name: "ApplicationConfig", target: "PartnerAppConfig" },
+                Member { name: "IdcConfig", target: "IdcConfigInput" },
+                Member { name: "AuthType", target: "PartnerAppAuthType" },
+                Member { name: "EnableIamSessionBasedIdentity", target: "Boolean" },
+                Member { name: "EnableAutoMinorVersionUpgrade", target: "Boolean" },
+                Member { name: "ClientToken", target: "ClientToken" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Name", "Type", "ExecutionRoleArn", "Tier", "AuthType"],
+        },
+    },
+    Shape {
         name: "CreatePipelineRequest",
         kind: K::Structure {
             members: &[
@@ -1730,6 +5624,42 @@ static SHAPES: &[Shape] = &[
                 Member { name: "PipelineVersionAliases", target: "PipelineVersionAliasList" },
             ],
             required: &["PipelineName", "ClientRequestToken", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "CreatePresignedDomainUrlRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+                Member { name: "SessionExpirationDurationInSeconds", target: "SessionExpirationDurationInSeconds" },
+                Member { name: "ExpiresInSeconds", target: "ExpiresInSeconds" },
+                Member { name: "SpaceName", target: "SpaceName" },
+                Member { name: "LandingUri", target: "LandingUri" },
+            ],
+            required: &["DomainId", "UserProfileName"],
+        },
+    },
+    Shape {
+        name: "CreatePresignedMlflowAppUrlRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "MlflowAppArn" },
+                Member { name: "ExpiresInSeconds", target: "ExpiresInSeconds" },
+                Member { name: "SessionExpirationDurationInSeconds", target: "SessionExpirationDurationInSeconds" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
+        name: "CreatePresignedMlflowTrackingServerUrlRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+                Member { name: "ExpiresInSeconds", target: "ExpiresInSeconds" },
+                Member { name: "SessionExpirationDurationInSeconds", target: "SessionExpirationDurationInSeconds" },
+            ],
+            required: &["TrackingServerName"],
         },
     },
     Shape {
@@ -1760,6 +5690,62 @@ static SHAPES: &[Shape] = &[
             ],
             required: &["ProcessingJobName", "ProcessingResources", "AppSpecification", "RoleArn"],
         },
+    },
+    Shape {
+        name: "CreateProjectInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProjectName", target: "ProjectEntityName" },
+                Member { name: "ProjectDescription", target: "EntityDescription" },
+                Member { name: "ServiceCatalogProvisioningDetails", target: "ServiceCatalogProvisioningDetails" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "TemplateProviders", target: "CreateTemplateProviderList" },
+            ],
+            required: &["ProjectName"],
+        },
+    },
+    Shape {
+        name: "CreateSpaceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "SpaceName", target: "SpaceName" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "SpaceSettings", target: "SpaceSettings" },
+                Member { name: "OwnershipSettings", target: "OwnershipSettings" },
+                Member { name: "SpaceSharingSettings", target: "SpaceSharingSettings" },
+                Member { name: "SpaceDisplayName", target: "NonEmptyString64" },
+            ],
+            required: &["DomainId", "SpaceName"],
+        },
+    },
+    Shape {
+        name: "CreateStudioLifecycleConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StudioLifecycleConfigName", target: "StudioLifecycleConfigName" },
+                Member { name: "StudioLifecycleConfigContent", target: "StudioLifecycleConfigContent" },
+                Member { name: "StudioLifecycleConfigAppType", target: "StudioLifecycleConfigAppType" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "StudioLifecycleConfigName", "StudioLifecycleConfigContent",
+                "StudioLifecycleConfigAppType",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateTemplateProvider",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CfnTemplateProvider", target: "CfnCreateTemplateProvider" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateTemplateProviderList",
+        kind: K::List { member: "CreateTemplateProvider", min: Some(1), max: Some(1) },
     },
     Shape {
         name: "CreateTrainingJobRequest",
@@ -1798,6 +5784,36 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "CreateTrainingPlanRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingPlanName", target: "TrainingPlanName" },
+                Member { name: "TrainingPlanOfferingId", target: "TrainingPlanOfferingId" },
+                Member { name: "SpareInstanceCountPerUltraServer", target: "SpareInstanceCountPerUltraServer" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["TrainingPlanName", "TrainingPlanOfferingId"],
+        },
+    },
+    Shape {
+        name: "CreateTrainingSessionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingSessionName", target: "TrainingSessionName" },
+                Member { name: "ModelPackageGroupArn", target: "ModelPackageGroupArn" },
+                Member { name: "LoraConfig", target: "LoraConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+                Member { name: "ModelConfig", target: "TrainingSessionModelConfig" },
+                Member { name: "OutputConfig", target: "TrainingSessionOutputConfig" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "TrainingSessionName", "LoraConfig", "RoleArn", "ModelConfig", "OutputConfig",
+            ],
+        },
+    },
+    Shape {
         name: "CreateTransformJobRequest",
         kind: K::Structure {
             members: &[
@@ -1822,7 +5838,92 @@ static SHAPES: &[Shape] = &[
             ],
         },
     },
+    Shape {
+        name: "CreateTrialComponentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialComponentName", target: "ExperimentEntityName" },
+                Member { name: "DisplayName", target: "ExperimentEntityName" },
+                Member { name: "Status", target: "TrialComponentStatus" },
+                Member { name: "StartTime", target: "Timestamp" },
+                Member { name: "EndTime", target: "Timestamp" },
+                Member { name: "Parameters", target: "TrialComponentParameters" },
+                Member { name: "InputArtifacts", target: "TrialComponentArtifacts" },
+                Member { name: "OutputArtifacts", target: "TrialComponentArtifacts" },
+                Member { name: "MetadataProperties", target: "MetadataProperties" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["TrialComponentName"],
+        },
+    },
+    Shape {
+        name: "CreateTrialRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+                Member { name: "DisplayName", target: "ExperimentEntityName" },
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+                Member { name: "MetadataProperties", target: "MetadataProperties" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["TrialName", "ExperimentName"],
+        },
+    },
+    Shape {
+        name: "CreateUserProfileRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+                Member { name: "SingleSignOnUserIdentifier", target: "SingleSignOnUserIdentifier" },
+                Member { name: "SingleSignOnUserValue", target: "String256" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "UserSettings", target: "UserSettings" },
+            ],
+            required: &["DomainId", "UserProfileName"],
+        },
+    },
+    Shape {
+        name: "CreateWorkforceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CognitoConfig", target: "CognitoConfig" },
+                Member { name: "OidcConfig", target: "OidcConfig" },
+                Member { name: "SourceIpConfig", target: "SourceIpConfig" },
+                Member { name: "WorkforceName", target: "WorkforceName" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "WorkforceVpcConfig", target: "WorkforceVpcConfigRequest" },
+                Member { name: "IpAddressType", target: "WorkforceIpAddressType" },
+            ],
+            required: &["WorkforceName"],
+        },
+    },
+    Shape {
+        name: "CreateWorkteamRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamName", target: "WorkteamName" },
+                Member { name: "WorkforceName", target: "WorkforceName" },
+                Member { name: "MemberDefinitions", target: "MemberDefinitions" },
+                Member { name: "Description", target: "String200" },
+                Member { name: "NotificationConfiguration", target: "NotificationConfiguration" },
+                Member { name: "WorkerAccessConfiguration", target: "WorkerAccessConfiguration" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["WorkteamName", "MemberDefinitions", "Description"],
+        },
+    },
     Shape { name: "CreationTime", kind: K::Timestamp },
+    Shape {
+        name: "CronScheduleExpression",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "CrossAccountFilterOption",
         kind: K::String {
@@ -1864,6 +5965,83 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "CsvContentTypes",
         kind: K::List { member: "CsvContentType", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "CustomFileSystem",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EFSFileSystem", target: "EFSFileSystem" },
+                Member { name: "FSxLustreFileSystem", target: "FSxLustreFileSystem" },
+                Member { name: "S3FileSystem", target: "S3FileSystem" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CustomFileSystemConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EFSFileSystemConfig", target: "EFSFileSystemConfig" },
+                Member { name: "FSxLustreFileSystemConfig", target: "FSxLustreFileSystemConfig" },
+                Member { name: "S3FileSystemConfig", target: "S3FileSystemConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CustomFileSystemConfigs",
+        kind: K::List { member: "CustomFileSystemConfig", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "CustomFileSystems",
+        kind: K::List { member: "CustomFileSystem", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "CustomImage",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "ImageVersionNumber", target: "ImageVersionNumber" },
+                Member { name: "AppImageConfigName", target: "AppImageConfigName" },
+            ],
+            required: &["ImageName", "AppImageConfigName"],
+        },
+    },
+    Shape {
+        name: "CustomImageContainerArguments",
+        kind: K::List { member: "NonEmptyString64", min: Some(0), max: Some(50) },
+    },
+    Shape {
+        name: "CustomImageContainerEntrypoint",
+        kind: K::List { member: "NonEmptyString256", min: Some(0), max: Some(1) },
+    },
+    Shape {
+        name: "CustomImageContainerEnvironmentVariables",
+        kind: K::Map { key: "NonEmptyString256", value: "String256", min: Some(0), max: Some(25) },
+    },
+    Shape {
+        name: "CustomImages",
+        kind: K::List { member: "CustomImage", min: Some(0), max: Some(200) },
+    },
+    Shape {
+        name: "CustomPosixUserConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Uid", target: "Uid" },
+                Member { name: "Gid", target: "Gid" },
+            ],
+            required: &["Uid", "Gid"],
+        },
+    },
+    Shape {
+        name: "CustomerKmsKeyArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_CUSTOMER_KMS_KEY_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
     },
     Shape {
         name: "CustomerMetadataKey",
@@ -1923,6 +6101,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DataCatalogConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TableName", target: "TableName" },
+                Member { name: "Catalog", target: "Catalog" },
+                Member { name: "Database", target: "Database" },
+            ],
+            required: &["TableName", "Catalog", "Database"],
+        },
+    },
+    Shape {
         name: "DataDistributionType",
         kind: K::String {
             min: None,
@@ -1937,7 +6126,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(16384),
-            pattern: Some(&P_DATA_INPUT_CONFIG),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -1954,6 +6143,41 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DataQualityAppSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageUri", target: "ImageUri" },
+                Member { name: "ContainerEntrypoint", target: "ContainerEntrypoint" },
+                Member { name: "ContainerArguments", target: "MonitoringContainerArguments" },
+                Member { name: "RecordPreprocessorSourceUri", target: "S3Uri" },
+                Member { name: "PostAnalyticsProcessorSourceUri", target: "S3Uri" },
+                Member { name: "Environment", target: "MonitoringEnvironmentMap" },
+            ],
+            required: &["ImageUri"],
+        },
+    },
+    Shape {
+        name: "DataQualityBaselineConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseliningJobName", target: "ProcessingJobName" },
+                Member { name: "ConstraintsResource", target: "MonitoringConstraintsResource" },
+                Member { name: "StatisticsResource", target: "MonitoringStatisticsResource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DataQualityJobInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointInput", target: "EndpointInput" },
+                Member { name: "BatchTransformInput", target: "BatchTransformInput" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "DataSource",
         kind: K::Structure {
             members: &[
@@ -1962,6 +6186,26 @@ static SHAPES: &[Shape] = &[
                 Member { name: "DatasetSource", target: "DatasetSource" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "DataSourceName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["SalesforceGenie", "Snowflake"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "Database",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATHENA_CATALOG),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -2018,6 +6262,269 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "DebugRuleConfiguration", min: Some(0), max: Some(20) },
     },
     Shape {
+        name: "DeepHealthCheckConfigurations",
+        kind: K::List {
+            member: "InstanceGroupHealthCheckConfiguration",
+            min: Some(1),
+            max: Some(99),
+        },
+    },
+    Shape {
+        name: "DeepHealthCheckType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InstanceStress", "InstanceConnectivity", "MultiNodeTrainingValidation",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "DeepHealthChecks",
+        kind: K::List { member: "DeepHealthCheckType", min: Some(1), max: Some(3) },
+    },
+    Shape {
+        name: "DefaultDomainIdList",
+        kind: K::List { member: "DomainId", min: None, max: None },
+    },
+    Shape {
+        name: "DefaultEbsStorageSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultEbsVolumeSizeInGb", target: "SpaceEbsVolumeSizeInGb" },
+                Member { name: "MaximumEbsVolumeSizeInGb", target: "SpaceEbsVolumeSizeInGb" },
+            ],
+            required: &["DefaultEbsVolumeSizeInGb", "MaximumEbsVolumeSizeInGb"],
+        },
+    },
+    Shape { name: "DefaultGid", kind: K::Integer { min: Some(0), max: Some(65535) } },
+    Shape {
+        name: "DefaultSpaceSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExecutionRole", target: "RoleArn" },
+                Member { name: "SecurityGroups", target: "SecurityGroupIds" },
+                Member { name: "JupyterServerAppSettings", target: "JupyterServerAppSettings" },
+                Member { name: "KernelGatewayAppSettings", target: "KernelGatewayAppSettings" },
+                Member { name: "JupyterLabAppSettings", target: "JupyterLabAppSettings" },
+                Member { name: "SpaceStorageSettings", target: "DefaultSpaceStorageSettings" },
+                Member { name: "CustomPosixUserConfig", target: "CustomPosixUserConfig" },
+                Member { name: "CustomFileSystemConfigs", target: "CustomFileSystemConfigs" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DefaultSpaceStorageSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultEbsStorageSettings", target: "DefaultEbsStorageSettings" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "DefaultUid", kind: K::Integer { min: Some(0), max: Some(65535) } },
+    Shape {
+        name: "DeleteAIBenchmarkJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIBenchmarkJobName", target: "AIEntityName" },
+            ],
+            required: &["AIBenchmarkJobName"],
+        },
+    },
+    Shape {
+        name: "DeleteAIRecommendationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIRecommendationJobName", target: "AIEntityName" },
+            ],
+            required: &["AIRecommendationJobName"],
+        },
+    },
+    Shape {
+        name: "DeleteAIWorkloadConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIWorkloadConfigName", target: "AIEntityName" },
+            ],
+            required: &["AIWorkloadConfigName"],
+        },
+    },
+    Shape {
+        name: "DeleteActionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ActionName", target: "ExperimentEntityName" },
+            ],
+            required: &["ActionName"],
+        },
+    },
+    Shape {
+        name: "DeleteAlgorithmInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AlgorithmName", target: "EntityName" },
+            ],
+            required: &["AlgorithmName"],
+        },
+    },
+    Shape {
+        name: "DeleteAppImageConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AppImageConfigName", target: "AppImageConfigName" },
+            ],
+            required: &["AppImageConfigName"],
+        },
+    },
+    Shape {
+        name: "DeleteAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+                Member { name: "SpaceName", target: "SpaceName" },
+                Member { name: "AppType", target: "AppType" },
+                Member { name: "AppName", target: "AppName" },
+            ],
+            required: &["DomainId", "AppType", "AppName"],
+        },
+    },
+    Shape {
+        name: "DeleteArtifactRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ArtifactArn", target: "ArtifactArn" },
+                Member { name: "Source", target: "ArtifactSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteAssociationRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceArn", target: "AssociationEntityArn" },
+                Member { name: "DestinationArn", target: "AssociationEntityArn" },
+            ],
+            required: &["SourceArn", "DestinationArn"],
+        },
+    },
+    Shape {
+        name: "DeleteClusterExtensionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "ExtensionArn", target: "ExtensionArn" },
+            ],
+            required: &["ClusterArn", "ExtensionArn"],
+        },
+    },
+    Shape {
+        name: "DeleteClusterRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "DeleteClusterSchedulerConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterSchedulerConfigId", target: "ClusterSchedulerConfigId" },
+            ],
+            required: &["ClusterSchedulerConfigId"],
+        },
+    },
+    Shape {
+        name: "DeleteCodeRepositoryInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CodeRepositoryName", target: "EntityName" },
+            ],
+            required: &["CodeRepositoryName"],
+        },
+    },
+    Shape {
+        name: "DeleteCompilationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompilationJobName", target: "EntityName" },
+            ],
+            required: &["CompilationJobName"],
+        },
+    },
+    Shape {
+        name: "DeleteComputeQuotaRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ComputeQuotaId", target: "ComputeQuotaId" },
+            ],
+            required: &["ComputeQuotaId"],
+        },
+    },
+    Shape {
+        name: "DeleteContextRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContextName", target: "ContextName" },
+            ],
+            required: &["ContextName"],
+        },
+    },
+    Shape {
+        name: "DeleteDataQualityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DeleteDeviceFleetRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+            ],
+            required: &["DeviceFleetName"],
+        },
+    },
+    Shape {
+        name: "DeleteDomainRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "RetentionPolicy", target: "RetentionPolicy" },
+            ],
+            required: &["DomainId"],
+        },
+    },
+    Shape {
+        name: "DeleteEdgeDeploymentPlanRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+            ],
+            required: &["EdgeDeploymentPlanName"],
+        },
+    },
+    Shape {
+        name: "DeleteEdgeDeploymentStageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "StageName", target: "EntityName" },
+            ],
+            required: &["EdgeDeploymentPlanName", "StageName"],
+        },
+    },
+    Shape {
         name: "DeleteEndpointConfigInput",
         kind: K::Structure {
             members: &[
@@ -2033,6 +6540,203 @@ static SHAPES: &[Shape] = &[
                 Member { name: "EndpointName", target: "EndpointName" },
             ],
             required: &["EndpointName"],
+        },
+    },
+    Shape {
+        name: "DeleteEndpointPolicyRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+            ],
+            required: &["EndpointName"],
+        },
+    },
+    Shape {
+        name: "DeleteExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+            ],
+            required: &["ExperimentName"],
+        },
+    },
+    Shape {
+        name: "DeleteFeatureGroupRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupName" },
+            ],
+            required: &["FeatureGroupName"],
+        },
+    },
+    Shape {
+        name: "DeleteFlowDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FlowDefinitionName", target: "FlowDefinitionName" },
+            ],
+            required: &["FlowDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DeleteGlobalInferenceGatewayRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "GlobalInferenceGatewayIdentifier" },
+            ],
+            required: &["Identifier"],
+        },
+    },
+    Shape {
+        name: "DeleteHubContentReferenceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "HubContentName", target: "HubContentName" },
+            ],
+            required: &["HubName", "HubContentType", "HubContentName"],
+        },
+    },
+    Shape {
+        name: "DeleteHubContentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentVersion", target: "HubContentVersion" },
+            ],
+            required: &["HubName", "HubContentType", "HubContentName", "HubContentVersion"],
+        },
+    },
+    Shape {
+        name: "DeleteHubRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+            ],
+            required: &["HubName"],
+        },
+    },
+    Shape {
+        name: "DeleteHumanTaskUiRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HumanTaskUiName", target: "HumanTaskUiName" },
+            ],
+            required: &["HumanTaskUiName"],
+        },
+    },
+    Shape {
+        name: "DeleteHyperParameterTuningJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
+            ],
+            required: &["HyperParameterTuningJobName"],
+        },
+    },
+    Shape {
+        name: "DeleteImageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "DeleteImageVersionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "Version", target: "ImageVersionNumber" },
+                Member { name: "Alias", target: "SageMakerImageVersionAlias" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "DeleteInferenceComponentInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceComponentName", target: "InferenceComponentName" },
+            ],
+            required: &["InferenceComponentName"],
+        },
+    },
+    Shape {
+        name: "DeleteInferenceExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "InferenceExperimentName" },
+            ],
+            required: &["Name"],
+        },
+    },
+    Shape {
+        name: "DeleteInferenceRouterInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceRouterName", target: "InferenceRouterName" },
+            ],
+            required: &["InferenceRouterName"],
+        },
+    },
+    Shape {
+        name: "DeleteJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "JobName" },
+                Member { name: "JobCategory", target: "JobCategory" },
+            ],
+            required: &["JobName", "JobCategory"],
+        },
+    },
+    Shape {
+        name: "DeleteMlflowAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "MlflowAppArn" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
+        name: "DeleteMlflowTrackingServerRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+            ],
+            required: &["TrackingServerName"],
+        },
+    },
+    Shape {
+        name: "DeleteModelBiasJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DeleteModelCardRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardName", target: "EntityName" },
+            ],
+            required: &["ModelCardName"],
+        },
+    },
+    Shape {
+        name: "DeleteModelExplainabilityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
         },
     },
     Shape {
@@ -2054,12 +6758,39 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeleteModelPackageGroupPolicyInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupName", target: "EntityName" },
+            ],
+            required: &["ModelPackageGroupName"],
+        },
+    },
+    Shape {
         name: "DeleteModelPackageInput",
         kind: K::Structure {
             members: &[
                 Member { name: "ModelPackageName", target: "VersionedArnOrName" },
             ],
             required: &["ModelPackageName"],
+        },
+    },
+    Shape {
+        name: "DeleteModelQualityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DeleteMonitoringScheduleRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+            ],
+            required: &["MonitoringScheduleName"],
         },
     },
     Shape {
@@ -2081,6 +6812,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeleteOptimizationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OptimizationJobName", target: "EntityName" },
+            ],
+            required: &["OptimizationJobName"],
+        },
+    },
+    Shape {
+        name: "DeletePartnerAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "PartnerAppArn" },
+                Member { name: "ClientToken", target: "ClientToken" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
         name: "DeletePipelineRequest",
         kind: K::Structure {
             members: &[
@@ -2088,6 +6838,43 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ClientRequestToken", target: "IdempotencyToken" },
             ],
             required: &["PipelineName", "ClientRequestToken"],
+        },
+    },
+    Shape {
+        name: "DeleteProcessingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProcessingJobName", target: "ProcessingJobName" },
+            ],
+            required: &["ProcessingJobName"],
+        },
+    },
+    Shape {
+        name: "DeleteProjectInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProjectName", target: "ProjectEntityName" },
+            ],
+            required: &["ProjectName"],
+        },
+    },
+    Shape {
+        name: "DeleteSpaceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "SpaceName", target: "SpaceName" },
+            ],
+            required: &["DomainId", "SpaceName"],
+        },
+    },
+    Shape {
+        name: "DeleteStudioLifecycleConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StudioLifecycleConfigName", target: "StudioLifecycleConfigName" },
+            ],
+            required: &["StudioLifecycleConfigName"],
         },
     },
     Shape {
@@ -2101,6 +6888,70 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DeleteTrainingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingJobName", target: "TrainingJobName" },
+            ],
+            required: &["TrainingJobName"],
+        },
+    },
+    Shape {
+        name: "DeleteTrainingSessionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingSessionName", target: "TrainingSessionName" },
+            ],
+            required: &["TrainingSessionName"],
+        },
+    },
+    Shape {
+        name: "DeleteTrialComponentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialComponentName", target: "ExperimentEntityName" },
+            ],
+            required: &["TrialComponentName"],
+        },
+    },
+    Shape {
+        name: "DeleteTrialRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+            ],
+            required: &["TrialName"],
+        },
+    },
+    Shape {
+        name: "DeleteUserProfileRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+            ],
+            required: &["DomainId", "UserProfileName"],
+        },
+    },
+    Shape {
+        name: "DeleteWorkforceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkforceName", target: "WorkforceName" },
+            ],
+            required: &["WorkforceName"],
+        },
+    },
+    Shape {
+        name: "DeleteWorkteamRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamName", target: "WorkteamName" },
+            ],
+            required: &["WorkteamName"],
+        },
+    },
+    Shape {
         name: "DeploymentConfig",
         kind: K::Structure {
             members: &[
@@ -2109,6 +6960,292 @@ static SHAPES: &[Shape] = &[
                 Member { name: "AutoRollbackConfiguration", target: "AutoRollbackConfig" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RollingUpdatePolicy", target: "RollingDeploymentPolicy" },
+                Member { name: "WaitIntervalInSeconds", target: "WaitTimeIntervalInSeconds" },
+                Member { name: "AutoRollbackConfiguration", target: "AutoRollbackAlarms" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentStage",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StageName", target: "EntityName" },
+                Member { name: "DeviceSelectionConfig", target: "DeviceSelectionConfig" },
+                Member { name: "DeploymentConfig", target: "EdgeDeploymentConfig" },
+            ],
+            required: &["StageName", "DeviceSelectionConfig"],
+        },
+    },
+    Shape { name: "DeploymentStageMaxResults", kind: K::Integer { min: None, max: Some(10) } },
+    Shape {
+        name: "DeploymentStages",
+        kind: K::List { member: "DeploymentStage", min: None, max: None },
+    },
+    Shape {
+        name: "DeregisterDevicesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+                Member { name: "DeviceNames", target: "DeviceNames" },
+            ],
+            required: &["DeviceFleetName", "DeviceNames"],
+        },
+    },
+    Shape {
+        name: "DescribeAIBenchmarkJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIBenchmarkJobName", target: "AIEntityName" },
+            ],
+            required: &["AIBenchmarkJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeAIRecommendationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIRecommendationJobName", target: "AIEntityName" },
+            ],
+            required: &["AIRecommendationJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeAIWorkloadConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIWorkloadConfigName", target: "AIEntityName" },
+            ],
+            required: &["AIWorkloadConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribeActionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ActionName", target: "ExperimentEntityNameOrArn" },
+            ],
+            required: &["ActionName"],
+        },
+    },
+    Shape {
+        name: "DescribeAlgorithmInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AlgorithmName", target: "ArnOrName" },
+            ],
+            required: &["AlgorithmName"],
+        },
+    },
+    Shape {
+        name: "DescribeAppImageConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AppImageConfigName", target: "AppImageConfigName" },
+            ],
+            required: &["AppImageConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribeAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+                Member { name: "SpaceName", target: "SpaceName" },
+                Member { name: "AppType", target: "AppType" },
+                Member { name: "AppName", target: "AppName" },
+            ],
+            required: &["DomainId", "AppType", "AppName"],
+        },
+    },
+    Shape {
+        name: "DescribeArtifactRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ArtifactArn", target: "ArtifactArn" },
+            ],
+            required: &["ArtifactArn"],
+        },
+    },
+    Shape {
+        name: "DescribeAutoMLJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLJobName", target: "AutoMLJobName" },
+            ],
+            required: &["AutoMLJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeAutoMLJobV2Request",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLJobName", target: "AutoMLJobName" },
+            ],
+            required: &["AutoMLJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeClusterEventRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EventId", target: "EventId" },
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+            ],
+            required: &["EventId", "ClusterName"],
+        },
+    },
+    Shape {
+        name: "DescribeClusterExtensionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "ExtensionArn", target: "ExtensionArn" },
+            ],
+            required: &["ClusterArn", "ExtensionArn"],
+        },
+    },
+    Shape {
+        name: "DescribeClusterNodeRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "NodeId", target: "ClusterNodeId" },
+                Member { name: "NodeLogicalId", target: "ClusterNodeLogicalId" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "DescribeClusterOperationRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "OperationId", target: "ClusterOperationId" },
+            ],
+            required: &["ClusterName", "OperationId"],
+        },
+    },
+    Shape {
+        name: "DescribeClusterRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "DescribeClusterSchedulerConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterSchedulerConfigId", target: "ClusterSchedulerConfigId" },
+                Member { name: "ClusterSchedulerConfigVersion", target: "Integer" },
+            ],
+            required: &["ClusterSchedulerConfigId"],
+        },
+    },
+    Shape {
+        name: "DescribeCodeRepositoryInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CodeRepositoryName", target: "EntityName" },
+            ],
+            required: &["CodeRepositoryName"],
+        },
+    },
+    Shape {
+        name: "DescribeCompilationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompilationJobName", target: "EntityName" },
+            ],
+            required: &["CompilationJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeComputeQuotaRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ComputeQuotaId", target: "ComputeQuotaId" },
+                Member { name: "ComputeQuotaVersion", target: "Integer" },
+            ],
+            required: &["ComputeQuotaId"],
+        },
+    },
+    Shape {
+        name: "DescribeContextRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContextName", target: "ContextNameOrArn" },
+            ],
+            required: &["ContextName"],
+        },
+    },
+    Shape {
+        name: "DescribeDataQualityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DescribeDeviceFleetRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+            ],
+            required: &["DeviceFleetName"],
+        },
+    },
+    Shape {
+        name: "DescribeDeviceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "DeviceName", target: "EntityName" },
+                Member { name: "DeviceFleetName", target: "EntityName" },
+            ],
+            required: &["DeviceName", "DeviceFleetName"],
+        },
+    },
+    Shape {
+        name: "DescribeDomainRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+            ],
+            required: &["DomainId"],
+        },
+    },
+    Shape {
+        name: "DescribeEdgeDeploymentPlanRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "DeploymentStageMaxResults" },
+            ],
+            required: &["EdgeDeploymentPlanName"],
+        },
+    },
+    Shape {
+        name: "DescribeEdgePackagingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgePackagingJobName", target: "EntityName" },
+            ],
+            required: &["EdgePackagingJobName"],
         },
     },
     Shape {
@@ -2130,12 +7267,239 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+            ],
+            required: &["ExperimentName"],
+        },
+    },
+    Shape {
+        name: "DescribeFeatureGroupRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupNameOrArn" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["FeatureGroupName"],
+        },
+    },
+    Shape {
+        name: "DescribeFeatureMetadataRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupNameOrArn" },
+                Member { name: "FeatureName", target: "FeatureName" },
+            ],
+            required: &["FeatureGroupName", "FeatureName"],
+        },
+    },
+    Shape {
+        name: "DescribeFlowDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FlowDefinitionName", target: "FlowDefinitionName" },
+            ],
+            required: &["FlowDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DescribeGlobalInferenceGatewayRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "GlobalInferenceGatewayIdentifier" },
+            ],
+            required: &["Identifier"],
+        },
+    },
+    Shape {
+        name: "DescribeHubContentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentVersion", target: "HubContentVersion" },
+            ],
+            required: &["HubName", "HubContentType", "HubContentName"],
+        },
+    },
+    Shape {
+        name: "DescribeHubRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+            ],
+            required: &["HubName"],
+        },
+    },
+    Shape {
+        name: "DescribeHumanTaskUiRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HumanTaskUiName", target: "HumanTaskUiName" },
+            ],
+            required: &["HumanTaskUiName"],
+        },
+    },
+    Shape {
         name: "DescribeHyperParameterTuningJobRequest",
         kind: K::Structure {
             members: &[
                 Member { name: "HyperParameterTuningJobName", target: "HyperParameterTuningJobName" },
             ],
             required: &["HyperParameterTuningJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeImageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "DescribeImageVersionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "Version", target: "ImageVersionNumber" },
+                Member { name: "Alias", target: "SageMakerImageVersionAlias" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "DescribeInferenceComponentInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceComponentName", target: "InferenceComponentName" },
+            ],
+            required: &["InferenceComponentName"],
+        },
+    },
+    Shape {
+        name: "DescribeInferenceExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "InferenceExperimentName" },
+            ],
+            required: &["Name"],
+        },
+    },
+    Shape {
+        name: "DescribeInferenceRecommendationsJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "RecommendationJobName" },
+            ],
+            required: &["JobName"],
+        },
+    },
+    Shape {
+        name: "DescribeInferenceRouterInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceRouterName", target: "InferenceRouterName" },
+            ],
+            required: &["InferenceRouterName"],
+        },
+    },
+    Shape {
+        name: "DescribeJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "JobName" },
+                Member { name: "JobCategory", target: "JobCategory" },
+            ],
+            required: &["JobName", "JobCategory"],
+        },
+    },
+    Shape {
+        name: "DescribeJobSchemaVersionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobCategory", target: "JobCategory" },
+                Member { name: "JobConfigSchemaVersion", target: "JobSchemaVersion" },
+            ],
+            required: &["JobCategory"],
+        },
+    },
+    Shape {
+        name: "DescribeLabelingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LabelingJobName", target: "LabelingJobName" },
+            ],
+            required: &["LabelingJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeLineageGroupRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LineageGroupName", target: "ExperimentEntityName" },
+            ],
+            required: &["LineageGroupName"],
+        },
+    },
+    Shape {
+        name: "DescribeMlflowAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "MlflowAppArn" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
+        name: "DescribeMlflowTrackingServerRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+            ],
+            required: &["TrackingServerName"],
+        },
+    },
+    Shape {
+        name: "DescribeModelBiasJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DescribeModelCardExportJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardExportJobArn", target: "ModelCardExportJobArn" },
+            ],
+            required: &["ModelCardExportJobArn"],
+        },
+    },
+    Shape {
+        name: "DescribeModelCardRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardName", target: "ModelCardNameOrArn" },
+                Member { name: "ModelCardVersion", target: "Integer" },
+                Member { name: "IncludedData", target: "IncludedData" },
+            ],
+            required: &["ModelCardName"],
+        },
+    },
+    Shape {
+        name: "DescribeModelExplainabilityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
         },
     },
     Shape {
@@ -2167,6 +7531,24 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeModelQualityJobDefinitionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobDefinitionName", target: "MonitoringJobDefinitionName" },
+            ],
+            required: &["JobDefinitionName"],
+        },
+    },
+    Shape {
+        name: "DescribeMonitoringScheduleRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+            ],
+            required: &["MonitoringScheduleName"],
+        },
+    },
+    Shape {
         name: "DescribeNotebookInstanceInput",
         kind: K::Structure {
             members: &[
@@ -2182,6 +7564,25 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceLifecycleConfigName", target: "NotebookInstanceLifecycleConfigName" },
             ],
             required: &["NotebookInstanceLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribeOptimizationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OptimizationJobName", target: "EntityName" },
+            ],
+            required: &["OptimizationJobName"],
+        },
+    },
+    Shape {
+        name: "DescribePartnerAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "PartnerAppArn" },
+                Member { name: "IncludeAvailableUpgrade", target: "Boolean" },
+            ],
+            required: &["Arn"],
         },
     },
     Shape {
@@ -2223,6 +7624,52 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeProjectInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProjectName", target: "ProjectEntityName" },
+            ],
+            required: &["ProjectName"],
+        },
+    },
+    Shape {
+        name: "DescribeReservedCapacityRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ReservedCapacityArn", target: "ReservedCapacityArn" },
+            ],
+            required: &["ReservedCapacityArn"],
+        },
+    },
+    Shape {
+        name: "DescribeSpaceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "SpaceName", target: "SpaceName" },
+            ],
+            required: &["DomainId", "SpaceName"],
+        },
+    },
+    Shape {
+        name: "DescribeStudioLifecycleConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StudioLifecycleConfigName", target: "StudioLifecycleConfigName" },
+            ],
+            required: &["StudioLifecycleConfigName"],
+        },
+    },
+    Shape {
+        name: "DescribeSubscribedWorkteamRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamArn", target: "WorkteamArn" },
+            ],
+            required: &["WorkteamArn"],
+        },
+    },
+    Shape {
         name: "DescribeTrainingJobRequest",
         kind: K::Structure {
             members: &[
@@ -2232,12 +7679,97 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DescribeTrainingPlanExtensionHistoryRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingPlanArn", target: "TrainingPlanArn" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &["TrainingPlanArn"],
+        },
+    },
+    Shape {
+        name: "DescribeTrainingPlanRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingPlanName", target: "TrainingPlanNameOrArn" },
+            ],
+            required: &["TrainingPlanName"],
+        },
+    },
+    Shape {
+        name: "DescribeTrainingSessionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingSessionName", target: "TrainingSessionName" },
+            ],
+            required: &["TrainingSessionName"],
+        },
+    },
+    Shape {
         name: "DescribeTransformJobRequest",
         kind: K::Structure {
             members: &[
                 Member { name: "TransformJobName", target: "TransformJobName" },
             ],
             required: &["TransformJobName"],
+        },
+    },
+    Shape {
+        name: "DescribeTrialComponentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialComponentName", target: "ExperimentEntityNameOrArn" },
+            ],
+            required: &["TrialComponentName"],
+        },
+    },
+    Shape {
+        name: "DescribeTrialRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+            ],
+            required: &["TrialName"],
+        },
+    },
+    Shape {
+        name: "DescribeUserProfileRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+            ],
+            required: &["DomainId", "UserProfileName"],
+        },
+    },
+    Shape {
+        name: "DescribeWorkforceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkforceName", target: "WorkforceName" },
+            ],
+            required: &["WorkforceName"],
+        },
+    },
+    Shape {
+        name: "DescribeWorkteamRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamName", target: "WorkteamName" },
+            ],
+            required: &["WorkteamName"],
+        },
+    },
+    Shape {
+        name: "Description",
+        kind: K::String {
+            min: Some(0),
+            max: Some(128),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -2257,6 +7789,30 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "DesiredWeightAndCapacity", min: Some(1), max: None },
     },
     Shape {
+        name: "Destination",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ResourceArn", target: "DestinationResourceArn" },
+                Member { name: "RoutingStatus", target: "RoutingStatus" },
+            ],
+            required: &["ResourceArn"],
+        },
+    },
+    Shape {
+        name: "DestinationList",
+        kind: K::List { member: "Destination", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "DestinationResourceArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_DESTINATION_RESOURCE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "DestinationS3Uri",
         kind: K::String {
             min: Some(0),
@@ -2267,12 +7823,108 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "DetachClusterNodeVolumeRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "NodeId", target: "ClusterNodeId" },
+                Member { name: "VolumeId", target: "VolumeId" },
+            ],
+            required: &["ClusterArn", "NodeId", "VolumeId"],
+        },
+    },
+    Shape {
+        name: "Device",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceName", target: "DeviceName" },
+                Member { name: "Description", target: "DeviceDescription" },
+                Member { name: "IotThingName", target: "ThingName" },
+            ],
+            required: &["DeviceName"],
+        },
+    },
+    Shape {
+        name: "DeviceDescription",
+        kind: K::String {
+            min: Some(1),
+            max: Some(40),
+            pattern: Some(&P_DEVICE_DESCRIPTION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "DeviceFleetDescription",
+        kind: K::String {
+            min: Some(1),
+            max: Some(800),
+            pattern: Some(&P_DEVICE_DESCRIPTION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "DeviceName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "DeviceNames", kind: K::List { member: "DeviceName", min: None, max: None } },
+    Shape {
+        name: "DeviceSelectionConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceSubsetType", target: "DeviceSubsetType" },
+                Member { name: "Percentage", target: "Percentage" },
+                Member { name: "DeviceNames", target: "DeviceNames" },
+                Member { name: "DeviceNameContains", target: "DeviceName" },
+            ],
+            required: &["DeviceSubsetType"],
+        },
+    },
+    Shape {
+        name: "DeviceSubsetType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PERCENTAGE", "SELECTION", "NAMECONTAINS"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "Devices", kind: K::List { member: "Device", min: None, max: None } },
+    Shape { name: "Dimension", kind: K::Integer { min: Some(1), max: Some(8192) } },
+    Shape {
+        name: "DirectDeploySettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Status", target: "FeatureStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "DirectInternetAccess",
         kind: K::String {
             min: None,
             max: None,
             pattern: None,
             enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "Direction",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Both", "Ascendants", "Descendants"],
             sensitive: false,
         },
     },
@@ -2287,10 +7939,111 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape { name: "DisableProfiler", kind: K::Boolean },
+    Shape {
+        name: "DisableSagemakerServicecatalogPortfolioInput",
+        kind: K::Structure {
+            members: &[
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "DisassociateAdditionalCodeRepositories", kind: K::Boolean },
     Shape { name: "DisassociateDefaultCodeRepository", kind: K::Boolean },
     Shape { name: "DisassociateNotebookInstanceAcceleratorTypes", kind: K::Boolean },
     Shape { name: "DisassociateNotebookInstanceLifecycleConfig", kind: K::Boolean },
+    Shape {
+        name: "DisassociateTrialComponentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialComponentName", target: "ExperimentEntityName" },
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+            ],
+            required: &["TrialComponentName", "TrialName"],
+        },
+    },
+    Shape {
+        name: "DockerSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableDockerAccess", target: "FeatureStatus" },
+                Member { name: "VpcOnlyTrustedAccounts", target: "VpcOnlyTrustedAccounts" },
+                Member { name: "RootlessDocker", target: "FeatureStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DocumentSchemaVersion",
+        kind: K::String {
+            min: Some(5),
+            max: Some(14),
+            pattern: Some(&P_DOCUMENT_SCHEMA_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "Dollars", kind: K::Integer { min: Some(0), max: Some(2) } },
+    Shape {
+        name: "DomainId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_DOMAIN_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "DomainName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "DomainSecurityGroupIds",
+        kind: K::List { member: "SecurityGroupId", min: Some(0), max: Some(3) },
+    },
+    Shape {
+        name: "DomainSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SecurityGroupIds", target: "DomainSecurityGroupIds" },
+                Member { name: "RStudioServerProDomainSettings", target: "RStudioServerProDomainSettings" },
+                Member { name: "ExecutionRoleIdentityConfig", target: "ExecutionRoleIdentityConfig" },
+                Member { name: "TrustedIdentityPropagationSettings", target: "TrustedIdentityPropagationSettings" },
+                Member { name: "DockerSettings", target: "DockerSettings" },
+                Member { name: "AmazonQSettings", target: "AmazonQSettings" },
+                Member { name: "UnifiedStudioSettings", target: "UnifiedStudioSettings" },
+                Member { name: "IpAddressType", target: "IPAddressType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DomainSettingsForUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RStudioServerProDomainSettingsForUpdate", target: "RStudioServerProDomainSettingsForUpdate" },
+                Member { name: "ExecutionRoleIdentityConfig", target: "ExecutionRoleIdentityConfig" },
+                Member { name: "SecurityGroupIds", target: "DomainSecurityGroupIds" },
+                Member { name: "TrustedIdentityPropagationSettings", target: "TrustedIdentityPropagationSettings" },
+                Member { name: "DockerSettings", target: "DockerSettings" },
+                Member { name: "AmazonQSettings", target: "AmazonQSettings" },
+                Member { name: "UnifiedStudioSettings", target: "UnifiedStudioSettings" },
+                Member { name: "IpAddressType", target: "IPAddressType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "DoubleParameterValue", kind: K::Double { min: None, max: None } },
+    Shape {
+        name: "DrainTimeoutInSecondsValue",
+        kind: K::Integer { min: Some(0), max: Some(5400) },
+    },
     Shape {
         name: "DriftCheckBaselines",
         kind: K::Structure {
@@ -2344,18 +8097,172 @@ static SHAPES: &[Shape] = &[
             required: &[],
         },
     },
+    Shape {
+        name: "EFSFileSystem",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemId", target: "FileSystemId" },
+            ],
+            required: &["FileSystemId"],
+        },
+    },
+    Shape {
+        name: "EFSFileSystemConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemId", target: "FileSystemId" },
+                Member { name: "FileSystemPath", target: "FileSystemPath" },
+            ],
+            required: &["FileSystemId"],
+        },
+    },
+    Shape {
+        name: "EbsStorageSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EbsVolumeSizeInGb", target: "SpaceEbsVolumeSizeInGb" },
+            ],
+            required: &["EbsVolumeSizeInGb"],
+        },
+    },
+    Shape {
+        name: "EdgeDeploymentConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FailureHandlingPolicy", target: "FailureHandlingPolicy" },
+            ],
+            required: &["FailureHandlingPolicy"],
+        },
+    },
+    Shape {
+        name: "EdgeDeploymentModelConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelHandle", target: "EntityName" },
+                Member { name: "EdgePackagingJobName", target: "EntityName" },
+            ],
+            required: &["ModelHandle", "EdgePackagingJobName"],
+        },
+    },
+    Shape {
+        name: "EdgeDeploymentModelConfigs",
+        kind: K::List { member: "EdgeDeploymentModelConfig", min: None, max: None },
+    },
+    Shape {
+        name: "EdgeOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputLocation", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "PresetDeploymentType", target: "EdgePresetDeploymentType" },
+                Member { name: "PresetDeploymentConfig", target: "String" },
+            ],
+            required: &["S3OutputLocation"],
+        },
+    },
+    Shape {
+        name: "EdgePackagingJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "STARTING", "INPROGRESS", "COMPLETED", "FAILED", "STOPPING", "STOPPED",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EdgePresetDeploymentType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["GreengrassV2Component"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EdgeVersion",
+        kind: K::String {
+            min: Some(1),
+            max: Some(30),
+            pattern: Some(&P_EDGE_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EksClusterArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_EKS_CLUSTER_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EmrServerlessComputeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExecutionRoleARN", target: "RoleArn" },
+            ],
+            required: &["ExecutionRoleARN"],
+        },
+    },
+    Shape {
+        name: "EmrServerlessSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExecutionRoleArn", target: "RoleArn" },
+                Member { name: "Status", target: "FeatureStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "EmrSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AssumableRoleArns", target: "AssumableRoleArns" },
+                Member { name: "ExecutionRoleArns", target: "ExecutionRoleArns" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "EnableCaching", kind: K::Boolean },
     Shape { name: "EnableCapture", kind: K::Boolean },
     Shape { name: "EnableDetailedObservability", kind: K::Boolean },
     Shape { name: "EnableEnhancedMetrics", kind: K::Boolean },
     Shape { name: "EnableInfraCheck", kind: K::Boolean },
+    Shape { name: "EnableIotRoleAlias", kind: K::Boolean },
     Shape { name: "EnableRemoteDebug", kind: K::Boolean },
+    Shape {
+        name: "EnableSagemakerServicecatalogPortfolioInput",
+        kind: K::Structure {
+            members: &[
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "EnableSessionTagChaining", kind: K::Boolean },
+    Shape {
+        name: "EnabledOrDisabled",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "EndpointConfigName",
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -2381,11 +8288,55 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "EndpointInfo",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "EndpointInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "LocalPath", target: "ProcessingLocalPath" },
+                Member { name: "S3InputMode", target: "ProcessingS3InputMode" },
+                Member { name: "S3DataDistributionType", target: "ProcessingS3DataDistributionType" },
+                Member { name: "FeaturesAttribute", target: "String" },
+                Member { name: "InferenceAttribute", target: "String" },
+                Member { name: "ProbabilityAttribute", target: "String" },
+                Member { name: "ProbabilityThresholdAttribute", target: "ProbabilityThresholdAttribute" },
+                Member { name: "StartTimeOffset", target: "MonitoringTimeOffsetString" },
+                Member { name: "EndTimeOffset", target: "MonitoringTimeOffsetString" },
+                Member { name: "ExcludeFeaturesAttribute", target: "ExcludeFeaturesAttribute" },
+            ],
+            required: &["EndpointName", "LocalPath"],
+        },
+    },
+    Shape {
+        name: "EndpointInputConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "ProductionVariantInstanceType" },
+                Member { name: "ServerlessConfig", target: "ProductionVariantServerlessConfig" },
+                Member { name: "InferenceSpecificationName", target: "InferenceSpecificationName" },
+                Member { name: "EnvironmentParameterRanges", target: "EnvironmentParameterRanges" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "EndpointInputConfigurations",
+        kind: K::List { member: "EndpointInputConfiguration", min: Some(1), max: Some(10) },
+    },
+    Shape {
         name: "EndpointName",
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -2396,6 +8347,16 @@ static SHAPES: &[Shape] = &[
             min: Some(0),
             max: Some(63),
             pattern: Some(&P_CLIENT_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EndpointPolicyDocument",
+        kind: K::String {
+            min: Some(1),
+            max: Some(20480),
+            pattern: Some(&P_ENDPOINT_POLICY_DOCUMENT),
             enum_values: &[],
             sensitive: false,
         },
@@ -2424,6 +8385,10 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "Endpoints",
+        kind: K::List { member: "EndpointInfo", min: Some(0), max: Some(1) },
+    },
+    Shape {
         name: "EntityDescription",
         kind: K::String {
             min: Some(0),
@@ -2438,9 +8403,18 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "EnvironmentConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FSxLustreConfig", target: "FSxLustreConfig" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -2460,6 +8434,15 @@ static SHAPES: &[Shape] = &[
             value: "EnvironmentValue",
             min: Some(0),
             max: Some(100),
+        },
+    },
+    Shape {
+        name: "EnvironmentParameterRanges",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CategoricalParameterRanges", target: "CategoricalParameters" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -2495,6 +8478,73 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "EventId",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_EVENT_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "EventSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["EventTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExcludeFeaturesAttribute",
+        kind: K::String {
+            min: Some(0),
+            max: Some(100),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExecutionRoleArns",
+        kind: K::List { member: "RoleArn", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "ExecutionRoleIdentityConfig",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["USER_PROFILE_NAME", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExecutionRoleSessionNameMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["STATIC", "USER_IDENTITY"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExecutionStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Pending", "Completed", "CompletedWithViolations", "InProgress", "Failed",
+                "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ExperimentConfig",
         kind: K::Structure {
             members: &[
@@ -2507,6 +8557,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ExperimentDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(3072),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ExperimentEntityName",
         kind: K::String {
             min: Some(1),
@@ -2516,6 +8576,17 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "ExperimentEntityNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_EXPERIMENT_ENTITY_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "ExpiresInSeconds", kind: K::Integer { min: Some(5), max: Some(300) } },
     Shape {
         name: "Explainability",
         kind: K::Structure {
@@ -2535,12 +8606,269 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ExtendTrainingPlanRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingPlanExtensionOfferingId", target: "TrainingPlanExtensionOfferingId" },
+            ],
+            required: &["TrainingPlanExtensionOfferingId"],
+        },
+    },
+    Shape {
+        name: "ExtensionArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_EXTENSION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExtensionConfigurationValues",
+        kind: K::String {
+            min: Some(1),
+            max: Some(10240),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExtensionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_EXTENSION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ExtensionVersion",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_EXTENSION_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FSxLustreConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SizeInGiB", target: "FSxLustreSizeInGiB" },
+                Member { name: "PerUnitStorageThroughput", target: "FSxLustrePerUnitStorageThroughput" },
+            ],
+            required: &["SizeInGiB", "PerUnitStorageThroughput"],
+        },
+    },
+    Shape {
+        name: "FSxLustreFileSystem",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemId", target: "FileSystemId" },
+            ],
+            required: &["FileSystemId"],
+        },
+    },
+    Shape {
+        name: "FSxLustreFileSystemConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemId", target: "FileSystemId" },
+                Member { name: "FileSystemPath", target: "FileSystemPath" },
+            ],
+            required: &["FileSystemId"],
+        },
+    },
+    Shape {
+        name: "FSxLustrePerUnitStorageThroughput",
+        kind: K::Integer { min: Some(125), max: Some(1000) },
+    },
+    Shape { name: "FSxLustreSizeInGiB", kind: K::Integer { min: Some(1200), max: Some(100800) } },
+    Shape {
+        name: "FailureHandlingPolicy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ROLLBACK_ON_FAILURE", "DO_NOTHING"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FairShare",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "FairShareWeight", kind: K::Integer { min: Some(0), max: Some(100) } },
+    Shape {
+        name: "FeatureAdditions",
+        kind: K::List { member: "FeatureDefinition", min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "FeatureDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureName", target: "FeatureName" },
+                Member { name: "FeatureType", target: "FeatureType" },
+                Member { name: "CollectionType", target: "CollectionType" },
+                Member { name: "CollectionConfig", target: "CollectionConfig" },
+            ],
+            required: &["FeatureName", "FeatureType"],
+        },
+    },
+    Shape {
+        name: "FeatureDefinitions",
+        kind: K::List { member: "FeatureDefinition", min: Some(1), max: Some(2500) },
+    },
+    Shape {
+        name: "FeatureDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "FeatureGroupMaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape {
         name: "FeatureGroupName",
         kind: K::String {
             min: Some(1),
             max: Some(64),
             pattern: Some(&P_FEATURE_GROUP_NAME),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureGroupNameContains",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureGroupNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_FEATURE_GROUP_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureGroupSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Name", "FeatureGroupStatus", "OfflineStoreStatus", "CreationTime",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureGroupSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureGroupStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Creating", "Created", "CreateFailed", "Deleting", "DeleteFailed",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_FEATURE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Key", target: "FeatureParameterKey" },
+                Member { name: "Value", target: "FeatureParameterValue" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "FeatureParameterAdditions",
+        kind: K::List { member: "FeatureParameter", min: Some(0), max: Some(25) },
+    },
+    Shape {
+        name: "FeatureParameterKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_FEATURE_PARAMETER_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureParameterRemovals",
+        kind: K::List { member: "FeatureParameterKey", min: Some(0), max: Some(25) },
+    },
+    Shape {
+        name: "FeatureParameterValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_FEATURE_PARAMETER_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ENABLED", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FeatureType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Integral", "Fractional", "String"],
             sensitive: false,
         },
     },
@@ -2566,6 +8894,17 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "FileSystemConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MountPath", target: "MountPath" },
+                Member { name: "DefaultUid", target: "DefaultUid" },
+                Member { name: "DefaultGid", target: "DefaultGid" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "FileSystemDataSource",
         kind: K::Structure {
             members: &[
@@ -2588,6 +8927,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "FileSystemPath",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_FILE_SYSTEM_PATH),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "FileSystemType",
         kind: K::String {
             min: None,
@@ -2598,9 +8947,576 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "FillingTransformationMap",
+        kind: K::Map {
+            key: "FillingType",
+            value: "FillingTransformationValue",
+            min: Some(1),
+            max: Some(6),
+        },
+    },
+    Shape {
+        name: "FillingTransformationValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_FILLING_TRANSFORMATION_VALUE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FillingTransformations",
+        kind: K::Map {
+            key: "TransformationAttributeName",
+            value: "FillingTransformationMap",
+            min: Some(1),
+            max: Some(50),
+        },
+    },
+    Shape {
+        name: "FillingType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "frontfill", "middlefill", "backfill", "futurefill", "frontfill_value",
+                "middlefill_value", "backfill_value", "futurefill_value",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "Filter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ResourcePropertyName" },
+                Member { name: "Operator", target: "Operator" },
+                Member { name: "Value", target: "FilterValue" },
+            ],
+            required: &["Name"],
+        },
+    },
+    Shape { name: "FilterList", kind: K::List { member: "Filter", min: Some(1), max: Some(20) } },
+    Shape {
+        name: "FilterValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FlatInvocations",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Continue", "Stop"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FlowDefinitionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_FLOW_DEFINITION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FlowDefinitionOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
+        name: "FlowDefinitionTaskAvailabilityLifetimeInSeconds",
+        kind: K::Integer { min: Some(1), max: None },
+    },
+    Shape { name: "FlowDefinitionTaskCount", kind: K::Integer { min: Some(1), max: Some(3) } },
+    Shape {
+        name: "FlowDefinitionTaskDescription",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FlowDefinitionTaskKeyword",
+        kind: K::String {
+            min: Some(1),
+            max: Some(30),
+            pattern: Some(&P_FLOW_DEFINITION_TASK_KEYWORD),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FlowDefinitionTaskKeywords",
+        kind: K::List { member: "FlowDefinitionTaskKeyword", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "FlowDefinitionTaskTimeLimitInSeconds",
+        kind: K::Integer { min: Some(30), max: None },
+    },
+    Shape {
+        name: "FlowDefinitionTaskTitle",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_FLOW_DEFINITION_TASK_TITLE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ForecastFrequency",
+        kind: K::String {
+            min: Some(1),
+            max: Some(5),
+            pattern: Some(&P_FORECAST_FREQUENCY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "ForecastHorizon", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "ForecastQuantile",
+        kind: K::String {
+            min: Some(2),
+            max: Some(4),
+            pattern: Some(&P_FORECAST_QUANTILE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ForecastQuantiles",
+        kind: K::List { member: "ForecastQuantile", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "Framework",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "TENSORFLOW", "KERAS", "MXNET", "ONNX", "PYTORCH", "XGBOOST", "TFLITE", "DARKNET",
+                "SKLEARN",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "FrameworkVersion",
+        kind: K::String {
+            min: Some(3),
+            max: Some(10),
+            pattern: Some(&P_FRAMEWORK_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "GenerateCandidateDefinitionsOnly", kind: K::Boolean },
+    Shape {
+        name: "GenerativeAiSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AmazonBedrockRoleArn", target: "RoleArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GetDeviceFleetReportRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+            ],
+            required: &["DeviceFleetName"],
+        },
+    },
+    Shape {
+        name: "GetEndpointPolicyRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+            ],
+            required: &["EndpointName"],
+        },
+    },
+    Shape {
+        name: "GetLineageGroupPolicyRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LineageGroupName", target: "LineageGroupNameOrArn" },
+            ],
+            required: &["LineageGroupName"],
+        },
+    },
+    Shape {
+        name: "GetModelPackageGroupPolicyInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupName", target: "EntityName" },
+            ],
+            required: &["ModelPackageGroupName"],
+        },
+    },
+    Shape {
+        name: "GetSagemakerServicecatalogPortfolioStatusInput",
+        kind: K::Structure {
+            members: &[
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GetScalingConfigurationRecommendationRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceRecommendationsJobName", target: "RecommendationJobName" },
+                Member { name: "RecommendationId", target: "String" },
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "TargetCpuUtilizationPerCore", target: "UtilizationPercentagePerCore" },
+                Member { name: "ScalingPolicyObjective", target: "ScalingPolicyObjective" },
+            ],
+            required: &["InferenceRecommendationsJobName"],
+        },
+    },
+    Shape {
+        name: "GetSearchSuggestionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Resource", target: "ResourceType" },
+                Member { name: "SuggestionQuery", target: "SuggestionQuery" },
+            ],
+            required: &["Resource"],
+        },
+    },
+    Shape { name: "Gid", kind: K::Long { min: Some(1001), max: Some(4000000) } },
+    Shape {
+        name: "GitConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RepositoryUrl", target: "GitConfigUrl" },
+                Member { name: "Branch", target: "Branch" },
+                Member { name: "SecretArn", target: "SecretArn" },
+            ],
+            required: &["RepositoryUrl"],
+        },
+    },
+    Shape {
+        name: "GitConfigForUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SecretArn", target: "SecretArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GitConfigUrl",
+        kind: K::String {
+            min: Some(11),
+            max: Some(1024),
+            pattern: Some(&P_GIT_CONFIG_URL),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayClientToken",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_CLIENT_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayClusterArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_GLOBAL_INFERENCE_GATEWAY_CLUSTER_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayExecutionRoleArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_GLOBAL_INFERENCE_GATEWAY_EXECUTION_ROLE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayFilter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "GlobalInferenceGatewayFilterName" },
+                Member { name: "Value", target: "GlobalInferenceGatewayFilterValue" },
+            ],
+            required: &["Name", "Value"],
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayFilterName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayFilterValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayFilters",
+        kind: K::List { member: "GlobalInferenceGatewayFilter", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayIdentifier",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayKubernetesNamespace",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_GLOBAL_INFERENCE_GATEWAY_KUBERNETES_NAMESPACE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayKubernetesResourceName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(253),
+            pattern: Some(&P_GLOBAL_INFERENCE_GATEWAY_KUBERNETES_RESOURCE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMaxResults",
+        kind: K::Integer { min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMember",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "GlobalInferenceGatewayKubernetesResourceName" },
+                Member { name: "Namespace", target: "GlobalInferenceGatewayKubernetesNamespace" },
+                Member { name: "ClusterArn", target: "GlobalInferenceGatewayClusterArn" },
+            ],
+            required: &["Name", "Namespace", "ClusterArn"],
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMemberFilter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "GlobalInferenceGatewayMemberFilterName" },
+                Member { name: "Value", target: "GlobalInferenceGatewayMemberFilterValue" },
+            ],
+            required: &["Name", "Value"],
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMemberFilterName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Status", "ClusterArn"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMemberFilterValue",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMemberFilters",
+        kind: K::List { member: "GlobalInferenceGatewayMemberFilter", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayMembers",
+        kind: K::List { member: "GlobalInferenceGatewayMember", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayNextToken",
+        kind: K::String {
+            min: Some(1),
+            max: Some(8192),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayRouting",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Weights", target: "GlobalInferenceGatewayRoutingWeights" },
+            ],
+            required: &["Weights"],
+        },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayRoutingWeight",
+        kind: K::Float { min: Some(0.0), max: Some(1.0) },
+    },
+    Shape {
+        name: "GlobalInferenceGatewayRoutingWeights",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KVHeadroom", target: "GlobalInferenceGatewayRoutingWeight" },
+                Member { name: "QueueDepth", target: "GlobalInferenceGatewayRoutingWeight" },
+                Member { name: "RegionProximity", target: "GlobalInferenceGatewayRoutingWeight" },
+                Member { name: "ErrorRate", target: "GlobalInferenceGatewayRoutingWeight" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Group",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_COGNITO_USER_GROUP),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GroupNamePattern",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_GROUP_NAME_PATTERN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GroupPatternsList",
+        kind: K::List { member: "GroupNamePattern", min: Some(1), max: Some(10) },
+    },
+    Shape {
+        name: "GroupingAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "GroupingAttributeNames",
+        kind: K::List { member: "GroupingAttributeName", min: Some(1), max: Some(5) },
+    },
+    Shape { name: "Groups", kind: K::List { member: "Group", min: Some(1), max: Some(10) } },
+    Shape { name: "HiddenAppTypesList", kind: K::List { member: "AppType", min: None, max: None } },
+    Shape {
+        name: "HiddenInstanceTypesList",
+        kind: K::List { member: "AppInstanceType", min: None, max: None },
+    },
+    Shape { name: "HiddenMlToolsList", kind: K::List { member: "MlTools", min: None, max: None } },
+    Shape {
+        name: "HiddenSageMakerImage",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SageMakerImageName", target: "SageMakerImageName" },
+                Member { name: "VersionAliases", target: "VersionAliasesList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "HiddenSageMakerImageVersionAliasesList",
+        kind: K::List { member: "HiddenSageMakerImage", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "HolidayConfig",
+        kind: K::List { member: "HolidayConfigAttributes", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "HolidayConfigAttributes",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CountryCode", target: "CountryCode" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "HomeEfsFileSystemCreation",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "HookParameters",
         kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
     },
+    Shape { name: "Horovod", kind: K::Boolean },
     Shape {
         name: "HubAccessConfig",
         kind: K::Structure {
@@ -2621,12 +9537,98 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "HubContentDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1023),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentDisplayName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentDocument",
+        kind: K::String {
+            min: Some(0),
+            max: Some(327680),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentMarkdown",
+        kind: K::String {
+            min: Some(0),
+            max: Some(170391),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "HubContentName",
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentSearchKeyword",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentSearchKeywordList",
+        kind: K::List { member: "HubContentSearchKeyword", min: Some(0), max: Some(50) },
+    },
+    Shape {
+        name: "HubContentSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["HubContentName", "CreationTime", "HubContentStatus"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentSupportStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Supported", "Deprecated", "Restricted"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubContentType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Model", "Notebook", "ModelReference", "DataSet", "JsonDoc",
+            ],
             sensitive: false,
         },
     },
@@ -2635,7 +9637,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(5),
             max: Some(14),
-            pattern: Some(&P_HUB_CONTENT_VERSION),
+            pattern: Some(&P_DOCUMENT_SCHEMA_VERSION),
             enum_values: &[],
             sensitive: false,
         },
@@ -2646,6 +9648,178 @@ static SHAPES: &[Shape] = &[
             min: Some(0),
             max: Some(2048),
             pattern: Some(&P_HUB_DATA_SET_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1023),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubDisplayName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubNameOrArn",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_HUB_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubS3StorageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3OutputPath" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "HubSearchKeyword",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_HUB_SEARCH_KEYWORD),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HubSearchKeywordList",
+        kind: K::List { member: "HubSearchKeyword", min: Some(0), max: Some(50) },
+    },
+    Shape {
+        name: "HubSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["HubName", "CreationTime", "HubStatus", "AccountIdOwner"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HumanLoopActivationConditions",
+        kind: K::String {
+            min: Some(0),
+            max: Some(10240),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HumanLoopActivationConditionsConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HumanLoopActivationConditions", target: "HumanLoopActivationConditions" },
+            ],
+            required: &["HumanLoopActivationConditions"],
+        },
+    },
+    Shape {
+        name: "HumanLoopActivationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HumanLoopActivationConditionsConfig", target: "HumanLoopActivationConditionsConfig" },
+            ],
+            required: &["HumanLoopActivationConditionsConfig"],
+        },
+    },
+    Shape {
+        name: "HumanLoopConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamArn", target: "WorkteamArn" },
+                Member { name: "HumanTaskUiArn", target: "HumanTaskUiArn" },
+                Member { name: "TaskTitle", target: "FlowDefinitionTaskTitle" },
+                Member { name: "TaskDescription", target: "FlowDefinitionTaskDescription" },
+                Member { name: "TaskCount", target: "FlowDefinitionTaskCount" },
+                Member { name: "TaskAvailabilityLifetimeInSeconds", target: "FlowDefinitionTaskAvailabilityLifetimeInSeconds" },
+                Member { name: "TaskTimeLimitInSeconds", target: "FlowDefinitionTaskTimeLimitInSeconds" },
+                Member { name: "TaskKeywords", target: "FlowDefinitionTaskKeywords" },
+                Member { name: "PublicWorkforceTaskPrice", target: "PublicWorkforceTaskPrice" },
+            ],
+            required: &[
+                "WorkteamArn", "HumanTaskUiArn", "TaskTitle", "TaskDescription", "TaskCount",
+            ],
+        },
+    },
+    Shape {
+        name: "HumanLoopRequestSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AwsManagedHumanLoopRequestSource", target: "AwsManagedHumanLoopRequestSource" },
+            ],
+            required: &["AwsManagedHumanLoopRequestSource"],
+        },
+    },
+    Shape {
+        name: "HumanTaskConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamArn", target: "WorkteamArn" },
+                Member { name: "UiConfig", target: "UiConfig" },
+                Member { name: "PreHumanTaskLambdaArn", target: "LambdaFunctionArn" },
+                Member { name: "TaskKeywords", target: "TaskKeywords" },
+                Member { name: "TaskTitle", target: "TaskTitle" },
+                Member { name: "TaskDescription", target: "TaskDescription" },
+                Member { name: "NumberOfHumanWorkersPerDataObject", target: "NumberOfHumanWorkersPerDataObject" },
+                Member { name: "TaskTimeLimitInSeconds", target: "TaskTimeLimitInSeconds" },
+                Member { name: "TaskAvailabilityLifetimeInSeconds", target: "TaskAvailabilityLifetimeInSeconds" },
+                Member { name: "MaxConcurrentTaskCount", target: "MaxConcurrentTaskCount" },
+                Member { name: "AnnotationConsolidationConfig", target: "AnnotationConsolidationConfig" },
+                Member { name: "PublicWorkforceTaskPrice", target: "PublicWorkforceTaskPrice" },
+            ],
+            required: &[
+                "WorkteamArn", "UiConfig", "TaskTitle", "TaskDescription",
+                "NumberOfHumanWorkersPerDataObject", "TaskTimeLimitInSeconds",
+            ],
+        },
+    },
+    Shape {
+        name: "HumanTaskUiArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_HUMAN_TASK_UI_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "HumanTaskUiName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_HUMAN_TASK_UI_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -2681,6 +9855,25 @@ static SHAPES: &[Shape] = &[
             enum_values: &["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "HyperParameterSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ParameterName" },
+                Member { name: "Description", target: "EntityDescription" },
+                Member { name: "Type", target: "ParameterType" },
+                Member { name: "Range", target: "ParameterRange" },
+                Member { name: "IsTunable", target: "Boolean" },
+                Member { name: "IsRequired", target: "Boolean" },
+                Member { name: "DefaultValue", target: "HyperParameterValue" },
+            ],
+            required: &["Name", "Type"],
+        },
+    },
+    Shape {
+        name: "HyperParameterSpecifications",
+        kind: K::List { member: "HyperParameterSpecification", min: Some(0), max: Some(100) },
     },
     Shape {
         name: "HyperParameterTrainingJobDefinition",
@@ -2803,7 +9996,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(32),
-            pattern: Some(&P_HYPER_PARAMETER_TUNING_JOB_NAME),
+            pattern: Some(&P_AUTO_ML_JOB_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -2827,6 +10020,10 @@ static SHAPES: &[Shape] = &[
             enum_values: &["Maximize", "Minimize"],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "HyperParameterTuningJobObjectives",
+        kind: K::List { member: "HyperParameterTuningJobObjective", min: None, max: None },
     },
     Shape {
         name: "HyperParameterTuningJobSortByOptions",
@@ -2950,6 +10147,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "IamPolicyConstraints",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceIp", target: "EnabledOrDisabled" },
+                Member { name: "VpcSourceIp", target: "EnabledOrDisabled" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "IdcConfigInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceArn", target: "InstanceArn" },
+            ],
+            required: &["InstanceArn"],
+        },
+    },
+    Shape {
         name: "IdempotencyToken",
         kind: K::String {
             min: Some(32),
@@ -2957,6 +10173,77 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "IdentityProviderOAuthSetting",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DataSourceName", target: "DataSourceName" },
+                Member { name: "Status", target: "FeatureStatus" },
+                Member { name: "SecretArn", target: "SecretArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "IdentityProviderOAuthSettings",
+        kind: K::List { member: "IdentityProviderOAuthSetting", min: Some(0), max: Some(20) },
+    },
+    Shape {
+        name: "IdleResourceSharing",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Enabled", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "IdleSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LifecycleManagement", target: "LifecycleManagement" },
+                Member { name: "IdleTimeoutInMinutes", target: "IdleTimeoutInMinutes" },
+                Member { name: "MinIdleTimeoutInMinutes", target: "IdleTimeoutInMinutes" },
+                Member { name: "MaxIdleTimeoutInMinutes", target: "IdleTimeoutInMinutes" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "IdleTimeoutInMinutes", kind: K::Integer { min: Some(60), max: Some(525600) } },
+    Shape {
+        name: "IdleWaitWindowInSecondsValue",
+        kind: K::Integer { min: Some(3600), max: Some(2160000) },
+    },
+    Shape {
+        name: "ImageArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_IMAGE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageBaseImage",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageClassificationJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompletionCriteria", target: "AutoMLJobCompletionCriteria" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -2970,12 +10257,106 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ImageDeleteProperty",
+        kind: K::String {
+            min: Some(1),
+            max: Some(11),
+            pattern: Some(&P_IMAGE_DELETE_PROPERTY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageDeletePropertyList",
+        kind: K::List { member: "ImageDeleteProperty", min: Some(0), max: Some(2) },
+    },
+    Shape {
+        name: "ImageDescription",
+        kind: K::String {
+            min: Some(1),
+            max: Some(512),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ImageDigest",
         kind: K::String {
             min: Some(0),
             max: Some(72),
             pattern: Some(&P_CONTENT_DIGEST),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageDisplayName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_IMAGE_DISPLAY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageId",
+        kind: K::String {
+            min: Some(7),
+            max: Some(21),
+            pattern: Some(&P_IMAGE_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_IMAGE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_IMAGE_NAME_CONTAINS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageReleaseVersion",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_EXTENSION_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CREATION_TIME", "LAST_MODIFIED_TIME", "IMAGE_NAME"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ASCENDING", "DESCENDING"],
             sensitive: false,
         },
     },
@@ -2990,12 +10371,273 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ImageVersionAlias",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_IMAGE_VERSION_ALIAS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageVersionAliasPattern",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_IMAGE_VERSION_ALIAS_PATTERN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageVersionArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_IMAGE_VERSION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "ImageVersionNumber", kind: K::Integer { min: Some(0), max: None } },
+    Shape {
+        name: "ImageVersionSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CREATION_TIME", "LAST_MODIFIED_TIME", "VERSION"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImageVersionSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ASCENDING", "DESCENDING"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ImportHubContentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentVersion", target: "HubContentVersion" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "DocumentSchemaVersion", target: "DocumentSchemaVersion" },
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentDisplayName", target: "HubContentDisplayName" },
+                Member { name: "HubContentDescription", target: "HubContentDescription" },
+                Member { name: "HubContentMarkdown", target: "HubContentMarkdown" },
+                Member { name: "HubContentDocument", target: "HubContentDocument" },
+                Member { name: "SupportStatus", target: "HubContentSupportStatus" },
+                Member { name: "HubContentSearchKeywords", target: "HubContentSearchKeywordList" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &[
+                "HubContentName", "HubContentType", "DocumentSchemaVersion", "HubName",
+                "HubContentDocument",
+            ],
+        },
+    },
+    Shape { name: "IncludeNodeLogicalIdsBoolean", kind: K::Boolean },
+    Shape {
         name: "IncludedData",
         kind: K::String {
             min: None,
             max: None,
             pattern: None,
             enum_values: &["AllData", "MetadataOnly"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceComponentAvailabilityZoneBalance",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnforcementMode", target: "AvailabilityZoneBalanceEnforcementMode" },
+                Member { name: "MaxImbalance", target: "AvailabilityZoneBalanceMaxImbalance" },
+            ],
+            required: &["EnforcementMode"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentCapacitySize",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Type", target: "InferenceComponentCapacitySizeType" },
+                Member { name: "Value", target: "CapacitySizeValue" },
+            ],
+            required: &["Type", "Value"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentCapacitySizeType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["COPY_COUNT", "CAPACITY_PERCENT"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceComponentComputeResourceRequirements",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NumberOfCpuCoresRequired", target: "NumberOfCpuCores" },
+                Member { name: "NumberOfAcceleratorDevicesRequired", target: "NumberOfAcceleratorDevices" },
+                Member { name: "MinMemoryRequiredInMb", target: "MemoryInMb" },
+                Member { name: "MaxMemoryRequiredInMb", target: "MemoryInMb" },
+                Member { name: "AcceleratorPartitionType", target: "AcceleratorPartitionType" },
+            ],
+            required: &["MinMemoryRequiredInMb"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentContainerSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Image", target: "ContainerImage" },
+                Member { name: "ArtifactUrl", target: "Url" },
+                Member { name: "Environment", target: "EnvironmentMap" },
+                Member { name: "ContainerMetricsConfig", target: "ContainerMetricsConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "InferenceComponentCopyCount", kind: K::Integer { min: Some(0), max: None } },
+    Shape {
+        name: "InferenceComponentDataCacheConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableCaching", target: "EnableCaching" },
+            ],
+            required: &["EnableCaching"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentDeploymentConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RollingUpdatePolicy", target: "InferenceComponentRollingUpdatePolicy" },
+                Member { name: "AutoRollbackConfiguration", target: "AutoRollbackConfig" },
+            ],
+            required: &["RollingUpdatePolicy"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_INFERENCE_COMPONENT_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceComponentNameContains",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_CLIENT_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceComponentPlacementStrategy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["SPREAD", "BINPACK"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceComponentRollingUpdatePolicy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaximumBatchSize", target: "InferenceComponentCapacitySize" },
+                Member { name: "WaitIntervalInSeconds", target: "WaitIntervalInSeconds" },
+                Member { name: "MaximumExecutionTimeoutInSeconds", target: "MaximumExecutionTimeoutInSeconds" },
+                Member { name: "RollbackMaximumBatchSize", target: "InferenceComponentCapacitySize" },
+            ],
+            required: &["MaximumBatchSize", "WaitIntervalInSeconds"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentRuntimeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CopyCount", target: "InferenceComponentCopyCount" },
+            ],
+            required: &["CopyCount"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentSchedulingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PlacementStrategy", target: "InferenceComponentPlacementStrategy" },
+                Member { name: "AvailabilityZoneBalance", target: "InferenceComponentAvailabilityZoneBalance" },
+            ],
+            required: &["PlacementStrategy"],
+        },
+    },
+    Shape {
+        name: "InferenceComponentSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceComponentSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "ProductionVariantInstanceType" },
+                Member { name: "ModelName", target: "ModelName" },
+                Member { name: "Container", target: "InferenceComponentContainerSpecification" },
+                Member { name: "StartupParameters", target: "InferenceComponentStartupParameters" },
+                Member { name: "ComputeResourceRequirements", target: "InferenceComponentComputeResourceRequirements" },
+                Member { name: "BaseInferenceComponentName", target: "InferenceComponentName" },
+                Member { name: "DataCacheConfig", target: "InferenceComponentDataCacheConfig" },
+                Member { name: "SchedulingConfig", target: "InferenceComponentSchedulingConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "InferenceComponentSpecificationList",
+        kind: K::List { member: "InferenceComponentSpecification", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "InferenceComponentStartupParameters",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelDataDownloadTimeoutInSeconds", target: "ProductionVariantModelDataDownloadTimeoutInSeconds" },
+                Member { name: "ContainerStartupHealthCheckTimeoutInSeconds", target: "ProductionVariantContainerStartupHealthCheckTimeoutInSeconds" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "InferenceComponentStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["InService", "Creating", "Updating", "Failed", "Deleting"],
             sensitive: false,
         },
     },
@@ -3019,12 +10661,150 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "InferenceExperimentDataStorageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Destination", target: "DestinationS3Uri" },
+                Member { name: "KmsKey", target: "KmsKeyId" },
+                Member { name: "ContentType", target: "CaptureContentTypeHeader" },
+            ],
+            required: &["Destination"],
+        },
+    },
+    Shape {
+        name: "InferenceExperimentDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceExperimentName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(120),
+            pattern: Some(&P_EXPERIMENT_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceExperimentSchedule",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StartTime", target: "Timestamp" },
+                Member { name: "EndTime", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "InferenceExperimentStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Creating", "Created", "Updating", "Running", "Starting", "Stopping", "Completed",
+                "Cancelled",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceExperimentStatusReason",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceExperimentStopDesiredState",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Completed", "Cancelled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceExperimentType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ShadowMode"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "InferenceHubAccessConfig",
         kind: K::Structure {
             members: &[
                 Member { name: "HubContentArn", target: "HubContentArn" },
             ],
             required: &["HubContentArn"],
+        },
+    },
+    Shape {
+        name: "InferenceRouterClientToken",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_BATCH_ADD_CLUSTER_NODES_REQUEST_CLIENT_TOKEN_STRING),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceRouterMaxTimeInBacklogSeconds",
+        kind: K::Integer { min: Some(60), max: Some(21600) },
+    },
+    Shape {
+        name: "InferenceRouterName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceRouterRoutingPreference",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["LocalRegionFirst", "InstancePoolOrder"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceRouterS3Uri",
+        kind: K::String {
+            min: Some(1),
+            max: Some(512),
+            pattern: Some(&P_DESTINATION_S3_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "InferenceRouterSnsTopicArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_INFERENCE_ROUTER_SNS_TOPIC_ARN),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -3045,7 +10825,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -3059,7 +10839,20 @@ static SHAPES: &[Shape] = &[
             required: &[],
         },
     },
+    Shape { name: "InitialNumberOfUsers", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "InitialTaskCount", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "InputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "DataInputConfig", target: "DataInputConfig" },
+                Member { name: "Framework", target: "Framework" },
+                Member { name: "FrameworkVersion", target: "FrameworkVersion" },
+            ],
+            required: &["S3Uri", "Framework"],
+        },
+    },
     Shape {
         name: "InputDataConfig",
         kind: K::List { member: "Channel", min: Some(1), max: Some(20) },
@@ -3075,6 +10868,21 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "InputModes",
+        kind: K::List { member: "TrainingInputMode", min: Some(1), max: None },
+    },
+    Shape {
+        name: "InstanceArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_INSTANCE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "InstanceCount", kind: K::Integer { min: Some(0), max: Some(10000000) } },
+    Shape {
         name: "InstanceGroup",
         kind: K::Structure {
             members: &[
@@ -3083,6 +10891,17 @@ static SHAPES: &[Shape] = &[
                 Member { name: "InstanceGroupName", target: "InstanceGroupName" },
             ],
             required: &["InstanceType", "InstanceCount", "InstanceGroupName"],
+        },
+    },
+    Shape {
+        name: "InstanceGroupHealthCheckConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "InstanceIds", target: "InstanceIds" },
+                Member { name: "DeepHealthChecks", target: "DeepHealthChecks" },
+            ],
+            required: &["InstanceGroupName", "DeepHealthChecks"],
         },
     },
     Shape {
@@ -3102,6 +10921,10 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "InstanceGroups",
         kind: K::List { member: "InstanceGroup", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "InstanceIds",
+        kind: K::List { member: "ClusterNodeId", min: Some(1), max: Some(500) },
     },
     Shape {
         name: "InstanceMetadataServiceConfiguration",
@@ -3211,6 +11034,7 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "Integer", kind: K::Integer { min: None, max: None } },
     Shape {
         name: "IntegerParameterRange",
         kind: K::Structure {
@@ -3224,6 +11048,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "IntegerParameterRangeSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MinValue", target: "ParameterValue" },
+                Member { name: "MaxValue", target: "ParameterValue" },
+            ],
+            required: &["MinValue", "MaxValue"],
+        },
+    },
+    Shape {
         name: "IntegerParameterRanges",
         kind: K::List { member: "IntegerParameterRange", min: Some(0), max: Some(30) },
     },
@@ -3231,6 +11065,94 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "InvocationsTimeoutInSeconds",
         kind: K::Integer { min: Some(1), max: Some(3600) },
+    },
+    Shape {
+        name: "ItemIdentifierAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "JavaBoolean", kind: K::Boolean },
+    Shape {
+        name: "JobCategory",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "AgentRFT", "SyntheticDataGeneration", "DataQualityEvaluation",
+                "AgentRFTEvaluation", "DataTransformation",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "JobConfigDocument",
+        kind: K::String {
+            min: Some(1),
+            max: Some(262144),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "JobDurationInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "JobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "JobReferenceCodeContains",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "JobSchemaVersion",
+        kind: K::String {
+            min: Some(5),
+            max: Some(16),
+            pattern: Some(&P_JOB_SCHEMA_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "JobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting",
+                "DeleteFailed",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "JobType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["TRAINING", "INFERENCE", "NOTEBOOK_KERNEL"],
+            sensitive: false,
+        },
     },
     Shape {
         name: "JoinSource",
@@ -3266,7 +11188,107 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "JupyterLabAppImageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FileSystemConfig", target: "FileSystemConfig" },
+                Member { name: "ContainerConfig", target: "ContainerConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "JupyterLabAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "CustomImages", target: "CustomImages" },
+                Member { name: "LifecycleConfigArns", target: "LifecycleConfigArns" },
+                Member { name: "CodeRepositories", target: "CodeRepositories" },
+                Member { name: "AppLifecycleManagement", target: "AppLifecycleManagement" },
+                Member { name: "EmrSettings", target: "EmrSettings" },
+                Member { name: "BuiltInLifecycleConfigArn", target: "StudioLifecycleConfigArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "JupyterServerAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "LifecycleConfigArns", target: "LifecycleConfigArns" },
+                Member { name: "CodeRepositories", target: "CodeRepositories" },
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "KeepAlivePeriodInSeconds", kind: K::Integer { min: Some(0), max: Some(21600) } },
+    Shape {
+        name: "KendraSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Status", target: "FeatureStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "KernelDisplayName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "KernelGatewayAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "CustomImages", target: "CustomImages" },
+                Member { name: "LifecycleConfigArns", target: "LifecycleConfigArns" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "KernelGatewayImageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KernelSpecs", target: "KernelSpecs" },
+                Member { name: "FileSystemConfig", target: "FileSystemConfig" },
+            ],
+            required: &["KernelSpecs"],
+        },
+    },
+    Shape {
+        name: "KernelName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "KernelSpec",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "KernelName" },
+                Member { name: "DisplayName", target: "KernelDisplayName" },
+            ],
+            required: &["Name"],
+        },
+    },
+    Shape {
+        name: "KernelSpecs",
+        kind: K::List { member: "KernelSpec", min: Some(1), max: Some(5) },
+    },
     Shape {
         name: "Key",
         kind: K::String {
@@ -3287,7 +11309,737 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "LabelAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(127),
+            pattern: Some(&P_LABEL_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LabelingJobAlgorithmSpecificationArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_LABELING_JOB_ALGORITHM_SPECIFICATION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LabelingJobAlgorithmsConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LabelingJobAlgorithmSpecificationArn", target: "LabelingJobAlgorithmSpecificationArn" },
+                Member { name: "InitialActiveLearningModelArn", target: "ModelArn" },
+                Member { name: "LabelingJobResourceConfig", target: "LabelingJobResourceConfig" },
+            ],
+            required: &["LabelingJobAlgorithmSpecificationArn"],
+        },
+    },
+    Shape {
+        name: "LabelingJobDataAttributes",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContentClassifiers", target: "ContentClassifiers" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LabelingJobDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3DataSource", target: "LabelingJobS3DataSource" },
+                Member { name: "SnsDataSource", target: "LabelingJobSnsDataSource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LabelingJobInputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DataSource", target: "LabelingJobDataSource" },
+                Member { name: "DataAttributes", target: "LabelingJobDataAttributes" },
+            ],
+            required: &["DataSource"],
+        },
+    },
+    Shape {
+        name: "LabelingJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LabelingJobOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "SnsTopicArn", target: "SnsTopicArn" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
+        name: "LabelingJobResourceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LabelingJobS3DataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ManifestS3Uri", target: "S3Uri" },
+            ],
+            required: &["ManifestS3Uri"],
+        },
+    },
+    Shape {
+        name: "LabelingJobSnsDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SnsTopicArn", target: "SnsTopicArn" },
+            ],
+            required: &["SnsTopicArn"],
+        },
+    },
+    Shape {
+        name: "LabelingJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Initializing", "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LabelingJobStoppingConditions",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxHumanLabeledObjectCount", target: "MaxHumanLabeledObjectCount" },
+                Member { name: "MaxPercentageOfInputDatasetLabeled", target: "MaxPercentageOfInputDatasetLabeled" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LambdaFunctionArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_LAMBDA_FUNCTION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LandingUri",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1023),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape { name: "LastModifiedTime", kind: K::Timestamp },
+    Shape {
+        name: "LifecycleConfigArns",
+        kind: K::List { member: "StudioLifecycleConfigArn", min: None, max: None },
+    },
+    Shape {
+        name: "LifecycleManagement",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ENABLED", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LineageEntityParameters",
+        kind: K::Map {
+            key: "StringParameterValue",
+            value: "StringParameterValue",
+            min: Some(0),
+            max: Some(30),
+        },
+    },
+    Shape {
+        name: "LineageGroupNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_LINEAGE_GROUP_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "LineageType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["TrialComponent", "Artifact", "Context", "Action"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListAIBenchmarkJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "AIBenchmarkJobStatus" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "ListAIBenchmarkJobsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAIBenchmarkJobsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListAIRecommendationJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "AIRecommendationJobStatus" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "ListAIRecommendationJobsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAIRecommendationJobsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListAIWorkloadConfigsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "ListAIWorkloadConfigsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAIWorkloadConfigsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListActionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceUri", target: "SourceUri" },
+                Member { name: "ActionType", target: "String256" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortActionsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAlgorithmsInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "AlgorithmSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAliasesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "Alias", target: "SageMakerImageVersionAlias" },
+                Member { name: "Version", target: "ImageVersionNumber" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "ListAppImageConfigsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "NameContains", target: "AppImageConfigName" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "ModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "ModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "SortBy", target: "AppImageConfigSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAppsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "SortBy", target: "AppSortKey" },
+                Member { name: "DomainIdEquals", target: "DomainId" },
+                Member { name: "UserProfileNameEquals", target: "UserProfileName" },
+                Member { name: "SpaceNameEquals", target: "SpaceName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListArtifactsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceUri", target: "SourceUri" },
+                Member { name: "ArtifactType", target: "String256" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortArtifactsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAssociationsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceArn", target: "AssociationEntityArn" },
+                Member { name: "DestinationArn", target: "AssociationEntityArn" },
+                Member { name: "SourceType", target: "String256" },
+                Member { name: "DestinationType", target: "String256" },
+                Member { name: "AssociationType", target: "AssociationEdgeType" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortAssociationsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAutoMLJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "AutoMLNameContains" },
+                Member { name: "StatusEquals", target: "AutoMLJobStatus" },
+                Member { name: "SortOrder", target: "AutoMLSortOrder" },
+                Member { name: "SortBy", target: "AutoMLSortBy" },
+                Member { name: "MaxResults", target: "AutoMLMaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListCandidatesForAutoMLJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLJobName", target: "AutoMLJobName" },
+                Member { name: "StatusEquals", target: "CandidateStatus" },
+                Member { name: "CandidateNameEquals", target: "CandidateName" },
+                Member { name: "SortOrder", target: "AutoMLSortOrder" },
+                Member { name: "SortBy", target: "CandidateSortBy" },
+                Member { name: "MaxResults", target: "AutoMLMaxResultsForTrials" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["AutoMLJobName"],
+        },
+    },
+    Shape {
+        name: "ListClusterEventsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "InstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "NodeId", target: "ClusterNodeId" },
+                Member { name: "EventTimeAfter", target: "Timestamp" },
+                Member { name: "EventTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "EventSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "ResourceType", target: "ClusterEventResourceType" },
+                Member { name: "OperationId", target: "ClusterOperationId" },
+                Member { name: "MaxResults", target: "ClusterEventMaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "ListClusterExtensionVersionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExtensionName", target: "ExtensionName" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["ExtensionName"],
+        },
+    },
+    Shape {
+        name: "ListClusterExtensionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+            ],
+            required: &["ClusterArn"],
+        },
+    },
+    Shape {
+        name: "ListClusterNodesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "InstanceGroupNameContains", target: "ClusterInstanceGroupName" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ClusterSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "IncludeNodeLogicalIds", target: "IncludeNodeLogicalIdsBoolean" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "ListClusterOperationsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "Status", target: "ClusterOperationStatus" },
+                Member { name: "Type", target: "ClusterOperationType" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "ClusterOperationSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "MaxResults", target: "ClusterOperationMaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "ListClusterSchedulerConfigsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "EntityName" },
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "Status", target: "SchedulerResourceStatus" },
+                Member { name: "SortBy", target: "SortClusterSchedulerConfigBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListClustersRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ClusterSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "TrainingPlanArn", target: "TrainingPlanArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListCodeRepositoriesInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "CodeRepositoryNameContains" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "CodeRepositorySortBy" },
+                Member { name: "SortOrder", target: "CodeRepositorySortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListCompilationJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "LastModifiedTimeAfter", target: "LastModifiedTime" },
+                Member { name: "LastModifiedTimeBefore", target: "LastModifiedTime" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "CompilationJobStatus" },
+                Member { name: "SortBy", target: "ListCompilationJobsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListCompilationJobsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListComputeQuotasRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "EntityName" },
+                Member { name: "Status", target: "SchedulerResourceStatus" },
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "SortBy", target: "SortQuotaBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListContextsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceUri", target: "SourceUri" },
+                Member { name: "ContextType", target: "String256" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortContextsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDataQualityJobDefinitionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "SortBy", target: "MonitoringJobDefinitionSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDeviceFleetsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "ListMaxResults" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "SortBy", target: "ListDeviceFleetsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDeviceFleetsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["NAME", "CREATION_TIME", "LAST_MODIFIED_TIME"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListDevicesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "ListMaxResults" },
+                Member { name: "LatestHeartbeatAfter", target: "Timestamp" },
+                Member { name: "ModelName", target: "EntityName" },
+                Member { name: "DeviceFleetName", target: "EntityName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDomainsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListEdgeDeploymentPlansRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "ListMaxResults" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "DeviceFleetNameContains", target: "NameContains" },
+                Member { name: "SortBy", target: "ListEdgeDeploymentPlansSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListEdgeDeploymentPlansSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "NAME", "DEVICE_FLEET_NAME", "CREATION_TIME", "LAST_MODIFIED_TIME",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListEdgePackagingJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "ListMaxResults" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "ModelNameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "EdgePackagingJobStatus" },
+                Member { name: "SortBy", target: "ListEdgePackagingJobsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListEdgePackagingJobsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "NAME", "MODEL_NAME", "CREATION_TIME", "LAST_MODIFIED_TIME", "STATUS",
+            ],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "ListEndpointConfigsInput",
         kind: K::Structure {
@@ -3322,6 +12074,128 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListExperimentsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortExperimentsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListFeatureGroupsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NameContains", target: "FeatureGroupNameContains" },
+                Member { name: "FeatureGroupStatusEquals", target: "FeatureGroupStatus" },
+                Member { name: "OfflineStoreStatusEquals", target: "OfflineStoreStatusValue" },
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "SortOrder", target: "FeatureGroupSortOrder" },
+                Member { name: "SortBy", target: "FeatureGroupSortBy" },
+                Member { name: "MaxResults", target: "FeatureGroupMaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListFlowDefinitionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGlobalInferenceGatewaysRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Filters", target: "GlobalInferenceGatewayFilters" },
+                Member { name: "NextToken", target: "GlobalInferenceGatewayNextToken" },
+                Member { name: "MaxResults", target: "GlobalInferenceGatewayMaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListHubContentVersionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "MinVersion", target: "HubContentVersion" },
+                Member { name: "MaxSchemaVersion", target: "DocumentSchemaVersion" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "SortBy", target: "HubContentSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["HubName", "HubContentType", "HubContentName"],
+        },
+    },
+    Shape {
+        name: "ListHubContentsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "MaxSchemaVersion", target: "DocumentSchemaVersion" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "SortBy", target: "HubContentSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["HubName", "HubContentType"],
+        },
+    },
+    Shape {
+        name: "ListHubsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "SortBy", target: "HubSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListHumanTaskUisRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListHyperParameterTuningJobsRequest",
         kind: K::Structure {
             members: &[
@@ -3335,6 +12209,364 @@ static SHAPES: &[Shape] = &[
                 Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
                 Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
                 Member { name: "StatusEquals", target: "HyperParameterTuningJobStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListImageVersionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ImageVersionSortBy" },
+                Member { name: "SortOrder", target: "ImageVersionSortOrder" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "ListImagesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "ImageNameContains" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ImageSortBy" },
+                Member { name: "SortOrder", target: "ImageSortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListInferenceComponentsInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SortBy", target: "InferenceComponentSortKey" },
+                Member { name: "SortOrder", target: "OrderKey" },
+                Member { name: "NextToken", target: "PaginationToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "InferenceComponentNameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "StatusEquals", target: "InferenceComponentStatus" },
+                Member { name: "EndpointNameEquals", target: "EndpointName" },
+                Member { name: "VariantNameEquals", target: "VariantName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListInferenceExperimentsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "Type", target: "InferenceExperimentType" },
+                Member { name: "StatusEquals", target: "InferenceExperimentStatus" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortInferenceExperimentsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListInferenceGatewaysRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "GlobalInferenceGatewayIdentifier" },
+                Member { name: "Filters", target: "GlobalInferenceGatewayMemberFilters" },
+                Member { name: "NextToken", target: "GlobalInferenceGatewayNextToken" },
+                Member { name: "MaxResults", target: "GlobalInferenceGatewayMaxResults" },
+            ],
+            required: &["Identifier"],
+        },
+    },
+    Shape {
+        name: "ListInferenceRecommendationsJobStepsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "RecommendationJobName" },
+                Member { name: "Status", target: "RecommendationJobStatus" },
+                Member { name: "StepType", target: "RecommendationStepType" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["JobName"],
+        },
+    },
+    Shape {
+        name: "ListInferenceRecommendationsJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "LastModifiedTimeAfter", target: "LastModifiedTime" },
+                Member { name: "LastModifiedTimeBefore", target: "LastModifiedTime" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "RecommendationJobStatus" },
+                Member { name: "SortBy", target: "ListInferenceRecommendationsJobsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "ModelNameEquals", target: "ModelName" },
+                Member { name: "ModelPackageVersionArnEquals", target: "ModelPackageArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListInferenceRecommendationsJobsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListInferenceRoutersInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListJobSchemaVersionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobCategory", target: "JobCategory" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &["JobCategory"],
+        },
+    },
+    Shape {
+        name: "ListJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobCategory", target: "JobCategory" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "SortBy", target: "SortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "StatusEquals", target: "JobStatus" },
+            ],
+            required: &["JobCategory"],
+        },
+    },
+    Shape {
+        name: "ListLabelingJobsForWorkteamRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamArn", target: "WorkteamArn" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "JobReferenceCodeContains", target: "JobReferenceCodeContains" },
+                Member { name: "SortBy", target: "ListLabelingJobsForWorkteamSortByOptions" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &["WorkteamArn"],
+        },
+    },
+    Shape {
+        name: "ListLabelingJobsForWorkteamSortByOptions",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListLabelingJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "SortBy", target: "SortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "StatusEquals", target: "LabelingJobStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListLineageEntityParameterKey",
+        kind: K::List { member: "StringParameterValue", min: None, max: None },
+    },
+    Shape {
+        name: "ListLineageGroupsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortLineageGroupsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "ListMaxResults", kind: K::Integer { min: None, max: Some(100) } },
+    Shape {
+        name: "ListMlflowAppsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "Status", target: "MlflowAppStatus" },
+                Member { name: "MlflowVersion", target: "MlflowVersion" },
+                Member { name: "DefaultForDomainId", target: "String" },
+                Member { name: "AccountDefaultStatus", target: "AccountDefaultStatus" },
+                Member { name: "SortBy", target: "SortMlflowAppBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListMlflowTrackingServersRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "TrackingServerStatus", target: "TrackingServerStatus" },
+                Member { name: "MlflowVersion", target: "MlflowVersion" },
+                Member { name: "SortBy", target: "SortTrackingServerBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListModelBiasJobDefinitionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "SortBy", target: "MonitoringJobDefinitionSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListModelCardExportJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardName", target: "EntityName" },
+                Member { name: "ModelCardVersion", target: "Integer" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "ModelCardExportJobNameContains", target: "EntityName" },
+                Member { name: "StatusEquals", target: "ModelCardExportJobStatus" },
+                Member { name: "SortBy", target: "ModelCardExportJobSortBy" },
+                Member { name: "SortOrder", target: "ModelCardExportJobSortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &["ModelCardName"],
+        },
+    },
+    Shape {
+        name: "ListModelCardVersionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "ModelCardName", target: "ModelCardNameOrArn" },
+                Member { name: "ModelCardStatus", target: "ModelCardStatus" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ModelCardVersionSortBy" },
+                Member { name: "SortOrder", target: "ModelCardSortOrder" },
+            ],
+            required: &["ModelCardName"],
+        },
+    },
+    Shape {
+        name: "ListModelCardsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "EntityName" },
+                Member { name: "ModelCardStatus", target: "ModelCardStatus" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ModelCardSortBy" },
+                Member { name: "SortOrder", target: "ModelCardSortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListModelExplainabilityJobDefinitionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "SortBy", target: "MonitoringJobDefinitionSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListModelMetadataRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SearchExpression", target: "ModelMetadataSearchExpression" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
             ],
             required: &[],
         },
@@ -3374,6 +12606,22 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListModelQualityJobDefinitionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "SortBy", target: "MonitoringJobDefinitionSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListModelsInput",
         kind: K::Structure {
             members: &[
@@ -3384,6 +12632,78 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NameContains", target: "ModelNameContains" },
                 Member { name: "CreationTimeBefore", target: "Timestamp" },
                 Member { name: "CreationTimeAfter", target: "Timestamp" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListMonitoringAlertHistoryRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+                Member { name: "MonitoringAlertName", target: "MonitoringAlertName" },
+                Member { name: "SortBy", target: "MonitoringAlertHistorySortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "StatusEquals", target: "MonitoringAlertStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListMonitoringAlertsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &["MonitoringScheduleName"],
+        },
+    },
+    Shape {
+        name: "ListMonitoringExecutionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "SortBy", target: "MonitoringExecutionSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "ScheduledTimeBefore", target: "Timestamp" },
+                Member { name: "ScheduledTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "StatusEquals", target: "ExecutionStatus" },
+                Member { name: "MonitoringJobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "MonitoringTypeEquals", target: "MonitoringType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListMonitoringSchedulesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "SortBy", target: "MonitoringScheduleSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "LastModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "LastModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "StatusEquals", target: "ScheduleStatus" },
+                Member { name: "MonitoringJobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "MonitoringTypeEquals", target: "MonitoringType" },
             ],
             required: &[],
         },
@@ -3422,6 +12742,45 @@ static SHAPES: &[Shape] = &[
                 Member { name: "NotebookInstanceLifecycleConfigNameContains", target: "NotebookInstanceLifecycleConfigName" },
                 Member { name: "DefaultCodeRepositoryContains", target: "CodeRepositoryContains" },
                 Member { name: "AdditionalCodeRepositoryEquals", target: "CodeRepositoryNameOrUrl" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListOptimizationJobsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CreationTimeAfter", target: "CreationTime" },
+                Member { name: "CreationTimeBefore", target: "CreationTime" },
+                Member { name: "LastModifiedTimeAfter", target: "LastModifiedTime" },
+                Member { name: "LastModifiedTimeBefore", target: "LastModifiedTime" },
+                Member { name: "OptimizationContains", target: "NameContains" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "OptimizationJobStatus" },
+                Member { name: "SortBy", target: "ListOptimizationJobsSortBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListOptimizationJobsSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListPartnerAppsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
             ],
             required: &[],
         },
@@ -3514,6 +12873,92 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListProjectsInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NameContains", target: "ProjectEntityName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "SortBy", target: "ProjectSortBy" },
+                Member { name: "SortOrder", target: "ProjectSortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListResourceCatalogsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NameContains", target: "ResourceCatalogName" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "SortOrder", target: "ResourceCatalogSortOrder" },
+                Member { name: "SortBy", target: "ResourceCatalogSortBy" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListSpacesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "SortBy", target: "SpaceSortKey" },
+                Member { name: "DomainIdEquals", target: "DomainId" },
+                Member { name: "SpaceNameContains", target: "SpaceName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListStageDevicesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "ListMaxResults" },
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "ExcludeDevicesDeployedInOtherStage", target: "Boolean" },
+                Member { name: "StageName", target: "EntityName" },
+            ],
+            required: &["EdgeDeploymentPlanName", "StageName"],
+        },
+    },
+    Shape {
+        name: "ListStudioLifecycleConfigsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "NameContains", target: "StudioLifecycleConfigName" },
+                Member { name: "AppTypeEquals", target: "StudioLifecycleConfigAppType" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "ModifiedTimeBefore", target: "Timestamp" },
+                Member { name: "ModifiedTimeAfter", target: "Timestamp" },
+                Member { name: "SortBy", target: "StudioLifecycleConfigSortKey" },
+                Member { name: "SortOrder", target: "SortOrder" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListSubscribedWorkteamsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NameContains", target: "WorkteamName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListTagsInput",
         kind: K::Structure {
             members: &[
@@ -3560,6 +13005,35 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ListTrainingPlansRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "StartTimeAfter", target: "Timestamp" },
+                Member { name: "StartTimeBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "TrainingPlanSortBy" },
+                Member { name: "SortOrder", target: "TrainingPlanSortOrder" },
+                Member { name: "Filters", target: "TrainingPlanFilters" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTrainingSessionsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CreationTimeAfter", target: "Timestamp" },
+                Member { name: "CreationTimeBefore", target: "Timestamp" },
+                Member { name: "NameContains", target: "NameContains" },
+                Member { name: "StatusEquals", target: "TrainingSessionStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ListTransformJobsRequest",
         kind: K::Structure {
             members: &[
@@ -3575,6 +13049,162 @@ static SHAPES: &[Shape] = &[
                 Member { name: "MaxResults", target: "MaxResults" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "ListTrialComponentKey256",
+        kind: K::List { member: "TrialComponentKey256", min: None, max: None },
+    },
+    Shape {
+        name: "ListTrialComponentsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+                Member { name: "SourceArn", target: "String256" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortTrialComponentsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTrialsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+                Member { name: "TrialComponentName", target: "ExperimentEntityName" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "SortBy", target: "SortTrialsBy" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListUltraServersByReservedCapacityRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ReservedCapacityArn", target: "ReservedCapacityArn" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "NextToken", target: "NextToken" },
+            ],
+            required: &["ReservedCapacityArn"],
+        },
+    },
+    Shape {
+        name: "ListUserProfilesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "SortBy", target: "UserProfileSortKey" },
+                Member { name: "DomainIdEquals", target: "DomainId" },
+                Member { name: "UserProfileNameContains", target: "UserProfileName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListWorkforcesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SortBy", target: "ListWorkforcesSortByOptions" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NameContains", target: "WorkforceName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListWorkforcesSortByOptions",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreateDate"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListWorkteamsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SortBy", target: "ListWorkteamsSortByOptions" },
+                Member { name: "SortOrder", target: "SortOrder" },
+                Member { name: "NameContains", target: "WorkteamName" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListWorkteamsSortByOptions",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreateDate"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "LoraAlpha", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "LoraConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Rank", target: "Rank" },
+                Member { name: "Alpha", target: "LoraAlpha" },
+            ],
+            required: &["Rank", "Alpha"],
+        },
+    },
+    Shape {
+        name: "MIGProfileType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "mig-1g.5gb", "mig-1g.10gb", "mig-1g.18gb", "mig-1g.20gb", "mig-1g.23gb",
+                "mig-1g.35gb", "mig-1g.45gb", "mig-1g.47gb", "mig-2g.10gb", "mig-2g.20gb",
+                "mig-2g.35gb", "mig-2g.45gb", "mig-2g.47gb", "mig-3g.20gb", "mig-3g.40gb",
+                "mig-3g.71gb", "mig-3g.90gb", "mig-3g.93gb", "mig-4g.20gb", "mig-4g.40gb",
+                "mig-4g.71gb", "mig-4g.90gb", "mig-4g.93gb", "mig-7g.40gb", "mig-7g.80gb",
+                "mig-7g.141gb", "mig-7g.180gb", "mig-7g.186gb",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MLFramework",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_ML_FRAMEWORK),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MajorMinorVersion",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_MAJOR_MINOR_VERSION),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -3632,31 +13262,71 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape { name: "MaxAutoMLJobRuntimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "MaxCandidates", kind: K::Integer { min: Some(1), max: Some(750) } },
     Shape {
         name: "MaxConcurrentInvocationsPerInstance",
         kind: K::Integer { min: Some(1), max: Some(1000) },
     },
+    Shape { name: "MaxConcurrentTaskCount", kind: K::Integer { min: Some(1), max: Some(5000) } },
     Shape { name: "MaxConcurrentTransforms", kind: K::Integer { min: Some(0), max: None } },
+    Shape { name: "MaxHumanLabeledObjectCount", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "MaxNumberOfTests", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxNumberOfTrainingJobs", kind: K::Integer { min: Some(1), max: None } },
     Shape {
         name: "MaxNumberOfTrainingJobsNotImproving",
         kind: K::Integer { min: Some(3), max: None },
     },
     Shape { name: "MaxParallelExecutionSteps", kind: K::Integer { min: Some(1), max: None } },
+    Shape { name: "MaxParallelOfTests", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxParallelTrainingJobs", kind: K::Integer { min: Some(1), max: None } },
     Shape { name: "MaxPayloadInMB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "MaxPendingTimeInSeconds",
         kind: K::Integer { min: Some(1800), max: Some(2419200) },
     },
+    Shape {
+        name: "MaxPercentageOfInputDatasetLabeled",
+        kind: K::Integer { min: Some(1), max: Some(100) },
+    },
     Shape { name: "MaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
     Shape { name: "MaxRuntimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "MaxRuntimePerTrainingJobInSeconds",
+        kind: K::Integer { min: Some(1), max: None },
+    },
     Shape { name: "MaxWaitTimeInSeconds", kind: K::Integer { min: Some(1), max: None } },
     Shape {
         name: "MaximumExecutionTimeoutInSeconds",
         kind: K::Integer { min: Some(600), max: Some(28800) },
     },
     Shape { name: "MaximumRetryAttempts", kind: K::Integer { min: Some(1), max: Some(30) } },
+    Shape {
+        name: "MediaType",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_MEDIA_TYPE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MemberDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CognitoMemberDefinition", target: "CognitoMemberDefinition" },
+                Member { name: "OidcMemberDefinition", target: "OidcMemberDefinition" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MemberDefinitions",
+        kind: K::List { member: "MemberDefinition", min: Some(1), max: Some(10) },
+    },
+    Shape { name: "MemoryInGiBAmount", kind: K::Float { min: Some(0.0), max: Some(10000000.0) } },
+    Shape { name: "MemoryInMb", kind: K::Integer { min: Some(128), max: None } },
     Shape {
         name: "MetadataProperties",
         kind: K::Structure {
@@ -3785,8 +13455,57 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(20),
             max: Some(258),
-            pattern: Some(&P_ML_RESERVATION_ARN),
+            pattern: Some(&P_AI_ML_RESERVATION_ARN),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MlTools",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "DataWrangler", "FeatureStore", "EmrClusters", "AutoMl", "Experiments", "Training",
+                "ModelEvaluation", "Pipelines", "Models", "JumpStart", "InferenceRecommender",
+                "Endpoints", "Projects", "InferenceOptimization", "PerformanceEvaluation",
+                "LakeraGuard", "Comet", "DeepchecksLLMEvaluation", "Fiddler", "HyperPodClusters",
+                "RunningInstances", "Datasets", "Evaluators",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MlflowAppArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_MLFLOW_APP_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MlflowAppName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_MLFLOW_APP_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MlflowAppStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Creating", "Created", "CreateFailed", "Updating", "Updated", "UpdateFailed",
+                "Deleting", "DeleteFailed", "Deleted",
+            ],
             sensitive: false,
         },
     },
@@ -3832,6 +13551,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "MlflowVersion",
+        kind: K::String {
+            min: Some(0),
+            max: Some(16),
+            pattern: Some(&P_MLFLOW_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelAccessConfig",
         kind: K::Structure {
             members: &[
@@ -3848,6 +13577,48 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &["Approved", "Rejected", "PendingManualApproval"],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelArn",
+        kind: K::String {
+            min: Some(20),
+            max: Some(2048),
+            pattern: Some(&P_MODEL_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelBiasAppSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageUri", target: "ImageUri" },
+                Member { name: "ConfigUri", target: "S3Uri" },
+                Member { name: "Environment", target: "MonitoringEnvironmentMap" },
+            ],
+            required: &["ImageUri", "ConfigUri"],
+        },
+    },
+    Shape {
+        name: "ModelBiasBaselineConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseliningJobName", target: "ProcessingJobName" },
+                Member { name: "ConstraintsResource", target: "MonitoringConstraintsResource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelBiasJobInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointInput", target: "EndpointInput" },
+                Member { name: "BatchTransformInput", target: "BatchTransformInput" },
+                Member { name: "GroundTruthS3Input", target: "MonitoringGroundTruthS3Input" },
+            ],
+            required: &["GroundTruthS3Input"],
         },
     },
     Shape {
@@ -3871,6 +13642,94 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelCardExportJobArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_MODEL_CARD_EXPORT_JOB_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardExportJobSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardExportJobSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardExportJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["InProgress", "Completed", "Failed"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardExportOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3Uri" },
+            ],
+            required: &["S3OutputPath"],
+        },
+    },
+    Shape {
+        name: "ModelCardNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_MODEL_CARD_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardSecurityConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelCardSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelCardSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelCardStatus",
         kind: K::String {
             min: None,
@@ -3881,11 +13740,31 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelCardVersionSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Version"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelClientConfig",
         kind: K::Structure {
             members: &[
                 Member { name: "InvocationsTimeoutInSeconds", target: "InvocationsTimeoutInSeconds" },
                 Member { name: "InvocationsMaxRetries", target: "InvocationsMaxRetries" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelCompilationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Image", target: "OptimizationContainerImage" },
+                Member { name: "OverrideEnvironment", target: "OptimizationJobEnvironmentVariables" },
             ],
             required: &[],
         },
@@ -3920,6 +13799,67 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelDeployConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoGenerateEndpointName", target: "AutoGenerateEndpointName" },
+                Member { name: "EndpointName", target: "EndpointName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelExplainabilityAppSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageUri", target: "ImageUri" },
+                Member { name: "ConfigUri", target: "S3Uri" },
+                Member { name: "Environment", target: "MonitoringEnvironmentMap" },
+            ],
+            required: &["ImageUri", "ConfigUri"],
+        },
+    },
+    Shape {
+        name: "ModelExplainabilityBaselineConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseliningJobName", target: "ProcessingJobName" },
+                Member { name: "ConstraintsResource", target: "MonitoringConstraintsResource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelExplainabilityJobInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointInput", target: "EndpointInput" },
+                Member { name: "BatchTransformInput", target: "BatchTransformInput" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelInfrastructureConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InfrastructureType", target: "ModelInfrastructureType" },
+                Member { name: "RealTimeInferenceConfig", target: "RealTimeInferenceConfig" },
+            ],
+            required: &["InfrastructureType", "RealTimeInferenceConfig"],
+        },
+    },
+    Shape {
+        name: "ModelInfrastructureType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["RealTimeInference"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ModelInput",
         kind: K::Structure {
             members: &[
@@ -3927,6 +13867,20 @@ static SHAPES: &[Shape] = &[
             ],
             required: &["DataInputConfig"],
         },
+    },
+    Shape {
+        name: "ModelLatencyThreshold",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Percentile", target: "String64" },
+                Member { name: "ValueInMilliseconds", target: "Integer" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelLatencyThresholds",
+        kind: K::List { member: "ModelLatencyThreshold", min: Some(1), max: Some(1) },
     },
     Shape {
         name: "ModelLifeCycle",
@@ -3937,6 +13891,39 @@ static SHAPES: &[Shape] = &[
                 Member { name: "StageDescription", target: "StageDescription" },
             ],
             required: &["Stage", "StageStatus"],
+        },
+    },
+    Shape {
+        name: "ModelMetadataFilter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ModelMetadataFilterType" },
+                Member { name: "Value", target: "String256" },
+            ],
+            required: &["Name", "Value"],
+        },
+    },
+    Shape {
+        name: "ModelMetadataFilterType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Domain", "Framework", "Task", "FrameworkVersion"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelMetadataFilters",
+        kind: K::List { member: "ModelMetadataFilter", min: Some(1), max: Some(4) },
+    },
+    Shape {
+        name: "ModelMetadataSearchExpression",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Filters", target: "ModelMetadataFilters" },
+            ],
+            required: &[],
         },
     },
     Shape {
@@ -3956,7 +13943,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_MODEL_NAME),
+            pattern: Some(&P_INFERENCE_COMPONENT_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -4147,12 +14134,580 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ModelQualityAppSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageUri", target: "ImageUri" },
+                Member { name: "ContainerEntrypoint", target: "ContainerEntrypoint" },
+                Member { name: "ContainerArguments", target: "MonitoringContainerArguments" },
+                Member { name: "RecordPreprocessorSourceUri", target: "S3Uri" },
+                Member { name: "PostAnalyticsProcessorSourceUri", target: "S3Uri" },
+                Member { name: "ProblemType", target: "MonitoringProblemType" },
+                Member { name: "Environment", target: "MonitoringEnvironmentMap" },
+            ],
+            required: &["ImageUri"],
+        },
+    },
+    Shape {
+        name: "ModelQualityBaselineConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseliningJobName", target: "ProcessingJobName" },
+                Member { name: "ConstraintsResource", target: "MonitoringConstraintsResource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelQualityJobInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointInput", target: "EndpointInput" },
+                Member { name: "BatchTransformInput", target: "BatchTransformInput" },
+                Member { name: "GroundTruthS3Input", target: "MonitoringGroundTruthS3Input" },
+            ],
+            required: &["GroundTruthS3Input"],
+        },
+    },
+    Shape {
+        name: "ModelQuantizationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Image", target: "OptimizationContainerImage" },
+                Member { name: "OverrideEnvironment", target: "OptimizationJobEnvironmentVariables" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelRegisterSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Status", target: "FeatureStatus" },
+                Member { name: "CrossAccountModelRegisterRoleArn", target: "RoleArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ModelRegistrationMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "AutoModelRegistrationEnabled", "AutoModelRegistrationDisabled",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelShardingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Image", target: "OptimizationContainerImage" },
+                Member { name: "OverrideEnvironment", target: "OptimizationJobEnvironmentVariables" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ModelSortKey",
         kind: K::String {
             min: None,
             max: None,
             pattern: None,
             enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelSpeculativeDecodingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Technique", target: "ModelSpeculativeDecodingTechnique" },
+                Member { name: "TrainingDataSource", target: "ModelSpeculativeDecodingTrainingDataSource" },
+            ],
+            required: &["Technique"],
+        },
+    },
+    Shape {
+        name: "ModelSpeculativeDecodingS3DataType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["S3Prefix", "ManifestFile"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelSpeculativeDecodingTechnique",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["EAGLE"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelSpeculativeDecodingTrainingDataSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "S3DataType", target: "ModelSpeculativeDecodingS3DataType" },
+            ],
+            required: &["S3Uri", "S3DataType"],
+        },
+    },
+    Shape {
+        name: "ModelVariantAction",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Retain", "Remove", "Promote"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ModelVariantActionMap",
+        kind: K::Map {
+            key: "ModelVariantName",
+            value: "ModelVariantAction",
+            min: Some(1),
+            max: Some(2),
+        },
+    },
+    Shape {
+        name: "ModelVariantConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelName", target: "ModelName" },
+                Member { name: "VariantName", target: "ModelVariantName" },
+                Member { name: "InfrastructureConfig", target: "ModelInfrastructureConfig" },
+            ],
+            required: &["ModelName", "VariantName", "InfrastructureConfig"],
+        },
+    },
+    Shape {
+        name: "ModelVariantConfigList",
+        kind: K::List { member: "ModelVariantConfig", min: Some(1), max: Some(2) },
+    },
+    Shape {
+        name: "ModelVariantName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_INFERENCE_COMPONENT_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringAlertHistorySortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringAlertName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringAlertStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["InAlert", "OK"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringAppSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageUri", target: "ImageUri" },
+                Member { name: "ContainerEntrypoint", target: "ContainerEntrypoint" },
+                Member { name: "ContainerArguments", target: "MonitoringContainerArguments" },
+                Member { name: "RecordPreprocessorSourceUri", target: "S3Uri" },
+                Member { name: "PostAnalyticsProcessorSourceUri", target: "S3Uri" },
+            ],
+            required: &["ImageUri"],
+        },
+    },
+    Shape {
+        name: "MonitoringBaselineConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseliningJobName", target: "ProcessingJobName" },
+                Member { name: "ConstraintsResource", target: "MonitoringConstraintsResource" },
+                Member { name: "StatisticsResource", target: "MonitoringStatisticsResource" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringClusterConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceCount", target: "ProcessingInstanceCount" },
+                Member { name: "InstanceType", target: "ProcessingInstanceType" },
+                Member { name: "VolumeSizeInGB", target: "ProcessingVolumeSizeInGB" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["InstanceCount", "InstanceType", "VolumeSizeInGB"],
+        },
+    },
+    Shape {
+        name: "MonitoringConstraintsResource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringContainerArguments",
+        kind: K::List { member: "ContainerArgument", min: Some(1), max: Some(50) },
+    },
+    Shape {
+        name: "MonitoringCsvDatasetFormat",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Header", target: "Boolean" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringDatapointsToAlert",
+        kind: K::Integer { min: Some(1), max: Some(100) },
+    },
+    Shape {
+        name: "MonitoringDatasetFormat",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Csv", target: "MonitoringCsvDatasetFormat" },
+                Member { name: "Json", target: "MonitoringJsonDatasetFormat" },
+                Member { name: "Parquet", target: "MonitoringParquetDatasetFormat" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringEnvironmentMap",
+        kind: K::Map {
+            key: "ProcessingEnvironmentKey",
+            value: "ProcessingEnvironmentValue",
+            min: Some(0),
+            max: Some(50),
+        },
+    },
+    Shape { name: "MonitoringEvaluationPeriod", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape {
+        name: "MonitoringExecutionSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "ScheduledTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringGroundTruthS3Input",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "MonitoringS3Uri" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointInput", target: "EndpointInput" },
+                Member { name: "BatchTransformInput", target: "BatchTransformInput" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringInputs",
+        kind: K::List { member: "MonitoringInput", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "MonitoringJobDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaselineConfig", target: "MonitoringBaselineConfig" },
+                Member { name: "MonitoringInputs", target: "MonitoringInputs" },
+                Member { name: "MonitoringOutputConfig", target: "MonitoringOutputConfig" },
+                Member { name: "MonitoringResources", target: "MonitoringResources" },
+                Member { name: "MonitoringAppSpecification", target: "MonitoringAppSpecification" },
+                Member { name: "StoppingCondition", target: "MonitoringStoppingCondition" },
+                Member { name: "Environment", target: "MonitoringEnvironmentMap" },
+                Member { name: "NetworkConfig", target: "NetworkConfig" },
+                Member { name: "RoleArn", target: "RoleArn" },
+            ],
+            required: &[
+                "MonitoringInputs", "MonitoringOutputConfig", "MonitoringResources",
+                "MonitoringAppSpecification", "RoleArn",
+            ],
+        },
+    },
+    Shape {
+        name: "MonitoringJobDefinitionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringJobDefinitionSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringJsonDatasetFormat",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Line", target: "Boolean" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringMaxRuntimeInSeconds",
+        kind: K::Integer { min: Some(1), max: Some(86400) },
+    },
+    Shape {
+        name: "MonitoringNetworkConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableInterContainerTrafficEncryption", target: "Boolean" },
+                Member { name: "EnableNetworkIsolation", target: "Boolean" },
+                Member { name: "VpcConfig", target: "VpcConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringOutput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Output", target: "MonitoringS3Output" },
+            ],
+            required: &["S3Output"],
+        },
+    },
+    Shape {
+        name: "MonitoringOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringOutputs", target: "MonitoringOutputs" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["MonitoringOutputs"],
+        },
+    },
+    Shape {
+        name: "MonitoringOutputs",
+        kind: K::List { member: "MonitoringOutput", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "MonitoringParquetDatasetFormat",
+        kind: K::Structure {
+            members: &[
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringProblemType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "BinaryClassification", "MulticlassClassification", "Regression",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringResources",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterConfig", target: "MonitoringClusterConfig" },
+            ],
+            required: &["ClusterConfig"],
+        },
+    },
+    Shape {
+        name: "MonitoringS3Output",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "MonitoringS3Uri" },
+                Member { name: "LocalPath", target: "ProcessingLocalPath" },
+                Member { name: "S3UploadMode", target: "ProcessingS3UploadMode" },
+            ],
+            required: &["S3Uri", "LocalPath"],
+        },
+    },
+    Shape {
+        name: "MonitoringS3Uri",
+        kind: K::String {
+            min: Some(0),
+            max: Some(512),
+            pattern: Some(&P_MONITORING_S3_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringScheduleConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ScheduleConfig", target: "ScheduleConfig" },
+                Member { name: "MonitoringJobDefinition", target: "MonitoringJobDefinition" },
+                Member { name: "MonitoringJobDefinitionName", target: "MonitoringJobDefinitionName" },
+                Member { name: "MonitoringType", target: "MonitoringType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringScheduleName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringScheduleSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringStatisticsResource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringStoppingCondition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxRuntimeInSeconds", target: "MonitoringMaxRuntimeInSeconds" },
+            ],
+            required: &["MaxRuntimeInSeconds"],
+        },
+    },
+    Shape {
+        name: "MonitoringTimeOffsetString",
+        kind: K::String {
+            min: Some(1),
+            max: Some(15),
+            pattern: Some(&P_MONITORING_TIME_OFFSET_STRING),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MonitoringType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "DataQuality", "ModelQuality", "ModelBias", "ModelExplainability",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MountPath",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_MOUNT_PATH),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "MoveClusterNodeIds",
+        kind: K::List { member: "ClusterNodeId", min: Some(1), max: Some(50) },
+    },
+    Shape {
+        name: "MoveClusterNodeLogicalIds",
+        kind: K::List { member: "ClusterNodeLogicalId", min: Some(1), max: Some(50) },
+    },
+    Shape {
+        name: "MoveClusterNodesInstanceCount",
+        kind: K::Integer { min: Some(1), max: Some(50) },
+    },
+    Shape {
+        name: "MoveClusterNodesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceClusterArn", target: "ClusterArn" },
+                Member { name: "SourceInstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "TargetClusterArn", target: "ClusterArn" },
+                Member { name: "TargetInstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "InstanceCount", target: "MoveClusterNodesInstanceCount" },
+                Member { name: "NodeIds", target: "MoveClusterNodeIds" },
+                Member { name: "NodeLogicalIds", target: "MoveClusterNodeLogicalIds" },
+                Member { name: "ClientToken", target: "MoveClusterNodesRequestClientTokenString" },
+            ],
+            required: &[
+                "SourceClusterArn", "SourceInstanceGroupName", "TargetClusterArn",
+                "TargetInstanceGroupName",
+            ],
+        },
+    },
+    Shape {
+        name: "MoveClusterNodesRequestClientTokenString",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_BATCH_ADD_CLUSTER_NODES_REQUEST_CLIENT_TOKEN_STRING),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -4170,10 +14725,62 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_NAME_CONTAINS),
+            pattern: Some(&P_AUTO_ML_NAME_CONTAINS),
             enum_values: &[],
             sensitive: false,
         },
+    },
+    Shape {
+        name: "NeoVpcConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SecurityGroupIds", target: "NeoVpcSecurityGroupIds" },
+                Member { name: "Subnets", target: "NeoVpcSubnets" },
+            ],
+            required: &["SecurityGroupIds", "Subnets"],
+        },
+    },
+    Shape {
+        name: "NeoVpcSecurityGroupId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NeoVpcSecurityGroupIds",
+        kind: K::List { member: "NeoVpcSecurityGroupId", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "NeoVpcSubnetId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NeoVpcSubnets",
+        kind: K::List { member: "NeoVpcSubnetId", min: Some(1), max: Some(16) },
+    },
+    Shape {
+        name: "NestedFilters",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NestedPropertyName", target: "ResourcePropertyName" },
+                Member { name: "Filters", target: "FilterList" },
+            ],
+            required: &["NestedPropertyName", "Filters"],
+        },
+    },
+    Shape {
+        name: "NestedFiltersList",
+        kind: K::List { member: "NestedFilters", min: Some(1), max: Some(20) },
     },
     Shape {
         name: "NetworkConfig",
@@ -4192,6 +14799,37 @@ static SHAPES: &[Shape] = &[
             min: Some(0),
             max: Some(8192),
             pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NodeUnavailabilityType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["INSTANCE_COUNT", "CAPACITY_PERCENTAGE"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "NodeUnavailabilityValue", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "NonEmptyString256",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ALARM_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NonEmptyString64",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_ALARM_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -4218,7 +14856,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(16384),
-            pattern: Some(&P_DATA_INPUT_CONFIG),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -4232,7 +14870,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME),
+            pattern: Some(&P_AI_ADAPTER_ID),
             enum_values: &[],
             sensitive: false,
         },
@@ -4281,7 +14919,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME),
+            pattern: Some(&P_AI_ADAPTER_ID),
             enum_values: &[],
             sensitive: false,
         },
@@ -4333,6 +14971,312 @@ static SHAPES: &[Shape] = &[
         name: "NotebookInstanceVolumeSizeInGB",
         kind: K::Integer { min: Some(5), max: Some(16384) },
     },
+    Shape {
+        name: "NotebookOutputOption",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Allowed", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "NotificationConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotificationTopicArn", target: "NotificationTopicArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NotificationTopicArn",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_NOTIFICATION_TOPIC_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape { name: "NumberOfAcceleratorDevices", kind: K::Float { min: Some(1.0), max: None } },
+    Shape { name: "NumberOfCpuCores", kind: K::Float { min: Some(0.25), max: None } },
+    Shape {
+        name: "NumberOfHumanWorkersPerDataObject",
+        kind: K::Integer { min: Some(1), max: Some(9) },
+    },
+    Shape { name: "NumberOfSteps", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "OfflineStoreConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3StorageConfig", target: "S3StorageConfig" },
+                Member { name: "DisableGlueTableCreation", target: "Boolean" },
+                Member { name: "DataCatalogConfig", target: "DataCatalogConfig" },
+                Member { name: "TableFormat", target: "TableFormat" },
+            ],
+            required: &["S3StorageConfig"],
+        },
+    },
+    Shape {
+        name: "OfflineStoreStatusValue",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Active", "Blocked", "Disabled"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OidcConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClientId", target: "ClientId" },
+                Member { name: "ClientSecret", target: "ClientSecret" },
+                Member { name: "Issuer", target: "OidcEndpoint" },
+                Member { name: "AuthorizationEndpoint", target: "OidcEndpoint" },
+                Member { name: "TokenEndpoint", target: "OidcEndpoint" },
+                Member { name: "UserInfoEndpoint", target: "OidcEndpoint" },
+                Member { name: "LogoutEndpoint", target: "OidcEndpoint" },
+                Member { name: "JwksUri", target: "OidcEndpoint" },
+                Member { name: "Scope", target: "Scope" },
+                Member { name: "AuthenticationRequestExtraParams", target: "AuthenticationRequestExtraParams" },
+            ],
+            required: &[
+                "ClientId", "ClientSecret", "Issuer", "AuthorizationEndpoint", "TokenEndpoint",
+                "UserInfoEndpoint", "LogoutEndpoint", "JwksUri",
+            ],
+        },
+    },
+    Shape {
+        name: "OidcEndpoint",
+        kind: K::String {
+            min: Some(0),
+            max: Some(500),
+            pattern: Some(&P_OIDC_ENDPOINT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OidcMemberDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Groups", target: "Groups" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OnStartDeepHealthChecks",
+        kind: K::List { member: "DeepHealthCheckType", min: Some(1), max: Some(3) },
+    },
+    Shape {
+        name: "OnlineStoreConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SecurityConfig", target: "OnlineStoreSecurityConfig" },
+                Member { name: "EnableOnlineStore", target: "Boolean" },
+                Member { name: "TtlDuration", target: "TtlDuration" },
+                Member { name: "StorageType", target: "StorageType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OnlineStoreConfigUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TtlDuration", target: "TtlDuration" },
+                Member { name: "StorageType", target: "StorageType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OnlineStoreSecurityConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Operator",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Equals", "NotEquals", "GreaterThan", "GreaterThanOrEqualTo", "LessThan",
+                "LessThanOrEqualTo", "Contains", "Exists", "NotExists", "In",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OptimizationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelQuantizationConfig", target: "ModelQuantizationConfig" },
+                Member { name: "ModelCompilationConfig", target: "ModelCompilationConfig" },
+                Member { name: "ModelShardingConfig", target: "ModelShardingConfig" },
+                Member { name: "ModelSpeculativeDecodingConfig", target: "ModelSpeculativeDecodingConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OptimizationConfigs",
+        kind: K::List { member: "OptimizationConfig", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "OptimizationContainerImage",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_CONTAINER_IMAGE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OptimizationJobDeploymentInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge",
+                "ml.p5en.48xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g4dn.4xlarge",
+                "ml.g4dn.8xlarge", "ml.g4dn.12xlarge", "ml.g4dn.16xlarge", "ml.g5.xlarge",
+                "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.8xlarge", "ml.g5.12xlarge",
+                "ml.g5.16xlarge", "ml.g5.24xlarge", "ml.g5.48xlarge", "ml.g6.xlarge",
+                "ml.g6.2xlarge", "ml.g6.4xlarge", "ml.g6.8xlarge", "ml.g6.12xlarge",
+                "ml.g6.16xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.g6e.xlarge",
+                "ml.g6e.2xlarge", "ml.g6e.4xlarge", "ml.g6e.8xlarge", "ml.g6e.12xlarge",
+                "ml.g6e.16xlarge", "ml.g6e.24xlarge", "ml.g6e.48xlarge", "ml.inf2.xlarge",
+                "ml.inf2.8xlarge", "ml.inf2.24xlarge", "ml.inf2.48xlarge", "ml.trn1.2xlarge",
+                "ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.p6-b200.48xlarge", "ml.g7e.2xlarge",
+                "ml.g7e.4xlarge", "ml.g7e.8xlarge", "ml.g7e.12xlarge", "ml.g7e.24xlarge",
+                "ml.g7e.48xlarge", "ml.g7.2xlarge", "ml.g7.4xlarge", "ml.g7.8xlarge",
+                "ml.g7.12xlarge", "ml.g7.24xlarge", "ml.g7.48xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OptimizationJobEnvironmentVariables",
+        kind: K::Map { key: "NonEmptyString256", value: "String256", min: Some(0), max: Some(25) },
+    },
+    Shape { name: "OptimizationJobMaxInstanceCount", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "OptimizationJobModelSource",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3", target: "OptimizationJobModelSourceS3" },
+                Member { name: "SageMakerModel", target: "OptimizationSageMakerModel" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OptimizationJobModelSourceS3",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "ModelAccessConfig", target: "OptimizationModelAccessConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OptimizationJobOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "S3OutputLocation", target: "S3Uri" },
+                Member { name: "SageMakerModel", target: "OptimizationSageMakerModel" },
+            ],
+            required: &["S3OutputLocation"],
+        },
+    },
+    Shape {
+        name: "OptimizationJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "INPROGRESS", "COMPLETED", "FAILED", "STARTING", "STOPPING", "STOPPED",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OptimizationJobTrainingPlanArns",
+        kind: K::List { member: "TrainingPlanArn", min: Some(0), max: Some(1) },
+    },
+    Shape { name: "OptimizationModelAcceptEula", kind: K::Boolean },
+    Shape {
+        name: "OptimizationModelAccessConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AcceptEula", target: "OptimizationModelAcceptEula" },
+            ],
+            required: &["AcceptEula"],
+        },
+    },
+    Shape {
+        name: "OptimizationSageMakerModel",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelName", target: "ModelName" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "OptimizationVpcConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SecurityGroupIds", target: "OptimizationVpcSecurityGroupIds" },
+                Member { name: "Subnets", target: "OptimizationVpcSubnets" },
+            ],
+            required: &["SecurityGroupIds", "Subnets"],
+        },
+    },
+    Shape {
+        name: "OptimizationVpcSecurityGroupId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OptimizationVpcSecurityGroupIds",
+        kind: K::List { member: "OptimizationVpcSecurityGroupId", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "OptimizationVpcSubnetId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OptimizationVpcSubnets",
+        kind: K::List { member: "OptimizationVpcSubnetId", min: Some(1), max: Some(16) },
+    },
     Shape { name: "OptionalVolumeSizeInGB", kind: K::Integer { min: Some(0), max: None } },
     Shape {
         name: "OrderKey",
@@ -4352,6 +15296,19 @@ static SHAPES: &[Shape] = &[
             pattern: None,
             enum_values: &["GZIP", "NONE"],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "OutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputLocation", target: "S3Uri" },
+                Member { name: "TargetDevice", target: "TargetDevice" },
+                Member { name: "TargetPlatform", target: "TargetPlatform" },
+                Member { name: "CompilerOptions", target: "CompilerOptions" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &["S3OutputLocation"],
         },
     },
     Shape {
@@ -4378,6 +15335,25 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "OutputParameterList",
         kind: K::List { member: "OutputParameter", min: Some(0), max: Some(50) },
+    },
+    Shape {
+        name: "OutputS3Path",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_MONITORING_S3_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "OwnershipSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OwnerUserProfileName", target: "UserProfileName" },
+            ],
+            required: &["OwnerUserProfileName"],
+        },
     },
     Shape {
         name: "PaginationToken",
@@ -4423,6 +15399,27 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "Parameter", min: Some(0), max: Some(200) },
     },
     Shape {
+        name: "ParameterName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ENTITY_DESCRIPTION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ParameterRange",
+        kind: K::Structure {
+            members: &[
+                Member { name: "IntegerParameterRangeSpecification", target: "IntegerParameterRangeSpecification" },
+                Member { name: "ContinuousParameterRangeSpecification", target: "ContinuousParameterRangeSpecification" },
+                Member { name: "CategoricalParameterRangeSpecification", target: "CategoricalParameterRangeSpecification" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ParameterRanges",
         kind: K::Structure {
             members: &[
@@ -4432,6 +15429,16 @@ static SHAPES: &[Shape] = &[
                 Member { name: "AutoParameters", target: "AutoParameters" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "ParameterType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Integer", "Continuous", "Categorical", "FreeText"],
+            sensitive: false,
         },
     },
     Shape {
@@ -4462,12 +15469,106 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "ParentHyperParameterTuningJob", min: Some(1), max: Some(5) },
     },
     Shape {
+        name: "PartnerAppAdminUserList",
+        kind: K::List { member: "NonEmptyString256", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "PartnerAppArguments",
+        kind: K::Map { key: "NonEmptyString256", value: "String1024", min: Some(0), max: Some(5) },
+    },
+    Shape {
+        name: "PartnerAppArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_PARTNER_APP_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PartnerAppAuthType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["IAM", "IDC"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PartnerAppConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AdminUsers", target: "PartnerAppAdminUserList" },
+                Member { name: "Arguments", target: "PartnerAppArguments" },
+                Member { name: "AssignedGroupPatterns", target: "AssignedGroupPatternsList" },
+                Member { name: "RoleGroupAssignments", target: "RoleGroupAssignmentsList" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PartnerAppMaintenanceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaintenanceWindowStart", target: "WeeklyScheduleTimeFormat" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PartnerAppName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_CALLBACK_TOKEN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PartnerAppType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "lakera-guard", "comet", "deepchecks-llm-evaluation", "fiddler",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "Peft",
         kind: K::String {
             min: None,
             max: None,
             pattern: None,
             enum_values: &["LORA"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "Percentage", kind: K::Integer { min: None, max: Some(100) } },
+    Shape {
+        name: "Phase",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InitialNumberOfUsers", target: "InitialNumberOfUsers" },
+                Member { name: "SpawnRate", target: "SpawnRate" },
+                Member { name: "DurationInSeconds", target: "TrafficDurationInSeconds" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "Phases", kind: K::List { member: "Phase", min: Some(1), max: None } },
+    Shape {
+        name: "PipelineArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_PIPELINE_ARN),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -4547,7 +15648,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(256),
-            pattern: Some(&P_PIPELINE_NAME),
+            pattern: Some(&P_MLFLOW_APP_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -4586,7 +15687,27 @@ static SHAPES: &[Shape] = &[
         name: "PipelineVersionAliasList",
         kind: K::List { member: "PipelineVersionAlias", min: Some(0), max: Some(10) },
     },
+    Shape {
+        name: "PipelineVersionDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(3072),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape { name: "PipelineVersionId", kind: K::Long { min: Some(1), max: None } },
+    Shape {
+        name: "PipelineVersionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(82),
+            pattern: Some(&P_PIPELINE_EXECUTION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape {
         name: "PlacementSpecification",
         kind: K::Structure {
@@ -4612,6 +15733,26 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "PolicyString",
+        kind: K::String {
+            min: Some(1),
+            max: Some(20480),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PreemptTeamTasks",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Never", "LowerPriority"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "PrefixAwareRoutingConcurrencyThreshold",
         kind: K::Integer { min: Some(1), max: Some(1024) },
     },
@@ -4628,6 +15769,44 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "PrefixAwareRoutingPrefixLength",
         kind: K::Integer { min: Some(1024), max: Some(65536) },
+    },
+    Shape {
+        name: "PresignedUrlAccessConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AcceptEula", target: "Boolean" },
+                Member { name: "ExpectedS3Url", target: "S3ModelUri" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PriorityClass",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "ClusterSchedulerPriorityClassName" },
+                Member { name: "Weight", target: "PriorityWeight" },
+            ],
+            required: &["Name", "Weight"],
+        },
+    },
+    Shape {
+        name: "PriorityClassList",
+        kind: K::List { member: "PriorityClass", min: Some(0), max: Some(10) },
+    },
+    Shape { name: "PriorityWeight", kind: K::Integer { min: Some(0), max: Some(100) } },
+    Shape { name: "ProbabilityThresholdAttribute", kind: K::Double { min: None, max: None } },
+    Shape {
+        name: "ProblemType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "BinaryClassification", "MulticlassClassification", "Regression",
+            ],
+            sensitive: false,
+        },
     },
     Shape {
         name: "ProcessingClusterConfig",
@@ -4782,7 +15961,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -4934,11 +16113,21 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "ProcessingVolumeSizeInGB", kind: K::Integer { min: Some(1), max: Some(16384) } },
     Shape {
+        name: "Processor",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CPU", "GPU"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ProductId",
         kind: K::String {
             min: Some(0),
             max: Some(256),
-            pattern: Some(&P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME),
+            pattern: Some(&P_AI_ADAPTER_ID),
             enum_values: &[],
             sensitive: false,
         },
@@ -5185,6 +16374,18 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ProfilerConfigForUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "ProfilingIntervalInMilliseconds", target: "ProfilingIntervalInMilliseconds" },
+                Member { name: "ProfilingParameters", target: "ProfilingParameters" },
+                Member { name: "DisableProfiler", target: "DisableProfiler" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "ProfilerRuleConfiguration",
         kind: K::Structure {
             members: &[
@@ -5208,7 +16409,259 @@ static SHAPES: &[Shape] = &[
         name: "ProfilingParameters",
         kind: K::Map { key: "ConfigKey", value: "ConfigValue", min: Some(0), max: Some(20) },
     },
+    Shape {
+        name: "ProgrammingLang",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_ML_FRAMEWORK),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProjectEntityName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(32),
+            pattern: Some(&P_AUTO_ML_JOB_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProjectSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProjectSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PropertyNameHint",
+        kind: K::String {
+            min: Some(0),
+            max: Some(100),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "PropertyNameQuery",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PropertyNameHint", target: "PropertyNameHint" },
+            ],
+            required: &["PropertyNameHint"],
+        },
+    },
+    Shape {
+        name: "ProvisioningParameter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Key", target: "ProvisioningParameterKey" },
+                Member { name: "Value", target: "ProvisioningParameterValue" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ProvisioningParameterKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1000),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProvisioningParameterValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(4096),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ProvisioningParameters",
+        kind: K::List { member: "ProvisioningParameter", min: None, max: None },
+    },
+    Shape {
+        name: "PublicWorkforceTaskPrice",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AmountInUsd", target: "USD" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PutEndpointPolicyRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EndpointName", target: "EndpointName" },
+                Member { name: "ResourcePolicy", target: "EndpointPolicyDocument" },
+            ],
+            required: &["EndpointName", "ResourcePolicy"],
+        },
+    },
+    Shape {
+        name: "PutModelPackageGroupPolicyInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageGroupName", target: "EntityName" },
+                Member { name: "ResourcePolicy", target: "PolicyString" },
+            ],
+            required: &["ModelPackageGroupName", "ResourcePolicy"],
+        },
+    },
+    Shape {
+        name: "QProfileArn",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_Q_PROFILE_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "QueryFilters",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Types", target: "QueryTypes" },
+                Member { name: "LineageTypes", target: "QueryLineageTypes" },
+                Member { name: "CreatedBefore", target: "Timestamp" },
+                Member { name: "CreatedAfter", target: "Timestamp" },
+                Member { name: "ModifiedBefore", target: "Timestamp" },
+                Member { name: "ModifiedAfter", target: "Timestamp" },
+                Member { name: "Properties", target: "QueryProperties" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "QueryLineageMaxDepth", kind: K::Integer { min: None, max: Some(10) } },
+    Shape { name: "QueryLineageMaxResults", kind: K::Integer { min: None, max: Some(50) } },
+    Shape {
+        name: "QueryLineageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StartArns", target: "QueryLineageStartArns" },
+                Member { name: "Direction", target: "Direction" },
+                Member { name: "IncludeEdges", target: "Boolean" },
+                Member { name: "Filters", target: "QueryFilters" },
+                Member { name: "MaxDepth", target: "QueryLineageMaxDepth" },
+                Member { name: "MaxResults", target: "QueryLineageMaxResults" },
+                Member { name: "NextToken", target: "String8192" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "QueryLineageStartArns",
+        kind: K::List { member: "AssociationEntityArn", min: Some(0), max: Some(1) },
+    },
+    Shape {
+        name: "QueryLineageTypes",
+        kind: K::List { member: "LineageType", min: Some(0), max: Some(4) },
+    },
+    Shape {
+        name: "QueryProperties",
+        kind: K::Map { key: "String256", value: "String256", min: Some(0), max: Some(5) },
+    },
+    Shape { name: "QueryTypes", kind: K::List { member: "String40", min: Some(0), max: Some(5) } },
+    Shape {
+        name: "RSessionAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "CustomImages", target: "CustomImages" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RStudioServerProAccessStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ENABLED", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RStudioServerProAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AccessStatus", target: "RStudioServerProAccessStatus" },
+                Member { name: "UserGroup", target: "RStudioServerProUserGroup" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RStudioServerProDomainSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainExecutionRoleArn", target: "RoleArn" },
+                Member { name: "RStudioConnectUrl", target: "String" },
+                Member { name: "RStudioPackageManagerUrl", target: "String" },
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+            ],
+            required: &["DomainExecutionRoleArn"],
+        },
+    },
+    Shape {
+        name: "RStudioServerProDomainSettingsForUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainExecutionRoleArn", target: "RoleArn" },
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "RStudioConnectUrl", target: "String" },
+                Member { name: "RStudioPackageManagerUrl", target: "String" },
+            ],
+            required: &["DomainExecutionRoleArn"],
+        },
+    },
+    Shape {
+        name: "RStudioServerProUserGroup",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["R_STUDIO_ADMIN", "R_STUDIO_USER"],
+            sensitive: false,
+        },
+    },
     Shape { name: "RandomSeed", kind: K::Integer { min: Some(0), max: None } },
+    Shape { name: "Rank", kind: K::Integer { min: Some(1), max: Some(256) } },
+    Shape {
+        name: "RealTimeInferenceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "ProductionVariantInstanceType" },
+                Member { name: "InstanceCount", target: "TaskCount" },
+            ],
+            required: &["InstanceType", "InstanceCount"],
+        },
+    },
     Shape {
         name: "RealtimeInferenceInstanceTypes",
         kind: K::List { member: "ProductionVariantInstanceType", min: None, max: None },
@@ -5220,6 +16673,249 @@ static SHAPES: &[Shape] = &[
             max: Some(255),
             pattern: None,
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobCompiledOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputUri", target: "S3Uri" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobContainerConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Domain", target: "String" },
+                Member { name: "Task", target: "String" },
+                Member { name: "Framework", target: "String" },
+                Member { name: "FrameworkVersion", target: "RecommendationJobFrameworkVersion" },
+                Member { name: "PayloadConfig", target: "RecommendationJobPayloadConfig" },
+                Member { name: "NearestModelName", target: "String" },
+                Member { name: "SupportedInstanceTypes", target: "RecommendationJobSupportedInstanceTypes" },
+                Member { name: "SupportedEndpointType", target: "RecommendationJobSupportedEndpointType" },
+                Member { name: "DataInputConfig", target: "RecommendationJobDataInputConfig" },
+                Member { name: "SupportedResponseMIMETypes", target: "RecommendationJobSupportedResponseMIMETypes" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobDataInputConfig",
+        kind: K::String {
+            min: Some(1),
+            max: Some(1024),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobDescription",
+        kind: K::String {
+            min: Some(0),
+            max: Some(128),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobFrameworkVersion",
+        kind: K::String {
+            min: Some(3),
+            max: Some(10),
+            pattern: Some(&P_MODEL_PACKAGE_FRAMEWORK_VERSION),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobInputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelPackageVersionArn", target: "ModelPackageArn" },
+                Member { name: "ModelName", target: "ModelName" },
+                Member { name: "JobDurationInSeconds", target: "JobDurationInSeconds" },
+                Member { name: "TrafficPattern", target: "TrafficPattern" },
+                Member { name: "ResourceLimit", target: "RecommendationJobResourceLimit" },
+                Member { name: "EndpointConfigurations", target: "EndpointInputConfigurations" },
+                Member { name: "VolumeKmsKeyId", target: "KmsKeyId" },
+                Member { name: "ContainerConfig", target: "RecommendationJobContainerConfig" },
+                Member { name: "Endpoints", target: "Endpoints" },
+                Member { name: "VpcConfig", target: "RecommendationJobVpcConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_HYPER_PARAMETER_TRAINING_JOB_DEFINITION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "CompiledOutputConfig", target: "RecommendationJobCompiledOutputConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobPayloadConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SamplePayloadUrl", target: "S3Uri" },
+                Member { name: "SupportedContentTypes", target: "RecommendationJobSupportedContentTypes" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobResourceLimit",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxNumberOfTests", target: "MaxNumberOfTests" },
+                Member { name: "MaxParallelOfTests", target: "MaxParallelOfTests" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED", "STOPPING", "STOPPED", "DELETING",
+                "DELETED",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobStoppingConditions",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxInvocations", target: "Integer" },
+                Member { name: "ModelLatencyThresholds", target: "ModelLatencyThresholds" },
+                Member { name: "FlatInvocations", target: "FlatInvocations" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RecommendationJobSupportedContentType",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobSupportedContentTypes",
+        kind: K::List { member: "RecommendationJobSupportedContentType", min: None, max: None },
+    },
+    Shape {
+        name: "RecommendationJobSupportedEndpointType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["RealTime", "Serverless"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobSupportedInstanceTypes",
+        kind: K::List { member: "String", min: None, max: None },
+    },
+    Shape {
+        name: "RecommendationJobSupportedResponseMIMEType",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_RECOMMENDATION_JOB_SUPPORTED_RESPONSE_MIME_TYPE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobSupportedResponseMIMETypes",
+        kind: K::List {
+            member: "RecommendationJobSupportedResponseMIMEType",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "RecommendationJobType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Default", "Advanced"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobVpcConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SecurityGroupIds", target: "RecommendationJobVpcSecurityGroupIds" },
+                Member { name: "Subnets", target: "RecommendationJobVpcSubnets" },
+            ],
+            required: &["SecurityGroupIds", "Subnets"],
+        },
+    },
+    Shape {
+        name: "RecommendationJobVpcSecurityGroupId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobVpcSecurityGroupIds",
+        kind: K::List { member: "RecommendationJobVpcSecurityGroupId", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "RecommendationJobVpcSubnetId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RecommendationJobVpcSubnets",
+        kind: K::List { member: "RecommendationJobVpcSubnetId", min: Some(1), max: Some(16) },
+    },
+    Shape {
+        name: "RecommendationStepType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["BENCHMARK"],
             sensitive: false,
         },
     },
@@ -5314,12 +17010,85 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "RegionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(24),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RegisterDevicesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+                Member { name: "Devices", target: "Devices" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["DeviceFleetName", "Devices"],
+        },
+    },
+    Shape {
+        name: "ReleaseNotes",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "RemoteDebugConfig",
         kind: K::Structure {
             members: &[
                 Member { name: "EnableRemoteDebug", target: "EnableRemoteDebug" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "RemoteDebugConfigForUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EnableRemoteDebug", target: "EnableRemoteDebug" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RemoveInferenceGatewayRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "GlobalInferenceGatewayIdentifier" },
+                Member { name: "ClusterArn", target: "GlobalInferenceGatewayClusterArn" },
+                Member { name: "Namespace", target: "GlobalInferenceGatewayKubernetesNamespace" },
+                Member { name: "Name", target: "GlobalInferenceGatewayKubernetesResourceName" },
+            ],
+            required: &["Identifier", "ClusterArn", "Namespace", "Name"],
+        },
+    },
+    Shape {
+        name: "RenderUiTemplateRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "UiTemplate", target: "UiTemplate" },
+                Member { name: "Task", target: "RenderableTask" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "HumanTaskUiArn", target: "HumanTaskUiArn" },
+            ],
+            required: &["Task", "RoleArn"],
+        },
+    },
+    Shape {
+        name: "RenderableTask",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Input", target: "TaskInput" },
+            ],
+            required: &["Input"],
         },
     },
     Shape {
@@ -5352,12 +17121,80 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "RepositoryUrl",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_REPOSITORY_URL),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ReservedCapacityArn",
+        kind: K::String {
+            min: Some(50),
+            max: Some(2048),
+            pattern: Some(&P_RESERVED_CAPACITY_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ReservedCapacityInstanceCount",
+        kind: K::Integer { min: Some(0), max: Some(256) },
+    },
+    Shape {
+        name: "ReservedCapacityInstanceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge",
+                "ml.trn1.32xlarge", "ml.trn2.48xlarge", "ml.p6-b200.48xlarge", "ml.p4de.24xlarge",
+                "ml.p6e-gb200.36xlarge", "ml.p5.4xlarge", "ml.p6-b300.48xlarge",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ResourceArn",
         kind: K::String {
             min: Some(0),
             max: Some(256),
             pattern: Some(&P_RESOURCE_ARN),
             enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResourceCatalogName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResourceCatalogSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResourceCatalogSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
             sensitive: false,
         },
     },
@@ -5381,6 +17218,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ResourceConfigForUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "KeepAlivePeriodInSeconds", target: "KeepAlivePeriodInSeconds" },
+            ],
+            required: &["KeepAlivePeriodInSeconds"],
+        },
+    },
+    Shape {
+        name: "ResourceIdentifier",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_RESOURCE_IDENTIFIER),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ResourceLimits",
         kind: K::Structure {
             members: &[
@@ -5392,11 +17248,72 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "ResourcePropertyName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResourceSharingConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Strategy", target: "ResourceSharingStrategy" },
+                Member { name: "BorrowLimit", target: "BorrowLimit" },
+                Member { name: "AbsoluteBorrowLimits", target: "AbsoluteBorrowLimitResourceList" },
+            ],
+            required: &["Strategy"],
+        },
+    },
+    Shape {
+        name: "ResourceSharingStrategy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Lend", "DontLend", "LendAndBorrow"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ResourceSpec",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SageMakerImageArn", target: "ImageArn" },
+                Member { name: "SageMakerImageVersionArn", target: "ImageVersionArn" },
+                Member { name: "SageMakerImageVersionAlias", target: "ImageVersionAlias" },
+                Member { name: "InstanceType", target: "AppInstanceType" },
+                Member { name: "LifecycleConfigArn", target: "StudioLifecycleConfigArn" },
+                Member { name: "TrainingPlanArn", target: "StudioResourceSpecTrainingPlanArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ResourceType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "TrainingJob", "Experiment", "ExperimentTrial", "ExperimentTrialComponent",
+                "Endpoint", "Model", "ModelPackage", "ModelPackageGroup", "Pipeline",
+                "PipelineExecution", "FeatureGroup", "FeatureMetadata", "Image", "ImageVersion",
+                "Project", "HyperParameterTuningJob", "ModelCard", "PipelineVersion", "Job",
+                "HubContent",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ResponseMIMEType",
         kind: K::String {
             min: Some(0),
             max: Some(1024),
-            pattern: Some(&P_RESPONSE_MIME_TYPE),
+            pattern: Some(&P_RECOMMENDATION_JOB_SUPPORTED_RESPONSE_MIME_TYPE),
             enum_values: &[],
             sensitive: false,
         },
@@ -5404,6 +17321,25 @@ static SHAPES: &[Shape] = &[
     Shape {
         name: "ResponseMIMETypes",
         kind: K::List { member: "ResponseMIMEType", min: None, max: None },
+    },
+    Shape {
+        name: "RetentionPolicy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HomeEfsFileSystem", target: "RetentionType" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RetentionType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Retain", "Delete"],
+            sensitive: false,
+        },
     },
     Shape {
         name: "RetryPipelineExecutionRequest",
@@ -5436,6 +17372,30 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "RoleGroupAssignment",
+        kind: K::Structure {
+            members: &[
+                Member { name: "RoleName", target: "NonEmptyString256" },
+                Member { name: "GroupPatterns", target: "GroupPatternsList" },
+            ],
+            required: &["RoleName", "GroupPatterns"],
+        },
+    },
+    Shape {
+        name: "RoleGroupAssignmentsList",
+        kind: K::List { member: "RoleGroupAssignment", min: Some(0), max: Some(10) },
+    },
+    Shape {
+        name: "RollingDeploymentPolicy",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaximumBatchSize", target: "CapacitySizeConfig" },
+                Member { name: "RollbackMaximumBatchSize", target: "CapacitySizeConfig" },
+            ],
+            required: &["MaximumBatchSize"],
+        },
+    },
+    Shape {
         name: "RollingUpdatePolicy",
         kind: K::Structure {
             members: &[
@@ -5458,6 +17418,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "RoutingStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Routable", "Unroutable", "Unknown"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "RoutingStrategy",
         kind: K::String {
             min: None,
@@ -5466,6 +17436,73 @@ static SHAPES: &[Shape] = &[
             enum_values: &[
                 "LEAST_OUTSTANDING_REQUESTS", "RANDOM", "PREFIX_AWARE", "KV_AWARE",
             ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "RoutingTarget",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "RoutingTargetName" },
+                Member { name: "Destinations", target: "DestinationList" },
+                Member { name: "AsyncInferenceConfig", target: "RoutingTargetAsyncInferenceConfig" },
+                Member { name: "RoutingPreference", target: "InferenceRouterRoutingPreference" },
+            ],
+            required: &["Name", "Destinations"],
+        },
+    },
+    Shape {
+        name: "RoutingTargetAsyncInferenceClientConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MaxTimeInBacklogSeconds", target: "InferenceRouterMaxTimeInBacklogSeconds" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RoutingTargetAsyncInferenceConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OutputConfig", target: "RoutingTargetAsyncInferenceOutputConfig" },
+                Member { name: "ClientConfig", target: "RoutingTargetAsyncInferenceClientConfig" },
+            ],
+            required: &["OutputConfig"],
+        },
+    },
+    Shape {
+        name: "RoutingTargetAsyncInferenceNotificationConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SuccessTopic", target: "InferenceRouterSnsTopicArn" },
+                Member { name: "ErrorTopic", target: "InferenceRouterSnsTopicArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RoutingTargetAsyncInferenceOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3OutputPath", target: "InferenceRouterS3Uri" },
+                Member { name: "S3FailurePath", target: "InferenceRouterS3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "NotificationConfig", target: "RoutingTargetAsyncInferenceNotificationConfig" },
+            ],
+            required: &["S3OutputPath", "S3FailurePath"],
+        },
+    },
+    Shape {
+        name: "RoutingTargetList",
+        kind: K::List { member: "RoutingTarget", min: Some(1), max: Some(20) },
+    },
+    Shape {
+        name: "RoutingTargetName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -5521,6 +17558,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "S3FileSystem",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3SchemaUri" },
+            ],
+            required: &["S3Uri"],
+        },
+    },
+    Shape {
+        name: "S3FileSystemConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MountPath", target: "String1024" },
+                Member { name: "S3Uri", target: "S3SchemaUri" },
+            ],
+            required: &["S3Uri"],
+        },
+    },
+    Shape {
         name: "S3ModelDataSource",
         kind: K::Structure {
             members: &[
@@ -5551,9 +17607,49 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(1024),
-            pattern: Some(&P_S3_MODEL_URI),
+            pattern: Some(&P_MONITORING_S3_URI),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "S3OutputPath",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_MONITORING_S3_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "S3Presign",
+        kind: K::Structure {
+            members: &[
+                Member { name: "IamPolicyConstraints", target: "IamPolicyConstraints" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "S3SchemaUri",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_S3_SCHEMA_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "S3StorageConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Uri", target: "S3Uri" },
+                Member { name: "KmsKeyId", target: "KmsKeyId" },
+                Member { name: "ResolvedOutputS3Uri", target: "S3Uri" },
+            ],
+            required: &["S3Uri"],
         },
     },
     Shape {
@@ -5561,18 +17657,233 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(1024),
-            pattern: Some(&P_S3_MODEL_URI),
+            pattern: Some(&P_MONITORING_S3_URI),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SageMakerImageName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["sagemaker_distribution"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SageMakerImageVersionAlias",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_SAGE_MAKER_IMAGE_VERSION_ALIAS),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SageMakerImageVersionAliases",
+        kind: K::List { member: "SageMakerImageVersionAlias", min: None, max: None },
+    },
+    Shape {
+        name: "SageMakerPublicHubContentArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(255),
+            pattern: Some(&P_SAGE_MAKER_PUBLIC_HUB_CONTENT_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SageMakerResourceName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "training-job", "hyperpod-cluster", "endpoint", "studio-apps",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SageMakerResourceNames",
+        kind: K::List { member: "SageMakerResourceName", min: Some(1), max: None },
+    },
+    Shape {
+        name: "SampleWeightAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_SAMPLE_WEIGHT_ATTRIBUTE_NAME),
             enum_values: &[],
             sensitive: false,
         },
     },
     Shape { name: "SamplingPercentage", kind: K::Integer { min: Some(0), max: Some(100) } },
     Shape {
+        name: "ScalingPolicyObjective",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MinInvocationsPerMinute", target: "Integer" },
+                Member { name: "MaxInvocationsPerMinute", target: "Integer" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ScheduleConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ScheduleExpression", target: "ScheduleExpression" },
+                Member { name: "DataAnalysisStartTime", target: "String" },
+                Member { name: "DataAnalysisEndTime", target: "String" },
+            ],
+            required: &["ScheduleExpression"],
+        },
+    },
+    Shape {
+        name: "ScheduleExpression",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ScheduleStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Pending", "Failed", "Scheduled", "Stopped"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ScheduledUpdateConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ScheduleExpression", target: "CronScheduleExpression" },
+                Member { name: "DeploymentConfig", target: "DeploymentConfiguration" },
+            ],
+            required: &["ScheduleExpression"],
+        },
+    },
+    Shape {
+        name: "SchedulerConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PriorityClasses", target: "PriorityClassList" },
+                Member { name: "FairShare", target: "FairShare" },
+                Member { name: "IdleResourceSharing", target: "IdleResourceSharing" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SchedulerResourceStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Creating", "CreateFailed", "CreateRollbackFailed", "Created", "Updating",
+                "UpdateFailed", "UpdateRollbackFailed", "Updated", "Deleting", "DeleteFailed",
+                "DeleteRollbackFailed", "Deleted",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "Scope",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_SCOPE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SearchExpression",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Filters", target: "FilterList" },
+                Member { name: "NestedFilters", target: "NestedFiltersList" },
+                Member { name: "SubExpressions", target: "SearchExpressionList" },
+                Member { name: "Operator", target: "BooleanOperator" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SearchExpressionList",
+        kind: K::List { member: "SearchExpression", min: Some(1), max: Some(20) },
+    },
+    Shape {
+        name: "SearchRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Resource", target: "ResourceType" },
+                Member { name: "SearchExpression", target: "SearchExpression" },
+                Member { name: "SortBy", target: "ResourcePropertyName" },
+                Member { name: "SortOrder", target: "SearchSortOrder" },
+                Member { name: "NextToken", target: "NextToken" },
+                Member { name: "MaxResults", target: "MaxResults" },
+                Member { name: "CrossAccountFilterOption", target: "CrossAccountFilterOption" },
+                Member { name: "VisibilityConditions", target: "VisibilityConditionsList" },
+            ],
+            required: &["Resource"],
+        },
+    },
+    Shape {
+        name: "SearchSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SearchTrainingPlanOfferingsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceType", target: "ReservedCapacityInstanceType" },
+                Member { name: "InstanceCount", target: "ReservedCapacityInstanceCount" },
+                Member { name: "UltraServerType", target: "UltraServerType" },
+                Member { name: "UltraServerCount", target: "UltraServerCount" },
+                Member { name: "StartTimeAfter", target: "Timestamp" },
+                Member { name: "EndTimeBefore", target: "Timestamp" },
+                Member { name: "DurationHours", target: "TrainingPlanDurationHoursInput" },
+                Member { name: "TargetResources", target: "SageMakerResourceNames" },
+                Member { name: "TrainingPlanArn", target: "String" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SecretArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_SECRET_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "SecurityGroupId",
         kind: K::String {
             min: Some(0),
             max: Some(32),
-            pattern: Some(&P_SECURITY_GROUP_ID),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
             enum_values: &[],
             sensitive: false,
         },
@@ -5683,6 +17994,38 @@ static SHAPES: &[Shape] = &[
         kind: K::Integer { min: Some(1), max: Some(200) },
     },
     Shape {
+        name: "ServiceCatalogEntityId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(100),
+            pattern: Some(&P_SERVICE_CATALOG_ENTITY_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ServiceCatalogProvisioningDetails",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProductId", target: "ServiceCatalogEntityId" },
+                Member { name: "ProvisioningArtifactId", target: "ServiceCatalogEntityId" },
+                Member { name: "PathId", target: "ServiceCatalogEntityId" },
+                Member { name: "ProvisioningParameters", target: "ProvisioningParameters" },
+            ],
+            required: &["ProductId"],
+        },
+    },
+    Shape {
+        name: "ServiceCatalogProvisioningUpdateDetails",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProvisioningArtifactId", target: "ServiceCatalogEntityId" },
+                Member { name: "ProvisioningParameters", target: "ProvisioningParameters" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "SessionChainingConfig",
         kind: K::Structure {
             members: &[
@@ -5696,12 +18039,77 @@ static SHAPES: &[Shape] = &[
         kind: K::Integer { min: Some(1800), max: Some(43200) },
     },
     Shape {
+        name: "ShadowModeConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SourceModelVariantName", target: "ModelVariantName" },
+                Member { name: "ShadowModelVariants", target: "ShadowModelVariantConfigList" },
+            ],
+            required: &["SourceModelVariantName", "ShadowModelVariants"],
+        },
+    },
+    Shape {
+        name: "ShadowModelVariantConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ShadowModelVariantName", target: "ModelVariantName" },
+                Member { name: "SamplingPercentage", target: "Percentage" },
+            ],
+            required: &["ShadowModelVariantName", "SamplingPercentage"],
+        },
+    },
+    Shape {
+        name: "ShadowModelVariantConfigList",
+        kind: K::List { member: "ShadowModelVariantConfig", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "SharingSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "NotebookOutputOption", target: "NotebookOutputOption" },
+                Member { name: "S3OutputPath", target: "S3Uri" },
+                Member { name: "S3KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SharingType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Private", "Shared"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "ShuffleConfig",
         kind: K::Structure {
             members: &[
                 Member { name: "Seed", target: "Seed" },
             ],
             required: &["Seed"],
+        },
+    },
+    Shape {
+        name: "SingleSignOnApplicationArn",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_SINGLE_SIGN_ON_APPLICATION_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SingleSignOnUserIdentifier",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_SINGLE_SIGN_ON_USER_IDENTIFIER),
+            enum_values: &[],
+            sensitive: false,
         },
     },
     Shape {
@@ -5725,7 +18133,99 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SortActionsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortArtifactsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortAssociationsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "SourceArn", "DestinationArn", "SourceType", "DestinationType", "CreationTime",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "SortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortClusterSchedulerConfigBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortContextsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortExperimentsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortInferenceExperimentsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortLineageGroupsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortMlflowAppBy",
         kind: K::String {
             min: None,
             max: None,
@@ -5765,6 +18265,46 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SortQuotaBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status", "ClusterArn"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortTrackingServerBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortTrialComponentsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SortTrialsBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "CreationTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "SourceAlgorithm",
         kind: K::Structure {
             members: &[
@@ -5790,6 +18330,125 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "SourceIpConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Cidrs", target: "Cidrs" },
+            ],
+            required: &["Cidrs"],
+        },
+    },
+    Shape {
+        name: "SourceUri",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SpaceAppLifecycleManagement",
+        kind: K::Structure {
+            members: &[
+                Member { name: "IdleSettings", target: "SpaceIdleSettings" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SpaceCodeEditorAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "AppLifecycleManagement", target: "SpaceAppLifecycleManagement" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "SpaceEbsVolumeSizeInGb", kind: K::Integer { min: Some(5), max: Some(16384) } },
+    Shape {
+        name: "SpaceIdleSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "IdleTimeoutInMinutes", target: "IdleTimeoutInMinutes" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SpaceJupyterLabAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+                Member { name: "CodeRepositories", target: "CodeRepositories" },
+                Member { name: "AppLifecycleManagement", target: "SpaceAppLifecycleManagement" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SpaceName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SpaceSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JupyterServerAppSettings", target: "JupyterServerAppSettings" },
+                Member { name: "KernelGatewayAppSettings", target: "KernelGatewayAppSettings" },
+                Member { name: "CodeEditorAppSettings", target: "SpaceCodeEditorAppSettings" },
+                Member { name: "JupyterLabAppSettings", target: "SpaceJupyterLabAppSettings" },
+                Member { name: "AppType", target: "AppType" },
+                Member { name: "SpaceStorageSettings", target: "SpaceStorageSettings" },
+                Member { name: "SpaceManagedResources", target: "FeatureStatus" },
+                Member { name: "CustomFileSystems", target: "CustomFileSystems" },
+                Member { name: "RemoteAccess", target: "FeatureStatus" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SpaceSharingSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "SharingType", target: "SharingType" },
+            ],
+            required: &["SharingType"],
+        },
+    },
+    Shape {
+        name: "SpaceSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "LastModifiedTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "SpaceStorageSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EbsStorageSettings", target: "EbsStorageSettings" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SpareInstanceCountPerUltraServer",
+        kind: K::Integer { min: Some(0), max: None },
+    },
+    Shape { name: "SpawnRate", kind: K::Integer { min: Some(0), max: None } },
+    Shape {
         name: "SplitType",
         kind: K::String {
             min: None,
@@ -5807,6 +18466,64 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_STAGE_DESCRIPTION),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "Stairs",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DurationInSeconds", target: "TrafficDurationInSeconds" },
+                Member { name: "NumberOfSteps", target: "NumberOfSteps" },
+                Member { name: "UsersPerStep", target: "UsersPerStep" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "StartClusterHealthCheckRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "DeepHealthCheckConfigurations", target: "DeepHealthCheckConfigurations" },
+            ],
+            required: &["ClusterName", "DeepHealthCheckConfigurations"],
+        },
+    },
+    Shape {
+        name: "StartEdgeDeploymentStageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "StageName", target: "EntityName" },
+            ],
+            required: &["EdgeDeploymentPlanName", "StageName"],
+        },
+    },
+    Shape {
+        name: "StartInferenceExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "InferenceExperimentName" },
+            ],
+            required: &["Name"],
+        },
+    },
+    Shape {
+        name: "StartMlflowTrackingServerRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+            ],
+            required: &["TrackingServerName"],
+        },
+    },
+    Shape {
+        name: "StartMonitoringScheduleRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+            ],
+            required: &["MonitoringScheduleName"],
         },
     },
     Shape {
@@ -5838,6 +18555,70 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "StartSessionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ResourceIdentifier", target: "ResourceIdentifier" },
+            ],
+            required: &["ResourceIdentifier"],
+        },
+    },
+    Shape {
+        name: "StopAIBenchmarkJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIBenchmarkJobName", target: "AIEntityName" },
+            ],
+            required: &["AIBenchmarkJobName"],
+        },
+    },
+    Shape {
+        name: "StopAIRecommendationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AIRecommendationJobName", target: "AIEntityName" },
+            ],
+            required: &["AIRecommendationJobName"],
+        },
+    },
+    Shape {
+        name: "StopAutoMLJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AutoMLJobName", target: "AutoMLJobName" },
+            ],
+            required: &["AutoMLJobName"],
+        },
+    },
+    Shape {
+        name: "StopCompilationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompilationJobName", target: "EntityName" },
+            ],
+            required: &["CompilationJobName"],
+        },
+    },
+    Shape {
+        name: "StopEdgeDeploymentStageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgeDeploymentPlanName", target: "EntityName" },
+                Member { name: "StageName", target: "EntityName" },
+            ],
+            required: &["EdgeDeploymentPlanName", "StageName"],
+        },
+    },
+    Shape {
+        name: "StopEdgePackagingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "EdgePackagingJobName", target: "EntityName" },
+            ],
+            required: &["EdgePackagingJobName"],
+        },
+    },
+    Shape {
         name: "StopHyperParameterTuningJobRequest",
         kind: K::Structure {
             members: &[
@@ -5847,12 +18628,80 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "StopInferenceExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "InferenceExperimentName" },
+                Member { name: "ModelVariantActions", target: "ModelVariantActionMap" },
+                Member { name: "DesiredModelVariants", target: "ModelVariantConfigList" },
+                Member { name: "DesiredState", target: "InferenceExperimentStopDesiredState" },
+                Member { name: "Reason", target: "InferenceExperimentStatusReason" },
+            ],
+            required: &["Name", "ModelVariantActions"],
+        },
+    },
+    Shape {
+        name: "StopInferenceRecommendationsJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "RecommendationJobName" },
+            ],
+            required: &["JobName"],
+        },
+    },
+    Shape {
+        name: "StopJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "JobName", target: "JobName" },
+                Member { name: "JobCategory", target: "JobCategory" },
+            ],
+            required: &["JobName", "JobCategory"],
+        },
+    },
+    Shape {
+        name: "StopLabelingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "LabelingJobName", target: "LabelingJobName" },
+            ],
+            required: &["LabelingJobName"],
+        },
+    },
+    Shape {
+        name: "StopMlflowTrackingServerRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+            ],
+            required: &["TrackingServerName"],
+        },
+    },
+    Shape {
+        name: "StopMonitoringScheduleRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+            ],
+            required: &["MonitoringScheduleName"],
+        },
+    },
+    Shape {
         name: "StopNotebookInstanceInput",
         kind: K::Structure {
             members: &[
                 Member { name: "NotebookInstanceName", target: "NotebookInstanceName" },
             ],
             required: &["NotebookInstanceName"],
+        },
+    },
+    Shape {
+        name: "StopOptimizationJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "OptimizationJobName", target: "EntityName" },
+            ],
+            required: &["OptimizationJobName"],
         },
     },
     Shape {
@@ -5884,6 +18733,15 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "StopTrainingSessionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingSessionName", target: "TrainingSessionName" },
+            ],
+            required: &["TrainingSessionName"],
+        },
+    },
+    Shape {
         name: "StopTransformJobRequest",
         kind: K::Structure {
             members: &[
@@ -5904,6 +18762,16 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "StorageType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Standard", "Standard_V2", "InMemory"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "String",
         kind: K::String { min: None, max: None, pattern: None, enum_values: &[], sensitive: false },
     },
@@ -5913,6 +18781,26 @@ static SHAPES: &[Shape] = &[
             min: Some(0),
             max: Some(1024),
             pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "String128",
+        kind: K::String {
+            min: Some(0),
+            max: Some(128),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "String200",
+        kind: K::String {
+            min: Some(1),
+            max: Some(200),
+            pattern: Some(&P_ATTRIBUTE_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -5928,16 +18816,186 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "String40",
+        kind: K::String {
+            min: Some(0),
+            max: Some(40),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "String64",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "String8192",
+        kind: K::String {
+            min: Some(0),
+            max: Some(8192),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StringParameterValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2500),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioLifecycleConfigAppType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "JupyterServer", "KernelGateway", "CodeEditor", "JupyterLab",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioLifecycleConfigArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_STUDIO_LIFECYCLE_CONFIG_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioLifecycleConfigContent",
+        kind: K::String {
+            min: Some(1),
+            max: Some(16384),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioLifecycleConfigName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioLifecycleConfigSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "LastModifiedTime", "Name"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioResourceSpecTrainingPlanArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_STUDIO_RESOURCE_SPEC_TRAINING_PLAN_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioWebPortal",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ENABLED", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "StudioWebPortalSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HiddenMlTools", target: "HiddenMlToolsList" },
+                Member { name: "HiddenAppTypes", target: "HiddenAppTypesList" },
+                Member { name: "HiddenInstanceTypes", target: "HiddenInstanceTypesList" },
+                Member { name: "HiddenSageMakerImageVersionAliases", target: "HiddenSageMakerImageVersionAliasesList" },
+                Member { name: "ExecutionRoleSessionNameMode", target: "ExecutionRoleSessionNameMode" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
         name: "SubnetId",
         kind: K::String {
             min: Some(0),
             max: Some(32),
-            pattern: Some(&P_SECURITY_GROUP_ID),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
             enum_values: &[],
             sensitive: false,
         },
     },
     Shape { name: "Subnets", kind: K::List { member: "SubnetId", min: Some(1), max: Some(16) } },
+    Shape {
+        name: "SuggestionQuery",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PropertyNameQuery", target: "PropertyNameQuery" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TableFormat",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Default", "Glue", "Iceberg"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TableName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATHENA_CATALOG),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TabularJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CandidateGenerationConfig", target: "CandidateGenerationConfig" },
+                Member { name: "CompletionCriteria", target: "AutoMLJobCompletionCriteria" },
+                Member { name: "FeatureSpecificationS3Uri", target: "S3Uri" },
+                Member { name: "Mode", target: "AutoMLMode" },
+                Member { name: "GenerateCandidateDefinitionsOnly", target: "GenerateCandidateDefinitionsOnly" },
+                Member { name: "ProblemType", target: "ProblemType" },
+                Member { name: "TargetAttributeName", target: "TargetAttributeName" },
+                Member { name: "SampleWeightAttributeName", target: "SampleWeightAttributeName" },
+            ],
+            required: &["TargetAttributeName"],
+        },
+    },
     Shape {
         name: "Tag",
         kind: K::Structure {
@@ -5961,6 +19019,16 @@ static SHAPES: &[Shape] = &[
     Shape { name: "TagKeyList", kind: K::List { member: "TagKey", min: Some(1), max: Some(50) } },
     Shape { name: "TagList", kind: K::List { member: "Tag", min: Some(0), max: Some(50) } },
     Shape {
+        name: "TagPropagation",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ENABLED", "DISABLED"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "TagValue",
         kind: K::String {
             min: Some(0),
@@ -5970,8 +19038,154 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "TargetAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: None,
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TargetDevice",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "lambda", "ml_m4", "ml_m5", "ml_m6g", "ml_c4", "ml_c5", "ml_c6g", "ml_p2", "ml_p3",
+                "ml_g4dn", "ml_inf1", "ml_inf2", "ml_trn1", "ml_eia2", "jetson_tx1", "jetson_tx2",
+                "jetson_nano", "jetson_xavier", "rasp3b", "rasp4b", "imx8qm", "deeplens", "rk3399",
+                "rk3288", "aisage", "sbe_c", "qcs605", "qcs603", "sitara_am57x", "amba_cv2",
+                "amba_cv22", "amba_cv25", "x86_win32", "x86_win64", "coreml", "jacinto_tda4vm",
+                "imx8mplus",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TargetLabelColumn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape { name: "TargetObjectiveMetricValue", kind: K::Float { min: None, max: None } },
+    Shape {
+        name: "TargetPlatform",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Os", target: "TargetPlatformOs" },
+                Member { name: "Arch", target: "TargetPlatformArch" },
+                Member { name: "Accelerator", target: "TargetPlatformAccelerator" },
+            ],
+            required: &["Os", "Arch"],
+        },
+    },
+    Shape {
+        name: "TargetPlatformAccelerator",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["INTEL_GRAPHICS", "MALI", "NVIDIA", "NNA"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TargetPlatformArch",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["X86_64", "X86", "ARM64", "ARM_EABI", "ARM_EABIHF"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TargetPlatformOs",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ANDROID", "LINUX"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TaskAvailabilityLifetimeInSeconds",
+        kind: K::Integer { min: Some(60), max: None },
+    },
     Shape { name: "TaskCount", kind: K::Integer { min: Some(0), max: None } },
+    Shape {
+        name: "TaskDescription",
+        kind: K::String {
+            min: Some(1),
+            max: Some(255),
+            pattern: Some(&P_ATTRIBUTE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TaskInput",
+        kind: K::String {
+            min: Some(2),
+            max: Some(128000),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TaskKeyword",
+        kind: K::String {
+            min: Some(1),
+            max: Some(30),
+            pattern: Some(&P_FLOW_DEFINITION_TASK_KEYWORD),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TaskKeywords",
+        kind: K::List { member: "TaskKeyword", min: Some(1), max: Some(5) },
+    },
+    Shape { name: "TaskTimeLimitInSeconds", kind: K::Integer { min: Some(30), max: None } },
+    Shape {
+        name: "TaskTitle",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_FLOW_DEFINITION_TASK_TITLE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TemplateContent",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128000),
+            pattern: Some(&P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TensorBoardAppSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DefaultResourceSpec", target: "ResourceSpec" },
+            ],
+            required: &[],
+        },
+    },
     Shape {
         name: "TensorBoardOutputConfig",
         kind: K::Structure {
@@ -5982,8 +19196,211 @@ static SHAPES: &[Shape] = &[
             required: &["S3OutputPath"],
         },
     },
+    Shape { name: "TenthFractionsOfACent", kind: K::Integer { min: Some(0), max: Some(9) } },
     Shape { name: "TerminationWaitInSeconds", kind: K::Integer { min: Some(0), max: Some(3600) } },
+    Shape {
+        name: "TextClassificationJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompletionCriteria", target: "AutoMLJobCompletionCriteria" },
+                Member { name: "ContentColumn", target: "ContentColumn" },
+                Member { name: "TargetLabelColumn", target: "TargetLabelColumn" },
+            ],
+            required: &["ContentColumn", "TargetLabelColumn"],
+        },
+    },
+    Shape {
+        name: "TextGenerationHyperParameterKey",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_ATHENA_WORK_GROUP),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TextGenerationHyperParameterValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(16),
+            pattern: Some(&P_ATHENA_WORK_GROUP),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TextGenerationHyperParameters",
+        kind: K::Map {
+            key: "TextGenerationHyperParameterKey",
+            value: "TextGenerationHyperParameterValue",
+            min: Some(0),
+            max: Some(30),
+        },
+    },
+    Shape {
+        name: "TextGenerationJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CompletionCriteria", target: "AutoMLJobCompletionCriteria" },
+                Member { name: "BaseModelName", target: "BaseModelName" },
+                Member { name: "TextGenerationHyperParameters", target: "TextGenerationHyperParameters" },
+                Member { name: "ModelAccessConfig", target: "ModelAccessConfig" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ThingName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(128),
+            pattern: Some(&P_THING_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ThroughputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ThroughputMode", target: "ThroughputMode" },
+                Member { name: "ProvisionedReadCapacityUnits", target: "CapacityUnit" },
+                Member { name: "ProvisionedWriteCapacityUnits", target: "CapacityUnit" },
+            ],
+            required: &["ThroughputMode"],
+        },
+    },
+    Shape {
+        name: "ThroughputConfigUpdate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ThroughputMode", target: "ThroughputMode" },
+                Member { name: "ProvisionedReadCapacityUnits", target: "CapacityUnit" },
+                Member { name: "ProvisionedWriteCapacityUnits", target: "CapacityUnit" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ThroughputMode",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["OnDemand", "Provisioned"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TimeSeriesConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TargetAttributeName", target: "TargetAttributeName" },
+                Member { name: "TimestampAttributeName", target: "TimestampAttributeName" },
+                Member { name: "ItemIdentifierAttributeName", target: "ItemIdentifierAttributeName" },
+                Member { name: "GroupingAttributeNames", target: "GroupingAttributeNames" },
+            ],
+            required: &[
+                "TargetAttributeName", "TimestampAttributeName", "ItemIdentifierAttributeName",
+            ],
+        },
+    },
+    Shape {
+        name: "TimeSeriesForecastingJobConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureSpecificationS3Uri", target: "S3Uri" },
+                Member { name: "CompletionCriteria", target: "AutoMLJobCompletionCriteria" },
+                Member { name: "ForecastFrequency", target: "ForecastFrequency" },
+                Member { name: "ForecastHorizon", target: "ForecastHorizon" },
+                Member { name: "ForecastQuantiles", target: "ForecastQuantiles" },
+                Member { name: "Transformations", target: "TimeSeriesTransformations" },
+                Member { name: "TimeSeriesConfig", target: "TimeSeriesConfig" },
+                Member { name: "HolidayConfig", target: "HolidayConfig" },
+                Member { name: "CandidateGenerationConfig", target: "CandidateGenerationConfig" },
+            ],
+            required: &["ForecastFrequency", "ForecastHorizon", "TimeSeriesConfig"],
+        },
+    },
+    Shape {
+        name: "TimeSeriesForecastingSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Status", target: "FeatureStatus" },
+                Member { name: "AmazonForecastRoleArn", target: "RoleArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TimeSeriesTransformations",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Filling", target: "FillingTransformations" },
+                Member { name: "Aggregation", target: "AggregationTransformations" },
+            ],
+            required: &[],
+        },
+    },
     Shape { name: "Timestamp", kind: K::Timestamp },
+    Shape {
+        name: "TimestampAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrackingServerName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_MLFLOW_APP_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrackingServerSize",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Small", "Medium", "Large"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrackingServerStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Creating", "Created", "CreateFailed", "Updating", "Updated", "UpdateFailed",
+                "Deleting", "DeleteFailed", "Stopping", "Stopped", "StopFailed", "Starting",
+                "Started", "StartFailed", "MaintenanceInProgress", "MaintenanceComplete",
+                "MaintenanceFailed",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape { name: "TrafficDurationInSeconds", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "TrafficPattern",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrafficType", target: "TrafficType" },
+                Member { name: "Phases", target: "Phases" },
+                Member { name: "Stairs", target: "Stairs" },
+            ],
+            required: &[],
+        },
+    },
     Shape {
         name: "TrafficRoutingConfig",
         kind: K::Structure {
@@ -6003,6 +19420,16 @@ static SHAPES: &[Shape] = &[
             max: None,
             pattern: None,
             enum_values: &["ALL_AT_ONCE", "CANARY", "LINEAR"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrafficType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PHASES", "STAIRS"],
             sensitive: false,
         },
     },
@@ -6154,6 +19581,27 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "TrainingInstanceTypes",
+        kind: K::List { member: "TrainingInstanceType", min: None, max: None },
+    },
+    Shape {
+        name: "TrainingJobDefinition",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingInputMode", target: "TrainingInputMode" },
+                Member { name: "HyperParameters", target: "HyperParameters" },
+                Member { name: "InputDataConfig", target: "InputDataConfig" },
+                Member { name: "OutputDataConfig", target: "OutputDataConfig" },
+                Member { name: "ResourceConfig", target: "ResourceConfig" },
+                Member { name: "StoppingCondition", target: "StoppingCondition" },
+            ],
+            required: &[
+                "TrainingInputMode", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
+                "StoppingCondition",
+            ],
+        },
+    },
+    Shape {
         name: "TrainingJobEarlyStoppingType",
         kind: K::String {
             min: None,
@@ -6168,7 +19616,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -6212,6 +19660,88 @@ static SHAPES: &[Shape] = &[
         kind: K::List { member: "TrainingPlanArn", min: Some(1), max: Some(1) },
     },
     Shape {
+        name: "TrainingPlanDurationHoursInput",
+        kind: K::Long { min: Some(1), max: Some(87600) },
+    },
+    Shape {
+        name: "TrainingPlanExtensionOfferingId",
+        kind: K::String { min: None, max: None, pattern: None, enum_values: &[], sensitive: false },
+    },
+    Shape {
+        name: "TrainingPlanFilter",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "TrainingPlanFilterName" },
+                Member { name: "Value", target: "String64" },
+            ],
+            required: &["Name", "Value"],
+        },
+    },
+    Shape {
+        name: "TrainingPlanFilterName",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanFilters",
+        kind: K::List { member: "TrainingPlanFilter", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "TrainingPlanName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_HYPER_PARAMETER_TRAINING_JOB_DEFINITION_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanNameOrArn",
+        kind: K::String {
+            min: Some(1),
+            max: Some(2048),
+            pattern: Some(&P_TRAINING_PLAN_NAME_OR_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanOfferingId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_TRAINING_PLAN_OFFERING_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanSortBy",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["TrainingPlanName", "StartTime", "Status"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingPlanSortOrder",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Ascending", "Descending"],
+            sensitive: false,
+        },
+    },
+    Shape {
         name: "TrainingRepositoryAccessMode",
         kind: K::String {
             min: None,
@@ -6238,6 +19768,75 @@ static SHAPES: &[Shape] = &[
             pattern: Some(&P_TRAINING_REPOSITORY_CREDENTIALS_PROVIDER_ARN),
             enum_values: &[],
             sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingSessionModelConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "BaseModelArn", target: "BaseModelArn" },
+                Member { name: "AcceptEula", target: "JavaBoolean" },
+            ],
+            required: &["BaseModelArn"],
+        },
+    },
+    Shape {
+        name: "TrainingSessionName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingSessionOutputConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Location", target: "TrainingSessionS3Location" },
+            ],
+            required: &["S3Location"],
+        },
+    },
+    Shape {
+        name: "TrainingSessionS3Location",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Path", target: "OutputS3Path" },
+                Member { name: "KmsKeyArn", target: "CustomerKmsKeyArn" },
+            ],
+            required: &["Path"],
+        },
+    },
+    Shape {
+        name: "TrainingSessionStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Created", "Blocked", "Running", "Failed", "Scheduled", "Stopping", "Stopped",
+                "Expired", "Deleting", "DeletionFailed",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrainingSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingImage", target: "ContainerImage" },
+                Member { name: "TrainingImageDigest", target: "ImageDigest" },
+                Member { name: "SupportedHyperParameters", target: "HyperParameterSpecifications" },
+                Member { name: "SupportedTrainingInstanceTypes", target: "TrainingInstanceTypes" },
+                Member { name: "SupportsDistributedTraining", target: "Boolean" },
+                Member { name: "MetricDefinitions", target: "MetricDefinitionList" },
+                Member { name: "TrainingChannels", target: "ChannelSpecifications" },
+                Member { name: "SupportedTuningJobObjectiveMetrics", target: "HyperParameterTuningJobObjectives" },
+                Member { name: "AdditionalS3DataSource", target: "AdditionalS3DataSource" },
+            ],
+            required: &["TrainingImage", "SupportedTrainingInstanceTypes", "TrainingChannels"],
         },
     },
     Shape {
@@ -6364,7 +19963,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(1),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -6416,6 +20015,156 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "TransformationAttributeName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrialComponentArtifact",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MediaType", target: "MediaType" },
+                Member { name: "Value", target: "TrialComponentArtifactValue" },
+            ],
+            required: &["Value"],
+        },
+    },
+    Shape {
+        name: "TrialComponentArtifactValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(2048),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrialComponentArtifacts",
+        kind: K::Map {
+            key: "TrialComponentKey128",
+            value: "TrialComponentArtifact",
+            min: Some(0),
+            max: Some(60),
+        },
+    },
+    Shape {
+        name: "TrialComponentKey128",
+        kind: K::String {
+            min: Some(0),
+            max: Some(128),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrialComponentKey256",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrialComponentKey320",
+        kind: K::String {
+            min: Some(0),
+            max: Some(320),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrialComponentParameterValue",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StringValue", target: "StringParameterValue" },
+                Member { name: "NumberValue", target: "DoubleParameterValue" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TrialComponentParameters",
+        kind: K::Map {
+            key: "TrialComponentKey320",
+            value: "TrialComponentParameterValue",
+            min: Some(0),
+            max: Some(300),
+        },
+    },
+    Shape {
+        name: "TrialComponentPrimaryStatus",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InProgress", "Completed", "Failed", "Stopping", "Stopped",
+            ],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrialComponentStatus",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PrimaryStatus", target: "TrialComponentPrimaryStatus" },
+                Member { name: "Message", target: "TrialComponentStatusMessage" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TrialComponentStatusMessage",
+        kind: K::String {
+            min: Some(0),
+            max: Some(1024),
+            pattern: Some(&P_ACCEPT),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "TrustedIdentityPropagationSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Status", target: "FeatureStatus" },
+            ],
+            required: &["Status"],
+        },
+    },
+    Shape {
+        name: "TtlDuration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Unit", target: "TtlDurationUnit" },
+                Member { name: "Value", target: "TtlDurationValue" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TtlDurationUnit",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Seconds", "Minutes", "Hours", "Days", "Weeks"],
+            sensitive: false,
+        },
+    },
+    Shape { name: "TtlDurationValue", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
         name: "TuningJobCompletionCriteria",
         kind: K::Structure {
             members: &[
@@ -6424,6 +20173,292 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ConvergenceDetected", target: "ConvergenceDetected" },
             ],
             required: &[],
+        },
+    },
+    Shape {
+        name: "USD",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Dollars", target: "Dollars" },
+                Member { name: "Cents", target: "Cents" },
+                Member { name: "TenthFractionsOfACent", target: "TenthFractionsOfACent" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UiConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "UiTemplateS3Uri", target: "S3Uri" },
+                Member { name: "HumanTaskUiArn", target: "HumanTaskUiArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UiTemplate",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Content", target: "TemplateContent" },
+            ],
+            required: &["Content"],
+        },
+    },
+    Shape { name: "Uid", kind: K::Long { min: Some(10000), max: Some(4000000) } },
+    Shape { name: "UltraServerCount", kind: K::Integer { min: Some(1), max: None } },
+    Shape {
+        name: "UltraServerType",
+        kind: K::String {
+            min: Some(1),
+            max: Some(64),
+            pattern: Some(&P_ULTRA_SERVER_TYPE),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UnifiedStudioDomainId",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_UNIFIED_STUDIO_DOMAIN_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UnifiedStudioEnvironmentId",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_UNIFIED_STUDIO_ENVIRONMENT_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UnifiedStudioProjectId",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: Some(&P_UNIFIED_STUDIO_ENVIRONMENT_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UnifiedStudioSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "StudioWebPortalAccess", target: "FeatureStatus" },
+                Member { name: "DomainAccountId", target: "AccountId" },
+                Member { name: "DomainRegion", target: "RegionName" },
+                Member { name: "DomainId", target: "UnifiedStudioDomainId" },
+                Member { name: "ProjectId", target: "UnifiedStudioProjectId" },
+                Member { name: "EnvironmentId", target: "UnifiedStudioEnvironmentId" },
+                Member { name: "ProjectS3Path", target: "S3Uri" },
+                Member { name: "SingleSignOnApplicationArn", target: "SingleSignOnApplicationArn" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateActionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ActionName", target: "ExperimentEntityName" },
+                Member { name: "Description", target: "ExperimentDescription" },
+                Member { name: "Status", target: "ActionStatus" },
+                Member { name: "Properties", target: "LineageEntityParameters" },
+                Member { name: "PropertiesToRemove", target: "ListLineageEntityParameterKey" },
+            ],
+            required: &["ActionName"],
+        },
+    },
+    Shape {
+        name: "UpdateAppImageConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "AppImageConfigName", target: "AppImageConfigName" },
+                Member { name: "KernelGatewayImageConfig", target: "KernelGatewayImageConfig" },
+                Member { name: "JupyterLabAppImageConfig", target: "JupyterLabAppImageConfig" },
+                Member { name: "CodeEditorAppImageConfig", target: "CodeEditorAppImageConfig" },
+            ],
+            required: &["AppImageConfigName"],
+        },
+    },
+    Shape {
+        name: "UpdateArtifactRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ArtifactArn", target: "ArtifactArn" },
+                Member { name: "ArtifactName", target: "ExperimentEntityName" },
+                Member { name: "Properties", target: "ArtifactProperties" },
+                Member { name: "PropertiesToRemove", target: "ListLineageEntityParameterKey" },
+            ],
+            required: &["ArtifactArn"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterExtensionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterArn", target: "ClusterArn" },
+                Member { name: "ExtensionArn", target: "ExtensionArn" },
+                Member { name: "ExtensionVersion", target: "ExtensionVersion" },
+                Member { name: "ConfigurationValues", target: "ExtensionConfigurationValues" },
+                Member { name: "ClientToken", target: "UpdateClusterExtensionRequestClientTokenString" },
+            ],
+            required: &["ClusterArn", "ExtensionArn"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterExtensionRequestClientTokenString",
+        kind: K::String {
+            min: Some(0),
+            max: Some(64),
+            pattern: Some(&P_BATCH_ADD_CLUSTER_NODES_REQUEST_CLIENT_TOKEN_STRING),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UpdateClusterRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "InstanceGroups", target: "ClusterInstanceGroupSpecifications" },
+                Member { name: "RestrictedInstanceGroups", target: "ClusterRestrictedInstanceGroupSpecifications" },
+                Member { name: "RestrictedInstanceGroupsConfig", target: "ClusterRestrictedInstanceGroupsConfig" },
+                Member { name: "TieredStorageConfig", target: "ClusterTieredStorageConfig" },
+                Member { name: "NodeRecovery", target: "ClusterNodeRecovery" },
+                Member { name: "InstanceGroupsToDelete", target: "ClusterInstanceGroupsToDelete" },
+                Member { name: "NodeProvisioningMode", target: "ClusterNodeProvisioningMode" },
+                Member { name: "ClusterRole", target: "RoleArn" },
+                Member { name: "AutoScaling", target: "ClusterAutoScalingConfig" },
+                Member { name: "Orchestrator", target: "ClusterOrchestrator" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterSchedulerConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterSchedulerConfigId", target: "ClusterSchedulerConfigId" },
+                Member { name: "TargetVersion", target: "Integer" },
+                Member { name: "SchedulerConfig", target: "SchedulerConfig" },
+                Member { name: "Description", target: "EntityDescription" },
+            ],
+            required: &["ClusterSchedulerConfigId", "TargetVersion"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterSoftwareInstanceGroupSpecification",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InstanceGroupName", target: "ClusterInstanceGroupName" },
+                Member { name: "ImageReleaseVersion", target: "ImageReleaseVersion" },
+            ],
+            required: &["InstanceGroupName"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterSoftwareInstanceGroups",
+        kind: K::List {
+            member: "UpdateClusterSoftwareInstanceGroupSpecification",
+            min: Some(1),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "UpdateClusterSoftwareRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ClusterName", target: "ClusterNameOrArn" },
+                Member { name: "InstanceGroups", target: "UpdateClusterSoftwareInstanceGroups" },
+                Member { name: "DeploymentConfig", target: "DeploymentConfiguration" },
+                Member { name: "ImageId", target: "ImageId" },
+            ],
+            required: &["ClusterName"],
+        },
+    },
+    Shape {
+        name: "UpdateCodeRepositoryInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CodeRepositoryName", target: "EntityName" },
+                Member { name: "GitConfig", target: "GitConfigForUpdate" },
+            ],
+            required: &["CodeRepositoryName"],
+        },
+    },
+    Shape {
+        name: "UpdateComputeQuotaRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ComputeQuotaId", target: "ComputeQuotaId" },
+                Member { name: "TargetVersion", target: "Integer" },
+                Member { name: "ComputeQuotaConfig", target: "ComputeQuotaConfig" },
+                Member { name: "ComputeQuotaTarget", target: "ComputeQuotaTarget" },
+                Member { name: "ActivationState", target: "ActivationState" },
+                Member { name: "Description", target: "EntityDescription" },
+            ],
+            required: &["ComputeQuotaId", "TargetVersion"],
+        },
+    },
+    Shape {
+        name: "UpdateContextRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ContextName", target: "ContextName" },
+                Member { name: "Description", target: "ExperimentDescription" },
+                Member { name: "Properties", target: "LineageEntityParameters" },
+                Member { name: "PropertiesToRemove", target: "ListLineageEntityParameterKey" },
+            ],
+            required: &["ContextName"],
+        },
+    },
+    Shape {
+        name: "UpdateDeviceFleetRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+                Member { name: "Description", target: "DeviceFleetDescription" },
+                Member { name: "OutputConfig", target: "EdgeOutputConfig" },
+                Member { name: "EnableIotRoleAlias", target: "EnableIotRoleAlias" },
+            ],
+            required: &["DeviceFleetName", "OutputConfig"],
+        },
+    },
+    Shape {
+        name: "UpdateDevicesRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeviceFleetName", target: "EntityName" },
+                Member { name: "Devices", target: "Devices" },
+            ],
+            required: &["DeviceFleetName", "Devices"],
+        },
+    },
+    Shape {
+        name: "UpdateDomainRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "DefaultUserSettings", target: "UserSettings" },
+                Member { name: "DomainSettingsForUpdate", target: "DomainSettingsForUpdate" },
+                Member { name: "AppSecurityGroupManagement", target: "AppSecurityGroupManagement" },
+                Member { name: "DefaultSpaceSettings", target: "DefaultSpaceSettings" },
+                Member { name: "SubnetIds", target: "Subnets" },
+                Member { name: "AppNetworkAccessType", target: "AppNetworkAccessType" },
+                Member { name: "TagPropagation", target: "TagPropagation" },
+                Member { name: "HomeEfsFileSystemCreation", target: "HomeEfsFileSystemCreation" },
+                Member { name: "VpcId", target: "VpcId" },
+            ],
+            required: &["DomainId"],
         },
     },
     Shape {
@@ -6451,6 +20486,214 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "UpdateExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExperimentName", target: "ExperimentEntityName" },
+                Member { name: "DisplayName", target: "ExperimentEntityName" },
+                Member { name: "Description", target: "ExperimentDescription" },
+            ],
+            required: &["ExperimentName"],
+        },
+    },
+    Shape {
+        name: "UpdateFeatureGroupRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupNameOrArn" },
+                Member { name: "FeatureAdditions", target: "FeatureAdditions" },
+                Member { name: "OnlineStoreConfig", target: "OnlineStoreConfigUpdate" },
+                Member { name: "ThroughputConfig", target: "ThroughputConfigUpdate" },
+            ],
+            required: &["FeatureGroupName"],
+        },
+    },
+    Shape {
+        name: "UpdateFeatureMetadataRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupNameOrArn" },
+                Member { name: "FeatureName", target: "FeatureName" },
+                Member { name: "Description", target: "FeatureDescription" },
+                Member { name: "ParameterAdditions", target: "FeatureParameterAdditions" },
+                Member { name: "ParameterRemovals", target: "FeatureParameterRemovals" },
+            ],
+            required: &["FeatureGroupName", "FeatureName"],
+        },
+    },
+    Shape {
+        name: "UpdateGlobalInferenceGatewayRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Identifier", target: "GlobalInferenceGatewayIdentifier" },
+                Member { name: "Routing", target: "GlobalInferenceGatewayRouting" },
+            ],
+            required: &["Identifier", "Routing"],
+        },
+    },
+    Shape {
+        name: "UpdateHubContentReferenceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "MinVersion", target: "HubContentVersion" },
+            ],
+            required: &["HubName", "HubContentName", "HubContentType"],
+        },
+    },
+    Shape {
+        name: "UpdateHubContentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubContentName", target: "HubContentName" },
+                Member { name: "HubContentType", target: "HubContentType" },
+                Member { name: "HubContentVersion", target: "HubContentVersion" },
+                Member { name: "HubContentDisplayName", target: "HubContentDisplayName" },
+                Member { name: "HubContentDescription", target: "HubContentDescription" },
+                Member { name: "HubContentMarkdown", target: "HubContentMarkdown" },
+                Member { name: "HubContentSearchKeywords", target: "HubContentSearchKeywordList" },
+                Member { name: "SupportStatus", target: "HubContentSupportStatus" },
+            ],
+            required: &["HubName", "HubContentName", "HubContentType", "HubContentVersion"],
+        },
+    },
+    Shape {
+        name: "UpdateHubRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "HubName", target: "HubNameOrArn" },
+                Member { name: "HubDescription", target: "HubDescription" },
+                Member { name: "HubDisplayName", target: "HubDisplayName" },
+                Member { name: "HubSearchKeywords", target: "HubSearchKeywordList" },
+            ],
+            required: &["HubName"],
+        },
+    },
+    Shape {
+        name: "UpdateImageRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DeleteProperties", target: "ImageDeletePropertyList" },
+                Member { name: "Description", target: "ImageDescription" },
+                Member { name: "DisplayName", target: "ImageDisplayName" },
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "RoleArn", target: "RoleArn" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "UpdateImageVersionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ImageName", target: "ImageName" },
+                Member { name: "Alias", target: "SageMakerImageVersionAlias" },
+                Member { name: "Version", target: "ImageVersionNumber" },
+                Member { name: "AliasesToAdd", target: "SageMakerImageVersionAliases" },
+                Member { name: "AliasesToDelete", target: "SageMakerImageVersionAliases" },
+                Member { name: "VendorGuidance", target: "VendorGuidance" },
+                Member { name: "JobType", target: "JobType" },
+                Member { name: "MLFramework", target: "MLFramework" },
+                Member { name: "ProgrammingLang", target: "ProgrammingLang" },
+                Member { name: "Processor", target: "Processor" },
+                Member { name: "Horovod", target: "Horovod" },
+                Member { name: "ReleaseNotes", target: "ReleaseNotes" },
+            ],
+            required: &["ImageName"],
+        },
+    },
+    Shape {
+        name: "UpdateInferenceComponentInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceComponentName", target: "InferenceComponentName" },
+                Member { name: "Specification", target: "InferenceComponentSpecification" },
+                Member { name: "Specifications", target: "InferenceComponentSpecificationList" },
+                Member { name: "RuntimeConfig", target: "InferenceComponentRuntimeConfig" },
+                Member { name: "DeploymentConfig", target: "InferenceComponentDeploymentConfig" },
+            ],
+            required: &["InferenceComponentName"],
+        },
+    },
+    Shape {
+        name: "UpdateInferenceComponentRuntimeConfigInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceComponentName", target: "InferenceComponentName" },
+                Member { name: "DesiredRuntimeConfig", target: "InferenceComponentRuntimeConfig" },
+            ],
+            required: &["InferenceComponentName", "DesiredRuntimeConfig"],
+        },
+    },
+    Shape {
+        name: "UpdateInferenceExperimentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Name", target: "InferenceExperimentName" },
+                Member { name: "Schedule", target: "InferenceExperimentSchedule" },
+                Member { name: "Description", target: "InferenceExperimentDescription" },
+                Member { name: "ModelVariants", target: "ModelVariantConfigList" },
+                Member { name: "DataStorageConfig", target: "InferenceExperimentDataStorageConfig" },
+                Member { name: "ShadowModeConfig", target: "ShadowModeConfig" },
+            ],
+            required: &["Name"],
+        },
+    },
+    Shape {
+        name: "UpdateInferenceRouterInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "InferenceRouterName", target: "InferenceRouterName" },
+                Member { name: "RoutingTargets", target: "RoutingTargetList" },
+            ],
+            required: &["InferenceRouterName", "RoutingTargets"],
+        },
+    },
+    Shape {
+        name: "UpdateMlflowAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "MlflowAppArn" },
+                Member { name: "Name", target: "MlflowAppName" },
+                Member { name: "ArtifactStoreUri", target: "S3Uri" },
+                Member { name: "ModelRegistrationMode", target: "ModelRegistrationMode" },
+                Member { name: "WeeklyMaintenanceWindowStart", target: "WeeklyMaintenanceWindowStart" },
+                Member { name: "DefaultDomainIdList", target: "DefaultDomainIdList" },
+                Member { name: "AccountDefaultStatus", target: "AccountDefaultStatus" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
+        name: "UpdateMlflowTrackingServerRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrackingServerName", target: "TrackingServerName" },
+                Member { name: "ArtifactStoreUri", target: "S3Uri" },
+                Member { name: "TrackingServerSize", target: "TrackingServerSize" },
+                Member { name: "AutomaticModelRegistration", target: "Boolean" },
+                Member { name: "WeeklyMaintenanceWindowStart", target: "WeeklyMaintenanceWindowStart" },
+                Member { name: "S3BucketOwnerAccountId", target: "AccountId" },
+                Member { name: "S3BucketOwnerVerification", target: "Boolean" },
+            ],
+            required: &["TrackingServerName"],
+        },
+    },
+    Shape {
+        name: "UpdateModelCardRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ModelCardName", target: "ModelCardNameOrArn" },
+                Member { name: "Content", target: "ModelCardContent" },
+                Member { name: "ModelCardStatus", target: "ModelCardStatus" },
+            ],
+            required: &["ModelCardName"],
+        },
+    },
+    Shape {
         name: "UpdateModelPackageInput",
         kind: K::Structure {
             members: &[
@@ -6468,6 +20711,31 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ClientToken", target: "ClientToken" },
             ],
             required: &["ModelPackageArn"],
+        },
+    },
+    Shape {
+        name: "UpdateMonitoringAlertRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+                Member { name: "MonitoringAlertName", target: "MonitoringAlertName" },
+                Member { name: "DatapointsToAlert", target: "MonitoringDatapointsToAlert" },
+                Member { name: "EvaluationPeriod", target: "MonitoringEvaluationPeriod" },
+            ],
+            required: &[
+                "MonitoringScheduleName", "MonitoringAlertName", "DatapointsToAlert",
+                "EvaluationPeriod",
+            ],
+        },
+    },
+    Shape {
+        name: "UpdateMonitoringScheduleRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "MonitoringScheduleName", target: "MonitoringScheduleName" },
+                Member { name: "MonitoringScheduleConfig", target: "MonitoringScheduleConfig" },
+            ],
+            required: &["MonitoringScheduleName", "MonitoringScheduleConfig"],
         },
     },
     Shape {
@@ -6506,6 +20774,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "UpdatePartnerAppRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Arn", target: "PartnerAppArn" },
+                Member { name: "MaintenanceConfig", target: "PartnerAppMaintenanceConfig" },
+                Member { name: "Tier", target: "NonEmptyString64" },
+                Member { name: "ApplicationConfig", target: "PartnerAppConfig" },
+                Member { name: "IdcConfig", target: "IdcConfigInput" },
+                Member { name: "AuthType", target: "PartnerAppAuthType" },
+                Member { name: "EnableIamSessionBasedIdentity", target: "Boolean" },
+                Member { name: "EnableAutoMinorVersionUpgrade", target: "Boolean" },
+                Member { name: "AppVersion", target: "MajorMinorVersion" },
+                Member { name: "ClientToken", target: "ClientToken" },
+                Member { name: "Tags", target: "TagList" },
+            ],
+            required: &["Arn"],
+        },
+    },
+    Shape {
         name: "UpdatePipelineExecutionRequest",
         kind: K::Structure {
             members: &[
@@ -6534,15 +20821,198 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "UpdatePipelineVersionRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "PipelineArn", target: "PipelineArn" },
+                Member { name: "PipelineVersionId", target: "PipelineVersionId" },
+                Member { name: "PipelineVersionDisplayName", target: "PipelineVersionName" },
+                Member { name: "PipelineVersionDescription", target: "PipelineVersionDescription" },
+                Member { name: "PipelineVersionAliasOperations", target: "AliasOperations" },
+            ],
+            required: &["PipelineArn", "PipelineVersionId"],
+        },
+    },
+    Shape {
+        name: "UpdateProjectInput",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ProjectName", target: "ProjectEntityName" },
+                Member { name: "ProjectDescription", target: "EntityDescription" },
+                Member { name: "ServiceCatalogProvisioningUpdateDetails", target: "ServiceCatalogProvisioningUpdateDetails" },
+                Member { name: "Tags", target: "TagList" },
+                Member { name: "TemplateProvidersToUpdate", target: "UpdateTemplateProviderList" },
+            ],
+            required: &["ProjectName"],
+        },
+    },
+    Shape {
+        name: "UpdateSpaceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "SpaceName", target: "SpaceName" },
+                Member { name: "SpaceSettings", target: "SpaceSettings" },
+                Member { name: "SpaceDisplayName", target: "NonEmptyString64" },
+            ],
+            required: &["DomainId", "SpaceName"],
+        },
+    },
+    Shape {
+        name: "UpdateTemplateProvider",
+        kind: K::Structure {
+            members: &[
+                Member { name: "CfnTemplateProvider", target: "CfnUpdateTemplateProvider" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateTemplateProviderList",
+        kind: K::List { member: "UpdateTemplateProvider", min: Some(1), max: Some(1) },
+    },
+    Shape {
+        name: "UpdateTrainingJobRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrainingJobName", target: "TrainingJobName" },
+                Member { name: "ProfilerConfig", target: "ProfilerConfigForUpdate" },
+                Member { name: "ProfilerRuleConfigurations", target: "ProfilerRuleConfigurations" },
+                Member { name: "ResourceConfig", target: "ResourceConfigForUpdate" },
+                Member { name: "RemoteDebugConfig", target: "RemoteDebugConfigForUpdate" },
+            ],
+            required: &["TrainingJobName"],
+        },
+    },
+    Shape {
+        name: "UpdateTrialComponentRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialComponentName", target: "ExperimentEntityName" },
+                Member { name: "DisplayName", target: "ExperimentEntityName" },
+                Member { name: "Status", target: "TrialComponentStatus" },
+                Member { name: "StartTime", target: "Timestamp" },
+                Member { name: "EndTime", target: "Timestamp" },
+                Member { name: "Parameters", target: "TrialComponentParameters" },
+                Member { name: "ParametersToRemove", target: "ListTrialComponentKey256" },
+                Member { name: "InputArtifacts", target: "TrialComponentArtifacts" },
+                Member { name: "InputArtifactsToRemove", target: "ListTrialComponentKey256" },
+                Member { name: "OutputArtifacts", target: "TrialComponentArtifacts" },
+                Member { name: "OutputArtifactsToRemove", target: "ListTrialComponentKey256" },
+            ],
+            required: &["TrialComponentName"],
+        },
+    },
+    Shape {
+        name: "UpdateTrialRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "TrialName", target: "ExperimentEntityName" },
+                Member { name: "DisplayName", target: "ExperimentEntityName" },
+            ],
+            required: &["TrialName"],
+        },
+    },
+    Shape {
+        name: "UpdateUserProfileRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "DomainId", target: "DomainId" },
+                Member { name: "UserProfileName", target: "UserProfileName" },
+                Member { name: "UserSettings", target: "UserSettings" },
+            ],
+            required: &["DomainId", "UserProfileName"],
+        },
+    },
+    Shape {
+        name: "UpdateWorkforceRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkforceName", target: "WorkforceName" },
+                Member { name: "SourceIpConfig", target: "SourceIpConfig" },
+                Member { name: "OidcConfig", target: "OidcConfig" },
+                Member { name: "WorkforceVpcConfig", target: "WorkforceVpcConfigRequest" },
+                Member { name: "IpAddressType", target: "WorkforceIpAddressType" },
+            ],
+            required: &["WorkforceName"],
+        },
+    },
+    Shape {
+        name: "UpdateWorkteamRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "WorkteamName", target: "WorkteamName" },
+                Member { name: "MemberDefinitions", target: "MemberDefinitions" },
+                Member { name: "Description", target: "String200" },
+                Member { name: "NotificationConfiguration", target: "NotificationConfiguration" },
+                Member { name: "WorkerAccessConfiguration", target: "WorkerAccessConfiguration" },
+            ],
+            required: &["WorkteamName"],
+        },
+    },
+    Shape {
         name: "Url",
         kind: K::String {
             min: Some(0),
             max: Some(1024),
-            pattern: Some(&P_S3_MODEL_URI),
+            pattern: Some(&P_MONITORING_S3_URI),
             enum_values: &[],
             sensitive: false,
         },
     },
+    Shape {
+        name: "UserProfileName",
+        kind: K::String {
+            min: Some(0),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UserProfileSortKey",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["CreationTime", "LastModifiedTime"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "UserSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "ExecutionRole", target: "RoleArn" },
+                Member { name: "SecurityGroups", target: "SecurityGroupIds" },
+                Member { name: "SharingSettings", target: "SharingSettings" },
+                Member { name: "JupyterServerAppSettings", target: "JupyterServerAppSettings" },
+                Member { name: "KernelGatewayAppSettings", target: "KernelGatewayAppSettings" },
+                Member { name: "TensorBoardAppSettings", target: "TensorBoardAppSettings" },
+                Member { name: "RStudioServerProAppSettings", target: "RStudioServerProAppSettings" },
+                Member { name: "RSessionAppSettings", target: "RSessionAppSettings" },
+                Member { name: "CanvasAppSettings", target: "CanvasAppSettings" },
+                Member { name: "CodeEditorAppSettings", target: "CodeEditorAppSettings" },
+                Member { name: "JupyterLabAppSettings", target: "JupyterLabAppSettings" },
+                Member { name: "SpaceStorageSettings", target: "DefaultSpaceStorageSettings" },
+                Member { name: "DefaultLandingUri", target: "LandingUri" },
+                Member { name: "StudioWebPortal", target: "StudioWebPortal" },
+                Member { name: "CustomPosixUserConfig", target: "CustomPosixUserConfig" },
+                Member { name: "CustomFileSystemConfigs", target: "CustomFileSystemConfigs" },
+                Member { name: "StudioWebPortalSettings", target: "StudioWebPortalSettings" },
+                Member { name: "AutoMountHomeEFS", target: "AutoMountHomeEFS" },
+            ],
+            required: &[],
+        },
+    },
+    Shape { name: "UsersPerStep", kind: K::Integer { min: Some(1), max: Some(3) } },
+    Shape {
+        name: "UtilizationPercentagePerCore",
+        kind: K::Integer { min: Some(1), max: Some(100) },
+    },
+    Shape { name: "VCpuAmount", kind: K::Float { min: Some(0.0), max: Some(10000000.0) } },
+    Shape { name: "ValidationFraction", kind: K::Float { min: Some(0.0), max: Some(1.0) } },
     Shape {
         name: "VariantInstanceProvisionTimeoutInSeconds",
         kind: K::Integer { min: Some(300), max: Some(3600) },
@@ -6552,7 +21022,7 @@ static SHAPES: &[Shape] = &[
         kind: K::String {
             min: Some(0),
             max: Some(63),
-            pattern: Some(&P_CONTAINER_HOSTNAME),
+            pattern: Some(&P_AI_ENTITY_NAME),
             enum_values: &[],
             sensitive: false,
         },
@@ -6584,6 +21054,29 @@ static SHAPES: &[Shape] = &[
     },
     Shape { name: "VariantWeight", kind: K::Float { min: Some(0.0), max: None } },
     Shape {
+        name: "VectorConfig",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Dimension", target: "Dimension" },
+            ],
+            required: &["Dimension"],
+        },
+    },
+    Shape {
+        name: "VendorGuidance",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["NOT_PROVIDED", "STABLE", "TO_BE_ARCHIVED", "ARCHIVED"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "VersionAliasesList",
+        kind: K::List { member: "ImageVersionAliasPattern", min: Some(0), max: Some(20) },
+    },
+    Shape {
         name: "VersionId",
         kind: K::String {
             min: Some(1),
@@ -6603,6 +21096,50 @@ static SHAPES: &[Shape] = &[
             sensitive: false,
         },
     },
+    Shape {
+        name: "VisibilityConditions",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Key", target: "VisibilityConditionsKey" },
+                Member { name: "Value", target: "VisibilityConditionsValue" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "VisibilityConditionsKey",
+        kind: K::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some(&P_TAG_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "VisibilityConditionsList",
+        kind: K::List { member: "VisibilityConditions", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "VisibilityConditionsValue",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_TAG_KEY),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "VolumeId",
+        kind: K::String {
+            min: Some(1),
+            max: Some(256),
+            pattern: Some(&P_VOLUME_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
     Shape { name: "VolumeSizeInGB", kind: K::Integer { min: Some(1), max: None } },
     Shape {
         name: "VpcConfig",
@@ -6615,10 +21152,25 @@ static SHAPES: &[Shape] = &[
         },
     },
     Shape {
+        name: "VpcId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_NEO_VPC_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "VpcOnlyTrustedAccounts",
+        kind: K::List { member: "AccountId", min: Some(0), max: Some(20) },
+    },
+    Shape {
         name: "VpcSecurityGroupIds",
         kind: K::List { member: "SecurityGroupId", min: Some(1), max: Some(5) },
     },
     Shape { name: "WaitIntervalInSeconds", kind: K::Integer { min: Some(0), max: Some(3600) } },
+    Shape { name: "WaitTimeIntervalInSeconds", kind: K::Integer { min: Some(0), max: Some(3600) } },
     Shape {
         name: "WarmPoolResourceStatus",
         kind: K::String {
@@ -6626,6 +21178,143 @@ static SHAPES: &[Shape] = &[
             max: None,
             pattern: None,
             enum_values: &["Available", "Terminated", "Reused", "InUse"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WeeklyMaintenanceWindowStart",
+        kind: K::String {
+            min: Some(0),
+            max: Some(9),
+            pattern: Some(&P_WEEKLY_MAINTENANCE_WINDOW_START),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WeeklyScheduleTimeFormat",
+        kind: K::String {
+            min: Some(0),
+            max: Some(9),
+            pattern: Some(&P_WEEKLY_MAINTENANCE_WINDOW_START),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkerAccessConfiguration",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3Presign", target: "S3Presign" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "WorkforceIpAddressType",
+        kind: K::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ipv4", "dualstack"],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkforceName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_WORKFORCE_NAME),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkforceSecurityGroupId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_WORKFORCE_SECURITY_GROUP_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkforceSecurityGroupIds",
+        kind: K::List { member: "WorkforceSecurityGroupId", min: Some(1), max: Some(5) },
+    },
+    Shape {
+        name: "WorkforceSubnetId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_WORKFORCE_SUBNET_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkforceSubnets",
+        kind: K::List { member: "WorkforceSubnetId", min: Some(1), max: Some(16) },
+    },
+    Shape {
+        name: "WorkforceVpcConfigRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "VpcId", target: "WorkforceVpcId" },
+                Member { name: "SecurityGroupIds", target: "WorkforceSecurityGroupIds" },
+                Member { name: "Subnets", target: "WorkforceSubnets" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "WorkforceVpcId",
+        kind: K::String {
+            min: Some(0),
+            max: Some(32),
+            pattern: Some(&P_WORKFORCE_VPC_ID),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkloadSpec",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Inline", target: "String" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "WorkspaceSettings",
+        kind: K::Structure {
+            members: &[
+                Member { name: "S3ArtifactPath", target: "S3Uri" },
+                Member { name: "S3KmsKeyId", target: "KmsKeyId" },
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "WorkteamArn",
+        kind: K::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some(&P_WORKTEAM_ARN),
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "WorkteamName",
+        kind: K::String {
+            min: Some(1),
+            max: Some(63),
+            pattern: Some(&P_AI_ENTITY_NAME),
+            enum_values: &[],
             sensitive: false,
         },
     },
@@ -6638,7 +21327,23 @@ static P_ACCELERATOR_PARTITION_TYPE: Pattern = Pattern::new(
     &[],
 );
 static P_ACCEPT: Pattern = Pattern::new(".*", &[r"[^\n\r\x{85}\x{2028}\x{2029}]*"]);
-static P_ADDITIONAL_MODEL_CHANNEL_NAME: Pattern = Pattern::new(r"[A-Za-z0-9\.\-_]+", &[]);
+static P_ACCOUNT_ID: Pattern = Pattern::new(r"\d+", &["[0-9]+"]);
+static P_AI_ADAPTER_ID: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9])*", &[]);
+static P_AI_CHANNEL_NAME: Pattern = Pattern::new(r"[A-Za-z0-9\.\-_]+", &[]);
+static P_AI_ENTITY_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", &[]);
+static P_AI_MLFLOW_EXPERIMENT_NAME: Pattern = Pattern::new(r"[a-zA-Z0-9\-_./]+", &[]);
+static P_AI_MLFLOW_RESOURCE_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-(app|tracking-server)/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-(app|tracking-server)/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_AI_ML_RESERVATION_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z0-9\-]{1,14}/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z0-9\-]{1,14}/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_AI_RESOURCE_IDENTIFIER: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?([a-zA-Z0-9]([a-zA-Z0-9\-]){0,62})(?<!-)",
+    &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?([a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)"],
+);
 static P_ALARM_NAME: Pattern = Pattern::new(
     r"(?!\s*$).+",
     &[r"[^\n\r\x{85}\x{2028}\x{2029}]*[^ \t\n\x0B\x0C\r][^\n\r\x{85}\x{2028}\x{2029}]*"],
@@ -6646,6 +21351,14 @@ static P_ALARM_NAME: Pattern = Pattern::new(
 static P_ARN_OR_NAME: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)",
     &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"],
+);
+static P_ARTIFACT_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:artifact/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:artifact/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_ASSOCIATION_ENTITY_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:(experiment|experiment-trial-component|artifact|action|context)/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:(experiment|experiment-trial-component|artifact|action|context)/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_ATHENA_CATALOG: Pattern = Pattern::new(
     r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*",
@@ -6657,22 +21370,128 @@ static P_ATHENA_QUERY_STRING: Pattern = Pattern::new(
 );
 static P_ATHENA_WORK_GROUP: Pattern = Pattern::new("[a-zA-Z0-9._-]+", &[]);
 static P_ATTRIBUTE_NAME: Pattern = Pattern::new(".+", &[r"[^\n\r\x{85}\x{2028}\x{2029}]+"]);
+static P_AUTO_ML_JOB_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}", &[]);
+static P_AUTO_ML_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-]+", &[]);
+static P_BASE_MODEL_ARN: Pattern = Pattern::new(
+    r"(arn:[a-z0-9-.]{1,63}:sagemaker:[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)+:([0-9]{12}|aws):hub-content/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/Model/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(/[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4})?",
+    &[],
+);
+static P_BATCH_ADD_CLUSTER_NODES_REQUEST_CLIENT_TOKEN_STRING: Pattern = Pattern::new(
+    r"[\x21-\x7E]+",
+    &[],
+);
+static P_BRANCH: Pattern = Pattern::new(r"[^ ~^:?*\[]+", &[]);
 static P_BUCKET_NAME: Pattern = Pattern::new(r"[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9]", &[]);
 static P_CALLBACK_TOKEN: Pattern = Pattern::new("[a-zA-Z0-9]+", &[]);
+static P_CFN_STACK_PARAMETER_KEY: Pattern = Pattern::new(
+    ".{1,255}",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]{1,255}"],
+);
+static P_CFN_STACK_PARAMETER_VALUE: Pattern = Pattern::new(
+    ".{0,4096}",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]{0,4096}"],
+);
+static P_CFN_TEMPLATE_NAME: Pattern = Pattern::new(
+    "(?=.{1,32}$)[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+    &["[a-zA-Z0-9](-*[a-zA-Z0-9])*"],
+);
+static P_CFN_TEMPLATE_URL: Pattern = Pattern::new(
+    "(?=.{1,1024}$)(https)://([^/]+)/(.+)",
+    &[r"(https)://([^/]+)/([^\n\r\x{85}\x{2028}\x{2029}]+)"],
+);
+static P_CIDR: Pattern = Pattern::new(
+    r"(^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])(\/(3[0-2]|[1-2][0-9]|[0-9]))$)|(^s*((([0-9A-Fa-f]{1,4}:){7}([0-9A-Fa-f]{1,4}|:))|(([0-9A-Fa-f]{1,4}:){6}(:[0-9A-Fa-f]{1,4}|((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3})|:))|(([0-9A-Fa-f]{1,4}:){5}(((:[0-9A-Fa-f]{1,4}){1,2})|:((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3})|:))|(([0-9A-Fa-f]{1,4}:){4}(((:[0-9A-Fa-f]{1,4}){1,3})|((:[0-9A-Fa-f]{1,4})?:((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(([0-9A-Fa-f]{1,4}:){3}(((:[0-9A-Fa-f]{1,4}){1,4})|((:[0-9A-Fa-f]{1,4}){0,2}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(([0-9A-Fa-f]{1,4}:){2}(((:[0-9A-Fa-f]{1,4}){1,5})|((:[0-9A-Fa-f]{1,4}){0,3}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(([0-9A-Fa-f]{1,4}:){1}(((:[0-9A-Fa-f]{1,4}){1,6})|((:[0-9A-Fa-f]{1,4}){0,4}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(:(((:[0-9A-Fa-f]{1,4}){1,7})|((:[0-9A-Fa-f]{1,4}){0,5}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)(.(25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:)))(%.+)?s*(\/(12[0-8]|1[0-1][0-9]|[1-9][0-9]|[0-9]))$)",
+    &[r"(^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])(\/(3[0-2]|[1-2][0-9]|[0-9]))$)|(^s*((([0-9A-Fa-f]{1,4}:){7}([0-9A-Fa-f]{1,4}|:))|(([0-9A-Fa-f]{1,4}:){6}(:[0-9A-Fa-f]{1,4}|((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3})|:))|(([0-9A-Fa-f]{1,4}:){5}(((:[0-9A-Fa-f]{1,4}){1,2})|:((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3})|:))|(([0-9A-Fa-f]{1,4}:){4}(((:[0-9A-Fa-f]{1,4}){1,3})|((:[0-9A-Fa-f]{1,4})?:((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(([0-9A-Fa-f]{1,4}:){3}(((:[0-9A-Fa-f]{1,4}){1,4})|((:[0-9A-Fa-f]{1,4}){0,2}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(([0-9A-Fa-f]{1,4}:){2}(((:[0-9A-Fa-f]{1,4}){1,5})|((:[0-9A-Fa-f]{1,4}){0,3}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(([0-9A-Fa-f]{1,4}:){1}(((:[0-9A-Fa-f]{1,4}){1,6})|((:[0-9A-Fa-f]{1,4}){0,4}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:))|(:(((:[0-9A-Fa-f]{1,4}){1,7})|((:[0-9A-Fa-f]{1,4}){0,5}:((25[0-5]|2[0-4]d|1dd|[1-9]?d)([^\n\r\x{85}\x{2028}\x{2029}](25[0-5]|2[0-4]d|1dd|[1-9]?d)){3}))|:)))(%[^\n\r\x{85}\x{2028}\x{2029}]+)?s*(\/(12[0-8]|1[0-1][0-9]|[1-9][0-9]|[0-9]))$)"],
+);
 static P_CLARIFY_MIME_TYPE: Pattern = Pattern::new(
     r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9+.])*",
     &[],
 );
+static P_CLIENT_ID: Pattern = Pattern::new("[ -~]+", &[]);
 static P_CLIENT_TOKEN: Pattern = Pattern::new("[a-zA-Z0-9-]+", &[]);
+static P_CLUSTER_ACCOUNTING_DATABASE_ENDPOINT: Pattern = Pattern::new(
+    r"(?=.{1,255}$)([a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)*",
+    &[r"([a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)*"],
+);
+static P_CLUSTER_ACCOUNTING_DATABASE_NAME: Pattern = Pattern::new("[a-zA-Z0-9$_]+", &[]);
+static P_CLUSTER_ACCOUNTING_DATABASE_SECRET_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]*:[0-9]{12}:secret:.+",
+    &[r"arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]*:[0-9]{12}:secret:[^\n\r\x{85}\x{2028}\x{2029}]+"],
+);
+static P_CLUSTER_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:cluster/[a-z0-9]{12}",
+    &[],
+);
+static P_CLUSTER_AVAILABILITY_ZONE: Pattern = Pattern::new(
+    r"[a-z]{2}-[a-z]+-\d[a-z]",
+    &["[a-z]{2}-[a-z]+-[0-9][a-z]"],
+);
+static P_CLUSTER_DNS_NAME: Pattern = Pattern::new(
+    r"((fs|fc)i?-[0-9a-f]{8,}\..{4,253})",
+    &[r"((fs|fc)i?-[0-9a-f]{8,}\.[^\n\r\x{85}\x{2028}\x{2029}]{4,253})"],
+);
+static P_CLUSTER_FSX_MOUNT_PATH: Pattern = Pattern::new("/[a-zA-Z0-9._/-]+", &[]);
+static P_CLUSTER_KUBERNETES_LABEL_KEY: Pattern = Pattern::new(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?",
+    &[],
+);
+static P_CLUSTER_KUBERNETES_LABEL_VALUE: Pattern = Pattern::new(
+    "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
+    &[],
+);
+static P_CLUSTER_LIFE_CYCLE_CONFIG_FILE_NAME: Pattern = Pattern::new(
+    r"[\S\s]+",
+    &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]+"],
+);
+static P_CLUSTER_MOUNT_NAME: Pattern = Pattern::new("([A-Za-z0-9_-]{1,8})", &[]);
+static P_CLUSTER_NAME_OR_ARN: Pattern = Pattern::new(
+    r"((arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:cluster/[a-z0-9]{12})|([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}))",
+    &[],
+);
+static P_CLUSTER_NETWORK_INTERFACE_ID: Pattern = Pattern::new(
+    "eni-[0-9a-f]{8}(?:[0-9a-f]{9})?",
+    &[],
+);
+static P_CLUSTER_NODE_ID: Pattern = Pattern::new("i-[a-f0-9]{8}(?:[a-f0-9]{9})?", &[]);
+static P_CLUSTER_NODE_LOGICAL_ID: Pattern = Pattern::new(
+    r"[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]",
+    &[],
+);
+static P_CLUSTER_OPERATION_ID: Pattern = Pattern::new(
+    "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    &[],
+);
+static P_CLUSTER_SCHEDULER_CONFIG_ID: Pattern = Pattern::new("[a-z0-9]{12}", &[]);
+static P_CLUSTER_SCHEDULER_PRIORITY_CLASS_NAME: Pattern = Pattern::new(
+    "[a-z0-9]([-a-z0-9]*[a-z0-9]){0,39}?",
+    &[],
+);
 static P_CODE_REPOSITORY_NAME_OR_URL: Pattern = Pattern::new(
     "https://([^/]+)/?(.*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
     &[r"https://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*"],
 );
-static P_CONTAINER_HOSTNAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", &[]);
+static P_COGNITO_USER_GROUP: Pattern = Pattern::new(
+    r"[\p{L}\p{M}\p{S}\p{N}\p{P}]+",
+    &["[", UNICODE_L, UNICODE_M, UNICODE_S, UNICODE_N, UNICODE_P, "]+"],
+);
+static P_COGNITO_USER_POOL: Pattern = Pattern::new(
+    r"[\w-]+_[0-9a-zA-Z]+",
+    &["[[a-zA-Z_0-9]-]+_[0-9a-zA-Z]+"],
+);
 static P_CONTAINER_IMAGE: Pattern = Pattern::new(r"[\S]+", &[r"[[^ \t\n\x0B\x0C\r]]+"]);
 static P_CONTENT_DIGEST: Pattern = Pattern::new("[Ss][Hh][Aa]256:[0-9a-fA-F]{64}", &[]);
+static P_CONTEXT_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,119}", &[]);
+static P_CONTEXT_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:context\/)?([a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,119})",
+    &[],
+);
+static P_COUNTRY_CODE: Pattern = Pattern::new("[A-Z]{2}", &[]);
 static P_CSV_CONTENT_TYPE: Pattern = Pattern::new(
     r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*",
+    &[],
+);
+static P_CUSTOMER_KMS_KEY_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:kms:[a-z0-9\-]+:[0-9]{12}:key/(mrk-)?[a-f0-9\-]+",
     &[],
 );
 static P_CUSTOMER_METADATA_KEY: Pattern = Pattern::new(
@@ -6683,13 +21502,28 @@ static P_CUSTOMER_METADATA_VALUE: Pattern = Pattern::new(
     r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,256}",
     &["([", UNICODE_L, UNICODE_Z, UNICODE_N, r"_.:\/=+\-@]*)"],
 );
-static P_DATA_INPUT_CONFIG: Pattern = Pattern::new(
-    r"[\S\s]+",
-    &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]+"],
+static P_DESTINATION_RESOURCE_ARN: Pattern = Pattern::new(
+    "arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:(endpoint|inference-component)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    &[],
 );
 static P_DESTINATION_S3_URI: Pattern = Pattern::new(
     "(https|s3)://([^/])/?(.*)",
     &[r"(https|s3)://([^/])/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
+);
+static P_DEVICE_DESCRIPTION: Pattern = Pattern::new("[-a-zA-Z0-9_.,;:! ]*", &[]);
+static P_DOCUMENT_SCHEMA_VERSION: Pattern = Pattern::new(
+    r"\d{1,4}.\d{1,4}.\d{1,4}",
+    &[r"[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}"],
+);
+static P_DOMAIN_ID: Pattern = Pattern::new("d-(-*[a-z0-9]){1,61}", &[]);
+static P_EDGE_VERSION: Pattern = Pattern::new(r"[a-zA-Z0-9\ \_\.]+", &[]);
+static P_EKS_CLUSTER_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:eks:[a-z0-9\-]*:[0-9]{12}:cluster\/[0-9A-Za-z][A-Za-z0-9\-_]{0,99}",
+    &[],
+);
+static P_ENDPOINT_POLICY_DOCUMENT: Pattern = Pattern::new(
+    r".*(?:[ \r\n\t].*)*.*",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]*(?:[ \r\n\t][^\n\r\x{85}\x{2028}\x{2029}]*)*[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_ENTITY_DESCRIPTION: Pattern = Pattern::new(
     r"[\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*",
@@ -6700,40 +21534,175 @@ static P_ENVIRONMENT_VALUE: Pattern = Pattern::new(
     r"[\S\s]*",
     &[r"[[^ \t\n\x0B\x0C\r][ \t\n\x0B\x0C\r]]*"],
 );
-static P_EXPERIMENT_ENTITY_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}", &[]);
-static P_FEATURE_GROUP_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}", &[]);
-static P_FILE_SYSTEM_ID: Pattern = Pattern::new("(fs-[0-9a-f]{8,})", &[]);
-static P_HUB_CONTENT_VERSION: Pattern = Pattern::new(
-    r"\d{1,4}.\d{1,4}.\d{1,4}",
-    &[r"[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}"],
+static P_EVENT_ID: Pattern = Pattern::new(
+    "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}",
+    &[],
 );
+static P_EXPERIMENT_ENTITY_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}", &[]);
+static P_EXPERIMENT_ENTITY_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:(experiment|experiment-trial|experiment-trial-component|artifact|action|context)\/)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,119})",
+    &[],
+);
+static P_EXTENSION_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:extension/(sagemaker|eks|pcs)-[a-z0-9-]+/[a-z0-9-]+/[a-z0-9]+",
+    &[],
+);
+static P_EXTENSION_NAME: Pattern = Pattern::new("[a-z]([a-z0-9]|-[a-z0-9])*", &[]);
+static P_EXTENSION_VERSION: Pattern = Pattern::new(r"[0-9]+\.[0-9]+\.[0-9]+", &[]);
+static P_FEATURE_GROUP_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}", &[]);
+static P_FEATURE_GROUP_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:feature-group\/)?([a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63})",
+    &[],
+);
+static P_FEATURE_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}", &[]);
+static P_FEATURE_PARAMETER_KEY: Pattern = Pattern::new(
+    r"([\p{L}\p{Z}\p{N}_.:/=+\-]*)",
+    &["([", UNICODE_L, UNICODE_Z, UNICODE_N, r"_.:/=+\-]*)"],
+);
+static P_FILE_SYSTEM_ID: Pattern = Pattern::new("(fs-[0-9a-f]{8,})", &[]);
+static P_FILE_SYSTEM_PATH: Pattern = Pattern::new(r"\/\S*", &[r"\/[^ \t\n\x0B\x0C\r]*"]);
+static P_FILLING_TRANSFORMATION_VALUE: Pattern = Pattern::new(r"[a-zA-Z0-9\_\-]+", &[]);
+static P_FLOW_DEFINITION_NAME: Pattern = Pattern::new("[a-z0-9](-*[a-z0-9]){0,62}", &[]);
+static P_FLOW_DEFINITION_TASK_KEYWORD: Pattern = Pattern::new("[A-Za-z0-9]+( [A-Za-z0-9]+)*", &[]);
+static P_FLOW_DEFINITION_TASK_TITLE: Pattern = Pattern::new(
+    r"[\t\n\r -\uD7FF\uE000-\uFFFD]*",
+    &[r"[\t\n\r -\x{D7FF}\x{E000}-\x{FFFD}]*"],
+);
+static P_FORECAST_FREQUENCY: Pattern = Pattern::new(
+    "(1Y|Y|([1-9]|1[0-1])M|M|[1-4]W|W|[1-6]D|D|([1-9]|1[0-9]|2[0-3])H|H|([1-9]|[1-5][0-9])min)",
+    &[],
+);
+static P_FORECAST_QUANTILE: Pattern = Pattern::new(r"(^p[1-9]\d?$)", &["(^p[1-9][0-9]?$)"]);
+static P_FRAMEWORK_VERSION: Pattern = Pattern::new(r"[0-9]\.[A-Za-z0-9.]+", &[]);
+static P_GIT_CONFIG_URL: Pattern = Pattern::new(
+    "https://([^/]+)/?.{3,1016}",
+    &[r"https://([^/]+)/?[^\n\r\x{85}\x{2028}\x{2029}]{3,1016}"],
+);
+static P_GLOBAL_INFERENCE_GATEWAY_CLUSTER_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:cluster/[a-z0-9]{12}",
+    &[],
+);
+static P_GLOBAL_INFERENCE_GATEWAY_EXECUTION_ROLE_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:iam::[0-9]{12}:role/[\w+=,.@\-/]{1,1017}",
+    &[r"arn:aws[a-z\-]*:iam::[0-9]{12}:role/[[a-zA-Z_0-9]+=,.@\-/]{1,1017}"],
+);
+static P_GLOBAL_INFERENCE_GATEWAY_KUBERNETES_NAMESPACE: Pattern = Pattern::new(
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
+    &[],
+);
+static P_GLOBAL_INFERENCE_GATEWAY_KUBERNETES_RESOURCE_NAME: Pattern = Pattern::new(
+    "[a-z0-9]([-a-z0-9.]*[a-z0-9])?",
+    &[],
+);
+static P_GROUP_NAME_PATTERN: Pattern = Pattern::new(r"[\w+=,.@*-]+", &["[[a-zA-Z_0-9]+=,.@*-]+"]);
 static P_HUB_DATA_SET_ARN: Pattern = Pattern::new(
     r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/\d{1,4}.\d{1,4}.\d{1,4})?",
     &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/DataSet\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4})?"],
 );
+static P_HUB_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub\/)?[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub\/)?[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"],
+);
+static P_HUB_SEARCH_KEYWORD: Pattern = Pattern::new("[^A-Z]*", &[]);
+static P_HUMAN_TASK_UI_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:human-task-ui/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:human-task-ui/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_HUMAN_TASK_UI_NAME: Pattern = Pattern::new("[a-z0-9](-*[a-z0-9])*", &[]);
 static P_HYPER_PARAMETER_TRAINING_JOB_DEFINITION_NAME: Pattern = Pattern::new(
     "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}",
     &[],
 );
-static P_HYPER_PARAMETER_TUNING_JOB_NAME: Pattern = Pattern::new(
-    "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}",
+static P_IMAGE_ARN: Pattern = Pattern::new(
+    r"arn:aws(-[\w]+)*:sagemaker:.+:[0-9]{12}:image/[a-zA-Z0-9]([-.]?[a-zA-Z0-9])*",
+    &[r"arn:aws(-[[a-zA-Z_0-9]]+)*:sagemaker:[^\n\r\x{85}\x{2028}\x{2029}]+:[0-9]{12}:image/[a-zA-Z0-9]([-.]?[a-zA-Z0-9])*"],
+);
+static P_IMAGE_DELETE_PROPERTY: Pattern = Pattern::new("(^DisplayName$)|(^Description$)", &[]);
+static P_IMAGE_DISPLAY_NAME: Pattern = Pattern::new(
+    r"\S(.*\S)?",
+    &[r"[^ \t\n\x0B\x0C\r]([^\n\r\x{85}\x{2028}\x{2029}]*[^ \t\n\x0B\x0C\r])?"],
+);
+static P_IMAGE_ID: Pattern = Pattern::new("(ami-[0-9a-fA-F]{8,17}|default)", &[]);
+static P_IMAGE_NAME: Pattern = Pattern::new("[a-zA-Z0-9]([-.]?[a-zA-Z0-9]){0,62}", &[]);
+static P_IMAGE_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-.]+", &[]);
+static P_IMAGE_VERSION_ALIAS: Pattern = Pattern::new(
+    r"(^\d+$)|(^\d+.\d+$)|(^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$)",
+    &[r"(^[0-9]+$)|(^[0-9]+[^\n\r\x{85}\x{2028}\x{2029}][0-9]+$)|(^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$)"],
+);
+static P_IMAGE_VERSION_ALIAS_PATTERN: Pattern = Pattern::new(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)",
+    &[r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"],
+);
+static P_IMAGE_VERSION_ARN: Pattern = Pattern::new(
+    r"(arn:aws(-[\w]+)*:sagemaker:.+:[0-9]{12}:image-version/[a-z0-9]([-.]?[a-z0-9])*/[0-9]+|None)",
+    &[r"(arn:aws(-[[a-zA-Z_0-9]]+)*:sagemaker:[^\n\r\x{85}\x{2028}\x{2029}]+:[0-9]{12}:image-version/[a-z0-9]([-.]?[a-z0-9])*/[0-9]+|None)"],
+);
+static P_INFERENCE_COMPONENT_NAME: Pattern = Pattern::new(
+    r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
     &[],
 );
+static P_INFERENCE_ROUTER_SNS_TOPIC_ARN: Pattern = Pattern::new(
+    "arn:aws[a-z-]*:sns:[a-z0-9-]*:[0-9]{12}:[a-zA-Z0-9_.-]+",
+    &[],
+);
+static P_INSTANCE_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9.-]{16}",
+    &[],
+);
+static P_JOB_SCHEMA_VERSION: Pattern = Pattern::new(r"\d+\.\d+\.\d+", &[r"[0-9]+\.[0-9]+\.[0-9]+"]);
 static P_KMS_KEY_ID: Pattern = Pattern::new("[a-zA-Z0-9:/_-]*", &[]);
+static P_LABELING_JOB_ALGORITHM_SPECIFICATION_ARN: Pattern = Pattern::new(
+    "arn:.*",
+    &[r"arn:[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_LABEL_ATTRIBUTE_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}", &[]);
+static P_LAMBDA_FUNCTION_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:.*",
+    &[r"arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_LINEAGE_GROUP_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:lineage-group\/)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,119})",
+    &[],
+);
+static P_MAJOR_MINOR_VERSION: Pattern = Pattern::new(r"\d+\.\d+", &[r"[0-9]+\.[0-9]+"]);
+static P_MEDIA_TYPE: Pattern = Pattern::new(
+    r"[-\w]+\/[-\w+]+",
+    &[r"[-[a-zA-Z_0-9]]+\/[-[a-zA-Z_0-9]+]+"],
+);
 static P_METRICS_ENDPOINT_PATH: Pattern = Pattern::new(
     r"/(?!.*\.\.)[a-zA-Z0-9/_.\-]+",
     &[r"/(?:\.?[a-zA-Z0-9/_\-])+\.?|/\."],
 );
 static P_MINIMUM_INSTANCE_METADATA_SERVICE_VERSION: Pattern = Pattern::new("(1|2)", &[]);
+static P_MLFLOW_APP_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-app/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-app/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_MLFLOW_APP_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", &[]);
+static P_MLFLOW_VERSION: Pattern = Pattern::new(
+    "[0-9]*.[0-9]*.[0-9]*",
+    &[r"[0-9]*[^\n\r\x{85}\x{2028}\x{2029}][0-9]*[^\n\r\x{85}\x{2028}\x{2029}][0-9]*"],
+);
 static P_ML_FLOW_RESOURCE_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/.*",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:mlflow-[a-zA-Z-]*/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
-static P_ML_RESERVATION_ARN: Pattern = Pattern::new(
-    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z0-9\-]{1,14}/.*",
-    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z0-9\-]{1,14}/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+static P_ML_FRAMEWORK: Pattern = Pattern::new(
+    r"[a-zA-Z]+ ?\d+\.\d+(\.\d+)?",
+    &[r"[a-zA-Z]+ ?[0-9]+\.[0-9]+(\.[0-9]+)?"],
 );
-static P_MODEL_NAME: Pattern = Pattern::new(r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?", &[]);
+static P_MODEL_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_MODEL_CARD_EXPORT_JOB_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-card/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/export-job/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    &[],
+);
+static P_MODEL_CARD_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model-card/.*)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})",
+    &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model-card/[^\n\r\x{85}\x{2028}\x{2029}]*)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})"],
+);
 static P_MODEL_PACKAGE_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[\S]{1,2048}",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[[^ \t\n\x0B\x0C\r]]{1,2048}"],
@@ -6747,10 +21716,28 @@ static P_MODEL_PACKAGE_SOURCE_URI: Pattern = Pattern::new(
     r"[\p{L}\p{M}\p{Z}\p{N}\p{P}]{0,1024}",
     &["[", UNICODE_L, UNICODE_M, UNICODE_Z, UNICODE_N, UNICODE_P, "]*"],
 );
-static P_NAME_CONTAINS: Pattern = Pattern::new(r"[a-zA-Z0-9\-]+", &[]);
-static P_NOTEBOOK_INSTANCE_LIFECYCLE_CONFIG_NAME: Pattern = Pattern::new(
-    "[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+static P_MONITORING_S3_URI: Pattern = Pattern::new(
+    "(https|s3)://([^/]+)/?(.*)",
+    &[r"(https|s3)://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
+);
+static P_MONITORING_TIME_OFFSET_STRING: Pattern = Pattern::new(
+    ".?P.*",
+    &[r"[^\n\r\x{85}\x{2028}\x{2029}]?P[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
+static P_MOUNT_PATH: Pattern = Pattern::new(r"\/.*", &[r"\/[^\n\r\x{85}\x{2028}\x{2029}]*"]);
+static P_NEO_VPC_SECURITY_GROUP_ID: Pattern = Pattern::new("[-0-9a-zA-Z]+", &[]);
+static P_NOTIFICATION_TOPIC_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sns:[a-z0-9\-]*:[0-9]{12}:[a-zA-Z0-9_.-]*",
     &[],
+);
+static P_OIDC_ENDPOINT: Pattern = Pattern::new(r"https://\S+", &[r"https://[^ \t\n\x0B\x0C\r]+"]);
+static P_PARTNER_APP_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:partner-app\/app-[A-Z0-9]{12}",
+    &[],
+);
+static P_PIPELINE_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:([0-9]{12}|aws):pipeline/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:([0-9]{12}|aws):pipeline/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_PIPELINE_DEFINITION: Pattern = Pattern::new(
     r".*(?:[ \r\n\t].*)*",
@@ -6761,7 +21748,6 @@ static P_PIPELINE_EXECUTION_ARN: Pattern = Pattern::new(
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline\/[^\n\r\x{85}\x{2028}\x{2029}]*\/execution\/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_PIPELINE_EXECUTION_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}", &[]);
-static P_PIPELINE_NAME: Pattern = Pattern::new("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", &[]);
 static P_PIPELINE_NAME_OR_ARN: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:([0-9]{12}|aws):pipeline/.*)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,255})",
     &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:([0-9]{12}|aws):pipeline/[^\n\r\x{85}\x{2028}\x{2029}]*)?([a-zA-Z0-9](-*[a-zA-Z0-9]){0,255})"],
@@ -6772,28 +21758,60 @@ static P_PLATFORM_IDENTIFIER: Pattern = Pattern::new(
     "(notebook-al1-v1|notebook-al2-v1|notebook-al2-v2|notebook-al2-v3|notebook-al2023-v1|notebook-al2023-v2)",
     &[],
 );
+static P_Q_PROFILE_ARN: Pattern = Pattern::new(
+    "arn:[-.a-z0-9]{1,63}:codewhisperer:([-.a-z0-9]{0,63}:){2}([a-zA-Z0-9-_:/]){1,1023}",
+    &[],
+);
+static P_RECOMMENDATION_JOB_SUPPORTED_RESPONSE_MIME_TYPE: Pattern = Pattern::new(
+    r"[-\w]+\/.+",
+    &[r"[-[a-zA-Z_0-9]]+\/[^\n\r\x{85}\x{2028}\x{2029}]+"],
+);
+static P_REPOSITORY_URL: Pattern = Pattern::new(r"https://([.\-_a-zA-Z0-9]+/?){3,1016}", &[]);
+static P_RESERVED_CAPACITY_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:reserved-capacity/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:reserved-capacity/[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
 static P_RESOURCE_ARN: Pattern = Pattern::new(
     "arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+",
     &[r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:[^\n\r\x{85}\x{2028}\x{2029}]+"],
 );
-static P_RESPONSE_MIME_TYPE: Pattern = Pattern::new(
-    r"[-\w]+\/.+",
-    &[r"[-[a-zA-Z_0-9]]+\/[^\n\r\x{85}\x{2028}\x{2029}]+"],
+static P_RESOURCE_IDENTIFIER: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:.*\/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[^\n\r\x{85}\x{2028}\x{2029}]*\/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_ROLE_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+",
     &[r"arn:aws[a-z\-]*:iam::[0-9]{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"],
 );
-static P_S3_MODEL_URI: Pattern = Pattern::new(
-    "(https|s3)://([^/]+)/?(.*)",
-    &[r"(https|s3)://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
+static P_S3_SCHEMA_URI: Pattern = Pattern::new(
+    "(s3)://([^/]+)/?(.*)",
+    &[r"(s3)://([^/]+)/?([^\n\r\x{85}\x{2028}\x{2029}]*)"],
 );
-static P_SECURITY_GROUP_ID: Pattern = Pattern::new("[-0-9a-zA-Z]+", &[]);
+static P_SAGE_MAKER_IMAGE_VERSION_ALIAS: Pattern = Pattern::new(
+    "(?!^[.-])^([a-zA-Z0-9-_.]+)",
+    &[r"([a-zA-Z0-9_][a-zA-Z0-9_.\-]*)"],
+);
+static P_SAGE_MAKER_PUBLIC_HUB_CONTENT_ARN: Pattern = Pattern::new(
+    r"arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:aws:hub-content\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/Model\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}",
+    &[r"arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:aws:hub-content\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/Model\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}"],
+);
+static P_SAMPLE_WEIGHT_ATTRIBUTE_NAME: Pattern = Pattern::new("[a-zA-Z0-9_-]+", &[]);
+static P_SCOPE: Pattern = Pattern::new(r"[!#-\[\]-~]+( [!#-\[\]-~]+)*", &[]);
+static P_SECRET_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]*:[0-9]{12}:secret:.*",
+    &[r"arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]*:[0-9]{12}:secret:[^\n\r\x{85}\x{2028}\x{2029}]*"],
+);
 static P_SEQUENCE_LENGTH: Pattern = Pattern::new(r"\d+K", &["[0-9]+K"]);
 static P_SERVERLESS_JOB_BASE_MODEL_ARN: Pattern = Pattern::new(
     r"(arn:[a-z0-9-\.]{1,63}:sagemaker:\w+(?:-\w+)+:(\d{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/Model\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/\d{1,4}.\d{1,4}.\d{1,4})?",
     &[r"(arn:[a-z0-9-\.]{1,63}:sagemaker:[a-zA-Z_0-9]+(?:-[a-zA-Z_0-9]+)+:([0-9]{12}|aws):hub-content\/)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\/Model\/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}(\/[0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4}[^\n\r\x{85}\x{2028}\x{2029}][0-9]{1,4})?"],
 );
+static P_SERVICE_CATALOG_ENTITY_ID: Pattern = Pattern::new(r"[a-zA-Z0-9_\-]*", &[]);
+static P_SINGLE_SIGN_ON_APPLICATION_ARN: Pattern = Pattern::new(
+    r"arn:(aws|aws-us-gov|aws-cn|aws-iso|aws-iso-b):sso::[0-9]+:application\/[a-zA-Z0-9-_.]+\/apl-[a-zA-Z0-9]+",
+    &[],
+);
+static P_SINGLE_SIGN_ON_USER_IDENTIFIER: Pattern = Pattern::new("UserName", &[]);
 static P_SNS_TOPIC_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sns:[a-z0-9\-]*:[0-9]{12}:[a-zA-Z0-9_.-]+",
     &[],
@@ -6802,21 +21820,54 @@ static P_STAGE_DESCRIPTION: Pattern = Pattern::new(
     ".{0,1024}",
     &[r"[^\n\r\x{85}\x{2028}\x{2029}]{0,1024}"],
 );
+static P_STUDIO_LIFECYCLE_CONFIG_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:studio-lifecycle-config/.*|None)",
+    &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:studio-lifecycle-config/[^\n\r\x{85}\x{2028}\x{2029}]*|None)"],
+);
+static P_STUDIO_RESOURCE_SPEC_TRAINING_PLAN_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/.*|None)",
+    &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/[^\n\r\x{85}\x{2028}\x{2029}]*|None)"],
+);
 static P_TAG_KEY: Pattern = Pattern::new(
     r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)",
     &["([", UNICODE_L, UNICODE_Z, UNICODE_N, r"_.:/=+\-@]*)"],
 );
+static P_THING_NAME: Pattern = Pattern::new("[a-zA-Z0-9:_-]+", &[]);
 static P_TRAINING_PLAN_ARN: Pattern = Pattern::new(
     r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/.*",
     &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
+static P_TRAINING_PLAN_NAME_OR_ARN: Pattern = Pattern::new(
+    r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:training-plan/)?[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}",
+    &[],
+);
+static P_TRAINING_PLAN_OFFERING_ID: Pattern = Pattern::new(r"[a-z0-9\-]+", &[]);
 static P_TRAINING_REPOSITORY_CREDENTIALS_PROVIDER_ARN: Pattern = Pattern::new(
     r"arn:[\p{Alnum}\-]+:lambda:[\p{Alnum}\-]+:[0-9]{12}:function:.*",
     &[r"arn:[[a-zA-Z0-9]\-]+:lambda:[[a-zA-Z0-9]\-]+:[0-9]{12}:function:[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );
 static P_TRANSFORM_AMI_VERSION: Pattern = Pattern::new("[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*", &[]);
 static P_TRANSFORM_ENVIRONMENT_KEY: Pattern = Pattern::new("[a-zA-Z_][a-zA-Z0-9_]{0,1023}", &[]);
+static P_ULTRA_SERVER_TYPE: Pattern = Pattern::new(
+    r"ml.[a-z0-9\-.]+",
+    &[r"ml[^\n\r\x{85}\x{2028}\x{2029}][a-z0-9\-.]+"],
+);
+static P_UNIFIED_STUDIO_DOMAIN_ID: Pattern = Pattern::new("dzd[-_][a-zA-Z0-9_-]{1,36}", &[]);
+static P_UNIFIED_STUDIO_ENVIRONMENT_ID: Pattern = Pattern::new("[a-zA-Z0-9_-]{1,36}", &[]);
 static P_VERSIONED_ARN_OR_NAME: Pattern = Pattern::new(
     r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)(\/[0-9]{1,9})?",
     &[r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\/[0-9]{1,9})?"],
+);
+static P_VOLUME_ID: Pattern = Pattern::new("vol-[a-f0-9]{8}(?:[a-f0-9]{9})?", &[]);
+static P_WEEKLY_MAINTENANCE_WINDOW_START: Pattern = Pattern::new(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):([0-5]\d)",
+    &["(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01][0-9]|2[0-3]):([0-5][0-9])"],
+);
+static P_WORKFORCE_NAME: Pattern = Pattern::new(r"[a-zA-Z0-9]([a-zA-Z0-9\-]){0,62}", &[]);
+static P_WORKFORCE_SECURITY_GROUP_ID: Pattern = Pattern::new("sg-[0-9a-z]*", &[]);
+static P_WORKFORCE_SUBNET_ID: Pattern = Pattern::new("subnet-[0-9a-z]*", &[]);
+static P_WORKFORCE_VPC_ID: Pattern = Pattern::new("vpc-[0-9a-z]*", &[]);
+static P_WORKTEAM_ARN: Pattern = Pattern::new(
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.*",
+    &[r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/[^\n\r\x{85}\x{2028}\x{2029}]*"],
 );

@@ -987,6 +987,14 @@ pub struct DeleteEndpointInput {
     pub endpoint_name: Option<String>,
 }
 
+/// `DeleteHyperParameterTuningJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteHyperParameterTuningJobRequest {
+    #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
+    pub hyper_parameter_tuning_job_name: Option<String>,
+}
+
 /// `DeleteModelInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1037,6 +1045,14 @@ pub struct DeletePipelineRequest {
     pub client_request_token: Option<String>,
 }
 
+/// `DeleteProcessingJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteProcessingJobRequest {
+    #[serde(rename = "ProcessingJobName", skip_serializing_if = "Option::is_none")]
+    pub processing_job_name: Option<String>,
+}
+
 /// `DeleteTagsInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1045,6 +1061,14 @@ pub struct DeleteTagsInput {
     pub resource_arn: Option<String>,
     #[serde(rename = "TagKeys", skip_serializing_if = "Option::is_none")]
     pub tag_keys: Option<Vec<String>>,
+}
+
+/// `DeleteTrainingJobRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteTrainingJobRequest {
+    #[serde(rename = "TrainingJobName", skip_serializing_if = "Option::is_none")]
+    pub training_job_name: Option<String>,
 }
 
 /// `DeploymentConfig`.

@@ -1,0 +1,212 @@
+//! Operations the stored-resource engine answers (service/stored): every operation of the model
+//! that has no hand-written handler. The catalog says which rule each follows; this module calls
+//! the service and renders the output shape from the same catalog: each output member from the
+//! stored request, the ARN, the times, the status or a generated identifier, and a minimal
+//! value for each member the shape requires that sagebox has no value for.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::Answer;
+use crate::aws::time::now_epoch;
+use crate::service::stored::catalog::{
+    Family, OperationRule, OutKind, OutMember, RuleKind, catalog,
+};
+use crate::service::{Request, ServiceError, Services};
+use crate::store::stored::StoredRow;
+
+pub(super) async fn answer(s: &Services, op: &str, req: Request) -> Answer {
+    let Some(rule) = catalog().rule(op) else {
+        return Err(ServiceError::Internal(format!(
+            "{op} has no rule in the catalog"
+        )));
+    };
+    match rule.rule {
+        RuleKind::Real => Err(ServiceError::Internal(format!(
+            "operation {op} is implemented by hand but not dispatched"
+        ))),
+        RuleKind::Refused => Err(ServiceError::Validation(format!(
+            "sagebox does not support {op}: {}.",
+            rule.reason
+                .as_deref()
+                .unwrap_or("it has no local equivalent")
+        ))),
+        RuleKind::Family => family_op(s, rule, req).await,
+        RuleKind::Policy => {
+            let p = s.stored_policy(rule, op, &req).await?;
+            let mut out = Map::new();
+            for m in &rule.output {
+                let v = if m.ends_with("Arn") {
+                    Some(Value::String(p.arn.clone()))
+                } else if m.ends_with("Name") {
+                    Some(Value::String(p.name.clone()))
+                } else {
+                    p.document.as_ref().and_then(|d| d.get(m)).cloned()
+                };
+                if let Some(v) = v {
+                    out.insert(m.clone(), v);
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        RuleKind::List | RuleKind::Describe | RuleKind::Action => {
+            let parents = s
+                .stored_other(rule, &req, rule.rule == RuleKind::Describe)
+                .await?;
+            Ok(other_answer(rule, &req, &parents))
+        }
+    }
+}
+
+/// Defaults for what the output requires, the request's members the output echoes, and, for
+/// an answer about a parent, the parent's members of the same names.
+fn other_answer(rule: &OperationRule, req: &Request, parents: &[StoredRow]) -> Value {
+    let mut out = match &rule.defaults {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    for row in parents {
+        let Some(fam) = catalog().family(&row.family) else {
+            continue;
+        };
+        for m in &rule.output {
+            if let Some(v) = member_value(fam, row, m, None, now_epoch()) {
+                out.insert(m.clone(), v);
+            }
+        }
+    }
+    for m in rule.echo.iter().chain(&rule.output) {
+        if let Some(v) = req.get(m) {
+            out.insert(m.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+async fn family_op(s: &Services, rule: &OperationRule, req: Request) -> Answer {
+    let fam = rule
+        .family
+        .as_deref()
+        .and_then(|f| catalog().family(f))
+        .ok_or_else(|| ServiceError::Internal("a family rule without its family".into()))?;
+    let verb = rule.verb.as_deref().unwrap_or_default();
+    let row = match verb {
+        "Create" => s.stored_create(fam, req).await?,
+        "Describe" => {
+            let row = s.stored_describe(fam, &req).await?;
+            return Ok(describe(fam, hold(s, fam, &req, row).await?));
+        }
+        "List" => {
+            let page = s.stored_list(fam, &req).await?;
+            let list = fam.list_member.clone().unwrap_or_else(|| "Items".into());
+            let now = now_epoch();
+            let items: Vec<Value> = page
+                .rows
+                .iter()
+                .map(|r| render(fam, r, &fam.summary, &fam.summary_defaults, now))
+                .collect();
+            let mut out = json!({ list: items });
+            if let Some(t) = page.next_token {
+                out["NextToken"] = json!(t);
+            }
+            return Ok(out);
+        }
+        "Update" => s.stored_update(fam, req).await?,
+        "Delete" => s.stored_delete(fam, &req).await?,
+        "Start" | "Stop" => s.stored_run_state(fam, &req, verb).await?,
+        other => {
+            return Err(ServiceError::Internal(format!("no stored verb {other}")));
+        }
+    };
+    let now = now_epoch();
+    let mut out = Map::new();
+    for m in &rule.output {
+        if let Some(v) = member_value(fam, &row, m, None, now) {
+            out.insert(m.clone(), v);
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// A client's Describe of a resource whose status is about to settle waits for it (within
+/// `--describe-hold`), as the hand-written families' Describes do (see `hold`).
+async fn hold(
+    s: &Services,
+    fam: &Family,
+    req: &Request,
+    row: StoredRow,
+) -> Result<StoredRow, ServiceError> {
+    let limit = s.config().describe_hold as f64;
+    match row.next_at {
+        Some(at) if limit > 0.0 && at - now_epoch() <= limit => {
+            let wait = (at - now_epoch()).max(0.0);
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            s.stored_describe(fam, req).await
+        }
+        _ => Ok(row),
+    }
+}
+
+fn describe(fam: &Family, row: StoredRow) -> Value {
+    let body = render(
+        fam,
+        &row,
+        &fam.describe,
+        &fam.describe_defaults,
+        now_epoch(),
+    );
+    match &fam.nest {
+        Some(n) => json!({ n: body }),
+        None => body,
+    }
+}
+
+/// One resource as an output structure: its members in model order.
+fn render(
+    fam: &Family,
+    row: &StoredRow,
+    members: &[OutMember],
+    defaults: &Map<String, Value>,
+    now: f64,
+) -> Value {
+    let mut out = defaults.clone();
+    for m in members {
+        if let Some(v) = member_value(fam, row, &m.name, Some(m.kind), now) {
+            out.insert(m.name.clone(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+/// One output member's value; `kind` as the catalog classified it, or worked out from the name.
+fn member_value(
+    fam: &Family,
+    row: &StoredRow,
+    name: &str,
+    kind: Option<OutKind>,
+    now: f64,
+) -> Option<Value> {
+    let kind = kind.unwrap_or_else(|| {
+        if fam.arn_member.as_deref() == Some(name) {
+            OutKind::Arn
+        } else if fam.generated.contains_key(name) {
+            OutKind::Generated
+        } else if fam.status.as_ref().is_some_and(|s| s.member == name) {
+            OutKind::Status
+        } else {
+            OutKind::Echo
+        }
+    });
+    match kind {
+        OutKind::Arn => Some(Value::String(row.arn.clone())),
+        OutKind::Created => Some(json!(row.created)),
+        OutKind::Modified => Some(json!(row.modified)),
+        OutKind::Status => row.status_at(now).map(|s| Value::String(s.to_string())),
+        OutKind::Generated | OutKind::Echo => row
+            .request
+            .get(name)
+            .or_else(|| row.derived.get(name))
+            .cloned(),
+    }
+}
