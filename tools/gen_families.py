@@ -50,15 +50,45 @@ ARN_TYPES = {
 SAME_AS = {"AutoMLJobV2": "AutoMLJob"}
 
 # Families whose Describe answers one structure member holding the resource (Workforce, Workteam).
-NESTED = {"Workforce": "Workforce", "Workteam": "Workteam"}
+NESTED = {"Workforce": "Workforce", "Workteam": "Workteam", "ClusterExtension": "ExtensionDetails",
+          "TrainingSession": "TrainingSessionDetail"}
+
+# ARNs whose resource part is not "<type>/<identifying members>" (the model's ARN patterns say so):
+# `{Member}` is a member's value (lower case), `{id:N}` N random lowercase letters and digits,
+# `{ID:N}` N random capitals and digits.
+ARN_FORMATS = {
+    "Cluster": "cluster/{id:12}",
+    "ClusterExtension": "extension/sagemaker-{ExtensionName}/{id:12}/{id:12}",
+    "PartnerApp": "partner-app/app-{ID:12}",
+    "ModelCardExportJob": "model-card/{ModelCardName}/export-job/{ModelCardExportJobName}",
+    "Job": "job/{JobCategory}/{JobName}",
+    "GlobalInferenceGateway": "global-inference-gateway/{Id}",
+}
+
+# Identifying members too generic to name a parent: a Job's JobName is its own, not an
+# InferenceRecommendationsJob's.
+NOT_PARENT_KEYS = {"JobName"}
 
 # Families with numbered versions under one name: the member that numbers them. Create adds the
 # next version; Describe and Delete without it mean the latest.
 VERSIONED = {"ImageVersion": "Version"}
 
-# Generated identifiers: a prefix and the number of random lowercase letters and digits after it.
-ID_FORMATS = {"DomainId": ("d-", 12)}
+# Generated identifiers: a prefix and the number of random lowercase letters and digits after it,
+# or {"copy": member} for an identifier that is another member's value (a GlobalInferenceGateway
+# is described by its name).
+ID_FORMATS = {"DomainId": ("d-", 12), "ProjectId": ("p-", 12), "Identifier": {"copy": "Name"}}
 DEFAULT_ID = ("", 12)
+
+# Sample values for members an output requires and sagebox has no value for: the first that
+# fits the shape's pattern and length. `{type}` is the resource type an ARN pattern names.
+SAMPLES = [
+    "sagebox", "sagebox-1", "1", "1.0.0", "a",
+    "arn:aws:sagemaker:us-east-1:000000000000:{type}/sagebox",
+    "arn:aws:sagemaker:us-east-1:000000000000:{type}/abcdef123456",
+    "arn:aws:sagemaker:us-east-1:000000000000:{type}/sagemaker-sagebox/sagebox/abcdef123456",
+    "arn:aws:iam::000000000000:role/sagebox", "s3://sagebox/output", "https://localhost/sagebox",
+    "/dev/xvdf", "abcdef123456", "ABCDEF123456", "us-east-1", "000000000000",
+]
 
 # Statuses a family passes through, by the values its status enum offers. Each entry names, in
 # order of preference, the status a new resource shows, the one it settles into, and the
@@ -125,14 +155,52 @@ class Model:
         if t == "map":
             return {}
         if t == "string":
-            return s["enum"][0] if "enum" in s else ""
+            return s["enum"][0] if "enum" in s else sample_string(s)
         if t in ("integer", "long", "float", "double"):
             return max(s.get("min", 0), 0)
         if t == "boolean":
-            return False
+            return True
         if t == "timestamp":
             return 0
         return ""
+
+
+def sample_string(shape):
+    """The first sample that fits the shape's length and pattern ("" if none does)."""
+    pattern = shape.get("pattern")
+    kind = re.search(r":([a-z][a-z\-]*)(?:\\)?/", pattern or "")
+    lo, hi = shape.get("min", 0), shape.get("max", 1 << 20)
+    for sample in SAMPLES:
+        value = sample.replace("{type}", kind.group(1) if kind else "sagebox")
+        if len(value) < lo:
+            value = value + "0" * (lo - len(value))
+        if len(value) > hi:
+            continue
+        try:
+            if pattern is None or re.fullmatch(pattern, value):
+                return value
+        except re.error:
+            return value
+    return ""
+
+
+def reaches_member(m, shape_name, member, seen=None):
+    """Whether a structure the shape reaches has a member of this name (EndpointName inside a
+    monitoring job definition's EndpointInput)."""
+    seen = set() if seen is None else seen
+    if shape_name in seen:
+        return False
+    seen.add(shape_name)
+    s = m.shape(shape_name)
+    if s["type"] == "structure":
+        if member in s["members"]:
+            return True
+        return any(reaches_member(m, r["shape"], member, seen) for r in s["members"].values())
+    if s["type"] == "list":
+        return reaches_member(m, s["member"]["shape"], member, seen)
+    if s["type"] == "map":
+        return reaches_member(m, s["value"]["shape"], member, seen)
+    return False
 
 
 def status_member(m, noun, out_members):
@@ -162,7 +230,8 @@ def settle_table(values):
 
 
 def member_kind(name, shape, fam):
-    if name == fam["arn_member"]:
+    if name == fam["arn_member"] or (fam["arn_member"] and name.endswith(fam["arn_member"])
+                                     and name not in fam["create_input"]):
         return "arn"
     if shape["type"] == "timestamp" and CREATED.match(name):
         return "created"
@@ -175,14 +244,30 @@ def member_kind(name, shape, fam):
     return "echo"
 
 
-def out_members(m, fam, struct, defaults_from):
-    members = []
+def out_members(m, fam, struct):
+    """Each output member with where its value comes from; the defaults for the members the
+    shape requires (used where neither the request nor sagebox has a value); and, for members
+    the request may carry as structures, the defaults of what those structures require."""
+    members, fill = [], {}
+    create_in = fam["create_input"]
     for name, ref in struct["members"].items():
-        members.append({"name": name, "kind": member_kind(name, m.shape(ref["shape"]), fam)})
-    derivable = {x["name"] for x in members if x["kind"] != "echo"} | set(defaults_from)
+        entry = {"name": name, "kind": member_kind(name, m.shape(ref["shape"]), fam)}
+        if entry["kind"] == "echo" and name not in create_in:
+            # a member the request names differently (MonitoringJobDefinitionName for
+            # JobDefinitionName), or carries inside a structure (EndpointInput.EndpointName)
+            alias = next((k for k in create_in if name.endswith(k) and k != name), None)
+            if alias:
+                entry["from"] = alias
+            elif reaches_member(m, fam["create_shape"], name):
+                entry["kind"] = "deep"
+        members.append(entry)
+        target = m.shape(ref["shape"])
+        if target["type"] == "structure" and target.get("required"):
+            fill[name] = m.default(ref["shape"])
+    derived = {x["name"] for x in members if x["kind"] not in ("echo", "deep")}
     defaults = {r: m.default(struct["members"][r]["shape"]) for r in struct.get("required", [])
-                if r not in derivable and r != "NextToken"}
-    return members, defaults
+                if r not in derived}
+    return members, defaults, fill
 
 
 def family(m, noun):
@@ -201,6 +286,8 @@ def family(m, noun):
     required = describe_in.get("required", [])
     ids = [k for k in describe_in["members"] if k in required or k in create_in or k in create_out]
     generated = [k for k in ids if k not in create_in]
+    # identifiers the Create answer carries that the request did not (ProjectId, a gateway's Id)
+    generated += [k for k in create_out if k.endswith("Id") and k not in create_in and k not in generated]
     arn_member = next((k for k in create_out if k.endswith("Arn") and k != "ExecutionRoleArn"), None)
     if arn_member is None:
         arn_member = next((k for k in body["members"] if k == f"{noun}Arn"), None)
@@ -220,6 +307,9 @@ def family(m, noun):
         "ids": ids,
         "required_ids": [k for k in ids if k in required],
         "generated": {k: ("arn" if k.endswith("Arn") else ID_FORMATS.get(k, DEFAULT_ID)) for k in generated},
+        "arn_format": ARN_FORMATS.get(noun),
+        "create_input": list(create_in),
+        "create_shape": m.ops[ops["Create"]]["input"]["shape"],
         "nest": nest,
         "version_member": VERSIONED.get(noun),
         "status": None,
@@ -231,22 +321,23 @@ def family(m, noun):
     if smember and smember not in create_in:
         values = m.shape(body["members"][smember]["shape"])["enum"]
         fam["status"] = {"member": smember, **settle_table(values)}
-    members, defaults = out_members(m, fam, body, create_in)
+    members, defaults, fill = out_members(m, fam, body)
     fam["describe"] = members
     fam["describe_defaults"] = defaults
+    fam["describe_fill"] = fill
     if lst:
         lo = m.output(lst)
         list_member = next(k for k, r in lo["members"].items() if m.shape(r["shape"])["type"] == "list")
         summary_shape = m.shape(m.shape(lo["members"][list_member]["shape"])["member"]["shape"])
         fam["list_member"] = list_member
-        summary, sdefaults = out_members(m, fam, summary_shape, create_in)
+        summary, sdefaults, sfill = out_members(m, fam, summary_shape)
         fam["summary"] = summary
         fam["summary_defaults"] = sdefaults
+        fam["summary_fill"] = sfill
         fam["list_filters"] = list(m.input(lst)["members"])
         sort = m.input(lst)["members"].get("SortBy")
         fam["sort_by"] = m.shape(sort["shape"]).get("enum", []) if sort else []
-    if "Update" in ops:
-        fam["update_output"] = list(m.output(ops["Update"])["members"])
+    del fam["create_shape"]
     return fam
 
 
@@ -254,9 +345,19 @@ def parents(fams):
     """A family's parents: families whose single identifying member its Create input requires,
     or whose identifying members are a strict subset of its own."""
     by_id = {}
+    arn_of = {f["name"]: f["arn_member"] for f in fams.values()}
+    for f in fams.values():
+        if f["arn_member"] and f["name"] == f["store_as"] and f["arn_member"] not in ("Arn",):
+            by_id.setdefault(f["arn_member"], f["name"])
+    # an identifying member several families share (JobDefinitionName) names none of them
+    shared = {}
+    for f in fams.values():
+        if f["name"] == f["store_as"] and len(f["ids"]) == 1 and not f["version_member"]:
+            shared[f["ids"][0]] = shared.get(f["ids"][0], 0) + 1
     for f in fams.values():
         generic = f["ids"] and (f["ids"][0] in ("Name", "Identifier") or f["ids"][0].endswith("Arn"))
-        if len(f["ids"]) == 1 and not generic and f["name"] == f["store_as"]:
+        if len(f["ids"]) == 1 and not generic and f["name"] == f["store_as"] \
+                and shared.get(f["ids"][0]) == 1 and f["ids"][0] not in NOT_PARENT_KEYS:
             by_id.setdefault(f["ids"][0], f["name"])
     for f in fams.values():
         found = []
@@ -264,7 +365,7 @@ def parents(fams):
             p = by_id.get(member)
             if p and p != f["name"] and p != f["store_as"] and (member, p) not in found:
                 found.append((member, p))
-        f["parents"] = [{"member": mem, "family": p} for mem, p in found]
+        f["parents"] = [{"member": mem, "family": p, "arn_member": arn_of[p]} for mem, p in found]
         del f["create_required"]
 
 
@@ -324,7 +425,9 @@ def operation_rules(model, fams, implemented):
             rule.update(rule="real")
         elif op in by_op and not by_op[op][0]["hand_written"]:
             f, verb = by_op[op]
-            rule.update(rule="family", family=f["name"], verb=verb)
+            out = m.ops[op].get("output")
+            rule.update(rule="family", family=f["name"], verb=verb,
+                        defaults=m.default(out["shape"]) if out else {})
         elif op.endswith("Policy") and op.startswith(("Put", "Get", "Delete")):
             rule.update(rule="policy", refs=refs, policy=op[len(re.match("Put|Get|Delete", op).group(0)):])
         elif op.startswith("List"):

@@ -126,7 +126,10 @@ pub(super) async fn list_pipeline_executions(s: &Services, req: Request) -> Answ
 
 pub(super) async fn list_pipeline_execution_steps(s: &Services, req: Request) -> Answer {
     let l: ListPipelineExecutionStepsRequest = typed(&req)?;
-    let arn = required(l.pipeline_execution_arn, EXECUTION_ARN)?;
+    // the model leaves the execution optional; without one there are no steps to list
+    let Some(arn) = l.pipeline_execution_arn else {
+        return Ok(json!({ "PipelineExecutionSteps": [] }));
+    };
     let page = s
         .list_pipeline_execution_steps(
             &arn,

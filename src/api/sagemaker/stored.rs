@@ -104,7 +104,10 @@ async fn family_op(s: &Services, rule: &OperationRule, req: Request) -> Answer {
             let items: Vec<Value> = page
                 .rows
                 .iter()
-                .map(|r| render(fam, r, &fam.summary, &fam.summary_defaults, now))
+                .map(|r| {
+                    let shape = (&fam.summary, &fam.summary_defaults, &fam.summary_fill);
+                    render(fam, r, shape, now)
+                })
                 .collect();
             let mut out = json!({ list: items });
             if let Some(t) = page.next_token {
@@ -120,9 +123,15 @@ async fn family_op(s: &Services, rule: &OperationRule, req: Request) -> Answer {
         }
     };
     let now = now_epoch();
-    let mut out = Map::new();
+    let mut out = match &rule.defaults {
+        Value::Object(d) => d.clone(),
+        _ => Map::new(),
+    };
     for m in &rule.output {
-        if let Some(v) = member_value(fam, &row, m, None, now) {
+        // an Update of a Workforce answers the whole Workforce, as its Describe does
+        if fam.nest.as_deref() == Some(m.as_str()) {
+            out.insert(m.clone(), describe_body(fam, &row));
+        } else if let Some(v) = member_value(fam, &row, m, None, now) {
             out.insert(m.clone(), v);
         }
     }
@@ -149,46 +158,79 @@ async fn hold(
 }
 
 fn describe(fam: &Family, row: StoredRow) -> Value {
-    let body = render(
-        fam,
-        &row,
-        &fam.describe,
-        &fam.describe_defaults,
-        now_epoch(),
-    );
+    let body = describe_body(fam, &row);
     match &fam.nest {
         Some(n) => json!({ n: body }),
         None => body,
     }
 }
 
-/// One resource as an output structure: its members in model order.
-fn render(
-    fam: &Family,
-    row: &StoredRow,
-    members: &[OutMember],
-    defaults: &Map<String, Value>,
-    now: f64,
-) -> Value {
+fn describe_body(fam: &Family, row: &StoredRow) -> Value {
+    let shape = (&fam.describe, &fam.describe_defaults, &fam.describe_fill);
+    render(fam, row, shape, now_epoch())
+}
+
+/// An output structure's members, their defaults, and what structures inside require.
+type OutShape<'a> = (
+    &'a Vec<OutMember>,
+    &'a Map<String, Value>,
+    &'a Map<String, Value>,
+);
+
+/// One resource as an output structure: the shape's defaults, overlaid with each member's value;
+/// a structure the request carried gets what the output requires inside it filled in.
+fn render(fam: &Family, row: &StoredRow, shape: OutShape<'_>, now: f64) -> Value {
+    let (members, defaults, fill) = shape;
     let mut out = defaults.clone();
     for m in members {
-        if let Some(v) = member_value(fam, row, &m.name, Some(m.kind), now) {
-            out.insert(m.name.clone(), v);
+        let how = Some((m.kind, m.from.as_deref()));
+        let Some(mut v) = member_value(fam, row, &m.name, how, now) else {
+            continue;
+        };
+        if let Some(f) = fill.get(&m.name) {
+            fill_missing(&mut v, f);
         }
+        out.insert(m.name.clone(), v);
     }
     Value::Object(out)
 }
 
-/// One output member's value; `kind` as the catalog classified it, or worked out from the name.
+/// Adds what `defaults` has and `v` lacks, structure by structure.
+fn fill_missing(v: &mut Value, defaults: &Value) {
+    if let (Value::Object(have), Value::Object(want)) = (v, defaults) {
+        for (k, d) in want {
+            match have.get_mut(k) {
+                Some(existing) => fill_missing(existing, d),
+                None => {
+                    have.insert(k.clone(), d.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The first value of a member of this name inside the request's structures and lists.
+fn nested<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m
+            .get(name)
+            .or_else(|| m.values().find_map(|x| nested(x, name))),
+        Value::Array(a) => a.iter().find_map(|x| nested(x, name)),
+        _ => None,
+    }
+}
+
+/// One output member's value; `how` (its kind, and the request member it echoes) as the
+/// catalog classified it, or worked out from the name.
 fn member_value(
     fam: &Family,
     row: &StoredRow,
     name: &str,
-    kind: Option<OutKind>,
+    how: Option<(OutKind, Option<&str>)>,
     now: f64,
 ) -> Option<Value> {
-    let kind = kind.unwrap_or_else(|| {
-        if fam.arn_member.as_deref() == Some(name) {
+    let (kind, from) = how.unwrap_or_else(|| {
+        let kind = if fam.arn_member.as_deref() == Some(name) {
             OutKind::Arn
         } else if fam.generated.contains_key(name) {
             OutKind::Generated
@@ -196,7 +238,8 @@ fn member_value(
             OutKind::Status
         } else {
             OutKind::Echo
-        }
+        };
+        (kind, None)
     });
     match kind {
         OutKind::Arn => Some(Value::String(row.arn.clone())),
@@ -205,8 +248,9 @@ fn member_value(
         OutKind::Status => row.status_at(now).map(|s| Value::String(s.to_string())),
         OutKind::Generated | OutKind::Echo => row
             .request
-            .get(name)
+            .get(from.unwrap_or(name))
             .or_else(|| row.derived.get(name))
             .cloned(),
+        OutKind::Deep => nested(&row.request, name).cloned(),
     }
 }

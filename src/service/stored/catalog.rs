@@ -39,6 +39,11 @@ pub struct Family {
     /// The family whose rows these are (AutoMLJobV2 creates AutoMLJob resources).
     pub store_as: String,
     pub arn_type: String,
+    /// The ARN's resource part where it is not `<type>/<identifying members>`: `{Member}`, and
+    /// `{id:N}` / `{ID:N}` for N random lowercase (uppercase) letters and digits.
+    pub arn_format: Option<String>,
+    /// The Create input's members.
+    pub create_input: Vec<String>,
     /// The member that carries the resource's ARN in outputs.
     pub arn_member: Option<String>,
     /// What NameContains and SortBy=Name look at.
@@ -59,17 +64,19 @@ pub struct Family {
     pub errors: BTreeMap<String, Vec<String>>,
     pub describe: Vec<OutMember>,
     pub describe_defaults: serde_json::Map<String, Value>,
+    /// For structure members the request may carry: what the output shape requires inside them.
+    pub describe_fill: serde_json::Map<String, Value>,
     pub list_member: Option<String>,
     #[serde(default)]
     pub summary: Vec<OutMember>,
     #[serde(default)]
     pub summary_defaults: serde_json::Map<String, Value>,
     #[serde(default)]
+    pub summary_fill: serde_json::Map<String, Value>,
+    #[serde(default)]
     pub list_filters: Vec<String>,
     #[serde(default)]
     pub sort_by: Vec<String>,
-    #[serde(default)]
-    pub update_output: Vec<String>,
     pub parents: Vec<Reference>,
     pub hand_written: bool,
 }
@@ -81,6 +88,8 @@ pub enum Generated {
     Arn(String),
     /// A prefix and that many random lowercase letters and digits (`d-` and 12 for DomainId).
     Id(String, usize),
+    /// Another member's value (a GlobalInferenceGateway's Identifier is its Name).
+    Copy { copy: String },
 }
 
 /// The statuses a family passes through; `None` where its enum has no such status.
@@ -101,6 +110,8 @@ pub struct Statuses {
 pub struct OutMember {
     pub name: String,
     pub kind: OutKind,
+    /// The request member it echoes, where the names differ.
+    pub from: Option<String>,
 }
 
 /// Where an output member's value comes from.
@@ -115,6 +126,8 @@ pub enum OutKind {
     Status,
     /// An identifying member sagebox generated.
     Generated,
+    /// A member the request carries inside one of its structures.
+    Deep,
 }
 
 /// A member naming a resource of another family.
@@ -122,6 +135,8 @@ pub enum OutKind {
 pub struct Reference {
     pub member: String,
     pub family: String,
+    /// The member carrying the parent's ARN in outputs.
+    pub arn_member: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

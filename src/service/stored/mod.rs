@@ -132,22 +132,27 @@ impl Services {
             .map(|row| row.arn))
     }
 
-    /// Checks every parent the request names; the first missing one is not found.
+    /// Checks every parent the request names; the first missing one is not found. Returns
+    /// each parent's ARN by the member that carries it in outputs (ImageArn of an ImageVersion).
     async fn check_references(
         &self,
         refs: &[Reference],
         req: &Request,
         errors: &[String],
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<(String, String)>> {
+        let mut arns = Vec::new();
         for r in refs {
             let Some(value) = req.get(&r.member).and_then(text) else {
                 continue;
             };
-            if self.referenced(r, &value).await?.is_none() {
+            let Some(arn) = self.referenced(r, &value).await? else {
                 return Err(not_found(errors, &r.family, &value));
+            };
+            if let Some(m) = &r.arn_member {
+                arns.push((m.clone(), arn));
             }
         }
-        Ok(())
+        Ok(arns)
     }
 
     /// A row by its identifying members' values, or by ARN when a single member holds one.
@@ -206,23 +211,39 @@ impl Services {
 
     pub async fn stored_create(&self, fam: &Family, mut req: Request) -> ServiceResult<StoredRow> {
         let errs = errors(fam, "Create");
-        self.check_references(&fam.parents, &req, errs).await?;
+        let parent_arns = self.check_references(&fam.parents, &req, errs).await?;
         let tags = super::resources::tags_member(&req);
         super::tags::check_count(&tags)?;
         req.remove("Tags");
         let store = Self::storage(fam);
-        let mut derived = serde_json::Map::new();
-        let mut arn = None;
+        let mut derived: serde_json::Map<String, Value> = parent_arns
+            .into_iter()
+            .filter(|(m, _)| !req.contains_key(m))
+            .map(|(m, arn)| (m, Value::String(arn)))
+            .collect();
         for (member, how) in &fam.generated {
             let value = match how {
-                Generated::Arn(_) => {
-                    let a = self.sagemaker_arn(&store.arn_type, &random_id("", 32));
-                    arn = Some(a.clone());
-                    a
-                }
+                Generated::Arn(_) => continue,
                 Generated::Id(prefix, len) => random_id(prefix, *len),
+                Generated::Copy { copy } => req.get(copy).and_then(text).unwrap_or_default(),
             };
             derived.insert(member.clone(), Value::String(value));
+        }
+        let arn = match &store.arn_format {
+            Some(format) => self.stored_arn(format, &req, &derived),
+            None if fam
+                .generated
+                .values()
+                .any(|g| matches!(g, Generated::Arn(_))) =>
+            {
+                self.sagemaker_arn(&store.arn_type, &random_id("", 32))
+            }
+            None => String::new(),
+        };
+        for (member, how) in &fam.generated {
+            if matches!(how, Generated::Arn(_)) {
+                derived.insert(member.clone(), Value::String(arn.clone()));
+            }
         }
         let value_of = |m: &String| {
             req.get(m)
@@ -245,10 +266,12 @@ impl Services {
             derived.insert(vm.clone(), json!(latest + 1));
             key = format!("{key}/{}", latest + 1);
         }
-        let arn = arn.unwrap_or_else(|| {
+        let arn = if arn.is_empty() {
             let path: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
             self.sagemaker_arn(&store.arn_type, &path.join("/"))
-        });
+        } else {
+            arn
+        };
         let now = now_epoch();
         let (status, next_status) = match &fam.status {
             Some(s) if s.creating.is_some() => (s.creating.clone(), s.settled.clone()),
@@ -285,6 +308,41 @@ impl Services {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// An ARN from the family's format (see `Family::arn_format`).
+    fn stored_arn(
+        &self,
+        format: &str,
+        req: &Request,
+        derived: &serde_json::Map<String, Value>,
+    ) -> String {
+        let mut out = String::new();
+        let mut rest = format;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            let field = &rest[open + 1..open + close];
+            match field.split_once(':') {
+                Some((case, n)) => {
+                    let id = random_id("", n.parse().unwrap_or(12));
+                    out.push_str(&if case == "ID" { id.to_uppercase() } else { id });
+                }
+                None => {
+                    let v = req.get(field).or_else(|| derived.get(field)).and_then(text);
+                    out.push_str(&v.unwrap_or_default().to_lowercase());
+                }
+            }
+            rest = &rest[open + close + 1..];
+        }
+        out.push_str(rest);
+        let config = self.config();
+        format!(
+            "arn:aws:sagemaker:{}:{}:{out}",
+            config.region, config.account_id
+        )
     }
 
     pub async fn stored_describe(&self, fam: &Family, req: &Request) -> ServiceResult<StoredRow> {
@@ -359,10 +417,11 @@ impl Services {
             return Ok(());
         };
         for child in catalog().families.values() {
+            // a child that cannot be deleted (an EdgePackagingJob) does not pin its parent
+            if child.name != child.store_as || !child.operations.contains_key("Delete") {
+                continue;
+            }
             for p in child.parents.iter().filter(|p| p.family == store.name) {
-                if child.name != child.store_as {
-                    continue;
-                }
                 if let Some(c) = self
                     .store
                     .stored_referencing(&child.name, &p.member, &value)
