@@ -34,9 +34,8 @@ from model_requests import (RequestBuilder, operation_names, output_violations, 
                             validate_with_botocore)
 from support import sagebox_binary
 
-# Families whose Create starts containers (or needs a running endpoint): never driven through a
-# lifecycle on the fallback list (when the server cannot say which families are stored), nor made
-# as the parent a stored family needs; a family whose parent is one of these is skipped, noted.
+# Families whose Create starts containers (or needs a running endpoint): never made as the parent
+# a stored family needs; a family whose parent is one of these is skipped, noted.
 CONTAINER_FAMILIES = {"TrainingJob", "ProcessingJob", "TransformJob", "HyperParameterTuningJob",
                       "NotebookInstance", "Endpoint", "InferenceComponent"}
 
@@ -293,23 +292,18 @@ def breakdown(counter):
 # -- stored families ----------------------------------------------------------------------------
 
 def stored_families():
-    """(families, note): the families `sagebox ops --json` reports stored whose Create is stored
-    too; where the command fails, every family with a Create and a Describe except those that
-    start containers, with a note saying so."""
-    ops = operation_set()
-    try:
-        proc = subprocess.run([str(sagebox_binary()), "ops", "--json"], capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
-        entries = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        entries = None
-    if not isinstance(entries, list):
-        families = sorted(op[6:] for op in ops if op.startswith("Create")
-                          and f"Describe{op[6:]}" in ops and op[6:] not in CONTAINER_FAMILIES)
-        return families, "note: `sagebox ops --json` failed; every Create+Describe family tried"
-    mode = {e["operation"]: e.get("mode") for e in entries}
-    families = {e["family"] for e in entries if e.get("mode") == "stored" and e.get("family")}
-    return sorted(f for f in families if mode.get(f"Create{f}") == "stored"), ""
+    """(families, note): the families `sagebox ops --json` reports stored whose Create is
+    stored too. The command is part of what is tested: its failure fails the test."""
+    proc = subprocess.run([str(sagebox_binary()), "ops", "--json"], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL, check=True)
+    entries = json.loads(proc.stdout)
+    modes = Counter(e["mode"] for e in entries)
+    assert len(entries) == len(operation_set()), "sagebox ops lists every operation of the model"
+    assert set(modes) <= {"real", "stored", "refused"}, modes
+    mode = {e["operation"]: e["mode"] for e in entries}
+    families = {e["family"] for e in entries if e["mode"] == "stored" and e["family"]}
+    note = "sagebox ops: " + ", ".join(f"{n} {m}" for m, n in sorted(modes.items()))
+    return sorted(f for f in families if mode.get(f"Create{f}") == "stored"), note
 
 
 def list_operation(family):
