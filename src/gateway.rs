@@ -31,6 +31,8 @@ pub enum Route {
     /// An `X-Amz-Target` for a service sagebox does not serve.
     UnknownTarget(String),
     Runtime,
+    /// The Feature Store's record API (restJson1, signed for `sagemaker`).
+    FeatureStore,
     Sts,
     Iam,
     /// A query-protocol request whose service must be read from its `Action`.
@@ -51,6 +53,9 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
     }
     if method == Method::POST && path.starts_with("/endpoints/") && path.contains("/invocations") {
         return Route::Runtime;
+    }
+    if api::featurestore::is_feature_store_path(path) && is_feature_store(headers, query) {
+        return Route::FeatureStore;
     }
     if method == Method::POST
         && let Some(op) = api::cloudwatch::cbor_operation(path)
@@ -76,6 +81,19 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
         }
     }
     Route::S3
+}
+
+/// Whether a request on a Feature Store path is one: its client signs for `sagemaker` (the
+/// model's signingName), and an unsigned one counts only when path style, as a virtual-hosted
+/// S3 key (`bucket.localhost/FeatureGroup/...`) has the same path.
+fn is_feature_store(headers: &HeaderMap, query: Option<&str>) -> bool {
+    match credential_scope(headers, query) {
+        Some(scope) => scope.service == "sagemaker",
+        None => headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|h| api::s3::virtual_bucket(h).is_none()),
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -124,6 +142,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let resp = match &route {
         Route::S3 => s3(&state, req, &path, &request_id).await,
         Route::Runtime => api::runtime::handle(&state.services, req, &request_id).await,
+        Route::FeatureStore => api::featurestore::handle(&state.services, req, &request_id).await,
         Route::UnknownTarget(t) => api::json::unknown_operation(t).into_json_response(&request_id),
         Route::SageMaker(_)
         | Route::Logs(_)
@@ -338,7 +357,11 @@ fn signature_error(e: crate::aws::sigv4::SignatureError, route: &Route) -> AwsEr
     let s3 = *route == Route::S3;
     let json = matches!(
         route,
-        Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) | Route::Runtime
+        Route::SageMaker(_)
+            | Route::Logs(_)
+            | Route::UnknownTarget(_)
+            | Route::Runtime
+            | Route::FeatureStore
     ) || matches!(route, Route::CloudWatch(p, _) if *p != api::cloudwatch::Protocol::Query);
     let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
     match e {
@@ -448,7 +471,7 @@ fn skew_message(skew: &crate::aws::sigv4::Skew) -> String {
 fn render(route: &Route, err: AwsError, path: &str, request_id: &str) -> Response {
     match route {
         Route::S3 => err.into_s3_response(path, request_id),
-        Route::Runtime => err.into_rest_json_response(request_id),
+        Route::Runtime | Route::FeatureStore => err.into_rest_json_response(request_id),
         Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) => {
             err.into_json_response(request_id)
         }
@@ -545,6 +568,32 @@ mod tests {
             ),
             Route::Query
         );
+    }
+
+    #[test]
+    fn feature_store_paths_route_by_scope_and_host() {
+        let signed = |service: &str| {
+            let mut h = HeaderMap::new();
+            let auth = format!(
+                "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+            );
+            h.insert("authorization", auth.parse().unwrap());
+            h
+        };
+        let put = |h: &HeaderMap, path: &str| classify(&Method::PUT, path, None, h);
+        assert_eq!(
+            put(&signed("sagemaker"), "/FeatureGroup/fg"),
+            Route::FeatureStore
+        );
+        let batch = classify(&Method::POST, "/BatchGetRecord", None, &signed("sagemaker"));
+        assert_eq!(batch, Route::FeatureStore);
+        // an S3 key of a virtual-hosted bucket may have the same path
+        assert_eq!(put(&signed("s3"), "/FeatureGroup/fg"), Route::S3);
+        let virtual_host = headers(&[("host", "bucket.localhost:4599")]);
+        assert_eq!(put(&virtual_host, "/FeatureGroup/fg"), Route::S3);
+        let path_style = headers(&[("host", "127.0.0.1:4599")]);
+        assert_eq!(put(&path_style, "/FeatureGroup/fg"), Route::FeatureStore);
+        assert_eq!(put(&signed("sagemaker"), "/featuregroup/fg"), Route::S3);
     }
 
     #[test]

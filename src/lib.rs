@@ -211,6 +211,8 @@ impl Server {
             });
         }
         let result = listener::serve(self.listener, app, Listener::Main, limits, shutdown).await;
+        // rows the Feature Store's offline store still holds go out before the process ends
+        self.state.services.flush_offline_store().await;
         // Fails only when the bridge listener has ended already: nobody left to stop.
         stop_tx.send(true).ok();
         result

@@ -12,6 +12,7 @@ OPERATIONS = {
         "BatchDescribeModelPackage",
         "CreateEndpoint",
         "CreateEndpointConfig",
+        "CreateFeatureGroup",
         "CreateHyperParameterTuningJob",
         "CreateModel",
         "CreateModelPackage",
@@ -25,6 +26,7 @@ OPERATIONS = {
         "CreateTransformJob",
         "DeleteEndpoint",
         "DeleteEndpointConfig",
+        "DeleteFeatureGroup",
         "DeleteHyperParameterTuningJob",
         "DeleteModel",
         "DeleteModelPackage",
@@ -91,6 +93,13 @@ OPERATIONS = {
         "GetMetricStatistics",
         "ListMetrics",
         "PutMetricData",
+    ],
+    # the Feature Store's record API (restJson1, signed as "sagemaker"): api/featurestore.rs
+    "sagemaker-featurestore-runtime": [
+        "BatchGetRecord",
+        "DeleteRecord",
+        "GetRecord",
+        "PutRecord",
     ],
     "logs": [
         "CreateLogGroup",

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod cloudwatch;
+pub mod featurestore;
 pub mod iam;
 pub mod json;
 pub mod logs;

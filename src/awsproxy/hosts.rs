@@ -1,6 +1,7 @@
 //! Which AWS host names the proxy answers itself: the endpoints of the services sagebox serves
-//! (STS, IAM, SageMaker, SageMaker Runtime, CloudWatch Logs, S3 with its bucket virtual hosts),
-//! in the commercial, China and dual-stack (`api.aws`) domains. Every other name is tunnelled.
+//! (STS, IAM, SageMaker, SageMaker Runtime, the Feature Store Runtime, CloudWatch Logs, S3 with
+//! its bucket virtual hosts), in the commercial, China and dual-stack (`api.aws`) domains. Every
+//! other name is tunnelled.
 
 /// The DNS suffixes AWS endpoints live under, longest first so `amazonaws.com.cn` wins.
 const PARTITIONS: [&str; 3] = ["amazonaws.com.cn", "amazonaws.com", "api.aws"];
@@ -25,9 +26,19 @@ pub fn served(host: &str) -> bool {
                     "sts" | "sts-fips" | "logs" | "logs-fips" | "iam" | "iam-fips"
                 )
         }
-        // api.sagemaker.<region>, runtime.sagemaker.<region> (and their -fips forms).
+        // api.sagemaker.<region>, runtime.sagemaker.<region>, featurestore-runtime.sagemaker.
+        // <region> (and their -fips forms).
         [front, "sagemaker", region] => {
-            is_region(region) && matches!(*front, "api" | "api-fips" | "runtime" | "runtime-fips")
+            is_region(region)
+                && matches!(
+                    *front,
+                    "api"
+                        | "api-fips"
+                        | "runtime"
+                        | "runtime-fips"
+                        | "featurestore-runtime"
+                        | "featurestore-runtime-fips"
+                )
         }
         _ => false,
     }
@@ -112,6 +123,7 @@ mod tests {
             "iam.cn-north-1.amazonaws.com.cn",
             "api.sagemaker.us-east-1.amazonaws.com",
             "runtime.sagemaker.eu-west-1.amazonaws.com",
+            "featurestore-runtime.sagemaker.us-east-1.amazonaws.com",
             "logs.us-west-2.amazonaws.com",
             "s3.amazonaws.com",
             "s3.us-east-1.amazonaws.com",

@@ -5,6 +5,7 @@
 pub mod described;
 pub mod error;
 pub mod failure;
+pub mod featurestore;
 pub mod hosting;
 pub mod identity;
 pub mod invocation;
@@ -97,6 +98,8 @@ pub struct Services {
     issued: issued::IssuedCredentials,
     /// Terminal states the supervisors could not save yet (see `saving`).
     unsaved: saving::Unsaved,
+    /// Feature Store rows waiting for the offline store (see `featurestore`).
+    offline: featurestore::OfflineBuffer,
 }
 
 impl Services {
@@ -136,6 +139,7 @@ impl Services {
             notebooks: notebooks::Notebooks::default(),
             config: Arc::new(config),
             unsaved: Default::default(),
+            offline: Default::default(),
         })
     }
 

@@ -182,6 +182,17 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (arn, name)
     );",
+    // 13: the Feature Store's online store (store/features.rs): the latest record of each record
+    // identifier of a feature group, kept as the Record list PutRecord sent.
+    "CREATE TABLE feature_records (
+        feature_group TEXT NOT NULL COLLATE NOCASE,
+        record_id     TEXT NOT NULL,
+        event_time    REAL NOT NULL,
+        expires_at    REAL,
+        deleted       INTEGER NOT NULL DEFAULT 0,
+        record        TEXT NOT NULL,
+        PRIMARY KEY (feature_group, record_id)
+    );",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

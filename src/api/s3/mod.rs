@@ -129,24 +129,30 @@ struct LocalHost;
 
 impl S3Host for LocalHost {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
-        let name = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        });
-        for base in [".s3.localhost", ".localhost"] {
-            if let Some(bucket) = name.strip_suffix(base).filter(|b| !b.is_empty()) {
-                return Ok(VirtualHost::new(host).with_bucket(bucket));
-            }
-        }
-        // `<bucket>.s3.<region>.amazonaws.com`, as clients address it through `--aws-proxy`.
-        if let Some(bucket) = crate::awsproxy::hosts::s3_virtual_bucket(name) {
-            return Ok(VirtualHost::new(host).with_bucket(bucket));
-        }
-        Ok(VirtualHost::new(host))
+        Ok(match virtual_bucket(host) {
+            Some(bucket) => VirtualHost::new(host).with_bucket(bucket),
+            None => VirtualHost::new(host),
+        })
     }
+}
+
+/// The bucket a virtual-host-style Host header names (see `LocalHost`); None for path style.
+/// The gateway asks too: a virtual-hosted key may look like another api's path.
+pub fn virtual_bucket(host: &str) -> Option<&str> {
+    let name = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    for base in [".s3.localhost", ".localhost"] {
+        if let Some(bucket) = name.strip_suffix(base).filter(|b| !b.is_empty()) {
+            return Some(bucket);
+        }
+    }
+    // `<bucket>.s3.<region>.amazonaws.com`, as clients address it through `--aws-proxy`.
+    crate::awsproxy::hosts::s3_virtual_bucket(name)
 }
 
 struct S3Api {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::json;
 
+mod featurestore;
 mod hold;
 mod list;
 mod pipelines;
@@ -187,6 +188,8 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
         "UpdateModelPackage" => Box::pin(registry::update_model_package(s, req)),
         "DeleteModelPackage" => Box::pin(registry::delete_model_package(s, req)),
         "BatchDescribeModelPackage" => Box::pin(registry::batch_describe_model_package(s, req)),
+        "CreateFeatureGroup" => Box::pin(featurestore::create_feature_group(s, req)),
+        "DeleteFeatureGroup" => Box::pin(featurestore::delete_feature_group(s, req)),
         "AddTags" => Box::pin(add_tags(s, req)),
         "ListTags" => Box::pin(list_tags(s, req)),
         "DeleteTags" => Box::pin(delete_tags(s, req)),

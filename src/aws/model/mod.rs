@@ -1,6 +1,7 @@
 //! Request validation against botocore's service models, the way AWS's "Coral" front end does it.
 //!
-//! `tools/gen_models.py` turns each botocore model into a table module (`sagemaker`, `logs`, `cloudwatch`): the
+//! `tools/gen_models.py` turns each botocore model into a table module (`sagemaker`, `logs`,
+//! `cloudwatch`, `sagemaker_featurestore_runtime`): the
 //! operations sagebox implements, the shapes their inputs reach, and every operation name in the
 //! model; `typed` holds serde types for those shapes, and `unicode` the character classes the
 //! tables' patterns share. This module holds the table types and the one validator that walks a parsed awsJson body
@@ -16,6 +17,8 @@ pub mod cloudwatch;
 pub mod logs;
 #[rustfmt::skip]
 pub mod sagemaker;
+#[rustfmt::skip]
+pub mod sagemaker_featurestore_runtime;
 pub mod typed;
 #[rustfmt::skip]
 pub mod unicode;

@@ -419,6 +419,14 @@ pub struct ClarifyTextConfig {
     pub granularity: Option<ClarifyTextGranularity>,
 }
 
+/// `CollectionConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CollectionConfig {
+    #[serde(rename = "VectorConfig", skip_serializing_if = "Option::is_none")]
+    pub vector_config: Option<VectorConfig>,
+}
+
 /// `CollectionConfiguration`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -531,6 +539,32 @@ pub struct CreateEndpointInput {
     pub endpoint_config_name: Option<String>,
     #[serde(rename = "DeploymentConfig", skip_serializing_if = "Option::is_none")]
     pub deployment_config: Option<DeploymentConfig>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// `CreateFeatureGroupRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateFeatureGroupRequest {
+    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
+    pub feature_group_name: Option<String>,
+    #[serde(rename = "RecordIdentifierFeatureName", skip_serializing_if = "Option::is_none")]
+    pub record_identifier_feature_name: Option<String>,
+    #[serde(rename = "EventTimeFeatureName", skip_serializing_if = "Option::is_none")]
+    pub event_time_feature_name: Option<String>,
+    #[serde(rename = "FeatureDefinitions", skip_serializing_if = "Option::is_none")]
+    pub feature_definitions: Option<Vec<FeatureDefinition>>,
+    #[serde(rename = "OnlineStoreConfig", skip_serializing_if = "Option::is_none")]
+    pub online_store_config: Option<OnlineStoreConfig>,
+    #[serde(rename = "OfflineStoreConfig", skip_serializing_if = "Option::is_none")]
+    pub offline_store_config: Option<OfflineStoreConfig>,
+    #[serde(rename = "ThroughputConfig", skip_serializing_if = "Option::is_none")]
+    pub throughput_config: Option<ThroughputConfig>,
+    #[serde(rename = "RoleArn", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
@@ -889,6 +923,18 @@ pub struct DataCaptureConfig {
     pub capture_content_type_header: Option<CaptureContentTypeHeader>,
 }
 
+/// `DataCatalogConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DataCatalogConfig {
+    #[serde(rename = "TableName", skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "Catalog", skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    #[serde(rename = "Database", skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
 /// `DataProcessing`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -985,6 +1031,14 @@ pub struct DeleteEndpointConfigInput {
 pub struct DeleteEndpointInput {
     #[serde(rename = "EndpointName", skip_serializing_if = "Option::is_none")]
     pub endpoint_name: Option<String>,
+}
+
+/// `DeleteFeatureGroupRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteFeatureGroupRequest {
+    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
+    pub feature_group_name: Option<String>,
 }
 
 /// `DeleteHyperParameterTuningJobRequest`.
@@ -1299,6 +1353,20 @@ pub struct Explainability {
 pub struct ExplainerConfig {
     #[serde(rename = "ClarifyExplainerConfig", skip_serializing_if = "Option::is_none")]
     pub clarify_explainer_config: Option<ClarifyExplainerConfig>,
+}
+
+/// `FeatureDefinition`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FeatureDefinition {
+    #[serde(rename = "FeatureName", skip_serializing_if = "Option::is_none")]
+    pub feature_name: Option<String>,
+    #[serde(rename = "FeatureType", skip_serializing_if = "Option::is_none")]
+    pub feature_type: Option<FeatureType>,
+    #[serde(rename = "CollectionType", skip_serializing_if = "Option::is_none")]
+    pub collection_type: Option<CollectionType>,
+    #[serde(rename = "CollectionConfig", skip_serializing_if = "Option::is_none")]
+    pub collection_config: Option<CollectionConfig>,
 }
 
 /// `FileSource`.
@@ -2267,6 +2335,42 @@ pub struct NotebookInstanceLifecycleHook {
     pub content: Option<String>,
 }
 
+/// `OfflineStoreConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OfflineStoreConfig {
+    #[serde(rename = "S3StorageConfig", skip_serializing_if = "Option::is_none")]
+    pub s3_storage_config: Option<S3StorageConfig>,
+    #[serde(rename = "DisableGlueTableCreation", skip_serializing_if = "Option::is_none")]
+    pub disable_glue_table_creation: Option<bool>,
+    #[serde(rename = "DataCatalogConfig", skip_serializing_if = "Option::is_none")]
+    pub data_catalog_config: Option<DataCatalogConfig>,
+    #[serde(rename = "TableFormat", skip_serializing_if = "Option::is_none")]
+    pub table_format: Option<TableFormat>,
+}
+
+/// `OnlineStoreConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OnlineStoreConfig {
+    #[serde(rename = "SecurityConfig", skip_serializing_if = "Option::is_none")]
+    pub security_config: Option<OnlineStoreSecurityConfig>,
+    #[serde(rename = "EnableOnlineStore", skip_serializing_if = "Option::is_none")]
+    pub enable_online_store: Option<bool>,
+    #[serde(rename = "TtlDuration", skip_serializing_if = "Option::is_none")]
+    pub ttl_duration: Option<TtlDuration>,
+    #[serde(rename = "StorageType", skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageType>,
+}
+
+/// `OnlineStoreSecurityConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OnlineStoreSecurityConfig {
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
 /// `OutputDataConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2795,6 +2899,18 @@ pub struct S3ModelDataSource {
     pub manifest_etag: Option<String>,
 }
 
+/// `S3StorageConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct S3StorageConfig {
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(rename = "ResolvedOutputS3Uri", skip_serializing_if = "Option::is_none")]
+    pub resolved_output_s3_uri: Option<String>,
+}
+
 /// `SelectedStep`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3015,6 +3131,18 @@ pub struct TensorBoardOutputConfig {
     pub s3_output_path: Option<String>,
 }
 
+/// `ThroughputConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ThroughputConfig {
+    #[serde(rename = "ThroughputMode", skip_serializing_if = "Option::is_none")]
+    pub throughput_mode: Option<ThroughputMode>,
+    #[serde(rename = "ProvisionedReadCapacityUnits", skip_serializing_if = "Option::is_none")]
+    pub provisioned_read_capacity_units: Option<i64>,
+    #[serde(rename = "ProvisionedWriteCapacityUnits", skip_serializing_if = "Option::is_none")]
+    pub provisioned_write_capacity_units: Option<i64>,
+}
+
 /// `TrafficRoutingConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3125,6 +3253,16 @@ pub struct TransformS3DataSource {
     pub s3_data_type: Option<S3DataType>,
     #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
     pub s3_uri: Option<String>,
+}
+
+/// `TtlDuration`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TtlDuration {
+    #[serde(rename = "Unit", skip_serializing_if = "Option::is_none")]
+    pub unit: Option<TtlDurationUnit>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
 }
 
 /// `TuningJobCompletionCriteria`.
@@ -3289,6 +3427,14 @@ pub struct UpdatePipelineRequest {
 pub struct VariantProperty {
     #[serde(rename = "VariantPropertyType", skip_serializing_if = "Option::is_none")]
     pub variant_property_type: Option<VariantPropertyType>,
+}
+
+/// `VectorConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct VectorConfig {
+    #[serde(rename = "Dimension", skip_serializing_if = "Option::is_none")]
+    pub dimension: Option<i64>,
 }
 
 /// `VpcConfig`.
@@ -3645,6 +3791,15 @@ string_enum! {
 }
 
 string_enum! {
+    /// `CollectionType`.
+    CollectionType {
+        List = "List",
+        Set = "Set",
+        Vector = "Vector",
+    }
+}
+
+string_enum! {
     /// `CompilationJobStatus`.
     CompilationJobStatus {
         Inprogress = "INPROGRESS",
@@ -3872,6 +4027,15 @@ string_enum! {
     FeatureStatus {
         Enabled = "ENABLED",
         Disabled = "DISABLED",
+    }
+}
+
+string_enum! {
+    /// `FeatureType`.
+    FeatureType {
+        Integral = "Integral",
+        Fractional = "Fractional",
+        String = "String",
     }
 }
 
@@ -4957,6 +5121,32 @@ string_enum! {
 }
 
 string_enum! {
+    /// `StorageType`.
+    StorageType {
+        Standard = "Standard",
+        StandardV2 = "Standard_V2",
+        InMemory = "InMemory",
+    }
+}
+
+string_enum! {
+    /// `TableFormat`.
+    TableFormat {
+        Default = "Default",
+        Glue = "Glue",
+        Iceberg = "Iceberg",
+    }
+}
+
+string_enum! {
+    /// `ThroughputMode`.
+    ThroughputMode {
+        OnDemand = "OnDemand",
+        Provisioned = "Provisioned",
+    }
+}
+
+string_enum! {
     /// `TrackingServerMaintenanceStatus`.
     TrackingServerMaintenanceStatus {
         MaintenanceInProgress = "MaintenanceInProgress",
@@ -5090,6 +5280,17 @@ string_enum! {
         Failed = "Failed",
         Stopping = "Stopping",
         Stopped = "Stopped",
+    }
+}
+
+string_enum! {
+    /// `TtlDurationUnit`.
+    TtlDurationUnit {
+        Seconds = "Seconds",
+        Minutes = "Minutes",
+        Hours = "Hours",
+        Days = "Days",
+        Weeks = "Weeks",
     }
 }
 

@@ -338,6 +338,7 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "AddTags" => round_trip::<AddTagsInput>,
         "CreateEndpoint" => round_trip::<CreateEndpointInput>,
         "CreateEndpointConfig" => round_trip::<CreateEndpointConfigInput>,
+        "CreateFeatureGroup" => round_trip::<CreateFeatureGroupRequest>,
         "CreateModel" => round_trip::<CreateModelInput>,
         "CreateNotebookInstance" => round_trip::<CreateNotebookInstanceInput>,
         "CreateNotebookInstanceLifecycleConfig" => {
@@ -352,6 +353,7 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "CreateTransformJob" => round_trip::<CreateTransformJobRequest>,
         "DeleteEndpoint" => round_trip::<DeleteEndpointInput>,
         "DeleteEndpointConfig" => round_trip::<DeleteEndpointConfigInput>,
+        "DeleteFeatureGroup" => round_trip::<DeleteFeatureGroupRequest>,
         "DeleteModel" => round_trip::<DeleteModelInput>,
         "DeleteNotebookInstance" => round_trip::<DeleteNotebookInstanceInput>,
         "DeleteNotebookInstanceLifecycleConfig" => {
@@ -519,6 +521,7 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
             "cfg",
         ),
         (&["DeleteModel", "DescribeModel"], "ModelName", "model"),
+        (&["DeleteFeatureGroup"], "FeatureGroupName", "fg"),
         (
             &[
                 "DeleteTrainingJob",
@@ -734,6 +737,26 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("CreateEndpointConfig", create_endpoint_config()),
+        (
+            "CreateFeatureGroup",
+            json!({
+                "FeatureGroupName": "fg", "RecordIdentifierFeatureName": "id",
+                "EventTimeFeatureName": "t",
+                "FeatureDefinitions": [
+                    {"FeatureName": "id", "FeatureType": "String"},
+                    {"FeatureName": "t", "FeatureType": "Fractional"},
+                    {"FeatureName": "tags", "FeatureType": "String", "CollectionType": "List"}
+                ],
+                "OnlineStoreConfig": {
+                    "EnableOnlineStore": true, "TtlDuration": {"Unit": "Seconds", "Value": 60}
+                },
+                "OfflineStoreConfig": {
+                    "S3StorageConfig": {"S3Uri": "s3://bucket/fs"},
+                    "DisableGlueTableCreation": false, "TableFormat": "Glue"
+                },
+                "RoleArn": ROLE, "Description": "d", "Tags": [{"Key": "k", "Value": "v"}]
+            }),
+        ),
         ("CreateNotebookInstance", create_notebook_instance()),
         (
             "CreateEndpoint",
@@ -993,6 +1016,49 @@ fn logs_requests_decode_and_render_back() {
         m,
         "DescribeLogStreams",
         &json!({"logGroupName": "g", "orderBy": "LastEventTime", "descending": true}),
+    );
+}
+
+#[test]
+fn feature_store_runtime_requests_decode_and_render_back() {
+    use super::sagemaker_featurestore_runtime as fs;
+    let m = &model::sagemaker_featurestore_runtime::MODEL;
+    let record = json!([
+        {"FeatureName": "id", "ValueAsString": "r1"},
+        {"FeatureName": "tags", "ValueAsStringList": ["a", "b"]}
+    ]);
+    round_trip::<fs::PutRecordRequest>(
+        m,
+        "PutRecord",
+        &json!({
+            "FeatureGroupName": "fg", "Record": record, "TargetStores": ["OnlineStore"],
+            "TtlDuration": {"Unit": "Minutes", "Value": 5}
+        }),
+    );
+    round_trip::<fs::GetRecordRequest>(
+        m,
+        "GetRecord",
+        &json!({
+            "FeatureGroupName": "fg", "RecordIdentifierValueAsString": "r1",
+            "FeatureNames": ["id"], "ExpirationTimeResponse": "Enabled"
+        }),
+    );
+    round_trip::<fs::DeleteRecordRequest>(
+        m,
+        "DeleteRecord",
+        &json!({
+            "FeatureGroupName": "fg", "RecordIdentifierValueAsString": "r1",
+            "EventTime": "2026-01-01T00:00:00Z", "DeletionMode": "HardDelete",
+            "TargetStores": ["OnlineStore", "OfflineStore"]
+        }),
+    );
+    round_trip::<fs::BatchGetRecordRequest>(
+        m,
+        "BatchGetRecord",
+        &json!({"Identifiers": [{
+            "FeatureGroupName": "fg", "RecordIdentifiersValueAsString": ["r1", "r2"],
+            "FeatureNames": ["id"]
+        }]}),
     );
 }
 
