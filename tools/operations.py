@@ -82,6 +82,7 @@ OPERATIONS = {
         "StopTransformJob",
         "UpdateEndpoint",
         "UpdateEndpointWeightsAndCapacities",
+        "UpdateFeatureGroup",
         "UpdateModelPackage",
         "UpdateNotebookInstance",
         "UpdateNotebookInstanceLifecycleConfig",

@@ -267,3 +267,39 @@ def test_deleting_the_group_removes_its_records(sm, fs):
             EventTimeFeatureName="when",
             FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"}])
     assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_update_adds_features_and_keeps_the_online_store(sdk_session, sm, fs):
+    FeatureDefinition = pytest.importorskip("sagemaker.feature_store.feature_definition")
+    name = unique("growing")
+    fg = FeatureGroup(name=name, sagemaker_session=sdk_session)
+    fg.load_feature_definitions(data_frame=frame()[["customer_id", "event_time"]])
+    fg.create(s3_uri=False, record_identifier_name="customer_id",
+              event_time_feature_name="event_time", role_arn=ROLE_ARN, enable_online_store=True)
+    assert wait_created(fg) == "Created"
+    fg.update(feature_additions=[FeatureDefinition.FeatureDefinition(
+        "visits", FeatureDefinition.FeatureTypeEnum.INTEGRAL)])
+    sm.update_feature_group(FeatureGroupName=name,
+                            OnlineStoreConfig={"TtlDuration": {"Unit": "Hours", "Value": 1}})
+    assert wait_created(fg) == "Created"
+    d = fg.describe()
+    assert [f["FeatureName"] for f in d["FeatureDefinitions"]] == [
+        "customer_id", "event_time", "visits"]
+    assert d["OnlineStoreConfig"] == {"EnableOnlineStore": True,
+                                      "TtlDuration": {"Unit": "Hours", "Value": 1}}
+    assert "OfflineStoreConfig" not in d
+    now = time.time()
+    fs.put_record(FeatureGroupName=name, Record=[
+        {"FeatureName": "customer_id", "ValueAsString": "v"},
+        {"FeatureName": "visits", "ValueAsString": "3"},
+        {"FeatureName": "event_time", "ValueAsString": str(now)}])
+    got = fs.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="v",
+                        ExpirationTimeResponse="Enabled")
+    assert as_dict(got["Record"])["visits"] == "3"
+    assert abs(pd.Timestamp(got["ExpiresAt"]).timestamp() - (now + 3600)) < 0.01
+    # without an offline store, a write that names it is refused
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        fs.put_record(FeatureGroupName=name, TargetStores=["OfflineStore"], Record=[
+            {"FeatureName": "customer_id", "ValueAsString": "v"},
+            {"FeatureName": "event_time", "ValueAsString": str(now)}])
+    assert e.value.response["Error"]["Code"] == "ValidationError"

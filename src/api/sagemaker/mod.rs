@@ -189,6 +189,7 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
         "DeleteModelPackage" => Box::pin(registry::delete_model_package(s, req)),
         "BatchDescribeModelPackage" => Box::pin(registry::batch_describe_model_package(s, req)),
         "CreateFeatureGroup" => Box::pin(featurestore::create_feature_group(s, req)),
+        "UpdateFeatureGroup" => Box::pin(featurestore::update_feature_group(s, req)),
         "DeleteFeatureGroup" => Box::pin(featurestore::delete_feature_group(s, req)),
         "AddTags" => Box::pin(add_tags(s, req)),
         "ListTags" => Box::pin(list_tags(s, req)),

@@ -101,6 +101,49 @@ impl Services {
         Ok(row)
     }
 
+    /// UpdateFeatureGroup: FeatureAdditions join FeatureDefinitions (a name already defined is
+    /// refused) and OnlineStoreConfig / ThroughputConfig updates merge into the group's, so a
+    /// new TTL keeps the online store enabled; then the stored engine's update.
+    pub async fn update_feature_group(&self, mut req: Request) -> ServiceResult<StoredRow> {
+        let fam = family()?;
+        let current = self.stored_find(fam, &req, "Update").await?;
+        let stored = &current.request;
+        if let Some(Value::Array(additions)) = req.remove("FeatureAdditions") {
+            let mut defs = stored["FeatureDefinitions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for add in additions {
+                let name = add["FeatureName"].as_str().unwrap_or_default();
+                let taken = defs.iter().any(|d| {
+                    d["FeatureName"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                });
+                if taken {
+                    return Err(ServiceError::Validation(format!(
+                        "The feature name [{name}] is already defined in the FeatureGroup [{}].",
+                        stored["FeatureGroupName"].as_str().unwrap_or_default()
+                    )));
+                }
+                defs.push(add);
+            }
+            req.insert("FeatureDefinitions".into(), Value::Array(defs));
+        }
+        for member in ["OnlineStoreConfig", "ThroughputConfig"] {
+            if let Some(Value::Object(update)) = req.remove(member) {
+                let mut merged = stored
+                    .get(member)
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                merged.extend(update);
+                req.insert(member.into(), Value::Object(merged));
+            }
+        }
+        self.stored_update(fam, req).await
+    }
+
     /// DeleteFeatureGroup: the stored engine's delete, and the group's online records with it
     /// (its offline files stay in the user's bucket, as SageMaker leaves them).
     pub async fn delete_feature_group(&self, req: &Request) -> ServiceResult<StoredRow> {

@@ -2363,6 +2363,16 @@ pub struct OnlineStoreConfig {
     pub storage_type: Option<StorageType>,
 }
 
+/// `OnlineStoreConfigUpdate`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OnlineStoreConfigUpdate {
+    #[serde(rename = "TtlDuration", skip_serializing_if = "Option::is_none")]
+    pub ttl_duration: Option<TtlDuration>,
+    #[serde(rename = "StorageType", skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageType>,
+}
+
 /// `OnlineStoreSecurityConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3143,6 +3153,18 @@ pub struct ThroughputConfig {
     pub provisioned_write_capacity_units: Option<i64>,
 }
 
+/// `ThroughputConfigUpdate`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ThroughputConfigUpdate {
+    #[serde(rename = "ThroughputMode", skip_serializing_if = "Option::is_none")]
+    pub throughput_mode: Option<ThroughputMode>,
+    #[serde(rename = "ProvisionedReadCapacityUnits", skip_serializing_if = "Option::is_none")]
+    pub provisioned_read_capacity_units: Option<i64>,
+    #[serde(rename = "ProvisionedWriteCapacityUnits", skip_serializing_if = "Option::is_none")]
+    pub provisioned_write_capacity_units: Option<i64>,
+}
+
 /// `TrafficRoutingConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3303,6 +3325,20 @@ pub struct UpdateEndpointWeightsAndCapacitiesInput {
     pub endpoint_name: Option<String>,
     #[serde(rename = "DesiredWeightsAndCapacities", skip_serializing_if = "Option::is_none")]
     pub desired_weights_and_capacities: Option<Vec<DesiredWeightAndCapacity>>,
+}
+
+/// `UpdateFeatureGroupRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpdateFeatureGroupRequest {
+    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
+    pub feature_group_name: Option<String>,
+    #[serde(rename = "FeatureAdditions", skip_serializing_if = "Option::is_none")]
+    pub feature_additions: Option<Vec<FeatureDefinition>>,
+    #[serde(rename = "OnlineStoreConfig", skip_serializing_if = "Option::is_none")]
+    pub online_store_config: Option<OnlineStoreConfigUpdate>,
+    #[serde(rename = "ThroughputConfig", skip_serializing_if = "Option::is_none")]
+    pub throughput_config: Option<ThroughputConfigUpdate>,
 }
 
 /// `UpdateModelPackageInput`.

@@ -354,6 +354,7 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "DeleteEndpoint" => round_trip::<DeleteEndpointInput>,
         "DeleteEndpointConfig" => round_trip::<DeleteEndpointConfigInput>,
         "DeleteFeatureGroup" => round_trip::<DeleteFeatureGroupRequest>,
+        "UpdateFeatureGroup" => round_trip::<UpdateFeatureGroupRequest>,
         "DeleteModel" => round_trip::<DeleteModelInput>,
         "DeleteNotebookInstance" => round_trip::<DeleteNotebookInstanceInput>,
         "DeleteNotebookInstanceLifecycleConfig" => {
@@ -737,6 +738,15 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("CreateEndpointConfig", create_endpoint_config()),
+        (
+            "UpdateFeatureGroup",
+            json!({
+                "FeatureGroupName": "fg",
+                "FeatureAdditions": [{"FeatureName": "n", "FeatureType": "Integral"}],
+                "OnlineStoreConfig": {"TtlDuration": {"Unit": "Days", "Value": 1}},
+                "ThroughputConfig": {"ThroughputMode": "OnDemand"}
+            }),
+        ),
         (
             "CreateFeatureGroup",
             json!({
