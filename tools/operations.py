@@ -98,8 +98,10 @@ OPERATIONS = {
     # the Feature Store's record API (restJson1, signed as "sagemaker"): api/featurestore.rs
     "sagemaker-featurestore-runtime": [
         "BatchGetRecord",
+        "BatchWriteRecord",
         "DeleteRecord",
         "GetRecord",
+        "ListRecords",
         "PutRecord",
     ],
     "logs": [

@@ -1,5 +1,6 @@
 //! SageMaker Feature Store Runtime (`sagemaker-featurestore-runtime`, restJson1): the record API
-//! of feature groups. Requests carry their members in the path (`/FeatureGroup/{name}`), the
+//! of feature groups (PutRecord, GetRecord, DeleteRecord, BatchGetRecord, BatchWriteRecord,
+//! ListRecords; UpdateRecord answers NotImplementedException). Requests carry their members in the path (`/FeatureGroup/{name}`), the
 //! query string and a JSON body; this module gathers them into one object by the model's member
 //! names, validates it against the model's tables like every other api, calls the service,
 //! and renders the output shape. Errors are the model's: ValidationError (400),
@@ -17,7 +18,8 @@ use crate::aws::model::InputError;
 use crate::aws::model::sagemaker_featurestore_runtime::MODEL;
 use crate::aws::model::typed::decode;
 use crate::aws::model::typed::sagemaker_featurestore_runtime::{
-    BatchGetRecordRequest, ExpirationTimeResponse,
+    BatchGetRecordRequest, BatchWriteRecordRequest, ExpirationTimeResponse, GetRecordRequest,
+    ListRecordsRequest,
 };
 use crate::service::featurestore::FoundRecord;
 use crate::service::{ServiceError, Services};
@@ -189,8 +191,7 @@ async fn serve(services: &Services, req: Request) -> Result<Value, AwsError> {
             Ok(Value::Null)
         }
         "GetRecord" => {
-            let input: crate::aws::model::typed::sagemaker_featurestore_runtime::GetRecordRequest =
-                decode(&members).map_err(typed)?;
+            let input: GetRecordRequest = decode(&members).map_err(typed)?;
             let enabled = input.expiration_time_response == Some(ExpirationTimeResponse::Enabled);
             let found = services.get_record(input).await.map_err(map_error)?;
             Ok(found.map_or_else(|| json!({}), |f| record_json(f, enabled)))
@@ -224,6 +225,38 @@ async fn serve(services: &Services, req: Request) -> Result<Value, AwsError> {
                 })
                 .collect();
             Ok(json!({"Records": records, "Errors": errors, "UnprocessedIdentifiers": []}))
+        }
+        "BatchWriteRecord" => {
+            let input: BatchWriteRecordRequest = decode(&members).map_err(typed)?;
+            let entries = input.entries.unwrap_or_default();
+            let failures = services
+                .batch_write_record(entries, input.ttl_duration)
+                .await
+                .map_err(map_error)?;
+            let errors: Vec<Value> = failures
+                .into_iter()
+                .map(|f| json!({"Entry": f.entry, "ErrorCode": f.code, "ErrorMessage": f.message}))
+                .collect();
+            Ok(json!({"Errors": errors, "UnprocessedEntries": []}))
+        }
+        "ListRecords" => {
+            let input: ListRecordsRequest = decode(&members).map_err(typed)?;
+            let name = input.feature_group_name.unwrap_or_default();
+            let include = input.include_soft_deleted_records.unwrap_or(false);
+            let (ids, next) = services
+                .list_records(
+                    &name,
+                    input.max_results,
+                    input.next_token.as_deref(),
+                    include,
+                )
+                .await
+                .map_err(map_error)?;
+            let mut out = json!({ "RecordIdentifiers": ids });
+            if let Some(t) = next {
+                out["NextToken"] = json!(t);
+            }
+            Ok(out)
         }
         _ => Err(AwsError::new(
             StatusCode::NOT_IMPLEMENTED,

@@ -147,6 +147,39 @@ impl Store {
         .await
     }
 
+    /// Up to `limit` record identifiers of a group after `after`, in order: soft-deleted ones
+    /// only with `include_deleted`, expired ones (as of `now`) never.
+    pub async fn feature_ids(
+        &self,
+        feature_group: &str,
+        after: Option<String>,
+        limit: usize,
+        include_deleted: bool,
+        now: f64,
+    ) -> StoreResult<Vec<String>> {
+        let g = feature_group.to_string();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT record_id FROM feature_records
+                 WHERE feature_group = ?1 AND record_id > ?2 AND (?3 OR deleted = 0)
+                   AND (expires_at IS NULL OR expires_at > ?4)
+                 ORDER BY record_id LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    g,
+                    after.unwrap_or_default(),
+                    include_deleted,
+                    now,
+                    limit as i64
+                ],
+                |r| r.get(0),
+            )?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
     /// Removes every record of a feature group (the group is being deleted); how many went.
     pub async fn feature_delete_group(&self, feature_group: &str) -> StoreResult<usize> {
         let g = feature_group.to_string();
@@ -219,6 +252,14 @@ mod tests {
         );
         assert!(s.feature_get("fg", "a").await.unwrap().is_none());
         s.feature_put(rec("b", 1.0, "x")).await.unwrap();
-        assert_eq!(s.feature_delete_group("fg").await.unwrap(), 1);
+        s.feature_put(rec("c", 1.0, "x")).await.unwrap();
+        s.feature_delete("fg", "c", 2.0, false).await.unwrap();
+        let ids = |after: Option<&str>, deleted| {
+            s.feature_ids("fg", after.map(str::to_string), 10, deleted, 0.0)
+        };
+        assert_eq!(ids(None, false).await.unwrap(), ["b"]);
+        assert_eq!(ids(None, true).await.unwrap(), ["b", "c"]);
+        assert_eq!(ids(Some("b"), true).await.unwrap(), ["c"]);
+        assert_eq!(s.feature_delete_group("fg").await.unwrap(), 2);
     }
 }

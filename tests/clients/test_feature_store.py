@@ -303,3 +303,55 @@ def test_update_adds_features_and_keeps_the_online_store(sdk_session, sm, fs):
             {"FeatureName": "customer_id", "ValueAsString": "v"},
             {"FeatureName": "event_time", "ValueAsString": str(now)}])
     assert e.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_batch_write_and_list_records(sm, fs):
+    name = unique("batched")
+    sm.create_feature_group(
+        FeatureGroupName=name, RecordIdentifierFeatureName="id", EventTimeFeatureName="t",
+        FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"},
+                            {"FeatureName": "t", "FeatureType": "Fractional"}],
+        OnlineStoreConfig={"EnableOnlineStore": True})
+    sm.describe_feature_group(FeatureGroupName=name)  # answers once the group is Created
+    entry = lambda i: {"FeatureGroupName": name, "Record": [  # noqa: E731
+        {"FeatureName": "id", "ValueAsString": f"r{i:02d}"},
+        {"FeatureName": "t", "ValueAsString": "1700000000"}]}
+    bad = {"FeatureGroupName": name, "Record": [{"FeatureName": "nope", "ValueAsString": "x"}]}
+    out = fs.batch_write_record(Entries=[entry(i) for i in range(5)] + [bad])
+    assert [e["Entry"] for e in out["Errors"]] == [bad]
+    assert out["Errors"][0]["ErrorCode"] == "ValidationError"
+    assert out["UnprocessedEntries"] == []
+    fs.delete_record(FeatureGroupName=name, RecordIdentifierValueAsString="r01",
+                     EventTime="1700000001")
+    first = fs.list_records(FeatureGroupName=name, MaxResults=2)
+    assert first["RecordIdentifiers"] == ["r00", "r02"]
+    rest = fs.list_records(FeatureGroupName=name, NextToken=first["NextToken"])
+    assert rest["RecordIdentifiers"] == ["r03", "r04"] and "NextToken" not in rest
+    every = fs.list_records(FeatureGroupName=name, IncludeSoftDeletedRecords=True)
+    assert every["RecordIdentifiers"] == [f"r{i:02d}" for i in range(5)]
+
+
+def test_offline_rows_are_written_when_sagebox_stops(sagebox_spawn, client_factory):
+    server = sagebox_spawn()
+    s3 = client_factory("s3", server.url)
+    sm = client_factory("sagemaker", server.url)
+    fs = client_factory("sagemaker-featurestore-runtime", server.url)
+    bucket, name = unique("offline"), unique("stopping")
+    s3.create_bucket(Bucket=bucket)
+    sm.create_feature_group(
+        FeatureGroupName=name, RecordIdentifierFeatureName="id", EventTimeFeatureName="t",
+        FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"},
+                            {"FeatureName": "t", "FeatureType": "String"}],
+        OnlineStoreConfig={"EnableOnlineStore": True},
+        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{bucket}"}})
+    sm.describe_feature_group(FeatureGroupName=name)
+    fs.put_record(FeatureGroupName=name, Record=[
+        {"FeatureName": "id", "ValueAsString": "kept"},
+        {"FeatureName": "t", "ValueAsString": "2026-03-04T05:06:07Z"}])
+    server.restart()  # SIGTERM within the second the row waits
+    keys, tables = offline_files(s3, bucket, "", at_least=1, timeout=0)
+    assert len(keys) == 1 and "/year=2026/month=03/day=04/hour=05/20260304T050607Z_" in keys[0]
+    assert tables[0].column("id").to_pylist() == ["kept"]
+    # the online store survives the restart too
+    got = fs.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="kept")
+    assert as_dict(got["Record"])["t"] == "2026-03-04T05:06:07Z"

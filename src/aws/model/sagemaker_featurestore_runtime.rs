@@ -30,8 +30,10 @@ pub static ALL_OPERATIONS: &[&str] = &[
 /// The operations whose input sagebox validates, sorted by name.
 static OPERATIONS: &[Operation] = &[
     Operation { name: "BatchGetRecord", input: Some("BatchGetRecordRequest") },
+    Operation { name: "BatchWriteRecord", input: Some("BatchWriteRecordRequest") },
     Operation { name: "DeleteRecord", input: Some("DeleteRecordRequest") },
     Operation { name: "GetRecord", input: Some("GetRecordRequest") },
+    Operation { name: "ListRecords", input: Some("ListRecordsRequest") },
     Operation { name: "PutRecord", input: Some("PutRecordRequest") },
 ];
 
@@ -62,6 +64,33 @@ static SHAPES: &[Shape] = &[
             required: &["Identifiers"],
         },
     },
+    Shape {
+        name: "BatchWriteRecordEntries",
+        kind: K::List { member: "BatchWriteRecordEntry", min: Some(1), max: Some(25) },
+    },
+    Shape {
+        name: "BatchWriteRecordEntry",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupNameOrArn" },
+                Member { name: "Record", target: "Record" },
+                Member { name: "TargetStores", target: "TargetStores" },
+                Member { name: "TtlDuration", target: "TtlDuration" },
+            ],
+            required: &["FeatureGroupName", "Record"],
+        },
+    },
+    Shape {
+        name: "BatchWriteRecordRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "Entries", target: "BatchWriteRecordEntries" },
+                Member { name: "TtlDuration", target: "TtlDuration" },
+            ],
+            required: &["Entries"],
+        },
+    },
+    Shape { name: "Boolean", kind: K::Boolean },
     Shape {
         name: "DeleteRecordRequest",
         kind: K::Structure {
@@ -140,6 +169,29 @@ static SHAPES: &[Shape] = &[
                 Member { name: "ExpirationTimeResponse", target: "ExpirationTimeResponse" },
             ],
             required: &["FeatureGroupName", "RecordIdentifierValueAsString"],
+        },
+    },
+    Shape { name: "ListRecordsMaxResults", kind: K::Integer { min: Some(1), max: Some(100) } },
+    Shape {
+        name: "ListRecordsNextToken",
+        kind: K::String {
+            min: Some(1),
+            max: Some(8192),
+            pattern: None,
+            enum_values: &[],
+            sensitive: false,
+        },
+    },
+    Shape {
+        name: "ListRecordsRequest",
+        kind: K::Structure {
+            members: &[
+                Member { name: "FeatureGroupName", target: "FeatureGroupNameOrArn" },
+                Member { name: "MaxResults", target: "ListRecordsMaxResults" },
+                Member { name: "NextToken", target: "ListRecordsNextToken" },
+                Member { name: "IncludeSoftDeletedRecords", target: "Boolean" },
+            ],
+            required: &["FeatureGroupName"],
         },
     },
     Shape {

@@ -1,13 +1,15 @@
-//! SageMaker Feature Store's records: PutRecord, GetRecord, DeleteRecord and BatchGetRecord of
-//! the `sagemaker-featurestore-runtime` API, against feature groups that the stored-resource
-//! engine keeps (CreateFeatureGroup goes through `create_feature_group` here, which adds what
-//! SageMaker resolves at creation: the offline store's ResolvedOutputS3Uri and Glue table).
+//! SageMaker Feature Store's records: PutRecord, GetRecord and DeleteRecord of the
+//! `sagemaker-featurestore-runtime` API (the batch calls and ListRecords are in `batch`), against
+//! feature groups that the stored-resource engine keeps (CreateFeatureGroup goes through
+//! `create_feature_group` here, which adds what SageMaker resolves at creation: the offline
+//! store's ResolvedOutputS3Uri and Glue table; Update and Delete are here too).
 //!
 //! The online store is a table of the latest record per identifier (store/features.rs); the
 //! offline store appends every write and delete to Parquet files in the group's S3 location
 //! (`offline`). A record's TTL (PutRecord's TtlDuration, else the group's) makes it expire at
 //! EventTime + TTL, after which it is no longer served.
 
+mod batch;
 pub mod group;
 mod offline;
 pub mod parquet;
@@ -18,8 +20,8 @@ use serde_json::{Value, json};
 use super::{Request, ServiceError, ServiceResult, Services};
 use crate::aws::model::typed::sagemaker::FeatureType;
 use crate::aws::model::typed::sagemaker_featurestore_runtime::{
-    BatchGetRecordIdentifier, DeleteRecordRequest, DeletionMode, FeatureValue, GetRecordRequest,
-    PutRecordRequest, TargetStore,
+    DeleteRecordRequest, DeletionMode, FeatureValue, GetRecordRequest, PutRecordRequest,
+    TargetStore,
 };
 use crate::aws::time::now_epoch;
 use crate::service::stored::catalog::{Family, catalog};
@@ -28,6 +30,7 @@ use crate::store::stored::StoredRow;
 use group::Group;
 use offline::{Destination, OfflineRow};
 
+pub use batch::{BatchRecords, WriteFailure};
 pub use offline::OfflineBuffer;
 
 /// A record the online store serves: its features (those asked for) and when it expires.
@@ -37,21 +40,22 @@ pub struct FoundRecord {
     pub expires_at: Option<f64>,
 }
 
-/// BatchGetRecord's answer, per group and identifier.
-#[derive(Debug, Default)]
-pub struct BatchRecords {
-    /// (group as named in the request, record identifier, the record).
-    pub records: Vec<(String, String, FoundRecord)>,
-    /// (group, record identifier, error code, message).
-    pub errors: Vec<(String, String, &'static str, String)>,
-}
-
 /// How an operation reports a feature group that is not there: GetRecord's model lists
 /// ResourceNotFound, PutRecord's and DeleteRecord's do not (SageMaker answers ValidationError).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Missing {
     NotFound,
     Validation,
+}
+
+/// The record API's error code for a service error (the api maps whole calls the same way).
+fn code_of(e: &ServiceError) -> &'static str {
+    match e {
+        ServiceError::NotFound(_) => "ResourceNotFound",
+        ServiceError::Internal(_) => "InternalFailure",
+        ServiceError::Conflict(_) => "ConflictException",
+        _ => "ValidationError",
+    }
 }
 
 fn family() -> ServiceResult<&'static Family> {
@@ -185,8 +189,13 @@ impl Services {
     }
 
     pub async fn put_record(&self, req: PutRecordRequest) -> ServiceResult<()> {
+        self.put_record_in(req, Missing::Validation).await
+    }
+
+    /// PutRecord, with `missing` saying how an unknown group is reported.
+    async fn put_record_in(&self, req: PutRecordRequest, missing: Missing) -> ServiceResult<()> {
         let name = req.feature_group_name.unwrap_or_default();
-        let group = self.feature_group(&name, Missing::Validation).await?;
+        let group = self.feature_group(&name, missing).await?;
         let checked = records::check(&group, req.record.as_deref().unwrap_or_default())?;
         let (online, offline) = self.targets(&group, &req.target_stores)?;
         let now = now_epoch();
@@ -353,51 +362,6 @@ impl Services {
             self.append_offline(&group, row);
         }
         Ok(())
-    }
-
-    /// BatchGetRecord: each identifier's records; a group that cannot be read is reported
-    /// once per record identifier it names, and the rest are still answered.
-    pub async fn batch_get_record(
-        &self,
-        identifiers: Vec<BatchGetRecordIdentifier>,
-    ) -> ServiceResult<BatchRecords> {
-        let mut out = BatchRecords::default();
-        for ident in identifiers {
-            let name = ident.feature_group_name.unwrap_or_default();
-            let ids = ident.record_identifiers_value_as_string.unwrap_or_default();
-            let fail = |out: &mut BatchRecords, e: ServiceError| {
-                let code = match e {
-                    ServiceError::NotFound(_) => "ResourceNotFound",
-                    ServiceError::Internal(_) => "InternalFailure",
-                    _ => "ValidationError",
-                };
-                for id in &ids {
-                    out.errors
-                        .push((name.clone(), id.clone(), code, e.to_string()));
-                }
-            };
-            let group = match self.feature_group(&name, Missing::NotFound).await {
-                Ok(g) => g,
-                Err(e) => {
-                    fail(&mut out, e);
-                    continue;
-                }
-            };
-            for id in &ids {
-                match self
-                    .online_record(&group, id, ident.feature_names.as_deref())
-                    .await
-                {
-                    Ok(Some(found)) => out.records.push((name.clone(), id.clone(), found)),
-                    Ok(None) => {}
-                    Err(e) => {
-                        fail(&mut out, e);
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -33,6 +33,30 @@ pub struct BatchGetRecordRequest {
     pub expiration_time_response: Option<ExpirationTimeResponse>,
 }
 
+/// `BatchWriteRecordEntry`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BatchWriteRecordEntry {
+    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
+    pub feature_group_name: Option<String>,
+    #[serde(rename = "Record", skip_serializing_if = "Option::is_none")]
+    pub record: Option<Vec<FeatureValue>>,
+    #[serde(rename = "TargetStores", skip_serializing_if = "Option::is_none")]
+    pub target_stores: Option<Vec<TargetStore>>,
+    #[serde(rename = "TtlDuration", skip_serializing_if = "Option::is_none")]
+    pub ttl_duration: Option<TtlDuration>,
+}
+
+/// `BatchWriteRecordRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BatchWriteRecordRequest {
+    #[serde(rename = "Entries", skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<BatchWriteRecordEntry>>,
+    #[serde(rename = "TtlDuration", skip_serializing_if = "Option::is_none")]
+    pub ttl_duration: Option<TtlDuration>,
+}
+
 /// `DeleteRecordRequest`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -73,6 +97,20 @@ pub struct GetRecordRequest {
     pub feature_names: Option<Vec<String>>,
     #[serde(rename = "ExpirationTimeResponse", skip_serializing_if = "Option::is_none")]
     pub expiration_time_response: Option<ExpirationTimeResponse>,
+}
+
+/// `ListRecordsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListRecordsRequest {
+    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
+    pub feature_group_name: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "IncludeSoftDeletedRecords", skip_serializing_if = "Option::is_none")]
+    pub include_soft_deleted_records: Option<bool>,
 }
 
 /// `PutRecordRequest`.

@@ -1062,6 +1062,22 @@ fn feature_store_runtime_requests_decode_and_render_back() {
             "TargetStores": ["OnlineStore", "OfflineStore"]
         }),
     );
+    round_trip::<fs::BatchWriteRecordRequest>(
+        m,
+        "BatchWriteRecord",
+        &json!({
+            "Entries": [{"FeatureGroupName": "fg", "Record": record, "TargetStores": ["OfflineStore"]}],
+            "TtlDuration": {"Unit": "Weeks", "Value": 2}
+        }),
+    );
+    round_trip::<fs::ListRecordsRequest>(
+        m,
+        "ListRecords",
+        &json!({
+            "FeatureGroupName": "fg", "MaxResults": 10, "NextToken": "t",
+            "IncludeSoftDeletedRecords": true
+        }),
+    );
     round_trip::<fs::BatchGetRecordRequest>(
         m,
         "BatchGetRecord",
