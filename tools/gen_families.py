@@ -423,6 +423,11 @@ def operation_rules(model, fams, implemented):
             rule.update(rule="refused", reason=REFUSED[op])
         elif op in implemented:
             rule.update(rule="real")
+            # a hand-written handler may wrap the engine's answer for its family
+            if op in by_op and not by_op[op][0]["hand_written"]:
+                f, verb = by_op[op]
+                out = m.ops[op].get("output")
+                rule.update(family=f["name"], verb=verb, defaults=m.default(out["shape"]) if out else {})
         elif op in by_op and not by_op[op][0]["hand_written"]:
             f, verb = by_op[op]
             out = m.ops[op].get("output")
@@ -445,6 +450,23 @@ def operation_rules(model, fams, implemented):
     return rules
 
 
+def search_resources(model, fams):
+    """Search's resource types: the SearchRecord member each answers in, the family whose
+    resources it searches (None: a kind sagebox never makes), and that member's shape members."""
+    m = Model(model)
+    record = m.shape("SearchRecord")["members"]
+    out = {}
+    for kind in m.shape("ResourceType")["enum"]:
+        member = {"ExperimentTrial": "Trial", "ExperimentTrialComponent": "TrialComponent"}.get(kind, kind)
+        if member not in record:
+            continue
+        shape = m.shape(record[member]["shape"])
+        out[kind] = {"record": member, "family": member if member in fams else None,
+                     "members": list(shape["members"])}
+    return out
+
+
 def generate(model, implemented):
     fams = families(model)
-    return {"families": fams, "operations": operation_rules(model, fams, set(implemented))}
+    return {"families": fams, "operations": operation_rules(model, fams, set(implemented)),
+            "search": search_resources(model, fams)}

@@ -8,7 +8,9 @@ regenerated files together with this one.
 
 OPERATIONS = {
     "sagemaker": [
+        "AddAssociation",
         "AddTags",
+        "AssociateTrialComponent",
         "BatchDescribeModelPackage",
         "CreateEndpoint",
         "CreateEndpointConfig",
@@ -23,6 +25,7 @@ OPERATIONS = {
         "CreateProcessingJob",
         "CreateTrainingJob",
         "CreateTransformJob",
+        "DeleteAssociation",
         "DeleteEndpoint",
         "DeleteEndpointConfig",
         "DeleteHyperParameterTuningJob",
@@ -35,6 +38,8 @@ OPERATIONS = {
         "DeleteProcessingJob",
         "DeleteTags",
         "DeleteTrainingJob",
+        "DeleteTrial",
+        "DeleteTrialComponent",
         "DescribeEndpoint",
         "DescribeEndpointConfig",
         "DescribeHyperParameterTuningJob",
@@ -49,6 +54,9 @@ OPERATIONS = {
         "DescribeProcessingJob",
         "DescribeTrainingJob",
         "DescribeTransformJob",
+        "DescribeTrialComponent",
+        "DisassociateTrialComponent",
+        "ListAssociations",
         "ListEndpointConfigs",
         "ListEndpoints",
         "ListHyperParameterTuningJobs",
@@ -67,7 +75,10 @@ OPERATIONS = {
         "ListTrainingJobs",
         "ListTrainingJobsForHyperParameterTuningJob",
         "ListTransformJobs",
+        "ListTrialComponents",
+        "ListTrials",
         "RetryPipelineExecution",
+        "Search",
         "SendPipelineExecutionStepFailure",
         "SendPipelineExecutionStepSuccess",
         "StartNotebookInstance",
@@ -91,6 +102,10 @@ OPERATIONS = {
         "GetMetricStatistics",
         "ListMetrics",
         "PutMetricData",
+    ],
+    "sagemaker-metrics": [
+        "BatchGetMetrics",
+        "BatchPutMetrics",
     ],
     "logs": [
         "CreateLogGroup",

@@ -7,6 +7,7 @@ pub mod cloudwatch;
 pub mod iam;
 pub mod json;
 pub mod logs;
+pub mod metrics;
 pub mod notebooks;
 pub mod query;
 pub mod runtime;

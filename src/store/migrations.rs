@@ -182,6 +182,24 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (arn, name)
     );",
+    // 13: experiments: associations between resources (a trial component and its trials;
+    // lineage edges), and the metrics logged against trial components
+    "CREATE TABLE associations (
+        source      TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        type        TEXT,
+        created     REAL NOT NULL,
+        PRIMARY KEY (source, destination)
+    );
+    CREATE INDEX associations_destination ON associations (destination);
+    CREATE TABLE trial_metrics (
+        component TEXT NOT NULL COLLATE NOCASE,
+        name      TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        step      INTEGER,
+        value     REAL NOT NULL
+    );
+    CREATE INDEX trial_metrics_component ON trial_metrics (component, name, timestamp);",
 ];
 
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

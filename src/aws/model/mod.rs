@@ -16,6 +16,8 @@ pub mod cloudwatch;
 pub mod logs;
 #[rustfmt::skip]
 pub mod sagemaker;
+#[rustfmt::skip]
+pub mod sagemaker_metrics;
 pub mod typed;
 #[rustfmt::skip]
 pub mod unicode;

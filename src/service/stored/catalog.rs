@@ -11,6 +11,17 @@ use serde_json::Value;
 pub struct Catalog {
     pub families: BTreeMap<String, Family>,
     pub operations: BTreeMap<String, OperationRule>,
+    /// Search's resource types (its `Resource` enum).
+    pub search: BTreeMap<String, SearchSpec>,
+}
+
+/// One Search resource type: the SearchRecord member its results go in, the family it searches
+/// (None: sagebox never makes such resources), and that member's shape members.
+#[derive(Debug, Deserialize)]
+pub struct SearchSpec {
+    pub record: String,
+    pub family: Option<String>,
+    pub members: Vec<String>,
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {

@@ -68,6 +68,13 @@ pub fn noun(family: &str) -> String {
     out
 }
 
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// A member's value as the text a key or a comparison uses.
 fn text(v: &Value) -> Option<String> {
     match v {
@@ -293,9 +300,10 @@ impl Services {
         match self.store.stored_insert(row.clone(), tags).await {
             Ok(()) => Ok(row),
             Err(crate::store::StoreError::AlreadyExists) => {
+                // "already exists" is what the SageMaker SDK looks for to load instead of create
                 let message = format!(
-                    "Cannot create already existing {} \"{}\".",
-                    noun(&fam.name),
+                    "{} \"{}\" already exists.",
+                    capitalised(&noun(&fam.name)),
                     row.arn
                 );
                 Err(if errs.iter().any(|e| e == "ResourceInUse") {
@@ -343,6 +351,11 @@ impl Services {
             "arn:aws:sagemaker:{}:{}:{out}",
             config.region, config.account_id
         )
+    }
+
+    /// Every resource of a stored family, oldest first. For Search.
+    pub async fn stored_rows(&self, fam: &Family) -> ServiceResult<Vec<StoredRow>> {
+        Ok(self.store.stored_all(&Self::storage(fam).name).await?)
     }
 
     pub async fn stored_describe(&self, fam: &Family, req: &Request) -> ServiceResult<StoredRow> {

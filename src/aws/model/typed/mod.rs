@@ -12,6 +12,8 @@ pub mod cloudwatch;
 pub mod logs;
 #[rustfmt::skip]
 pub mod sagemaker;
+#[rustfmt::skip]
+pub mod sagemaker_metrics;
 
 #[cfg(test)]
 mod tests;

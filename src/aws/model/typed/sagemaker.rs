@@ -21,6 +21,18 @@ pub struct AcceleratorPartitionLayout {
     pub accelerator_partition_types: Option<Vec<String>>,
 }
 
+/// `AddAssociationRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AddAssociationRequest {
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(rename = "AssociationType", skip_serializing_if = "Option::is_none")]
+    pub association_type: Option<AssociationEdgeType>,
+}
+
 /// `AddTagsInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -115,6 +127,16 @@ pub struct AppSpecification {
     pub container_entrypoint: Option<Vec<String>>,
     #[serde(rename = "ContainerArguments", skip_serializing_if = "Option::is_none")]
     pub container_arguments: Option<Vec<String>>,
+}
+
+/// `AssociateTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AssociateTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
 }
 
 /// `AsyncInferenceClientConfig`.
@@ -971,6 +993,16 @@ pub struct DebugRuleConfiguration {
     pub rule_parameters: Option<BTreeMap<String, String>>,
 }
 
+/// `DeleteAssociationRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteAssociationRequest {
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+}
+
 /// `DeleteEndpointConfigInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1069,6 +1101,22 @@ pub struct DeleteTagsInput {
 pub struct DeleteTrainingJobRequest {
     #[serde(rename = "TrainingJobName", skip_serializing_if = "Option::is_none")]
     pub training_job_name: Option<String>,
+}
+
+/// `DeleteTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+}
+
+/// `DeleteTrialRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteTrialRequest {
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
 }
 
 /// `DeploymentConfig`.
@@ -1201,6 +1249,14 @@ pub struct DescribeTransformJobRequest {
     pub transform_job_name: Option<String>,
 }
 
+/// `DescribeTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+}
+
 /// `DesiredWeightAndCapacity`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1213,6 +1269,16 @@ pub struct DesiredWeightAndCapacity {
     pub desired_instance_count: Option<i64>,
     #[serde(rename = "ServerlessUpdateConfig", skip_serializing_if = "Option::is_none")]
     pub serverless_update_config: Option<ProductionVariantServerlessUpdateConfig>,
+}
+
+/// `DisassociateTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DisassociateTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
 }
 
 /// `DriftCheckBaselines`.
@@ -1325,6 +1391,18 @@ pub struct FileSystemDataSource {
     pub file_system_type: Option<FileSystemType>,
     #[serde(rename = "DirectoryPath", skip_serializing_if = "Option::is_none")]
     pub directory_path: Option<String>,
+}
+
+/// `Filter`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Filter {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Operator", skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// `HubAccessConfig`.
@@ -1597,6 +1675,34 @@ pub struct IntegerParameterRange {
     pub max_value: Option<String>,
     #[serde(rename = "ScalingType", skip_serializing_if = "Option::is_none")]
     pub scaling_type: Option<HyperParameterScalingType>,
+}
+
+/// `ListAssociationsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListAssociationsRequest {
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(rename = "SourceType", skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    #[serde(rename = "DestinationType", skip_serializing_if = "Option::is_none")]
+    pub destination_type: Option<String>,
+    #[serde(rename = "AssociationType", skip_serializing_if = "Option::is_none")]
+    pub association_type: Option<AssociationEdgeType>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortAssociationsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
 }
 
 /// `ListEndpointConfigsInput`.
@@ -1995,6 +2101,52 @@ pub struct ListTransformJobsRequest {
     pub max_results: Option<i64>,
 }
 
+/// `ListTrialComponentsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListTrialComponentsRequest {
+    #[serde(rename = "ExperimentName", skip_serializing_if = "Option::is_none")]
+    pub experiment_name: Option<String>,
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortTrialComponentsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// `ListTrialsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListTrialsRequest {
+    #[serde(rename = "ExperimentName", skip_serializing_if = "Option::is_none")]
+    pub experiment_name: Option<String>,
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortTrialsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
 /// `ManagedConfiguration`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2245,6 +2397,16 @@ pub struct ModelQuality {
 pub struct MultiModelConfig {
     #[serde(rename = "ModelCacheSetting", skip_serializing_if = "Option::is_none")]
     pub model_cache_setting: Option<ModelCacheSetting>,
+}
+
+/// `NestedFilters`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NestedFilters {
+    #[serde(rename = "NestedPropertyName", skip_serializing_if = "Option::is_none")]
+    pub nested_property_name: Option<String>,
+    #[serde(rename = "Filters", skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
 }
 
 /// `NetworkConfig`.
@@ -2795,6 +2957,42 @@ pub struct S3ModelDataSource {
     pub manifest_etag: Option<String>,
 }
 
+/// `SearchExpression`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SearchExpression {
+    #[serde(rename = "Filters", skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+    #[serde(rename = "NestedFilters", skip_serializing_if = "Option::is_none")]
+    pub nested_filters: Option<Vec<NestedFilters>>,
+    #[serde(rename = "SubExpressions", skip_serializing_if = "Option::is_none")]
+    pub sub_expressions: Option<Vec<SearchExpression>>,
+    #[serde(rename = "Operator", skip_serializing_if = "Option::is_none")]
+    pub operator: Option<BooleanOperator>,
+}
+
+/// `SearchRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SearchRequest {
+    #[serde(rename = "Resource", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceType>,
+    #[serde(rename = "SearchExpression", skip_serializing_if = "Option::is_none")]
+    pub search_expression: Option<SearchExpression>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<String>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SearchSortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "CrossAccountFilterOption", skip_serializing_if = "Option::is_none")]
+    pub cross_account_filter_option: Option<CrossAccountFilterOption>,
+    #[serde(rename = "VisibilityConditions", skip_serializing_if = "Option::is_none")]
+    pub visibility_conditions: Option<Vec<VisibilityConditions>>,
+}
+
 /// `SelectedStep`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3291,6 +3489,16 @@ pub struct VariantProperty {
     pub variant_property_type: Option<VariantPropertyType>,
 }
 
+/// `VisibilityConditions`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct VisibilityConditions {
+    #[serde(rename = "Key", skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 /// `VpcConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3382,6 +3590,17 @@ string_enum! {
 }
 
 string_enum! {
+    /// `AssociationEdgeType`.
+    AssociationEdgeType {
+        ContributedTo = "ContributedTo",
+        AssociatedWith = "AssociatedWith",
+        DerivedFrom = "DerivedFrom",
+        Produced = "Produced",
+        SameAs = "SameAs",
+    }
+}
+
+string_enum! {
     /// `AsyncNotificationTopicTypes`.
     AsyncNotificationTopicTypes {
         SuccessNotificationTopic = "SUCCESS_NOTIFICATION_TOPIC",
@@ -3457,6 +3676,14 @@ string_enum! {
     BatchStrategy {
         MultiRecord = "MultiRecord",
         SingleRecord = "SingleRecord",
+    }
+}
+
+string_enum! {
+    /// `BooleanOperator`.
+    BooleanOperator {
+        And = "And",
+        Or = "Or",
     }
 }
 
@@ -4463,6 +4690,22 @@ string_enum! {
 }
 
 string_enum! {
+    /// `Operator`.
+    Operator {
+        Equals = "Equals",
+        NotEquals = "NotEquals",
+        GreaterThan = "GreaterThan",
+        GreaterThanOrEqualTo = "GreaterThanOrEqualTo",
+        LessThan = "LessThan",
+        LessThanOrEqualTo = "LessThanOrEqualTo",
+        Contains = "Contains",
+        Exists = "Exists",
+        NotExists = "NotExists",
+        In = "In",
+    }
+}
+
+string_enum! {
     /// `OptimizationJobStatus`.
     OptimizationJobStatus {
         Inprogress = "INPROGRESS",
@@ -4715,6 +4958,32 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ResourceType`.
+    ResourceType {
+        TrainingJob = "TrainingJob",
+        Experiment = "Experiment",
+        ExperimentTrial = "ExperimentTrial",
+        ExperimentTrialComponent = "ExperimentTrialComponent",
+        Endpoint = "Endpoint",
+        Model = "Model",
+        ModelPackage = "ModelPackage",
+        ModelPackageGroup = "ModelPackageGroup",
+        Pipeline = "Pipeline",
+        PipelineExecution = "PipelineExecution",
+        FeatureGroup = "FeatureGroup",
+        FeatureMetadata = "FeatureMetadata",
+        Image = "Image",
+        ImageVersion = "ImageVersion",
+        Project = "Project",
+        HyperParameterTuningJob = "HyperParameterTuningJob",
+        ModelCard = "ModelCard",
+        PipelineVersion = "PipelineVersion",
+        Job = "Job",
+        HubContent = "HubContent",
+    }
+}
+
+string_enum! {
     /// `RootAccess`.
     RootAccess {
         Enabled = "Enabled",
@@ -4816,6 +5085,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `SearchSortOrder`.
+    SearchSortOrder {
+        Ascending = "Ascending",
+        Descending = "Descending",
+    }
+}
+
+string_enum! {
     /// `SecondaryStatus`.
     SecondaryStatus {
         Starting = "Starting",
@@ -4875,6 +5152,17 @@ string_enum! {
 }
 
 string_enum! {
+    /// `SortAssociationsBy`.
+    SortAssociationsBy {
+        SourceArn = "SourceArn",
+        DestinationArn = "DestinationArn",
+        SourceType = "SourceType",
+        DestinationType = "DestinationType",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
     /// `SortBy`.
     SortBy {
         Name = "Name",
@@ -4902,6 +5190,22 @@ string_enum! {
 string_enum! {
     /// `SortPipelinesBy`.
     SortPipelinesBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
+    /// `SortTrialComponentsBy`.
+    SortTrialComponentsBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
+    /// `SortTrialsBy`.
+    SortTrialsBy {
         Name = "Name",
         CreationTime = "CreationTime",
     }
