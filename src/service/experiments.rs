@@ -234,6 +234,67 @@ impl Services {
         Ok(out)
     }
 
+    /// ARNs of the trial components in a trial (by ARN), in association order.
+    pub async fn trial_components_of_trial(&self, trial_arn: &str) -> ServiceResult<Vec<String>> {
+        Ok(self
+            .store
+            .associations(None, Some(trial_arn))
+            .await?
+            .into_iter()
+            .filter(|e| e.kind.as_deref() == Some(TRIAL_MEMBERSHIP))
+            .map(|e| e.source)
+            .collect())
+    }
+
+    /// A stored resource by ARN (Search reads trial components through their trials).
+    pub async fn stored_by_arn(&self, arn: &str) -> ServiceResult<Option<StoredRow>> {
+        Ok(self.store.stored_by_arn(arn).await?)
+    }
+
+    /// What an association summary calls a resource: an artifact, action or context by its own
+    /// type (`DataSet`, `ModelDeployment`), anything else by its kind (`TrainingJob`).
+    pub async fn lineage_type(&self, arn: &str) -> ServiceResult<String> {
+        if let Some(row) = self.store.stored_by_arn(arn).await? {
+            let own = format!("{}Type", row.family);
+            if let Some(t) = row.request.get(&own).and_then(Value::as_str) {
+                return Ok(t.to_string());
+            }
+            return Ok(row.family);
+        }
+        Ok(self.resource_kind_of(arn).await?.unwrap_or_default())
+    }
+
+    /// Trials and trial components are deleted only once nothing ties them together: a
+    /// component must leave its trials, a trial must lose its components first.
+    pub async fn check_not_associated(&self, row: &StoredRow) -> ServiceResult<()> {
+        let (from, to) = match row.family.as_str() {
+            "TrialComponent" => (Some(row.arn.as_str()), None),
+            "Trial" => (None, Some(row.arn.as_str())),
+            _ => return Ok(()),
+        };
+        let tied = self.store.associations(from, to).await?;
+        if let Some(edge) = tied
+            .iter()
+            .find(|e| e.kind.as_deref() == Some(TRIAL_MEMBERSHIP))
+        {
+            let other = if from.is_some() {
+                &edge.destination
+            } else {
+                &edge.source
+            };
+            return Err(ServiceError::Validation(format!(
+                "{} \"{}\" is still associated with \"{other}\"; disassociate it first.",
+                if row.family == "Trial" {
+                    "Trial"
+                } else {
+                    "Trial component"
+                },
+                row.arn
+            )));
+        }
+        Ok(())
+    }
+
     /// ARNs of the trials a trial component (by name) belongs to.
     pub async fn trials_of(&self, component: &str) -> ServiceResult<Vec<String>> {
         let tc = self

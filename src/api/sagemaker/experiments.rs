@@ -76,11 +76,8 @@ pub(super) async fn list_associations(s: &Services, req: Request) -> Answer {
     }
     let mut summaries = Vec::new();
     for e in edges {
-        let source_type = s.resource_kind_of(&e.source).await?.unwrap_or_default();
-        let destination_type = s
-            .resource_kind_of(&e.destination)
-            .await?
-            .unwrap_or_default();
+        let source_type = s.lineage_type(&e.source).await?;
+        let destination_type = s.lineage_type(&e.destination).await?;
         if get("SourceType").is_some_and(|t| t != source_type)
             || get("DestinationType").is_some_and(|t| t != destination_type)
         {
@@ -156,6 +153,7 @@ pub(super) async fn delete_experiment_resource(s: &Services, op: &str, req: Requ
     let r = rule(op);
     let fam = family(r.family.as_deref().unwrap_or_default());
     let row = s.stored_find(fam, &req, "Delete").await?;
+    s.check_not_associated(&row).await?;
     let answer = stored::family_op(s, r, req).await?;
     s.forget_experiment_resource(&row).await?;
     Ok(answer)

@@ -163,6 +163,24 @@ async fn candidates(
             let metrics: Vec<Value> = metrics.iter().map(|x| summary_json(x, None)).collect();
             m.insert("Metrics".into(), json!(metrics));
         }
+        if fam.name == "Trial" {
+            let mut summaries = Vec::new();
+            for tc_arn in s.trial_components_of_trial(&arn).await? {
+                if let Some(tc) = s.stored_by_arn(&tc_arn).await? {
+                    let get = |k: &str| tc.request.get(k).cloned().unwrap_or(Value::Null);
+                    let mut summary = json!({
+                        "TrialComponentName": get("TrialComponentName"),
+                        "TrialComponentArn": tc.arn,
+                        "CreationTime": tc.created,
+                    });
+                    if let Some(source) = tc.request.get("Source") {
+                        summary["TrialComponentSource"] = source.clone();
+                    }
+                    summaries.push(summary);
+                }
+            }
+            m.insert("TrialComponentSummaries".into(), json!(summaries));
+        }
         out.push(m);
     }
     Ok(out)

@@ -90,6 +90,15 @@ pub struct Family {
     pub sort_by: Vec<String>,
     pub parents: Vec<Reference>,
     pub hand_written: bool,
+    /// Update members that change another member: action and target (see `update`).
+    #[serde(default)]
+    pub update_rules: BTreeMap<String, (String, Option<String>)>,
+    /// Deleting a resource deletes its children (an Image its versions) instead of refusing.
+    #[serde(default)]
+    pub cascade: bool,
+    /// Describe reports the last Update's outcome (`LastUpdateStatus`).
+    #[serde(default)]
+    pub reports_last_update: bool,
 }
 
 #[derive(Debug, Deserialize)]
