@@ -295,6 +295,93 @@ impl Services {
         Ok(())
     }
 
+    /// A training job created with an ExperimentConfig gets a trial component, as SageMaker
+    /// makes one: `<job>-aws-training-job`, its Source the job, its Parameters the job's
+    /// hyperparameters and instance settings, associated with the config's trial.
+    pub async fn start_job_trial_component(
+        &self,
+        job_arn: &str,
+        job: &str,
+        request: &Request,
+    ) -> ServiceResult<()> {
+        let Some(config) = request.get("ExperimentConfig") else {
+            return Ok(());
+        };
+        let mut parameters = Map::new();
+        for (k, v) in request
+            .get("HyperParameters")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            parameters.insert(k.clone(), json!({ "StringValue": v }));
+        }
+        let algo = &request["AlgorithmSpecification"];
+        let resources = &request["ResourceConfig"];
+        for (k, v) in [
+            (
+                "SageMaker.ImageUri",
+                json!({"StringValue": algo["TrainingImage"]}),
+            ),
+            (
+                "SageMaker.InstanceType",
+                json!({"StringValue": resources["InstanceType"]}),
+            ),
+            (
+                "SageMaker.InstanceCount",
+                json!({"NumberValue": resources["InstanceCount"]}),
+            ),
+        ] {
+            parameters.insert(k.into(), v);
+        }
+        let mut tc = Request::new();
+        tc.insert("TrialComponentName".into(), json!(job_trial_component(job)));
+        tc.insert("DisplayName".into(), json!(job));
+        tc.insert(
+            "Source".into(),
+            json!({"SourceArn": job_arn, "SourceType": "SageMakerTrainingJob"}),
+        );
+        tc.insert("Status".into(), json!({"PrimaryStatus": "InProgress"}));
+        tc.insert("StartTime".into(), json!(now_epoch()));
+        tc.insert("Parameters".into(), Value::Object(parameters));
+        self.stored_create(family("TrialComponent"), tc).await?;
+        if let Some(trial) = config.get("TrialName").and_then(Value::as_str) {
+            self.associate_trial_component(&job_trial_component(job), trial)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The job's trial component takes its end: status, end time, and final metrics.
+    pub async fn end_job_trial_component(
+        &self,
+        job: &str,
+        status: &str,
+        reason: Option<&str>,
+        metrics: Option<&Value>,
+    ) -> ServiceResult<()> {
+        let name = job_trial_component(job);
+        let mut update = Request::new();
+        update.insert("TrialComponentName".into(), json!(name));
+        let mut state = json!({ "PrimaryStatus": status });
+        if let Some(r) = reason {
+            state["Message"] = json!(r);
+        }
+        update.insert("Status".into(), state);
+        update.insert("EndTime".into(), json!(now_epoch()));
+        self.stored_update(family("TrialComponent"), update).await?;
+        let points: Vec<Value> = metrics
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| json!({"MetricName": m["MetricName"], "Value": m["Value"], "Timestamp": m["Timestamp"]}))
+            .collect();
+        if !points.is_empty() {
+            self.put_trial_metrics(&name, &points).await?;
+        }
+        Ok(())
+    }
+
     /// ARNs of the trials a trial component (by name) belongs to.
     pub async fn trials_of(&self, component: &str) -> ServiceResult<Vec<String>> {
         let tc = self
@@ -432,6 +519,11 @@ impl Services {
         }
         Ok(out)
     }
+}
+
+/// The trial component SageMaker makes for a training job.
+pub fn job_trial_component(job: &str) -> String {
+    format!("{job}-aws-training-job")
 }
 
 /// A timestamp member: epoch seconds as a number or a date string.

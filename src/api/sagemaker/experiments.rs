@@ -101,22 +101,30 @@ pub(super) async fn list_associations(s: &Services, req: Request) -> Answer {
 /// ListTrialComponents: ExperimentName and TrialName go through the associations.
 pub(super) async fn list_trial_components(s: &Services, req: Request) -> Answer {
     let get = |m: &str| req.get(m).and_then(Value::as_str);
-    let among = match (get("TrialName"), get("ExperimentName")) {
+    let fam = family("TrialComponent");
+    let mut among = match (get("TrialName"), get("ExperimentName")) {
         (None, None) => None,
         (trial, experiment) => Some(s.trial_components_in(trial, experiment).await?),
     };
+    if let Some(source) = get("SourceArn") {
+        // the components a training job made: filtered before paging
+        let from_source: Vec<String> = s
+            .stored_rows(fam)
+            .await?
+            .into_iter()
+            .filter(|r| r.request["Source"]["SourceArn"] == source)
+            .map(|r| r.arn)
+            .collect();
+        among = Some(match among {
+            Some(a) => a.into_iter().filter(|x| from_source.contains(x)).collect(),
+            None => from_source,
+        });
+    }
     let mut rest = req.clone();
-    for m in ["TrialName", "ExperimentName"] {
+    for m in ["TrialName", "ExperimentName", "SourceArn"] {
         rest.remove(m);
     }
-    let mut answer =
-        stored::list_among(s, family("TrialComponent"), &rest, among.as_deref()).await?;
-    if let Some(source) = get("SourceArn") {
-        if let Some(items) = answer["TrialComponentSummaries"].as_array_mut() {
-            items.retain(|i| i["TrialComponentSource"]["SourceArn"] == source);
-        }
-    }
-    Ok(answer)
+    stored::list_among(s, fam, &rest, among.as_deref()).await
 }
 
 /// ListTrials: TrialComponentName goes through the associations.
