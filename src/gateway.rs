@@ -28,6 +28,8 @@ pub enum Route {
     /// CloudWatch metrics in one of its three protocols; the operation, except for query
     /// requests, which name it in `Action`.
     CloudWatch(api::cloudwatch::Protocol, Option<String>),
+    /// The SageMaker Metrics API (restJson1), by operation.
+    Metrics(&'static str),
     /// An `X-Amz-Target` for a service sagebox does not serve.
     UnknownTarget(String),
     Runtime,
@@ -56,6 +58,10 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>, headers: &Head
     }
     if api::featurestore::is_feature_store_path(path) && is_feature_store(headers, query) {
         return Route::FeatureStore;
+    }
+    // capitalised paths: no S3 bucket has such a name
+    if let Some(op) = api::metrics::operation(method, path) {
+        return Route::Metrics(op);
     }
     if method == Method::POST
         && let Some(op) = api::cloudwatch::cbor_operation(path)
@@ -146,6 +152,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         Route::UnknownTarget(t) => api::json::unknown_operation(t).into_json_response(&request_id),
         Route::SageMaker(_)
         | Route::Logs(_)
+        | Route::Metrics(_)
         | Route::CloudWatch(..)
         | Route::Sts
         | Route::Iam
@@ -177,6 +184,9 @@ async fn control_plane(
             return api::sagemaker::handle(services, op, &bytes, request_id, caller).await;
         }
         Route::Logs(op) => return api::logs::handle(services, op, &bytes, request_id).await,
+        Route::Metrics(op) => {
+            return api::metrics::handle(services, op, &bytes, request_id).await;
+        }
         Route::CloudWatch(protocol, op) => {
             let query = parts.uri.query();
             return api::cloudwatch::handle(
@@ -362,6 +372,7 @@ fn signature_error(e: crate::aws::sigv4::SignatureError, route: &Route) -> AwsEr
             | Route::UnknownTarget(_)
             | Route::Runtime
             | Route::FeatureStore
+            | Route::Metrics(_)
     ) || matches!(route, Route::CloudWatch(p, _) if *p != api::cloudwatch::Protocol::Query);
     let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
     match e {
@@ -471,7 +482,9 @@ fn skew_message(skew: &crate::aws::sigv4::Skew) -> String {
 fn render(route: &Route, err: AwsError, path: &str, request_id: &str) -> Response {
     match route {
         Route::S3 => err.into_s3_response(path, request_id),
-        Route::Runtime | Route::FeatureStore => err.into_rest_json_response(request_id),
+        Route::Runtime | Route::FeatureStore | Route::Metrics(_) => {
+            err.into_rest_json_response(request_id)
+        }
         Route::SageMaker(_) | Route::Logs(_) | Route::UnknownTarget(_) => {
             err.into_json_response(request_id)
         }

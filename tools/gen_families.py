@@ -69,6 +69,10 @@ ARN_FORMATS = {
 # InferenceRecommendationsJob's.
 NOT_PARENT_KEYS = {"JobName"}
 
+# Families whose Delete removes their children (DeleteImage: "Deletes a SageMaker AI image and
+# all versions of the image") instead of refusing while children exist.
+CASCADE = {"Image"}
+
 # Families with numbered versions under one name: the member that numbers them. Create adds the
 # next version; Describe and Delete without it mean the latest.
 VERSIONED = {"ImageVersion": "Version"}
@@ -312,6 +316,9 @@ def family(m, noun):
         "create_shape": m.ops[ops["Create"]]["input"]["shape"],
         "nest": nest,
         "version_member": VERSIONED.get(noun),
+        "cascade": noun in CASCADE,
+        # a Describe that reports how the last Update went (a FeatureGroup's LastUpdateStatus)
+        "reports_last_update": "LastUpdateStatus" in describe_out["members"],
         "status": None,
         "create_output": list(create_out),
         "errors": {verb: m.errors(op) for verb, op in ops.items()},
@@ -337,8 +344,48 @@ def family(m, noun):
         fam["list_filters"] = list(m.input(lst)["members"])
         sort = m.input(lst)["members"].get("SortBy")
         fam["sort_by"] = m.shape(sort["shape"]).get("enum", []) if sort else []
+    if "Update" in ops:
+        fam["update_rules"] = update_rules(m, ops["Update"], ids, create_in)
     del fam["create_shape"]
     return fam
+
+
+# Update members that change another member rather than set their own (beyond the name forms
+# `XToRemove`, `XToAdd`, `XToDelete`, `XForUpdate` that `update_rules` reads).
+UPDATE_OVERRIDES = {
+    "FeatureAdditions": ["append", "FeatureDefinitions"],
+    "DeleteProperties": ["delete_members", None],
+    "TargetVersion": ["ignore", None],
+    "ClientToken": ["ignore", None],
+}
+
+
+def update_rules(m, op, ids, create_in):
+    """How an Update's members change the stored request: by default a member replaces the
+    stored one; a map (Parameters, Properties) and a structure of a partial-update shape
+    (GitConfigForUpdate) merge into it key by key; `XToRemove` removes keys from map X, `XToAdd`
+    appends to list X, `XToDelete` removes items from list X, `XForUpdate` merges into X."""
+    rules = {}
+    members = m.input(op)["members"]
+    for k, ref in members.items():
+        shape = m.shape(ref["shape"])
+        created = create_in.get(k, {}).get("shape")
+        if shape["type"] == "map" or (shape["type"] == "structure" and created and created != ref["shape"]):
+            rules[k] = ["merge", k]
+    for k in members:
+        if k in ids:
+            continue
+        if k in UPDATE_OVERRIDES:
+            rules[k] = UPDATE_OVERRIDES[k]
+        elif k.endswith("ToRemove"):
+            rules[k] = ["remove_keys", k[: -len("ToRemove")]]
+        elif k.endswith("ToAdd"):
+            rules[k] = ["append", k[: -len("ToAdd")]]
+        elif k.endswith("ToDelete"):
+            rules[k] = ["remove_items", k[: -len("ToDelete")]]
+        elif k.endswith("ForUpdate"):
+            rules[k] = ["merge", k[: -len("ForUpdate")]]
+    return rules
 
 
 def parents(fams):
@@ -423,6 +470,11 @@ def operation_rules(model, fams, implemented):
             rule.update(rule="refused", reason=REFUSED[op])
         elif op in implemented:
             rule.update(rule="real")
+            # a hand-written handler may wrap the engine's answer for its family
+            if op in by_op and not by_op[op][0]["hand_written"]:
+                f, verb = by_op[op]
+                out = m.ops[op].get("output")
+                rule.update(family=f["name"], verb=verb, defaults=m.default(out["shape"]) if out else {})
         elif op in by_op and not by_op[op][0]["hand_written"]:
             f, verb = by_op[op]
             out = m.ops[op].get("output")
@@ -445,6 +497,23 @@ def operation_rules(model, fams, implemented):
     return rules
 
 
+def search_resources(model, fams):
+    """Search's resource types: the SearchRecord member each answers in, the family whose
+    resources it searches (None: a kind sagebox never makes), and that member's shape members."""
+    m = Model(model)
+    record = m.shape("SearchRecord")["members"]
+    out = {}
+    for kind in m.shape("ResourceType")["enum"]:
+        member = {"ExperimentTrial": "Trial", "ExperimentTrialComponent": "TrialComponent"}.get(kind, kind)
+        if member not in record:
+            continue
+        shape = m.shape(record[member]["shape"])
+        out[kind] = {"record": member, "family": member if member in fams else None,
+                     "members": list(shape["members"])}
+    return out
+
+
 def generate(model, implemented):
     fams = families(model)
-    return {"families": fams, "operations": operation_rules(model, fams, set(implemented))}
+    return {"families": fams, "operations": operation_rules(model, fams, set(implemented)),
+            "search": search_resources(model, fams)}

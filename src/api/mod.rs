@@ -8,6 +8,7 @@ pub mod featurestore;
 pub mod iam;
 pub mod json;
 pub mod logs;
+pub mod metrics;
 pub mod notebooks;
 pub mod query;
 pub mod runtime;

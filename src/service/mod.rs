@@ -4,6 +4,7 @@
 
 pub mod described;
 pub mod error;
+pub mod experiments;
 pub mod failure;
 pub mod featurestore;
 pub mod hosting;

@@ -72,6 +72,15 @@ pub fn tag_pairs(tags: Option<Vec<Tag>>) -> Vec<(String, String)> {
 }
 
 impl Services {
+    /// Every resource of a hand-written kind, oldest first: (name, ARN). For Search.
+    pub async fn resource_names(&self, kind: ResourceKind) -> ServiceResult<Vec<(String, String)>> {
+        let rows = self
+            .store
+            .list_bare_resources(kind, crate::store::ListQuery::every(None))
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.name, r.arn)).collect())
+    }
+
     /// DeleteTrainingJob, DeleteProcessingJob, DeleteHyperParameterTuningJob: a job is deleted
     /// only once it has ended, as SageMaker allows; its logs stay, as CloudWatch's do.
     pub async fn delete_finished_job(&self, kind: ResourceKind, name: &str) -> ServiceResult<()> {

@@ -23,27 +23,34 @@ pub fn check_count(tags: &[(String, String)]) -> ServiceResult<()> {
 impl Services {
     /// Checks that the ARN names a resource sagebox holds.
     async fn tagged_resource(&self, arn: &str) -> ServiceResult<()> {
-        let missing = || ServiceError::Validation(format!("Resource \"{arn}\" does not exist."));
-        let parsed = Arn::parse(arn).ok_or_else(missing)?;
-        let arn_type = parsed
-            .typed_resource()
-            .map(|(t, _)| t)
-            .filter(|_| parsed.service == "sagemaker")
-            .ok_or_else(missing)?;
+        if self.resource_kind_of(arn).await?.is_some() {
+            return Ok(());
+        }
+        Err(ServiceError::Validation(format!(
+            "Resource \"{arn}\" does not exist."
+        )))
+    }
+
+    /// What the ARN names, if sagebox holds it: the resource's kind in SageMaker's words
+    /// (`TrainingJob`, `Artifact`), as association summaries report it.
+    pub async fn resource_kind_of(&self, arn: &str) -> ServiceResult<Option<String>> {
+        let Some(parsed) = Arn::parse(arn).filter(|p| p.service == "sagemaker") else {
+            return Ok(None);
+        };
+        let Some((arn_type, _)) = parsed.typed_resource() else {
+            return Ok(None);
+        };
         // kinds may share an ARN type (pipelines and their executions are both `pipeline/…`)
         for kind in ResourceKind::ALL
             .iter()
             .filter(|k| k.arn_type() == arn_type)
         {
             if self.store.resource_arn_exists(*kind, arn).await? {
-                return Ok(());
+                return Ok(Some(format!("{kind:?}")));
             }
         }
         // the families the stored-resource engine keeps
-        if self.store.stored_by_arn(arn).await?.is_some() {
-            return Ok(());
-        }
-        Err(missing())
+        Ok(self.store.stored_by_arn(arn).await?.map(|row| row.family))
     }
 
     pub async fn add_tags(

@@ -182,7 +182,25 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (arn, name)
     );",
-    // 13: the Feature Store's online store (store/features.rs): the latest record of each record
+    // 13: experiments: associations between resources (a trial component and its trials;
+    // lineage edges), and the metrics logged against trial components
+    "CREATE TABLE associations (
+        source      TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        type        TEXT,
+        created     REAL NOT NULL,
+        PRIMARY KEY (source, destination)
+    );
+    CREATE INDEX associations_destination ON associations (destination);
+    CREATE TABLE trial_metrics (
+        component TEXT NOT NULL COLLATE NOCASE,
+        name      TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        step      INTEGER,
+        value     REAL NOT NULL
+    );
+    CREATE INDEX trial_metrics_component ON trial_metrics (component, name, timestamp);",
+    // 14: the Feature Store's online store (store/features.rs): the latest record of each record
     // identifier of a feature group, kept as the Record list PutRecord sent.
     "CREATE TABLE feature_records (
         feature_group TEXT NOT NULL COLLATE NOCASE,

@@ -5,6 +5,7 @@
 //! low; one connection keeps transactions simple and ordering obvious. Typed repositories live in
 //! the submodules; nothing outside `store` writes SQL.
 
+pub mod experiments;
 pub mod features;
 mod integrity;
 pub mod logs;

@@ -437,3 +437,29 @@ def test_sdk_sklearn_script_mode_with_entry_point(sdk_session, s3, bucket):
     d = sdk_session.describe_training_job(est.latest_training_job.name)
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
     assert "model.joblib" in model_files(s3, d)
+
+
+def test_a_job_with_an_experiment_config_is_a_trial_component_of_its_trial(sm, bucket, byo_image):
+    """As SageMaker does: `<job>-aws-training-job` with the job as Source, its hyperparameters as
+    Parameters, in the config's trial; at the end its status, end time and final metrics."""
+    experiment, trial = unique("exp"), unique("trial")
+    sm.create_experiment(ExperimentName=experiment)
+    sm.create_trial(TrialName=trial, ExperimentName=experiment)
+    name = create_job(sm, bucket, byo_image, {"mode": "metrics"}, algorithm={"MetricDefinitions": [
+        {"Name": "train:loss", "Regex": r"loss=([0-9.]+)"}]},
+        ExperimentConfig={"ExperimentName": experiment, "TrialName": trial})
+    d = wait(sm, name)
+    assert d["TrainingJobStatus"] == "Completed"
+    component = f"{name}-aws-training-job"
+    tc = sm.describe_trial_component(TrialComponentName=component)
+    assert tc["Source"] == {"SourceArn": d["TrainingJobArn"], "SourceType": "SageMakerTrainingJob"}
+    assert tc["Status"]["PrimaryStatus"] == "Completed"
+    assert tc["StartTime"] <= tc["EndTime"]
+    assert tc["Parameters"]["mode"] == {"StringValue": "metrics"}
+    assert tc["Parameters"]["SageMaker.InstanceType"] == {"StringValue": "ml.m5.large"}
+    [loss] = tc["Metrics"]
+    assert (loss["MetricName"], loss["Last"]) == ("train:loss", pytest.approx(0.333))
+    listed = sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]
+    assert [c["TrialComponentName"] for c in listed] == [component]
+    by_source = sm.list_trial_components(SourceArn=d["TrainingJobArn"])["TrialComponentSummaries"]
+    assert [c["TrialComponentName"] for c in by_source] == [component]

@@ -1,8 +1,8 @@
-//! CreateFeatureGroup, UpdateFeatureGroup and DeleteFeatureGroup: the stored-resource engine's
-//! family, written by hand only to reach the Feature Store (service/featurestore): a created
-//! group gets its offline store's resolved location, an update adds features to the definitions
-//! (rather than storing FeatureAdditions beside them), a deleted group loses its online records.
-//! Their answers are the engine's (the ARN; nothing), so the wire output is what it was.
+//! CreateFeatureGroup and DeleteFeatureGroup: the stored-resource engine's family, written by
+//! hand only to reach the Feature Store (service/featurestore): a created group gets its offline
+//! store's resolved location, a deleted one loses its online records. Their answers are the
+//! engine's (the ARN; nothing), so the wire output is what it was. (UpdateFeatureGroup stays the
+//! engine's: its update rules append FeatureAdditions and merge OnlineStoreConfig.)
 
 use serde_json::json;
 
@@ -11,11 +11,6 @@ use crate::service::{Request, Services};
 
 pub(super) async fn create_feature_group(s: &Services, req: Request) -> Answer {
     let row = s.create_feature_group(req).await?;
-    Ok(json!({ "FeatureGroupArn": row.arn }))
-}
-
-pub(super) async fn update_feature_group(s: &Services, req: Request) -> Answer {
-    let row = s.update_feature_group(req).await?;
     Ok(json!({ "FeatureGroupArn": row.arn }))
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::json;
 
+mod experiments;
 mod featurestore;
 mod hold;
 mod list;
@@ -14,6 +15,7 @@ mod pipelines;
 mod processing;
 mod registry;
 mod render;
+mod search;
 mod stored;
 mod tuning;
 use crate::aws::AwsError;
@@ -189,8 +191,26 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
         "DeleteModelPackage" => Box::pin(registry::delete_model_package(s, req)),
         "BatchDescribeModelPackage" => Box::pin(registry::batch_describe_model_package(s, req)),
         "CreateFeatureGroup" => Box::pin(featurestore::create_feature_group(s, req)),
-        "UpdateFeatureGroup" => Box::pin(featurestore::update_feature_group(s, req)),
         "DeleteFeatureGroup" => Box::pin(featurestore::delete_feature_group(s, req)),
+        "AssociateTrialComponent" => Box::pin(experiments::associate_trial_component(s, req)),
+        "DisassociateTrialComponent" => Box::pin(experiments::disassociate_trial_component(s, req)),
+        "AddAssociation" => Box::pin(experiments::add_association(s, req)),
+        "DeleteAssociation" => Box::pin(experiments::delete_association(s, req)),
+        "ListAssociations" => Box::pin(experiments::list_associations(s, req)),
+        "ListTrialComponents" => Box::pin(experiments::list_trial_components(s, req)),
+        "ListTrials" => Box::pin(experiments::list_trials(s, req)),
+        "DescribeTrialComponent" => Box::pin(experiments::describe_trial_component(s, req)),
+        "DeleteTrial" => Box::pin(experiments::delete_experiment_resource(
+            s,
+            "DeleteTrial",
+            req,
+        )),
+        "DeleteTrialComponent" => Box::pin(experiments::delete_experiment_resource(
+            s,
+            "DeleteTrialComponent",
+            req,
+        )),
+        "Search" => Box::pin(search::search(s, req)),
         "AddTags" => Box::pin(add_tags(s, req)),
         "ListTags" => Box::pin(list_tags(s, req)),
         "DeleteTags" => Box::pin(delete_tags(s, req)),
@@ -207,6 +227,28 @@ async fn delete_job(s: &Services, req: Request, kind: Kind, member: &str) -> Ans
     s.delete_finished_job(kind, required_str(&req, member)?)
         .await?;
     empty()
+}
+
+/// One page of `items` under `member`, by the request's MaxResults (default 10) and an offset
+/// NextToken.
+fn paged(req: &Request, member: &str, items: Vec<Value>) -> Answer {
+    let start = match req.get("NextToken").and_then(Value::as_str) {
+        Some(t) => crate::service::pagination::decode_offset(t)?,
+        None => 0,
+    };
+    let max = req
+        .get("MaxResults")
+        .and_then(Value::as_u64)
+        .map_or(list::DEFAULT_MAX_RESULTS, |n| n.max(1) as usize);
+    let total = items.len();
+    let start = start.min(total);
+    let end = (start + max).min(total);
+    let page: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
+    let mut out = json!({ member: page });
+    if end < total {
+        out["NextToken"] = json!(crate::service::pagination::encode_offset(end));
+    }
+    Ok(out)
 }
 
 /// Every Delete/Stop/Start/Update answers an empty object.

@@ -84,7 +84,33 @@ fn other_answer(rule: &OperationRule, req: &Request, parents: &[StoredRow]) -> V
     Value::Object(out)
 }
 
-async fn family_op(s: &Services, rule: &OperationRule, req: Request) -> Answer {
+/// A List answer, limited to the resources with these ARNs when given.
+pub(super) async fn list_among(
+    s: &Services,
+    fam: &Family,
+    req: &Request,
+    among: Option<&[String]>,
+) -> Answer {
+    let page = s.stored_list_among(fam, req, among).await?;
+    let list = fam.list_member.clone().unwrap_or_else(|| "Items".into());
+    let now = now_epoch();
+    let items: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|r| {
+            let shape = (&fam.summary, &fam.summary_defaults, &fam.summary_fill);
+            render(fam, r, shape, now)
+        })
+        .collect();
+    let mut out = json!({ list: items });
+    if let Some(t) = page.next_token {
+        out["NextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+/// A family operation's answer (Create, Describe, List, Update, Delete, Start, Stop).
+pub(super) async fn family_op(s: &Services, rule: &OperationRule, req: Request) -> Answer {
     let fam = rule
         .family
         .as_deref()
@@ -97,24 +123,7 @@ async fn family_op(s: &Services, rule: &OperationRule, req: Request) -> Answer {
             let row = s.stored_describe(fam, &req).await?;
             return Ok(describe(fam, hold(s, fam, &req, row).await?));
         }
-        "List" => {
-            let page = s.stored_list(fam, &req).await?;
-            let list = fam.list_member.clone().unwrap_or_else(|| "Items".into());
-            let now = now_epoch();
-            let items: Vec<Value> = page
-                .rows
-                .iter()
-                .map(|r| {
-                    let shape = (&fam.summary, &fam.summary_defaults, &fam.summary_fill);
-                    render(fam, r, shape, now)
-                })
-                .collect();
-            let mut out = json!({ list: items });
-            if let Some(t) = page.next_token {
-                out["NextToken"] = json!(t);
-            }
-            return Ok(out);
-        }
+        "List" => return list_among(s, fam, &req, None).await,
         "Update" => s.stored_update(fam, req).await?,
         "Delete" => s.stored_delete(fam, &req).await?,
         "Start" | "Stop" => s.stored_run_state(fam, &req, verb).await?,
@@ -157,7 +166,7 @@ async fn hold(
     }
 }
 
-fn describe(fam: &Family, row: StoredRow) -> Value {
+pub(super) fn describe(fam: &Family, row: StoredRow) -> Value {
     let body = describe_body(fam, &row);
     match &fam.nest {
         Some(n) => json!({ n: body }),

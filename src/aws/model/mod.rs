@@ -1,8 +1,8 @@
 //! Request validation against botocore's service models, the way AWS's "Coral" front end does it.
 //!
 //! `tools/gen_models.py` turns each botocore model into a table module (`sagemaker`, `logs`,
-//! `cloudwatch`, `sagemaker_featurestore_runtime`): the
-//! operations sagebox implements, the shapes their inputs reach, and every operation name in the
+//! `cloudwatch`, `sagemaker_featurestore_runtime`, `sagemaker_metrics`): the operations sagebox
+//! implements, the shapes their inputs reach, and every operation name in the
 //! model; `typed` holds serde types for those shapes, and `unicode` the character classes the
 //! tables' patterns share. This module holds the table types and the one validator that walks a parsed awsJson body
 //! against them. Wrong JSON types are a `SerializationException`; constraint violations are all
@@ -19,6 +19,8 @@ pub mod logs;
 pub mod sagemaker;
 #[rustfmt::skip]
 pub mod sagemaker_featurestore_runtime;
+#[rustfmt::skip]
+pub mod sagemaker_metrics;
 pub mod typed;
 #[rustfmt::skip]
 pub mod unicode;

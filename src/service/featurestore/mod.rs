@@ -2,7 +2,7 @@
 //! `sagemaker-featurestore-runtime` API (the batch calls and ListRecords are in `batch`), against
 //! feature groups that the stored-resource engine keeps (CreateFeatureGroup goes through
 //! `create_feature_group` here, which adds what SageMaker resolves at creation: the offline
-//! store's ResolvedOutputS3Uri and Glue table; Update and Delete are here too).
+//! store's ResolvedOutputS3Uri and Glue table; Delete is here too).
 //!
 //! The online store is a table of the latest record per identifier (store/features.rs); the
 //! offline store appends every write and delete to Parquet files in the group's S3 location
@@ -103,49 +103,6 @@ impl Services {
             self.store.stored_put(row.clone()).await?;
         }
         Ok(row)
-    }
-
-    /// UpdateFeatureGroup: FeatureAdditions join FeatureDefinitions (a name already defined is
-    /// refused) and OnlineStoreConfig / ThroughputConfig updates merge into the group's, so a
-    /// new TTL keeps the online store enabled; then the stored engine's update.
-    pub async fn update_feature_group(&self, mut req: Request) -> ServiceResult<StoredRow> {
-        let fam = family()?;
-        let current = self.stored_find(fam, &req, "Update").await?;
-        let stored = &current.request;
-        if let Some(Value::Array(additions)) = req.remove("FeatureAdditions") {
-            let mut defs = stored["FeatureDefinitions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for add in additions {
-                let name = add["FeatureName"].as_str().unwrap_or_default();
-                let taken = defs.iter().any(|d| {
-                    d["FeatureName"]
-                        .as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                });
-                if taken {
-                    return Err(ServiceError::Validation(format!(
-                        "The feature name [{name}] is already defined in the FeatureGroup [{}].",
-                        stored["FeatureGroupName"].as_str().unwrap_or_default()
-                    )));
-                }
-                defs.push(add);
-            }
-            req.insert("FeatureDefinitions".into(), Value::Array(defs));
-        }
-        for member in ["OnlineStoreConfig", "ThroughputConfig"] {
-            if let Some(Value::Object(update)) = req.remove(member) {
-                let mut merged = stored
-                    .get(member)
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                merged.extend(update);
-                req.insert(member.into(), Value::Object(merged));
-            }
-        }
-        self.stored_update(fam, req).await
     }
 
     /// DeleteFeatureGroup: the stored engine's delete, and the group's online records with it

@@ -11,6 +11,17 @@ use serde_json::Value;
 pub struct Catalog {
     pub families: BTreeMap<String, Family>,
     pub operations: BTreeMap<String, OperationRule>,
+    /// Search's resource types (its `Resource` enum).
+    pub search: BTreeMap<String, SearchSpec>,
+}
+
+/// One Search resource type: the SearchRecord member its results go in, the family it searches
+/// (None: sagebox never makes such resources), and that member's shape members.
+#[derive(Debug, Deserialize)]
+pub struct SearchSpec {
+    pub record: String,
+    pub family: Option<String>,
+    pub members: Vec<String>,
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
@@ -79,6 +90,15 @@ pub struct Family {
     pub sort_by: Vec<String>,
     pub parents: Vec<Reference>,
     pub hand_written: bool,
+    /// Update members that change another member: action and target (see `update`).
+    #[serde(default)]
+    pub update_rules: BTreeMap<String, (String, Option<String>)>,
+    /// Deleting a resource deletes its children (an Image its versions) instead of refusing.
+    #[serde(default)]
+    pub cascade: bool,
+    /// Describe reports the last Update's outcome (`LastUpdateStatus`).
+    #[serde(default)]
+    pub reports_last_update: bool,
 }
 
 #[derive(Debug, Deserialize)]

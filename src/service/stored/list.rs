@@ -56,9 +56,22 @@ fn member<'a>(row: &'a StoredRow, name: &str) -> Option<&'a Value> {
 
 impl Services {
     pub async fn stored_list(&self, fam: &Family, req: &Request) -> ServiceResult<StoredPage> {
+        self.stored_list_among(fam, req, None).await
+    }
+
+    /// A List limited to the resources with these ARNs (the trial components of a trial).
+    pub async fn stored_list_among(
+        &self,
+        fam: &Family,
+        req: &Request,
+        among: Option<&[String]>,
+    ) -> ServiceResult<StoredPage> {
         let store = Self::storage(fam);
         let now = now_epoch();
         let mut rows = self.store.stored_all(&store.name).await?;
+        if let Some(arns) = among {
+            rows.retain(|r| arns.contains(&r.arn));
+        }
         let name_of = |r: &StoredRow| {
             member(r, &fam.name_member)
                 .and_then(text)

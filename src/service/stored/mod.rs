@@ -13,6 +13,7 @@
 
 pub mod catalog;
 mod list;
+mod update;
 
 use serde_json::{Value, json};
 
@@ -66,6 +67,13 @@ pub fn noun(family: &str) -> String {
         out.extend(c.to_lowercase());
     }
     out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// A member's value as the text a key or a comparison uses.
@@ -183,8 +191,14 @@ impl Services {
             .iter()
             .map(|m| req.get(m).and_then(text).unwrap_or_default())
             .collect();
+        let version = fam
+            .version_member
+            .as_ref()
+            .and_then(|vm| req.get(vm))
+            .and_then(text);
         let shown = values
             .iter()
+            .chain(version.iter())
             .filter(|v| !v.is_empty())
             .cloned()
             .collect::<Vec<_>>()
@@ -293,9 +307,10 @@ impl Services {
         match self.store.stored_insert(row.clone(), tags).await {
             Ok(()) => Ok(row),
             Err(crate::store::StoreError::AlreadyExists) => {
+                // "already exists" is what the SageMaker SDK looks for to load instead of create
                 let message = format!(
-                    "Cannot create already existing {} \"{}\".",
-                    noun(&fam.name),
+                    "{} \"{}\" already exists.",
+                    capitalised(&noun(&fam.name)),
                     row.arn
                 );
                 Err(if errs.iter().any(|e| e == "ResourceInUse") {
@@ -345,6 +360,11 @@ impl Services {
         )
     }
 
+    /// Every resource of a stored family, oldest first. For Search.
+    pub async fn stored_rows(&self, fam: &Family) -> ServiceResult<Vec<StoredRow>> {
+        Ok(self.store.stored_all(&Self::storage(fam).name).await?)
+    }
+
     pub async fn stored_describe(&self, fam: &Family, req: &Request) -> ServiceResult<StoredRow> {
         self.stored_find(fam, req, "Describe").await
     }
@@ -355,11 +375,12 @@ impl Services {
         let now = now_epoch();
         row.settle(now);
         if let Value::Object(stored) = &mut row.request {
-            for (k, v) in req {
-                if !fam.ids.contains(&k) && k != "Tags" {
-                    stored.insert(k, v);
-                }
-            }
+            update::apply(stored, fam, req);
+        }
+        if fam.reports_last_update
+            && let Value::Object(derived) = &mut row.derived
+        {
+            derived.insert("LastUpdateStatus".into(), json!({"Status": "Successful"}));
         }
         if let Some(s) = &fam.status {
             stored_transition(&mut row, s.updating.as_deref(), s.updated.as_deref(), now);
@@ -403,6 +424,8 @@ impl Services {
         Ok(row)
     }
 
+    /// Refuses to delete a resource other resources name as their parent, or, for a family
+    /// whose Delete takes its children along, deletes them.
     async fn check_no_children(&self, fam: &Family, row: &StoredRow) -> ServiceResult<()> {
         let store = Self::storage(fam);
         let [id] = store.ids.as_slice() else {
@@ -422,12 +445,17 @@ impl Services {
                 continue;
             }
             for p in child.parents.iter().filter(|p| p.family == store.name) {
-                if let Some(c) = self
+                let children = self
                     .store
                     .stored_referencing(&child.name, &p.member, &value)
-                    .await?
-                    .first()
-                {
+                    .await?;
+                if store.cascade {
+                    for c in &children {
+                        self.store.stored_delete(&c.family, &c.key).await?;
+                    }
+                    continue;
+                }
+                if let Some(c) = children.first() {
                     return Err(ServiceError::InUse(format!(
                         "Cannot delete {} \"{}\": {} \"{}\" still refers to it. Delete that first.",
                         noun(&fam.name),

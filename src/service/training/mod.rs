@@ -130,6 +130,14 @@ impl Services {
             }
             Err(e) => return Err(e),
         };
+        if let Value::Object(request) = &res.request
+            && let Err(e) = self
+                .start_job_trial_component(&res.arn, &res.name, request)
+                .await
+        {
+            // the job runs regardless; its experiment record is what is missing
+            tracing::warn!(job = %res.name, error = %e, "training job's trial component not created");
+        }
         let stop = self.training.register(&res.name);
         tokio::spawn(supervisor::run(self.clone(), res.name.clone(), stop, None));
         Ok(res)

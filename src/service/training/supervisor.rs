@@ -181,6 +181,21 @@ pub(super) async fn run(
         },
     };
     finish(&services, &mut job, outcome, &metrics).await;
+    if job.request.get("ExperimentConfig").is_some() {
+        let d = &job.state.derived;
+        let reason = d.get("FailureReason").and_then(Value::as_str);
+        let ended = services
+            .end_job_trial_component(
+                &job.name,
+                job.state.status.as_str(),
+                reason,
+                d.get("FinalMetricDataList"),
+            )
+            .await;
+        if let Err(e) = ended {
+            tracing::warn!(job = %job.name, error = %e, "training job's trial component not updated");
+        }
+    }
     job.pumps.drain(&format!("training job {}", job.name)).await;
     cleanup(&services, &job).await;
     services.training.done(&job.name);

@@ -14,6 +14,8 @@ pub mod logs;
 pub mod sagemaker;
 #[rustfmt::skip]
 pub mod sagemaker_featurestore_runtime;
+#[rustfmt::skip]
+pub mod sagemaker_metrics;
 
 #[cfg(test)]
 mod tests;

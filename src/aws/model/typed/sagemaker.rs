@@ -21,6 +21,18 @@ pub struct AcceleratorPartitionLayout {
     pub accelerator_partition_types: Option<Vec<String>>,
 }
 
+/// `AddAssociationRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AddAssociationRequest {
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(rename = "AssociationType", skip_serializing_if = "Option::is_none")]
+    pub association_type: Option<AssociationEdgeType>,
+}
+
 /// `AddTagsInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -115,6 +127,16 @@ pub struct AppSpecification {
     pub container_entrypoint: Option<Vec<String>>,
     #[serde(rename = "ContainerArguments", skip_serializing_if = "Option::is_none")]
     pub container_arguments: Option<Vec<String>>,
+}
+
+/// `AssociateTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AssociateTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
 }
 
 /// `AsyncInferenceClientConfig`.
@@ -1017,6 +1039,16 @@ pub struct DebugRuleConfiguration {
     pub rule_parameters: Option<BTreeMap<String, String>>,
 }
 
+/// `DeleteAssociationRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteAssociationRequest {
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+}
+
 /// `DeleteEndpointConfigInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1123,6 +1155,22 @@ pub struct DeleteTagsInput {
 pub struct DeleteTrainingJobRequest {
     #[serde(rename = "TrainingJobName", skip_serializing_if = "Option::is_none")]
     pub training_job_name: Option<String>,
+}
+
+/// `DeleteTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+}
+
+/// `DeleteTrialRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteTrialRequest {
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
 }
 
 /// `DeploymentConfig`.
@@ -1255,6 +1303,14 @@ pub struct DescribeTransformJobRequest {
     pub transform_job_name: Option<String>,
 }
 
+/// `DescribeTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+}
+
 /// `DesiredWeightAndCapacity`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1267,6 +1323,16 @@ pub struct DesiredWeightAndCapacity {
     pub desired_instance_count: Option<i64>,
     #[serde(rename = "ServerlessUpdateConfig", skip_serializing_if = "Option::is_none")]
     pub serverless_update_config: Option<ProductionVariantServerlessUpdateConfig>,
+}
+
+/// `DisassociateTrialComponentRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DisassociateTrialComponentRequest {
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
 }
 
 /// `DriftCheckBaselines`.
@@ -1393,6 +1459,18 @@ pub struct FileSystemDataSource {
     pub file_system_type: Option<FileSystemType>,
     #[serde(rename = "DirectoryPath", skip_serializing_if = "Option::is_none")]
     pub directory_path: Option<String>,
+}
+
+/// `Filter`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Filter {
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Operator", skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// `HubAccessConfig`.
@@ -1665,6 +1743,34 @@ pub struct IntegerParameterRange {
     pub max_value: Option<String>,
     #[serde(rename = "ScalingType", skip_serializing_if = "Option::is_none")]
     pub scaling_type: Option<HyperParameterScalingType>,
+}
+
+/// `ListAssociationsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListAssociationsRequest {
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(rename = "SourceType", skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    #[serde(rename = "DestinationType", skip_serializing_if = "Option::is_none")]
+    pub destination_type: Option<String>,
+    #[serde(rename = "AssociationType", skip_serializing_if = "Option::is_none")]
+    pub association_type: Option<AssociationEdgeType>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortAssociationsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
 }
 
 /// `ListEndpointConfigsInput`.
@@ -2063,6 +2169,52 @@ pub struct ListTransformJobsRequest {
     pub max_results: Option<i64>,
 }
 
+/// `ListTrialComponentsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListTrialComponentsRequest {
+    #[serde(rename = "ExperimentName", skip_serializing_if = "Option::is_none")]
+    pub experiment_name: Option<String>,
+    #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
+    pub trial_name: Option<String>,
+    #[serde(rename = "SourceArn", skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortTrialComponentsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// `ListTrialsRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListTrialsRequest {
+    #[serde(rename = "ExperimentName", skip_serializing_if = "Option::is_none")]
+    pub experiment_name: Option<String>,
+    #[serde(rename = "TrialComponentName", skip_serializing_if = "Option::is_none")]
+    pub trial_component_name: Option<String>,
+    #[serde(rename = "CreatedAfter", skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    #[serde(rename = "CreatedBefore", skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<SortTrialsBy>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SortOrder>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
 /// `ManagedConfiguration`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2315,6 +2467,16 @@ pub struct MultiModelConfig {
     pub model_cache_setting: Option<ModelCacheSetting>,
 }
 
+/// `NestedFilters`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NestedFilters {
+    #[serde(rename = "NestedPropertyName", skip_serializing_if = "Option::is_none")]
+    pub nested_property_name: Option<String>,
+    #[serde(rename = "Filters", skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+}
+
 /// `NetworkConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2357,16 +2519,6 @@ pub struct OnlineStoreConfig {
     pub security_config: Option<OnlineStoreSecurityConfig>,
     #[serde(rename = "EnableOnlineStore", skip_serializing_if = "Option::is_none")]
     pub enable_online_store: Option<bool>,
-    #[serde(rename = "TtlDuration", skip_serializing_if = "Option::is_none")]
-    pub ttl_duration: Option<TtlDuration>,
-    #[serde(rename = "StorageType", skip_serializing_if = "Option::is_none")]
-    pub storage_type: Option<StorageType>,
-}
-
-/// `OnlineStoreConfigUpdate`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct OnlineStoreConfigUpdate {
     #[serde(rename = "TtlDuration", skip_serializing_if = "Option::is_none")]
     pub ttl_duration: Option<TtlDuration>,
     #[serde(rename = "StorageType", skip_serializing_if = "Option::is_none")]
@@ -2921,6 +3073,42 @@ pub struct S3StorageConfig {
     pub resolved_output_s3_uri: Option<String>,
 }
 
+/// `SearchExpression`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SearchExpression {
+    #[serde(rename = "Filters", skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+    #[serde(rename = "NestedFilters", skip_serializing_if = "Option::is_none")]
+    pub nested_filters: Option<Vec<NestedFilters>>,
+    #[serde(rename = "SubExpressions", skip_serializing_if = "Option::is_none")]
+    pub sub_expressions: Option<Vec<SearchExpression>>,
+    #[serde(rename = "Operator", skip_serializing_if = "Option::is_none")]
+    pub operator: Option<BooleanOperator>,
+}
+
+/// `SearchRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SearchRequest {
+    #[serde(rename = "Resource", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceType>,
+    #[serde(rename = "SearchExpression", skip_serializing_if = "Option::is_none")]
+    pub search_expression: Option<SearchExpression>,
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<String>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<SearchSortOrder>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "CrossAccountFilterOption", skip_serializing_if = "Option::is_none")]
+    pub cross_account_filter_option: Option<CrossAccountFilterOption>,
+    #[serde(rename = "VisibilityConditions", skip_serializing_if = "Option::is_none")]
+    pub visibility_conditions: Option<Vec<VisibilityConditions>>,
+}
+
 /// `SelectedStep`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3153,18 +3341,6 @@ pub struct ThroughputConfig {
     pub provisioned_write_capacity_units: Option<i64>,
 }
 
-/// `ThroughputConfigUpdate`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct ThroughputConfigUpdate {
-    #[serde(rename = "ThroughputMode", skip_serializing_if = "Option::is_none")]
-    pub throughput_mode: Option<ThroughputMode>,
-    #[serde(rename = "ProvisionedReadCapacityUnits", skip_serializing_if = "Option::is_none")]
-    pub provisioned_read_capacity_units: Option<i64>,
-    #[serde(rename = "ProvisionedWriteCapacityUnits", skip_serializing_if = "Option::is_none")]
-    pub provisioned_write_capacity_units: Option<i64>,
-}
-
 /// `TrafficRoutingConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3327,20 +3503,6 @@ pub struct UpdateEndpointWeightsAndCapacitiesInput {
     pub desired_weights_and_capacities: Option<Vec<DesiredWeightAndCapacity>>,
 }
 
-/// `UpdateFeatureGroupRequest`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct UpdateFeatureGroupRequest {
-    #[serde(rename = "FeatureGroupName", skip_serializing_if = "Option::is_none")]
-    pub feature_group_name: Option<String>,
-    #[serde(rename = "FeatureAdditions", skip_serializing_if = "Option::is_none")]
-    pub feature_additions: Option<Vec<FeatureDefinition>>,
-    #[serde(rename = "OnlineStoreConfig", skip_serializing_if = "Option::is_none")]
-    pub online_store_config: Option<OnlineStoreConfigUpdate>,
-    #[serde(rename = "ThroughputConfig", skip_serializing_if = "Option::is_none")]
-    pub throughput_config: Option<ThroughputConfigUpdate>,
-}
-
 /// `UpdateModelPackageInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3473,6 +3635,16 @@ pub struct VectorConfig {
     pub dimension: Option<i64>,
 }
 
+/// `VisibilityConditions`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct VisibilityConditions {
+    #[serde(rename = "Key", skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 /// `VpcConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3564,6 +3736,17 @@ string_enum! {
 }
 
 string_enum! {
+    /// `AssociationEdgeType`.
+    AssociationEdgeType {
+        ContributedTo = "ContributedTo",
+        AssociatedWith = "AssociatedWith",
+        DerivedFrom = "DerivedFrom",
+        Produced = "Produced",
+        SameAs = "SameAs",
+    }
+}
+
+string_enum! {
     /// `AsyncNotificationTopicTypes`.
     AsyncNotificationTopicTypes {
         SuccessNotificationTopic = "SUCCESS_NOTIFICATION_TOPIC",
@@ -3639,6 +3822,14 @@ string_enum! {
     BatchStrategy {
         MultiRecord = "MultiRecord",
         SingleRecord = "SingleRecord",
+    }
+}
+
+string_enum! {
+    /// `BooleanOperator`.
+    BooleanOperator {
+        And = "And",
+        Or = "Or",
     }
 }
 
@@ -4663,6 +4854,22 @@ string_enum! {
 }
 
 string_enum! {
+    /// `Operator`.
+    Operator {
+        Equals = "Equals",
+        NotEquals = "NotEquals",
+        GreaterThan = "GreaterThan",
+        GreaterThanOrEqualTo = "GreaterThanOrEqualTo",
+        LessThan = "LessThan",
+        LessThanOrEqualTo = "LessThanOrEqualTo",
+        Contains = "Contains",
+        Exists = "Exists",
+        NotExists = "NotExists",
+        In = "In",
+    }
+}
+
+string_enum! {
     /// `OptimizationJobStatus`.
     OptimizationJobStatus {
         Inprogress = "INPROGRESS",
@@ -4915,6 +5122,32 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ResourceType`.
+    ResourceType {
+        TrainingJob = "TrainingJob",
+        Experiment = "Experiment",
+        ExperimentTrial = "ExperimentTrial",
+        ExperimentTrialComponent = "ExperimentTrialComponent",
+        Endpoint = "Endpoint",
+        Model = "Model",
+        ModelPackage = "ModelPackage",
+        ModelPackageGroup = "ModelPackageGroup",
+        Pipeline = "Pipeline",
+        PipelineExecution = "PipelineExecution",
+        FeatureGroup = "FeatureGroup",
+        FeatureMetadata = "FeatureMetadata",
+        Image = "Image",
+        ImageVersion = "ImageVersion",
+        Project = "Project",
+        HyperParameterTuningJob = "HyperParameterTuningJob",
+        ModelCard = "ModelCard",
+        PipelineVersion = "PipelineVersion",
+        Job = "Job",
+        HubContent = "HubContent",
+    }
+}
+
+string_enum! {
     /// `RootAccess`.
     RootAccess {
         Enabled = "Enabled",
@@ -5016,6 +5249,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `SearchSortOrder`.
+    SearchSortOrder {
+        Ascending = "Ascending",
+        Descending = "Descending",
+    }
+}
+
+string_enum! {
     /// `SecondaryStatus`.
     SecondaryStatus {
         Starting = "Starting",
@@ -5075,6 +5316,17 @@ string_enum! {
 }
 
 string_enum! {
+    /// `SortAssociationsBy`.
+    SortAssociationsBy {
+        SourceArn = "SourceArn",
+        DestinationArn = "DestinationArn",
+        SourceType = "SourceType",
+        DestinationType = "DestinationType",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
     /// `SortBy`.
     SortBy {
         Name = "Name",
@@ -5102,6 +5354,22 @@ string_enum! {
 string_enum! {
     /// `SortPipelinesBy`.
     SortPipelinesBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
+    /// `SortTrialComponentsBy`.
+    SortTrialComponentsBy {
+        Name = "Name",
+        CreationTime = "CreationTime",
+    }
+}
+
+string_enum! {
+    /// `SortTrialsBy`.
+    SortTrialsBy {
         Name = "Name",
         CreationTime = "CreationTime",
     }

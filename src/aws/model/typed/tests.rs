@@ -354,7 +354,6 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "DeleteEndpoint" => round_trip::<DeleteEndpointInput>,
         "DeleteEndpointConfig" => round_trip::<DeleteEndpointConfigInput>,
         "DeleteFeatureGroup" => round_trip::<DeleteFeatureGroupRequest>,
-        "UpdateFeatureGroup" => round_trip::<UpdateFeatureGroupRequest>,
         "DeleteModel" => round_trip::<DeleteModelInput>,
         "DeleteNotebookInstance" => round_trip::<DeleteNotebookInstanceInput>,
         "DeleteNotebookInstanceLifecycleConfig" => {
@@ -362,6 +361,17 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         }
         "DeleteTags" => round_trip::<DeleteTagsInput>,
         "DeleteTrainingJob" => round_trip::<DeleteTrainingJobRequest>,
+        "AssociateTrialComponent" => round_trip::<AssociateTrialComponentRequest>,
+        "DisassociateTrialComponent" => round_trip::<DisassociateTrialComponentRequest>,
+        "AddAssociation" => round_trip::<AddAssociationRequest>,
+        "DeleteAssociation" => round_trip::<DeleteAssociationRequest>,
+        "ListAssociations" => round_trip::<ListAssociationsRequest>,
+        "ListTrialComponents" => round_trip::<ListTrialComponentsRequest>,
+        "ListTrials" => round_trip::<ListTrialsRequest>,
+        "DescribeTrialComponent" => round_trip::<DescribeTrialComponentRequest>,
+        "DeleteTrial" => round_trip::<DeleteTrialRequest>,
+        "DeleteTrialComponent" => round_trip::<DeleteTrialComponentRequest>,
+        "Search" => round_trip::<SearchRequest>,
         "DeleteProcessingJob" => round_trip::<DeleteProcessingJobRequest>,
         "DeleteHyperParameterTuningJob" => round_trip::<DeleteHyperParameterTuningJobRequest>,
         "DescribeEndpoint" => round_trip::<DescribeEndpointInput>,
@@ -508,6 +518,67 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
         (
             "ListTags",
             json!({"ResourceArn": MODEL_ARN, "MaxResults": 50}),
+        ),
+        (
+            "AssociateTrialComponent",
+            json!({"TrialComponentName": "tc", "TrialName": "trial"}),
+        ),
+        (
+            "DisassociateTrialComponent",
+            json!({"TrialComponentName": "tc", "TrialName": "trial"}),
+        ),
+        (
+            "AddAssociation",
+            json!({
+                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
+                "DestinationArn": "arn:aws:sagemaker:us-east-1:000000000000:action/b2",
+                "AssociationType": "ContributedTo"
+            }),
+        ),
+        (
+            "DeleteAssociation",
+            json!({
+                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
+                "DestinationArn": "arn:aws:sagemaker:us-east-1:000000000000:action/b2"
+            }),
+        ),
+        (
+            "ListAssociations",
+            json!({
+                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
+                "SortOrder": "Ascending",
+                "MaxResults": 5
+            }),
+        ),
+        (
+            "ListTrialComponents",
+            json!({"ExperimentName": "exp", "TrialName": "trial", "MaxResults": 5}),
+        ),
+        (
+            "ListTrials",
+            json!({"ExperimentName": "exp", "TrialComponentName": "tc"}),
+        ),
+        (
+            "DescribeTrialComponent",
+            json!({"TrialComponentName": "tc"}),
+        ),
+        ("DeleteTrial", json!({"TrialName": "trial"})),
+        ("DeleteTrialComponent", json!({"TrialComponentName": "tc"})),
+        (
+            "Search",
+            json!({
+                "Resource": "ExperimentTrialComponent",
+                "SearchExpression": {
+                    "Filters": [{"Name": "Parents.ExperimentName", "Operator": "Equals", "Value": "exp"}],
+                    "NestedFilters": [{"NestedPropertyName": "Parents", "Filters": [
+                        {"Name": "Parents.TrialName", "Operator": "Equals", "Value": "trial"}
+                    ]}],
+                    "Operator": "And"
+                },
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+                "MaxResults": 20
+            }),
         ),
     ];
     for (ops, member, name) in [
@@ -738,15 +809,6 @@ fn changing_bodies() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("CreateEndpointConfig", create_endpoint_config()),
-        (
-            "UpdateFeatureGroup",
-            json!({
-                "FeatureGroupName": "fg",
-                "FeatureAdditions": [{"FeatureName": "n", "FeatureType": "Integral"}],
-                "OnlineStoreConfig": {"TtlDuration": {"Unit": "Days", "Value": 1}},
-                "ThroughputConfig": {"ThroughputMode": "OnDemand"}
-            }),
-        ),
         (
             "CreateFeatureGroup",
             json!({

@@ -1,0 +1,614 @@
+//! SageMaker Experiments beyond stored metadata: trial components associated with trials (and so
+//! with experiments), lineage associations between any two resources, and the metrics logged
+//! against trial components through the SageMaker Metrics API (`BatchPutMetrics`,
+//! `BatchGetMetrics`), summarised into a trial component's `Metrics` as DescribeTrialComponent
+//! and Search report them. Experiments, trials and trial components themselves are stored
+//! families (service/stored).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::stored::catalog::{Family, catalog};
+use super::{Request, ServiceError, ServiceResult, Services};
+use crate::aws::time::now_epoch;
+use crate::store::experiments::{Association, MetricPoint};
+use crate::store::stored::StoredRow;
+
+/// The association kind that ties a trial component to a trial.
+const TRIAL_MEMBERSHIP: &str = "sagebox:trial";
+
+fn family(name: &str) -> &'static Family {
+    catalog()
+        .family(name)
+        .expect("the model defines Trial and TrialComponent families")
+}
+
+/// One metric of a trial component, summarised as TrialComponentMetricSummary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSummary {
+    pub name: String,
+    pub max: f64,
+    pub min: f64,
+    pub last: f64,
+    pub count: usize,
+    pub avg: f64,
+    pub std_dev: f64,
+    pub last_timestamp: f64,
+}
+
+/// One query of BatchGetMetrics, as its members name it.
+pub struct MetricQuery {
+    pub resource_arn: String,
+    pub metric_name: String,
+    pub stat: String,
+    pub period: String,
+    pub x_axis: String,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+pub struct MetricSeries {
+    pub x: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+pub fn summarise(points: &[MetricPoint]) -> Vec<MetricSummary> {
+    let mut by_name: BTreeMap<&str, Vec<&MetricPoint>> = BTreeMap::new();
+    for p in points {
+        by_name.entry(&p.name).or_default().push(p);
+    }
+    by_name
+        .into_iter()
+        .map(|(name, ps)| {
+            let values: Vec<f64> = ps.iter().map(|p| p.value).collect();
+            let count = values.len();
+            let avg = values.iter().sum::<f64>() / count as f64;
+            let var = values.iter().map(|v| (v - avg).powi(2)).sum::<f64>()
+                / if count > 1 { (count - 1) as f64 } else { 1.0 };
+            let last = ps.last().expect("a group has a point");
+            MetricSummary {
+                name: name.to_string(),
+                max: values.iter().copied().fold(f64::MIN, f64::max),
+                min: values.iter().copied().fold(f64::MAX, f64::min),
+                last: last.value,
+                count,
+                avg,
+                std_dev: var.sqrt(),
+                last_timestamp: last.timestamp,
+            }
+        })
+        .collect()
+}
+
+/// One statistic over a bucket of values.
+fn stat(name: &str, values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let avg = values.iter().sum::<f64>() / n;
+    match name {
+        "Min" => values.iter().copied().fold(f64::MAX, f64::min),
+        "Max" => values.iter().copied().fold(f64::MIN, f64::max),
+        "Count" => n,
+        "Last" => *values.last().unwrap_or(&0.0),
+        "StdDev" => {
+            let var = values.iter().map(|v| (v - avg).powi(2)).sum::<f64>();
+            (var / if n > 1.0 { n - 1.0 } else { 1.0 }).sqrt()
+        }
+        _ => avg,
+    }
+}
+
+/// A metric's values grouped by the query's period and reduced by its statistic.
+pub fn series(points: &[MetricPoint], q: &MetricQuery) -> MetricSeries {
+    let seconds = match q.period.as_str() {
+        "OneMinute" => Some(60.0),
+        "FiveMinute" => Some(300.0),
+        "OneHour" => Some(3600.0),
+        _ => None, // IterationNumber: one bucket per step
+    };
+    let mut buckets: BTreeMap<i64, (i64, Vec<f64>)> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.name == q.metric_name) {
+        let ts = p.timestamp as i64;
+        if q.start.is_some_and(|s| ts < s) || q.end.is_some_and(|e| ts > e) {
+            continue;
+        }
+        let key = match seconds {
+            Some(s) => (p.timestamp / s).floor() as i64,
+            None => p.step.unwrap_or(0),
+        };
+        let x = if q.x_axis == "IterationNumber" {
+            p.step.unwrap_or(0)
+        } else {
+            seconds.map_or(ts, |s| key * s as i64)
+        };
+        let entry = buckets.entry(key).or_insert((x, Vec::new()));
+        entry.1.push(p.value);
+    }
+    let (x, values) = buckets
+        .into_values()
+        .map(|(x, vs)| (x, stat(&q.stat, &vs)))
+        .unzip();
+    MetricSeries { x, values }
+}
+
+impl Services {
+    async fn named(&self, fam: &str, member: &str, name: &str) -> ServiceResult<StoredRow> {
+        let mut req = Request::new();
+        req.insert(member.to_string(), Value::String(name.to_string()));
+        self.stored_find(family(fam), &req, "Describe").await
+    }
+
+    /// AssociateTrialComponent: the component joins the trial (again is no error).
+    pub async fn associate_trial_component(
+        &self,
+        component: &str,
+        trial: &str,
+    ) -> ServiceResult<(String, String)> {
+        let tc = self
+            .named("TrialComponent", "TrialComponentName", component)
+            .await?;
+        let t = self.named("Trial", "TrialName", trial).await?;
+        let edge = Association {
+            source: tc.arn.clone(),
+            destination: t.arn.clone(),
+            kind: Some(TRIAL_MEMBERSHIP.into()),
+            created: now_epoch(),
+        };
+        match self.store.associate(edge).await {
+            Ok(()) | Err(crate::store::StoreError::AlreadyExists) => Ok((tc.arn, t.arn)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn disassociate_trial_component(
+        &self,
+        component: &str,
+        trial: &str,
+    ) -> ServiceResult<(String, String)> {
+        let tc = self
+            .named("TrialComponent", "TrialComponentName", component)
+            .await?;
+        let t = self.named("Trial", "TrialName", trial).await?;
+        if !self.store.dissociate(&tc.arn, &t.arn).await? {
+            return Err(ServiceError::NotFound(format!(
+                "Trial component \"{component}\" is not associated with trial \"{trial}\"."
+            )));
+        }
+        Ok((tc.arn, t.arn))
+    }
+
+    /// The trials a trial component belongs to, as Search's `Parents` reports them.
+    pub async fn trial_component_parents(
+        &self,
+        component_arn: &str,
+    ) -> ServiceResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for edge in self.store.associations(Some(component_arn), None).await? {
+            if edge.kind.as_deref() != Some(TRIAL_MEMBERSHIP) {
+                continue;
+            }
+            if let Some(trial) = self.store.stored_by_arn(&edge.destination).await? {
+                let get = |m: &str| {
+                    trial
+                        .request
+                        .get(m)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                out.push((get("TrialName"), get("ExperimentName")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// ARNs of the trial components in a trial, or in any trial of an experiment.
+    pub async fn trial_components_in(
+        &self,
+        trial: Option<&str>,
+        experiment: Option<&str>,
+    ) -> ServiceResult<Vec<String>> {
+        let mut trials = Vec::new();
+        if let Some(t) = trial {
+            trials.push(self.named("Trial", "TrialName", t).await?);
+        }
+        if let Some(e) = experiment {
+            self.named("Experiment", "ExperimentName", e).await?;
+            let of = self
+                .store
+                .stored_referencing("Trial", "ExperimentName", e)
+                .await?;
+            trials.retain(|t| of.iter().any(|o| o.arn == t.arn));
+            if trial.is_none() {
+                trials = of;
+            }
+        }
+        let mut out = Vec::new();
+        for t in trials {
+            for edge in self.store.associations(None, Some(&t.arn)).await? {
+                if edge.kind.as_deref() == Some(TRIAL_MEMBERSHIP) && !out.contains(&edge.source) {
+                    out.push(edge.source);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// ARNs of the trial components in a trial (by ARN), in association order.
+    pub async fn trial_components_of_trial(&self, trial_arn: &str) -> ServiceResult<Vec<String>> {
+        Ok(self
+            .store
+            .associations(None, Some(trial_arn))
+            .await?
+            .into_iter()
+            .filter(|e| e.kind.as_deref() == Some(TRIAL_MEMBERSHIP))
+            .map(|e| e.source)
+            .collect())
+    }
+
+    /// A stored resource by ARN (Search reads trial components through their trials).
+    pub async fn stored_by_arn(&self, arn: &str) -> ServiceResult<Option<StoredRow>> {
+        Ok(self.store.stored_by_arn(arn).await?)
+    }
+
+    /// What an association summary calls a resource: an artifact, action or context by its own
+    /// type (`DataSet`, `ModelDeployment`), anything else by its kind (`TrainingJob`).
+    pub async fn lineage_type(&self, arn: &str) -> ServiceResult<String> {
+        if let Some(row) = self.store.stored_by_arn(arn).await? {
+            let own = format!("{}Type", row.family);
+            if let Some(t) = row.request.get(&own).and_then(Value::as_str) {
+                return Ok(t.to_string());
+            }
+            return Ok(row.family);
+        }
+        Ok(self.resource_kind_of(arn).await?.unwrap_or_default())
+    }
+
+    /// Trials and trial components are deleted only once nothing ties them together: a
+    /// component must leave its trials, a trial must lose its components first.
+    pub async fn check_not_associated(&self, row: &StoredRow) -> ServiceResult<()> {
+        let (from, to) = match row.family.as_str() {
+            "TrialComponent" => (Some(row.arn.as_str()), None),
+            "Trial" => (None, Some(row.arn.as_str())),
+            _ => return Ok(()),
+        };
+        let tied = self.store.associations(from, to).await?;
+        if let Some(edge) = tied
+            .iter()
+            .find(|e| e.kind.as_deref() == Some(TRIAL_MEMBERSHIP))
+        {
+            let other = if from.is_some() {
+                &edge.destination
+            } else {
+                &edge.source
+            };
+            return Err(ServiceError::Validation(format!(
+                "{} \"{}\" is still associated with \"{other}\"; disassociate it first.",
+                if row.family == "Trial" {
+                    "Trial"
+                } else {
+                    "Trial component"
+                },
+                row.arn
+            )));
+        }
+        Ok(())
+    }
+
+    /// A training job created with an ExperimentConfig gets a trial component, as SageMaker
+    /// makes one: `<job>-aws-training-job`, its Source the job, its Parameters the job's
+    /// hyperparameters and instance settings, associated with the config's trial.
+    pub async fn start_job_trial_component(
+        &self,
+        job_arn: &str,
+        job: &str,
+        request: &Request,
+    ) -> ServiceResult<()> {
+        let Some(config) = request.get("ExperimentConfig") else {
+            return Ok(());
+        };
+        let mut parameters = Map::new();
+        for (k, v) in request
+            .get("HyperParameters")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            parameters.insert(k.clone(), json!({ "StringValue": v }));
+        }
+        let algo = &request["AlgorithmSpecification"];
+        let resources = &request["ResourceConfig"];
+        for (k, v) in [
+            (
+                "SageMaker.ImageUri",
+                json!({"StringValue": algo["TrainingImage"]}),
+            ),
+            (
+                "SageMaker.InstanceType",
+                json!({"StringValue": resources["InstanceType"]}),
+            ),
+            (
+                "SageMaker.InstanceCount",
+                json!({"NumberValue": resources["InstanceCount"]}),
+            ),
+        ] {
+            parameters.insert(k.into(), v);
+        }
+        let mut tc = Request::new();
+        tc.insert("TrialComponentName".into(), json!(job_trial_component(job)));
+        tc.insert("DisplayName".into(), json!(job));
+        tc.insert(
+            "Source".into(),
+            json!({"SourceArn": job_arn, "SourceType": "SageMakerTrainingJob"}),
+        );
+        tc.insert("Status".into(), json!({"PrimaryStatus": "InProgress"}));
+        tc.insert("StartTime".into(), json!(now_epoch()));
+        tc.insert("Parameters".into(), Value::Object(parameters));
+        self.stored_create(family("TrialComponent"), tc).await?;
+        if let Some(trial) = config.get("TrialName").and_then(Value::as_str) {
+            self.associate_trial_component(&job_trial_component(job), trial)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The job's trial component takes its end: status, end time, and final metrics.
+    pub async fn end_job_trial_component(
+        &self,
+        job: &str,
+        status: &str,
+        reason: Option<&str>,
+        metrics: Option<&Value>,
+    ) -> ServiceResult<()> {
+        let name = job_trial_component(job);
+        let mut update = Request::new();
+        update.insert("TrialComponentName".into(), json!(name));
+        let mut state = json!({ "PrimaryStatus": status });
+        if let Some(r) = reason {
+            state["Message"] = json!(r);
+        }
+        update.insert("Status".into(), state);
+        update.insert("EndTime".into(), json!(now_epoch()));
+        self.stored_update(family("TrialComponent"), update).await?;
+        let points: Vec<Value> = metrics
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| json!({"MetricName": m["MetricName"], "Value": m["Value"], "Timestamp": m["Timestamp"]}))
+            .collect();
+        if !points.is_empty() {
+            self.put_trial_metrics(&name, &points).await?;
+        }
+        Ok(())
+    }
+
+    /// ARNs of the trials a trial component (by name) belongs to.
+    pub async fn trials_of(&self, component: &str) -> ServiceResult<Vec<String>> {
+        let tc = self
+            .named("TrialComponent", "TrialComponentName", component)
+            .await?;
+        Ok(self
+            .store
+            .associations(Some(&tc.arn), None)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind.as_deref() == Some(TRIAL_MEMBERSHIP))
+            .map(|e| e.destination)
+            .collect())
+    }
+
+    /// AddAssociation: a lineage edge between two resources sagebox holds.
+    pub async fn add_association(
+        &self,
+        source: &str,
+        destination: &str,
+        kind: Option<&str>,
+    ) -> ServiceResult<()> {
+        for arn in [source, destination] {
+            if self.resource_kind_of(arn).await?.is_none() {
+                return Err(ServiceError::NotFound(format!(
+                    "Resource \"{arn}\" does not exist."
+                )));
+            }
+        }
+        let edge = Association {
+            source: source.to_string(),
+            destination: destination.to_string(),
+            kind: kind.map(str::to_string),
+            created: now_epoch(),
+        };
+        match self.store.associate(edge).await {
+            Ok(()) => Ok(()),
+            Err(crate::store::StoreError::AlreadyExists) => Err(ServiceError::Validation(format!(
+                "The association between \"{source}\" and \"{destination}\" already exists."
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete_association(&self, source: &str, destination: &str) -> ServiceResult<()> {
+        if !self.store.dissociate(source, destination).await? {
+            return Err(ServiceError::NotFound(format!(
+                "Association between \"{source}\" and \"{destination}\" does not exist."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Lineage edges (not trial memberships) from and to the given ARNs.
+    pub async fn list_associations(
+        &self,
+        source: Option<&str>,
+        destination: Option<&str>,
+    ) -> ServiceResult<Vec<Association>> {
+        let mut all = self.store.associations(source, destination).await?;
+        all.retain(|a| a.kind.as_deref() != Some(TRIAL_MEMBERSHIP));
+        Ok(all)
+    }
+
+    /// When a trial or trial component goes, so do its associations and metrics.
+    pub async fn forget_experiment_resource(&self, row: &StoredRow) -> ServiceResult<()> {
+        self.store.dissociate_all(&row.arn).await?;
+        if row.family == "TrialComponent" {
+            self.store.delete_trial_metrics(&row.key).await?;
+        }
+        Ok(())
+    }
+
+    /// BatchPutMetrics: the values a run logged. Answers the per-entry errors.
+    pub async fn put_trial_metrics(
+        &self,
+        component: &str,
+        data: &[Value],
+    ) -> ServiceResult<Vec<Value>> {
+        let Ok(tc) = self
+            .named("TrialComponent", "TrialComponentName", component)
+            .await
+        else {
+            let errors = (0..data.len())
+                .map(|i| json!({"Code": "VALIDATION_ERROR", "MetricIndex": i}))
+                .collect();
+            return Ok(errors);
+        };
+        let points = data
+            .iter()
+            .map(|d| MetricPoint {
+                name: d
+                    .get("MetricName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                timestamp: timestamp(d.get("Timestamp")).unwrap_or_else(now_epoch),
+                step: d.get("Step").and_then(Value::as_i64),
+                value: d.get("Value").and_then(Value::as_f64).unwrap_or(f64::NAN),
+            })
+            .collect();
+        self.store.put_trial_metrics(&tc.key, points).await?;
+        Ok(Vec::new())
+    }
+
+    /// A trial component's metrics, summarised.
+    pub async fn trial_metric_summaries(
+        &self,
+        component_key: &str,
+    ) -> ServiceResult<Vec<MetricSummary>> {
+        Ok(summarise(
+            &self.store.trial_metrics(component_key, None).await?,
+        ))
+    }
+
+    /// BatchGetMetrics: each query answered on its own (an unknown trial component is that
+    /// query's ValidationError, not the request's).
+    pub async fn get_trial_metrics(
+        &self,
+        queries: Vec<MetricQuery>,
+    ) -> ServiceResult<Vec<Result<MetricSeries, String>>> {
+        let mut out = Vec::new();
+        for q in queries {
+            let row = self.store.stored_by_arn(&q.resource_arn).await?;
+            match row.filter(|r| r.family == "TrialComponent") {
+                None => out.push(Err(format!("Resource {} does not exist.", q.resource_arn))),
+                Some(r) => {
+                    let points = self
+                        .store
+                        .trial_metrics(&r.key, Some(&q.metric_name))
+                        .await?;
+                    out.push(Ok(series(&points, &q)));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The trial component SageMaker makes for a training job.
+pub fn job_trial_component(job: &str) -> String {
+    format!("{job}-aws-training-job")
+}
+
+/// A timestamp member: epoch seconds as a number or a date string.
+fn timestamp(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => crate::aws::time::parse_timestamp(s),
+        _ => None,
+    }
+}
+
+/// TrialComponentMetricSummary members for a summary.
+pub fn summary_json(s: &MetricSummary, source_arn: Option<&str>) -> Value {
+    let mut m = Map::new();
+    m.insert("MetricName".into(), json!(s.name));
+    if let Some(a) = source_arn {
+        m.insert("SourceArn".into(), json!(a));
+    }
+    m.insert("TimeStamp".into(), json!(s.last_timestamp));
+    for (k, v) in [
+        ("Max", s.max),
+        ("Min", s.min),
+        ("Last", s.last),
+        ("Avg", s.avg),
+        ("StdDev", s.std_dev),
+    ] {
+        m.insert(k.into(), json!(v));
+    }
+    m.insert("Count".into(), json!(s.count));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, t: f64, step: i64, v: f64) -> MetricPoint {
+        MetricPoint {
+            name: name.into(),
+            timestamp: t,
+            step: Some(step),
+            value: v,
+        }
+    }
+
+    #[test]
+    fn summaries_carry_min_max_last_avg_and_sample_deviation() {
+        let s = summarise(&[
+            p("loss", 1.0, 0, 3.0),
+            p("loss", 2.0, 1, 1.0),
+            p("acc", 1.0, 0, 0.5),
+            p("loss", 3.0, 2, 2.0),
+        ]);
+        assert_eq!(s.len(), 2);
+        let loss = &s[1];
+        assert_eq!(
+            (loss.min, loss.max, loss.last, loss.count),
+            (1.0, 3.0, 2.0, 3)
+        );
+        assert!((loss.avg - 2.0).abs() < 1e-12 && (loss.std_dev - 1.0).abs() < 1e-12);
+        assert_eq!(loss.last_timestamp, 3.0);
+    }
+
+    #[test]
+    fn series_group_by_step_or_period() {
+        let pts = [
+            p("loss", 10.0, 0, 4.0),
+            p("loss", 20.0, 0, 2.0),
+            p("loss", 70.0, 1, 1.0),
+        ];
+        let q = |period: &str, x: &str| MetricQuery {
+            resource_arn: String::new(),
+            metric_name: "loss".into(),
+            stat: "Avg".into(),
+            period: period.into(),
+            x_axis: x.into(),
+            start: None,
+            end: None,
+        };
+        let by_step = series(&pts, &q("IterationNumber", "IterationNumber"));
+        assert_eq!((by_step.x, by_step.values), (vec![0, 1], vec![3.0, 1.0]));
+        let by_minute = series(&pts, &q("OneMinute", "Timestamp"));
+        assert_eq!(
+            (by_minute.x, by_minute.values),
+            (vec![0, 60], vec![3.0, 1.0])
+        );
+    }
+}
