@@ -56,6 +56,7 @@ OPERATIONS = {
         "DescribeTransformJob",
         "DescribeTrialComponent",
         "DisassociateTrialComponent",
+        "ListAliases",
         "ListAssociations",
         "ListEndpointConfigs",
         "ListEndpoints",

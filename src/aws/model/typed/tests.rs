@@ -370,6 +370,7 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "DeleteTrial" => round_trip::<DeleteTrialRequest>,
         "DeleteTrialComponent" => round_trip::<DeleteTrialComponentRequest>,
         "Search" => round_trip::<SearchRequest>,
+        "ListAliases" => round_trip::<ListAliasesRequest>,
         "DeleteProcessingJob" => round_trip::<DeleteProcessingJobRequest>,
         "DeleteHyperParameterTuningJob" => round_trip::<DeleteHyperParameterTuningJobRequest>,
         "DescribeEndpoint" => round_trip::<DescribeEndpointInput>,
@@ -984,6 +985,10 @@ fn experiment_bodies() -> Vec<(&'static str, Value)> {
             json!({"TrialComponentName": "tc"}),
         ),
         ("DeleteTrial", json!({"TrialName": "trial"})),
+        (
+            "ListAliases",
+            json!({"ImageName": "img", "Alias": "stable", "Version": 2, "MaxResults": 5}),
+        ),
         ("DeleteTrialComponent", json!({"TrialComponentName": "tc"})),
         (
             "Search",
