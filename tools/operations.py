@@ -58,6 +58,7 @@ OPERATIONS = {
         "DescribeTransformJob",
         "DescribeTrialComponent",
         "DisassociateTrialComponent",
+        "ListAliases",
         "ListAssociations",
         "ListEndpointConfigs",
         "ListEndpoints",

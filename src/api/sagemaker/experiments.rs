@@ -95,7 +95,7 @@ pub(super) async fn list_associations(s: &Services, req: Request) -> Answer {
         }
         summaries.push(summary);
     }
-    Ok(super::paged(&req, "AssociationSummaries", summaries)?)
+    super::paged(&req, "AssociationSummaries", summaries)
 }
 
 /// ListTrialComponents: ExperimentName and TrialName go through the associations.

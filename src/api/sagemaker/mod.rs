@@ -211,6 +211,7 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
             req,
         )),
         "Search" => Box::pin(search::search(s, req)),
+        "ListAliases" => Box::pin(stored::list_aliases(s, req)),
         "AddTags" => Box::pin(add_tags(s, req)),
         "ListTags" => Box::pin(list_tags(s, req)),
         "DeleteTags" => Box::pin(delete_tags(s, req)),

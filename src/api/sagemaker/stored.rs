@@ -84,6 +84,44 @@ fn other_answer(rule: &OperationRule, req: &Request, parents: &[StoredRow]) -> V
     Value::Object(out)
 }
 
+/// ListAliases: the aliases of an image's versions (one version's, when Version is given),
+/// only the one asked for when Alias is given.
+pub(super) async fn list_aliases(s: &Services, req: Request) -> Answer {
+    let versions = catalog()
+        .family("ImageVersion")
+        .ok_or_else(|| ServiceError::Internal("no ImageVersion family".into()))?;
+    let image = crate::service::required_str(&req, "ImageName")?;
+    let mut rows = s
+        .stored_rows(versions)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.request["ImageName"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(image))
+        })
+        .collect::<Vec<_>>();
+    if rows.is_empty() {
+        let image_family = catalog().family("Image").expect("the model defines Image");
+        s.stored_find(image_family, &req, "Describe").await?;
+    }
+    if let Some(v) = req.get("Version").and_then(Value::as_i64) {
+        rows.retain(|r| r.derived["Version"].as_i64() == Some(v));
+        if rows.is_empty() {
+            let message = format!("Could not find image version \"{image}/{v}\".");
+            return Err(ServiceError::NotFound(message));
+        }
+    }
+    let wanted = req.get("Alias").and_then(Value::as_str);
+    let names: Vec<Value> = rows
+        .iter()
+        .flat_map(crate::service::stored::aliases)
+        .filter(|a| wanted.is_none_or(|w| w == *a))
+        .map(|a| json!(a))
+        .collect();
+    super::paged(&req, "SageMakerImageVersionAliases", names)
+}
+
 /// A List answer, limited to the resources with these ARNs when given.
 pub(super) async fn list_among(
     s: &Services,

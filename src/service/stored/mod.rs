@@ -86,6 +86,21 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// Whether a version carries this alias (its `Aliases` list).
+pub fn has_alias(row: &StoredRow, alias: &str) -> bool {
+    aliases(row).any(|a| a == alias)
+}
+
+/// A version's aliases (CreateImageVersion's Aliases, with UpdateImageVersion's changes).
+pub fn aliases(row: &StoredRow) -> impl Iterator<Item = &str> {
+    row.request
+        .get("Aliases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 fn random_id(prefix: &str, len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     // v4 UUIDs are the random source sagebox already has; 36 letters from a byte are near enough
@@ -212,11 +227,14 @@ impl Services {
         let prefix = format!("{}/", values.join("/"));
         rows.retain(|r| r.key.to_lowercase().starts_with(&prefix.to_lowercase()));
         let wanted = req.get(vm).and_then(text);
-        let found = match wanted {
-            Some(v) => rows
+        // a version may also be named by one of its aliases (DescribeImageVersion's Alias)
+        let alias = req.get("Alias").and_then(Value::as_str);
+        let found = match (wanted, alias) {
+            (Some(v), _) => rows
                 .into_iter()
                 .find(|r| r.derived.get(vm).and_then(text).as_deref() == Some(&v)),
-            None => rows
+            (None, Some(a)) => rows.into_iter().find(|r| has_alias(r, a)),
+            (None, None) => rows
                 .into_iter()
                 .max_by_key(|r| r.derived.get(vm).and_then(Value::as_i64)),
         };

@@ -1745,6 +1745,22 @@ pub struct IntegerParameterRange {
     pub scaling_type: Option<HyperParameterScalingType>,
 }
 
+/// `ListAliasesRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListAliasesRequest {
+    #[serde(rename = "ImageName", skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    #[serde(rename = "Alias", skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(rename = "Version", skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
 /// `ListAssociationsRequest`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]

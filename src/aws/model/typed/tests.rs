@@ -372,6 +372,7 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "DeleteTrial" => round_trip::<DeleteTrialRequest>,
         "DeleteTrialComponent" => round_trip::<DeleteTrialComponentRequest>,
         "Search" => round_trip::<SearchRequest>,
+        "ListAliases" => round_trip::<ListAliasesRequest>,
         "DeleteProcessingJob" => round_trip::<DeleteProcessingJobRequest>,
         "DeleteHyperParameterTuningJob" => round_trip::<DeleteHyperParameterTuningJobRequest>,
         "DescribeEndpoint" => round_trip::<DescribeEndpointInput>,
@@ -518,67 +519,6 @@ fn naming_bodies() -> Vec<(&'static str, Value)> {
         (
             "ListTags",
             json!({"ResourceArn": MODEL_ARN, "MaxResults": 50}),
-        ),
-        (
-            "AssociateTrialComponent",
-            json!({"TrialComponentName": "tc", "TrialName": "trial"}),
-        ),
-        (
-            "DisassociateTrialComponent",
-            json!({"TrialComponentName": "tc", "TrialName": "trial"}),
-        ),
-        (
-            "AddAssociation",
-            json!({
-                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
-                "DestinationArn": "arn:aws:sagemaker:us-east-1:000000000000:action/b2",
-                "AssociationType": "ContributedTo"
-            }),
-        ),
-        (
-            "DeleteAssociation",
-            json!({
-                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
-                "DestinationArn": "arn:aws:sagemaker:us-east-1:000000000000:action/b2"
-            }),
-        ),
-        (
-            "ListAssociations",
-            json!({
-                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
-                "SortOrder": "Ascending",
-                "MaxResults": 5
-            }),
-        ),
-        (
-            "ListTrialComponents",
-            json!({"ExperimentName": "exp", "TrialName": "trial", "MaxResults": 5}),
-        ),
-        (
-            "ListTrials",
-            json!({"ExperimentName": "exp", "TrialComponentName": "tc"}),
-        ),
-        (
-            "DescribeTrialComponent",
-            json!({"TrialComponentName": "tc"}),
-        ),
-        ("DeleteTrial", json!({"TrialName": "trial"})),
-        ("DeleteTrialComponent", json!({"TrialComponentName": "tc"})),
-        (
-            "Search",
-            json!({
-                "Resource": "ExperimentTrialComponent",
-                "SearchExpression": {
-                    "Filters": [{"Name": "Parents.ExperimentName", "Operator": "Equals", "Value": "exp"}],
-                    "NestedFilters": [{"NestedPropertyName": "Parents", "Filters": [
-                        {"Name": "Parents.TrialName", "Operator": "Equals", "Value": "trial"}
-                    ]}],
-                    "Operator": "And"
-                },
-                "SortBy": "CreationTime",
-                "SortOrder": "Descending",
-                "MaxResults": 20
-            }),
         ),
     ];
     for (ops, member, name) in [
@@ -1021,6 +961,77 @@ fn registry_changing_bodies() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// Bodies for the experiments operations (associations, trial components, Search).
+fn experiment_bodies() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "AssociateTrialComponent",
+            json!({"TrialComponentName": "tc", "TrialName": "trial"}),
+        ),
+        (
+            "DisassociateTrialComponent",
+            json!({"TrialComponentName": "tc", "TrialName": "trial"}),
+        ),
+        (
+            "AddAssociation",
+            json!({
+                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
+                "DestinationArn": "arn:aws:sagemaker:us-east-1:000000000000:action/b2",
+                "AssociationType": "ContributedTo"
+            }),
+        ),
+        (
+            "DeleteAssociation",
+            json!({
+                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
+                "DestinationArn": "arn:aws:sagemaker:us-east-1:000000000000:action/b2"
+            }),
+        ),
+        (
+            "ListAssociations",
+            json!({
+                "SourceArn": "arn:aws:sagemaker:us-east-1:000000000000:artifact/a1",
+                "SortOrder": "Ascending",
+                "MaxResults": 5
+            }),
+        ),
+        (
+            "ListTrialComponents",
+            json!({"ExperimentName": "exp", "TrialName": "trial", "MaxResults": 5}),
+        ),
+        (
+            "ListTrials",
+            json!({"ExperimentName": "exp", "TrialComponentName": "tc"}),
+        ),
+        (
+            "DescribeTrialComponent",
+            json!({"TrialComponentName": "tc"}),
+        ),
+        ("DeleteTrial", json!({"TrialName": "trial"})),
+        (
+            "ListAliases",
+            json!({"ImageName": "img", "Alias": "stable", "Version": 2, "MaxResults": 5}),
+        ),
+        ("DeleteTrialComponent", json!({"TrialComponentName": "tc"})),
+        (
+            "Search",
+            json!({
+                "Resource": "ExperimentTrialComponent",
+                "SearchExpression": {
+                    "Filters": [{"Name": "Parents.ExperimentName", "Operator": "Equals", "Value": "exp"}],
+                    "NestedFilters": [{"NestedPropertyName": "Parents", "Filters": [
+                        {"Name": "Parents.TrialName", "Operator": "Equals", "Value": "trial"}
+                    ]}],
+                    "Operator": "And"
+                },
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+                "MaxResults": 20
+            }),
+        ),
+    ]
+}
+
 fn with(base: &Value, extra: Value) -> Value {
     let mut out = base.clone();
     if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
@@ -1035,6 +1046,7 @@ fn every_implemented_sagemaker_request_decodes_and_renders_back() {
     let bodies: Vec<_> = naming_bodies()
         .into_iter()
         .chain(changing_bodies())
+        .chain(experiment_bodies())
         .collect();
     // the operations implemented by hand (every other one is the stored engine's, untyped)
     let implemented: Vec<&str> = crate::service::stored::catalog::catalog()
