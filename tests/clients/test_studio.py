@@ -170,3 +170,37 @@ def test_code_editor_fails_with_a_reason(sm, studio):
     assert "CodeEditor" in d["FailureReason"] and "JupyterLab" in d["FailureReason"]
     sm.delete_app(**ids)
     wait_app(sm, "Deleted", timeout=30, **ids)
+
+
+@needs_docker
+def test_a_running_app_is_readopted_after_a_kill_and_one_whose_container_went_fails(
+        spawn_sagebox, client_factory):
+    import signal
+
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    domain = sm.create_domain(DomainName=unique("dom"), AuthMode="IAM", SubnetIds=["subnet-1"],
+                              VpcId="vpc-1", DefaultUserSettings={"ExecutionRole": ROLE})["DomainId"]
+    sm.create_user_profile(DomainId=domain, UserProfileName="bob")
+    ids = dict(DomainId=domain, UserProfileName="bob", AppType="JupyterLab", AppName="default")
+    arn = sm.create_app(**ids)["AppArn"]
+    wait_app(sm, "InService", **ids)
+    before = containers_of(arn)
+    server.restart(signal.SIGKILL)
+    assert sm.describe_app(**ids)["Status"] == "InService"
+    url = sm.create_presigned_domain_url(DomainId=domain, UserProfileName="bob")["AuthorizedUrl"]
+    deadline = time.time() + 30  # re-adoption runs in the background after startup
+    while (opened := requests.get(url, timeout=30)).status_code == 503 and time.time() < deadline:
+        time.sleep(0.5)
+    assert opened.status_code == 200 and opened.url.endswith("/lab"), opened.text[:300]
+    assert containers_of(arn) == before, "the same container serves"
+
+    server.kill()
+    subprocess.run(["docker", "rm", "-f", *before], capture_output=True, timeout=60)
+    server.start()
+    d = wait_app(sm, "Failed", timeout=30, **ids)
+    assert "sagebox restarted" in d["FailureReason"], d
+    sm.delete_app(**ids)
+    wait_app(sm, "Deleted", timeout=30, **ids)
+    for v in volumes_of(arn):
+        subprocess.run(["docker", "volume", "rm", v], capture_output=True, timeout=60)
