@@ -149,7 +149,8 @@ def test_jupyterlab_app_opens_through_the_presigned_domain_url_and_delete_stops_
     sm.delete_app(**ids)
     wait_app(sm, "Deleted", timeout=60, **ids)
     assert containers_of(arn) == []
-    assert volumes_of(arn), "the home volume stays"
+    profile = sm.describe_user_profile(DomainId=domain["DomainId"], UserProfileName=user)
+    assert volumes_of(profile["UserProfileArn"]), "the user's home volume stays"
     r = http.get(base + "api/status", timeout=30)
     assert r.status_code == 503 and "not running" in r.text
     landing = http.get(url.split("?")[0], timeout=30)
@@ -157,7 +158,7 @@ def test_jupyterlab_app_opens_through_the_presigned_domain_url_and_delete_stops_
     with pytest.raises(ClientError) as e:
         sm.delete_app(**ids)
     assert e.value.response["Error"]["Code"] == "ResourceNotFound"
-    for v in volumes_of(arn):
+    for v in volumes_of(profile["UserProfileArn"]):
         subprocess.run(["docker", "volume", "rm", v], capture_output=True, timeout=60)
 
 
@@ -202,5 +203,3 @@ def test_a_running_app_is_readopted_after_a_kill_and_one_whose_container_went_fa
     assert "sagebox restarted" in d["FailureReason"], d
     sm.delete_app(**ids)
     wait_app(sm, "Deleted", timeout=30, **ids)
-    for v in volumes_of(arn):
-        subprocess.run(["docker", "volume", "rm", v], capture_output=True, timeout=60)

@@ -43,6 +43,18 @@ fn volume_name(services: &Services, id: &AppId) -> String {
     )
 }
 
+/// The ARN of the user profile (or space) whose home the app mounts.
+fn owner_arn(services: &Services, row: &StoredRow) -> String {
+    let domain = row.request["DomainId"].as_str().unwrap_or_default();
+    match row.request["SpaceName"].as_str().filter(|s| !s.is_empty()) {
+        Some(space) => services.sagemaker_arn("space", &format!("{domain}/{space}")),
+        None => {
+            let user = row.request["UserProfileName"].as_str().unwrap_or_default();
+            services.sagemaker_arn("user-profile", &format!("{domain}/{user}"))
+        }
+    }
+}
+
 async fn app_row(services: &Services, key: &str) -> Option<StoredRow> {
     let store_as = &app_family().store_as;
     services
@@ -139,8 +151,11 @@ async fn start(services: &Services, row: &StoredRow, id: &AppId) -> Result<Serve
         (ARN_LABEL.to_string(), row.arn.clone()),
     ]);
     let volume = volume_name(services, id);
+    // the home belongs to the user profile (or space), not to this one app
+    let mut volume_labels = labels.clone();
+    volume_labels.insert(ARN_LABEL.to_string(), owner_arn(services, row));
     engine
-        .create_volume(&volume, labels.clone())
+        .create_volume(&volume, volume_labels)
         .await
         .map_err(|e| format!("Cannot create the app's home volume: {e}"))?;
     remove_containers(services, &engine, &row.arn).await;
