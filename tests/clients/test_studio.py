@@ -146,6 +146,10 @@ def test_jupyterlab_app_opens_through_the_presigned_domain_url_and_delete_stops_
     assert out.startswith("http://host.docker.internal:"), out
     assert "/home/sagemaker-user" in out
 
+    r = http.put(base + "api/contents/kept.txt", timeout=30,
+                 json={"type": "file", "format": "text", "content": "still here"})
+    assert r.status_code in (200, 201), r.text
+
     sm.delete_app(**ids)
     wait_app(sm, "Deleted", timeout=60, **ids)
     assert containers_of(arn) == []
@@ -158,6 +162,17 @@ def test_jupyterlab_app_opens_through_the_presigned_domain_url_and_delete_stops_
     with pytest.raises(ClientError) as e:
         sm.delete_app(**ids)
     assert e.value.response["Error"]["Code"] == "ResourceNotFound"
+
+    # a new app of the same name mounts the same home
+    sm.create_app(**ids)
+    wait_app(sm, "InService", **ids)
+    url = sm.create_presigned_domain_url(DomainId=domain["DomainId"], UserProfileName=user)["AuthorizedUrl"]
+    http = requests.Session()
+    assert http.get(url, timeout=60).status_code == 200
+    r = http.get(base + "api/contents/kept.txt", timeout=30, params={"content": "1"})
+    assert r.status_code == 200 and r.json()["content"] == "still here", r.text[:300]
+    sm.delete_app(**ids)
+    wait_app(sm, "Deleted", timeout=60, **ids)
     for v in volumes_of(profile["UserProfileArn"]):
         subprocess.run(["docker", "volume", "rm", v], capture_output=True, timeout=60)
 
