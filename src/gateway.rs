@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/_sagebox/health", get(api::admin::health))
         .route("/_sagebox/notebooks/{*path}", any(api::notebooks::handle))
+        .route("/_sagebox/studio/{*path}", any(api::studio::handle))
         .merge(crate::console::router(state.clone()))
         .fallback(dispatch)
         .with_state(state)

@@ -162,8 +162,10 @@ pub async fn layer(
         }
     }
     let path = req.uri().path();
-    // Jupyter, behind /_sagebox/notebooks/, sets its own policy for its own pages.
-    let jupyter = path.starts_with("/_sagebox/notebooks/");
+    // Jupyter, behind /_sagebox/notebooks/ and /_sagebox/studio/, sets its own policy for its
+    // own pages.
+    let jupyter = path.starts_with("/_sagebox/notebooks/")
+        || path.starts_with(crate::service::studio::PREFIX);
     let console = path.starts_with("/_sagebox/") && !jupyter;
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();

@@ -15,3 +15,4 @@ pub mod runtime;
 pub mod s3;
 pub mod sagemaker;
 pub mod sts;
+pub mod studio;

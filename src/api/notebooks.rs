@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::aws::model::typed::sagemaker::NotebookInstanceStatus;
 use crate::aws::time::now_epoch;
 use crate::service::notebooks::access::{Grant, Refusal};
-use crate::service::notebooks::base_path;
+use crate::service::notebooks::{Server, base_path};
 
 const PREFIX: &str = "/_sagebox/notebooks/";
 
@@ -21,7 +21,7 @@ fn cookie_name(name: &str) -> String {
     format!("sagebox-notebook-{}", name.to_ascii_lowercase())
 }
 
-fn page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h1>{t}</h1><p>{m}</p></body></html>\n",
         t = crate::html::esc(title),
@@ -46,7 +46,7 @@ fn refused(r: Refusal) -> Response {
     )
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -75,7 +75,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response {
+pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let services = &state.services;
     let path = req.uri().path().to_string();
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
@@ -150,7 +150,33 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
     }
 
     // Forward, with the instance's own token; Jupyter's base_url is the lower-cased name.
-    let upstream_path = format!("{base}{tail}");
+    let mut out = forward(
+        services,
+        req,
+        &format!("{base}{tail}"),
+        &server,
+        "notebook instance",
+        &name,
+    )
+    .await;
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        out.headers_mut().insert("x-sagebox-notebook", v);
+    }
+    out
+}
+
+/// Relays one request (HTTP, or a websocket upgrade for kernels and terminals) to the Jupyter
+/// `server` at `upstream_path` (under its base_url), with the server's own token in place of
+/// whatever Authorization the browser sent. Notebook instances and Studio apps share it;
+/// `what` and `name` only say, in an error page, whose Jupyter did not answer.
+pub(crate) async fn forward(
+    services: &crate::service::Services,
+    mut req: Request,
+    upstream_path: &str,
+    server: &Server,
+    what: &str,
+    name: &str,
+) -> Response {
     let uri = match req.uri().query() {
         Some(q) => format!("http://127.0.0.1:{}{upstream_path}?{q}", server.port),
         None => format!("http://127.0.0.1:{}{upstream_path}", server.port),
@@ -177,7 +203,7 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
             return page(
                 StatusCode::BAD_GATEWAY,
                 "502 Bad Gateway",
-                &format!("Jupyter on notebook instance {name} did not answer: {e}"),
+                &format!("Jupyter on {what} {name} did not answer: {e}"),
             );
         }
     };
@@ -213,10 +239,5 @@ pub async fn handle(State(state): State<AppState>, mut req: Request) -> Response
             out = out.header(k, v);
         }
     }
-    out.header(
-        "x-sagebox-notebook",
-        HeaderValue::from_str(&name).unwrap_or(HeaderValue::from_static("")),
-    )
-    .body(Body::new(body))
-    .unwrap_or_default()
+    out.body(Body::new(body)).unwrap_or_default()
 }

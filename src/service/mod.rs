@@ -24,6 +24,7 @@ pub mod registry;
 pub mod resources;
 pub(crate) mod saving;
 pub mod stored;
+pub mod studio;
 pub mod tags;
 pub mod training;
 pub mod transform;
@@ -94,6 +95,8 @@ pub struct Services {
     sagemaker_api: Arc<std::sync::OnceLock<pipelines::api::ApiCall>>,
     /// Notebook instances' Jupyter servers.
     notebooks: notebooks::Notebooks,
+    /// Studio apps' Jupyter servers.
+    studio: studio::Studio,
     config: Arc<Config>,
     /// The key pair the containers sagebox starts call back in with.
     issued: issued::IssuedCredentials,
@@ -138,6 +141,7 @@ impl Services {
             pipelines: Default::default(),
             sagemaker_api: Default::default(),
             notebooks: notebooks::Notebooks::default(),
+            studio: studio::Studio::default(),
             config: Arc::new(config),
             unsaved: Default::default(),
             offline: Default::default(),

@@ -17,6 +17,7 @@ mod registry;
 mod render;
 mod search;
 mod stored;
+mod studio;
 mod tuning;
 use crate::aws::AwsError;
 use crate::aws::model::sagemaker::MODEL;
@@ -210,6 +211,11 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
             "DeleteTrialComponent",
             req,
         )),
+        "CreateDomain" => Box::pin(studio::create_domain(s, req)),
+        "DeleteDomain" => Box::pin(studio::delete_domain(s, req)),
+        "CreateApp" => Box::pin(studio::create_app(s, req)),
+        "DeleteApp" => Box::pin(studio::delete_app(s, req)),
+        "CreatePresignedDomainUrl" => Box::pin(studio::presigned_domain_url(s, req)),
         "Search" => Box::pin(search::search(s, req)),
         "ListAliases" => Box::pin(stored::list_aliases(s, req)),
         "AddTags" => Box::pin(add_tags(s, req)),

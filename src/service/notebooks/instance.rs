@@ -459,7 +459,7 @@ async fn wait_for_jupyter(
     let hooks = Arc::new(Mutex::new(HookState::default()));
     let pumped = pump(services, engine, &id, &nb.name, false, hooks.clone());
     let timeout = Duration::from_secs(2 * LIFECYCLE_TIMEOUT_SECS + 180);
-    match wait_ready(services, engine, &id, &nb.name, &token, timeout).await {
+    match wait_ready(services, engine, &id, &base_path(&nb.name), &token, timeout).await {
         Ok(port) => Ok(Server {
             port,
             token,
@@ -489,13 +489,14 @@ async fn wait_for_jupyter(
     }
 }
 
-/// Polls Jupyter's /api/status until it answers 200: the published port. Err(Some(code)) when
-/// the container exited first, Err(None) at the deadline.
-async fn wait_ready(
+/// Polls the Jupyter under `base` (its base_url) until /api/status answers 200: the published
+/// port. Err(Some(code)) when the container exited first, Err(None) at the deadline. Notebook
+/// instances and Studio apps both wait this way.
+pub(crate) async fn wait_ready(
     services: &Services,
     engine: &Engine,
     id: &str,
-    name: &str,
+    base: &str,
     token: &str,
     timeout: Duration,
 ) -> Result<u16, Option<i64>> {
@@ -510,7 +511,7 @@ async fn wait_ready(
                 .flatten()
                 .unwrap_or(0);
         }
-        if port != 0 && jupyter_answers(services, port, name, token).await {
+        if port != 0 && jupyter_answers(services, port, base, token).await {
             return Ok(port);
         }
         if engine.running(id).await.ok().flatten() != Some(true) {
@@ -523,18 +524,17 @@ async fn wait_ready(
     }
 }
 
-pub(super) async fn jupyter_answers(
+/// Whether the Jupyter published on `port`, with base_url `base`, answers its status API.
+pub(crate) async fn jupyter_answers(
     services: &Services,
     port: u16,
-    name: &str,
+    base: &str,
     token: &str,
 ) -> bool {
-    let Ok(req) = http::Request::get(format!(
-        "http://127.0.0.1:{port}{}api/status",
-        base_path(name)
-    ))
-    .header("authorization", format!("token {token}"))
-    .body(axum::body::Body::empty()) else {
+    let Ok(req) = http::Request::get(format!("http://127.0.0.1:{port}{base}api/status"))
+        .header("authorization", format!("token {token}"))
+        .body(axum::body::Body::empty())
+    else {
         return false;
     };
     matches!(

@@ -33,6 +33,7 @@ use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
 pub use instance::JUPYTER_PORT;
+pub(crate) use instance::{jupyter_answers, wait_ready};
 use state::{Derived, NOTEBOOK_STATUS, Settings, parse_status};
 
 const KIND: ResourceKind = ResourceKind::NotebookInstance;

@@ -187,7 +187,7 @@ async fn readopt(services: &Services, engine: &Engine, name: &str, id: &str, tok
     let Some(port) = engine.published_port(id, JUPYTER_PORT).await.ok().flatten() else {
         return false;
     };
-    if !jupyter_answers(services, port, name, token).await {
+    if !jupyter_answers(services, port, &super::base_path(name), token).await {
         return false;
     }
     let hooks = Arc::new(Mutex::new(HookState::default()));

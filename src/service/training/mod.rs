@@ -259,6 +259,7 @@ impl Services {
         adopted.extend(self.recover_transforms().await);
         adopted.extend(self.recover_processing().await);
         adopted.extend(self.recover_notebooks().await);
+        adopted.extend(self.recover_studio_apps().await);
         match self
             .runtime
             .sweep(|labels| {

@@ -117,6 +117,24 @@ pub struct AlgorithmSpecification {
     pub training_image_config: Option<TrainingImageConfig>,
 }
 
+/// `AmazonQSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AmazonQSettings {
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+    #[serde(rename = "QProfileArn", skip_serializing_if = "Option::is_none")]
+    pub q_profile_arn: Option<String>,
+}
+
+/// `AppLifecycleManagement`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AppLifecycleManagement {
+    #[serde(rename = "IdleSettings", skip_serializing_if = "Option::is_none")]
+    pub idle_settings: Option<IdleSettings>,
+}
+
 /// `AppSpecification`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -295,6 +313,28 @@ pub struct BlueGreenUpdatePolicy {
     pub maximum_execution_timeout_in_seconds: Option<i64>,
 }
 
+/// `CanvasAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CanvasAppSettings {
+    #[serde(rename = "TimeSeriesForecastingSettings", skip_serializing_if = "Option::is_none")]
+    pub time_series_forecasting_settings: Option<TimeSeriesForecastingSettings>,
+    #[serde(rename = "ModelRegisterSettings", skip_serializing_if = "Option::is_none")]
+    pub model_register_settings: Option<ModelRegisterSettings>,
+    #[serde(rename = "WorkspaceSettings", skip_serializing_if = "Option::is_none")]
+    pub workspace_settings: Option<WorkspaceSettings>,
+    #[serde(rename = "IdentityProviderOAuthSettings", skip_serializing_if = "Option::is_none")]
+    pub identity_provider_o_auth_settings: Option<Vec<IdentityProviderOAuthSetting>>,
+    #[serde(rename = "DirectDeploySettings", skip_serializing_if = "Option::is_none")]
+    pub direct_deploy_settings: Option<DirectDeploySettings>,
+    #[serde(rename = "KendraSettings", skip_serializing_if = "Option::is_none")]
+    pub kendra_settings: Option<KendraSettings>,
+    #[serde(rename = "GenerativeAiSettings", skip_serializing_if = "Option::is_none")]
+    pub generative_ai_settings: Option<GenerativeAiSettings>,
+    #[serde(rename = "EmrServerlessSettings", skip_serializing_if = "Option::is_none")]
+    pub emr_serverless_settings: Option<EmrServerlessSettings>,
+}
+
 /// `CapacitySize`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -441,6 +481,30 @@ pub struct ClarifyTextConfig {
     pub granularity: Option<ClarifyTextGranularity>,
 }
 
+/// `CodeEditorAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CodeEditorAppSettings {
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
+    #[serde(rename = "CustomImages", skip_serializing_if = "Option::is_none")]
+    pub custom_images: Option<Vec<CustomImage>>,
+    #[serde(rename = "LifecycleConfigArns", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_config_arns: Option<Vec<String>>,
+    #[serde(rename = "AppLifecycleManagement", skip_serializing_if = "Option::is_none")]
+    pub app_lifecycle_management: Option<AppLifecycleManagement>,
+    #[serde(rename = "BuiltInLifecycleConfigArn", skip_serializing_if = "Option::is_none")]
+    pub built_in_lifecycle_config_arn: Option<String>,
+}
+
+/// `CodeRepository`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CodeRepository {
+    #[serde(rename = "RepositoryUrl", skip_serializing_if = "Option::is_none")]
+    pub repository_url: Option<String>,
+}
+
 /// `CollectionConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -517,6 +581,62 @@ pub struct ContinuousParameterRange {
 pub struct ConvergenceDetected {
     #[serde(rename = "CompleteOnConvergence", skip_serializing_if = "Option::is_none")]
     pub complete_on_convergence: Option<CompleteOnConvergence>,
+}
+
+/// `CreateAppRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateAppRequest {
+    #[serde(rename = "DomainId", skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    #[serde(rename = "UserProfileName", skip_serializing_if = "Option::is_none")]
+    pub user_profile_name: Option<String>,
+    #[serde(rename = "SpaceName", skip_serializing_if = "Option::is_none")]
+    pub space_name: Option<String>,
+    #[serde(rename = "AppType", skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<AppType>,
+    #[serde(rename = "AppName", skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "ResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub resource_spec: Option<ResourceSpec>,
+    #[serde(rename = "RecoveryMode", skip_serializing_if = "Option::is_none")]
+    pub recovery_mode: Option<bool>,
+}
+
+/// `CreateDomainRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateDomainRequest {
+    #[serde(rename = "DomainName", skip_serializing_if = "Option::is_none")]
+    pub domain_name: Option<String>,
+    #[serde(rename = "AuthMode", skip_serializing_if = "Option::is_none")]
+    pub auth_mode: Option<AuthMode>,
+    #[serde(rename = "DefaultUserSettings", skip_serializing_if = "Option::is_none")]
+    pub default_user_settings: Option<UserSettings>,
+    #[serde(rename = "DomainSettings", skip_serializing_if = "Option::is_none")]
+    pub domain_settings: Option<DomainSettings>,
+    #[serde(rename = "SubnetIds", skip_serializing_if = "Option::is_none")]
+    pub subnet_ids: Option<Vec<String>>,
+    #[serde(rename = "VpcId", skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "AppNetworkAccessType", skip_serializing_if = "Option::is_none")]
+    pub app_network_access_type: Option<AppNetworkAccessType>,
+    #[serde(rename = "HomeEfsFileSystemKmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub home_efs_file_system_kms_key_id: Option<String>,
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(rename = "AppSecurityGroupManagement", skip_serializing_if = "Option::is_none")]
+    pub app_security_group_management: Option<AppSecurityGroupManagement>,
+    #[serde(rename = "HomeEfsFileSystemCreation", skip_serializing_if = "Option::is_none")]
+    pub home_efs_file_system_creation: Option<HomeEfsFileSystemCreation>,
+    #[serde(rename = "TagPropagation", skip_serializing_if = "Option::is_none")]
+    pub tag_propagation: Option<TagPropagation>,
+    #[serde(rename = "DefaultSpaceSettings", skip_serializing_if = "Option::is_none")]
+    pub default_space_settings: Option<DefaultSpaceSettings>,
 }
 
 /// `CreateEndpointConfigInput`.
@@ -783,6 +903,24 @@ pub struct CreatePipelineRequest {
     pub pipeline_version_aliases: Option<Vec<String>>,
 }
 
+/// `CreatePresignedDomainUrlRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreatePresignedDomainUrlRequest {
+    #[serde(rename = "DomainId", skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    #[serde(rename = "UserProfileName", skip_serializing_if = "Option::is_none")]
+    pub user_profile_name: Option<String>,
+    #[serde(rename = "SessionExpirationDurationInSeconds", skip_serializing_if = "Option::is_none")]
+    pub session_expiration_duration_in_seconds: Option<i64>,
+    #[serde(rename = "ExpiresInSeconds", skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<i64>,
+    #[serde(rename = "SpaceName", skip_serializing_if = "Option::is_none")]
+    pub space_name: Option<String>,
+    #[serde(rename = "LandingUri", skip_serializing_if = "Option::is_none")]
+    pub landing_uri: Option<String>,
+}
+
 /// `CreatePresignedNotebookInstanceUrlInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -927,6 +1065,40 @@ pub struct CrossRegionTrafficConfig {
     pub max_cross_region_percent_per_endpoint: Option<i64>,
 }
 
+/// `CustomFileSystemConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CustomFileSystemConfig {
+    #[serde(rename = "EFSFileSystemConfig", skip_serializing_if = "Option::is_none")]
+    pub efs_file_system_config: Option<EFSFileSystemConfig>,
+    #[serde(rename = "FSxLustreFileSystemConfig", skip_serializing_if = "Option::is_none")]
+    pub f_sx_lustre_file_system_config: Option<FSxLustreFileSystemConfig>,
+    #[serde(rename = "S3FileSystemConfig", skip_serializing_if = "Option::is_none")]
+    pub s3_file_system_config: Option<S3FileSystemConfig>,
+}
+
+/// `CustomImage`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CustomImage {
+    #[serde(rename = "ImageName", skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    #[serde(rename = "ImageVersionNumber", skip_serializing_if = "Option::is_none")]
+    pub image_version_number: Option<i64>,
+    #[serde(rename = "AppImageConfigName", skip_serializing_if = "Option::is_none")]
+    pub app_image_config_name: Option<String>,
+}
+
+/// `CustomPosixUserConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CustomPosixUserConfig {
+    #[serde(rename = "Uid", skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    #[serde(rename = "Gid", skip_serializing_if = "Option::is_none")]
+    pub gid: Option<i64>,
+}
+
 /// `DataCaptureConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1039,6 +1211,62 @@ pub struct DebugRuleConfiguration {
     pub rule_parameters: Option<BTreeMap<String, String>>,
 }
 
+/// `DefaultEbsStorageSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DefaultEbsStorageSettings {
+    #[serde(rename = "DefaultEbsVolumeSizeInGb", skip_serializing_if = "Option::is_none")]
+    pub default_ebs_volume_size_in_gb: Option<i64>,
+    #[serde(rename = "MaximumEbsVolumeSizeInGb", skip_serializing_if = "Option::is_none")]
+    pub maximum_ebs_volume_size_in_gb: Option<i64>,
+}
+
+/// `DefaultSpaceSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DefaultSpaceSettings {
+    #[serde(rename = "ExecutionRole", skip_serializing_if = "Option::is_none")]
+    pub execution_role: Option<String>,
+    #[serde(rename = "SecurityGroups", skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    #[serde(rename = "JupyterServerAppSettings", skip_serializing_if = "Option::is_none")]
+    pub jupyter_server_app_settings: Option<JupyterServerAppSettings>,
+    #[serde(rename = "KernelGatewayAppSettings", skip_serializing_if = "Option::is_none")]
+    pub kernel_gateway_app_settings: Option<KernelGatewayAppSettings>,
+    #[serde(rename = "JupyterLabAppSettings", skip_serializing_if = "Option::is_none")]
+    pub jupyter_lab_app_settings: Option<JupyterLabAppSettings>,
+    #[serde(rename = "SpaceStorageSettings", skip_serializing_if = "Option::is_none")]
+    pub space_storage_settings: Option<DefaultSpaceStorageSettings>,
+    #[serde(rename = "CustomPosixUserConfig", skip_serializing_if = "Option::is_none")]
+    pub custom_posix_user_config: Option<CustomPosixUserConfig>,
+    #[serde(rename = "CustomFileSystemConfigs", skip_serializing_if = "Option::is_none")]
+    pub custom_file_system_configs: Option<Vec<CustomFileSystemConfig>>,
+}
+
+/// `DefaultSpaceStorageSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DefaultSpaceStorageSettings {
+    #[serde(rename = "DefaultEbsStorageSettings", skip_serializing_if = "Option::is_none")]
+    pub default_ebs_storage_settings: Option<DefaultEbsStorageSettings>,
+}
+
+/// `DeleteAppRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteAppRequest {
+    #[serde(rename = "DomainId", skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    #[serde(rename = "UserProfileName", skip_serializing_if = "Option::is_none")]
+    pub user_profile_name: Option<String>,
+    #[serde(rename = "SpaceName", skip_serializing_if = "Option::is_none")]
+    pub space_name: Option<String>,
+    #[serde(rename = "AppType", skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<AppType>,
+    #[serde(rename = "AppName", skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+}
+
 /// `DeleteAssociationRequest`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1047,6 +1275,16 @@ pub struct DeleteAssociationRequest {
     pub source_arn: Option<String>,
     #[serde(rename = "DestinationArn", skip_serializing_if = "Option::is_none")]
     pub destination_arn: Option<String>,
+}
+
+/// `DeleteDomainRequest`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteDomainRequest {
+    #[serde(rename = "DomainId", skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    #[serde(rename = "RetentionPolicy", skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<RetentionPolicy>,
 }
 
 /// `DeleteEndpointConfigInput`.
@@ -1325,6 +1563,14 @@ pub struct DesiredWeightAndCapacity {
     pub serverless_update_config: Option<ProductionVariantServerlessUpdateConfig>,
 }
 
+/// `DirectDeploySettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DirectDeploySettings {
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+}
+
 /// `DisassociateTrialComponentRequest`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1333,6 +1579,40 @@ pub struct DisassociateTrialComponentRequest {
     pub trial_component_name: Option<String>,
     #[serde(rename = "TrialName", skip_serializing_if = "Option::is_none")]
     pub trial_name: Option<String>,
+}
+
+/// `DockerSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DockerSettings {
+    #[serde(rename = "EnableDockerAccess", skip_serializing_if = "Option::is_none")]
+    pub enable_docker_access: Option<FeatureStatus>,
+    #[serde(rename = "VpcOnlyTrustedAccounts", skip_serializing_if = "Option::is_none")]
+    pub vpc_only_trusted_accounts: Option<Vec<String>>,
+    #[serde(rename = "RootlessDocker", skip_serializing_if = "Option::is_none")]
+    pub rootless_docker: Option<FeatureStatus>,
+}
+
+/// `DomainSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DomainSettings {
+    #[serde(rename = "SecurityGroupIds", skip_serializing_if = "Option::is_none")]
+    pub security_group_ids: Option<Vec<String>>,
+    #[serde(rename = "RStudioServerProDomainSettings", skip_serializing_if = "Option::is_none")]
+    pub r_studio_server_pro_domain_settings: Option<RStudioServerProDomainSettings>,
+    #[serde(rename = "ExecutionRoleIdentityConfig", skip_serializing_if = "Option::is_none")]
+    pub execution_role_identity_config: Option<ExecutionRoleIdentityConfig>,
+    #[serde(rename = "TrustedIdentityPropagationSettings", skip_serializing_if = "Option::is_none")]
+    pub trusted_identity_propagation_settings: Option<TrustedIdentityPropagationSettings>,
+    #[serde(rename = "DockerSettings", skip_serializing_if = "Option::is_none")]
+    pub docker_settings: Option<DockerSettings>,
+    #[serde(rename = "AmazonQSettings", skip_serializing_if = "Option::is_none")]
+    pub amazon_q_settings: Option<AmazonQSettings>,
+    #[serde(rename = "UnifiedStudioSettings", skip_serializing_if = "Option::is_none")]
+    pub unified_studio_settings: Option<UnifiedStudioSettings>,
+    #[serde(rename = "IpAddressType", skip_serializing_if = "Option::is_none")]
+    pub ip_address_type: Option<IPAddressType>,
 }
 
 /// `DriftCheckBaselines`.
@@ -1391,6 +1671,36 @@ pub struct DriftCheckModelQuality {
     pub constraints: Option<MetricsSource>,
 }
 
+/// `EFSFileSystemConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EFSFileSystemConfig {
+    #[serde(rename = "FileSystemId", skip_serializing_if = "Option::is_none")]
+    pub file_system_id: Option<String>,
+    #[serde(rename = "FileSystemPath", skip_serializing_if = "Option::is_none")]
+    pub file_system_path: Option<String>,
+}
+
+/// `EmrServerlessSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EmrServerlessSettings {
+    #[serde(rename = "ExecutionRoleArn", skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+}
+
+/// `EmrSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EmrSettings {
+    #[serde(rename = "AssumableRoleArns", skip_serializing_if = "Option::is_none")]
+    pub assumable_role_arns: Option<Vec<String>>,
+    #[serde(rename = "ExecutionRoleArns", skip_serializing_if = "Option::is_none")]
+    pub execution_role_arns: Option<Vec<String>>,
+}
+
 /// `ExperimentConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1419,6 +1729,16 @@ pub struct Explainability {
 pub struct ExplainerConfig {
     #[serde(rename = "ClarifyExplainerConfig", skip_serializing_if = "Option::is_none")]
     pub clarify_explainer_config: Option<ClarifyExplainerConfig>,
+}
+
+/// `FSxLustreFileSystemConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FSxLustreFileSystemConfig {
+    #[serde(rename = "FileSystemId", skip_serializing_if = "Option::is_none")]
+    pub file_system_id: Option<String>,
+    #[serde(rename = "FileSystemPath", skip_serializing_if = "Option::is_none")]
+    pub file_system_path: Option<String>,
 }
 
 /// `FeatureDefinition`.
@@ -1471,6 +1791,24 @@ pub struct Filter {
     pub operator: Option<Operator>,
     #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+}
+
+/// `GenerativeAiSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct GenerativeAiSettings {
+    #[serde(rename = "AmazonBedrockRoleArn", skip_serializing_if = "Option::is_none")]
+    pub amazon_bedrock_role_arn: Option<String>,
+}
+
+/// `HiddenSageMakerImage`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HiddenSageMakerImage {
+    #[serde(rename = "SageMakerImageName", skip_serializing_if = "Option::is_none")]
+    pub sagemaker_image_name: Option<SageMakerImageName>,
+    #[serde(rename = "VersionAliases", skip_serializing_if = "Option::is_none")]
+    pub version_aliases: Option<Vec<String>>,
 }
 
 /// `HubAccessConfig`.
@@ -1627,6 +1965,32 @@ pub struct HyperbandStrategyConfig {
     pub max_resource: Option<i64>,
 }
 
+/// `IdentityProviderOAuthSetting`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct IdentityProviderOAuthSetting {
+    #[serde(rename = "DataSourceName", skip_serializing_if = "Option::is_none")]
+    pub data_source_name: Option<DataSourceName>,
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+    #[serde(rename = "SecretArn", skip_serializing_if = "Option::is_none")]
+    pub secret_arn: Option<String>,
+}
+
+/// `IdleSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct IdleSettings {
+    #[serde(rename = "LifecycleManagement", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_management: Option<LifecycleManagement>,
+    #[serde(rename = "IdleTimeoutInMinutes", skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_in_minutes: Option<i64>,
+    #[serde(rename = "MinIdleTimeoutInMinutes", skip_serializing_if = "Option::is_none")]
+    pub min_idle_timeout_in_minutes: Option<i64>,
+    #[serde(rename = "MaxIdleTimeoutInMinutes", skip_serializing_if = "Option::is_none")]
+    pub max_idle_timeout_in_minutes: Option<i64>,
+}
+
 /// `ImageConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1743,6 +2107,58 @@ pub struct IntegerParameterRange {
     pub max_value: Option<String>,
     #[serde(rename = "ScalingType", skip_serializing_if = "Option::is_none")]
     pub scaling_type: Option<HyperParameterScalingType>,
+}
+
+/// `JupyterLabAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct JupyterLabAppSettings {
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
+    #[serde(rename = "CustomImages", skip_serializing_if = "Option::is_none")]
+    pub custom_images: Option<Vec<CustomImage>>,
+    #[serde(rename = "LifecycleConfigArns", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_config_arns: Option<Vec<String>>,
+    #[serde(rename = "CodeRepositories", skip_serializing_if = "Option::is_none")]
+    pub code_repositories: Option<Vec<CodeRepository>>,
+    #[serde(rename = "AppLifecycleManagement", skip_serializing_if = "Option::is_none")]
+    pub app_lifecycle_management: Option<AppLifecycleManagement>,
+    #[serde(rename = "EmrSettings", skip_serializing_if = "Option::is_none")]
+    pub emr_settings: Option<EmrSettings>,
+    #[serde(rename = "BuiltInLifecycleConfigArn", skip_serializing_if = "Option::is_none")]
+    pub built_in_lifecycle_config_arn: Option<String>,
+}
+
+/// `JupyterServerAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct JupyterServerAppSettings {
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
+    #[serde(rename = "LifecycleConfigArns", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_config_arns: Option<Vec<String>>,
+    #[serde(rename = "CodeRepositories", skip_serializing_if = "Option::is_none")]
+    pub code_repositories: Option<Vec<CodeRepository>>,
+}
+
+/// `KendraSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct KendraSettings {
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+}
+
+/// `KernelGatewayAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct KernelGatewayAppSettings {
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
+    #[serde(rename = "CustomImages", skip_serializing_if = "Option::is_none")]
+    pub custom_images: Option<Vec<CustomImage>>,
+    #[serde(rename = "LifecycleConfigArns", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_config_arns: Option<Vec<String>>,
 }
 
 /// `ListAliasesRequest`.
@@ -2475,6 +2891,16 @@ pub struct ModelQuality {
     pub constraints: Option<MetricsSource>,
 }
 
+/// `ModelRegisterSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelRegisterSettings {
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+    #[serde(rename = "CrossAccountModelRegisterRoleArn", skip_serializing_if = "Option::is_none")]
+    pub cross_account_model_register_role_arn: Option<String>,
+}
+
 /// `MultiModelConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2921,6 +3347,40 @@ pub struct ProfilerRuleConfiguration {
     pub rule_parameters: Option<BTreeMap<String, String>>,
 }
 
+/// `RSessionAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RSessionAppSettings {
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
+    #[serde(rename = "CustomImages", skip_serializing_if = "Option::is_none")]
+    pub custom_images: Option<Vec<CustomImage>>,
+}
+
+/// `RStudioServerProAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RStudioServerProAppSettings {
+    #[serde(rename = "AccessStatus", skip_serializing_if = "Option::is_none")]
+    pub access_status: Option<RStudioServerProAccessStatus>,
+    #[serde(rename = "UserGroup", skip_serializing_if = "Option::is_none")]
+    pub user_group: Option<RStudioServerProUserGroup>,
+}
+
+/// `RStudioServerProDomainSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RStudioServerProDomainSettings {
+    #[serde(rename = "DomainExecutionRoleArn", skip_serializing_if = "Option::is_none")]
+    pub domain_execution_role_arn: Option<String>,
+    #[serde(rename = "RStudioConnectUrl", skip_serializing_if = "Option::is_none")]
+    pub r_studio_connect_url: Option<String>,
+    #[serde(rename = "RStudioPackageManagerUrl", skip_serializing_if = "Option::is_none")]
+    pub r_studio_package_manager_url: Option<String>,
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
+}
+
 /// `RedshiftDatasetDefinition`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3001,6 +3461,32 @@ pub struct ResourceLimits {
     pub max_runtime_in_seconds: Option<i64>,
 }
 
+/// `ResourceSpec`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ResourceSpec {
+    #[serde(rename = "SageMakerImageArn", skip_serializing_if = "Option::is_none")]
+    pub sagemaker_image_arn: Option<String>,
+    #[serde(rename = "SageMakerImageVersionArn", skip_serializing_if = "Option::is_none")]
+    pub sagemaker_image_version_arn: Option<String>,
+    #[serde(rename = "SageMakerImageVersionAlias", skip_serializing_if = "Option::is_none")]
+    pub sagemaker_image_version_alias: Option<String>,
+    #[serde(rename = "InstanceType", skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(rename = "LifecycleConfigArn", skip_serializing_if = "Option::is_none")]
+    pub lifecycle_config_arn: Option<String>,
+    #[serde(rename = "TrainingPlanArn", skip_serializing_if = "Option::is_none")]
+    pub training_plan_arn: Option<String>,
+}
+
+/// `RetentionPolicy`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetentionPolicy {
+    #[serde(rename = "HomeEfsFileSystem", skip_serializing_if = "Option::is_none")]
+    pub home_efs_file_system: Option<RetentionType>,
+}
+
 /// `RetryPipelineExecutionRequest`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3053,6 +3539,16 @@ pub struct S3DataSource {
     pub model_access_config: Option<ModelAccessConfig>,
     #[serde(rename = "HubAccessConfig", skip_serializing_if = "Option::is_none")]
     pub hub_access_config: Option<HubAccessConfig>,
+}
+
+/// `S3FileSystemConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct S3FileSystemConfig {
+    #[serde(rename = "MountPath", skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
+    #[serde(rename = "S3Uri", skip_serializing_if = "Option::is_none")]
+    pub s3_uri: Option<String>,
 }
 
 /// `S3ModelDataSource`.
@@ -3197,6 +3693,18 @@ pub struct SessionChainingConfig {
     pub enable_session_tag_chaining: Option<bool>,
 }
 
+/// `SharingSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SharingSettings {
+    #[serde(rename = "NotebookOutputOption", skip_serializing_if = "Option::is_none")]
+    pub notebook_output_option: Option<NotebookOutputOption>,
+    #[serde(rename = "S3OutputPath", skip_serializing_if = "Option::is_none")]
+    pub s3_output_path: Option<String>,
+    #[serde(rename = "S3KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub s3_kms_key_id: Option<String>,
+}
+
 /// `ShuffleConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3325,6 +3833,22 @@ pub struct StoppingCondition {
     pub max_pending_time_in_seconds: Option<i64>,
 }
 
+/// `StudioWebPortalSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StudioWebPortalSettings {
+    #[serde(rename = "HiddenMlTools", skip_serializing_if = "Option::is_none")]
+    pub hidden_ml_tools: Option<Vec<MlTools>>,
+    #[serde(rename = "HiddenAppTypes", skip_serializing_if = "Option::is_none")]
+    pub hidden_app_types: Option<Vec<AppType>>,
+    #[serde(rename = "HiddenInstanceTypes", skip_serializing_if = "Option::is_none")]
+    pub hidden_instance_types: Option<Vec<String>>,
+    #[serde(rename = "HiddenSageMakerImageVersionAliases", skip_serializing_if = "Option::is_none")]
+    pub hidden_sagemaker_image_version_aliases: Option<Vec<HiddenSageMakerImage>>,
+    #[serde(rename = "ExecutionRoleSessionNameMode", skip_serializing_if = "Option::is_none")]
+    pub execution_role_session_name_mode: Option<ExecutionRoleSessionNameMode>,
+}
+
 /// `Tag`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3333,6 +3857,14 @@ pub struct Tag {
     pub key: Option<String>,
     #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+}
+
+/// `TensorBoardAppSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TensorBoardAppSettings {
+    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    pub default_resource_spec: Option<ResourceSpec>,
 }
 
 /// `TensorBoardOutputConfig`.
@@ -3355,6 +3887,16 @@ pub struct ThroughputConfig {
     pub provisioned_read_capacity_units: Option<i64>,
     #[serde(rename = "ProvisionedWriteCapacityUnits", skip_serializing_if = "Option::is_none")]
     pub provisioned_write_capacity_units: Option<i64>,
+}
+
+/// `TimeSeriesForecastingSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TimeSeriesForecastingSettings {
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+    #[serde(rename = "AmazonForecastRoleArn", skip_serializing_if = "Option::is_none")]
+    pub amazon_forecast_role_arn: Option<String>,
 }
 
 /// `TrafficRoutingConfig`.
@@ -3469,6 +4011,14 @@ pub struct TransformS3DataSource {
     pub s3_uri: Option<String>,
 }
 
+/// `TrustedIdentityPropagationSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TrustedIdentityPropagationSettings {
+    #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<FeatureStatus>,
+}
+
 /// `TtlDuration`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3489,6 +4039,28 @@ pub struct TuningJobCompletionCriteria {
     pub best_objective_not_improving: Option<BestObjectiveNotImproving>,
     #[serde(rename = "ConvergenceDetected", skip_serializing_if = "Option::is_none")]
     pub convergence_detected: Option<ConvergenceDetected>,
+}
+
+/// `UnifiedStudioSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UnifiedStudioSettings {
+    #[serde(rename = "StudioWebPortalAccess", skip_serializing_if = "Option::is_none")]
+    pub studio_web_portal_access: Option<FeatureStatus>,
+    #[serde(rename = "DomainAccountId", skip_serializing_if = "Option::is_none")]
+    pub domain_account_id: Option<String>,
+    #[serde(rename = "DomainRegion", skip_serializing_if = "Option::is_none")]
+    pub domain_region: Option<String>,
+    #[serde(rename = "DomainId", skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    #[serde(rename = "ProjectId", skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(rename = "EnvironmentId", skip_serializing_if = "Option::is_none")]
+    pub environment_id: Option<String>,
+    #[serde(rename = "ProjectS3Path", skip_serializing_if = "Option::is_none")]
+    pub project_s3_path: Option<String>,
+    #[serde(rename = "SingleSignOnApplicationArn", skip_serializing_if = "Option::is_none")]
+    pub single_sign_on_application_arn: Option<String>,
 }
 
 /// `UpdateEndpointInput`.
@@ -3635,6 +4207,48 @@ pub struct UpdatePipelineRequest {
     pub pipeline_version_aliases: Option<Vec<String>>,
 }
 
+/// `UserSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UserSettings {
+    #[serde(rename = "ExecutionRole", skip_serializing_if = "Option::is_none")]
+    pub execution_role: Option<String>,
+    #[serde(rename = "SecurityGroups", skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    #[serde(rename = "SharingSettings", skip_serializing_if = "Option::is_none")]
+    pub sharing_settings: Option<SharingSettings>,
+    #[serde(rename = "JupyterServerAppSettings", skip_serializing_if = "Option::is_none")]
+    pub jupyter_server_app_settings: Option<JupyterServerAppSettings>,
+    #[serde(rename = "KernelGatewayAppSettings", skip_serializing_if = "Option::is_none")]
+    pub kernel_gateway_app_settings: Option<KernelGatewayAppSettings>,
+    #[serde(rename = "TensorBoardAppSettings", skip_serializing_if = "Option::is_none")]
+    pub tensor_board_app_settings: Option<TensorBoardAppSettings>,
+    #[serde(rename = "RStudioServerProAppSettings", skip_serializing_if = "Option::is_none")]
+    pub r_studio_server_pro_app_settings: Option<RStudioServerProAppSettings>,
+    #[serde(rename = "RSessionAppSettings", skip_serializing_if = "Option::is_none")]
+    pub r_session_app_settings: Option<RSessionAppSettings>,
+    #[serde(rename = "CanvasAppSettings", skip_serializing_if = "Option::is_none")]
+    pub canvas_app_settings: Option<CanvasAppSettings>,
+    #[serde(rename = "CodeEditorAppSettings", skip_serializing_if = "Option::is_none")]
+    pub code_editor_app_settings: Option<CodeEditorAppSettings>,
+    #[serde(rename = "JupyterLabAppSettings", skip_serializing_if = "Option::is_none")]
+    pub jupyter_lab_app_settings: Option<JupyterLabAppSettings>,
+    #[serde(rename = "SpaceStorageSettings", skip_serializing_if = "Option::is_none")]
+    pub space_storage_settings: Option<DefaultSpaceStorageSettings>,
+    #[serde(rename = "DefaultLandingUri", skip_serializing_if = "Option::is_none")]
+    pub default_landing_uri: Option<String>,
+    #[serde(rename = "StudioWebPortal", skip_serializing_if = "Option::is_none")]
+    pub studio_web_portal: Option<StudioWebPortal>,
+    #[serde(rename = "CustomPosixUserConfig", skip_serializing_if = "Option::is_none")]
+    pub custom_posix_user_config: Option<CustomPosixUserConfig>,
+    #[serde(rename = "CustomFileSystemConfigs", skip_serializing_if = "Option::is_none")]
+    pub custom_file_system_configs: Option<Vec<CustomFileSystemConfig>>,
+    #[serde(rename = "StudioWebPortalSettings", skip_serializing_if = "Option::is_none")]
+    pub studio_web_portal_settings: Option<StudioWebPortalSettings>,
+    #[serde(rename = "AutoMountHomeEFS", skip_serializing_if = "Option::is_none")]
+    pub auto_mount_home_efs: Option<AutoMountHomeEFS>,
+}
+
 /// `VariantProperty`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -3669,6 +4283,16 @@ pub struct VpcConfig {
     pub security_group_ids: Option<Vec<String>>,
     #[serde(rename = "Subnets", skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
+}
+
+/// `WorkspaceSettings`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WorkspaceSettings {
+    #[serde(rename = "S3ArtifactPath", skip_serializing_if = "Option::is_none")]
+    pub s3_artifact_path: Option<String>,
+    #[serde(rename = "S3KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub s3_kms_key_id: Option<String>,
 }
 
 string_enum! {
@@ -3733,6 +4357,22 @@ string_enum! {
 }
 
 string_enum! {
+    /// `AppNetworkAccessType`.
+    AppNetworkAccessType {
+        PublicInternetOnly = "PublicInternetOnly",
+        VpcOnly = "VpcOnly",
+    }
+}
+
+string_enum! {
+    /// `AppSecurityGroupManagement`.
+    AppSecurityGroupManagement {
+        Service = "Service",
+        Customer = "Customer",
+    }
+}
+
+string_enum! {
     /// `AppStatus`.
     AppStatus {
         Deleted = "Deleted",
@@ -3740,6 +4380,21 @@ string_enum! {
         Failed = "Failed",
         InService = "InService",
         Pending = "Pending",
+    }
+}
+
+string_enum! {
+    /// `AppType`.
+    AppType {
+        JupyterServer = "JupyterServer",
+        KernelGateway = "KernelGateway",
+        DetailedProfiler = "DetailedProfiler",
+        TensorBoard = "TensorBoard",
+        CodeEditor = "CodeEditor",
+        JupyterLab = "JupyterLab",
+        RStudioServerPro = "RStudioServerPro",
+        RSessionGateway = "RSessionGateway",
+        Canvas = "Canvas",
     }
 }
 
@@ -3791,6 +4446,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `AuthMode`.
+    AuthMode {
+        Sso = "SSO",
+        Iam = "IAM",
+    }
+}
+
+string_enum! {
     /// `AutoMLJobSecondaryStatus`.
     AutoMLJobSecondaryStatus {
         Starting = "Starting",
@@ -3823,6 +4486,15 @@ string_enum! {
         Failed = "Failed",
         Stopped = "Stopped",
         Stopping = "Stopping",
+    }
+}
+
+string_enum! {
+    /// `AutoMountHomeEFS`.
+    AutoMountHomeEFS {
+        Enabled = "Enabled",
+        Disabled = "Disabled",
+        DefaultAsDomain = "DefaultAsDomain",
     }
 }
 
@@ -4105,6 +4777,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `DataSourceName`.
+    DataSourceName {
+        SalesforceGenie = "SalesforceGenie",
+        Snowflake = "Snowflake",
+    }
+}
+
+string_enum! {
     /// `DatabaseConfigurationRollbackStatus`.
     DatabaseConfigurationRollbackStatus {
         NotApplicable = "NotApplicable",
@@ -4228,6 +4908,22 @@ string_enum! {
 }
 
 string_enum! {
+    /// `ExecutionRoleIdentityConfig`.
+    ExecutionRoleIdentityConfig {
+        UserProfileName = "USER_PROFILE_NAME",
+        Disabled = "DISABLED",
+    }
+}
+
+string_enum! {
+    /// `ExecutionRoleSessionNameMode`.
+    ExecutionRoleSessionNameMode {
+        Static = "STATIC",
+        UserIdentity = "USER_IDENTITY",
+    }
+}
+
+string_enum! {
     /// `ExecutionStatus`.
     ExecutionStatus {
         Pending = "Pending",
@@ -4335,6 +5031,14 @@ string_enum! {
         Updating = "UPDATING",
         Deleting = "DELETING",
         Failed = "FAILED",
+    }
+}
+
+string_enum! {
+    /// `HomeEfsFileSystemCreation`.
+    HomeEfsFileSystemCreation {
+        Enabled = "Enabled",
+        Disabled = "Disabled",
     }
 }
 
@@ -4614,6 +5318,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `LifecycleManagement`.
+    LifecycleManagement {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+string_enum! {
     /// `MaintenanceStatus`.
     MaintenanceStatus {
         MaintenanceInProgress = "MaintenanceInProgress",
@@ -4642,6 +5354,35 @@ string_enum! {
     /// `ManagedStorageType`.
     ManagedStorageType {
         Restricted = "Restricted",
+    }
+}
+
+string_enum! {
+    /// `MlTools`.
+    MlTools {
+        DataWrangler = "DataWrangler",
+        FeatureStore = "FeatureStore",
+        EmrClusters = "EmrClusters",
+        AutoMl = "AutoMl",
+        Experiments = "Experiments",
+        Training = "Training",
+        ModelEvaluation = "ModelEvaluation",
+        Pipelines = "Pipelines",
+        Models = "Models",
+        JumpStart = "JumpStart",
+        InferenceRecommender = "InferenceRecommender",
+        Endpoints = "Endpoints",
+        Projects = "Projects",
+        InferenceOptimization = "InferenceOptimization",
+        PerformanceEvaluation = "PerformanceEvaluation",
+        LakeraGuard = "LakeraGuard",
+        Comet = "Comet",
+        DeepchecksLLMEvaluation = "DeepchecksLLMEvaluation",
+        Fiddler = "Fiddler",
+        HyperPodClusters = "HyperPodClusters",
+        RunningInstances = "RunningInstances",
+        Datasets = "Datasets",
+        Evaluators = "Evaluators",
     }
 }
 
@@ -4861,6 +5602,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `NotebookOutputOption`.
+    NotebookOutputOption {
+        Allowed = "Allowed",
+        Disabled = "Disabled",
+    }
+}
+
+string_enum! {
     /// `ObjectiveStatus`.
     ObjectiveStatus {
         Succeeded = "Succeeded",
@@ -5068,6 +5817,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `RStudioServerProUserGroup`.
+    RStudioServerProUserGroup {
+        RStudioAdmin = "R_STUDIO_ADMIN",
+        RStudioUser = "R_STUDIO_USER",
+    }
+}
+
+string_enum! {
     /// `RecommendationJobStatus`.
     RecommendationJobStatus {
         Pending = "PENDING",
@@ -5164,6 +5921,14 @@ string_enum! {
 }
 
 string_enum! {
+    /// `RetentionType`.
+    RetentionType {
+        Retain = "Retain",
+        Delete = "Delete",
+    }
+}
+
+string_enum! {
     /// `RootAccess`.
     RootAccess {
         Enabled = "Enabled",
@@ -5225,6 +5990,13 @@ string_enum! {
     S3ModelDataType {
         S3Prefix = "S3Prefix",
         S3Object = "S3Object",
+    }
+}
+
+string_enum! {
+    /// `SageMakerImageName`.
+    SageMakerImageName {
+        SagemakerDistribution = "sagemaker_distribution",
     }
 }
 
@@ -5450,11 +6222,27 @@ string_enum! {
 }
 
 string_enum! {
+    /// `StudioWebPortal`.
+    StudioWebPortal {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+string_enum! {
     /// `TableFormat`.
     TableFormat {
         Default = "Default",
         Glue = "Glue",
         Iceberg = "Iceberg",
+    }
+}
+
+string_enum! {
+    /// `TagPropagation`.
+    TagPropagation {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
     }
 }
 

@@ -373,6 +373,11 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "DeleteTrialComponent" => round_trip::<DeleteTrialComponentRequest>,
         "Search" => round_trip::<SearchRequest>,
         "ListAliases" => round_trip::<ListAliasesRequest>,
+        "CreateDomain" => round_trip::<CreateDomainRequest>,
+        "DeleteDomain" => round_trip::<DeleteDomainRequest>,
+        "CreateApp" => round_trip::<CreateAppRequest>,
+        "DeleteApp" => round_trip::<DeleteAppRequest>,
+        "CreatePresignedDomainUrl" => round_trip::<CreatePresignedDomainUrlRequest>,
         "DeleteProcessingJob" => round_trip::<DeleteProcessingJobRequest>,
         "DeleteHyperParameterTuningJob" => round_trip::<DeleteHyperParameterTuningJobRequest>,
         "DescribeEndpoint" => round_trip::<DescribeEndpointInput>,
@@ -1032,6 +1037,49 @@ fn experiment_bodies() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// Bodies for the Studio operations run for real (domains' URLs, Jupyter apps, presigned URLs).
+fn studio_bodies() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "CreateDomain",
+            json!({
+                "DomainName": "studio",
+                "AuthMode": "IAM",
+                "DefaultUserSettings": {"ExecutionRole": "arn:aws:iam::000000000000:role/r"},
+                "SubnetIds": ["subnet-1"],
+                "VpcId": "vpc-1"
+            }),
+        ),
+        (
+            "DeleteDomain",
+            json!({"DomainId": "d-abc", "RetentionPolicy": {"HomeEfsFileSystem": "Retain"}}),
+        ),
+        (
+            "CreateApp",
+            json!({
+                "DomainId": "d-abc",
+                "UserProfileName": "alice",
+                "AppType": "JupyterLab",
+                "AppName": "default",
+                "ResourceSpec": {"InstanceType": "ml.t3.medium"}
+            }),
+        ),
+        (
+            "DeleteApp",
+            json!({"DomainId": "d-abc", "SpaceName": "team", "AppType": "JupyterLab", "AppName": "default"}),
+        ),
+        (
+            "CreatePresignedDomainUrl",
+            json!({
+                "DomainId": "d-abc",
+                "UserProfileName": "alice",
+                "SessionExpirationDurationInSeconds": 1800,
+                "ExpiresInSeconds": 60
+            }),
+        ),
+    ]
+}
+
 fn with(base: &Value, extra: Value) -> Value {
     let mut out = base.clone();
     if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
@@ -1047,6 +1095,7 @@ fn every_implemented_sagemaker_request_decodes_and_renders_back() {
         .into_iter()
         .chain(changing_bodies())
         .chain(experiment_bodies())
+        .chain(studio_bodies())
         .collect();
     // the operations implemented by hand (every other one is the stored engine's, untyped)
     let implemented: Vec<&str> = crate::service::stored::catalog::catalog()
