@@ -116,11 +116,7 @@ pub fn ok(out: Value, request_id: &str) -> Response {
 /// Reads an awsJson timestamp member: epoch seconds as a number (what the SDKs send) or a
 /// string holding epoch seconds or an ISO 8601 date.
 pub fn timestamp(req: &Request, name: &str) -> Option<f64> {
-    match req.get(name)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => crate::aws::time::parse_timestamp(s),
-        _ => None,
-    }
+    crate::aws::time::timestamp_member(req.get(name)?)
 }
 
 #[cfg(test)]

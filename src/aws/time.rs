@@ -4,6 +4,16 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the epoch, with millisecond precision as AWS reports it.
+/// An awsJson timestamp member's value: epoch seconds as a number (what the SDKs send) or a
+/// string holding epoch seconds or an ISO 8601 date.
+pub fn timestamp_member(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => parse_timestamp(s),
+        _ => None,
+    }
+}
+
 pub fn now_epoch() -> f64 {
     (now_millis() as f64) / 1000.0
 }

@@ -47,6 +47,26 @@ pub fn decode_offset(token: &str) -> ServiceResult<usize> {
         .ok_or_else(invalid)
 }
 
+/// One page of `items` from the offset a NextToken carries (the start without one): at most
+/// `max` items, and the next page's token while any remain. An offset past the end is an empty
+/// last page.
+pub fn offset_page<T>(
+    items: Vec<T>,
+    next_token: Option<&str>,
+    max: usize,
+) -> ServiceResult<super::resources::Page<T>> {
+    let total = items.len();
+    let start = next_token
+        .map(decode_offset)
+        .transpose()?
+        .unwrap_or(0)
+        .min(total);
+    let end = start.saturating_add(max).min(total);
+    let next_token = (end < total).then(|| encode_offset(end));
+    let items = items.into_iter().skip(start).take(end - start).collect();
+    Ok(super::resources::Page { items, next_token })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +80,10 @@ mod tests {
             assert_eq!(decode(&encode(&c)).unwrap(), c);
         }
         assert_eq!(decode_offset(&encode_offset(42)).unwrap(), 42);
+        let first = offset_page(vec![1, 2, 3], None, 2).unwrap();
+        assert_eq!(first.items, [1, 2]);
+        let rest = offset_page(vec![1, 2, 3], first.next_token.as_deref(), 2).unwrap();
+        assert_eq!((rest.items, rest.next_token), (vec![3], None));
         assert!(decode("!!!").is_err());
         assert!(decode_offset(&encode(&Cursor::Name("n".into()))).is_err());
     }

@@ -90,16 +90,9 @@ impl Services {
         next_token: Option<&str>,
     ) -> ServiceResult<Page<(String, String)>> {
         self.tagged_resource(arn).await?;
-        let offset = next_token
-            .map(pagination::decode_offset)
-            .transpose()?
-            .unwrap_or(0);
         let key = arn.to_string();
         let all = self.store.call(move |c| tags::list(c, &key)).await?;
-        let end = (offset + max_results).min(all.len());
-        let items = all.get(offset..end).map(<[_]>::to_vec).unwrap_or_default();
-        let next_token = (end < all.len()).then(|| pagination::encode_offset(end));
-        Ok(Page { items, next_token })
+        pagination::offset_page(all, next_token, max_results)
     }
 
     pub async fn delete_tags(&self, arn: &str, keys: Vec<String>) -> ServiceResult<()> {

@@ -239,21 +239,15 @@ async fn delete_job(s: &Services, req: Request, kind: Kind, member: &str) -> Ans
 /// One page of `items` under `member`, by the request's MaxResults (default 10) and an offset
 /// NextToken.
 fn paged(req: &Request, member: &str, items: Vec<Value>) -> Answer {
-    let start = match req.get("NextToken").and_then(Value::as_str) {
-        Some(t) => crate::service::pagination::decode_offset(t)?,
-        None => 0,
-    };
     let max = req
         .get("MaxResults")
         .and_then(Value::as_u64)
         .map_or(list::DEFAULT_MAX_RESULTS, |n| n.max(1) as usize);
-    let total = items.len();
-    let start = start.min(total);
-    let end = (start + max).min(total);
-    let page: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
-    let mut out = json!({ member: page });
-    if end < total {
-        out["NextToken"] = json!(crate::service::pagination::encode_offset(end));
+    let token = req.get("NextToken").and_then(Value::as_str);
+    let page = crate::service::pagination::offset_page(items, token, max)?;
+    let mut out = json!({ member: page.items });
+    if let Some(t) = page.next_token {
+        out["NextToken"] = json!(t);
     }
     Ok(out)
 }

@@ -133,7 +133,7 @@ pub(super) async fn list_among(
     let list = fam.list_member.clone().unwrap_or_else(|| "Items".into());
     let now = now_epoch();
     let items: Vec<Value> = page
-        .rows
+        .items
         .iter()
         .map(|r| {
             let shape = (&fam.summary, &fam.summary_defaults, &fam.summary_fill);

@@ -10,17 +10,13 @@ use serde_json::Value;
 use super::catalog::Family;
 use super::{Services, text};
 use crate::aws::time::now_epoch;
-use crate::service::{Request, ServiceError, ServiceResult, pagination};
+use crate::service::resources::Page;
+use crate::service::{Request, ServiceResult, pagination};
 use crate::store::stored::StoredRow;
 
 /// SageMaker's List* operations answer 10 items unless asked otherwise... most of them; those
 /// documented with 50 or 100 accept the same MaxResults, so a client that pages gets everything.
 const DEFAULT_MAX_RESULTS: usize = 10;
-
-pub struct StoredPage {
-    pub rows: Vec<StoredRow>,
-    pub next_token: Option<String>,
-}
 
 /// Members every List handles itself rather than as an equality filter.
 const CONTROL: &[&str] = &[
@@ -41,13 +37,11 @@ const CONTROL: &[&str] = &[
     "NextToken",
 ];
 
-/// A timestamp member: epoch seconds as a number, or a date string.
+/// The first of these timestamp members the request carries.
 fn time(req: &Request, names: &[&str]) -> Option<f64> {
-    names.iter().find_map(|n| match req.get(*n)? {
-        Value::Number(v) => v.as_f64(),
-        Value::String(s) => crate::aws::time::parse_timestamp(s),
-        _ => None,
-    })
+    names
+        .iter()
+        .find_map(|n| crate::aws::time::timestamp_member(req.get(*n)?))
 }
 
 fn member<'a>(row: &'a StoredRow, name: &str) -> Option<&'a Value> {
@@ -55,7 +49,7 @@ fn member<'a>(row: &'a StoredRow, name: &str) -> Option<&'a Value> {
 }
 
 impl Services {
-    pub async fn stored_list(&self, fam: &Family, req: &Request) -> ServiceResult<StoredPage> {
+    pub async fn stored_list(&self, fam: &Family, req: &Request) -> ServiceResult<Page<StoredRow>> {
         self.stored_list_among(fam, req, None).await
     }
 
@@ -65,7 +59,7 @@ impl Services {
         fam: &Family,
         req: &Request,
         among: Option<&[String]>,
-    ) -> ServiceResult<StoredPage> {
+    ) -> ServiceResult<Page<StoredRow>> {
         let store = Self::storage(fam);
         let now = now_epoch();
         let mut rows = self.store.stored_all(&store.name).await?;
@@ -149,22 +143,11 @@ impl Services {
         if !ascending {
             rows.reverse();
         }
-        let start = match req.get("NextToken").and_then(Value::as_str) {
-            Some(t) => pagination::decode_offset(t)?,
-            None => 0,
-        };
         let max = req
             .get("MaxResults")
             .and_then(Value::as_u64)
             .map_or(DEFAULT_MAX_RESULTS, |n| n.max(1) as usize);
-        if start > rows.len() {
-            return Err(ServiceError::Validation(
-                "The pagination token is no longer valid.".into(),
-            ));
-        }
-        let end = (start + max).min(rows.len());
-        let next_token = (end < rows.len()).then(|| pagination::encode_offset(end));
-        let rows = rows.drain(start..end).collect();
-        Ok(StoredPage { rows, next_token })
+        let token = req.get("NextToken").and_then(Value::as_str);
+        pagination::offset_page(rows, token, max)
     }
 }

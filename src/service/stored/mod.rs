@@ -23,8 +23,6 @@ use crate::store::ResourceKind;
 use crate::store::stored::StoredRow;
 use catalog::{Family, Generated, OperationRule, Reference, catalog};
 
-pub use list::StoredPage;
-
 /// A resource's policy document: the resource's ARN and name, and (for Get) the document.
 pub struct Policy {
     pub arn: String,
