@@ -363,3 +363,27 @@ fn warm_start_trials_seed_the_bayesian_model() {
     .unwrap();
     assert_eq!(cold, random);
 }
+
+/// The first two jobs a Hyperband tuning job over `quality` ∈ {0, 5, 10, 20} starts for
+/// RandomSeed 10, proposed one at a time as the supervisor does (the second while the first
+/// runs). tests/clients/test_tuning.py's early-stopping test relies on quality 0 (the best)
+/// being among them: asynchronous successive halving stops a job only when it reaches a rung
+/// after a better job has recorded a value there, so a worst-first order stops nothing.
+#[test]
+fn hyperband_seed_of_the_early_stopping_client_test_starts_the_best_quality_first() {
+    let space = Space {
+        ranges: vec![cat("quality", &["0", "5", "10", "20"])],
+    };
+    let mut search = new_search(config(StrategyKind::Hyperband, space, Goal::Minimize, 10));
+    let first = search.propose(&[], 1).pop().unwrap();
+    let running = Trial {
+        point: first.clone(),
+        objective: None,
+        finished: false,
+    };
+    let second = search.propose(&[running], 1).pop().unwrap();
+    assert_eq!(
+        (first["quality"].as_str(), second["quality"].as_str()),
+        ("0", "5")
+    );
+}
