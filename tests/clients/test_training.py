@@ -457,6 +457,11 @@ def test_a_job_with_an_experiment_config_is_a_trial_component_of_its_trial(sm, b
     assert tc["StartTime"] <= tc["EndTime"]
     assert tc["Parameters"]["mode"] == {"StringValue": "metrics"}
     assert tc["Parameters"]["SageMaker.InstanceType"] == {"StringValue": "ml.m5.large"}
+    # the image and each channel are its input artifacts, the model its output artifact
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in d.get("InputDataConfig", [])}
+    assert {k: v["Value"] for k, v in tc["InputArtifacts"].items()} == {
+        "SageMaker.ImageUri": d["AlgorithmSpecification"]["TrainingImage"], **channels}
+    assert tc["OutputArtifacts"] == {"SageMaker.ModelArtifact": {"Value": d["ModelArtifacts"]["S3ModelArtifacts"]}}
     [loss] = tc["Metrics"]
     assert (loss["MetricName"], loss["Last"]) == ("train:loss", pytest.approx(0.333))
     listed = sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]

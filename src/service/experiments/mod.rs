@@ -215,13 +215,8 @@ impl Services {
         {
             parameters.insert(k.clone(), json!({ "StringValue": v }));
         }
-        let algo = &request["AlgorithmSpecification"];
         let resources = &request["ResourceConfig"];
         for (k, v) in [
-            (
-                "SageMaker.ImageUri",
-                json!({"StringValue": algo["TrainingImage"]}),
-            ),
             (
                 "SageMaker.InstanceType",
                 json!({"StringValue": resources["InstanceType"]}),
@@ -230,8 +225,17 @@ impl Services {
                 "SageMaker.InstanceCount",
                 json!({"NumberValue": resources["InstanceCount"]}),
             ),
+            (
+                "SageMaker.VolumeSizeInGB",
+                json!({"NumberValue": resources["VolumeSizeInGB"]}),
+            ),
         ] {
-            parameters.insert(k.into(), v);
+            if !v
+                .as_object()
+                .is_some_and(|o| o.values().all(Value::is_null))
+            {
+                parameters.insert(k.into(), v);
+            }
         }
         let mut tc = Request::new();
         tc.insert("TrialComponentName".into(), json!(job_trial_component(job)));
@@ -243,6 +247,8 @@ impl Services {
         tc.insert("Status".into(), json!({"PrimaryStatus": "InProgress"}));
         tc.insert("StartTime".into(), json!(now_epoch()));
         tc.insert("Parameters".into(), Value::Object(parameters));
+        tc.insert("InputArtifacts".into(), job_input_artifacts(request));
+        tc.insert("OutputArtifacts".into(), json!({}));
         self.stored_create(family("TrialComponent"), tc).await?;
         if let Some(trial) = config.get("TrialName").and_then(Value::as_str) {
             self.associate_trial_component(&job_trial_component(job), trial)
@@ -251,13 +257,15 @@ impl Services {
         Ok(())
     }
 
-    /// The job's trial component takes its end: status, end time, and final metrics.
+    /// The job's trial component takes its end: status, end time, final metrics and the model
+    /// artifact (`SageMaker.ModelArtifact`) when the job made one.
     pub async fn end_job_trial_component(
         &self,
         job: &str,
         status: &str,
         reason: Option<&str>,
         metrics: Option<&Value>,
+        model: Option<&str>,
     ) -> ServiceResult<()> {
         let name = job_trial_component(job);
         let mut update = Request::new();
@@ -268,6 +276,12 @@ impl Services {
         }
         update.insert("Status".into(), state);
         update.insert("EndTime".into(), json!(now_epoch()));
+        if let Some(uri) = model {
+            update.insert(
+                "OutputArtifacts".into(),
+                json!({"SageMaker.ModelArtifact": {"Value": uri}}),
+            );
+        }
         self.stored_update(family("TrialComponent"), update).await?;
         let points: Vec<Value> = metrics
             .and_then(Value::as_array)
@@ -421,4 +435,38 @@ impl Services {
 /// The trial component SageMaker makes for a training job.
 pub fn job_trial_component(job: &str) -> String {
     format!("{job}-aws-training-job")
+}
+
+/// A training job's inputs as SageMaker lists them on its trial component: the image
+/// (`SageMaker.ImageUri`) and each channel's S3 URI with its content type.
+fn job_input_artifacts(request: &Request) -> Value {
+    let mut artifacts = Map::new();
+    if let Some(image) = request
+        .get("AlgorithmSpecification")
+        .and_then(|a| a.get("TrainingImage"))
+        .and_then(Value::as_str)
+    {
+        artifacts.insert("SageMaker.ImageUri".into(), json!({ "Value": image }));
+    }
+    for channel in request
+        .get("InputDataConfig")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(name), Some(uri)) = (
+            channel.get("ChannelName").and_then(Value::as_str),
+            channel
+                .pointer("/DataSource/S3DataSource/S3Uri")
+                .and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let mut artifact = json!({ "Value": uri });
+        if let Some(media) = channel.get("ContentType").and_then(Value::as_str) {
+            artifact["MediaType"] = json!(media);
+        }
+        artifacts.insert(name.into(), artifact);
+    }
+    Value::Object(artifacts)
 }

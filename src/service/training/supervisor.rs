@@ -190,6 +190,9 @@ pub(super) async fn run(
                 job.state.status.as_str(),
                 reason,
                 d.get("FinalMetricDataList"),
+                d.get("ModelArtifacts")
+                    .and_then(|m| m.get("S3ModelArtifacts"))
+                    .and_then(Value::as_str),
             )
             .await;
         if let Err(e) = ended {
