@@ -220,6 +220,15 @@ def check_true_branch(sm, s3, execution, group):
     assert channels == {"train": produced["train"], "validation": produced["validation"]}
     assert train["HyperParameters"]["objective"] == "reg:squarederror"
     artifacts = train["ModelArtifacts"]["S3ModelArtifacts"]
+    # PipelineExperimentConfig (the SDK's default: the pipeline's name, the execution's id): the
+    # execution's trial exists, and the step's job joined it as its trial component
+    pipeline_name, execution_id = execution.arn.split("/")[1], execution.arn.rsplit("/", 1)[1]
+    assert train["ExperimentConfig"] == {"ExperimentName": pipeline_name, "TrialName": execution_id}
+    trial = sm.describe_trial(TrialName=execution_id)
+    assert trial["ExperimentName"] == pipeline_name
+    members = {c["TrialComponentName"] for c in
+               sm.list_trial_components(TrialName=execution_id)["TrialComponentSummaries"]}
+    assert members == {"%s-aws-training-job" % train["TrainingJobName"]}
 
     evaluate = sm.describe_processing_job(
         ProcessingJobName=job_name(steps["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]))

@@ -194,6 +194,30 @@ impl Services {
         Ok(())
     }
 
+    /// The experiment and trial a pipeline execution's PipelineExperimentConfig names, made
+    /// when missing (as SageMaker Pipelines does: by default the pipeline's name and the
+    /// execution's id), so that its steps' jobs join the trial.
+    pub async fn ensure_experiment_trial(
+        &self,
+        experiment: &str,
+        trial: &str,
+    ) -> ServiceResult<()> {
+        let mut exp = Request::new();
+        exp.insert("ExperimentName".into(), json!(experiment));
+        let mut t = Request::new();
+        t.insert("TrialName".into(), json!(trial));
+        for (fam, req) in [(family("Experiment"), exp), (family("Trial"), t)] {
+            if self.stored_find(fam, &req, "Describe").await.is_err() {
+                let mut req = req;
+                if fam.name == "Trial" {
+                    req.insert("ExperimentName".into(), json!(experiment));
+                }
+                self.stored_create(fam, req).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// A training job created with an ExperimentConfig gets a trial component, as SageMaker
     /// makes one: `<job>-aws-training-job`, its Source the job, its Parameters the job's
     /// hyperparameters and instance settings, associated with the config's trial.

@@ -374,11 +374,33 @@ impl Executor {
         run.resource = r
             .name_member
             .map(|_| steps::resource_name(&self.vars.execution_id, &def.name, r.max_name));
-        run.arguments = Some(arguments);
+        run.arguments = Some(self.with_experiment(r, arguments));
         self.state.steps.push(run);
         // the name is saved before the resource is created, so a restart finds it
         self.save().await;
         self.launch(def, None);
+    }
+
+    /// A training, processing or transform job's arguments with the execution's experiment and
+    /// trial as its ExperimentConfig (unless the step sets its own), so the job joins the
+    /// execution's trial as SageMaker Pipelines has it.
+    fn with_experiment(&self, r: &steps::ResourceStep, mut arguments: Value) -> Value {
+        let takes_config = matches!(
+            r.create,
+            "CreateTrainingJob" | "CreateProcessingJob" | "CreateTransformJob"
+        );
+        let pair =
+            super::resources::start::experiment_and_trial(self.state.experiment_config.as_ref());
+        if let (true, Some((experiment, trial)), Value::Object(args)) =
+            (takes_config, pair, &mut arguments)
+            && !args.contains_key("ExperimentConfig")
+        {
+            args.insert(
+                "ExperimentConfig".into(),
+                json!({"ExperimentName": experiment, "TrialName": trial}),
+            );
+        }
+        arguments
     }
 
     /// Starts the task that creates and follows a resource step's resource (`existing`: the one

@@ -7,7 +7,7 @@
 
 mod executions;
 mod listing;
-mod start;
+pub(crate) mod start;
 pub mod versions;
 
 use std::sync::Arc;

@@ -167,6 +167,9 @@ impl Services {
             }
             None => None,
         };
+        if let Some((experiment, trial)) = experiment_and_trial(experiment_config.as_ref()) {
+            self.ensure_experiment_trial(&experiment, &trial).await?;
+        }
         let state = ExecutionState {
             version_id: version.id,
             definition: version.definition,
@@ -389,4 +392,17 @@ mod tests {
         assert_eq!(scope.execution_variable("PipelineName"), Some(json!("p")));
         assert!(scope.read_s3_json("s3://b/k").is_err());
     }
+}
+
+/// The (ExperimentName, TrialName) of a resolved PipelineExperimentConfig that names both.
+pub(crate) fn experiment_and_trial(config: Option<&Value>) -> Option<(String, String)> {
+    let config = config?;
+    let name = |m: &str| {
+        config
+            .get(m)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Some((name("ExperimentName")?, name("TrialName")?))
 }
