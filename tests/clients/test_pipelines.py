@@ -220,15 +220,6 @@ def check_true_branch(sm, s3, execution, group):
     assert channels == {"train": produced["train"], "validation": produced["validation"]}
     assert train["HyperParameters"]["objective"] == "reg:squarederror"
     artifacts = train["ModelArtifacts"]["S3ModelArtifacts"]
-    # PipelineExperimentConfig (the SDK's default: the pipeline's name, the execution's id): the
-    # execution's trial exists, and the step's job joined it as its trial component
-    pipeline_name, execution_id = execution.arn.split("/")[1], execution.arn.rsplit("/", 1)[1]
-    assert train["ExperimentConfig"] == {"ExperimentName": pipeline_name, "TrialName": execution_id}
-    trial = sm.describe_trial(TrialName=execution_id)
-    assert trial["ExperimentName"] == pipeline_name
-    members = {c["TrialComponentName"] for c in
-               sm.list_trial_components(TrialName=execution_id)["TrialComponentSummaries"]}
-    assert members == {"%s-aws-training-job" % train["TrainingJobName"]}
 
     evaluate = sm.describe_processing_job(
         ProcessingJobName=job_name(steps["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]))
@@ -260,6 +251,25 @@ def check_true_branch(sm, s3, execution, group):
     assert [k.rsplit("/", 1)[1] for k in s3_keys(s3, out + "/")] == ["test_features.csv.out"]
     predictions = [float(line) for line in s3_text(s3, out + "/test_features.csv.out").splitlines()]
     assert len(predictions) == TEST_ROWS and all(0 < p < 400 for p in predictions)
+
+    # PipelineExperimentConfig (the SDK's default: the pipeline's name, the execution's id): the
+    # execution's trial exists, and the steps' training and processing jobs joined it as trial
+    # components, with their inputs and outputs as artifacts
+    pipeline_name, execution_id = execution.arn.split("/")[1], execution.arn.rsplit("/", 1)[1]
+    assert train["ExperimentConfig"] == {"ExperimentName": pipeline_name, "TrialName": execution_id}
+    assert process["ExperimentConfig"] == train["ExperimentConfig"]
+    assert sm.describe_trial(TrialName=execution_id)["ExperimentName"] == pipeline_name
+    members = {c["TrialComponentName"] for c in
+               sm.list_trial_components(TrialName=execution_id)["TrialComponentSummaries"]}
+    assert members == {"%s-aws-training-job" % train["TrainingJobName"],
+                       "%s-aws-processing-job" % process["ProcessingJobName"],
+                       "%s-aws-processing-job" % evaluate["ProcessingJobName"]}
+    tc = sm.describe_trial_component(TrialComponentName="%s-aws-processing-job" % process["ProcessingJobName"])
+    assert tc["Source"] == {"SourceArn": process["ProcessingJobArn"], "SourceType": "SageMakerProcessingJob"}
+    assert tc["Status"]["PrimaryStatus"] == "Completed"
+    assert {k: v["Value"] for k, v in tc["OutputArtifacts"].items()} == produced
+    tc = sm.describe_trial_component(TrialComponentName="%s-aws-training-job" % train["TrainingJobName"])
+    assert tc["OutputArtifacts"] == {"SageMaker.ModelArtifact": {"Value": artifacts}}
 
 
 def check_false_branch(sm, execution, first, group):

@@ -5,15 +5,18 @@
 //! and Search report them. Experiments, trials and trial components themselves are stored
 //! families (service/stored).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::stored::catalog::{Family, catalog};
 use super::{Request, ServiceError, ServiceResult, Services};
 use crate::aws::time::now_epoch;
 use crate::store::experiments::{Association, MetricPoint};
 
+mod jobs;
 mod metrics;
+
 use crate::store::stored::StoredRow;
+pub use jobs::{JobEnd, JobKind, job_trial_component, processing_outputs};
 pub use metrics::{MetricQuery, MetricSeries, MetricSummary, series, summarise, summary_json};
 
 /// The association kind that ties a trial component to a trial.
@@ -218,107 +221,6 @@ impl Services {
         Ok(())
     }
 
-    /// A training job created with an ExperimentConfig gets a trial component, as SageMaker
-    /// makes one: `<job>-aws-training-job`, its Source the job, its Parameters the job's
-    /// hyperparameters and instance settings, associated with the config's trial.
-    pub async fn start_job_trial_component(
-        &self,
-        job_arn: &str,
-        job: &str,
-        request: &Request,
-    ) -> ServiceResult<()> {
-        let Some(config) = request.get("ExperimentConfig") else {
-            return Ok(());
-        };
-        let mut parameters = Map::new();
-        for (k, v) in request
-            .get("HyperParameters")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            parameters.insert(k.clone(), json!({ "StringValue": v }));
-        }
-        let resources = &request["ResourceConfig"];
-        for (k, v) in [
-            (
-                "SageMaker.InstanceType",
-                json!({"StringValue": resources["InstanceType"]}),
-            ),
-            (
-                "SageMaker.InstanceCount",
-                json!({"NumberValue": resources["InstanceCount"]}),
-            ),
-            (
-                "SageMaker.VolumeSizeInGB",
-                json!({"NumberValue": resources["VolumeSizeInGB"]}),
-            ),
-        ] {
-            if !v
-                .as_object()
-                .is_some_and(|o| o.values().all(Value::is_null))
-            {
-                parameters.insert(k.into(), v);
-            }
-        }
-        let mut tc = Request::new();
-        tc.insert("TrialComponentName".into(), json!(job_trial_component(job)));
-        tc.insert("DisplayName".into(), json!(job));
-        tc.insert(
-            "Source".into(),
-            json!({"SourceArn": job_arn, "SourceType": "SageMakerTrainingJob"}),
-        );
-        tc.insert("Status".into(), json!({"PrimaryStatus": "InProgress"}));
-        tc.insert("StartTime".into(), json!(now_epoch()));
-        tc.insert("Parameters".into(), Value::Object(parameters));
-        tc.insert("InputArtifacts".into(), job_input_artifacts(request));
-        tc.insert("OutputArtifacts".into(), json!({}));
-        self.stored_create(family("TrialComponent"), tc).await?;
-        if let Some(trial) = config.get("TrialName").and_then(Value::as_str) {
-            self.associate_trial_component(&job_trial_component(job), trial)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// The job's trial component takes its end: status, end time, final metrics and the model
-    /// artifact (`SageMaker.ModelArtifact`) when the job made one.
-    pub async fn end_job_trial_component(
-        &self,
-        job: &str,
-        status: &str,
-        reason: Option<&str>,
-        metrics: Option<&Value>,
-        model: Option<&str>,
-    ) -> ServiceResult<()> {
-        let name = job_trial_component(job);
-        let mut update = Request::new();
-        update.insert("TrialComponentName".into(), json!(name));
-        let mut state = json!({ "PrimaryStatus": status });
-        if let Some(r) = reason {
-            state["Message"] = json!(r);
-        }
-        update.insert("Status".into(), state);
-        update.insert("EndTime".into(), json!(now_epoch()));
-        if let Some(uri) = model {
-            update.insert(
-                "OutputArtifacts".into(),
-                json!({"SageMaker.ModelArtifact": {"Value": uri}}),
-            );
-        }
-        self.stored_update(family("TrialComponent"), update).await?;
-        let points: Vec<Value> = metrics
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|m| json!({"MetricName": m["MetricName"], "Value": m["Value"], "Timestamp": m["Timestamp"]}))
-            .collect();
-        if !points.is_empty() {
-            self.put_trial_metrics(&name, &points).await?;
-        }
-        Ok(())
-    }
-
     /// ARNs of the trials a trial component (by name) belongs to.
     pub async fn trials_of(&self, component: &str) -> ServiceResult<Vec<String>> {
         let tc = self.trial_component(component).await?;
@@ -454,43 +356,4 @@ impl Services {
         }
         Ok(out)
     }
-}
-
-/// The trial component SageMaker makes for a training job.
-pub fn job_trial_component(job: &str) -> String {
-    format!("{job}-aws-training-job")
-}
-
-/// A training job's inputs as SageMaker lists them on its trial component: the image
-/// (`SageMaker.ImageUri`) and each channel's S3 URI with its content type.
-fn job_input_artifacts(request: &Request) -> Value {
-    let mut artifacts = Map::new();
-    if let Some(image) = request
-        .get("AlgorithmSpecification")
-        .and_then(|a| a.get("TrainingImage"))
-        .and_then(Value::as_str)
-    {
-        artifacts.insert("SageMaker.ImageUri".into(), json!({ "Value": image }));
-    }
-    for channel in request
-        .get("InputDataConfig")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (Some(name), Some(uri)) = (
-            channel.get("ChannelName").and_then(Value::as_str),
-            channel
-                .pointer("/DataSource/S3DataSource/S3Uri")
-                .and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        let mut artifact = json!({ "Value": uri });
-        if let Some(media) = channel.get("ContentType").and_then(Value::as_str) {
-            artifact["MediaType"] = json!(media);
-        }
-        artifacts.insert(name.into(), artifact);
-    }
-    Value::Object(artifacts)
 }

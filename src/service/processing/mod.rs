@@ -11,6 +11,7 @@ mod supervisor;
 #[cfg(test)]
 mod tests;
 
+use crate::service::experiments::JobKind;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -97,6 +98,14 @@ impl Services {
             }
             Err(e) => return Err(e),
         };
+        if let Value::Object(request) = &res.request
+            && let Err(e) = self
+                .start_job_trial_component(JobKind::Processing, &res.arn, &res.name, request)
+                .await
+        {
+            // the job runs regardless; its experiment record is what is missing
+            tracing::warn!(job = %res.name, error = %e, "processing job's trial component not created");
+        }
         let stop = self.processing.register(&res.name);
         tokio::spawn(supervisor::run(self.clone(), res.name.clone(), stop, None));
         Ok(res)

@@ -4,6 +4,7 @@
 //! outputs uploaded, ExitMessage read, the status final, every container, network and file
 //! removed. Each state change is saved before the step it announces.
 
+use crate::service::experiments::{JobEnd, JobKind, processing_outputs};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -372,6 +373,24 @@ async fn finish(services: &Services, job: &Job, outcome: Outcome, uploaded: &Upl
         (Outcome::Stopped | Outcome::MaxRuntime, Ok(())) => (Status::Stopped, None),
     };
     let ended = now_epoch();
+    if job.request.get("ExperimentConfig").is_some() {
+        let message = reason.as_ref().map(|r| r.to_string());
+        let end = JobEnd {
+            status: status.as_str(),
+            reason: message.as_deref(),
+            metrics: None,
+            outputs: match (&status, job.request.as_object()) {
+                (Status::Completed, Some(request)) => processing_outputs(request),
+                _ => Default::default(),
+            },
+        };
+        if let Err(e) = services
+            .end_job_trial_component(JobKind::Processing, &job.name, end)
+            .await
+        {
+            tracing::warn!(job = %job.name, error = %e, "processing job's trial component not updated");
+        }
+    }
     services
         .save_processing(&job.name, status, |d| {
             d.insert("ProcessingEndTime".into(), json!(ended));

@@ -10,6 +10,7 @@ mod supervisor;
 mod tests;
 pub use supervisor::metric_series;
 
+use crate::service::experiments::JobKind;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -132,7 +133,7 @@ impl Services {
         };
         if let Value::Object(request) = &res.request
             && let Err(e) = self
-                .start_job_trial_component(&res.arn, &res.name, request)
+                .start_job_trial_component(JobKind::Training, &res.arn, &res.name, request)
                 .await
         {
             // the job runs regardless; its experiment record is what is missing

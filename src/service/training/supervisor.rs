@@ -27,6 +27,7 @@ use crate::aws::time::now_epoch;
 use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
+use crate::service::experiments::{JobEnd, JobKind};
 use crate::service::failure::FailureReason;
 use crate::service::lifecycle::IllegalMove;
 use crate::service::logs::pumps::Pumps;
@@ -184,16 +185,26 @@ pub(super) async fn run(
     if job.request.get("ExperimentConfig").is_some() {
         let d = &job.state.derived;
         let reason = d.get("FailureReason").and_then(Value::as_str);
+        let model = d
+            .get("ModelArtifacts")
+            .and_then(|m| m.get("S3ModelArtifacts"))
+            .and_then(Value::as_str);
+        let end = JobEnd {
+            status: job.state.status.as_str(),
+            reason,
+            metrics: d.get("FinalMetricDataList"),
+            outputs: model
+                .map(|uri| {
+                    std::iter::once((
+                        "SageMaker.ModelArtifact".to_string(),
+                        json!({ "Value": uri }),
+                    ))
+                    .collect()
+                })
+                .unwrap_or_default(),
+        };
         let ended = services
-            .end_job_trial_component(
-                &job.name,
-                job.state.status.as_str(),
-                reason,
-                d.get("FinalMetricDataList"),
-                d.get("ModelArtifacts")
-                    .and_then(|m| m.get("S3ModelArtifacts"))
-                    .and_then(Value::as_str),
-            )
+            .end_job_trial_component(JobKind::Training, &job.name, end)
             .await;
         if let Err(e) = ended {
             tracing::warn!(job = %job.name, error = %e, "training job's trial component not updated");

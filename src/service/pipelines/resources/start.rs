@@ -350,6 +350,19 @@ fn execution_variables(
     v
 }
 
+/// The (ExperimentName, TrialName) of a resolved PipelineExperimentConfig that names both.
+pub(crate) fn experiment_and_trial(config: Option<&Value>) -> Option<(String, String)> {
+    let config = config?;
+    let name = |m: &str| {
+        config
+            .get(m)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Some((name("ExperimentName")?, name("TrialName")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,17 +405,4 @@ mod tests {
         assert_eq!(scope.execution_variable("PipelineName"), Some(json!("p")));
         assert!(scope.read_s3_json("s3://b/k").is_err());
     }
-}
-
-/// The (ExperimentName, TrialName) of a resolved PipelineExperimentConfig that names both.
-pub(crate) fn experiment_and_trial(config: Option<&Value>) -> Option<(String, String)> {
-    let config = config?;
-    let name = |m: &str| {
-        config
-            .get(m)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    Some((name("ExperimentName")?, name("TrialName")?))
 }
