@@ -13,8 +13,10 @@ use crate::aws::time::now_epoch;
 use crate::store::experiments::{Association, MetricPoint};
 
 mod metrics;
+mod view;
 use crate::store::stored::StoredRow;
 pub use metrics::{MetricQuery, MetricSeries, MetricSummary, series, summarise, summary_json};
+pub use view::ComponentView;
 
 /// The association kind that ties a trial component to a trial.
 const TRIAL_MEMBERSHIP: &str = "sagebox:trial";
