@@ -169,15 +169,20 @@ fn component_section(c: &ComponentView) -> String {
         .and_then(Value::as_str)
         .unwrap_or("");
     let mut out = format!(
-        "<section class=\"component\" data-name=\"{n}\"><h3>{title}</h3><dl><dt>Name</dt><dd class=\"name\">{n}</dd><dt>Display name</dt><dd class=\"display-name\">{}</dd><dt>Status</dt><dd class=\"status\">{}</dd><dt>Source</dt><dd>{}</dd><dt>Start</dt><dd>{}</dd><dt>End</dt><dd>{}</dd></dl>",
+        "<section class=\"component\" data-name=\"{n}\"><h3>{title}</h3><dl class=\"fields\"><dt>Name</dt><dd class=\"name\">{n}</dd><dt>Display name</dt><dd class=\"display-name\">{}</dd><dt>Status</dt><dd class=\"status\">{}</dd><dt>Source</dt><dd>{}</dd>",
         esc(display),
         esc(status),
         source_html(r),
-        when(r.request.get("StartTime")),
-        when(r.request.get("EndTime")),
         n = esc(&r.name),
         title = esc(if display.is_empty() { &r.name } else { display })
     );
+    for (member, label) in [("StartTime", "Start"), ("EndTime", "End")] {
+        let at = when(r.request.get(member));
+        if !at.is_empty() {
+            put!(out, "<dt>{label}</dt><dd>{at}</dd>");
+        }
+    }
+    out.push_str("</dl>");
     out.push_str(&parameters_table(r));
     out.push_str(&metrics_table(&c.metrics));
     out.push_str("</section>");
@@ -215,7 +220,7 @@ fn metrics_table(metrics: &[MetricSummary]) -> String {
     for m in metrics {
         put!(
             t,
-            "<tr data-metric=\"{n}\"><td class=\"name\">{n}</td><td class=\"min\">{}</td><td class=\"max\">{}</td><td class=\"avg\">{}</td><td class=\"last\">{}</td><td class=\"count\">{}</td></tr>",
+            "<tr data-metric=\"{n}\"><td class=\"name\">{n}</td><td class=\"stat-min\">{}</td><td class=\"stat-max\">{}</td><td class=\"stat-avg\">{}</td><td class=\"stat-last\">{}</td><td class=\"stat-count\">{}</td></tr>",
             number(m.min),
             number(m.max),
             number(m.avg),
