@@ -133,6 +133,11 @@ fn spaces_table(spaces: &[Listed]) -> String {
     t
 }
 
+/// An app's name (the family lists apps under their user profile's name).
+fn app_name(app: &Listed) -> &str {
+    member_str(&app.record, "AppName")
+}
+
 /// Whose an app is: ("user", profile) or ("space", space).
 fn owner_of(app: &Listed) -> (&'static str, &str) {
     match member_str(&app.record, "SpaceName") {
@@ -149,7 +154,7 @@ fn app_path(domain: &str, app: &Listed) -> String {
         enc(domain),
         enc(owner),
         enc(member_str(&app.record, "AppType")),
-        enc(&app.record.name)
+        enc(app_name(app))
     )
 }
 
@@ -197,7 +202,7 @@ fn app_row(domain: &str, a: &Listed) -> String {
         put!(
             actions,
             "<form method=\"post\" action=\"{path}/delete\" data-confirm=\"Delete app {n}? Its container stops; the home volume is kept.\"><button class=\"delete\" type=\"submit\">Delete app</button></form>",
-            n = esc(&a.record.name)
+            n = esc(app_name(a))
         );
     }
     let reason = member_str(&a.record, "FailureReason");
@@ -208,9 +213,9 @@ fn app_row(domain: &str, a: &Listed) -> String {
     };
     format!(
         "<tr data-app=\"{key}\" data-name=\"{n}\"><td class=\"type\">{t}</td><td class=\"name\">{n}</td><td class=\"owner\">{o}</td><td class=\"status\">{st}{reason}</td><td>{c}</td><td class=\"actions\">{actions}</td></tr>",
-        key = esc(&format!("{kind}/{owner}/{app_type}/{}", a.record.name)),
+        key = esc(&format!("{kind}/{owner}/{app_type}/{}", app_name(a))),
         t = esc(app_type),
-        n = esc(&a.record.name),
+        n = esc(app_name(a)),
         o = esc(&format!("{kind} {owner}")),
         st = esc(status),
         c = created(a)
