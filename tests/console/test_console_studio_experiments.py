@@ -156,13 +156,14 @@ def studio(sm):
             ids.update({k: app[k] for k in ("UserProfileName", "SpaceName") if app.get(k)})
             sm.delete_app(**ids)
             wait_app(sm, "Deleted", 60, **ids)
+    homes = [sm.describe_space(DomainId=domain_id, SpaceName=space)["SpaceArn"],
+             sm.describe_user_profile(DomainId=domain_id, UserProfileName=user)["UserProfileArn"]]
     sm.delete_space(DomainId=domain_id, SpaceName=space)
-    profile = sm.describe_user_profile(DomainId=domain_id, UserProfileName=user)
     sm.delete_user_profile(DomainId=domain_id, UserProfileName=user)
     sm.delete_domain(DomainId=domain_id)
-    for v in docker_lines("volume", "ls", "-q", "--filter",
-                          "label=sagebox.resource-arn=" + profile["UserProfileArn"]):
-        subprocess.run(["docker", "volume", "rm", v], capture_output=True, timeout=60)
+    for home in homes:  # the home volumes outlive their apps
+        for v in docker_lines("volume", "ls", "-q", "--filter", "label=sagebox.resource-arn=" + home):
+            subprocess.run(["docker", "volume", "rm", v], capture_output=True, timeout=60)
 
 
 def test_a_domain_without_apps_shows_its_profile_space_and_no_apps(sm, studio, base, nojs_driver):
@@ -265,6 +266,31 @@ def test_jupyterlab_app_opens_from_the_console_and_delete_app_stops_it(sm, studi
     assert "1 deleted app not shown" in by_css(driver, "#deleted-apps").text
     wait_for(lambda: containers_of(arn) == [], 30, "the app's container removed")
     shot(driver, "43-studio-app-deleted")
+
+
+@needs_docker
+def test_a_space_app_opens_as_the_spaces_owner(sm, studio, base, nojs_driver):
+    ids = dict(DomainId=studio["id"], SpaceName=studio["space"], AppType="JupyterLab", AppName="default")
+    arn = sm.create_app(**ids)["AppArn"]
+    wait_app(sm, "InService", 600, **ids)
+    driver = nojs_driver
+    driver.get(base + "/domains/" + studio["id"])
+    key = "space/%s/JupyterLab/default" % studio["space"]
+    tr = by_css(driver, 'table#apps tr[data-app="%s"]' % key)
+    assert cells(tr)["owner"] == "space " + studio["space"]
+    href = tr.find_element(By.CSS_SELECTOR, "a.open-app").get_attribute("href")
+    http = requests.Session()
+    first = http.get(href, allow_redirects=False, timeout=30)
+    assert first.status_code == 303, first.status_code
+    assert urllib.parse.urlsplit(first.headers["Location"]).path == "/_sagebox/studio/%s/space-%s/" % (
+        studio["id"].lower(), studio["space"].lower())
+    opened = http.get(first.headers["Location"], timeout=60)
+    assert opened.status_code == 200, opened.text[:300]
+    assert urllib.parse.urlsplit(opened.url).path == "/_sagebox/studio/%s/space-%s/jupyterlab/default/lab" % (
+        studio["id"].lower(), studio["space"].lower())
+    sm.delete_app(**ids)
+    wait_app(sm, "Deleted", 60, **ids)
+    wait_for(lambda: containers_of(arn) == [], 30, "the space app's container removed")
 
 
 # ---------------------------------------------------------------- Experiments
