@@ -100,10 +100,11 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     if app_type.is_empty() || app_name.is_empty() {
         // the landing: the owner's running JupyterLab (else JupyterServer) app, or the app
         // type (and path) a LandingUri named
-        let (wanted, path) = match query_param(req.uri().query(), "landing").map(|l| Landing::parse(&l)) {
-            Some(Landing::App { app_type, path }) => (Some(app_type), path),
-            _ => (None, String::new()),
-        };
+        let (wanted, path) =
+            match query_param(req.uri().query(), "landing").map(|l| Landing::parse(&l)) {
+                Some(Landing::App { app_type, path }) => (Some(app_type), path),
+                _ => (None, String::new()),
+            };
         return match services.studio_landing(&domain, &owner, wanted.as_deref()) {
             Some(base) => {
                 let app_type = if base.contains("/jupyterlab/") {
@@ -111,7 +112,10 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 } else {
                     "JupyterServer"
                 };
-                redirect(&format!("{base}{}", Landing::app_path(app_type, &path)), None)
+                redirect(
+                    &format!("{base}{}", Landing::app_path(app_type, &path)),
+                    None,
+                )
             }
             None => page(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -54,7 +54,11 @@ fn summary(item: &Listed, members: &[(&str, &str)], extra: &str) -> String {
     for (member, label) in members {
         let v = member_str(&item.record, member);
         if !v.is_empty() {
-            put!(d, "<dt>{label}</dt><dd data-member=\"{member}\">{}</dd>", esc(v));
+            put!(
+                d,
+                "<dt>{label}</dt><dd data-member=\"{member}\">{}</dd>",
+                esc(v)
+            );
         }
     }
     put!(
@@ -78,7 +82,10 @@ pub async fn detail(State(state): State<AppState>, Path(name): Path<String>) -> 
     trials.retain(|t| member_str(&t.record, "ExperimentName") == exp.record.name);
     let mut body = summary(
         &exp,
-        &[("DisplayName", "Display name"), ("Description", "Description")],
+        &[
+            ("DisplayName", "Display name"),
+            ("Description", "Description"),
+        ],
         "",
     );
     body.push_str("<h2>Trials</h2>");
@@ -194,9 +201,14 @@ fn parameters_table(r: &Record) -> String {
     let Some(params) = params.filter(|p| !p.is_empty()) else {
         return "<p class=\"empty no-parameters\">No parameters.</p>".into();
     };
-    let mut t = String::from("<table class=\"parameters\"><thead><tr><th>Parameter</th><th>Value</th></tr></thead><tbody>");
+    let mut t = String::from(
+        "<table class=\"parameters\"><thead><tr><th>Parameter</th><th>Value</th></tr></thead><tbody>",
+    );
     for (k, v) in params {
-        let value = match (v.get("NumberValue").and_then(Value::as_f64), v.get("StringValue")) {
+        let value = match (
+            v.get("NumberValue").and_then(Value::as_f64),
+            v.get("StringValue"),
+        ) {
             (Some(n), _) => number(n),
             (None, Some(Value::String(text))) => text.clone(),
             (None, other) => other.map(Value::to_string).unwrap_or_default(),
@@ -216,7 +228,9 @@ fn metrics_table(metrics: &[MetricSummary]) -> String {
     if metrics.is_empty() {
         return "<p class=\"empty no-metrics\">No metrics logged.</p>".into();
     }
-    let mut t = String::from("<table class=\"metrics\"><thead><tr><th>Metric</th><th>Min</th><th>Max</th><th>Avg</th><th>Last</th><th>Count</th></tr></thead><tbody>");
+    let mut t = String::from(
+        "<table class=\"metrics\"><thead><tr><th>Metric</th><th>Min</th><th>Max</th><th>Avg</th><th>Last</th><th>Count</th></tr></thead><tbody>",
+    );
     for m in metrics {
         put!(
             t,

@@ -16,6 +16,8 @@ macro_rules! put {
 
 mod algorithms;
 mod assets;
+mod experiments;
+mod featurestore;
 pub mod forms;
 mod guard;
 mod hosting;
@@ -26,8 +28,6 @@ mod notebooks;
 mod pipelines;
 mod processing;
 mod registry;
-mod experiments;
-mod featurestore;
 mod s3;
 mod studio;
 mod training;

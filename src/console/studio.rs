@@ -223,7 +223,13 @@ fn app_row(domain: &str, a: &Listed) -> String {
 }
 
 /// What names one app in the Describe/Delete requests, from its console path.
-fn app_request(domain: &str, kind: &str, owner: &str, app_type: &str, name: &str) -> ServiceRequest {
+fn app_request(
+    domain: &str,
+    kind: &str,
+    owner: &str,
+    app_type: &str,
+    name: &str,
+) -> ServiceRequest {
     let mut req = ServiceRequest::new();
     req.insert("DomainId".into(), json!(domain));
     let member = if kind == "space" {

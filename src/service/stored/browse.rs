@@ -54,10 +54,7 @@ impl Services {
     /// One resource of the stored family `name`, by its identifying members.
     pub async fn stored_one(&self, name: &str, ids: &[(&str, &str)]) -> ServiceResult<Listed> {
         let fam = family(name)?;
-        let req: Request = ids
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
+        let req: Request = ids.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
         let row = self.stored_find(fam, &req, "Describe").await?;
         Ok(listed(fam, row, now_epoch()))
     }

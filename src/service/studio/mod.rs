@@ -342,7 +342,11 @@ impl Landing {
             && !path.split('/').any(|seg| seg == ".." || seg == ".");
         Landing::App {
             app_type: app_type.to_string(),
-            path: if plain { path.to_string() } else { String::new() },
+            path: if plain {
+                path.to_string()
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -371,8 +375,14 @@ mod tests {
             Landing::parse("app:jupyterserver:/tree/work"),
             app("JupyterServer", "tree/work")
         );
-        assert_eq!(Landing::parse("app:JupyterLab:../../x"), app("JupyterLab", ""));
-        assert_eq!(Landing::parse("app:JupyterLab:a//b?x"), app("JupyterLab", ""));
+        assert_eq!(
+            Landing::parse("app:JupyterLab:../../x"),
+            app("JupyterLab", "")
+        );
+        assert_eq!(
+            Landing::parse("app:JupyterLab:a//b?x"),
+            app("JupyterLab", "")
+        );
         assert_eq!(Landing::parse("studio::"), Landing::Home);
         assert_eq!(Landing::parse("app:RStudioServerPro:"), Landing::Home);
         assert_eq!(Landing::app_path("JupyterLab", ""), "lab");
