@@ -58,13 +58,4 @@ impl Services {
         let row = self.stored_find(fam, &req, "Describe").await?;
         Ok(listed(fam, row, now_epoch()))
     }
-
-    /// A stored resource by ARN, as the console lists it (None when there is none).
-    pub async fn stored_listed_by_arn(&self, arn: &str) -> ServiceResult<Option<Listed>> {
-        let Some(row) = self.store.stored_by_arn(arn).await? else {
-            return Ok(None);
-        };
-        let fam = family(&row.family)?;
-        Ok(Some(listed(fam, row, now_epoch())))
-    }
 }
