@@ -59,3 +59,31 @@ impl Services {
         Ok(listed(fam, row, now_epoch()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_listed_by_its_name_member_with_the_status_it_has_now() {
+        let fam = family("FeatureGroup").expect("the catalog has FeatureGroup");
+        let row = StoredRow {
+            family: "FeatureGroup".into(),
+            key: "KEY".into(),
+            arn: "arn:aws:sagemaker:us-east-1:000000000000:feature-group/g".into(),
+            status: Some("Creating".into()),
+            next_status: Some("Created".into()),
+            next_at: Some(10.0),
+            created: 1.0,
+            modified: 2.0,
+            request: json!({"FeatureGroupName": "G"}),
+            derived: json!({}),
+        };
+        let before = listed(fam, row.clone(), 5.0);
+        assert_eq!(
+            (before.record.name.as_str(), before.status.as_deref()),
+            ("G", Some("Creating"))
+        );
+        assert_eq!(listed(fam, row, 10.0).status.as_deref(), Some("Created"));
+    }
+}
