@@ -12,7 +12,7 @@ use super::notebooks::{cookie, forward, page, query_param};
 use crate::AppState;
 use crate::aws::time::now_epoch;
 use crate::service::notebooks::access::{Grant, Refusal};
-use crate::service::studio::{PREFIX, session_subject};
+use crate::service::studio::{Landing, PREFIX, session_subject};
 
 fn cookie_name(domain: &str, owner: &str) -> String {
     format!("sagebox-studio-{}-{owner}", domain.to_ascii_lowercase())
@@ -76,7 +76,15 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                     "{}={session}; Path={home}; Max-Age={session_secs}; HttpOnly; SameSite=Lax",
                     cookie_name(&domain, &owner)
                 );
-                redirect(&home, Some(cookie))
+                // a LandingUri's app travels on to the landing, which has the cookie then
+                let to = match query_param(req.uri().query(), "landing") {
+                    Some(l) => format!(
+                        "{home}?landing={}",
+                        form_urlencoded::byte_serialize(l.as_bytes()).collect::<String>()
+                    ),
+                    None => home.clone(),
+                };
+                redirect(&to, Some(cookie))
             }
             Ok(Grant::Session) => refused(Refusal::Malformed),
             Err(r) => refused(r),
@@ -90,10 +98,25 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Some(Err(r)) => return refused(r),
     }
     if app_type.is_empty() || app_name.is_empty() {
-        // the landing: the owner's running JupyterLab (else JupyterServer) app
-        return match services.studio_landing(&domain, &owner) {
-            Some(base) if base.contains("/jupyterlab/") => redirect(&format!("{base}lab"), None),
-            Some(base) => redirect(&format!("{base}tree"), None),
+        // the landing: the owner's running JupyterLab (else JupyterServer) app, or the app
+        // type (and path) a LandingUri named
+        let (wanted, path) =
+            match query_param(req.uri().query(), "landing").map(|l| Landing::parse(&l)) {
+                Some(Landing::App { app_type, path }) => (Some(app_type), path),
+                _ => (None, String::new()),
+            };
+        return match services.studio_landing(&domain, &owner, wanted.as_deref()) {
+            Some(base) => {
+                let app_type = if base.contains("/jupyterlab/") {
+                    "JupyterLab"
+                } else {
+                    "JupyterServer"
+                };
+                redirect(
+                    &format!("{base}{}", Landing::app_path(app_type, &path)),
+                    None,
+                )
+            }
             None => page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "No running app",

@@ -16,6 +16,8 @@ macro_rules! put {
 
 mod algorithms;
 mod assets;
+mod experiments;
+mod featurestore;
 pub mod forms;
 mod guard;
 mod hosting;
@@ -27,6 +29,7 @@ mod pipelines;
 mod processing;
 mod registry;
 mod s3;
+mod studio;
 mod training;
 mod training_form;
 mod tuning;
@@ -177,6 +180,17 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/_sagebox/model-registry/{name}/versions/{version}/approval",
             post(registry::approval),
         )
+        .route("/_sagebox/domains", get(studio::list))
+        .route("/_sagebox/domains/{id}", get(studio::detail))
+        .route(
+            "/_sagebox/domains/{id}/apps/{kind}/{owner}/{app_type}/{name}/{action}",
+            get(studio::open).post(studio::delete),
+        )
+        .route("/_sagebox/experiments", get(experiments::list))
+        .route("/_sagebox/experiments/{name}", get(experiments::detail))
+        .route("/_sagebox/trials/{name}", get(experiments::trial))
+        .route("/_sagebox/feature-groups", get(featurestore::list))
+        .route("/_sagebox/feature-groups/{name}", get(featurestore::detail))
         .route("/_sagebox/s3", get(s3::buckets).post(s3::create_bucket))
         .route("/_sagebox/s3/{bucket}", get(s3::listing))
         .route("/_sagebox/s3/{bucket}/object", get(s3::object))
@@ -252,6 +266,9 @@ const SECTIONS: &[(&str, &str)] = &[
     ("transform-jobs", "Batch transform jobs"),
     ("pipelines", "Pipelines"),
     ("model-registry", "Model registry"),
+    ("domains", "Studio"),
+    ("experiments", "Experiments"),
+    ("feature-groups", "Feature Store"),
     ("s3", "S3"),
 ];
 
@@ -393,6 +410,33 @@ pub fn details(members: &Map<String, Value>) -> String {
     }
     out.push_str("</dl>");
     out
+}
+
+/// A string member of a resource: its request's, else one sagebox derived ("" when neither).
+pub fn member_str<'a>(r: &'a Record, member: &str) -> &'a str {
+    r.request
+        .get(member)
+        .or_else(|| r.derived.get(member))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// A number as a page shows it: up to six decimals without trailing zeros, scientific when
+/// smaller than that shows.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v != 0.0 && v.abs() < 1e-4 {
+        return format!("{v:e}");
+    }
+    let fixed = format!("{v:.6}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    if trimmed == "-0" {
+        "0".into()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 pub fn status_badge(status: &str) -> String {
@@ -640,6 +684,17 @@ mod tests {
             "&lt;img src=x onerror=&#39;a()&#39;&gt;&quot;&amp;"
         );
         assert_eq!(enc("a b/<c>"), "a%20b%2F%3Cc%3E");
+    }
+
+    #[test]
+    fn numbers_show_without_float_noise() {
+        assert_eq!(number(2.0), "2");
+        assert_eq!(number(0.1), "0.1");
+        assert_eq!(number(1.65 / 3.0), "0.55");
+        assert_eq!(number(-0.0000001), "-1e-7");
+        assert_eq!(number(-0.0), "0");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(123456.5), "123456.5");
     }
 
     #[test]

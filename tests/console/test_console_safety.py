@@ -13,7 +13,7 @@ from support import unique
 
 PAGES = ["/", "/training-jobs", "/models", "/endpoints", "/s3", "/notebook-instances",
          "/create/training-job", "/create/model", "/create/endpoint-config", "/create/endpoint",
-         "/create/transform-job", "/lifecycle-configs"]
+         "/create/transform-job", "/lifecycle-configs", "/domains", "/experiments", "/feature-groups"]
 
 
 def token_of(base):

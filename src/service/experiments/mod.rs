@@ -14,10 +14,12 @@ use crate::store::experiments::{Association, MetricPoint};
 
 mod jobs;
 mod metrics;
+mod view;
 
 use crate::store::stored::StoredRow;
 pub use jobs::{JobEnd, JobKind, job_trial_component, processing_outputs};
 pub use metrics::{MetricQuery, MetricSeries, MetricSummary, series, summarise, summary_json};
+pub use view::ComponentView;
 
 /// The association kind that ties a trial component to a trial.
 const TRIAL_MEMBERSHIP: &str = "sagebox:trial";

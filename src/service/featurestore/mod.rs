@@ -116,6 +116,22 @@ impl Services {
         Ok(row)
     }
 
+    /// Every feature group, newest first, read into its rules (for the console).
+    pub async fn feature_groups(&self) -> ServiceResult<Vec<Group>> {
+        let now = now_epoch();
+        let mut rows = self.stored_rows(family()?).await?;
+        rows.sort_by(|a, b| b.created.total_cmp(&a.created));
+        rows.iter().map(|r| Group::from_row(r, now)).collect()
+    }
+
+    /// One feature group by name, whatever its status (for the console).
+    pub async fn feature_group_named(&self, name: &str) -> ServiceResult<Group> {
+        let mut req = Request::new();
+        req.insert("FeatureGroupName".into(), json!(name));
+        let row = self.stored_find(family()?, &req, "Describe").await?;
+        Group::from_row(&row, now_epoch())
+    }
+
     /// The group a record call names (by name or ARN), once it is Created.
     async fn feature_group(&self, name: &str, missing: Missing) -> ServiceResult<Group> {
         let mut req = Request::new();

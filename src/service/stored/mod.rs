@@ -11,6 +11,7 @@
 //! the Experiment of a Trial) must exist at Create and keep their children from being deleted.
 //! The api layer renders the answers from the same catalog.
 
+pub(crate) mod browse;
 pub mod catalog;
 mod list;
 mod update;

@@ -131,14 +131,21 @@ impl Services {
             .cloned()
     }
 
-    /// The base path of a running JupyterLab (else JupyterServer) app of `domain`'s `owner`.
-    pub fn studio_landing(&self, domain: &str, owner: &str) -> Option<String> {
+    /// The base path of a running JupyterLab (else JupyterServer) app of `domain`'s `owner`;
+    /// with `app_type` (a LandingUri's `app:<type>:`), of a running app of that type only.
+    pub fn studio_landing(
+        &self,
+        domain: &str,
+        owner: &str,
+        app_type: Option<&str>,
+    ) -> Option<String> {
         let servers = self
             .studio
             .servers
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        JUPYTER_TYPES.iter().find_map(|t| {
+        let wanted = |t: &&&str| app_type.is_none_or(|w| w.eq_ignore_ascii_case(t));
+        JUPYTER_TYPES.iter().filter(wanted).find_map(|t| {
             let prefix = format!(
                 "{PREFIX}{}/{owner}/{}/",
                 domain.to_ascii_lowercase(),
@@ -276,6 +283,14 @@ impl Services {
         let session_secs = int("SessionExpirationDurationInSeconds").unwrap_or(43_200);
         let expires_in = int("ExpiresInSeconds").unwrap_or(300);
         let owner = owner_segment(Some(user), get("SpaceName"));
+        let landing = match get("LandingUri").map(Landing::parse) {
+            Some(Landing::App { app_type, path }) => format!(
+                "&landing={}",
+                form_urlencoded::byte_serialize(format!("app:{app_type}:{path}").as_bytes())
+                    .collect::<String>()
+            ),
+            _ => String::new(),
+        };
         let signer = self.notebook_signer()?;
         let now = now_epoch() as u64;
         let token = signer.issue(
@@ -284,9 +299,93 @@ impl Services {
             now + expires_in,
         );
         Ok(format!(
-            "{}{PREFIX}{}/{owner}/?authToken={token}",
+            "{}{PREFIX}{}/{owner}/?authToken={token}{landing}",
             self.public_url(),
             domain.to_ascii_lowercase()
         ))
+    }
+
+    /// DeleteApp of any app type: a Jupyter app's container goes (Deleting, then Deleted); any
+    /// other app is the stored engine's delete.
+    pub async fn delete_studio_app(&self, req: &Request) -> ServiceResult<()> {
+        if !self.studio_delete_app(req).await? {
+            self.stored_delete(app_family(), req).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a presigned domain URL lands, from CreatePresignedDomainUrl's `LandingUri`:
+/// `app:JupyterLab:<relative path>` (or JupyterServer) opens that app type's running app at the
+/// path; `studio::` and anything else open the owner's landing (its JupyterLab, else its
+/// JupyterServer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    App { app_type: String, path: String },
+    Home,
+}
+
+impl Landing {
+    pub fn parse(uri: &str) -> Landing {
+        let mut parts = uri.splitn(3, ':');
+        let (Some("app"), Some(t), path) = (parts.next(), parts.next(), parts.next()) else {
+            return Landing::Home;
+        };
+        let Some(app_type) = JUPYTER_TYPES.iter().find(|j| j.eq_ignore_ascii_case(t)) else {
+            return Landing::Home;
+        };
+        let path = path.unwrap_or_default().trim_start_matches('/');
+        // only a plain relative path inside the app: no way out of its base path
+        let plain = path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+            && !path.split('/').any(|seg| seg == ".." || seg == ".");
+        Landing::App {
+            app_type: app_type.to_string(),
+            path: if plain {
+                path.to_string()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// The path inside the app's base path a browser lands on.
+    pub fn app_path(app_type: &str, path: &str) -> String {
+        match (path.is_empty(), app_type.eq_ignore_ascii_case("JupyterLab")) {
+            (false, _) => path.to_string(),
+            (true, true) => "lab".into(),
+            (true, false) => "tree".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Landing;
+
+    #[test]
+    fn landing_uri_names_an_app_type_and_a_path_inside_it() {
+        let app = |t: &str, p: &str| Landing::App {
+            app_type: t.into(),
+            path: p.into(),
+        };
+        assert_eq!(Landing::parse("app:JupyterLab:"), app("JupyterLab", ""));
+        assert_eq!(
+            Landing::parse("app:jupyterserver:/tree/work"),
+            app("JupyterServer", "tree/work")
+        );
+        assert_eq!(
+            Landing::parse("app:JupyterLab:../../x"),
+            app("JupyterLab", "")
+        );
+        assert_eq!(
+            Landing::parse("app:JupyterLab:a//b?x"),
+            app("JupyterLab", "")
+        );
+        assert_eq!(Landing::parse("studio::"), Landing::Home);
+        assert_eq!(Landing::parse("app:RStudioServerPro:"), Landing::Home);
+        assert_eq!(Landing::app_path("JupyterLab", ""), "lab");
+        assert_eq!(Landing::app_path("JupyterServer", ""), "tree");
     }
 }
