@@ -525,6 +525,28 @@ pub(crate) async fn wait_ready(
 }
 
 /// Whether the Jupyter published on `port`, with base_url `base`, answers its status API.
+/// Whether Jupyter answers within `patience`, asked every half second: a container that kept
+/// running through a sagebox restart is taken back only if it answers, and on a busy host a
+/// single two-second try can miss a Jupyter that is merely slow.
+pub(crate) async fn jupyter_answers_within(
+    services: &Services,
+    port: u16,
+    base: &str,
+    token: &str,
+    patience: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        if jupyter_answers(services, port, base, token).await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 pub(crate) async fn jupyter_answers(
     services: &Services,
     port: u16,

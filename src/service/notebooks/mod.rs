@@ -33,7 +33,10 @@ use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
 pub use instance::JUPYTER_PORT;
-pub(crate) use instance::{jupyter_answers, wait_ready};
+pub(crate) use instance::{jupyter_answers_within, wait_ready};
+
+/// How long a re-adopted Jupyter (notebook instance or Studio app) may take to answer.
+pub(crate) const READOPT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 use state::{Derived, NOTEBOOK_STATUS, Settings, parse_status};
 
 const KIND: ResourceKind = ResourceKind::NotebookInstance;

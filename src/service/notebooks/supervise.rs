@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::instance::{
-    HOME, HookState, JUPYTER_PORT, instance_dir, jupyter_answers, pump, resource_name,
+    HOME, HookState, JUPYTER_PORT, instance_dir, jupyter_answers_within, pump, resource_name,
 };
 use super::state::{Derived, parse_status};
-use super::{KIND, Server};
+use super::{KIND, READOPT_PATIENCE, Server};
 use crate::aws::model::typed::sagemaker::NotebookInstanceStatus as S;
 use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
 use crate::service::Services;
@@ -187,7 +187,15 @@ async fn readopt(services: &Services, engine: &Engine, name: &str, id: &str, tok
     let Some(port) = engine.published_port(id, JUPYTER_PORT).await.ok().flatten() else {
         return false;
     };
-    if !jupyter_answers(services, port, &super::base_path(name), token).await {
+    if !jupyter_answers_within(
+        services,
+        port,
+        &super::base_path(name),
+        token,
+        READOPT_PATIENCE,
+    )
+    .await
+    {
         return false;
     }
     let hooks = Arc::new(Mutex::new(HookState::default()));

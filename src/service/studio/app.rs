@@ -12,7 +12,9 @@ use serde_json::json;
 use super::{AppId, JUPYTER_TYPES, app_family};
 use crate::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::service::Services;
-use crate::service::notebooks::{JUPYTER_PORT, Server, jupyter_answers, wait_ready};
+use crate::service::notebooks::{
+    JUPYTER_PORT, READOPT_PATIENCE, Server, jupyter_answers_within, wait_ready,
+};
 use crate::store::stored::StoredRow;
 
 /// Where a Studio user's files live, as in SageMaker Studio's images.
@@ -355,7 +357,7 @@ async fn readopt(
         return false;
     };
     let id = AppId::of(row);
-    if !jupyter_answers(services, port, &id.base_path(), token).await {
+    if !jupyter_answers_within(services, port, &id.base_path(), token, READOPT_PATIENCE).await {
         return false;
     }
     let server = Server {
