@@ -17,7 +17,7 @@ import boto3
 import botocore.config
 import pytest
 
-from support import REGION, build_byo_image, clean_aws_env, sagebox_binary, unique
+from support import REGION, build_byo_image, clean_aws_env, sagebox_binary, sdk_session_on, unique
 
 # Neither the developer's AWS config nor their environment may leak into the clients under test.
 for _k in [k for k in os.environ if k.startswith("AWS_")]:
@@ -164,15 +164,5 @@ def sdk_session(sagebox, bucket):
     """A SageMaker SDK session against sagebox: the endpoint through AWS_ENDPOINT_URL, the bucket
     (the requesting module's `bucket` fixture) and role given explicitly so the SDK never asks
     AWS's own STS, telemetry off."""
-    sagemaker = pytest.importorskip("sagemaker")
-    import boto3
-
-    saved = dict(os.environ)
-    os.environ.update(AWS_ENDPOINT_URL=sagebox.url, AWS_ACCESS_KEY_ID="testing",
-                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      SAGEMAKER_SUPPRESS_V2_WARNING="1")
-    boto_session = boto3.Session(region_name="us-east-1")
-    session = sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
-    yield session
-    os.environ.clear()
-    os.environ.update(saved)
+    pytest.importorskip("sagemaker")
+    yield from sdk_session_on(sagebox.url, bucket)

@@ -150,3 +150,24 @@ def client_error(call):
     with pytest.raises(ClientError) as e:
         call()
     return e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def sdk_session_on(url: str, bucket: str, create_bucket: bool = False):
+    """A generator for a SageMaker SDK session fixture against the sagebox at `url`: the endpoint
+    through AWS_ENDPOINT_URL (so every client the SDK makes finds it), the bucket given
+    explicitly so the SDK never asks AWS's own STS, the v2 warning off; the environment is put
+    back afterwards."""
+    import boto3
+    import sagemaker
+
+    saved = dict(os.environ)
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION=REGION, SAGEMAKER_SUPPRESS_V2_WARNING="1")
+    try:
+        boto_session = boto3.Session(region_name=REGION)
+        if create_bucket:
+            boto_session.client("s3").create_bucket(Bucket=bucket)
+        yield sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from support import REPO, docker_answers, unique
+from support import REPO, docker_answers, sdk_session_on, unique
 
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 SCRIPT_DIR = REPO / "fixtures" / "pytorch_script"
@@ -69,19 +69,8 @@ def server(request, tmp_path_factory, wheelhouse):
 
 @pytest.fixture(scope="module")
 def session(server):
-    sagemaker = pytest.importorskip("sagemaker")
-    import boto3
-
-    saved = dict(os.environ)
-    os.environ.update(AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="testing",
-                      AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      SAGEMAKER_SUPPRESS_V2_WARNING="1")
-    bucket = unique("pytorch")
-    boto_session = boto3.Session(region_name="us-east-1")
-    boto_session.client("s3").create_bucket(Bucket=bucket)
-    yield sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
-    os.environ.clear()
-    os.environ.update(saved)
+    pytest.importorskip("sagemaker")
+    yield from sdk_session_on(server.url, unique("pytorch"), create_bucket=True)
 
 
 def source_dir(tmp_path, requirements=None):
