@@ -140,6 +140,11 @@ enum ImagesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Push images to a registry a cluster's nodes pull from (plain HTTP, host:port): the
+    /// named emulator images (all of them when none is named and no --image is given), built
+    /// first if needed, as <registry>/sagebox/<name>:<hash> and :latest; and any --image of
+    /// your own as <registry>/<its path>:<its tag>.
+    Push(ImagesPush),
     /// Print a key that changes when any image `images build` builds would change (for CI
     /// caches of `docker save` archives).
     Key,
@@ -151,6 +156,20 @@ enum ImagesCommand {
         #[arg(required = true)]
         uris: Vec<String>,
     },
+}
+
+#[derive(Args)]
+struct ImagesPush {
+    /// Recipe names (see `sagebox images list`).
+    names: Vec<String>,
+    /// The registry, host:port (e.g. 127.0.0.1:5000).
+    #[arg(long, env = "SAGEBOX_REGISTRY")]
+    registry: String,
+    /// An image of your own to push as well (repeatable).
+    #[arg(long = "image", value_name = "REF")]
+    images: Vec<String>,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Args)]
@@ -181,6 +200,7 @@ fn main() -> std::process::ExitCode {
         Command::Doctor { config, json } => block_on(doctor(config, json)),
         Command::Images { command } => match command {
             ImagesCommand::Build(b) => block_on(images_build(b)),
+            ImagesCommand::Push(p) => block_on(images_push(p)),
             ImagesCommand::List { config, json } => block_on(images_list(config, json)),
             ImagesCommand::Resolve { uris } => images_resolve(&uris),
             ImagesCommand::Key => {
@@ -302,6 +322,71 @@ async fn doctor(config: Config, json: bool) -> std::process::ExitCode {
     } else {
         std::process::ExitCode::SUCCESS
     }
+}
+
+async fn images_push(args: ImagesPush) -> std::process::ExitCode {
+    use sagebox::runtime::registry::{self, Target};
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("sagebox: {e}");
+        std::process::ExitCode::FAILURE
+    };
+    let address = match registry::registry_address(&args.registry) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match open_runtime(&args.config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let builder = match runtime.images().await {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let docker = match runtime.docker().await {
+        Ok(d) => d,
+        Err(e) => return fail(&e),
+    };
+    let names: Vec<String> = if args.names.is_empty() && args.images.is_empty() {
+        recipes::defaults()
+            .iter()
+            .map(|r| r.name.to_string())
+            .collect()
+    } else {
+        args.names
+    };
+    let progress: Progress = Arc::new(|line: &str| eprintln!("{line}"));
+    let mut work: Vec<(String, Target)> = Vec::new();
+    for name in names {
+        let reference = match builder.ensure(&name, &progress).await {
+            Ok(r) => r,
+            Err(e) => return fail(&format!("{name}: {e}")),
+        };
+        let tag = reference.rsplit(':').next().unwrap_or("latest").to_string();
+        let target = Target {
+            registry: address.clone(),
+            repository: format!("sagebox/{name}"),
+            tags: vec![tag, "latest".into()],
+        };
+        work.push((reference, target));
+    }
+    for image in args.images {
+        let (repository, tag) = registry::repository_of(&image);
+        let target = Target {
+            registry: address.clone(),
+            repository,
+            tags: vec![tag],
+        };
+        work.push((image, target));
+    }
+    for (image, target) in work {
+        if let Err(e) = registry::push(&docker, &image, &target, &progress).await {
+            return fail(&e);
+        }
+        for r in target.references() {
+            println!("{r}");
+        }
+    }
+    std::process::ExitCode::SUCCESS
 }
 
 async fn images_build(args: ImagesBuild) -> std::process::ExitCode {

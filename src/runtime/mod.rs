@@ -74,6 +74,7 @@ pub mod gpu;
 pub mod images;
 pub mod instance_types;
 pub mod recipes;
+pub mod registry;
 pub mod uris;
 pub mod wheelhouse;
 
@@ -215,6 +216,15 @@ impl Runtime {
     pub async fn host_paths(&self) -> Option<docker::paths::HostPaths> {
         let connected = self.connected().await.ok()?;
         Some(connected.docker?.host_paths().clone())
+    }
+
+    /// The Docker client of the engine (for exports); only a Docker engine has one.
+    pub async fn docker(&self) -> Result<bollard::Docker, EngineError> {
+        self.connected()
+            .await?
+            .docker
+            .map(|d| d.long())
+            .ok_or_else(|| EngineError::Other("this engine exports no images".into()))
     }
 
     /// The emulator-image builder; only a Docker engine has one.
