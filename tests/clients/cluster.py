@@ -1,0 +1,229 @@
+"""A real multi-node Docker Swarm on this one machine, for the cluster tests (issue #24).
+
+Each node is a Docker engine of its own: the host's `dockerd` binary run in a network namespace of
+the test's (joined by a veth to a test bridge), with its own data root, exec root, socket, pid file
+and hostname (a UTS namespace). Node 1 initialises the swarm and the others join it as workers.
+A registry (Debian's `docker-registry`) runs in a namespace of its own on the same bridge; the
+nodes list it in `insecure-registries`, as a real cluster's nodes would for a plain-HTTP
+registry. Everything is named with one random tag and removed by `down()` (engines, namespaces,
+veths, the bridge, the firewall rule, the directories), also after a failed `up()`; `sweep()`
+removes what an interrupted run left.
+
+Needs root, `ip`, `nsenter`, `unshare`, `iptables`, the `dockerd` binary and `docker-registry`.
+Nodes use the `vfs` storage driver: slower for big images, but no mounts survive a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "sbxc"  # every interface and namespace the harness makes starts with this
+REGISTRY_PORT = 5000
+
+
+def sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def free_subnet() -> str:
+    """A /24 under 10.0.0.0/8 that no route on this host covers (the first three octets)."""
+    routes = sh("ip", "-4", "route", "show").stdout
+    for _ in range(200):
+        candidate = "10.%d.%d" % (random.randint(100, 250), random.randint(0, 250))
+        if candidate + "." not in routes:
+            return candidate
+    raise RuntimeError("no free 10.x.y.0/24 subnet for the test cluster")
+
+
+@dataclass
+class Node:
+    name: str
+    ip: str
+    root: Path
+    netns: str
+    proc: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> str:
+        return "unix://%s" % (self.root / "docker.sock")
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        return sh("docker", "-H", self.socket, *args, check=check, timeout=timeout)
+
+
+@dataclass
+class Cluster:
+    """`up()` builds it; `down()` removes it. `nodes[0]` is the manager."""
+
+    size: int = 3
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    nodes: list[Node] = field(default_factory=list)
+    registry: str = ""  # host:port the nodes (and this host) reach the registry at
+    _registry_proc: subprocess.Popen | None = None
+    _dir: Path | None = None
+    _subnet: str = ""
+
+    @property
+    def bridge(self) -> str:
+        return "%s%s" % (PREFIX, self.tag)  # 10 characters: interface names stop at 15
+
+    def _veth(self, i: int) -> str:
+        return "%s%sv%d" % (PREFIX, self.tag, i)
+
+    def up(self) -> "Cluster":
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _up(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="sagebox-cluster-"))
+        self._subnet = free_subnet()
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "add", "%s.1/24" % self._subnet, "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        # bridged frames pass the host's FORWARD chain (br_netfilter), whose policy Docker sets
+        # to DROP: let the test bridge's own traffic through
+        sh("iptables", "-I", "DOCKER-USER", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT")
+        registry_ns = self._namespace(0, "%s.2" % self._subnet, "%s-registry" % self.tag)
+        self.registry = "%s.2:%d" % (self._subnet, REGISTRY_PORT)
+        self._start_registry(registry_ns)
+        for i in range(self.size):
+            name = "node%d" % (i + 1)
+            ip = "%s.%d" % (self._subnet, 11 + i)
+            netns = self._namespace(i + 1, ip, "%s-%s" % (self.tag, name))
+            node = Node(name=name, ip=ip, root=self._dir / name, netns=netns)
+            self._start_engine(node)
+            self.nodes.append(node)
+        manager = self.nodes[0]
+        manager.docker("swarm", "init", "--advertise-addr", manager.ip)
+        token = manager.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+        for node in self.nodes[1:]:
+            # the join returns when the node is in, or after its own timeout while it goes on
+            node.docker("swarm", "join", "--token", token, "%s:2377" % manager.ip, check=False, timeout=120)
+        deadline = time.time() + 90
+        while self.ready_nodes() < self.size:
+            if time.time() > deadline:
+                raise RuntimeError("the workers did not join: " + manager.docker("node", "ls", check=False).stdout)
+            time.sleep(1)
+
+    def _namespace(self, i: int, ip: str, label: str) -> str:
+        netns = "%s-%s" % (PREFIX, label)
+        sh("ip", "netns", "add", netns)
+        host_end = self._veth(i)
+        sh("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        sh("ip", "link", "set", host_end, "master", self.bridge, "up")
+        inside = ["ip", "netns", "exec", netns]
+        sh(*inside, "ip", "addr", "add", "%s/24" % ip, "dev", "eth0")
+        sh(*inside, "ip", "link", "set", "eth0", "up")
+        sh(*inside, "ip", "link", "set", "lo", "up")
+        sh(*inside, "ip", "route", "add", "default", "via", "%s.1" % self._subnet)
+        return netns
+
+    def _start_registry(self, netns: str) -> None:
+        binary = shutil.which("docker-registry")
+        if not binary:
+            raise RuntimeError("the cluster test needs Debian's registry: `apt-get install docker-registry`")
+        root = self._dir / "registry"
+        root.mkdir()
+        config = root / "config.yml"
+        config.write_text("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\n"
+                          "http:\n  addr: 0.0.0.0:%d\nlog:\n  level: warn\n" % (root / "data", REGISTRY_PORT))
+        # nsenter, not `ip netns exec`: the latter remounts /sys, hiding the cgroup mounts dockerd
+        # needs (and the registry does not mind either way)
+        self._registry_proc = subprocess.Popen(
+            ["nsenter", "--net=/var/run/netns/%s" % netns, binary, "serve", str(config)],
+            stdout=subprocess.DEVNULL, stderr=open(root / "log", "w"), start_new_session=True)
+        self._wait(lambda: sh("curl", "-sf", "http://%s/v2/" % self.registry, check=False).returncode == 0,
+                   "the registry at %s" % self.registry, root / "log")
+
+    def _start_engine(self, node: Node) -> None:
+        node.root.mkdir(parents=True)
+        config = node.root / "daemon.json"
+        # its own config file: the host's /etc/docker/daemon.json names the host's data root
+        config.write_text(json.dumps({"insecure-registries": [self.registry], "storage-driver": "vfs"}))
+        cmd = ["nsenter", "--net=/var/run/netns/%s" % node.netns, "unshare", "--uts", "sh", "-c",
+               'hostname "$0" && exec dockerd "$@"', node.name,
+               "--config-file", str(config), "--data-root", str(node.root / "data"),
+               "--exec-root", str(node.root / "exec"), "--pidfile", str(node.root / "docker.pid"),
+               "-H", node.socket]
+        node.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(node.root / "log", "w"),
+                                     start_new_session=True)
+        self._wait(lambda: node.docker("version", check=False, timeout=10).returncode == 0,
+                   "the engine of %s" % node.name, node.root / "log")
+
+    @staticmethod
+    def _wait(ok, what: str, log: Path, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while not ok():
+            if time.time() > deadline:
+                raise RuntimeError("%s did not start: %s" % (what, log.read_text()[-2000:]))
+            time.sleep(0.3)
+
+    def ready_nodes(self) -> int:
+        out = self.nodes[0].docker("node", "ls", "--format", "{{.Status}}", check=False).stdout
+        return sum(1 for line in out.split() if line == "Ready")
+
+    def kill_node(self, node: Node) -> None:
+        """The node's engine dies at once (its containers with it), as a lost machine would."""
+        if node.proc and node.proc.poll() is None:
+            os.killpg(node.proc.pid, signal.SIGKILL)
+            node.proc.wait(timeout=30)
+
+    def down(self) -> None:
+        for node in reversed(self.nodes):
+            if node.proc and node.proc.poll() is None:
+                node.proc.terminate()  # dockerd stops its containers and its containerd
+                try:
+                    node.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(node.proc.pid, signal.SIGKILL)
+                    node.proc.wait(timeout=30)
+            # a killed dockerd leaves its containerd and shims: they run in its session
+            if node.proc:
+                try:
+                    os.killpg(node.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self._registry_proc and self._registry_proc.poll() is None:
+            self._registry_proc.terminate()
+            self._registry_proc.wait(timeout=30)
+        sweep(self.tag)
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def sweep(tag: str = "") -> None:
+    """Removes the namespaces, interfaces and firewall rules of the cluster `tag` (all test
+    clusters when empty)."""
+    prefix = PREFIX + tag
+    for ns in sh("ip", "netns", "list", check=False).stdout.split("\n"):
+        name = ns.split(" ")[0]
+        if name.startswith("%s-%s" % (PREFIX, tag)):
+            pids = sh("ip", "netns", "pids", name, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", name, check=False)
+    links = json.loads(sh("ip", "-j", "link", "show", check=False).stdout or "[]")
+    for link in links:
+        if link.get("ifname", "").startswith(prefix):
+            sh("ip", "link", "del", link["ifname"], check=False)
+    rules = sh("iptables", "-S", "DOCKER-USER", check=False).stdout.splitlines()
+    for rule in rules:
+        if rule.startswith("-A DOCKER-USER -i %s" % prefix):
+            sh("iptables", *rule.replace("-A", "-D", 1).split(), check=False)
