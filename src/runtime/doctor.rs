@@ -98,6 +98,11 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
                 );
                 c.facts = serde_json::to_value(&info).unwrap_or_default();
                 checks.push(c);
+                if let Some(swarm) = &info.swarm {
+                    let mut s = check("swarm", Verdict::Warn, swarm.describe());
+                    s.facts = serde_json::to_value(swarm).unwrap_or_default();
+                    checks.push(s);
+                }
             }
             Err(err) => checks.push(check("docker", Verdict::Fail, err.to_string())),
         },

@@ -51,6 +51,29 @@ pub struct EngineInfo {
     pub memory_bytes: i64,
     /// Whether the engine knows an "nvidia" runtime (nvidia-container-toolkit installed).
     pub nvidia_runtime: bool,
+    /// The Docker Swarm the engine belongs to, when it is an active node of one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmMembership>,
+}
+
+/// An engine's place in a Docker Swarm.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SwarmMembership {
+    /// "manager" (it can schedule services) or "worker".
+    pub role: String,
+    pub nodes: i64,
+    pub managers: i64,
+    pub node_id: String,
+}
+
+impl SwarmMembership {
+    /// What `doctor` and the startup log say about it: sagebox uses only this node for now.
+    pub fn describe(&self) -> String {
+        format!(
+            "this engine is a {} of a Docker Swarm ({} nodes, {} managers); sagebox runs every container on this node only: running jobs and endpoints across the swarm's nodes is not built yet (issue #24), and images for the nodes go to their registry with `sagebox images push --registry host:port`",
+            self.role, self.nodes, self.managers
+        )
+    }
 }
 
 /// A container as a labelled listing returns it.

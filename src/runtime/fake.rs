@@ -249,6 +249,7 @@ impl ExecutionEngine for FakeEngine {
             cpus: 1,
             memory_bytes: 1 << 30,
             nvidia_runtime: false,
+            swarm: None,
         })
     }
 

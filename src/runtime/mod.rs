@@ -193,6 +193,10 @@ impl Runtime {
             return Ok(connected.clone());
         }
         let docker = DockerEngine::connect().await?;
+        // said once, when sagebox first reaches the engine (at startup for `serve`)
+        if let Ok(Some(swarm)) = docker.info().await.map(|i| i.swarm) {
+            tracing::warn!("{}", swarm.describe());
+        }
         let connected = Connected {
             engine: Arc::new(docker.clone()),
             docker: Some(docker),

@@ -101,3 +101,18 @@ def test_workers_pull_a_pushed_image_and_their_replicas_talk_across_nodes(cluste
     assert answers[workers[0].name] == answers[workers[1].name]
 
     manager.docker("service", "rm", "echo")
+
+
+def test_doctor_says_when_its_engine_is_a_swarm_node(cluster, tmp_path):
+    """Pointed at the manager's engine (DOCKER_HOST), `sagebox doctor` names the swarm and says
+    that sagebox uses that node only; a worker's engine is named a worker."""
+    for node, role in ((cluster.nodes[0], "manager"), (cluster.nodes[1], "worker")):
+        proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--bind", "127.0.0.1:0",
+                               "--data-dir", str(tmp_path / "data")], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "DOCKER_HOST": node.socket})
+        checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+        swarm = checks["swarm"]
+        assert swarm["verdict"] == "warn"
+        assert swarm["facts"]["role"] == role and swarm["facts"]["nodes"] == (3 if role == "manager" else 0)
+        assert "runs every container on this node only" in swarm["detail"]
+        assert checks["docker"]["facts"]["swarm"] == swarm["facts"]

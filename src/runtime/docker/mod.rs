@@ -20,7 +20,7 @@ use futures_util::stream::BoxStream;
 
 use super::RuntimeError;
 use super::engine::{
-    ContainerSpec, EngineError, EngineInfo, ExecutionEngine, Keep, Listed, LogLine,
+    ContainerSpec, EngineError, EngineInfo, ExecutionEngine, Keep, Listed, LogLine, SwarmMembership,
 };
 use super::images::{ImageBuilder, Progress};
 use super::uris::ImageChoice;
@@ -99,6 +99,20 @@ impl DockerEngine {
     pub async fn info(&self) -> Result<EngineInfo, EngineError> {
         let version = self.docker.version().await?;
         let info = self.docker.info().await?;
+        let swarm = info.swarm.as_ref().and_then(|sw| {
+            let active = sw.local_node_state == Some(bollard::models::LocalNodeState::ACTIVE);
+            active.then(|| SwarmMembership {
+                role: if sw.control_available == Some(true) {
+                    "manager"
+                } else {
+                    "worker"
+                }
+                .into(),
+                nodes: sw.nodes.unwrap_or(0),
+                managers: sw.managers.unwrap_or(0),
+                node_id: sw.node_id.clone().unwrap_or_default(),
+            })
+        });
         let rootless = info
             .security_options
             .unwrap_or_default()
@@ -115,6 +129,7 @@ impl DockerEngine {
                 .runtimes
                 .map(|r| r.contains_key("nvidia"))
                 .unwrap_or(false),
+            swarm,
         })
     }
 
