@@ -23,7 +23,7 @@ use crate::aws::error::insert_request_id;
 use crate::service::Services;
 use crate::service::hosting::endpoints::log_group;
 use crate::service::hosting::routes::InFlight;
-use crate::service::invocation::{Invocation, InvokeError, Invoked};
+use crate::service::invocation::{COMPONENT_REQUIRED, Invocation, InvokeError, Invoked};
 
 pub use crate::service::invocation::MAX_PAYLOAD;
 
@@ -107,9 +107,13 @@ async fn invoke(
     let target = headers
         .get("x-amzn-sagemaker-target-variant")
         .and_then(|v| v.to_str().ok());
+    let component = headers
+        .get("x-amzn-sagemaker-inference-component")
+        .and_then(|v| v.to_str().ok());
     let invocation = Invocation {
         endpoint,
         target_variant: target,
+        component,
         content_type: headers.get(header::CONTENT_TYPE).cloned(),
         accept,
         forwarded,
@@ -118,7 +122,7 @@ async fn invoke(
     let invoked = services
         .invoke_endpoint(invocation)
         .await
-        .map_err(|e| invoke_error(services, endpoint, target, e))?;
+        .map_err(|e| invoke_error(services, endpoint, (target, component), e))?;
     Ok(answer(invoked, streaming, request_id))
 }
 
@@ -174,7 +178,7 @@ fn answer(invoked: Invoked, streaming: bool, request_id: &str) -> Response {
 fn invoke_error(
     services: &Services,
     endpoint: &str,
-    target: Option<&str>,
+    (target, component): (Option<&str>, Option<&str>),
     e: InvokeError,
 ) -> AwsError {
     match e {
@@ -185,6 +189,12 @@ fn invoke_error(
         InvokeError::UnknownVariant => validation(format!(
             "The variant \"{}\" is not present in endpoint \"{endpoint}\". Specify a variant of the endpoint as TargetVariant.",
             target.unwrap_or_default()
+        )),
+        InvokeError::ComponentRequired => validation(COMPONENT_REQUIRED),
+        InvokeError::UnknownComponent => validation(format!(
+            "Inference Component {} not found for endpoint {endpoint} of account {}.",
+            component.unwrap_or_default(),
+            services.config().account_id
         )),
         InvokeError::NoInstance => AwsError::new(
             StatusCode::SERVICE_UNAVAILABLE,

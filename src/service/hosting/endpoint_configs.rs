@@ -35,6 +35,7 @@ impl Services {
                 models.push(m.clone());
             }
         }
+        check_component_hosting(req)?;
         // Every variant's model must exist when the configuration is created.
         for m in &models {
             if self.store.resource(ResourceKind::Model, m).await?.is_none() {
@@ -92,6 +93,42 @@ impl Services {
             record: Record::from(r),
         }))
     }
+}
+
+/// A configuration whose variants name no model hosts inference components: every variant
+/// must then leave ModelName out, give its instances, and the configuration its execution role
+/// (the components' containers run with it).
+fn check_component_hosting(req: &CreateEndpointConfigInput) -> ServiceResult<()> {
+    let variants = req.production_variants.as_deref().unwrap_or_default();
+    let without: Vec<&ProductionVariant> =
+        variants.iter().filter(|v| v.model_name.is_none()).collect();
+    if without.is_empty() {
+        return Ok(());
+    }
+    if without.len() != variants.len() {
+        return Err(ServiceError::Validation(
+            "ModelName must be specified for either all or none of the production variants. Leave it out of every variant for an endpoint that hosts inference components.".into(),
+        ));
+    }
+    if req.execution_role_arn.is_none() {
+        return Err(ServiceError::Validation(
+            "ExecutionRoleArn must be specified when the production variants do not specify ModelName (an endpoint that hosts inference components).".into(),
+        ));
+    }
+    for v in without {
+        let name = v.variant_name.as_deref().unwrap_or_default();
+        if v.serverless_config.is_some() {
+            return Err(ServiceError::Validation(format!(
+                "Production variant {name} cannot use ServerlessConfig: an endpoint that hosts inference components needs instances. Specify InstanceType and InitialInstanceCount."
+            )));
+        }
+        if v.instance_type.is_none() || v.initial_instance_count.is_none() {
+            return Err(ServiceError::Validation(format!(
+                "Production variant {name} must specify InstanceType and InitialInstanceCount when it does not specify ModelName."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The production variants of a stored endpoint configuration, weights filled in: the
