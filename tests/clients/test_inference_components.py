@@ -393,3 +393,44 @@ def test_sdk_deploys_a_model_as_an_inference_component(sdk_session, s3, bucket):
     predictor.delete_predictor(wait=True)
     assert containers_of(arn) == []
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_components_survive_a_restart_of_sagebox(spawn_sagebox, client_factory, byo_image):
+    server = spawn_sagebox()
+    sm = client_factory("sagemaker", server.url)
+    s3 = client_factory("s3", server.url)
+    rt = client_factory("sagemaker-runtime", server.url)
+    bucket = unique("ic-restart")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="m/model.tar.gz", Body=model_tar_gz())
+    data = "s3://%s/m/model.tar.gz" % bucket
+    endpoint = capacity_endpoint(sm)
+    kept = create_component(sm, endpoint, {"Container": byo_container(byo_image, data, "kept")}, copies=2)
+    lost = create_component(sm, endpoint, {"Container": byo_container(byo_image, data, "lost")})
+    arns = {}
+    for name in (kept, lost):
+        d = wait_component(sm, name)
+        assert d["InferenceComponentStatus"] == "InService", d.get("FailureReason")
+        arns[name] = d["InferenceComponentArn"]
+    before = sorted(containers_of(arns[kept]))
+    server.kill()
+    # one component's container goes while sagebox is down: it is started again
+    subprocess.run(["docker", "rm", "-f", *containers_of(arns[lost])], capture_output=True, check=True)
+    server.start()
+    for name, tag in ((kept, "kept"), (lost, "lost")):
+        d = wait_component(sm, name, until=("InService",))
+        assert d["RuntimeConfig"]["CurrentCopyCount"] == d["RuntimeConfig"]["DesiredCopyCount"]
+        deadline = time.time() + 60
+        while True:
+            try:
+                assert invoke(rt, endpoint, name)[1]["tag"] == tag
+                break
+            except ClientError:
+                assert time.time() < deadline
+                time.sleep(0.3)
+    assert sorted(containers_of(arns[kept])) == before  # re-adopted, not recreated
+    assert len(containers_of(arns[lost])) == 1
+    for name in (kept, lost):
+        sm.delete_inference_component(InferenceComponentName=name)
+        gone(sm, name)
+    sm.delete_endpoint(EndpointName=endpoint)
