@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::aws::AwsError;
 use crate::aws::error::insert_request_id;
 use crate::service::Services;
+use crate::service::hosting::components;
 use crate::service::hosting::endpoints::log_group;
 use crate::service::hosting::routes::InFlight;
 use crate::service::invocation::{COMPONENT_REQUIRED, Invocation, InvokeError, Invoked};
@@ -210,7 +211,11 @@ fn invoke_error(
             status,
             who,
             original,
-        } => model_error(services, endpoint, status, &who, &original),
+        } => {
+            // a component's containers log to the component's group
+            let group = component.map_or_else(|| log_group(endpoint), components::log_group);
+            model_error(services, &group, status, &who, &original)
+        }
         InvokeError::Internal(m) => AwsError::internal(m),
     }
 }
@@ -218,7 +223,7 @@ fn invoke_error(
 /// ModelError (424): what the container answered, and where its logs are.
 fn model_error(
     services: &Services,
-    endpoint: &str,
+    group: &str,
     status: u16,
     who: &str,
     original: &str,
@@ -228,12 +233,11 @@ fn model_error(
     } else {
         "server"
     };
-    let group = log_group(endpoint);
     let message = format!(
         "Received {kind} error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {group} in account {} for more information.",
         services.config().account_id
     );
-    let arn = services.log_group_arn(&group);
+    let arn = services.log_group_arn(group);
     AwsError::new(StatusCode::FAILED_DEPENDENCY, "ModelError", message).with_fields(json!({
         "OriginalStatusCode": status,
         "OriginalMessage": original,

@@ -48,9 +48,7 @@ impl Plan {
                 .map_err(|e| e.to_string())?;
         let state: ComponentState = serde_json::from_value(row.derived.clone()).unwrap_or_default();
         let spec = req.specification.unwrap_or_default();
-        let instance_type = state
-            .instance_type
-            .unwrap_or_else(|| "ml.m5.large".into());
+        let instance_type = state.instance_type.unwrap_or_else(|| "ml.m5.large".into());
         let container = spec.container.map(|c| {
             let env = c.environment.unwrap_or_default().into_iter().collect();
             (c.image.unwrap_or_default(), c.artifact_url, env)
@@ -272,10 +270,19 @@ impl Services {
     }
 
     /// The new copies take the traffic; the previous ones (if any) are removed.
-    async fn component_live(&self, row: &StoredRow, d: Arc<Deployment>, old: Option<Arc<Deployment>>) {
+    async fn component_live(
+        &self,
+        row: &StoredRow,
+        d: Arc<Deployment>,
+        old: Option<Arc<Deployment>>,
+    ) {
         let name = row.key.as_str();
         let now = self.component_now(name).await;
-        if now.as_ref().and_then(status_of).is_none_or(|s| s == Deleting) {
+        if now
+            .as_ref()
+            .and_then(status_of)
+            .is_none_or(|s| s == Deleting)
+        {
             self.teardown(&d).await;
             return;
         }
@@ -311,7 +318,9 @@ impl Services {
         let (notes, _notes_task) =
             LogWriter::new(self, &log_group(name), &format!("{}/sagebox", plan.variant));
         let d = Deployment::new(&new_id(), name);
-        let fleet = self.component_fleet(row, &plan, &engine, &d.id, &notes).await?;
+        let fleet = self
+            .component_fleet(row, &plan, &engine, &d.id, &notes)
+            .await?;
         let deployed_images: Vec<Value> = fleet
             .containers
             .iter()

@@ -117,14 +117,20 @@ impl Services {
         input: Input<CreateInferenceComponentInput>,
     ) -> ServiceResult<StoredRow> {
         let req = &input.members;
-        super::required(req.inference_component_name.clone(), "InferenceComponentName")?;
+        super::required(
+            req.inference_component_name.clone(),
+            "InferenceComponentName",
+        )?;
         let endpoint_name = super::required(req.endpoint_name.clone(), "EndpointName")?;
         check_specification(req)?;
         let endpoint = self.component_endpoint(&endpoint_name).await?;
         let (variant, instance_type) = self
             .component_variant(&endpoint, req.variant_name.as_deref())
             .await?;
-        if let Some(model) = req.specification.as_ref().and_then(|s| s.model_name.as_ref())
+        if let Some(model) = req
+            .specification
+            .as_ref()
+            .and_then(|s| s.model_name.as_ref())
             && self
                 .store
                 .resource(ResourceKind::Model, model)
@@ -171,7 +177,8 @@ impl Services {
         endpoint: &Resource,
         wanted: Option<&str>,
     ) -> ServiceResult<(String, String)> {
-        let state: EndpointState = stored(&format!("endpoint {}", endpoint.name), &endpoint.derived)?;
+        let state: EndpointState =
+            stored(&format!("endpoint {}", endpoint.name), &endpoint.derived)?;
         let config_name = state.config_name.unwrap_or_default();
         let config = self.stored_endpoint_config(&config_name).await?;
         let variants = production_variants(&config)?;
@@ -224,8 +231,7 @@ impl Services {
 
     /// A row with what its live copies say.
     pub fn component_view(&self, row: StoredRow) -> InferenceComponent {
-        let state: ComponentState =
-            serde_json::from_value(row.derived.clone()).unwrap_or_default();
+        let state: ComponentState = serde_json::from_value(row.derived.clone()).unwrap_or_default();
         let current_copies = self
             .hosting
             .component(&row.key)
@@ -346,8 +352,13 @@ impl Services {
         Ok(())
     }
 
-    /// DeleteEndpoint is refused while components are on the endpoint, as SageMaker refuses it.
-    pub(super) async fn check_no_components(&self, endpoint: &Resource) -> ServiceResult<()> {
+    /// DeleteEndpoint is refused while components are on the endpoint, as SageMaker refuses it;
+    /// so is an UpdateEndpoint to a configuration whose variants run models (`doing` says which).
+    pub(super) async fn check_no_components(
+        &self,
+        endpoint: &Resource,
+        doing: &str,
+    ) -> ServiceResult<()> {
         let on = self
             .store
             .stored_referencing(&family().name, "EndpointName", &endpoint.name)
@@ -360,7 +371,7 @@ impl Services {
             .filter_map(|r| r.request["InferenceComponentName"].as_str())
             .collect();
         Err(validation(format!(
-            "Cannot delete endpoint \"{}\" while inference components are deployed to it: {}. Delete them first (DeleteInferenceComponent).",
+            "Cannot {doing} while inference components are deployed to endpoint \"{}\": {}. Delete them first (DeleteInferenceComponent).",
             endpoint.arn,
             names.join(", ")
         )))
@@ -369,7 +380,10 @@ impl Services {
 
 /// An update's Specification over the stored one: the members it names replace theirs, and a
 /// ModelName replaces a Container (and the other way round).
-fn merged_specification(mut spec: Map<String, Value>, new: &Map<String, Value>) -> Map<String, Value> {
+fn merged_specification(
+    mut spec: Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Map<String, Value> {
     if new.contains_key("ModelName") {
         spec.remove("Container");
     }
@@ -430,7 +444,10 @@ fn check_updatable(row: &StoredRow) -> ServiceResult<()> {
 pub(super) fn health_timeout(row: &StoredRow) -> Duration {
     row.request["Specification"]["StartupParameters"]["ContainerStartupHealthCheckTimeoutInSeconds"]
         .as_u64()
-        .map_or(super::endpoints::DEFAULT_HEALTH_TIMEOUT, Duration::from_secs)
+        .map_or(
+            super::endpoints::DEFAULT_HEALTH_TIMEOUT,
+            Duration::from_secs,
+        )
 }
 
 #[cfg(test)]

@@ -231,6 +231,14 @@ impl Services {
             .await?;
         check_updatable(&res)?;
         let config = self.stored_endpoint_config(&config_name).await?;
+        let runs_models = super::endpoint_configs::production_variants(&config)?
+            .iter()
+            .any(|v| v.model_name.is_some());
+        if runs_models {
+            // the components' copies need variants without a model to stay on
+            let doing = "update the endpoint to a configuration whose variants specify ModelName";
+            self.check_no_components(&res, doing).await?;
+        }
         self.save_endpoint(&res.name, EndpointStatus::Updating, |_| {})
             .await?;
         let services = self.clone();
@@ -287,7 +295,8 @@ impl Services {
         if res.status.as_deref() == Some(EndpointStatus::Deleting.as_str()) {
             return Ok(());
         }
-        self.check_no_components(&res).await?;
+        self.check_no_components(&res, "delete the endpoint")
+            .await?;
         self.save_endpoint(&res.name, EndpointStatus::Deleting, |_| {})
             .await?;
         self.hosting.routes.remove(&res.name);

@@ -144,7 +144,8 @@ impl Services {
                 .cloned()
                 .unwrap_or_default();
             let Some(model_name) = cv.model_name.as_deref() else {
-                let mut capacity = super::deploy::capacity_variant(&ep.arn, &network, &group, &d, &cv);
+                let mut capacity =
+                    super::deploy::capacity_variant(&ep.arn, &network, &group, &d, &cv);
                 capacity.capacity = Some(count);
                 capacity.weight = v.current_weight;
                 d.variants

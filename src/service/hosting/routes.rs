@@ -193,8 +193,11 @@ impl EndpointRoute {
 #[derive(Clone, Default)]
 pub struct Routes {
     inner: Arc<RwLock<HashMap<String, Arc<EndpointRoute>>>>,
-    components: Arc<RwLock<HashMap<String, (String, Arc<EndpointRoute>)>>>,
+    components: Arc<RwLock<HashMap<String, ComponentRoute>>>,
 }
+
+/// A component's endpoint (lowercase) and its copies.
+type ComponentRoute = (String, Arc<EndpointRoute>);
 
 impl Routes {
     pub fn get(&self, endpoint: &str) -> Option<Arc<EndpointRoute>> {
@@ -332,7 +335,11 @@ mod tests {
     fn a_component_is_found_only_on_its_own_endpoint_and_its_copies_take_turns() {
         let routes = Routes::default();
         let copies = EndpointRoute {
-            variants: vec![VariantRoute::new("AllTraffic".into(), 1.0, vec![inst(7), inst(8)])],
+            variants: vec![VariantRoute::new(
+                "AllTraffic".into(),
+                1.0,
+                vec![inst(7), inst(8)],
+            )],
             hosts_components: false,
         };
         routes.set_component("IC-A", "Ep", copies);
