@@ -146,7 +146,7 @@ impl Services {
         row.status = Some(Creating.as_str().into());
         row.next_status = None;
         row.next_at = None;
-        row.derived["_InstanceType"] = json!(instance_type);
+        set_member(&mut row.derived, "_InstanceType", json!(instance_type));
         self.store.stored_put(row.clone()).await?;
         self.spawn_component_create(&row);
         Ok(row)
@@ -273,7 +273,8 @@ impl Services {
                 .as_object()
                 .cloned()
                 .unwrap_or_default();
-            row.request["Specification"] = Value::Object(merged_specification(spec, new));
+            let merged = Value::Object(merged_specification(spec, new));
+            set_member(&mut row.request, "Specification", merged);
             let check: CreateInferenceComponentInput = stored("update", &row.request)?;
             check_specification(&check)?;
             if let Some(model) = check.specification.and_then(|s| s.model_name)
@@ -287,7 +288,7 @@ impl Services {
             }
         }
         if let Some(rc) = input.raw.get("RuntimeConfig") {
-            row.request["RuntimeConfig"] = rc.clone();
+            set_member(&mut row.request, "RuntimeConfig", rc.clone());
         }
         self.start_component_update(row, replace.is_some()).await
     }
@@ -314,7 +315,11 @@ impl Services {
             .desired_runtime_config
             .and_then(|c| c.copy_count)
             .unwrap_or(1);
-        row.request["RuntimeConfig"] = json!({ "CopyCount": copies });
+        set_member(
+            &mut row.request,
+            "RuntimeConfig",
+            json!({ "CopyCount": copies }),
+        );
         self.start_component_update(row, false).await
     }
 
@@ -375,6 +380,16 @@ impl Services {
             endpoint.arn,
             names.join(", ")
         )))
+    }
+}
+
+/// Sets a member of a stored document (always an object; anything else is replaced by one).
+fn set_member(doc: &mut Value, member: &str, value: Value) {
+    if !doc.is_object() {
+        *doc = Value::Object(Map::new());
+    }
+    if let Value::Object(m) = doc {
+        m.insert(member.to_string(), value);
     }
 }
 

@@ -142,3 +142,34 @@ pub(super) fn production_variants(config: &Resource) -> ServiceResult<Vec<Produc
     let request: CreateEndpointConfigInput = stored(&what, &config.request)?;
     Ok(request.production_variants.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(body: Value) -> CreateEndpointConfigInput {
+        serde_json::from_value(body).expect("a request")
+    }
+
+    #[test]
+    fn variants_without_a_model_need_instances_and_the_execution_role() {
+        let capacity = json!({"VariantName": "AllTraffic", "InstanceType": "ml.m5.large",
+                              "InitialInstanceCount": 1});
+        let role = "arn:aws:iam::000000000000:role/r";
+        let ok = config(json!({"ProductionVariants": [capacity], "ExecutionRoleArn": role}));
+        assert!(check_component_hosting(&ok).is_ok());
+        let no_role = config(json!({"ProductionVariants": [capacity]}));
+        let e = check_component_hosting(&no_role).expect_err("refused");
+        assert!(e.to_string().contains("ExecutionRoleArn"), "{e}");
+        let mixed = config(json!({"ExecutionRoleArn": role, "ProductionVariants": [
+            capacity, {"VariantName": "b", "ModelName": "m", "InstanceType": "ml.m5.large",
+                       "InitialInstanceCount": 1}]}));
+        assert!(check_component_hosting(&mixed).is_err());
+        let no_count = config(json!({"ExecutionRoleArn": role, "ProductionVariants": [
+            {"VariantName": "a", "InstanceType": "ml.m5.large"}]}));
+        assert!(check_component_hosting(&no_count).is_err());
+        let models =
+            config(json!({"ProductionVariants": [{"VariantName": "a", "ModelName": "m"}]}));
+        assert!(check_component_hosting(&models).is_ok());
+    }
+}
