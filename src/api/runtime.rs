@@ -54,7 +54,18 @@ pub async fn handle(services: &Services, req: Request, request_id: &str) -> Resp
     };
     match invoke(services, req, &endpoint, streaming, request_id).await {
         Ok(resp) => resp,
-        Err(e) => e.into_rest_json_response(request_id),
+        Err(e) => {
+            // Only a ModelError comes after a container read the request's body; any other
+            // error answers before it is read, so the connection cannot carry another request
+            // and says so (else a client that pools it finds it closed on its next call).
+            let unread = e.code != "ModelError";
+            let mut resp = e.into_rest_json_response(request_id);
+            if unread {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
     }
 }
 

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from support import REPO, docker_answers, model_tar_gz, unique
@@ -184,6 +185,11 @@ def test_a_call_without_a_known_component_is_a_validation_error(rt, two_componen
         invoke(rt, endpoint, "no-such-component")
     assert e.value.response["Error"]["Code"] == "ValidationError"
     assert "no-such-component" in e.value.response["Error"]["Message"]
+    # answered before the body is read: the connection is not kept for another request
+    r = requests.post("%s/endpoints/%s/invocations" % (sagebox.url, endpoint), data=b"{}",
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and COMPONENT_REQUIRED in r.text
+    assert r.headers["Connection"].lower() == "close"
 
 
 def test_scaling_copies_up_and_down(sm, rt, two_components):
