@@ -240,6 +240,18 @@ def test_update_to_a_new_specification_answers_the_new_way(sm, rt, byo_image, mo
         sm.delete_endpoint(EndpointName=endpoint)
     assert e.value.response["Error"]["Code"] == "ValidationException"
     assert name in e.value.response["Error"]["Message"]
+    # nor move to a configuration whose variants run a model of their own
+    model = unique("m")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": byo_image})
+    config = unique("c")
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large",
+         "InitialInstanceCount": 1}])
+    with pytest.raises(ClientError) as e:
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert name in e.value.response["Error"]["Message"]
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
 
     sm.delete_inference_component(InferenceComponentName=name)
     err = gone(sm, name)
