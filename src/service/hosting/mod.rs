@@ -3,6 +3,8 @@
 //! endpoints run their containers through `fleet` and are reached through `routes`.
 
 mod component_run;
+#[cfg(test)]
+mod component_tests;
 pub mod components;
 mod deploy;
 mod endpoint_configs;
