@@ -21,9 +21,10 @@ use serde_json::json;
 use crate::aws::AwsError;
 use crate::aws::error::insert_request_id;
 use crate::service::Services;
+use crate::service::hosting::components;
 use crate::service::hosting::endpoints::log_group;
 use crate::service::hosting::routes::InFlight;
-use crate::service::invocation::{Invocation, InvokeError, Invoked};
+use crate::service::invocation::{COMPONENT_REQUIRED, Invocation, InvokeError, Invoked};
 
 pub use crate::service::invocation::MAX_PAYLOAD;
 
@@ -53,7 +54,18 @@ pub async fn handle(services: &Services, req: Request, request_id: &str) -> Resp
     };
     match invoke(services, req, &endpoint, streaming, request_id).await {
         Ok(resp) => resp,
-        Err(e) => e.into_rest_json_response(request_id),
+        Err(e) => {
+            // Only a ModelError comes after a container read the request's body; any other
+            // error answers before it is read, so the connection cannot carry another request
+            // and says so (else a client that pools it finds it closed on its next call).
+            let unread = e.code != "ModelError";
+            let mut resp = e.into_rest_json_response(request_id);
+            if unread {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
     }
 }
 
@@ -107,9 +119,13 @@ async fn invoke(
     let target = headers
         .get("x-amzn-sagemaker-target-variant")
         .and_then(|v| v.to_str().ok());
+    let component = headers
+        .get("x-amzn-sagemaker-inference-component")
+        .and_then(|v| v.to_str().ok());
     let invocation = Invocation {
         endpoint,
         target_variant: target,
+        component,
         content_type: headers.get(header::CONTENT_TYPE).cloned(),
         accept,
         forwarded,
@@ -118,7 +134,7 @@ async fn invoke(
     let invoked = services
         .invoke_endpoint(invocation)
         .await
-        .map_err(|e| invoke_error(services, endpoint, target, e))?;
+        .map_err(|e| invoke_error(services, endpoint, (target, component), e))?;
     Ok(answer(invoked, streaming, request_id))
 }
 
@@ -174,7 +190,7 @@ fn answer(invoked: Invoked, streaming: bool, request_id: &str) -> Response {
 fn invoke_error(
     services: &Services,
     endpoint: &str,
-    target: Option<&str>,
+    (target, component): (Option<&str>, Option<&str>),
     e: InvokeError,
 ) -> AwsError {
     match e {
@@ -185,6 +201,12 @@ fn invoke_error(
         InvokeError::UnknownVariant => validation(format!(
             "The variant \"{}\" is not present in endpoint \"{endpoint}\". Specify a variant of the endpoint as TargetVariant.",
             target.unwrap_or_default()
+        )),
+        InvokeError::ComponentRequired => validation(COMPONENT_REQUIRED),
+        InvokeError::UnknownComponent => validation(format!(
+            "Inference Component {} not found for endpoint {endpoint} of account {}.",
+            component.unwrap_or_default(),
+            services.config().account_id
         )),
         InvokeError::NoInstance => AwsError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -200,7 +222,11 @@ fn invoke_error(
             status,
             who,
             original,
-        } => model_error(services, endpoint, status, &who, &original),
+        } => {
+            // a component's containers log to the component's group
+            let group = component.map_or_else(|| log_group(endpoint), components::log_group);
+            model_error(services, &group, status, &who, &original)
+        }
         InvokeError::Internal(m) => AwsError::internal(m),
     }
 }
@@ -208,7 +234,7 @@ fn invoke_error(
 /// ModelError (424): what the container answered, and where its logs are.
 fn model_error(
     services: &Services,
-    endpoint: &str,
+    group: &str,
     status: u16,
     who: &str,
     original: &str,
@@ -218,12 +244,11 @@ fn model_error(
     } else {
         "server"
     };
-    let group = log_group(endpoint);
     let message = format!(
         "Received {kind} error ({status}) from {who} with message \"{original}\". See the CloudWatch Logs group {group} in account {} for more information.",
         services.config().account_id
     );
-    let arn = services.log_group_arn(&group);
+    let arn = services.log_group_arn(group);
     AwsError::new(StatusCode::FAILED_DEPENDENCY, "ModelError", message).with_fields(json!({
         "OriginalStatusCode": status,
         "OriginalMessage": original,

@@ -153,6 +153,7 @@ async fn invoke(services: &Services, name: &str, content_type: &str, body: Strin
     let invocation = service::invocation::Invocation {
         endpoint: name,
         target_variant: None,
+        component: None,
         content_type: HeaderValue::from_str(content_type).ok(),
         accept: Some(HeaderValue::from_static("*/*")),
         forwarded: Vec::new(),
@@ -199,6 +200,11 @@ fn failure(services: &Services, endpoint: &str, e: InvokeError) -> (u16, String)
             ),
         ),
         InvokeError::UnknownVariant => (400, "The variant is not present in the endpoint.".into()),
+        InvokeError::ComponentRequired => (400, service::invocation::COMPONENT_REQUIRED.into()),
+        InvokeError::UnknownComponent => (
+            400,
+            "The inference component is not present in the endpoint.".into(),
+        ),
         InvokeError::NoInstance => (
             503,
             format!(

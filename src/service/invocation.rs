@@ -16,6 +16,9 @@ use crate::service::hosting::routes::{InFlight, Instance, PickError};
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// How long SageMaker waits for a container's response.
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// SageMaker's words for an invocation of an inference-component endpoint that names no
+/// component.
+pub const COMPONENT_REQUIRED: &str = "Inference Component Name header is required for endpoints to which you plan to deploy inference components. Please include Inference Component Name header or consider using SageMaker models.";
 /// The largest container error text quoted back.
 const MAX_ERROR_TEXT: usize = 64 * 1024;
 
@@ -23,6 +26,8 @@ const MAX_ERROR_TEXT: usize = 64 * 1024;
 pub struct Invocation<'a> {
     pub endpoint: &'a str,
     pub target_variant: Option<&'a str>,
+    /// The inference component to call (`X-Amzn-SageMaker-Inference-Component`).
+    pub component: Option<&'a str>,
     pub content_type: Option<HeaderValue>,
     /// What the last container is asked for; the inner ones of a pipeline are asked for `*/*`.
     pub accept: Option<HeaderValue>,
@@ -45,6 +50,10 @@ pub enum InvokeError {
     NotFound,
     /// TargetVariant names no variant of the endpoint.
     UnknownVariant,
+    /// The endpoint hosts inference components and the request names none.
+    ComponentRequired,
+    /// The named inference component is not serving on the endpoint.
+    UnknownComponent,
     /// The variant has no instance up right now (a container is being restarted).
     NoInstance,
     /// The body is over MAX_PAYLOAD.
@@ -63,6 +72,15 @@ impl Services {
         let route = self
             .endpoint_route(inv.endpoint)
             .ok_or(InvokeError::NotFound)?;
+        let route = match inv.component {
+            Some(c) => self
+                .hosting
+                .routes
+                .component(inv.endpoint, c)
+                .ok_or(InvokeError::UnknownComponent)?,
+            None if route.hosts_components => return Err(InvokeError::ComponentRequired),
+            None => route,
+        };
         let roll = (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
         let (variant, instance) = match route.pick(inv.target_variant, roll) {
             Ok(p) => p,

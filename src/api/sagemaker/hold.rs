@@ -69,6 +69,14 @@ const RULES: &[(&str, Rule)] = &[
         },
     ),
     (
+        "DescribeInferenceComponent",
+        Rule {
+            status_member: "InferenceComponentStatus",
+            transitional: &["Creating", "Updating", "Deleting"],
+            waiters_only: false,
+        },
+    ),
+    (
         "DescribeNotebookInstance",
         Rule {
             status_member: "NotebookInstanceStatus",

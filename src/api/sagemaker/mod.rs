@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::json;
 
+mod components;
 mod experiments;
 mod featurestore;
 mod hold;
@@ -128,6 +129,14 @@ fn dispatch<'a>(s: &'a Services, op: &str, req: Request) -> BoxFuture<'a, Answer
         "UpdateEndpoint" => Box::pin(update_endpoint(s, req)),
         "UpdateEndpointWeightsAndCapacities" => Box::pin(update_endpoint_weights(s, req)),
         "DeleteEndpoint" => Box::pin(delete_endpoint(s, req)),
+        "CreateInferenceComponent" => Box::pin(components::create(s, req)),
+        "DescribeInferenceComponent" => Box::pin(components::describe(s, req)),
+        "ListInferenceComponents" => Box::pin(components::list(s, req)),
+        "UpdateInferenceComponent" => Box::pin(components::update(s, req)),
+        "UpdateInferenceComponentRuntimeConfig" => {
+            Box::pin(components::update_runtime_config(s, req))
+        }
+        "DeleteInferenceComponent" => Box::pin(components::delete(s, req)),
         "CreateTransformJob" => Box::pin(create_transform_job(s, req)),
         "DescribeTransformJob" => Box::pin(describe_transform_job(s, req)),
         "ListTransformJobs" => Box::pin(list_transform_jobs(s, req)),

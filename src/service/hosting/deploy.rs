@@ -30,7 +30,8 @@ impl Services {
     ) -> Result<GpuGrant, String> {
         let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
         let owner = format!("{}/{}/{}/{index}", fleet.arn, d.id, fleet.group);
-        let grant = self.grant_gpus(&owner, &fleet.instance_type, allot.gpus, |w| {
+        let count = fleet.limits.map_or(allot.gpus, |l| l.gpus);
+        let grant = self.grant_gpus(&owner, &fleet.instance_type, count, |w| {
             tracing::warn!("variant {}: {w}", fleet.group)
         })?;
         if !grant.devices.is_empty() {
@@ -89,7 +90,13 @@ impl Services {
     ) -> Result<(), String> {
         for v in variants {
             let name = v.variant_name.as_deref().unwrap_or("AllTraffic");
-            let model_name = v.model_name.as_deref().unwrap_or_default();
+            let Some(model_name) = v.model_name.as_deref() else {
+                d.variants
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(capacity_variant(arn, network, group, d, v));
+                continue;
+            };
             let model = self
                 .stored_model(model_name)
                 .await
@@ -128,6 +135,8 @@ impl Services {
                 log_group: group.to_string(),
                 stream_prefix: name.to_string(),
                 health_timeout,
+                serves: format!("production variant {name}"),
+                limits: None,
             };
             let allot = instance_types::allot(&fleet.instance_type, &self.runtime.host);
             for note in &allot.capped {
@@ -162,6 +171,7 @@ impl Services {
                     instances,
                     deployed_images: Value::Array(deployed_images),
                     next_index: count,
+                    capacity: None,
                 });
             if let Some(f) = failure {
                 notes.line(&format!("[sagebox] {f}"));
@@ -234,5 +244,46 @@ impl Services {
                 }
             }
         });
+    }
+}
+
+/// A variant without a model: instances that host inference components. Nothing runs until a
+/// component is created on it; each component starts its own copies (see `components`).
+pub(super) fn capacity_variant(
+    arn: &str,
+    network: &str,
+    group: &str,
+    d: &Deployment,
+    v: &ProductionVariant,
+) -> VariantFleet {
+    let name = v.variant_name.as_deref().unwrap_or("AllTraffic");
+    let count = v
+        .initial_instance_count
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(1);
+    VariantFleet {
+        name: name.to_string(),
+        weight: v.initial_variant_weight.unwrap_or(1.0),
+        fleet: Fleet {
+            arn: arn.to_string(),
+            name_prefix: format!("{network}-{}-{}", name.to_ascii_lowercase(), d.id),
+            network: network.to_string(),
+            group: name.to_string(),
+            deployment: d.id.clone(),
+            instance_type: v
+                .instance_type
+                .clone()
+                .unwrap_or_else(|| "ml.m5.large".to_string()),
+            containers: Vec::new(),
+            log_group: group.to_string(),
+            stream_prefix: name.to_string(),
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            serves: format!("production variant {name}"),
+            limits: None,
+        },
+        instances: Vec::new(),
+        deployed_images: Value::Array(Vec::new()),
+        next_index: 0,
+        capacity: Some(count),
     }
 }

@@ -50,6 +50,22 @@ pub struct VariantFleet {
     pub instances: Vec<(Arc<Instance>, CancellationToken)>,
     pub deployed_images: Value,
     pub(super) next_index: usize,
+    /// Instances that host inference components (a variant without a model): they run no
+    /// container of their own; the components' copies run on them.
+    pub(super) capacity: Option<usize>,
+}
+
+impl VariantFleet {
+    /// (current, desired) instance counts: the capacity hosted, or the instances serving.
+    fn instance_counts(&self) -> (usize, usize) {
+        match self.capacity {
+            Some(n) => (n, n),
+            None => (
+                self.instances.iter().filter(|(i, _)| i.is_up()).count(),
+                self.instances.len(),
+            ),
+        }
+    }
 }
 
 /// An endpoint's running containers for one endpoint configuration.
@@ -74,7 +90,10 @@ impl Deployment {
 
     pub(super) fn route(&self) -> EndpointRoute {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        let hosts_components =
+            !variants.is_empty() && variants.iter().all(|v| v.capacity.is_some());
         EndpointRoute {
+            hosts_components,
             variants: variants
                 .iter()
                 .map(|v| {
@@ -111,13 +130,16 @@ impl Deployment {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
         let saved: Vec<SavedVariant> = variants
             .iter()
-            .map(|v| SavedVariant {
-                variant_name: v.name.clone(),
-                deployed_images: v.deployed_images.clone(),
-                current_weight: v.weight,
-                desired_weight: v.weight,
-                current_instance_count: v.instances.iter().filter(|(i, _)| i.is_up()).count(),
-                desired_instance_count: v.instances.len(),
+            .map(|v| {
+                let (current, desired) = v.instance_counts();
+                SavedVariant {
+                    variant_name: v.name.clone(),
+                    deployed_images: v.deployed_images.clone(),
+                    current_weight: v.weight,
+                    desired_weight: v.weight,
+                    current_instance_count: current,
+                    desired_instance_count: desired,
+                }
             })
             .collect();
         serde_json::to_value(saved).unwrap_or_else(|e| {
@@ -131,12 +153,15 @@ impl Deployment {
         let variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
         variants
             .iter()
-            .map(|v| ProductionVariantStatus {
-                variant_name: v.name.clone(),
-                deployed_images: v.deployed_images.clone(),
-                weight: v.weight,
-                current_instance_count: v.instances.iter().filter(|(i, _)| i.is_up()).count(),
-                desired_instance_count: v.instances.len(),
+            .map(|v| {
+                let (current, desired) = v.instance_counts();
+                ProductionVariantStatus {
+                    variant_name: v.name.clone(),
+                    deployed_images: v.deployed_images.clone(),
+                    weight: v.weight,
+                    current_instance_count: current,
+                    desired_instance_count: desired,
+                }
             })
             .collect()
     }
@@ -206,6 +231,14 @@ impl Services {
             .await?;
         check_updatable(&res)?;
         let config = self.stored_endpoint_config(&config_name).await?;
+        let runs_models = super::endpoint_configs::production_variants(&config)?
+            .iter()
+            .any(|v| v.model_name.is_some());
+        if runs_models {
+            // the components' copies need variants without a model to stay on
+            let doing = "update the endpoint to a configuration whose variants specify ModelName";
+            self.check_no_components(&res, doing).await?;
+        }
         self.save_endpoint(&res.name, EndpointStatus::Updating, |_| {})
             .await?;
         let services = self.clone();
@@ -262,6 +295,8 @@ impl Services {
         if res.status.as_deref() == Some(EndpointStatus::Deleting.as_str()) {
             return Ok(());
         }
+        self.check_no_components(&res, "delete the endpoint")
+            .await?;
         self.save_endpoint(&res.name, EndpointStatus::Deleting, |_| {})
             .await?;
         self.hosting.routes.remove(&res.name);
@@ -428,12 +463,22 @@ impl Services {
         .await;
     }
 
-    async fn scale_variant(
+    pub(super) async fn scale_variant(
         &self,
         d: &Arc<Deployment>,
         variant: &str,
         want: usize,
     ) -> Result<(), String> {
+        {
+            let mut variants = d.variants.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = variants.iter_mut().find(|v| v.name == variant)
+                && v.capacity.is_some()
+            {
+                // capacity for inference components: no container of its own to start or stop
+                v.capacity = Some(want);
+                return Ok(());
+            }
+        }
         let engine = self.runtime.engine().await.map_err(|e| e.to_string())?;
         loop {
             let (have, fleet, index) = {

@@ -62,6 +62,20 @@ pub struct Fleet {
     /// Log streams are `<stream_prefix>/<container id>`.
     pub stream_prefix: String,
     pub health_timeout: Duration,
+    /// What the containers serve, as failure reasons name it ("production variant AllTraffic",
+    /// "inference component ic-a").
+    pub serves: String,
+    /// Per-instance resources in place of the instance type's: an inference component's
+    /// ComputeResourceRequirements, for each of its copies.
+    pub limits: Option<Limits>,
+}
+
+/// CPUs, memory and GPUs for one instance (one copy of an inference component).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub cpus: u32,
+    pub memory_mib: u64,
+    pub gpus: u32,
 }
 
 /// One container of a model as CreateModel describes it: image URI, model data URL, environment.
@@ -103,8 +117,22 @@ pub async fn prepare(
     instance_type: &str,
     log: &LogWriter,
 ) -> Result<Vec<ServingContainer>, String> {
-    let mut out = Vec::new();
     let containers = model_containers(model).map_err(|e| e.to_string())?;
+    let out = prepare_containers(services, containers, instance_type, log).await?;
+    if out.is_empty() {
+        return Err(format!("The model {} has no containers.", model.name));
+    }
+    Ok(out)
+}
+
+/// Resolves each container's image (built on first use) and model data (extracted once).
+pub async fn prepare_containers(
+    services: &Services,
+    containers: Vec<ModelContainer>,
+    instance_type: &str,
+    log: &LogWriter,
+) -> Result<Vec<ServingContainer>, String> {
+    let mut out = Vec::new();
     for (image_uri, data, env) in containers {
         let progress_log = log.clone();
         let progress: crate::runtime::images::Progress =
@@ -124,9 +152,6 @@ pub async fn prepare(
             model_dir,
             env,
         });
-    }
-    if out.is_empty() {
-        return Err(format!("The model {} has no containers.", model.name));
     }
     Ok(out)
 }
@@ -250,6 +275,9 @@ impl Fleet {
         gpus: GpuGrant,
     ) -> Result<Started, String> {
         let allot = instance_types::allot(&self.instance_type, &services.runtime.host);
+        let (cpus, memory_mib) = self
+            .limits
+            .map_or((allot.cpus, allot.memory_mib), |l| (l.cpus, l.memory_mib));
         let mut members = Vec::new();
         let mut pumps = Vec::new();
         let mut ids = Vec::new();
@@ -279,8 +307,8 @@ impl Fleet {
                 network: Some((self.network.clone(), vec![name.clone()])),
                 publish: vec![SERVING_PORT],
                 host_gateway: true,
-                cpus: Some(allot.cpus),
-                memory_mib: Some(allot.memory_mib),
+                cpus: Some(cpus),
+                memory_mib: Some(memory_mib),
                 gpus: gpus.clone(),
                 shm_size_bytes: Some(1 << 30),
                 ..Default::default()
@@ -328,8 +356,8 @@ impl Fleet {
                     "primary container".into()
                 };
                 return Err(format!(
-                    "The {role} for production variant {} did not pass the ping health check: {e}",
-                    self.group
+                    "The {role} for {} did not pass the ping health check: {e}",
+                    self.serves
                 ));
             }
         }

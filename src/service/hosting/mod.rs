@@ -2,6 +2,10 @@
 //! SageMaker applies beyond the request model, then stores through `service::resources`;
 //! endpoints run their containers through `fleet` and are reached through `routes`.
 
+mod component_run;
+#[cfg(test)]
+mod component_tests;
+pub mod components;
 mod deploy;
 mod endpoint_configs;
 pub mod endpoints;
@@ -36,6 +40,8 @@ pub struct Hosting {
     pub routes: routes::Routes,
     pub client: ContainerClient,
     deployments: Arc<Mutex<HashMap<String, Arc<Deployment>>>>,
+    /// Each inference component's copies: a deployment of one variant (the one it is on).
+    components: Arc<Mutex<HashMap<String, Arc<Deployment>>>>,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -52,6 +58,7 @@ impl Default for Hosting {
             routes: routes::Routes::default(),
             client,
             deployments: Arc::default(),
+            components: Arc::default(),
             locks: Arc::default(),
         }
     }
@@ -89,12 +96,28 @@ impl Hosting {
     }
 
     fn set_deployment(&self, endpoint: &str, d: Option<Arc<Deployment>>) {
-        let mut map = self.deployments.lock().unwrap_or_else(|e| e.into_inner());
-        match d {
-            Some(d) => map.insert(endpoint.to_ascii_lowercase(), d),
-            None => map.remove(&endpoint.to_ascii_lowercase()),
-        };
+        put(&self.deployments, endpoint, d);
     }
+
+    fn component(&self, name: &str) -> Option<Arc<Deployment>> {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn set_component(&self, name: &str, d: Option<Arc<Deployment>>) {
+        put(&self.components, name, d);
+    }
+}
+
+fn put(map: &Mutex<HashMap<String, Arc<Deployment>>>, name: &str, d: Option<Arc<Deployment>>) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    match d {
+        Some(d) => map.insert(name.to_ascii_lowercase(), d),
+        None => map.remove(&name.to_ascii_lowercase()),
+    };
 }
 
 /// A member the model requires: the api layer checked it, so a miss is a model/service mismatch.

@@ -143,7 +143,17 @@ impl Services {
                 .find(|c| c.variant_name.as_deref() == Some(&name))
                 .cloned()
                 .unwrap_or_default();
-            let model_name = cv.model_name.as_deref().unwrap_or_default();
+            let Some(model_name) = cv.model_name.as_deref() else {
+                let mut capacity =
+                    super::deploy::capacity_variant(&ep.arn, &network, &group, &d, &cv);
+                capacity.capacity = Some(count);
+                capacity.weight = v.current_weight;
+                d.variants
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(capacity);
+                continue;
+            };
             let Ok(Some(model)) = self.store.resource(ResourceKind::Model, model_name).await else {
                 return false;
             };
@@ -166,6 +176,8 @@ impl Services {
                 log_group: group.clone(),
                 stream_prefix: name.clone(),
                 health_timeout: DEFAULT_HEALTH_TIMEOUT,
+                serves: format!("production variant {name}"),
+                limits: None,
             };
             let mut instances = Vec::new();
             for i in 0..count {
@@ -210,6 +222,7 @@ impl Services {
                     instances,
                     deployed_images: images,
                     next_index: count,
+                    capacity: None,
                 });
         }
         self.hosting.routes.set(&ep.name, d.route());

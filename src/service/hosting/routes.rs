@@ -143,6 +143,9 @@ impl VariantRoute {
 #[derive(Debug)]
 pub struct EndpointRoute {
     pub variants: Vec<VariantRoute>,
+    /// The endpoint only hosts capacity for inference components (its variants name no model):
+    /// every invocation names one.
+    pub hosts_components: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -185,11 +188,16 @@ impl EndpointRoute {
     }
 }
 
-/// Endpoint name (lowercase) → route.
+/// Endpoint name (lowercase) → route; inference component name (lowercase) → the endpoint it
+/// is on (lowercase) and its copies, as a route of one variant.
 #[derive(Clone, Default)]
 pub struct Routes {
     inner: Arc<RwLock<HashMap<String, Arc<EndpointRoute>>>>,
+    components: Arc<RwLock<HashMap<String, ComponentRoute>>>,
 }
+
+/// A component's endpoint (lowercase) and its copies.
+type ComponentRoute = (String, Arc<EndpointRoute>);
 
 impl Routes {
     pub fn get(&self, endpoint: &str) -> Option<Arc<EndpointRoute>> {
@@ -212,6 +220,30 @@ impl Routes {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&endpoint.to_ascii_lowercase());
+    }
+
+    /// The copies of inference component `name`, if it serves on `endpoint`.
+    pub fn component(&self, endpoint: &str, name: &str) -> Option<Arc<EndpointRoute>> {
+        let map = self.components.read().unwrap_or_else(|e| e.into_inner());
+        let (on, route) = map.get(&name.to_ascii_lowercase())?;
+        on.eq_ignore_ascii_case(endpoint).then(|| route.clone())
+    }
+
+    pub fn set_component(&self, name: &str, endpoint: &str, route: EndpointRoute) {
+        self.components
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                name.to_ascii_lowercase(),
+                (endpoint.to_ascii_lowercase(), Arc::new(route)),
+            );
+    }
+
+    pub fn remove_component(&self, name: &str) {
+        self.components
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name.to_ascii_lowercase());
     }
 }
 
@@ -239,6 +271,7 @@ mod tests {
                 VariantRoute::new("a".into(), 3.0, vec![inst(1), inst(2)]),
                 VariantRoute::new("b".into(), 1.0, vec![inst(3)]),
             ],
+            hosts_components: false,
         };
         assert_eq!(r.pick(None, 0.0).expect("a").0.name, "a");
         assert_eq!(r.pick(None, 0.74).expect("a").0.name, "a");
@@ -265,6 +298,7 @@ mod tests {
     fn zero_weights_still_route_somewhere() {
         let r = EndpointRoute {
             variants: vec![VariantRoute::new("a".into(), 0.0, vec![inst(1)])],
+            hosts_components: false,
         };
         assert_eq!(port(&r.pick(None, 0.5).expect("a").1), 1);
     }
@@ -273,6 +307,7 @@ mod tests {
     async fn a_retired_instance_takes_no_request_and_drains_what_it_answers() {
         let r = EndpointRoute {
             variants: vec![VariantRoute::new("a".into(), 1.0, vec![inst(1)])],
+            hosts_components: false,
         };
         let instance = r.variants[0].instances[0].clone();
         let held = r.pick(None, 0.0).expect("a").1;
@@ -294,5 +329,28 @@ mod tests {
         let held = instance.clone();
         held.in_flight.fetch_add(1, Ordering::SeqCst);
         assert!(!instance.drain(Duration::from_millis(20)).await);
+    }
+
+    #[test]
+    fn a_component_is_found_only_on_its_own_endpoint_and_its_copies_take_turns() {
+        let routes = Routes::default();
+        let copies = EndpointRoute {
+            variants: vec![VariantRoute::new(
+                "AllTraffic".into(),
+                1.0,
+                vec![inst(7), inst(8)],
+            )],
+            hosts_components: false,
+        };
+        routes.set_component("IC-A", "Ep", copies);
+        assert!(routes.component("other", "ic-a").is_none());
+        assert!(routes.component("ep", "ic-b").is_none());
+        let route = routes.component("EP", "ic-a").expect("found");
+        let ports: Vec<u16> = (0..4)
+            .map(|_| port(&route.pick(None, 0.9).expect("a copy").1))
+            .collect();
+        assert_eq!(ports, [7, 8, 7, 8]);
+        routes.remove_component("ic-A");
+        assert!(routes.component("ep", "ic-a").is_none());
     }
 }

@@ -257,6 +257,7 @@ impl Services {
         }
         let mut adopted = self.recover_training().await;
         adopted.extend(self.recover_endpoints().await);
+        adopted.extend(self.recover_components().await);
         adopted.extend(self.recover_transforms().await);
         adopted.extend(self.recover_processing().await);
         adopted.extend(self.recover_notebooks().await);

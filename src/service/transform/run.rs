@@ -228,6 +228,8 @@ async fn start_instances(
         log_group: LOG_GROUP.into(),
         stream_prefix: job.name().to_string(),
         health_timeout: Duration::from_secs(600),
+        serves: format!("transform job {}", job.name()),
+        limits: None,
     };
     let allot = crate::runtime::instance_types::allot(&instance_type, &services.runtime.host);
     let mut starts = Vec::new();

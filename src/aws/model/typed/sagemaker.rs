@@ -731,6 +731,26 @@ pub struct CreateHyperParameterTuningJobRequest {
     pub autotune: Option<Autotune>,
 }
 
+/// `CreateInferenceComponentInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CreateInferenceComponentInput {
+    #[serde(rename = "InferenceComponentName", skip_serializing_if = "Option::is_none")]
+    pub inference_component_name: Option<String>,
+    #[serde(rename = "EndpointName", skip_serializing_if = "Option::is_none")]
+    pub endpoint_name: Option<String>,
+    #[serde(rename = "VariantName", skip_serializing_if = "Option::is_none")]
+    pub variant_name: Option<String>,
+    #[serde(rename = "Specification", skip_serializing_if = "Option::is_none")]
+    pub specification: Option<InferenceComponentSpecification>,
+    #[serde(rename = "Specifications", skip_serializing_if = "Option::is_none")]
+    pub specifications: Option<Vec<InferenceComponentSpecification>>,
+    #[serde(rename = "RuntimeConfig", skip_serializing_if = "Option::is_none")]
+    pub runtime_config: Option<InferenceComponentRuntimeConfig>,
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
 /// `CreateModelInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1319,6 +1339,14 @@ pub struct DeleteHyperParameterTuningJobRequest {
     pub hyper_parameter_tuning_job_name: Option<String>,
 }
 
+/// `DeleteInferenceComponentInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DeleteInferenceComponentInput {
+    #[serde(rename = "InferenceComponentName", skip_serializing_if = "Option::is_none")]
+    pub inference_component_name: Option<String>,
+}
+
 /// `DeleteModelInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -1445,6 +1473,14 @@ pub struct DescribeEndpointInput {
 pub struct DescribeHyperParameterTuningJobRequest {
     #[serde(rename = "HyperParameterTuningJobName", skip_serializing_if = "Option::is_none")]
     pub hyper_parameter_tuning_job_name: Option<String>,
+}
+
+/// `DescribeInferenceComponentInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DescribeInferenceComponentInput {
+    #[serde(rename = "InferenceComponentName", skip_serializing_if = "Option::is_none")]
+    pub inference_component_name: Option<String>,
 }
 
 /// `DescribeModelInput`.
@@ -2001,6 +2037,138 @@ pub struct ImageConfig {
     pub repository_auth_config: Option<RepositoryAuthConfig>,
 }
 
+/// `InferenceComponentAvailabilityZoneBalance`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentAvailabilityZoneBalance {
+    #[serde(rename = "EnforcementMode", skip_serializing_if = "Option::is_none")]
+    pub enforcement_mode: Option<AvailabilityZoneBalanceEnforcementMode>,
+    #[serde(rename = "MaxImbalance", skip_serializing_if = "Option::is_none")]
+    pub max_imbalance: Option<i64>,
+}
+
+/// `InferenceComponentCapacitySize`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentCapacitySize {
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<InferenceComponentCapacitySizeType>,
+    #[serde(rename = "Value", skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+}
+
+/// `InferenceComponentComputeResourceRequirements`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentComputeResourceRequirements {
+    #[serde(rename = "NumberOfCpuCoresRequired", skip_serializing_if = "Option::is_none")]
+    pub number_of_cpu_cores_required: Option<f64>,
+    #[serde(rename = "NumberOfAcceleratorDevicesRequired", skip_serializing_if = "Option::is_none")]
+    pub number_of_accelerator_devices_required: Option<f64>,
+    #[serde(rename = "MinMemoryRequiredInMb", skip_serializing_if = "Option::is_none")]
+    pub min_memory_required_in_mb: Option<i64>,
+    #[serde(rename = "MaxMemoryRequiredInMb", skip_serializing_if = "Option::is_none")]
+    pub max_memory_required_in_mb: Option<i64>,
+    #[serde(rename = "AcceleratorPartitionType", skip_serializing_if = "Option::is_none")]
+    pub accelerator_partition_type: Option<String>,
+}
+
+/// `InferenceComponentContainerSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentContainerSpecification {
+    #[serde(rename = "Image", skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(rename = "ArtifactUrl", skip_serializing_if = "Option::is_none")]
+    pub artifact_url: Option<String>,
+    #[serde(rename = "Environment", skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
+    #[serde(rename = "ContainerMetricsConfig", skip_serializing_if = "Option::is_none")]
+    pub container_metrics_config: Option<ContainerMetricsConfig>,
+}
+
+/// `InferenceComponentDataCacheConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentDataCacheConfig {
+    #[serde(rename = "EnableCaching", skip_serializing_if = "Option::is_none")]
+    pub enable_caching: Option<bool>,
+}
+
+/// `InferenceComponentDeploymentConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentDeploymentConfig {
+    #[serde(rename = "RollingUpdatePolicy", skip_serializing_if = "Option::is_none")]
+    pub rolling_update_policy: Option<InferenceComponentRollingUpdatePolicy>,
+    #[serde(rename = "AutoRollbackConfiguration", skip_serializing_if = "Option::is_none")]
+    pub auto_rollback_configuration: Option<AutoRollbackConfig>,
+}
+
+/// `InferenceComponentRollingUpdatePolicy`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentRollingUpdatePolicy {
+    #[serde(rename = "MaximumBatchSize", skip_serializing_if = "Option::is_none")]
+    pub maximum_batch_size: Option<InferenceComponentCapacitySize>,
+    #[serde(rename = "WaitIntervalInSeconds", skip_serializing_if = "Option::is_none")]
+    pub wait_interval_in_seconds: Option<i64>,
+    #[serde(rename = "MaximumExecutionTimeoutInSeconds", skip_serializing_if = "Option::is_none")]
+    pub maximum_execution_timeout_in_seconds: Option<i64>,
+    #[serde(rename = "RollbackMaximumBatchSize", skip_serializing_if = "Option::is_none")]
+    pub rollback_maximum_batch_size: Option<InferenceComponentCapacitySize>,
+}
+
+/// `InferenceComponentRuntimeConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentRuntimeConfig {
+    #[serde(rename = "CopyCount", skip_serializing_if = "Option::is_none")]
+    pub copy_count: Option<i64>,
+}
+
+/// `InferenceComponentSchedulingConfig`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentSchedulingConfig {
+    #[serde(rename = "PlacementStrategy", skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<InferenceComponentPlacementStrategy>,
+    #[serde(rename = "AvailabilityZoneBalance", skip_serializing_if = "Option::is_none")]
+    pub availability_zone_balance: Option<InferenceComponentAvailabilityZoneBalance>,
+}
+
+/// `InferenceComponentSpecification`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentSpecification {
+    #[serde(rename = "InstanceType", skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(rename = "ModelName", skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    #[serde(rename = "Container", skip_serializing_if = "Option::is_none")]
+    pub container: Option<InferenceComponentContainerSpecification>,
+    #[serde(rename = "StartupParameters", skip_serializing_if = "Option::is_none")]
+    pub startup_parameters: Option<InferenceComponentStartupParameters>,
+    #[serde(rename = "ComputeResourceRequirements", skip_serializing_if = "Option::is_none")]
+    pub compute_resource_requirements: Option<InferenceComponentComputeResourceRequirements>,
+    #[serde(rename = "BaseInferenceComponentName", skip_serializing_if = "Option::is_none")]
+    pub base_inference_component_name: Option<String>,
+    #[serde(rename = "DataCacheConfig", skip_serializing_if = "Option::is_none")]
+    pub data_cache_config: Option<InferenceComponentDataCacheConfig>,
+    #[serde(rename = "SchedulingConfig", skip_serializing_if = "Option::is_none")]
+    pub scheduling_config: Option<InferenceComponentSchedulingConfig>,
+}
+
+/// `InferenceComponentStartupParameters`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InferenceComponentStartupParameters {
+    #[serde(rename = "ModelDataDownloadTimeoutInSeconds", skip_serializing_if = "Option::is_none")]
+    pub model_data_download_timeout_in_seconds: Option<i64>,
+    #[serde(rename = "ContainerStartupHealthCheckTimeoutInSeconds", skip_serializing_if = "Option::is_none")]
+    pub container_startup_health_check_timeout_in_seconds: Option<i64>,
+}
+
 /// `InferenceExecutionConfig`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -2275,6 +2443,36 @@ pub struct ListHyperParameterTuningJobsRequest {
     pub last_modified_time_before: Option<Timestamp>,
     #[serde(rename = "StatusEquals", skip_serializing_if = "Option::is_none")]
     pub status_equals: Option<HyperParameterTuningJobStatus>,
+}
+
+/// `ListInferenceComponentsInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListInferenceComponentsInput {
+    #[serde(rename = "SortBy", skip_serializing_if = "Option::is_none")]
+    pub sort_by: Option<InferenceComponentSortKey>,
+    #[serde(rename = "SortOrder", skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<OrderKey>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "MaxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i64>,
+    #[serde(rename = "NameContains", skip_serializing_if = "Option::is_none")]
+    pub name_contains: Option<String>,
+    #[serde(rename = "CreationTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub creation_time_before: Option<Timestamp>,
+    #[serde(rename = "CreationTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub creation_time_after: Option<Timestamp>,
+    #[serde(rename = "LastModifiedTimeBefore", skip_serializing_if = "Option::is_none")]
+    pub last_modified_time_before: Option<Timestamp>,
+    #[serde(rename = "LastModifiedTimeAfter", skip_serializing_if = "Option::is_none")]
+    pub last_modified_time_after: Option<Timestamp>,
+    #[serde(rename = "StatusEquals", skip_serializing_if = "Option::is_none")]
+    pub status_equals: Option<InferenceComponentStatus>,
+    #[serde(rename = "EndpointNameEquals", skip_serializing_if = "Option::is_none")]
+    pub endpoint_name_equals: Option<String>,
+    #[serde(rename = "VariantNameEquals", skip_serializing_if = "Option::is_none")]
+    pub variant_name_equals: Option<String>,
 }
 
 /// `ListModelPackageGroupsInput`.
@@ -4091,6 +4289,32 @@ pub struct UpdateEndpointWeightsAndCapacitiesInput {
     pub desired_weights_and_capacities: Option<Vec<DesiredWeightAndCapacity>>,
 }
 
+/// `UpdateInferenceComponentInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpdateInferenceComponentInput {
+    #[serde(rename = "InferenceComponentName", skip_serializing_if = "Option::is_none")]
+    pub inference_component_name: Option<String>,
+    #[serde(rename = "Specification", skip_serializing_if = "Option::is_none")]
+    pub specification: Option<InferenceComponentSpecification>,
+    #[serde(rename = "Specifications", skip_serializing_if = "Option::is_none")]
+    pub specifications: Option<Vec<InferenceComponentSpecification>>,
+    #[serde(rename = "RuntimeConfig", skip_serializing_if = "Option::is_none")]
+    pub runtime_config: Option<InferenceComponentRuntimeConfig>,
+    #[serde(rename = "DeploymentConfig", skip_serializing_if = "Option::is_none")]
+    pub deployment_config: Option<InferenceComponentDeploymentConfig>,
+}
+
+/// `UpdateInferenceComponentRuntimeConfigInput`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UpdateInferenceComponentRuntimeConfigInput {
+    #[serde(rename = "InferenceComponentName", skip_serializing_if = "Option::is_none")]
+    pub inference_component_name: Option<String>,
+    #[serde(rename = "DesiredRuntimeConfig", skip_serializing_if = "Option::is_none")]
+    pub desired_runtime_config: Option<InferenceComponentRuntimeConfig>,
+}
+
 /// `UpdateModelPackageInput`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -4502,6 +4726,13 @@ string_enum! {
     /// `AutotuneMode`.
     AutotuneMode {
         Enabled = "Enabled",
+    }
+}
+
+string_enum! {
+    /// `AvailabilityZoneBalanceEnforcementMode`.
+    AvailabilityZoneBalanceEnforcementMode {
+        Permissive = "PERMISSIVE",
     }
 }
 
@@ -5187,6 +5418,31 @@ string_enum! {
     IncludedData {
         AllData = "AllData",
         MetadataOnly = "MetadataOnly",
+    }
+}
+
+string_enum! {
+    /// `InferenceComponentCapacitySizeType`.
+    InferenceComponentCapacitySizeType {
+        CopyCount = "COPY_COUNT",
+        CapacityPercent = "CAPACITY_PERCENT",
+    }
+}
+
+string_enum! {
+    /// `InferenceComponentPlacementStrategy`.
+    InferenceComponentPlacementStrategy {
+        Spread = "SPREAD",
+        Binpack = "BINPACK",
+    }
+}
+
+string_enum! {
+    /// `InferenceComponentSortKey`.
+    InferenceComponentSortKey {
+        Name = "Name",
+        CreationTime = "CreationTime",
+        Status = "Status",
     }
 }
 

@@ -378,6 +378,14 @@ fn sagemaker_check(op: &str) -> Option<Check> {
         "CreateApp" => round_trip::<CreateAppRequest>,
         "DeleteApp" => round_trip::<DeleteAppRequest>,
         "CreatePresignedDomainUrl" => round_trip::<CreatePresignedDomainUrlRequest>,
+        "CreateInferenceComponent" => round_trip::<CreateInferenceComponentInput>,
+        "DescribeInferenceComponent" => round_trip::<DescribeInferenceComponentInput>,
+        "ListInferenceComponents" => round_trip::<ListInferenceComponentsInput>,
+        "UpdateInferenceComponent" => round_trip::<UpdateInferenceComponentInput>,
+        "UpdateInferenceComponentRuntimeConfig" => {
+            round_trip::<UpdateInferenceComponentRuntimeConfigInput>
+        }
+        "DeleteInferenceComponent" => round_trip::<DeleteInferenceComponentInput>,
         "DeleteProcessingJob" => round_trip::<DeleteProcessingJobRequest>,
         "DeleteHyperParameterTuningJob" => round_trip::<DeleteHyperParameterTuningJobRequest>,
         "DescribeEndpoint" => round_trip::<DescribeEndpointInput>,
@@ -1080,6 +1088,62 @@ fn studio_bodies() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// Bodies for the inference component operations (service/hosting/components).
+fn inference_component_bodies() -> Vec<(&'static str, Value)> {
+    let spec = json!({
+        "ModelName": "m",
+        "StartupParameters": {"ContainerStartupHealthCheckTimeoutInSeconds": 60},
+        "ComputeResourceRequirements": {"NumberOfCpuCoresRequired": 1.5, "MinMemoryRequiredInMb": 512}
+    });
+    vec![
+        (
+            "CreateInferenceComponent",
+            json!({
+                "InferenceComponentName": "ic",
+                "EndpointName": "ep",
+                "VariantName": "AllTraffic",
+                "Specification": spec,
+                "RuntimeConfig": {"CopyCount": 2},
+                "Tags": [{"Key": "team", "Value": "ml"}]
+            }),
+        ),
+        (
+            "DescribeInferenceComponent",
+            json!({"InferenceComponentName": "ic"}),
+        ),
+        (
+            "ListInferenceComponents",
+            json!({
+                "EndpointNameEquals": "ep",
+                "VariantNameEquals": "AllTraffic",
+                "StatusEquals": "InService",
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+                "CreationTimeAfter": 1_700_000_000,
+                "MaxResults": 5,
+                "NextToken": "t"
+            }),
+        ),
+        (
+            "UpdateInferenceComponent",
+            json!({
+                "InferenceComponentName": "ic",
+                "Specification": {"Container": {"Image": "i", "ArtifactUrl": "s3://b/m.tar.gz",
+                                                "Environment": {"A": "1"}}},
+                "RuntimeConfig": {"CopyCount": 1}
+            }),
+        ),
+        (
+            "UpdateInferenceComponentRuntimeConfig",
+            json!({"InferenceComponentName": "ic", "DesiredRuntimeConfig": {"CopyCount": 3}}),
+        ),
+        (
+            "DeleteInferenceComponent",
+            json!({"InferenceComponentName": "ic"}),
+        ),
+    ]
+}
+
 fn with(base: &Value, extra: Value) -> Value {
     let mut out = base.clone();
     if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
@@ -1096,6 +1160,7 @@ fn every_implemented_sagemaker_request_decodes_and_renders_back() {
         .chain(changing_bodies())
         .chain(experiment_bodies())
         .chain(studio_bodies())
+        .chain(inference_component_bodies())
         .collect();
     // the operations implemented by hand (every other one is the stored engine's, untyped)
     let implemented: Vec<&str> = crate::service::stored::catalog::catalog()
