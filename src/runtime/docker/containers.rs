@@ -124,8 +124,35 @@ impl DockerEngine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // another removal (a job's own cleanup racing a sweep or purge) is under way: wait
+            // for it, so that what comes next (its network) is free to go
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => self.gone(id, &message).await,
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Waits up to 30 s for a container being removed by someone else to be gone.
+    async fn gone(&self, id: &str, message: &str) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline {
+            match self
+                .docker
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await
+            {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(()),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        Err(EngineError::Api {
+            status: Some(409),
+            message: message.to_string(),
+        })
     }
 
     /// The host port (on 127.0.0.1) that the container's `port`/tcp was published on.
