@@ -465,12 +465,7 @@ async fn wait_for_jupyter(
             token,
             container_id: id,
         }),
-        Err(code) => {
-            let last = engine.last_lines(&id, 8).await;
-            if let Err(e) = engine.remove(&id).await {
-                // best effort: the startup sweep removes containers nothing claims
-                tracing::debug!(notebook = %nb.name, "cannot remove failed container {id}: {e}");
-            }
+        Err(NotReady { code, last }) => {
             // the pump ends with the container; waiting longer would only delay the Failed
             tokio::time::timeout(Duration::from_secs(5), pumped)
                 .await
@@ -489,10 +484,37 @@ async fn wait_for_jupyter(
     }
 }
 
+/// Why a Jupyter container never became ready: its exit code (None: still running at the
+/// deadline) and its last log lines. The container is gone by then.
+pub(crate) struct NotReady {
+    pub code: Option<i64>,
+    pub last: Vec<String>,
+}
+
 /// Polls the Jupyter under `base` (its base_url) until /api/status answers 200: the published
-/// port. Err(Some(code)) when the container exited first, Err(None) at the deadline. Notebook
-/// instances and Studio apps both wait this way.
+/// port. When the container exits first or the deadline passes, its last lines are kept and the
+/// container removed. Notebook instances and Studio apps both wait this way.
 pub(crate) async fn wait_ready(
+    services: &Services,
+    engine: &Engine,
+    id: &str,
+    base: &str,
+    token: &str,
+    timeout: Duration,
+) -> Result<u16, NotReady> {
+    let code = match poll_ready(services, engine, id, base, token, timeout).await {
+        Ok(port) => return Ok(port),
+        Err(code) => code,
+    };
+    let last = engine.last_lines(id, 8).await;
+    if let Err(e) = engine.remove(id).await {
+        // best effort: the startup sweep removes containers nothing claims
+        tracing::debug!("cannot remove the Jupyter container {id} that never became ready: {e}");
+    }
+    Err(NotReady { code, last })
+}
+
+async fn poll_ready(
     services: &Services,
     engine: &Engine,
     id: &str,
@@ -524,7 +546,6 @@ pub(crate) async fn wait_ready(
     }
 }
 
-/// Whether the Jupyter published on `port`, with base_url `base`, answers its status API.
 /// Whether Jupyter answers within `patience`, asked every half second: a container that kept
 /// running through a sagebox restart is taken back only if it answers, and on a busy host a
 /// single two-second try can miss a Jupyter that is merely slow.
@@ -547,6 +568,7 @@ pub(crate) async fn jupyter_answers_within(
     }
 }
 
+/// Whether the Jupyter published on `port`, with base_url `base`, answers its status API.
 pub(crate) async fn jupyter_answers(
     services: &Services,
     port: u16,

@@ -33,7 +33,7 @@ use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
 pub use instance::JUPYTER_PORT;
-pub(crate) use instance::{jupyter_answers_within, wait_ready};
+pub(crate) use instance::{NotReady, jupyter_answers_within, wait_ready};
 
 /// How long a re-adopted Jupyter (notebook instance or Studio app) may take to answer.
 pub(crate) const READOPT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);

@@ -13,7 +13,7 @@ use super::{AppId, JUPYTER_TYPES, app_family};
 use crate::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::service::Services;
 use crate::service::notebooks::{
-    JUPYTER_PORT, READOPT_PATIENCE, Server, jupyter_answers_within, wait_ready,
+    JUPYTER_PORT, NotReady, READOPT_PATIENCE, Server, jupyter_answers_within, wait_ready,
 };
 use crate::store::stored::StoredRow;
 
@@ -206,23 +206,17 @@ async fn start(services: &Services, row: &StoredRow, id: &AppId) -> Result<Serve
             token,
             container_id: cid,
         }),
-        Err(code) => {
-            let last = engine.last_lines(&cid, 8).await;
-            if let Err(e) = engine.remove(&cid).await {
-                tracing::debug!(app = %row.arn, "cannot remove failed container {cid}: {e}");
-            }
-            Err(match code {
-                Some(code) => format!(
-                    "Jupyter exited with code {code} before it was ready. Last log lines: {}",
-                    last.join(" | ")
-                ),
-                None => format!(
-                    "Jupyter did not answer within {} seconds. Last log lines: {}",
-                    READY_TIMEOUT.as_secs(),
-                    last.join(" | ")
-                ),
-            })
-        }
+        Err(NotReady { code, last }) => Err(match code {
+            Some(code) => format!(
+                "Jupyter exited with code {code} before it was ready. Last log lines: {}",
+                last.join(" | ")
+            ),
+            None => format!(
+                "Jupyter did not answer within {} seconds. Last log lines: {}",
+                READY_TIMEOUT.as_secs(),
+                last.join(" | ")
+            ),
+        }),
     }
 }
 
