@@ -100,6 +100,25 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
         time.sleep(interval)
 
 
+def click_and_wait_for_new_page(driver, button, timeout: float, what: str):
+    """Clicks a form's submit `button` and waits until the page it was on has been replaced (the
+    button gone stale), so that a check made next reads the answer's page and not the old one whose
+    fields already hold what was typed."""
+    button.click()
+
+    def replaced():
+        try:
+            button.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    wait_for(replaced, timeout, what)
+
+
 def reload_until(driver, predicate, timeout, what, every=3.0):
     """Polls `predicate` on the page, reloading it every `every` seconds (so a page without live
     updates still gets there)."""

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
-from browser import accept_confirm, by_css, path_of, row, shot, status_of, wait_for
+from browser import accept_confirm, by_css, click_and_wait_for_new_page, path_of, row, shot, status_of, wait_for
 from support import ROLE_ARN, docker_answers, unique
 
 needs_docker = pytest.mark.skipif(not docker_answers() and os.environ.get("CI") != "true",
@@ -121,7 +121,8 @@ def test_lifecycle_config_by_clicks_create_edit_offer_delete(sm, base, driver):
     assert form.get_attribute("method").lower() == "post"
     by_css(driver, "#field-OnCreate").clear()
     type_into(by_css(driver, "#field-OnStart"), new_start)
-    by_css(driver, "button#update-submit").click()
+    click_and_wait_for_new_page(driver, by_css(driver, "button#update-submit"), 10,
+                                "the update's answer to replace the form")
     wait_for(lambda: by_css(driver, "#field-OnStart").get_attribute("value") == new_start, 10,
              "the page again with the new script")
     assert path_of(driver) == LCC + "/" + name
