@@ -106,6 +106,10 @@ pub fn router(state: AppState) -> Router {
     let allowed = std::sync::Arc::new(state.services.config().access.allowed_hosts.clone());
     Router::new()
         .route("/_sagebox/health", get(api::admin::health))
+        .route(
+            "/_sagebox/agent/binds/{id}",
+            get(crate::agent::serve::download).put(crate::agent::serve::upload),
+        )
         .route("/_sagebox/notebooks/{*path}", any(api::notebooks::handle))
         .route("/_sagebox/studio/{*path}", any(api::studio::handle))
         .merge(crate::console::router(state.clone()))

@@ -120,8 +120,10 @@ pub async fn layer(
     let proxied = req.extensions().get::<ViaAwsProxy>().is_some();
     let bridge = req.extensions().get::<crate::listener::Listener>()
         == Some(&crate::listener::Listener::Bridge);
-    if bridge && req.uri().path().starts_with("/_sagebox") {
-        // Containers call the AWS APIs; the console and health are the user's, on loopback.
+    let path = req.uri().path();
+    if bridge && path.starts_with("/_sagebox") && !crate::agent::serve::is_agent_path(path) {
+        // Containers call the AWS APIs and fetch their binds (token-protected); the console
+        // and health are the user's, on loopback.
         return refuse(
             StatusCode::FORBIDDEN,
             "sagebox's console is not served on the Docker bridge address.",
@@ -309,5 +311,48 @@ mod tests {
             ("sec-fetch-mode", "navigate"),
         ]);
         assert!(foreign_origin(&Method::POST, &nav_post).is_some());
+    }
+
+    /// What the guard answers for `path` on `listener`, before a route that always says 200.
+    async fn status_on(listener: crate::listener::Listener, path: &str, host: &str) -> u16 {
+        use tower::ServiceExt;
+        let ok = axum::routing::any(|| async { "ok" });
+        let app = axum::Router::new()
+            .route("/_sagebox/agent/binds/{id}", ok.clone())
+            .route("/_sagebox/health", ok.clone())
+            .fallback(ok)
+            .layer(axum::middleware::from_fn_with_state(
+                std::sync::Arc::new(Vec::<String>::new()),
+                layer,
+            ));
+        let mut req = Request::builder()
+            .uri(path)
+            .header("host", host)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(listener);
+        app.oneshot(req).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn the_bridge_listener_lets_through_the_agent_binds_only() {
+        use crate::listener::Listener::{Bridge, Main};
+        let host = "host.docker.internal:4599";
+        assert_eq!(
+            status_on(Bridge, "/_sagebox/agent/binds/L2g", host).await,
+            200
+        );
+        for refused in [
+            "/_sagebox/health",
+            "/_sagebox/agent/binds/L2g/../../health",
+            "/_sagebox/agent/other",
+            "/_sagebox/",
+        ] {
+            assert_eq!(status_on(Bridge, refused, host).await, 403, "{refused}");
+        }
+        assert_eq!(status_on(Main, "/_sagebox/health", host).await, 200);
+        // The Host guard still applies to the agent's paths.
+        let rebound = status_on(Bridge, "/_sagebox/agent/binds/L2g", "evil.example").await;
+        assert_eq!(rebound, 421);
     }
 }

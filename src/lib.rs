@@ -1,6 +1,7 @@
 //! sagebox: the SageMaker and S3 APIs on one local port. This file wires configuration, the
 //! store and the services into the state the gateway serves.
 
+pub mod agent;
 pub mod api;
 pub mod aws;
 pub mod awsproxy;

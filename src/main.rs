@@ -69,10 +69,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The in-task agent: runs inside containers on a cluster, where binds cannot be mounted.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Print a shell completion script, e.g. `source <(sagebox completions bash)`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Fetch the binds SAGEBOX_AGENT_PLAN names, run PROGRAM, return the writable binds and exit
+    /// as PROGRAM did (without a plan: just run PROGRAM).
+    Exec {
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PROGRAM"
+        )]
+        argv: Vec<String>,
+    },
+    /// Print the plan (JSON) for binds, signed with a data directory's key (tests, debugging).
+    #[command(hide = true)]
+    Plan {
+        #[arg(long, env = "SAGEBOX_DATA_DIR", default_value = ".sagebox")]
+        data_dir: std::path::PathBuf,
+        /// How the container reaches sagebox, e.g. http://host.docker.internal:4599
+        #[arg(long)]
+        url: String,
+        /// host:container, or host:container:ro for a read-only bind (repeatable).
+        #[arg(long = "bind", value_name = "HOST:CONTAINER[:ro]")]
+        binds: Vec<String>,
     },
 }
 
@@ -219,6 +251,14 @@ fn main() -> std::process::ExitCode {
             }
         },
         Command::Run(args) => run(args),
+        Command::Agent { command } => match command {
+            AgentCommand::Exec { argv } => sagebox::agent::exec::main(&argv),
+            AgentCommand::Plan {
+                data_dir,
+                url,
+                binds,
+            } => agent_plan(&data_dir, &url, &binds),
+        },
         Command::Purge { data_dir } => block_on(purge(data_dir)),
         Command::Ops { json } => {
             use std::io::Write;
@@ -283,6 +323,34 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::SUCCESS
             }
         },
+    }
+}
+
+fn agent_plan(data_dir: &std::path::Path, url: &str, specs: &[String]) -> std::process::ExitCode {
+    use sagebox::agent::plan;
+    let mut binds = Vec::new();
+    for spec in specs {
+        match plan::parse_bind(spec) {
+            Some(b) => binds.push(b),
+            None => {
+                eprintln!("sagebox: --bind {spec:?} is not HOST:CONTAINER[:ro]");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    match plan::key_of_data_dir(data_dir) {
+        Ok(key) => {
+            let plan = plan::plan_for(&binds, url, &key);
+            println!("{}", serde_json::to_string(&plan).unwrap_or_default());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "sagebox: cannot read the key in {}: {e}",
+                data_dir.display()
+            );
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

@@ -13,6 +13,9 @@ use base64::Engine;
 pub struct IssuedCredentials {
     access_key: String,
     secret: String,
+    /// Signs the in-task agent's bind tokens (see `crate::agent::plan`); derived apart from the
+    /// pair, so a token never reveals the secret and the secret never forges a token.
+    agent_key: Vec<u8>,
 }
 
 impl IssuedCredentials {
@@ -30,12 +33,18 @@ impl IssuedCredentials {
             // 20 characters, as AWS access key ids are.
             access_key: format!("ASBX{id}"),
             secret: secret[..40].to_string(),
+            agent_key: mac("sagebox-agent"),
         }
     }
 
     /// `(access key id, secret access key)`.
     pub fn pair(&self) -> (String, String) {
         (self.access_key.clone(), self.secret.clone())
+    }
+
+    /// The key the in-task agent's bind tokens are signed with.
+    pub fn agent_key(&self) -> Vec<u8> {
+        self.agent_key.clone()
     }
 
     pub fn secret_of(&self, access_key: &str) -> Option<String> {
@@ -59,5 +68,14 @@ mod tests {
         let issued = IssuedCredentials::open(a.path()).unwrap();
         assert_eq!(issued.secret_of(&first.0), Some(first.1));
         assert_eq!(issued.secret_of("sagebox"), None);
+        assert_eq!(issued.agent_key().len(), 32);
+        assert_eq!(
+            IssuedCredentials::open(a.path()).unwrap().agent_key(),
+            issued.agent_key()
+        );
+        assert_ne!(
+            IssuedCredentials::open(b.path()).unwrap().agent_key(),
+            issued.agent_key()
+        );
     }
 }

@@ -259,6 +259,12 @@ impl Services {
         }
     }
 
+    /// The key that signs the in-task agent's bind tokens (`crate::agent::plan_for`): derived
+    /// from the data directory's container key, so plans survive a restart.
+    pub fn agent_key(&self) -> Vec<u8> {
+        self.issued.agent_key()
+    }
+
     /// The secret of an access key sagebox accepts: one of `--credentials`, or the pair it
     /// issued to its containers.
     pub fn secret_of(&self, access_key: &str) -> Option<String> {
