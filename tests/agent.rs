@@ -1,0 +1,198 @@
+//! The in-task agent against a real sagebox: `sagebox agent plan` signs binds with the data
+//! directory's key, `sagebox agent exec` (the binary, as a local process standing in for a
+//! container) fetches them, runs its program and returns the writable ones.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use sagebox::Server;
+use sagebox::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sagebox");
+
+/// Sends one raw HTTP/1.1 request; the status code and body.
+async fn send(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    (status, body.unwrap_or_default())
+}
+
+fn plan(data: &Path, url: &str, binds: &[String]) -> serde_json::Value {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["agent", "plan", "--data-dir"]).arg(data);
+    cmd.args(["--url", url]);
+    for b in binds {
+        cmd.args(["--bind", b]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn agent(plan: Option<&serde_json::Value>, cwd: &Path, script: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["agent", "exec", "--", "sh", "-c", script])
+        .current_dir(cwd)
+        .stderr(Stdio::piped())
+        .env_remove("SAGEBOX_AGENT_PLAN");
+    if let Some(p) = plan {
+        cmd.env("SAGEBOX_AGENT_PLAN", p.to_string());
+    }
+    cmd
+}
+
+fn tar_with_name(name: &str) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"x"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    let host = root.join("host");
+    std::fs::create_dir_all(host.join("in/sub")).unwrap();
+    std::fs::write(host.join("in/a"), b"hello ").unwrap();
+    std::fs::write(host.join("in/sub/c"), b"deep").unwrap();
+    std::fs::write(host.join("config.json"), b"{\"k\":1}").unwrap();
+    let ctr = root.join("ctr");
+    std::fs::create_dir_all(&ctr).unwrap();
+
+    let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        stopped.await.ok();
+    }));
+    let url = format!("http://{addr}");
+    let (h, c) = (host.display(), ctr.display());
+    let binds = [
+        format!("{h}/in:{c}/in:ro"),
+        format!("{h}/out:{c}/out"),
+        format!("{h}/config.json:{c}/config/x.json:ro"),
+    ];
+    let plan = plan(&data, &url, &binds);
+
+    // The program sees its inputs before it starts, and not the plan.
+    let script = "[ -f in/a ] && [ -f config/x.json ] && [ -z \"$SAGEBOX_AGENT_PLAN\" ] || exit 9; \
+                  cat in/a in/sub/c config/x.json > out/b; exit 3";
+    let run = agent(Some(&plan), &ctr, script).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("sagebox-agent: {c}/in: 2 files, 10 B in ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("returned"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out/b")).unwrap(),
+        "hello deep{\"k\":1}"
+    );
+
+    // Tokens: forged, missing, for another path, or read-only for a write, are refused.
+    let ids: Vec<&str> = (0..3)
+        .map(|i| plan["binds"][i]["id"].as_str().unwrap())
+        .collect();
+    let tokens: Vec<&str> = (0..3)
+        .map(|i| plan["binds"][i]["token"].as_str().unwrap())
+        .collect();
+    let get = |id: &str, token: &str| {
+        format!("GET /_sagebox/agent/binds/{id} HTTP/1.1\r\nAuthorization: SageboxAgent {token}")
+    };
+    assert_eq!(send(addr, &get(ids[0], tokens[0]), b"").await.0, 200);
+    assert_eq!(send(addr, &get(ids[0], tokens[1]), b"").await.0, 403);
+    assert_eq!(send(addr, &get(ids[0], &"0".repeat(64)), b"").await.0, 403);
+    let bare = format!("GET /_sagebox/agent/binds/{} HTTP/1.1", ids[0]);
+    assert_eq!(send(addr, &bare, b"").await.0, 403);
+    let parent = sagebox::agent::plan::encode_id(&host.display().to_string());
+    assert_eq!(send(addr, &get(&parent, tokens[0]), b"").await.0, 403);
+    assert_eq!(
+        send(addr, &get("bm90LWEtcGF0aA", tokens[0]), b"").await.0,
+        400
+    );
+    let put = |id: &str, token: &str| {
+        format!("PUT /_sagebox/agent/binds/{id} HTTP/1.1\r\nAuthorization: SageboxAgent {token}")
+    };
+    let (status, _) = send(addr, &put(ids[0], tokens[0]), &tar_with_name("x")).await;
+    assert_eq!(status, 403, "a read-only token does not write");
+    let (status, body) = send(addr, &put(ids[1], tokens[1]), &tar_with_name("../evil")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!host.join("evil").exists());
+    let (status, _) = send(addr, &put(ids[1], tokens[1]), &tar_with_name("ok")).await;
+    assert_eq!(status, 200);
+    assert_eq!(std::fs::read(host.join("out/ok")).unwrap(), b"x");
+    std::fs::remove_dir_all(&ctr).unwrap();
+    std::fs::create_dir_all(&ctr).unwrap();
+    let missing = sagebox::agent::plan_for(
+        &[sagebox::runtime::engine::Bind {
+            host: host.join("nothing").display().to_string(),
+            container: "/x".into(),
+            read_only: true,
+        }],
+        &url,
+        &sagebox::agent::plan::key_of_data_dir(&data).unwrap(),
+    );
+    let b = &missing.binds[0];
+    assert_eq!(send(addr, &get(&b.id, &b.token), b"").await.0, 404);
+
+    // A download that fails stops the agent before the program runs, saying what to check.
+    let mut forged = plan.clone();
+    forged["binds"][0]["token"] = "00".repeat(32).into();
+    let run = agent(Some(&forged), &ctr, "touch ran")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("403 Forbidden"), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("reachable"),
+        "{stderr}"
+    );
+    assert!(!ctr.join("ran").exists());
+
+    // SIGTERM reaches the program, and the writable bind still goes back.
+    let script =
+        "trap 'echo late > out/late; exit 7' TERM; touch ready; while :; do sleep 0.05; done";
+    let mut child = agent(Some(&plan), &ctr, script).spawn().unwrap();
+    for _ in 0..200 {
+        if ctr.join("ready").exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(ctr.join("ready").exists());
+    let pid = child.id().unwrap() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(
+        std::fs::read_to_string(host.join("out/late")).unwrap(),
+        "late\n"
+    );
+
+    // Without a plan the agent is just the program.
+    let run = agent(None, &ctr, "exit 4").output().await.unwrap();
+    assert_eq!(run.status.code(), Some(4));
+
+    stop.send(()).ok();
+    task.await.unwrap().unwrap();
+}
