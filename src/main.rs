@@ -61,6 +61,9 @@ enum Command {
         /// The server's data directory.
         #[arg(long, env = "SAGEBOX_DATA_DIR", default_value = ".sagebox")]
         data_dir: std::path::PathBuf,
+        /// Where that server ran containers (--engine swarm and its settings, as it was given).
+        #[command(flatten)]
+        runtime: sagebox::runtime::RuntimeOptions,
     },
     /// List every SageMaker operation and how sagebox answers it: run for real, stored
     /// (validated, kept and echoed back, statuses settling as SageMaker's do), or refused.
@@ -259,7 +262,7 @@ fn main() -> std::process::ExitCode {
                 binds,
             } => agent_plan(&data_dir, &url, &binds),
         },
-        Command::Purge { data_dir } => block_on(purge(data_dir)),
+        Command::Purge { data_dir, runtime } => block_on(purge(data_dir, runtime)),
         Command::Ops { json } => {
             use std::io::Write;
             let text = sagebox::service::stored::catalog::operations_report(json);
@@ -557,8 +560,11 @@ async fn images_list(config: Config, json: bool) -> std::process::ExitCode {
     }
 }
 
-async fn purge(data_dir: std::path::PathBuf) -> std::process::ExitCode {
-    match sagebox::runtime::purge_data_dir(&data_dir).await {
+async fn purge(
+    data_dir: std::path::PathBuf,
+    runtime: sagebox::runtime::RuntimeOptions,
+) -> std::process::ExitCode {
+    match sagebox::runtime::purge_data_dir(&data_dir, runtime).await {
         Ok(0) => std::process::ExitCode::SUCCESS,
         Ok(n) => {
             println!(

@@ -70,7 +70,7 @@ impl SwarmMembership {
     /// What `doctor` and the startup log say about it: sagebox uses only this node for now.
     pub fn describe(&self) -> String {
         format!(
-            "this engine is a {} of a Docker Swarm ({} nodes, {} managers); sagebox runs every container on this node only: running jobs and endpoints across the swarm's nodes is not built yet (issue #24), and images for the nodes go to their registry with `sagebox images push --registry host:port`",
+            "this engine is a {} of a Docker Swarm ({} nodes, {} managers); sagebox runs every container on this node only: to run jobs and endpoints across the swarm's nodes, start it with --engine swarm (see the README's \"Running on a Docker Swarm\")",
             self.role, self.nodes, self.managers
         )
     }

@@ -14,9 +14,37 @@ pub enum GpuFallback {
     Cpu,
 }
 
+/// Where sagebox runs containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum EngineKind {
+    /// This machine's Docker engine (DOCKER_HOST).
+    #[default]
+    Local,
+    /// A Docker Swarm: every instance a service on any node (see the README).
+    Swarm,
+}
+
 /// Docker, GPU and image settings (flags and `SAGEBOX_*` variables).
 #[derive(Debug, Clone, Default, Args)]
 pub struct RuntimeOptions {
+    /// Where containers run: this machine's Docker engine, or a Docker Swarm whose manager is
+    /// --swarm-host, with images from --swarm-registry and sagebox at --cluster-address.
+    #[arg(long, env = "SAGEBOX_ENGINE", value_enum, default_value_t = EngineKind::Local)]
+    pub engine: EngineKind,
+
+    /// The swarm manager's engine for --engine swarm (unix:///path or tcp://host:port).
+    #[arg(long, env = "SAGEBOX_SWARM_HOST", value_name = "HOST")]
+    pub swarm_host: Option<String>,
+
+    /// The registry the swarm's nodes pull from (host:port, plain HTTP; listed in each node's
+    /// insecure-registries): sagebox pushes the images it runs there.
+    #[arg(long, env = "SAGEBOX_SWARM_REGISTRY", value_name = "HOST:PORT")]
+    pub swarm_registry: Option<String>,
+
+    /// The address every swarm node reaches sagebox at (one of this machine's addresses).
+    #[arg(long, env = "SAGEBOX_CLUSTER_ADDRESS", value_name = "IP")]
+    pub cluster_address: Option<std::net::IpAddr>,
+
     /// What a GPU instance type does on a host without usable GPUs.
     #[arg(long, env = "SAGEBOX_GPU_FALLBACK", value_enum, default_value_t = GpuFallback::Fail)]
     pub gpu_fallback: GpuFallback,
@@ -75,6 +103,7 @@ pub mod images;
 pub mod instance_types;
 pub mod recipes;
 pub mod registry;
+pub mod swarm;
 pub mod uris;
 pub mod wheelhouse;
 
@@ -122,12 +151,17 @@ pub struct Runtime {
     pub gpus: Arc<Mutex<GpuPool>>,
     /// The port sagebox's API listens on (known once bound).
     api_port: Arc<std::sync::atomic::AtomicU16>,
+    /// The data directory, for a runtime that keeps state there (`serve`).
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
     /// Reads (or creates) the instance id in `data_dir` and detects GPUs.
     pub fn open(options: RuntimeOptions, data_dir: &Path) -> std::io::Result<Runtime> {
-        Ok(Runtime::new(options, instance_id(data_dir)?))
+        Ok(Runtime {
+            data_dir: Some(data_dir.to_path_buf()),
+            ..Runtime::new(options, instance_id(data_dir)?)
+        })
     }
 
     /// A runtime that creates nothing it must find again (the CLI's `images` and `doctor`).
@@ -142,6 +176,7 @@ impl Runtime {
             engine: Arc::default(),
             gpus,
             api_port: Arc::default(),
+            data_dir: None,
         }
     }
 
@@ -193,16 +228,64 @@ impl Runtime {
             return Ok(connected.clone());
         }
         let docker = DockerEngine::connect().await?;
-        // said once, when sagebox first reaches the engine (at startup for `serve`)
-        if let Ok(Some(swarm)) = docker.info().await.map(|i| i.swarm) {
-            tracing::warn!("{}", swarm.describe());
-        }
+        let engine: Engine = match self.options.engine {
+            EngineKind::Local => {
+                // said once, when sagebox first reaches the engine (at startup for `serve`)
+                if let Ok(Some(swarm)) = docker.info().await.map(|i| i.swarm) {
+                    tracing::warn!("{}", swarm.describe());
+                }
+                Arc::new(docker.clone())
+            }
+            EngineKind::Swarm => Arc::new(self.swarm(docker.clone()).await?),
+        };
         let connected = Connected {
-            engine: Arc::new(docker.clone()),
+            engine,
             docker: Some(docker),
         };
         *slot = Some(connected.clone());
         Ok(connected)
+    }
+
+    /// The swarm engine the options describe; what is missing is named.
+    async fn swarm(&self, local: DockerEngine) -> Result<swarm::SwarmEngine, EngineError> {
+        let missing = |what: &str| {
+            EngineError::Other(format!(
+                "--engine swarm needs {what} (see the README's \"Running on a Docker Swarm\")"
+            ))
+        };
+        let registry = self
+            .options
+            .swarm_registry
+            .as_deref()
+            .ok_or_else(|| missing("--swarm-registry HOST:PORT, the registry the nodes pull from"))?;
+        let registry = registry::registry_address(registry).map_err(EngineError::Other)?;
+        let sagebox = self.options.cluster_address.ok_or_else(|| {
+            missing("--cluster-address IP, the address of this machine the nodes reach")
+        })?;
+        let manager = self
+            .options
+            .swarm_host
+            .clone()
+            .unwrap_or_else(|| local.host().to_string());
+        // `purge` has no key and needs none: it starts nothing
+        let key = match &self.data_dir {
+            Some(dir) => crate::agent::plan::key_of_data_dir(dir)
+                .map_err(|e| EngineError::Other(format!("cannot read the agent key: {e}")))?,
+            None => Vec::new(),
+        };
+        let settings = swarm::SwarmSettings {
+            manager,
+            registry,
+            sagebox,
+        };
+        let engine = swarm::SwarmEngine::connect(settings, local, key, self.api_port.clone()).await?;
+        tracing::info!(
+            "running containers on the Docker Swarm managed at {} (images from {}, nodes reach sagebox at {})",
+            engine::ExecutionEngine::host(&engine),
+            self.options.swarm_registry.as_deref().unwrap_or_default(),
+            sagebox
+        );
+        Ok(engine)
     }
 
     /// The engine's state without contacting it: connected (with its version) or why not yet.
@@ -342,11 +425,14 @@ impl Runtime {
 /// The id stored in `<data-dir>/instance-id`, made on first start.
 /// Removes every container, network and volume the server of `data_dir` started (`sagebox
 /// purge`); how many went. A data directory no server ran in, or no engine to ask, has nothing.
-pub async fn purge_data_dir(data_dir: &Path) -> Result<usize, EngineError> {
+pub async fn purge_data_dir(
+    data_dir: &Path,
+    options: RuntimeOptions,
+) -> Result<usize, EngineError> {
     let Ok(owner) = std::fs::read_to_string(data_dir.join("instance-id")) else {
         return Ok(0);
     };
-    let engine = match Runtime::new(RuntimeOptions::default(), owner.trim().to_string())
+    let engine = match Runtime::new(options, owner.trim().to_string())
         .engine()
         .await
     {

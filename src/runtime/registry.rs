@@ -100,6 +100,19 @@ struct Entry {
     digest: String,
 }
 
+/// A layer laid over an image as it is pushed (the swarm engine's in-task agent), with the
+/// words its entry point is prefixed with (the agent runs first, then the image's own).
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// The layer, an uncompressed tar.
+    pub layer: PathBuf,
+    pub digest: String,
+    pub size: u64,
+    pub entrypoint_prefix: Vec<String>,
+    /// The history entry that says where the layer came from.
+    pub created_by: String,
+}
+
 /// Pushes `image` (a local reference) to `target`; reports each step through `progress`.
 pub async fn push(
     docker: &Docker,
@@ -107,12 +120,27 @@ pub async fn push(
     target: &Target,
     progress: &Progress,
 ) -> Result<(), String> {
+    push_with(docker, image, target, None, progress).await
+}
+
+/// Like `push`, with `overlay` laid over the image: the pushed image has one more layer and
+/// its entry point prefixed.
+pub async fn push_with(
+    docker: &Docker,
+    image: &str,
+    target: &Target,
+    overlay: Option<&Overlay>,
+    progress: &Progress,
+) -> Result<(), String> {
     let spool = std::env::temp_dir().join(format!("sagebox-push-{}.tar", uuid::Uuid::new_v4()));
-    let result = push_via(docker, image, target, progress, &spool).await;
-    if let Err(e) = tokio::fs::remove_file(&spool).await
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("cannot remove {}: {e}", spool.display());
+    let config_spool = spool.with_extension("config.json");
+    let result = push_via(docker, image, target, overlay, progress, &spool).await;
+    for path in [&spool, &config_spool] {
+        if let Err(e) = tokio::fs::remove_file(path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+        }
     }
     result
 }
@@ -121,6 +149,7 @@ async fn push_via(
     docker: &Docker,
     image: &str,
     target: &Target,
+    overlay: Option<&Overlay>,
     progress: &Progress,
     spool: &Path,
 ) -> Result<(), String> {
@@ -134,21 +163,49 @@ async fn push_via(
         .await
         .map_err(|e| format!("reading the exported image failed: {e}"))??;
     let (config, layers) = parts(&manifest, &entries)?;
+    // (where the bytes are, what they are) for each blob: the config first
+    let mut blobs: Vec<(PathBuf, Entry)> = vec![(spool.to_path_buf(), config)];
+    blobs.extend(layers.into_iter().map(|l| (spool.to_path_buf(), l)));
+    if let Some(overlay) = overlay {
+        let config_spool = spool.with_extension("config.json");
+        let original = read_region(spool, &blobs[0].1)?;
+        let laid = overlaid_config(&original, overlay)?;
+        std::fs::write(&config_spool, &laid)
+            .map_err(|e| format!("cannot write {}: {e}", config_spool.display()))?;
+        blobs[0] = (
+            config_spool,
+            Entry {
+                offset: 0,
+                size: laid.len() as u64,
+                digest: format!("sha256:{}", hex::encode(Sha256::digest(&laid))),
+            },
+        );
+        blobs.push((
+            overlay.layer.clone(),
+            Entry {
+                offset: 0,
+                size: overlay.size,
+                digest: overlay.digest.clone(),
+            },
+        ));
+    }
     let mut sent = 0;
-    for (i, blob) in std::iter::once(&config).chain(&layers).enumerate() {
+    for (i, (source, blob)) in blobs.iter().enumerate() {
         if client.has_blob(&target.repository, &blob.digest).await? {
             continue;
         }
         progress(&format!(
             "{image}: blob {}/{} ({:.1} MB) to {}",
             i + 1,
-            layers.len() + 1,
+            blobs.len(),
             blob.size as f64 / 1e6,
             target.registry
         ));
-        client.upload(&target.repository, spool, blob).await?;
+        client.upload(&target.repository, source, blob).await?;
         sent += 1;
     }
+    let config = &blobs[0].1;
+    let layers: Vec<&Entry> = blobs[1..].iter().map(|(_, e)| e).collect();
     let body = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
@@ -165,9 +222,55 @@ async fn push_via(
     }
     progress(&format!(
         "{image}: pushed ({sent} of {} blobs sent, the rest were there)",
-        layers.len() + 1
+        blobs.len()
     ));
     Ok(())
+}
+
+/// The bytes of one entry of the export (the config: kilobytes).
+fn read_region(path: &Path, entry: &Entry) -> Result<Vec<u8>, String> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(entry.offset))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = vec![0; entry.size as usize];
+    file.read_exact(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+/// The image config with `overlay`'s layer on top: its DiffID appended to the root filesystem,
+/// a history entry for it, and the entry point prefixed (an image with none gets the prefix
+/// alone, so that its Cmd follows it).
+fn overlaid_config(original: &[u8], overlay: &Overlay) -> Result<Vec<u8>, String> {
+    let mut config: Value = serde_json::from_slice(original)
+        .map_err(|e| format!("the exported image's config is not JSON: {e}"))?;
+    let diff_ids = config
+        .pointer_mut("/rootfs/diff_ids")
+        .and_then(Value::as_array_mut)
+        .ok_or("the exported image's config has no rootfs.diff_ids")?;
+    diff_ids.push(json!(overlay.digest));
+    if let Some(history) = config.get_mut("history").and_then(Value::as_array_mut) {
+        history.push(json!({"created_by": overlay.created_by}));
+    }
+    let container = config
+        .as_object_mut()
+        .ok_or("the exported image's config is not an object")?
+        .entry("config")
+        .or_insert_with(|| json!({}));
+    let own: Vec<Value> = container
+        .get("Entrypoint")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let entrypoint: Vec<Value> = overlay
+        .entrypoint_prefix
+        .iter()
+        .map(|w| json!(w))
+        .chain(own)
+        .collect();
+    container["Entrypoint"] = Value::Array(entrypoint);
+    serde_json::to_vec(&config).map_err(|e| format!("cannot write the image config: {e}"))
 }
 
 /// Streams the engine's export of `image` into `spool`.
@@ -343,7 +446,7 @@ impl Registry {
     }
 
     /// A monolithic upload: POST for a session, then one PUT of the bytes with their digest.
-    async fn upload(&self, repository: &str, spool: &Path, blob: &Entry) -> Result<(), String> {
+    async fn upload(&self, repository: &str, source: &Path, blob: &Entry) -> Result<(), String> {
         let url = format!("{}/v2/{repository}/blobs/uploads/", self.base);
         let (status, headers, body) = self.send(http::Method::POST, &url, &[], empty()).await?;
         if status != http::StatusCode::ACCEPTED {
@@ -368,7 +471,7 @@ impl Registry {
                     ("content-type", "application/octet-stream".into()),
                     ("content-length", blob.size.to_string()),
                 ],
-                file_region(spool, blob.offset, blob.size)?,
+                file_region(source, blob.offset, blob.size)?,
             )
             .await?;
         if status != http::StatusCode::CREATED {

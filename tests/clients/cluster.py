@@ -74,6 +74,11 @@ class Cluster:
     _subnet: str = ""
 
     @property
+    def host_ip(self) -> str:
+        """This machine's address on the test network (where the nodes reach sagebox)."""
+        return "%s.1" % self._subnet
+
+    @property
     def bridge(self) -> str:
         return "%s%s" % (PREFIX, self.tag)  # 10 characters: interface names stop at 15
 

@@ -34,7 +34,7 @@ impl DockerEngine {
 }
 
 /// A chunk of `docker logs --timestamps` output: one or more `<RFC3339Nano> <text>\n` lines.
-fn parse_chunk(chunk: &str, stderr: bool) -> Vec<LogLine> {
+pub fn parse_chunk(chunk: &str, stderr: bool) -> Vec<LogLine> {
     chunk
         .split_terminator('\n')
         .map(|line| {

@@ -1,0 +1,277 @@
+//! A `ContainerSpec` as a Docker Swarm service: one replica that runs once (a job's instance,
+//! an endpoint's instance), on the attachable overlay network its job or endpoint has, with the
+//! in-task agent in front of the image's own entry point carrying the binds' content.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
+    EndpointSpec, GenericResourcesInner, GenericResourcesInnerDiscreteResourceSpec, Limit,
+    NetworkAttachmentConfig, ResourceObject, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver,
+    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+};
+
+use crate::runtime::engine::ContainerSpec;
+
+/// Where the agent sits in every image the swarm engine pushes, and the words that run it in
+/// front of the image's own entry point.
+pub const AGENT_PATH: &str = "/opt/sagebox/agent";
+
+pub fn agent_prefix() -> Vec<String> {
+    vec![
+        AGENT_PATH.to_string(),
+        "agent".to_string(),
+        "exec".to_string(),
+        "--".to_string(),
+    ]
+}
+
+/// The generic resource nodes advertise their GPUs as (`node-generic-resources` in the node's
+/// daemon.json: `["NVIDIA-GPU=GPU-<uuid>", …]`), the name NVIDIA's documentation uses.
+pub const GPU_RESOURCE: &str = "NVIDIA-GPU";
+
+/// The variable that names the node an instance runs on.
+pub const NODE_ENV: &str = "SAGEBOX_NODE";
+
+/// What the service spec needs beside the container spec.
+pub struct Placement<'a> {
+    /// The address every node reaches sagebox at (host.docker.internal in the task).
+    pub sagebox: IpAddr,
+    /// The agent's plan, as the value of its environment variable, when there are binds.
+    pub plan: Option<(&'a str, String)>,
+    /// GPUs the instance type has (a generic-resource reservation), 0 for none.
+    pub gpus: u32,
+    /// The words that start the agent (its loader first, when it brings one).
+    pub agent: Vec<String>,
+}
+
+/// Service names are DNS labels (63 characters at most); a longer container name keeps its
+/// start and gets a hash of the whole, so two long names stay apart.
+pub fn service_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.len() <= 63 {
+        return clean;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    format!("{}-{}", clean[..50].trim_end_matches('-'), &hash[..12])
+}
+
+pub fn service_spec(spec: &ContainerSpec, placement: &Placement) -> ServiceSpec {
+    let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some((name, value)) = &placement.plan {
+        env.push(format!("{name}={value}"));
+    }
+    // the swarm fills the template in: an algorithm (and its log) can say where it runs
+    env.push(format!("{NODE_ENV}={{{{.Node.Hostname}}}}"));
+    // the agent goes in front of a replaced entry point too; with the image's own, it is in the
+    // image's entry point already (laid over it when the image was pushed)
+    let command = spec
+        .entrypoint
+        .as_ref()
+        .map(|e| placement.agent.iter().chain(e).cloned().collect());
+    let container = TaskSpecContainerSpec {
+        image: Some(spec.image.clone()),
+        labels: Some(spec.labels.clone()),
+        command,
+        args: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+        hostname: spec.hostname.clone(),
+        env: Some(env),
+        hosts: Some(vec![format!("{} host.docker.internal", placement.sagebox)]),
+        // the agent forwards SIGTERM to the algorithm and uploads what it wrote before exiting
+        stop_grace_period: Some(30_000_000_000),
+        ..Default::default()
+    };
+    let reservations = (placement.gpus > 0).then(|| ResourceObject {
+        generic_resources: Some(vec![GenericResourcesInner {
+            discrete_resource_spec: Some(GenericResourcesInnerDiscreteResourceSpec {
+                kind: Some(GPU_RESOURCE.to_string()),
+                value: Some(i64::from(placement.gpus)),
+            }),
+            named_resource_spec: None,
+        }]),
+        ..Default::default()
+    });
+    let task = TaskSpec {
+        container_spec: Some(container),
+        resources: Some(TaskSpecResources {
+            limits: Some(Limit {
+                nano_cpus: spec.cpus.map(|c| i64::from(c) * 1_000_000_000),
+                memory_bytes: spec.memory_mib.map(|m| (m as i64).saturating_mul(1 << 20)),
+                ..Default::default()
+            }),
+            reservations,
+            ..Default::default()
+        }),
+        // an instance runs once: sagebox decides what a failure means (a job fails, an
+        // endpoint's monitor starts the instance again)
+        restart_policy: Some(TaskSpecRestartPolicy {
+            condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+            ..Default::default()
+        }),
+        networks: spec.network.as_ref().map(|(name, aliases)| {
+            vec![NetworkAttachmentConfig {
+                target: Some(name.clone()),
+                aliases: Some(aliases.clone()),
+                ..Default::default()
+            }]
+        }),
+        log_driver: Some(TaskSpecLogDriver {
+            name: Some("json-file".into()),
+            options: Some(HashMap::from([
+                ("max-size".to_string(), "1g".to_string()),
+                ("max-file".to_string(), "2".to_string()),
+            ])),
+        }),
+        ..Default::default()
+    };
+    let ports: Vec<EndpointPortConfig> = spec
+        .publish
+        .iter()
+        .map(|p| EndpointPortConfig {
+            protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+            target_port: Some(i64::from(*p)),
+            // on the node the task runs on, a port the node picks: sagebox reaches each
+            // instance itself (no routing mesh in between)
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+            ..Default::default()
+        })
+        .collect();
+    ServiceSpec {
+        name: Some(service_name(&spec.name)),
+        labels: Some(spec.labels.clone()),
+        task_template: Some(task),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        endpoint_spec: (!ports.is_empty()).then(|| EndpointSpec {
+            ports: Some(ports),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::engine::Bind;
+
+    fn training_spec() -> ContainerSpec {
+        ContainerSpec {
+            name: "sagebox-train-job-1-abc-algo-2".into(),
+            image: "10.1.2.2:5000/sagebox/linear-learner:1-agent-0123".into(),
+            cmd: vec!["train".into()],
+            env: vec![("AWS_REGION".into(), "us-east-1".into())],
+            binds: vec![Bind {
+                host: "/data/jobs/x/model".into(),
+                container: "/opt/ml/model".into(),
+                read_only: false,
+            }],
+            labels: HashMap::from([("sagebox.owner".to_string(), "o1".to_string())]),
+            hostname: Some("algo-2".into()),
+            network: Some(("sagebox-train-job-1-abc".into(), vec!["algo-2".into()])),
+            host_gateway: true,
+            cpus: Some(2),
+            memory_mib: Some(1024),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_instance_becomes_one_replica_that_runs_once_on_its_overlay() {
+        let placement = Placement {
+            sagebox: "10.1.2.1".parse().expect("ip"),
+            plan: Some(("SAGEBOX_AGENT_PLAN", "{}".into())),
+            gpus: 0,
+            agent: agent_prefix(),
+        };
+        let s = service_spec(&training_spec(), &placement);
+        assert_eq!(s.name.as_deref(), Some("sagebox-train-job-1-abc-algo-2"));
+        assert_eq!(
+            s.mode.and_then(|m| m.replicated).and_then(|r| r.replicas),
+            Some(1)
+        );
+        let task = s.task_template.expect("task");
+        assert_eq!(
+            task.restart_policy.and_then(|r| r.condition),
+            Some(TaskSpecRestartPolicyConditionEnum::NONE)
+        );
+        let c = task.container_spec.expect("container");
+        assert_eq!(c.hostname.as_deref(), Some("algo-2"));
+        assert_eq!(c.command, None, "the image's own entry point (agent laid over it)");
+        assert_eq!(c.args, Some(vec!["train".to_string()]));
+        assert_eq!(
+            c.hosts,
+            Some(vec!["10.1.2.1 host.docker.internal".to_string()])
+        );
+        let env = c.env.expect("env");
+        assert!(env.contains(&"AWS_REGION=us-east-1".to_string()));
+        assert!(env.contains(&"SAGEBOX_AGENT_PLAN={}".to_string()));
+        assert!(env.contains(&"SAGEBOX_NODE={{.Node.Hostname}}".to_string()));
+        assert_eq!(c.mounts, None, "no host path reaches another node");
+        let [net] = task.networks.expect("networks").try_into().expect("one");
+        assert_eq!(net.target.as_deref(), Some("sagebox-train-job-1-abc"));
+        assert_eq!(net.aliases, Some(vec!["algo-2".to_string()]));
+        let limits = task.resources.expect("resources").limits.expect("limits");
+        assert_eq!(limits.nano_cpus, Some(2_000_000_000));
+        assert_eq!(limits.memory_bytes, Some(1 << 30));
+        assert!(s.endpoint_spec.is_none());
+    }
+
+    #[test]
+    fn a_replaced_entry_point_gets_the_agent_in_front_and_ports_publish_on_the_node() {
+        let mut spec = training_spec();
+        spec.entrypoint = Some(vec!["python".into(), "serve.py".into()]);
+        spec.cmd.clear();
+        spec.publish = vec![8080];
+        let placement = Placement {
+            sagebox: "10.1.2.1".parse().expect("ip"),
+            plan: None,
+            gpus: 2,
+            agent: agent_prefix(),
+        };
+        let s = service_spec(&spec, &placement);
+        let task = s.task_template.expect("task");
+        let c = task.container_spec.expect("container");
+        assert_eq!(
+            c.command,
+            Some(
+                ["/opt/sagebox/agent", "agent", "exec", "--", "python", "serve.py"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        assert_eq!(c.args, None);
+        let gpu = &task.resources.expect("r").reservations.expect("res").generic_resources
+            .expect("generic")[0];
+        let discrete = gpu.discrete_resource_spec.as_ref().expect("discrete");
+        assert_eq!(discrete.kind.as_deref(), Some("NVIDIA-GPU"));
+        assert_eq!(discrete.value, Some(2));
+        let [port] = s.endpoint_spec.expect("ports").ports.expect("p").try_into().expect("one");
+        assert_eq!(port.target_port, Some(8080));
+        assert_eq!(port.publish_mode, Some(EndpointPortConfigPublishModeEnum::HOST));
+        assert_eq!(port.published_port, None);
+    }
+
+    #[test]
+    fn long_names_become_dns_labels_that_stay_apart() {
+        let a = service_name(&format!("{}-algo-1", "j".repeat(70)));
+        let b = service_name(&format!("{}-algo-2", "j".repeat(70)));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+        assert_eq!(service_name("a_b.c"), "a-b-c");
+    }
+}
