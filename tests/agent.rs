@@ -13,17 +13,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_sagebox");
 
 /// Sends one raw HTTP/1.1 request; the status code and body.
 async fn send(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!(
         "{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
+    s.write_all(req.as_bytes()).await.expect("send the head");
+    s.write_all(body).await.expect("send the body");
     let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
+    s.read_to_end(&mut out).await.expect("read the answer");
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text[9..12].parse().unwrap();
+    let status = text[9..12].parse().expect("a status line");
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
     (status, body.unwrap_or_default())
 }
@@ -35,9 +35,9 @@ fn plan(data: &Path, url: &str, binds: &[String]) -> serde_json::Value {
     for b in binds {
         cmd.args(["--bind", b]);
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.output().expect("run sagebox agent plan");
     assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&out.stdout).expect("a JSON plan")
 }
 
 fn agent(plan: Option<&serde_json::Value>, cwd: &Path, script: &str) -> tokio::process::Command {
@@ -54,13 +54,13 @@ fn agent(plan: Option<&serde_json::Value>, cwd: &Path, script: &str) -> tokio::p
 
 fn tar_with_name(name: &str) -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
-    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_gnu_mut().expect("a GNU header").name[..name.len()].copy_from_slice(name.as_bytes());
     h.set_size(1);
     h.set_mode(0o644);
     h.set_cksum();
     let mut b = tar::Builder::new(Vec::new());
-    b.append(&h, &b"x"[..]).unwrap();
-    b.into_inner().unwrap()
+    b.append(&h, &b"x"[..]).expect("append");
+    b.into_inner().expect("finish the tar")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
