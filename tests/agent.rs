@@ -73,6 +73,7 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     std::fs::write(host.join("in/a"), b"hello ").unwrap();
     std::fs::write(host.join("in/sub/c"), b"deep").unwrap();
     std::fs::write(host.join("config.json"), b"{\"k\":1}").unwrap();
+    std::fs::write(host.join("result.txt"), b"before").unwrap();
     let ctr = root.join("ctr");
     std::fs::create_dir_all(&ctr).unwrap();
 
@@ -88,12 +89,13 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
         format!("{h}/in:{c}/in:ro"),
         format!("{h}/out:{c}/out"),
         format!("{h}/config.json:{c}/config/x.json:ro"),
+        format!("{h}/result.txt:{c}/result.txt"),
     ];
     let plan = plan(&data, &url, &binds);
 
     // The program sees its inputs before it starts, and not the plan.
     let script = "[ -f in/a ] && [ -f config/x.json ] && [ -z \"$SAGEBOX_AGENT_PLAN\" ] || exit 9; \
-                  cat in/a in/sub/c config/x.json > out/b; exit 3";
+                  cat in/a in/sub/c config/x.json > out/b; cat result.txt > out/r; echo after > result.txt; exit 3";
     let run = agent(Some(&plan), &ctr, script).output().await.unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(3), "{stderr}");
@@ -105,6 +107,15 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     assert_eq!(
         std::fs::read_to_string(host.join("out/b")).unwrap(),
         "hello deep{\"k\":1}"
+    );
+    // A writable file bind comes in as a file and goes back as one.
+    assert_eq!(
+        std::fs::read_to_string(host.join("out/r")).unwrap(),
+        "before"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("result.txt")).unwrap(),
+        "after\n"
     );
 
     // Tokens: forged, missing, for another path, or read-only for a write, are refused.
