@@ -200,6 +200,13 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
         "late\n"
     );
 
+    // A program a signal ended exits as a shell reports it: 128 + the signal.
+    let run = agent(Some(&plan), &ctr, "kill -KILL $$")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(run.status.code(), Some(137));
+
     // Without a plan the agent is just the program.
     let run = agent(None, &ctr, "exit 4").output().await.unwrap();
     assert_eq!(run.status.code(), Some(4));
