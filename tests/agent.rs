@@ -13,17 +13,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_sagebox");
 
 /// Sends one raw HTTP/1.1 request; the status code and body.
 async fn send(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!(
         "{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
+    s.write_all(req.as_bytes()).await.expect("send the head");
+    s.write_all(body).await.expect("send the body");
     let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
+    s.read_to_end(&mut out).await.expect("read the answer");
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text[9..12].parse().unwrap();
+    let status = text[9..12].parse().expect("a status line");
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
     (status, body.unwrap_or_default())
 }
@@ -35,9 +35,9 @@ fn plan(data: &Path, url: &str, binds: &[String]) -> serde_json::Value {
     for b in binds {
         cmd.args(["--bind", b]);
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.output().expect("run sagebox agent plan");
     assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&out.stdout).expect("a JSON plan")
 }
 
 fn agent(plan: Option<&serde_json::Value>, cwd: &Path, script: &str) -> tokio::process::Command {
@@ -54,13 +54,13 @@ fn agent(plan: Option<&serde_json::Value>, cwd: &Path, script: &str) -> tokio::p
 
 fn tar_with_name(name: &str) -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
-    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_gnu_mut().expect("a GNU header").name[..name.len()].copy_from_slice(name.as_bytes());
     h.set_size(1);
     h.set_mode(0o644);
     h.set_cksum();
     let mut b = tar::Builder::new(Vec::new());
-    b.append(&h, &b"x"[..]).unwrap();
-    b.into_inner().unwrap()
+    b.append(&h, &b"x"[..]).expect("append");
+    b.into_inner().expect("finish the tar")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,6 +73,7 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     std::fs::write(host.join("in/a"), b"hello ").unwrap();
     std::fs::write(host.join("in/sub/c"), b"deep").unwrap();
     std::fs::write(host.join("config.json"), b"{\"k\":1}").unwrap();
+    std::fs::write(host.join("result.txt"), b"before").unwrap();
     let ctr = root.join("ctr");
     std::fs::create_dir_all(&ctr).unwrap();
 
@@ -88,12 +89,13 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
         format!("{h}/in:{c}/in:ro"),
         format!("{h}/out:{c}/out"),
         format!("{h}/config.json:{c}/config/x.json:ro"),
+        format!("{h}/result.txt:{c}/result.txt"),
     ];
     let plan = plan(&data, &url, &binds);
 
     // The program sees its inputs before it starts, and not the plan.
     let script = "[ -f in/a ] && [ -f config/x.json ] && [ -z \"$SAGEBOX_AGENT_PLAN\" ] || exit 9; \
-                  cat in/a in/sub/c config/x.json > out/b; exit 3";
+                  cat in/a in/sub/c config/x.json > out/b; cat result.txt > out/r; echo after > result.txt; exit 3";
     let run = agent(Some(&plan), &ctr, script).output().await.unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(3), "{stderr}");
@@ -105,6 +107,15 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     assert_eq!(
         std::fs::read_to_string(host.join("out/b")).unwrap(),
         "hello deep{\"k\":1}"
+    );
+    // A writable file bind comes in as a file and goes back as one.
+    assert_eq!(
+        std::fs::read_to_string(host.join("out/r")).unwrap(),
+        "before"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("result.txt")).unwrap(),
+        "after\n"
     );
 
     // Tokens: forged, missing, for another path, or read-only for a write, are refused.
@@ -188,6 +199,13 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
         std::fs::read_to_string(host.join("out/late")).unwrap(),
         "late\n"
     );
+
+    // A program a signal ended exits as a shell reports it: 128 + the signal.
+    let run = agent(Some(&plan), &ctr, "kill -KILL $$")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(run.status.code(), Some(137));
 
     // Without a plan the agent is just the program.
     let run = agent(None, &ctr, "exit 4").output().await.unwrap();

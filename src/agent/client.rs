@@ -40,13 +40,35 @@ pub fn empty() -> ReqBody {
         .boxed()
 }
 
+/// Why a request did not succeed: the status sagebox answered, if it answered.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            status: None,
+            message,
+        }
+    }
+}
+
 impl AgentClient {
     /// Sends the request `make` builds (again for each try) and answers a 2xx response; any
     /// other outcome is a message naming the method, URL and what came back.
     pub async fn send(
         &self,
         make: &mut dyn FnMut() -> Result<http::Request<ReqBody>, String>,
-    ) -> Result<http::Response<Incoming>, String> {
+    ) -> Result<http::Response<Incoming>, Failure> {
         let mut waits = BACKOFF_MS.iter();
         loop {
             let req = make()?;
@@ -59,14 +81,17 @@ impl AgentClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let line = first_line(resp.into_body()).await;
-                    return Err(format!("{what}: {status}: {line}"));
+                    return Err(Failure {
+                        status: Some(status.as_u16()),
+                        message: format!("{what}: {status}: {line}"),
+                    });
                 }
                 Err(e) if e.is_connect() => format!("{what}: cannot connect: {}", chain(&e)),
-                Err(e) => return Err(format!("{what}: {}", chain(&e))),
+                Err(e) => return Err(format!("{what}: {}", chain(&e)).into()),
             };
             match waits.next() {
                 Some(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
-                None => return Err(retry),
+                None => return Err(retry.into()),
             }
         }
     }

@@ -133,7 +133,15 @@ fn request(
 
 async fn download(client: &AgentClient, plan: &Plan, bind: &PlannedBind) -> Result<Stats, String> {
     let mut make = || request(http::Method::GET, plan, bind, None, empty());
-    let resp = client.send(&mut make).await?;
+    let resp = match client.send(&mut make).await {
+        Ok(resp) => resp,
+        // An output directory sagebox has not made yet starts empty, as a fresh mount would.
+        Err(e) if e.status == Some(404) && !bind.read_only => {
+            std::fs::create_dir_all(&bind.path).map_err(|e| format!("{}: {e}", bind.path))?;
+            return Ok(Stats::default());
+        }
+        Err(e) => return Err(e.message),
+    };
     let kind = resp
         .headers()
         .get(KIND_HEADER)
@@ -172,7 +180,7 @@ async fn upload(client: &AgentClient, plan: &Plan, bind: &PlannedBind) -> Result
         let body = BodyExt::boxed(http_body_util::StreamBody::new(frames));
         request(http::Method::PUT, plan, bind, Some(kind), body)
     };
-    client.send(&mut make).await?;
+    client.send(&mut make).await.map_err(|e| e.message)?;
     match job {
         Some(handle) => handle
             .await

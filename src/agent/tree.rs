@@ -295,19 +295,25 @@ fn write_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path) -> Result<u64, 
     Ok(bytes)
 }
 
-/// A symlink may point anywhere inside the tree, by a relative target only.
+/// A symlink may point anywhere inside the tree, by a relative target whose `..` all come
+/// first (`../../lib/x`): then no chain of links, each checked where it stands, can resolve
+/// outside, as the directories above a link are never links themselves (see `make_parents`).
 fn check_link(name: &Path, depth: usize, link: &Path) -> Result<(), ExtractError> {
     let mut level = depth as i64;
+    let mut named = false;
     for c in link.components() {
         match c {
-            Component::Normal(_) => level += 1,
+            Component::Normal(_) => {
+                level += 1;
+                named = true;
+            }
             Component::CurDir => {}
-            Component::ParentDir => level -= 1,
-            Component::RootDir | Component::Prefix(_) => level = -1,
+            Component::ParentDir if !named => level -= 1,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => level = -1,
         }
         if level < 0 {
             return Err(ExtractError::Refused(format!(
-                "{}: a symlink to {} points out of the directory",
+                "{}: a symlink to {} points out of the directory (or takes '..' after a name)",
                 show(name),
                 show(link)
             )));

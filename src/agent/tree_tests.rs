@@ -121,6 +121,14 @@ fn hostile_names_are_refused_and_nothing_lands_outside() {
         ("points out", &[("l", Symlink, "../../etc", b"")]),
         ("points out", &[("a/l", Symlink, "../..", b"")]),
         ("points out", &[("l", Symlink, "/etc", b"")]),
+        // each link alone stays inside; followed one through the other, they would not
+        (
+            "points out",
+            &[
+                ("a/up", Symlink, "..", b""),
+                ("a/out", Symlink, "up/..", b""),
+            ],
+        ),
         ("hard links", &[("h", Link, "/etc/passwd", b"")]),
     ];
     for (why, entries) in cases {
@@ -151,7 +159,10 @@ fn hostile_names_are_refused_and_nothing_lands_outside() {
     assert_eq!(std::fs::read(dest.join("l")).unwrap(), b"mine");
     assert!(outside.is_dir());
     // A symlink inside the tree is fine.
-    let tar = raw_tar(&[("d/l", Symlink, "../l", b"")]);
+    let tar = raw_tar(&[
+        ("d/l", Symlink, "../l", b""),
+        ("d/e/m", Symlink, "../../d/./l", b""),
+    ]);
     extract(tar.as_slice(), &dest, Kind::Dir).unwrap();
     assert_eq!(std::fs::read(dest.join("d/l")).unwrap(), b"mine");
 }
