@@ -95,6 +95,8 @@ class Cluster:
 
     def _up(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="sagebox-cluster-"))
+        # who owns it: `sweep()` leaves the clusters of live test processes alone
+        (self._dir / "owner").write_text("%d %s\n" % (os.getpid(), self.tag))
         self._subnet = free_subnet()
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "addr", "add", "%s.1/24" % self._subnet, "dev", self.bridge)
@@ -207,12 +209,49 @@ class Cluster:
             self._registry_proc.wait(timeout=30)
         sweep(self.tag)
         if self._dir:
+            unmount_under(str(self._dir))
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
+def unmount_under(root: str) -> None:
+    """Lazily unmounts what an engine mounted below `root` and left (a killed dockerd leaves its
+    network namespaces' and data root's mounts), deepest first."""
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for point in sorted((p for p in points if p.startswith(root)), key=len, reverse=True):
+        sh("umount", "-l", point, check=False)
+
+
 def sweep(tag: str = "") -> None:
-    """Removes the namespaces, interfaces and firewall rules of the cluster `tag` (all test
-    clusters when empty)."""
+    """Removes the namespaces, interfaces, firewall rules and directory of the cluster `tag`;
+    without a tag, of every cluster whose test process is gone (another test module's cluster
+    may be running beside this one)."""
+    if not tag:
+        for d in Path(tempfile.gettempdir()).glob("sagebox-cluster-*"):
+            try:
+                pid, owned = (d / "owner").read_text().split()
+            except (OSError, ValueError):
+                continue
+            if _alive(int(pid)):
+                continue
+            _sweep_tag(owned)
+            unmount_under(str(d))
+            shutil.rmtree(d, ignore_errors=True)
+        return
+    _sweep_tag(tag)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _sweep_tag(tag: str) -> None:
     prefix = PREFIX + tag
     for ns in sh("ip", "netns", "list", check=False).stdout.split("\n"):
         name = ns.split(" ")[0]

@@ -43,22 +43,21 @@ if tr -d '\n ' < /opt/ml/input/config/hyperparameters.json | grep -q '"mode":"sl
     exec sleep 600
 fi
 hosts=$(tr -d '\n ' < /opt/ml/input/config/resourceconfig.json | sed -n 's/.*"hosts":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
-for h in $hosts; do
-    [ "$h" = "$me" ] && continue
-    n=0
-    until wget -qO /opt/ml/model/peer-$h http://$h:8000/who; do
-        n=$((n+1)); [ $n -gt 240 ] && { echo "train: $h never answered"; exit 3; }; sleep 0.5
+until_fetched() {  # URL FILE: retried for three minutes (the overlay takes a moment to carry)
+    end=$(( $(date +%s) + 180 ))
+    until wget -qO "$2" "$1"; do
+        [ "$(date +%s)" -gt "$end" ] && { echo "train: $1 never answered"; exit 3; }
+        sleep 0.5
     done
+}
+for h in $hosts; do
+    [ "$h" = "$me" ] || until_fetched "http://$h:8000/who" "/opt/ml/model/peer-$h"
 done
 echo "$me $SAGEBOX_NODE" > /opt/ml/model/self-$me
 cp /opt/ml/input/data/train/* /opt/ml/model/
 touch /www/done
 for h in $hosts; do
-    [ "$h" = "$me" ] && continue
-    n=0
-    until wget -qO /dev/null http://$h:8000/done; do
-        n=$((n+1)); [ $n -gt 240 ] && { echo "train: $h never finished"; exit 4; }; sleep 0.5
-    done
+    [ "$h" = "$me" ] || until_fetched "http://$h:8000/done" /dev/null
 done
 sleep 2
 echo "train: done"
@@ -88,7 +87,7 @@ printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nCon
 """
 
 APPLETS = ("sh", "hostname", "mkdir", "httpd", "sed", "tr", "grep", "wget", "cp", "touch", "sleep",
-           "cat", "dd", "nc", "ls", "echo", "printf")
+           "cat", "dd", "nc", "ls", "echo", "printf", "date")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-    EndpointSpec, GenericResourcesInner, GenericResourcesInnerDiscreteResourceSpec, Limit,
+    EndpointSpec, EndpointSpecModeEnum, GenericResourcesInner, GenericResourcesInnerDiscreteResourceSpec, Limit,
     NetworkAttachmentConfig, ResourceObject, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver,
     TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
@@ -91,6 +91,8 @@ pub fn service_spec(spec: &ContainerSpec, placement: &Placement) -> ServiceSpec 
         hosts: Some(vec![format!("{} host.docker.internal", placement.sagebox)]),
         // the agent forwards SIGTERM to the algorithm and uploads what it wrote before exiting
         stop_grace_period: Some(30_000_000_000),
+        // an init as PID 1 reaps what the algorithm leaves behind (the agent is its parent only)
+        init: Some(true),
         ..Default::default()
     };
     let reservations = (placement.gpus > 0).then(|| ResourceObject {
@@ -156,9 +158,11 @@ pub fn service_spec(spec: &ContainerSpec, placement: &Placement) -> ServiceSpec 
             replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
             ..Default::default()
         }),
-        endpoint_spec: (!ports.is_empty()).then(|| EndpointSpec {
-            ports: Some(ports),
-            ..Default::default()
+        // names resolve to the task's own address, as an instance's host name does on
+        // SageMaker (a virtual IP in front would hide which instance answered)
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::DNSRR),
+            ports: (!ports.is_empty()).then_some(ports),
         }),
         ..Default::default()
     }
@@ -228,7 +232,9 @@ mod tests {
         let limits = task.resources.expect("resources").limits.expect("limits");
         assert_eq!(limits.nano_cpus, Some(2_000_000_000));
         assert_eq!(limits.memory_bytes, Some(1 << 30));
-        assert!(s.endpoint_spec.is_none());
+        let endpoint = s.endpoint_spec.expect("endpoint spec");
+        assert_eq!(endpoint.mode, Some(EndpointSpecModeEnum::DNSRR));
+        assert_eq!(endpoint.ports, None);
     }
 
     #[test]
