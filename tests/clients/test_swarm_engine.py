@@ -214,7 +214,7 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
     s3, sm, rt = server.client("s3"), server.client("sagemaker"), server.client("sagemaker-runtime")
     bucket = unique("swarmep")
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tar_gz({"weights": "w42"}))
+    s3.put_object(Bucket=bucket, Key="model.tar.gz", Body=model_tar_gz({"weights": b"w42"}))
     model, config, endpoint = unique("m"), unique("c"), unique("e")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={
         "Image": image, "ModelDataUrl": "s3://%s/model.tar.gz" % bucket})

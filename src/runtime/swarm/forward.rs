@@ -6,7 +6,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
@@ -14,57 +15,98 @@ use tokio::net::{TcpListener, TcpStream};
 pub type Resolve =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<SocketAddr>> + Send>> + Send + Sync>;
 
+/// How often a forwarder asks where its task is now: a task started again elsewhere is found
+/// within this, and the connections to where it was are closed then.
+const FOLLOW: Duration = Duration::from_secs(2);
+/// A known address that does not accept within this is looked up again (a lost node's address
+/// often drops packets instead of refusing them).
+const CONNECT: Duration = Duration::from_secs(3);
+
 /// A listening forwarder; it stops when dropped.
 pub struct Forward {
     pub port: u16,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Forward {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
+
+/// Where connections go now; a change closes the connections made to the old place.
+type Known = Arc<tokio::sync::watch::Sender<Option<SocketAddr>>>;
 
 impl Forward {
     pub async fn start(resolve: Resolve) -> std::io::Result<Forward> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let known: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
-        let task = tokio::spawn(async move {
+        let known: Known = Arc::new(tokio::sync::watch::channel(None).0);
+        let following = tokio::spawn(follow(resolve.clone(), known.clone()));
+        let accepting = tokio::spawn(async move {
             loop {
                 let Ok((inbound, _)) = listener.accept().await else {
                     continue;
                 };
                 let (resolve, known) = (resolve.clone(), known.clone());
                 tokio::spawn(async move {
-                    if let Some(outbound) = connect(&resolve, &known).await {
-                        let (mut a, mut b) = (inbound, outbound);
+                    let Some((outbound, to)) = connect(&resolve, &known).await else {
+                        return;
+                    };
+                    let mut moved = known.subscribe();
+                    let (mut a, mut b) = (inbound, outbound);
+                    tokio::select! {
                         // either side closing ends the pair; errors are the peers' business
-                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
+                        _ = moved.wait_for(|now| *now != Some(to)) => {}
                     }
                 });
             }
         });
-        Ok(Forward { port, task })
+        Ok(Forward {
+            port,
+            tasks: vec![accepting, following],
+        })
     }
 }
 
-/// Connects to the last known address, or to a fresh lookup's when that fails.
-async fn connect(resolve: &Resolve, known: &Mutex<Option<SocketAddr>>) -> Option<TcpStream> {
-    let last = known.lock().ok().and_then(|k| *k);
+/// Looks the task up every `FOLLOW`, publishing where it is.
+async fn follow(resolve: Resolve, known: Known) {
+    loop {
+        if let Some(addr) = resolve().await {
+            known.send_if_modified(|k| {
+                let changed = *k != Some(addr);
+                *k = Some(addr);
+                changed
+            });
+        }
+        tokio::time::sleep(FOLLOW).await;
+    }
+}
+
+/// Connects to the known address, or to a fresh lookup's when that fails.
+async fn connect(resolve: &Resolve, known: &Known) -> Option<(TcpStream, SocketAddr)> {
+    let last = *known.borrow();
     if let Some(addr) = last
-        && let Ok(stream) = TcpStream::connect(addr).await
+        && let Ok(Ok(stream)) = tokio::time::timeout(CONNECT, TcpStream::connect(addr)).await
     {
-        return Some(stream);
+        stream.set_nodelay(true).ok();
+        return Some((stream, addr));
     }
     let addr = resolve().await?;
-    if let Ok(mut k) = known.lock() {
+    known.send_if_modified(|k| {
+        let changed = *k != Some(addr);
         *k = Some(addr);
-    }
-    let stream = TcpStream::connect(addr).await.ok()?;
+        changed
+    });
+    let stream = tokio::time::timeout(CONNECT, TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
     stream.set_nodelay(true).ok();
-    Some(stream)
+    Some((stream, addr))
 }
 
 #[cfg(test)]
@@ -86,7 +128,7 @@ mod tests {
         }
         let (first, first_serving) = answering(b"one").await;
         let (second, _second_serving) = answering(b"two").await;
-        let target = Arc::new(Mutex::new(first));
+        let target = Arc::new(std::sync::Mutex::new(first));
         let t = target.clone();
         let resolve: Resolve = Arc::new(move || {
             let addr = *t.lock().expect("lock");
