@@ -24,7 +24,8 @@ import time
 import pytest
 
 from cluster import Cluster, sh, sweep
-from support import ROLE_ARN, Sagebox, docker_answers, model_tar_gz, sagebox_binary, unique
+from support import (REPO, ROLE_ARN, Sagebox, docker_answers, model_tar_gz, sagebox_binary, sdk_session_on,
+                     unique)
 
 pytestmark = pytest.mark.skipif(not docker_answers() or os.geteuid() != 0,
                                 reason="the cluster needs a Docker engine and root")
@@ -207,6 +208,44 @@ def test_a_two_instance_job_runs_on_two_nodes_talks_over_the_overlay_and_its_mod
     assert (me, peer) == ("algo-1", "algo-2"), files
     # placement: one instance on each worker, and the answer crossed from one node to the other
     assert {my_node, peer_node} == {"node2", "node3"}, files
+
+
+def test_the_sdk_fits_deploys_and_predicts_with_linear_learner_on_the_swarm(server, cluster):
+    """The seed workflow, unchanged, with sagebox's emulator image pushed to the registry and
+    pulled by the nodes."""
+    import numpy as np
+    from sagemaker import image_uris
+    from sagemaker.amazon.common import write_numpy_to_dense_tensor
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.estimator import Estimator
+    from sagemaker.serializers import CSVSerializer
+
+    bucket = unique("swarmsdk")
+    for session in sdk_session_on(server.url, bucket, create_bucket=True):
+        data = np.loadtxt(REPO / "fixtures" / "digits_zero" / "train.csv", delimiter=",", dtype="float32")
+        buf = io.BytesIO()
+        write_numpy_to_dense_tensor(buf, data[:, 1:], data[:, 0])
+        session.boto_session.client("s3").put_object(Bucket=bucket, Key="ll/train/data", Body=buf.getvalue())
+        est = Estimator(image_uri=image_uris.retrieve("linear-learner", "us-east-1"), role=ROLE_ARN,
+                        instance_count=1, instance_type="ml.m5.large", sagemaker_session=session,
+                        output_path="s3://%s/ll/output" % bucket)
+        est.set_hyperparameters(feature_dim=64, predictor_type="binary_classifier", mini_batch_size=100,
+                                epochs=3)
+        est.fit({"train": "s3://%s/ll/train/" % bucket}, logs=False)
+        d = session.describe_training_job(est.latest_training_job.name)
+        assert d["TrainingJobStatus"] == "Completed", (d.get("FailureReason"), server.log_tail())
+        predictor = est.deploy(initial_instance_count=1, instance_type="ml.m5.large",
+                               serializer=CSVSerializer(), deserializer=JSONDeserializer())
+        try:
+            answer = predictor.predict(data[:5, 1:])
+            assert len(answer["predictions"]) == 5, answer
+            assert {p["predicted_label"] for p in answer["predictions"]} <= {0, 1, 0.0, 1.0}, answer
+            # it ran on a worker: the endpoint's service is on the swarm, not on this machine's engine
+            arn = session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)["EndpointArn"]
+            assert set(services_of(cluster, arn).values()) <= {"node2", "node3"}
+            assert services_of(cluster, arn)
+        finally:
+            predictor.delete_endpoint()
 
 
 def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is_routed_around(
