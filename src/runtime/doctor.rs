@@ -77,6 +77,28 @@ async fn container_check(runtime: &Runtime, data_dir: &Path) -> Option<Check> {
     })
 }
 
+/// The swarm this engine belongs to: in use with --engine swarm, a warning without it.
+fn swarm_check(runtime: &Runtime, swarm: &super::engine::SwarmMembership) -> Check {
+    if runtime.options.engine == super::EngineKind::Swarm {
+        check(
+            "swarm",
+            Verdict::Ok,
+            format!(
+                "--engine swarm: jobs and endpoints run as services across the swarm's {} nodes ({} managers); images go to {}, and the nodes reach sagebox at {}",
+                swarm.nodes,
+                swarm.managers,
+                runtime.options.swarm_registry.as_deref().unwrap_or("?"),
+                runtime
+                    .options
+                    .cluster_address
+                    .map_or_else(|| "?".to_string(), |a| a.to_string())
+            ),
+        )
+    } else {
+        check("swarm", Verdict::Warn, swarm.describe())
+    }
+}
+
 pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Check> {
     let mut checks = Vec::new();
     let engine = runtime.engine().await;
@@ -99,24 +121,7 @@ pub async fn run(runtime: &Runtime, data_dir: &Path, bind: SocketAddr) -> Vec<Ch
                 c.facts = serde_json::to_value(&info).unwrap_or_default();
                 checks.push(c);
                 if let Some(swarm) = &info.swarm {
-                    let mut s = if runtime.options.engine == super::EngineKind::Swarm {
-                        check(
-                            "swarm",
-                            Verdict::Ok,
-                            format!(
-                                "--engine swarm: jobs and endpoints run as services across the swarm's {} nodes ({} managers); images go to {}, and the nodes reach sagebox at {}",
-                                swarm.nodes,
-                                swarm.managers,
-                                runtime.options.swarm_registry.as_deref().unwrap_or("?"),
-                                runtime
-                                    .options
-                                    .cluster_address
-                                    .map_or_else(|| "?".to_string(), |a| a.to_string())
-                            ),
-                        )
-                    } else {
-                        check("swarm", Verdict::Warn, swarm.describe())
-                    };
+                    let mut s = swarm_check(runtime, swarm);
                     s.facts = serde_json::to_value(swarm).unwrap_or_default();
                     checks.push(s);
                 }

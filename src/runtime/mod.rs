@@ -253,11 +253,9 @@ impl Runtime {
                 "--engine swarm needs {what} (see the README's \"Running on a Docker Swarm\")"
             ))
         };
-        let registry = self
-            .options
-            .swarm_registry
-            .as_deref()
-            .ok_or_else(|| missing("--swarm-registry HOST:PORT, the registry the nodes pull from"))?;
+        let registry = self.options.swarm_registry.as_deref().ok_or_else(|| {
+            missing("--swarm-registry HOST:PORT, the registry the nodes pull from")
+        })?;
         let registry = registry::registry_address(registry).map_err(EngineError::Other)?;
         let sagebox = self.options.cluster_address.ok_or_else(|| {
             missing("--cluster-address IP, the address of this machine the nodes reach")
@@ -278,7 +276,8 @@ impl Runtime {
             registry,
             sagebox,
         };
-        let engine = swarm::SwarmEngine::connect(settings, local, key, self.api_port.clone()).await?;
+        let engine =
+            swarm::SwarmEngine::connect(settings, local, key, self.api_port.clone()).await?;
         tracing::info!(
             "running containers on the Docker Swarm managed at {} (images from {}, nodes reach sagebox at {})",
             engine::ExecutionEngine::host(&engine),

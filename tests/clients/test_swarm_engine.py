@@ -309,3 +309,14 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
             time.sleep(1)
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
     sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_doctor_says_the_swarm_is_in_use(cluster, tmp_path):
+    proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--bind", "127.0.0.1:0",
+                           "--data-dir", str(tmp_path / "data"), *swarm_args(cluster)],
+                          capture_output=True, text=True, timeout=120)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    swarm = checks["swarm"]
+    assert swarm["verdict"] == "ok", swarm
+    assert "--engine swarm" in swarm["detail"] and cluster.registry in swarm["detail"], swarm
+    assert swarm["facts"]["nodes"] == 3 and swarm["facts"]["role"] == "manager", swarm

@@ -136,7 +136,9 @@ mod tests {
         });
         let fwd = Forward::start(resolve).await.expect("start");
         let read = |port: u16| async move {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+            let mut s = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
             let mut buf = Vec::new();
             s.read_to_end(&mut buf).await.expect("read");
             buf
@@ -144,7 +146,7 @@ mod tests {
         assert_eq!(read(fwd.port).await, b"one");
         // the task moved: the old address stops answering, the lookup names the new one
         first_serving.abort();
-        let _ = first_serving.await;
+        first_serving.await.expect_err("aborted");
         *target.lock().expect("lock") = second;
         assert_eq!(read(fwd.port).await, b"two");
     }

@@ -41,7 +41,9 @@ fn shared_libraries(exe: &std::path::Path) -> Vec<(String, PathBuf)> {
 /// The words that start the agent: through the loader and libraries it brought when it has
 /// them, so the image's own (if any) do not matter.
 pub fn agent_command(libraries: &[(String, PathBuf)]) -> Vec<String> {
-    let loader = libraries.iter().find(|(name, _)| name.starts_with("ld-linux"));
+    let loader = libraries
+        .iter()
+        .find(|(name, _)| name.starts_with("ld-linux"));
     let mut words = match loader {
         Some((name, _)) => vec![
             format!("{AGENT_LIBS}/{name}"),
@@ -262,7 +264,14 @@ mod tests {
         assert_eq!(first.entrypoint_prefix[0], format!("/{loader}"));
         assert_eq!(
             first.entrypoint_prefix[1..],
-            ["--library-path", "/opt/sagebox/lib", "/opt/sagebox/agent", "agent", "exec", "--"]
+            [
+                "--library-path",
+                "/opt/sagebox/lib",
+                "/opt/sagebox/agent",
+                "agent",
+                "exec",
+                "--"
+            ]
         );
         std::fs::remove_file(&first.layer).ok();
         let second = agent_layer(dir.path()).expect("again");

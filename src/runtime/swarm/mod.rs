@@ -158,7 +158,10 @@ impl SwarmEngine {
         value: &str,
     ) -> Result<Vec<bollard::models::Service>, EngineError> {
         let options = bollard::query_parameters::ListServicesOptionsBuilder::default()
-            .filters(&HashMap::from([("label", vec![format!("{label}={value}")])]))
+            .filters(&HashMap::from([(
+                "label",
+                vec![format!("{label}={value}")],
+            )]))
             .build();
         Ok(self.manager.list_services(Some(options)).await?)
     }
@@ -340,9 +343,7 @@ impl ExecutionEngine for SwarmEngine {
         let options = bollard::query_parameters::UpdateServiceOptionsBuilder::default()
             .version(i32::try_from(version).unwrap_or(i32::MAX))
             .build();
-        self.manager
-            .update_service(id, spec, options, None)
-            .await?;
+        self.manager.update_service(id, spec, options, None).await?;
         Ok(())
     }
 
@@ -390,16 +391,11 @@ impl ExecutionEngine for SwarmEngine {
             replicated: Some(bollard::models::ServiceSpecModeReplicated { replicas: Some(0) }),
             ..Default::default()
         });
-        let version = service
-            .version
-            .and_then(|v| v.index)
-            .unwrap_or_default();
+        let version = service.version.and_then(|v| v.index).unwrap_or_default();
         let options = bollard::query_parameters::UpdateServiceOptionsBuilder::default()
             .version(i32::try_from(version).unwrap_or(i32::MAX))
             .build();
-        self.manager
-            .update_service(id, spec, options, None)
-            .await?;
+        self.manager.update_service(id, spec, options, None).await?;
         let deadline = Instant::now() + grace + Duration::from_secs(15);
         while Instant::now() < deadline {
             match self.progress(id).await? {
@@ -508,10 +504,7 @@ impl ExecutionEngine for SwarmEngine {
             .filter_map(|r| std::future::ready(r.ok()))
             .flat_map(|out| {
                 let stderr = matches!(out, bollard::container::LogOutput::StdErr { .. });
-                futures_util::stream::iter(super::docker::parse_log_chunk(
-                    &out.to_string(),
-                    stderr,
-                ))
+                futures_util::stream::iter(super::docker::parse_log_chunk(&out.to_string(), stderr))
             });
         if !follow {
             return lines.boxed();
@@ -520,7 +513,9 @@ impl ExecutionEngine for SwarmEngine {
         // and what it wrote last has had a moment to arrive
         let (engine, service) = (self.clone(), id.to_string());
         let ended = async move {
-            let _ = engine.ended(&service).await;
+            if let Err(e) = engine.ended(&service).await {
+                tracing::debug!("following the logs of {service}: {e}");
+            }
             tokio::time::sleep(Duration::from_millis(1500)).await;
         };
         lines.take_until(Box::pin(ended)).boxed()

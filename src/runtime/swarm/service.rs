@@ -7,10 +7,11 @@ use std::net::IpAddr;
 
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-    EndpointSpec, EndpointSpecModeEnum, GenericResourcesInner, GenericResourcesInnerDiscreteResourceSpec, Limit,
-    NetworkAttachmentConfig, ResourceObject, ServiceSpec, ServiceSpecMode,
-    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver,
-    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    EndpointSpec, EndpointSpecModeEnum, GenericResourcesInner,
+    GenericResourcesInnerDiscreteResourceSpec, Limit, NetworkAttachmentConfig, ResourceObject,
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecLogDriver, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
 };
 
 use crate::runtime::engine::ContainerSpec;
@@ -215,7 +216,10 @@ mod tests {
         );
         let c = task.container_spec.expect("container");
         assert_eq!(c.hostname.as_deref(), Some("algo-2"));
-        assert_eq!(c.command, None, "the image's own entry point (agent laid over it)");
+        assert_eq!(
+            c.command, None,
+            "the image's own entry point (agent laid over it)"
+        );
         assert_eq!(c.args, Some(vec!["train".to_string()]));
         assert_eq!(
             c.hosts,
@@ -255,20 +259,41 @@ mod tests {
         assert_eq!(
             c.command,
             Some(
-                ["/opt/sagebox/agent", "agent", "exec", "--", "python", "serve.py"]
-                    .map(String::from)
-                    .to_vec()
+                [
+                    "/opt/sagebox/agent",
+                    "agent",
+                    "exec",
+                    "--",
+                    "python",
+                    "serve.py"
+                ]
+                .map(String::from)
+                .to_vec()
             )
         );
         assert_eq!(c.args, None);
-        let gpu = &task.resources.expect("r").reservations.expect("res").generic_resources
+        let gpu = &task
+            .resources
+            .expect("r")
+            .reservations
+            .expect("res")
+            .generic_resources
             .expect("generic")[0];
         let discrete = gpu.discrete_resource_spec.as_ref().expect("discrete");
         assert_eq!(discrete.kind.as_deref(), Some("NVIDIA-GPU"));
         assert_eq!(discrete.value, Some(2));
-        let [port] = s.endpoint_spec.expect("ports").ports.expect("p").try_into().expect("one");
+        let [port] = s
+            .endpoint_spec
+            .expect("ports")
+            .ports
+            .expect("p")
+            .try_into()
+            .expect("one");
         assert_eq!(port.target_port, Some(8080));
-        assert_eq!(port.publish_mode, Some(EndpointPortConfigPublishModeEnum::HOST));
+        assert_eq!(
+            port.publish_mode,
+            Some(EndpointPortConfigPublishModeEnum::HOST)
+        );
         assert_eq!(port.published_port, None);
     }
 

@@ -125,10 +125,9 @@ fn judge(task: &Task, state: Option<TaskState>, node: Option<&NodeFacts>) -> Pro
             "the task was rejected{}: {message} (can every node pull the image from the registry? `docker -H <node> pull <image>` shows why not)",
             on(node)
         )),
-        Some(TaskState::ORPHANED) | Some(TaskState::REMOVE) => Progress::Lost(format!(
-            "the task was lost{}: {message}",
-            on(node)
-        )),
+        Some(TaskState::ORPHANED) | Some(TaskState::REMOVE) => {
+            Progress::Lost(format!("the task was lost{}: {message}", on(node)))
+        }
         _ => match node {
             Some(n) if n.down => Progress::Lost(format!(
                 "the node {} it was placed on stopped answering",
@@ -210,15 +209,24 @@ mod tests {
     #[test]
     fn a_task_that_ran_to_the_end_gives_its_exit_code() {
         let t = task(TaskState::COMPLETE, Some(0), None);
-        assert_eq!(judge(&t, Some(TaskState::COMPLETE), Some(&node(false))), Progress::Exited(0));
+        assert_eq!(
+            judge(&t, Some(TaskState::COMPLETE), Some(&node(false))),
+            Progress::Exited(0)
+        );
         let t = task(TaskState::FAILED, Some(3), Some("task: non-zero exit (3)"));
-        assert_eq!(judge(&t, Some(TaskState::FAILED), Some(&node(false))), Progress::Exited(3));
+        assert_eq!(
+            judge(&t, Some(TaskState::FAILED), Some(&node(false))),
+            Progress::Exited(3)
+        );
     }
 
     #[test]
     fn a_running_task_on_a_node_marked_down_is_lost_naming_the_node() {
         let t = task(TaskState::RUNNING, None, None);
-        assert_eq!(judge(&t, Some(TaskState::RUNNING), Some(&node(false))), Progress::Running);
+        assert_eq!(
+            judge(&t, Some(TaskState::RUNNING), Some(&node(false))),
+            Progress::Running
+        );
         match judge(&t, Some(TaskState::RUNNING), Some(&node(true))) {
             Progress::Lost(why) => assert!(why.contains("node2"), "{why}"),
             other => panic!("{other:?}"),
@@ -227,13 +235,23 @@ mod tests {
 
     #[test]
     fn a_rejected_task_says_what_to_check() {
-        let t = task(TaskState::REJECTED, None, Some("No such image: 10.1.2.2:5000/x:1"));
+        let t = task(
+            TaskState::REJECTED,
+            None,
+            Some("No such image: 10.1.2.2:5000/x:1"),
+        );
         match judge(&t, Some(TaskState::REJECTED), Some(&node(false))) {
             Progress::Lost(why) => {
-                assert!(why.contains("No such image") && why.contains("registry"), "{why}")
+                assert!(
+                    why.contains("No such image") && why.contains("registry"),
+                    "{why}"
+                )
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(judge(&t, Some(TaskState::PREPARING), None), Progress::Pending);
+        assert_eq!(
+            judge(&t, Some(TaskState::PREPARING), None),
+            Progress::Pending
+        );
     }
 }
