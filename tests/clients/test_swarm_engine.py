@@ -79,12 +79,13 @@ while read -r line; do
 done
 body=""
 if [ "$len" -gt 0 ]; then body=$(dd bs=1 count="$len" 2>/dev/null); fi
+status="200 OK"
 case "$path" in
     /ping) out="ok";;
     /invocations) out="$SAGEBOX_NODE $(cat /opt/ml/model/weights) $body";;
-    *) out="no";;
+    *) status="404 Not Found"; out="no";;
 esac
-printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "${#out}" "$out"
+printf 'HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$status" "${#out}" "$out"
 """
 
 APPLETS = ("sh", "hostname", "mkdir", "httpd", "sed", "tr", "grep", "wget", "cp", "touch", "sleep",
@@ -271,6 +272,42 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
     answers = [invoke("x%d" % i).split() for i in range(6)]
     assert all(a[1:] == ["w42", "x%d" % i] for i, a in enumerate(answers)), answers
     assert {a[0] for a in answers} == {"node2", "node3"}, answers
+
+    # a batch transform job runs there too, its output back in S3
+    s3.put_object(Bucket=bucket, Key="batch/in.txt", Body=b"row1")
+    transform = unique("t")
+    sm.create_transform_job(
+        TransformJobName=transform, ModelName=model,
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                        "S3Uri": "s3://%s/batch/" % bucket}},
+                        "ContentType": "text/plain"},
+        TransformOutput={"S3OutputPath": "s3://%s/batch-out/" % bucket},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    sm.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=transform, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+    d = sm.describe_transform_job(TransformJobName=transform)
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    out = s3.get_object(Bucket=bucket, Key="batch-out/in.txt.out")["Body"].read().decode().split()
+    assert out[0] in {"node2", "node3"} and out[1:] == ["w42", "row1"], out
+
+    # sagebox restarts: it takes the endpoint's services back by their labels
+    before = services_of(cluster, sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"])
+    server.restart()
+    sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    # taken back once its image is checked in the registry again (seconds: the agent layer is
+    # made again by the new process)
+    deadline = time.time() + 120
+    while True:
+        try:
+            invoke("first")
+            break
+        except rt.exceptions.ValidationError:
+            assert time.time() < deadline, server.log_tail()
+            time.sleep(0.5)
+    answers = [invoke("y%d" % i).split() for i in range(6)]
+    assert {a[0] for a in answers} == {"node2", "node3"}, answers
+    assert services_of(cluster, sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]) == before
 
     # a job sleeping on one worker; that worker's engine is then killed
     job = unique("swarmlost")
