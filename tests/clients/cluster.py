@@ -271,3 +271,26 @@ def _sweep_tag(tag: str) -> None:
     for rule in rules:
         if rule.startswith("-A DOCKER-USER -i %s" % prefix):
             sh("iptables", *rule.replace("-A", "-D", 1).split(), check=False)
+
+
+def busybox_image(workdir: Path, reference: str, applets, scripts=None, dirs=("tmp",)) -> str:
+    """Imports an image into this machine's engine whose whole root filesystem is Debian's
+    static busybox (`applets` linked to it in /bin) and `scripts` (name -> text, executable in
+    /bin): no libc, no shell but busybox's."""
+    busybox = shutil.which("busybox")
+    if not busybox:
+        raise RuntimeError("the cluster tests need Debian's busybox-static: `apt-get install busybox-static`")
+    rootfs = workdir / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    for d in dirs:
+        (rootfs / d).mkdir()
+    shutil.copy(busybox, rootfs / "bin" / "busybox")
+    for applet in applets:
+        os.symlink("busybox", rootfs / "bin" / applet)
+    for name, text in (scripts or {}).items():
+        (rootfs / "bin" / name).write_text(text)
+        (rootfs / "bin" / name).chmod(0o755)
+    archive = workdir / "rootfs.tar"
+    sh("tar", "-C", str(rootfs), "-cf", str(archive), ".")
+    sh("docker", "import", "--change", "ENV PATH=/bin", str(archive), reference)
+    return reference

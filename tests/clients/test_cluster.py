@@ -10,13 +10,12 @@ registry as the README documents it, overlay networking across nodes, and a clea
 
 import json
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from cluster import PREFIX, Cluster, sh, sweep
+from cluster import PREFIX, Cluster, busybox_image, sh, sweep
 from support import docker_answers, sagebox_binary, unique
 
 pytestmark = pytest.mark.skipif(not docker_answers() or os.geteuid() != 0,
@@ -37,18 +36,8 @@ def cluster():
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """A runnable image made here: Debian's static busybox as the whole root filesystem."""
-    busybox = shutil.which("busybox")
-    assert busybox, "the cluster test needs Debian's busybox-static: `apt-get install busybox-static`"
-    rootfs = tmp_path_factory.mktemp("busybox") / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    (rootfs / "www").mkdir()
-    shutil.copy(busybox, rootfs / "bin" / "busybox")
-    for applet in ("sh", "httpd", "wget", "hostname", "nslookup", "sleep", "cat"):
-        os.symlink("busybox", rootfs / "bin" / applet)
-    archive = rootfs.parent / "rootfs.tar"
-    sh("tar", "-C", str(rootfs), "-cf", str(archive), ".")
-    reference = "sagebox-test/%s:1" % unique("busybox")
-    sh("docker", "import", "--change", "ENV PATH=/bin", str(archive), reference)
+    reference = busybox_image(tmp_path_factory.mktemp("busybox"), "sagebox-test/%s:1" % unique("busybox"),
+                              ("sh", "httpd", "wget", "hostname", "nslookup", "sleep", "cat"), dirs=("www",))
     yield reference
     sh("docker", "rmi", "-f", reference, check=False)
 

@@ -16,14 +16,13 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import time
 
 import pytest
 
-from cluster import Cluster, sh, sweep
+from cluster import Cluster, busybox_image, sh, sweep
 from support import (REPO, ROLE_ARN, Sagebox, docker_answers, model_tar_gz, sagebox_binary, sdk_session_on,
                      unique)
 
@@ -106,21 +105,8 @@ def cluster():
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """A BYO image made here: Debian's static busybox with the scripts above, nothing else."""
-    busybox = shutil.which("busybox")
-    assert busybox, "the cluster test needs Debian's busybox-static: `apt-get install busybox-static`"
-    rootfs = tmp_path_factory.mktemp("swarm-image") / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    (rootfs / "tmp").mkdir()
-    shutil.copy(busybox, rootfs / "bin" / "busybox")
-    for applet in APPLETS:
-        os.symlink("busybox", rootfs / "bin" / applet)
-    for name, text in (("train", TRAIN), ("serve", SERVE), ("answer", ANSWER)):
-        (rootfs / "bin" / name).write_text(text)
-        (rootfs / "bin" / name).chmod(0o755)
-    archive = rootfs.parent / "rootfs.tar"
-    sh("tar", "-C", str(rootfs), "-cf", str(archive), ".")
-    reference = "sagebox-test/%s:1" % unique("swarm")
-    sh("docker", "import", "--change", "ENV PATH=/bin", str(archive), reference)
+    reference = busybox_image(tmp_path_factory.mktemp("swarm-image"), "sagebox-test/%s:1" % unique("swarm"),
+                              APPLETS, {"train": TRAIN, "serve": SERVE, "answer": ANSWER})
     yield reference
     sh("docker", "rmi", "-f", reference, check=False)
 

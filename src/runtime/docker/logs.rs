@@ -13,16 +13,8 @@ impl DockerEngine {
     /// exits. `since` (epoch seconds; 0: from the start) skips what was written before it
     /// (re-attaching after a restart).
     pub fn logs(&self, id: &str, follow: bool, since: i64) -> BoxStream<'static, LogLine> {
-        let options = LogsOptionsBuilder::default()
-            .follow(follow)
-            .since(i32::try_from(since).unwrap_or(i32::MAX))
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .tail("all")
-            .build();
         self.docker
-            .logs(id, Some(options))
+            .logs(id, Some(log_options(follow, since)))
             .take_while(|r| std::future::ready(r.is_ok()))
             .filter_map(|r| std::future::ready(r.ok()))
             .flat_map(|out| {
@@ -31,6 +23,19 @@ impl DockerEngine {
             })
             .boxed()
     }
+}
+
+/// Both streams, timestamped, from `since` (epoch seconds), following or not: a container's
+/// (or, on a swarm, a service's) output as sagebox reads it.
+pub fn log_options(follow: bool, since: i64) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::default()
+        .follow(follow)
+        .since(i32::try_from(since).unwrap_or(i32::MAX))
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .tail("all")
+        .build()
 }
 
 /// A chunk of `docker logs --timestamps` output: one or more `<RFC3339Nano> <text>\n` lines.

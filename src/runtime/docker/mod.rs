@@ -6,7 +6,7 @@
 
 mod containers;
 mod logs;
-pub use logs::parse_chunk as parse_log_chunk;
+pub use logs::{log_options, parse_chunk as parse_log_chunk};
 mod networks;
 pub mod paths;
 mod spec;

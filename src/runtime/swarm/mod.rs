@@ -152,6 +152,33 @@ impl SwarmEngine {
         }
     }
 
+    /// Updates the service to `replicas` (0 stops its task, 1 with a forced update runs a new
+    /// one), with `tweak` applied to its task template.
+    async fn scale(
+        &self,
+        id: &str,
+        service: bollard::models::Service,
+        replicas: i64,
+        tweak: impl FnOnce(&mut bollard::models::TaskSpec),
+    ) -> Result<(), EngineError> {
+        let mut spec = service.spec.unwrap_or_default();
+        if let Some(task) = spec.task_template.as_mut() {
+            tweak(task);
+        }
+        spec.mode = Some(bollard::models::ServiceSpecMode {
+            replicated: Some(bollard::models::ServiceSpecModeReplicated {
+                replicas: Some(replicas),
+            }),
+            ..Default::default()
+        });
+        let version = service.version.and_then(|v| v.index).unwrap_or_default();
+        let options = bollard::query_parameters::UpdateServiceOptionsBuilder::default()
+            .version(i32::try_from(version).unwrap_or(i32::MAX))
+            .build();
+        self.manager.update_service(id, spec, options, None).await?;
+        Ok(())
+    }
+
     async fn labelled_services(
         &self,
         label: &str,
@@ -331,20 +358,10 @@ impl ExecutionEngine for SwarmEngine {
     /// it ran on may be gone).
     async fn start(&self, id: &str) -> Result<(), EngineError> {
         let service = self.manager.inspect_service(id, None).await?;
-        let mut spec = service.spec.unwrap_or_default();
-        if let Some(task) = spec.task_template.as_mut() {
+        self.scale(id, service, 1, |task| {
             task.force_update = Some(task.force_update.unwrap_or(0) + 1);
-        }
-        spec.mode = Some(bollard::models::ServiceSpecMode {
-            replicated: Some(bollard::models::ServiceSpecModeReplicated { replicas: Some(1) }),
-            ..Default::default()
-        });
-        let version = service.version.and_then(|v| v.index).unwrap_or_default();
-        let options = bollard::query_parameters::UpdateServiceOptionsBuilder::default()
-            .version(i32::try_from(version).unwrap_or(i32::MAX))
-            .build();
-        self.manager.update_service(id, spec, options, None).await?;
-        Ok(())
+        })
+        .await
     }
 
     async fn start_if_created(&self, _id: &str) -> Result<(), EngineError> {
@@ -379,23 +396,12 @@ impl ExecutionEngine for SwarmEngine {
         if self.progress(id).await?.is_some_and(|p| p.ended()) {
             return Ok(());
         }
-        let mut spec = service.spec.unwrap_or_default();
-        if let Some(c) = spec
-            .task_template
-            .as_mut()
-            .and_then(|t| t.container_spec.as_mut())
-        {
-            c.stop_grace_period = Some(grace.as_nanos() as i64);
-        }
-        spec.mode = Some(bollard::models::ServiceSpecMode {
-            replicated: Some(bollard::models::ServiceSpecModeReplicated { replicas: Some(0) }),
-            ..Default::default()
-        });
-        let version = service.version.and_then(|v| v.index).unwrap_or_default();
-        let options = bollard::query_parameters::UpdateServiceOptionsBuilder::default()
-            .version(i32::try_from(version).unwrap_or(i32::MAX))
-            .build();
-        self.manager.update_service(id, spec, options, None).await?;
+        self.scale(id, service, 0, |task| {
+            if let Some(c) = task.container_spec.as_mut() {
+                c.stop_grace_period = Some(grace.as_nanos() as i64);
+            }
+        })
+        .await?;
         let deadline = Instant::now() + grace + Duration::from_secs(15);
         while Instant::now() < deadline {
             match self.progress(id).await? {
@@ -489,14 +495,7 @@ impl ExecutionEngine for SwarmEngine {
     }
 
     fn logs(&self, id: &str, follow: bool, since: i64) -> BoxStream<'static, LogLine> {
-        let options = bollard::query_parameters::LogsOptionsBuilder::default()
-            .follow(follow)
-            .since(i32::try_from(since).unwrap_or(i32::MAX))
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .tail("all")
-            .build();
+        let options = super::docker::log_options(follow, since);
         let lines = self
             .manager
             .service_logs(id, Some(options))
