@@ -92,6 +92,7 @@ bench: release $(VENV)/.ok
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/callgrind.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/training.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/hosting.py
+	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/swarm.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/waits.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/framework.py
 	SAGEBOX_BIN=$(CURDIR)/target/release/sagebox $(PY) tests/bench/tuning.py

@@ -26,6 +26,31 @@ pub struct GpuReport {
     pub unavailable_reason: Option<String>,
 }
 
+/// The GPUs of a swarm's nodes ((hostname, count) each) as one report: a device per GPU, named
+/// by its node, or why there is none.
+pub fn swarm_report(nodes: &[(String, u32)]) -> GpuReport {
+    let devices: Vec<GpuDevice> = nodes
+        .iter()
+        .flat_map(|(host, n)| (0..*n).map(move |i| (host.clone(), i)))
+        .enumerate()
+        .map(|(index, (host, i))| GpuDevice {
+            index: index as u32,
+            name: format!("GPU {i} of swarm node {host}"),
+            uuid: format!("swarm-{host}-{i}"),
+            memory_total: 0,
+        })
+        .collect();
+    let unavailable_reason = devices.is_empty().then(|| {
+        "no node of the swarm advertises GPUs (`node-generic-resources` with NVIDIA-GPU in its daemon.json)".to_string()
+    });
+    GpuReport {
+        devices,
+        driver_version: None,
+        cuda_version: None,
+        unavailable_reason,
+    }
+}
+
 /// Asks NVML. Every failure means "no GPUs", with the reason kept for `doctor` and job errors.
 pub fn detect() -> GpuReport {
     let nvml = match nvml_wrapper::Nvml::init() {
@@ -117,6 +142,9 @@ pub enum GpuError {
 pub struct GpuPool {
     report: GpuReport,
     sharing: bool,
+    /// The GPUs are a swarm's nodes': the pool only counts, and the swarm engine decides
+    /// whether a node can hold an instance (naming the nodes when none can).
+    swarm: bool,
     /// device uuid → owner
     in_use: HashMap<String, String>,
 }
@@ -169,10 +197,19 @@ impl GpuGrant {
 }
 
 impl GpuPool {
+    /// The pool of a swarm's GPUs (`swarm_report`): a grant is as many placeholders as asked.
+    pub fn for_swarm(report: GpuReport) -> GpuPool {
+        GpuPool {
+            swarm: true,
+            ..GpuPool::new(report, true)
+        }
+    }
+
     pub fn new(report: GpuReport, sharing: bool) -> GpuPool {
         GpuPool {
             report,
             sharing,
+            swarm: false,
             in_use: HashMap::new(),
         }
     }
@@ -195,6 +232,17 @@ impl GpuPool {
     ) -> Result<GpuGrant, GpuError> {
         if wanted == 0 {
             return Ok(GpuGrant::default());
+        }
+        if self.swarm {
+            let devices = (0..wanted)
+                .map(|i| GpuDevice {
+                    index: i,
+                    name: "a GPU of a swarm node".into(),
+                    uuid: format!("swarm-gpu-{i}"),
+                    memory_total: 0,
+                })
+                .collect();
+            return Ok(GpuGrant { devices });
         }
         let have = self.report.devices.len() as u32;
         if have == 0 {
@@ -255,6 +303,22 @@ impl GpuPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_swarms_gpus_are_one_pool_named_by_node_or_a_reason() {
+        let report = swarm_report(&[("node1".into(), 0), ("node3".into(), 2)]);
+        let names: Vec<&str> = report.devices.iter().map(|d| d.uuid.as_str()).collect();
+        assert_eq!(names, ["swarm-node3-0", "swarm-node3-1"]);
+        assert_eq!(report.unavailable_reason, None);
+        // the swarm engine decides per instance; the pool only counts
+        let grant = GpuPool::for_swarm(report)
+            .allocate("job", "ml.p3.8xlarge", 4)
+            .expect("counted");
+        assert_eq!(grant.devices.len(), 4);
+        let none = swarm_report(&[("node1".into(), 0)]);
+        assert!(none.devices.is_empty());
+        assert!(none.unavailable_reason.expect("reason").contains("node-generic-resources"));
+    }
 
     fn report(n: u32) -> GpuReport {
         GpuReport {

@@ -278,6 +278,13 @@ impl Runtime {
         };
         let engine =
             swarm::SwarmEngine::connect(settings, local, key, self.api_port.clone()).await?;
+        // the GPUs are the nodes', not this machine's: the pool stands for the swarm's and only
+        // counts (the swarm queues a task until a node has its GPUs free), and `run` refuses
+        // an instance no node can hold, naming what the nodes offer
+        let nodes = engine.gpu_nodes().await.unwrap_or_default();
+        if let Ok(mut pool) = self.gpus.lock() {
+            *pool = GpuPool::for_swarm(gpu::swarm_report(&nodes));
+        }
         tracing::info!(
             "running containers on the Docker Swarm managed at {} (images from {}, nodes reach sagebox at {})",
             engine::ExecutionEngine::host(&engine),

@@ -66,6 +66,9 @@ class Cluster:
     """`up()` builds it; `down()` removes it. `nodes[0]` is the manager."""
 
     size: int = 3
+    # GPUs a node advertises as `NVIDIA-GPU` generic resources (node name -> count), as a GPU
+    # node's daemon.json does; no device is behind them here
+    gpus: dict = field(default_factory=dict)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     nodes: list[Node] = field(default_factory=list)
     registry: str = ""  # host:port the nodes (and this host) reach the registry at
@@ -160,7 +163,12 @@ class Cluster:
         node.root.mkdir(parents=True)
         config = node.root / "daemon.json"
         # its own config file: the host's /etc/docker/daemon.json names the host's data root
-        config.write_text(json.dumps({"insecure-registries": [self.registry], "storage-driver": "vfs"}))
+        settings = {"insecure-registries": [self.registry], "storage-driver": "vfs"}
+        if self.gpus.get(node.name):
+            # a count (discrete): the swarm (20.10) rejects a task on a node whose named GPUs
+            # it assigned ("assigned node no longer meets constraints")
+            settings["node-generic-resources"] = ["NVIDIA-GPU=%d" % self.gpus[node.name]]
+        config.write_text(json.dumps(settings))
         cmd = ["nsenter", "--net=/var/run/netns/%s" % node.netns, "unshare", "--uts", "sh", "-c",
                'hostname "$0" && exec dockerd "$@"', node.name,
                "--config-file", str(config), "--data-root", str(node.root / "data"),

@@ -42,6 +42,10 @@ if tr -d '\n ' < /opt/ml/input/config/hyperparameters.json | grep -q '"mode":"sl
     echo "train: sleeping"
     exec sleep 600
 fi
+if tr -d '\n ' < /opt/ml/input/config/hyperparameters.json | grep -q '"mode":"gpus"'; then
+    env | grep -E '^(DOCKER_RESOURCE_|SM_NUM_GPUS)' | sort
+    exit 0
+fi
 hosts=$(tr -d '\n ' < /opt/ml/input/config/resourceconfig.json | sed -n 's/.*"hosts":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
 until_fetched() {  # URL FILE: retried for three minutes (the overlay takes a moment to carry)
     end=$(( $(date +%s) + 180 ))
@@ -88,13 +92,13 @@ printf 'HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnect
 """
 
 APPLETS = ("sh", "hostname", "mkdir", "httpd", "sed", "tr", "grep", "wget", "cp", "touch", "sleep",
-           "cat", "dd", "nc", "ls", "echo", "printf", "date")
+           "cat", "dd", "nc", "ls", "echo", "printf", "date", "env", "sort")
 
 
 @pytest.fixture(scope="module")
 def cluster():
     sweep()
-    c = Cluster(size=3).up()
+    c = Cluster(size=3, gpus={"node3": 2}).up()
     manager = c.nodes[0]
     # tasks go to the workers: the manager schedules, and a killed worker leaves the swarm alive
     manager.docker("node", "update", "--availability", "drain", manager.name)
@@ -332,6 +336,36 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
             time.sleep(1)
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
     sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_gpu_instances_reserve_the_gpus_a_node_advertises(server, cluster, image):
+    """node3 advertises two GPUs (generic resources): a one-GPU instance lands there with
+    SM_NUM_GPUS; an instance asking four fails at once with what the nodes offer."""
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    bucket = unique("swarmgpu")
+    s3.create_bucket(Bucket=bucket)
+
+    def start(name, instance_type):
+        sm.create_training_job(
+            TrainingJobName=name, RoleArn=ROLE_ARN, HyperParameters={"mode": "gpus"},
+            AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
+            ResourceConfig={"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 600})
+
+    one, four = unique("gpu1"), unique("gpu4")
+    start(one, "ml.g4dn.xlarge")
+    start(four, "ml.p3.8xlarge")
+    d = wait_job(sm, one)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    log = job_log(server, one)
+    assert "SM_NUM_GPUS=1" in log, log
+    # the only node with GPUs took it (the swarm reserved one of its two)
+    assert "train: algo-1 on node3" in log, log
+    d = wait_job(sm, four)
+    assert d["TrainingJobStatus"] == "Failed", d
+    assert "no node of the swarm has 4 GPUs" in d["FailureReason"], d["FailureReason"]
+    assert "node3: 2" in d["FailureReason"], d["FailureReason"]
 
 
 def test_doctor_says_the_swarm_is_in_use(cluster, tmp_path):

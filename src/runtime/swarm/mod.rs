@@ -179,6 +179,66 @@ impl SwarmEngine {
         Ok(())
     }
 
+    /// The GPUs each ready node advertises (`NVIDIA-GPU` generic resources): (hostname, count).
+    pub async fn gpu_nodes(&self) -> Result<Vec<(String, u32)>, EngineError> {
+        let nodes = self
+            .manager
+            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+            .await?;
+        Ok(nodes
+            .into_iter()
+            .filter(|n| {
+                n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY)
+            })
+            .map(|n| {
+                let description = n.description.unwrap_or_default();
+                let gpus = description
+                    .resources
+                    .and_then(|r| r.generic_resources)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|g| {
+                        let discrete = g
+                            .discrete_resource_spec
+                            .as_ref()
+                            .filter(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE))
+                            .and_then(|d| d.value)
+                            .unwrap_or(0);
+                        let named = g
+                            .named_resource_spec
+                            .as_ref()
+                            .is_some_and(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE));
+                        u32::try_from(discrete).unwrap_or(0) + u32::from(named)
+                    })
+                    .sum();
+                (description.hostname.unwrap_or_default(), gpus)
+            })
+            .collect())
+    }
+
+    /// Refuses an instance that asks more GPUs than any node advertises (the swarm would keep
+    /// its task pending for ever).
+    async fn check_gpus(&self, wanted: u32) -> Result<(), EngineError> {
+        let nodes = self.gpu_nodes().await?;
+        if nodes.iter().any(|(_, n)| *n >= wanted) {
+            return Ok(());
+        }
+        let have = nodes
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(h, n)| format!("{h}: {n}"))
+            .collect::<Vec<_>>();
+        Err(EngineError::Other(format!(
+            "no node of the swarm has {wanted} GPUs for one instance ({}); a node offers its GPUs as `node-generic-resources` [\"{}=GPU-<uuid>\", …] in its daemon.json (see the README)",
+            if have.is_empty() {
+                "no node advertises any".to_string()
+            } else {
+                format!("the nodes advertise {}", have.join(", "))
+            },
+            service::GPU_RESOURCE
+        )))
+    }
+
     async fn labelled_services(
         &self,
         label: &str,
@@ -334,6 +394,10 @@ impl ExecutionEngine for SwarmEngine {
     }
 
     async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let gpus = u32::try_from(spec.gpus.devices.len()).unwrap_or(u32::MAX);
+        if gpus > 0 {
+            self.check_gpus(gpus).await?;
+        }
         let plan = self.plan_env(spec);
         let agent = self
             .pushed
@@ -344,7 +408,7 @@ impl ExecutionEngine for SwarmEngine {
         let placement = service::Placement {
             sagebox: self.settings.sagebox,
             plan: plan.as_ref().map(|(k, v)| (*k, v.clone())),
-            gpus: spec.gpus.devices.len() as u32,
+            gpus,
             agent,
         };
         let service = service::service_spec(spec, &placement);

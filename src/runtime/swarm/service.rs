@@ -76,6 +76,10 @@ pub fn service_spec(spec: &ContainerSpec, placement: &Placement) -> ServiceSpec 
     }
     // the swarm fills the template in: an algorithm (and its log) can say where it runs
     env.push(format!("{NODE_ENV}={{{{.Node.Hostname}}}}"));
+    if placement.gpus > 0 {
+        // which GPUs the node gave the task is in DOCKER_RESOURCE_NVIDIA-GPU, set by the node
+        env.push(format!("SM_NUM_GPUS={}", placement.gpus));
+    }
     // the agent goes in front of a replaced entry point too; with the image's own, it is in the
     // image's entry point already (laid over it when the image was pushed)
     let command = spec
