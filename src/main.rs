@@ -40,6 +40,10 @@ enum Command {
         /// Print the checks as JSON.
         #[arg(long)]
         json: bool,
+        /// Check one engine as a node of the swarm instead (unix:///path or tcp://host:port):
+        /// in a swarm, pulling from --swarm-registry, its GPUs.
+        #[arg(long, value_name = "HOST")]
+        node: Option<String>,
     },
     /// Build and list the emulator images (built-in algorithms, frameworks, Jupyter).
     Images {
@@ -232,7 +236,7 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
-        Command::Doctor { config, json } => block_on(doctor(config, json)),
+        Command::Doctor { config, json, node } => block_on(doctor(config, json, node)),
         Command::Images { command } => match command {
             ImagesCommand::Build(b) => block_on(images_build(b)),
             ImagesCommand::Push(p) => block_on(images_push(p)),
@@ -376,12 +380,21 @@ fn open_runtime(config: &Config) -> Result<Runtime, std::process::ExitCode> {
     Ok(Runtime::new(config.runtime.clone(), "cli".into()))
 }
 
-async fn doctor(config: Config, json: bool) -> std::process::ExitCode {
-    let runtime = match open_runtime(&config) {
-        Ok(r) => r,
-        Err(code) => return code,
+async fn doctor(config: Config, json: bool, node: Option<String>) -> std::process::ExitCode {
+    let checks = if let Some(node) = node {
+        let registry = config
+            .runtime
+            .swarm_registry
+            .as_deref()
+            .and_then(|r| sagebox::runtime::registry::registry_address(r).ok());
+        sagebox::runtime::swarm::node::checks(&node, registry.as_deref()).await
+    } else {
+        let runtime = match open_runtime(&config) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        doctor::run(&runtime, &config.data_dir, config.bind).await
     };
-    let checks = doctor::run(&runtime, &config.data_dir, config.bind).await;
     if json {
         let out = serde_json::json!({ "ok": !doctor::blocking(&checks), "checks": checks });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

@@ -33,7 +33,7 @@ pub struct Check {
     pub facts: serde_json::Value,
 }
 
-fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
+pub(crate) fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
     Check {
         name,
         verdict,

@@ -377,3 +377,24 @@ def test_doctor_says_the_swarm_is_in_use(cluster, tmp_path):
     assert swarm["verdict"] == "ok", swarm
     assert "--engine swarm" in swarm["detail"] and cluster.registry in swarm["detail"], swarm
     assert swarm["facts"]["nodes"] == 3 and swarm["facts"]["role"] == "manager", swarm
+
+
+def test_doctor_checks_a_node(cluster, tmp_path):
+    """`doctor --node`: node3 is a worker that pulls from the registry and offers 2 GPUs (no
+    nvidia runtime here, said as a warning); a registry the node does not list fails."""
+    def doctor(node, registry):
+        proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--node", node.socket,
+                               "--swarm-registry", registry, "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=120)
+        return proc.returncode, {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+
+    code, checks = doctor(cluster.nodes[2], cluster.registry)
+    assert code == 0, checks
+    assert checks["node"]["verdict"] == "ok" and "node3" in checks["node"]["detail"], checks
+    assert "worker" in checks["node"]["detail"], checks
+    assert checks["registry"]["verdict"] == "ok", checks
+    assert checks["gpus"]["verdict"] == "warn" and "offers 2 GPUs" in checks["gpus"]["detail"], checks
+    code, checks = doctor(cluster.nodes[1], "10.0.0.9:5000")
+    assert code != 0 and checks["registry"]["verdict"] == "fail", checks
+    assert "insecure-registries" in checks["registry"]["detail"], checks
+    assert checks["gpus"]["verdict"] == "ok" and "offers no GPUs" in checks["gpus"]["detail"], checks

@@ -7,6 +7,7 @@
 
 pub mod forward;
 pub mod images;
+pub mod node;
 pub mod service;
 pub mod tasks;
 
