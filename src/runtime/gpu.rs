@@ -317,7 +317,11 @@ mod tests {
         assert_eq!(grant.devices.len(), 4);
         let none = swarm_report(&[("node1".into(), 0)]);
         assert!(none.devices.is_empty());
-        assert!(none.unavailable_reason.expect("reason").contains("node-generic-resources"));
+        assert!(
+            none.unavailable_reason
+                .expect("reason")
+                .contains("node-generic-resources")
+        );
     }
 
     fn report(n: u32) -> GpuReport {
