@@ -7,10 +7,15 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
 - a 2-instance training job: algo-1 and algo-2 land on different nodes (each says where it
   runs), fetch each other's answer over the job's overlay network, and algo-1's model (with the
   channel's data) arrives in sagebox's S3 as model.tar.gz;
+- the SDK v2 seed workflow (Linear Learner fit, deploy, predict), the emulator image pushed;
+- GPU instances go to the node that advertises GPUs (generic resources), and one asking more
+  than any node has fails at once; a processing job's input and output travel through the agent;
+  `doctor` with --engine swarm, and `doctor --node`;
 - an endpoint with 2 instances on the two workers answers InvokeEndpoint from both, with the
-  model's file that the agent brought; then one worker's engine is killed: a training job running
-  there fails with a reason that names the node, and the endpoint keeps answering from the
-  instance sagebox starts again on the node that is left;
+  model's file that the agent brought, runs a batch transform, and is taken back after a sagebox
+  restart; then one worker's engine is killed (last): a training job running there fails with a
+  reason that names the node, and the endpoint keeps answering from the instance sagebox starts
+  again on the node that is left;
 - everything is removed at the end (`sagebox purge` with the same engine settings)."""
 
 import io
@@ -239,6 +244,100 @@ def test_the_sdk_fits_deploys_and_predicts_with_linear_learner_on_the_swarm(serv
             predictor.delete_endpoint()
 
 
+def test_gpu_instances_reserve_the_gpus_a_node_advertises(server, cluster, image):
+    """node3 advertises two GPUs (generic resources): a one-GPU instance lands there with
+    SM_NUM_GPUS; an instance asking four fails at once with what the nodes offer."""
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    bucket = unique("swarmgpu")
+    s3.create_bucket(Bucket=bucket)
+
+    def start(name, instance_type):
+        sm.create_training_job(
+            TrainingJobName=name, RoleArn=ROLE_ARN, HyperParameters={"mode": "gpus"},
+            AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
+            ResourceConfig={"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 600})
+
+    one, four = unique("gpu1"), unique("gpu4")
+    start(one, "ml.g4dn.xlarge")
+    start(four, "ml.p3.8xlarge")
+    d = wait_job(sm, one)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    log = job_log(server, one)
+    assert "SM_NUM_GPUS=1" in log, log
+    # the only node with GPUs took it (the swarm reserved one of its two)
+    assert "train: algo-1 on node3" in log, log
+    d = wait_job(sm, four)
+    assert d["TrainingJobStatus"] == "Failed", d
+    assert "no node of the swarm has 4 GPUs" in d["FailureReason"], d["FailureReason"]
+    assert "node3: 2" in d["FailureReason"], d["FailureReason"]
+
+
+def test_a_processing_job_runs_on_the_swarm_with_its_inputs_and_outputs_carried(server, cluster, image):
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    bucket = unique("swarmproc")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in/a.txt", Body=b"alpha")
+    name = unique("swarmproc")
+    sm.create_processing_job(
+        ProcessingJobName=name, RoleArn=ROLE_ARN,
+        AppSpecification={"ImageUri": image, "ContainerEntrypoint": [
+            "sh", "-c", 'echo "$SAGEBOX_NODE $(cat /opt/ml/processing/input/a.txt)" > /opt/ml/processing/output/b.txt']},
+        ProcessingInputs=[{"InputName": "data", "S3Input": {
+            "S3Uri": "s3://%s/in/" % bucket, "LocalPath": "/opt/ml/processing/input",
+            "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "result", "S3Output": {
+            "S3Uri": "s3://%s/out/" % bucket, "LocalPath": "/opt/ml/processing/output",
+            "S3UploadMode": "EndOfJob"}}]},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                               "VolumeSizeInGB": 1}},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    deadline = time.time() + 600
+    while True:
+        d = sm.describe_processing_job(ProcessingJobName=name)
+        if d["ProcessingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            break
+        assert time.time() < deadline, d
+        time.sleep(1)
+    assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
+    node, word = s3.get_object(Bucket=bucket, Key="out/b.txt")["Body"].read().decode().split()
+    assert node in {"node2", "node3"} and word == "alpha"
+
+
+def test_doctor_says_the_swarm_is_in_use(cluster, tmp_path):
+    proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--bind", "127.0.0.1:0",
+                           "--data-dir", str(tmp_path / "data"), *swarm_args(cluster)],
+                          capture_output=True, text=True, timeout=120)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    swarm = checks["swarm"]
+    assert swarm["verdict"] == "ok", swarm
+    assert "--engine swarm" in swarm["detail"] and cluster.registry in swarm["detail"], swarm
+    assert swarm["facts"]["nodes"] == 3 and swarm["facts"]["role"] == "manager", swarm
+
+
+def test_doctor_checks_a_node(cluster, tmp_path):
+    """`doctor --node`: node3 is a worker that pulls from the registry and offers 2 GPUs (no
+    nvidia runtime here, said as a warning); a registry the node does not list fails."""
+    def doctor(node, registry):
+        proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--node", node.socket,
+                               "--swarm-registry", registry, "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=120)
+        return proc.returncode, {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+
+    code, checks = doctor(cluster.nodes[2], cluster.registry)
+    assert code == 0, checks
+    assert checks["node"]["verdict"] == "ok" and "node3" in checks["node"]["detail"], checks
+    assert "worker" in checks["node"]["detail"], checks
+    assert checks["registry"]["verdict"] == "ok", checks
+    assert checks["gpus"]["verdict"] == "warn" and "offers 2 GPUs" in checks["gpus"]["detail"], checks
+    code, checks = doctor(cluster.nodes[1], "10.0.0.9:5000")
+    assert code != 0 and checks["registry"]["verdict"] == "fail", checks
+    assert "insecure-registries" in checks["registry"]["detail"], checks
+    assert checks["gpus"]["verdict"] == "ok" and "offers no GPUs" in checks["gpus"]["detail"], checks
+
+
+# last: it kills a worker's engine
 def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is_routed_around(
         server, cluster, image):
     s3, sm, rt = server.client("s3"), server.client("sagemaker"), server.client("sagemaker-runtime")
@@ -336,65 +435,3 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
             time.sleep(1)
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
     sm.delete_endpoint(EndpointName=endpoint)
-
-
-def test_gpu_instances_reserve_the_gpus_a_node_advertises(server, cluster, image):
-    """node3 advertises two GPUs (generic resources): a one-GPU instance lands there with
-    SM_NUM_GPUS; an instance asking four fails at once with what the nodes offer."""
-    s3, sm = server.client("s3"), server.client("sagemaker")
-    bucket = unique("swarmgpu")
-    s3.create_bucket(Bucket=bucket)
-
-    def start(name, instance_type):
-        sm.create_training_job(
-            TrainingJobName=name, RoleArn=ROLE_ARN, HyperParameters={"mode": "gpus"},
-            AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-            OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
-            ResourceConfig={"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 600})
-
-    one, four = unique("gpu1"), unique("gpu4")
-    start(one, "ml.g4dn.xlarge")
-    start(four, "ml.p3.8xlarge")
-    d = wait_job(sm, one)
-    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
-    log = job_log(server, one)
-    assert "SM_NUM_GPUS=1" in log, log
-    # the only node with GPUs took it (the swarm reserved one of its two)
-    assert "train: algo-1 on node3" in log, log
-    d = wait_job(sm, four)
-    assert d["TrainingJobStatus"] == "Failed", d
-    assert "no node of the swarm has 4 GPUs" in d["FailureReason"], d["FailureReason"]
-    assert "node3: 2" in d["FailureReason"], d["FailureReason"]
-
-
-def test_doctor_says_the_swarm_is_in_use(cluster, tmp_path):
-    proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--bind", "127.0.0.1:0",
-                           "--data-dir", str(tmp_path / "data"), *swarm_args(cluster)],
-                          capture_output=True, text=True, timeout=120)
-    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
-    swarm = checks["swarm"]
-    assert swarm["verdict"] == "ok", swarm
-    assert "--engine swarm" in swarm["detail"] and cluster.registry in swarm["detail"], swarm
-    assert swarm["facts"]["nodes"] == 3 and swarm["facts"]["role"] == "manager", swarm
-
-
-def test_doctor_checks_a_node(cluster, tmp_path):
-    """`doctor --node`: node3 is a worker that pulls from the registry and offers 2 GPUs (no
-    nvidia runtime here, said as a warning); a registry the node does not list fails."""
-    def doctor(node, registry):
-        proc = subprocess.run([str(sagebox_binary()), "doctor", "--json", "--node", node.socket,
-                               "--swarm-registry", registry, "--data-dir", str(tmp_path / "data")],
-                              capture_output=True, text=True, timeout=120)
-        return proc.returncode, {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
-
-    code, checks = doctor(cluster.nodes[2], cluster.registry)
-    assert code == 0, checks
-    assert checks["node"]["verdict"] == "ok" and "node3" in checks["node"]["detail"], checks
-    assert "worker" in checks["node"]["detail"], checks
-    assert checks["registry"]["verdict"] == "ok", checks
-    assert checks["gpus"]["verdict"] == "warn" and "offers 2 GPUs" in checks["gpus"]["detail"], checks
-    code, checks = doctor(cluster.nodes[1], "10.0.0.9:5000")
-    assert code != 0 and checks["registry"]["verdict"] == "fail", checks
-    assert "insecure-registries" in checks["registry"]["detail"], checks
-    assert checks["gpus"]["verdict"] == "ok" and "offers no GPUs" in checks["gpus"]["detail"], checks
