@@ -185,6 +185,14 @@ async fn control_plane(
     };
     match route {
         Route::SageMaker(op) => {
+            // work started or changed before the startup recovery is through would be taken
+            // for an earlier run's
+            if ["Create", "Start", "Stop", "Update", "Delete"]
+                .iter()
+                .any(|verb| op.starts_with(verb))
+            {
+                services.after_recovery().await;
+            }
             let caller = api::sagemaker::Caller::from_headers(&parts.headers);
             return api::sagemaker::handle(services, op, &bytes, request_id, caller).await;
         }

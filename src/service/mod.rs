@@ -104,6 +104,9 @@ pub struct Services {
     unsaved: saving::Unsaved,
     /// Feature Store rows waiting for the offline store (see `featurestore`).
     offline: featurestore::OfflineBuffer,
+    /// True once the startup recovery has taken back (or failed) what an earlier run left and
+    /// swept the rest: requests that start or change work wait for it (see `after_recovery`).
+    recovered: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Services {
@@ -130,6 +133,7 @@ impl Services {
         })?;
         Ok(Services {
             issued,
+            recovered: Arc::new(tokio::sync::watch::channel(false).0),
             store,
             objects,
             runtime,
@@ -210,6 +214,30 @@ impl Services {
             self.runtime.owner.clone(),
             engine,
         );
+    }
+
+    /// Says the startup recovery is through (its listing and its sweep).
+    pub fn mark_recovered(&self) {
+        self.recovered.send_replace(true);
+    }
+
+    /// Waits (at most a minute) for the startup recovery: a job created while it runs would
+    /// otherwise be taken for one an earlier run left (and failed), and its containers swept.
+    /// The local engine recovers in milliseconds; a swarm's manager takes a moment to answer.
+    pub async fn after_recovery(&self) {
+        let mut recovered = self.recovered.subscribe();
+        if *recovered.borrow() {
+            return;
+        }
+        if tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            recovered.wait_for(|done| *done),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("the startup recovery takes over a minute; going on without it");
+        }
     }
 
     /// What every container sagebox runs gets to call back in: region, `AWS_ENDPOINT_URL` (the

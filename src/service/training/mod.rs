@@ -275,6 +275,8 @@ impl Services {
             Ok(n) => tracing::info!("removed {n} containers/networks left by an earlier run"),
             Err(e) => tracing::debug!("no container sweep: {e}"),
         }
+        // what is left takes its jobs through the API like any caller
+        self.mark_recovered();
         // tuning jobs last: their training jobs have their supervisors back by now
         self.recover_tuning().await;
         // pipeline executions after the jobs their steps wait on
