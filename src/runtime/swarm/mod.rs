@@ -193,25 +193,12 @@ impl SwarmEngine {
             })
             .map(|n| {
                 let description = n.description.unwrap_or_default();
-                let gpus = description
-                    .resources
-                    .and_then(|r| r.generic_resources)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|g| {
-                        let discrete = g
-                            .discrete_resource_spec
-                            .as_ref()
-                            .filter(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE))
-                            .and_then(|d| d.value)
-                            .unwrap_or(0);
-                        let named = g
-                            .named_resource_spec
-                            .as_ref()
-                            .is_some_and(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE));
-                        u32::try_from(discrete).unwrap_or(0) + u32::from(named)
-                    })
-                    .sum();
+                let gpus = gpu_count(
+                    &description
+                        .resources
+                        .and_then(|r| r.generic_resources)
+                        .unwrap_or_default(),
+                );
                 (description.hostname.unwrap_or_default(), gpus)
             })
             .collect())
@@ -253,6 +240,26 @@ impl SwarmEngine {
             .build();
         Ok(self.manager.list_services(Some(options)).await?)
     }
+}
+
+/// The GPUs among a node's generic resources: a count (`NVIDIA-GPU=4`) or one per named GPU.
+pub fn gpu_count(resources: &[bollard::models::GenericResourcesInner]) -> u32 {
+    resources
+        .iter()
+        .map(|g| {
+            let discrete = g
+                .discrete_resource_spec
+                .as_ref()
+                .filter(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE))
+                .and_then(|d| d.value)
+                .unwrap_or(0);
+            let named = g
+                .named_resource_spec
+                .as_ref()
+                .is_some_and(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE));
+            u32::try_from(discrete).unwrap_or(0) + u32::from(named)
+        })
+        .sum()
 }
 
 fn spec_labels(s: &bollard::models::Service) -> HashMap<String, String> {

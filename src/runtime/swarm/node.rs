@@ -72,24 +72,7 @@ pub async fn checks(host: &str, registry: Option<&str>) -> Vec<Check> {
             )
         });
     }
-    let gpus: i64 = info
-        .generic_resources
-        .unwrap_or_default()
-        .iter()
-        .map(|g| {
-            let discrete = g
-                .discrete_resource_spec
-                .as_ref()
-                .filter(|d| d.kind.as_deref() == Some(GPU_RESOURCE))
-                .and_then(|d| d.value)
-                .unwrap_or(0);
-            let named = g
-                .named_resource_spec
-                .as_ref()
-                .is_some_and(|n| n.kind.as_deref() == Some(GPU_RESOURCE));
-            discrete + i64::from(named)
-        })
-        .sum();
+    let gpus = super::gpu_count(&info.generic_resources.unwrap_or_default());
     let nvidia = info
         .runtimes
         .as_ref()
