@@ -347,7 +347,7 @@ fn agent_plan(data_dir: &std::path::Path, url: &str, specs: &[String]) -> std::p
     }
     match plan::key_of_data_dir(data_dir) {
         Ok(key) => {
-            let plan = plan::plan_for(&binds, url, &key);
+            let plan = plan::plan_for_binds(&binds, url, &key);
             println!("{}", serde_json::to_string(&plan).unwrap_or_default());
             std::process::ExitCode::SUCCESS
         }

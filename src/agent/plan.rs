@@ -22,6 +22,23 @@ pub struct Plan {
     /// How the container reaches sagebox, e.g. `http://host.docker.internal:4599`.
     pub url: String,
     pub binds: Vec<PlannedBind>,
+    /// Pipe-mode channels the agent feeds while the program runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipes: Vec<PlannedPipe>,
+}
+
+/// A Pipe-mode channel: FIFOs `<fifo_dir>/<channel>_<epoch>`, each carrying the files of the
+/// bind-like source `id` (fetched as a tar) in the order of their names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedPipe {
+    /// The source's host path, base64url without padding.
+    pub id: String,
+    /// A read token for it.
+    pub token: String,
+    pub fifo_dir: String,
+    pub channel: String,
+    #[serde(default)]
+    pub recordio: bool,
 }
 
 /// One bind: fetched before the program runs, and returned after it when writable.
@@ -34,12 +51,20 @@ pub struct PlannedBind {
     /// Where the content goes inside the container.
     pub path: String,
     pub read_only: bool,
+    /// Returned while the program runs too, whenever its content has changed and settled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync: bool,
 }
 
 impl Plan {
     /// The URL of a bind's content.
     pub fn bind_url(&self, bind: &PlannedBind) -> String {
-        format!("{}{BINDS_PATH}{}", self.url.trim_end_matches('/'), bind.id)
+        self.id_url(&bind.id)
+    }
+
+    /// The URL of a host path's content, by its id.
+    pub fn id_url(&self, id: &str) -> String {
+        format!("{}{BINDS_PATH}{id}", self.url.trim_end_matches('/'))
     }
 }
 
@@ -59,8 +84,29 @@ impl Access {
     }
 }
 
-/// The plan for a container spec's binds; `key` comes from `Services::agent_key`.
-pub fn plan_for(binds: &[crate::runtime::engine::Bind], url: &str, key: &[u8]) -> Plan {
+/// The plan for a container spec's binds, its binds synced while it runs and its Pipe-mode
+/// channels; `key` comes from `Services::agent_key`.
+pub fn plan_for(spec: &crate::runtime::engine::ContainerSpec, url: &str, key: &[u8]) -> Plan {
+    let mut plan = plan_for_binds(&spec.binds, url, key);
+    for b in &mut plan.binds {
+        b.sync = !b.read_only && spec.sync_while_running.iter().any(|p| *p == b.path);
+    }
+    plan.pipes = spec
+        .pipes
+        .iter()
+        .map(|p| PlannedPipe {
+            id: encode_id(&p.source),
+            token: token(key, Access::Read, &p.source),
+            fifo_dir: p.fifo_dir.clone(),
+            channel: p.channel.clone(),
+            recordio: p.recordio,
+        })
+        .collect();
+    plan
+}
+
+/// The plan for binds alone.
+pub fn plan_for_binds(binds: &[crate::runtime::engine::Bind], url: &str, key: &[u8]) -> Plan {
     Plan {
         url: url.trim_end_matches('/').to_string(),
         binds: binds
@@ -76,9 +122,11 @@ pub fn plan_for(binds: &[crate::runtime::engine::Bind], url: &str, key: &[u8]) -
                     token: token(key, access, &b.host),
                     path: b.container.clone(),
                     read_only: b.read_only,
+                    sync: false,
                 }
             })
             .collect(),
+        pipes: Vec::new(),
     }
 }
 
@@ -181,7 +229,7 @@ mod tests {
     #[test]
     fn tokens_grant_their_path_and_mode_only() {
         let key = b"k".repeat(32);
-        let plan = plan_for(
+        let plan = plan_for_binds(
             &[
                 bind("/h/in", "/opt/ml/in", true),
                 bind("/h/out", "/opt/ml/out", false),
@@ -214,7 +262,7 @@ mod tests {
 
     #[test]
     fn the_plan_travels_as_json_and_the_header_names_the_scheme() {
-        let plan = plan_for(&[bind("/h", "/c", false)], "http://x:1", b"key");
+        let plan = plan_for_binds(&[bind("/h", "/c", false)], "http://x:1", b"key");
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
         assert_eq!(token_of_header("SageboxAgent abc"), Some("abc"));

@@ -85,6 +85,11 @@ pub type Listed = (String, String, HashMap<String, String>);
 pub trait ExecutionEngine: Send + Sync {
     /// Where the engine was reached, for health and the console.
     fn host(&self) -> &str;
+    /// Whether a bind is the host directory itself, seen live by the container (FIFOs
+    /// included); false where the content travels (the swarm's agent).
+    fn shares_host_files(&self) -> bool {
+        true
+    }
     async fn info(&self) -> Result<EngineInfo, EngineError>;
     /// The local image to run for `uri` (an AWS image URI or a user's own image), building or
     /// pulling it first if needed, with progress reported line by line.
@@ -202,4 +207,22 @@ pub struct ContainerSpec {
     pub memory_mib: Option<u64>,
     pub gpus: GpuGrant,
     pub shm_size_bytes: Option<i64>,
+    /// The container paths of writable binds whose content must reach the host while the
+    /// program runs, not only when it ends (checkpoints, a notebook's home). An engine whose
+    /// binds are the host's own directories has nothing to do for them.
+    pub sync_while_running: Vec<String>,
+    /// Pipe-mode channels to feed inside the container, for an engine that cannot share a
+    /// host FIFO with it (see `ExecutionEngine::shares_host_files`).
+    pub pipes: Vec<PipeFeed>,
+}
+
+/// A Pipe-mode channel fed inside the container: FIFOs `<fifo_dir>/<channel>_<epoch>`, each
+/// carrying every file of `source` (a host directory) in the order of their names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeFeed {
+    pub source: String,
+    pub fifo_dir: String,
+    pub channel: String,
+    /// Each file wrapped as one RecordIO record.
+    pub recordio: bool,
 }

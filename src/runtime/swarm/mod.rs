@@ -112,14 +112,14 @@ impl SwarmEngine {
     }
 
     fn plan_env(&self, spec: &ContainerSpec) -> Option<(&'static str, String)> {
-        if spec.binds.is_empty() {
+        if spec.binds.is_empty() && spec.pipes.is_empty() {
             return None;
         }
         let url = format!(
             "http://host.docker.internal:{}",
             self.api_port.load(Ordering::Relaxed)
         );
-        let plan = crate::agent::plan_for(&spec.binds, &url, &self.agent_key);
+        let plan = crate::agent::plan_for(spec, &url, &self.agent_key);
         Some((
             crate::agent::PLAN_ENV,
             serde_json::to_string(&plan).unwrap_or_default(),
@@ -273,6 +273,10 @@ fn spec_labels(s: &bollard::models::Service) -> HashMap<String, String> {
 impl ExecutionEngine for SwarmEngine {
     fn host(&self) -> &str {
         &self.settings.manager
+    }
+
+    fn shares_host_files(&self) -> bool {
+        false
     }
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {
