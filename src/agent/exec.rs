@@ -14,7 +14,7 @@ use super::tree::{self, KIND_HEADER, Kind, Stats};
 /// The agent itself failed (a bind could not be fetched or returned), as `docker run` uses it.
 pub const AGENT_FAILED: u8 = 125;
 
-fn say(line: &str) {
+pub(super) fn say(line: &str) {
     eprintln!("sagebox-agent: {line}");
 }
 
@@ -65,7 +65,14 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
             }
         }
     }
-    let mut code = match run_child(program, args).await {
+    let (done, watched) = tokio::sync::watch::channel(false);
+    let child = async {
+        let ran = run_child(program, args).await;
+        let _ = done.send(true);
+        ran
+    };
+    let (ran, ()) = tokio::join!(child, super::sync::keep_synced(plan, &client, watched));
+    let mut code = match ran {
         Ok(code) => code,
         Err(code) => return code,
     };
@@ -88,7 +95,7 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
 }
 
 /// `/opt/ml/input/data/train: 3 files, 12.3 MB in 0.4 s`
-fn summary(path: &str, stats: Stats, started: Instant) -> String {
+pub(super) fn summary(path: &str, stats: Stats, started: Instant) -> String {
     let files = if stats.files == 1 { "file" } else { "files" };
     format!(
         "{path}: {} {files}, {} in {:.1} s",
@@ -159,7 +166,11 @@ async fn download(client: &AgentClient, plan: &Plan, bind: &PlannedBind) -> Resu
     }
 }
 
-async fn upload(client: &AgentClient, plan: &Plan, bind: &PlannedBind) -> Result<Stats, String> {
+pub(super) async fn upload(
+    client: &AgentClient,
+    plan: &Plan,
+    bind: &PlannedBind,
+) -> Result<Stats, String> {
     let path = PathBuf::from(&bind.path);
     let kind = match Kind::of(&path) {
         Ok(Some(kind)) => kind,

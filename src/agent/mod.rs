@@ -9,6 +9,7 @@ pub mod client;
 pub mod exec;
 pub mod plan;
 pub mod serve;
+pub mod sync;
 pub mod tree;
 
 pub use plan::{PLAN_ENV, Plan, PlannedBind, plan_for};

@@ -38,6 +38,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Other(String),
+    /// The machine (or engine) that ran the container was lost with it: a cluster's node.
+    #[error("{0}")]
+    NodeLost(String),
 }
 
 /// Facts about the engine for `doctor` and the console.

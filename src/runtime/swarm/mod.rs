@@ -453,6 +453,7 @@ impl ExecutionEngine for SwarmEngine {
         match self.ended(id).await? {
             Some(TaskProgress::Exited(code)) => Ok(code),
             Some(TaskProgress::Lost(why)) => Err(EngineError::Other(why)),
+            Some(TaskProgress::NodeLost(why)) => Err(EngineError::NodeLost(why)),
             Some(_) => Ok(-1),
             None => Err(EngineError::Api {
                 status: Some(404),

@@ -19,11 +19,16 @@ pub enum Progress {
     Exited(i64),
     /// Ended without running to an exit: the reason, naming the node where there is one.
     Lost(String),
+    /// Its node stopped answering (engine or machine lost): the reason, naming the node.
+    NodeLost(String),
 }
 
 impl Progress {
     pub fn ended(&self) -> bool {
-        matches!(self, Progress::Exited(_) | Progress::Lost(_))
+        matches!(
+            self,
+            Progress::Exited(_) | Progress::Lost(_) | Progress::NodeLost(_)
+        )
     }
 }
 
@@ -110,7 +115,7 @@ fn judge(task: &Task, state: Option<TaskState>, node: Option<&NodeFacts>) -> Pro
     match state {
         Some(TaskState::RUNNING) => match node {
             // the swarm keeps a lost node's task "running" until the node comes back
-            Some(n) if n.down => Progress::Lost(format!(
+            Some(n) if n.down => Progress::NodeLost(format!(
                 "the node {} running it stopped answering (its engine or machine was lost)",
                 n.hostname
             )),
@@ -129,7 +134,7 @@ fn judge(task: &Task, state: Option<TaskState>, node: Option<&NodeFacts>) -> Pro
             Progress::Lost(format!("the task was lost{}: {message}", on(node)))
         }
         _ => match node {
-            Some(n) if n.down => Progress::Lost(format!(
+            Some(n) if n.down => Progress::NodeLost(format!(
                 "the node {} it was placed on stopped answering",
                 n.hostname
             )),
@@ -228,7 +233,7 @@ mod tests {
             Progress::Running
         );
         match judge(&t, Some(TaskState::RUNNING), Some(&node(true))) {
-            Progress::Lost(why) => assert!(why.contains("node2"), "{why}"),
+            Progress::NodeLost(why) => assert!(why.contains("node2"), "{why}"),
             other => panic!("{other:?}"),
         }
     }

@@ -50,6 +50,15 @@ pub const SECONDARY: Lifecycle<Secondary> = {
             (Training, Stopping),
             (Training, MaxRuntimeExceeded),
             (Training, Failed),
+            // an instance lost with its node, on a cluster: the job starts again from its
+            // checkpoints (CheckpointConfig), or fails
+            (Training, Interrupted),
+            (Interrupted, Restarting),
+            (Interrupted, Failed),
+            (Interrupted, Stopping),
+            (Restarting, Starting),
+            (Restarting, Failed),
+            (Restarting, Stopping),
             (Stopping, Starting),
             (Stopping, Downloading),
             (Stopping, Training),
@@ -195,8 +204,11 @@ impl JobState {
             .and_then(Value::as_f64)
     }
 
+    /// Marks the start of training; a job started again after a lost instance keeps its first.
     pub fn started_training(&mut self) {
-        self.set("TrainingStartTime", json!(now_epoch()));
+        if self.training_start().is_none() {
+            self.set("TrainingStartTime", json!(now_epoch()));
+        }
     }
 
     /// Ends the job: final status, secondary status and the time members. Both moves are

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 mod launch;
 mod metrics;
+mod restart;
 
 use super::staging;
 use super::state::JobState;
@@ -24,7 +25,7 @@ use crate::aws::model::typed::sagemaker::{
     CreateTrainingJobRequest, SecondaryStatus as Secondary, TrainingJobStatus as Status,
 };
 use crate::aws::time::now_epoch;
-use crate::runtime::engine::{ARN_LABEL, Engine, OWNER_LABEL};
+use crate::runtime::engine::{ARN_LABEL, Engine, EngineError, OWNER_LABEL};
 use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::experiments::{JobEnd, JobKind};
@@ -49,6 +50,12 @@ enum Outcome {
     Failed(FailureReason),
     Stopped,
     MaxRuntime,
+    /// An instance went with its node (a cluster's): the job restarts from its checkpoints or
+    /// fails.
+    InstanceLost {
+        host: String,
+        why: String,
+    },
 }
 
 struct Job {
@@ -181,6 +188,8 @@ pub(super) async fn run(
             Err(reason) => Outcome::Failed(reason),
         },
     };
+    let outcome =
+        restart::after_lost_instances(&services, &mut job, outcome, &metrics, &mut stop).await;
     finish(&services, &mut job, outcome, &metrics).await;
     if job.request.get("ExperimentConfig").is_some() {
         let d = &job.state.derived;
@@ -344,6 +353,9 @@ async fn watch_containers(
                     } else {
                         outcome = Some(Outcome::Failed(failure_reason(job, &host, code, &tails)));
                     }
+                }
+                Some((host, Err(EngineError::NodeLost(why)))) => {
+                    outcome = Some(Outcome::InstanceLost { host, why });
                 }
                 Some((host, Err(e))) => {
                     outcome = Some(Outcome::Failed(FailureReason::InternalServerError(format!("lost track of {host}: {e}"))));
@@ -544,11 +556,25 @@ async fn upload(services: &Services, job: &mut Job) -> Result<(), FailureReason>
             );
         }
     }
-    if let Some(uri) = job.checkpoint_uri()
-        && let Some((cb, cp)) = staging::parse_s3_uri(&uri)
-    {
-        let cp = cp.trim_end_matches('/').to_string();
-        for (rel, path) in staging::files_under(&leader.join("checkpoints")) {
+    upload_checkpoints(services, job, &[leader.join("checkpoints")]).await
+}
+
+/// Uploads the checkpoint directories under CheckpointConfig.S3Uri, in order (a later one's
+/// file replaces an earlier one's of the same name); a failure fails the job.
+async fn upload_checkpoints(
+    services: &Services,
+    job: &Job,
+    dirs: &[PathBuf],
+) -> Result<(), FailureReason> {
+    let Some(uri) = job.checkpoint_uri() else {
+        return Ok(());
+    };
+    let Some((cb, cp)) = staging::parse_s3_uri(&uri) else {
+        return Ok(());
+    };
+    let cp = cp.trim_end_matches('/').to_string();
+    for dir in dirs {
+        for (rel, path) in staging::files_under(dir) {
             let key = if cp.is_empty() {
                 rel
             } else {
@@ -592,30 +618,38 @@ async fn report_checkpoint_failure(services: &Services, job: &Job, reason: &Fail
 
 async fn cleanup(services: &Services, job: &Job) {
     job.feeders_stop.store(true, Ordering::Relaxed);
+    remove_containers(services, job).await;
+    if let Ok(engine) = services.runtime.engine().await
+        && let Err(e) = engine.remove_network(&job.network).await
+    {
+        tracing::debug!(
+            "training job {}: cannot remove network {}: {e}",
+            job.name,
+            job.network
+        );
+    }
+    remove_dir(&job.dir).await;
+}
+
+/// Gives back the job's GPUs and removes its containers (the network stays).
+async fn remove_containers(services: &Services, job: &Job) {
     if let Ok(mut pool) = services.runtime.gpus.lock() {
         pool.release(&job.arn);
     }
-    if let Ok(engine) = services.runtime.engine().await {
-        if let Ok(list) = engine.containers_labelled(ARN_LABEL, &job.arn).await {
-            for (id, _, _) in list {
-                if let Err(e) = engine.remove(&id).await {
-                    // best effort: the startup sweep removes containers nothing claims
-                    tracing::debug!(
-                        "training job {}: cannot remove container {id}: {e}",
-                        job.name
-                    );
-                }
+    let Ok(engine) = services.runtime.engine().await else {
+        return;
+    };
+    if let Ok(list) = engine.containers_labelled(ARN_LABEL, &job.arn).await {
+        for (id, _, _) in list {
+            if let Err(e) = engine.remove(&id).await {
+                // best effort: the startup sweep removes containers nothing claims
+                tracing::debug!(
+                    "training job {}: cannot remove container {id}: {e}",
+                    job.name
+                );
             }
         }
-        if let Err(e) = engine.remove_network(&job.network).await {
-            tracing::debug!(
-                "training job {}: cannot remove network {}: {e}",
-                job.name,
-                job.network
-            );
-        }
     }
-    remove_dir(&job.dir).await;
 }
 
 async fn remove_dir(dir: &Path) {

@@ -347,8 +347,9 @@ async fn start_containers(
     stop: &mut watch::Receiver<StopRequest>,
 ) -> Result<Vec<(String, String)>, FailureReason> {
     let labels = job_labels(services, job);
+    // ensured: a job started again after a lost instance keeps its network
     engine
-        .create_network(&job.network, &labels)
+        .ensure_network(&job.network, &labels)
         .await
         .map_err(|e| {
             FailureReason::InternalServerError(format!("cannot create the job's network: {e}"))
@@ -407,12 +408,18 @@ fn container_spec(
         container: "/opt/ml".into(),
         read_only: false,
     }];
-    if let Some(p) = checkpoint_path.filter(|p| *p != "/opt/ml/checkpoints") {
+    // Checkpoints have a bind of their own (at /opt/ml/checkpoints too, where it is the same
+    // directory as under /opt/ml's), so an engine whose content travels can return them while
+    // the job runs: a cluster node lost with an instance leaves its last checkpoint behind.
+    let mut sync_while_running = Vec::new();
+    if job.members.checkpoint_config.is_some() {
+        let path = checkpoint_path.unwrap_or("/opt/ml/checkpoints");
         binds.push(Bind {
             host: job.host_dir(host).join("checkpoints").display().to_string(),
-            container: p.to_string(),
+            container: path.to_string(),
             read_only: false,
         });
+        sync_while_running.push(path.to_string());
     }
     binds.extend(channel_binds.iter().cloned());
     binds.extend(image.binds.iter().cloned());
@@ -451,6 +458,7 @@ fn container_spec(
         memory_mib: Some(allot.memory_mib),
         gpus: per_host_gpus,
         shm_size_bytes: Some(1 << 30),
+        sync_while_running,
         ..Default::default()
     }
 }
