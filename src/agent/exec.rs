@@ -68,7 +68,8 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
     let (done, watched) = tokio::sync::watch::channel(false);
     let child = async {
         let ran = run_child(program, args).await;
-        let _ = done.send(true);
+        // the sync may have ended already (no synced binds): nobody left to tell
+        done.send(true).ok();
         ran
     };
     let (ran, ()) = tokio::join!(child, super::sync::keep_synced(plan, &client, watched));
