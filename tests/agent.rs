@@ -152,7 +152,7 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     assert_eq!(std::fs::read(host.join("out/ok")).unwrap(), b"x");
     std::fs::remove_dir_all(&ctr).unwrap();
     std::fs::create_dir_all(&ctr).unwrap();
-    let missing = sagebox::agent::plan_for(
+    let missing = sagebox::agent::plan::plan_for_binds(
         &[sagebox::runtime::engine::Bind {
             host: host.join("nothing").display().to_string(),
             container: "/x".into(),
@@ -210,6 +210,66 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     // Without a plan the agent is just the program.
     let run = agent(None, &ctr, "exit 4").output().await.unwrap();
     assert_eq!(run.status.code(), Some(4));
+
+    stop.send(()).ok();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    let host = root.join("host");
+    std::fs::create_dir_all(host.join("ckpt")).unwrap();
+    std::fs::write(host.join("ckpt/old"), b"old").unwrap();
+    let ctr = root.join("ctr");
+    std::fs::create_dir_all(&ctr).unwrap();
+    let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        stopped.await.ok();
+    }));
+    let (h, c) = (host.display(), ctr.display());
+    let binds = [format!("{h}/ckpt:{c}/ckpt"), format!("{h}/out:{c}/out")];
+    let mut plan = plan(&data, &format!("http://{addr}"), &binds);
+    plan["binds"][0]["sync"] = serde_json::Value::Bool(true);
+
+    // A checkpoint written early reaches the host while the program still runs; the bind that
+    // is not synced only comes back at the end.
+    let script = "[ -f ckpt/old ] || exit 9; echo step-1 > ckpt/a; echo x > out/early; exec sleep 60";
+    let mut child = agent(Some(&plan), &ctr, script).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !host.join("ckpt/a").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the program ended before its checkpoint came back"
+        );
+        assert!(std::time::Instant::now() < deadline, "no sync within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(host.join("ckpt/a")).unwrap(),
+        "step-1\n"
+    );
+    assert!(
+        !host.join("out/early").exists(),
+        "an unsynced bind came back early"
+    );
+    let pid = child.id().unwrap() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains(&format!("synced {c}/ckpt: 2 files")),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("out/early")).unwrap(),
+        "x\n"
+    );
 
     stop.send(()).ok();
     task.await.unwrap().unwrap();
