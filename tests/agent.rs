@@ -238,7 +238,8 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
 
     // A checkpoint written early reaches the host while the program still runs; the bind that
     // is not synced only comes back at the end.
-    let script = "[ -f ckpt/old ] || exit 9; echo step-1 > ckpt/a; echo x > out/early; exec sleep 60";
+    let script =
+        "[ -f ckpt/old ] || exit 9; echo step-1 > ckpt/a; echo x > out/early; exec sleep 60";
     let mut child = agent(Some(&plan), &ctr, script).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !host.join("ckpt/a").exists() {

@@ -65,6 +65,7 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
             }
         }
     }
+    let baseline = super::sync::baseline(plan).await;
     let (done, watched) = tokio::sync::watch::channel(false);
     let child = async {
         let ran = run_child(program, args).await;
@@ -72,7 +73,10 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
         done.send(true).ok();
         ran
     };
-    let (ran, ()) = tokio::join!(child, super::sync::keep_synced(plan, &client, watched));
+    let (ran, ()) = tokio::join!(
+        child,
+        super::sync::keep_synced(plan, &client, baseline, watched)
+    );
     let mut code = match ran {
         Ok(code) => code,
         Err(code) => return code,

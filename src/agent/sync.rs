@@ -17,22 +17,28 @@ use super::plan::{Plan, PlannedBind};
 /// How often the synced binds are looked at.
 pub const POLL: Duration = Duration::from_secs(2);
 
-/// Keeps the plan's `sync` binds returned until `done` turns true (as they are when called is
-/// what sagebox has), then returns after the upload in flight, if any, so the final return
-/// never runs beside it.
-pub async fn keep_synced(plan: &Plan, client: &AgentClient, mut done: watch::Receiver<bool>) {
-    let binds: Vec<&PlannedBind> = plan
-        .binds
-        .iter()
-        .filter(|b| b.sync && !b.read_only)
-        .collect();
-    if binds.is_empty() {
+/// The plan's `sync` binds with their content as it is before the program starts (what sagebox
+/// has).
+pub async fn baseline(plan: &Plan) -> Vec<(PlannedBind, Option<u64>)> {
+    let mut out = Vec::new();
+    for b in plan.binds.iter().filter(|b| b.sync && !b.read_only) {
+        out.push((b.clone(), fingerprint_of(&b.path).await));
+    }
+    out
+}
+
+/// Keeps the `baseline` binds returned until `done` turns true, then returns after the
+/// upload in flight, if any, so the final return never runs beside it.
+pub async fn keep_synced(
+    plan: &Plan,
+    client: &AgentClient,
+    baseline: Vec<(PlannedBind, Option<u64>)>,
+    mut done: watch::Receiver<bool>,
+) {
+    if baseline.is_empty() {
         return;
     }
-    let mut sent = Vec::new();
-    for b in &binds {
-        sent.push(fingerprint_of(&b.path).await);
-    }
+    let (binds, mut sent): (Vec<PlannedBind>, Vec<Option<u64>>) = baseline.into_iter().unzip();
     let mut seen = sent.clone();
     loop {
         tokio::select! {
