@@ -14,8 +14,10 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
 - an endpoint with 2 instances on the two workers answers InvokeEndpoint from both, with the
   model's file that the agent brought, runs a batch transform, and is taken back after a sagebox
   restart; then one worker's engine is killed (last): a training job running there fails with a
-  reason that names the node, and the endpoint keeps answering from the instance sagebox starts
-  again on the node that is left;
+  reason that names the node, a job with CheckpointConfig (one instance on each worker, its
+  checkpoint returned by the agent while it runs) starts again from that checkpoint on the node
+  that is left (Interrupted → Restarting), and the endpoint keeps answering from the instance
+  sagebox starts again there;
 - everything is removed at the end (`sagebox purge` with the same engine settings)."""
 
 import io
@@ -45,6 +47,18 @@ echo "$me $SAGEBOX_NODE" > /www/who
 httpd -p 8000 -h /www
 if tr -d '\n ' < /opt/ml/input/config/hyperparameters.json | grep -q '"mode":"sleep"'; then
     echo "train: sleeping"
+    exec sleep 600
+fi
+if tr -d '\n ' < /opt/ml/input/config/hyperparameters.json | grep -q '"mode":"checkpoint"'; then
+    # algo-1 checkpoints once and waits (for its node or its peer's to be lost); started again,
+    # every instance finds the checkpoint and ends
+    if [ -f /opt/ml/checkpoints/progress ]; then
+        echo "train: $me resumed from $(cat /opt/ml/checkpoints/progress) on $SAGEBOX_NODE"
+        [ "$me" = algo-1 ] && cp /opt/ml/checkpoints/progress /opt/ml/model/resumed-from
+        exit 0
+    fi
+    [ "$me" = algo-1 ] && echo "step-7 $SAGEBOX_NODE" > /opt/ml/checkpoints/progress
+    echo "train: $me checkpointed on $SAGEBOX_NODE"
     exec sleep 600
 fi
 if tr -d '\n ' < /opt/ml/input/config/hyperparameters.json | grep -q '"mode":"gpus"'; then
@@ -398,6 +412,23 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
     assert {a[0] for a in answers} == {"node2", "node3"}, answers
     assert services_of(cluster, sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]) == before
 
+    # a job with checkpoints, one instance on each worker: algo-1 checkpoints, the agent returns
+    # the checkpoint while the job runs
+    cjob = unique("swarmckpt")
+    sm.create_training_job(
+        TrainingJobName=cjob, RoleArn=ROLE_ARN, HyperParameters={"mode": "checkpoint"},
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
+        CheckpointConfig={"S3Uri": "s3://%s/ckpt/" % bucket},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 900})
+    deadline = time.time() + 300
+    while "synced /opt/ml/checkpoints" not in job_log(server, cjob):
+        assert time.time() < deadline, job_log(server, cjob)
+        time.sleep(1)
+    cjob_arn = sm.describe_training_job(TrainingJobName=cjob)["TrainingJobArn"]
+    assert set(services_of(cluster, cjob_arn).values()) == {"node2", "node3"}
+
     # a job sleeping on one worker; that worker's engine is then killed
     job = unique("swarmlost")
     sm.create_training_job(
@@ -418,6 +449,23 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
     d = wait_job(sm, job, timeout=300)
     assert d["TrainingJobStatus"] == "Failed", d
     assert lost in d["FailureReason"], d["FailureReason"]
+
+    # the job with checkpoints starts again on the node that is left, from its checkpoint
+    d = wait_job(sm, cjob, timeout=600)
+    assert d["TrainingJobStatus"] == "Completed", (d.get("FailureReason"), job_log(server, cjob))
+    steps = [t["Status"] for t in d["SecondaryStatusTransitions"]]
+    assert steps[steps.index("Training"):] == [
+        "Training", "Interrupted", "Restarting", "Starting", "Downloading", "Training", "Uploading",
+        "Completed"], steps
+    interrupted = next(t for t in d["SecondaryStatusTransitions"] if t["Status"] == "Interrupted")
+    assert lost in interrupted["StatusMessage"], interrupted
+    artifact = d["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=artifact)["Body"].read())) as t:
+        resumed = t.extractfile("resumed-from").read().decode().split()
+    assert resumed[0] == "step-7" and resumed[1] in {"node2", "node3"}, resumed
+    assert s3.get_object(Bucket=bucket, Key="ckpt/progress")["Body"].read().decode().split() == resumed
+    log = job_log(server, cjob)
+    assert "Starting the job again from its checkpoints" in log and "resumed from step-7" in log, log
 
     # the endpoint answers again from the node that is left, within a few minutes
     left = ({"node2", "node3"} - {lost}).pop()
