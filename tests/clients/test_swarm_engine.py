@@ -393,6 +393,23 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
     out = s3.get_object(Bucket=bucket, Key="batch-out/in.txt.out")["Body"].read().decode().split()
     assert out[0] in {"node2", "node3"} and out[1:] == ["w42", "row1"], out
 
+    # a job with checkpoints, one instance on each worker: algo-1 checkpoints, the agent returns
+    # the checkpoint while the job runs (and the job is taken back by the restarted sagebox)
+    cjob = unique("swarmckpt")
+    sm.create_training_job(
+        TrainingJobName=cjob, RoleArn=ROLE_ARN, HyperParameters={"mode": "checkpoint"},
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
+        CheckpointConfig={"S3Uri": "s3://%s/ckpt/" % bucket},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 900})
+    deadline = time.time() + 300
+    while "synced /opt/ml/checkpoints" not in job_log(server, cjob):
+        assert time.time() < deadline, job_log(server, cjob)
+        time.sleep(1)
+    cjob_arn = sm.describe_training_job(TrainingJobName=cjob)["TrainingJobArn"]
+    assert set(services_of(cluster, cjob_arn).values()) == {"node2", "node3"}
+
     # sagebox restarts: it takes the endpoint's services back by their labels
     before = services_of(cluster, sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"])
     server.restart()
@@ -411,22 +428,7 @@ def test_an_endpoint_answers_from_two_nodes_and_a_lost_node_fails_its_job_and_is
     answers = [invoke("y%d" % i).split() for i in range(6)]
     assert {a[0] for a in answers} == {"node2", "node3"}, answers
     assert services_of(cluster, sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]) == before
-
-    # a job with checkpoints, one instance on each worker: algo-1 checkpoints, the agent returns
-    # the checkpoint while the job runs
-    cjob = unique("swarmckpt")
-    sm.create_training_job(
-        TrainingJobName=cjob, RoleArn=ROLE_ARN, HyperParameters={"mode": "checkpoint"},
-        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
-        CheckpointConfig={"S3Uri": "s3://%s/ckpt/" % bucket},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 900})
-    deadline = time.time() + 300
-    while "synced /opt/ml/checkpoints" not in job_log(server, cjob):
-        assert time.time() < deadline, job_log(server, cjob)
-        time.sleep(1)
-    cjob_arn = sm.describe_training_job(TrainingJobName=cjob)["TrainingJobArn"]
+    assert sm.describe_training_job(TrainingJobName=cjob)["SecondaryStatus"] == "Training"
     assert set(services_of(cluster, cjob_arn).values()) == {"node2", "node3"}
 
     # a job sleeping on one worker; that worker's engine is then killed
