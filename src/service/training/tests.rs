@@ -313,11 +313,14 @@ fn stopping_a_job_whose_secondary_status_ended_is_refused_and_writes_nothing() {
     });
 }
 
+/// A container's spec, with the files (name, content) of its pipes' sources when it started.
+type Started = (ContainerSpec, Vec<(String, String)>);
+
 /// A Pipe-mode job of two instances on `fake`, its channel sharded by key: the specs the
 /// containers were started with, each with the files of its pipes' sources as they were then.
-async fn run_pipe_job(fake: &Arc<FakeEngine>) -> Vec<(ContainerSpec, Vec<(String, String)>)> {
+async fn run_pipe_job(fake: &Arc<FakeEngine>) -> Vec<Started> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let seen: Arc<Mutex<Vec<(ContainerSpec, Vec<(String, String)>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Started>>> = Arc::default();
     let record = seen.clone();
     fake.script(move |spec| {
         let files = spec
