@@ -182,12 +182,12 @@ async fn download_input_data(
     log: &JobLog,
 ) -> Result<Vec<InstanceInputs>, FailureReason> {
     let mut inputs = vec![InstanceInputs::default(); job.hosts.len()];
+    let how = Staging {
+        default_mode,
+        shares_host_files,
+    };
     for ch in job.members.input_data_config.iter().flatten() {
-        let staged = Staging {
-            default_mode,
-            shares_host_files,
-        };
-        stage_channel(services, job, ch, staged, &mut inputs, log).await?;
+        stage_channel(services, job, ch, how, &mut inputs, log).await?;
     }
     Ok(inputs)
 }
@@ -213,7 +213,7 @@ async fn stage_channel(
     services: &Services,
     job: &Job,
     ch: &Channel,
-    staging: Staging,
+    how: Staging,
     inputs: &mut [InstanceInputs],
     log: &JobLog,
 ) -> Result<(), FailureReason> {
@@ -230,7 +230,7 @@ async fn stage_channel(
         .and_then(|s| s.s3_data_distribution_type)
         .unwrap_or(S3DataDistribution::FullyReplicated);
     let sharded = distribution == S3DataDistribution::ShardedByS3Key;
-    let mode = ch.input_mode.unwrap_or(staging.default_mode);
+    let mode = ch.input_mode.unwrap_or(how.default_mode);
     let started = Instant::now();
     let objects = staging::resolve_source(&services.objects, data_type.as_str(), uri)
         .await
@@ -246,7 +246,7 @@ async fn stage_channel(
             let pipe = PipeChannel {
                 name: ch_name,
                 recordio,
-                shares_host_files: staging.shares_host_files,
+                shares_host_files: how.shares_host_files,
             };
             copied += stage_pipe(job, host, &pipe, mine, &mut inputs[i]).await?;
             continue;
