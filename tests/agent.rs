@@ -275,3 +275,114 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
     stop.send(()).ok();
     task.await.unwrap().unwrap();
 }
+
+/// The agent's output once it has exited (a minute at most).
+async fn finished(child: tokio::process::Child) -> std::process::Output {
+    let waited =
+        tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output()).await;
+    waited
+        .expect("the agent exits once its program has")
+        .expect("the agent's output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_feeds_pipe_mode_fifos_epoch_after_epoch() {
+    use sagebox::runtime::engine::{ContainerSpec, PipeFeed};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let data = root.join("data");
+    // the source as the supervisor stages it: the objects in key order, named in that order
+    let source = root.join("channels/train-algo-1-pipe");
+    std::fs::create_dir_all(&source).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let objects: [&[u8]; 3] = [b"first\n", &big, b"last"];
+    for (i, o) in objects.iter().enumerate() {
+        std::fs::write(source.join(format!("{i:08}")), o).unwrap();
+    }
+    let ctr = root.join("ctr");
+    std::fs::create_dir_all(&ctr).unwrap();
+
+    let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        stopped.await.ok();
+    }));
+    let url = format!("http://{addr}");
+    let fifo_dir = ctr.join("input/data").display().to_string();
+    let feed = |channel: &str, recordio| PipeFeed {
+        source: source.display().to_string(),
+        fifo_dir: fifo_dir.clone(),
+        channel: channel.into(),
+        recordio,
+    };
+    let spec = ContainerSpec {
+        pipes: vec![feed("train", false), feed("rec", true)],
+        ..Default::default()
+    };
+    let key = sagebox::agent::plan::key_of_data_dir(&data).unwrap();
+    let plan = serde_json::to_value(sagebox::agent::plan_for(&spec, &url, &key)).unwrap();
+
+    // Two epochs in full, a third cut short by its reader (the feeder goes on), a fourth in
+    // full; the RecordIO channel twice. The first FIFO is there when the program starts.
+    let script = "[ -p input/data/train_0 ] || exit 9; \
+                  cat input/data/train_0 > e0; cat input/data/train_1 > e1; \
+                  head -c 3 input/data/train_2 > e2; cat input/data/train_3 > e3; \
+                  cat input/data/rec_0 > r0; cat input/data/rec_1 > r1";
+    let child = agent(Some(&plan), &ctr, script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = finished(child).await;
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let whole: Vec<u8> = objects.concat();
+    for epoch in ["e0", "e1", "e3"] {
+        assert!(std::fs::read(ctr.join(epoch)).unwrap() == whole, "{epoch}");
+    }
+    assert_eq!(std::fs::read(ctr.join("e2")).unwrap(), b"fir");
+    let mut records = Vec::new();
+    for o in objects {
+        records.extend_from_slice(&0xced7_230a_u32.to_le_bytes());
+        records.extend_from_slice(&(o.len() as u32).to_le_bytes());
+        records.extend_from_slice(o);
+        records.resize(records.len().next_multiple_of(4), 0);
+    }
+    for epoch in ["r0", "r1"] {
+        assert!(
+            std::fs::read(ctr.join(epoch)).unwrap() == records,
+            "{epoch}"
+        );
+    }
+    let fed = format!("sagebox-agent: fed {fifo_dir}/train_1: 3 files, 300.0 KB in ");
+    assert!(stderr.contains(&fed), "{stderr}");
+    assert!(
+        stderr.contains("train_2: ") && stderr.contains("the reader closed it before its end"),
+        "{stderr}"
+    );
+
+    // A feeder that cannot fetch its source says what to check, and the run fails even though
+    // the program, which read an empty epoch, did not.
+    let mut forged = plan.clone();
+    forged["pipes"][0]["token"] = "00".repeat(32).into();
+    std::fs::remove_dir_all(&ctr).unwrap();
+    std::fs::create_dir_all(&ctr).unwrap();
+    let child = agent(Some(&forged), &ctr, "cat input/data/train_0 > e0")
+        .spawn()
+        .unwrap();
+    let run = finished(child).await;
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains("cannot feed") && stderr.contains("403 Forbidden"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&url) && stderr.contains("reachable"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(ctr.join("e0")).unwrap(), b"");
+
+    stop.send(()).ok();
+    task.await.unwrap().unwrap();
+}

@@ -67,7 +67,7 @@ impl AgentClient {
     /// other outcome is a message naming the method, URL and what came back.
     pub async fn send(
         &self,
-        make: &mut dyn FnMut() -> Result<http::Request<ReqBody>, String>,
+        make: &mut (dyn FnMut() -> Result<http::Request<ReqBody>, String> + Send),
     ) -> Result<http::Response<Incoming>, Failure> {
         let mut waits = BACKOFF_MS.iter();
         loop {

@@ -46,7 +46,11 @@ pub fn main(argv: &[String]) -> ExitCode {
             return ExitCode::from(AGENT_FAILED);
         }
     };
-    ExitCode::from(rt.block_on(run(&plan, program, args)))
+    let code = rt.block_on(run(&plan, program, args));
+    // A feeder's thread still blocked on a FIFO that the program's leftovers hold open must
+    // not keep the agent from exiting.
+    rt.shutdown_background();
+    ExitCode::from(code)
 }
 
 async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
@@ -65,6 +69,7 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
             }
         }
     }
+    let feeders = super::pipe::start(plan);
     let baseline = super::sync::baseline(plan).await;
     let (done, watched) = tokio::sync::watch::channel(false);
     let child = async {
@@ -77,10 +82,16 @@ async fn run(plan: &Plan, program: &str, args: &[String]) -> u8 {
         child,
         super::sync::keep_synced(plan, &client, baseline, watched)
     );
+    let feeding_failed = feeders.stop();
     let mut code = match ran {
         Ok(code) => code,
         Err(code) => return code,
     };
+    if feeding_failed && code == 0 {
+        // the program may have taken a cut-short epoch for the whole channel
+        say("a Pipe-mode channel could not be fed in full (see above): failing the run");
+        code = AGENT_FAILED;
+    }
     for bind in plan.binds.iter().filter(|b| !b.read_only) {
         let started = Instant::now();
         match upload(&client, plan, bind).await {
@@ -120,22 +131,22 @@ fn size(bytes: u64) -> String {
     }
 }
 
-fn request(
+/// A request for a bind's (or a pipe's source's) content at `url`, with its token.
+pub(super) fn request(
     method: http::Method,
-    plan: &Plan,
-    bind: &PlannedBind,
+    url: &str,
+    token: &str,
     kind: Option<Kind>,
     body: ReqBody,
 ) -> Result<http::Request<ReqBody>, String> {
-    let url = plan.bind_url(bind);
     if !url.starts_with("http://") {
         return Err(format!(
             "{url}: the agent speaks plain HTTP only (the plan's url must start with http://)"
         ));
     }
-    let mut req = http::Request::builder().method(method).uri(&url).header(
+    let mut req = http::Request::builder().method(method).uri(url).header(
         http::header::AUTHORIZATION,
-        format!("{AUTH_SCHEME} {}", bind.token),
+        format!("{AUTH_SCHEME} {token}"),
     );
     if let Some(kind) = kind {
         req = req.header(KIND_HEADER, kind.as_str());
@@ -144,7 +155,8 @@ fn request(
 }
 
 async fn download(client: &AgentClient, plan: &Plan, bind: &PlannedBind) -> Result<Stats, String> {
-    let mut make = || request(http::Method::GET, plan, bind, None, empty());
+    let url = plan.bind_url(bind);
+    let mut make = || request(http::Method::GET, &url, &bind.token, None, empty());
     let resp = match client.send(&mut make).await {
         Ok(resp) => resp,
         // An output directory sagebox has not made yet starts empty, as a fresh mount would.
@@ -194,7 +206,13 @@ pub(super) async fn upload(
         job = Some(handle);
         let frames = stream.map(|chunk| chunk.map(hyper::body::Frame::data));
         let body = BodyExt::boxed(http_body_util::StreamBody::new(frames));
-        request(http::Method::PUT, plan, bind, Some(kind), body)
+        request(
+            http::Method::PUT,
+            &plan.bind_url(bind),
+            &bind.token,
+            Some(kind),
+            body,
+        )
     };
     client.send(&mut make).await.map_err(|e| e.message)?;
     match job {

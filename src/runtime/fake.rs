@@ -74,6 +74,8 @@ pub struct FakeEngine {
     networks: Mutex<HashMap<String, HashMap<String, String>>>,
     calls: Mutex<Vec<String>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Plays an engine whose containers do not see the host's files (the swarm).
+    remote: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,6 +86,13 @@ impl FakeEngine {
     /// Every container started from now on behaves as `f` says for its spec.
     pub fn script(&self, f: impl Fn(&ContainerSpec) -> Script + Send + Sync + 'static) {
         *lock(&self.scripter) = Some(Box::new(f));
+    }
+
+    /// From now on the engine says that its binds are not the host's own directories, as the
+    /// swarm's (`ExecutionEngine::shares_host_files`).
+    pub fn without_host_files(&self) {
+        self.remote
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every call so far, as "op target" lines (e.g. "run job-algo-1", "stop <id>").
@@ -238,6 +247,10 @@ async fn serve(healthy: bool) -> Result<(u16, tokio::task::JoinHandle<()>), Engi
 impl ExecutionEngine for FakeEngine {
     fn host(&self) -> &str {
         "fake://"
+    }
+
+    fn shares_host_files(&self) -> bool {
+        !self.remote.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn info(&self) -> Result<EngineInfo, EngineError> {

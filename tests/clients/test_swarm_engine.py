@@ -10,6 +10,7 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
 - the SDK v2 seed workflow (Linear Learner fit, deploy, predict), the emulator image pushed;
 - GPU instances go to the node that advertises GPUs (generic resources), and one asking more
   than any node has fails at once; a processing job's input and output travel through the agent;
+  a Pipe-mode job reads two epochs (and a RecordIO channel) from FIFOs the agent feeds;
   `doctor` with --engine swarm, and `doctor --node`;
 - an endpoint with 2 instances on the two workers answers InvokeEndpoint from both, with the
   model's file that the agent brought, runs a batch transform, and is taken back after a sagebox
@@ -23,6 +24,7 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
 import io
 import json
 import os
+import struct
 import subprocess
 import tarfile
 import time
@@ -349,6 +351,52 @@ def test_doctor_checks_a_node(cluster, tmp_path):
     assert code != 0 and checks["registry"]["verdict"] == "fail", checks
     assert "insecure-registries" in checks["registry"]["detail"], checks
     assert checks["gpus"]["verdict"] == "ok" and "offers no GPUs" in checks["gpus"]["detail"], checks
+
+
+def test_a_pipe_mode_job_reads_two_epochs_that_the_agent_feeds_on_the_node(server, cluster, image):
+    """Pipe mode on the swarm: sagebox stages the channel's objects in key order, the agent on
+    the node makes the FIFOs /opt/ml/input/data/<channel>_<epoch> and feeds each epoch from
+    them (RecordIO-wrapped for the second channel)."""
+    s3, sm = server.client("s3"), server.client("sagemaker")
+    bucket = unique("swarmpipe")
+    s3.create_bucket(Bucket=bucket)
+    objects = {"pipe/b.txt": b"second object\n", "pipe/a.txt": b"first\n", "pipe/c.txt": b"third, last\n"}
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    in_key_order = [objects[k] for k in sorted(objects)]
+    data = "/opt/ml/input/data"
+    script = ("cat {d}/train_0 > /opt/ml/model/epoch0 && cat {d}/train_1 > /opt/ml/model/epoch1 && "
+              "cat {d}/rec_0 > /opt/ml/model/rec0 && echo pipe: read".format(d=data))
+
+    def channel(name, wrapper):
+        return {"ChannelName": name, "RecordWrapperType": wrapper, "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://%s/pipe/" % bucket,
+            "S3DataDistributionType": "FullyReplicated"}}}
+
+    name = unique("swarmpipe")
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=ROLE_ARN,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "Pipe",
+                                "ContainerEntrypoint": ["sh", "-c", script]},
+        InputDataConfig=[channel("train", "None"), channel("rec", "RecordIO")],
+        OutputDataConfig={"S3OutputPath": "s3://%s/out/" % bucket},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    d = wait_job(sm, name)
+    assert d["TrainingJobStatus"] == "Completed", (d.get("FailureReason"), job_log(server, name),
+                                                   server.log_tail())
+    log = job_log(server, name)
+    assert "pipe: read" in log, log
+    assert "sagebox-agent: fed %s/train_1: 3 files" % data in log, log
+
+    key = d["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        files = {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    whole = b"".join(in_key_order)
+    assert files["epoch0"] == whole and files["epoch1"] == whole, files
+    framed = b"".join(struct.pack("<II", 0xced7230a, len(o)) + o + b"\0" * (-len(o) % 4) for o in in_key_order)
+    assert files["rec0"] == framed, files
 
 
 # last: it kills a worker's engine

@@ -196,6 +196,26 @@ pub fn link_channel(dir: &Path, objects: &[ChannelObject], copy: bool) -> std::i
     Ok(copied)
 }
 
+/// The objects renamed for a Pipe-mode feeder that sends a directory's files in name order:
+/// `00000000`, `00000001`, … in the order given (key order for a prefix, the manifest's order
+/// for a manifest), wider when there are more objects than eight digits count.
+pub fn in_feed_order(objects: &[ChannelObject]) -> Vec<ChannelObject> {
+    objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ChannelObject {
+            rel: PathBuf::from(feed_name(i, objects.len())),
+            ..o.clone()
+        })
+        .collect()
+}
+
+/// Object `index` of `count`, zero-padded so that name order is index order.
+fn feed_name(index: usize, count: usize) -> String {
+    let width = count.saturating_sub(1).to_string().len().max(8);
+    format!("{index:0width$}")
+}
+
 /// Writes a JSON file the way SageMaker's agent does.
 pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
@@ -433,6 +453,25 @@ mod tests {
         let b = shard(&objs, "ShardedByS3Key", 1, 2);
         assert_eq!((a.len(), b.len()), (3, 2));
         assert_eq!(shard(&objs, "FullyReplicated", 1, 2).len(), 5);
+    }
+
+    #[test]
+    fn pipe_sources_are_named_in_feed_order() {
+        let objs: Vec<ChannelObject> = ["b", "a/z", "c"]
+            .iter()
+            .map(|k| ChannelObject {
+                rel: PathBuf::from(k),
+                file: PathBuf::from(format!("/blobs/{k}")),
+                size: 1,
+            })
+            .collect();
+        let named = in_feed_order(&objs);
+        let names: Vec<_> = named.iter().map(|o| o.rel.display().to_string()).collect();
+        assert_eq!(names, ["00000000", "00000001", "00000002"]);
+        assert_eq!(named[1].file, PathBuf::from("/blobs/a/z"));
+        assert_eq!(feed_name(0, 0), "00000000");
+        assert_eq!(feed_name(0, 100_000_001), "000000000");
+        assert_eq!(feed_name(100_000_000, 100_000_001), "100000000");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The training supervisor driven through `Services` on the fake engine: each test walks one
 //! lifecycle the way the api does (create, then poll describe) without Docker.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 use crate::aws::model::typed::sagemaker::{
     CreateTrainingJobRequest, SecondaryStatus, TrainingJobStatus,
 };
+use crate::runtime::engine::ContainerSpec;
 use crate::runtime::fake::{FakeEngine, Script, eventually, services};
 use crate::service::described::TrainingJob;
+use crate::service::training::staging;
 use crate::service::training::state::JobState;
 use crate::service::{Input, ServiceError, Services};
 
@@ -309,4 +311,110 @@ fn stopping_a_job_whose_secondary_status_ended_is_refused_and_writes_nothing() {
         assert_eq!(res.status, Some(TrainingJobStatus::InProgress));
         assert_eq!(member(&res, "SecondaryStatus"), "Completed");
     });
+}
+
+/// A container's spec, with the files (name, content) of its pipes' sources when it started.
+type Started = (ContainerSpec, Vec<(String, String)>);
+
+/// A Pipe-mode job of two instances on `fake`, its channel sharded by key: the specs the
+/// containers were started with, each with the files of its pipes' sources as they were then.
+async fn run_pipe_job(fake: &Arc<FakeEngine>) -> Vec<Started> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen: Arc<Mutex<Vec<Started>>> = Arc::default();
+    let record = seen.clone();
+    fake.script(move |spec| {
+        let files = spec
+            .pipes
+            .iter()
+            .flat_map(|p| staging::files_under(std::path::Path::new(&p.source)))
+            .map(|(name, path)| (name, std::fs::read_to_string(path).unwrap_or_default()))
+            .collect();
+        if let Ok(mut seen) = record.lock() {
+            seen.push((spec.clone(), files));
+        }
+        succeeds(Duration::from_millis(100))
+    });
+    let s = services(dir.path(), fake);
+    with_bucket(&s).await;
+    s.objects.create_bucket("in", None).await.expect("bucket");
+    for (key, body) in [("data/b", "2"), ("data/a", "1"), ("data/c", "3")] {
+        s.objects
+            .put_bytes("in", key, body.into(), Default::default())
+            .await
+            .expect("an object");
+    }
+    let req = json!({
+        "TrainingJobName": "pipe",
+        "RoleArn": "arn:aws:iam::000000000000:role/r",
+        "AlgorithmSpecification": {"TrainingImage": "fake/algo:1", "TrainingInputMode": "Pipe"},
+        "InputDataConfig": [{"ChannelName": "train", "RecordWrapperType": "RecordIO",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://in/data/",
+                "S3DataDistributionType": "ShardedByS3Key"}}}],
+        "OutputDataConfig": {"S3OutputPath": "s3://out/models"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    });
+    let req = Input::decode(req.as_object().cloned().expect("an object")).expect("a request");
+    s.create_training_job(req).await.expect("create");
+    let res = until_status(&s, "pipe", &ENDED).await;
+    assert_eq!(res.status, Some(TrainingJobStatus::Completed));
+    let mut seen = seen.lock().expect("specs").clone();
+    seen.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    seen
+}
+
+#[tokio::test]
+async fn without_the_hosts_files_a_pipe_mode_channel_is_staged_in_key_order_for_the_agent() {
+    let fake = Arc::new(FakeEngine::default());
+    fake.without_host_files();
+    let seen = run_pipe_job(&fake).await;
+    assert_eq!(seen.len(), 2);
+    // algo-1 has the 1st and 3rd keys (a, c), algo-2 the 2nd (b), each named in key order
+    let want = [
+        vec![("00000000", "1"), ("00000001", "3")],
+        vec![("00000000", "2")],
+    ];
+    for (i, (spec, files)) in seen.iter().enumerate() {
+        let host = format!("algo-{}", i + 1);
+        let [pipe] = spec.pipes.as_slice() else {
+            panic!("one pipe: {:?}", spec.pipes);
+        };
+        assert!(
+            pipe.source
+                .ends_with(&format!("/channels/train-{host}-pipe"))
+        );
+        assert_eq!(
+            (pipe.fifo_dir.as_str(), pipe.channel.as_str(), pipe.recordio),
+            ("/opt/ml/input/data", "train", true)
+        );
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_str()))
+            .collect();
+        assert_eq!(files, want[i], "{host}");
+        // no bind for the channel, and no FIFO on the host
+        assert!(
+            spec.binds
+                .iter()
+                .all(|b| !b.container.contains("input/data"))
+        );
+        let opt_ml = spec
+            .binds
+            .iter()
+            .find(|b| b.container == "/opt/ml")
+            .expect("/opt/ml");
+        let data = std::path::Path::new(&opt_ml.host).join("input/data");
+        assert!(!data.join("train_0").exists());
+    }
+}
+
+#[tokio::test]
+async fn with_the_hosts_files_a_pipe_mode_channel_is_a_host_fifo() {
+    let fake = Arc::new(FakeEngine::default());
+    let seen = run_pipe_job(&fake).await;
+    assert_eq!(seen.len(), 2);
+    for (spec, _) in &seen {
+        assert!(spec.pipes.is_empty(), "{:?}", spec.pipes);
+        assert!(spec.binds.iter().all(|b| !b.host.contains("-pipe")));
+    }
 }

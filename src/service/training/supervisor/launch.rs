@@ -17,7 +17,7 @@ use crate::aws::model::typed::sagemaker::{
     TrainingInputMode,
 };
 use crate::runtime::LocalImage;
-use crate::runtime::engine::{Bind, ContainerSpec, Engine};
+use crate::runtime::engine::{Bind, ContainerSpec, Engine, PipeFeed};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types::{self, Allotment};
 use crate::service::Services;
@@ -57,12 +57,12 @@ pub(super) async fn launch(
         .and_then(|a| a.training_input_mode)
         .unwrap_or(TrainingInputMode::File);
     prepare_host_dirs(job)?;
-    let channel_binds = download_input_data(services, job, default_mode, &log).await?;
+    let shares_host_files = engine.shares_host_files();
+    let inputs = download_input_data(services, job, default_mode, shares_host_files, &log).await?;
     restore_checkpoints(services, job, &log).await;
     write_config_files(job, default_mode)?;
 
-    let started =
-        start_containers(services, &engine, job, &image, &allot, &channel_binds, stop).await?;
+    let started = start_containers(services, &engine, job, &image, &allot, &inputs, stop).await?;
     Ok((engine, started))
 }
 
@@ -165,18 +165,40 @@ fn prepare_host_dirs(job: &Job) -> Result<(), FailureReason> {
     Ok(())
 }
 
-/// Every channel of InputDataConfig, staged for every instance. Returns each instance's binds.
+/// What one instance's container gets of the channels: their binds, and where the engine does
+/// not share host files with it, the Pipe-mode channels its agent feeds.
+#[derive(Debug, Clone, Default)]
+struct InstanceInputs {
+    binds: Vec<Bind>,
+    pipes: Vec<PipeFeed>,
+}
+
+/// Every channel of InputDataConfig, staged for every instance. Returns each instance's inputs.
 async fn download_input_data(
     services: &Services,
     job: &Job,
     default_mode: TrainingInputMode,
+    shares_host_files: bool,
     log: &JobLog,
-) -> Result<Vec<Vec<Bind>>, FailureReason> {
-    let mut channel_binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
+) -> Result<Vec<InstanceInputs>, FailureReason> {
+    let mut inputs = vec![InstanceInputs::default(); job.hosts.len()];
+    let how = Staging {
+        default_mode,
+        shares_host_files,
+    };
     for ch in job.members.input_data_config.iter().flatten() {
-        stage_channel(services, job, ch, default_mode, &mut channel_binds, log).await?;
+        stage_channel(services, job, ch, how, &mut inputs, log).await?;
     }
-    Ok(channel_binds)
+    Ok(inputs)
+}
+
+/// How channels are staged for this job.
+#[derive(Debug, Clone, Copy)]
+struct Staging {
+    default_mode: TrainingInputMode,
+    /// Whether the engine's binds are the host's own directories (see
+    /// `ExecutionEngine::shares_host_files`): then a Pipe-mode channel is a host FIFO.
+    shares_host_files: bool,
 }
 
 /// Channels up to this size are copied for each instance and mounted writable, as SageMaker's
@@ -184,15 +206,15 @@ async fn download_input_data(
 /// larger ones are hard links into the object store, so they must be read-only.
 const COPIED_CHANNEL_BYTES: u64 = 16 << 20;
 
-/// One channel: Pipe mode gets a feeder per instance; File (and FastFile, which behaves as
-/// File here) gets a writable copy per instance when small, else hard links bound read-only at
-/// /opt/ml/input/data/<channel>.
+/// One channel: Pipe mode gets a feeder per instance (see `stage_pipe`); File (and FastFile,
+/// which behaves as File here) gets a writable copy per instance when small, else hard links
+/// bound read-only at /opt/ml/input/data/<channel>.
 async fn stage_channel(
     services: &Services,
     job: &Job,
     ch: &Channel,
-    default_mode: TrainingInputMode,
-    channel_binds: &mut [Vec<Bind>],
+    how: Staging,
+    inputs: &mut [InstanceInputs],
     log: &JobLog,
 ) -> Result<(), FailureReason> {
     let ch_name = ch.channel_name.as_deref().unwrap_or("data");
@@ -208,7 +230,7 @@ async fn stage_channel(
         .and_then(|s| s.s3_data_distribution_type)
         .unwrap_or(S3DataDistribution::FullyReplicated);
     let sharded = distribution == S3DataDistribution::ShardedByS3Key;
-    let mode = ch.input_mode.unwrap_or(default_mode);
+    let mode = ch.input_mode.unwrap_or(how.default_mode);
     let started = Instant::now();
     let objects = staging::resolve_source(&services.objects, data_type.as_str(), uri)
         .await
@@ -221,12 +243,12 @@ async fn stage_channel(
             staging::shard(&objects, distribution.as_str(), i, job.hosts.len());
         if mode == TrainingInputMode::Pipe {
             let recordio = ch.record_wrapper_type == Some(RecordWrapper::RecordIO);
-            let dir = job.host_dir(host).join("input/data");
-            let stop = job.feeders_stop.clone();
-            let channel = ch_name.to_string();
-            tokio::task::spawn_blocking(move || {
-                staging::feed_pipe(dir, channel, mine, recordio, stop)
-            });
+            let pipe = PipeChannel {
+                name: ch_name,
+                recordio,
+                shares_host_files: how.shares_host_files,
+            };
+            copied += stage_pipe(job, host, &pipe, mine, &mut inputs[i]).await?;
             continue;
         }
         let own = sharded || writable;
@@ -236,18 +258,9 @@ async fn stage_channel(
             job.dir.join("channels").join(ch_name)
         };
         if i == 0 || own {
-            let d = dir.clone();
-            copied +=
-                tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine, writable))
-                    .await
-                    .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
-                    .map_err(|e| {
-                        FailureReason::InternalServerError(format!(
-                            "staging channel {ch_name}: {e}"
-                        ))
-                    })?;
+            copied += link_channel(&dir, mine, writable, ch_name).await?;
         }
-        channel_binds[i].push(Bind {
+        inputs[i].binds.push(Bind {
             host: dir.display().to_string(),
             container: format!("/opt/ml/input/data/{ch_name}"),
             read_only: !writable,
@@ -259,6 +272,63 @@ async fn stage_channel(
         started.elapsed().as_millis()
     ));
     Ok(())
+}
+
+/// A Pipe-mode channel as `stage_pipe` needs it.
+struct PipeChannel<'a> {
+    name: &'a str,
+    recordio: bool,
+    shares_host_files: bool,
+}
+
+/// Where the swarm's agent makes a Pipe-mode channel's FIFOs, as SageMaker does.
+const PIPE_FIFO_DIR: &str = "/opt/ml/input/data";
+
+/// One instance's Pipe-mode channel. Where the container sees the host's files, a feeder here
+/// writes the objects straight from the object store into FIFOs in the instance's host dir.
+/// Elsewhere (the swarm) the objects are hard-linked into a directory of their own, named so
+/// that name order is key order, and the container's agent feeds its own FIFOs from it (see
+/// `agent::pipe`). Returns the bytes copied.
+async fn stage_pipe(
+    job: &Job,
+    host: &str,
+    ch: &PipeChannel<'_>,
+    mine: Vec<ChannelObject>,
+    inputs: &mut InstanceInputs,
+) -> Result<u64, FailureReason> {
+    if ch.shares_host_files {
+        let dir = job.host_dir(host).join("input/data");
+        let stop = job.feeders_stop.clone();
+        let (channel, recordio) = (ch.name.to_string(), ch.recordio);
+        tokio::task::spawn_blocking(move || staging::feed_pipe(dir, channel, mine, recordio, stop));
+        return Ok(0);
+    }
+    let dir = job
+        .dir
+        .join("channels")
+        .join(format!("{}-{host}-pipe", ch.name));
+    let copied = link_channel(&dir, staging::in_feed_order(&mine), false, ch.name).await?;
+    inputs.pipes.push(PipeFeed {
+        source: dir.display().to_string(),
+        fifo_dir: PIPE_FIFO_DIR.into(),
+        channel: ch.name.to_string(),
+        recordio: ch.recordio,
+    });
+    Ok(copied)
+}
+
+/// `staging::link_channel` off the async workers; the bytes copied.
+async fn link_channel(
+    dir: &std::path::Path,
+    objects: Vec<ChannelObject>,
+    copy: bool,
+    ch_name: &str,
+) -> Result<u64, FailureReason> {
+    let d = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || staging::link_channel(&d, &objects, copy))
+        .await
+        .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
+        .map_err(|e| FailureReason::InternalServerError(format!("staging channel {ch_name}: {e}")))
 }
 
 /// What is already under CheckpointConfig.S3Uri starts in /opt/ml/checkpoints. A checkpoint
@@ -343,7 +413,7 @@ async fn start_containers(
     job: &mut Job,
     image: &LocalImage,
     allot: &Allotment,
-    channel_binds: &[Vec<Bind>],
+    inputs: &[InstanceInputs],
     stop: &mut watch::Receiver<StopRequest>,
 ) -> Result<Vec<(String, String)>, FailureReason> {
     let labels = job_labels(services, job);
@@ -376,7 +446,7 @@ async fn start_containers(
     }
     let mut started = Vec::new();
     for (i, host) in job.hosts.iter().enumerate() {
-        let spec = container_spec(job, i, image, allot, &env, &labels, &channel_binds[i]);
+        let spec = container_spec(job, i, image, allot, &env, &labels, &inputs[i]);
         let id = engine
             .run(&spec)
             .await
@@ -387,7 +457,7 @@ async fn start_containers(
 }
 
 /// Instance `i` (algo-<i+1>): its /opt/ml, checkpoints at CheckpointConfig.LocalPath, its
-/// channels, and its share of the job's GPUs.
+/// channels (binds, and the Pipe-mode ones its agent feeds), and its share of the job's GPUs.
 fn container_spec(
     job: &Job,
     i: usize,
@@ -395,7 +465,7 @@ fn container_spec(
     allot: &Allotment,
     env: &[(String, String)],
     labels: &HashMap<String, String>,
-    channel_binds: &[Bind],
+    inputs: &InstanceInputs,
 ) -> ContainerSpec {
     let host = job.hosts[i].as_str();
     let checkpoint_path = job
@@ -421,7 +491,7 @@ fn container_spec(
         });
         sync_while_running.push(path.to_string());
     }
-    binds.extend(channel_binds.iter().cloned());
+    binds.extend(inputs.binds.iter().cloned());
     binds.extend(image.binds.iter().cloned());
     let mut labels = labels.clone();
     labels.insert(HOST_LABEL.into(), host.to_string());
@@ -459,6 +529,7 @@ fn container_spec(
         gpus: per_host_gpus,
         shm_size_bytes: Some(1 << 30),
         sync_while_running,
+        pipes: inputs.pipes.clone(),
         ..Default::default()
     }
 }
