@@ -152,7 +152,7 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     assert_eq!(std::fs::read(host.join("out/ok")).unwrap(), b"x");
     std::fs::remove_dir_all(&ctr).unwrap();
     std::fs::create_dir_all(&ctr).unwrap();
-    let missing = sagebox::agent::plan_for(
+    let missing = sagebox::agent::plan::plan_for_binds(
         &[sagebox::runtime::engine::Bind {
             host: host.join("nothing").display().to_string(),
             container: "/x".into(),

@@ -89,7 +89,7 @@ impl Access {
 pub fn plan_for(spec: &crate::runtime::engine::ContainerSpec, url: &str, key: &[u8]) -> Plan {
     let mut plan = plan_for_binds(&spec.binds, url, key);
     for b in &mut plan.binds {
-        b.sync = !b.read_only && spec.sync_while_running.iter().any(|p| *p == b.path);
+        b.sync = !b.read_only && spec.sync_while_running.contains(&b.path);
     }
     plan.pipes = spec
         .pipes
