@@ -153,6 +153,9 @@ pub struct Runtime {
     api_port: Arc<std::sync::atomic::AtomicU16>,
     /// The data directory, for a runtime that keeps state there (`serve`).
     data_dir: Option<std::path::PathBuf>,
+    /// Where the swarm engine keeps named volumes (`<data-dir>/swarm-volumes`): set with the
+    /// data directory, and for `purge`, which removes them.
+    swarm_volumes: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
@@ -160,6 +163,7 @@ impl Runtime {
     pub fn open(options: RuntimeOptions, data_dir: &Path) -> std::io::Result<Runtime> {
         Ok(Runtime {
             data_dir: Some(data_dir.to_path_buf()),
+            swarm_volumes: Some(swarm::volumes::root_of(data_dir)),
             ..Runtime::new(options, instance_id(data_dir)?)
         })
     }
@@ -177,6 +181,7 @@ impl Runtime {
             gpus,
             api_port: Arc::default(),
             data_dir: None,
+            swarm_volumes: None,
         }
     }
 
@@ -275,6 +280,7 @@ impl Runtime {
             manager,
             registry,
             sagebox,
+            volumes: self.swarm_volumes.clone(),
         };
         let engine =
             swarm::SwarmEngine::connect(settings, local, key, self.api_port.clone()).await?;
@@ -438,10 +444,12 @@ pub async fn purge_data_dir(
     let Ok(owner) = std::fs::read_to_string(data_dir.join("instance-id")) else {
         return Ok(0);
     };
-    let engine = match Runtime::new(options, owner.trim().to_string())
-        .engine()
-        .await
-    {
+    // no agent key (it starts nothing), but the swarm's volumes, which it removes
+    let runtime = Runtime {
+        swarm_volumes: Some(swarm::volumes::root_of(data_dir)),
+        ..Runtime::new(options, owner.trim().to_string())
+    };
+    let engine = match runtime.engine().await {
         Ok(e) => e,
         Err(EngineError::Unreachable { .. }) => return Ok(0),
         Err(e) => return Err(e),

@@ -12,6 +12,9 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
   than any node has fails at once; a processing job's input and output travel through the agent;
   a Pipe-mode job reads two epochs (and a RecordIO channel) from FIFOs the agent feeds;
   `doctor` with --engine swarm, and `doctor --node`;
+- a notebook instance runs Jupyter on a worker, reached through its presigned URL; its home
+  (a directory in sagebox's data directory) comes back at a stop, goes in again at a start and
+  survives a restart of sagebox, and goes with the instance;
 - an endpoint with 2 instances on the two workers answers InvokeEndpoint from both, with the
   model's file that the agent brought, runs a batch transform, and is taken back after a sagebox
   restart; then one worker's engine is killed (last): a training job running there fails with a
@@ -397,6 +400,79 @@ def test_a_pipe_mode_job_reads_two_epochs_that_the_agent_feeds_on_the_node(serve
     assert files["epoch0"] == whole and files["epoch1"] == whole, files
     framed = b"".join(struct.pack("<II", 0xced7230a, len(o)) + o + b"\0" * (-len(o) % 4) for o in in_key_order)
     assert files["rec0"] == framed, files
+
+
+def test_a_notebook_instance_runs_on_a_worker_and_its_home_travels_with_it(server, cluster):
+    """A notebook instance on the swarm: Jupyter on a worker, reached through the presigned URL;
+    a file written in its home is in sagebox's swarm-volumes directory once it stops, back in
+    Jupyter after a start (on whichever node) and after a restart of sagebox (taken back), and
+    gone with the instance's service when it is deleted."""
+    from botocore.exceptions import WaiterError
+
+    from test_notebooks import Jupyter  # a browser's view of an instance, as in the local tests
+
+    sm = server.client("sagemaker")
+    name = unique("swarmnb")
+    arn = sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
+                                      RoleArn=ROLE_ARN)["NotebookInstanceArn"]
+    owner = (server.data_dir / "instance-id").read_text().strip()
+    volume = "sagebox-notebook-%s-%s" % (owner, name.lower())
+    home = server.data_dir / "swarm-volumes" / volume
+
+    def wait(waiter, **config):
+        try:
+            sm.get_waiter(waiter).wait(NotebookInstanceName=name, WaiterConfig=config)
+        except WaiterError:
+            d = sm.describe_notebook_instance(NotebookInstanceName=name)
+            pytest.fail("%s: %s %s\n%s" % (waiter, d["NotebookInstanceStatus"], d.get("FailureReason"),
+                                            server.log_tail()))
+
+    def serving_node():
+        # the first start pushes the jupyter image to the registry and the node pulls it
+        wait("notebook_instance_in_service", Delay=2, MaxAttempts=450)
+        [(service, node)] = services_of(cluster, arn).items()
+        assert node in {"node2", "node3"}, node
+        print("notebook instance %s: service %s on %s" % (name, service, node))
+        return node
+
+    def services_left():
+        return cluster.nodes[0].docker("service", "ls", "-q", "--filter",
+                                       "label=sagebox.resource-arn=" + arn).stdout.split()
+
+    first = serving_node()
+    j = Jupyter(sm, name)
+    assert j.opened.status_code == 200, j.opened.text[:500]
+    assert j.api("PUT", "api/contents/work", json={"type": "directory"}).status_code in (200, 201)
+    j.write("work/from-swarm.txt", "written on %s\n" % first)
+
+    # the stop returns the home to sagebox before the task ends, and the service goes
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    wait("notebook_instance_stopped", Delay=1, MaxAttempts=180)
+    assert (home / "work" / "from-swarm.txt").read_text() == "written on %s\n" % first
+    assert services_left() == []
+
+    # started again (on whichever node the swarm picks), the home comes back in
+    sm.start_notebook_instance(NotebookInstanceName=name)
+    second = serving_node()
+    assert Jupyter(sm, name).read("work/from-swarm.txt") == "written on %s\n" % first
+
+    # a restarted sagebox takes the serving instance back: the same service answers
+    before = services_of(cluster, arn)
+    server.restart()
+    sm = server.client("sagemaker")
+    deadline = time.time() + 60  # re-adoption runs in the background after startup
+    while (j := Jupyter(sm, name)).opened.status_code == 503 and time.time() < deadline:
+        time.sleep(0.5)
+    assert j.opened.status_code == 200, server.log_tail()
+    assert j.read("work/from-swarm.txt") == "written on %s\n" % first
+    assert services_of(cluster, arn) == before, (before, second)
+
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    wait("notebook_instance_stopped", Delay=1, MaxAttempts=180)
+    sm.delete_notebook_instance(NotebookInstanceName=name)
+    wait("notebook_instance_deleted", Delay=1, MaxAttempts=120)
+    assert not home.exists() and not (home.parent / (volume + ".labels.json")).exists()
+    assert services_left() == []
 
 
 # last: it kills a worker's engine

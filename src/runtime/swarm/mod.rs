@@ -3,13 +3,16 @@
 //! attachable overlays; images are resolved on this machine's engine and pushed to the
 //! cluster's registry with the in-task agent laid over them; binds become the agent's plan (the
 //! content travels over HTTP from and to sagebox, as no node but this one has its files); a
-//! published port is reached through a loopback forwarder that follows the task.
+//! published port is reached through a loopback forwarder that follows the task; a named volume
+//! is a directory on sagebox's disk that the agent carries like a bind (see `volumes`).
 
 pub mod forward;
+mod gpus;
 pub mod images;
 pub mod node;
 pub mod service;
 pub mod tasks;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,6 +31,7 @@ use super::engine::{
 };
 use super::images::{BuildError, Progress};
 use super::uris::ImageChoice;
+pub use gpus::gpu_count;
 use tasks::Progress as TaskProgress;
 
 /// How sagebox reaches the swarm and how the swarm's tasks reach sagebox.
@@ -39,6 +43,9 @@ pub struct SwarmSettings {
     pub registry: String,
     /// The address every node reaches sagebox at.
     pub sagebox: IpAddr,
+    /// Where named volumes live (`<data-dir>/swarm-volumes`); None where there is no data
+    /// directory (a volume is then refused).
+    pub volumes: Option<std::path::PathBuf>,
 }
 
 /// The swarm engine. Cheap to clone.
@@ -180,51 +187,13 @@ impl SwarmEngine {
         Ok(())
     }
 
-    /// The GPUs each ready node advertises (`NVIDIA-GPU` generic resources): (hostname, count).
-    pub async fn gpu_nodes(&self) -> Result<Vec<(String, u32)>, EngineError> {
-        let nodes = self
-            .manager
-            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
-            .await?;
-        Ok(nodes
-            .into_iter()
-            .filter(|n| {
-                n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY)
-            })
-            .map(|n| {
-                let description = n.description.unwrap_or_default();
-                let gpus = gpu_count(
-                    &description
-                        .resources
-                        .and_then(|r| r.generic_resources)
-                        .unwrap_or_default(),
-                );
-                (description.hostname.unwrap_or_default(), gpus)
-            })
-            .collect())
-    }
-
-    /// Refuses an instance that asks more GPUs than any node advertises (the swarm would keep
-    /// its task pending for ever).
-    async fn check_gpus(&self, wanted: u32) -> Result<(), EngineError> {
-        let nodes = self.gpu_nodes().await?;
-        if nodes.iter().any(|(_, n)| *n >= wanted) {
-            return Ok(());
-        }
-        let have = nodes
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(h, n)| format!("{h}: {n}"))
-            .collect::<Vec<_>>();
-        Err(EngineError::Other(format!(
-            "no node of the swarm has {wanted} GPUs for one instance ({}); a node offers its GPUs as `node-generic-resources` [\"{}=GPU-<uuid>\", …] in its daemon.json (see the README)",
-            if have.is_empty() {
-                "no node advertises any".to_string()
-            } else {
-                format!("the nodes advertise {}", have.join(", "))
-            },
-            service::GPU_RESOURCE
-        )))
+    /// Where named volumes live, or why there is no such place.
+    fn volumes_root(&self, name: &str) -> Result<&std::path::Path, EngineError> {
+        self.settings.volumes.as_deref().ok_or_else(|| {
+            EngineError::Other(format!(
+                "the volume {name}: this sagebox has no data directory to keep the swarm's volumes in"
+            ))
+        })
     }
 
     async fn labelled_services(
@@ -240,26 +209,6 @@ impl SwarmEngine {
             .build();
         Ok(self.manager.list_services(Some(options)).await?)
     }
-}
-
-/// The GPUs among a node's generic resources: a count (`NVIDIA-GPU=4`) or one per named GPU.
-pub fn gpu_count(resources: &[bollard::models::GenericResourcesInner]) -> u32 {
-    resources
-        .iter()
-        .map(|g| {
-            let discrete = g
-                .discrete_resource_spec
-                .as_ref()
-                .filter(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE))
-                .and_then(|d| d.value)
-                .unwrap_or(0);
-            let named = g
-                .named_resource_spec
-                .as_ref()
-                .is_some_and(|d| d.kind.as_deref() == Some(service::GPU_RESOURCE));
-            u32::try_from(discrete).unwrap_or(0) + u32::from(named)
-        })
-        .sum()
 }
 
 fn spec_labels(s: &bollard::models::Service) -> HashMap<String, String> {
@@ -394,18 +343,20 @@ impl ExecutionEngine for SwarmEngine {
     async fn create_volume(
         &self,
         name: &str,
-        _labels: HashMap<String, String>,
+        labels: HashMap<String, String>,
     ) -> Result<(), EngineError> {
-        Err(EngineError::Other(format!(
-            "the volume {name}: named volumes (a notebook instance's storage) are not supported by --engine swarm yet; run notebook instances with the local engine"
-        )))
+        volumes::create(self.volumes_root(name)?, name, &labels)
     }
 
-    async fn remove_volume(&self, _name: &str) -> Result<(), EngineError> {
-        Ok(())
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        volumes::remove(self.volumes_root(name)?, name).await
     }
 
     async fn run(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let spec = &volumes::map_binds(spec, self.settings.volumes.as_deref())?;
+        if let Some(root) = &self.settings.volumes {
+            volumes::ensure_dirs(spec, root)?;
+        }
         let gpus = u32::try_from(spec.gpus.devices.len()).unwrap_or(u32::MAX);
         if gpus > 0 {
             self.check_gpus(gpus).await?;
@@ -473,10 +424,10 @@ impl ExecutionEngine for SwarmEngine {
         if self.progress(id).await?.is_some_and(|p| p.ended()) {
             return Ok(());
         }
+        // a synced bind (a notebook's home) gets at least a minute to come back
+        let mut grace = grace;
         self.scale(id, service, 0, |task| {
-            if let Some(c) = task.container_spec.as_mut() {
-                c.stop_grace_period = Some(grace.as_nanos() as i64);
-            }
+            grace = service::set_stop_grace(task, grace);
         })
         .await?;
         let deadline = Instant::now() + grace + Duration::from_secs(15);
@@ -565,6 +516,18 @@ impl ExecutionEngine for SwarmEngine {
             }
             if let Some(name) = &net.name {
                 self.remove_network(name).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Everything `owner` made, its named volumes (directories here) included.
+    async fn purge(&self, owner: &str) -> Result<usize, EngineError> {
+        let mut removed = self.sweep(owner, &|_| false).await?;
+        if let Some(root) = &self.settings.volumes {
+            for name in volumes::owned_by(root, owner)? {
+                volumes::remove(root, &name).await?;
                 removed += 1;
             }
         }

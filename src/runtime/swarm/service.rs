@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
@@ -14,6 +15,7 @@ use bollard::models::{
     TaskSpecRestartPolicyConditionEnum,
 };
 
+use crate::agent::plan::{PLAN_ENV, Plan};
 use crate::runtime::engine::ContainerSpec;
 
 /// Where the agent sits in every image the swarm engine pushes, and the words that run it in
@@ -35,6 +37,59 @@ pub const GPU_RESOURCE: &str = "NVIDIA-GPU";
 
 /// The variable that names the node an instance runs on.
 pub const NODE_ENV: &str = "SAGEBOX_NODE";
+
+/// How long a task has between SIGTERM and SIGKILL when nothing asks otherwise: the agent
+/// forwards the SIGTERM and returns the writable binds once the program has exited.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// The least a task with a synced bind (a notebook's home) gets, whatever its stop asks: the
+/// agent returns that bind after the program exits, and a large home takes a while. A program
+/// that exits at once costs nothing more.
+pub const SYNCED_STOP_GRACE: Duration = Duration::from_secs(60);
+
+/// The grace a stop that asks for `requested` gets: at least `SYNCED_STOP_GRACE` with a synced
+/// bind.
+pub fn stop_grace(requested: Duration, synced: bool) -> Duration {
+    if synced {
+        requested.max(SYNCED_STOP_GRACE)
+    } else {
+        requested
+    }
+}
+
+/// Whether the spec has a writable bind whose content must reach sagebox while it runs.
+pub fn has_synced_bind(spec: &ContainerSpec) -> bool {
+    spec.binds
+        .iter()
+        .any(|b| !b.read_only && spec.sync_while_running.contains(&b.container))
+}
+
+/// Whether a service's task carries an agent plan with a synced bind (what `has_synced_bind`
+/// said of its spec, read back from the service: a stop after a restart of sagebox knows it).
+pub fn task_has_synced_bind(task: &TaskSpec) -> bool {
+    let prefix = format!("{PLAN_ENV}=");
+    task.container_spec
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|var| var.strip_prefix(&prefix))
+        .filter_map(|json| serde_json::from_str::<Plan>(json).ok())
+        .any(|plan| plan.binds.iter().any(|b| b.sync))
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Sets a task template's stop grace to `requested`, raised for a synced bind; the grace set.
+pub fn set_stop_grace(task: &mut TaskSpec, requested: Duration) -> Duration {
+    let grace = stop_grace(requested, task_has_synced_bind(task));
+    if let Some(c) = task.container_spec.as_mut() {
+        c.stop_grace_period = Some(nanos(grace));
+    }
+    grace
+}
 
 /// What the service spec needs beside the container spec.
 pub struct Placement<'a> {
@@ -95,7 +150,7 @@ pub fn service_spec(spec: &ContainerSpec, placement: &Placement) -> ServiceSpec 
         env: Some(env),
         hosts: Some(vec![format!("{} host.docker.internal", placement.sagebox)]),
         // the agent forwards SIGTERM to the algorithm and uploads what it wrote before exiting
-        stop_grace_period: Some(30_000_000_000),
+        stop_grace_period: Some(nanos(stop_grace(STOP_GRACE, has_synced_bind(spec)))),
         // an init as PID 1 reaps what the algorithm leaves behind (the agent is its parent only)
         init: Some(true),
         ..Default::default()
@@ -299,6 +354,62 @@ mod tests {
             Some(EndpointPortConfigPublishModeEnum::HOST)
         );
         assert_eq!(port.published_port, None);
+    }
+
+    #[test]
+    fn a_synced_bind_gets_at_least_a_minute_to_come_back_on_a_stop() {
+        // the rule: a stop's grace, raised to a minute for a synced bind only
+        let five = Duration::from_secs(5);
+        assert_eq!(stop_grace(five, false), five);
+        assert_eq!(stop_grace(five, true), SYNCED_STOP_GRACE);
+        assert_eq!(
+            stop_grace(Duration::from_secs(120), true),
+            Duration::from_secs(120)
+        );
+
+        let mut home = training_spec();
+        home.binds[0].container = "/home/ec2-user/SageMaker".into();
+        home.sync_while_running = vec!["/home/ec2-user/SageMaker".into()];
+        assert!(has_synced_bind(&home));
+        assert!(!has_synced_bind(&training_spec()));
+        let mut read_only = home.clone();
+        read_only.binds[0].read_only = true;
+        assert!(
+            !has_synced_bind(&read_only),
+            "a read-only bind is never returned"
+        );
+
+        // the service's own grace, and a stop's, read from the plan the task carries
+        let placement = |spec: &ContainerSpec| Placement {
+            sagebox: "10.1.2.1".parse().expect("ip"),
+            plan: Some((
+                PLAN_ENV,
+                serde_json::to_string(&crate::agent::plan_for(spec, "http://x:1", b"k"))
+                    .expect("json"),
+            )),
+            gpus: 0,
+            agent: agent_prefix(),
+        };
+        for (spec, synced) in [(home, true), (training_spec(), false)] {
+            let mut task = service_spec(&spec, &placement(&spec))
+                .task_template
+                .expect("task");
+            let grace = |t: &TaskSpec| {
+                t.container_spec
+                    .as_ref()
+                    .and_then(|c| c.stop_grace_period)
+                    .expect("grace")
+            };
+            assert_eq!(task_has_synced_bind(&task), synced);
+            let (initial, stop): (i64, u64) = if synced { (60, 60) } else { (30, 5) };
+            assert_eq!(grace(&task), initial * 1_000_000_000);
+            let set = set_stop_grace(&mut task, five);
+            assert_eq!(set, Duration::from_secs(stop));
+            assert_eq!(
+                grace(&task),
+                i64::try_from(stop).expect("s") * 1_000_000_000
+            );
+        }
     }
 
     #[test]

@@ -16,12 +16,15 @@ use super::{KIND, LOG_GROUP, Server, base_path, lifecycle};
 use crate::aws::model::typed::sagemaker::NotebookInstanceStatus as S;
 use crate::runtime::engine::{ARN_LABEL, Bind, ContainerSpec, Engine, OWNER_LABEL};
 use crate::runtime::instance_types;
+use crate::runtime::uris::ImageChoice;
 use crate::service::Services;
 use crate::service::logs::{LogWriter, Resume};
 use crate::store::resources::Resource;
 
 /// The port Jupyter listens on inside the container.
 pub const JUPYTER_PORT: u16 = 8888;
+/// The emulator image notebook instances and Studio apps run.
+pub const JUPYTER_IMAGE: ImageChoice = ImageChoice::Emulated { recipe: "jupyter" };
 /// SageMaker's limit for each lifecycle script.
 const LIFECYCLE_TIMEOUT_SECS: u64 = 300;
 /// Where the instance's files live (a Docker volume) and the read-only examples beside them.
@@ -288,14 +291,14 @@ async fn build_notebook_image(services: &Services, nb: &Resource) -> Result<Stri
         let log = progress_log.clone();
         Arc::new(move |line: &str| log.line(line))
     };
-    let image = services
-        .runtime
-        .images()
-        .await
-        .map_err(|e| format!("Docker is not available: {e}"))?
-        .ensure("jupyter", &progress)
-        .await
-        .map_err(|e| format!("The notebook image could not be built: {e}"));
+    // through the engine: the swarm's nodes pull it from the cluster's registry
+    let image = match services.runtime.engine().await {
+        Ok(engine) => engine
+            .image_for(&JUPYTER_IMAGE, &progress)
+            .await
+            .map_err(|e| format!("The notebook image could not be built: {e}")),
+        Err(e) => Err(format!("Docker is not available: {e}")),
+    };
     drop(progress);
     drop(progress_log);
     if let Err(e) = progress_task.await {

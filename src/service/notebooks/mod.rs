@@ -32,7 +32,7 @@ use crate::service::resources::{ListParams, Page};
 use crate::service::{Input, ServiceError, ServiceResult, Services};
 use crate::store::resources::{Resource, ResourceKind};
 
-pub use instance::JUPYTER_PORT;
+pub use instance::{JUPYTER_IMAGE, JUPYTER_PORT};
 pub(crate) use instance::{NotReady, jupyter_answers_within, wait_ready};
 
 /// How long a re-adopted Jupyter (notebook instance or Studio app) may take to answer.

@@ -140,12 +140,8 @@ async fn start(services: &Services, row: &StoredRow, id: &AppId) -> Result<Serve
     let progress: crate::runtime::images::Progress = Arc::new(|line: &str| {
         tracing::debug!("jupyter image: {line}");
     });
-    let image = services
-        .runtime
-        .images()
-        .await
-        .map_err(|e| format!("Docker is not available: {e}"))?
-        .ensure("jupyter", &progress)
+    let image = engine
+        .image_for(&crate::service::notebooks::JUPYTER_IMAGE, &progress)
         .await
         .map_err(|e| format!("The Jupyter image could not be built: {e}"))?;
     let labels = HashMap::from([
