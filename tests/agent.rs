@@ -216,13 +216,17 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
+async fn a_synced_bind_reaches_the_host_while_the_program_runs_and_returns_mirror_the_container() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let data = root.join("data");
     let host = root.join("host");
     std::fs::create_dir_all(host.join("ckpt")).unwrap();
     std::fs::write(host.join("ckpt/old"), b"old").unwrap();
+    std::fs::create_dir_all(host.join("out")).unwrap();
+    std::fs::write(host.join("out/stale"), b"stale").unwrap();
+    std::fs::create_dir_all(host.join("ro")).unwrap();
+    std::fs::write(host.join("ro/r"), b"r").unwrap();
     let ctr = root.join("ctr");
     std::fs::create_dir_all(&ctr).unwrap();
     let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
@@ -232,14 +236,19 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
         stopped.await.ok();
     }));
     let (h, c) = (host.display(), ctr.display());
-    let binds = [format!("{h}/ckpt:{c}/ckpt"), format!("{h}/out:{c}/out")];
+    let binds = [
+        format!("{h}/ckpt:{c}/ckpt"),
+        format!("{h}/out:{c}/out"),
+        format!("{h}/ro:{c}/out/ro:ro"),
+    ];
     let mut plan = plan(&data, &format!("http://{addr}"), &binds);
     plan["binds"][0]["sync"] = serde_json::Value::Bool(true);
 
     // A checkpoint written early reaches the host while the program still runs; the bind that
-    // is not synced only comes back at the end.
-    let script =
-        "[ -f ckpt/old ] || exit 9; echo step-1 > ckpt/a; echo x > out/early; exec sleep 60";
+    // is not synced only comes back at the end. What the program deletes goes on the host too,
+    // and a bind inside another stays out of it.
+    let script = "[ -f ckpt/old ] && [ -f out/stale ] && [ -f out/ro/r ] || exit 9; \
+                  rm ckpt/old out/stale; echo step-1 > ckpt/a; echo x > out/early; exec sleep 60";
     let mut child = agent(Some(&plan), &ctr, script).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !host.join("ckpt/a").exists() {
@@ -254,6 +263,7 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
         std::fs::read_to_string(host.join("ckpt/a")).unwrap(),
         "step-1\n"
     );
+    assert!(!host.join("ckpt/old").exists());
     assert!(
         !host.join("out/early").exists(),
         "an unsynced bind came back early"
@@ -264,13 +274,19 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(
-        stderr.contains(&format!("synced {c}/ckpt: 2 files")),
+        stderr.contains(&format!("synced {c}/ckpt: 1 file")),
         "{stderr}"
     );
     assert_eq!(
         std::fs::read_to_string(host.join("out/early")).unwrap(),
         "x\n"
     );
+    assert!(!host.join("out/stale").exists(), "a deleted file came back");
+    assert!(
+        !host.join("out/ro").exists(),
+        "a nested bind was returned into its parent"
+    );
+    assert_eq!(std::fs::read_to_string(host.join("ro/r")).unwrap(), "r");
 
     stop.send(()).ok();
     task.await.unwrap().unwrap();

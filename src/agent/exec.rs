@@ -196,23 +196,38 @@ pub(super) async fn upload(
         Ok(None) => return Err("neither a file nor a directory".into()),
         Err(e) => return Err(e.to_string()),
     };
+    // binds mounted inside this one travel on their own, and stay on sagebox's side
+    let nested = super::mirror::nested(&bind.path, plan.binds.iter().map(|b| b.path.as_str()));
     let mut job = None;
     let mut make = || {
         use futures_util::StreamExt;
         use http_body_util::BodyExt;
         let path = path.clone();
-        let (stream, handle) =
-            super::bridge::stream_from_blocking(move |w| tree::write_tar(&path, kind, w));
+        let skip = nested.clone();
+        let (stream, handle) = super::bridge::stream_from_blocking(move |w| {
+            tree::write_tar_except(&path, kind, w, &skip)
+        });
         job = Some(handle);
         let frames = stream.map(|chunk| chunk.map(hyper::body::Frame::data));
         let body = BodyExt::boxed(http_body_util::StreamBody::new(frames));
-        request(
+        let mut req = request(
             http::Method::PUT,
             &plan.bind_url(bind),
             &bind.token,
             Some(kind),
             body,
-        )
+        )?;
+        if kind == Kind::Dir {
+            let keep = http::HeaderValue::from_str(&super::mirror::encode_keep(&nested))
+                .map_err(|e| e.to_string())?;
+            let h = req.headers_mut();
+            h.insert(
+                super::mirror::MIRROR_HEADER,
+                http::HeaderValue::from_static("1"),
+            );
+            h.insert(super::mirror::KEEP_HEADER, keep);
+        }
+        Ok(req)
     };
     client.send(&mut make).await.map_err(|e| e.message)?;
     match job {

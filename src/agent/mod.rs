@@ -8,6 +8,7 @@
 pub mod bridge;
 pub mod client;
 pub mod exec;
+pub mod mirror;
 pub mod pipe;
 pub mod plan;
 pub mod serve;

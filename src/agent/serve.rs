@@ -135,10 +135,28 @@ pub async fn upload(
             }
         },
     };
+    let mirror = req
+        .headers()
+        .get(super::mirror::MIRROR_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
+    let keep = match req.headers().get(super::mirror::KEEP_HEADER) {
+        None => Vec::new(),
+        Some(v) => match v.to_str().ok().and_then(super::mirror::decode_keep) {
+            Some(keep) => keep,
+            None => {
+                return answer(
+                    StatusCode::BAD_REQUEST,
+                    "X-Sagebox-Bind-Keep must be base64url of a JSON list of relative paths",
+                );
+            }
+        },
+    };
     let shown = host_path.display().to_string();
     let body = req.into_body();
-    let extracted =
-        super::bridge::read_body_blocking(body, move |r| tree::extract(r, &host_path, kind)).await;
+    let extracted = super::bridge::read_body_blocking(body, move |r| {
+        tree::extract_as(r, &host_path, kind, mirror.then_some(keep.as_slice()))
+    })
+    .await;
     match extracted {
         Ok(Ok(stats)) => {
             tracing::debug!(

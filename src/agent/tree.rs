@@ -67,6 +67,17 @@ pub enum ExtractError {
 /// Writes `root` as a tar: a directory's tree by relative names (a missing directory is an
 /// empty one), or a file as one entry named after it.
 pub fn write_tar<W: Write>(root: &Path, kind: Kind, out: W) -> io::Result<Stats> {
+    write_tar_except(root, kind, out, &[])
+}
+
+/// Like [`write_tar`], leaving out the entries at the relative paths `skip` (and what is
+/// under them): another bind mounted inside this one travels on its own.
+pub fn write_tar_except<W: Write>(
+    root: &Path,
+    kind: Kind,
+    out: W,
+    skip: &[PathBuf],
+) -> io::Result<Stats> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     let mut stats = Stats::default();
@@ -79,7 +90,7 @@ pub fn write_tar<W: Write>(root: &Path, kind: Kind, out: W) -> io::Result<Stats>
             tar.append_file(name, &mut file)?;
         }
         Kind::Dir => match std::fs::read_dir(root) {
-            Ok(_) => walk(&mut tar, root, Path::new(""), &mut stats)?,
+            Ok(_) => walk(&mut tar, root, Path::new(""), skip, &mut stats)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         },
@@ -92,6 +103,7 @@ fn walk<W: Write>(
     tar: &mut tar::Builder<W>,
     dir: &Path,
     rel: &Path,
+    skip: &[PathBuf],
     stats: &mut Stats,
 ) -> io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
@@ -99,6 +111,9 @@ fn walk<W: Write>(
     for entry in entries {
         let path = entry.path();
         let name = rel.join(entry.file_name());
+        if skip.contains(&name) {
+            continue;
+        }
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
             // removed while we walked: it is simply not part of the tree any more
@@ -108,7 +123,7 @@ fn walk<W: Write>(
         let ft = meta.file_type();
         if ft.is_dir() {
             tar.append_path_with_name(&path, &name)?;
-            walk(tar, &path, &name, stats)?;
+            walk(tar, &path, &name, skip, stats)?;
         } else if ft.is_file() || ft.is_symlink() {
             tar.append_path_with_name(&path, &name)?;
             if ft.is_file() {
@@ -126,9 +141,28 @@ fn walk<W: Write>(
 /// others kept) or, for [`Kind::File`], the archive's first regular file written as `dest`.
 /// Reads the input to its end, so a stream's sender is never left blocked.
 pub fn extract<R: Read>(input: R, dest: &Path, kind: Kind) -> Result<Stats, ExtractError> {
+    extract_as(input, dest, kind, None)
+}
+
+/// Like [`extract`]; with `mirror`, a directory ends up holding exactly the archive's entries:
+/// whatever else is under `dest` goes, except at the relative paths `mirror` keeps (and above
+/// and under them), where other binds' content lives.
+pub fn extract_as<R: Read>(
+    input: R,
+    dest: &Path,
+    kind: Kind,
+    mirror: Option<&[PathBuf]>,
+) -> Result<Stats, ExtractError> {
     let mut archive = tar::Archive::new(input);
     let stats = match kind {
-        Kind::Dir => extract_tree(&mut archive, dest)?,
+        Kind::Dir => {
+            let mut seen = std::collections::HashSet::new();
+            let stats = extract_tree(&mut archive, dest, &mut seen)?;
+            if let Some(keep) = mirror {
+                super::mirror::remove_others(dest, &seen, keep)?;
+            }
+            stats
+        }
         Kind::File => extract_file(&mut archive, dest)?,
     };
     io::copy(&mut archive.into_inner(), &mut io::sink())?;
@@ -138,6 +172,7 @@ pub fn extract<R: Read>(input: R, dest: &Path, kind: Kind) -> Result<Stats, Extr
 fn extract_tree<R: Read>(
     archive: &mut tar::Archive<R>,
     dest: &Path,
+    seen: &mut std::collections::HashSet<PathBuf>,
 ) -> Result<Stats, ExtractError> {
     std::fs::create_dir_all(dest)?;
     let mut stats = Stats::default();
@@ -148,6 +183,7 @@ fn extract_tree<R: Read>(
         let Some((last, parents)) = parts.split_last() else {
             continue; // the root itself ("./")
         };
+        seen.insert(parts.iter().collect::<PathBuf>());
         let parent = make_parents(dest, parents)?;
         let target = parent.join(last);
         use tar::EntryType;
