@@ -9,9 +9,9 @@ that has no libc, no Python and no AWS client, so everything it gets comes throu
   channel's data) arrives in sagebox's S3 as model.tar.gz;
 - the SDK v2 seed workflow (Linear Learner fit, deploy, predict), the emulator image pushed;
 - GPU instances go to the node that advertises GPUs (generic resources), and one asking more
-  than any node has fails at once; a processing job's input and output travel through the agent;
-  a Pipe-mode job reads two epochs (and a RecordIO channel) from FIFOs the agent feeds;
-  `doctor` with --engine swarm, and `doctor --node`;
+  than any node has fails at once; a processing job's File and Pipe-mode inputs and its output
+  travel through the agent; a Pipe-mode training job reads two epochs (and a RecordIO channel)
+  from FIFOs the agent feeds; `doctor` with --engine swarm, and `doctor --node`;
 - a notebook instance runs Jupyter on a worker, reached through its presigned URL; its home
   (a directory in sagebox's data directory) comes back at a stop, goes in again at a start and
   survives a restart of sagebox, and goes with the instance;
@@ -298,14 +298,20 @@ def test_a_processing_job_runs_on_the_swarm_with_its_inputs_and_outputs_carried(
     bucket = unique("swarmproc")
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="in/a.txt", Body=b"alpha")
+    for key, body in (("piped/2.txt", b"two;"), ("piped/10.txt", b"ten;")):
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
     name = unique("swarmproc")
     sm.create_processing_job(
         ProcessingJobName=name, RoleArn=ROLE_ARN,
         AppSpecification={"ImageUri": image, "ContainerEntrypoint": [
-            "sh", "-c", 'echo "$SAGEBOX_NODE $(cat /opt/ml/processing/input/a.txt)" > /opt/ml/processing/output/b.txt']},
+            "sh", "-c", 'echo "$SAGEBOX_NODE $(cat /opt/ml/processing/input/a.txt)" > /opt/ml/processing/output/b.txt'
+                        ' && cat /opt/ml/processing/piped_0 > /opt/ml/processing/output/p.txt']},
         ProcessingInputs=[{"InputName": "data", "S3Input": {
             "S3Uri": "s3://%s/in/" % bucket, "LocalPath": "/opt/ml/processing/input",
-            "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+            "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+                          {"InputName": "piped", "S3Input": {
+            "S3Uri": "s3://%s/piped/" % bucket, "LocalPath": "/opt/ml/processing/piped",
+            "S3DataType": "S3Prefix", "S3InputMode": "Pipe"}}],
         ProcessingOutputConfig={"Outputs": [{"OutputName": "result", "S3Output": {
             "S3Uri": "s3://%s/out/" % bucket, "LocalPath": "/opt/ml/processing/output",
             "S3UploadMode": "EndOfJob"}}]},
@@ -322,6 +328,8 @@ def test_a_processing_job_runs_on_the_swarm_with_its_inputs_and_outputs_carried(
     assert d["ProcessingJobStatus"] == "Completed", d.get("FailureReason")
     node, word = s3.get_object(Bucket=bucket, Key="out/b.txt")["Body"].read().decode().split()
     assert node in {"node2", "node3"} and word == "alpha"
+    # the Pipe-mode input, fed by the agent on the node: the objects in key order
+    assert s3.get_object(Bucket=bucket, Key="out/p.txt")["Body"].read() == b"ten;two;"
 
 
 def test_doctor_says_the_swarm_is_in_use(cluster, tmp_path):

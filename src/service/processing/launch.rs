@@ -17,7 +17,7 @@ use crate::aws::model::typed::sagemaker::{
 };
 use crate::aws::time::now_epoch;
 use crate::runtime::LocalImage;
-use crate::runtime::engine::{Bind, ContainerSpec, Engine};
+use crate::runtime::engine::{Bind, ContainerSpec, Engine, PipeFeed};
 use crate::runtime::gpu::GpuGrant;
 use crate::runtime::instance_types::{self, Allotment};
 use crate::service::Services;
@@ -47,12 +47,16 @@ pub(super) async fn launch(
     let allot = allot_resources(services, job, &log)?;
     check_output_buckets(services, job).await?;
     prepare_host_dirs(job)?;
-    let mut binds: Vec<Vec<Bind>> = vec![Vec::new(); job.hosts.len()];
+    let mut inputs = Inputs {
+        binds: vec![Vec::new(); job.hosts.len()],
+        pipes: vec![Vec::new(); job.hosts.len()],
+        shares_host_files: engine.shares_host_files(),
+    };
     for input in job.members.processing_inputs.iter().flatten() {
-        stage_input(services, job, input, &mut binds, &log).await?;
+        stage_input(services, job, input, &mut inputs, &log).await?;
     }
     write_config_files(job)?;
-    start_containers(services, &engine, job, &image, &allot, &binds, stop)
+    start_containers(services, &engine, job, &image, &allot, &inputs, stop)
         .await
         .map(|ids| (engine, ids))
 }
@@ -151,12 +155,20 @@ fn prepare_host_dirs(job: &Job) -> Result<(), FailureReason> {
     Ok(())
 }
 
+/// Each instance's inputs: binds, and where the engine does not share host files with the
+/// container (the swarm), the Pipe-mode inputs its agent feeds.
+struct Inputs {
+    binds: Vec<Vec<Bind>>,
+    pipes: Vec<Vec<PipeFeed>>,
+    shares_host_files: bool,
+}
+
 /// One S3Input, staged for every host at its LocalPath.
 async fn stage_input(
     services: &Services,
     job: &Job,
     input: &ProcessingInput,
-    binds: &mut [Vec<Bind>],
+    inputs: &mut Inputs,
     log: &JobLog,
 ) -> Result<(), FailureReason> {
     let name = input.input_name.as_deref().unwrap_or("input");
@@ -193,6 +205,29 @@ async fn stage_input(
     let sharded = distribution == Distribution::ShardedByS3Key;
     for (i, host) in job.hosts.iter().enumerate() {
         let mine = staging::shard(&objects, distribution.as_str(), i, job.hosts.len());
+        if mode == ProcessingS3InputMode::Pipe && !inputs.shares_host_files {
+            // the agent feeds <LocalPath>_0, _1, … from the objects linked in key order
+            let local_path = Path::new(&local);
+            let (Some(fifo_dir), Some(base)) = (local_path.parent(), local_path.file_name()) else {
+                continue;
+            };
+            let dir = job.dir.join("inputs").join(format!("{name}-{host}-pipe"));
+            let ordered = staging::in_feed_order(&mine);
+            let d = dir.clone();
+            tokio::task::spawn_blocking(move || staging::link_channel(&d, &ordered, false))
+                .await
+                .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
+                .map_err(|e| {
+                    FailureReason::InternalServerError(format!("staging input {name}: {e}"))
+                })?;
+            inputs.pipes[i].push(PipeFeed {
+                source: dir.display().to_string(),
+                fifo_dir: fifo_dir.display().to_string(),
+                channel: base.to_string_lossy().into_owned(),
+                recordio: false,
+            });
+            continue;
+        }
         if mode == ProcessingS3InputMode::Pipe {
             // FIFOs <LocalPath>_0, _1, … beside LocalPath, as training's <channel>_<epoch>
             let target = job.local_dir(host, &local);
@@ -222,7 +257,7 @@ async fn stage_input(
                     FailureReason::InternalServerError(format!("staging input {name}: {e}"))
                 })?;
         }
-        binds[i].push(Bind {
+        inputs.binds[i].push(Bind {
             host: dir.display().to_string(),
             container: local.clone(),
             read_only: !writable,
@@ -291,7 +326,7 @@ async fn start_containers(
     job: &Job,
     image: &LocalImage,
     allot: &Allotment,
-    binds: &[Vec<Bind>],
+    inputs: &Inputs,
     stop: &mut watch::Receiver<StopRequest>,
 ) -> Result<Vec<(String, String)>, FailureReason> {
     let labels = job_labels(services, job);
@@ -320,7 +355,7 @@ async fn start_containers(
     }
     let mut started = Vec::new();
     for (i, host) in job.hosts.iter().enumerate() {
-        let spec = container_spec(job, i, image, allot, &env, &labels, &binds[i]);
+        let spec = container_spec(job, i, image, allot, &env, &labels, inputs);
         let id = engine
             .run(&spec)
             .await
@@ -339,7 +374,7 @@ fn container_spec(
     allot: &Allotment,
     env: &[(String, String)],
     labels: &std::collections::HashMap<String, String>,
-    input_binds: &[Bind],
+    inputs: &Inputs,
 ) -> ContainerSpec {
     let host = job.hosts[i].as_str();
     let mut binds = vec![Bind {
@@ -347,7 +382,7 @@ fn container_spec(
         container: "/opt/ml".into(),
         read_only: false,
     }];
-    binds.extend(input_binds.iter().cloned());
+    binds.extend(inputs.binds[i].iter().cloned());
     binds.extend(image.binds.iter().cloned());
     let mut labels = labels.clone();
     labels.insert(HOST_LABEL.into(), host.to_string());
@@ -378,6 +413,7 @@ fn container_spec(
         memory_mib: Some(allot.memory_mib),
         gpus,
         shm_size_bytes: Some(1 << 30),
+        pipes: inputs.pipes[i].clone(),
         ..Default::default()
     }
 }
