@@ -76,6 +76,8 @@ pub struct FakeEngine {
     next_id: std::sync::atomic::AtomicU64,
     /// Plays an engine whose containers do not see the host's files (the swarm).
     remote: std::sync::atomic::AtomicBool,
+    /// Containers lost with their node: `wait` answers NodeLost for them.
+    lost: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -118,6 +120,18 @@ impl FakeEngine {
             let c = lock(c);
             if c.spec.name.starts_with(prefix) {
                 c.end(code);
+            }
+        }
+    }
+
+    /// Every container whose name starts with `prefix` goes with its node (a cluster's): its
+    /// `wait` answers `EngineError::NodeLost` naming `node`.
+    pub fn lose(&self, prefix: &str, node: &str) {
+        for c in lock(&self.containers).iter() {
+            let c = lock(c);
+            if c.spec.name.starts_with(prefix) {
+                lock(&self.lost).push(format!("{}\u{0}{node}", c.id));
+                c.end(137);
             }
         }
     }
@@ -367,7 +381,17 @@ impl ExecutionEngine for FakeEngine {
 
     async fn wait(&self, id: &str) -> Result<i64, EngineError> {
         let c = self.find(id).ok_or_else(|| Self::gone(id))?;
-        Ok(wait_exit(c).await)
+        let code = wait_exit(c).await;
+        let prefix = format!("{id}\u{0}");
+        if let Some(node) = lock(&self.lost)
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        {
+            return Err(EngineError::NodeLost(format!(
+                "the node {node} running it stopped answering"
+            )));
+        }
+        Ok(code)
     }
 
     async fn stop(&self, id: &str, _grace: Duration) -> Result<(), EngineError> {

@@ -418,3 +418,94 @@ async fn with_the_hosts_files_a_pipe_mode_channel_is_a_host_fifo() {
         assert!(spec.binds.iter().all(|b| !b.host.contains("-pipe")));
     }
 }
+
+fn with_checkpoints(name: &str) -> Input<CreateTrainingJobRequest> {
+    let mut req = job(name, 60).raw;
+    req.insert("CheckpointConfig".into(), json!({"S3Uri": "s3://out/ckpt"}));
+    Input::decode(req).expect("a request")
+}
+
+#[tokio::test]
+async fn an_instance_lost_with_its_node_restarts_the_job_from_its_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    let launches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = launches.clone();
+    fake.script(move |_| {
+        if counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            // runs until its node goes, with a checkpoint written
+            Script {
+                files: vec![("/opt/ml/checkpoints/step".into(), "7".into())],
+                ..Default::default()
+            }
+        } else {
+            succeeds(Duration::from_millis(100))
+        }
+    });
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(with_checkpoints("ck"))
+        .await
+        .expect("create");
+    until_secondary(&s, "ck", SecondaryStatus::Training).await;
+    fake.lose("", "node3");
+
+    let res = until_status(&s, "ck", &ENDED).await;
+    assert_eq!(
+        res.status,
+        Some(TrainingJobStatus::Completed),
+        "{:?}",
+        res.record.derived
+    );
+    let steps: Vec<&str> = res.record.derived["SecondaryStatusTransitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["Status"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Starting",
+            "Downloading",
+            "Training",
+            "Interrupted",
+            "Restarting",
+            "Starting",
+            "Downloading",
+            "Training",
+            "Uploading",
+            "Completed"
+        ]
+    );
+    assert_eq!(launches.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let (row, _) = s
+        .objects
+        .object("out", "ckpt/step")
+        .await
+        .expect("the checkpoint in CheckpointConfig.S3Uri");
+    assert_eq!(row.size, 1);
+}
+
+#[tokio::test]
+async fn an_instance_lost_with_its_node_fails_a_job_without_checkpoints_naming_the_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default());
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(job("gone", 60))
+        .await
+        .expect("create");
+    until_secondary(&s, "gone", SecondaryStatus::Training).await;
+    fake.lose("", "node3");
+    let res = until_status(&s, "gone", &ENDED).await;
+    assert_eq!(res.status, Some(TrainingJobStatus::Failed));
+    let reason = member(&res, "FailureReason");
+    assert!(
+        reason.contains("algo-1 was lost")
+            && reason.contains("node3")
+            && reason.contains("CheckpointConfig"),
+        "{reason}"
+    );
+}
