@@ -11,6 +11,32 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sagebox");
 
+/// A sagebox server on a loopback port, for the agent to talk to.
+struct Running {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn start(data: &Path) -> Running {
+        let server = Server::bind(Config::for_tests(data.to_path_buf()))
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            stopped.await.ok();
+        }));
+        Running { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).ok();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 /// Sends one raw HTTP/1.1 request; the status code and body.
 async fn send(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -77,12 +103,8 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     let ctr = root.join("ctr");
     std::fs::create_dir_all(&ctr).unwrap();
 
-    let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        stopped.await.ok();
-    }));
+    let running = Running::start(&data).await;
+    let addr = running.addr;
     let url = format!("http://{addr}");
     let (h, c) = (host.display(), ctr.display());
     let binds = [
@@ -211,8 +233,7 @@ async fn agent_fetches_binds_runs_the_program_and_returns_the_writable_ones() {
     let run = agent(None, &ctr, "exit 4").output().await.unwrap();
     assert_eq!(run.status.code(), Some(4));
 
-    stop.send(()).ok();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,12 +250,8 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs_and_returns_mirro
     std::fs::write(host.join("ro/r"), b"r").unwrap();
     let ctr = root.join("ctr");
     std::fs::create_dir_all(&ctr).unwrap();
-    let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        stopped.await.ok();
-    }));
+    let running = Running::start(&data).await;
+    let addr = running.addr;
     let (h, c) = (host.display(), ctr.display());
     let binds = [
         format!("{h}/ckpt:{c}/ckpt"),
@@ -288,8 +305,7 @@ async fn a_synced_bind_reaches_the_host_while_the_program_runs_and_returns_mirro
     );
     assert_eq!(std::fs::read_to_string(host.join("ro/r")).unwrap(), "r");
 
-    stop.send(()).ok();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 /// The agent's output once it has exited (a minute at most).
@@ -318,12 +334,8 @@ async fn agent_feeds_pipe_mode_fifos_epoch_after_epoch() {
     let ctr = root.join("ctr");
     std::fs::create_dir_all(&ctr).unwrap();
 
-    let server = Server::bind(Config::for_tests(data.clone())).await.unwrap();
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        stopped.await.ok();
-    }));
+    let running = Running::start(&data).await;
+    let addr = running.addr;
     let url = format!("http://{addr}");
     let fifo_dir = ctr.join("input/data").display().to_string();
     let feed = |channel: &str, recordio| PipeFeed {
@@ -399,6 +411,5 @@ async fn agent_feeds_pipe_mode_fifos_epoch_after_epoch() {
     );
     assert_eq!(std::fs::read(ctr.join("e0")).unwrap(), b"");
 
-    stop.send(()).ok();
-    task.await.unwrap().unwrap();
+    running.stop().await;
 }
