@@ -22,7 +22,7 @@ impl Running {
     async fn start(data: &Path) -> Running {
         let server = Server::bind(Config::for_tests(data.to_path_buf()))
             .await
-            .unwrap();
+            .expect("the server binds");
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -33,7 +33,8 @@ impl Running {
 
     async fn stop(self) {
         self.stop.send(()).ok();
-        self.task.await.unwrap().unwrap();
+        let ran = self.task.await.expect("the server task ends");
+        ran.expect("the server ran without error");
     }
 }
 
