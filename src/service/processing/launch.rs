@@ -212,14 +212,7 @@ async fn stage_input(
                 continue;
             };
             let dir = job.dir.join("inputs").join(format!("{name}-{host}-pipe"));
-            let ordered = staging::in_feed_order(&mine);
-            let d = dir.clone();
-            tokio::task::spawn_blocking(move || staging::link_channel(&d, &ordered, false))
-                .await
-                .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
-                .map_err(|e| {
-                    FailureReason::InternalServerError(format!("staging input {name}: {e}"))
-                })?;
+            link_input(&dir, staging::in_feed_order(&mine), false, name).await?;
             inputs.pipes[i].push(PipeFeed {
                 source: dir.display().to_string(),
                 fifo_dir: fifo_dir.display().to_string(),
@@ -249,13 +242,7 @@ async fn stage_input(
             job.dir.join("inputs").join(name)
         };
         if i == 0 || own {
-            let d = dir.clone();
-            tokio::task::spawn_blocking(move || staging::link_channel(&d, &mine, writable))
-                .await
-                .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
-                .map_err(|e| {
-                    FailureReason::InternalServerError(format!("staging input {name}: {e}"))
-                })?;
+            link_input(&dir, mine, writable, name).await?;
         }
         inputs.binds[i].push(Bind {
             host: dir.display().to_string(),
@@ -269,6 +256,18 @@ async fn stage_input(
         started.elapsed().as_millis()
     ));
     Ok(())
+}
+
+/// `staging::link_channel` off the async workers, failing the job.
+async fn link_input(
+    dir: &Path,
+    objects: Vec<ChannelObject>,
+    copy: bool,
+    name: &str,
+) -> Result<u64, FailureReason> {
+    staging::link_channel_off_thread(dir.to_path_buf(), objects, copy)
+        .await
+        .map_err(|e| FailureReason::InternalServerError(format!("staging input {name}: {e}")))
 }
 
 /// S3CompressionType Gzip: each object unpacked into `dir` (a `.gz` suffix dropped).

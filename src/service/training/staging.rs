@@ -170,6 +170,18 @@ pub fn shard(
         .collect()
 }
 
+/// [`link_channel`] on the blocking pool, for the supervisors: the bytes copied, or why not.
+pub async fn link_channel_off_thread(
+    dir: PathBuf,
+    objects: Vec<ChannelObject>,
+    copy: bool,
+) -> Result<u64, String> {
+    tokio::task::spawn_blocking(move || link_channel(&dir, &objects, copy))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
 /// Hard-links each object into `dir` (copying only where the filesystem refuses a link), or
 /// copies each when `copy` (a channel the container may write to must not share the object
 /// store's files). Returns how many bytes were copied.

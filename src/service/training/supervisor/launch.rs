@@ -317,17 +317,15 @@ async fn stage_pipe(
     Ok(copied)
 }
 
-/// `staging::link_channel` off the async workers; the bytes copied.
+/// `staging::link_channel` off the async workers, failing the job; the bytes copied.
 async fn link_channel(
     dir: &std::path::Path,
     objects: Vec<ChannelObject>,
     copy: bool,
     ch_name: &str,
 ) -> Result<u64, FailureReason> {
-    let d = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || staging::link_channel(&d, &objects, copy))
+    staging::link_channel_off_thread(dir.to_path_buf(), objects, copy)
         .await
-        .map_err(|e| FailureReason::InternalServerError(e.to_string()))?
         .map_err(|e| FailureReason::InternalServerError(format!("staging channel {ch_name}: {e}")))
 }
 
