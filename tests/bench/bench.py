@@ -245,34 +245,34 @@ def make_parts(directory: str, mib: int) -> list[Path]:
     return parts
 
 
-def ingest_ceiling_mb_s(mib: int, parallel: int = 8, rounds: int = 3) -> float:
-    """The same parallel curl uploads as the big PUT, into `examples/ingest_sink.rs`: a server that
-    only writes each body to a file and fdatasyncs it (no MD5, no S3). The best of `rounds`."""
-    sink = REPO / "target" / "release" / "examples" / "ingest_sink"
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "ingest_sink"], cwd=REPO, check=True)
-    with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
-        parts = make_parts(d, mib)
-        out = Path(d) / "sink"
-        out.mkdir()
-        port = free_port()
-        proc = subprocess.Popen([str(sink), str(port), str(out)])
-        try:
-            for _ in range(100):
-                if http_status(port, "/") is not None:
-                    break
-                time.sleep(0.05)
-            urls = [f"http://127.0.0.1:{port}/{i}" for i in range(len(parts))]
-            best = 0.0
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                curl_put_files(parts, urls, parallel)
-                best = max(best, mib / (time.perf_counter() - t0))
-                for f in out.iterdir():
-                    f.unlink()
-            return best
-        finally:
-            proc.kill()
-            proc.wait()
+class Sink:
+    """`examples/ingest_sink.rs`: a server that only writes each body to a file and fdatasyncs it (no
+    MD5, no S3). The same parallel curl uploads as the big PUT, into it, give the ingest ceiling."""
+
+    def __init__(self, directory: str):
+        exe = REPO / "target" / "release" / "examples" / "ingest_sink"
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "ingest_sink"], cwd=REPO, check=True)
+        self.out = Path(directory) / "sink"
+        self.out.mkdir()
+        self.port = free_port()
+        self.proc = subprocess.Popen([str(exe), str(self.port), str(self.out)])
+        for _ in range(100):
+            if http_status(self.port, "/") is not None:
+                break
+            time.sleep(0.05)
+
+    def upload_mb_s(self, parts: list[Path], mib: int, parallel: int = 8) -> float:
+        urls = [f"http://127.0.0.1:{self.port}/{i}" for i in range(len(parts))]
+        t0 = time.perf_counter()
+        curl_put_files(parts, urls, parallel)
+        took = time.perf_counter() - t0
+        for f in self.out.iterdir():
+            f.unlink()
+        return mib / took
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def wrk_s3(url: str, method: str, body_bytes: int, duration: int, connections: int) -> dict:
@@ -332,69 +332,126 @@ def curl_ranged_get(s3, size: int, streams: int = 4) -> float:
     return elapsed
 
 
-def s3_load(peer: Peer, big_mib: int, duration: int, connections: int, rounds: int) -> dict:
-    """A big multipart object PUT and GET, by curl (presigned URLs, parallel; the best of `rounds`,
-    as the ingest ceiling is), and by boto3's transfer manager, then 4 KiB PUT/GET load (the
-    median of `rounds` runs)."""
+def s3_load(selected: list[Peer], big_mib: int, duration: int, connections: int,
+            rounds: int) -> tuple[dict, float]:
+    """Every available peer's S3 figures, and the ingest ceiling, measured side by side: all the
+    servers run at once (idle while another is measured), and each round measures each of them in
+    turn, so a change in the host over the minutes of a run (another tenant, the disk's cache)
+    falls on every server alike rather than on whichever ran then. Big PUT and GET by curl
+    (presigned URLs, parallel; the best of `rounds`), boto3's transfer manager once each, then 4 KiB
+    PUT/GET load (the median of `rounds` runs). Returns ({peer: figures}, ingest ceiling MB/s)."""
     import boto3
     from boto3.s3.transfer import TransferConfig
 
+    results: dict[str, dict] = {}
+    running: dict[str, tuple[subprocess.Popen, object]] = {}
     with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
-        port = free_port()
-        proc = peer.start(port, d)
+        sink = Sink(d)
         try:
-            wait_ready(peer, proc, port)
-            s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
-            s3.create_bucket(Bucket="bench")
-            src = Path(d) / "big.src"
+            for peer in selected:
+                if not peer.available:
+                    results[peer.name] = {"error": peer.note}
+                    continue
+                data = Path(d) / peer.name
+                data.mkdir()
+                port = free_port()
+                proc = peer.start(port, str(data))
+                running[peer.name] = (proc, None)
+                try:
+                    wait_ready(peer, proc, port)
+                    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                                      aws_access_key_id="test", aws_secret_access_key="test")
+                    s3.create_bucket(Bucket="bench")
+                    running[peer.name] = (proc, s3)
+                    results[peer.name] = {}
+                except Exception as e:
+                    results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
+            live = lambda: [n for n in running if "error" not in results[n]]  # noqa: E731
+
+            def each(what: str, measure) -> dict[str, list]:
+                """`rounds` rounds of `measure(name, proc, s3)` over every live peer in turn."""
+                got: dict[str, list] = {n: [] for n in live()}
+                for r in range(rounds):
+                    print(f"bench: S3 {what}, round {r + 1} of {rounds}", flush=True)
+                    for n in live():
+                        proc, s3 = running[n]
+                        try:
+                            got[n].append(measure(n, proc, s3))
+                        except Exception as e:  # a peer that fails is reported, not fatal
+                            results[n] = {"error": f"{what}: {type(e).__name__}: {e}"}
+                return got
+
             parts = make_parts(d, big_mib)
+            size = sum(p.stat().st_size for p in parts)
+            ceiling_runs: list[float] = []
+
+            def put(n, proc, s3):
+                if n == "sagebox":  # the ceiling beside sagebox's upload, in every round
+                    ceiling_runs.append(sink.upload_mb_s(parts, big_mib))
+                return big_mib / curl_multipart_put(s3, parts)
+
+            puts = each(f"{big_mib} MiB multipart PUT (and the ingest sink)", put)
+            gets = each(f"{big_mib} MiB ranged GET", lambda n, proc, s3: big_mib / curl_ranged_get(s3, size))
+            src = Path(d) / "big.src"
             with open(src, "wb") as f:
                 for p in parts:
                     f.write(p.read_bytes())
-            curl_put_s = min(curl_multipart_put(s3, parts) for _ in range(rounds))
-            curl_get_s = min(curl_ranged_get(s3, src.stat().st_size) for _ in range(rounds))
-            for p in parts:
-                p.unlink()
+                    p.unlink()
             cfg = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
                                  max_concurrency=8)
-            t0 = time.perf_counter()
-            s3.upload_file(str(src), "bench", "big", Config=cfg)
-            put_s = time.perf_counter() - t0
-            dst = Path(d) / "big.dst"
-            t0 = time.perf_counter()
-            s3.download_file("bench", "big", str(dst), Config=cfg)
-            get_s = time.perf_counter() - t0
-            if dst.stat().st_size != src.stat().st_size:
-                raise RuntimeError("the downloaded object has the wrong size")
+            for n in live():
+                proc, s3 = running[n]
+                try:
+                    t0 = time.perf_counter()
+                    s3.upload_file(str(src), "bench", "big", Config=cfg)
+                    put_s = time.perf_counter() - t0
+                    dst = Path(d) / "big.dst"
+                    t0 = time.perf_counter()
+                    s3.download_file("bench", "big", str(dst), Config=cfg)
+                    get_s = time.perf_counter() - t0
+                    if dst.stat().st_size != size:
+                        raise RuntimeError("the downloaded object has the wrong size")
+                    dst.unlink()
+                    results[n].update({
+                        "big_put_mb_s": max(puts[n]),
+                        "big_get_mb_s": max(gets[n]),
+                        "big_put_runs_mb_s": puts[n],
+                        "big_get_runs_mb_s": gets[n],
+                        "big_put_boto3_mb_s": big_mib / put_s,
+                        "big_get_boto3_mb_s": big_mib / get_s,
+                        "big_peak_rss_mb": vm_hwm_mb(proc.pid),
+                    })
+                except Exception as e:
+                    results[n] = {"error": f"boto3 transfers: {type(e).__name__}: {e}"}
             src.unlink()
-            dst.unlink()
-            res = {
-                "big_put_mb_s": big_mib / curl_put_s,
-                "big_get_mb_s": big_mib / curl_get_s,
-                "big_put_boto3_mb_s": big_mib / put_s,
-                "big_get_boto3_mb_s": big_mib / get_s,
-                "big_peak_rss_mb": vm_hwm_mb(proc.pid),
-            }
-            s3.put_object(Bucket="bench", Key="small", Body=b"x" * 4096)
-            put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "bench", "Key": "small"})
-            get_url = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "small"})
+            urls = {}
+            for n in live():
+                s3 = running[n][1]
+                s3.put_object(Bucket="bench", Key="small", Body=b"x" * 4096)
+                urls[n] = {m: s3.generate_presigned_url(f"{m.lower()}_object", Params={"Bucket": "bench", "Key": "small"})
+                           for m in ("PUT", "GET")}
             # The median of `rounds` loads each: one 10-s run of the same server moved by half
             # between runs (fakecloud's PUT: 4,738 and 7,594 ops/s), more than the servers differ.
-            put = median_run(rounds, lambda: per_100k(
-                proc.pid, lambda: wrk_s3(put_url, "PUT", 4096, duration, connections)))
-            get = median_run(rounds, lambda: per_100k(
-                proc.pid, lambda: wrk_s3(get_url, "GET", 0, duration, connections)))
-            res.update({
-                "small_put_ops": put["requests_per_s"], "small_put_errors": put["errors"] + put["socket_errors"],
-                "small_get_ops": get["requests_per_s"], "small_get_errors": get["errors"] + get["socket_errors"],
-                "small_put_cpu_s_per_100k": put["cpu_s_per_100k"],
-                "small_get_cpu_s_per_100k": get["cpu_s_per_100k"],
-                "peak_rss_mb": vm_hwm_mb(proc.pid),
-            })
-            return res
+            small = {m: each(f"4 KiB {m}", lambda n, proc, s3, m=m: per_100k(
+                proc.pid, lambda: wrk_s3(urls[n][m], m, 4096 if m == "PUT" else 0, duration, connections)))
+                for m in ("PUT", "GET")}
+            for n in live():
+                pick = {m: sorted(small[m][n], key=lambda r: r["requests_per_s"])[len(small[m][n]) // 2]
+                        for m in ("PUT", "GET")}
+                results[n].update({
+                    "small_put_ops": pick["PUT"]["requests_per_s"],
+                    "small_put_errors": pick["PUT"]["errors"] + pick["PUT"]["socket_errors"],
+                    "small_get_ops": pick["GET"]["requests_per_s"],
+                    "small_get_errors": pick["GET"]["errors"] + pick["GET"]["socket_errors"],
+                    "small_put_cpu_s_per_100k": pick["PUT"]["cpu_s_per_100k"],
+                    "small_get_cpu_s_per_100k": pick["GET"]["cpu_s_per_100k"],
+                    "peak_rss_mb": vm_hwm_mb(running[n][0].pid),
+                })
+            return results, max(ceiling_runs, default=0.0)
         finally:
-            stop(proc)
+            sink.close()
+            for proc, _ in running.values():
+                stop(proc)
 
 
 def peers(sagebox_bin: Path, install_fakecloud: bool) -> list[Peer]:
@@ -553,19 +610,10 @@ def main() -> int:
     if not args.skip_s3:
         with tempfile.TemporaryDirectory(prefix="sagebox-bench-") as d:
             disk = disk_fsync_mb_s(d, args.s3_object_mib)
-        print("bench: ingest ceiling: the big PUT's uploads into a write-and-fdatasync sink", flush=True)
-        ceiling = ingest_ceiling_mb_s(args.s3_object_mib, rounds=args.rounds)
-        for peer in selected:
-            if not peer.available:
-                s3_results[peer.name] = {"error": peer.note}
-                continue
-            print(f"bench: {peer.name}: S3 {args.s3_object_mib} MiB multipart PUT/GET, then {args.duration} s "
-                  f"each of 4 KiB PUT and GET with {args.connections} connections", flush=True)
-            try:
-                s3_results[peer.name] = s3_load(peer, args.s3_object_mib, args.duration, args.connections,
-                                                args.rounds)
-            except Exception as e:
-                s3_results[peer.name] = {"error": f"{type(e).__name__}: {e}"}
+        print(f"bench: S3, every server side by side: {args.s3_object_mib} MiB multipart PUT (beside the ingest "
+              f"sink) and GET, then {args.duration} s each of 4 KiB PUT and GET with {args.connections} "
+              f"connections; {args.rounds} rounds, each server in turn in each", flush=True)
+        s3_results, ceiling = s3_load(selected, args.s3_object_mib, args.duration, args.connections, args.rounds)
 
     order = [p.name for p in selected]
     print()
