@@ -7,6 +7,7 @@ pub mod aws;
 pub mod awsproxy;
 pub mod config;
 pub mod console;
+pub mod corked;
 pub mod ephemeral;
 pub mod gateway;
 pub mod guard;

@@ -98,7 +98,7 @@ pub async fn serve(
             app.clone().oneshot(req)
         });
         let conn = http
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(crate::corked::Conn::new(tcp)), service)
             .with_upgrades();
         let mut closing = closing.clone();
         tokio::spawn(async move {
