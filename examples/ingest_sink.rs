@@ -1,6 +1,6 @@
 //! The ingest ceiling for `make bench`: an HTTP server on 127.0.0.1 that does only the part of a
 //! PUT no S3 server can skip. Every request body is written to a new file under DIR in 1 MiB
-//! pieces (on the blocking pool, as sagebox writes) and fdatasynced before the answer; nothing
+//! pieces (on the blocking pool, cut as sagebox cuts them) and fdatasynced before the answer; nothing
 //! is hashed, parsed or recorded. The same parallel uploads against it and against sagebox tell
 //! how much of the host's network-plus-disk path an S3 PUT keeps once it also computes MD5s.
 //!
@@ -48,24 +48,31 @@ async fn store(body: Body, path: std::path::PathBuf) -> std::io::Result<u64> {
     let mut at = 0u64;
     let mut done = false;
     while !done {
-        match stream.next().await {
-            Some(chunk) => {
-                piece.extend_from_slice(&chunk.map_err(std::io::Error::other)?);
-                if piece.len() < PIECE {
-                    continue;
-                }
+        // Pieces of exactly PIECE bytes, cut where a chunk crosses a piece's end, as sagebox
+        // cuts them.
+        let mut chunk = match stream.next().await {
+            Some(chunk) => chunk.map_err(std::io::Error::other)?,
+            None => {
+                done = true;
+                bytes::Bytes::new()
             }
-            None => done = true,
+        };
+        while !chunk.is_empty() || (done && !piece.is_empty()) {
+            let room = PIECE - piece.len();
+            piece.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
+            if piece.len() < PIECE && !done {
+                continue;
+            }
+            let bytes = piece.split().freeze();
+            piece.reserve(PIECE);
+            let (f, len) = (file.clone(), bytes.len() as u64);
+            tokio::task::spawn_blocking(move || {
+                std::os::unix::fs::FileExt::write_all_at(&*f, &bytes, at)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            at += len;
         }
-        let bytes = piece.split().freeze();
-        piece.reserve(PIECE);
-        let (f, len) = (file.clone(), bytes.len() as u64);
-        tokio::task::spawn_blocking(move || {
-            std::os::unix::fs::FileExt::write_all_at(&*f, &bytes, at)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        at += len;
     }
     tokio::task::spawn_blocking(move || file.sync_data())
         .await

@@ -91,9 +91,10 @@ fn read_error<E: std::fmt::Display>(e: E) -> ObjectError {
 }
 
 /// Writes `gathered` and then the rest of `body` to `file` from `at`, then fsyncs the file's
-/// data. The body is taken in pieces of `LARGE_WRITE`; each piece is written (on the blocking
-/// pool) while its MD5 runs in the lanes beside other uploads'. With `cap`, a body longer than
-/// it is refused before anything past it is written.
+/// data. The body is cut into pieces of exactly `LARGE_WRITE` (a chunk that crosses a piece's
+/// end is split there, so no piece ever grows past its buffer and is copied again); each piece
+/// is written (on the blocking pool) while its MD5 runs in the lanes beside other uploads'.
+/// With `cap`, a body longer than it is refused before anything past it is written.
 async fn stream_to<S, E>(
     file: std::fs::File,
     at: u64,
@@ -107,52 +108,92 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let file = Arc::new(file);
-    let mut at = at;
-    let mut piece = bytes::BytesMut::with_capacity(LARGE_WRITE);
-    for chunk in &gathered {
-        piece.extend_from_slice(chunk);
+    let mut out = Pieces {
+        file: Arc::new(file),
+        at,
+        // The gathered bytes were hashed as they came; only what follows goes to the lanes.
+        hashed: gathered.iter().map(Bytes::len).sum(),
+        piece: bytes::BytesMut::with_capacity(LARGE_WRITE),
+    };
+    for chunk in gathered {
+        out.take(chunk, hashes, md5).await?;
     }
-    // The gathered bytes were hashed as they came; only what follows goes to the lanes.
-    let mut hashed = piece.len();
-    let mut done = false;
-    while !done {
-        match body.next().await {
-            Some(chunk) => {
-                let chunk = chunk.map_err(read_error)?;
-                hashes.checksums.update(&chunk);
-                hashes.size += chunk.len() as u64;
-                if cap.is_some_and(|cap| hashes.size > cap) {
-                    return Err(ObjectError::InvalidArgument(
-                        "The request body is longer than its Content-Length".into(),
-                    ));
-                }
-                piece.extend_from_slice(&chunk);
-                if piece.len() < LARGE_WRITE {
-                    continue;
-                }
-            }
-            None => done = true,
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(read_error)?;
+        hashes.checksums.update(&chunk);
+        hashes.size += chunk.len() as u64;
+        if cap.is_some_and(|cap| hashes.size > cap) {
+            return Err(ObjectError::InvalidArgument(
+                "The request body is longer than its Content-Length".into(),
+            ));
         }
-        let bytes = piece.split().freeze();
-        if !done {
-            piece.reserve(LARGE_WRITE);
-        }
-        let len = bytes.len() as u64;
-        let (f, written) = (file.clone(), bytes.clone());
-        let write = tokio::task::spawn_blocking(move || {
-            std::os::unix::fs::FileExt::write_all_at(&*f, &written, at)
-        });
-        hashes.md5.update_in(md5, bytes.slice(hashed..)).await;
-        write.await.map_err(std::io::Error::other)??;
-        at += len;
-        hashed = 0;
+        out.take(chunk, hashes, md5).await?;
+    }
+    let last = out.piece.split().freeze();
+    if !last.is_empty() {
+        out.write(last, hashes, md5).await?;
     }
     hashes.md5.settle().await;
+    let file = out.file;
     tokio::task::spawn_blocking(move || file.sync_data())
         .await
         .map_err(std::io::Error::other)??;
     Ok(())
+}
+
+/// A body on its way into its file, piece by piece (see `stream_to`).
+struct Pieces {
+    file: Arc<std::fs::File>,
+    /// Where the next piece goes in the file.
+    at: u64,
+    /// Bytes at the start of what follows that are hashed already.
+    hashed: usize,
+    /// The piece being filled, at most `LARGE_WRITE` long.
+    piece: bytes::BytesMut,
+}
+
+impl Pieces {
+    /// Adds `chunk` to the piece, writing every piece it fills.
+    async fn take(
+        &mut self,
+        mut chunk: Bytes,
+        hashes: &mut Hashes,
+        md5: &Md5Lanes,
+    ) -> ObjectResult<()> {
+        while !chunk.is_empty() {
+            let room = LARGE_WRITE - self.piece.len();
+            self.piece
+                .extend_from_slice(&chunk.split_to(room.min(chunk.len())));
+            if self.piece.len() == LARGE_WRITE {
+                let full = self.piece.split().freeze();
+                self.piece.reserve(LARGE_WRITE);
+                self.write(full, hashes, md5).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` at `at` while the part of it not yet hashed goes to the lanes.
+    async fn write(
+        &mut self,
+        bytes: Bytes,
+        hashes: &mut Hashes,
+        md5: &Md5Lanes,
+    ) -> ObjectResult<()> {
+        let len = bytes.len();
+        let (f, written, at) = (self.file.clone(), bytes.clone(), self.at);
+        let write = tokio::task::spawn_blocking(move || {
+            std::os::unix::fs::FileExt::write_all_at(&*f, &written, at)
+        });
+        let skip = self.hashed.min(len);
+        self.hashed -= skip;
+        if skip < len {
+            hashes.md5.update_in(md5, bytes.slice(skip..)).await;
+        }
+        write.await.map_err(std::io::Error::other)??;
+        self.at += len as u64;
+        Ok(())
+    }
 }
 
 pub fn md5(data: &[u8]) -> [u8; 16] {
@@ -521,5 +562,44 @@ impl Blobs {
         })
         .await
         .map_err(std::io::Error::other)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::md5_lanes::tests::noise;
+    use super::*;
+
+    /// Large bodies in chunks of every kind of fit to the 1 MiB pieces (one chunk larger than
+    /// several pieces first, so the gathered head spans pieces; chunks crossing a piece's end;
+    /// a body ending on a piece's end) land byte for byte, with the MD5 of their bytes.
+    #[tokio::test]
+    async fn large_bodies_land_whole_however_their_chunks_fall() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(root.path()).unwrap();
+        let cases: [(usize, &[usize]); 4] = [
+            (3 * LARGE_WRITE + 12_345, &[2 * LARGE_WRITE + 7, 300_001]),
+            (2 * LARGE_WRITE, &[65_536]),
+            (LARGE_WRITE + 1, &[LARGE_WRITE - 1, 1, 1]),
+            (5 * LARGE_WRITE / 2 + 3, &[100_003, 1 << 20, 7]),
+        ];
+        for (n, (len, sizes)) in cases.into_iter().enumerate() {
+            let data = Bytes::from(noise(len, n as u32 + 1));
+            let mut chunks = Vec::new();
+            let (mut at, mut i) = (0, 0);
+            while at < len {
+                let end = (at + sizes[i.min(sizes.len() - 1)]).min(len);
+                chunks.push(Ok::<_, std::io::Error>(data.slice(at..end)));
+                (at, i) = (end, i + 1);
+            }
+            let staged = blobs
+                .write(futures_util::stream::iter(chunks), &[])
+                .await
+                .unwrap();
+            assert_eq!(staged.size, len as u64, "case {n}");
+            assert_eq!(staged.etag, hex::encode(md5(&data)), "case {n}");
+            let stored = std::fs::read(blobs.path(&staged.blob)).unwrap();
+            assert!(stored == data[..], "case {n}: the stored bytes differ");
+        }
     }
 }

@@ -400,7 +400,7 @@ pub(super) mod tests {
         md5::Md5::digest(data).into()
     }
 
-    fn noise(len: usize, seed: u32) -> Vec<u8> {
+    pub(in crate::service::objects) fn noise(len: usize, seed: u32) -> Vec<u8> {
         let mut x = seed.wrapping_mul(2_654_435_761).max(1);
         (0..len)
             .map(|_| {
