@@ -214,60 +214,12 @@ fn spread_avx2<const N: usize>(rows: &[&[u8]], words: &mut [[[u32; N]; 16]]) {
     use std::arch::x86_64::*;
     for group in (0..rows.len()).step_by(8) {
         // A group short of 8 rows repeats its last one; those lanes' words are never read.
-        let row = |i: usize| rows[(group + i).min(rows.len() - 1)];
-        let lanes = [
-            row(0),
-            row(1),
-            row(2),
-            row(3),
-            row(4),
-            row(5),
-            row(6),
-            row(7),
-        ];
+        let lanes: [&[u8]; 8] = std::array::from_fn(|i| rows[(group + i).min(rows.len() - 1)]);
         for (b, m) in words.iter_mut().enumerate() {
-            for half in 0..2 {
-                let at = b * 64 + half * 32;
-                // Row i holds words 8*half .. 8*half+8 of lane i's block.
-                let r = lanes.map(|lane| {
-                    let bytes: &[u8; 32] = lane[at..at + 32].try_into().expect("32 bytes");
-                    // SAFETY: reads the 32 bytes of `bytes`, unaligned.
-                    unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
-                });
-                let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
-                let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-                let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
-                let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-                let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
-                let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-                let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
-                let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-                // u_k: words k and k+4 of lanes 0-3 (u0-u3) or 4-7 (u4-u7), one per 128-bit half.
-                let u0 = _mm256_unpacklo_epi64(t0, t2);
-                let u1 = _mm256_unpackhi_epi64(t0, t2);
-                let u2 = _mm256_unpacklo_epi64(t1, t3);
-                let u3 = _mm256_unpackhi_epi64(t1, t3);
-                let u4 = _mm256_unpacklo_epi64(t4, t6);
-                let u5 = _mm256_unpackhi_epi64(t4, t6);
-                let u6 = _mm256_unpacklo_epi64(t5, t7);
-                let u7 = _mm256_unpackhi_epi64(t5, t7);
-                let out = [
-                    _mm256_permute2x128_si256::<0x20>(u0, u4),
-                    _mm256_permute2x128_si256::<0x20>(u1, u5),
-                    _mm256_permute2x128_si256::<0x20>(u2, u6),
-                    _mm256_permute2x128_si256::<0x20>(u3, u7),
-                    _mm256_permute2x128_si256::<0x31>(u0, u4),
-                    _mm256_permute2x128_si256::<0x31>(u1, u5),
-                    _mm256_permute2x128_si256::<0x31>(u2, u6),
-                    _mm256_permute2x128_si256::<0x31>(u3, u7),
-                ];
-                for (w, v) in out.into_iter().enumerate() {
-                    let dst: &mut [u32; 8] = (&mut m[half * 8 + w][group..group + 8])
-                        .try_into()
-                        .expect("8 lanes");
-                    // SAFETY: writes the 32 bytes of `dst`, unaligned.
-                    unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), v) };
-                }
+            for (w, v) in kernel::turn8(&lanes, b * 64).into_iter().enumerate() {
+                let dst: &mut [u32; 8] = (&mut m[w][group..group + 8]).try_into().expect("8 lanes");
+                // SAFETY: writes the 32 bytes of `dst`, unaligned.
+                unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), v) };
             }
         }
     }

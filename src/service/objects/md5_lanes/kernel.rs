@@ -211,16 +211,58 @@ impl Kernel {
     }
 }
 
+/// The 64-byte block at `at` of each of 8 rows, lane-wise: word `w` of row `l` in lane `l`
+/// of register `w` (two 8 x 8 squares of words turned).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn turn8(rows: &[&[u8]; 8], at: usize) -> [std::arch::x86_64::__m256i; 16] {
+    use std::arch::x86_64::*;
+    let mut out = [_mm256_setzero_si256(); 16];
+    for (half, out) in out.chunks_exact_mut(8).enumerate() {
+        let r: [__m256i; 8] = std::array::from_fn(|l| {
+            let from = at + half * 32;
+            let bytes: &[u8; 32] = rows[l][from..from + 32].try_into().expect("32 bytes");
+            // SAFETY: reads the 32 bytes of `bytes`, unaligned.
+            unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+        });
+        let t: [__m256i; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm256_unpacklo_epi32(a, b)
+            } else {
+                _mm256_unpackhi_epi32(a, b)
+            }
+        });
+        // u[k]: words k and k + 4 of rows 0-3 (k < 4) or 4-7, one per 128-bit half.
+        let u = [
+            _mm256_unpacklo_epi64(t[0], t[2]),
+            _mm256_unpackhi_epi64(t[0], t[2]),
+            _mm256_unpacklo_epi64(t[1], t[3]),
+            _mm256_unpackhi_epi64(t[1], t[3]),
+            _mm256_unpacklo_epi64(t[4], t[6]),
+            _mm256_unpackhi_epi64(t[4], t[6]),
+            _mm256_unpacklo_epi64(t[5], t[7]),
+            _mm256_unpackhi_epi64(t[5], t[7]),
+        ];
+        for k in 0..4 {
+            out[k] = _mm256_permute2x128_si256::<0x20>(u[k], u[k + 4]);
+            out[k + 4] = _mm256_permute2x128_si256::<0x31>(u[k], u[k + 4]);
+        }
+    }
+    out
+}
+
 /// The AVX-512 kernel, written out: the compiler, left to vectorise `compress_lanes`, put each
 /// step's constant after its round function, one more add on the chain from step to step, and
 /// moved the 8-lane state through memory; here each step waits only on its round function, the
-/// add, the rotate and the add of `b` (`speed`: 16 lanes 7.2 → 10 GB/s, 8 lanes 4.4 → 5.6 GB/s
-/// on the bench's host).
+/// add, the rotate and the add of `b` (on the bench's host, the kernel alone: 16 lanes 7.2 → 10
+/// GB/s, 8 lanes 4.4 → 5.6 GB/s; `speed`'s full passes, rows turned in: 8 lanes 3.1 → 5.4 GB/s).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{K, S};
+    use super::{K, S, turn8};
 
     /// Each step's rotation, in step order.
     const SHIFT: [u32; 64] = {
@@ -383,46 +425,6 @@ mod avx512 {
         } else {
             unreachable!("lanes are 8 or 16 wide");
         }
-    }
-
-    /// The 64-byte block at `at` of each of 8 rows, lane-wise: word `w` of row `l` in lane `l`
-    /// of register `w` (two 8 x 8 squares of words turned).
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    fn turn8(rows: &[&[u8]; 8], at: usize) -> [__m256i; 16] {
-        let mut out = [_mm256_setzero_si256(); 16];
-        for (half, out) in out.chunks_exact_mut(8).enumerate() {
-            let r: [__m256i; 8] = std::array::from_fn(|l| {
-                let from = at + half * 32;
-                let bytes: &[u8; 32] = rows[l][from..from + 32].try_into().expect("32 bytes");
-                // SAFETY: reads the 32 bytes of `bytes`, unaligned.
-                unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
-            });
-            let t: [__m256i; 8] = std::array::from_fn(|i| {
-                let (a, b) = (r[i & !1], r[i | 1]);
-                if i % 2 == 0 {
-                    _mm256_unpacklo_epi32(a, b)
-                } else {
-                    _mm256_unpackhi_epi32(a, b)
-                }
-            });
-            // u[k]: words k and k + 4 of rows 0-3 (k < 4) or 4-7, one per 128-bit half.
-            let u = [
-                _mm256_unpacklo_epi64(t[0], t[2]),
-                _mm256_unpackhi_epi64(t[0], t[2]),
-                _mm256_unpacklo_epi64(t[1], t[3]),
-                _mm256_unpackhi_epi64(t[1], t[3]),
-                _mm256_unpacklo_epi64(t[4], t[6]),
-                _mm256_unpackhi_epi64(t[4], t[6]),
-                _mm256_unpacklo_epi64(t[5], t[7]),
-                _mm256_unpackhi_epi64(t[5], t[7]),
-            ];
-            for k in 0..4 {
-                out[k] = _mm256_permute2x128_si256::<0x20>(u[k], u[k + 4]);
-                out[k + 4] = _mm256_permute2x128_si256::<0x31>(u[k], u[k + 4]);
-            }
-        }
-        out
     }
 
     /// As `turn8`, for 16 rows: one 16 x 16 square.
