@@ -183,43 +183,15 @@ fn pass<const N: usize>(runs: &mut [&mut Run], words: &mut [[[u32; N]; 16]], ker
 }
 
 /// Lays the runs' blocks out across the lanes: `words[b][w][l]` becomes word `w` of block `b` of
-/// `rows[l]` (each row holds `words.len()` blocks; lanes past the last row may be overwritten).
-/// In 16-lane passes with AVX2, each 8 x 8 square of words is turned in registers, a tenth of
-/// the instructions of picking the words one by one (such passes went from 2,540 to 6,930 MB/s in
-/// `speed`). 8-lane passes pick them: there the squares gained 5% in `speed` and measured a few
-/// percent slower in the bench's big PUT (8 uploads, passes often short of 8 runs). The AVX-512
-/// kernel needs no layout: it turns the squares itself, block by block, beside its steps
-/// (`Kernel::compress_rows`; 8-lane passes went from 3,100 to 5,400 MB/s in `speed`).
-fn spread<const N: usize>(rows: &[&[u8]], words: &mut [[[u32; N]; 16]], kernel: Kernel) {
+/// `rows[l]` (each row holds `words.len()` blocks; lanes past the last row are left as they
+/// were). Only the portable kernel needs it: the AVX2 and AVX-512 kernels turn each block's
+/// words into lanes in registers, beside their steps (`Kernel::compress_rows`).
+fn spread<const N: usize>(rows: &[&[u8]], words: &mut [[[u32; N]; 16]]) {
     debug_assert!(rows.len() <= N && rows.iter().all(|r| r.len() == words.len() * 64));
-    #[cfg(target_arch = "x86_64")]
-    if N == LANES && matches!(kernel, Kernel::Avx2 | Kernel::Avx512) {
-        // SAFETY: `detect` chose these kernels only where the CPU has AVX2.
-        unsafe { spread_avx2(rows, words) };
-        return;
-    }
-    let _ = kernel;
     for (l, row) in rows.iter().enumerate() {
         for (m, block) in words.iter_mut().zip(row.as_chunks::<64>().0) {
             for (w, lane_words) in m.iter_mut().enumerate() {
                 lane_words[l] = word(block, w);
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn spread_avx2<const N: usize>(rows: &[&[u8]], words: &mut [[[u32; N]; 16]]) {
-    use std::arch::x86_64::*;
-    for group in (0..rows.len()).step_by(8) {
-        // A group short of 8 rows repeats its last one; those lanes' words are never read.
-        let lanes: [&[u8]; 8] = std::array::from_fn(|i| rows[(group + i).min(rows.len() - 1)]);
-        for (b, m) in words.iter_mut().enumerate() {
-            for (w, v) in kernel::turn8(&lanes, b * 64).into_iter().enumerate() {
-                let dst: &mut [u32; 8] = (&mut m[w][group..group + 8]).try_into().expect("8 lanes");
-                // SAFETY: writes the 32 bytes of `dst`, unaligned.
-                unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), v) };
             }
         }
     }
@@ -422,9 +394,9 @@ pub(super) mod tests {
         }
     }
 
-    /// Every count of rows, from unaligned starts, through each kernel's layout, against
-    /// picking each word by hand; lanes past the rows keep what they held.
-    fn check_spread<const N: usize>(kernel: Kernel) {
+    /// Every count of rows, from unaligned starts, through the portable kernel's layout,
+    /// against picking each word by hand; lanes past the rows keep what they held.
+    fn check_spread<const N: usize>() {
         let blocks = 5;
         let data: Vec<Vec<u8>> = (0..N)
             .map(|l| noise(64 * blocks + 3, l as u32 + 7))
@@ -437,19 +409,17 @@ pub(super) mod tests {
                 .map(|(l, d)| &d[l % 4..l % 4 + 64 * blocks])
                 .collect();
             let mut words = vec![[[0xdead_beef_u32; N]; 16]; blocks];
-            spread(&rows, &mut words, kernel);
+            spread(&rows, &mut words);
             for (b, m) in words.iter().enumerate() {
                 for (w, lanes) in m.iter().enumerate() {
                     for (l, got) in lanes.iter().enumerate() {
                         let want = match rows.get(l) {
                             Some(row) => word(&row[b * 64..], w),
-                            None if l >= count.next_multiple_of(8) => 0xdead_beef,
-                            // A short group of 8 may fill its spare lanes with anything.
-                            None => *got,
+                            None => 0xdead_beef,
                         };
                         assert_eq!(
                             *got, want,
-                            "{kernel:?} {N} lanes, {count} rows: block {b} word {w} lane {l}"
+                            "{N} lanes, {count} rows: block {b} word {w} lane {l}"
                         );
                     }
                 }
@@ -458,11 +428,9 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn every_kernel_lays_out_words_as_picking_them_does() {
-        for kernel in kernels() {
-            check_spread::<LANES>(kernel);
-            check_spread::<HALF>(kernel);
-        }
+    fn words_are_laid_out_as_picking_them_does() {
+        check_spread::<LANES>();
+        check_spread::<HALF>();
     }
 
     #[test]

@@ -72,6 +72,33 @@ const K: [u32; 64] = [
 
 const S: [u32; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 
+/// Each step's rotation, in step order.
+const SHIFT: [u32; 64] = {
+    let mut s = [0u32; 64];
+    let mut i = 0;
+    while i < 64 {
+        s[i] = S[(i / 16) * 4 + i % 4];
+        i += 1;
+    }
+    s
+};
+
+/// The word of the block each step adds, in step order.
+const WORD: [usize; 64] = {
+    let mut g = [0usize; 64];
+    let mut i = 0;
+    while i < 64 {
+        g[i] = match i / 16 {
+            0 => i,
+            1 => (5 * i + 1) % 16,
+            2 => (3 * i + 5) % 16,
+            _ => (7 * i) % 16,
+        };
+        i += 1;
+    }
+    g
+};
+
 /// MD5 step `I` on every lane. The four state words take turns as `a`, so step `I` updates
 /// word `(64 - I) % 4` from the three after it.
 #[inline(always)]
@@ -124,14 +151,6 @@ fn compress_portable<const N: usize>(state: &mut [[u32; N]; 4], blocks: &[[[u32;
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn compress_avx2<const N: usize>(state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
-    for m in blocks {
-        compress_lanes(state, m);
-    }
-}
-
 /// How runs of different streams are hashed side by side.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Kernel {
@@ -142,7 +161,7 @@ pub(super) enum Kernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2,
-    /// Only where AVX2 is present too: the words are laid out with it (`spread`).
+    /// Only where AVX2 is present too (the 8 x 8 squares of words are turned with it).
     #[cfg(target_arch = "x86_64")]
     Avx512,
 }
@@ -177,7 +196,7 @@ impl Kernel {
             Kernel::Scalar | Kernel::Portable => compress_portable(state, blocks),
             // SAFETY: `detect` chose these only where the CPU has the feature.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { compress_avx2(state, blocks) },
+            Kernel::Avx2 => unsafe { avx2::compress(state, blocks) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => {
                 let words = |b: usize| &blocks[b];
@@ -188,9 +207,9 @@ impl Kernel {
     }
 
     /// Advances `N` lanes by `blocks` blocks of `rows` (lane `l` takes `rows[l]`; lanes past the
-    /// last row repeat it, and their state is left meaningless). The AVX-512 kernel turns each
-    /// block's words into lanes in registers, beside the steps; the others lay them out in
-    /// `words` first (at least `blocks` long).
+    /// last row repeat it, and their state is left meaningless). The AVX2 and AVX-512 kernels turn
+    /// each block's words into lanes in registers, beside the steps; the portable one lays them
+    /// out in `words` first (at least `blocks` long).
     pub(super) fn compress_rows<const N: usize>(
         self,
         state: &mut [[u32; N]; 4],
@@ -206,7 +225,13 @@ impl Kernel {
             unsafe { avx512::compress_rows(state, rows, blocks) };
             return;
         }
-        super::spread(rows, &mut words[..blocks], self);
+        #[cfg(target_arch = "x86_64")]
+        if self == Kernel::Avx2 {
+            // SAFETY: `detect` chose this only where the CPU has AVX2.
+            unsafe { avx2::compress_rows(state, rows, blocks) };
+            return;
+        }
+        super::spread(rows, &mut words[..blocks]);
         self.compress(state, &words[..blocks]);
     }
 }
@@ -262,34 +287,7 @@ pub(super) fn turn8(rows: &[&[u8]; 8], at: usize) -> [std::arch::x86_64::__m256i
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{K, S, turn8};
-
-    /// Each step's rotation, in step order.
-    const SHIFT: [u32; 64] = {
-        let mut s = [0u32; 64];
-        let mut i = 0;
-        while i < 64 {
-            s[i] = S[(i / 16) * 4 + i % 4];
-            i += 1;
-        }
-        s
-    };
-
-    /// The word of the block each step adds, in step order.
-    const WORD: [usize; 64] = {
-        let mut g = [0usize; 64];
-        let mut i = 0;
-        while i < 64 {
-            g[i] = match i / 16 {
-                0 => i,
-                1 => (5 * i + 1) % 16,
-                2 => (3 * i + 5) % 16,
-                _ => (7 * i) % 16,
-            };
-            i += 1;
-        }
-        g
-    };
+    use super::{K, SHIFT, WORD, turn8};
 
     /// The 64 steps over `blocks` blocks, whose words `words(b)` gives lane-wise, for one
     /// register width.
@@ -467,5 +465,224 @@ mod avx512 {
             out[12 + c] = _mm512_shuffle_i32x4::<0xdd>(p1, p3);
         }
         out
+    }
+}
+
+/// The AVX2 kernel, written out as the AVX-512 one is, for hosts without AVX-512 (no ternary
+/// logic, no rotate). Each step's round function is split so that what depends only on the
+/// older state words (`c ^ d`, `c & !d`, `!d`) and on the block (`a + K + word`) is ready
+/// before the newest word `b` is; the chain from step to step is then the round function's
+/// one or two ops on `b`, the add, the two-op rotate and the add of `b`. Sixteen lanes are two
+/// groups of 8 stepped side by side, whose chains overlap.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{K, SHIFT, WORD, turn8};
+
+    /// `x + y` as one instruction: the compiler cannot fold the step's constant and word in
+    /// after the round function (one more add on the chain).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn join(x: __m256i, y: __m256i) -> __m256i {
+        let sum: __m256i;
+        // SAFETY: one add, on registers.
+        unsafe {
+            std::arch::asm!(
+                "vpaddd {s}, {x}, {y}",
+                s = lateout(ymm_reg) sum,
+                x = in(ymm_reg) x,
+                y = in(ymm_reg) y,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        sum
+    }
+
+    /// The 64 steps over `blocks` blocks on `G` groups of 8 lanes, whose words `words(b)` gives
+    /// lane-wise (`[group][word]`).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn lanes<const G: usize>(
+        st: &mut [[__m256i; 4]; G],
+        blocks: usize,
+        words: impl Fn(usize) -> [[__m256i; 16]; G],
+    ) {
+        let ones = _mm256_set1_epi32(-1);
+        for blk in 0..blocks {
+            let m = words(blk);
+            let mut x = *st;
+            macro_rules! step {
+                ($i:literal) => {{
+                    const I: usize = $i;
+                    let a = (64 - I) % 4;
+                    let (b, c, d) = ((a + 1) % 4, (a + 2) % 4, (a + 3) % 4);
+                    for (x, m) in x.iter_mut().zip(&m) {
+                        let ahead = _mm256_add_epi32(
+                            _mm256_add_epi32(x[a], _mm256_set1_epi32(K[I] as i32)),
+                            m[WORD[I]],
+                        );
+                        let (ahead, f) = match I / 16 {
+                            // d ^ (b & (c ^ d))
+                            0 => {
+                                let cd = _mm256_xor_si256(x[c], x[d]);
+                                (ahead, _mm256_xor_si256(_mm256_and_si256(x[b], cd), x[d]))
+                            }
+                            // (b & d) | (c & !d): the halves share no bit, so they add.
+                            1 => (
+                                _mm256_add_epi32(ahead, _mm256_andnot_si256(x[d], x[c])),
+                                _mm256_and_si256(x[b], x[d]),
+                            ),
+                            // b ^ c ^ d
+                            2 => (ahead, _mm256_xor_si256(x[b], _mm256_xor_si256(x[c], x[d]))),
+                            // c ^ (b | !d)
+                            _ => {
+                                let nd = _mm256_xor_si256(x[d], ones);
+                                (ahead, _mm256_xor_si256(_mm256_or_si256(x[b], nd), x[c]))
+                            }
+                        };
+                        let sum = join(ahead, f);
+                        let turned = _mm256_or_si256(
+                            _mm256_slli_epi32::<{ SHIFT[I] as i32 }>(sum),
+                            _mm256_srli_epi32::<{ 32 - SHIFT[I] as i32 }>(sum),
+                        );
+                        x[a] = _mm256_add_epi32(turned, x[b]);
+                    }
+                }};
+            }
+            step!(0);
+            step!(1);
+            step!(2);
+            step!(3);
+            step!(4);
+            step!(5);
+            step!(6);
+            step!(7);
+            step!(8);
+            step!(9);
+            step!(10);
+            step!(11);
+            step!(12);
+            step!(13);
+            step!(14);
+            step!(15);
+            step!(16);
+            step!(17);
+            step!(18);
+            step!(19);
+            step!(20);
+            step!(21);
+            step!(22);
+            step!(23);
+            step!(24);
+            step!(25);
+            step!(26);
+            step!(27);
+            step!(28);
+            step!(29);
+            step!(30);
+            step!(31);
+            step!(32);
+            step!(33);
+            step!(34);
+            step!(35);
+            step!(36);
+            step!(37);
+            step!(38);
+            step!(39);
+            step!(40);
+            step!(41);
+            step!(42);
+            step!(43);
+            step!(44);
+            step!(45);
+            step!(46);
+            step!(47);
+            step!(48);
+            step!(49);
+            step!(50);
+            step!(51);
+            step!(52);
+            step!(53);
+            step!(54);
+            step!(55);
+            step!(56);
+            step!(57);
+            step!(58);
+            step!(59);
+            step!(60);
+            step!(61);
+            step!(62);
+            step!(63);
+            for (s, x) in st.iter_mut().zip(x) {
+                for (s, x) in s.iter_mut().zip(x) {
+                    *s = _mm256_add_epi32(*s, x);
+                }
+            }
+        }
+    }
+
+    /// Runs the kernel on `state` (8 or 16 lanes) as `G` groups of 8.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn grouped<const N: usize, const G: usize>(
+        state: &mut [[u32; N]; 4],
+        blocks: usize,
+        words: impl Fn(usize) -> [[__m256i; 16]; G],
+    ) {
+        debug_assert_eq!(N, 8 * G);
+        // SAFETY: reads the 8 words of lanes 8g .. 8g + 8 of one state row, unaligned.
+        let load = |row: &[u32; N], g: usize| unsafe {
+            _mm256_loadu_si256(row[8 * g..8 * g + 8].as_ptr().cast())
+        };
+        let mut st: [[__m256i; 4]; G] =
+            std::array::from_fn(|g| std::array::from_fn(|w| load(&state[w], g)));
+        lanes(&mut st, blocks, words);
+        for (g, st) in st.iter().enumerate() {
+            for (row, v) in state.iter_mut().zip(st) {
+                let dst = &mut row[8 * g..8 * g + 8];
+                // SAFETY: writes the 8 words of `dst`, unaligned.
+                unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), *v) };
+            }
+        }
+    }
+
+    /// The kernel over words already laid out lane-wise.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn compress<const N: usize>(state: &mut [[u32; N]; 4], blocks: &[[[u32; N]; 16]]) {
+        // SAFETY (both): reads the 8 words of lanes 8g .. 8g + 8 of one word of a block.
+        let load = |w: &[u32; N], g: usize| unsafe {
+            _mm256_loadu_si256(w[8 * g..8 * g + 8].as_ptr().cast())
+        };
+        match N {
+            8 => grouped::<N, 1>(state, blocks.len(), |b| {
+                [std::array::from_fn(|w| load(&blocks[b][w], 0))]
+            }),
+            16 => grouped::<N, 2>(state, blocks.len(), |b| {
+                std::array::from_fn(|g| std::array::from_fn(|w| load(&blocks[b][w], g)))
+            }),
+            _ => unreachable!("lanes are 8 or 16 wide"),
+        }
+    }
+
+    /// The kernel over the rows themselves, each block's words turned into lanes in registers.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn compress_rows<const N: usize>(
+        state: &mut [[u32; N]; 4],
+        rows: &[&[u8]],
+        blocks: usize,
+    ) {
+        let rows: [&[u8]; 16] = std::array::from_fn(|l| rows[l.min(rows.len() - 1)]);
+        let (low, high): ([&[u8]; 8], [&[u8]; 8]) = (
+            std::array::from_fn(|l| rows[l]),
+            std::array::from_fn(|l| rows[8 + l]),
+        );
+        match N {
+            8 => grouped::<N, 1>(state, blocks, |b| [turn8(&low, b * 64)]),
+            16 => grouped::<N, 2>(state, blocks, |b| {
+                [turn8(&low, b * 64), turn8(&high, b * 64)]
+            }),
+            _ => unreachable!("lanes are 8 or 16 wide"),
+        }
     }
 }
