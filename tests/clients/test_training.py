@@ -348,7 +348,12 @@ def test_lines_printed_while_sagebox_was_down_are_stored_once_with_their_metrics
     arn = sm.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
 
     def stored():
-        text = log_text(logs, name)
+        try:
+            text = log_text(logs, name)
+        except logs.exceptions.ResourceNotFoundException:
+            # This server's log group is made with the job's first stored line; a slow host
+            # starts the container after the first look.
+            text = {}
         return text, next(iter(text.values()), "")
 
     # Sagebox goes down while the container prints: after the warmup is stored, before the
