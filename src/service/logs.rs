@@ -496,6 +496,10 @@ impl Services {
     }
 }
 
+/// Lines a log writer stores in one transaction at most: a flood of output is kept in steps
+/// that leave the store to other requests between them.
+const WRITE_BATCH: usize = 10_000;
+
 /// Appends lines to one CloudWatch Logs stream in order, from sync or async callers, in batches:
 /// how sagebox writes the logs of the containers it runs and its own notes about them.
 #[derive(Clone)]
@@ -510,6 +514,16 @@ impl LogWriter {
         group: &str,
         stream: &str,
     ) -> (LogWriter, tokio::task::JoinHandle<()>) {
+        LogWriter::counted(services, group, stream, pumps::Progress::default())
+    }
+
+    /// [`LogWriter::new`], adding the lines it stores to `progress` (a job's pumps).
+    pub(crate) fn counted(
+        services: &Services,
+        group: &str,
+        stream: &str,
+        progress: pumps::Progress,
+    ) -> (LogWriter, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
         let services = services.clone();
         let (group, stream) = (group.to_string(), stream.to_string());
@@ -520,13 +534,17 @@ impl LogWriter {
             }
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
+                while batch.len() < WRITE_BATCH
+                    && let Ok(more) = rx.try_recv()
+                {
                     batch.push(more);
                 }
+                let lines = batch.len() as u64;
                 if let Err(e) = services.append_log_events(&group, &stream, batch).await {
                     // A writer has nobody to answer to: the lines are lost, say so once per batch.
                     tracing::warn!("cannot append to log stream {group}/{stream}: {e}");
                 }
+                progress.add(lines);
             }
         });
         (LogWriter { tx }, task)

@@ -84,6 +84,15 @@ def log_text(logs, name):
     return out
 
 
+def stored_logs(logs, name):
+    """`log_text`, or nothing while the log group is not made yet (the job's first stored line
+    makes it)."""
+    try:
+        return log_text(logs, name)
+    except logs.exceptions.ResourceNotFoundException:
+        return {}
+
+
 def test_byo_job_completes_with_config_files_artifacts_and_logs(sm, s3, logs, bucket, byo_image):
     put(s3, bucket, "byo/train/a.csv", b"1,2\n")
     put(s3, bucket, "byo/train/sub/b.csv", b"3,4\n")
@@ -140,14 +149,20 @@ def test_algorithm_failure_reports_the_failure_file(sm, s3, bucket, byo_image):
     assert "ModelArtifacts" not in d or not d["ModelArtifacts"].get("S3ModelArtifacts")
 
 
-def test_stop_sends_sigterm_and_keeps_what_the_algorithm_saved(sm, s3, bucket, byo_image):
+def test_stop_sends_sigterm_and_keeps_what_the_algorithm_saved(sm, s3, logs, bucket, byo_image):
     name = create_job(sm, bucket, byo_image, {"mode": "sleep"})
     wait(sm, name, until=("Completed", "Failed", "Stopped", "InProgress"))
     deadline = time.time() + 60
     while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training":
         assert time.time() < deadline
         time.sleep(0.2)
-    time.sleep(1.5)
+    # The algorithm is Python as the container's PID 1, which ignores SIGTERM until its handler
+    # is installed: on a loaded host the interpreter can take seconds to get there, and a stop
+    # sent before then waits out the 120-s grace (as it would on SageMaker). The handler is in
+    # place once the first "sleeping" line is printed.
+    while "sleeping 0" not in "".join(stored_logs(logs, name).values()):
+        assert time.time() < deadline, "the algorithm printed nothing within 60 s"
+        time.sleep(0.2)
     sm.stop_training_job(TrainingJobName=name)
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
     d = wait(sm, name, timeout=60)
@@ -348,12 +363,9 @@ def test_lines_printed_while_sagebox_was_down_are_stored_once_with_their_metrics
     arn = sm.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
 
     def stored():
-        try:
-            text = log_text(logs, name)
-        except logs.exceptions.ResourceNotFoundException:
-            # This server's log group is made with the job's first stored line; a slow host
-            # starts the container after the first look.
-            text = {}
+        # This server's log group is made with the job's first stored line; a slow host
+        # starts the container after the first look.
+        text = stored_logs(logs, name)
         return text, next(iter(text.values()), "")
 
     # Sagebox goes down while the container prints: after the warmup is stored, before the

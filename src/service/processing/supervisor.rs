@@ -26,7 +26,7 @@ use crate::runtime::gpu::GpuGrant;
 use crate::service::Services;
 use crate::service::failure::FailureReason;
 use crate::service::logs::LogWriter as JobLog;
-use crate::service::logs::pumps::Pumps;
+use crate::service::logs::pumps::{Progress, Pumps};
 use crate::service::training::StopRequest;
 
 pub(super) const HOST_LABEL: &str = "sagebox.host";
@@ -212,7 +212,7 @@ async fn watch_containers(
         // stopped before any container started
         return Outcome::Stopped;
     }
-    let pumps = pump_logs(services, engine, job, ids, resumed).await;
+    let pumps = pump_logs(services, engine, job, ids, resumed, settled.progress()).await;
     let continuous = outputs::spawn_continuous(services, job, uploaded);
 
     let max_runtime = job
@@ -288,6 +288,7 @@ async fn pump_logs(
     job: &Job,
     ids: &[(String, String)],
     resumed: bool,
+    progress: Progress,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut pumps = Vec::new();
     for (i, (host, id)) in ids.iter().enumerate() {
@@ -299,12 +300,14 @@ async fn pump_logs(
         } else {
             Default::default()
         };
-        let (log, log_task) = JobLog::new(services, LOG_GROUP, &stream);
+        let (log, log_task) = JobLog::counted(services, LOG_GROUP, &stream, progress.clone());
         let lines = engine.logs(id, true, resume.since);
         let host = host.clone();
+        let progress = progress.clone();
         pumps.push(tokio::spawn(async move {
             let mut lines = Box::pin(lines);
             while let Some(line) = lines.next().await {
+                progress.add(1);
                 if resume.already_stored(line.timestamp_ms, &line.text) {
                     continue;
                 }

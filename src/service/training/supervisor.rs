@@ -286,17 +286,20 @@ async fn watch_containers(
         Ok(mut m) if !m.is_empty() => m.publish_to(Some(publisher)),
         _ => drop(publisher),
     }
+    let progress = job.pumps.progress();
     for (i, (host, id)) in ids.iter().enumerate() {
         let stream = job.streams.get(i).cloned().unwrap_or_default();
         let mut resume = resumes.next().unwrap_or_default();
-        let (log, log_task) = JobLog::new(services, LOG_GROUP, &stream);
+        let (log, log_task) = JobLog::counted(services, LOG_GROUP, &stream, progress.clone());
         let lines = engine.logs(id, true, resume.since);
         let metrics = metrics.clone();
         let tails = tails.clone();
         let host = host.clone();
+        let progress = progress.clone();
         pumps.push(tokio::spawn(async move {
             let mut lines = Box::pin(lines);
             while let Some(line) = lines.next().await {
+                progress.add(1);
                 if resume.already_stored(line.timestamp_ms, &line.text) {
                     continue;
                 }
