@@ -10,12 +10,13 @@
 //!
 //! One thread ([`Md5Lanes`]) takes runs of whole blocks from the streams (a [`StreamMd5`] each,
 //! which keeps its partial block and does the final padding itself), hashes the runs of
-//! different streams side by side, and hands each stream its new state when its run is done.
+//! different streams side by side, and hands each stream its new state after each piece.
 //! Alone, a run is hashed by the scalar MD5 of the `md-5` crate. Debug builds hash every run
 //! that way (their unoptimised lane code would be slower than one lane).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,19 +31,75 @@ const PASS_BLOCKS: usize = 64;
 const ALONE_BYTES: usize = 16 << 10;
 /// How long a run waits for others to fill a pass, unless its stream waits for it.
 const GATHER: Duration = Duration::from_millis(4);
+/// Pieces a stream may have in the lanes and not yet answered: while they wait, the stream
+/// goes on receiving, and its run stays in its lane from one piece to the next.
+const CHAIN: usize = 4;
 
 mod kernel;
 use kernel::{INIT, Kernel};
 
-/// A run of whole blocks of one stream, to hash from `state`.
+/// A run of whole blocks of one stream, to hash from `state`: its piece `data`, then the
+/// pieces its stream adds to its `chain` before it ends.
 struct Run {
     state: [u32; 4],
     data: Bytes,
     done: usize,
     arrived: Instant,
-    /// Set when its stream waits for the answer: hash it now, even in a half-empty pass.
+    /// Set when its stream waits for an answer: hash it now, even in a half-empty pass.
     urgent: Arc<AtomicBool>,
+    /// Where the state after `data` goes.
     answer: tokio::sync::oneshot::Sender<[u32; 4]>,
+    chain: Arc<Mutex<Chain>>,
+}
+
+/// The pieces a stream sent after the one its run is hashing, shared by the two: the run takes
+/// the next one when it ends a piece, and closes the chain when there is none; the stream adds
+/// pieces while it is open, and starts a new run once it is closed. Both look under its lock,
+/// so a piece is either taken by the run or seen to be too late by its stream, never lost.
+#[derive(Default)]
+struct Chain {
+    pieces: VecDeque<Piece>,
+    closed: bool,
+}
+
+/// Whole blocks of a stream that follow its run's piece: `head` (the block its last partial
+/// block and the start of `data` made) and then `data`.
+struct Piece {
+    head: Option<[u8; 64]>,
+    data: Bytes,
+    answer: tokio::sync::oneshot::Sender<[u32; 4]>,
+}
+
+fn locked(chain: &Mutex<Chain>) -> MutexGuard<'_, Chain> {
+    // Nothing panics while holding it; a poisoned lock still holds a whole queue.
+    chain
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Run {
+    /// Hands over the state after its piece, then moves on to the next piece of its chain;
+    /// false (and the chain closed) when there is none.
+    fn next_piece(&mut self) -> bool {
+        let next = {
+            let mut chain = locked(&self.chain);
+            let next = chain.pieces.pop_front();
+            chain.closed = next.is_none();
+            next
+        };
+        let Some(piece) = next else {
+            return false;
+        };
+        let answer = std::mem::replace(&mut self.answer, piece.answer);
+        // The hasher that asked may have been dropped (a failed upload): nobody to answer.
+        answer.send(self.state).ok();
+        if let Some(head) = &piece.head {
+            md5::block_api::compress(&mut self.state, std::slice::from_ref(head));
+        }
+        self.data = piece.data;
+        self.done = 0;
+        true
+    }
 }
 
 enum Msg {
@@ -84,9 +141,10 @@ fn word(block: &[u8], w: usize) -> u32 {
 
 /// The hashing thread. Runs wait (up to `GATHER`) for others to share a pass with, unless
 /// their stream is already waiting for them; then up to `LANES` runs advance together,
-/// `PASS_BLOCKS` blocks per pass, and a run alone goes by the scalar MD5. A stream sends its
-/// next run only once it has the last one's answer, so while one piece of an upload is being
-/// received the previous one can wait here for company at no cost to the upload.
+/// `PASS_BLOCKS` blocks per pass, and a run alone goes by the scalar MD5. A stream adds its
+/// next pieces to its run while the run is out (up to `CHAIN` pieces), so an upload goes on
+/// receiving while its pieces wait here for company, and its run keeps its lane from one piece
+/// to the next rather than leaving the lane empty until the stream's next piece comes.
 fn serve(rx: std::sync::mpsc::Receiver<Msg>, kernel: Kernel) {
     let mut lanes: Vec<Option<Run>> = (0..LANES).map(|_| None).collect();
     let mut queued: std::collections::VecDeque<Run> = Default::default();
@@ -145,10 +203,13 @@ fn serve(rx: std::sync::mpsc::Receiver<Msg>, kernel: Kernel) {
             }
         }
         for slot in lanes.iter_mut() {
-            if slot.as_ref().is_some_and(|r| r.done == r.data.len()) {
-                let run = slot.take().expect("checked");
-                // The hasher that asked may have been dropped (a failed upload): nobody to answer.
-                run.answer.send(run.state).ok();
+            while slot.as_ref().is_some_and(|r| r.done == r.data.len()) {
+                let run = slot.as_mut().expect("checked");
+                if !run.next_piece() {
+                    let run = slot.take().expect("checked");
+                    // As in `next_piece`.
+                    run.answer.send(run.state).ok();
+                }
             }
         }
     }
@@ -197,11 +258,25 @@ fn spread<const N: usize>(rows: &[&[u8]], words: &mut [[[u32; N]; 16]]) {
     }
 }
 
-/// A run sent and not yet answered.
+/// A run sent and the pieces of it not yet answered, oldest first.
 struct Pending {
-    answered: tokio::sync::oneshot::Receiver<[u32; 4]>,
+    answered: VecDeque<tokio::sync::oneshot::Receiver<[u32; 4]>>,
     urgent: Arc<AtomicBool>,
+    chain: Arc<Mutex<Chain>>,
     lanes: Md5Lanes,
+}
+
+impl Pending {
+    /// Waits for the oldest piece's answer, as soon as the thread can give it.
+    async fn oldest(&mut self) -> Option<[u32; 4]> {
+        let answered = self.answered.pop_front()?;
+        self.urgent.store(true, Ordering::Release);
+        // Only a hint: the thread answers every run with or without it.
+        self.lanes.tx.send(Msg::Hurry).ok();
+        let state = answered.await.expect("the MD5 thread answers every piece");
+        self.urgent.store(false, Ordering::Release);
+        Some(state)
+    }
 }
 
 /// One stream's MD5: whole blocks go to the lanes in runs, the partial block stays here.
@@ -244,55 +319,94 @@ impl StreamMd5 {
         self.partial.extend_from_slice(&data[whole..]);
     }
 
-    /// Sends `data` to the lanes, to hash beside other streams. Returns once the previous run
-    /// is answered, not this one: the caller goes on while it waits its turn.
+    /// Sends `data` to the lanes, to hash beside other streams. Returns once it is queued
+    /// there, behind at most `CHAIN` - 1 earlier pieces of this stream not yet hashed: the
+    /// caller goes on while they wait their turn.
     pub async fn update_in(&mut self, lanes: &Md5Lanes, mut data: Bytes) {
-        self.settle().await;
+        let mut head = None;
         if !self.partial.is_empty() {
             let take = (64 - self.partial.len()).min(data.len());
-            self.update(&data[..take]);
+            self.partial.extend_from_slice(&data[..take]);
+            self.len += take as u64;
             data = data.slice(take..);
+            if self.partial.len() < 64 {
+                return;
+            }
+            head = Some(self.partial[..].try_into().expect("one block"));
+            self.partial.clear();
         }
         let whole = data.len() / 64 * 64;
-        if whole > 0 {
-            let urgent = Arc::new(AtomicBool::new(false));
-            let (answer, answered) = tokio::sync::oneshot::channel();
-            let run = Run {
-                state: self.state,
-                data: data.slice(..whole),
-                done: 0,
-                arrived: Instant::now(),
-                urgent: urgent.clone(),
-                answer,
-            };
-            match lanes.tx.send(Msg::Run(run)) {
-                Ok(()) => {
-                    self.pending = Some(Pending {
-                        answered,
-                        urgent,
-                        lanes: lanes.clone(),
-                    })
-                }
-                // The thread is gone (it never stops while a handle lives): hash here.
-                Err(unsent) => {
-                    if let Msg::Run(run) = unsent.0 {
-                        md5::block_api::compress(&mut self.state, as_blocks(&run.data));
-                    }
-                }
-            }
+        if head.is_some() || whole > 0 {
+            self.send(lanes, head, data.slice(..whole)).await;
             self.len += whole as u64;
         }
         self.partial.extend_from_slice(&data[whole..]);
         self.len += (data.len() - whole) as u64;
     }
 
-    /// Waits for the run that is out, if any.
+    /// Adds `head` and then `data` (whole blocks) to this stream's run in the lanes, or starts
+    /// one.
+    async fn send(&mut self, lanes: &Md5Lanes, head: Option<[u8; 64]>, data: Bytes) {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let mut piece = Some(Piece { head, data, answer });
+        if let Some(p) = &mut self.pending {
+            while p.answered.len() >= CHAIN {
+                self.state = p.oldest().await.expect("CHAIN pieces out");
+            }
+            let mut chain = locked(&p.chain);
+            if !chain.closed {
+                chain.pieces.extend(piece.take());
+            }
+            drop(chain);
+            if piece.is_none() {
+                p.answered.push_back(answered);
+                return;
+            }
+        }
+        // The run ended (or none is out): a new one from the stream's state.
+        self.settle().await;
+        let Piece { head, data, answer } = piece.expect("not chained");
+        if let Some(head) = &head {
+            md5::block_api::compress(&mut self.state, std::slice::from_ref(head));
+        }
+        if data.is_empty() {
+            return;
+        }
+        let urgent = Arc::new(AtomicBool::new(false));
+        let chain = Arc::new(Mutex::new(Chain::default()));
+        let run = Run {
+            state: self.state,
+            data,
+            done: 0,
+            arrived: Instant::now(),
+            urgent: urgent.clone(),
+            answer,
+            chain: chain.clone(),
+        };
+        match lanes.tx.send(Msg::Run(run)) {
+            Ok(()) => {
+                self.pending = Some(Pending {
+                    answered: VecDeque::from([answered]),
+                    urgent,
+                    chain,
+                    lanes: lanes.clone(),
+                })
+            }
+            // The thread is gone (it never stops while a handle lives): hash here.
+            Err(unsent) => {
+                if let Msg::Run(run) = unsent.0 {
+                    md5::block_api::compress(&mut self.state, as_blocks(&run.data));
+                }
+            }
+        }
+    }
+
+    /// Waits for the pieces that are out, if any.
     pub async fn settle(&mut self) {
-        if let Some(p) = self.pending.take() {
-            p.urgent.store(true, Ordering::Release);
-            // Only a hint: the thread answers every run with or without it.
-            p.lanes.tx.send(Msg::Hurry).ok();
-            self.state = p.answered.await.expect("the MD5 thread answers every run");
+        if let Some(mut p) = self.pending.take() {
+            while let Some(state) = p.oldest().await {
+                self.state = state;
+            }
         }
     }
 
@@ -460,6 +574,7 @@ pub(super) mod tests {
                         arrived: Instant::now(),
                         urgent: Default::default(),
                         answer,
+                        chain: Default::default(),
                     }
                 })
                 .collect();
@@ -484,6 +599,44 @@ pub(super) mod tests {
         for kernel in kernels() {
             check_passes::<LANES>(kernel);
             check_passes::<HALF>(kernel);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn streams_chaining_many_pieces_match_md5() {
+        // Each stream sends its pieces without waiting (so its run takes them from its chain,
+        // and the stream waits once CHAIN are out), pieces of every alignment, some shorter
+        // than a block; the thread is kept busy by 12 streams at once.
+        for kernel in kernels() {
+            let lanes = Md5Lanes::with_kernel(kernel);
+            let streams: Vec<Vec<u8>> = (0..12)
+                .map(|i| noise(40_000 + i * 1_511, i as u32 + 100))
+                .collect();
+            let tasks: Vec<_> = streams
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, data)| {
+                    let lanes = lanes.clone();
+                    tokio::spawn(async move {
+                        let mut h = StreamMd5::default();
+                        let data = Bytes::from(data);
+                        let mut at = 0;
+                        let mut step = 1 + i * 37;
+                        while at < data.len() {
+                            let end = (at + step).min(data.len());
+                            h.update_in(&lanes, data.slice(at..end)).await;
+                            at = end;
+                            step = step * 7 % 4_099 + 1;
+                        }
+                        h.settle().await;
+                        h.finalize()
+                    })
+                })
+                .collect();
+            for (task, data) in tasks.into_iter().zip(&streams) {
+                assert_eq!(task.await.unwrap(), reference(data), "{kernel:?}");
+            }
         }
     }
 
@@ -559,6 +712,7 @@ mod speed {
                     arrived: Instant::now(),
                     urgent: Default::default(),
                     answer,
+                    chain: Default::default(),
                 }
             })
             .collect();
