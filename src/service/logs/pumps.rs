@@ -109,17 +109,22 @@ impl Pumps {
 mod tests {
     use super::*;
 
+    /// A pump that moves one line a second, `lines` times.
+    fn ticking(progress: Progress, lines: u64) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            for _ in 0..lines {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                progress.add(1);
+            }
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn pumps_that_move_lines_are_waited_for_past_the_stall_time() {
         let mut pumps = Pumps::default();
         let progress = pumps.progress();
         // A pump copying one line a second for a minute: twice the stall time, never still.
-        let moving = tokio::spawn(async move {
-            for _ in 0..60 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                progress.add(1);
-            }
-        });
+        let moving = ticking(progress, 60);
         let started = Instant::now();
         pumps
             .settle_within(
@@ -161,12 +166,7 @@ mod tests {
     async fn moving_pumps_are_waited_for_at_most_the_bound() {
         let mut pumps = Pumps::default();
         let progress = pumps.progress();
-        let endless = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                progress.add(1);
-            }
-        });
+        let endless = ticking(progress, u64::MAX);
         let started = Instant::now();
         pumps
             .settle_within(

@@ -348,24 +348,22 @@ impl StreamMd5 {
     /// one.
     async fn send(&mut self, lanes: &Md5Lanes, head: Option<[u8; 64]>, data: Bytes) {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let mut piece = Some(Piece { head, data, answer });
+        let piece = Piece { head, data, answer };
         if let Some(p) = &mut self.pending {
             while p.answered.len() >= CHAIN {
                 self.state = p.oldest().await.expect("CHAIN pieces out");
             }
             let mut chain = locked(&p.chain);
             if !chain.closed {
-                chain.pieces.extend(piece.take());
-            }
-            drop(chain);
-            if piece.is_none() {
+                chain.pieces.push_back(piece);
+                drop(chain);
                 p.answered.push_back(answered);
                 return;
             }
         }
         // The run ended (or none is out): a new one from the stream's state.
         self.settle().await;
-        let Piece { head, data, answer } = piece.expect("not chained");
+        let Piece { head, data, answer } = piece;
         if let Some(head) = &head {
             md5::block_api::compress(&mut self.state, std::slice::from_ref(head));
         }
