@@ -193,10 +193,11 @@ class Cluster:
         return sum(1 for line in out.split() if line == "Ready")
 
     def kill_node(self, node: Node) -> None:
-        """The node's engine dies at once (its containers with it), as a lost machine would."""
+        """The node's engine dies at once, its containers with it, as a lost machine would."""
         if node.proc and node.proc.poll() is None:
             os.killpg(node.proc.pid, signal.SIGKILL)
             node.proc.wait(timeout=30)
+        kill_containers(node)
 
     def down(self) -> None:
         for node in reversed(self.nodes):
@@ -213,6 +214,7 @@ class Cluster:
                     os.killpg(node.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                kill_containers(node)
         if self._registry_proc and self._registry_proc.poll() is None:
             self._registry_proc.terminate()
             self._registry_proc.wait(timeout=30)
@@ -220,6 +222,46 @@ class Cluster:
         if self._dir:
             unmount_under(str(self._dir))
             shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def container_processes(node: Node) -> list[int]:
+    """The processes that run in one of the node's containers: those whose cgroup names a
+    container id the node's engine created (`<data-root>/containers/<id>`)."""
+    try:
+        ids = [d.name for d in (node.root / "data" / "containers").iterdir() if len(d.name) == 64]
+    except OSError:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cgroup" % entry) as f:
+                cgroups = f.read()
+        except OSError:
+            continue
+        if any(i in cgroups for i in ids):
+            found.append(int(entry))
+    return found
+
+
+def kill_containers(node: Node) -> None:
+    """SIGKILLs what runs in the node's containers. Killing an engine's process group reaches its
+    containerd and shims, not the containers: each container's init has a session and PID
+    namespace of its own, so it would run on, adopted by PID 1. Raises if any is left."""
+    deadline = time.time() + 30
+    while True:
+        pids = container_processes(node)
+        if not pids:
+            return
+        if time.time() > deadline:
+            raise RuntimeError("processes of %s's containers outlived SIGKILL: %s" % (node.name, pids))
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
 
 
 def storage_driver() -> str:
