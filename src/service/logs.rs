@@ -499,6 +499,10 @@ impl Services {
 /// Lines a log writer stores in one transaction at most: a flood of output is kept in steps
 /// that leave the store to other requests between them.
 const WRITE_BATCH: usize = 10_000;
+/// A stream whose last batch was stored less than this ago is busy ...
+const BUSY: std::time::Duration = std::time::Duration::from_millis(50);
+/// ... and gathers its next batch for this long (or until it holds [`WRITE_BATCH`] lines).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Appends lines to one CloudWatch Logs stream in order, from sync or async callers, in batches:
 /// how sagebox writes the logs of the containers it runs and its own notes about them.
@@ -532,12 +536,31 @@ impl LogWriter {
                 // The appends below report again if the stream is really missing.
                 tracing::warn!("cannot create log stream {group}/{stream}: {e}");
             }
+            // When the previous batch was stored a moment ago.
+            let mut stored_at: Option<tokio::time::Instant> = None;
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
-                while batch.len() < WRITE_BATCH
-                    && let Ok(more) = rx.try_recv()
-                {
-                    batch.push(more);
+                let now = tokio::time::Instant::now();
+                // A stream that is busy gathers for a moment: each transaction has a fixed cost
+                // (the store's turn, the pages it writes to the WAL) whatever it carries. A line
+                // after a quiet spell is stored at once.
+                let linger = match stored_at {
+                    Some(at) if now - at < BUSY => Some(now + LINGER),
+                    _ => None,
+                };
+                loop {
+                    while batch.len() < WRITE_BATCH
+                        && let Ok(more) = rx.try_recv()
+                    {
+                        batch.push(more);
+                    }
+                    let Some(until) = linger.filter(|_| batch.len() < WRITE_BATCH) else {
+                        break;
+                    };
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(more)) => batch.push(more),
+                        Ok(None) | Err(_) => break,
+                    }
                 }
                 let lines = batch.len() as u64;
                 if let Err(e) = services.append_log_events(&group, &stream, batch).await {
@@ -545,6 +568,7 @@ impl LogWriter {
                     tracing::warn!("cannot append to log stream {group}/{stream}: {e}");
                 }
                 progress.add(lines);
+                stored_at = Some(tokio::time::Instant::now());
             }
         });
         (LogWriter { tx }, task)

@@ -1,9 +1,11 @@
-//! CloudWatch Logs tables: log groups, their streams, and the streams' events (migrations 2 and 3).
+//! CloudWatch Logs tables: log groups, their streams, and the streams' events (migrations 2, 3
+//! and 15).
 //!
-//! Every time here is epoch milliseconds, as CloudWatch Logs speaks. An event's place in a stream
-//! is its [`EventKey`] (timestamp, then insertion id), which is also the order of the
-//! `(log_group, log_stream, timestamp, id)` and `(log_group, timestamp, id)` indexes, so reading a
-//! page of a stream or a time slice of a group is one index range walk. A stream's summary
+//! Every time here is epoch milliseconds, as CloudWatch Logs speaks. Groups and streams have
+//! numbers (`gid`, `sid`), and an event names its group and stream by them, not by name. An
+//! event's place in a stream is its [`EventKey`] (timestamp, then insertion id), which is also
+//! the order of the `(sid, timestamp, id)` and `(gid, timestamp, id)` indexes, so reading a page
+//! of a stream or a time slice of a group is one index range walk. A stream's summary
 //! (first/last event time, last ingestion, bytes, upload count) is kept in its row and changed in
 //! the same transaction as the events it summarises.
 //!
@@ -259,8 +261,8 @@ pub fn create_group(conn: &mut Connection, g: &NewLogGroup) -> Outcome<()> {
     let tx = conn.transaction()?;
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO log_groups (name, created, class, kms_key_id, deletion_protection)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO log_groups (name, created, class, kms_key_id, deletion_protection, gid)
+             VALUES (?1, ?2, ?3, ?4, ?5, (SELECT ifnull(max(gid), 0) + 1 FROM log_groups)) ON CONFLICT (name) DO NOTHING",
         )?
         .execute(params![
             g.name,
@@ -299,8 +301,10 @@ pub fn delete_group(conn: &mut Connection, name: &str, arn: &str) -> Outcome<()>
     }
     // Explicit deletes rather than relying on ON DELETE CASCADE, which needs the foreign_keys
     // pragma on the connection.
-    tx.prepare_cached("DELETE FROM log_events WHERE log_group = ?1")?
-        .execute([name])?;
+    tx.prepare_cached(
+        "DELETE FROM log_events WHERE gid = (SELECT gid FROM log_groups WHERE name = ?1)",
+    )?
+    .execute([name])?;
     tx.prepare_cached("DELETE FROM log_streams WHERE log_group = ?1")?
         .execute([name])?;
     tx.prepare_cached("DELETE FROM log_groups WHERE name = ?1")?
@@ -316,7 +320,7 @@ pub fn create_stream(conn: &Connection, group: &str, name: &str, created: i64) -
     }
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO log_streams (log_group, name, created) VALUES (?1, ?2, ?3)
+            "INSERT INTO log_streams (log_group, name, created, sid) VALUES (?1, ?2, ?3, (SELECT ifnull(max(sid), 0) + 1 FROM log_streams))
              ON CONFLICT (log_group, name) DO NOTHING",
         )?
         .execute(params![group, name, created])?;
@@ -330,11 +334,12 @@ pub fn create_stream(conn: &Connection, group: &str, name: &str, created: i64) -
 /// Creates the group and the stream where they are missing.
 pub fn ensure_stream(conn: &Connection, group: &str, name: &str, created: i64) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO log_groups (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        "INSERT INTO log_groups (name, created, gid) VALUES (?1, ?2, (SELECT ifnull(max(gid), 0) + 1 FROM log_groups)) ON CONFLICT DO NOTHING",
     )?
     .execute(params![group, created])?;
     conn.prepare_cached(
-        "INSERT INTO log_streams (log_group, name, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        "INSERT INTO log_streams (log_group, name, created, sid) VALUES (?1, ?2, ?3, (SELECT ifnull(max(sid), 0) + 1 FROM log_streams))
+         ON CONFLICT DO NOTHING",
     )?
     .execute(params![group, name, created])?;
     Ok(())
@@ -351,14 +356,15 @@ pub fn stream(conn: &Connection, group: &str, name: &str) -> StoreResult<Option<
 
 pub fn delete_stream(conn: &mut Connection, group: &str, name: &str) -> Outcome<()> {
     let tx = conn.transaction()?;
-    let deleted = tx
-        .prepare_cached("DELETE FROM log_streams WHERE log_group = ?1 AND name = ?2")?
-        .execute([group, name])?;
-    if deleted == 0 {
+    let sid: Option<i64> = tx
+        .prepare_cached("DELETE FROM log_streams WHERE log_group = ?1 AND name = ?2 RETURNING sid")?
+        .query_row([group, name], |r| r.get(0))
+        .optional()?;
+    let Some(sid) = sid else {
         return Ok(Err(missing_stream(&tx, group)?));
-    }
-    tx.prepare_cached("DELETE FROM log_events WHERE log_group = ?1 AND log_stream = ?2")?
-        .execute([group, name])?;
+    };
+    tx.prepare_cached("DELETE FROM log_events WHERE sid = ?1")?
+        .execute([sid])?;
     tx.commit()?;
     Ok(Ok(()))
 }
@@ -376,7 +382,7 @@ pub fn append(
     let first = events.iter().map(|e| e.0).min();
     let last = events.iter().map(|e| e.0).max();
     let bytes: i64 = events.iter().map(|e| e.1.len() as i64).sum();
-    let seq: Option<i64> = conn
+    let seq: Option<(i64, i64, i64)> = conn
         .prepare_cached(
             "UPDATE log_streams SET
                 first_event    = CASE WHEN ?3 IS NULL THEN first_event ELSE min(ifnull(first_event, ?3), ?3) END,
@@ -385,21 +391,49 @@ pub fn append(
                 stored_bytes   = stored_bytes + ?6,
                 upload_seq     = upload_seq + 1
              WHERE log_group = ?1 AND name = ?2
-             RETURNING upload_seq",
+             RETURNING upload_seq, sid, (SELECT gid FROM log_groups WHERE name = ?1)",
         )?
-        .query_row(params![group, name, first, last, ingestion, bytes], |r| r.get(0))
+        .query_row(params![group, name, first, last, ingestion, bytes], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
-    let Some(seq) = seq else {
+    let Some((seq, sid, gid)) = seq else {
         return Ok(Err(missing_stream(conn, group)?));
     };
+    let mut rows = events.chunks_exact(INSERT_ROWS);
+    let mut insert = conn.prepare_cached(&INSERT_MANY)?;
+    for chunk in rows.by_ref() {
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&gid, &sid, &ingestion];
+        for (timestamp, message) in chunk {
+            args.push(timestamp);
+            args.push(message);
+        }
+        insert.execute(args.as_slice())?;
+    }
     let mut insert = conn.prepare_cached(
-        "INSERT INTO log_events (log_group, log_stream, timestamp, ingestion, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO log_events (gid, sid, ingestion, timestamp, message) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for (timestamp, message) in events {
-        insert.execute(params![group, name, timestamp, ingestion, message])?;
+    for (timestamp, message) in rows.remainder() {
+        insert.execute(params![gid, sid, ingestion, timestamp, message])?;
     }
     Ok(Ok(seq))
 }
+
+/// Events one INSERT of an append carries: a statement's own work (AUTOINCREMENT's counter is
+/// read and written back once per statement) is shared by this many rows.
+const INSERT_ROWS: usize = 32;
+
+/// The INSERT of [`INSERT_ROWS`] events, in order (their ids ascend as they are listed): `?1`
+/// group, `?2` stream, `?3` ingestion time, then each event's timestamp and message.
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows: Vec<String> = (0..INSERT_ROWS)
+        .map(|i| format!("(?1, ?2, ?3, ?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
+        .collect();
+    format!(
+        "INSERT INTO log_events (gid, sid, ingestion, timestamp, message) VALUES {}",
+        rows.join(", ")
+    )
+});
 
 /// One page of groups by name, asking for `limit + 1` so the caller can tell whether more follow.
 pub fn list_groups(conn: &Connection, q: &GroupQuery) -> StoreResult<Vec<LogGroup>> {

@@ -1,11 +1,13 @@
 //! Reading events back: one stream's page (GetLogEvents) and a group's filtered walk
 //! (FilterLogEvents), both along the `(timestamp, id)` indexes.
 
-use rusqlite::{Connection, Row, params_from_iter};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use super::{
     EventBound, EventKey, EventQuery, FilterQuery, FilterScan, LogEvent, Outcome, Refusal,
-    StreamSelection, bind, group_exists, missing_stream,
+    StreamSelection, bind, missing_stream, prefix_clause,
 };
 
 /// Up to `limit` events of one stream, in ascending order, from the end `bound` names.
@@ -15,21 +17,17 @@ pub fn stream_events(
     name: &str,
     q: &EventQuery,
 ) -> Outcome<Vec<LogEvent>> {
-    if !conn
-        .prepare_cached("SELECT 1 FROM log_streams WHERE log_group = ?1 AND name = ?2")?
-        .exists([group, name])?
-    {
+    let sid: Option<i64> = conn
+        .prepare_cached("SELECT sid FROM log_streams WHERE log_group = ?1 AND name = ?2")?
+        .query_row([group, name], |r| r.get(0))
+        .optional()?;
+    let Some(sid) = sid else {
         return Ok(Err(missing_stream(conn, group)?));
-    }
+    };
     let mut args = Vec::new();
-    let (g, s) = (
-        bind(&mut args, group.to_string()),
-        bind(&mut args, name.to_string()),
-    );
-    let mut sql = format!(
-        "SELECT id, log_stream, timestamp, ingestion, message FROM log_events
-         WHERE log_group = {g} AND log_stream = {s}"
-    );
+    let s = bind(&mut args, sid);
+    let mut sql =
+        format!("SELECT id, timestamp, ingestion, message FROM log_events WHERE sid = {s}");
     if let Some(t) = q.start {
         sql += &format!(" AND timestamp >= {}", bind(&mut args, t));
     }
@@ -48,22 +46,20 @@ pub fn stream_events(
         bind(&mut args, q.limit as i64)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), event_from_row)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(LogEvent {
+            id: r.get(0)?,
+            stream: name.to_string(),
+            timestamp: r.get(1)?,
+            ingestion: r.get(2)?,
+            message: r.get(3)?,
+        })
+    })?;
     let mut events: Vec<LogEvent> = rows.collect::<Result<_, _>>()?;
     if backward {
         events.reverse();
     }
     Ok(Ok(events))
-}
-
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<LogEvent> {
-    Ok(LogEvent {
-        id: r.get(0)?,
-        stream: r.get(1)?,
-        timestamp: r.get(2)?,
-        ingestion: r.get(3)?,
-        message: r.get(4)?,
-    })
 }
 
 /// Walks a group's events in (timestamp, id) order after `q.after`, keeping those `keep`
@@ -75,15 +71,19 @@ pub fn filter_events(
     q: &FilterQuery,
     keep: &dyn Fn(&str) -> bool,
 ) -> Outcome<FilterScan> {
-    if !group_exists(conn, group)? {
+    let gid: Option<i64> = conn
+        .prepare_cached("SELECT gid FROM log_groups WHERE name = ?1")?
+        .query_row([group], |r| r.get(0))
+        .optional()?;
+    let Some(gid) = gid else {
         return Ok(Err(Refusal::GroupNotFound));
-    }
+    };
     let mut args = Vec::new();
-    let g = bind(&mut args, group.to_string());
+    let g = bind(&mut args, gid);
     // Walk the group-time index so the scan can stop early; the stream condition only filters.
     let mut sql = format!(
-        "SELECT id, log_stream, timestamp, ingestion, message FROM log_events INDEXED BY log_events_group_time
-         WHERE log_group = {g}"
+        "SELECT id, sid, timestamp, ingestion, message FROM log_events INDEXED BY log_events_group_time
+         WHERE gid = {g}"
     );
     if let Some(t) = q.start {
         sql += &format!(" AND timestamp >= {}", bind(&mut args, t));
@@ -97,16 +97,18 @@ pub fn filter_events(
         let (t, i) = (bind(&mut args, k.timestamp), bind(&mut args, k.id));
         sql += &format!(" AND (timestamp, id) > ({t}, {i})");
     }
-    match &q.streams {
-        StreamSelection::All => {}
+    // The selected streams' numbers, looked up once for the whole walk.
+    let streams = match &q.streams {
+        StreamSelection::All => None,
         StreamSelection::Names(names) => {
             let list: Vec<String> = names.iter().map(|n| bind(&mut args, n.clone())).collect();
-            sql += &format!(" AND log_stream IN ({})", list.join(", "));
+            Some(format!(" AND name IN ({})", list.join(", ")))
         }
-        StreamSelection::Prefix(p) => {
-            let p = bind(&mut args, p.clone());
-            sql += &format!(" AND substr(log_stream, 1, length({p})) = {p}");
-        }
+        StreamSelection::Prefix(p) => Some(prefix_clause(&mut args, "name", p)),
+    };
+    if let Some(names) = streams {
+        let gn = bind(&mut args, group.to_string());
+        sql += &format!(" AND sid IN (SELECT sid FROM log_streams WHERE log_group = {gn}{names})");
     }
     sql += " ORDER BY timestamp, id";
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -114,6 +116,8 @@ pub fn filter_events(
     let mut events: Vec<LogEvent> = Vec::new();
     let mut scanned = 0;
     let mut resume_after = None;
+    // Stream names by number, as kept events need them.
+    let mut names: HashMap<i64, String> = HashMap::new();
     while let Some(row) = rows.next()? {
         scanned += 1;
         // The message is matched where SQLite holds it: only the events kept are copied out.
@@ -125,7 +129,27 @@ pub fn filter_events(
                 resume_after = events.last().map(LogEvent::key);
                 break;
             }
-            events.push(event_from_row(row)?);
+            let message = message.to_string();
+            let sid: i64 = row.get(1)?;
+            let stream = match names.get(&sid) {
+                Some(name) => name.clone(),
+                None => {
+                    let name: String = conn
+                        .prepare_cached("SELECT name FROM log_streams WHERE sid = ?1")?
+                        .query_row([sid], |r| r.get(0))
+                        .optional()?
+                        .unwrap_or_default();
+                    names.insert(sid, name.clone());
+                    name
+                }
+            };
+            events.push(LogEvent {
+                id: row.get(0)?,
+                stream,
+                timestamp: row.get(2)?,
+                ingestion: row.get(3)?,
+                message,
+            });
         }
         if scanned >= q.scan_limit {
             let key = EventKey {

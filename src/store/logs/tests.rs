@@ -116,6 +116,26 @@ fn appending_keeps_the_stream_summary() {
 }
 
 #[test]
+fn a_large_append_stores_every_event_in_order_with_ascending_ids() {
+    let mut c = db();
+    create_group(&mut c, &new_group("/g")).unwrap().unwrap();
+    create_stream(&c, "/g", "s", 2).unwrap().unwrap();
+    // Two whole multi-row INSERTs and a remainder; equal timestamps keep the batch's order.
+    let texts: Vec<String> = (0..INSERT_ROWS * 2 + 5).map(|i| format!("m{i}")).collect();
+    let events: Vec<(i64, &str)> = texts.iter().map(|m| (7, m.as_str())).collect();
+    put(&c, "/g", "s", &events);
+    let got = stream_events(&c, "/g", "s", &query(EventBound::Head, 1000))
+        .unwrap()
+        .unwrap();
+    assert_eq!(messages(&got), texts);
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(got.iter().all(|e| e.ingestion == 1000 && e.stream == "s"));
+    let s = stream(&c, "/g", "s").unwrap().unwrap();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    assert_eq!(s.stored_bytes, bytes as i64);
+}
+
+#[test]
 fn stream_pages_read_from_either_end_in_ascending_order() {
     let mut c = db();
     create_group(&mut c, &new_group("/g")).unwrap().unwrap();
@@ -328,7 +348,7 @@ fn event_reads_use_the_indexes() {
         rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
     };
     let get = plan(
-        "SELECT id FROM log_events WHERE log_group = 'g' AND log_stream = 's' AND timestamp >= 0
+        "SELECT id FROM log_events WHERE sid = 1 AND timestamp >= 0
          AND (timestamp, id) < (5, 6) ORDER BY timestamp DESC, id DESC LIMIT 10",
     );
     assert!(
