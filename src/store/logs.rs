@@ -400,21 +400,21 @@ pub fn append(
     let Some((seq, sid, gid)) = seq else {
         return Ok(Err(missing_stream(conn, group)?));
     };
-    let mut rows = events.chunks_exact(INSERT_ROWS);
-    let mut insert = conn.prepare_cached(&INSERT_MANY)?;
-    for chunk in rows.by_ref() {
-        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&gid, &sid, &ingestion];
-        for (timestamp, message) in chunk {
-            args.push(timestamp);
-            args.push(message);
+    // Whole INSERTs of `INSERT_ROWS` events, then the rest one at a time.
+    let (full, rest) = events.split_at(events.len() - events.len() % INSERT_ROWS);
+    for (sql, chunks) in [
+        (&*INSERT_MANY, full.chunks(INSERT_ROWS)),
+        (&*INSERT_ONE, rest.chunks(1)),
+    ] {
+        let mut insert = conn.prepare_cached(sql)?;
+        for chunk in chunks {
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&gid, &sid, &ingestion];
+            for (timestamp, message) in chunk {
+                args.push(timestamp);
+                args.push(message);
+            }
+            insert.execute(args.as_slice())?;
         }
-        insert.execute(args.as_slice())?;
-    }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO log_events (gid, sid, ingestion, timestamp, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for (timestamp, message) in rows.remainder() {
-        insert.execute(params![gid, sid, ingestion, timestamp, message])?;
     }
     Ok(Ok(seq))
 }
@@ -423,17 +423,21 @@ pub fn append(
 /// read and written back once per statement) is shared by this many rows.
 const INSERT_ROWS: usize = 32;
 
-/// The INSERT of [`INSERT_ROWS`] events, in order (their ids ascend as they are listed): `?1`
-/// group, `?2` stream, `?3` ingestion time, then each event's timestamp and message.
-static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let rows: Vec<String> = (0..INSERT_ROWS)
+/// The INSERT of `rows` events, in order (their ids ascend as they are listed): `?1` group, `?2`
+/// stream, `?3` ingestion time, then each event's timestamp and message.
+fn insert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
         .map(|i| format!("(?1, ?2, ?3, ?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
         .collect();
     format!(
         "INSERT INTO log_events (gid, sid, ingestion, timestamp, message) VALUES {}",
-        rows.join(", ")
+        values.join(", ")
     )
-});
+}
+
+static INSERT_MANY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_sql(INSERT_ROWS));
+static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(1));
 
 /// One page of groups by name, asking for `limit + 1` so the caller can tell whether more follow.
 pub fn list_groups(conn: &Connection, q: &GroupQuery) -> StoreResult<Vec<LogGroup>> {
