@@ -9,7 +9,11 @@ use serde_json::Value;
 use super::{Request, ServiceError, ServiceResult, Services, pagination};
 use crate::aws::model::typed::sagemaker::Tag;
 use crate::aws::time::now_epoch;
-use crate::store::resources::{Cursor, ListQuery, Resource, ResourceKind, SortKey};
+use crate::store::resources::{Cursor, ListQuery, Resource, ResourceKind, SortKey, StateWrite};
+
+/// How often `change_state` reads again a row that changed under it before it gives up: each
+/// retry means another writer's write landed, and a resource has at most a few writers.
+const CHANGE_TRIES: u32 = 50;
 
 /// How SageMaker names a kind in its messages ("Could not find endpoint configuration ...").
 pub fn noun(kind: ResourceKind) -> &'static str {
@@ -137,18 +141,71 @@ impl Services {
     }
 
     /// Writes a resource's status and what `edit` changes in its derived members (with
-    /// `LastModifiedTime` now). A resource that is gone is left alone.
+    /// `LastModifiedTime` now), on the row as it stands when it is written (see
+    /// `change_state`). A resource that is gone is left alone.
     pub(crate) async fn update_status(
         &self,
         kind: ResourceKind,
         name: &str,
         status: &str,
-        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+        edit: impl Fn(&mut serde_json::Map<String, Value>),
     ) -> ServiceResult<()> {
-        match self.state_after(kind, name, edit).await? {
-            Some(derived) => self.write_state(kind, name, status, derived).await,
-            None => Ok(()),
+        self.change_state(kind, name, |_, d| {
+            edit(d);
+            Ok(Some(status.to_string()))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A read-decide-write of `name`'s state that loses no write made meanwhile. `decide` gets
+    /// the resource as Describe shows it and a copy of its derived members (with
+    /// `LastModifiedTime` now) to edit; it answers the status to write, `None` to write nothing,
+    /// or an error to hand back. The write happens only if the row is still the one read; when
+    /// another writer (a supervisor, a Stop call) got in between, the row is read and `decide`
+    /// asked again. Returns whether a state was written (false also when the resource is gone).
+    pub(crate) async fn change_state(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        mut decide: impl FnMut(
+            &Resource,
+            &mut serde_json::Map<String, Value>,
+        ) -> ServiceResult<Option<String>>,
+    ) -> ServiceResult<bool> {
+        for _ in 0..CHANGE_TRIES {
+            let Some(row) = self.store.resource(kind, name).await? else {
+                return Ok(false);
+            };
+            let shown = self.unsaved.overlay(kind, row.clone());
+            let mut derived = shown.derived.as_object().cloned().unwrap_or_default();
+            derived.insert("LastModifiedTime".into(), serde_json::json!(now_epoch()));
+            let Some(status) = decide(&shown, &mut derived)? else {
+                return Ok(false);
+            };
+            let write = self
+                .store
+                .update_resource_state_if(
+                    kind,
+                    row,
+                    Some(status),
+                    Value::Object(derived),
+                    now_epoch(),
+                )
+                .await?;
+            match write {
+                StateWrite::Written => {
+                    self.unsaved.forget(kind, name);
+                    return Ok(true);
+                }
+                StateWrite::Gone => return Ok(false),
+                StateWrite::Changed => continue,
+            }
         }
+        Err(ServiceError::Internal(format!(
+            "{} {name} changed {CHANGE_TRIES} times while sagebox tried to write its state; try again",
+            noun(kind)
+        )))
     }
 
     /// The derived members `edit` makes of the stored ones (with `LastModifiedTime` now), or

@@ -110,6 +110,16 @@ pub struct Resource {
     pub derived: Value,
 }
 
+/// What a conditional state write did (see `Store::update_resource_state_if`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateWrite {
+    Written,
+    /// The row changed after it was read: nothing was written.
+    Changed,
+    /// The resource is gone.
+    Gone,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     Name,
@@ -246,6 +256,24 @@ fn update_state(
         modified
     ])?;
     Ok(n > 0)
+}
+
+/// `update_state`, with the cache given the row as written. Returns whether the row exists.
+fn write_state(
+    conn: &Connection,
+    cache: &ResourceCache,
+    kind: ResourceKind,
+    name: &str,
+    status: Option<&str>,
+    derived: &Value,
+    modified: f64,
+) -> StoreResult<bool> {
+    let found = update_state(conn, kind, name, status, derived, modified)?;
+    match get(conn, kind, name)? {
+        Some(r) => cache.put(kind, Arc::new(r)),
+        None => cache.forget(kind, name),
+    }
+    Ok(found)
 }
 
 /// Deletes the resource and its tags together. Returns whether it existed.
@@ -410,6 +438,25 @@ impl Store {
         derived: Value,
         modified: f64,
     ) -> StoreResult<bool> {
+        self.refused_by_a_test()?;
+        let cache = self.cache.clone();
+        let name = name.to_string();
+        self.call(move |c| {
+            write_state(
+                c,
+                &cache,
+                kind,
+                &name,
+                status.as_deref(),
+                &derived,
+                modified,
+            )
+        })
+        .await
+    }
+
+    /// The state-write failure a test asked for (see `refuse_state_writes`).
+    fn refused_by_a_test(&self) -> StoreResult<()> {
         #[cfg(test)]
         if self
             .refuse_state_writes
@@ -417,15 +464,45 @@ impl Store {
         {
             return Err(StoreError::Task("state writes refused by a test".into()));
         }
+        Ok(())
+    }
+
+    /// Replaces the status and derived members of `read`'s resource only if the row is still
+    /// the one `read` shows (same status, derived members and modification time): a writer that
+    /// decided on a row it read does not undo a write made since. The comparison and the write
+    /// happen under the connection's lock, so no other write can come between them.
+    pub async fn update_resource_state_if(
+        &self,
+        kind: ResourceKind,
+        read: Arc<Resource>,
+        status: Option<String>,
+        derived: Value,
+        modified: f64,
+    ) -> StoreResult<StateWrite> {
+        self.refused_by_a_test()?;
         let cache = self.cache.clone();
-        let name = name.to_string();
         self.call(move |c| {
-            let found = update_state(c, kind, &name, status.as_deref(), &derived, modified)?;
-            match get(c, kind, &name)? {
-                Some(r) => cache.put(kind, Arc::new(r)),
-                None => cache.forget(kind, &name),
+            let Some(now) = get(c, kind, &read.name)? else {
+                cache.forget(kind, &read.name);
+                return Ok(StateWrite::Gone);
+            };
+            if now.status != read.status
+                || now.modified != read.modified
+                || now.derived != read.derived
+            {
+                cache.put(kind, Arc::new(now));
+                return Ok(StateWrite::Changed);
             }
-            Ok(found)
+            write_state(
+                c,
+                &cache,
+                kind,
+                &read.name,
+                status.as_deref(),
+                &derived,
+                modified,
+            )?;
+            Ok(StateWrite::Written)
         })
         .await
     }

@@ -312,7 +312,7 @@ impl Services {
         &self,
         name: &str,
         status: EndpointStatus,
-        edit: impl FnOnce(&mut Map<String, Value>),
+        edit: impl Fn(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
         self.check_endpoint_move(name, status)
             .await

@@ -218,7 +218,7 @@ impl Services {
         name: &str,
         from: &[S],
         to: S,
-        edit: impl FnOnce(&mut Map<String, Value>),
+        edit: impl Fn(&mut Map<String, Value>),
     ) -> ServiceResult<String> {
         let lock = self.notebooks.lock(name);
         let _turn = lock.lock().await;
@@ -307,9 +307,9 @@ impl Services {
             }
         }
         self.save_notebook(&nb.name, S::Stopped, |d| {
-            d.extend(changes);
-            for m in cleared {
-                d.remove(m);
+            d.extend(changes.clone());
+            for m in &cleared {
+                d.remove(*m);
             }
         })
         .await
@@ -386,7 +386,7 @@ impl Services {
         &self,
         name: &str,
         to: S,
-        edit: impl FnOnce(&mut Map<String, Value>),
+        edit: impl Fn(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
         if let Some(refused) = self.notebook_move_refused(name, to).await {
             return Err(ServiceError::Internal(refused.to_string()));

@@ -94,7 +94,7 @@ impl Services {
             Status::Executing.as_str(),
             |d| {
                 d.remove("FailureReason");
-                d.extend(members);
+                d.extend(members.clone());
             },
         )
         .await?;

@@ -625,7 +625,7 @@ impl Executor {
                 self.status.as_str(),
                 |d| {
                     d.remove("FailureReason");
-                    d.extend(state);
+                    d.extend(state.clone());
                 },
             )
             .await;

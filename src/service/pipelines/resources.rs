@@ -188,8 +188,8 @@ impl Services {
             .filter_map(|m| input.raw.get(*m).map(|v| (*m, v.clone())))
             .collect();
         self.update_status(ResourceKind::Pipeline, &row.name, ACTIVE, |d| {
-            for (m, v) in changed {
-                d.insert(m.into(), v);
+            for (m, v) in &changed {
+                d.insert((*m).into(), v.clone());
             }
             versions::put_versions(d, &vs);
         })

@@ -23,7 +23,7 @@ use crate::aws::model::typed::sagemaker::{
 use crate::aws::time::now_epoch;
 use crate::service::described::Record;
 use crate::service::failure::FailureReason;
-use crate::service::lifecycle::{IllegalMove, Lifecycle};
+use crate::service::lifecycle::Lifecycle;
 use crate::service::resources::{ListParams, Page};
 use crate::service::training::staging;
 use crate::service::{Input, ServiceError, ServiceResult, Services, pagination, required};
@@ -184,19 +184,24 @@ impl Services {
         Ok(Page { items, next_token })
     }
 
+    /// Moves an InProgress job to Stopping and signals its supervisor, decided on the row as it
+    /// stands when it is written (see `change_state`): a job that has just ended refuses.
     pub async fn stop_processing_job(&self, name: &str) -> ServiceResult<()> {
         let res = self.processing_job(name).await?;
-        match stored_status(&res)? {
-            Some(InProgress) | None => {
-                self.save_processing(&res.name, Stopping, |_| {}).await;
-                self.processing.stop(&res.name);
-                Ok(())
-            }
-            Some(Stopping) => Ok(()),
-            Some(other) => Err(ServiceError::Validation(format!(
-                "The request was rejected because the processing job is in status {other}."
-            ))),
-        }
+        self.change_state(
+            ResourceKind::ProcessingJob,
+            &res.name,
+            |row, _| match stored_status(row)? {
+                Some(InProgress) | None => Ok(Some(Stopping.as_str().to_string())),
+                Some(Stopping) => Ok(None),
+                Some(other) => Err(ServiceError::Validation(format!(
+                    "The request was rejected because the processing job is in status {other}."
+                ))),
+            },
+        )
+        .await?;
+        self.processing.stop(&res.name);
+        Ok(())
     }
 
     /// The job's row, with a terminal state its supervisor could not save yet laid over it.
@@ -212,45 +217,51 @@ impl Services {
     }
 
     /// Moves `name` to status `to` with what `edit` changes in its derived members, when
-    /// `PROCESSING_STATUS` allows the move from the status it shows now; a refused move is a bug
-    /// in the caller, logged and not written. Returns whether the move was allowed.
+    /// `PROCESSING_STATUS` allows the move from the status stored when it is written; a refused
+    /// move is a bug in the caller, logged and not written. Returns whether the move was
+    /// allowed.
     pub(crate) async fn save_processing(
         &self,
         name: &str,
         to: ProcessingJobStatus,
         edit: impl Fn(&mut Map<String, Value>),
     ) -> bool {
-        if let Err(e) = self.processing_may_move(name, to).await {
-            tracing::error!("{e}: refused");
-            return false;
-        }
-        self.persist_state(ResourceKind::ProcessingJob, name, to.as_str(), edit)
-            .await;
-        true
+        let refused = std::sync::atomic::AtomicBool::new(false);
+        self.persist_change(ResourceKind::ProcessingJob, name, to.as_str(), |row, d| {
+            let from = match stored_status(row) {
+                Ok(s) => s.unwrap_or(InProgress),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    refused.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return None;
+                }
+            };
+            if let Err(e) = PROCESSING_STATUS.check(name, from, to) {
+                tracing::error!("{e}: refused");
+                refused.store(true, std::sync::atomic::Ordering::SeqCst);
+                return None;
+            }
+            edit(d);
+            Some(to.as_str().to_string())
+        })
+        .await;
+        !refused.into_inner()
     }
 
     /// Writes what `edit` changes in `name`'s derived members and leaves its status as it is
-    /// (a stop may have moved it to Stopping meanwhile).
+    /// when the write lands (a stop may have moved it to Stopping meanwhile).
     pub(crate) async fn note_processing(&self, name: &str, edit: impl Fn(&mut Map<String, Value>)) {
-        let status = match self.processing_job(name).await {
-            Ok(res) => stored_status(&res).ok().flatten().unwrap_or(InProgress),
-            Err(_) => return,
-        };
-        self.persist_state(ResourceKind::ProcessingJob, name, status.as_str(), edit)
-            .await;
-    }
-
-    async fn processing_may_move(
-        &self,
-        name: &str,
-        to: ProcessingJobStatus,
-    ) -> Result<(), IllegalMove> {
-        let from = match self.processing_job(name).await {
-            Ok(res) => stored_status(&res).ok().flatten().unwrap_or(InProgress),
-            // gone or unreadable: the write itself finds out
-            Err(_) => return Ok(()),
-        };
-        PROCESSING_STATUS.check(name, from, to)
+        self.persist_change(
+            ResourceKind::ProcessingJob,
+            name,
+            InProgress.as_str(),
+            |row, d| {
+                let status = stored_status(row).ok().flatten().unwrap_or(InProgress);
+                edit(d);
+                Some(status.as_str().to_string())
+            },
+        )
+        .await;
     }
 
     /// At startup: jobs an earlier run left in progress get their supervisor back when all

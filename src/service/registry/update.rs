@@ -28,7 +28,7 @@ impl Services {
         }
         let changes = changes(&current, &req)?;
         self.update_status(ResourceKind::ModelPackage, &row.name, COMPLETED, |d| {
-            d.extend(changes);
+            d.extend(changes.clone());
         })
         .await?;
         Ok(row)

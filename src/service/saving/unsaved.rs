@@ -116,17 +116,39 @@ impl Services {
         status: &str,
         edit: impl Fn(&mut Map<String, Value>),
     ) -> bool {
+        self.persist_change(kind, name, status, |_, d| {
+            edit(d);
+            Some(status.to_string())
+        })
+        .await
+    }
+
+    /// `persist_state`, with the status to write and the edit decided on the row as it stands
+    /// when it is written (see `change_state`), so a Stop call or another writer that lands in
+    /// between is seen, not undone. `decide` answers the status to write, or None to write
+    /// nothing (a move the family's status table refuses from the stored status); `status` is
+    /// the one meant, for the retries of a terminal state and the log. Returns whether the
+    /// save went through (written, or nothing to write).
+    pub(crate) async fn persist_change(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        status: &str,
+        decide: impl Fn(&Resource, &mut Map<String, Value>) -> Option<String>,
+    ) -> bool {
         let what = format!("{} {name}", noun(kind));
         // the state the last try meant to write, for keeping if every try fails
-        let meant: Mutex<Option<Map<String, Value>>> = Mutex::new(None);
+        let meant: Mutex<Option<(String, Map<String, Value>)>> = Mutex::new(None);
         let saved = persist(&what, status, || async {
-            let Some(derived) = self.state_after(kind, name, &edit).await? else {
-                return Ok::<(), ServiceError>(());
-            };
-            if let Ok(mut slot) = meant.lock() {
-                *slot = Some(derived.clone());
-            }
-            self.write_state(kind, name, status, derived).await
+            self.change_state(kind, name, |row, derived| {
+                let to = decide(row, derived);
+                if let (Some(to), Ok(mut slot)) = (&to, meant.lock()) {
+                    *slot = Some((to.clone(), derived.clone()));
+                }
+                Ok(to)
+            })
+            .await
+            .map(|_| ())
         })
         .await;
         if saved || !is_terminal(status) {
@@ -134,13 +156,28 @@ impl Services {
         }
         let meant = meant.into_inner().ok().flatten();
         let whole = meant.is_some();
-        let derived = meant.unwrap_or_else(|| {
-            let mut d = Map::new();
-            edit(&mut d);
-            d
-        });
+        let (status, derived) = match meant {
+            Some(m) => m,
+            None => {
+                // the row could not be read: what the edit sets, laid over the row later
+                let mut d = Map::new();
+                let unread = Resource {
+                    name: name.to_string(),
+                    arn: String::new(),
+                    status: None,
+                    created: 0.0,
+                    modified: 0.0,
+                    request: Value::Null,
+                    derived: Value::Null,
+                };
+                match decide(&unread, &mut d) {
+                    Some(to) => (to, d),
+                    None => return false,
+                }
+            }
+        };
         let entry = Entry {
-            status: status.to_string(),
+            status: status.clone(),
             derived,
             whole,
             modified: now_epoch(),

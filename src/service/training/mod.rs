@@ -17,9 +17,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::aws::model::typed::sagemaker::{
-    Channel, CreateTrainingJobRequest, SecondaryStatus, TrainingJobStatus,
-};
+use crate::aws::model::typed::sagemaker::{Channel, CreateTrainingJobRequest, TrainingJobStatus};
 use crate::aws::time::now_epoch;
 use crate::service::described::{Record, TrainingJob};
 use crate::service::failure::FailureReason;
@@ -205,26 +203,15 @@ impl Services {
         }))
     }
 
+    /// Moves an InProgress job to Stopping and signals its supervisor. The move is decided on
+    /// the row as it stands when it is written, so a supervisor's save that lands meanwhile is
+    /// neither undone nor undoes the stop, and a job that has just ended refuses the stop.
     pub async fn stop_training_job(&self, name: &str) -> ServiceResult<()> {
         let job = self.stored_training_job(name).await?;
-        let mut state = JobState::from_stored(&job.name, job.status.as_deref(), &job.derived);
-        match state.status {
-            TrainingJobStatus::InProgress => {
-                state
-                    .set_status(TrainingJobStatus::Stopping)
-                    .and_then(|()| {
-                        state.transition(SecondaryStatus::Stopping, "Stopping the training job")
-                    })
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                self.save_training_state(&job.name, &state).await?;
-                self.training.stop(&job.name);
-                Ok(())
-            }
-            TrainingJobStatus::Stopping => Ok(()),
-            other => Err(ServiceError::Validation(format!(
-                "The request was rejected because the training job is in status {other}."
-            ))),
-        }
+        self.change_state(ResourceKind::TrainingJob, &job.name, stopping)
+            .await?;
+        self.training.stop(&job.name);
+        Ok(())
     }
 
     pub(crate) async fn save_training_state(
@@ -347,6 +334,28 @@ impl Services {
             }
         }
         adopted
+    }
+}
+
+/// StopTrainingJob's decision on the row `row`: an InProgress job moves to Stopping (its new
+/// derived members in `derived`), a stopping one is left as it is, an ended one refuses.
+pub(crate) fn stopping(
+    row: &Resource,
+    derived: &mut serde_json::Map<String, Value>,
+) -> ServiceResult<Option<String>> {
+    let mut state = JobState::from_stored(&row.name, row.status.as_deref(), &row.derived);
+    match state.status {
+        TrainingJobStatus::InProgress => {
+            state
+                .stopping()
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            *derived = state.derived;
+            Ok(Some(state.status.as_str().to_string()))
+        }
+        TrainingJobStatus::Stopping => Ok(None),
+        other => Err(ServiceError::Validation(format!(
+            "The request was rejected because the training job is in status {other}."
+        ))),
     }
 }
 

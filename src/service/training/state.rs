@@ -193,6 +193,19 @@ impl JobState {
             .insert("LastModifiedTime".into(), json!(now_epoch()));
     }
 
+    /// StopTrainingJob's move: TrainingJobStatus Stopping with its secondary transition, both
+    /// checked before either is made. A job already stopping is left as it is.
+    pub fn stopping(&mut self) -> Result<(), IllegalMove> {
+        if self.status == TrainingJobStatus::Stopping {
+            return Ok(());
+        }
+        SECONDARY.check(&self.name, self.secondary(), Secondary::Stopping)?;
+        TRAINING_JOB.check(&self.name, self.status, TrainingJobStatus::Stopping)?;
+        self.record_transition(Secondary::Stopping, "Stopping the training job");
+        self.record_status(TrainingJobStatus::Stopping);
+        Ok(())
+    }
+
     pub fn set(&mut self, member: &str, value: Value) {
         self.derived.insert(member.into(), value);
     }

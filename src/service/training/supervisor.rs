@@ -234,21 +234,43 @@ fn stored_request(name: &str, request: &Value) -> CreateTrainingJobRequest {
 }
 
 /// Writes the job's state; a terminal one is retried, a failure logged (see `saving`): the
-/// supervisor has no caller to hand the error to.
-async fn save(services: &Services, job: &Job) {
-    services
-        .persist_state(
-            ResourceKind::TrainingJob,
-            &job.name,
-            job.state.status.as_str(),
-            |d| d.clone_from(&job.state.derived),
-        )
-        .await;
+/// supervisor has no caller to hand the error to. A StopTrainingJob that stored Stopping since
+/// the last save is taken up first (the job moves to Stopping here too), so the save does not
+/// put InProgress back over it; the check and the write see the same row.
+async fn save(services: &Services, job: &mut Job) {
+    loop {
+        let stopped = AtomicBool::new(false);
+        let state = &job.state;
+        services
+            .persist_change(
+                ResourceKind::TrainingJob,
+                &job.name,
+                state.status.as_str(),
+                |row, derived| {
+                    if state.status == Status::InProgress
+                        && row.status.as_deref() == Some(Status::Stopping.as_str())
+                    {
+                        stopped.store(true, Ordering::SeqCst);
+                        return None;
+                    }
+                    derived.clone_from(&state.derived);
+                    Some(state.status.as_str().to_string())
+                },
+            )
+            .await;
+        if !stopped.into_inner() {
+            return;
+        }
+        if let Err(e) = job.state.stopping() {
+            tracing::error!("{e}; the state is left as it was");
+            return;
+        }
+    }
 }
 
 /// Saves the state after a move the status tables allowed; a refused move is a bug in the
 /// supervisor: it is logged with the job's name and nothing is written.
-async fn save_move(services: &Services, job: &Job, moved: Result<(), IllegalMove>) {
+async fn save_move(services: &Services, job: &mut Job, moved: Result<(), IllegalMove>) {
     match moved {
         Ok(()) => save(services, job).await,
         Err(e) => tracing::error!("{e}; the state is left as it was"),
@@ -375,6 +397,12 @@ async fn watch_containers(
     }
     let outcome = outcome.unwrap_or(Outcome::Completed);
     if !matches!(outcome, Outcome::Completed) {
+        if matches!(outcome, Outcome::Stopped) {
+            // StopTrainingJob stored Stopping already; the job's own state says so before it
+            // moves on to uploading, in SageMaker's order
+            let moved = job.state.stopping();
+            save_move(services, job, moved).await;
+        }
         if matches!(outcome, Outcome::MaxRuntime) {
             let moved = job.state.set_status(Status::Stopping).and_then(|()| {
                 job.state.transition(
@@ -486,6 +514,15 @@ async fn finish(
         let moved = job.state.fail(reason, job.instances);
         save_move(services, job, moved).await;
         return;
+    }
+    // a stop stored since the last save, whose signal came too late to end the containers,
+    // still comes before the upload in the job's transitions
+    if job.state.status == Status::InProgress
+        && let Ok(row) = services.stored_training_job(&job.name).await
+        && row.status.as_deref() == Some(Status::Stopping.as_str())
+    {
+        let moved = job.state.stopping();
+        save_move(services, job, moved).await;
     }
     let moved = job
         .state

@@ -15,6 +15,7 @@ use crate::service::described::TrainingJob;
 use crate::service::training::staging;
 use crate::service::training::state::JobState;
 use crate::service::{Input, ServiceError, Services};
+use crate::store::resources::ResourceKind;
 
 fn job(name: &str, max_runtime: u64) -> Input<CreateTrainingJobRequest> {
     let req = json!({
@@ -175,7 +176,144 @@ async fn stop_training_job_moves_a_running_job_through_stopping_to_stopped() {
         member(&res, "SecondaryStatus"),
         SecondaryStatus::Stopped.as_str()
     );
+    assert_eq!(
+        transitions(&res),
+        [
+            "Starting",
+            "Downloading",
+            "Training",
+            "Stopping",
+            "Uploading",
+            "Stopped"
+        ]
+    );
     assert!(fake.calls().iter().any(|c| c.starts_with("stop ")));
+}
+
+/// The statuses of a job's SecondaryStatusTransitions, in order.
+fn transitions(res: &TrainingJob) -> Vec<String> {
+    res.record.derived["SecondaryStatusTransitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .map(|t| t["Status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A stop stored while the supervisor is between two saves (its signal not yet seen) is taken
+/// up by the supervisor's next save: Describe never goes from Stopping back to InProgress, and
+/// the job, which ends on its own, completes from Stopping with the stop in its transitions.
+#[tokio::test]
+async fn a_stop_stored_between_the_supervisors_saves_is_taken_up_not_undone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| succeeds(Duration::from_millis(800)));
+    let s = services(dir.path(), &fake);
+    with_bucket(&s).await;
+    s.create_training_job(job("raced", 600))
+        .await
+        .expect("create");
+    until_secondary(&s, "raced", SecondaryStatus::Training).await;
+    // StopTrainingJob's write, without the signal to the supervisor
+    let wrote = s
+        .change_state(ResourceKind::TrainingJob, "raced", super::stopping)
+        .await
+        .expect("stop written");
+    assert!(wrote);
+    let seen = Mutex::new(Vec::new());
+    let res = eventually(20, "raced to end", || async {
+        let res = s.describe_training_job("raced").await.ok()?;
+        seen.lock().expect("seen").push(res.status);
+        res.status
+            .is_some_and(|s| ENDED.contains(&s))
+            .then_some(res)
+    })
+    .await;
+    let seen = seen.into_inner().expect("seen");
+    let after_stop: Vec<_> = seen
+        .iter()
+        .skip_while(|s| **s != Some(TrainingJobStatus::Stopping))
+        .collect();
+    assert!(
+        !after_stop.contains(&&Some(TrainingJobStatus::InProgress)),
+        "InProgress came back after Stopping: {seen:?}"
+    );
+    assert_eq!(
+        res.status,
+        Some(TrainingJobStatus::Completed),
+        "{:?}",
+        res.record.derived
+    );
+    assert_eq!(
+        transitions(&res),
+        [
+            "Starting",
+            "Downloading",
+            "Training",
+            "Stopping",
+            "Uploading",
+            "Completed"
+        ]
+    );
+}
+
+/// A StopTrainingJob that read the job InProgress just before its supervisor stored its end is
+/// decided again on the ended row: it is refused, and the end stays (it once wrote Stopping over
+/// Completed, and the job stayed Stopping for good).
+#[test]
+fn a_stop_that_loses_the_race_to_the_jobs_end_is_refused_and_the_end_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = Arc::new(FakeEngine::default());
+    fake.script(|_| Script::default());
+    job_left_training(dir.path(), &fake, "late");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let s = services(dir.path(), &fake);
+        let mut decisions = 0;
+        let refused = s
+            .change_state(ResourceKind::TrainingJob, "late", |row, derived| {
+                decisions += 1;
+                if decisions == 1 {
+                    assert_eq!(row.status.as_deref(), Some("InProgress"));
+                    // the supervisor's last save lands between the stop's read and its write
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(async {
+                            let mut state =
+                                JobState::from_stored("late", row.status.as_deref(), &row.derived);
+                            state
+                                .transition(SecondaryStatus::Uploading, "Uploading")
+                                .expect("a legal move");
+                            state
+                                .finish(
+                                    TrainingJobStatus::Completed,
+                                    SecondaryStatus::Completed,
+                                    "Training job completed",
+                                    1,
+                                )
+                                .expect("a legal end");
+                            s.save_training_state("late", &state).await.expect("saved");
+                        })
+                    });
+                }
+                super::stopping(row, derived)
+            })
+            .await;
+        assert_eq!(decisions, 2, "decided again on the row that changed");
+        assert!(
+            matches!(&refused, Err(ServiceError::Validation(m))
+                if m == "The request was rejected because the training job is in status Completed."),
+            "{refused:?}"
+        );
+        let res = s.describe_training_job("late").await.expect("describe");
+        assert_eq!(res.status, Some(TrainingJobStatus::Completed));
+        assert_eq!(member(&res, "SecondaryStatus"), "Completed");
+        let refused = s.stop_training_job("late").await;
+        assert!(matches!(refused, Err(ServiceError::Validation(_))), "{refused:?}");
+    });
 }
 
 #[tokio::test]

@@ -31,9 +31,9 @@ pub const LOG_GROUP: &str = "/aws/sagemaker/TransformJobs";
 use TransformJobStatus::{Completed, Failed, InProgress, Stopped, Stopping};
 
 /// A transform job's status moves. It runs InProgress until it ends; a stop passes through
-/// Stopping, and a job may still complete or fail there, before the stop reaches it. A stopped
-/// job may also end from InProgress: a mid-job save that read the status just before the stop
-/// wrote Stopping writes InProgress back (`note_transform`), and the stop must still land.
+/// Stopping, and a job may still complete or fail there, before the stop reaches it. Every save
+/// is decided on the row it writes over (`change_state`), so a mid-job save cannot put
+/// InProgress back over a stop's Stopping, and a stopped job always ends from Stopping.
 pub const TRANSFORM_STATUS: Lifecycle<TransformJobStatus> = Lifecycle {
     family: "transform job",
     initial: &[InProgress],
@@ -41,7 +41,6 @@ pub const TRANSFORM_STATUS: Lifecycle<TransformJobStatus> = Lifecycle {
         (InProgress, Completed),
         (InProgress, Failed),
         (InProgress, Stopping),
-        (InProgress, Stopped),
         (Stopping, Stopped),
         (Stopping, Completed),
         (Stopping, Failed),
@@ -144,60 +143,70 @@ impl Services {
         Ok(self.unsaved.overlay(ResourceKind::TransformJob, row))
     }
 
+    /// Moves an InProgress job to Stopping and signals its runner, decided on the row as it
+    /// stands when it is written (see `change_state`): a job that has just ended refuses.
     pub async fn stop_transform_job(&self, req: StopTransformJobRequest) -> ServiceResult<()> {
         let name = required(req.transform_job_name, "TransformJobName")?;
         let res = self.transform_job(&name).await?;
-        match stored_status(&res)? {
-            Some(InProgress) => {
-                self.save_transform(&res.name, Stopping, |_| {}).await?;
-                self.transforms.stop(&res.name);
-                Ok(())
-            }
-            Some(Stopping) | None => Ok(()),
-            Some(other) => Err(ServiceError::Validation(format!(
-                "The request was rejected because the transform job is in status {other}."
-            ))),
+        let stopped = self
+            .change_state(
+                ResourceKind::TransformJob,
+                &res.name,
+                |row, _| match stored_status(row)? {
+                    Some(InProgress) => Ok(Some(Stopping.as_str().to_string())),
+                    Some(Stopping) | None => Ok(None),
+                    Some(other) => Err(ServiceError::Validation(format!(
+                        "The request was rejected because the transform job is in status {other}."
+                    ))),
+                },
+            )
+            .await?;
+        if stopped {
+            self.transforms.stop(&res.name);
         }
+        Ok(())
     }
 
-    /// Moves `name` to status `to` and writes what `edit` changes in its derived members. A move
+    /// Moves `name` to status `to` and writes what `edit` changes in its derived members, both
+    /// decided on the row as it stands when it is written (see `change_state`). A move
     /// `TRANSFORM_STATUS` does not allow is a bug in the caller: it is logged with the job's name
     /// and refused as an internal error.
+    #[cfg(test)]
     pub(crate) async fn save_transform(
         &self,
         name: &str,
         to: TransformJobStatus,
-        edit: impl FnOnce(&mut Map<String, Value>),
+        edit: impl Fn(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        self.transform_may_move(name, to)
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        self.update_status(ResourceKind::TransformJob, name, to.as_str(), edit)
-            .await
+        self.change_state(ResourceKind::TransformJob, name, |row, d| {
+            check_move(row, to).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            edit(d);
+            Ok(Some(to.as_str().to_string()))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Writes what `edit` changes in `name`'s derived members and leaves its status as it is
-    /// (a stop may have moved it to Stopping meanwhile).
+    /// when the write lands (a stop may have moved it to Stopping meanwhile).
     pub(crate) async fn note_transform(
         &self,
         name: &str,
-        edit: impl FnOnce(&mut Map<String, Value>),
+        edit: impl Fn(&mut Map<String, Value>),
     ) -> ServiceResult<()> {
-        let Some(res) = self
-            .store
-            .resource(ResourceKind::TransformJob, name)
-            .await?
-        else {
-            return Ok(());
-        };
-        let status = stored_status(&res)?.unwrap_or(InProgress);
-        self.update_status(ResourceKind::TransformJob, name, status.as_str(), edit)
-            .await
+        self.change_state(ResourceKind::TransformJob, name, |row, d| {
+            let status = stored_status(row)?.unwrap_or(InProgress);
+            edit(d);
+            Ok(Some(status.as_str().to_string()))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Whether `TRANSFORM_STATUS` lets `name` move from the status it shows now (a terminal one
     /// not saved yet included) to `to`; a refusal is logged. A job that is gone, or whose status
     /// cannot be read, is let through: the write itself then finds it gone or fails.
+    #[cfg(test)]
     pub(crate) async fn transform_may_move(
         &self,
         name: &str,
@@ -211,21 +220,7 @@ impl Services {
                 return Ok(());
             }
         };
-        let from = match stored_status(&res) {
-            Ok(s) => s.unwrap_or(InProgress),
-            Err(e) => {
-                tracing::error!("{e}");
-                return Err(IllegalMove {
-                    family: TRANSFORM_STATUS.family,
-                    name: name.to_string(),
-                    from: res.status.clone().unwrap_or_default(),
-                    to: to.to_string(),
-                });
-            }
-        };
-        TRANSFORM_STATUS.check(name, from, to).inspect_err(|e| {
-            tracing::error!("{e}: refused");
-        })
+        check_move(&res, to)
     }
 
     /// At startup: transform jobs cut short by a restart fail (or stop, if they were stopping);
@@ -261,6 +256,28 @@ impl Services {
         }
         HashSet::new()
     }
+}
+
+/// Whether `TRANSFORM_STATUS` lets job `res` move from the status it shows to `to`; a refusal
+/// (a damaged status included) is logged.
+pub(crate) fn check_move(res: &Resource, to: TransformJobStatus) -> Result<(), IllegalMove> {
+    let from = match stored_status(res) {
+        Ok(s) => s.unwrap_or(InProgress),
+        Err(e) => {
+            tracing::error!("{e}");
+            return Err(IllegalMove {
+                family: TRANSFORM_STATUS.family,
+                name: res.name.clone(),
+                from: res.status.clone().unwrap_or_default(),
+                to: to.to_string(),
+            });
+        }
+    };
+    TRANSFORM_STATUS
+        .check(&res.name, from, to)
+        .inspect_err(|e| {
+            tracing::error!("{e}: refused");
+        })
 }
 
 /// The status a row holds; None before its first save. Text that is no TransformJobStatus is

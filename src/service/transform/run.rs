@@ -90,16 +90,21 @@ pub(super) async fn run(services: Services, name: String, mut stop: watch::Recei
     }
     let ended = now_epoch();
     // a refused move is logged there; the job's end is then not written over a later status
-    if services.transform_may_move(&name, status).await.is_ok() {
-        services
-            .persist_state(ResourceKind::TransformJob, &name, status.as_str(), |d| {
+    services
+        .persist_change(
+            ResourceKind::TransformJob,
+            &name,
+            status.as_str(),
+            |row, d| {
+                super::check_move(row, status).ok()?;
                 d.insert("TransformEndTime".into(), json!(ended));
                 if let Some(r) = &reason {
                     d.insert("FailureReason".into(), json!(r));
                 }
-            })
-            .await;
-    }
+                Some(status.as_str().to_string())
+            },
+        )
+        .await;
     drop(notes);
     if let Err(e) = notes_task.await {
         tracing::debug!("transform job {name}: its notes' log writer ended abnormally: {e}");

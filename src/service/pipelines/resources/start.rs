@@ -228,7 +228,7 @@ impl Services {
             .unwrap_or(json!(pipeline.modified));
         let saved = self
             .update_status(ResourceKind::Pipeline, &pipeline.name, ACTIVE, |d| {
-                d.insert("LastModifiedTime".into(), modified);
+                d.insert("LastModifiedTime".into(), modified.clone());
                 d.insert("LastRunTime".into(), json!(now));
                 let mut vs = versions::versions(&Value::Object(d.clone()));
                 versions::note_execution(&mut vs, version, arn);
