@@ -404,7 +404,12 @@ async fn watch_containers(
             save_move(services, job, moved).await;
         }
         if matches!(outcome, Outcome::MaxRuntime) {
-            let moved = job.state.set_status(Status::Stopping).and_then(|()| {
+            // a stop taken up at an earlier save has made the job Stopping already
+            let moved = match job.state.status {
+                Status::Stopping => Ok(()),
+                _ => job.state.set_status(Status::Stopping),
+            }
+            .and_then(|()| {
                 job.state.transition(
                     Secondary::MaxRuntimeExceeded,
                     "Job stopped because the maximum runtime was reached",
