@@ -208,45 +208,6 @@ impl Services {
         )))
     }
 
-    /// The derived members `edit` makes of the stored ones (with `LastModifiedTime` now), or
-    /// None if the resource is gone.
-    pub(crate) async fn state_after(
-        &self,
-        kind: ResourceKind,
-        name: &str,
-        edit: impl FnOnce(&mut serde_json::Map<String, Value>),
-    ) -> ServiceResult<Option<serde_json::Map<String, Value>>> {
-        let Some(res) = self.store.resource(kind, name).await? else {
-            return Ok(None);
-        };
-        let mut derived = res.derived.as_object().cloned().unwrap_or_default();
-        derived.insert("LastModifiedTime".into(), serde_json::json!(now_epoch()));
-        edit(&mut derived);
-        Ok(Some(derived))
-    }
-
-    /// Writes a status and derived members. Once written, a state a supervisor could not save
-    /// earlier is stale and no longer shown (see `saving`).
-    pub(crate) async fn write_state(
-        &self,
-        kind: ResourceKind,
-        name: &str,
-        status: &str,
-        derived: serde_json::Map<String, Value>,
-    ) -> ServiceResult<()> {
-        self.store
-            .update_resource_state(
-                kind,
-                name,
-                Some(status.to_string()),
-                Value::Object(derived),
-                now_epoch(),
-            )
-            .await?;
-        self.unsaved.forget(kind, name);
-        Ok(())
-    }
-
     /// The stored resource, with the terminal state a supervisor reached but could not yet save
     /// laid over it.
     pub async fn describe_resource(

@@ -236,9 +236,11 @@ fn exists_arn(conn: &Connection, kind: ResourceKind, arn: &str) -> StoreResult<b
     Ok(conn.prepare_cached(&sql)?.exists([arn])?)
 }
 
-/// Replaces the status and derived members of an existing resource.
-fn update_state(
+/// Replaces the status and derived members of an existing resource, and gives the cache the
+/// row as written. Returns whether the row exists.
+fn write_state(
     conn: &Connection,
+    cache: &ResourceCache,
     kind: ResourceKind,
     name: &str,
     status: Option<&str>,
@@ -255,25 +257,11 @@ fn update_state(
         serde_json::to_string(derived)?,
         modified
     ])?;
-    Ok(n > 0)
-}
-
-/// `update_state`, with the cache given the row as written. Returns whether the row exists.
-fn write_state(
-    conn: &Connection,
-    cache: &ResourceCache,
-    kind: ResourceKind,
-    name: &str,
-    status: Option<&str>,
-    derived: &Value,
-    modified: f64,
-) -> StoreResult<bool> {
-    let found = update_state(conn, kind, name, status, derived, modified)?;
     match get(conn, kind, name)? {
         Some(r) => cache.put(kind, Arc::new(r)),
         None => cache.forget(kind, name),
     }
-    Ok(found)
+    Ok(n > 0)
 }
 
 /// Deletes the resource and its tags together. Returns whether it existed.

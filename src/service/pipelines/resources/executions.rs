@@ -197,29 +197,25 @@ impl Services {
             .filter_map(|m| input.raw.get(*m).map(|v| (*m, v.clone())))
             .collect();
         let max_parallel = max_parallel_of(input.raw.get("ParallelismConfiguration"));
-        let Some(derived) = self
-            .state_after(kind, &row.name, |d| {
-                for (m, v) in changed {
-                    d.insert(m.into(), v);
+        // the status stays the one stored when the write lands (the executor may move it)
+        let written = self
+            .change_state(kind, &row.name, |stored, d| {
+                for (m, v) in &changed {
+                    d.insert((*m).into(), v.clone());
                 }
                 if let Some(n) = max_parallel {
                     d.insert("_MaxParallel".into(), json!(n));
                 }
+                Ok(Some(stored.status.clone().unwrap_or_else(|| {
+                    PipelineExecutionStatus::Executing.as_str().into()
+                })))
             })
-            .await?
-        else {
+            .await?;
+        if !written {
             return Err(ServiceError::NotFound(format!(
                 "Pipeline execution with ARN {arn} does not exist"
             )));
-        };
-        // the executor may have moved the status meanwhile: write the one stored now
-        let status = self
-            .store
-            .resource(kind, &row.name)
-            .await?
-            .and_then(|r| r.status.clone())
-            .unwrap_or_else(|| PipelineExecutionStatus::Executing.as_str().into());
-        self.write_state(kind, &row.name, &status, derived).await?;
+        }
         if let Some(n) = max_parallel {
             self.pipelines
                 .send(&row.name, super::super::executor::Event::Parallelism(n));
