@@ -7,11 +7,15 @@ Every test names its resources with `unique()`, so no test depends on what anoth
 test fails, the tail of each running server's log is attached to the report.
 """
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import botocore.config
@@ -30,6 +34,31 @@ os.environ.update(
 
 # The checkout's binary unless one is named: the plugin would look for an installed wheel.
 os.environ.setdefault("SAGEBOX_BIN", str(sagebox_binary()))
+
+
+def _binary_of_our_own():
+    """The wheel test's `maturin build` runs cargo, and cargo links its output into
+    target/debug/sagebox again even when nothing changed: it removes the file first, and the name
+    stays missing for a second or two while the other workers' tests start servers (six failed
+    that way in one run). So the suite runs a link of its own to the same file, made once by the
+    controlling process before its workers start (they inherit the environment): a link kept
+    elsewhere keeps the file, whatever happens to the name in target/."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    binary = Path(os.environ["SAGEBOX_BIN"])
+    if not binary.is_file():
+        return  # the plugin's fixtures say so, naming the path
+    home = Path(tempfile.mkdtemp(prefix="client-suite-bin-", dir=binary.parent))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    own = home / binary.name
+    try:
+        os.link(binary, own)
+    except OSError:  # another filesystem, or no links there
+        shutil.copy2(binary, own)
+    os.environ["SAGEBOX_BIN"] = str(own)
+
+
+_binary_of_our_own()
 
 # The servers come from the packaged pytest plugin (python/sagebox/pytest_plugin.py), so every
 # `make test` exercises it: `sagebox` (the session's server), `sagebox_spawn` (private servers
