@@ -100,6 +100,11 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
+    if held("deploy_first_describe") is not None:
+        print(f"\nSDK v2 deploy(), where its {held('deploy'):.2f} s went: the endpoint was InService "
+              f"{held('deploy_in_service'):.2f} s after CreateEndpoint answered; the SDK's first "
+              f"DescribeEndpoint came {held('deploy_first_describe'):.2f} s after it (the SDK sleeps its "
+              f"poll before the first look); deploy() returned {held('deploy_after'):.2f} s after InService.")
     import time
     written = [f"{name} {time.strftime('%Y-%m-%d %H:%M', time.gmtime((RESULTS / name).stat().st_mtime))}"
                for name in ("latest.json", "waits.json", "manyjobs.json") if (RESULTS / name).exists()]
