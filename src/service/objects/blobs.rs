@@ -279,7 +279,7 @@ impl Blobs {
         let b = Blobs {
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
-            commits: GroupCommit::start(root.to_path_buf()),
+            commits: GroupCommit::start(root.to_path_buf())?,
             md5: Md5Lanes::start(),
             bodies: Default::default(),
         };

@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::journal;
+
 /// Small blobs are made durable in groups, by two threads in a pipeline. The writer writes each
 /// blob straight to its place as soon as it arrives, then passes it on (a blob no row references
 /// is invisible, so no temp file and rename are needed to hide a half-written one); the
-/// syncer takes every blob written meanwhile, makes them all durable with one `syncfs` (file
-/// data and directory entries together), then answers them all. One flush per group instead of
-/// two per blob is what lets many small PUTs in flight share the disk's flush latency, and
-/// writing the next group's files while the current group's flush runs keeps the disk busy.
+/// syncer takes every blob written meanwhile, appends all their bytes to the journal in one
+/// write and makes that durable with one `fdatasync` (see `journal`), then answers them all.
+/// One flush of one file per group, instead of two per blob (or a flush of the whole
+/// filesystem, with whatever else is dirty on it), is what lets many small PUTs in flight share
+/// the disk's flush latency, and writing the next group's files while the current group's flush
+/// runs keeps the disk busy. The blob files themselves are flushed by a checkpoint thread, off
+/// the request path, after which the journal segment that held them is deleted.
 /// Nothing is visible before its metadata commits, which happens after the answer, so a crash
 /// mid-group (or mid-write) leaves only unreferenced files for the startup sweep. Larger blobs (and systems
 /// without `syncfs`) take the per-file path: fsync, rename, directory fsync.
@@ -24,10 +29,19 @@ use bytes::Bytes;
 #[derive(Clone)]
 pub(super) struct GroupCommit {
     tx: std::sync::mpsc::Sender<CommitJob>,
+    #[cfg(test)]
+    checkpointed: journal::Checkpointed,
 }
 
 /// Who waits for a blob to be durable.
 type Answer = tokio::sync::oneshot::Sender<std::io::Result<()>>;
+
+/// A blob written to its file, on its way to the journal.
+struct Written {
+    bytes: Vec<Bytes>,
+    dest: PathBuf,
+    answer: Answer,
+}
 
 enum CommitJob {
     /// A small blob's bytes and where they go.
@@ -41,21 +55,40 @@ enum CommitJob {
 }
 
 impl GroupCommit {
-    pub(super) fn start(root: PathBuf) -> GroupCommit {
+    /// Replays what a crash left in the journal (see `journal::recover`), then starts the
+    /// writer, syncer and checkpoint threads.
+    pub(super) fn start(root: PathBuf) -> std::io::Result<GroupCommit> {
+        let restored = journal::recover(&root)?;
+        if restored > 0 {
+            tracing::info!(
+                "restored {restored} small object files from the journal after an unclean stop"
+            );
+        }
+        let journal = journal::Journal::open(&root)?;
+        let checkpointed = journal::Checkpointed::default();
         let (tx, rx) = std::sync::mpsc::channel::<CommitJob>();
-        let (written_tx, written_rx) = std::sync::mpsc::channel::<Answer>();
+        let (written_tx, written_rx) = std::sync::mpsc::channel::<Written>();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel::<PathBuf>();
         std::thread::Builder::new()
             .name("sagebox-blob-write".into())
             .spawn({
-                let spares = Spares::new();
+                let spares = Spares::new(checkpointed.clone());
                 move || write_blobs(rx, written_tx, spares)
-            })
-            .expect("start the blob writer thread");
+            })?;
         std::thread::Builder::new()
             .name("sagebox-blob-sync".into())
-            .spawn(move || sync_groups(&root, written_rx))
-            .expect("start the blob syncer thread");
-        GroupCommit { tx }
+            .spawn(move || sync_groups(journal, written_rx, closed_tx))?;
+        std::thread::Builder::new()
+            .name("sagebox-blob-checkpoint".into())
+            .spawn({
+                let checkpointed = checkpointed.clone();
+                move || journal::checkpoints(&root, closed_rx, checkpointed)
+            })?;
+        Ok(GroupCommit {
+            tx,
+            #[cfg(test)]
+            checkpointed,
+        })
     }
 
     /// Writes `bytes` to `dest` and makes it durable with the group.
@@ -73,6 +106,18 @@ impl GroupCommit {
             .map_err(|_| std::io::Error::other("the blob committer stopped"))?
     }
 
+    /// Waits until a checkpoint that started after `at` has finished.
+    #[cfg(test)]
+    async fn checkpoint_covers(&self, at: std::time::Instant) {
+        for _ in 0..3000 {
+            if self.checkpointed.covers(at) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no checkpoint within 30 s");
+    }
+
     /// Deletes `path` soon, without waiting.
     pub(super) fn remove(&self, path: PathBuf) {
         if self.tx.send(CommitJob::Remove(path)).is_err() {
@@ -87,7 +132,7 @@ impl GroupCommit {
 /// one is answered at once); deletions wait until no write does.
 fn write_blobs(
     jobs: std::sync::mpsc::Receiver<CommitJob>,
-    written: std::sync::mpsc::Sender<Answer>,
+    written: std::sync::mpsc::Sender<Written>,
     mut spares: Spares,
 ) {
     use std::sync::mpsc::TryRecvError;
@@ -126,10 +171,15 @@ fn write_blobs(
                 answer,
             } => match write_blob(&bytes, &dest, &mut folders, &mut spares) {
                 Ok(()) => {
-                    if let Err(unsent) = written.send(answer) {
+                    if let Err(unsent) = written.send(Written {
+                        bytes,
+                        dest,
+                        answer,
+                    }) {
                         // A writer that stopped waiting needs no answer.
                         unsent
                             .0
+                            .answer
                             .send(Err(std::io::Error::other("the blob syncer stopped")))
                             .ok();
                     }
@@ -196,6 +246,10 @@ fn write_blob(
 pub(super) struct Spares {
     files: std::collections::VecDeque<(PathBuf, std::time::Instant, u64)>,
     bytes: u64,
+    /// A spare is written again only once a checkpoint has flushed everything before its
+    /// blob's deletion: the database's record that nothing refers to it any more included, so
+    /// a power loss cannot bring back a row pointing at the file with another blob's bytes.
+    checkpointed: journal::Checkpointed,
 }
 
 /// A spare is written again no sooner than this after its blob was deleted: time for a read
@@ -212,10 +266,11 @@ const SPARE_FILES: usize = 16384;
 const SPARE_BYTES: u64 = 64 << 20;
 
 impl Spares {
-    pub(super) fn new() -> Spares {
+    pub(super) fn new(checkpointed: journal::Checkpointed) -> Spares {
         Spares {
             files: Default::default(),
             bytes: 0,
+            checkpointed,
         }
     }
 
@@ -259,7 +314,7 @@ impl Spares {
     fn take(&mut self, dest: &Path) -> Option<std::fs::File> {
         use std::os::unix::fs::MetadataExt;
         let (_, since, _) = self.files.front()?;
-        if since.elapsed() < REUSE_AFTER {
+        if since.elapsed() < REUSE_AFTER || !self.checkpointed.covers(*since) {
             return None;
         }
         let (spare, _, size) = self.files.pop_front()?;
@@ -293,27 +348,65 @@ pub(crate) fn still_at(path: &Path, file: &std::fs::File) -> std::io::Result<()>
     }
 }
 
-/// The syncer thread: every blob written since the last flush, one `syncfs`, every writer
-/// answered. A `syncfs` started after a blob's rename returned covers its data and its name.
-fn sync_groups(root: &Path, written: std::sync::mpsc::Receiver<Answer>) {
-    while let Ok(first) = written.recv() {
-        let group: Vec<Answer> = std::iter::once(first)
+/// The syncer thread: every blob written since the last flush appended to the journal and
+/// flushed with it, every writer answered. A segment due to be closed is closed before the
+/// group and handed to the checkpoint thread.
+fn sync_groups(
+    mut journal: journal::Journal,
+    written: std::sync::mpsc::Receiver<Written>,
+    closed: std::sync::mpsc::Sender<PathBuf>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        // An idle segment is closed when due too, so the journal empties once writes stop
+        // (and spares waiting for a checkpoint get one).
+        let first = match journal.until_due() {
+            None => match written.recv() {
+                Ok(w) => w,
+                Err(_) => return,
+            },
+            Some(wait) => match written.recv_timeout(wait) {
+                Ok(w) => w,
+                Err(RecvTimeoutError::Timeout) => {
+                    match journal.rotate() {
+                        Ok(segment) => drop(closed.send(segment)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not start a new journal segment; trying again in a second");
+                            std::thread::sleep(std::time::Duration::from_secs(1));
+                        }
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        let group: Vec<Written> = std::iter::once(first)
             .chain(std::iter::from_fn(|| written.try_recv().ok()))
             .collect();
         let started = std::time::Instant::now();
-        let synced = syncfs(root);
+        let mut synced = Ok(());
+        if journal.due() {
+            match journal.rotate() {
+                // A checkpoint thread that stopped leaves the segment for the next start.
+                Ok(segment) => drop(closed.send(segment)),
+                Err(e) => synced = Err(e),
+            }
+        }
+        if synced.is_ok() {
+            synced = journal.append(group.iter().map(|w| (w.dest.as_path(), w.bytes.as_slice())));
+        }
         tracing::debug!(
             blobs = group.len(),
             sync_us = started.elapsed().as_micros() as u64,
             "blob group durable"
         );
-        for answer in group {
+        for w in group {
             let r = match &synced {
                 Ok(()) => Ok(()),
                 Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };
             // A writer that stopped waiting needs no answer.
-            answer.send(r).ok();
+            w.answer.send(r).ok();
         }
     }
 }
@@ -329,7 +422,7 @@ fn remove_blob_file(path: &Path) {
 
 /// Flushes the whole filesystem holding `dir` (data and metadata).
 #[cfg(target_os = "linux")]
-fn syncfs(dir: &Path) -> std::io::Result<()> {
+pub(super) fn syncfs(dir: &Path) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open(dir)?;
     // SAFETY: syncfs only reads the descriptor, which stays open for the call.
@@ -341,7 +434,7 @@ fn syncfs(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn syncfs(_dir: &Path) -> std::io::Result<()> {
+pub(super) fn syncfs(_dir: &Path) -> std::io::Result<()> {
     Err(std::io::Error::other("syncfs is Linux-only"))
 }
 
@@ -357,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn deleted_small_blobs_are_written_again_only_when_nobody_can_see_them() {
         let root = tempfile::tempdir().unwrap();
-        let commits = GroupCommit::start(root.path().to_path_buf());
+        let commits = GroupCommit::start(root.path().to_path_buf()).unwrap();
         let path = |id: &str| root.path().join("blobs").join(&id[..2]).join(id);
         let write = |id: &str, bytes: &'static [u8]| {
             commits.write(vec![Bytes::from_static(bytes)], path(id))
@@ -378,8 +471,12 @@ mod tests {
         assert_eq!(std::fs::read(path("aa-old")).unwrap(), b"the old bytes");
         still_at(&path("aa-old"), &reader).unwrap();
 
-        // Later the file becomes the next blob: renamed first, then written, cut to its length.
+        // Later, once a checkpoint has flushed everything up to the deletion, the file becomes
+        // the next blob: renamed first, then written, cut to its length.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let deleted = std::time::Instant::now();
         tokio::time::sleep(REUSE_AFTER + std::time::Duration::from_millis(100)).await;
+        commits.checkpoint_covers(deleted).await;
         write("dd-next", b"next").await.unwrap();
         assert_eq!(ino(&path("dd-next")), old_ino);
         assert_eq!(std::fs::read(path("dd-next")).unwrap(), b"next");
@@ -400,5 +497,13 @@ mod tests {
         commits.remove(path("ff-lone"));
         tokio::time::sleep(SPARE_LIFE + std::time::Duration::from_millis(300)).await;
         assert!(!path("ff-lone").exists());
+
+        // Once writes stop, the journal empties: every segment that held records was
+        // checkpointed and deleted, and only the new, empty one is left.
+        let segments: Vec<_> = std::fs::read_dir(journal::dir(root.path()))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect();
+        assert_eq!(segments, [0]);
     }
 }

@@ -10,6 +10,7 @@
 mod blobs;
 mod bodies;
 mod group_commit;
+mod journal;
 mod layout;
 mod list;
 mod mapped;
