@@ -11,10 +11,15 @@
 //! leftover segment holds to its file again and flushes them; a torn record at a segment's end
 //! (a crash mid-append, whose writers were never answered) ends that segment's replay.
 //!
-//! A record: `SBJ1`, the blob's path under the objects root (u16 length), its length (u32), the
-//! CRC-32 of path and bytes (u32), the path, the bytes. Integers are little-endian.
+//! A checkpointed segment's file is kept (at most [`FREE_FILES`]) and written over as a later
+//! segment: a flush of bytes written over allocated blocks is one write to the disk, where an
+//! append also has to write the file's new size.
+//!
+//! A record: `SBJ1`, its segment's number (u64), the blob's path under the objects root (u16
+//! length), its length (u32), the CRC-32 of path and bytes (u32), the path, the bytes. Integers
+//! are little-endian. A record of another number is what an earlier use of the file left, and
+//! ends the segment.
 
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,7 +30,9 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// A segment this long is closed before the next group, however young.
 const SEGMENT_MAX: u64 = 64 << 20;
 const MAGIC: &[u8; 4] = b"SBJ1";
-const HEADER: usize = 4 + 2 + 4 + 4;
+const HEADER: usize = 4 + 8 + 2 + 4 + 4;
+/// Checkpointed segment files kept to be written over.
+const FREE_FILES: usize = 2;
 
 pub(super) fn dir(root: &Path) -> PathBuf {
     root.join("journal")
@@ -33,6 +40,28 @@ pub(super) fn dir(root: &Path) -> PathBuf {
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:016}.log"))
+}
+
+/// Checkpointed segment files, for later segments to be written over.
+#[derive(Clone, Default)]
+pub(super) struct FreeFiles(std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>);
+
+impl FreeFiles {
+    fn take(&self) -> Option<PathBuf> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Keeps a checkpointed segment's file (renamed out of the segments' names), or deletes it.
+    fn keep(&self, segment: &Path) -> std::io::Result<()> {
+        let mut free = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() >= FREE_FILES {
+            return std::fs::remove_file(segment);
+        }
+        let kept = segment.with_extension("free");
+        std::fs::rename(segment, &kept)?;
+        free.push(kept);
+        Ok(())
+    }
 }
 
 /// The segments under `dir`, oldest first.
@@ -66,15 +95,16 @@ pub(super) struct Journal {
     /// would be replayed, so the next group starts a new one.
     broken: bool,
     buf: Vec<u8>,
+    free: FreeFiles,
 }
 
 impl Journal {
     /// Starts a new segment after any left in the directory (run [`recover`] first).
-    pub(super) fn open(root: &Path) -> std::io::Result<Journal> {
+    pub(super) fn open(root: &Path, free: FreeFiles) -> std::io::Result<Journal> {
         let dir = dir(root);
         std::fs::create_dir_all(&dir)?;
         let seq = segments(&dir)?.last().map_or(0, |(s, _)| s + 1);
-        let file = new_segment(&dir, seq)?;
+        let file = new_segment(&dir, seq, &free)?;
         Ok(Journal {
             root: root.to_path_buf(),
             dir,
@@ -84,6 +114,7 @@ impl Journal {
             len: 0,
             broken: false,
             buf: Vec::new(),
+            free,
         })
     }
 
@@ -106,7 +137,7 @@ impl Journal {
     /// Closes the segment and starts the next; returns the closed one's path, for the
     /// checkpoint to delete once the blobs it holds are durable in their files.
     pub(super) fn rotate(&mut self) -> std::io::Result<PathBuf> {
-        let file = new_segment(&self.dir, self.seq + 1)?;
+        let file = new_segment(&self.dir, self.seq + 1, &self.free)?;
         let closed = segment_path(&self.dir, self.seq);
         self.file = file;
         self.seq += 1;
@@ -142,6 +173,7 @@ impl Journal {
                 crc.update(b);
             }
             self.buf.extend_from_slice(MAGIC);
+            self.buf.extend_from_slice(&self.seq.to_le_bytes());
             self.buf.extend_from_slice(&name_len.to_le_bytes());
             self.buf.extend_from_slice(&len32.to_le_bytes());
             self.buf.extend_from_slice(&crc.finalize().to_le_bytes());
@@ -154,9 +186,7 @@ impl Journal {
             // A segment's age counts from its first record.
             self.opened = Instant::now();
         }
-        let written = self
-            .file
-            .write_all(&self.buf)
+        let written = std::os::unix::fs::FileExt::write_all_at(&self.file, &self.buf, self.len)
             .and_then(|()| self.file.sync_data());
         match written {
             Ok(()) => self.len += self.buf.len() as u64,
@@ -170,27 +200,34 @@ impl Journal {
     }
 }
 
-/// Creates segment `seq` and makes its name durable (records in it count only if it is found).
-fn new_segment(dir: &Path, seq: u64) -> std::io::Result<std::fs::File> {
+/// Starts segment `seq` in a free file, or a new one, and makes its name durable (records in it
+/// count only if it is found).
+fn new_segment(dir: &Path, seq: u64, free: &FreeFiles) -> std::io::Result<std::fs::File> {
+    let path = segment_path(dir, seq);
+    let reused = free.take().and_then(|old| std::fs::rename(old, &path).ok());
     let file = std::fs::OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(segment_path(dir, seq))?;
+        .write(true)
+        .create_new(reused.is_none())
+        .open(&path)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(file)
 }
 
-/// The records of one segment, up to its end or its first torn or damaged record.
-fn records(data: &[u8]) -> Vec<(&str, &[u8])> {
+/// The records of segment `seq`, up to its end or its first torn or damaged record, or one an
+/// earlier use of its file left.
+fn records(data: &[u8], seq: u64) -> Vec<(&str, &[u8])> {
     let mut out = Vec::new();
     let mut at = 0;
     while data.len() - at >= HEADER && &data[at..at + 4] == MAGIC {
         let num = |from: usize, n: usize| {
-            let mut b = [0u8; 4];
+            let mut b = [0u8; 8];
             b[..n].copy_from_slice(&data[at + from..at + from + n]);
-            u32::from_le_bytes(b) as usize
+            u64::from_le_bytes(b)
         };
-        let (name_len, len, crc) = (num(4, 2), num(6, 4), num(10, 4) as u32);
+        if num(4, 8) != seq {
+            break;
+        }
+        let (name_len, len, crc) = (num(12, 2) as usize, num(14, 4) as usize, num(18, 4) as u32);
         let start = at + HEADER;
         if data.len() - start < name_len + len {
             break;
@@ -221,11 +258,18 @@ pub(super) fn recover(root: &Path) -> std::io::Result<usize> {
     if !dir.exists() {
         return Ok(0);
     }
+    // Free files hold only checkpointed records.
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "free") {
+            std::fs::remove_file(path)?;
+        }
+    }
     let found = segments(&dir)?;
     let mut restored = 0;
-    for (_, segment) in &found {
+    for (seq, segment) in &found {
         let data = std::fs::read(segment)?;
-        for (name, bytes) in records(&data) {
+        for (name, bytes) in records(&data, *seq) {
             let rel = Path::new(name);
             // Only paths the journal writes: plain names below the root.
             if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -277,6 +321,7 @@ pub(super) fn checkpoints(
     root: &Path,
     closed: std::sync::mpsc::Receiver<PathBuf>,
     done: Checkpointed,
+    free: FreeFiles,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let mut pending: Vec<PathBuf> = Vec::new();
@@ -296,7 +341,7 @@ pub(super) fn checkpoints(
         match super::group_commit::syncfs(root) {
             Ok(()) => {
                 for segment in pending.drain(..) {
-                    if let Err(e) = std::fs::remove_file(&segment) {
+                    if let Err(e) = free.keep(&segment) {
                         tracing::warn!(segment = %segment.display(), error = %e, "could not delete a checkpointed journal segment; a restart replays it");
                     }
                 }
@@ -309,9 +354,20 @@ pub(super) fn checkpoints(
     }
 }
 
+/// How many records the segments under `root` hold.
+#[cfg(test)]
+pub(super) fn records_held(root: &Path) -> usize {
+    segments(&dir(root))
+        .unwrap()
+        .iter()
+        .map(|(seq, path)| records(&std::fs::read(path).unwrap(), *seq).len())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn blob(root: &Path, id: &str) -> PathBuf {
         root.join("blobs").join(&id[..2]).join(id)
@@ -337,7 +393,7 @@ mod tests {
     fn a_crash_loses_no_answered_blob_and_replays_up_to_a_torn_record() {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
-        let mut journal = Journal::open(root).unwrap();
+        let mut journal = Journal::open(root, FreeFiles::default()).unwrap();
         append(
             &mut journal,
             root,
@@ -370,14 +426,14 @@ mod tests {
         assert!(!first.exists() && !second.exists());
         // Replayed once: a second start finds nothing to do, and numbers segments from 0.
         assert_eq!(recover(root).unwrap(), 0);
-        assert_eq!(Journal::open(root).unwrap().seq, 0);
+        assert_eq!(Journal::open(root, FreeFiles::default()).unwrap().seq, 0);
     }
 
     #[test]
     fn a_damaged_record_ends_the_replay_of_its_segment() {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
-        let mut journal = Journal::open(root).unwrap();
+        let mut journal = Journal::open(root, FreeFiles::default()).unwrap();
         append(
             &mut journal,
             root,
@@ -402,7 +458,7 @@ mod tests {
     fn a_record_naming_a_path_outside_the_root_is_skipped() {
         let outer = tempfile::tempdir().unwrap();
         let root = outer.path().join("objects");
-        let mut journal = Journal::open(&root).unwrap();
+        let mut journal = Journal::open(&root, FreeFiles::default()).unwrap();
         append(&mut journal, &root, &[("aa-one", &[b"in"])]);
         let segment = segment_path(&dir(&root), journal.seq);
         drop(journal);
@@ -412,6 +468,7 @@ mod tests {
         crc.update(name.as_bytes());
         crc.update(body);
         let mut record = MAGIC.to_vec();
+        record.extend_from_slice(&0u64.to_le_bytes());
         record.extend_from_slice(&(name.len() as u16).to_le_bytes());
         record.extend_from_slice(&(body.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc.finalize().to_le_bytes());
@@ -425,5 +482,44 @@ mod tests {
             .unwrap();
         assert_eq!(recover(&root).unwrap(), 1);
         assert!(!outer.path().join("escaped").exists());
+    }
+
+    #[test]
+    fn a_file_written_over_replays_only_its_new_segment() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let free = FreeFiles::default();
+        let mut journal = Journal::open(root, free.clone()).unwrap();
+        append(
+            &mut journal,
+            root,
+            &[
+                ("aa-old", &[b"checkpointed long ago"]),
+                ("bb-old", &[b"also"]),
+            ],
+        );
+        // The checkpoint keeps the closed segment's file; the next segment but one is written
+        // over it.
+        let closed = journal.rotate().unwrap();
+        free.keep(&closed).unwrap();
+        assert!(!closed.exists());
+        let (closed_seq, next) = (journal.seq, journal.rotate().unwrap());
+        std::fs::remove_file(next).ok();
+        assert_eq!(journal.seq, closed_seq + 1);
+        append(&mut journal, root, &[("cc-new", &[b"new"])]);
+        let segment = segment_path(&dir(root), journal.seq);
+        drop(journal);
+        // The new record is shorter than the old ones it wrote over: they are still there, after
+        // it, with their old number.
+        assert!(
+            std::fs::read(&segment)
+                .unwrap()
+                .windows(4)
+                .any(|w| w == b"also")
+        );
+        assert_eq!(recover(root).unwrap(), 1);
+        assert_eq!(std::fs::read(blob(root, "cc-new")).unwrap(), b"new");
+        assert!(!blob(root, "aa-old").exists() && !blob(root, "bb-old").exists());
+        assert_eq!(std::fs::read_dir(dir(root)).unwrap().count(), 0);
     }
 }
