@@ -447,6 +447,8 @@ def s3_load(selected: list[Peer], big_mib: int, duration: int, connections: int,
                     "small_get_cpu_s_per_100k": pick["GET"]["cpu_s_per_100k"],
                     "peak_rss_mb": vm_hwm_mb(running[n][0].pid),
                 })
+            if "sagebox" in results and "error" not in results["sagebox"]:
+                results["sagebox"]["ingest_ceiling_runs_mb_s"] = ceiling_runs
             return results, max(ceiling_runs, default=0.0)
         finally:
             sink.close()
@@ -553,6 +555,12 @@ def s3_table(results: dict, order: list[str], disk: float, ceiling: float, mib: 
     put = base.get("big_put_mb_s")
     share = f"; sagebox's PUT is {put / disk:.0%} of the disk and {put / ceiling:.0%} of the ingest ceiling" \
         if put and disk and ceiling else ""
+    # Each round uploads into the sink and then into sagebox, back to back: the rounds side by
+    # side show how far the host moved between them.
+    sink_runs, put_runs = base.get("ingest_ceiling_runs_mb_s") or [], base.get("big_put_runs_mb_s") or []
+    if sink_runs and len(sink_runs) == len(put_runs):
+        share += "\nbig PUT by round, sink / sagebox (MB/s): " + ", ".join(
+            f"{a:,.0f} / {b:,.0f} ({b / a:.2f}×)" for a, b in zip(sink_runs, put_runs))
     return "\n".join(lines) + (
         f"\n\ndisk: {disk:,.0f} MB/s sequential write with fsync (dd, same filesystem, same run)"
         f"\ningest ceiling: {ceiling:,.0f} MB/s (the same 8 parallel curl uploads into examples/ingest_sink.rs, "
