@@ -18,7 +18,7 @@ use super::journal;
 /// filesystem, with whatever else is dirty on it), is what lets many small PUTs in flight share
 /// the disk's flush latency, and writing the next group's files while the current group's flush
 /// runs keeps the disk busy. The blob files themselves are flushed by a checkpoint thread, off
-/// the request path, after which the journal segment that held them is deleted.
+/// the request path, after which the journal segment that held them is released.
 /// Nothing is visible before its metadata commits, which happens after the answer, so a crash
 /// mid-group (or mid-write) leaves only unreferenced files for the startup sweep. Larger blobs (and systems
 /// without `syncfs`) take the per-file path: fsync, rename, directory fsync.
@@ -369,12 +369,9 @@ fn sync_groups(
             Some(wait) => match written.recv_timeout(wait) {
                 Ok(w) => w,
                 Err(RecvTimeoutError::Timeout) => {
-                    match journal.rotate() {
-                        Ok(segment) => drop(closed.send(segment)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not start a new journal segment; trying again in a second");
-                            std::thread::sleep(std::time::Duration::from_secs(1));
-                        }
+                    if let Err(e) = close_segment(&mut journal, &closed) {
+                        tracing::warn!(error = %e, "could not start a new journal segment; trying again in a second");
+                        std::thread::sleep(std::time::Duration::from_secs(1));
                     }
                     continue;
                 }
@@ -387,11 +384,7 @@ fn sync_groups(
         let started = std::time::Instant::now();
         let mut synced = Ok(());
         if journal.due() {
-            match journal.rotate() {
-                // A checkpoint thread that stopped leaves the segment for the next start.
-                Ok(segment) => drop(closed.send(segment)),
-                Err(e) => synced = Err(e),
-            }
+            synced = close_segment(&mut journal, &closed);
         }
         if synced.is_ok() {
             synced = journal.append(group.iter().map(|w| (w.dest.as_path(), w.bytes.as_slice())));
@@ -410,6 +403,17 @@ fn sync_groups(
             w.answer.send(r).ok();
         }
     }
+}
+
+/// Starts the journal's next segment and hands the closed one to the checkpoint thread.
+fn close_segment(
+    journal: &mut journal::Journal,
+    closed: &std::sync::mpsc::Sender<PathBuf>,
+) -> std::io::Result<()> {
+    let segment = journal.rotate()?;
+    // A checkpoint thread that stopped leaves the segment for the next start.
+    closed.send(segment).ok();
+    Ok(())
 }
 
 /// Failures are logged: a leftover file is only an orphan for the next sweep.

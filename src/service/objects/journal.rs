@@ -6,7 +6,7 @@
 //! appended, as one write, to the current journal segment, which is then `fdatasync`ed; only
 //! then is anyone answered. A blob's file becomes durable later, off the request path: the
 //! segment is closed after [`CHECKPOINT_EVERY`], and a checkpoint `syncfs` of the filesystem
-//! (which covers every file written before it started) is followed by the segment's deletion.
+//! (which covers every file written before it started) is followed by the segment's release.
 //! At startup, before anything reads a blob or sweeps orphans, [`recover`] writes every blob a
 //! leftover segment holds to its file again and flushes them; a torn record at a segment's end
 //! (a crash mid-append, whose writers were never answered) ends that segment's replay.
@@ -135,7 +135,7 @@ impl Journal {
     }
 
     /// Closes the segment and starts the next; returns the closed one's path, for the
-    /// checkpoint to delete once the blobs it holds are durable in their files.
+    /// checkpoint to release once the blobs it holds are durable in their files.
     pub(super) fn rotate(&mut self) -> std::io::Result<PathBuf> {
         let file = new_segment(&self.dir, self.seq + 1, &self.free)?;
         let closed = segment_path(&self.dir, self.seq);
@@ -314,7 +314,7 @@ impl Checkpointed {
 }
 
 /// The checkpoint thread: for each batch of closed segments, one `syncfs` of the filesystem
-/// (the blobs they hold, and everything else written before it), then their deletion. A failed
+/// (the blobs they hold, and everything else written before it), then their release. A failed
 /// flush is tried again a second later; the segments stay until it succeeds (and a restart
 /// replays them).
 pub(super) fn checkpoints(
